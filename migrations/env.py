@@ -1,0 +1,72 @@
+"""Alembic environment: the URL comes from CareLoop's settings or the caller's config."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import Connection, engine_from_config, pool
+
+from careloop.db.models import Base
+from careloop.settings import Settings
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def _url() -> str:
+    return config.attributes.get("database_url") or Settings().database_url
+
+
+#: Objects the migrations own that have no model (the SQLite stand-in for a sequence).
+_UNMODELLED_TABLES = frozenset({"case_number_seq"})
+
+
+def _include_object(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
+    return not (type_ == "table" and name in _UNMODELLED_TABLES)
+
+
+def _configure(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        include_object=_include_object,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+
+
+def run_migrations_offline() -> None:
+    context.configure(url=_url(), target_metadata=target_metadata, literal_binds=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        _configure(connection)
+        with context.begin_transaction():
+            _set_lock_timeout(connection)
+            context.run_migrations()
+        return
+    engine = engine_from_config(
+        {"sqlalchemy.url": _url()}, prefix="sqlalchemy.", poolclass=pool.NullPool
+    )
+    with engine.connect() as conn:
+        _configure(conn)
+        with context.begin_transaction():
+            _set_lock_timeout(conn)
+            context.run_migrations()
+
+
+def _set_lock_timeout(connection: Connection) -> None:
+    # A migration waiting behind a long transaction must fail, not queue every query.
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("SET lock_timeout = '5s'")
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

@@ -1,0 +1,102 @@
+"""The FastAPI application: routers, middleware, error handlers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from careloop import __version__
+from careloop.core.clock import Clock, SystemClock
+from careloop.db.session import Database
+from careloop.logging import configure_logging
+from careloop.referral import api as referral_api
+from careloop.settings import Settings
+from careloop.web import problems
+from careloop.web.middleware import BodyLimitMiddleware, RequestContextMiddleware
+
+DESCRIPTION = """
+CareLoop coordinates home-based care: a referral comes in, is checked at the source and
+becomes a case with deadlines.
+
+**Authentication**: every endpoint but `/healthz` needs `Authorization: Bearer <token>`
+(`careloop token issue EMAIL`; `make demo` prints one per role).
+
+**Errors** are RFC 9457 `application/problem+json` with a stable `code`; validation errors
+list every field: `errors: [{field, message}]`, `field` being a dotted path into the body
+(`member.birth_date`, `items.0.quantity`). A case you may not see answers 404, exactly
+like one that does not exist.
+"""
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    database: Database | None = None,
+    clock: Clock | None = None,
+) -> FastAPI:
+    settings = settings or Settings()
+    configure_logging(settings)
+    app = FastAPI(
+        title="CareLoop API",
+        version=__version__,
+        description=DESCRIPTION,
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.database = database or Database.from_url(
+        settings.database_url, pool_size=settings.db_pool_size
+    )
+    app.state.clock = clock or SystemClock()
+    problems.install(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
+    app.include_router(referral_api.router)
+    _add_health(app)
+    _add_problem_docs(app)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _add_health(app: FastAPI) -> None:
+    @app.get("/healthz", tags=["operations"], summary="Liveness and database reachability")
+    def healthz() -> JSONResponse:
+        database: Database = app.state.database
+        try:
+            with database.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except Exception:
+            return JSONResponse({"status": "degraded", "database": "unreachable"}, 503)
+        return JSONResponse({"status": "ok", "database": database.dialect})
+
+
+def _add_problem_docs(app: FastAPI) -> None:
+    @app.get(
+        "/problems/{code}",
+        tags=["operations"],
+        summary="What an error code means",
+        include_in_schema=False,
+    )
+    def problem_doc(code: str) -> JSONResponse:
+        return JSONResponse({"code": code, "see": "/docs"})
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for model in referral_api.REQUEST_MODELS:
+        model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        for name, definition in model_schema.pop("$defs", {}).items():
+            components.setdefault(name, definition)
+        components[model.__name__] = model_schema
+    app.openapi_schema = schema
+    return schema

@@ -1,0 +1,253 @@
+"""The ``careloop`` command: serve, demo, migrate, manage users and tokens, validate.
+
+Commands call services inside a unit of work; none of them goes through HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+from rich.console import Console
+from rich.table import Table
+
+from careloop.core.actor import SYSTEM_ACTOR, Role
+from careloop.core.clock import SystemClock
+from careloop.core.errors import DomainError
+from careloop.db.migrate import upgrade_database
+from careloop.db.session import Database
+from careloop.demo.seed import seed_demo
+from careloop.identity import service as identity_service
+from careloop.payer import service as payer_service
+from careloop.referral import service as referral_service
+from careloop.referral.schemas import ReferralCreate
+from careloop.settings import Settings
+from careloop.web.body import parse_model
+
+app = typer.Typer(
+    help="CareLoop: a care-coordination hub for home-based care.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+user_app = typer.Typer(help="Users and roles.", no_args_is_help=True)
+token_app = typer.Typer(help="API bearer tokens.", no_args_is_help=True)
+payer_app = typer.Typer(help="Payers and their rules.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(user_app, name="user")
+app.add_typer(token_app, name="token")
+app.add_typer(payer_app, name="payer")
+
+console = Console(soft_wrap=True)
+err = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    settings = Settings()
+    if settings.is_sqlite:
+        path = settings.database_url.removeprefix("sqlite:///")
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return settings
+
+
+def _fail(exc: DomainError) -> None:
+    err.print(f"[red]error[/red] ({exc.code}): {exc.detail}")
+    raise typer.Exit(2)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate the configured database (CARELOOP_DATABASE_URL) to the newest schema."""
+    settings = _settings()
+    upgrade_database(settings.database_url)
+    console.print(f"database is at the newest schema ({_safe_url(settings.database_url)})")
+
+
+def _safe_url(url: str) -> str:
+    # Never print a password that sits in the URL.
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+@user_app.command("add")
+def user_add(
+    email: str,
+    role: Annotated[Role, typer.Option(help="The user's role")],
+    org: Annotated[str | None, typer.Option(help="Organisation (created if new)")] = None,
+    name: Annotated[str | None, typer.Option(help="Display name")] = None,
+    extension: Annotated[str | None, typer.Option(help="Phone extension")] = None,
+) -> None:
+    """Add a user with a role and, for referrers, providers and payers, an organisation."""
+    database = Database.from_url(_settings().database_url)
+    try:
+        with database.unit_of_work() as session:
+            user = identity_service.add_user(
+                session,
+                email=email,
+                role=role,
+                organization=org,
+                display_name=name,
+                phone_extension=extension,
+                clock=SystemClock(),
+            )
+            console.print(f"added {user.email} as {user.role.value}")
+    except DomainError as exc:
+        _fail(exc)
+
+
+@user_app.command("list")
+def user_list() -> None:
+    """List users and their roles."""
+    database = Database.from_url(_settings().database_url)
+    table = Table("id", "email", "role", "organisation id", "active")
+    with database.unit_of_work() as session:
+        for user in identity_service.list_users(session):
+            table.add_row(
+                str(user.id),
+                user.email,
+                user.role.value,
+                str(user.organization_id or ""),
+                "yes" if user.active else "no",
+            )
+    console.print(table)
+
+
+@token_app.command("issue")
+def token_issue(
+    email: str,
+    label: Annotated[str | None, typer.Option(help="What the token is for")] = None,
+) -> None:
+    """Issue a bearer token for a user and print it (it is stored only as a hash)."""
+    database = Database.from_url(_settings().database_url)
+    try:
+        with database.unit_of_work() as session:
+            token = identity_service.issue_token(session, email, clock=SystemClock(), label=label)
+    except DomainError as exc:
+        _fail(exc)
+    print(token)  # noqa: T201 - the token is the output, bare for scripts
+
+
+@payer_app.command("add")
+def payer_add(
+    code: str,
+    name: str,
+    rules: Annotated[str | None, typer.Option(help="JSON rule overrides")] = None,
+) -> None:
+    """Register a payer, optionally with rule overrides (see payer/rules.py)."""
+    database = Database.from_url(_settings().database_url)
+    try:
+        overrides = json.loads(rules) if rules else None
+    except json.JSONDecodeError as exc:
+        err.print(f"[red]error[/red]: --rules is not JSON: {exc}")
+        raise typer.Exit(2) from None
+    try:
+        with database.unit_of_work() as session:
+            payer_service.add_payer(
+                session, code=code, name=name, rules=overrides, clock=SystemClock()
+            )
+    except DomainError as exc:
+        _fail(exc)
+    console.print(f"added payer {code.upper()}")
+
+
+@app.command()
+def validate(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+) -> None:
+    """Check a referral JSON file as the API would, store nothing, print the findings.
+
+    Exit status: 0 when there is no error finding, 1 when there is, 2 when the file is
+    not a referral at all.
+    """
+    try:
+        draft = parse_model(
+            file.read_bytes(),
+            ReferralCreate,
+            content_type="application/json",
+            max_depth=Settings().max_json_depth,
+        )
+    except DomainError as exc:
+        err.print(f"[red]not a referral[/red] ({exc.code}): {exc.detail}")
+        for field_error in exc.errors:
+            err.print(f"  {field_error.field}: {field_error.message}")
+        raise typer.Exit(2) from None
+    database = Database.from_url(_settings().database_url)
+    with database.unit_of_work() as session:
+        result = referral_service.check_referral(session, SYSTEM_ACTOR, draft, clock=SystemClock())
+    table = Table("severity", "code", "field", "message", show_lines=False)
+    for finding in result.findings:
+        colour = "red" if finding.severity.value == "error" else "yellow"
+        table.add_row(
+            f"[{colour}]{finding.severity.value}[/{colour}]",
+            finding.code,
+            finding.field,
+            finding.message,
+        )
+    if result.findings:
+        console.print(table)
+    console.print(
+        f"status it would get: [bold]{result.status.value}[/bold]; "
+        f"acknowledge by {result.ack_due_at:%Y-%m-%d %H:%M} UTC, service start by "
+        f"{result.service_due_at:%Y-%m-%d %H:%M} UTC ({result.service_class})"
+    )
+    if result.escalated:
+        console.print(f"[red]escalated[/red]: {result.escalation_reason}")
+    raise typer.Exit(0 if result.valid else 1)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 8000,
+    workers: Annotated[int, typer.Option(help="Server processes")] = 1,
+) -> None:
+    """Serve the API and pages on the configured database."""
+    _settings()
+    uvicorn.run(
+        "careloop.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,
+        log_level="warning",
+    )
+
+
+@app.command()
+def demo(
+    host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 8000,
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="Seed only")] = False,
+) -> None:
+    """Migrate, seed realistic synthetic data (once), print demo tokens, and serve."""
+    settings = _settings()
+    upgrade_database(settings.database_url)
+    database = Database.from_url(settings.database_url)
+    tokens = seed_demo(database, clock=SystemClock())
+    base = f"http://{host}:{port}"
+    console.print(
+        f"\n[bold]CareLoop demo[/bold] on {base}  (database: {_safe_url(settings.database_url)})"
+    )
+    console.print(f"  API docs:  {base}/docs")
+    console.print("  Bearer tokens (send as 'Authorization: Bearer <token>'):")
+    for role, (email, token) in tokens.items():
+        console.print(f"    {role:<22} {email:<34} {token}")
+    console.print(
+        f"\n  try:  curl -s {base}/api/v1/referrals?limit=3 -H 'Authorization: Bearer "
+        f"{next(iter(tokens.values()))[1]}'\n"
+    )
+    sys.stdout.flush()
+    if not no_serve:
+        serve(host=host, port=port, workers=1)
+
+
+def main() -> None:
+    app()

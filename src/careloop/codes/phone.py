@@ -1,0 +1,40 @@
+"""US phone numbers, normalised to E.164 ("+18605550123") with the ``phonenumbers`` package.
+
+Synthetic demo data uses real area codes with the exchange 555 and line numbers 0100-0199
+(for example 860-555-0100 to 860-555-0199). That range is reserved for fiction and is never
+assigned to a subscriber, yet phonenumbers' metadata accepts it as a valid US fixed-line or
+mobile number (``is_valid_number`` is True, checked in tests/unit/codes/test_phone.py), so
+demo records pass the same strict check as real ones and no looser "possible number" rule
+is needed. Other 555 numbers (555-1234) and made-up area codes (123-456-7890) are rejected.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import phonenumbers
+
+__all__ = ["normalise_phone"]
+
+# North American Numbering Plan regions under US jurisdiction, matching the service areas
+# in geo.US_STATES. Canadian and Caribbean nation numbers share the +1 country code but are
+# not US numbers.
+_US_REGIONS = frozenset({"US", "PR", "VI", "GU", "AS", "MP"})
+
+
+@functools.lru_cache(maxsize=4096)
+def normalise_phone(value: str) -> str | None:
+    """E.164 form of a valid US phone number, or None if ``value`` is not one.
+
+    National ("(860) 555-0123") and international ("+1 860 555 0123") spellings are accepted.
+    An extension ("x12") is dropped, as E.164 cannot carry one.
+    """
+    try:
+        number = phonenumbers.parse(value, "US")
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    if phonenumbers.region_code_for_number(number) not in _US_REGIONS:
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

@@ -1,0 +1,1 @@
+"""Kernel shared by every domain: errors, clock, actor, pagination. Imports no domain."""

@@ -1,0 +1,1 @@
+"""Database kernel: declarative base, portable types, engine and unit of work. No domain."""

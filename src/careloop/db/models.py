@@ -1,0 +1,19 @@
+"""Every table, imported in one place so Alembic and tests see the whole schema."""
+
+from __future__ import annotations
+
+from careloop.audit import models as audit_models
+from careloop.db.base import Base
+from careloop.identity import models as identity_models
+from careloop.payer import models as payer_models
+from careloop.referral import models as referral_models
+from careloop.sla import models as sla_models
+
+__all__ = [
+    "Base",
+    "audit_models",
+    "identity_models",
+    "payer_models",
+    "referral_models",
+    "sla_models",
+]

@@ -1,0 +1,107 @@
+"""Engines, sessions and the unit of work.
+
+One use case is one transaction, owned by whoever started the work (request, CLI command,
+job). Services only ``add`` and ``flush``; :func:`Database.unit_of_work` commits or rolls back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+#: Work queued on a session that must be persisted even when its transaction rolls back
+#: (the audit record of a denied read, for instance). Each callable gets a fresh session.
+AFTER_ROLLBACK_KEY = "careloop.after_rollback"
+
+
+def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
+    """An engine with the settings each database needs to behave like the other."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        # pysqlite's own transaction handling defers BEGIN; take control so that
+        # BEGIN IMMEDIATE makes writers queue instead of failing mid-transaction.
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    return create_engine(
+        url,
+        echo=echo,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+    )
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Database:
+    """An engine and its session factory; built once per process (or per test)."""
+
+    def __init__(self, engine: Engine, *, bind: Connection | None = None) -> None:
+        self.engine = engine
+        if bind is not None:
+            # Tests: sessions join an outer transaction through SAVEPOINTs.
+            self._factory = sessionmaker(
+                bind=bind, expire_on_commit=False, join_transaction_mode="create_savepoint"
+            )
+        else:
+            self._factory = sessionmaker(bind=engine, expire_on_commit=False)
+
+    @classmethod
+    def from_url(cls, url: str, *, pool_size: int = 10) -> Database:
+        return cls(make_engine(url, pool_size=pool_size))
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def session(self) -> Session:
+        return self._factory()
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[Session]:
+        """Open a session, commit when the block ends, roll back if it raises."""
+        session = self._factory()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            self.run_after_rollback(session)
+            raise
+        finally:
+            session.close()
+
+    def run_after_rollback(self, session: Session) -> None:
+        """Persist the work a rolled-back transaction asked to keep (denied-access audits)."""
+        pending: list[Callable[[Session], None]] = session.info.pop(AFTER_ROLLBACK_KEY, [])
+        if not pending:
+            return
+        with self.unit_of_work() as fresh:
+            for job in pending:
+                job(fresh)
+
+
+def keep_after_rollback(session: Session, job: Callable[[Session], None]) -> None:
+    """Ask the unit of work to run ``job`` in a new transaction if this one rolls back."""
+    session.info.setdefault(AFTER_ROLLBACK_KEY, []).append(job)
+
+
+def forget_after_rollback(session: Session) -> None:
+    session.info.pop(AFTER_ROLLBACK_KEY, None)

@@ -1,0 +1,1 @@
+"""Realistic synthetic demo data (no real person, clinician or member)."""

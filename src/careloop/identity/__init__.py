@@ -1,0 +1,1 @@
+"""Identity and access: organisations, users, roles and bearer tokens."""

@@ -1,0 +1,33 @@
+"""Which role may do what, as data: the coarse permission a route declares.
+
+Row visibility (which referrals a role sees) lives with each domain's repository; this
+table says only whether a role may attempt an action at all. A role missing from an
+entry is refused (deny by default).
+"""
+
+from __future__ import annotations
+
+from careloop.core.actor import Actor, Role
+
+_STAFF = frozenset({Role.intake_agent, Role.case_manager, Role.supervisor, Role.clinical_reviewer})
+_INTAKE = frozenset({Role.intake_agent, Role.case_manager, Role.supervisor})
+
+PERMISSIONS: dict[str, frozenset[Role]] = {
+    # Referring clinicians create and read their own organisation's referrals.
+    "referral:create": _INTAKE | {Role.referring_clinician, Role.service},
+    "referral:validate": _INTAKE | {Role.referring_clinician, Role.service},
+    # Provider staff and members hold the permission but see only their own cases
+    # (none yet, until offers and member accounts exist): foreign cases answer 404.
+    "referral:read": _STAFF
+    | {Role.referring_clinician, Role.provider_staff, Role.member, Role.service},
+    "referral:acknowledge": _INTAKE,
+    # The referrer sends what was missing; staff record it when it arrives by phone or fax.
+    "referral:clarify": _INTAKE | {Role.referring_clinician},
+    "referral:cancel": _INTAKE | {Role.referring_clinician},
+    "user:manage": frozenset({Role.admin}),
+}
+
+
+def may(actor: Actor, permission: str) -> bool:
+    """True when the actor's role holds the permission; unknown permissions are refused."""
+    return actor.role in PERMISSIONS.get(permission, frozenset())

@@ -1,0 +1,35 @@
+"""structlog set-up: JSON lines in production, readable lines at a console.
+
+Events are dotted verbs with ids as fields (``referral.submitted``, ``http.request``);
+PHI never goes into a log line (RELIABILITY.md row 14).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import structlog
+
+from careloop.settings import Settings
+
+
+def configure_logging(settings: Settings) -> None:
+    level = logging.getLevelNamesMapping().get(settings.log_level.upper(), logging.INFO)
+    renderer: structlog.types.Processor = (
+        structlog.processors.JSONRenderer()
+        if settings.log_format == "json"
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=True,
+    )

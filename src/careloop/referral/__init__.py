@@ -1,0 +1,1 @@
+"""Referrals: the case, from intake checks to acknowledgement."""

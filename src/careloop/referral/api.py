@@ -1,0 +1,263 @@
+"""JSON routes of the referral domain (thin: parse, call one service, answer)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from careloop.core.pagination import MAX_PAGE_SIZE, PageRequest
+from careloop.referral import service
+from careloop.referral.enums import ReferralStatus, Urgency
+from careloop.referral.schemas import (
+    REFERRAL_EXAMPLE,
+    AcknowledgeIn,
+    CancelIn,
+    ReferralCheckRead,
+    ReferralClarify,
+    ReferralCreate,
+    ReferralFilter,
+    ReferralPage,
+    ReferralRead,
+    TimelineRead,
+)
+from careloop.settings import Settings
+from careloop.web.auth import CurrentActor, CurrentClock, DbSession
+from careloop.web.body import parse_model
+from careloop.web.routing import UnitOfWorkRoute
+
+router = APIRouter(prefix="/api/v1/referrals", tags=["referrals"], route_class=UnitOfWorkRoute)
+
+_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
+_COMMON: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No or invalid bearer token", **_PROBLEM},
+    403: {"description": "Your role may not do this", **_PROBLEM},
+}
+_CASE = {**_COMMON, 404: {"description": "No such referral, or not yours to see", **_PROBLEM}}
+_MOVE = {
+    **_CASE,
+    409: {
+        "description": "Not allowed from the current status; lists the allowed moves",
+        **_PROBLEM,
+    },
+    422: {"description": "Invalid fields, each named", **_PROBLEM},
+}
+
+
+def _json_body(model: type[Any], example: dict[str, Any] | None = None) -> dict[str, Any]:
+    media: dict[str, Any] = {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}
+    if example is not None:
+        media["example"] = example
+    return {"requestBody": {"required": True, "content": {"application/json": media}}}
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+async def _parse(request: Request, model: type[M]) -> M:
+    settings = _settings(request)
+    return parse_model(
+        await request.body(),
+        model,
+        content_type=request.headers.get("content-type"),
+        max_depth=settings.max_json_depth,
+    )
+
+
+@router.post(
+    "",
+    status_code=201,
+    summary="Submit a referral",
+    description=(
+        "Checks the order against the intake checklist and stores it as a case. A wrong "
+        "shape (no member name or birth date, no item, wrong types, unknown fields) is "
+        "refused with 422 and nothing is stored; every other gap is a finding, and the "
+        "case is stored as `needs_clarification`. With `validate_only=true` nothing is "
+        "stored and the findings and deadlines it would get are returned. Send an "
+        "`Idempotency-Key` header to retry safely: the same key and body return the same "
+        "case; the same key with another body is refused (422)."
+    ),
+    response_model=ReferralRead,
+    responses={
+        200: {"model": ReferralCheckRead, "description": "validate_only: findings, nothing stored"},
+        201: {"description": "Case created (or replayed for the same Idempotency-Key)"},
+        400: {"description": "Malformed JSON, duplicate keys or nesting too deep", **_PROBLEM},
+        409: {"description": "The same Idempotency-Key is still in flight", **_PROBLEM},
+        413: {"description": "Body too large", **_PROBLEM},
+        415: {"description": "Body is not application/json", **_PROBLEM},
+        422: {"description": "Invalid fields, each named; nothing stored", **_PROBLEM},
+        **_COMMON,
+    },
+    openapi_extra=_json_body(ReferralCreate, REFERRAL_EXAMPLE),
+)
+async def submit_referral(
+    request: Request,
+    session: DbSession,
+    actor: CurrentActor,
+    clock: CurrentClock,
+    validate_only: Annotated[bool, Query(description="Check only; store nothing")] = False,
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", max_length=200, min_length=1)
+    ] = None,
+) -> Response:
+    draft = await _parse(request, ReferralCreate)
+    if validate_only:
+        check = await run_in_threadpool(service.check_referral, session, actor, draft, clock=clock)
+        return Response(check.model_dump_json(), media_type="application/json")
+    ttl = timedelta(seconds=_settings(request).idempotency_ttl_seconds)
+    submission = await run_in_threadpool(
+        service.submit_referral,
+        session,
+        actor,
+        draft,
+        clock=clock,
+        idempotency_key=idempotency_key,
+        idempotency_ttl=ttl,
+    )
+    headers = {"Location": f"{router.prefix}/{submission.case_number}"}
+    if submission.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return Response(
+        submission.body, status_code=201, media_type="application/json", headers=headers
+    )
+
+
+@router.get("", response_model=ReferralPage, summary="List referrals", responses=_COMMON)
+def list_referrals(
+    session: DbSession,
+    actor: CurrentActor,
+    clock: CurrentClock,
+    status: Annotated[list[ReferralStatus] | None, Query()] = None,
+    urgency: Urgency | None = None,
+    payer: Annotated[str | None, Query(max_length=40, description="Payer code")] = None,
+    escalated: bool | None = None,
+    q: Annotated[
+        str | None,
+        Query(max_length=100, description="Case number, member name or external order id"),
+    ] = None,
+    birth_date: Annotated[date | None, Query(description="Member date of birth")] = None,
+    external_id: Annotated[str | None, Query(max_length=100)] = None,
+    received_from: datetime | None = None,
+    received_to: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> ReferralPage:
+    flt = ReferralFilter(
+        status=tuple(status or ()),
+        urgency=urgency,
+        payer_code=payer,
+        escalated=escalated,
+        q=q,
+        member_birth_date=birth_date,
+        external_id=external_id,
+        received_from=received_from,
+        received_to=received_to,
+    )
+    return service.list_referrals(
+        session, actor, flt, PageRequest(limit=limit, offset=offset), clock=clock
+    )
+
+
+@router.get("/{case_number}", response_model=ReferralRead, summary="Read a case", responses=_CASE)
+def get_referral(
+    case_number: str, session: DbSession, actor: CurrentActor, clock: CurrentClock
+) -> ReferralRead:
+    return service.get_referral(session, actor, case_number, clock=clock)
+
+
+@router.get(
+    "/{case_number}/timeline",
+    response_model=TimelineRead,
+    summary="The case timeline, oldest first",
+    responses=_CASE,
+)
+def get_timeline(
+    case_number: str, session: DbSession, actor: CurrentActor, clock: CurrentClock
+) -> TimelineRead:
+    return service.get_timeline(session, actor, case_number, clock=clock)
+
+
+@router.post(
+    "/{case_number}/acknowledge",
+    response_model=ReferralRead,
+    summary="Acknowledge: give the referrer the case number and a named case manager",
+    responses=_MOVE,
+    openapi_extra=_json_body(
+        AcknowledgeIn, {"case_manager_name": "Jane Ruiz", "case_manager_extension": "4417"}
+    ),
+)
+async def acknowledge(
+    case_number: str,
+    request: Request,
+    session: DbSession,
+    actor: CurrentActor,
+    clock: CurrentClock,
+) -> ReferralRead:
+    body = await _parse_optional(request, AcknowledgeIn)
+    return await run_in_threadpool(
+        service.acknowledge_referral, session, actor, case_number, body, clock=clock
+    )
+
+
+@router.post(
+    "/{case_number}/information",
+    response_model=ReferralRead,
+    summary="Supply missing or corrected information; the checks run again",
+    responses=_MOVE,
+    openapi_extra=_json_body(
+        ReferralClarify,
+        {
+            "signed_order": {"signed_on": "2026-11-23", "signer_npi": "1234567893"},
+            "note": "Signed order faxed by Hartford General",
+        },
+    ),
+)
+async def supply_information(
+    case_number: str,
+    request: Request,
+    session: DbSession,
+    actor: CurrentActor,
+    clock: CurrentClock,
+) -> ReferralRead:
+    body = await _parse(request, ReferralClarify)
+    return await run_in_threadpool(
+        service.supply_information, session, actor, case_number, body, clock=clock
+    )
+
+
+@router.post(
+    "/{case_number}/cancel",
+    response_model=ReferralRead,
+    summary="Cancel the case with a reason",
+    responses=_MOVE,
+    openapi_extra=_json_body(CancelIn, {"reason": "Member admitted to skilled nursing facility"}),
+)
+async def cancel(
+    case_number: str,
+    request: Request,
+    session: DbSession,
+    actor: CurrentActor,
+    clock: CurrentClock,
+) -> ReferralRead:
+    body = await _parse(request, CancelIn)
+    return await run_in_threadpool(
+        service.cancel_referral, session, actor, case_number, body, clock=clock
+    )
+
+
+async def _parse_optional(request: Request, model: type[M]) -> M:
+    if not (await request.body()).strip():
+        return model()
+    return await _parse(request, model)
+
+
+#: Request models documented through ``openapi_extra``; app.py adds their schemas.
+REQUEST_MODELS = (ReferralCreate, ReferralClarify, AcknowledgeIn, CancelIn)

@@ -1,0 +1,161 @@
+"""Referral tables: the case, its items, its timeline and its idempotency keys."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from careloop.db.base import Base
+from careloop.db.types import JSONVariant, StrEnumType, UTCDateTime
+from careloop.referral.enums import Channel, ReferralStatus, Urgency
+
+
+class Referral(Base):
+    """The case. Member and clinician fields are a snapshot of the order as received."""
+
+    __tablename__ = "referrals"
+    __table_args__ = (
+        Index("ix_referrals_status_received_at", "status", "received_at"),
+        Index("ix_referrals_referrer_org_received_at", "referrer_organization_id", "received_at"),
+        # Duplicate detection looks up recent referrals of the same member.
+        Index("ix_referrals_member_key_received_at", "member_key", "received_at"),
+        Index("ix_referrals_external_id", "external_id"),
+        Index("ix_referrals_member_last_name", "member_last_name"),
+    )
+    # PHI columns: never logged, always audited when read (STYLE.md §6).
+    __phi_columns__ = (
+        "member_first_name",
+        "member_last_name",
+        "member_birth_date",
+        "member_phone",
+        "address_line1",
+        "address_line2",
+        "member_id",
+        "notes",
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_number: Mapped[str] = mapped_column(String(20), unique=True)
+    external_id: Mapped[str | None] = mapped_column(String(100))
+    channel: Mapped[Channel] = mapped_column(StrEnumType(Channel))
+    urgency: Mapped[Urgency] = mapped_column(StrEnumType(Urgency))
+    status: Mapped[ReferralStatus] = mapped_column(StrEnumType(ReferralStatus))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    member_first_name: Mapped[str] = mapped_column(String(100))
+    member_last_name: Mapped[str] = mapped_column(String(100))
+    member_birth_date: Mapped[date] = mapped_column(Date)
+    member_sex: Mapped[str | None] = mapped_column(String(10))
+    member_phone: Mapped[str | None] = mapped_column(String(40))
+    member_language: Mapped[str | None] = mapped_column(String(40))
+    member_time_zone: Mapped[str | None] = mapped_column(String(64))
+    member_key: Mapped[str] = mapped_column(String(32))
+    address_line1: Mapped[str | None] = mapped_column(String(200))
+    address_line2: Mapped[str | None] = mapped_column(String(200))
+    address_city: Mapped[str | None] = mapped_column(String(100))
+    address_state: Mapped[str | None] = mapped_column(String(2))
+    address_zip: Mapped[str | None] = mapped_column(String(10))
+    access_barriers: Mapped[list[str]] = mapped_column(JSONVariant, default=list)
+
+    payer_id: Mapped[int | None] = mapped_column(ForeignKey("payers.id"))
+    payer_reference: Mapped[str | None] = mapped_column(String(200))
+    member_id: Mapped[str | None] = mapped_column(String(60))
+    group_number: Mapped[str | None] = mapped_column(String(60))
+
+    ordering_npi: Mapped[str | None] = mapped_column(String(20))
+    ordering_name: Mapped[str | None] = mapped_column(String(200))
+    ordering_organization: Mapped[str | None] = mapped_column(String(200))
+    ordering_phone: Mapped[str | None] = mapped_column(String(40))
+    ordering_fax: Mapped[str | None] = mapped_column(String(40))
+
+    diagnoses: Mapped[list[str]] = mapped_column(JSONVariant, default=list)
+    requested_start: Mapped[date | None] = mapped_column(Date)
+    discharge_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    signed_on: Mapped[date | None] = mapped_column(Date)
+    signer_npi: Mapped[str | None] = mapped_column(String(20))
+    notes: Mapped[str | None] = mapped_column(Text)
+
+    service_class: Mapped[str] = mapped_column(String(30))
+    time_zone: Mapped[str] = mapped_column(String(64))
+    findings: Mapped[list[dict[str, Any]]] = mapped_column(JSONVariant, default=list)
+    escalated: Mapped[bool] = mapped_column(Boolean, default=False)
+    escalation_reason: Mapped[str | None] = mapped_column(String(300))
+    ack_due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    service_due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    acknowledged_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    case_manager_name: Mapped[str | None] = mapped_column(String(200))
+    case_manager_extension: Mapped[str | None] = mapped_column(String(20))
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    cancel_reason: Mapped[str | None] = mapped_column(String(500))
+
+    referrer_organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"))
+    created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    __mapper_args__: ClassVar[dict[str, Any]] = {"version_id_col": version}
+
+
+class ReferralItem(Base):
+    __tablename__ = "referral_items"
+    __table_args__ = (
+        UniqueConstraint("referral_id", "line"),
+        Index("ix_referral_items_code", "code"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    referral_id: Mapped[int] = mapped_column(ForeignKey("referrals.id", ondelete="CASCADE"))
+    line: Mapped[int] = mapped_column(Integer)
+    code: Mapped[str] = mapped_column(String(10))
+    code_system: Mapped[str] = mapped_column(String(10))
+    quantity: Mapped[int] = mapped_column(Integer)
+    frequency: Mapped[str | None] = mapped_column(String(100))
+    rental: Mapped[bool | None] = mapped_column(Boolean)
+    description: Mapped[str | None] = mapped_column(String(300))
+
+
+class ReferralEvent(Base):
+    """One step on the case timeline; append-only."""
+
+    __tablename__ = "referral_events"
+    __table_args__ = (Index("ix_referral_events_referral_id_id", "referral_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    referral_id: Mapped[int] = mapped_column(ForeignKey("referrals.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    type: Mapped[str] = mapped_column(String(60))
+    actor_user_id: Mapped[int | None] = mapped_column(Integer)
+    actor_label: Mapped[str] = mapped_column(String(200))
+    channel: Mapped[str | None] = mapped_column(String(20))
+    data: Mapped[dict[str, Any]] = mapped_column(JSONVariant, default=dict)
+
+
+class IdempotencyKey(Base):
+    """A client's retry key and the response it got, replayed for the same body."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("actor_user_id", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    actor_user_id: Mapped[int] = mapped_column(Integer)
+    key: Mapped[str] = mapped_column(String(200))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    referral_id: Mapped[int | None] = mapped_column(ForeignKey("referrals.id", ondelete="CASCADE"))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    response_body: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,0 +1,231 @@
+"""Referral queries. Every read starts from :func:`visible_to`; nothing commits here."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, false, func, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from careloop.core.actor import Actor, Role
+from careloop.core.pagination import PageRequest
+from careloop.payer.models import Payer
+from careloop.referral.enums import OPEN_STATUSES
+from careloop.referral.models import IdempotencyKey, Referral, ReferralEvent, ReferralItem
+from careloop.referral.schemas import ReferralFilter
+from careloop.sla.models import OPEN_CLOCK_STATUSES, Clock, ClockKind, ClockStatus
+
+
+def visible_to(actor: Actor) -> Select[Referral]:
+    """The referrals an actor may see (DESIGN.md §5). Anything else is 'not found'.
+
+    Staff see the coordination caseload; referring clinicians their organisation's
+    referrals; other roles none yet (providers gain their offered cases with matching).
+    """
+    stmt = select(Referral)
+    if actor.is_staff or actor.role is Role.service:
+        return stmt
+    if actor.role is Role.referring_clinician and actor.organization_id is not None:
+        return stmt.where(Referral.referrer_organization_id == actor.organization_id)
+    return stmt.where(false())
+
+
+def get_visible(session: Session, actor: Actor, case_number: str) -> Referral | None:
+    return session.scalars(visible_to(actor).where(Referral.case_number == case_number)).first()
+
+
+def exists(session: Session, case_number: str) -> int | None:
+    """The id of a case regardless of visibility (used only to audit denied reads)."""
+    return session.scalars(select(Referral.id).where(Referral.case_number == case_number)).first()
+
+
+def get_for_update(session: Session, actor: Actor, case_number: str) -> Referral | None:
+    stmt = visible_to(actor).where(Referral.case_number == case_number).with_for_update()
+    return session.scalars(stmt).first()
+
+
+def items_of(session: Session, referral_id: int) -> list[ReferralItem]:
+    stmt = select(ReferralItem).where(ReferralItem.referral_id == referral_id)
+    return list(session.scalars(stmt.order_by(ReferralItem.line)))
+
+
+def payer_name(session: Session, payer_id: int | None) -> tuple[str | None, str | None]:
+    if payer_id is None:
+        return None, None
+    row = session.execute(select(Payer.code, Payer.name).where(Payer.id == payer_id)).first()
+    return (row[0], row[1]) if row else (None, None)
+
+
+def timeline(session: Session, referral_id: int) -> list[ReferralEvent]:
+    stmt = select(ReferralEvent).where(ReferralEvent.referral_id == referral_id)
+    return list(session.scalars(stmt.order_by(ReferralEvent.id)))
+
+
+def _filtered(actor: Actor, flt: ReferralFilter) -> Select[Referral]:
+    stmt = visible_to(actor)
+    if flt.status:
+        stmt = stmt.where(Referral.status.in_(list(flt.status)))
+    if flt.urgency is not None:
+        stmt = stmt.where(Referral.urgency == flt.urgency)
+    if flt.payer_code:
+        stmt = stmt.join(Payer, Payer.id == Referral.payer_id).where(
+            func.upper(Payer.code) == flt.payer_code.upper()
+        )
+    if flt.escalated is not None:
+        stmt = stmt.where(Referral.escalated.is_(flt.escalated))
+    if flt.external_id:
+        stmt = stmt.where(Referral.external_id == flt.external_id)
+    if flt.member_birth_date:
+        stmt = stmt.where(Referral.member_birth_date == flt.member_birth_date)
+    if flt.received_from:
+        stmt = stmt.where(Referral.received_at >= flt.received_from)
+    if flt.received_to:
+        stmt = stmt.where(Referral.received_at < flt.received_to)
+    if flt.q:
+        term = flt.q.strip()
+        like = f"%{term.lower()}%"
+        stmt = stmt.where(
+            or_(
+                Referral.case_number == term.upper(),
+                func.lower(Referral.member_last_name).like(like),
+                func.lower(Referral.member_first_name).like(like),
+                Referral.external_id == term,
+            )
+        )
+    return stmt
+
+
+def page(
+    session: Session, actor: Actor, flt: ReferralFilter, page_request: PageRequest
+) -> tuple[list[Referral], int]:
+    stmt = _filtered(actor, flt)
+    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    rows = session.scalars(
+        stmt.order_by(Referral.received_at.desc(), Referral.id.desc())
+        .limit(page_request.limit)
+        .offset(page_request.offset)
+    )
+    return list(rows), int(total)
+
+
+def item_codes(session: Session, referral_ids: Sequence[int]) -> dict[int, list[str]]:
+    if not referral_ids:
+        return {}
+    stmt = (
+        select(ReferralItem.referral_id, ReferralItem.code)
+        .where(ReferralItem.referral_id.in_(list(referral_ids)))
+        .order_by(ReferralItem.referral_id, ReferralItem.line)
+    )
+    out: dict[int, list[str]] = {}
+    for referral_id, code in session.execute(stmt):
+        out.setdefault(referral_id, []).append(code)
+    return out
+
+
+def payer_names(session: Session, payer_ids: Sequence[int]) -> dict[int, str]:
+    if not payer_ids:
+        return {}
+    stmt = select(Payer.id, Payer.name).where(Payer.id.in_(list(set(payer_ids))))
+    return {row[0]: row[1] for row in session.execute(stmt)}
+
+
+def recent_open_matches(
+    session: Session,
+    *,
+    member_key: str,
+    ordering_npi: str,
+    item_codes: Sequence[str],
+    since: datetime,
+    exclude_id: int | None = None,
+) -> list[tuple[str, datetime]]:
+    """Open referrals of the same member, ordering NPI and at least one item code
+    received since ``since``: candidates for a possible-duplicate finding."""
+    stmt = (
+        select(Referral.case_number, Referral.received_at)
+        .join(ReferralItem, ReferralItem.referral_id == Referral.id)
+        .where(
+            Referral.member_key == member_key,
+            Referral.received_at >= since,
+            Referral.ordering_npi == ordering_npi,
+            Referral.status.in_(list(OPEN_STATUSES)),
+            ReferralItem.code.in_(list(item_codes)),
+        )
+        .distinct()
+        .order_by(Referral.received_at.desc())
+        .limit(5)
+    )
+    if exclude_id is not None:
+        stmt = stmt.where(Referral.id != exclude_id)
+    return [(row[0], row[1]) for row in session.execute(stmt)]
+
+
+# ---- writes (Core inserts on the intake hot path) ------------------------------------------
+
+
+def insert_referral(session: Session, values: dict[str, Any]) -> int:
+    result = session.execute(insert(Referral).returning(Referral.id), [values])
+    return int(result.scalar_one())
+
+
+def insert_items(session: Session, rows: list[dict[str, Any]]) -> None:
+    session.execute(insert(ReferralItem), rows)
+
+
+def replace_items(session: Session, referral_id: int, rows: list[dict[str, Any]]) -> None:
+    for item in items_of(session, referral_id):
+        session.delete(item)
+    session.flush()
+    insert_items(session, rows)
+
+
+def insert_events(session: Session, rows: list[dict[str, Any]]) -> None:
+    session.execute(insert(ReferralEvent), rows)
+
+
+def insert_clocks(session: Session, rows: list[dict[str, Any]]) -> None:
+    session.execute(insert(Clock), rows)
+
+
+def open_clocks(session: Session, referral_id: int) -> list[Clock]:
+    stmt = select(Clock).where(
+        Clock.referral_id == referral_id, Clock.status.in_(list(OPEN_CLOCK_STATUSES))
+    )
+    return list(session.scalars(stmt.order_by(Clock.id)))
+
+
+def clocks_of(session: Session, referral_id: int) -> list[Clock]:
+    stmt = select(Clock).where(Clock.referral_id == referral_id)
+    return list(session.scalars(stmt.order_by(Clock.id)))
+
+
+def close_clocks(
+    session: Session,
+    referral_id: int,
+    kinds: Sequence[ClockKind],
+    *,
+    status: ClockStatus,
+    at: datetime,
+) -> None:
+    column = {
+        ClockStatus.met: Clock.met_at,
+        ClockStatus.cancelled: Clock.cancelled_at,
+        ClockStatus.breached: Clock.breached_at,
+    }[status]
+    session.execute(
+        update(Clock)
+        .where(
+            Clock.referral_id == referral_id,
+            Clock.kind.in_(list(kinds)),
+            Clock.status.in_(list(OPEN_CLOCK_STATUSES)),
+        )
+        .values({Clock.status: status, column: at})
+    )
+
+
+def idempotency_key(session: Session, actor_user_id: int, key: str) -> IdempotencyKey | None:
+    stmt = select(IdempotencyKey).where(
+        IdempotencyKey.actor_user_id == actor_user_id, IdempotencyKey.key == key
+    )
+    return session.scalars(stmt).first()

@@ -1,0 +1,571 @@
+"""Referral rules: the intake checklist (DOMAIN.md §3), the deadlines (§4) and the
+status machine. Pure functions: no database, no HTTP; every figure comes from the
+payer's rules, whose defaults are the figures of DOMAIN.md.
+
+Status machine (a refinement of DESIGN.md §2 for the intake stage)::
+
+    submit ─► received ──acknowledge──► acknowledged
+        └──► needs_clarification ──supply_information (no errors left)──► received
+                 │                                          (or acknowledged, if it was)
+                 └─acknowledge─► needs_clarification (acknowledgement recorded)
+    received | acknowledged ──supply_information (new errors)──► needs_clarification
+    any open status ──cancel──► cancelled
+
+Acknowledging is telling the referrer the case number and the case manager; it can and
+should happen while information is still missing, so it does not wait for clarification.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from careloop.codes import (
+    Icd10Status,
+    ServiceLine,
+    check_icd10,
+    code_format_problem,
+    lookup_hcpcs,
+    normalise_phone,
+    npi_problem,
+    state_problem,
+    zip_info,
+    zip_problem,
+)
+from careloop.core.errors import IllegalTransitionError
+from careloop.payer.rules import PayerRules
+from careloop.referral.enums import (
+    OPEN_STATUSES,
+    CodeSystem,
+    ReferralAction,
+    ReferralStatus,
+    Severity,
+)
+from careloop.referral.schemas import ReferralCreate
+from careloop.sla import ServiceClass, compute_due, discharge_escalation, service_deadline
+
+#: Used when neither the member's time zone nor their ZIP code tells us one.
+DEFAULT_TIME_ZONE = "America/New_York"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    code: str
+    field: str
+    message: str
+    severity: Severity = Severity.error
+    related_case_number: str | None = None
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {
+            "code": self.code,
+            "field": self.field,
+            "message": self.message,
+            "severity": self.severity.value,
+            "related_case_number": self.related_case_number,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class PayerFacts:
+    """What the checks need to know of the payer the referral names."""
+
+    named: bool
+    found: bool
+    name: str | None
+    rules: PayerRules
+
+
+@dataclass(frozen=True, slots=True)
+class Deadlines:
+    service_class: ServiceClass
+    time_zone: str
+    ack_due_at: datetime
+    service_due_at: datetime
+    escalated: bool
+    escalation_reason: str | None
+
+
+def has_errors(findings: Iterable[Finding]) -> bool:
+    return any(f.severity is Severity.error for f in findings)
+
+
+# ---- the checklist -----------------------------------------------------------------------
+
+
+def check_referral(
+    draft: ReferralCreate,
+    *,
+    payer: PayerFacts,
+    now: datetime,
+    received_at: datetime | None = None,
+) -> list[Finding]:
+    """Every checklist item (DOMAIN.md §3) that is missing or wrong, as findings.
+
+    Only what makes a case at all (name, birth date, one item) is enforced by the schema;
+    the rest is reported here so the referral is kept and the gaps are worked.
+    """
+    today = now.astimezone(UTC).date()
+    findings: list[Finding] = []
+    findings += _check_member(draft, payer, today)
+    findings += _check_coverage(draft, payer)
+    findings += _check_ordering_provider(draft)
+    findings += _check_signed_order(draft, payer, today)
+    findings += _check_diagnoses(draft)
+    findings += _check_items(draft)
+    findings += _check_dates(draft, now, received_at or now)
+    return findings
+
+
+def _check_member(draft: ReferralCreate, payer: PayerFacts, today: date) -> list[Finding]:
+    member = draft.member
+    out: list[Finding] = []
+    if member.birth_date > today:
+        out.append(
+            Finding(
+                "birth_date_in_future",
+                "member.birth_date",
+                "The date of birth is in the future: check the day, month and year.",
+            )
+        )
+    elif _years_between(member.birth_date, today) > payer.rules.intake.member_max_age_years:
+        out.append(
+            Finding(
+                "birth_date_implausible",
+                "member.birth_date",
+                f"The date of birth is more than "
+                f"{payer.rules.intake.member_max_age_years} years ago: "
+                "check the year.",
+            )
+        )
+    if not member.phone:
+        out.append(
+            Finding(
+                "member_phone_missing",
+                "member.phone",
+                "No contact phone for the member: the provider must be able to "
+                "call to arrange the delivery or visit.",
+            )
+        )
+    elif normalise_phone(member.phone) is None:
+        out.append(
+            Finding(
+                "member_phone_invalid",
+                "member.phone",
+                "The member's phone number is not a valid US number.",
+            )
+        )
+    if member.time_zone and not _is_time_zone(member.time_zone):
+        out.append(
+            Finding(
+                "time_zone_unknown",
+                "member.time_zone",
+                "The time zone is not a known IANA name such as America/New_York.",
+                Severity.warning,
+            )
+        )
+    out += _check_address(draft)
+    return out
+
+
+def _check_address(draft: ReferralCreate) -> list[Finding]:
+    address = draft.member.address
+    if address is None or not (address.line1 and address.city and address.state and address.zip):
+        return [
+            Finding(
+                "address_incomplete",
+                "member.address",
+                "The service address needs street, city, state and ZIP code: "
+                "it is where the equipment is delivered or the nurse visits.",
+            )
+        ]
+    out: list[Finding] = []
+    state = address.state.upper()
+    problem = state_problem(state)
+    if problem:
+        out.append(
+            Finding("address_state_invalid", "member.address.state", f"The state {problem}.")
+        )
+        return out
+    problem = zip_problem(address.zip, state)
+    if problem:
+        out.append(
+            Finding(
+                "address_zip_mismatch",
+                "member.address.zip",
+                f"The ZIP code does not fit the address: {problem}.",
+            )
+        )
+    return out
+
+
+def _check_coverage(draft: ReferralCreate, payer: PayerFacts) -> list[Finding]:
+    coverage = draft.coverage
+    out: list[Finding] = []
+    if not payer.named:
+        out.append(
+            Finding(
+                "payer_missing",
+                "coverage.payer_id",
+                "No payer (health plan) named: send coverage.payer_id or coverage.payer_name.",
+            )
+        )
+    elif not payer.found:
+        out.append(
+            Finding(
+                "payer_unknown",
+                "coverage.payer_id",
+                "The payer is not one CareLoop coordinates for: check the plan "
+                "name on the member's card.",
+            )
+        )
+    if coverage is None or not coverage.member_id:
+        out.append(
+            Finding(
+                "member_id_missing",
+                "coverage.member_id",
+                "No policy / member ID from the member's insurance card.",
+            )
+        )
+    return out
+
+
+def _check_ordering_provider(draft: ReferralCreate) -> list[Finding]:
+    provider = draft.ordering_provider
+    out: list[Finding] = []
+    if provider is None or not provider.npi:
+        out.append(
+            Finding(
+                "ordering_npi_missing",
+                "ordering_provider.npi",
+                "No NPI for the ordering clinician.",
+            )
+        )
+    else:
+        problem = npi_problem(provider.npi)
+        if problem:
+            out.append(
+                Finding(
+                    "ordering_npi_invalid",
+                    "ordering_provider.npi",
+                    f"The ordering clinician's NPI {problem}.",
+                )
+            )
+    if provider is None or not provider.name:
+        out.append(
+            Finding(
+                "ordering_name_missing",
+                "ordering_provider.name",
+                "No name for the ordering clinician.",
+            )
+        )
+    if provider is None or not (provider.phone or provider.fax):
+        out.append(
+            Finding(
+                "ordering_contact_missing",
+                "ordering_provider.phone",
+                "No phone or fax for the ordering clinician's office: clarification "
+                "questions need somewhere to go.",
+                Severity.warning,
+            )
+        )
+    return out
+
+
+def _check_signed_order(draft: ReferralCreate, payer: PayerFacts, today: date) -> list[Finding]:
+    order = draft.signed_order
+    if order is None:
+        return [
+            Finding(
+                "signed_order_missing",
+                "signed_order",
+                "No signed physician order or prescription: service cannot start without one.",
+            )
+        ]
+    out: list[Finding] = []
+    max_age = payer.rules.intake.signed_order_max_age
+    if order.signed_on > today:
+        out.append(
+            Finding(
+                "signed_order_future",
+                "signed_order.signed_on",
+                "The order's signature date is in the future.",
+            )
+        )
+    elif (today - order.signed_on) > max_age:
+        out.append(
+            Finding(
+                "signed_order_expired",
+                "signed_order.signed_on",
+                f"The order was signed more than {max_age.days} days ago, longer "
+                "than this payer accepts: a newly signed order is needed.",
+            )
+        )
+    if order.signer_npi:
+        problem = npi_problem(order.signer_npi)
+        if problem:
+            out.append(
+                Finding(
+                    "signer_npi_invalid",
+                    "signed_order.signer_npi",
+                    f"The signing clinician's NPI {problem}.",
+                )
+            )
+    return out
+
+
+def _check_diagnoses(draft: ReferralCreate) -> list[Finding]:
+    if not draft.diagnoses:
+        return [
+            Finding(
+                "diagnosis_missing",
+                "diagnoses",
+                "No diagnosis: at least one ICD-10-CM code is needed.",
+            )
+        ]
+    out: list[Finding] = []
+    for index, diagnosis in enumerate(draft.diagnoses):
+        field = f"diagnoses.{index}.code"
+        check = check_icd10(diagnosis.code)
+        if check.status is Icd10Status.billable:
+            continue
+        if check.status is Icd10Status.not_billable:
+            hint = ", ".join(check.suggestions[:4])
+            out.append(
+                Finding(
+                    "diagnosis_not_billable",
+                    field,
+                    f"{check.code} is a category, not a billable code: use a more "
+                    f"specific code" + (f" such as {hint}." if hint else "."),
+                )
+            )
+        elif check.status is Icd10Status.malformed:
+            out.append(
+                Finding(
+                    "diagnosis_malformed",
+                    field,
+                    f"{diagnosis.code!r} is not written like an ICD-10-CM code "
+                    "(a letter, two characters, then up to four after a dot, "
+                    "e.g. J44.1).",
+                )
+            )
+        else:
+            out.append(
+                Finding(
+                    "diagnosis_unknown", field, f"{check.code} is not in the ICD-10-CM code set."
+                )
+            )
+    return out
+
+
+def _check_items(draft: ReferralCreate) -> list[Finding]:
+    out: list[Finding] = []
+    for index, item in enumerate(draft.items):
+        field = f"items.{index}.code"
+        problem = code_format_problem(item.code, item.code_system.value)
+        if problem:
+            out.append(Finding(f"{item.code_system.value.lower()}_malformed", field, problem))
+        elif item.code_system is CodeSystem.HCPCS and lookup_hcpcs(item.code) is None:
+            out.append(
+                Finding(
+                    "hcpcs_not_home_care",
+                    field,
+                    f"{item.code.upper()} is not in CareLoop's home-care HCPCS table: "
+                    "check the code, or coordinate it outside CareLoop.",
+                )
+            )
+    return out
+
+
+def _check_dates(draft: ReferralCreate, now: datetime, received_at: datetime) -> list[Finding]:
+    """A discharge must still be ahead now; the requested start is judged against the
+    day the order was received, so a later clarification does not make it 'late'."""
+    out: list[Finding] = []
+    if draft.discharge_at is not None and draft.discharge_at < now:
+        out.append(
+            Finding(
+                "discharge_in_past",
+                "discharge_at",
+                "The discharge time has already passed: send the new discharge "
+                "date and time, or leave it out if the member is home.",
+            )
+        )
+    received_on = received_at.astimezone(UTC).date()
+    if draft.requested_start is not None and draft.requested_start < received_on:
+        out.append(
+            Finding(
+                "requested_start_in_past",
+                "requested_start",
+                "The requested start date is before the order was received: give "
+                "the earliest date the service is still needed.",
+            )
+        )
+    return out
+
+
+def _years_between(born: date, today: date) -> int:
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+def _is_time_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+# ---- deadlines -----------------------------------------------------------------------------
+
+
+def service_class(items: Sequence[tuple[str, CodeSystem]]) -> ServiceClass:
+    """The service line that sets the start deadline: complex equipment wins, then
+    infusion, then DME; a referral of visits only is home health. CPT lines are services
+    (home-health visits), since the home-care table holds only HCPCS codes."""
+    lines: set[ServiceLine] = set()
+    for code, system in items:
+        if system is CodeSystem.CPT:
+            lines.add(ServiceLine.home_health)
+            continue
+        entry = lookup_hcpcs(code)
+        if entry is None:
+            continue
+        if entry.complex:
+            return ServiceClass.complex_dme
+        lines.add(entry.service_line)
+    if ServiceLine.infusion in lines:
+        return ServiceClass.infusion
+    if ServiceLine.dme in lines or not lines:
+        return ServiceClass.standard_dme
+    return ServiceClass.home_health
+
+
+def member_time_zone(time_zone: str | None, zip_code: str | None) -> str:
+    """Deadlines run in the member's local time: the zone given, else the ZIP's zone."""
+    if time_zone and _is_time_zone(time_zone):
+        return time_zone
+    if zip_code:
+        info = zip_info(zip_code)
+        if info is not None and info.time_zone and _is_time_zone(info.time_zone):
+            return info.time_zone
+    return DEFAULT_TIME_ZONE
+
+
+def compute_deadlines(
+    *,
+    rules: PayerRules,
+    received_at: datetime,
+    now: datetime,
+    items: Sequence[tuple[str, CodeSystem]],
+    time_zone: str,
+    discharge_at: datetime | None,
+) -> Deadlines:
+    """Acknowledgement and service-start deadlines, and whether the case escalates."""
+    policy = rules.sla
+    klass = service_class(items)
+    ack_due = compute_due(
+        policy.acknowledgement, received_at, time_zone=time_zone, hours=policy.business_hours
+    )
+    service_due = service_deadline(
+        policy, klass, received_at, time_zone=time_zone, discharge_at=discharge_at
+    )
+    reason = discharge_escalation(policy, now, discharge_at) if discharge_at else None
+    return Deadlines(klass, time_zone, ack_due, service_due, reason is not None, reason)
+
+
+# ---- identity of a member, for duplicate detection --------------------------------------
+
+_NON_LETTERS = re.compile(r"[^a-z]")
+
+
+def member_key(first_name: str, last_name: str, birth_date: date) -> str:
+    """A stable key for "the same person" across channels: accents, case, spaces and
+    punctuation do not matter (a fax says "O'Neil", the portal "ONeil")."""
+
+    def fold(value: str) -> str:
+        decomposed = unicodedata.normalize("NFKD", value.casefold())
+        return _NON_LETTERS.sub("", "".join(c for c in decomposed if not unicodedata.combining(c)))
+
+    raw = f"{fold(last_name)}|{fold(first_name)}|{birth_date.isoformat()}"
+    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+def possible_duplicate(case_number: str, hours_ago: float) -> Finding:
+    return Finding(
+        "possible_duplicate",
+        "items",
+        f"This looks like case {case_number}, received {hours_ago:.0f} h ago for the same "
+        "member, item and ordering clinician: check before working both.",
+        Severity.warning,
+        related_case_number=case_number,
+    )
+
+
+# ---- status machine ------------------------------------------------------------------------
+
+_ALLOWED: dict[ReferralStatus, tuple[ReferralAction, ...]] = {
+    ReferralStatus.received: (
+        ReferralAction.acknowledge,
+        ReferralAction.supply_information,
+        ReferralAction.cancel,
+    ),
+    ReferralStatus.needs_clarification: (
+        ReferralAction.acknowledge,
+        ReferralAction.supply_information,
+        ReferralAction.cancel,
+    ),
+    ReferralStatus.acknowledged: (ReferralAction.supply_information, ReferralAction.cancel),
+    ReferralStatus.cancelled: (),
+}
+
+
+def allowed_actions(status: ReferralStatus, *, acknowledged: bool) -> list[ReferralAction]:
+    actions = _ALLOWED[status]
+    if acknowledged:
+        actions = tuple(a for a in actions if a is not ReferralAction.acknowledge)
+    return list(actions)
+
+
+def initial_status(findings: Iterable[Finding]) -> ReferralStatus:
+    return ReferralStatus.needs_clarification if has_errors(findings) else ReferralStatus.received
+
+
+def next_status(
+    current: ReferralStatus,
+    action: ReferralAction,
+    *,
+    acknowledged: bool,
+    errors_remain: bool = False,
+) -> ReferralStatus:
+    """The status after ``action``, or IllegalTransitionError naming the allowed moves."""
+    allowed = allowed_actions(current, acknowledged=acknowledged)
+    if action not in allowed:
+        names = ", ".join(a.value for a in allowed) or "none (the case is closed)"
+        why = (
+            "it is already acknowledged"
+            if action is ReferralAction.acknowledge and acknowledged
+            else f"it is {current.value}"
+        )
+        raise IllegalTransitionError(
+            f"Cannot {action.value.replace('_', ' ')} this referral: {why}. Allowed now: {names}.",
+            extra={"status": current.value, "allowed_actions": [a.value for a in allowed]},
+        )
+    if action is ReferralAction.cancel:
+        return ReferralStatus.cancelled
+    if action is ReferralAction.acknowledge:
+        if current is ReferralStatus.needs_clarification:
+            return current
+        return ReferralStatus.acknowledged
+    # supply_information
+    if errors_remain:
+        return ReferralStatus.needs_clarification
+    return ReferralStatus.acknowledged if acknowledged else ReferralStatus.received
+
+
+def is_open(status: ReferralStatus) -> bool:
+    return status in OPEN_STATUSES

@@ -1,0 +1,961 @@
+"""Referral use cases: check, submit, read, list, acknowledge, clarify, cancel.
+
+Each function is one step of a use case inside the caller's transaction: it adds and
+flushes, writes the timeline event and the audit record, and never commits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from careloop.audit import service as audit
+from careloop.audit.models import AuditOutcome
+from careloop.codes import icd10_description, lookup_hcpcs
+from careloop.core.actor import Actor
+from careloop.core.clock import Clock
+from careloop.core.errors import ForbiddenError
+from careloop.core.pagination import PageRequest
+from careloop.db.sequences import next_case_number_value
+from careloop.identity import service as identity_service
+from careloop.identity.permissions import may
+from careloop.payer import service as payer_service
+from careloop.referral import repository, rules
+from careloop.referral.enums import CodeSystem, ReferralAction, ReferralStatus, Severity
+from careloop.referral.errors import (
+    IdempotencyKeyInFlightError,
+    IdempotencyKeyReusedError,
+    ReferralNotFoundError,
+)
+from careloop.referral.models import IdempotencyKey, Referral, ReferralItem
+from careloop.referral.schemas import (
+    AcknowledgeIn,
+    AddressRead,
+    CancelIn,
+    CaseManagerRead,
+    CoverageRead,
+    DiagnosisRead,
+    FindingRead,
+    ItemRead,
+    MemberRead,
+    OrderingProviderRead,
+    ReferralCheckRead,
+    ReferralClarify,
+    ReferralCreate,
+    ReferralFilter,
+    ReferralLinks,
+    ReferralPage,
+    ReferralRead,
+    ReferralSummary,
+    SignedOrderRead,
+    TimelineEventRead,
+    TimelineRead,
+)
+from careloop.sla.models import ClockKind, ClockStatus
+
+API_PREFIX = "/api/v1/referrals"
+
+
+def _require(actor: Actor, permission: str) -> None:
+    if not may(actor, permission):
+        raise ForbiddenError(f"your role ({actor.role.value}) may not do this ({permission})")
+
+
+# ---- checking --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    draft: ReferralCreate
+    payer: payer_service.ResolvedPayer | None
+    findings: list[rules.Finding]
+    deadlines: rules.Deadlines
+    member_key: str
+
+    @property
+    def status(self) -> ReferralStatus:
+        return rules.initial_status(self.findings)
+
+
+def _run_checks(
+    session: Session,
+    draft: ReferralCreate,
+    *,
+    now: datetime,
+    received_at: datetime,
+    exclude_id: int | None = None,
+) -> CheckResult:
+    coverage = draft.coverage
+    payer_id = coverage.payer_id if coverage else None
+    payer_name = coverage.payer_name if coverage else None
+    payer = payer_service.resolve_payer(session, payer_id=payer_id, payer_name=payer_name)
+    effective = payer.rules if payer else payer_service.default_rules()
+    facts = rules.PayerFacts(
+        named=bool(payer_id or payer_name),
+        found=payer is not None,
+        name=payer.name if payer else None,
+        rules=effective,
+    )
+    findings = rules.check_referral(draft, payer=facts, now=now, received_at=received_at)
+    key = rules.member_key(draft.member.first_name, draft.member.last_name, draft.member.birth_date)
+    findings += _duplicate_findings(
+        session,
+        draft,
+        key,
+        since=now - effective.intake.duplicate_window,
+        now=now,
+        exclude_id=exclude_id,
+    )
+    address = draft.member.address
+    deadlines = rules.compute_deadlines(
+        rules=effective,
+        received_at=received_at,
+        now=now,
+        items=[(item.code.upper(), item.code_system) for item in draft.items],
+        time_zone=rules.member_time_zone(draft.member.time_zone, address.zip if address else None),
+        discharge_at=draft.discharge_at,
+    )
+    return CheckResult(draft, payer, findings, deadlines, key)
+
+
+def _duplicate_findings(
+    session: Session,
+    draft: ReferralCreate,
+    key: str,
+    *,
+    since: datetime,
+    now: datetime,
+    exclude_id: int | None,
+) -> list[rules.Finding]:
+    npi = draft.ordering_provider.npi if draft.ordering_provider else None
+    if not npi:
+        return []
+    matches = repository.recent_open_matches(
+        session,
+        member_key=key,
+        ordering_npi=npi,
+        item_codes=[item.code.upper() for item in draft.items],
+        since=since,
+        exclude_id=exclude_id,
+    )
+    return [
+        rules.possible_duplicate(case_number, (now - received).total_seconds() / 3600)
+        for case_number, received in matches
+    ]
+
+
+def check_referral(
+    session: Session, actor: Actor, draft: ReferralCreate, *, clock: Clock
+) -> ReferralCheckRead:
+    """Run every intake check and compute the deadlines, storing nothing (validate_only)."""
+    _require(actor, "referral:validate")
+    now = clock.now()
+    result = _run_checks(session, draft, now=now, received_at=now)
+    d = result.deadlines
+    return ReferralCheckRead(
+        valid=not rules.has_errors(result.findings),
+        status=result.status,
+        findings=[FindingRead(**f.as_dict()) for f in result.findings],
+        service_class=d.service_class.value,
+        ack_due_at=d.ack_due_at,
+        service_due_at=d.service_due_at,
+        discharge_at=draft.discharge_at,
+        escalated=d.escalated,
+        escalation_reason=d.escalation_reason,
+    )
+
+
+# ---- submitting --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """What the API answers: the JSON body (replayed byte for byte on a retry)."""
+
+    body: str
+    case_number: str
+    replayed: bool
+
+
+def request_fingerprint(draft: ReferralCreate) -> str:
+    return hashlib.sha256(draft.model_dump_json().encode()).hexdigest()
+
+
+def submit_referral(
+    session: Session,
+    actor: Actor,
+    draft: ReferralCreate,
+    *,
+    clock: Clock,
+    idempotency_key: str | None = None,
+    idempotency_ttl: timedelta = timedelta(hours=48),
+) -> Submission:
+    """Receive a referral: check it, store it as a case with its deadlines, its timeline
+    and its audit record. Only a wrong shape is refused; every checklist gap is a finding.
+
+    With an Idempotency-Key the same body returns the same case (Stripe's rule); the same
+    key with another body is refused.
+    """
+    _require(actor, "referral:create")
+    now = clock.now()
+    fingerprint = request_fingerprint(draft)
+    key_row: IdempotencyKey | None = None
+    if idempotency_key and actor.user_id is not None:
+        replay, key_row = _claim_idempotency_key(
+            session, actor.user_id, idempotency_key, fingerprint, now=now, ttl=idempotency_ttl
+        )
+        if replay is not None:
+            return replay
+    result = _run_checks(session, draft, now=now, received_at=now)
+    referral_id, case_number = _store(session, actor, result, now=now)
+    read = _read_model(session, _load(session, referral_id))
+    body = read.model_dump_json()
+    if key_row is not None:
+        key_row.referral_id = referral_id
+        key_row.status_code = 201
+        key_row.response_body = body
+    audit.record(
+        session,
+        actor,
+        "referral.create",
+        clock=clock,
+        case_number=case_number,
+        referral_id=referral_id,
+        detail={"status": result.status.value, "findings": len(result.findings)},
+    )
+    return Submission(body=body, case_number=case_number, replayed=False)
+
+
+def _claim_idempotency_key(
+    session: Session,
+    user_id: int,
+    key: str,
+    fingerprint: str,
+    *,
+    now: datetime,
+    ttl: timedelta,
+) -> tuple[Submission | None, IdempotencyKey | None]:
+    existing = repository.idempotency_key(session, user_id, key)
+    if existing is not None and existing.created_at < now - ttl:
+        session.delete(existing)
+        session.flush()
+        existing = None
+    if existing is None:
+        row = IdempotencyKey(
+            actor_user_id=user_id, key=key, request_hash=fingerprint, created_at=now
+        )
+        try:
+            # A concurrent twin blocks here until the first commits, then fails the
+            # unique constraint and replays the first one's answer.
+            with session.begin_nested():
+                session.add(row)
+        except IntegrityError:
+            existing = repository.idempotency_key(session, user_id, key)
+            if existing is None:
+                raise IdempotencyKeyInFlightError("retry in a moment") from None
+        else:
+            return None, row
+    return _replay(existing, fingerprint), None
+
+
+def _replay(existing: IdempotencyKey, fingerprint: str) -> Submission:
+    if existing.request_hash != fingerprint:
+        raise IdempotencyKeyReusedError(
+            "This Idempotency-Key was already used with a different referral; use a new key "
+            "for a new referral.",
+            field="Idempotency-Key",
+        )
+    if existing.response_body is None:
+        raise IdempotencyKeyInFlightError("the first request with this key is still running")
+    case_number = str(_json_field(existing.response_body, "case_number"))
+    return Submission(body=existing.response_body, case_number=case_number, replayed=True)
+
+
+def _json_field(body: str, name: str) -> Any:
+    return json.loads(body)[name]
+
+
+def _store(
+    session: Session, actor: Actor, result: CheckResult, *, now: datetime
+) -> tuple[int, str]:
+    draft = result.draft
+    case_number = f"CL-{now.year}-{next_case_number_value(session):06d}"
+    referral_id = repository.insert_referral(
+        session, _referral_values(actor, result, case_number=case_number, now=now)
+    )
+    repository.insert_items(session, _item_rows(referral_id, draft))
+    repository.insert_clocks(session, _clock_rows(referral_id, result, now=now))
+    repository.insert_events(session, _received_events(referral_id, actor, result, now=now))
+    return referral_id, case_number
+
+
+def _referral_values(
+    actor: Actor, result: CheckResult, *, case_number: str, now: datetime
+) -> dict[str, Any]:
+    draft, d = result.draft, result.deadlines
+    return {
+        "case_number": case_number,
+        "status": result.status,
+        "received_at": now,
+        "updated_at": now,
+        "version": 1,
+        "referrer_organization_id": actor.organization_id if not actor.is_staff else None,
+        "created_by_user_id": actor.user_id,
+        "escalated": d.escalated,
+        "escalation_reason": d.escalation_reason,
+        **_draft_columns(draft, result),
+    }
+
+
+def _draft_columns(draft: ReferralCreate, result: CheckResult) -> dict[str, Any]:
+    member, d = draft.member, result.deadlines
+    address = member.address
+    coverage = draft.coverage
+    provider = draft.ordering_provider
+    order = draft.signed_order
+    return {
+        "external_id": draft.external_id,
+        "channel": draft.channel,
+        "urgency": draft.urgency,
+        "member_first_name": member.first_name,
+        "member_last_name": member.last_name,
+        "member_birth_date": member.birth_date,
+        "member_sex": member.sex,
+        "member_phone": member.phone,
+        "member_language": member.language,
+        "member_time_zone": member.time_zone,
+        "member_key": result.member_key,
+        "address_line1": address.line1 if address else None,
+        "address_line2": address.line2 if address else None,
+        "address_city": address.city if address else None,
+        "address_state": address.state.upper() if address and address.state else None,
+        "address_zip": address.zip if address else None,
+        "access_barriers": list(member.access_barriers),
+        "payer_id": result.payer.id if result.payer else None,
+        "payer_reference": (coverage.payer_id or coverage.payer_name) if coverage else None,
+        "member_id": coverage.member_id if coverage else None,
+        "group_number": coverage.group_number if coverage else None,
+        "ordering_npi": provider.npi if provider else None,
+        "ordering_name": provider.name if provider else None,
+        "ordering_organization": provider.organization if provider else None,
+        "ordering_phone": provider.phone if provider else None,
+        "ordering_fax": provider.fax if provider else None,
+        "diagnoses": [dx.code for dx in draft.diagnoses],
+        "requested_start": draft.requested_start,
+        "discharge_at": draft.discharge_at,
+        "signed_on": order.signed_on if order else None,
+        "signer_npi": order.signer_npi if order else None,
+        "notes": draft.notes,
+        "service_class": d.service_class.value,
+        "time_zone": d.time_zone,
+        "findings": [f.as_dict() for f in result.findings],
+        "ack_due_at": d.ack_due_at,
+        "service_due_at": d.service_due_at,
+    }
+
+
+def _item_rows(referral_id: int, draft: ReferralCreate) -> list[dict[str, Any]]:
+    return [
+        {
+            "referral_id": referral_id,
+            "line": line,
+            "code": item.code.upper(),
+            "code_system": item.code_system.value,
+            "quantity": item.quantity,
+            "frequency": item.frequency,
+            "rental": item.rental,
+            "description": item.description,
+        }
+        for line, item in enumerate(draft.items, start=1)
+    ]
+
+
+def _clock_rows(referral_id: int, result: CheckResult, *, now: datetime) -> list[dict[str, Any]]:
+    policy = result.payer.rules.sla if result.payer else payer_service.default_rules().sla
+    d = result.deadlines
+    service_rule = policy.service_start[d.service_class]
+    base = {
+        "referral_id": referral_id,
+        "status": ClockStatus.open,
+        "time_zone": d.time_zone,
+        "started_at": now,
+    }
+    rows = [
+        {
+            **base,
+            "kind": ClockKind.acknowledgement,
+            "calendar": policy.acknowledgement.calendar.value,
+            "rule_source": policy.acknowledgement.source,
+            "due_at": d.ack_due_at,
+        },
+        {
+            **base,
+            "kind": ClockKind.service_start,
+            "calendar": service_rule.calendar.value,
+            "rule_source": service_rule.source,
+            "due_at": d.service_due_at,
+        },
+    ]
+    if result.draft.discharge_at is not None:
+        rows.append(
+            {
+                **base,
+                "kind": ClockKind.discharge,
+                "calendar": "clock",
+                "rule_source": "hospital discharge time given on the order",
+                "due_at": result.draft.discharge_at,
+            }
+        )
+    return rows
+
+
+def _event(
+    referral_id: int,
+    actor: Actor,
+    type_: str,
+    now: datetime,
+    data: dict[str, Any],
+    channel: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "referral_id": referral_id,
+        "at": now,
+        "type": type_,
+        "actor_user_id": actor.user_id,
+        "actor_label": actor.label,
+        "channel": channel,
+        "data": data,
+    }
+
+
+def _received_events(
+    referral_id: int, actor: Actor, result: CheckResult, *, now: datetime
+) -> list[dict[str, Any]]:
+    d = result.deadlines
+    channel = result.draft.channel.value
+    events = [
+        _event(
+            referral_id,
+            actor,
+            "referral.received",
+            now,
+            {
+                "status": result.status.value,
+                "service_class": d.service_class.value,
+                "ack_due_at": d.ack_due_at.isoformat(),
+                "service_due_at": d.service_due_at.isoformat(),
+            },
+            channel,
+        ),
+    ]
+    errors = [f for f in result.findings if f.severity is Severity.error]
+    if errors:
+        events.append(
+            _event(
+                referral_id,
+                actor,
+                "referral.clarification_requested",
+                now,
+                {
+                    "missing": [{"code": f.code, "field": f.field} for f in errors],
+                },
+                channel,
+            )
+        )
+    duplicates = [f.related_case_number for f in result.findings if f.related_case_number]
+    if duplicates:
+        events.append(
+            _event(
+                referral_id,
+                actor,
+                "referral.possible_duplicate",
+                now,
+                {"related_case_numbers": duplicates},
+                channel,
+            )
+        )
+    if d.escalated:
+        events.append(
+            _event(
+                referral_id,
+                actor,
+                "referral.escalated",
+                now,
+                {"reason": d.escalation_reason},
+                channel,
+            )
+        )
+    return events
+
+
+# ---- reading -----------------------------------------------------------------------------
+
+
+def _load(session: Session, referral_id: int) -> Referral:
+    referral = session.get(Referral, referral_id)
+    assert referral is not None
+    return referral
+
+
+def _visible_or_404(
+    session: Session,
+    actor: Actor,
+    case_number: str,
+    action: str,
+    *,
+    clock: Clock,
+    for_update: bool = False,
+) -> Referral:
+    getter = repository.get_for_update if for_update else repository.get_visible
+    referral = getter(session, actor, case_number)
+    if referral is None:
+        hidden_id = repository.exists(session, case_number)
+        audit.record_denied(
+            session,
+            actor,
+            action,
+            clock=clock,
+            case_number=case_number[:40],
+            referral_id=hidden_id,
+            outcome=AuditOutcome.denied if hidden_id else AuditOutcome.not_found,
+        )
+        raise ReferralNotFoundError(f"There is no referral {case_number} that you can see.")
+    return referral
+
+
+def get_referral(session: Session, actor: Actor, case_number: str, *, clock: Clock) -> ReferralRead:
+    """One case as the actor may see it; another organisation's case is 'not found'."""
+    _require(actor, "referral:read")
+    referral = _visible_or_404(session, actor, case_number, "referral.read", clock=clock)
+    audit.record(
+        session,
+        actor,
+        "referral.read",
+        clock=clock,
+        case_number=referral.case_number,
+        referral_id=referral.id,
+    )
+    return _read_model(session, referral)
+
+
+def _read_model(session: Session, referral: Referral) -> ReferralRead:
+    items = repository.items_of(session, referral.id)
+    payer_code, payer_name = repository.payer_name(session, referral.payer_id)
+    return to_read(referral, items, payer_code=payer_code, payer_name=payer_name)
+
+
+def _links(case_number: str) -> ReferralLinks:
+    return ReferralLinks(
+        self=f"{API_PREFIX}/{case_number}", timeline=f"{API_PREFIX}/{case_number}/timeline"
+    )
+
+
+def to_read(
+    referral: Referral,
+    items: list[ReferralItem],
+    *,
+    payer_code: str | None,
+    payer_name: str | None,
+) -> ReferralRead:
+    r = referral
+    manager = (
+        CaseManagerRead(name=r.case_manager_name, extension=r.case_manager_extension)
+        if r.case_manager_name
+        else None
+    )
+    return ReferralRead(
+        case_number=r.case_number,
+        status=r.status,
+        external_id=r.external_id,
+        channel=r.channel,
+        urgency=r.urgency,
+        member=MemberRead(
+            first_name=r.member_first_name,
+            last_name=r.member_last_name,
+            birth_date=r.member_birth_date,
+            sex=r.member_sex,
+            phone=r.member_phone,
+            language=r.member_language,
+            time_zone=r.member_time_zone,
+            address=AddressRead(
+                line1=r.address_line1,
+                line2=r.address_line2,
+                city=r.address_city,
+                state=r.address_state,
+                zip=r.address_zip,
+            ),
+            access_barriers=list(r.access_barriers or []),
+        ),
+        coverage=CoverageRead(
+            payer_id=payer_code,
+            payer_name=payer_name or r.payer_reference,
+            member_id=r.member_id,
+            group_number=r.group_number,
+        ),
+        ordering_provider=OrderingProviderRead(
+            npi=r.ordering_npi,
+            name=r.ordering_name,
+            organization=r.ordering_organization,
+            phone=r.ordering_phone,
+            fax=r.ordering_fax,
+        ),
+        diagnoses=[DiagnosisRead(code=c, description=icd10_description(c)) for c in r.diagnoses],
+        items=[_item_read(i) for i in items],
+        requested_start=r.requested_start,
+        discharge_at=r.discharge_at,
+        signed_order=SignedOrderRead(signed_on=r.signed_on, signer_npi=r.signer_npi)
+        if r.signed_on
+        else None,
+        notes=r.notes,
+        findings=[FindingRead.model_validate(f) for f in r.findings],
+        service_class=r.service_class,
+        time_zone=r.time_zone,
+        ack_due_at=r.ack_due_at,
+        service_due_at=r.service_due_at,
+        escalated=r.escalated,
+        escalation_reason=r.escalation_reason,
+        acknowledged_at=r.acknowledged_at,
+        case_manager=manager,
+        cancel_reason=r.cancel_reason,
+        allowed_actions=rules.allowed_actions(r.status, acknowledged=r.acknowledged_at is not None),
+        created_at=r.received_at,
+        updated_at=r.updated_at,
+        links=_links(r.case_number),
+    )
+
+
+def _item_read(item: ReferralItem) -> ItemRead:
+    entry = lookup_hcpcs(item.code) if item.code_system == CodeSystem.HCPCS.value else None
+    return ItemRead(
+        line=item.line,
+        code=item.code,
+        code_system=item.code_system,
+        quantity=item.quantity,
+        frequency=item.frequency,
+        rental=item.rental,
+        description=item.description,
+        catalog_description=entry.description if entry else None,
+    )
+
+
+def list_referrals(
+    session: Session, actor: Actor, flt: ReferralFilter, page: PageRequest, *, clock: Clock
+) -> ReferralPage:
+    """A page of the referrals the actor may see; the read is audited with its cases."""
+    _require(actor, "referral:read")
+    rows, total = repository.page(session, actor, flt, page)
+    codes = repository.item_codes(session, [r.id for r in rows])
+    payers = repository.payer_names(session, [r.payer_id for r in rows if r.payer_id])
+    audit.record(
+        session,
+        actor,
+        "referral.list",
+        clock=clock,
+        detail={"case_numbers": [r.case_number for r in rows], "total": total},
+    )
+    return ReferralPage(
+        items=[
+            ReferralSummary(
+                case_number=r.case_number,
+                status=r.status,
+                urgency=r.urgency,
+                channel=r.channel,
+                member_name=f"{r.member_first_name} {r.member_last_name}",
+                member_birth_date=r.member_birth_date,
+                payer_name=payers.get(r.payer_id) if r.payer_id else r.payer_reference,
+                item_codes=codes.get(r.id, []),
+                error_count=sum(1 for f in r.findings if f["severity"] == Severity.error.value),
+                escalated=r.escalated,
+                received_at=r.received_at,
+                ack_due_at=r.ack_due_at,
+                service_due_at=r.service_due_at,
+                links=_links(r.case_number),
+            )
+            for r in rows
+        ],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+def get_timeline(session: Session, actor: Actor, case_number: str, *, clock: Clock) -> TimelineRead:
+    _require(actor, "referral:read")
+    referral = _visible_or_404(session, actor, case_number, "referral.timeline", clock=clock)
+    events = repository.timeline(session, referral.id)
+    audit.record(
+        session,
+        actor,
+        "referral.timeline",
+        clock=clock,
+        case_number=referral.case_number,
+        referral_id=referral.id,
+    )
+    return TimelineRead(
+        case_number=referral.case_number,
+        events=[
+            TimelineEventRead(
+                at=e.at, type=e.type, actor=e.actor_label, channel=e.channel, data=e.data or {}
+            )
+            for e in events
+        ],
+    )
+
+
+# ---- moving the case ---------------------------------------------------------------------
+
+
+def acknowledge_referral(
+    session: Session, actor: Actor, case_number: str, body: AcknowledgeIn, *, clock: Clock
+) -> ReferralRead:
+    """Give the referrer the case number and a named case manager with an extension
+    (DOMAIN.md §2 step 2). Target: the first business day; the KPI counts 24 hours."""
+    _require(actor, "referral:acknowledge")
+    now = clock.now()
+    referral = _visible_or_404(
+        session, actor, case_number, "referral.acknowledge", clock=clock, for_update=True
+    )
+    previous = referral.status
+    referral.status = rules.next_status(
+        previous, ReferralAction.acknowledge, acknowledged=referral.acknowledged_at is not None
+    )
+    name, extension = _case_manager(session, actor, body)
+    referral.acknowledged_at = now
+    referral.acknowledged_by_user_id = actor.user_id
+    referral.case_manager_name = name
+    referral.case_manager_extension = extension
+    referral.updated_at = now
+    repository.close_clocks(
+        session, referral.id, [ClockKind.acknowledgement], status=ClockStatus.met, at=now
+    )
+    repository.insert_events(
+        session,
+        [
+            _event(
+                referral.id,
+                actor,
+                "referral.acknowledged",
+                now,
+                {
+                    "from": previous.value,
+                    "to": referral.status.value,
+                    "case_manager": name,
+                    "extension": extension,
+                    "on_time": now <= referral.ack_due_at,
+                    "within_24h": (now - referral.received_at) <= timedelta(hours=24),
+                },
+            )
+        ],
+    )
+    audit.record(
+        session,
+        actor,
+        "referral.acknowledge",
+        clock=clock,
+        case_number=referral.case_number,
+        referral_id=referral.id,
+    )
+    session.flush()
+    return _read_model(session, referral)
+
+
+def _case_manager(session: Session, actor: Actor, body: AcknowledgeIn) -> tuple[str, str | None]:
+    if body.case_manager_name:
+        return body.case_manager_name, body.case_manager_extension
+    if actor.user_id is None:
+        return actor.label, body.case_manager_extension
+    name, extension = identity_service.case_manager_contact(session, actor.user_id)
+    return name, body.case_manager_extension or extension
+
+
+def supply_information(
+    session: Session, actor: Actor, case_number: str, body: ReferralClarify, *, clock: Clock
+) -> ReferralRead:
+    """Record missing or corrected information, re-run every check, and clear the
+    findings that are fixed. The case moves on when no error is left."""
+    _require(actor, "referral:clarify")
+    now = clock.now()
+    referral = _visible_or_404(
+        session, actor, case_number, "referral.clarify", clock=clock, for_update=True
+    )
+    acknowledged = referral.acknowledged_at is not None
+    rules.next_status(referral.status, ReferralAction.supply_information, acknowledged=acknowledged)
+    items = repository.items_of(session, referral.id)
+    draft = _merged_draft(referral, items, body)
+    result = _run_checks(
+        session, draft, now=now, received_at=referral.received_at, exclude_id=referral.id
+    )
+    before = {(f["code"], f["field"]) for f in referral.findings}
+    after = {(f.code, f.field) for f in result.findings}
+    previous = referral.status
+    new_status = rules.next_status(
+        previous,
+        ReferralAction.supply_information,
+        acknowledged=acknowledged,
+        errors_remain=rules.has_errors(result.findings),
+    )
+    _apply(referral, result, now=now)
+    referral.status = new_status
+    if body.items is not None:
+        repository.replace_items(session, referral.id, _item_rows(referral.id, draft))
+    _reschedule_service_clock(session, referral)
+    repository.insert_events(
+        session,
+        [
+            _event(
+                referral.id,
+                actor,
+                "referral.information_supplied",
+                now,
+                {
+                    "from": previous.value,
+                    "to": new_status.value,
+                    "cleared": sorted(f"{c}:{f}" for c, f in before - after),
+                    "new": sorted(f"{c}:{f}" for c, f in after - before),
+                    "remaining_errors": sum(
+                        1 for f in result.findings if f.severity is Severity.error
+                    ),
+                    "note": body.note,
+                },
+            )
+        ],
+    )
+    audit.record(
+        session,
+        actor,
+        "referral.clarify",
+        clock=clock,
+        case_number=referral.case_number,
+        referral_id=referral.id,
+    )
+    session.flush()
+    return _read_model(session, referral)
+
+
+def _merged_draft(
+    referral: Referral, items: list[ReferralItem], body: ReferralClarify
+) -> ReferralCreate:
+    current = to_read(referral, items, payer_code=None, payer_name=None)
+    data: dict[str, Any] = {
+        "external_id": referral.external_id,
+        "channel": referral.channel,
+        "urgency": referral.urgency,
+        "member": current.member.model_dump(),
+        "coverage": _coverage_as_sent(referral),
+        "ordering_provider": current.ordering_provider.model_dump(),
+        "diagnoses": [{"code": c} for c in referral.diagnoses],
+        "items": [
+            {
+                "code": i.code,
+                "code_system": i.code_system,
+                "quantity": i.quantity,
+                "frequency": i.frequency,
+                "rental": i.rental,
+                "description": i.description,
+            }
+            for i in items
+        ],
+        "requested_start": referral.requested_start,
+        "discharge_at": referral.discharge_at,
+        "signed_order": current.signed_order.model_dump() if current.signed_order else None,
+        "notes": referral.notes,
+    }
+    patch = body.model_dump(exclude_unset=True, exclude={"note"})
+    for section in ("member", "coverage", "ordering_provider", "signed_order"):
+        if section in patch and patch[section] is not None:
+            merged = dict(data.get(section) or {})
+            for key, value in patch[section].items():
+                if key == "address" and value is not None:
+                    merged["address"] = {
+                        **(merged.get("address") or {}),
+                        **{k: v for k, v in value.items() if v is not None},
+                    }
+                elif value is not None:
+                    merged[key] = value
+            data[section] = merged
+    for field in ("diagnoses", "items", "requested_start", "discharge_at"):
+        if patch.get(field) is not None:
+            data[field] = patch[field]
+    return ReferralCreate.model_validate(data, strict=False)
+
+
+def _coverage_as_sent(referral: Referral) -> dict[str, Any]:
+    # The payer is named again the way the referrer named it (code or name), so a
+    # clarification re-resolves it by the same rule as the first submission.
+    ref = referral.payer_reference
+    return {
+        "payer_id": ref if ref and len(ref) <= 40 else None,
+        "payer_name": ref,
+        "member_id": referral.member_id,
+        "group_number": referral.group_number,
+    }
+
+
+def _apply(referral: Referral, result: CheckResult, *, now: datetime) -> None:
+    for column, value in _draft_columns(result.draft, result).items():
+        if column == "ack_due_at":
+            continue
+        setattr(referral, column, value)
+    referral.escalated = referral.escalated or result.deadlines.escalated
+    if result.deadlines.escalation_reason:
+        referral.escalation_reason = result.deadlines.escalation_reason
+    referral.updated_at = now
+
+
+def _reschedule_service_clock(session: Session, referral: Referral) -> None:
+    for clock_row in repository.open_clocks(session, referral.id):
+        if clock_row.kind is ClockKind.service_start:
+            clock_row.due_at = referral.service_due_at
+
+
+def cancel_referral(
+    session: Session, actor: Actor, case_number: str, body: CancelIn, *, clock: Clock
+) -> ReferralRead:
+    """Cancel an open case with a reason (DOMAIN.md §2: possible at any point)."""
+    _require(actor, "referral:cancel")
+    now = clock.now()
+    referral = _visible_or_404(
+        session, actor, case_number, "referral.cancel", clock=clock, for_update=True
+    )
+    previous = referral.status
+    referral.status = rules.next_status(
+        previous, ReferralAction.cancel, acknowledged=referral.acknowledged_at is not None
+    )
+    referral.cancelled_at = now
+    referral.cancel_reason = body.reason
+    referral.updated_at = now
+    repository.close_clocks(
+        session, referral.id, list(ClockKind), status=ClockStatus.cancelled, at=now
+    )
+    repository.insert_events(
+        session,
+        [
+            _event(
+                referral.id,
+                actor,
+                "referral.cancelled",
+                now,
+                {
+                    "from": previous.value,
+                    "to": referral.status.value,
+                    "reason": body.reason,
+                },
+            )
+        ],
+    )
+    audit.record(
+        session,
+        actor,
+        "referral.cancel",
+        clock=clock,
+        case_number=referral.case_number,
+        referral_id=referral.id,
+    )
+    session.flush()
+    return _read_model(session, referral)

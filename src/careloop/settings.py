@@ -1,0 +1,57 @@
+"""Runtime configuration: one validated object, built once and passed down.
+
+No module reads the environment on import; ``Settings()`` is built by the entry point
+(``careloop serve``, ``careloop demo``, the tests) and handed to ``create_app``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SQLITE_PATH = Path("var") / "careloop.sqlite3"
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set, with the prefix ``CARELOOP_``."""
+
+    model_config = SettingsConfigDict(env_prefix="CARELOOP_", extra="ignore")
+
+    environment: Literal["development", "demo", "test", "production"] = "development"
+    database_url: str = Field(default=f"sqlite:///{DEFAULT_SQLITE_PATH}")
+    log_format: Literal["console", "json"] = "console"
+    log_level: str = "INFO"
+    # Largest JSON body the API parses; larger ones answer 413 before parsing.
+    max_body_bytes: int = Field(default=1_000_000, ge=1_000)
+    # Deepest JSON nesting accepted; deeper bodies answer 400 before validation.
+    max_json_depth: int = Field(default=32, ge=4)
+    # How long an Idempotency-Key is honoured (seconds); Stripe keeps keys for 24 h.
+    idempotency_ttl_seconds: int = Field(default=48 * 3600, ge=24 * 3600)
+    # Public URL prefix used for links and problem types.
+    public_url: str = "http://127.0.0.1:8000"
+    db_pool_size: int = Field(default=10, ge=1)
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_postgres_driver(cls, value: str) -> str:
+        # Operators paste libpq URLs; SQLAlchemy needs the psycopg 3 driver named.
+        for prefix in ("postgresql://", "postgres://"):
+            if value.startswith(prefix):
+                return "postgresql+psycopg://" + value[len(prefix) :]
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Settings:
+        if self.environment == "production" and self.database_url.startswith("sqlite"):
+            raise ValueError(
+                "CARELOOP_DATABASE_URL: production refuses the embedded SQLite file; "
+                "point it at PostgreSQL"
+            )
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

@@ -1,0 +1,55 @@
+"""Clock rows: every promise with a time on it is data (DESIGN.md §3)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from careloop.db.base import Base
+from careloop.db.types import StrEnumType, UTCDateTime
+
+
+class ClockKind(StrEnum):
+    acknowledgement = "acknowledgement"
+    service_start = "service_start"
+    discharge = "discharge"
+
+
+class ClockStatus(StrEnum):
+    open = "open"
+    paused = "paused"
+    met = "met"
+    breached = "breached"
+    cancelled = "cancelled"
+
+
+OPEN_CLOCK_STATUSES = (ClockStatus.open, ClockStatus.paused)
+
+
+class Clock(Base):
+    """A deadline on a case. ``due_at`` comes from a rule in sla/rules.py whose figure
+    and origin are kept in ``rule_source`` so anyone can see why a case is due when."""
+
+    __tablename__ = "clocks"
+    __table_args__ = (
+        # The work queue and the worker read open clocks by due time.
+        Index("ix_clocks_status_due_at", "status", "due_at"),
+        Index("ix_clocks_referral_id_kind", "referral_id", "kind"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    referral_id: Mapped[int] = mapped_column(ForeignKey("referrals.id", ondelete="CASCADE"))
+    kind: Mapped[ClockKind] = mapped_column(StrEnumType(ClockKind))
+    status: Mapped[ClockStatus] = mapped_column(StrEnumType(ClockStatus))
+    calendar: Mapped[str] = mapped_column(String(20))
+    time_zone: Mapped[str] = mapped_column(String(64))
+    rule_source: Mapped[str] = mapped_column(String(300))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    met_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    breached_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -1,0 +1,101 @@
+"""Strict JSON bodies: the right media type, well-formed, no duplicate keys, bounded
+depth, then pydantic validation with every field error listed."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from careloop.core.errors import DomainError, RuleViolationError
+from careloop.web.problems import field_errors
+
+
+class MalformedJsonError(DomainError):
+    code = "malformed_json"
+    status = 400
+    title = "The body is not valid JSON"
+
+
+class UnsupportedMediaTypeError(DomainError):
+    code = "unsupported_media_type"
+    status = 415
+    title = "Send the body as application/json"
+
+
+class PayloadTooLargeError(DomainError):
+    code = "payload_too_large"
+    status = 413
+    title = "Request body too large"
+
+
+class _DuplicateKeyError(ValueError):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKeyError(key)
+        result[key] = value
+    return result
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Any = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def check_content_type(content_type: str | None) -> None:
+    media = (content_type or "").split(";")[0].strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        raise UnsupportedMediaTypeError(
+            f"Content-Type must be application/json, not {media or 'missing'}"
+        )
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_model(body: bytes, model: type[M], *, content_type: str | None, max_depth: int) -> M:
+    """Parse and validate a JSON request body into ``model``; raise a DomainError
+    (400 malformed, 415 media type, 422 with every field error) otherwise."""
+    check_content_type(content_type)
+    if not body.strip():
+        raise MalformedJsonError("The request body is empty; send the referral as JSON.")
+    try:
+        parsed = json.loads(body, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
+    except _DuplicateKeyError as exc:
+        raise MalformedJsonError(
+            f"The key {str(exc)[:60]!r} appears twice in one object."
+        ) from None
+    except RecursionError:
+        raise MalformedJsonError(f"The JSON is nested deeper than {max_depth} levels.") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MalformedJsonError(f"The body is not valid JSON: {str(exc)[:120]}") from None
+    if _depth_exceeds(parsed, max_depth):
+        raise MalformedJsonError(f"The JSON is nested deeper than {max_depth} levels.")
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        errors = field_errors(list(exc.errors(include_url=False, include_input=False)))
+        raise RuleViolationError(
+            f"{len(errors)} field(s) are invalid; nothing was stored.", errors=errors
+        ) from None

@@ -1,0 +1,153 @@
+"""RFC 9457 problem+json for every error the API answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from careloop.core.errors import DomainError, FieldError
+
+log = structlog.get_logger("careloop.web")
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+_HTTP_CODES = {
+    400: ("bad_request", "Bad request"),
+    401: ("unauthenticated", "Authentication required"),
+    403: ("forbidden", "Not allowed"),
+    404: ("not_found", "Not found"),
+    405: ("method_not_allowed", "Method not allowed"),
+    406: ("not_acceptable", "Not acceptable"),
+    409: ("conflict", "Conflict"),
+    413: ("payload_too_large", "Request body too large"),
+    415: ("unsupported_media_type", "Unsupported media type"),
+    422: ("validation_failed", "The request has invalid fields"),
+    500: ("internal_error", "Internal error"),
+    503: ("unavailable", "Service unavailable"),
+}
+
+
+def problem(
+    request: Request,
+    *,
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    errors: list[FieldError] | tuple[FieldError, ...] = (),
+    extra: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"/problems/{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+        "code": code,
+    }
+    if errors:
+        body["errors"] = [{"field": e.field, "message": e.message} for e in errors]
+    if extra:
+        body.update(extra)
+    request_id = getattr(request.state, "request_id", None)
+    if request_id:
+        body["request_id"] = request_id
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    errors = list(exc.errors)
+    if not errors and exc.field and exc.status == 422:
+        errors = [FieldError(exc.field, exc.detail)]
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    log.info("http.domain_error", code=exc.code, status=exc.status)
+    return problem(
+        request,
+        status=exc.status,
+        code=exc.code,
+        title=exc.title,
+        detail=exc.detail,
+        errors=errors,
+        extra=exc.extra,
+        headers=headers,
+    )
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+_MESSAGES = {
+    "missing": "is required",
+    "extra_forbidden": "is not a field of this request",
+    "date_from_datetime_parsing": "must be a date written YYYY-MM-DD",
+    "date_parsing": "must be a date written YYYY-MM-DD",
+    "date_type": "must be a date written YYYY-MM-DD",
+    "timezone_aware": "must include a time zone offset, e.g. 2026-11-26T15:00:00-05:00",
+}
+
+
+def field_errors(errors: list[Any]) -> list[FieldError]:
+    """Pydantic errors as {field, message}; the message names the rule in plain words."""
+    out = []
+    for err in errors:
+        loc = tuple(err.get("loc", ()))
+        message = _MESSAGES.get(err.get("type", ""), err.get("msg", "is invalid"))
+        if message.startswith("Value error, "):
+            message = message[len("Value error, ") :]
+        out.append(FieldError(_field_path(loc), message))
+    return out
+
+
+def _request_validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = field_errors(list(exc.errors()))
+    return problem(
+        request,
+        status=422,
+        code="validation_failed",
+        title="The request has invalid fields",
+        detail=f"{len(errors)} field(s) are invalid",
+        errors=errors,
+    )
+
+
+def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code, title = _HTTP_CODES.get(exc.status_code, ("http_error", "HTTP error"))
+    detail = exc.detail if isinstance(exc.detail, str) else title
+    return problem(
+        request,
+        status=exc.status_code,
+        code=code,
+        title=title,
+        detail=detail,
+        headers=dict(exc.headers) if exc.headers else None,
+    )
+
+
+def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    # The traceback goes to the log with the request id; never to the caller.
+    log.exception("http.unhandled_error", error_type=type(exc).__name__)
+    return problem(
+        request,
+        status=500,
+        code="internal_error",
+        title="Internal error",
+        detail="Something went wrong on our side; quote the request_id when reporting it.",
+    )
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _request_validation)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)
