@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, ClassVar
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -108,7 +108,7 @@ class Referral(Base):
     referrer_organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"))
     created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
-    __mapper_args__: ClassVar[dict[str, Any]] = {"version_id_col": version}
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy reads it
 
 
 class ReferralItem(Base):
