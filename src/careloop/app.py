@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
 
 from careloop import __version__
+from careloop.codes import warm_up
 from careloop.core.clock import Clock, SystemClock
 from careloop.db.session import Database
 from careloop.logging import configure_logging
@@ -41,6 +45,7 @@ def create_app(
     settings = settings or Settings()
     configure_logging(settings)
     app = FastAPI(
+        lifespan=_lifespan,
         title="CareLoop API",
         version=__version__,
         description=DESCRIPTION,
@@ -63,13 +68,19 @@ def create_app(
     return app
 
 
+@asynccontextmanager
+async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    await run_in_threadpool(warm_up)
+    yield
+
+
 def _add_health(app: FastAPI) -> None:
     @app.get("/healthz", tags=["operations"], summary="Liveness and database reachability")
     def healthz() -> JSONResponse:
         database: Database = app.state.database
         try:
-            with database.engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
+            with database.session() as session:
+                session.execute(text("SELECT 1"))
         except Exception:
             return JSONResponse({"status": "degraded", "database": "unreachable"}, 503)
         return JSONResponse({"status": "ok", "database": database.dialect})

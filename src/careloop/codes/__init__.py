@@ -52,6 +52,14 @@ __all__ = [
     "search_hcpcs",
     "search_icd10",
     "state_problem",
+    "warm_up",
     "zip_info",
     "zip_problem",
 ]
+
+
+def warm_up() -> None:
+    """Load every code set now (ICD-10-CM takes over a second), not on a first request."""
+    check_icd10("J44.1")
+    zip_info("06103")
+    hcpcs_table()

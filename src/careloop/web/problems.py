@@ -124,14 +124,31 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code, title = _HTTP_CODES.get(exc.status_code, ("http_error", "HTTP error"))
     detail = exc.detail if isinstance(exc.detail, str) else title
+    headers = dict(exc.headers) if exc.headers else {}
+    if exc.status_code == 405:
+        # Starlette names only the first route matching the path; name them all.
+        headers["Allow"] = ", ".join(sorted(_methods_for(request)))
     return problem(
         request,
         status=exc.status_code,
         code=code,
         title=title,
         detail=detail,
-        headers=dict(exc.headers) if exc.headers else None,
+        headers=headers or None,
     )
+
+
+def _methods_for(request: Request) -> set[str]:
+    """The methods the published API offers on this path (from its OpenAPI document)."""
+    wanted = request.url.path.rstrip("/").split("/")
+    methods: set[str] = set()
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        parts = template.rstrip("/").split("/")
+        if len(parts) == len(wanted) and all(
+            p == w or (p.startswith("{") and w) for p, w in zip(parts, wanted, strict=True)
+        ):
+            methods |= {method.upper() for method in operations}
+    return methods
 
 
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -1,0 +1,947 @@
+"""Intake throughput: referrals accepted per second through the HTTP API, next to the raw
+rate of the same PostgreSQL measured in the same run, with p50/p99 latency, and the time
+to check one referral with no I/O.
+
+    make bench                       # or: .venv/bin/python bench/intake.py
+    .venv/bin/python bench/intake.py --quick
+    .venv/bin/python bench/intake.py --profile var/profile   # + py-spy of the workers
+
+What runs (DESIGN.md §7: figures are ratios against the machine's own limit):
+
+* raw: ``pgbench`` with 8 clients, each transaction one referral-sized row (~40 columns,
+  ~1.5 kB) plus one audit row into scratch tables (bench/pgbench_schema.sql and
+  bench/pgbench_referral.sql), durable commits;
+* API: ``careloop serve --workers 2`` on a fresh database (CARELOOP_BENCH_POSTGRES_URL names
+  the server, default postgresql://postgres@127.0.0.1:5432/postgres; the bench drops and
+  recreates ``careloop_bench`` there), 16 keep-alive clients POSTing one referral each per
+  request, every one a new member, with ``wrk`` (bench/intake_load.lua) or, when wrk is
+  missing, the lean asyncio client bench/loadgen.py;
+* the raw and API runs alternate, so a change of background load touches both; figures are
+  medians over the runs, and the ratio is the median of the per-run ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import importlib.util
+import json
+import os
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType, ModuleType
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from psycopg import sql
+
+from careloop.payer.rules import DEFAULT_PAYER_RULES
+from careloop.referral import rules
+from careloop.referral.schemas import ReferralCreate
+from careloop.web.body import parse_model
+
+REPO = Path(__file__).resolve().parent.parent
+BENCH = REPO / "bench"
+CARELOOP = Path(sys.executable).parent / "careloop"
+
+HOST = "127.0.0.1"
+SERVER_WORKERS = 2
+CONCURRENCY = 16
+PGBENCH_CLIENTS = 8
+DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+DEFAULT_DB_NAME = "careloop_bench"
+
+# Targets of the intake-throughput issue.
+TARGET_RATE = 500.0  # referrals/s
+TARGET_RATIO = 0.10  # of the raw PostgreSQL rate
+TARGET_P99_MS = 100.0
+TARGET_CHECK_US = 100.0
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+class BenchError(Exception):
+    """The bench cannot measure: a tool is missing, or the server or database failed."""
+
+
+# ---- small utilities ----------------------------------------------------------------------
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def as_letters(n: int) -> str:
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    out = []
+    while True:
+        n, r = divmod(n, 26)
+        out.append(letters[r])
+        if n == 0:
+            return "".join(out)
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def load_factory() -> ModuleType:
+    """tests/factories/referral.py, by path: the valid body the tests use."""
+    path = REPO / "tests" / "factories" / "referral.py"
+    spec = importlib.util.spec_from_file_location("careloop_bench_referral_factory", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# ---- CPU accounting from /proc ------------------------------------------------------------
+
+
+def process_cpu_seconds(pid: int) -> float:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+
+
+def _proc_entries() -> Iterator[tuple[int, str, int]]:
+    """(pid, command name, parent pid) of every process."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.find("(") + 1 : stat.rfind(")")]
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        yield int(entry.name), name, ppid
+
+
+def postgres_cpu_seconds() -> float:
+    return sum(process_cpu_seconds(pid) for pid, name, _ in _proc_entries() if name == "postgres")
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    total = sum(values[:8])
+    return (total - idle) / CLOCK_TICKS, total / CLOCK_TICKS
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+@dataclass
+class CpuWindow:
+    """CPU used during a window: the machine, the server workers, the client, postgres."""
+
+    workers: list[int]
+    started: float = 0.0
+    machine_busy0: float = 0.0
+    workers0: list[float] = field(default_factory=list)
+    children0: float = 0.0
+    postgres0: float = 0.0
+    seconds: float = 0.0
+    machine_busy: float = 0.0
+    worker_cpu: list[float] = field(default_factory=list)
+    client_cpu: float = 0.0
+    postgres_cpu: float = 0.0
+
+    def __enter__(self) -> CpuWindow:
+        self.started = time.perf_counter()
+        self.machine_busy0 = machine_cpu()[0]
+        self.workers0 = [process_cpu_seconds(pid) for pid in self.workers]
+        self.children0 = children_cpu_seconds()
+        self.postgres0 = postgres_cpu_seconds()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.seconds = time.perf_counter() - self.started
+        self.machine_busy = machine_cpu()[0] - self.machine_busy0
+        self.worker_cpu = [
+            process_cpu_seconds(pid) - before
+            for pid, before in zip(self.workers, self.workers0, strict=True)
+        ]
+        self.client_cpu = children_cpu_seconds() - self.children0
+        self.postgres_cpu = postgres_cpu_seconds() - self.postgres0
+
+    def share(self, cpu_seconds: float) -> float:
+        """CPU seconds as a percentage of one core over the window."""
+        return 100 * cpu_seconds / self.seconds if self.seconds else 0.0
+
+
+def background_load(seconds: float = 1.0) -> float:
+    """Percentage of all cores busy while the bench does nothing."""
+    busy0, total0 = machine_cpu()
+    time.sleep(seconds)
+    busy1, total1 = machine_cpu()
+    return 100 * (busy1 - busy0) / max(total1 - total0, 1e-9)
+
+
+# ---- the database -------------------------------------------------------------------------
+
+
+def recreate_database(admin_url: str, name: str) -> None:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+def careloop_cli(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(
+        [str(CARELOOP), *args], env=env, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise BenchError(f"careloop {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
+    return done.stdout
+
+
+def prepare_app_database(env: dict[str, str]) -> str:
+    """Migrate, register the payer and an intake agent; return the agent's token."""
+    careloop_cli(env, "db", "upgrade")
+    careloop_cli(env, "payer", "add", "NEHP", "New England Health Plan")
+    careloop_cli(env, "user", "add", "bench@example.test", "--role", "intake_agent")
+    return careloop_cli(env, "token", "issue", "bench@example.test").strip().splitlines()[-1]
+
+
+def create_scratch_tables(url: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute((BENCH / "pgbench_schema.sql").read_text())
+
+
+def stored_counts(url: str) -> tuple[int, int]:
+    """(referrals, their creation audit records) in the bench database."""
+    with psycopg.connect(url) as conn:
+        referrals = conn.execute("SELECT count(*) FROM referrals").fetchone()
+        audits = conn.execute(
+            "SELECT count(*) FROM audit_records WHERE action = 'referral.create'"
+        ).fetchone()
+    assert referrals is not None and audits is not None
+    return int(referrals[0]), int(audits[0])
+
+
+def server_facts(url: str) -> dict[str, str]:
+    with psycopg.connect(url) as conn:
+        facts = {}
+        for name in ("server_version", "synchronous_commit", "fsync", "shared_buffers"):
+            row = conn.execute(sql.SQL("SHOW {}").format(sql.Identifier(name))).fetchone()
+            facts[name] = str(row[0]) if row else "?"
+        row = conn.execute("SELECT avg(pg_column_size(r.*))::int FROM referrals r").fetchone()
+        facts["referral_row_bytes"] = str(row[0]) if row and row[0] else "?"
+        row = conn.execute(
+            "SELECT avg(pg_column_size(r.*))::int FROM bench_raw_referrals r"
+        ).fetchone()
+        facts["raw_row_bytes"] = str(row[0]) if row and row[0] else "?"
+    return facts
+
+
+# ---- the raw baseline: pgbench ------------------------------------------------------------
+
+
+@dataclass
+class PgbenchResult:
+    tps: float
+    latency_ms: float
+    busy_pct: float
+
+
+def run_pgbench(url: str, seconds: int) -> PgbenchResult:
+    command = [
+        "pgbench",
+        "--no-vacuum",
+        "--protocol=prepared",
+        f"--client={PGBENCH_CLIENTS}",
+        "--jobs=2",
+        f"--time={seconds}",
+        f"--file={BENCH / 'pgbench_referral.sql'}",
+        url,
+    ]
+    busy0, total0 = machine_cpu()
+    done = subprocess.run(
+        command, capture_output=True, text=True, check=False, timeout=seconds + 60
+    )
+    busy1, total1 = machine_cpu()
+    tps = re.search(r"^tps = ([\d.]+)", done.stdout, re.MULTILINE)
+    latency = re.search(r"^latency average = ([\d.]+) ms", done.stdout, re.MULTILINE)
+    if done.returncode != 0 or tps is None:
+        raise BenchError(f"pgbench failed:\n{done.stdout}{done.stderr}")
+    return PgbenchResult(
+        tps=float(tps.group(1)),
+        latency_ms=float(latency.group(1)) if latency else float("nan"),
+        busy_pct=100 * (busy1 - busy0) / max(total1 - total0, 1e-9),
+    )
+
+
+# ---- the API server -----------------------------------------------------------------------
+
+
+class Server:
+    """``careloop serve --workers 2`` in its own process group, stopped on exit."""
+
+    def __init__(self, env: dict[str, str], port: int, log_path: Path) -> None:
+        self.env = env
+        self.port = port
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        command = [str(CARELOOP), "serve", "--host", HOST, "--port", str(self.port)]
+        command += ["--workers", str(SERVER_WORKERS)]
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                command,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: stopped as one
+            )
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise BenchError(f"the server exited at start:\n{self.log_tail()}")
+            with contextlib.suppress(OSError, http.client.HTTPException):
+                conn = http.client.HTTPConnection(HOST, self.port, timeout=2)
+                conn.request("GET", "/healthz")
+                if conn.getresponse().status == 200 and len(self.worker_pids()) == SERVER_WORKERS:
+                    return
+            time.sleep(0.2)
+        raise BenchError(f"the server did not answer /healthz in {timeout:.0f} s")
+
+    def worker_pids(self) -> list[int]:
+        if self.process is None:
+            return []
+        master = self.process.pid
+        pids = []
+        for pid, _, ppid in _proc_entries():
+            if ppid != master:
+                continue
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"resource_tracker" not in cmdline:
+                pids.append(pid)
+        return sorted(pids)
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
+
+
+# ---- the load ------------------------------------------------------------------------------
+
+
+@dataclass
+class LoadResult:
+    completed: int
+    duration_s: float
+    non_2xx: int
+    socket_errors: int
+    timeouts: int
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+    mean_ms: float
+    stored: int = 0
+    cpu: CpuWindow | None = None
+
+    @property
+    def accepted(self) -> int:
+        return self.completed - self.non_2xx
+
+    @property
+    def rate(self) -> float:
+        return self.accepted / self.duration_s if self.duration_s else 0.0
+
+
+@dataclass
+class LoadSetup:
+    client: str  # "wrk" or "python"
+    port: int
+    token: str
+    template: Path
+
+
+def load_command(setup: LoadSetup, seconds: float, tag: str) -> list[str]:
+    if setup.client == "wrk":
+        return [
+            "wrk",
+            "--threads=1",
+            f"--connections={CONCURRENCY}",
+            f"--duration={max(1, round(seconds))}s",
+            "--timeout=10s",
+            f"--script={BENCH / 'intake_load.lua'}",
+            f"http://{HOST}:{setup.port}",
+            "--",
+            str(setup.template),
+            setup.token,
+            tag,
+        ]
+    return [
+        sys.executable,
+        str(BENCH / "loadgen.py"),
+        f"--port={setup.port}",
+        f"--token={setup.token}",
+        f"--template={setup.template}",
+        f"--tag={tag}",
+        f"--duration={seconds}",
+        f"--concurrency={CONCURRENCY}",
+    ]
+
+
+def run_load(setup: LoadSetup, seconds: float, tag: str, workers: list[int]) -> LoadResult:
+    command = load_command(setup, seconds, tag)
+    with CpuWindow(workers) as cpu:
+        done = subprocess.run(
+            command, capture_output=True, text=True, check=False, timeout=seconds + 60
+        )
+    found = re.search(r"^BENCH_RESULT (\{.*\})$", done.stdout, re.MULTILINE)
+    if done.returncode != 0 or found is None:
+        raise BenchError(f"the load generator failed:\n{done.stdout}{done.stderr}")
+    result = LoadResult(**json.loads(found.group(1)))
+    result.cpu = cpu
+    return result
+
+
+def body_template(now: datetime) -> str:
+    """The tests' valid referral, with markers for the member's last name and birth date."""
+    payload: dict[str, Any] = load_factory().referral_payload(now)
+    payload["member"]["last_name"] = "__LAST__"
+    payload["member"]["birth_date"] = "__BIRTH__"
+    return json.dumps(payload, separators=(",", ":"))
+
+
+def probe(setup: LoadSetup) -> None:
+    """One request before the load: a 201, or stop with what the server said."""
+    body = (
+        setup.template.read_text().replace("__LAST__", "Probe").replace("__BIRTH__", "1950-06-01")
+    )
+    conn = http.client.HTTPConnection(HOST, setup.port, timeout=60)
+    conn.request(
+        "POST",
+        "/api/v1/referrals",
+        body=body.encode(),
+        headers={"Authorization": f"Bearer {setup.token}", "Content-Type": "application/json"},
+    )
+    response = conn.getresponse()
+    answer = response.read()
+    if response.status != 201:
+        raise BenchError(f"a valid referral got {response.status}: {answer[:500]!r}")
+
+
+# ---- the check with no I/O ----------------------------------------------------------------
+
+
+@dataclass
+class CheckTimings:
+    check_us: float
+    pydantic_us: float
+    parse_model_us: float
+
+
+def _time_per_call(call: Callable[[int], object], iterations: int, runs: int) -> float:
+    """Median over ``runs`` of the mean time of one call, in microseconds."""
+    for i in range(min(iterations, 2000)):  # warm-up: code tables, caches
+        call(i)
+    results = []
+    for _ in range(runs):
+        started = time.perf_counter_ns()
+        for i in range(iterations):
+            call(i)
+        results.append((time.perf_counter_ns() - started) / iterations / 1000)
+    return median(results)
+
+
+def time_checks(template: str, now: datetime, iterations: int, runs: int) -> CheckTimings:
+    variants = 256
+    bodies = [
+        template.replace("__LAST__", f"Hale{as_letters(i)}")
+        .replace("__BIRTH__", f"{1930 + i % 40}-{1 + i % 12:02d}-{1 + i % 28:02d}")
+        .encode()
+        for i in range(variants)
+    ]
+    drafts = [ReferralCreate.model_validate_json(body) for body in bodies]
+    facts = rules.PayerFacts(
+        named=True, found=True, name="New England Health Plan", rules=DEFAULT_PAYER_RULES
+    )
+
+    def check(i: int) -> object:
+        draft = drafts[i % variants]
+        findings = rules.check_referral(draft, payer=facts, now=now, received_at=now)
+        address = draft.member.address
+        deadlines = rules.compute_deadlines(
+            rules=facts.rules,
+            received_at=now,
+            now=now,
+            items=[(item.code.upper(), item.code_system) for item in draft.items],
+            time_zone=rules.member_time_zone(
+                draft.member.time_zone, address.zip if address else None
+            ),
+            discharge_at=draft.discharge_at,
+        )
+        return findings, deadlines
+
+    def validate(i: int) -> object:
+        return ReferralCreate.model_validate_json(bodies[i % variants])
+
+    def parse(i: int) -> object:
+        return parse_model(
+            bodies[i % variants], ReferralCreate, content_type="application/json", max_depth=32
+        )
+
+    return CheckTimings(
+        check_us=_time_per_call(check, iterations, runs),
+        pydantic_us=_time_per_call(validate, iterations, runs),
+        parse_model_us=_time_per_call(parse, iterations, runs),
+    )
+
+
+# ---- profiling with py-spy (optional) -----------------------------------------------------
+
+
+def profile_workers(
+    setup: LoadSetup, workers: list[int], seconds: float, out_dir: Path
+) -> list[Path]:
+    """One extra load run with py-spy sampling every worker; return the raw stack files."""
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(py_spy).exists():
+        say("--profile: py-spy is not installed (.venv/bin/pip install py-spy); skipped")
+        return []
+    out_dir.mkdir(parents=True, exist_ok=True)
+    outputs = [out_dir / f"worker-{pid}.txt" for pid in workers]
+    spies = [
+        subprocess.Popen(
+            [
+                py_spy,
+                "record",
+                "--pid",
+                str(pid),
+                "--duration",
+                str(max(1, round(seconds))),
+                "--rate",
+                "250",
+                "--format",
+                "raw",
+                "--nonblocking",
+                "--output",
+                str(output),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for pid, output in zip(workers, outputs, strict=True)
+    ]
+    try:
+        result = run_load(setup, seconds, "p", workers)
+    finally:
+        for spy in spies:
+            try:
+                spy.wait(timeout=seconds + 30)
+            except subprocess.TimeoutExpired:
+                spy.kill()
+                spy.wait()
+    say(f"profiled run: {result.rate:,.0f} referrals/s under py-spy (slower than measured)")
+    return [path for path in outputs if path.exists()]
+
+
+_LINE_NUMBER = re.compile(r":\d+\)$")
+
+
+def summarise_profile(paths: list[Path], top: int = 25) -> str:
+    """Inclusive and self shares of the samples by function, and by area of the code."""
+    inclusive: dict[str, int] = defaultdict(int)
+    own: dict[str, int] = defaultdict(int)
+    total = 0
+    for path in paths:
+        for line in path.read_text(errors="replace").splitlines():
+            stack, _, count_text = line.rpartition(" ")
+            if not stack or not count_text.isdigit():
+                continue
+            count = int(count_text)
+            frames = [_LINE_NUMBER.sub(")", f) for f in stack.split(";")]
+            frames = [f for f in frames if not f.startswith("process ")]
+            total += count
+            for frame in set(frames):
+                inclusive[frame] += count
+            if frames:
+                own[frames[-1]] += count
+    if not total:
+        return "no samples"
+    lines = [f"{total} samples over {len(paths)} worker(s)", "", "inclusive (top):"]
+    for frame, count in sorted(inclusive.items(), key=lambda kv: -kv[1])[:top]:
+        lines.append(f"  {100 * count / total:5.1f} %  {frame}")
+    lines += ["", "self (top):"]
+    for frame, count in sorted(own.items(), key=lambda kv: -kv[1])[:top]:
+        lines.append(f"  {100 * count / total:5.1f} %  {frame}")
+    return "\n".join(lines)
+
+
+# ---- the report ----------------------------------------------------------------------------
+
+
+@dataclass
+class Report:
+    runs: int
+    seconds: int
+    client: str
+    raw: list[PgbenchResult]
+    api: list[LoadResult]
+    checks: CheckTimings
+    facts: dict[str, str]
+    stored: tuple[int, int]
+    background_pct: float
+
+    def ratios(self) -> list[float]:
+        return [a.rate / r.tps for a, r in zip(self.api, self.raw, strict=True) if r.tps]
+
+    def verdicts(self) -> dict[str, bool]:
+        return {
+            "rate": median([a.rate for a in self.api]) >= TARGET_RATE,
+            "ratio": median(self.ratios()) >= TARGET_RATIO,
+            "p99": median([a.p99_ms for a in self.api]) < TARGET_P99_MS,
+            "check": self.checks.check_us < TARGET_CHECK_US,
+        }
+
+    def render(self) -> str:
+        raw = [r.tps for r in self.raw]
+        rates = [a.rate for a in self.api]
+        ratios = self.ratios()
+        p50 = [a.p50_ms for a in self.api]
+        p99 = [a.p99_ms for a in self.api]
+        ok = self.verdicts()
+
+        def verdict(passed: bool) -> str:
+            return "PASS" if passed else "FAIL"
+
+        def runs_of(values: list[float], fmt: str) -> str:
+            return " ".join(format(v, fmt) for v in values)
+
+        rows = [
+            ("what", "median", "runs", "target", ""),
+            (
+                f"raw PostgreSQL, pgbench {PGBENCH_CLIENTS} clients (tx/s)",
+                f"{median(raw):,.0f}",
+                runs_of(raw, ",.0f"),
+                "",
+                "",
+            ),
+            (
+                f"API referrals accepted, {CONCURRENCY} clients (/s)",
+                f"{median(rates):,.0f}",
+                runs_of(rates, ",.0f"),
+                f">= {TARGET_RATE:,.0f}",
+                verdict(ok["rate"]),
+            ),
+            (
+                "API / raw",
+                f"{100 * median(ratios):.1f} %",
+                runs_of([100 * r for r in ratios], ".1f"),
+                f">= {100 * TARGET_RATIO:.0f} %",
+                verdict(ok["ratio"]),
+            ),
+            ("latency p50 (ms)", f"{median(p50):.1f}", runs_of(p50, ".1f"), "", ""),
+            (
+                "latency p99 (ms)",
+                f"{median(p99):.1f}",
+                runs_of(p99, ".1f"),
+                f"< {TARGET_P99_MS:.0f}",
+                verdict(ok["p99"]),
+            ),
+            (
+                "check one referral, no I/O (us)",
+                f"{self.checks.check_us:.1f}",
+                "check_referral + compute_deadlines",
+                f"< {TARGET_CHECK_US:.0f}",
+                verdict(ok["check"]),
+            ),
+            (
+                "  for comparison: pydantic (us)",
+                f"{self.checks.pydantic_us:.1f}",
+                "ReferralCreate.model_validate_json",
+                "",
+                "",
+            ),
+            (
+                "  for comparison: API body parse (us)",
+                f"{self.checks.parse_model_us:.1f}",
+                "web.body.parse_model",
+                "",
+                "",
+            ),
+        ]
+        widths = [max(len(row[i]) for row in rows) for i in range(5)]
+        out = [
+            f"CareLoop intake benchmark: {self.runs} x {self.seconds} s per measurement, "
+            f"client {self.client}, {SERVER_WORKERS} server workers, PostgreSQL "
+            f"{self.facts.get('server_version', '?')} (synchronous_commit="
+            f"{self.facts.get('synchronous_commit', '?')}, fsync={self.facts.get('fsync', '?')})",
+            "",
+        ]
+        for index, row in enumerate(rows):
+            line = "  ".join(
+                cell.rjust(widths[i]) if i in (1,) else cell.ljust(widths[i])
+                for i, cell in enumerate(row)
+            )
+            out.append(line.rstrip())
+            if index == 0:
+                out.append("-" * len(line))
+        out.append("")
+        out += self._cpu_lines()
+        referrals, audits = self.stored
+        accepted = sum(a.accepted for a in self.api)
+        failed = sum(a.non_2xx + a.socket_errors + a.timeouts for a in self.api)
+        out.append(
+            f"stored in the measured runs: {accepted:,} referrals answered 201 "
+            f"({failed} errors); the database holds {referrals:,} referrals and {audits:,} "
+            "creation audit records in all (probe, warm-up and measured runs)"
+        )
+        out.append(
+            f"row sizes: app referral row {self.facts.get('referral_row_bytes', '?')} B "
+            f"(+ 2 items, 2 clocks, 1 event, 1 audit row); pgbench referral row "
+            f"{self.facts.get('raw_row_bytes', '?')} B + 1 audit row"
+        )
+        if self.background_pct > 20:
+            out.append(
+                f"WARNING: {self.background_pct:.0f} % of the CPU was busy before the bench "
+                "started (other work on this machine): figures are lower than on an idle one"
+            )
+        return "\n".join(out)
+
+    def _cpu_lines(self) -> list[str]:
+        windows = [a.cpu for a in self.api if a.cpu is not None]
+        if not windows:
+            return []
+        seconds = sum(w.seconds for w in windows)
+        per_worker = [sum(ws) for ws in zip(*(w.worker_cpu for w in windows), strict=True)]
+        worker_pct = [100 * s / seconds for s in per_worker]
+        client_pct = 100 * sum(w.client_cpu for w in windows) / seconds
+        postgres_pct = 100 * sum(w.postgres_cpu for w in windows) / seconds
+        busy_pct = 100 * sum(w.machine_busy for w in windows) / seconds
+        cores = os.cpu_count() or 1
+        raw_busy = median([r.busy_pct for r in self.raw])
+        accepted = sum(a.accepted for a in self.api)
+        server_ms = 1000 * sum(per_worker) / accepted if accepted else float("nan")
+        return [
+            f"CPU in the API runs (% of one core; {cores} cores = {100 * cores} %): "
+            f"machine {busy_pct:.0f} %, server workers {sum(worker_pct):.0f} % "
+            f"({', '.join(f'{p:.0f} %' for p in worker_pct)}), "
+            f"postgres {postgres_pct:.0f} %, load client {client_pct:.0f} %",
+            f"server CPU per accepted referral: {server_ms:.2f} ms; "
+            f"machine busy during pgbench: {raw_busy:.0f} % of all cores",
+        ]
+
+
+# ---- main ----------------------------------------------------------------------------------
+
+
+def choose_client(wanted: str) -> str:
+    has_wrk = shutil.which("wrk") is not None
+    if wanted == "wrk" and not has_wrk:
+        raise BenchError(
+            "wrk is not installed: `apt-get install -y wrk`, or run with --client python"
+        )
+    if wanted == "auto" and not has_wrk:
+        say(
+            "note: wrk is not installed (`apt-get install -y wrk`); using the asyncio client "
+            "bench/loadgen.py, which takes more of the CPU the server needs"
+        )
+        return "python"
+    return "wrk" if wanted in ("auto", "wrk") else "python"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Referrals/s through the API next to raw PostgreSQL (see module docs)."
+    )
+    parser.add_argument("--quick", action="store_true", help="1 short run of each, fewer loops")
+    parser.add_argument("--runs", type=int, help="runs of each measurement (default 3)")
+    parser.add_argument("--seconds", type=int, help="length of each run (default 10)")
+    parser.add_argument("--warmup", type=float, help="unmeasured API load first (default 5 s)")
+    parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get("CARELOOP_BENCH_POSTGRES_URL", DEFAULT_ADMIN_URL),
+        help="a database URL on the server to use (env CARELOOP_BENCH_POSTGRES_URL)",
+    )
+    parser.add_argument("--db-name", default=DEFAULT_DB_NAME, help="dropped and recreated")
+    parser.add_argument("--keep-db", action="store_true", help="leave the bench database")
+    parser.add_argument(
+        "--profile", type=Path, metavar="DIR", help="also sample the workers with py-spy"
+    )
+    parser.add_argument(
+        "--strict", action="store_true", help="exit with status 1 when a target is missed"
+    )
+    args = parser.parse_args(argv)
+    args.runs = args.runs or (1 if args.quick else 3)
+    args.seconds = args.seconds or (3 if args.quick else 10)
+    args.warmup = args.warmup if args.warmup is not None else (3.0 if args.quick else 5.0)
+    return args
+
+
+def _raise_on_sigterm(signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+def measure(
+    args: argparse.Namespace, setup: LoadSetup, server: Server, url: str
+) -> tuple[list[PgbenchResult], list[LoadResult]]:
+    """Probe, warm up, then alternate pgbench and API runs; profile last if asked."""
+    workers = server.worker_pids()
+    probe(setup)
+    say(f"warm-up: {args.warmup:.0f} s of load ...")
+    warm = run_load(setup, args.warmup, "w", workers)
+    if warm.accepted == 0:
+        raise BenchError(f"no referral accepted in the warm-up:\n{server.log_tail()}")
+    raw: list[PgbenchResult] = []
+    api: list[LoadResult] = []
+    for run in range(args.runs):
+        raw.append(run_pgbench(url, args.seconds))
+        before = stored_counts(url)[0]
+        result = run_load(setup, args.seconds, as_letters(run + 1), workers)
+        result.stored = stored_counts(url)[0] - before
+        api.append(result)
+        say(
+            f"run {run + 1}/{args.runs}: pgbench {raw[-1].tps:,.0f} tx/s, API "
+            f"{result.rate:,.0f} referrals/s (p50 {result.p50_ms:.1f} ms, p99 "
+            f"{result.p99_ms:.1f} ms, {result.non_2xx} non-2xx, stored {result.stored:,})"
+        )
+    if args.profile:
+        say(f"profiling the workers with py-spy for {args.seconds} s ...")
+        paths = profile_workers(setup, workers, args.seconds, args.profile)
+        if paths:
+            (args.profile / "summary.txt").write_text(summarise_profile(paths) + "\n")
+            say(f"py-spy stacks and summary in {args.profile}/")
+    return raw, api
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _raise_on_sigterm)
+    if shutil.which("pgbench") is None:
+        raise BenchError("pgbench is not on PATH (Debian: apt-get install postgresql-client)")
+    client = choose_client(args.client)
+    now = datetime.now(UTC)
+    template = body_template(now)
+
+    say("timing the check with no I/O ...")
+    iterations = 2_000 if args.quick else 20_000
+    checks = time_checks(template, now, iterations, 3 if args.quick else 5)
+
+    background = background_load()
+    url = with_database(args.postgres_url, args.db_name)
+    say(f"recreating database {args.db_name} ...")
+    recreate_database(args.postgres_url, args.db_name)
+    env = {
+        **os.environ,
+        "CARELOOP_DATABASE_URL": url,
+        "CARELOOP_ENVIRONMENT": "production",
+        "CARELOOP_LOG_FORMAT": "json",
+    }
+    with tempfile.TemporaryDirectory(prefix="careloop-bench-") as tmp:
+        server = Server(env, free_port(), Path(tmp) / "server.log")
+        try:
+            token = prepare_app_database(env)
+            create_scratch_tables(url)
+            template_path = Path(tmp) / "body.json"
+            template_path.write_text(template)
+            setup = LoadSetup(client, server.port, token, template_path)
+            say(f"starting the server on {HOST}:{server.port} ...")
+            server.start()
+            server.wait_ready()
+            raw, api = measure(args, setup, server, url)
+            report = Report(
+                runs=args.runs,
+                seconds=args.seconds,
+                client=client,
+                raw=raw,
+                api=api,
+                checks=checks,
+                facts=server_facts(url),
+                stored=stored_counts(url),
+                background_pct=background,
+            )
+        finally:
+            server.stop()
+            if not args.keep_db:
+                with contextlib.suppress(psycopg.Error):
+                    drop_database(args.postgres_url, args.db_name)
+    print(report.render())
+    if args.profile and (args.profile / "summary.txt").exists():
+        print()
+        print((args.profile / "summary.txt").read_text())
+    if args.strict and not all(report.verdicts().values()):
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except BenchError as exc:
+        say(f"bench failed: {exc}")
+        sys.exit(2)
+    except KeyboardInterrupt:
+        say("interrupted; the server was stopped")
+        sys.exit(130)

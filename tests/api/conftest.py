@@ -1,0 +1,54 @@
+"""API fixtures: a payer and one user per role, each with a bearer token."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy.orm import Session
+
+from careloop.core.actor import Role
+from careloop.core.clock import FixedClock
+from tests.factories.identity import make_user
+from tests.factories.referral import make_payer
+
+
+@dataclass(frozen=True)
+class Tokens:
+    intake: str
+    case_manager: str
+    nurse: str
+    hartford: str
+    albany: str
+    provider: str
+    member: str
+    admin: str
+
+    @staticmethod
+    def header(token: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def tokens(session: Session, clock: FixedClock) -> Tokens:
+    make_payer(session, clock=clock)
+    _, intake = make_user(
+        session, clock=clock, role=Role.intake_agent, name="Priya Shah", extension="4410"
+    )
+    _, manager = make_user(
+        session, clock=clock, role=Role.case_manager, name="Jane Ruiz", extension="4417"
+    )
+    _, nurse = make_user(session, clock=clock, role=Role.clinical_reviewer)
+    _, hartford = make_user(
+        session, clock=clock, role=Role.referring_clinician, organization="Hartford General"
+    )
+    _, albany = make_user(
+        session, clock=clock, role=Role.referring_clinician, organization="Albany Riverside"
+    )
+    _, provider = make_user(
+        session, clock=clock, role=Role.provider_staff, organization="Acme Home Medical"
+    )
+    _, member = make_user(session, clock=clock, role=Role.member)
+    _, admin = make_user(session, clock=clock, role=Role.admin)
+    session.flush()
+    return Tokens(intake, manager, nurse, hartford, albany, provider, member, admin)
