@@ -10,7 +10,6 @@ PYTEST := $(BIN)/python -m pytest
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip==25.3
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
