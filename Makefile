@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: demo serve install install-dev test lint typecheck test-sqlite test-postgres migrations-check bench clean
+.PHONY: demo serve install install-dev test lint typecheck test-sqlite test-postgres bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,7 @@ serve: $(STAMP)
 	$(BIN)/careloop serve
 
 ## test: every check: format, lint, types, layering, tests on SQLite and PostgreSQL
-test: $(DEV_STAMP) lint typecheck migrations-check test-sqlite test-postgres
+test: $(DEV_STAMP) lint typecheck test-sqlite test-postgres
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff format --check src tests bench migrations
@@ -44,9 +44,6 @@ test-sqlite: $(DEV_STAMP)
 
 test-postgres: $(DEV_STAMP)
 	$(PYTEST) -n 2 --db postgres tests/integration tests/api tests/migrations
-
-migrations-check: $(DEV_STAMP)
-	$(BIN)/python -m tests.migrations.check
 
 ## bench: throughput and latency figures (PostgreSQL at CARELOOP_BENCH_POSTGRES_URL)
 bench: $(DEV_STAMP)
