@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from careloop import __version__
 from careloop.codes import warm_up
 from careloop.core.clock import Clock, SystemClock
+from careloop.core.errors import DomainError
 from careloop.db.session import Database
 from careloop.logging import configure_logging
 from careloop.referral import api as referral_api
@@ -94,7 +95,22 @@ def _add_problem_docs(app: FastAPI) -> None:
         include_in_schema=False,
     )
     def problem_doc(code: str) -> JSONResponse:
-        return JSONResponse({"code": code, "see": "/docs"})
+        known = _problem_codes()
+        if code not in known:
+            return JSONResponse({"code": code, "title": "Unknown problem code"}, 404)
+        title, status = known[code]
+        return JSONResponse({"code": code, "title": title, "status": status, "see": "/docs"})
+
+
+def _problem_codes() -> dict[str, tuple[str, int]]:
+    """Every error code the service can answer with, from the DomainError family."""
+    found: dict[str, tuple[str, int]] = {}
+    pending: list[type[DomainError]] = [DomainError]
+    while pending:
+        cls = pending.pop()
+        found.setdefault(cls.code, (cls.title, cls.status))
+        pending.extend(cls.__subclasses__())
+    return found
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

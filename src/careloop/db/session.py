@@ -21,15 +21,19 @@ AFTER_ROLLBACK_KEY = "careloop.after_rollback"
 def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
     """An engine with the settings each database needs to behave like the other."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False})
+        engine = create_engine(
+            url, echo=echo, hide_parameters=True, connect_args={"check_same_thread": False}
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         # pysqlite's own transaction handling defers BEGIN; take control so that
         # BEGIN IMMEDIATE makes writers queue instead of failing mid-transaction.
         event.listen(engine, "begin", _sqlite_begin)
         return engine
+    # hide_parameters: a failed statement's error must not quote member data into logs.
     return create_engine(
         url,
         echo=echo,
+        hide_parameters=True,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,

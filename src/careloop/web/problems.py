@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import traceback
 from typing import Any
 
 import structlog
@@ -152,8 +153,15 @@ def _methods_for(request: Request) -> set[str]:
 
 
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    # The traceback goes to the log with the request id; never to the caller.
-    log.exception("http.unhandled_error", error_type=type(exc).__name__)
+    # Where it failed goes to the log with the request id, never to the caller. The
+    # exception's message is left out: driver errors quote the row they failed on.
+    log.error(
+        "http.unhandled_error",
+        error_type=f"{type(exc).__module__}.{type(exc).__qualname__}",
+        where=[
+            f"{f.filename}:{f.lineno} {f.name}" for f in traceback.extract_tb(exc.__traceback__)
+        ],
+    )
     return problem(
         request,
         status=500,

@@ -503,3 +503,11 @@ def test_openapi_documents_the_contract_with_an_example(client: TestClient) -> N
     assert media["example"]["member"]["birth_date"] == "1945-01-23"
     assert "ReferralCreate" in schema["components"]["schemas"]
     assert {"400", "401", "413", "415", "422"} <= set(post_op["responses"])
+
+
+def test_problem_type_links_explain_the_code(client: TestClient, tokens: Tokens) -> None:
+    problem = client.get(f"{URL}/CL-2026-999999", headers=Tokens.header(tokens.intake)).json()
+    assert problem["type"] == "/problems/referral_not_found"
+    doc = client.get(problem["type"]).json()
+    assert (doc["title"], doc["status"]) == ("No such referral", 404)
+    assert client.get("/problems/no_such_code").status_code == 404
