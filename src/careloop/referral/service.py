@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 
 from careloop.audit import service as audit
 from careloop.audit.models import AuditOutcome
-from careloop.codes import icd10_description, lookup_hcpcs
 from careloop.core.actor import Actor
 from careloop.core.clock import Clock
 from careloop.core.errors import ForbiddenError
@@ -26,40 +25,28 @@ from careloop.db.sequences import next_case_number_value
 from careloop.identity import service as identity_service
 from careloop.identity.permissions import may
 from careloop.payer import service as payer_service
-from careloop.referral import repository, rules
-from careloop.referral.enums import CodeSystem, ReferralAction, ReferralStatus, Severity
+from careloop.referral import drafts, presenters, repository, rules
+from careloop.referral.enums import ReferralAction, ReferralStatus, Severity
 from careloop.referral.errors import (
     IdempotencyKeyInFlightError,
     IdempotencyKeyReusedError,
     ReferralNotFoundError,
 )
-from careloop.referral.models import IdempotencyKey, Referral, ReferralItem
+from careloop.referral.models import IdempotencyKey, Referral
 from careloop.referral.schemas import (
     AcknowledgeIn,
-    AddressRead,
     CancelIn,
-    CaseManagerRead,
-    CoverageRead,
-    DiagnosisRead,
     FindingRead,
-    ItemRead,
-    MemberRead,
-    OrderingProviderRead,
     ReferralCheckRead,
     ReferralClarify,
     ReferralCreate,
     ReferralFilter,
-    ReferralLinks,
     ReferralPage,
     ReferralRead,
-    ReferralSummary,
-    SignedOrderRead,
     TimelineEventRead,
     TimelineRead,
 )
 from careloop.sla.models import ClockKind, ClockStatus
-
-API_PREFIX = "/api/v1/referrals"
 
 
 def _require(actor: Actor, permission: str) -> None:
@@ -547,101 +534,7 @@ def get_referral(session: Session, actor: Actor, case_number: str, *, clock: Clo
 def _read_model(session: Session, referral: Referral) -> ReferralRead:
     items = repository.items_of(session, referral.id)
     payer_code, payer_name = repository.payer_name(session, referral.payer_id)
-    return to_read(referral, items, payer_code=payer_code, payer_name=payer_name)
-
-
-def _links(case_number: str) -> ReferralLinks:
-    return ReferralLinks(
-        self=f"{API_PREFIX}/{case_number}", timeline=f"{API_PREFIX}/{case_number}/timeline"
-    )
-
-
-def to_read(
-    referral: Referral,
-    items: list[ReferralItem],
-    *,
-    payer_code: str | None,
-    payer_name: str | None,
-) -> ReferralRead:
-    r = referral
-    manager = (
-        CaseManagerRead(name=r.case_manager_name, extension=r.case_manager_extension)
-        if r.case_manager_name
-        else None
-    )
-    return ReferralRead(
-        case_number=r.case_number,
-        status=r.status,
-        external_id=r.external_id,
-        channel=r.channel,
-        urgency=r.urgency,
-        member=MemberRead(
-            first_name=r.member_first_name,
-            last_name=r.member_last_name,
-            birth_date=r.member_birth_date,
-            sex=r.member_sex,
-            phone=r.member_phone,
-            language=r.member_language,
-            time_zone=r.member_time_zone,
-            address=AddressRead(
-                line1=r.address_line1,
-                line2=r.address_line2,
-                city=r.address_city,
-                state=r.address_state,
-                zip=r.address_zip,
-            ),
-            access_barriers=list(r.access_barriers or []),
-        ),
-        coverage=CoverageRead(
-            payer_id=payer_code,
-            payer_name=payer_name or r.payer_reference,
-            member_id=r.member_id,
-            group_number=r.group_number,
-        ),
-        ordering_provider=OrderingProviderRead(
-            npi=r.ordering_npi,
-            name=r.ordering_name,
-            organization=r.ordering_organization,
-            phone=r.ordering_phone,
-            fax=r.ordering_fax,
-        ),
-        diagnoses=[DiagnosisRead(code=c, description=icd10_description(c)) for c in r.diagnoses],
-        items=[_item_read(i) for i in items],
-        requested_start=r.requested_start,
-        discharge_at=r.discharge_at,
-        signed_order=SignedOrderRead(signed_on=r.signed_on, signer_npi=r.signer_npi)
-        if r.signed_on
-        else None,
-        notes=r.notes,
-        findings=[FindingRead.model_validate(f) for f in r.findings],
-        service_class=r.service_class,
-        time_zone=r.time_zone,
-        ack_due_at=r.ack_due_at,
-        service_due_at=r.service_due_at,
-        escalated=r.escalated,
-        escalation_reason=r.escalation_reason,
-        acknowledged_at=r.acknowledged_at,
-        case_manager=manager,
-        cancel_reason=r.cancel_reason,
-        allowed_actions=rules.allowed_actions(r.status, acknowledged=r.acknowledged_at is not None),
-        created_at=r.received_at,
-        updated_at=r.updated_at,
-        links=_links(r.case_number),
-    )
-
-
-def _item_read(item: ReferralItem) -> ItemRead:
-    entry = lookup_hcpcs(item.code) if item.code_system == CodeSystem.HCPCS.value else None
-    return ItemRead(
-        line=item.line,
-        code=item.code,
-        code_system=item.code_system,
-        quantity=item.quantity,
-        frequency=item.frequency,
-        rental=item.rental,
-        description=item.description,
-        catalog_description=entry.description if entry else None,
-    )
+    return presenters.to_read(referral, items, payer_code=payer_code, payer_name=payer_name)
 
 
 def list_referrals(
@@ -661,21 +554,10 @@ def list_referrals(
     )
     return ReferralPage(
         items=[
-            ReferralSummary(
-                case_number=r.case_number,
-                status=r.status,
-                urgency=r.urgency,
-                channel=r.channel,
-                member_name=f"{r.member_first_name} {r.member_last_name}",
-                member_birth_date=r.member_birth_date,
-                payer_name=payers.get(r.payer_id) if r.payer_id else r.payer_reference,
+            presenters.summary(
+                r,
                 item_codes=codes.get(r.id, []),
-                error_count=sum(1 for f in r.findings if f["severity"] == Severity.error.value),
-                escalated=r.escalated,
-                received_at=r.received_at,
-                ack_due_at=r.ack_due_at,
-                service_due_at=r.service_due_at,
-                links=_links(r.case_number),
+                payer_name=payers.get(r.payer_id) if r.payer_id else None,
             )
             for r in rows
         ],
@@ -787,7 +669,7 @@ def supply_information(
     acknowledged = referral.acknowledged_at is not None
     rules.next_status(referral.status, ReferralAction.supply_information, acknowledged=acknowledged)
     items = repository.items_of(session, referral.id)
-    draft = _merged_draft(referral, items, body)
+    draft = drafts.merged_draft(referral, items, body)
     result = _run_checks(
         session, draft, now=now, received_at=referral.received_at, exclude_id=referral.id
     )
@@ -836,65 +718,6 @@ def supply_information(
     )
     session.flush()
     return _read_model(session, referral)
-
-
-def _merged_draft(
-    referral: Referral, items: list[ReferralItem], body: ReferralClarify
-) -> ReferralCreate:
-    current = to_read(referral, items, payer_code=None, payer_name=None)
-    data: dict[str, Any] = {
-        "external_id": referral.external_id,
-        "channel": referral.channel,
-        "urgency": referral.urgency,
-        "member": current.member.model_dump(),
-        "coverage": _coverage_as_sent(referral),
-        "ordering_provider": current.ordering_provider.model_dump(),
-        "diagnoses": [{"code": c} for c in referral.diagnoses],
-        "items": [
-            {
-                "code": i.code,
-                "code_system": i.code_system,
-                "quantity": i.quantity,
-                "frequency": i.frequency,
-                "rental": i.rental,
-                "description": i.description,
-            }
-            for i in items
-        ],
-        "requested_start": referral.requested_start,
-        "discharge_at": referral.discharge_at,
-        "signed_order": current.signed_order.model_dump() if current.signed_order else None,
-        "notes": referral.notes,
-    }
-    patch = body.model_dump(exclude_unset=True, exclude={"note"})
-    for section in ("member", "coverage", "ordering_provider", "signed_order"):
-        if section in patch and patch[section] is not None:
-            merged = dict(data.get(section) or {})
-            for key, value in patch[section].items():
-                if key == "address" and value is not None:
-                    merged["address"] = {
-                        **(merged.get("address") or {}),
-                        **{k: v for k, v in value.items() if v is not None},
-                    }
-                elif value is not None:
-                    merged[key] = value
-            data[section] = merged
-    for field in ("diagnoses", "items", "requested_start", "discharge_at"):
-        if patch.get(field) is not None:
-            data[field] = patch[field]
-    return ReferralCreate.model_validate(data, strict=False)
-
-
-def _coverage_as_sent(referral: Referral) -> dict[str, Any]:
-    # The payer is named again the way the referrer named it (code or name), so a
-    # clarification re-resolves it by the same rule as the first submission.
-    ref = referral.payer_reference
-    return {
-        "payer_id": ref if ref and len(ref) <= 40 else None,
-        "payer_name": ref,
-        "member_id": referral.member_id,
-        "group_number": referral.group_number,
-    }
 
 
 def _apply(referral: Referral, result: CheckResult, *, now: datetime) -> None:
