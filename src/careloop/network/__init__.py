@@ -1,0 +1,1 @@
+"""The provider network: organisations that do the work, their credentials and reach."""
