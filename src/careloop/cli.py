@@ -181,17 +181,12 @@ def validate(
     database = Database.from_url(_settings().database_url)
     with database.unit_of_work() as session:
         result = referral_service.check_referral(session, SYSTEM_ACTOR, draft, clock=SystemClock())
-    table = Table("severity", "code", "field", "message", show_lines=False)
     for finding in result.findings:
         colour = "red" if finding.severity.value == "error" else "yellow"
-        table.add_row(
-            f"[{colour}]{finding.severity.value}[/{colour}]",
-            finding.code,
-            finding.field,
-            finding.message,
+        console.print(
+            f"[{colour}]{finding.severity.value:<7}[/{colour}] {finding.field}: "
+            f"{finding.message} [dim]({finding.code})[/dim]"
         )
-    if result.findings:
-        console.print(table)
     console.print(
         f"status it would get: [bold]{result.status.value}[/bold]; "
         f"acknowledge by {result.ack_due_at:%Y-%m-%d %H:%M} UTC, service start by "
