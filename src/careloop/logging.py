@@ -30,6 +30,20 @@ def configure_logging(settings: Settings) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        cache_logger_on_first_use=True,
+        logger_factory=_StderrLogger,
+        cache_logger_on_first_use=False,
     )
+
+
+class _StderrLogger:
+    """Writes to whatever ``sys.stderr`` is when a line is logged, not when logging was
+    configured (test runners and daemons swap the stream)."""
+
+    def __init__(self, *_args: object) -> None:
+        pass
+
+    def msg(self, message: str) -> None:
+        sys.stderr.write(message + "\n")
+        sys.stderr.flush()
+
+    debug = info = warning = warn = error = critical = exception = fatal = msg

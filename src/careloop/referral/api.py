@@ -35,6 +35,7 @@ _PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 _COMMON: dict[int | str, dict[str, Any]] = {
     401: {"description": "No or invalid bearer token", **_PROBLEM},
     403: {"description": "Your role may not do this", **_PROBLEM},
+    422: {"description": "Invalid parameters or fields, each named", **_PROBLEM},
 }
 _CASE = {**_COMMON, 404: {"description": "No such referral, or not yours to see", **_PROBLEM}}
 _MOVE = {
@@ -43,15 +44,19 @@ _MOVE = {
         "description": "Not allowed from the current status; lists the allowed moves",
         **_PROBLEM,
     },
-    422: {"description": "Invalid fields, each named", **_PROBLEM},
+    400: {"description": "Malformed JSON, duplicate keys or nesting too deep", **_PROBLEM},
+    413: {"description": "Body too large", **_PROBLEM},
+    415: {"description": "Body is not application/json", **_PROBLEM},
 }
 
 
-def _json_body(model: type[Any], example: dict[str, Any] | None = None) -> dict[str, Any]:
+def _json_body(
+    model: type[Any], example: dict[str, Any] | None = None, *, required: bool = True
+) -> dict[str, Any]:
     media: dict[str, Any] = {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}
     if example is not None:
         media["example"] = example
-    return {"requestBody": {"required": True, "content": {"application/json": media}}}
+    return {"requestBody": {"required": required, "content": {"application/json": media}}}
 
 
 def _settings(request: Request) -> Settings:
@@ -191,7 +196,9 @@ def get_timeline(
     summary="Acknowledge: give the referrer the case number and a named case manager",
     responses=_MOVE,
     openapi_extra=_json_body(
-        AcknowledgeIn, {"case_manager_name": "Jane Ruiz", "case_manager_extension": "4417"}
+        AcknowledgeIn,
+        {"case_manager_name": "Jane Ruiz", "case_manager_extension": "4417"},
+        required=False,
     ),
 )
 async def acknowledge(

@@ -65,9 +65,9 @@ class Referral(Base):
     member_key: Mapped[str] = mapped_column(String(32))
     address_line1: Mapped[str | None] = mapped_column(String(200))
     address_line2: Mapped[str | None] = mapped_column(String(200))
-    address_city: Mapped[str | None] = mapped_column(String(100))
-    address_state: Mapped[str | None] = mapped_column(String(2))
-    address_zip: Mapped[str | None] = mapped_column(String(10))
+    address_city: Mapped[str | None] = mapped_column(String(200))
+    address_state: Mapped[str | None] = mapped_column(String(40))
+    address_zip: Mapped[str | None] = mapped_column(String(40))
     access_barriers: Mapped[list[str]] = mapped_column(JSONVariant, default=list)
 
     payer_id: Mapped[int | None] = mapped_column(ForeignKey("payers.id"))
@@ -75,7 +75,7 @@ class Referral(Base):
     member_id: Mapped[str | None] = mapped_column(String(60))
     group_number: Mapped[str | None] = mapped_column(String(60))
 
-    ordering_npi: Mapped[str | None] = mapped_column(String(20))
+    ordering_npi: Mapped[str | None] = mapped_column(String(40))
     ordering_name: Mapped[str | None] = mapped_column(String(200))
     ordering_organization: Mapped[str | None] = mapped_column(String(200))
     ordering_phone: Mapped[str | None] = mapped_column(String(40))
@@ -85,7 +85,7 @@ class Referral(Base):
     requested_start: Mapped[date | None] = mapped_column(Date)
     discharge_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     signed_on: Mapped[date | None] = mapped_column(Date)
-    signer_npi: Mapped[str | None] = mapped_column(String(20))
+    signer_npi: Mapped[str | None] = mapped_column(String(40))
     notes: Mapped[str | None] = mapped_column(Text)
 
     service_class: Mapped[str] = mapped_column(String(30))
@@ -101,7 +101,7 @@ class Referral(Base):
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     acknowledged_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     case_manager_name: Mapped[str | None] = mapped_column(String(200))
-    case_manager_extension: Mapped[str | None] = mapped_column(String(20))
+    case_manager_extension: Mapped[str | None] = mapped_column(String(40))
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     cancel_reason: Mapped[str | None] = mapped_column(String(500))
 
@@ -121,10 +121,10 @@ class ReferralItem(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     referral_id: Mapped[int] = mapped_column(ForeignKey("referrals.id", ondelete="CASCADE"))
     line: Mapped[int] = mapped_column(Integer)
-    code: Mapped[str] = mapped_column(String(10))
+    code: Mapped[str] = mapped_column(String(12))
     code_system: Mapped[str] = mapped_column(String(10))
     quantity: Mapped[int] = mapped_column(Integer)
-    frequency: Mapped[str | None] = mapped_column(String(100))
+    frequency: Mapped[str | None] = mapped_column(String(200))
     rental: Mapped[bool | None] = mapped_column(Boolean)
     description: Mapped[str | None] = mapped_column(String(300))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import time
+import traceback
 import uuid
 from typing import Any
 
@@ -47,10 +48,12 @@ class RequestContextMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = 500
+        started_response = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started_response
             if message["type"] == "http.response.start":
+                started_response = True
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
@@ -60,16 +63,55 @@ class RequestContextMiddleware:
         structlog.contextvars.bind_contextvars(request_id=request_id)
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            # Answer here and do not re-raise: the server would log the exception's
+            # message, and a driver or domain message can quote member data.
+            status = 500
+            _log_unexpected(exc)
+            if not started_response:
+                await _send_internal_error(send_with_id, scope["path"], request_id)
         finally:
             route = scope.get("route")
             log.info(
                 "http.request",
                 method=scope["method"],
-                path=getattr(route, "path", scope["path"]),
+                # The route template, never the raw path: an unmatched URL may carry PHI.
+                path=getattr(route, "path", "<unmatched>"),
                 status=status,
                 ms=round((time.perf_counter() - started) * 1000, 2),
             )
             structlog.contextvars.unbind_contextvars("request_id")
+
+
+def _log_unexpected(exc: BaseException) -> None:
+    """Where it failed, without the exception's message (which may quote member data)."""
+    log.error(
+        "http.unhandled_error",
+        error_type=f"{type(exc).__module__}.{type(exc).__qualname__}",
+        where=[
+            f"{f.filename}:{f.lineno} {f.name}" for f in traceback.extract_tb(exc.__traceback__)
+        ],
+    )
+
+
+async def _send_internal_error(send: Send, path: str, request_id: str) -> None:
+    body = orjson.loads(
+        _problem_bytes(
+            500,
+            "internal_error",
+            "Internal error",
+            "Something went wrong on our side; quote the request_id when reporting it.",
+            path,
+        )
+    )
+    body["request_id"] = request_id
+    payload = orjson.dumps(body)
+    headers: list[Any] = [
+        (b"content-type", b"application/problem+json"),
+        (b"content-length", str(len(payload)).encode()),
+    ]
+    await send({"type": "http.response.start", "status": 500, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
 
 
 class BodyLimitMiddleware:

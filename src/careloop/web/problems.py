@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import traceback
 from typing import Any
 
 import structlog
@@ -152,27 +151,7 @@ def _methods_for(request: Request) -> set[str]:
     return methods
 
 
-def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    # Where it failed goes to the log with the request id, never to the caller. The
-    # exception's message is left out: driver errors quote the row they failed on.
-    log.error(
-        "http.unhandled_error",
-        error_type=f"{type(exc).__module__}.{type(exc).__qualname__}",
-        where=[
-            f"{f.filename}:{f.lineno} {f.name}" for f in traceback.extract_tb(exc.__traceback__)
-        ],
-    )
-    return problem(
-        request,
-        status=500,
-        code="internal_error",
-        title="Internal error",
-        detail="Something went wrong on our side; quote the request_id when reporting it.",
-    )
-
-
 def install(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,340 @@
+"""The ``careloop`` command as an operator meets it, against a SQLite file of its own.
+
+Commands run in-process through typer's CliRunner; CARELOOP_DATABASE_URL is set for each
+invocation, as an operator's shell would (the CLI builds ``Settings()`` from it). The
+commands use the system clock, so referral files are built relative to the real date.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import Result
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, func, inspect, select, text
+from typer.testing import CliRunner
+
+from careloop.app import create_app
+from careloop.cli import app as cli
+from careloop.referral.enums import ReferralStatus
+from careloop.referral.models import Referral, ReferralEvent
+from careloop.settings import Settings
+from tests.factories.referral import referral_payload
+
+BAD_NPI = "1234567890"  # the Luhn check digit of 123456789 is 3
+COMMANDS = ("demo", "serve", "validate", "db", "user", "token", "payer")
+
+
+def run(database_url: str, *args: str) -> Result:
+    # A wide terminal, so that rich tables never fold a finding code.
+    env = {"CARELOOP_DATABASE_URL": database_url, "COLUMNS": "200", "NO_COLOR": "1"}
+    return CliRunner().invoke(cli, list(args), env=env)
+
+
+def ok(result: Result) -> Result:
+    assert result.exit_code == 0, (result.exit_code, result.output, result.exception)
+    return result
+
+
+def api_get(database_url: str, token: str, path: str = "/api/v1/referrals") -> Any:
+    settings = Settings(environment="test", database_url=database_url, log_level="WARNING")
+    app = create_app(settings)
+    try:
+        with TestClient(app) as client:
+            return client.get(path, headers={"Authorization": f"Bearer {token}"})
+    finally:
+        app.state.database.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def database_file(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path: Path = tmp_path_factory.mktemp("cli") / "careloop.sqlite3"
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture(scope="module")
+def upgrade(database_file: str) -> Result:
+    """``careloop db upgrade`` on the module's fresh file."""
+    return run(database_file, "db", "upgrade")
+
+
+@pytest.fixture(scope="module")
+def db(upgrade: Result, database_file: str) -> str:
+    """The migrated database of the module, for commands that need the schema."""
+    ok(upgrade)
+    return database_file
+
+
+@pytest.fixture(scope="module")
+def add_nehp(db: str) -> Result:
+    """``careloop payer add NEHP ...``, which the referral files name as their payer."""
+    return run(db, "payer", "add", "NEHP", "New England Health Plan")
+
+
+@pytest.fixture(scope="module")
+def with_payer(add_nehp: Result, db: str) -> str:
+    ok(add_nehp)
+    return db
+
+
+def referral_file(tmp_path: Path, body: dict[str, Any]) -> str:
+    path = tmp_path / "referral.json"
+    path.write_text(json.dumps(body))
+    return str(path)
+
+
+class TestHelp:
+    def test_lists_every_command_when_asked_for_help(self) -> None:
+        result = ok(CliRunner().invoke(cli, ["--help"], env={"COLUMNS": "200"}))
+        for command in COMMANDS:
+            assert command in result.output
+
+    def test_shows_help_and_fails_when_called_without_a_command(self) -> None:
+        result = CliRunner().invoke(cli, [], env={"COLUMNS": "200"})
+        assert result.exit_code != 0
+        assert "Usage" in result.output
+
+
+class TestDbUpgrade:
+    def test_migrates_a_fresh_file_to_the_newest_schema(
+        self, upgrade: Result, database_file: str
+    ) -> None:
+        ok(upgrade)
+        assert "newest schema" in upgrade.output
+        assert database_file in upgrade.output
+        engine = create_engine(database_file)
+        try:
+            tables = set(inspect(engine).get_table_names())
+            with engine.connect() as conn:
+                version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        finally:
+            engine.dispose()
+        assert {"referrals", "referral_events", "users", "api_tokens", "payers"} <= tables
+        assert version
+
+    def test_does_nothing_when_run_again(self, db: str) -> None:
+        assert "newest schema" in ok(run(db, "db", "upgrade")).output
+
+
+class TestUserAndToken:
+    def test_issued_token_authenticates_against_the_api_when_user_was_added(self, db: str) -> None:
+        added = ok(run(db, "user", "add", "Priya.Shah@Example.test", "--role", "intake_agent"))
+        assert "added priya.shah@example.test as intake_agent" in added.output
+        issued = ok(run(db, "token", "issue", "priya.shah@example.test"))
+        token = issued.stdout.strip()
+        assert token
+        assert "\n" not in token  # bare, for scripts
+        response = api_get(db, token)
+        assert response.status_code == 200, response.text
+        assert response.json()["items"] == []
+
+    def test_an_unknown_token_is_refused_by_the_api(self, db: str) -> None:
+        assert api_get(db, "cl_not-a-token").status_code == 401
+
+    def test_refused_with_a_clear_message_when_a_referrer_has_no_organisation(
+        self, db: str
+    ) -> None:
+        result = run(db, "user", "add", "dr.osei@hartford.test", "--role", "referring_clinician")
+        assert result.exit_code == 2
+        assert "organization_required" in result.stderr
+        assert "needs --org" in result.stderr
+        assert result.stdout == ""
+        # Nothing was stored: a token cannot be issued for that address.
+        assert run(db, "token", "issue", "dr.osei@hartford.test").exit_code == 2
+
+    def test_added_with_an_organisation_when_a_referrer_names_one(self, db: str) -> None:
+        result = run(
+            db,
+            "user",
+            "add",
+            "planner@hartford.test",
+            "--role",
+            "referring_clinician",
+            "--org",
+            "Hartford General",
+        )
+        assert "added planner@hartford.test as referring_clinician" in ok(result).output
+
+    def test_refused_when_the_email_is_already_registered(self, db: str) -> None:
+        ok(run(db, "user", "add", "jane.ruiz@example.test", "--role", "case_manager"))
+        again = run(db, "user", "add", "Jane.Ruiz@example.test", "--role", "case_manager")
+        assert again.exit_code == 2
+        assert "user_exists" in again.stderr
+        assert "jane.ruiz@example.test is already registered" in again.stderr
+        listed = ok(run(db, "user", "list")).output
+        assert listed.count("jane.ruiz@example.test") == 1
+
+    def test_refused_when_the_role_is_unknown(self, db: str) -> None:
+        result = run(db, "user", "add", "x@example.test", "--role", "wizard")
+        assert result.exit_code == 2
+        assert "wizard" in result.output
+
+    def test_token_refused_when_the_user_does_not_exist(self, db: str) -> None:
+        result = run(db, "token", "issue", "nobody@example.test")
+        assert result.exit_code == 2
+        assert "user_not_found" in result.stderr
+        assert result.stdout == ""
+
+
+class TestPayerAdd:
+    def test_registers_a_payer(self, add_nehp: Result) -> None:
+        assert "added payer NEHP" in ok(add_nehp).output
+
+    def test_refused_when_the_code_exists(self, with_payer: str) -> None:
+        again = run(with_payer, "payer", "add", "nehp", "Another Plan")
+        assert again.exit_code == 2
+        assert "payer_exists" in again.stderr
+
+    def test_refused_when_rules_are_not_json(self, db: str) -> None:
+        result = run(db, "payer", "add", "CSCARE", "Constitution State Care", "--rules", "{")
+        assert result.exit_code == 2
+        assert "not JSON" in result.stderr
+
+
+class TestValidate:
+    def test_exit_0_with_the_deadlines_when_the_referral_is_valid(
+        self, with_payer: str, tmp_path: Path
+    ) -> None:
+        path = referral_file(tmp_path, referral_payload(datetime.now(UTC)))
+        result = run(with_payer, "validate", path)
+        assert result.exit_code == 0, result.output
+        assert "status it would get: received" in result.stdout
+        assert "acknowledge by" in result.stdout
+
+    def test_exit_1_with_the_finding_codes_when_the_npi_is_wrong(
+        self, with_payer: str, tmp_path: Path
+    ) -> None:
+        body = referral_payload(
+            datetime.now(UTC),
+            ordering_provider__npi=BAD_NPI,
+            signed_order__signer_npi=BAD_NPI,
+        )
+        result = run(with_payer, "validate", referral_file(tmp_path, body))
+        assert result.exit_code == 1, result.output
+        assert "ordering_npi_invalid" in result.stdout
+        assert "signer_npi_invalid" in result.stdout
+        assert "status it would get: needs_clarification" in result.stdout
+
+    def test_exit_2_naming_the_fields_when_the_file_is_not_a_referral(
+        self, with_payer: str, tmp_path: Path
+    ) -> None:
+        body = referral_payload(datetime.now(UTC), member=..., items=...)
+        result = run(with_payer, "validate", referral_file(tmp_path, body))
+        assert result.exit_code == 2, result.output
+        assert "not a referral" in result.stderr
+        assert "member: is required" in result.stderr
+        assert "items: is required" in result.stderr
+
+    def test_exit_2_when_the_file_is_not_json(self, with_payer: str, tmp_path: Path) -> None:
+        path = tmp_path / "referral.json"
+        path.write_text("{'member': 1}")
+        result = run(with_payer, "validate", str(path))
+        assert result.exit_code == 2
+        assert "malformed_json" in result.stderr
+
+    def test_stores_nothing(self, with_payer: str, tmp_path: Path) -> None:
+        path = referral_file(tmp_path, referral_payload(datetime.now(UTC)))
+        ok(run(with_payer, "validate", path))
+        engine = create_engine(with_payer)
+        try:
+            with engine.connect() as conn:
+                stored = conn.scalar(select(func.count()).select_from(Referral))
+        finally:
+            engine.dispose()
+        assert stored == 0
+
+
+# ---- demo --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Result, Result]:
+    """A fresh file on which ``careloop demo --no-serve`` ran twice."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('demo') / 'demo.sqlite3'}"
+    first = run(url, "demo", "--no-serve")
+    second = run(url, "demo", "--no-serve")
+    return url, first, second
+
+
+def _tokens(output: str) -> dict[str, str]:
+    """Role -> token from the demo's token table (``role  email  token`` lines)."""
+    out = {}
+    for line in output.splitlines():
+        words = line.split()
+        if len(words) >= 3 and words[-1].startswith("cl_") and "@" in words[-2]:
+            out[" ".join(words[:-2])] = words[-1]
+    return out
+
+
+@pytest.mark.slow
+class TestDemo:
+    def test_seeds_300_referrals_in_every_status_each_with_a_timeline(
+        self, demo_db: tuple[str, Result, Result]
+    ) -> None:
+        url, first, _ = demo_db
+        ok(first)
+        engine = create_engine(url)
+        try:
+            with engine.connect() as conn:
+                by_status = dict(
+                    conn.execute(
+                        select(Referral.status, func.count()).group_by(Referral.status)
+                    ).all()
+                )
+                without_events = conn.scalar(
+                    select(func.count())
+                    .select_from(Referral)
+                    .where(
+                        ~select(ReferralEvent.id)
+                        .where(ReferralEvent.referral_id == Referral.id)
+                        .exists()
+                    )
+                )
+        finally:
+            engine.dispose()
+        assert sum(by_status.values()) == 300
+        assert set(by_status) == set(ReferralStatus)
+        assert all(count > 0 for count in by_status.values())
+        assert without_events == 0
+
+    def test_prints_one_working_token_per_role_and_the_docs_url(
+        self, demo_db: tuple[str, Result, Result]
+    ) -> None:
+        url, first, _ = demo_db
+        output = ok(first).stdout
+        assert "http://127.0.0.1:8000/docs" in output
+        tokens = _tokens(output)
+        assert {
+            "intake_agent",
+            "case_manager",
+            "supervisor",
+            "clinical_reviewer",
+            "admin",
+            "referrer (Hartford)",
+            "referrer (Springfield)",
+        } <= set(tokens)
+        assert len(set(tokens.values())) == len(tokens)
+        staff = api_get(url, tokens["intake_agent"], "/api/v1/referrals?limit=1")
+        assert staff.status_code == 200, staff.text
+        assert staff.json()["total"] == 300
+        referrer = api_get(url, tokens["referrer (Hartford)"], "/api/v1/referrals?limit=1")
+        assert referrer.status_code == 200, referrer.text
+        assert 0 < referrer.json()["total"] < 300
+
+    def test_seeds_only_once_when_run_twice(self, demo_db: tuple[str, Result, Result]) -> None:
+        url, first, second = demo_db
+        ok(second)
+        engine = create_engine(url)
+        try:
+            with engine.connect() as conn:
+                referrals = conn.scalar(select(func.count()).select_from(Referral))
+        finally:
+            engine.dispose()
+        assert referrals == 300
+        # Fresh tokens each run; the earlier ones stay valid.
+        assert set(_tokens(second.stdout).values()).isdisjoint(_tokens(first.stdout).values())
+        assert api_get(url, _tokens(first.stdout)["case_manager"]).status_code == 200
