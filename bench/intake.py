@@ -73,6 +73,8 @@ TARGET_P99_MS = 100.0
 TARGET_CHECK_US = 100.0
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+# Other work above this share of all cores makes the figures unreliable: wait, then warn.
+QUIET_PCT = 15.0
 
 
 class BenchError(Exception):
@@ -148,6 +150,29 @@ def _proc_entries() -> Iterator[tuple[int, str, int]]:
         yield int(entry.name), name, ppid
 
 
+def foreign_cpu_seconds() -> dict[int, float]:
+    """CPU seconds of every process that is neither PostgreSQL nor started by this bench
+    (the other work on a shared machine), by pid."""
+    entries = list(_proc_entries())
+    parent = {pid: ppid for pid, _, ppid in entries}
+    me = os.getpid()
+
+    def ours(pid: int) -> bool:
+        for _ in range(64):
+            if pid == me:
+                return True
+            if pid <= 1:
+                return False
+            pid = parent.get(pid, 0)
+        return False
+
+    return {
+        pid: process_cpu_seconds(pid)
+        for pid, name, ppid in entries
+        if name != "postgres" and pid != 2 and ppid != 2 and not ours(pid)  # 2: kthreadd
+    }
+
+
 def postgres_cpu_seconds() -> float:
     return sum(process_cpu_seconds(pid) for pid, name, _ in _proc_entries() if name == "postgres")
 
@@ -175,11 +200,13 @@ class CpuWindow:
     workers0: list[float] = field(default_factory=list)
     children0: float = 0.0
     postgres0: float = 0.0
+    foreign0: dict[int, float] = field(default_factory=dict)
     seconds: float = 0.0
     machine_busy: float = 0.0
     worker_cpu: list[float] = field(default_factory=list)
     client_cpu: float = 0.0
     postgres_cpu: float = 0.0
+    other_cpu: float = 0.0
 
     def __enter__(self) -> CpuWindow:
         self.started = time.perf_counter()
@@ -187,6 +214,7 @@ class CpuWindow:
         self.workers0 = [process_cpu_seconds(pid) for pid in self.workers]
         self.children0 = children_cpu_seconds()
         self.postgres0 = postgres_cpu_seconds()
+        self.foreign0 = foreign_cpu_seconds()
         return self
 
     def __exit__(self, *_: object) -> None:
@@ -198,6 +226,10 @@ class CpuWindow:
         ]
         self.client_cpu = children_cpu_seconds() - self.children0
         self.postgres_cpu = postgres_cpu_seconds() - self.postgres0
+        foreign = foreign_cpu_seconds()
+        self.other_cpu = sum(
+            foreign[pid] - before for pid, before in self.foreign0.items() if pid in foreign
+        )
 
     def share(self, cpu_seconds: float) -> float:
         """CPU seconds as a percentage of one core over the window."""
@@ -212,11 +244,31 @@ def background_load(seconds: float = 1.0) -> float:
     return 100 * (busy1 - busy0) / max(total1 - total0, 1e-9)
 
 
+def wait_for_quiet(limit_pct: float, max_wait: float) -> float:
+    """Wait (up to ``max_wait`` s) until other work on the machine uses less than
+    ``limit_pct`` % of all cores; return the last background load seen."""
+    deadline = time.monotonic() + max_wait
+    load = background_load()
+    announced = False
+    while load >= limit_pct and time.monotonic() < deadline:
+        if not announced:
+            say(f"  machine busy ({load:.0f} % of all cores): waiting up to {max_wait:.0f} s ...")
+            announced = True
+        load = background_load(2.0)
+    return load
+
+
 # ---- the database -------------------------------------------------------------------------
 
 
 def recreate_database(admin_url: str, name: str) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
+    try:
+        conn = psycopg.connect(admin_url, autocommit=True)
+    except psycopg.OperationalError as exc:
+        raise BenchError(
+            f"cannot reach PostgreSQL at {admin_url} (set CARELOOP_BENCH_POSTGRES_URL): {exc}"
+        ) from None
+    with conn:
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
         )
@@ -286,6 +338,8 @@ class PgbenchResult:
     tps: float
     latency_ms: float
     busy_pct: float
+    other_pct: float = 0.0
+    background_pct: float = 0.0
 
 
 def run_pgbench(url: str, seconds: int) -> PgbenchResult:
@@ -300,9 +354,10 @@ def run_pgbench(url: str, seconds: int) -> PgbenchResult:
         url,
     ]
     busy0, total0 = machine_cpu()
-    done = subprocess.run(
-        command, capture_output=True, text=True, check=False, timeout=seconds + 60
-    )
+    with CpuWindow([]) as cpu:
+        done = subprocess.run(
+            command, capture_output=True, text=True, check=False, timeout=seconds + 60
+        )
     busy1, total1 = machine_cpu()
     tps = re.search(r"^tps = ([\d.]+)", done.stdout, re.MULTILINE)
     latency = re.search(r"^latency average = ([\d.]+) ms", done.stdout, re.MULTILINE)
@@ -312,6 +367,7 @@ def run_pgbench(url: str, seconds: int) -> PgbenchResult:
         tps=float(tps.group(1)),
         latency_ms=float(latency.group(1)) if latency else float("nan"),
         busy_pct=100 * (busy1 - busy0) / max(total1 - total0, 1e-9),
+        other_pct=cpu.share(cpu.other_cpu),
     )
 
 
@@ -405,7 +461,13 @@ class LoadResult:
     max_ms: float
     mean_ms: float
     stored: int = 0
+    background_pct: float = 0.0
     cpu: CpuWindow | None = None
+    connections: list[int] = field(default_factory=list)
+
+    @property
+    def other_pct(self) -> float:
+        return self.cpu.share(self.cpu.other_cpu) if self.cpu else 0.0
 
     @property
     def accepted(self) -> int:
@@ -451,17 +513,50 @@ def load_command(setup: LoadSetup, seconds: float, tag: str) -> list[str]:
     ]
 
 
+def connections_per_worker(port: int, workers: list[int]) -> list[int]:
+    """Established client connections on ``port`` held by each worker (from /proc)."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if fields[3] == "01" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    inodes.add(fields[9])
+    counts = []
+    for pid in workers:
+        count = 0
+        with contextlib.suppress(OSError):
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                with contextlib.suppress(OSError):
+                    link = os.readlink(fd)
+                    if link.startswith("socket:[") and link[8:-1] in inodes:
+                        count += 1
+        counts.append(count)
+    return counts
+
+
 def run_load(setup: LoadSetup, seconds: float, tag: str, workers: list[int]) -> LoadResult:
     command = load_command(setup, seconds, tag)
     with CpuWindow(workers) as cpu:
-        done = subprocess.run(
-            command, capture_output=True, text=True, check=False, timeout=seconds + 60
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
-    found = re.search(r"^BENCH_RESULT (\{.*\})$", done.stdout, re.MULTILINE)
-    if done.returncode != 0 or found is None:
-        raise BenchError(f"the load generator failed:\n{done.stdout}{done.stderr}")
+        try:
+            spread: list[int] = []
+            for _ in range(3):  # a few looks: the table is read while it changes
+                time.sleep(min(1.0, seconds / 4))
+                spread = max(spread, connections_per_worker(setup.port, workers), key=sum)
+            stdout, stderr = process.communicate(timeout=seconds + 60)
+        except BaseException:
+            process.kill()
+            process.wait()
+            raise
+    found = re.search(r"^BENCH_RESULT (\{.*\})$", stdout, re.MULTILINE)
+    if process.returncode != 0 or found is None:
+        raise BenchError(f"the load generator failed:\n{stdout}{stderr}")
     result = LoadResult(**json.loads(found.group(1)))
     result.cpu = cpu
+    result.connections = spread
     return result
 
 
@@ -541,7 +636,9 @@ def time_checks(template: str, now: datetime, iterations: int, runs: int) -> Che
             ),
             discharge_at=draft.discharge_at,
         )
-        return findings, deadlines
+        member = draft.member
+        key = rules.member_key(member.first_name, member.last_name, member.birth_date)
+        return findings, deadlines, key
 
     def validate(i: int) -> object:
         return ReferralCreate.model_validate_json(bodies[i % variants])
@@ -585,6 +682,7 @@ def profile_workers(
                 "--format",
                 "raw",
                 "--nonblocking",
+                "--gil",
                 "--output",
                 str(output),
             ],
@@ -651,7 +749,6 @@ class Report:
     checks: CheckTimings
     facts: dict[str, str]
     stored: tuple[int, int]
-    background_pct: float
 
     def ratios(self) -> list[float]:
         return [a.rate / r.tps for a, r in zip(self.api, self.raw, strict=True) if r.tps]
@@ -712,7 +809,7 @@ class Report:
             (
                 "check one referral, no I/O (us)",
                 f"{self.checks.check_us:.1f}",
-                "check_referral + compute_deadlines",
+                "check_referral, compute_deadlines, member_key",
                 f"< {TARGET_CHECK_US:.0f}",
                 verdict(ok["check"]),
             ),
@@ -762,11 +859,21 @@ class Report:
             f"(+ 2 items, 2 clocks, 1 event, 1 audit row); pgbench referral row "
             f"{self.facts.get('raw_row_bytes', '?')} B + 1 audit row"
         )
-        if self.background_pct > 20:
+        others = [r.other_pct for r in self.raw] + [a.other_pct for a in self.api]
+        out.append(
+            "other processes on the machine during each run (% of one core), pgbench: "
+            + " ".join(f"{r.other_pct:.0f}" for r in self.raw)
+            + "; API: "
+            + " ".join(f"{a.other_pct:.0f}" for a in self.api)
+        )
+        if max(others, default=0.0) >= 2 * QUIET_PCT:
             out.append(
-                f"WARNING: {self.background_pct:.0f} % of the CPU was busy before the bench "
-                "started (other work on this machine): figures are lower than on an idle one"
+                "WARNING: other work competed for the CPU during some runs: figures are lower "
+                "and noisier than on an idle machine (compare runs, or rerun when it is quiet)"
             )
+        missing = [a for a in self.api if a.stored < a.accepted]
+        if missing:
+            out.append("ERROR: some referrals answered 201 are not in the database")
         return "\n".join(out)
 
     def _cpu_lines(self) -> list[str]:
@@ -787,10 +894,27 @@ class Report:
             f"CPU in the API runs (% of one core; {cores} cores = {100 * cores} %): "
             f"machine {busy_pct:.0f} %, server workers {sum(worker_pct):.0f} % "
             f"({', '.join(f'{p:.0f} %' for p in worker_pct)}), "
-            f"postgres {postgres_pct:.0f} %, load client {client_pct:.0f} %",
+            f"postgres {postgres_pct:.0f} %, load client {client_pct:.0f} %, rest "
+            f"{max(0.0, busy_pct - sum(worker_pct) - postgres_pct - client_pct):.0f} %",
             f"server CPU per accepted referral: {server_ms:.2f} ms; "
             f"machine busy during pgbench: {raw_busy:.0f} % of all cores",
+            *self._spread_lines(),
         ]
+
+    def _spread_lines(self) -> list[str]:
+        spreads = [a.connections for a in self.api if a.connections]
+        if not spreads:
+            return []
+        text = ", ".join("/".join(str(n) for n in spread) for spread in spreads)
+        lines = [f"client connections per worker in each run: {text}"]
+        uneven = [s for s in spreads if sum(s) and max(s) / sum(s) > 0.65]
+        if uneven:
+            lines.append(
+                "  note: keep-alive connections are accepted by whichever worker wakes first "
+                "and stay there; an uneven split leaves one process (one core under the GIL) "
+                "doing most of the work"
+            )
+        return lines
 
 
 # ---- main ----------------------------------------------------------------------------------
@@ -821,6 +945,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, help="unmeasured API load first (default 5 s)")
     parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
     parser.add_argument(
+        "--max-wait",
+        type=float,
+        help="seconds to wait for other work on the machine to calm down before each run "
+        "(default 120; 15 with --quick)",
+    )
+    parser.add_argument(
         "--postgres-url",
         default=os.environ.get("CARELOOP_BENCH_POSTGRES_URL", DEFAULT_ADMIN_URL),
         help="a database URL on the server to use (env CARELOOP_BENCH_POSTGRES_URL)",
@@ -837,6 +967,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.runs = args.runs or (1 if args.quick else 3)
     args.seconds = args.seconds or (3 if args.quick else 10)
     args.warmup = args.warmup if args.warmup is not None else (3.0 if args.quick else 5.0)
+    args.max_wait = args.max_wait if args.max_wait is not None else (15.0 if args.quick else 120.0)
     return args
 
 
@@ -857,15 +988,22 @@ def measure(
     raw: list[PgbenchResult] = []
     api: list[LoadResult] = []
     for run in range(args.runs):
+        quiet = wait_for_quiet(QUIET_PCT, args.max_wait)
         raw.append(run_pgbench(url, args.seconds))
+        raw[-1].background_pct = quiet
+        quiet = wait_for_quiet(QUIET_PCT, args.max_wait)
         before = stored_counts(url)[0]
         result = run_load(setup, args.seconds, as_letters(run + 1), workers)
         result.stored = stored_counts(url)[0] - before
+        result.background_pct = quiet
         api.append(result)
         say(
             f"run {run + 1}/{args.runs}: pgbench {raw[-1].tps:,.0f} tx/s, API "
             f"{result.rate:,.0f} referrals/s (p50 {result.p50_ms:.1f} ms, p99 "
-            f"{result.p99_ms:.1f} ms, {result.non_2xx} non-2xx, stored {result.stored:,})"
+            f"{result.p99_ms:.1f} ms, {result.non_2xx} non-2xx, stored {result.stored:,}; "
+            f"connections per worker {'/'.join(map(str, result.connections))}; "
+            f"other work during pgbench / API: {raw[-1].other_pct:.0f} % / "
+            f"{result.other_pct:.0f} % of a core)"
         )
     if args.profile:
         say(f"profiling the workers with py-spy for {args.seconds} s ...")
@@ -879,6 +1017,8 @@ def measure(
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _raise_on_sigterm)
+    # Even when started in the background (where shells ignore SIGINT): Ctrl-C stops cleanly.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     if shutil.which("pgbench") is None:
         raise BenchError("pgbench is not on PATH (Debian: apt-get install postgresql-client)")
     client = choose_client(args.client)
@@ -889,7 +1029,6 @@ def main(argv: list[str] | None = None) -> int:
     iterations = 2_000 if args.quick else 20_000
     checks = time_checks(template, now, iterations, 3 if args.quick else 5)
 
-    background = background_load()
     url = with_database(args.postgres_url, args.db_name)
     say(f"recreating database {args.db_name} ...")
     recreate_database(args.postgres_url, args.db_name)
@@ -920,7 +1059,6 @@ def main(argv: list[str] | None = None) -> int:
                 checks=checks,
                 facts=server_facts(url),
                 stored=stored_counts(url),
-                background_pct=background,
             )
         finally:
             server.stop()

@@ -54,6 +54,11 @@ def run_migrations_online() -> None:
         {"sqlalchemy.url": _url()}, prefix="sqlalchemy.", poolclass=pool.NullPool
     )
     with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            # Batch migrations copy tables; with foreign keys on, dropping the old copy
+            # would cascade-delete the rows that point at it.
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            conn.commit()
         _configure(conn)
         with context.begin_transaction():
             _set_lock_timeout(conn)

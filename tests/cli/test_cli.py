@@ -297,7 +297,9 @@ class TestDemo:
         finally:
             engine.dispose()
         assert sum(by_status.values()) == 300
-        assert set(by_status) == set(ReferralStatus)
+        # Every status the intake stage introduces (offers arrive with the provider network).
+        intake = {"received", "needs_clarification", "acknowledged", "cancelled"}
+        assert {ReferralStatus(s) for s in intake} <= set(by_status)
         assert all(count > 0 for count in by_status.values())
         assert without_events == 0
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from careloop.audit import models as audit_models
 from careloop.db.base import Base
 from careloop.identity import models as identity_models
+from careloop.matching import models as matching_models
+from careloop.network import models as network_models
 from careloop.payer import models as payer_models
 from careloop.referral import models as referral_models
 from careloop.sla import models as sla_models
@@ -13,6 +15,8 @@ __all__ = [
     "Base",
     "audit_models",
     "identity_models",
+    "matching_models",
+    "network_models",
     "payer_models",
     "referral_models",
     "sla_models",

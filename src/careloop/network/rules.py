@@ -227,3 +227,40 @@ def _credential_message(label: str, state: ItemState, ends: date | None, today: 
     if state is ItemState.expiring and ends is not None:
         return f"{label}: expires on {ends:%Y-%m-%d}, in {(ends - today).days} days."
     return f"{label}: current."
+
+
+def offerable_window(
+    facts: ProviderFacts, *, rules: NetworkRules = DEFAULT_NETWORK_RULES
+) -> tuple[bool, date | None]:
+    """Whether the checklist is complete, and the first day it stops being offerable.
+
+    Kept on the provider row so the matching pre-filter is one indexed comparison: a
+    provider may be offered work on day D when complete and D is before that day.
+    """
+    identity_ok = not (
+        npi_problem(facts.npi) or ein_problem(facts.ein) or taxonomy_problem(facts.taxonomy_code)
+    )
+    complete = (
+        identity_ok
+        and facts.payer_networks > 0
+        and facts.fee_schedule_entries > 0
+        and facts.portal_users > 0
+    )
+    until: date | None = None
+    for kind in rules.required:
+        ends = [_ends(c, rules) for c in facts.credentials if c.kind is kind]
+        if not ends:
+            complete = False
+            continue
+        best = None if any(e is None for e in ends) else max(e for e in ends if e is not None)
+        if best is not None:
+            until = best if until is None else min(until, best)
+    return complete, until
+
+
+def _ends(credential: CredentialFacts, rules: NetworkRules) -> date | None:
+    ends = credential.expires_on
+    if credential.kind is CredentialKind.caqh and credential.attested_on is not None:
+        attested_until = credential.attested_on + rules.caqh_attestation_valid_for
+        ends = min(ends, attested_until) if ends else attested_until
+    return ends

@@ -9,17 +9,32 @@ class ReferralStatus(StrEnum):
     received = "received"
     needs_clarification = "needs_clarification"
     acknowledged = "acknowledged"
+    offered = "offered"
+    accepted = "accepted"
+    unplaced = "unplaced"
     cancelled = "cancelled"
 
 
 OPEN_STATUSES = frozenset(
-    {ReferralStatus.received, ReferralStatus.needs_clarification, ReferralStatus.acknowledged}
+    {
+        ReferralStatus.received,
+        ReferralStatus.needs_clarification,
+        ReferralStatus.acknowledged,
+        ReferralStatus.offered,
+        ReferralStatus.accepted,
+        ReferralStatus.unplaced,
+    }
 )
 
 
 class ReferralAction(StrEnum):
     acknowledge = "acknowledge"
     supply_information = "supply_information"
+    offer = "offer"
+    accept_offer = "accept_offer"
+    # An offer declined, expired or withdrawn: the case waits for the next offer.
+    offer_lapsed = "offer_lapsed"
+    mark_unplaced = "mark_unplaced"
     cancel = "cancel"
 
 

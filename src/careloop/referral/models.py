@@ -106,6 +106,8 @@ class Referral(Base):
     cancel_reason: Mapped[str | None] = mapped_column(String(500))
 
     referrer_organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"))
+    # The provider whose offer was accepted; its staff then see the whole case.
+    assigned_provider_id: Mapped[int | None] = mapped_column(ForeignKey("providers.id"))
     created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy reads it
@@ -133,7 +135,11 @@ class ReferralEvent(Base):
     """One step on the case timeline; append-only."""
 
     __tablename__ = "referral_events"
-    __table_args__ = (Index("ix_referral_events_referral_id_id", "referral_id", "id"),)
+    __table_args__ = (
+        Index("ix_referral_events_referral_id_id", "referral_id", "id"),
+        # A provider's track record is read from its events (acceptance, on-time).
+        Index("ix_referral_events_provider_id_at", "provider_id", "at"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     referral_id: Mapped[int] = mapped_column(ForeignKey("referrals.id", ondelete="CASCADE"))
@@ -142,6 +148,7 @@ class ReferralEvent(Base):
     actor_user_id: Mapped[int | None] = mapped_column(Integer)
     actor_label: Mapped[str] = mapped_column(String(200))
     channel: Mapped[str | None] = mapped_column(String(20))
+    provider_id: Mapped[int | None] = mapped_column(Integer)
     data: Mapped[dict[str, Any]] = mapped_column(JSONVariant, default=dict)
 
 

@@ -2,14 +2,16 @@
 status machine. Pure functions: no database, no HTTP; every figure comes from the
 payer's rules, whose defaults are the figures of DOMAIN.md.
 
-Status machine (a refinement of DESIGN.md §2 for the intake stage)::
+Status machine (a refinement of DESIGN.md §2 for intake and provider assignment)::
 
-    submit ─► received ──acknowledge──► acknowledged
+    submit ─► received ──acknowledge──► acknowledged ──offer──► offered ──accept_offer──► accepted
         └──► needs_clarification ──supply_information (no errors left)──► received
                  │                                          (or acknowledged, if it was)
                  └─acknowledge─► needs_clarification (acknowledgement recorded)
     received | acknowledged ──supply_information (new errors)──► needs_clarification
-    any open status ──cancel──► cancelled
+    offered ──offer_lapsed (declined, expired, withdrawn)──► acknowledged ──offer──► offered
+    offered ──offer_lapsed, no candidate left──► acknowledged ──mark_unplaced──► unplaced
+    unplaced ──offer──► offered          any open status ──cancel──► cancelled
 
 Acknowledging is telling the referrer the case number and the case manager; it can and
 should happen while information is still missing, so it does not wait for clarification.
@@ -519,15 +521,52 @@ _ALLOWED: dict[ReferralStatus, tuple[ReferralAction, ...]] = {
         ReferralAction.supply_information,
         ReferralAction.cancel,
     ),
-    ReferralStatus.acknowledged: (ReferralAction.supply_information, ReferralAction.cancel),
+    ReferralStatus.acknowledged: (
+        ReferralAction.supply_information,
+        ReferralAction.offer,
+        ReferralAction.mark_unplaced,
+        ReferralAction.cancel,
+    ),
+    ReferralStatus.offered: (
+        ReferralAction.accept_offer,
+        ReferralAction.offer_lapsed,
+        ReferralAction.cancel,
+    ),
+    ReferralStatus.unplaced: (ReferralAction.offer, ReferralAction.cancel),
+    ReferralStatus.accepted: (ReferralAction.cancel,),
     ReferralStatus.cancelled: (),
 }
 
+_TARGET: dict[ReferralAction, ReferralStatus] = {
+    ReferralAction.cancel: ReferralStatus.cancelled,
+    ReferralAction.offer: ReferralStatus.offered,
+    ReferralAction.accept_offer: ReferralStatus.accepted,
+    ReferralAction.offer_lapsed: ReferralStatus.acknowledged,
+    ReferralAction.mark_unplaced: ReferralStatus.unplaced,
+}
 
-def allowed_actions(status: ReferralStatus, *, acknowledged: bool) -> list[ReferralAction]:
+
+#: Moves a person makes on the case itself; the others happen through offers (a provider
+#: accepts) or by the system (an offer lapses, no candidate is left).
+CASE_ACTIONS = frozenset(
+    {
+        ReferralAction.acknowledge,
+        ReferralAction.supply_information,
+        ReferralAction.offer,
+        ReferralAction.cancel,
+    }
+)
+
+
+def allowed_actions(
+    status: ReferralStatus, *, acknowledged: bool, case_actions_only: bool = True
+) -> list[ReferralAction]:
+    """The moves allowed from ``status``; by default only those made on the case page."""
     actions = _ALLOWED[status]
     if acknowledged:
         actions = tuple(a for a in actions if a is not ReferralAction.acknowledge)
+    if case_actions_only:
+        actions = tuple(a for a in actions if a in CASE_ACTIONS)
     return list(actions)
 
 
@@ -543,9 +582,10 @@ def next_status(
     errors_remain: bool = False,
 ) -> ReferralStatus:
     """The status after ``action``, or IllegalTransitionError naming the allowed moves."""
-    allowed = allowed_actions(current, acknowledged=acknowledged)
+    allowed = allowed_actions(current, acknowledged=acknowledged, case_actions_only=False)
     if action not in allowed:
-        names = ", ".join(a.value for a in allowed) or "none (the case is closed)"
+        shown = [a for a in allowed if a in CASE_ACTIONS]
+        names = ", ".join(a.value for a in shown) or "none from here"
         why = (
             "it is already acknowledged"
             if action is ReferralAction.acknowledge and acknowledged
@@ -553,10 +593,10 @@ def next_status(
         )
         raise IllegalTransitionError(
             f"Cannot {action.value.replace('_', ' ')} this referral: {why}. Allowed now: {names}.",
-            extra={"status": current.value, "allowed_actions": [a.value for a in allowed]},
+            extra={"status": current.value, "allowed_actions": [a.value for a in shown]},
         )
-    if action is ReferralAction.cancel:
-        return ReferralStatus.cancelled
+    if action in _TARGET:
+        return _TARGET[action]
     if action is ReferralAction.acknowledge:
         if current is ReferralStatus.needs_clarification:
             return current

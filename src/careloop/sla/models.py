@@ -16,6 +16,8 @@ class ClockKind(StrEnum):
     acknowledgement = "acknowledgement"
     service_start = "service_start"
     discharge = "discharge"
+    offer_response = "offer_response"
+    credential_expiry = "credential_expiry"
 
 
 class ClockStatus(StrEnum):
@@ -41,7 +43,11 @@ class Clock(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    referral_id: Mapped[int] = mapped_column(ForeignKey("referrals.id", ondelete="CASCADE"))
+    referral_id: Mapped[int | None] = mapped_column(ForeignKey("referrals.id", ondelete="CASCADE"))
+    # What else the clock is about: the offer awaiting an answer, the credential expiring.
+    offer_id: Mapped[int | None] = mapped_column(Integer)
+    provider_id: Mapped[int | None] = mapped_column(Integer)
+    credential_id: Mapped[int | None] = mapped_column(Integer)
     kind: Mapped[ClockKind] = mapped_column(StrEnumType(ClockKind))
     status: Mapped[ClockStatus] = mapped_column(StrEnumType(ClockStatus))
     calendar: Mapped[str] = mapped_column(String(20))
@@ -53,3 +59,5 @@ class Clock(Base):
     met_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     breached_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Set when the clock's due action ran (once: the claim is a conditional update).
+    fired_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

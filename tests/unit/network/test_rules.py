@@ -17,6 +17,7 @@ from careloop.network.rules import (
     checklist,
     credential_state,
     ein_problem,
+    offerable_window,
     taxonomy_problem,
 )
 
@@ -127,3 +128,26 @@ def test_expiry_is_monotonic_in_time(days: int) -> None:
         assert state is ItemState.expiring
     else:
         assert state is ItemState.ok
+
+
+def test_offerable_window_ends_with_the_first_required_credential_to_lapse() -> None:
+    soon = TODAY + timedelta(days=40)
+    facts = complete(
+        credentials=(*complete().credentials[1:], CredentialFacts(CredentialKind.licence, soon))
+    )
+    assert offerable_window(facts) == (True, soon)
+
+
+def test_offerable_window_incomplete_when_a_required_credential_is_missing() -> None:
+    facts = complete(credentials=complete().credentials[:2])
+    complete_, _ = offerable_window(facts)
+    assert not complete_
+    assert not offerable_window(complete(portal_users=0))[0]
+
+
+@given(st.integers(min_value=-60, max_value=400))
+def test_offerable_window_agrees_with_the_checklist_on_any_day(days: int) -> None:
+    facts = complete()
+    day = TODAY + timedelta(days=days)
+    done, until = offerable_window(facts)
+    assert checklist(facts, today=day).offerable == (done and (until is None or day < until))

@@ -1,0 +1,1 @@
+"""Provider matching: which network providers may take a referral, and in what order."""
