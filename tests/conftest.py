@@ -124,7 +124,9 @@ def session(database: Database) -> Iterator[Session]:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(environment="test", database_url=database_url, log_level="WARNING")
+    return Settings(
+        environment="test", database_url=database_url, log_level="WARNING", token_cache_seconds=0
+    )
 
 
 @pytest.fixture

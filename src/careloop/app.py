@@ -22,6 +22,7 @@ from careloop.referral import api as referral_api
 from careloop.settings import Settings
 from careloop.web import problems
 from careloop.web.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from careloop.web.transaction import TokenCache
 
 DESCRIPTION = """
 CareLoop coordinates home-based care: a referral comes in, is checked at the source and
@@ -59,6 +60,7 @@ def create_app(
         settings.database_url, pool_size=settings.db_pool_size
     )
     app.state.clock = clock or SystemClock()
+    app.state.token_cache = TokenCache(ttl=settings.token_cache_seconds)
     problems.install(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)

@@ -6,6 +6,9 @@ Commands call services inside a unit of work; none of them goes through HTTP.
 from __future__ import annotations
 
 import json
+import multiprocessing
+import signal
+import socket
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -205,15 +208,50 @@ def serve(
 ) -> None:
     """Serve the API and pages on the configured database."""
     _settings()
-    uvicorn.run(
+    if workers <= 1:
+        _serve_one(host, port)
+        return
+    _serve_many(host, port, workers)
+
+
+def _serve_one(host: str, port: int, sock: socket.socket | None = None) -> None:
+    config = uvicorn.Config(
         "careloop.app:create_app",
         factory=True,
         host=host,
         port=port,
-        workers=workers,
         access_log=False,
         log_level="warning",
     )
+    uvicorn.Server(config).run(sockets=[sock] if sock else None)
+
+
+def _worker(host: str, port: int) -> None:
+    # Each worker listens on its own SO_REUSEPORT socket, so the kernel spreads new
+    # connections across workers; with one shared socket, keep-alive clients pile onto
+    # whichever worker accepted first (bench/intake.py saw 16 of 16 on one).
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    _serve_one(host, port, sock)
+
+
+def _serve_many(host: str, port: int, workers: int) -> None:
+    context = multiprocessing.get_context("spawn")
+    children = [context.Process(target=_worker, args=(host, port)) for _ in range(workers)]
+    for child in children:
+        child.start()
+
+    def stop(_signum: int, _frame: object) -> None:
+        for child in children:
+            if child.is_alive():
+                child.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for child in children:
+        child.join()
 
 
 @app.command()

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     # Public URL prefix used for links and problem types.
     public_url: str = "http://127.0.0.1:8000"
     db_pool_size: int = Field(default=10, ge=1)
+    # Seconds a bearer token is trusted without asking the database again; a revoked
+    # token stops working at most this long after (RELIABILITY.md row 19: 60 s).
+    token_cache_seconds: float = Field(default=30, ge=0, le=60)
 
     @field_validator("database_url")
     @classmethod

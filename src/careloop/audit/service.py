@@ -11,7 +11,10 @@ from sqlalchemy.orm import Session
 from careloop.audit.models import AuditOutcome, AuditRecord
 from careloop.core.actor import Actor
 from careloop.core.clock import Clock
+from careloop.db.base import table_of
 from careloop.db.session import keep_after_rollback
+
+_AUDIT = table_of(AuditRecord)
 
 
 def _values(
@@ -60,7 +63,7 @@ def record(
         referral_id=referral_id,
         detail=detail,
     )
-    session.execute(insert(AuditRecord), [values])
+    session.execute(insert(_AUDIT), values)
 
 
 def record_denied(
@@ -87,6 +90,6 @@ def record_denied(
     )
 
     def write(fresh: Session) -> None:
-        fresh.execute(insert(AuditRecord), [values])
+        fresh.execute(insert(_AUDIT), values)
 
     keep_after_rollback(session, write)

@@ -7,8 +7,9 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
+from sqlalchemy.orm import Session
 
+from careloop.core.actor import Actor
 from careloop.core.pagination import MAX_PAGE_SIZE, PageRequest
 from careloop.referral import service
 from careloop.referral.enums import ReferralStatus, Urgency
@@ -25,11 +26,10 @@ from careloop.referral.schemas import (
     TimelineRead,
 )
 from careloop.settings import Settings
-from careloop.web.auth import CurrentActor, CurrentClock, DbSession
 from careloop.web.body import parse_model
-from careloop.web.routing import UnitOfWorkRoute
+from careloop.web.transaction import Credentials, clock_of, run_use_case, use_case
 
-router = APIRouter(prefix="/api/v1/referrals", tags=["referrals"], route_class=UnitOfWorkRoute)
+router = APIRouter(prefix="/api/v1/referrals", tags=["referrals"])
 
 _PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 _COMMON: dict[int | str, dict[str, Any]] = {
@@ -67,16 +67,6 @@ def _settings(request: Request) -> Settings:
 M = TypeVar("M", bound=BaseModel)
 
 
-async def _parse(request: Request, model: type[M]) -> M:
-    settings = _settings(request)
-    return parse_model(
-        await request.body(),
-        model,
-        content_type=request.headers.get("content-type"),
-        max_depth=settings.max_json_depth,
-    )
-
-
 @router.post(
     "",
     status_code=201,
@@ -105,41 +95,45 @@ async def _parse(request: Request, model: type[M]) -> M:
 )
 async def submit_referral(
     request: Request,
-    session: DbSession,
-    actor: CurrentActor,
-    clock: CurrentClock,
+    credentials: Credentials,
     validate_only: Annotated[bool, Query(description="Check only; store nothing")] = False,
     idempotency_key: Annotated[
         str | None, Header(alias="Idempotency-Key", max_length=200, min_length=1)
     ] = None,
 ) -> Response:
-    draft = await _parse(request, ReferralCreate)
-    if validate_only:
-        check = await run_in_threadpool(service.check_referral, session, actor, draft, clock=clock)
-        return Response(check.model_dump_json(), media_type="application/json")
-    ttl = timedelta(seconds=_settings(request).idempotency_ttl_seconds)
-    submission = await run_in_threadpool(
-        service.submit_referral,
-        session,
-        actor,
-        draft,
-        clock=clock,
-        idempotency_key=idempotency_key,
-        idempotency_ttl=ttl,
-    )
-    headers = {"Location": f"{router.prefix}/{submission.case_number}"}
-    if submission.replayed:
-        headers["Idempotent-Replayed"] = "true"
-    return Response(
-        submission.body, status_code=201, media_type="application/json", headers=headers
-    )
+    raw = await request.body()
+    clock = clock_of(request)
+    settings = _settings(request)
+
+    def check(session: Session, actor: Actor) -> Response:
+        draft = _parse_bytes(request, raw, ReferralCreate)
+        result = service.check_referral(session, actor, draft, clock=clock)
+        return Response(result.model_dump_json(), media_type="application/json")
+
+    def submit(session: Session, actor: Actor) -> Response:
+        draft = _parse_bytes(request, raw, ReferralCreate)
+        submission = service.submit_referral(
+            session,
+            actor,
+            draft,
+            clock=clock,
+            idempotency_key=idempotency_key,
+            idempotency_ttl=timedelta(seconds=settings.idempotency_ttl_seconds),
+        )
+        headers = {"Location": f"{router.prefix}/{submission.case_number}"}
+        if submission.replayed:
+            headers["Idempotent-Replayed"] = "true"
+        return Response(
+            submission.body, status_code=201, media_type="application/json", headers=headers
+        )
+
+    return await use_case(request, credentials, check if validate_only else submit)
 
 
 @router.get("", response_model=ReferralPage, summary="List referrals", responses=_COMMON)
 def list_referrals(
-    session: DbSession,
-    actor: CurrentActor,
-    clock: CurrentClock,
+    request: Request,
+    credentials: Credentials,
     status: Annotated[list[ReferralStatus] | None, Query()] = None,
     urgency: Urgency | None = None,
     payer: Annotated[str | None, Query(max_length=40, description="Payer code")] = None,
@@ -166,16 +160,23 @@ def list_referrals(
         received_from=received_from,
         received_to=received_to,
     )
-    return service.list_referrals(
-        session, actor, flt, PageRequest(limit=limit, offset=offset), clock=clock
+    page = PageRequest(limit=limit, offset=offset)
+    clock = clock_of(request)
+    return run_use_case(
+        request,
+        credentials,
+        lambda session, actor: service.list_referrals(session, actor, flt, page, clock=clock),
     )
 
 
 @router.get("/{case_number}", response_model=ReferralRead, summary="Read a case", responses=_CASE)
-def get_referral(
-    case_number: str, session: DbSession, actor: CurrentActor, clock: CurrentClock
-) -> ReferralRead:
-    return service.get_referral(session, actor, case_number, clock=clock)
+def get_referral(case_number: str, request: Request, credentials: Credentials) -> ReferralRead:
+    clock = clock_of(request)
+    return run_use_case(
+        request,
+        credentials,
+        lambda session, actor: service.get_referral(session, actor, case_number, clock=clock),
+    )
 
 
 @router.get(
@@ -184,10 +185,13 @@ def get_referral(
     summary="The case timeline, oldest first",
     responses=_CASE,
 )
-def get_timeline(
-    case_number: str, session: DbSession, actor: CurrentActor, clock: CurrentClock
-) -> TimelineRead:
-    return service.get_timeline(session, actor, case_number, clock=clock)
+def get_timeline(case_number: str, request: Request, credentials: Credentials) -> TimelineRead:
+    clock = clock_of(request)
+    return run_use_case(
+        request,
+        credentials,
+        lambda session, actor: service.get_timeline(session, actor, case_number, clock=clock),
+    )
 
 
 @router.post(
@@ -201,17 +205,15 @@ def get_timeline(
         required=False,
     ),
 )
-async def acknowledge(
-    case_number: str,
-    request: Request,
-    session: DbSession,
-    actor: CurrentActor,
-    clock: CurrentClock,
-) -> ReferralRead:
-    body = await _parse_optional(request, AcknowledgeIn)
-    return await run_in_threadpool(
-        service.acknowledge_referral, session, actor, case_number, body, clock=clock
-    )
+async def acknowledge(case_number: str, request: Request, credentials: Credentials) -> ReferralRead:
+    raw = await request.body()
+    clock = clock_of(request)
+
+    def work(session: Session, actor: Actor) -> ReferralRead:
+        body = _parse_bytes(request, raw, AcknowledgeIn) if raw.strip() else AcknowledgeIn()
+        return service.acknowledge_referral(session, actor, case_number, body, clock=clock)
+
+    return await use_case(request, credentials, work)
 
 
 @router.post(
@@ -228,16 +230,16 @@ async def acknowledge(
     ),
 )
 async def supply_information(
-    case_number: str,
-    request: Request,
-    session: DbSession,
-    actor: CurrentActor,
-    clock: CurrentClock,
+    case_number: str, request: Request, credentials: Credentials
 ) -> ReferralRead:
-    body = await _parse(request, ReferralClarify)
-    return await run_in_threadpool(
-        service.supply_information, session, actor, case_number, body, clock=clock
-    )
+    raw = await request.body()
+    clock = clock_of(request)
+
+    def work(session: Session, actor: Actor) -> ReferralRead:
+        body = _parse_bytes(request, raw, ReferralClarify)
+        return service.supply_information(session, actor, case_number, body, clock=clock)
+
+    return await use_case(request, credentials, work)
 
 
 @router.post(
@@ -247,23 +249,24 @@ async def supply_information(
     responses=_MOVE,
     openapi_extra=_json_body(CancelIn, {"reason": "Member admitted to skilled nursing facility"}),
 )
-async def cancel(
-    case_number: str,
-    request: Request,
-    session: DbSession,
-    actor: CurrentActor,
-    clock: CurrentClock,
-) -> ReferralRead:
-    body = await _parse(request, CancelIn)
-    return await run_in_threadpool(
-        service.cancel_referral, session, actor, case_number, body, clock=clock
+async def cancel(case_number: str, request: Request, credentials: Credentials) -> ReferralRead:
+    raw = await request.body()
+    clock = clock_of(request)
+
+    def work(session: Session, actor: Actor) -> ReferralRead:
+        body = _parse_bytes(request, raw, CancelIn)
+        return service.cancel_referral(session, actor, case_number, body, clock=clock)
+
+    return await use_case(request, credentials, work)
+
+
+def _parse_bytes(request: Request, raw: bytes, model: type[M]) -> M:
+    return parse_model(
+        raw,
+        model,
+        content_type=request.headers.get("content-type"),
+        max_depth=_settings(request).max_json_depth,
     )
-
-
-async def _parse_optional(request: Request, model: type[M]) -> M:
-    if not (await request.body()).strip():
-        return model()
-    return await _parse(request, model)
 
 
 #: Request models documented through ``openapi_extra``; app.py adds their schemas.

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from careloop.core.actor import Actor, Role
 from careloop.core.pagination import PageRequest
+from careloop.db.base import table_of
 from careloop.payer.models import Payer
 from careloop.referral.enums import OPEN_STATUSES
 from careloop.referral.models import IdempotencyKey, Referral, ReferralEvent, ReferralItem
@@ -164,13 +165,20 @@ def recent_open_matches(
 # ---- writes (Core inserts on the intake hot path) ------------------------------------------
 
 
+# Core statements on the tables (not the ORM bulk path): one INSERT per table per case.
+_REFERRALS = table_of(Referral)
+_ITEMS = table_of(ReferralItem)
+_EVENTS = table_of(ReferralEvent)
+_CLOCKS = table_of(Clock)
+
+
 def insert_referral(session: Session, values: dict[str, Any]) -> int:
-    result = session.execute(insert(Referral).returning(Referral.id), [values])
+    result = session.execute(insert(_REFERRALS).returning(_REFERRALS.c.id), values)
     return int(result.scalar_one())
 
 
 def insert_items(session: Session, rows: list[dict[str, Any]]) -> None:
-    session.execute(insert(ReferralItem), rows)
+    session.execute(insert(_ITEMS), rows)
 
 
 def replace_items(session: Session, referral_id: int, rows: list[dict[str, Any]]) -> None:
@@ -181,11 +189,11 @@ def replace_items(session: Session, referral_id: int, rows: list[dict[str, Any]]
 
 
 def insert_events(session: Session, rows: list[dict[str, Any]]) -> None:
-    session.execute(insert(ReferralEvent), rows)
+    session.execute(insert(_EVENTS), rows)
 
 
 def insert_clocks(session: Session, rows: list[dict[str, Any]]) -> None:
-    session.execute(insert(Clock), rows)
+    session.execute(insert(_CLOCKS), rows)
 
 
 def open_clocks(session: Session, referral_id: int) -> list[Clock]:

@@ -32,7 +32,7 @@ from careloop.referral.errors import (
     IdempotencyKeyReusedError,
     ReferralNotFoundError,
 )
-from careloop.referral.models import IdempotencyKey, Referral
+from careloop.referral.models import IdempotencyKey, Referral, ReferralItem
 from careloop.referral.schemas import (
     AcknowledgeIn,
     CancelIn,
@@ -191,17 +191,24 @@ def submit_referral(
     """
     _require(actor, "referral:create")
     now = clock.now()
-    fingerprint = request_fingerprint(draft)
     key_row: IdempotencyKey | None = None
     if idempotency_key and actor.user_id is not None:
+        fingerprint = request_fingerprint(draft)
         replay, key_row = _claim_idempotency_key(
             session, actor.user_id, idempotency_key, fingerprint, now=now, ttl=idempotency_ttl
         )
         if replay is not None:
             return replay
     result = _run_checks(session, draft, now=now, received_at=now)
-    referral_id, case_number = _store(session, actor, result, now=now)
-    read = _read_model(session, _load(session, referral_id))
+    referral, items = _store(session, actor, result, now=now)
+    referral_id, case_number = referral.id, referral.case_number
+    payer = result.payer
+    read = presenters.to_read(
+        referral,
+        items,
+        payer_code=payer.code if payer else None,
+        payer_name=payer.name if payer else None,
+    )
     body = read.model_dump_json()
     if key_row is not None:
         key_row.referral_id = referral_id
@@ -270,16 +277,18 @@ def _json_field(body: str, name: str) -> Any:
 
 def _store(
     session: Session, actor: Actor, result: CheckResult, *, now: datetime
-) -> tuple[int, str]:
+) -> tuple[Referral, list[ReferralItem]]:
+    """Insert the case and everything that comes with it; return it as stored, without
+    reading it back (the values are in hand, and the intake path is hot)."""
     draft = result.draft
     case_number = f"CL-{now.year}-{next_case_number_value(session):06d}"
-    referral_id = repository.insert_referral(
-        session, _referral_values(actor, result, case_number=case_number, now=now)
-    )
-    repository.insert_items(session, _item_rows(referral_id, draft))
+    values = _referral_values(actor, result, case_number=case_number, now=now)
+    referral_id = repository.insert_referral(session, values)
+    item_rows = _item_rows(referral_id, draft)
+    repository.insert_items(session, item_rows)
     repository.insert_clocks(session, _clock_rows(referral_id, result, now=now))
     repository.insert_events(session, _received_events(referral_id, actor, result, now=now))
-    return referral_id, case_number
+    return Referral(id=referral_id, **values), [ReferralItem(**row) for row in item_rows]
 
 
 def _referral_values(
