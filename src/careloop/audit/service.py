@@ -63,7 +63,7 @@ def record(
         referral_id=referral_id,
         detail=detail,
     )
-    session.execute(insert(_AUDIT), values)
+    session.connection().execute(insert(_AUDIT), values)
 
 
 def record_denied(

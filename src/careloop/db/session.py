@@ -6,16 +6,51 @@ job). Services only ``add`` and ``flush``; :func:`Database.unit_of_work` commits
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+REFERENCE_CACHE_KEY = "careloop.reference_cache"
+
+
+class ReferenceCache:
+    """A small time-bounded cache of reference data, one per Database.
+
+    Entries live ``ttl`` seconds: a payer renamed or re-configured is seen by every
+    process within that time. It hangs off the Database (not the module) so a test's
+    rolled-back data never leaks into the next test's database.
+    """
+
+    def __init__(self, ttl: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl = ttl
+        self._clock = clock
+        self._entries: dict[Hashable, tuple[float, Any]] = {}
+
+    def get_or_load(self, key: Hashable, load: Callable[[], T]) -> T:
+        now = self._clock()
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] > now:
+            return cast(T, entry[1])
+        value = load()
+        if len(self._entries) > 1000:
+            self._entries.clear()
+        self._entries[key] = (now + self.ttl, value)
+        return value
+
+
+def reference_cache(session: Session) -> ReferenceCache | None:
+    cache = session.info.get(REFERENCE_CACHE_KEY)
+    return cache if isinstance(cache, ReferenceCache) else None
+
+
 #: Work queued on a session that must be persisted even when its transaction rolls back
 #: (the audit record of a denied read, for instance). Each callable gets a fresh session.
 AFTER_ROLLBACK_KEY = "careloop.after_rollback"
+T = TypeVar("T")
 
 
 def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
@@ -30,13 +65,14 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     # hide_parameters: a failed statement's error must not quote member data into logs.
+    # No pre-ping (a round trip on every checkout): when the server restarts, the first
+    # statement to notice invalidates the whole pool and that one request answers 503.
     return create_engine(
         url,
         echo=echo,
         hide_parameters=True,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
     )
 
 
@@ -59,6 +95,9 @@ class Database:
 
     def __init__(self, engine: Engine, *, bind: Connection | None = None) -> None:
         self.engine = engine
+        # Reference data that changes rarely (payers and their rules), shared by the
+        # sessions of this database for a few seconds; see ReferenceCache.
+        self.reference_cache = ReferenceCache()
         if bind is not None:
             # Tests: sessions join an outer transaction through SAVEPOINTs.
             self._factory = sessionmaker(
@@ -76,12 +115,12 @@ class Database:
         return self.engine.dialect.name
 
     def session(self) -> Session:
-        return self._factory()
+        return self._factory(info={REFERENCE_CACHE_KEY: self.reference_cache})
 
     @contextmanager
     def unit_of_work(self) -> Iterator[Session]:
         """Open a session, commit when the block ends, roll back if it raises."""
-        session = self._factory()
+        session = self.session()
         try:
             yield session
             session.commit()

@@ -25,6 +25,9 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "referral:clarify": _INTAKE | {Role.referring_clinician},
     "referral:cancel": _INTAKE | {Role.referring_clinician},
     "user:manage": frozenset({Role.admin}),
+    # Onboarding providers is network management, not PHI: supervisors and admins.
+    "provider:manage": frozenset({Role.supervisor, Role.admin}),
+    "provider:read": _STAFF | {Role.admin, Role.provider_staff},
 }
 
 

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from careloop.core.clock import Clock
 from careloop.core.errors import ConflictError, RuleViolationError
+from careloop.db.session import reference_cache
 from careloop.payer import repository
 from careloop.payer.models import Payer
 from careloop.payer.rules import DEFAULT_PAYER_RULES, PayerRules
@@ -48,7 +49,22 @@ def add_payer(
 def resolve_payer(
     session: Session, *, payer_id: str | None, payer_name: str | None
 ) -> ResolvedPayer | None:
-    """The payer a referral names by code or by name, or None when nobody matches."""
+    """The payer a referral names by code or by name, or None when nobody matches.
+
+    Every referral names one, so the answer is kept a few seconds in the database's
+    reference cache when there is one."""
+    cache = reference_cache(session)
+    if cache is None:
+        return _resolve(session, payer_id=payer_id, payer_name=payer_name)
+    return cache.get_or_load(
+        ("payer", payer_id, payer_name),
+        lambda: _resolve(session, payer_id=payer_id, payer_name=payer_name),
+    )
+
+
+def _resolve(
+    session: Session, *, payer_id: str | None, payer_name: str | None
+) -> ResolvedPayer | None:
     payer = None
     if payer_id:
         payer = repository.by_code(session, payer_id)

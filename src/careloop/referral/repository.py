@@ -172,13 +172,15 @@ _EVENTS = table_of(ReferralEvent)
 _CLOCKS = table_of(Clock)
 
 
-def insert_referral(session: Session, values: dict[str, Any]) -> int:
-    result = session.execute(insert(_REFERRALS).returning(_REFERRALS.c.id), values)
-    return int(result.scalar_one())
+def insert_referral(session: Session, values: dict[str, Any]) -> tuple[int, str]:
+    """Insert a case; ``case_number`` may be an SQL expression. Returns id and number."""
+    stmt = insert(_REFERRALS).values(values).returning(_REFERRALS.c.id, _REFERRALS.c.case_number)
+    row = session.connection().execute(stmt).one()
+    return int(row[0]), str(row[1])
 
 
 def insert_items(session: Session, rows: list[dict[str, Any]]) -> None:
-    session.execute(insert(_ITEMS), rows)
+    session.connection().execute(insert(_ITEMS), rows)
 
 
 def replace_items(session: Session, referral_id: int, rows: list[dict[str, Any]]) -> None:
@@ -189,11 +191,11 @@ def replace_items(session: Session, referral_id: int, rows: list[dict[str, Any]]
 
 
 def insert_events(session: Session, rows: list[dict[str, Any]]) -> None:
-    session.execute(insert(_EVENTS), rows)
+    session.connection().execute(insert(_EVENTS), rows)
 
 
 def insert_clocks(session: Session, rows: list[dict[str, Any]]) -> None:
-    session.execute(insert(_CLOCKS), rows)
+    session.connection().execute(insert(_CLOCKS), rows)
 
 
 def open_clocks(session: Session, referral_id: int) -> list[Clock]:

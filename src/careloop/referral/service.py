@@ -21,7 +21,7 @@ from careloop.core.actor import Actor
 from careloop.core.clock import Clock
 from careloop.core.errors import ForbiddenError
 from careloop.core.pagination import PageRequest
-from careloop.db.sequences import next_case_number_value
+from careloop.db import sequences
 from careloop.identity import service as identity_service
 from careloop.identity.permissions import may
 from careloop.payer import service as payer_service
@@ -281,9 +281,9 @@ def _store(
     """Insert the case and everything that comes with it; return it as stored, without
     reading it back (the values are in hand, and the intake path is hot)."""
     draft = result.draft
-    case_number = f"CL-{now.year}-{next_case_number_value(session):06d}"
-    values = _referral_values(actor, result, case_number=case_number, now=now)
-    referral_id = repository.insert_referral(session, values)
+    number = sequences.case_number(session, f"CL-{now.year}-")
+    values = _referral_values(actor, result, case_number=number, now=now)
+    referral_id, values["case_number"] = repository.insert_referral(session, values)
     item_rows = _item_rows(referral_id, draft)
     repository.insert_items(session, item_rows)
     repository.insert_clocks(session, _clock_rows(referral_id, result, now=now))
@@ -292,7 +292,7 @@ def _store(
 
 
 def _referral_values(
-    actor: Actor, result: CheckResult, *, case_number: str, now: datetime
+    actor: Actor, result: CheckResult, *, case_number: object, now: datetime
 ) -> dict[str, Any]:
     draft, d = result.draft, result.deadlines
     return {

@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 from typing import Any, TypeVar
 
+from fastapi import Request
 from pydantic import BaseModel, ValidationError
 
 from careloop.core.errors import DomainError, RuleViolationError
+from careloop.settings import Settings
 from careloop.web.problems import field_errors
 
 
@@ -99,3 +101,14 @@ def parse_model(body: bytes, model: type[M], *, content_type: str | None, max_de
         raise RuleViolationError(
             f"{len(errors)} field(s) are invalid; nothing was stored.", errors=errors
         ) from None
+
+
+def parse_request_body(request: Request, raw: bytes, model: type[M]) -> M:
+    """:func:`parse_model` with the request's media type and the app's depth limit."""
+    settings: Settings = request.app.state.settings
+    return parse_model(
+        raw,
+        model,
+        content_type=request.headers.get("content-type"),
+        max_depth=settings.max_json_depth,
+    )

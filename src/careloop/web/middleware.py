@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 import structlog
+from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = structlog.get_logger("careloop.http")
@@ -66,10 +67,11 @@ class RequestContextMiddleware:
         except Exception as exc:
             # Answer here and do not re-raise: the server would log the exception's
             # message, and a driver or domain message can quote member data.
-            status = 500
+            unavailable = _database_unavailable(exc)
+            status = 503 if unavailable else 500
             _log_unexpected(exc)
             if not started_response:
-                await _send_internal_error(send_with_id, scope["path"], request_id)
+                await _send_error(send_with_id, scope["path"], request_id, unavailable)
         finally:
             route = scope.get("route")
             log.info(
@@ -94,23 +96,29 @@ def _log_unexpected(exc: BaseException) -> None:
     )
 
 
-async def _send_internal_error(send: Send, path: str, request_id: str) -> None:
-    body = orjson.loads(
-        _problem_bytes(
-            500,
-            "internal_error",
-            "Internal error",
-            "Something went wrong on our side; quote the request_id when reporting it.",
-            path,
-        )
-    )
+def _database_unavailable(exc: BaseException) -> bool:
+    """The database went away or is full: the request may be retried (503), nothing of
+    it was committed."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, OperationalError)
+
+
+async def _send_error(send: Send, path: str, request_id: str, unavailable: bool) -> None:
+    if unavailable:
+        status, code, title = 503, "database_unavailable", "Database unavailable"
+        detail = "The database did not answer; nothing was saved. Retry in a few seconds."
+    else:
+        status, code, title = 500, "internal_error", "Internal error"
+        detail = "Something went wrong on our side; quote the request_id when reporting it."
+    body = orjson.loads(_problem_bytes(status, code, title, detail, path))
     body["request_id"] = request_id
     payload = orjson.dumps(body)
     headers: list[Any] = [
         (b"content-type", b"application/problem+json"),
         (b"content-length", str(len(payload)).encode()),
     ]
-    await send({"type": "http.response.start", "status": 500, "headers": headers})
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})
 
 
