@@ -191,6 +191,7 @@ def upgrade() -> None:
         sa.Column("referral_id", sa.Integer(), nullable=False),
         sa.Column("provider_id", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(length=40), nullable=False),
+        sa.Column("service_line", sa.String(length=20), nullable=False),
         sa.Column("rank", sa.Integer(), nullable=True),
         sa.Column("score", sa.Float(), nullable=True),
         sa.Column(
@@ -224,6 +225,9 @@ def upgrade() -> None:
     with op.batch_alter_table("offers", schema=None) as batch_op:
         batch_op.create_index(
             "ix_offers_provider_id_status", ["provider_id", "status"], unique=False
+        )
+        batch_op.create_index(
+            "ix_offers_provider_id_offered_at", ["provider_id", "offered_at"], unique=False
         )
         batch_op.create_index("ix_offers_referral_id", ["referral_id"], unique=False)
         batch_op.create_index(
@@ -295,6 +299,7 @@ def downgrade() -> None:
             postgresql_where=sa.text("status = 'accepted'"),
         )
         batch_op.drop_index("ix_offers_referral_id")
+        batch_op.drop_index("ix_offers_provider_id_offered_at")
         batch_op.drop_index("ix_offers_provider_id_status")
 
     op.drop_table("offers")

@@ -4,20 +4,27 @@ AUTOINCREMENT table on SQLite (whose writers are serialised anyway)."""
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, String, cast, func, literal, text
+from typing import Any
+
+from sqlalchemy import ColumnElement, String, bindparam, cast, func, text
 from sqlalchemy.orm import Session
 
 _SQLITE_NEXT = text("INSERT INTO case_number_seq DEFAULT VALUES RETURNING id")
 
+#: On PostgreSQL the case number is computed inside the INSERT that stores the case
+#: (one round trip fewer on the intake path); the prefix travels as a parameter so the
+#: statement itself never changes and stays in SQLAlchemy's compiled cache.
+POSTGRES_CASE_NUMBER: ColumnElement[str] = bindparam(
+    "case_number_prefix", type_=String
+) + func.lpad(cast(func.nextval("case_number_seq"), String), 6, "0")
 
-def case_number(session: Session, prefix: str, width: int = 6) -> str | ColumnElement[str]:
-    """The next case number, ``prefix`` + a zero-padded counter value; unique forever.
 
-    On PostgreSQL it is an SQL expression evaluated inside the INSERT that stores the
-    case (one round trip fewer on the intake path); on SQLite it is the value itself.
+def case_number_params(session: Session, prefix: str) -> dict[str, Any]:
+    """Parameters that give the next case number, ``prefix`` + a zero-padded counter.
+
+    PostgreSQL: the prefix for :data:`POSTGRES_CASE_NUMBER`; SQLite: the number itself.
     """
     if session.get_bind().dialect.name == "postgresql":
-        counter = cast(func.nextval("case_number_seq"), String)
-        return literal(prefix) + func.lpad(counter, width, "0")
+        return {"case_number_prefix": prefix}
     value = int(session.execute(_SQLITE_NEXT).scalar_one())
-    return f"{prefix}{value:0{width}d}"
+    return {"case_number": f"{prefix}{value:06d}"}

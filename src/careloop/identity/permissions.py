@@ -28,6 +28,10 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     # Onboarding providers is network management, not PHI: supervisors and admins.
     "provider:manage": frozenset({Role.supervisor, Role.admin}),
     "provider:read": _STAFF | {Role.admin, Role.provider_staff},
+    # Matching and offering are the case manager's work; providers answer their offers.
+    "offer:manage": _INTAKE,
+    "offer:read": _STAFF | {Role.provider_staff},
+    "offer:answer": frozenset({Role.provider_staff}),
 }
 
 

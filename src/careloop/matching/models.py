@@ -40,6 +40,7 @@ class Offer(Base):
     __tablename__ = "offers"
     __table_args__ = (
         Index("ix_offers_provider_id_status", "provider_id", "status"),
+        Index("ix_offers_provider_id_offered_at", "provider_id", "offered_at"),
         Index("ix_offers_referral_id", "referral_id"),
         Index(
             "uq_offers_one_accepted_per_referral",
@@ -61,6 +62,8 @@ class Offer(Base):
     referral_id: Mapped[int] = mapped_column(ForeignKey("referrals.id", ondelete="CASCADE"))
     provider_id: Mapped[int] = mapped_column(ForeignKey("providers.id"))
     status: Mapped[OfferStatus] = mapped_column(StrEnumType(OfferStatus))
+    # The service line the offer uses a slot of (capacity is per day per service line).
+    service_line: Mapped[str] = mapped_column(String(20))
     rank: Mapped[int | None] = mapped_column(Integer)
     score: Mapped[float | None] = mapped_column(Float)
     reasons: Mapped[list[str]] = mapped_column(JSONVariant, default=list)

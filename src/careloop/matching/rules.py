@@ -16,9 +16,11 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, replace
-from datetime import date
+from datetime import date, timedelta
 from enum import StrEnum
 from functools import lru_cache
+
+from careloop.sla import CalendarKind, DeadlineRule
 
 #: Window of the track record, in days: the repository counts visits and offers of the last
 #: 90 days, long enough to hold a few dozen visits for a small agency, recent enough that an
@@ -371,3 +373,38 @@ def rank(
     ranked.sort(key=_best_first)
     excluded.sort(key=_by_provider)
     return MatchResult(tuple(ranked), tuple(excluded))
+
+
+# ---- offers ---------------------------------------------------------------------------------
+
+
+_ROUTINE_RESPONSE = DeadlineRule(
+    name="offer response",
+    duration=timedelta(hours=2),
+    calendar=CalendarKind.business,
+    source="provider-network issue: answer within 2 business hours",
+)
+_DISCHARGE_RESPONSE = DeadlineRule(
+    name="offer response (discharge-dependent)",
+    duration=timedelta(minutes=30),
+    calendar=CalendarKind.clock,
+    source="provider-network issue: 30 minutes when a discharge depends on it",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class OfferPolicy:
+    """How long a provider has to answer an offer before it goes to the next candidate.
+
+    Defaults from the provider-network issue: 2 business hours, 30 minutes (around the
+    clock) when a hospital discharge depends on the referral.
+    """
+
+    routine: DeadlineRule = _ROUTINE_RESPONSE
+    discharge: DeadlineRule = _DISCHARGE_RESPONSE
+
+    def rule_for(self, *, discharge_dependent: bool) -> DeadlineRule:
+        return self.discharge if discharge_dependent else self.routine
+
+
+DEFAULT_OFFER_POLICY = OfferPolicy()

@@ -6,12 +6,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, false, func, insert, or_, select, update
+from sqlalchemy import Select, bindparam, false, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from careloop.core.actor import Actor, Role
 from careloop.core.pagination import PageRequest
+from careloop.db import sequences
 from careloop.db.base import table_of
+from careloop.network.models import Provider
 from careloop.payer.models import Payer
 from careloop.referral.enums import OPEN_STATUSES
 from careloop.referral.models import IdempotencyKey, Referral, ReferralEvent, ReferralItem
@@ -30,6 +32,11 @@ def visible_to(actor: Actor) -> Select[Referral]:
         return stmt
     if actor.role is Role.referring_clinician and actor.organization_id is not None:
         return stmt.where(Referral.referrer_organization_id == actor.organization_id)
+    if actor.role is Role.provider_staff and actor.organization_id is not None:
+        # The whole case only once their organisation has accepted it; before that,
+        # provider staff see the offer's minimum (matching/ offers), not the case.
+        own = select(Provider.id).where(Provider.organization_id == actor.organization_id)
+        return stmt.where(Referral.assigned_provider_id.in_(own))
     return stmt.where(false())
 
 
@@ -44,6 +51,13 @@ def exists(session: Session, case_number: str) -> int | None:
 
 def get_for_update(session: Session, actor: Actor, case_number: str) -> Referral | None:
     stmt = visible_to(actor).where(Referral.case_number == case_number).with_for_update()
+    return session.scalars(stmt).first()
+
+
+def lock_by_id(session: Session, referral_id: int) -> Referral | None:
+    """The case, locked for the rest of the transaction (no-op lock on SQLite, whose
+    writers are serialised)."""
+    stmt = select(Referral).where(Referral.id == referral_id).with_for_update()
     return session.scalars(stmt).first()
 
 
@@ -132,6 +146,23 @@ def payer_names(session: Session, payer_ids: Sequence[int]) -> dict[int, str]:
     return {row[0]: row[1] for row in session.execute(stmt)}
 
 
+_RECENT_MATCHES = (
+    select(Referral.case_number, Referral.received_at)
+    .join(ReferralItem, ReferralItem.referral_id == Referral.id)
+    .where(
+        Referral.member_key == bindparam("member_key"),
+        Referral.received_at >= bindparam("since"),
+        Referral.ordering_npi == bindparam("npi"),
+        Referral.status.in_(list(OPEN_STATUSES)),
+        ReferralItem.code.in_(bindparam("codes", expanding=True)),
+        Referral.id != bindparam("exclude_id"),
+    )
+    .distinct()
+    .order_by(Referral.received_at.desc())
+    .limit(5)
+)
+
+
 def recent_open_matches(
     session: Session,
     *,
@@ -142,24 +173,16 @@ def recent_open_matches(
     exclude_id: int | None = None,
 ) -> list[tuple[str, datetime]]:
     """Open referrals of the same member, ordering NPI and at least one item code
-    received since ``since``: candidates for a possible-duplicate finding."""
-    stmt = (
-        select(Referral.case_number, Referral.received_at)
-        .join(ReferralItem, ReferralItem.referral_id == Referral.id)
-        .where(
-            Referral.member_key == member_key,
-            Referral.received_at >= since,
-            Referral.ordering_npi == ordering_npi,
-            Referral.status.in_(list(OPEN_STATUSES)),
-            ReferralItem.code.in_(list(item_codes)),
-        )
-        .distinct()
-        .order_by(Referral.received_at.desc())
-        .limit(5)
-    )
-    if exclude_id is not None:
-        stmt = stmt.where(Referral.id != exclude_id)
-    return [(row[0], row[1]) for row in session.execute(stmt)]
+    received since ``since``: candidates for a possible-duplicate finding. (One
+    statement built once: it runs on every submission.)"""
+    params = {
+        "member_key": member_key,
+        "since": since,
+        "npi": ordering_npi,
+        "codes": list(item_codes),
+        "exclude_id": exclude_id if exclude_id is not None else 0,
+    }
+    return [(row[0], row[1]) for row in session.execute(_RECENT_MATCHES, params)]
 
 
 # ---- writes (Core inserts on the intake hot path) ------------------------------------------
@@ -172,10 +195,18 @@ _EVENTS = table_of(ReferralEvent)
 _CLOCKS = table_of(Clock)
 
 
+_RETURNING = (_REFERRALS.c.id, _REFERRALS.c.case_number)
+_INSERT_REFERRAL = insert(_REFERRALS).returning(*_RETURNING)
+_INSERT_REFERRAL_NUMBERED = (
+    insert(_REFERRALS).values(case_number=sequences.POSTGRES_CASE_NUMBER).returning(*_RETURNING)
+)
+
+
 def insert_referral(session: Session, values: dict[str, Any]) -> tuple[int, str]:
-    """Insert a case; ``case_number`` may be an SQL expression. Returns id and number."""
-    stmt = insert(_REFERRALS).values(values).returning(_REFERRALS.c.id, _REFERRALS.c.case_number)
-    row = session.connection().execute(stmt).one()
+    """Insert a case with the parameters of :func:`sequences.case_number_params` among
+    its values. Returns its id and case number."""
+    stmt = _INSERT_REFERRAL_NUMBERED if "case_number_prefix" in values else _INSERT_REFERRAL
+    row = session.connection().execute(stmt, values).one()
     return int(row[0]), str(row[1])
 
 

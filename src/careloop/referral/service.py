@@ -281,9 +281,9 @@ def _store(
     """Insert the case and everything that comes with it; return it as stored, without
     reading it back (the values are in hand, and the intake path is hot)."""
     draft = result.draft
-    number = sequences.case_number(session, f"CL-{now.year}-")
-    values = _referral_values(actor, result, case_number=number, now=now)
-    referral_id, values["case_number"] = repository.insert_referral(session, values)
+    values = _referral_values(actor, result, now=now)
+    params = {**values, **sequences.case_number_params(session, f"CL-{now.year}-")}
+    referral_id, values["case_number"] = repository.insert_referral(session, params)
     item_rows = _item_rows(referral_id, draft)
     repository.insert_items(session, item_rows)
     repository.insert_clocks(session, _clock_rows(referral_id, result, now=now))
@@ -291,12 +291,9 @@ def _store(
     return Referral(id=referral_id, **values), [ReferralItem(**row) for row in item_rows]
 
 
-def _referral_values(
-    actor: Actor, result: CheckResult, *, case_number: object, now: datetime
-) -> dict[str, Any]:
+def _referral_values(actor: Actor, result: CheckResult, *, now: datetime) -> dict[str, Any]:
     draft, d = result.draft, result.deadlines
     return {
-        "case_number": case_number,
         "status": result.status,
         "received_at": now,
         "updated_at": now,

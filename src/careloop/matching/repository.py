@@ -1,0 +1,275 @@
+"""Matching queries: the SQL pre-filter that finds plausible providers, their track
+record read from timeline events, and offers scoped to who may see them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import Select, and_, exists, false, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from careloop.core.actor import Actor, Role
+from careloop.matching.models import Offer, OfferStatus
+from careloop.network.models import (
+    Provider,
+    ProviderNetwork,
+    ProviderServiceArea,
+    ProviderServiceLine,
+)
+from careloop.referral.models import ReferralEvent
+
+#: Timeline events a provider's track record is computed from.
+ACCEPTED = "offer.accepted"
+NOT_ACCEPTED = ("offer.declined", "offer.expired")
+ON_TIME = "service.started_on_time"
+LATE = "service.started_late"
+
+#: At most this many providers of the member's area are looked at for one referral.
+MAX_CANDIDATES = 500
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateRow:
+    provider_id: int
+    name: str
+    checklist_complete: bool
+    offerable_until: date | None
+    in_network: bool
+    serves_zip: bool
+    serves_county: bool
+    service_line_offered: bool
+    categories: frozenset[str]
+    daily_capacity: int
+    used_today: int
+    languages: frozenset[str]
+    already_offered: bool
+
+
+def candidates(
+    session: Session,
+    *,
+    referral_id: int,
+    payer_id: int | None,
+    service_line: str,
+    zip_code: str,
+    state: str,
+    county: str | None,
+    service_date: date,
+    day_starts_at: datetime,
+) -> list[CandidateRow]:
+    """Active providers that serve the member's ZIP or county, with the facts each hard
+    rule needs computed in the same statement (indexed look-ups per provider)."""
+    p = Provider
+    serves_zip = exists().where(
+        ProviderServiceArea.provider_id == p.id, ProviderServiceArea.zip_code == zip_code
+    )
+    serves_county = (
+        exists().where(
+            ProviderServiceArea.provider_id == p.id,
+            ProviderServiceArea.state == state,
+            ProviderServiceArea.county == county,
+        )
+        if county
+        else false()
+    )
+    in_area = select(ProviderServiceArea.provider_id).where(
+        or_(
+            ProviderServiceArea.zip_code == zip_code,
+            and_(ProviderServiceArea.state == state, ProviderServiceArea.county == county)
+            if county
+            else false(),
+        )
+    )
+    in_network = (
+        exists().where(
+            ProviderNetwork.provider_id == p.id,
+            ProviderNetwork.payer_id == payer_id,
+            ProviderNetwork.effective_from <= service_date,
+            or_(
+                ProviderNetwork.effective_to.is_(None), ProviderNetwork.effective_to >= service_date
+            ),
+        )
+        if payer_id is not None
+        else false()
+    )
+    used_today = (
+        select(func.count())
+        .where(
+            Offer.provider_id == p.id,
+            Offer.service_line == service_line,
+            Offer.offered_at >= day_starts_at,
+            Offer.status.in_([OfferStatus.pending, OfferStatus.accepted]),
+        )
+        .scalar_subquery()
+    )
+    already = exists().where(
+        Offer.referral_id == referral_id,
+        Offer.provider_id == p.id,
+        Offer.status.in_([OfferStatus.declined, OfferStatus.expired, OfferStatus.withdrawn]),
+    )
+    stmt = (
+        select(
+            p.id,
+            p.legal_name,
+            p.checklist_complete,
+            p.offerable_until,
+            in_network,
+            serves_zip,
+            serves_county,
+            ProviderServiceLine.id.is_not(None),
+            ProviderServiceLine.categories,
+            ProviderServiceLine.daily_capacity,
+            used_today,
+            p.languages,
+            already,
+        )
+        .outerjoin(
+            ProviderServiceLine,
+            and_(
+                ProviderServiceLine.provider_id == p.id,
+                ProviderServiceLine.service_line == service_line,
+            ),
+        )
+        .where(p.active.is_(True), p.id.in_(in_area))
+        .order_by(p.id)
+        .limit(MAX_CANDIDATES)
+    )
+    return [
+        CandidateRow(
+            provider_id=row[0],
+            name=row[1],
+            checklist_complete=bool(row[2]),
+            offerable_until=row[3],
+            in_network=bool(row[4]),
+            serves_zip=bool(row[5]),
+            serves_county=bool(row[6]),
+            service_line_offered=bool(row[7]),
+            categories=frozenset(row[8] or ()),
+            daily_capacity=int(row[9] or 0),
+            used_today=int(row[10] or 0),
+            languages=frozenset(row[11] or ()),
+            already_offered=bool(row[12]),
+        )
+        for row in session.execute(stmt)
+    ]
+
+
+def track_records(
+    session: Session, provider_ids: Sequence[int], *, since: datetime
+) -> dict[int, dict[str, int]]:
+    """Counts of track-record events per provider since ``since`` (not stored counters:
+    the timeline is the record)."""
+    if not provider_ids:
+        return {}
+    types = [ACCEPTED, *NOT_ACCEPTED, ON_TIME, LATE]
+    stmt = (
+        select(ReferralEvent.provider_id, ReferralEvent.type, func.count())
+        .where(
+            ReferralEvent.provider_id.in_(list(provider_ids)),
+            ReferralEvent.at >= since,
+            ReferralEvent.type.in_(types),
+        )
+        .group_by(ReferralEvent.provider_id, ReferralEvent.type)
+    )
+    out: dict[int, dict[str, int]] = {}
+    for provider_id, type_, count in session.execute(stmt):
+        if provider_id is not None:
+            out.setdefault(provider_id, {})[type_] = int(count)
+    return out
+
+
+# ---- offers ---------------------------------------------------------------------------------
+
+
+def offers_visible_to(actor: Actor) -> Select[Offer]:
+    """Staff see every offer; provider staff the offers made to their organisation."""
+    stmt = select(Offer)
+    if actor.is_staff or actor.role is Role.service:
+        return stmt
+    if actor.role is Role.provider_staff and actor.organization_id is not None:
+        own = select(Provider.id).where(Provider.organization_id == actor.organization_id)
+        return stmt.where(Offer.provider_id.in_(own))
+    return stmt.where(false())
+
+
+def offer_visible(session: Session, actor: Actor, offer_id: int) -> Offer | None:
+    return session.scalars(offers_visible_to(actor).where(Offer.id == offer_id)).first()
+
+
+def offers_page(
+    session: Session,
+    actor: Actor,
+    *,
+    status: OfferStatus | None,
+    referral_id: int | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[Offer], int]:
+    stmt = offers_visible_to(actor)
+    if status is not None:
+        stmt = stmt.where(Offer.status == status)
+    if referral_id is not None:
+        stmt = stmt.where(Offer.referral_id == referral_id)
+    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    rows = session.scalars(
+        stmt.order_by(Offer.offered_at.desc(), Offer.id.desc()).limit(limit).offset(offset)
+    )
+    return list(rows), int(total)
+
+
+def offers_of_referral(session: Session, referral_id: int) -> list[Offer]:
+    stmt = select(Offer).where(Offer.referral_id == referral_id)
+    return list(session.scalars(stmt.order_by(Offer.id)))
+
+
+def respond(
+    session: Session,
+    offer_id: int,
+    *,
+    to: OfferStatus,
+    at: datetime,
+    user_id: int | None,
+    reason: str | None = None,
+    note: str | None = None,
+    open_until: datetime | None = None,
+) -> bool:
+    """Move a pending offer to ``to`` if, and only if, it is still pending (and, when
+    ``open_until`` is given, not past its deadline). The conditional UPDATE is the race
+    arbiter: of any number of concurrent answers exactly one changes the row."""
+    conditions = [Offer.id == offer_id, Offer.status == OfferStatus.pending]
+    if open_until is not None:
+        conditions.append(Offer.respond_by > open_until)
+    result = session.connection().execute(
+        update(Offer)
+        .where(*conditions)
+        .values(
+            status=to,
+            responded_at=at,
+            responded_by_user_id=user_id,
+            decline_reason=reason,
+            decline_note=note,
+        )
+    )
+    return result.rowcount == 1
+
+
+def due_pending_offers(session: Session, now: datetime, limit: int = 500) -> list[int]:
+    stmt = (
+        select(Offer.id)
+        .where(Offer.status == OfferStatus.pending, Offer.respond_by <= now)
+        .order_by(Offer.respond_by, Offer.id)
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
+
+
+def pending_offers_of_provider(session: Session, provider_id: int) -> list[int]:
+    stmt = select(Offer.id).where(
+        Offer.provider_id == provider_id, Offer.status == OfferStatus.pending
+    )
+    return list(session.scalars(stmt.order_by(Offer.id)))
+
+
+TRACK_RECORD_WINDOW = timedelta(days=90)

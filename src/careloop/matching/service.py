@@ -1,0 +1,501 @@
+"""Matching and offer use cases: rank the candidates of a referral, offer it to one
+provider at a time, take the answer (exactly one acceptance wins), move on when an
+offer lapses, and mark the case unplaced when nobody is left."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
+
+from careloop.core.actor import SYSTEM_ACTOR, Actor
+from careloop.core.clock import Clock
+from careloop.core.errors import ForbiddenError
+from careloop.identity.permissions import may
+from careloop.matching import repository, rules
+from careloop.matching.errors import (
+    NoteRequiredError,
+    OfferClosedError,
+    OfferNotFoundError,
+    ProviderNotEligibleError,
+)
+from careloop.matching.models import DeclineReason, Offer, OfferStatus
+from careloop.matching.schemas import (
+    CandidatesRead,
+    DeclineIn,
+    ExcludedCandidateRead,
+    OfferCreate,
+    OfferedCaseRead,
+    OfferPage,
+    OfferRead,
+    RankedCandidateRead,
+    WithdrawIn,
+)
+from careloop.network.models import Provider
+from careloop.referral import assignment
+from careloop.referral.assignment import CaseForMatching
+from careloop.sla import compute_due
+from careloop.sla.models import Clock as ClockRow
+from careloop.sla.models import ClockKind, ClockStatus
+
+
+def _require(actor: Actor, permission: str) -> None:
+    if not may(actor, permission):
+        raise ForbiddenError(f"your role ({actor.role.value}) may not do this ({permission})")
+
+
+# ---- candidates ----------------------------------------------------------------------------
+
+
+def _local_today(case: CaseForMatching, now: datetime) -> tuple[date, datetime]:
+    """The member's local date and the instant it began (capacity counts per local day)."""
+    zone = ZoneInfo(case.time_zone)
+    today = now.astimezone(zone).date()
+    return today, datetime.combine(today, time.min, zone)
+
+
+def _match(
+    session: Session, case: CaseForMatching, now: datetime
+) -> tuple[rules.MatchResult, date]:
+    today, day_start = _local_today(case, now)
+    service_date = max(case.requested_start or today, today)
+    rows = repository.candidates(
+        session,
+        referral_id=case.id,
+        payer_id=case.payer_id,
+        service_line=case.service_line,
+        zip_code=case.zip_code,
+        state=case.state,
+        county=case.county,
+        service_date=service_date,
+        day_starts_at=day_start,
+    )
+    records = repository.track_records(
+        session, [r.provider_id for r in rows], since=now - repository.TRACK_RECORD_WINDOW
+    )
+    needs = rules.ReferralNeeds(
+        payer_name=case.payer_name or "the payer",
+        service_date=service_date,
+        zip_code=case.zip_code,
+        county=case.county,
+        state=case.state,
+        service_line=case.service_line,
+        categories=case.categories,
+        member_language=case.member_language,
+    )
+    facts = [_facts(row, records.get(row.provider_id, {}), today) for row in rows]
+    return rules.rank(needs, facts), service_date
+
+
+def _facts(
+    row: repository.CandidateRow, record: dict[str, int], today: date
+) -> rules.CandidateFacts:
+    lapsed = row.offerable_until is not None and today >= row.offerable_until
+    reason = None
+    if not row.checklist_complete:
+        reason = "onboarding checklist incomplete"
+    elif lapsed:
+        reason = f"a required credential lapsed on {row.offerable_until:%Y-%m-%d}"
+    accepted = record.get(repository.ACCEPTED, 0)
+    answered = accepted + sum(record.get(t, 0) for t in repository.NOT_ACCEPTED)
+    on_time = record.get(repository.ON_TIME, 0)
+    return rules.CandidateFacts(
+        provider_id=row.provider_id,
+        name=row.name,
+        offerable=row.checklist_complete and not lapsed,
+        not_offerable_reason=reason,
+        in_network=row.in_network,
+        serves_zip=row.serves_zip,
+        serves_county=row.serves_county,
+        service_line_offered=row.service_line_offered,
+        categories_offered=row.categories,
+        daily_capacity=row.daily_capacity,
+        used_today=min(row.used_today, row.daily_capacity),
+        on_time=rules.Rate(on_time, on_time + record.get(repository.LATE, 0)),
+        acceptance=rules.Rate(accepted, answered),
+        languages=row.languages,
+        already_offered=row.already_offered,
+    )
+
+
+def find_candidates(
+    session: Session, actor: Actor, case_number: str, *, clock: Clock
+) -> CandidatesRead:
+    """The ranked eligible providers with their reasons, and why the others are left out."""
+    _require(actor, "offer:manage")
+    case = assignment.case_for_matching(session, actor, case_number, clock=clock)
+    result, service_date = _match(session, case, clock.now())
+    return CandidatesRead(
+        case_number=case.case_number,
+        service_line=case.service_line,
+        categories=sorted(case.categories),
+        zip_code=case.zip_code,
+        service_date=service_date,
+        ranked=[
+            RankedCandidateRead(
+                provider_id=c.provider_id, name=c.name, score=c.score, reasons=list(c.reasons)
+            )
+            for c in result.ranked
+        ],
+        excluded=[
+            ExcludedCandidateRead(
+                provider_id=c.provider_id, name=c.name, rule=c.rule.value, reason=c.reason
+            )
+            for c in result.excluded
+        ],
+    )
+
+
+# ---- offering ------------------------------------------------------------------------------
+
+
+def offer_referral(
+    session: Session, actor: Actor, case_number: str, body: OfferCreate, *, clock: Clock
+) -> OfferRead:
+    """Offer the referral to the best candidate, or to the one named if it is eligible."""
+    _require(actor, "offer:manage")
+    case = assignment.case_for_matching(session, actor, case_number, clock=clock, for_update=True)
+    result, _ = _match(session, case, clock.now())
+    if body.provider_id is not None:
+        chosen = [c for c in result.ranked if c.provider_id == body.provider_id]
+        if not chosen:
+            why = next(
+                (c.reason for c in result.excluded if c.provider_id == body.provider_id),
+                "it does not serve the member's area",
+            )
+            raise ProviderNotEligibleError(
+                f"Provider {body.provider_id} cannot be offered {case.case_number}: {why}.",
+                field="provider_id",
+            )
+        ranked = chosen
+    else:
+        ranked = list(result.ranked)
+    offer = _offer_first(session, actor, case, ranked, clock=clock)
+    if offer is None:
+        assignment.mark_unplaced(
+            session, actor, case.id, clock=clock, reason="no eligible provider in the network"
+        )
+        raise ProviderNotEligibleError(
+            f"No provider can be offered {case.case_number}; the case is now unplaced and "
+            "escalated.",
+            extra={"excluded": [c.reason for c in result.excluded][:20]},
+        )
+    return _read(session, offer, case)
+
+
+def _offer_first(
+    session: Session,
+    actor: Actor,
+    case: CaseForMatching,
+    ranked: list[rules.RankedCandidate],
+    *,
+    clock: Clock,
+) -> Offer | None:
+    if not ranked:
+        return None
+    best = ranked[0]
+    now = clock.now()
+    rule = rules.DEFAULT_OFFER_POLICY.rule_for(discharge_dependent=case.discharge_dependent)
+    respond_by = compute_due(rule, now, time_zone=case.time_zone)
+    offer = Offer(
+        referral_id=case.id,
+        provider_id=best.provider_id,
+        status=OfferStatus.pending,
+        service_line=case.service_line,
+        rank=1,
+        score=best.score,
+        reasons=list(best.reasons),
+        offered_at=now,
+        respond_by=respond_by,
+        offered_by_user_id=actor.user_id,
+    )
+    session.add(offer)
+    session.flush()
+    session.add(
+        ClockRow(
+            referral_id=case.id,
+            offer_id=offer.id,
+            provider_id=best.provider_id,
+            kind=ClockKind.offer_response,
+            status=ClockStatus.open,
+            calendar=rule.calendar.value,
+            time_zone=case.time_zone,
+            rule_source=rule.source,
+            started_at=now,
+            due_at=respond_by,
+        )
+    )
+    assignment.mark_offered(
+        session,
+        actor,
+        case.id,
+        provider_id=best.provider_id,
+        provider_name=best.name,
+        offer_id=offer.id,
+        respond_by=respond_by,
+        clock=clock,
+    )
+    return offer
+
+
+def _next_offer(session: Session, actor: Actor, referral_id: int, *, clock: Clock) -> None:
+    """After a lapse: offer the next candidate, or mark the case unplaced."""
+    case = assignment.case_by_id(session, referral_id)
+    result, _ = _match(session, case, clock.now())
+    if _offer_first(session, actor, case, list(result.ranked), clock=clock) is None:
+        assignment.mark_unplaced(
+            session,
+            actor,
+            referral_id,
+            clock=clock,
+            reason="every eligible provider declined or did not answer",
+        )
+
+
+# ---- answering -----------------------------------------------------------------------------
+
+
+def _visible_offer(session: Session, actor: Actor, offer_id: int) -> Offer:
+    offer = repository.offer_visible(session, actor, offer_id)
+    if offer is None:
+        raise OfferNotFoundError(f"There is no offer {offer_id} that you can see.")
+    return offer
+
+
+def _closed(offer: Offer, now: datetime) -> OfferClosedError:
+    session_status = offer.status
+    if session_status is OfferStatus.pending and offer.respond_by <= now:
+        return OfferClosedError(
+            "This offer expired before it was answered.", extra={"status": "expired"}
+        )
+    if session_status is OfferStatus.accepted:
+        return OfferClosedError(
+            "This referral was already accepted.", extra={"status": session_status.value}
+        )
+    return OfferClosedError(
+        f"This offer was {session_status.value} and can no longer be answered.",
+        extra={"status": session_status.value},
+    )
+
+
+def accept_offer(session: Session, actor: Actor, offer_id: int, *, clock: Clock) -> OfferRead:
+    """The provider accepts. Of any number of concurrent answers exactly one wins: the
+    conditional UPDATE changes the row once, and a partial unique index allows one
+    accepted offer per referral whatever happens above it."""
+    _require(actor, "offer:answer")
+    offer = _visible_offer(session, actor, offer_id)
+    now = clock.now()
+    if not repository.respond(
+        session, offer.id, to=OfferStatus.accepted, at=now, user_id=actor.user_id, open_until=now
+    ):
+        session.refresh(offer)
+        raise _closed(offer, now)
+    provider = session.get(Provider, offer.provider_id)
+    assert provider is not None
+    assignment.mark_accepted(
+        session,
+        actor,
+        offer.referral_id,
+        provider_id=provider.id,
+        provider_name=provider.legal_name,
+        clock=clock,
+    )
+    _close_clock(session, offer.id, ClockStatus.met, now)
+    session.refresh(offer)
+    return _read(session, offer, assignment.case_by_id(session, offer.referral_id))
+
+
+def decline_offer(
+    session: Session, actor: Actor, offer_id: int, body: DeclineIn, *, clock: Clock
+) -> OfferRead:
+    """The provider declines with a coded reason; the next candidate is offered."""
+    _require(actor, "offer:answer")
+    if body.reason is DeclineReason.other and not (body.note or "").strip():
+        raise NoteRequiredError("Say in a note why the offer is declined.", field="note")
+    offer = _visible_offer(session, actor, offer_id)
+    now = clock.now()
+    if not repository.respond(
+        session,
+        offer.id,
+        to=OfferStatus.declined,
+        at=now,
+        user_id=actor.user_id,
+        reason=body.reason.value,
+        note=body.note,
+        open_until=now,
+    ):
+        session.refresh(offer)
+        raise _closed(offer, now)
+    _lapse(session, actor, offer, outcome="declined", reason=body.reason.value, clock=clock)
+    session.refresh(offer)
+    return _read(session, offer, assignment.case_by_id(session, offer.referral_id))
+
+
+def withdraw_offer(
+    session: Session, actor: Actor, offer_id: int, body: WithdrawIn, *, clock: Clock
+) -> OfferRead:
+    """Staff take an unanswered offer back (the provider called to say no, say)."""
+    _require(actor, "offer:manage")
+    offer = _visible_offer(session, actor, offer_id)
+    now = clock.now()
+    if not repository.respond(
+        session, offer.id, to=OfferStatus.withdrawn, at=now, user_id=actor.user_id, note=body.reason
+    ):
+        session.refresh(offer)
+        raise _closed(offer, now)
+    _lapse(session, actor, offer, outcome="withdrawn", reason=body.reason, clock=clock)
+    session.refresh(offer)
+    return _read(session, offer, assignment.case_by_id(session, offer.referral_id))
+
+
+def _lapse(
+    session: Session,
+    actor: Actor,
+    offer: Offer,
+    *,
+    outcome: str,
+    reason: str | None,
+    clock: Clock,
+) -> None:
+    provider = session.get(Provider, offer.provider_id)
+    assert provider is not None
+    _close_clock(
+        session,
+        offer.id,
+        ClockStatus.breached if outcome == "expired" else ClockStatus.met,
+        clock.now(),
+    )
+    if assignment.mark_offer_lapsed(
+        session,
+        actor,
+        offer.referral_id,
+        provider_id=provider.id,
+        provider_name=provider.legal_name,
+        outcome=outcome,
+        reason=reason,
+        clock=clock,
+    ):
+        _next_offer(session, actor, offer.referral_id, clock=clock)
+
+
+def _close_clock(session: Session, offer_id: int, status: ClockStatus, at: datetime) -> None:
+    for row in session.query(ClockRow).filter(
+        ClockRow.offer_id == offer_id,
+        ClockRow.kind == ClockKind.offer_response,
+        ClockRow.status == ClockStatus.open,
+    ):
+        row.status = status
+        if status is ClockStatus.met:
+            row.met_at = at
+        else:
+            row.breached_at = at
+        row.fired_at = at
+
+
+def expire_due_offers(session: Session, *, clock: Clock) -> int:
+    """Expire every pending offer past its response window and offer the next candidate.
+    Idempotent: an offer already answered or expired is left alone."""
+    count = 0
+    now = clock.now()
+    for offer_id in repository.due_pending_offers(session, now):
+        if not repository.respond(session, offer_id, to=OfferStatus.expired, at=now, user_id=None):
+            continue
+        offer = session.get(Offer, offer_id)
+        assert offer is not None
+        session.refresh(offer)
+        _lapse(
+            session, SYSTEM_ACTOR, offer, outcome="expired", reason="no answer in time", clock=clock
+        )
+        count += 1
+    return count
+
+
+def withdraw_offers_of_provider(
+    session: Session, provider_id: int, *, reason: str, clock: Clock
+) -> int:
+    """A provider stopped being offerable (a credential lapsed): its unanswered offers go
+    to the next candidates, and its staff no longer see them as open."""
+    count = 0
+    now = clock.now()
+    for offer_id in repository.pending_offers_of_provider(session, provider_id):
+        if repository.respond(
+            session, offer_id, to=OfferStatus.withdrawn, at=now, user_id=None, note=reason
+        ):
+            offer = session.get(Offer, offer_id)
+            assert offer is not None
+            session.refresh(offer)
+            _lapse(session, SYSTEM_ACTOR, offer, outcome="withdrawn", reason=reason, clock=clock)
+            count += 1
+    return count
+
+
+# ---- reading -------------------------------------------------------------------------------
+
+
+def get_offer(session: Session, actor: Actor, offer_id: int, *, clock: Clock) -> OfferRead:
+    _require(actor, "offer:read")
+    offer = _visible_offer(session, actor, offer_id)
+    return _read(session, offer, assignment.case_by_id(session, offer.referral_id))
+
+
+def list_offers(
+    session: Session,
+    actor: Actor,
+    *,
+    status: OfferStatus | None,
+    case_number: str | None,
+    limit: int,
+    offset: int,
+    clock: Clock,
+) -> OfferPage:
+    """Offers the actor may see: provider staff those made to their organisation."""
+    _require(actor, "offer:read")
+    referral_id = None
+    if case_number is not None:
+        referral_id = assignment.case_for_matching(session, actor, case_number, clock=clock).id
+    rows, total = repository.offers_page(
+        session, actor, status=status, referral_id=referral_id, limit=limit, offset=offset
+    )
+    return OfferPage(
+        items=[_read(session, o, assignment.case_by_id(session, o.referral_id)) for o in rows],
+        total=total,
+        limit=limit,
+        offset=offset,
+    )
+
+
+def _read(session: Session, offer: Offer, case: CaseForMatching) -> OfferRead:
+    provider = session.get(Provider, offer.provider_id)
+    links = {"self": f"/api/v1/offers/{offer.id}"}
+    if offer.status is OfferStatus.accepted:
+        links["case"] = f"/api/v1/referrals/{case.case_number}"
+    return OfferRead(
+        id=offer.id,
+        status=offer.status,
+        provider_id=offer.provider_id,
+        provider_name=provider.legal_name if provider else "",
+        offered_at=offer.offered_at,
+        respond_by=offer.respond_by,
+        responded_at=offer.responded_at,
+        decline_reason=offer.decline_reason,
+        decline_note=offer.decline_note,
+        rank=offer.rank,
+        score=offer.score,
+        reasons=list(offer.reasons or []),
+        case=OfferedCaseRead(
+            case_number=case.case_number,
+            service_class=case.service_class,
+            service_line=case.service_line,
+            items=list(case.items),
+            city=case.city,
+            state=case.state,
+            zip_code=case.zip_code,
+            payer_name=case.payer_name,
+            requested_start=case.requested_start,
+            discharge_at=case.discharge_at,
+            urgency=case.urgency.value,
+            member_language=case.member_language,
+        ),
+        links=links,
+    )

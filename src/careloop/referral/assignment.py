@@ -1,0 +1,303 @@
+"""Provider assignment use cases on the case: what matching needs to know of a referral,
+and the moves an offer makes (offered, lapsed, accepted, unplaced).
+
+Matching (a later domain) calls these; the referral domain knows nothing of offers
+beyond the provider named in each move. Every move is validated by the status machine
+and written with its timeline event and audit record in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from careloop.audit import service as audit
+from careloop.codes import ServiceLine, lookup_hcpcs, zip_info
+from careloop.core.actor import Actor
+from careloop.core.clock import Clock
+from careloop.referral import repository, rules
+from careloop.referral.enums import CodeSystem, ReferralAction, ReferralStatus, Urgency
+from careloop.referral.errors import ReferralNotFoundError
+from careloop.referral.models import Referral
+from careloop.sla import ServiceClass
+from careloop.sla.models import ClockKind, ClockStatus
+
+_LINE_OF_CLASS = {
+    ServiceClass.standard_dme: ServiceLine.dme,
+    ServiceClass.complex_dme: ServiceLine.dme,
+    ServiceClass.home_health: ServiceLine.home_health,
+    ServiceClass.infusion: ServiceLine.infusion,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CaseForMatching:
+    """The minimum of a case that matching and offers need (no member identity)."""
+
+    id: int
+    case_number: str
+    status: ReferralStatus
+    payer_id: int | None
+    zip_code: str
+    state: str
+    county: str | None
+    city: str | None
+    time_zone: str
+    service_class: str
+    service_line: str
+    categories: frozenset[str]
+    item_codes: tuple[str, ...]
+    items: tuple[dict[str, Any], ...]
+    payer_name: str | None
+    member_language: str | None
+    requested_start: date | None
+    discharge_at: datetime | None
+    urgency: Urgency
+    discharge_dependent: bool
+
+
+def case_for_matching(
+    session: Session, actor: Actor, case_number: str, *, clock: Clock, for_update: bool = False
+) -> CaseForMatching:
+    """The case as matching sees it; not visible to the actor means not found."""
+    getter = repository.get_for_update if for_update else repository.get_visible
+    referral = getter(session, actor, case_number)
+    if referral is None:
+        raise ReferralNotFoundError(f"There is no referral {case_number} that you can see.")
+    audit.record(
+        session,
+        actor,
+        "referral.match",
+        clock=clock,
+        case_number=referral.case_number,
+        referral_id=referral.id,
+    )
+    return _facts(session, referral)
+
+
+def case_by_id(session: Session, referral_id: int) -> CaseForMatching:
+    """For offers and the worker, which reach the case through an offer they may see."""
+    return _facts(session, _locked(session, referral_id))
+
+
+def _facts(session: Session, referral: Referral) -> CaseForMatching:
+    klass = ServiceClass(referral.service_class)
+    line = _LINE_OF_CLASS[klass]
+    items = repository.items_of(session, referral.id)
+    categories = set()
+    for item in items:
+        entry = lookup_hcpcs(item.code) if item.code_system == CodeSystem.HCPCS.value else None
+        # A mixed order (a visit and oxygen) is matched on the line that sets its deadline.
+        if entry is not None and entry.service_line is line:
+            categories.add(entry.category.value)
+    info = zip_info(referral.address_zip) if referral.address_zip else None
+    return CaseForMatching(
+        id=referral.id,
+        case_number=referral.case_number,
+        status=referral.status,
+        payer_id=referral.payer_id,
+        zip_code=(referral.address_zip or "")[:5],
+        state=referral.address_state or (info.state if info else ""),
+        county=info.county if info else None,
+        city=referral.address_city,
+        time_zone=referral.time_zone,
+        service_class=klass.value,
+        service_line=line.value,
+        categories=frozenset(categories),
+        item_codes=tuple(i.code for i in items),
+        items=tuple(
+            {
+                "code": i.code,
+                "code_system": i.code_system,
+                "quantity": i.quantity,
+                "frequency": i.frequency,
+                "rental": i.rental,
+                "description": e.description if (e := lookup_hcpcs(i.code)) else i.description,
+            }
+            for i in items
+        ),
+        payer_name=repository.payer_name(session, referral.payer_id)[1],
+        member_language=referral.member_language,
+        requested_start=referral.requested_start,
+        discharge_at=referral.discharge_at,
+        urgency=referral.urgency,
+        discharge_dependent=referral.urgency is Urgency.discharge
+        or referral.discharge_at is not None,
+    )
+
+
+def _locked(session: Session, referral_id: int) -> Referral:
+    referral = repository.lock_by_id(session, referral_id)
+    if referral is None:
+        raise ReferralNotFoundError(f"no referral {referral_id}")
+    return referral
+
+
+def _move(
+    session: Session,
+    actor: Actor,
+    referral: Referral,
+    action: ReferralAction,
+    *,
+    now: datetime,
+    event: str,
+    provider_id: int | None,
+    data: dict[str, Any],
+    clock: Clock,
+) -> None:
+    previous = referral.status
+    referral.status = rules.next_status(
+        previous, action, acknowledged=referral.acknowledged_at is not None
+    )
+    referral.updated_at = now
+    repository.insert_events(
+        session,
+        [
+            {
+                "referral_id": referral.id,
+                "at": now,
+                "type": event,
+                "actor_user_id": actor.user_id,
+                "actor_label": actor.label,
+                "channel": None,
+                "provider_id": provider_id,
+                "data": {"from": previous.value, "to": referral.status.value, **data},
+            }
+        ],
+    )
+    audit.record(
+        session,
+        actor,
+        event,
+        clock=clock,
+        case_number=referral.case_number,
+        referral_id=referral.id,
+    )
+
+
+def mark_offered(
+    session: Session,
+    actor: Actor,
+    referral_id: int,
+    *,
+    provider_id: int,
+    provider_name: str,
+    offer_id: int,
+    respond_by: datetime,
+    clock: Clock,
+) -> None:
+    referral = _locked(session, referral_id)
+    _move(
+        session,
+        actor,
+        referral,
+        ReferralAction.offer,
+        now=clock.now(),
+        event="offer.made",
+        provider_id=provider_id,
+        clock=clock,
+        data={
+            "provider": provider_name,
+            "offer_id": offer_id,
+            "respond_by": respond_by.isoformat(),
+        },
+    )
+
+
+def mark_offer_lapsed(
+    session: Session,
+    actor: Actor,
+    referral_id: int,
+    *,
+    provider_id: int,
+    provider_name: str,
+    outcome: str,
+    reason: str | None,
+    clock: Clock,
+) -> bool:
+    """Record a declined, expired or withdrawn offer. False when the case is no longer
+    waiting on that offer (cancelled meanwhile): the offer just closes."""
+    referral = _locked(session, referral_id)
+    if referral.status is not ReferralStatus.offered:
+        return False
+    _move(
+        session,
+        actor,
+        referral,
+        ReferralAction.offer_lapsed,
+        now=clock.now(),
+        event=f"offer.{outcome}",
+        provider_id=provider_id,
+        clock=clock,
+        data={"provider": provider_name, "reason": reason},
+    )
+    return True
+
+
+def mark_accepted(
+    session: Session,
+    actor: Actor,
+    referral_id: int,
+    *,
+    provider_id: int,
+    provider_name: str,
+    clock: Clock,
+) -> None:
+    referral = _locked(session, referral_id)
+    _move(
+        session,
+        actor,
+        referral,
+        ReferralAction.accept_offer,
+        now=clock.now(),
+        event="offer.accepted",
+        provider_id=provider_id,
+        clock=clock,
+        data={"provider": provider_name},
+    )
+    referral.assigned_provider_id = provider_id
+
+
+def mark_unplaced(
+    session: Session, actor: Actor, referral_id: int, *, reason: str, clock: Clock
+) -> None:
+    """No eligible provider is left: the case is unplaced and escalated."""
+    referral = _locked(session, referral_id)
+    now = clock.now()
+    _move(
+        session,
+        actor,
+        referral,
+        ReferralAction.mark_unplaced,
+        now=now,
+        event="referral.unplaced",
+        provider_id=None,
+        clock=clock,
+        data={"reason": reason},
+    )
+    referral.escalated = True
+    referral.escalation_reason = f"unplaced: {reason}"
+    repository.insert_events(
+        session,
+        [
+            {
+                "referral_id": referral.id,
+                "at": now,
+                "type": "referral.escalated",
+                "actor_user_id": actor.user_id,
+                "actor_label": actor.label,
+                "channel": None,
+                "provider_id": None,
+                "data": {"reason": referral.escalation_reason},
+            }
+        ],
+    )
+
+
+def offer_clock_met(session: Session, referral_id: int, *, at: datetime) -> None:
+    repository.close_clocks(
+        session, referral_id, [ClockKind.offer_response], status=ClockStatus.met, at=at
+    )
