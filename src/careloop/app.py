@@ -19,6 +19,7 @@ from careloop.core.clock import Clock, SystemClock
 from careloop.core.errors import DomainError
 from careloop.db.session import Database
 from careloop.logging import configure_logging
+from careloop.matching import api as matching_api
 from careloop.network import api as network_api
 from careloop.referral import api as referral_api
 from careloop.settings import Settings
@@ -68,6 +69,7 @@ def create_app(
     app.add_middleware(RequestContextMiddleware)
     app.include_router(referral_api.router)
     app.include_router(network_api.router)
+    app.include_router(matching_api.router)
     _add_health(app)
     _add_problem_docs(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
@@ -128,7 +130,11 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         title=app.title, version=app.version, description=app.description, routes=app.routes
     )
     components = schema.setdefault("components", {}).setdefault("schemas", {})
-    for model in (*referral_api.REQUEST_MODELS, *network_api.REQUEST_MODELS):
+    for model in (
+        *referral_api.REQUEST_MODELS,
+        *network_api.REQUEST_MODELS,
+        *matching_api.REQUEST_MODELS,
+    ):
         model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         for name, definition in model_schema.pop("$defs", {}).items():
             components.setdefault(name, definition)

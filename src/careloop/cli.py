@@ -25,6 +25,8 @@ from careloop.db.migrate import upgrade_database
 from careloop.db.session import Database
 from careloop.demo.seed import seed_demo
 from careloop.identity import service as identity_service
+from careloop.matching import tasks as matching_tasks
+from careloop.network import service as network_service
 from careloop.payer import service as payer_service
 from careloop.referral import service as referral_service
 from careloop.referral.schemas import ReferralCreate
@@ -100,6 +102,11 @@ def user_add(
                 phone_extension=extension,
                 clock=SystemClock(),
             )
+            if user.organization_id is not None:
+                # A provider's portal registration is on its onboarding checklist.
+                network_service.refresh_for_organization(
+                    session, user.organization_id, clock=SystemClock()
+                )
             console.print(f"added {user.email} as {user.role.value}")
     except DomainError as exc:
         _fail(exc)
@@ -198,6 +205,18 @@ def validate(
     if result.escalated:
         console.print(f"[red]escalated[/red]: {result.escalation_reason}")
     raise typer.Exit(0 if result.valid else 1)
+
+
+@app.command()
+def tick() -> None:
+    """Fire everything due now, once: expire unanswered offers (offering the next
+    candidate) and stop offers to providers whose credentials lapsed."""
+    database = Database.from_url(_settings().database_url)
+    report = matching_tasks.tick(database, clock=SystemClock())
+    console.print(
+        f"offers expired: {report.offers_expired}; credentials lapsed: "
+        f"{report.credentials_lapsed}; offers withdrawn: {report.offers_withdrawn}"
+    )
 
 
 @app.command()

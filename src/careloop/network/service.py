@@ -393,3 +393,12 @@ def _read(session: Session, provider: Provider, *, today: date) -> ProviderRead:
         ],
         warnings=[i.message for i in checklist.warnings],
     )
+
+
+def is_offerable(session: Session, provider_id: int, *, today: date) -> bool:
+    provider = session.get(Provider, provider_id)
+    if provider is None:
+        return False
+    return provider.checklist_complete and (
+        provider.offerable_until is None or today < provider.offerable_until
+    )

@@ -1,0 +1,32 @@
+"""Clock queries: find what is due and claim it exactly once."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from careloop.sla.models import Clock, ClockKind, ClockStatus
+
+
+def due_clock_ids(session: Session, kind: ClockKind, now: datetime, limit: int = 500) -> list[int]:
+    stmt = (
+        select(Clock.id)
+        .where(Clock.kind == kind, Clock.status == ClockStatus.open, Clock.due_at <= now)
+        .order_by(Clock.due_at, Clock.id)
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
+
+
+def claim(session: Session, clock_id: int, *, status: ClockStatus, now: datetime) -> Clock | None:
+    """Mark an open clock as fired; None if someone else already did (fires once)."""
+    result = session.connection().execute(
+        update(Clock)
+        .where(Clock.id == clock_id, Clock.status == ClockStatus.open)
+        .values(status=status, fired_at=now, breached_at=now)
+    )
+    if result.rowcount != 1:
+        return None
+    return session.get(Clock, clock_id, populate_existing=True)

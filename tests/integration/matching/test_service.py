@@ -1,0 +1,368 @@
+"""Matching and offers against a real database: candidates with reasons, offers one at a
+time, answers, expiry to the next candidate, unplaced, and who may see what."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from careloop.core.actor import Role
+from careloop.core.clock import FixedClock
+from careloop.core.errors import ForbiddenError
+from careloop.db.session import Database
+from careloop.matching import service, tasks
+from careloop.matching.errors import (
+    NoteRequiredError,
+    OfferClosedError,
+    OfferNotFoundError,
+    ProviderNotEligibleError,
+)
+from careloop.matching.models import DeclineReason, Offer, OfferStatus
+from careloop.matching.schemas import DeclineIn, OfferCreate, WithdrawIn
+from careloop.referral import service as referral_service
+from careloop.referral.enums import ReferralStatus
+from careloop.referral.errors import ReferralNotFoundError
+from careloop.referral.models import Referral, ReferralEvent
+from careloop.referral.schemas import AcknowledgeIn
+from tests.factories.identity import make_user
+from tests.factories.network import MadeProvider, make_provider
+from tests.factories.referral import make_payer, referral_draft
+
+# Oxygen only, so one DME provider can do the whole order.
+OXYGEN = [{"code": "E1390", "code_system": "HCPCS", "quantity": 1, "rental": True}]
+
+
+class World:
+    def __init__(self, session: Session, clock: FixedClock) -> None:
+        self.session, self.clock = session, clock
+        make_payer(session, clock=clock)
+        make_payer(session, clock=clock, code="LIBERTY", name="Liberty Senior Advantage")
+        self.admin, _ = make_user(session, clock=clock, role=Role.supervisor)
+        self.manager, _ = make_user(
+            session, clock=clock, role=Role.case_manager, name="Jane Ruiz", extension="4417"
+        )
+
+    def provider(self, name: str, **options: object) -> MadeProvider:
+        return make_provider(self.session, clock=self.clock, admin=self.admin, name=name, **options)
+
+    def case(self, **overrides: object) -> str:
+        overrides.setdefault("items", OXYGEN)
+        draft = referral_draft(self.clock.now(), **overrides)
+        number = referral_service.submit_referral(
+            self.session, self.manager, draft, clock=self.clock
+        ).case_number
+        referral_service.acknowledge_referral(
+            self.session, self.manager, number, AcknowledgeIn(), clock=self.clock
+        )
+        return number
+
+    def status(self, case_number: str) -> ReferralStatus:
+        return self.session.scalars(
+            select(Referral.status).where(Referral.case_number == case_number)
+        ).one()
+
+
+@pytest.fixture
+def world(session: Session, clock: FixedClock) -> World:
+    return World(session, clock)
+
+
+class TestCandidates:
+    def test_ranked_with_reasons_and_others_left_out_with_their_first_rule(
+        self, world: World
+    ) -> None:
+        good = world.provider("Charter Oak Home Medical", capacity=5)
+        world.provider("Liberty Only Medical", payers=["LIBERTY"])
+        world.provider(
+            "Lapsed Licence Medical",
+            credentials=[
+                {"kind": "licence", "expires_on": "2026-11-01"},
+                {"kind": "w9"},
+                {"kind": "caqh", "attested_on": "2026-11-01"},
+                {"kind": "liability_insurance", "expires_on": "2027-11-01"},
+            ],
+        )
+        world.provider("Visits Only Agency", service_line="home_health", categories=["nursing"])
+        world.provider("Far Away Medical", zip_codes=["10001"])
+        case = world.case()
+        result = service.find_candidates(world.session, world.manager, case, clock=world.clock)
+        assert [c.name for c in result.ranked] == ["Charter Oak Home Medical"]
+        reasons = result.ranked[0].reasons
+        assert "in network for New England Health Plan on 2026-11-26" in reasons
+        assert "serves ZIP 06103" in reasons
+        assert "offers oxygen" in reasons
+        assert "5 of 5 slots left today" in reasons
+        left_out = {c.name: c.rule for c in result.excluded}
+        assert left_out == {
+            "Liberty Only Medical": "out_of_network",
+            "Lapsed Licence Medical": "not_offerable",
+            "Visits Only Agency": "service_not_offered",
+        }
+        assert good.id == result.ranked[0].provider_id
+
+    def test_provider_staff_may_not_see_candidates(self, world: World) -> None:
+        provider = world.provider("Charter Oak Home Medical")
+        case = world.case()
+        with pytest.raises(ForbiddenError):
+            service.find_candidates(world.session, provider.staff, case, clock=world.clock)
+
+
+class TestOffers:
+    def test_offered_to_best_with_a_two_business_hour_window(self, world: World) -> None:
+        world.provider("Charter Oak Home Medical")
+        case = world.case()
+        offer = service.offer_referral(
+            world.session, world.manager, case, OfferCreate(), clock=world.clock
+        )
+        assert offer.status is OfferStatus.pending
+        assert offer.respond_by == world.clock.now() + timedelta(hours=2)
+        assert world.status(case) is ReferralStatus.offered
+
+    def test_thirty_minute_window_when_discharge_depends_on_it(self, world: World) -> None:
+        world.provider("Charter Oak Home Medical")
+        discharge = (world.clock.now() + timedelta(hours=30)).isoformat()
+        case = world.case(urgency="discharge", discharge_at=discharge)
+        offer = service.offer_referral(
+            world.session, world.manager, case, OfferCreate(), clock=world.clock
+        )
+        assert offer.respond_by == world.clock.now() + timedelta(minutes=30)
+
+    def test_provider_sees_only_what_it_needs_before_accepting_then_the_case(
+        self, world: World
+    ) -> None:
+        provider = world.provider("Charter Oak Home Medical")
+        case = world.case()
+        offer = service.offer_referral(
+            world.session, world.manager, case, OfferCreate(), clock=world.clock
+        )
+        seen = service.get_offer(world.session, provider.staff, offer.id, clock=world.clock)
+        dumped = seen.model_dump_json()
+        assert "Dorothy" not in dumped and "Hale" not in dumped and "Asylum" not in dumped
+        assert seen.case.zip_code == "06103" and seen.case.items[0]["code"] == "E1390"
+        with pytest.raises(ReferralNotFoundError):
+            referral_service.get_referral(world.session, provider.staff, case, clock=world.clock)
+        accepted = service.accept_offer(world.session, provider.staff, offer.id, clock=world.clock)
+        assert accepted.status is OfferStatus.accepted
+        assert accepted.links["case"] == f"/api/v1/referrals/{case}"
+        full = referral_service.get_referral(world.session, provider.staff, case, clock=world.clock)
+        assert full.member.last_name == "Hale"
+        assert world.status(case) is ReferralStatus.accepted
+
+    def test_next_candidate_offered_when_the_first_declines(self, world: World) -> None:
+        first = world.provider("Charter Oak Home Medical", zip_codes=["06103"])
+        second = world.provider("Nutmeg Respiratory", zip_codes=["06103"], capacity=2)
+        case = world.case()
+        offer = service.offer_referral(
+            world.session, world.manager, case, OfferCreate(provider_id=first.id), clock=world.clock
+        )
+        service.decline_offer(
+            world.session,
+            first.staff,
+            offer.id,
+            DeclineIn(reason=DeclineReason.no_capacity),
+            clock=world.clock,
+        )
+        offers = world.session.scalars(select(Offer).order_by(Offer.id)).all()
+        assert [(o.provider_id, o.status) for o in offers] == [
+            (first.id, OfferStatus.declined),
+            (second.id, OfferStatus.pending),
+        ]
+        assert world.status(case) is ReferralStatus.offered
+        # The first provider is not offered the same referral again.
+        result = service.find_candidates(world.session, world.manager, case, clock=world.clock)
+        assert {c.name: c.rule for c in result.excluded}["Charter Oak Home Medical"] == (
+            "already_offered"
+        )
+
+    def test_unplaced_and_escalated_when_nobody_is_left(self, world: World) -> None:
+        only = world.provider("Charter Oak Home Medical")
+        case = world.case()
+        offer = service.offer_referral(
+            world.session, world.manager, case, OfferCreate(), clock=world.clock
+        )
+        service.decline_offer(
+            world.session,
+            only.staff,
+            offer.id,
+            DeclineIn(reason=DeclineReason.clinical_complexity),
+            clock=world.clock,
+        )
+        referral = world.session.scalars(select(Referral).where(Referral.case_number == case)).one()
+        assert referral.status is ReferralStatus.unplaced
+        assert referral.escalated and "unplaced" in (referral.escalation_reason or "")
+
+    def test_refused_naming_the_rule_when_chosen_provider_is_not_eligible(
+        self, world: World
+    ) -> None:
+        world.provider("Charter Oak Home Medical")
+        outsider = world.provider("Liberty Only Medical", payers=["LIBERTY"])
+        case = world.case()
+        with pytest.raises(ProviderNotEligibleError, match="network"):
+            service.offer_referral(
+                world.session,
+                world.manager,
+                case,
+                OfferCreate(provider_id=outsider.id),
+                clock=world.clock,
+            )
+
+    def test_note_required_when_declining_for_other(self, world: World) -> None:
+        provider = world.provider("Charter Oak Home Medical")
+        offer = service.offer_referral(
+            world.session, world.manager, world.case(), OfferCreate(), clock=world.clock
+        )
+        with pytest.raises(NoteRequiredError):
+            service.decline_offer(
+                world.session,
+                provider.staff,
+                offer.id,
+                DeclineIn(reason=DeclineReason.other),
+                clock=world.clock,
+            )
+
+
+class TestAccessFromTheOtherSide:
+    def test_other_provider_cannot_read_or_answer_an_offer(self, world: World) -> None:
+        world.provider("Charter Oak Home Medical")
+        other = world.provider("Nutmeg Respiratory", zip_codes=["10001"])
+        offer = service.offer_referral(
+            world.session, world.manager, world.case(), OfferCreate(), clock=world.clock
+        )
+        for call in (
+            lambda: service.get_offer(world.session, other.staff, offer.id, clock=world.clock),
+            lambda: service.accept_offer(world.session, other.staff, offer.id, clock=world.clock),
+            lambda: service.decline_offer(
+                world.session,
+                other.staff,
+                offer.id,
+                DeclineIn(reason=DeclineReason.no_capacity),
+                clock=world.clock,
+            ),
+        ):
+            with pytest.raises(OfferNotFoundError):
+                call()
+        page = service.list_offers(
+            world.session,
+            other.staff,
+            status=None,
+            case_number=None,
+            limit=50,
+            offset=0,
+            clock=world.clock,
+        )
+        assert page.total == 0
+
+    def test_conflict_when_accepting_an_expired_or_withdrawn_offer(self, world: World) -> None:
+        provider = world.provider("Charter Oak Home Medical")
+        world.provider("Nutmeg Respiratory")
+        offer = service.offer_referral(
+            world.session,
+            world.manager,
+            world.case(),
+            OfferCreate(provider_id=provider.id),
+            clock=world.clock,
+        )
+        world.clock.advance(timedelta(hours=3))
+        with pytest.raises(OfferClosedError, match="expired"):
+            service.accept_offer(world.session, provider.staff, offer.id, clock=world.clock)
+        second = world.case(member__first_name="Walter")
+        offer2 = service.offer_referral(
+            world.session,
+            world.manager,
+            second,
+            OfferCreate(provider_id=provider.id),
+            clock=world.clock,
+        )
+        service.withdraw_offer(
+            world.session,
+            world.manager,
+            offer2.id,
+            WithdrawIn(reason="Provider phoned: no driver"),
+            clock=world.clock,
+        )
+        with pytest.raises(OfferClosedError, match="withdrawn"):
+            service.accept_offer(world.session, provider.staff, offer2.id, clock=world.clock)
+
+
+class TestTick:
+    def test_expired_offer_goes_to_the_next_candidate_once(
+        self, database: Database, clock: FixedClock
+    ) -> None:
+        with database.unit_of_work() as session:
+            world = World(session, clock)
+            first = world.provider("Charter Oak Home Medical", capacity=9)
+            second = world.provider("Nutmeg Respiratory", capacity=2)
+            case = world.case()
+            service.offer_referral(
+                session, world.manager, case, OfferCreate(provider_id=first.id), clock=clock
+            )
+        clock.advance(timedelta(hours=2, minutes=1))
+        assert tasks.tick(database, clock=clock).offers_expired == 1
+        assert tasks.tick(database, clock=clock).offers_expired == 0
+        with database.unit_of_work() as session:
+            offers = session.scalars(select(Offer).order_by(Offer.id)).all()
+            assert [(o.provider_id, o.status) for o in offers] == [
+                (first.id, OfferStatus.expired),
+                (second.id, OfferStatus.pending),
+            ]
+            types = session.scalars(select(ReferralEvent.type).order_by(ReferralEvent.id)).all()
+            assert types[-3:] == ["offer.made", "offer.expired", "offer.made"]
+
+    def test_lapsed_credential_withdraws_pending_offers(
+        self, database: Database, clock: FixedClock
+    ) -> None:
+        soon = (clock.now().date() + timedelta(days=1)).isoformat()
+        # Offered at 17:30 in Hartford: it is due back at 10:30 tomorrow, after midnight
+        # UTC, when the insurance lapses.
+        clock.set(clock.now().replace(hour=22, minute=30))
+        with database.unit_of_work() as session:
+            world = World(session, clock)
+            lapsing = world.provider(
+                "Lapsing Medical",
+                capacity=9,
+                credentials=[
+                    {"kind": "licence", "expires_on": "2027-11-01"},
+                    {"kind": "w9"},
+                    {"kind": "caqh", "attested_on": "2026-11-20"},
+                    {"kind": "liability_insurance", "expires_on": soon},
+                ],
+            )
+            case = world.case()
+            service.offer_referral(
+                session, world.manager, case, OfferCreate(provider_id=lapsing.id), clock=clock
+            )
+        clock.set(clock.now().replace(hour=0, minute=1) + timedelta(days=1))
+        report = tasks.tick(database, clock=clock)
+        assert (report.credentials_lapsed, report.offers_withdrawn) == (1, 1)
+        assert tasks.tick(database, clock=clock).credentials_lapsed == 0
+        with database.unit_of_work() as session:
+            status = session.scalars(select(Referral.status)).one()
+            assert status is ReferralStatus.unplaced
+
+
+class TestTrackRecord:
+    def test_acceptance_rate_comes_from_the_timeline(self, world: World) -> None:
+        provider = world.provider("Charter Oak Home Medical", capacity=20)
+        for index in range(4):
+            case = world.case(member__first_name=f"M{index}")
+            offer = service.offer_referral(
+                world.session, world.manager, case, OfferCreate(), clock=world.clock
+            )
+            if index < 3:
+                service.accept_offer(world.session, provider.staff, offer.id, clock=world.clock)
+            else:
+                service.decline_offer(
+                    world.session,
+                    provider.staff,
+                    offer.id,
+                    DeclineIn(reason=DeclineReason.no_capacity),
+                    clock=world.clock,
+                )
+        result = service.find_candidates(
+            world.session, world.manager, world.case(member__first_name="New"), clock=world.clock
+        )
+        assert "accepted 75 % of offers" in result.ranked[0].reasons
+        assert "1 of 20 slots left today" not in result.ranked[0].reasons
