@@ -20,6 +20,9 @@ from typer.testing import CliRunner
 
 from careloop.app import create_app
 from careloop.cli import app as cli
+from careloop.core.actor import Role
+from careloop.identity.models import User
+from careloop.matching.models import Offer, OfferStatus
 from careloop.referral.enums import ReferralStatus
 from careloop.referral.models import Referral, ReferralEvent
 from careloop.settings import Settings
@@ -46,6 +49,15 @@ def api_get(database_url: str, token: str, path: str = "/api/v1/referrals") -> A
     try:
         with TestClient(app) as client:
             return client.get(path, headers={"Authorization": f"Bearer {token}"})
+    finally:
+        app.state.database.engine.dispose()
+
+
+def _has_route(database_url: str, path: str) -> bool:
+    settings = Settings(environment="test", database_url=database_url, log_level="WARNING")
+    app = create_app(settings)
+    try:
+        return any(getattr(route, "path", None) == path for route in app.routes)
     finally:
         app.state.database.engine.dispose()
 
@@ -297,11 +309,61 @@ class TestDemo:
         finally:
             engine.dispose()
         assert sum(by_status.values()) == 300
-        # Every status the intake stage introduces (offers arrive with the provider network).
-        intake = {"received", "needs_clarification", "acknowledged", "cancelled"}
-        assert {ReferralStatus(s) for s in intake} <= set(by_status)
+        # Every status a case can be in, offers and unplaced cases included.
+        assert {ReferralStatus(s) for s in by_status} == set(ReferralStatus)
         assert all(count > 0 for count in by_status.values())
+        # About forty cases offered: most of the older ones accepted, some still waiting.
+        assert 15 <= by_status[ReferralStatus.accepted] <= 35
+        assert 5 <= by_status[ReferralStatus.offered] <= 20
         assert without_events == 0
+
+    def test_seeds_about_eighty_providers_some_of_them_not_offerable(
+        self, demo_db: tuple[str, Result, Result]
+    ) -> None:
+        url, first, _ = demo_db
+        admin = _tokens(ok(first).stdout)["admin"]
+        response = api_get(url, admin, "/api/v1/providers?limit=200")
+        assert response.status_code == 200, response.text
+        page = response.json()
+        assert 70 <= page["total"] <= 90
+        assert len(page["items"]) == page["total"]
+        not_offerable = [p for p in page["items"] if not p["offerable"]]
+        # Expired credentials and incomplete checklists, but most of the network can work.
+        assert 5 <= len(not_offerable) <= page["total"] // 4
+        assert {p["state"] for p in page["items"]} == {"CT", "MA", "NY", "RI"}
+        lines = {line for p in page["items"] for line in p["service_lines"]}
+        assert lines == {"dme", "home_health", "infusion"}
+        engine = create_engine(url)
+        try:
+            with engine.connect() as conn:
+                offers = dict(
+                    conn.execute(select(Offer.status, func.count()).group_by(Offer.status)).all()
+                )
+                staff = conn.scalar(
+                    select(func.count()).select_from(User).where(User.role == Role.provider_staff)
+                )
+        finally:
+            engine.dispose()
+        assert staff == page["total"]
+        assert {OfferStatus.accepted, OfferStatus.declined, OfferStatus.pending} <= set(offers)
+
+    def test_a_provider_staff_token_lists_its_own_offers(
+        self, demo_db: tuple[str, Result, Result]
+    ) -> None:
+        url, first, _ = demo_db
+        tokens = _tokens(ok(first).stdout)
+        providers = {role: token for role, token in tokens.items() if role.startswith("provider (")}
+        assert len(providers) == 2
+        statuses = set()
+        for token in providers.values():
+            response = api_get(url, token, "/api/v1/offers?limit=100")
+            assert response.status_code == 200, response.text
+            items = response.json()["items"]
+            assert items
+            # Only its own offers: one provider, whatever the token.
+            assert len({item["provider_id"] for item in items}) == 1
+            statuses |= {item["status"] for item in items}
+        assert "accepted" in statuses
 
     def test_prints_one_working_token_per_role_and_the_docs_url(
         self, demo_db: tuple[str, Result, Result]
@@ -319,6 +381,7 @@ class TestDemo:
             "referrer (Hartford)",
             "referrer (Springfield)",
         } <= set(tokens)
+        assert sum(role.startswith("provider (") for role in tokens) == 2
         assert len(set(tokens.values())) == len(tokens)
         staff = api_get(url, tokens["intake_agent"], "/api/v1/referrals?limit=1")
         assert staff.status_code == 200, staff.text

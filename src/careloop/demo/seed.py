@@ -2,7 +2,8 @@
 
 Everything here is synthetic: names are invented, NPIs are check-digit-valid numbers
 that belong to nobody, phone numbers are in the 555-01xx range reserved for fiction.
-The random generator is seeded, so every demo database holds the same cases.
+The random generator is seeded, so every demo database holds the same cases. The provider
+network and the offers made on the cases are seeded in ``careloop.demo.network``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from careloop.codes import make_npi
 from careloop.core.actor import Actor, Role
 from careloop.core.clock import Clock, FixedClock
 from careloop.db.session import Database
+from careloop.demo import network
 from careloop.identity import service as identity_service
 from careloop.identity.models import User
 from careloop.payer import service as payer_service
@@ -187,7 +189,8 @@ class Clinician:
 
 
 def seed_demo(database: Database, *, clock: Clock) -> dict[str, tuple[str, str]]:
-    """Seed once (a database with payers is left alone); return a fresh token per role."""
+    """Seed once (a database with users is left alone); return a fresh token per role, and
+    for the staff of two providers: one that accepted offers, one with offers waiting."""
     with database.unit_of_work() as session:
         seeded = session.scalar(select(func.count()).select_from(User)) or 0
         if not seeded:
@@ -206,6 +209,11 @@ def _tokens(session: Session, clock: Clock) -> dict[str, tuple[str, str]]:
     for index, (hospital, *_rest) in enumerate(HOSPITALS[:2]):
         email = f"referrer{index + 1}@{_slug(hospital)}.test"
         out[f"referrer ({hospital.split()[0]})"] = (
+            email,
+            identity_service.issue_token(session, email, clock=clock, label="demo"),
+        )
+    for label, email in network.provider_tokens(session):
+        out[label] = (
             email,
             identity_service.issue_token(session, email, clock=clock, label="demo"),
         )
@@ -267,6 +275,9 @@ def _seed(session: Session, *, now: datetime) -> None:
         actor = _actor(referrers[hospital_index]) if via_portal else staff_actor
         submission = referral_service.submit_referral(session, actor, draft, clock=fixed)
         _progress(session, rng, submission.case_number, received, now, fixed, manager)
+    onboarders = [_actor(users["admin@careloop.test"]), _actor(users["supervisor@careloop.test"])]
+    staff = network.seed_network(session, now=now, fixed=fixed, onboarders=onboarders)
+    network.move_offers(session, now=now, fixed=fixed, manager=manager, staff=staff)
 
 
 def _clinicians(rng: random.Random) -> list[Clinician]:

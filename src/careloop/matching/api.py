@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request, Response
 from sqlalchemy.orm import Session
 
 from careloop.core.actor import Actor
@@ -16,6 +16,7 @@ from careloop.matching.schemas import (
     OfferCreate,
     OfferPage,
     OfferRead,
+    UnplacedRead,
     WithdrawIn,
 )
 from careloop.web.body import parse_request_body
@@ -57,20 +58,27 @@ def candidates(case_number: str, request: Request, credentials: Credentials) -> 
     responses={
         **_CASE,
         **BODY,
+        200: {
+            "model": UnplacedRead,
+            "description": "No eligible provider: the case is now unplaced and escalated",
+        },
         409: {
-            "description": "Not allowed now, or no eligible provider (the case becomes unplaced)",
+            "description": "Not allowed from the case's status, or the provider named is "
+            "not eligible (the rule is named)",
             **PROBLEM,
         },
     },
     openapi_extra=json_body(OfferCreate, {}, required=False),
 )
-async def offer(case_number: str, request: Request, credentials: Credentials) -> OfferRead:
+async def offer(case_number: str, request: Request, credentials: Credentials) -> Response:
     raw = await request.body()
     clock = clock_of(request)
 
-    def work(session: Session, actor: Actor) -> OfferRead:
+    def work(session: Session, actor: Actor) -> Response:
         body = parse_request_body(request, raw, OfferCreate) if raw.strip() else OfferCreate()
-        return service.offer_referral(session, actor, case_number, body, clock=clock)
+        result = service.offer_referral(session, actor, case_number, body, clock=clock)
+        status = 201 if isinstance(result, OfferRead) else 200
+        return Response(result.model_dump_json(), status_code=status, media_type="application/json")
 
     return await use_case(request, credentials, work)
 

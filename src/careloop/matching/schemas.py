@@ -38,6 +38,16 @@ class CandidatesRead(BaseModel):
     )
 
 
+class UnplacedRead(BaseModel):
+    """No provider could be offered the case: it is now unplaced and escalated."""
+
+    case_number: str
+    status: str = "unplaced"
+    escalated: bool = True
+    reason: str
+    excluded: list[ExcludedCandidateRead]
+
+
 class OfferCreate(BaseModel):
     """Offer to the best candidate, or to the provider named."""
 

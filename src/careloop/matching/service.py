@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
+from careloop.core import events
 from careloop.core.actor import SYSTEM_ACTOR, Actor
 from careloop.core.clock import Clock
 from careloop.core.errors import ForbiddenError
@@ -30,6 +31,7 @@ from careloop.matching.schemas import (
     OfferPage,
     OfferRead,
     RankedCandidateRead,
+    UnplacedRead,
     WithdrawIn,
 )
 from careloop.network.models import Provider
@@ -152,8 +154,9 @@ def find_candidates(
 
 def offer_referral(
     session: Session, actor: Actor, case_number: str, body: OfferCreate, *, clock: Clock
-) -> OfferRead:
-    """Offer the referral to the best candidate, or to the one named if it is eligible."""
+) -> OfferRead | UnplacedRead:
+    """Offer the referral to the best candidate, or to the one named if it is eligible.
+    With no eligible provider at all, the case is marked unplaced and escalated."""
     _require(actor, "offer:manage")
     case = assignment.case_for_matching(session, actor, case_number, clock=clock, for_update=True)
     result, _ = _match(session, case, clock.now())
@@ -173,13 +176,17 @@ def offer_referral(
         ranked = list(result.ranked)
     offer = _offer_first(session, actor, case, ranked, clock=clock)
     if offer is None:
-        assignment.mark_unplaced(
-            session, actor, case.id, clock=clock, reason="no eligible provider in the network"
-        )
-        raise ProviderNotEligibleError(
-            f"No provider can be offered {case.case_number}; the case is now unplaced and "
-            "escalated.",
-            extra={"excluded": [c.reason for c in result.excluded][:20]},
+        reason = "no eligible provider in the network"
+        assignment.mark_unplaced(session, actor, case.id, clock=clock, reason=reason)
+        return UnplacedRead(
+            case_number=case.case_number,
+            reason=reason,
+            excluded=[
+                ExcludedCandidateRead(
+                    provider_id=c.provider_id, name=c.name, rule=c.rule.value, reason=c.reason
+                )
+                for c in result.excluded
+            ],
         )
     return _read(session, offer, case)
 
@@ -428,6 +435,27 @@ def withdraw_offers_of_provider(
             _lapse(session, SYSTEM_ACTOR, offer, outcome="withdrawn", reason=reason, clock=clock)
             count += 1
     return count
+
+
+def _on_referral_cancelled(
+    *, session: Session, actor: Actor, referral_id: int, clock: Clock
+) -> None:
+    """A cancelled case withdraws its open offer: it leaves the provider's list and no
+    longer holds one of its slots."""
+    now = clock.now()
+    for offer in repository.offers_of_referral(session, referral_id):
+        if offer.status is OfferStatus.pending and repository.respond(
+            session,
+            offer.id,
+            to=OfferStatus.withdrawn,
+            at=now,
+            user_id=actor.user_id,
+            note="the referral was cancelled",
+        ):
+            _close_clock(session, offer.id, ClockStatus.met, now)
+
+
+events.subscribe("referral.cancelled", _on_referral_cancelled)
 
 
 # ---- reading -------------------------------------------------------------------------------

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
-from sqlalchemy import Select, false, func, insert, select
+from sqlalchemy import Select, false, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from careloop.core.actor import Actor, Role
@@ -46,11 +47,20 @@ def by_organization(session: Session, organization_id: int) -> Provider | None:
 
 
 def page(
-    session: Session, actor: Actor, *, limit: int, offset: int, offerable_only: bool
+    session: Session,
+    actor: Actor,
+    *,
+    limit: int,
+    offset: int,
+    offerable_only: bool,
+    today: date,
 ) -> tuple[list[Provider], int]:
     stmt = visible_to(actor)
     if offerable_only:
-        stmt = stmt.where(Provider.checklist_complete.is_(True))
+        stmt = stmt.where(
+            Provider.checklist_complete.is_(True),
+            or_(Provider.offerable_until.is_(None), Provider.offerable_until > today),
+        )
     total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
     rows = session.scalars(
         stmt.order_by(Provider.legal_name, Provider.id).limit(limit).offset(offset)

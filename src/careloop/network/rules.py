@@ -247,7 +247,10 @@ def offerable_window(
         and facts.portal_users > 0
     )
     until: date | None = None
-    for kind in rules.required:
+    present = {c.kind for c in facts.credentials}
+    # Required kinds must be on file; any kind on file counts once it expires (an
+    # expired accreditation stops offers like an expired licence: nothing may expire).
+    for kind in rules.required | present:
         ends = [_ends(c, rules) for c in facts.credentials if c.kind is kind]
         if not ends:
             complete = False

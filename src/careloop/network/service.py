@@ -65,6 +65,12 @@ def onboard_provider(
     org = identity_service.ensure_organization(
         session, body.legal_name, OrganizationKind.provider, clock=clock
     )
+    if org.kind is not OrganizationKind.provider or repository.by_organization(session, org.id):
+        raise ProviderExistsError(
+            f"An organisation named {body.legal_name!r} is already registered; use the "
+            "provider's exact legal name, or add a distinguishing suffix.",
+            field="legal_name",
+        )
     provider = Provider(
         organization_id=org.id,
         legal_name=body.legal_name,
@@ -313,11 +319,11 @@ def list_providers(
     session: Session, actor: Actor, *, limit: int, offset: int, offerable_only: bool, clock: Clock
 ) -> ProviderPage:
     _require(actor, "provider:read")
+    today = clock.now().date()
     rows, total = repository.page(
-        session, actor, limit=limit, offset=offset, offerable_only=offerable_only
+        session, actor, limit=limit, offset=offset, offerable_only=offerable_only, today=today
     )
     lines = repository.service_lines(session, [p.id for p in rows])
-    today = clock.now().date()
     return ProviderPage(
         items=[
             ProviderSummary(

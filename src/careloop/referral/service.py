@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from careloop.audit import service as audit
 from careloop.audit.models import AuditOutcome
+from careloop.core import events
 from careloop.core.actor import Actor
 from careloop.core.clock import Clock
 from careloop.core.errors import ForbiddenError
@@ -761,6 +762,10 @@ def cancel_referral(
     referral.updated_at = now
     repository.close_clocks(
         session, referral.id, list(ClockKind), status=ClockStatus.cancelled, at=now
+    )
+    # Later domains close what they hold for the case (an open offer, for one).
+    events.publish(
+        "referral.cancelled", session=session, actor=actor, referral_id=referral.id, clock=clock
     )
     repository.insert_events(
         session,

@@ -26,7 +26,7 @@ from careloop.referral import service as referral_service
 from careloop.referral.enums import ReferralStatus
 from careloop.referral.errors import ReferralNotFoundError
 from careloop.referral.models import Referral, ReferralEvent
-from careloop.referral.schemas import AcknowledgeIn
+from careloop.referral.schemas import AcknowledgeIn, CancelIn
 from tests.factories.identity import make_user
 from tests.factories.network import MadeProvider, make_provider
 from tests.factories.referral import make_payer, referral_draft
@@ -366,3 +366,37 @@ class TestTrackRecord:
         )
         assert "accepted 75 % of offers" in result.ranked[0].reasons
         assert "1 of 20 slots left today" not in result.ranked[0].reasons
+
+
+class TestReportedEdges:
+    def test_unplaced_move_is_kept_when_nobody_is_eligible(
+        self, database: Database, clock: FixedClock
+    ) -> None:
+        with database.unit_of_work() as session:
+            world = World(session, clock)
+            case = world.case()
+            result = service.offer_referral(
+                session, world.manager, case, OfferCreate(), clock=clock
+            )
+            assert result.status == "unplaced"
+        with database.unit_of_work() as session:
+            referral = session.scalars(select(Referral)).one()
+            assert referral.status is ReferralStatus.unplaced and referral.escalated
+
+    def test_cancelling_an_offered_case_withdraws_its_offer(self, world: World) -> None:
+        provider = world.provider("Charter Oak Home Medical")
+        case = world.case()
+        offer = service.offer_referral(
+            world.session, world.manager, case, OfferCreate(), clock=world.clock
+        )
+        referral_service.cancel_referral(
+            world.session,
+            world.manager,
+            case,
+            CancelIn(reason="Member moved away"),
+            clock=world.clock,
+        )
+        seen = service.get_offer(world.session, provider.staff, offer.id, clock=world.clock)
+        assert seen.status is OfferStatus.withdrawn
+        with pytest.raises(OfferClosedError):
+            service.accept_offer(world.session, provider.staff, offer.id, clock=world.clock)
