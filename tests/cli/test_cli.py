@@ -53,15 +53,6 @@ def api_get(database_url: str, token: str, path: str = "/api/v1/referrals") -> A
         app.state.database.engine.dispose()
 
 
-def _has_route(database_url: str, path: str) -> bool:
-    settings = Settings(environment="test", database_url=database_url, log_level="WARNING")
-    app = create_app(settings)
-    try:
-        return any(getattr(route, "path", None) == path for route in app.routes)
-    finally:
-        app.state.database.engine.dispose()
-
-
 @pytest.fixture(scope="module")
 def database_file(tmp_path_factory: pytest.TempPathFactory) -> str:
     path: Path = tmp_path_factory.mktemp("cli") / "careloop.sqlite3"
