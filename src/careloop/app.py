@@ -60,7 +60,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.database = database or Database.from_url(
-        settings.database_url, pool_size=settings.db_pool_size
+        settings.database_url, pool_size=settings.db_pool_size, config=settings.database_config()
     )
     app.state.clock = clock or SystemClock()
     app.state.token_cache = TokenCache(ttl=settings.token_cache_seconds)

@@ -60,6 +60,11 @@ def _settings() -> Settings:
     return settings
 
 
+def _database() -> Database:
+    settings = _settings()
+    return Database.from_url(settings.database_url, config=settings.database_config())
+
+
 def _fail(exc: DomainError) -> None:
     err.print(f"[red]error[/red] ({exc.code}): {exc.detail}")
     raise typer.Exit(2)
@@ -90,7 +95,7 @@ def user_add(
     extension: Annotated[str | None, typer.Option(help="Phone extension")] = None,
 ) -> None:
     """Add a user with a role and, for referrers, providers and payers, an organisation."""
-    database = Database.from_url(_settings().database_url)
+    database = _database()
     try:
         with database.unit_of_work() as session:
             user = identity_service.add_user(
@@ -115,7 +120,7 @@ def user_add(
 @user_app.command("list")
 def user_list() -> None:
     """List users and their roles."""
-    database = Database.from_url(_settings().database_url)
+    database = _database()
     table = Table("id", "email", "role", "organisation id", "active")
     with database.unit_of_work() as session:
         for user in identity_service.list_users(session):
@@ -135,7 +140,7 @@ def token_issue(
     label: Annotated[str | None, typer.Option(help="What the token is for")] = None,
 ) -> None:
     """Issue a bearer token for a user and print it (it is stored only as a hash)."""
-    database = Database.from_url(_settings().database_url)
+    database = _database()
     try:
         with database.unit_of_work() as session:
             token = identity_service.issue_token(session, email, clock=SystemClock(), label=label)
@@ -151,7 +156,7 @@ def payer_add(
     rules: Annotated[str | None, typer.Option(help="JSON rule overrides")] = None,
 ) -> None:
     """Register a payer, optionally with rule overrides (see payer/rules.py)."""
-    database = Database.from_url(_settings().database_url)
+    database = _database()
     try:
         overrides = json.loads(rules) if rules else None
     except json.JSONDecodeError as exc:
@@ -188,7 +193,7 @@ def validate(
         for field_error in exc.errors:
             err.print(f"  {field_error.field}: {field_error.message}")
         raise typer.Exit(2) from None
-    database = Database.from_url(_settings().database_url)
+    database = _database()
     with database.unit_of_work() as session:
         result = referral_service.check_referral(session, SYSTEM_ACTOR, draft, clock=SystemClock())
     for finding in result.findings:
@@ -211,7 +216,7 @@ def validate(
 def tick() -> None:
     """Fire everything due now, once: expire unanswered offers (offering the next
     candidate) and stop offers to providers whose credentials lapsed."""
-    database = Database.from_url(_settings().database_url)
+    database = _database()
     report = matching_tasks.tick(database, clock=SystemClock())
     console.print(
         f"offers expired: {report.offers_expired}; credentials lapsed: "

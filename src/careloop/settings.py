@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from careloop.matching.rules import MatchingWeights
+
 DEFAULT_SQLITE_PATH = Path("var") / "careloop.sqlite3"
 
 
@@ -33,6 +35,9 @@ class Settings(BaseSettings):
     # Public URL prefix used for links and problem types.
     public_url: str = "http://127.0.0.1:8000"
     db_pool_size: int = Field(default=10, ge=1)
+    # Matching weights overriding the defaults of matching/rules.py, as JSON, e.g.
+    # {"on_time": 4, "same_county": 1.5}; validated at start-up.
+    matching_weights: dict[str, float] = Field(default_factory=dict)
     # Seconds a bearer token is trusted without asking the database again; a revoked
     # token stops working at most this long after (RELIABILITY.md row 19: 60 s).
     token_cache_seconds: float = Field(default=30, ge=0, le=60)
@@ -46,6 +51,12 @@ class Settings(BaseSettings):
                 return "postgresql+psycopg://" + value[len(prefix) :]
         return value
 
+    @field_validator("matching_weights")
+    @classmethod
+    def _valid_weights(cls, value: dict[str, float]) -> dict[str, float]:
+        MatchingWeights.from_config(value)  # raises naming the bad key
+        return value
+
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
         if self.environment == "production" and self.database_url.startswith("sqlite"):
@@ -54,6 +65,10 @@ class Settings(BaseSettings):
                 "point it at PostgreSQL"
             )
         return self
+
+    def database_config(self) -> dict[str, object]:
+        """What the use cases read from their session (see db.session.session_config)."""
+        return {"matching_weights": dict(self.matching_weights)}
 
     @property
     def is_sqlite(self) -> bool:

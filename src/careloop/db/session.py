@@ -15,6 +15,13 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 REFERENCE_CACHE_KEY = "careloop.reference_cache"
+CONFIG_KEY = "careloop.config"
+
+
+def session_config(session: Session, key: str) -> Any:
+    """A value of the operator configuration the session's Database was built with."""
+    config = session.info.get(CONFIG_KEY) or {}
+    return config.get(key)
 
 
 class ReferenceCache:
@@ -93,8 +100,17 @@ def _sqlite_begin(connection: Connection) -> None:
 class Database:
     """An engine and its session factory; built once per process (or per test)."""
 
-    def __init__(self, engine: Engine, *, bind: Connection | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        bind: Connection | None = None,
+        config: dict[str, Any] | None = None,
+    ) -> None:
         self.engine = engine
+        # Operator configuration the use cases read from their session (e.g. matching
+        # weights): set once by the entry point from Settings, never from the environment.
+        self.config = dict(config or {})
         # Reference data that changes rarely (payers and their rules), shared by the
         # sessions of this database for a few seconds; see ReferenceCache.
         self.reference_cache = ReferenceCache()
@@ -107,15 +123,19 @@ class Database:
             self._factory = sessionmaker(bind=engine, expire_on_commit=False)
 
     @classmethod
-    def from_url(cls, url: str, *, pool_size: int = 10) -> Database:
-        return cls(make_engine(url, pool_size=pool_size))
+    def from_url(
+        cls, url: str, *, pool_size: int = 10, config: dict[str, Any] | None = None
+    ) -> Database:
+        return cls(make_engine(url, pool_size=pool_size), config=config)
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
 
     def session(self) -> Session:
-        return self._factory(info={REFERENCE_CACHE_KEY: self.reference_cache})
+        return self._factory(
+            info={REFERENCE_CACHE_KEY: self.reference_cache, CONFIG_KEY: self.config}
+        )
 
     @contextmanager
     def unit_of_work(self) -> Iterator[Session]:

@@ -13,6 +13,7 @@ from careloop.core import events
 from careloop.core.actor import SYSTEM_ACTOR, Actor
 from careloop.core.clock import Clock
 from careloop.core.errors import ForbiddenError
+from careloop.db.session import session_config
 from careloop.identity.permissions import may
 from careloop.matching import repository, rules
 from careloop.matching.errors import (
@@ -87,7 +88,15 @@ def _match(
         member_language=case.member_language,
     )
     facts = [_facts(row, records.get(row.provider_id, {}), today) for row in rows]
-    return rules.rank(needs, facts), service_date
+    return rules.rank(needs, facts, _weights(session)), service_date
+
+
+def _weights(session: Session) -> rules.MatchingWeights:
+    """The operator's weights (CARELOOP_MATCHING_WEIGHTS) over the defaults."""
+    configured = session_config(session, "matching_weights")
+    if not configured:
+        return rules.DEFAULT_MATCHING_WEIGHTS
+    return rules.MatchingWeights.from_config(configured)
 
 
 def _facts(

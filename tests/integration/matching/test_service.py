@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from careloop.core.actor import Role
@@ -27,6 +27,7 @@ from careloop.referral.enums import ReferralStatus
 from careloop.referral.errors import ReferralNotFoundError
 from careloop.referral.models import Referral, ReferralEvent
 from careloop.referral.schemas import AcknowledgeIn, CancelIn
+from careloop.settings import Settings
 from tests.factories.identity import make_user
 from tests.factories.network import MadeProvider, make_provider
 from tests.factories.referral import make_payer, referral_draft
@@ -400,3 +401,33 @@ class TestReportedEdges:
         assert seen.status is OfferStatus.withdrawn
         with pytest.raises(OfferClosedError):
             service.accept_offer(world.session, provider.staff, offer.id, clock=world.clock)
+
+
+def test_operator_weights_change_the_order(
+    database: Database, connection: Connection, clock: FixedClock
+) -> None:
+    with database.unit_of_work() as session:
+        world = World(session, clock)
+        world.provider("Zip Neighbour Medical", zip_codes=["06103"])
+        world.provider(
+            "County Wide Medical",
+            zip_codes=[],
+            counties=[{"state": "CT", "county": "Hartford County"}],
+        )
+        case = world.case()
+        default = service.find_candidates(session, world.manager, case, clock=clock)
+        assert default.ranked[0].name == "Zip Neighbour Medical"
+    # The same test transaction, seen through a database configured by an operator.
+    weighted = Database(
+        database.engine,
+        bind=connection,
+        config={"matching_weights": {"same_zip": 0.0, "same_county": 5.0}},
+    )
+    with weighted.unit_of_work() as session:
+        result = service.find_candidates(session, world.manager, case, clock=clock)
+        assert result.ranked[0].name == "County Wide Medical"
+
+
+def test_bad_weights_are_refused_at_start_up() -> None:
+    with pytest.raises(ValueError, match="on_tme"):
+        Settings(matching_weights={"on_tme": 2.0})
