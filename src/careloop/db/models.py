@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from careloop.audit import models as audit_models
+from careloop.db import outbox as outbox_models
 from careloop.db.base import Base
 from careloop.identity import models as identity_models
 from careloop.matching import models as matching_models
@@ -17,6 +18,7 @@ __all__ = [
     "identity_models",
     "matching_models",
     "network_models",
+    "outbox_models",
     "payer_models",
     "referral_models",
     "sla_models",

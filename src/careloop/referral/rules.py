@@ -24,7 +24,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from careloop.codes import (
@@ -609,3 +609,21 @@ def next_status(
 
 def is_open(status: ReferralStatus) -> bool:
     return status in OPEN_STATUSES
+
+
+# ---- clocks the worker watches -------------------------------------------------------------
+
+#: A warning fires when this share of the service window has passed (scheduling issue:
+#: "warns before a service deadline (default at 75 % of the window)").
+SERVICE_WARNING_AT = 0.75
+
+
+def service_warning_due(started_at: datetime, due_at: datetime) -> datetime:
+    """When to warn that a service deadline approaches."""
+    return started_at + (due_at - started_at) * SERVICE_WARNING_AT
+
+
+def discharge_watch_due(discharge_at: datetime, window: timedelta, now: datetime) -> datetime:
+    """When a discharge becomes 'at risk' if no provider has taken the case: once it is
+    less than ``window`` away (DOMAIN.md §4: 24 h), or now when it already is."""
+    return max(now, discharge_at - window)

@@ -26,7 +26,7 @@ from careloop.db import sequences
 from careloop.identity import service as identity_service
 from careloop.identity.permissions import may
 from careloop.payer import service as payer_service
-from careloop.referral import drafts, presenters, repository, rules
+from careloop.referral import clocks, drafts, presenters, repository, rules
 from careloop.referral.enums import ReferralAction, ReferralStatus, Severity
 from careloop.referral.errors import (
     IdempotencyKeyInFlightError,
@@ -287,7 +287,18 @@ def _store(
     referral_id, values["case_number"] = repository.insert_referral(session, params)
     item_rows = _item_rows(referral_id, draft)
     repository.insert_items(session, item_rows)
-    repository.insert_clocks(session, _clock_rows(referral_id, result, now=now))
+    policy = result.payer.rules.sla if result.payer else payer_service.default_rules().sla
+    repository.insert_clocks(
+        session,
+        clocks.clock_rows(
+            referral_id,
+            status=result.status,
+            deadlines=result.deadlines,
+            policy=policy,
+            discharge_at=draft.discharge_at,
+            now=now,
+        ),
+    )
     repository.insert_events(session, _received_events(referral_id, actor, result, now=now))
     return Referral(id=referral_id, **values), [ReferralItem(**row) for row in item_rows]
 
@@ -368,45 +379,6 @@ def _item_rows(referral_id: int, draft: ReferralCreate) -> list[dict[str, Any]]:
         }
         for line, item in enumerate(draft.items, start=1)
     ]
-
-
-def _clock_rows(referral_id: int, result: CheckResult, *, now: datetime) -> list[dict[str, Any]]:
-    policy = result.payer.rules.sla if result.payer else payer_service.default_rules().sla
-    d = result.deadlines
-    service_rule = policy.service_start[d.service_class]
-    base = {
-        "referral_id": referral_id,
-        "status": ClockStatus.open,
-        "time_zone": d.time_zone,
-        "started_at": now,
-    }
-    rows = [
-        {
-            **base,
-            "kind": ClockKind.acknowledgement,
-            "calendar": policy.acknowledgement.calendar.value,
-            "rule_source": policy.acknowledgement.source,
-            "due_at": d.ack_due_at,
-        },
-        {
-            **base,
-            "kind": ClockKind.service_start,
-            "calendar": service_rule.calendar.value,
-            "rule_source": service_rule.source,
-            "due_at": d.service_due_at,
-        },
-    ]
-    if result.draft.discharge_at is not None:
-        rows.append(
-            {
-                **base,
-                "kind": ClockKind.discharge,
-                "calendar": "clock",
-                "rule_source": "hospital discharge time given on the order",
-                "due_at": result.draft.discharge_at,
-            }
-        )
-    return rows
 
 
 def _event(
@@ -693,7 +665,13 @@ def supply_information(
     referral.status = new_status
     if body.items is not None:
         repository.replace_items(session, referral.id, _item_rows(referral.id, draft))
-    _reschedule_service_clock(session, referral)
+    clocks.move_service_clocks(
+        session,
+        referral,
+        recomputed=body.items is not None or body.discharge_at is not None,
+        waiting=new_status is ReferralStatus.needs_clarification,
+        now=now,
+    )
     repository.insert_events(
         session,
         [
@@ -736,12 +714,6 @@ def _apply(referral: Referral, result: CheckResult, *, now: datetime) -> None:
     if result.deadlines.escalation_reason:
         referral.escalation_reason = result.deadlines.escalation_reason
     referral.updated_at = now
-
-
-def _reschedule_service_clock(session: Session, referral: Referral) -> None:
-    for clock_row in repository.open_clocks(session, referral.id):
-        if clock_row.kind is ClockKind.service_start:
-            clock_row.due_at = referral.service_due_at
 
 
 def cancel_referral(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -18,6 +19,27 @@ class ClockKind(StrEnum):
     discharge = "discharge"
     offer_response = "offer_response"
     credential_expiry = "credential_expiry"
+    # Fires part-way through the service window (default 75 %) to warn before a breach.
+    service_warning = "service_warning"
+
+
+class Team(StrEnum):
+    """Who works a clock when it needs a person (the work queue's teams)."""
+
+    intake = "intake"
+    case_management = "case_management"
+    network = "network"
+
+
+#: The team each kind of clock belongs to.
+TEAM_OF_KIND = {
+    ClockKind.acknowledgement: Team.intake,
+    ClockKind.service_start: Team.case_management,
+    ClockKind.service_warning: Team.case_management,
+    ClockKind.discharge: Team.case_management,
+    ClockKind.offer_response: Team.case_management,
+    ClockKind.credential_expiry: Team.network,
+}
 
 
 class ClockStatus(StrEnum):
@@ -31,6 +53,10 @@ class ClockStatus(StrEnum):
 OPEN_CLOCK_STATUSES = (ClockStatus.open, ClockStatus.paused)
 
 
+def _team_of_row(context: Any) -> str:
+    return TEAM_OF_KIND[ClockKind(context.get_current_parameters()["kind"])].value
+
+
 class Clock(Base):
     """A deadline on a case. ``due_at`` comes from a rule in sla/rules.py whose figure
     and origin are kept in ``rule_source`` so anyone can see why a case is due when."""
@@ -39,6 +65,9 @@ class Clock(Base):
     __table_args__ = (
         # The work queue and the worker read open clocks by due time.
         Index("ix_clocks_status_due_at", "status", "due_at"),
+        # "Next items for a team" and "my items" read open clocks in due order.
+        Index("ix_clocks_team_status_due_at", "team", "status", "due_at"),
+        Index("ix_clocks_assigned_user_id_status_due_at", "assigned_user_id", "status", "due_at"),
         Index("ix_clocks_referral_id_kind", "referral_id", "kind"),
     )
 
@@ -49,6 +78,9 @@ class Clock(Base):
     provider_id: Mapped[int | None] = mapped_column(Integer)
     credential_id: Mapped[int | None] = mapped_column(Integer)
     kind: Mapped[ClockKind] = mapped_column(StrEnumType(ClockKind))
+    team: Mapped[str] = mapped_column(String(30), default=_team_of_row)
+    assigned_user_id: Mapped[int | None] = mapped_column(Integer)
+    assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     status: Mapped[ClockStatus] = mapped_column(StrEnumType(ClockStatus))
     calendar: Mapped[str] = mapped_column(String(20))
     time_zone: Mapped[str] = mapped_column(String(64))

@@ -56,7 +56,11 @@ class TestSubmitReferral:
         referral = session.scalars(select(Referral)).one()
         assert count(session, ReferralItem, ReferralItem.referral_id == referral.id) == 2
         kinds = {c.kind for c in session.scalars(select(Clock))}
-        assert kinds == {ClockKind.acknowledgement, ClockKind.service_start}
+        assert kinds == {
+            ClockKind.acknowledgement,
+            ClockKind.service_start,
+            ClockKind.service_warning,
+        }
         events = [e.type for e in session.scalars(select(ReferralEvent))]
         assert events == ["referral.received"]
         audit = session.scalars(select(AuditRecord)).one()
@@ -341,3 +345,56 @@ class TestVisibility:
             session, staff, ReferralFilter(), PageRequest(limit=2), clock=clock
         )
         assert page.total == 4 and len(page.items) == 2
+
+
+class TestPausedClocks:
+    def test_service_clock_waits_while_clarification_is_pending_and_resumes_unpenalised(
+        self, session: Session, intake: Actor, clock: FixedClock
+    ) -> None:
+        draft = referral_draft(clock.now(), signed_order=...)
+        first = service.submit_referral(session, intake, draft, clock=clock)
+        original = json.loads(first.body)["service_due_at"]
+        service_clock = session.scalars(
+            select(Clock).where(Clock.kind == ClockKind.service_start)
+        ).one()
+        assert service_clock.status is ClockStatus.paused
+        clock.advance(timedelta(hours=50))
+        fix = ReferralClarify.model_validate(
+            {"signed_order": {"signed_on": "2026-11-25"}}, strict=False
+        )
+        read = service.supply_information(session, intake, first.case_number, fix, clock=clock)
+        assert read.status is ReferralStatus.received
+        session.refresh(service_clock)
+        assert service_clock.status is ClockStatus.open
+        # 72 h around the clock from receipt, plus the 50 h spent waiting.
+        assert read.service_due_at == clock.now() - timedelta(hours=50) + timedelta(hours=72 + 50)
+        assert read.service_due_at.isoformat().replace("+00:00", "Z") != original
+        assert service_clock.due_at == read.service_due_at
+
+    def test_clocks_pause_again_when_new_information_raises_an_error(
+        self, session: Session, intake: Actor, clock: FixedClock
+    ) -> None:
+        number = service.submit_referral(
+            session, intake, referral_draft(clock.now()), clock=clock
+        ).case_number
+        broken = ReferralClarify.model_validate({"diagnoses": [{"code": "J44"}]}, strict=False)
+        service.supply_information(session, intake, number, broken, clock=clock)
+        statuses = {
+            c.kind: c.status
+            for c in session.scalars(
+                select(Clock).where(
+                    Clock.kind.in_(
+                        [
+                            ClockKind.service_start,
+                            ClockKind.service_warning,
+                            ClockKind.acknowledgement,
+                        ]
+                    )
+                )
+            )
+        }
+        assert statuses == {
+            ClockKind.service_start: ClockStatus.paused,
+            ClockKind.service_warning: ClockStatus.paused,
+            ClockKind.acknowledgement: ClockStatus.open,
+        }
