@@ -10,6 +10,7 @@ import multiprocessing
 import signal
 import socket
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -18,6 +19,7 @@ import uvicorn
 from rich.console import Console
 from rich.table import Table
 
+from careloop import worker
 from careloop.core.actor import SYSTEM_ACTOR, Role
 from careloop.core.clock import SystemClock
 from careloop.core.errors import DomainError
@@ -25,8 +27,8 @@ from careloop.db.migrate import upgrade_database
 from careloop.db.session import Database
 from careloop.demo.seed import seed_demo
 from careloop.identity import service as identity_service
-from careloop.matching import tasks as matching_tasks
 from careloop.network import service as network_service
+from careloop.notification.sinks import FileSink
 from careloop.payer import service as payer_service
 from careloop.referral import service as referral_service
 from careloop.referral.schemas import ReferralCreate
@@ -214,14 +216,35 @@ def validate(
 
 @app.command()
 def tick() -> None:
-    """Fire everything due now, once: expire unanswered offers (offering the next
-    candidate) and stop offers to providers whose credentials lapsed."""
+    """Fire everything due now, once (what the worker does on each pass): escalate
+    overdue acknowledgements and service starts, warn before deadlines, expire
+    unanswered offers, stop offers to lapsed providers, deliver notifications."""
     database = _database()
-    report = matching_tasks.tick(database, clock=SystemClock())
+    done = worker.run_until_idle(database, clock=SystemClock(), sink=_sink())
     console.print(
-        f"offers expired: {report.offers_expired}; credentials lapsed: "
-        f"{report.credentials_lapsed}; offers withdrawn: {report.offers_withdrawn}"
+        ", ".join(f"{kind}: {count}" for kind, count in sorted(done.items())) or "nothing was due"
     )
+
+
+@app.command("worker")
+def run_worker(
+    idle_seconds: Annotated[float, typer.Option(help="Pause between passes when idle")] = 1.0,
+) -> None:
+    """Run the worker until stopped (Ctrl-C or SIGTERM). On PostgreSQL any number may run
+    side by side; on SQLite run one."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        worker.run(
+            _database(), clock=SystemClock(), sink=_sink(), stop=stop, idle_seconds=idle_seconds
+        )
+    except KeyboardInterrupt:
+        stop.set()
+
+
+def _sink() -> FileSink:
+    # Notifications go to a file until an e-mail, SMS or fax gateway is configured.
+    return FileSink(Path("var") / "outbox.jsonl")
 
 
 @app.command()
@@ -303,7 +326,20 @@ def demo(
     )
     sys.stdout.flush()
     if not no_serve:
-        serve(host=host, port=port, workers=1)
+        # The worker runs beside the server in this process (SQLite takes one worker).
+        stop = threading.Event()
+        thread = threading.Thread(
+            target=worker.run,
+            kwargs={"database": database, "clock": SystemClock(), "sink": _sink(), "stop": stop},
+            name="careloop-worker",
+            daemon=True,
+        )
+        thread.start()
+        try:
+            serve(host=host, port=port, workers=1)
+        finally:
+            stop.set()
+            thread.join(timeout=5)
 
 
 def main() -> None:

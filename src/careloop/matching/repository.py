@@ -255,16 +255,6 @@ def respond(
     return result.rowcount == 1
 
 
-def due_pending_offers(session: Session, now: datetime, limit: int = 500) -> list[int]:
-    stmt = (
-        select(Offer.id)
-        .where(Offer.status == OfferStatus.pending, Offer.respond_by <= now)
-        .order_by(Offer.respond_by, Offer.id)
-        .limit(limit)
-    )
-    return list(session.scalars(stmt))
-
-
 def pending_offers_of_provider(session: Session, provider_id: int) -> list[int]:
     stmt = select(Offer.id).where(
         Offer.provider_id == provider_id, Offer.status == OfferStatus.pending

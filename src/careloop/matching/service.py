@@ -343,7 +343,7 @@ def decline_offer(
     ):
         session.refresh(offer)
         raise _closed(offer, now)
-    _lapse(session, actor, offer, outcome="declined", reason=body.reason.value, clock=clock)
+    lapse(session, actor, offer, outcome="declined", reason=body.reason.value, clock=clock)
     session.refresh(offer)
     return _read(session, offer, assignment.case_by_id(session, offer.referral_id))
 
@@ -360,12 +360,12 @@ def withdraw_offer(
     ):
         session.refresh(offer)
         raise _closed(offer, now)
-    _lapse(session, actor, offer, outcome="withdrawn", reason=body.reason, clock=clock)
+    lapse(session, actor, offer, outcome="withdrawn", reason=body.reason, clock=clock)
     session.refresh(offer)
     return _read(session, offer, assignment.case_by_id(session, offer.referral_id))
 
 
-def _lapse(
+def lapse(
     session: Session,
     actor: Actor,
     offer: Offer,
@@ -374,6 +374,8 @@ def _lapse(
     reason: str | None,
     clock: Clock,
 ) -> None:
+    """An offer closed unanswered or declined: record it on the case and offer the next
+    candidate, or mark the case unplaced when none is left."""
     provider = session.get(Provider, offer.provider_id)
     assert provider is not None
     _close_clock(
@@ -409,24 +411,6 @@ def _close_clock(session: Session, offer_id: int, status: ClockStatus, at: datet
         row.fired_at = at
 
 
-def expire_due_offers(session: Session, *, clock: Clock) -> int:
-    """Expire every pending offer past its response window and offer the next candidate.
-    Idempotent: an offer already answered or expired is left alone."""
-    count = 0
-    now = clock.now()
-    for offer_id in repository.due_pending_offers(session, now):
-        if not repository.respond(session, offer_id, to=OfferStatus.expired, at=now, user_id=None):
-            continue
-        offer = session.get(Offer, offer_id)
-        assert offer is not None
-        session.refresh(offer)
-        _lapse(
-            session, SYSTEM_ACTOR, offer, outcome="expired", reason="no answer in time", clock=clock
-        )
-        count += 1
-    return count
-
-
 def withdraw_offers_of_provider(
     session: Session, provider_id: int, *, reason: str, clock: Clock
 ) -> int:
@@ -441,7 +425,7 @@ def withdraw_offers_of_provider(
             offer = session.get(Offer, offer_id)
             assert offer is not None
             session.refresh(offer)
-            _lapse(session, SYSTEM_ACTOR, offer, outcome="withdrawn", reason=reason, clock=clock)
+            lapse(session, SYSTEM_ACTOR, offer, outcome="withdrawn", reason=reason, clock=clock)
             count += 1
     return count
 

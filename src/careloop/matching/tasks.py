@@ -1,46 +1,45 @@
-"""Jobs the clock drives: expire unanswered offers, stop offers to providers whose
-credentials lapse. ``careloop tick`` runs them until the worker exists; each is
-idempotent (a clock fires once; an answered offer is left alone)."""
+"""What the worker does when an offer or a credential clock is due. Each handler runs in
+the worker's transaction with the clock it fires; the clock is marked by the caller."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from sqlalchemy.orm import Session
 
+from careloop.core.actor import SYSTEM_ACTOR
 from careloop.core.clock import Clock
-from careloop.db.session import Database
-from careloop.matching import service
+from careloop.matching import repository, service
+from careloop.matching.models import Offer, OfferStatus
 from careloop.network import service as network_service
-from careloop.sla import repository as clocks
-from careloop.sla.models import ClockKind, ClockStatus
+from careloop.sla.models import Clock as ClockRow
+from careloop.sla.models import ClockStatus
 
 
-@dataclass(frozen=True, slots=True)
-class TickReport:
-    offers_expired: int
-    credentials_lapsed: int
-    offers_withdrawn: int
+def on_offer_response_due(session: Session, row: ClockRow, clock: Clock) -> ClockStatus:
+    """No answer within the response window: the offer expires and the next candidate
+    is offered (or the case is unplaced). An offer answered meanwhile is left alone."""
+    offer = session.get(Offer, row.offer_id) if row.offer_id is not None else None
+    if offer is None or offer.status is not OfferStatus.pending:
+        return ClockStatus.met
+    if not repository.respond(
+        session, offer.id, to=OfferStatus.expired, at=clock.now(), user_id=None
+    ):
+        return ClockStatus.met
+    session.refresh(offer)
+    service.lapse(
+        session, SYSTEM_ACTOR, offer, outcome="expired", reason="no answer in time", clock=clock
+    )
+    return ClockStatus.breached
 
 
-def tick(database: Database, *, clock: Clock) -> TickReport:
-    """Fire everything due now, each in its own transaction."""
-    with database.unit_of_work() as session:
-        expired = service.expire_due_offers(session, clock=clock)
-    lapsed = withdrawn = 0
-    now = clock.now()
-    with database.unit_of_work() as session:
-        ids = clocks.due_clock_ids(session, ClockKind.credential_expiry, now)
-    for clock_id in ids:
-        with database.unit_of_work() as session:
-            row = clocks.claim(session, clock_id, status=ClockStatus.breached, now=now)
-            if row is None or row.provider_id is None:
-                continue
-            lapsed += 1
-            network_service.refresh_offerability(session, row.provider_id, today=now.date())
-            if not network_service.is_offerable(session, row.provider_id, today=now.date()):
-                withdrawn += service.withdraw_offers_of_provider(
-                    session,
-                    row.provider_id,
-                    reason="a required credential lapsed",
-                    clock=clock,
-                )
-    return TickReport(expired, lapsed, withdrawn)
+def on_credential_expiry(session: Session, row: ClockRow, clock: Clock) -> ClockStatus:
+    """A credential lapsed today: the provider's offerability is recomputed and, if it
+    may no longer be offered work, its unanswered offers go to the next candidates."""
+    if row.provider_id is None:
+        return ClockStatus.met
+    today = clock.now().date()
+    network_service.refresh_offerability(session, row.provider_id, today=today)
+    if not network_service.is_offerable(session, row.provider_id, today=today):
+        service.withdraw_offers_of_provider(
+            session, row.provider_id, reason="a required credential lapsed", clock=clock
+        )
+    return ClockStatus.breached

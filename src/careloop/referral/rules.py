@@ -626,4 +626,6 @@ def service_warning_due(started_at: datetime, due_at: datetime) -> datetime:
 def discharge_watch_due(discharge_at: datetime, window: timedelta, now: datetime) -> datetime:
     """When a discharge becomes 'at risk' if no provider has taken the case: once it is
     less than ``window`` away (DOMAIN.md §4: 24 h), or now when it already is."""
+    if discharge_at - datetime.min.replace(tzinfo=UTC) <= window:
+        return now  # a date at the start of the calendar: long past (found by fuzzing)
     return max(now, discharge_at - window)

@@ -30,3 +30,31 @@ def claim(session: Session, clock_id: int, *, status: ClockStatus, now: datetime
     if result.rowcount != 1:
         return None
     return session.get(Clock, clock_id, populate_existing=True)
+
+
+def claim_due_batch(session: Session, now: datetime, limit: int = 100) -> list[Clock]:
+    """Lock up to ``limit`` open clocks that are due, for this transaction only.
+
+    On PostgreSQL, rows another worker holds are skipped (FOR UPDATE SKIP LOCKED), so any
+    number of workers share the work; SQLite serialises writers, so one worker runs. The
+    caller fires each clock and marks it in the same transaction: a worker that dies
+    before committing leaves its clocks open for the next one, and none fires twice.
+    """
+    stmt = (
+        select(Clock)
+        .where(Clock.status == ClockStatus.open, Clock.due_at <= now)
+        .order_by(Clock.due_at, Clock.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    return list(session.scalars(stmt))
+
+
+def mark_fired(clock: Clock, *, status: ClockStatus, now: datetime) -> None:
+    clock.status = status
+    clock.fired_at = now
+    if status is ClockStatus.breached:
+        clock.breached_at = now
+    elif status is ClockStatus.met:
+        clock.met_at = now

@@ -9,11 +9,12 @@ import pytest
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
+from careloop import worker
 from careloop.core.actor import Role
 from careloop.core.clock import FixedClock
 from careloop.core.errors import ForbiddenError
 from careloop.db.session import Database
-from careloop.matching import service, tasks
+from careloop.matching import service
 from careloop.matching.errors import (
     NoteRequiredError,
     OfferClosedError,
@@ -301,8 +302,8 @@ class TestTick:
                 session, world.manager, case, OfferCreate(provider_id=first.id), clock=clock
             )
         clock.advance(timedelta(hours=2, minutes=1))
-        assert tasks.tick(database, clock=clock).offers_expired == 1
-        assert tasks.tick(database, clock=clock).offers_expired == 0
+        assert worker.run_until_idle(database, clock=clock)["offer_response"] == 1
+        assert worker.run_until_idle(database, clock=clock)["offer_response"] == 0
         with database.unit_of_work() as session:
             offers = session.scalars(select(Offer).order_by(Offer.id)).all()
             assert [(o.provider_id, o.status) for o in offers] == [
@@ -336,9 +337,10 @@ class TestTick:
                 session, world.manager, case, OfferCreate(provider_id=lapsing.id), clock=clock
             )
         clock.set(clock.now().replace(hour=0, minute=1) + timedelta(days=1))
-        report = tasks.tick(database, clock=clock)
-        assert (report.credentials_lapsed, report.offers_withdrawn) == (1, 1)
-        assert tasks.tick(database, clock=clock).credentials_lapsed == 0
+        fired = worker.run_until_idle(database, clock=clock)
+        assert fired["credential_expiry"] == 1
+        assert fired["offer_response"] == 0  # withdrawn by the lapse, not expired
+        assert worker.run_until_idle(database, clock=clock)["credential_expiry"] == 0
         with database.unit_of_work() as session:
             status = session.scalars(select(Referral.status)).one()
             assert status is ReferralStatus.unplaced

@@ -279,3 +279,11 @@ class TestStatusMachine:
                 assert acknowledged
             if action is ReferralAction.supply_information:
                 assert (status is ReferralStatus.needs_clarification) == errors_remain
+
+
+def test_discharge_watch_is_now_when_the_discharge_is_at_the_start_of_the_calendar() -> None:
+    ancient = datetime(1, 1, 1, tzinfo=UTC)
+    assert rules.discharge_watch_due(ancient, timedelta(hours=24), NOW) == NOW
+    assert rules.discharge_watch_due(NOW + timedelta(hours=30), timedelta(hours=24), NOW) == (
+        NOW + timedelta(hours=6)
+    )

@@ -1,0 +1,1 @@
+"""Notifications: delivering the outbox to referrers, members, providers and staff."""

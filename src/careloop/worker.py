@@ -1,0 +1,104 @@
+"""The worker: fires due clocks exactly once and delivers the outbox.
+
+Run it as ``careloop worker`` (any number side by side on PostgreSQL; one on SQLite),
+once as ``careloop tick``, or inside ``careloop demo``. Each batch of clocks is claimed
+and fired in one transaction (each clock in a savepoint of its own), so a worker killed
+mid-batch leaves its clocks for the next one and none fires twice.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable
+from datetime import timedelta
+
+import structlog
+from sqlalchemy.orm import Session
+
+from careloop.core.clock import Clock
+from careloop.db.session import Database
+from careloop.matching import tasks as matching_tasks
+from careloop.notification import service as notification_service
+from careloop.notification.sinks import Sink
+from careloop.referral import tasks as referral_tasks
+from careloop.sla import repository as clocks
+from careloop.sla.models import Clock as ClockRow
+from careloop.sla.models import ClockKind, ClockStatus
+
+log = structlog.get_logger("careloop.worker")
+
+Handler = Callable[[Session, ClockRow, Clock], ClockStatus]
+
+HANDLERS: dict[ClockKind, Handler] = {
+    ClockKind.acknowledgement: lambda s, r, c: referral_tasks.on_acknowledgement_due(s, r, c.now()),
+    ClockKind.service_warning: lambda s, r, c: referral_tasks.on_service_warning(s, r, c.now()),
+    ClockKind.service_start: lambda s, r, c: referral_tasks.on_service_due(s, r, c.now()),
+    ClockKind.discharge: lambda s, r, c: referral_tasks.on_discharge_watch(s, r, c.now()),
+    ClockKind.offer_response: matching_tasks.on_offer_response_due,
+    ClockKind.credential_expiry: matching_tasks.on_credential_expiry,
+}
+
+#: A clock whose handler failed is retried this much later (and the failure logged).
+RETRY_AFTER = timedelta(minutes=5)
+
+
+def fire_due(database: Database, *, clock: Clock, batch: int = 100) -> Counter[str]:
+    """Fire one batch of due clocks; returns how many of each kind fired."""
+    fired: Counter[str] = Counter()
+    with database.unit_of_work() as session:
+        for row in clocks.claim_due_batch(session, clock.now(), batch):
+            try:
+                with session.begin_nested():
+                    status = HANDLERS[row.kind](session, row, clock)
+                    clocks.mark_fired(row, status=status, now=clock.now())
+            except Exception as exc:
+                log.error(
+                    "worker.clock_failed",
+                    clock_id=row.id,
+                    kind=row.kind.value,
+                    error_type=type(exc).__name__,
+                )
+                row.due_at = clock.now() + RETRY_AFTER
+                continue
+            fired[row.kind.value] += 1
+    return fired
+
+
+def run_until_idle(
+    database: Database, *, clock: Clock, sink: Sink | None = None, batch: int = 100
+) -> Counter[str]:
+    """Fire everything due now (batch after batch), then deliver the outbox once."""
+    total: Counter[str] = Counter()
+    while True:
+        fired = fire_due(database, clock=clock, batch=batch)
+        total.update(fired)
+        if sum(fired.values()) < batch:
+            break
+    if sink is not None:
+        with database.unit_of_work() as session:
+            total["notifications"] += notification_service.deliver_due(session, sink, clock=clock)
+    return total
+
+
+def run(
+    database: Database,
+    *,
+    clock: Clock,
+    sink: Sink,
+    stop: threading.Event,
+    idle_seconds: float = 1.0,
+) -> None:
+    """Work until ``stop`` is set: fire due clocks, deliver messages, sleep when idle."""
+    log.info("worker.started")
+    while not stop.is_set():
+        try:
+            done = run_until_idle(database, clock=clock, sink=sink)
+        except Exception as exc:  # the database went away: wait and try again
+            log.error("worker.pass_failed", error_type=type(exc).__name__)
+            stop.wait(5)
+            continue
+        if done:
+            log.info("worker.pass", **dict(done))
+        stop.wait(idle_seconds)
+    log.info("worker.stopped")

@@ -1,0 +1,231 @@
+"""The worker fires each due clock once: escalations, warnings, the discharge watch,
+the outbox; with two workers racing and with a worker killed mid-batch."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import random
+import threading
+from collections import Counter
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from careloop import worker
+from careloop.core.actor import Actor, Role
+from careloop.core.clock import FixedClock
+from careloop.db.outbox import OutboxMessage
+from careloop.db.session import Database
+from careloop.notification.sinks import FileSink
+from careloop.referral import service as referral_service
+from careloop.referral.models import Referral, ReferralEvent
+from careloop.sla.models import Clock, ClockKind, ClockStatus
+from tests.factories.identity import make_user
+from tests.factories.referral import make_payer, referral_draft
+
+
+def _intake(session: Session, clock: FixedClock) -> Actor:
+    make_payer(session, clock=clock)
+    actor, _ = make_user(session, clock=clock, role=Role.intake_agent)
+    return actor
+
+
+def _events(session: Session, type_: str) -> list[ReferralEvent]:
+    stmt = select(ReferralEvent).where(ReferralEvent.type == type_)
+    return list(session.scalars(stmt.order_by(ReferralEvent.id)))
+
+
+class TestHandlers:
+    def test_overdue_acknowledgement_escalates_once(
+        self, database: Database, clock: FixedClock
+    ) -> None:
+        with database.unit_of_work() as session:
+            actor = _intake(session, clock)
+            referral_service.submit_referral(
+                session, actor, referral_draft(clock.now()), clock=clock
+            )
+        clock.advance(timedelta(days=1, minutes=1))
+        assert worker.run_until_idle(database, clock=clock)["acknowledgement"] == 1
+        assert worker.run_until_idle(database, clock=clock)["acknowledgement"] == 0
+        with database.unit_of_work() as session:
+            referral = session.scalars(select(Referral)).one()
+            assert referral.escalated and referral.escalation_reason == "acknowledgement overdue"
+            assert len(_events(session, "sla.breached")) == 1
+            outbox = session.scalars(select(OutboxMessage)).all()
+            assert [m.template for m in outbox] == ["referral.escalated"]
+
+    def test_warning_at_three_quarters_of_the_service_window(
+        self, database: Database, clock: FixedClock
+    ) -> None:
+        with database.unit_of_work() as session:
+            actor = _intake(session, clock)
+            number = referral_service.submit_referral(
+                session, actor, referral_draft(clock.now()), clock=clock
+            ).case_number
+            referral_service.acknowledge_referral(
+                session, actor, number, referral_service.AcknowledgeIn(), clock=clock
+            )
+        clock.advance(timedelta(hours=53))  # 72 h window: 75 % is 54 h
+        assert worker.run_until_idle(database, clock=clock)["service_warning"] == 0
+        clock.advance(timedelta(hours=1, minutes=1))
+        assert worker.run_until_idle(database, clock=clock)["service_warning"] == 1
+        clock.advance(timedelta(hours=18))
+        assert worker.run_until_idle(database, clock=clock)["service_start"] == 1
+        with database.unit_of_work() as session:
+            assert len(_events(session, "sla.warning")) == 1
+            referral = session.scalars(select(Referral)).one()
+            assert referral.escalation_reason == "service start overdue"
+
+    def test_discharge_at_risk_when_nobody_has_taken_the_case_a_day_before(
+        self, database: Database, clock: FixedClock
+    ) -> None:
+        discharge = clock.now() + timedelta(hours=30)
+        with database.unit_of_work() as session:
+            actor = _intake(session, clock)
+            draft = referral_draft(
+                clock.now(), urgency="discharge", discharge_at=discharge.isoformat()
+            )
+            referral_service.submit_referral(session, actor, draft, clock=clock)
+            watch = session.scalars(select(Clock).where(Clock.kind == ClockKind.discharge)).one()
+            assert watch.due_at == discharge - timedelta(hours=24)
+        clock.advance(timedelta(hours=6, minutes=1))
+        fired = worker.run_until_idle(database, clock=clock)
+        assert fired["discharge"] == 1
+        with database.unit_of_work() as session:
+            referral = session.scalars(select(Referral)).one()
+            assert referral.escalation_reason is not None
+            assert referral.escalation_reason.startswith("discharge at risk")
+
+    def test_outbox_delivered_once_and_kept_when_the_channel_fails(
+        self, database: Database, clock: FixedClock, tmp_path: Path
+    ) -> None:
+        with database.unit_of_work() as session:
+            actor = _intake(session, clock)
+            referral_service.submit_referral(
+                session, actor, referral_draft(clock.now()), clock=clock
+            )
+        clock.advance(timedelta(days=2))
+
+        class Down:
+            def send(self, message: dict[str, Any]) -> None:
+                raise ConnectionError("gateway down")
+
+        assert worker.run_until_idle(database, clock=clock, sink=Down())["notifications"] == 0
+        sink = FileSink(tmp_path / "outbox.jsonl")
+        clock.advance(timedelta(minutes=2))
+        assert worker.run_until_idle(database, clock=clock, sink=sink)["notifications"] == 1
+        assert worker.run_until_idle(database, clock=clock, sink=sink)["notifications"] == 0
+        lines = (tmp_path / "outbox.jsonl").read_text().splitlines()
+        assert [json.loads(line)["template"] for line in lines] == ["referral.escalated"]
+
+
+# ---- racing and dying workers (real commits) ----------------------------------------------
+
+CLOCKS = 600
+
+
+def _due_clocks(database: Database, clock: FixedClock, count: int) -> None:
+    """``count`` due warning clocks spread over a few cases (each firing writes one
+    event naming its clock, so double firing would show)."""
+    with database.unit_of_work() as session:
+        actor = _intake(session, clock)
+        ids = [
+            referral_service.submit_referral(
+                session, actor, referral_draft(clock.now(), member__first_name=f"W{i}"), clock=clock
+            ).case_number
+            for i in range(5)
+        ]
+        referral_ids = session.scalars(
+            select(Referral.id).where(Referral.case_number.in_(ids))
+        ).all()
+        session.add_all(
+            Clock(
+                referral_id=referral_ids[i % len(referral_ids)],
+                kind=ClockKind.service_warning,
+                status=ClockStatus.open,
+                calendar="clock",
+                time_zone="UTC",
+                rule_source="test",
+                started_at=clock.now(),
+                due_at=clock.now() - timedelta(seconds=i),
+            )
+            for i in range(count)
+        )
+
+
+def _fired_once(database: Database, count: int) -> None:
+    with database.unit_of_work() as session:
+        events = _events(session, "sla.warning")
+        per_clock = Counter(e.data["clock_id"] for e in events)
+        assert len(per_clock) == count, "a clock was lost"
+        assert max(per_clock.values()) == 1, "a clock fired twice"
+        still_open = session.scalar(
+            select(func.count())
+            .select_from(Clock)
+            .where(Clock.rule_source == "test", Clock.status == ClockStatus.open)
+        )
+        assert still_open == 0
+
+
+@pytest.mark.slow
+def test_two_workers_racing_fire_each_clock_once(
+    committed_database: Database, clock: FixedClock
+) -> None:
+    _due_clocks(committed_database, clock, CLOCKS)
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            while sum(worker.fire_due(committed_database, clock=clock, batch=25).values()):
+                pass
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    _fired_once(committed_database, CLOCKS)
+
+
+def _work_forever(url: str, now_iso: str) -> None:
+
+    database = Database.from_url(url)
+    fixed = FixedClock(datetime.fromisoformat(now_iso))
+    while True:
+        worker.fire_due(database, clock=fixed, batch=10)
+
+
+@pytest.mark.slow
+def test_a_worker_killed_at_random_points_loses_and_doubles_nothing(
+    committed_database: Database, clock: FixedClock, database_url: str
+) -> None:
+    count = 4000
+    _due_clocks(committed_database, clock, count)
+    context = multiprocessing.get_context("spawn")
+    rng = random.Random(7)
+    for _ in range(6):
+        process = context.Process(
+            target=_work_forever, args=(database_url, clock.now().isoformat())
+        )
+        process.start()
+        process.join(timeout=rng.uniform(0.9, 1.5))  # start-up, then some batches
+        process.kill()
+        process.join()
+    with committed_database.unit_of_work() as session:
+        left = session.scalar(
+            select(func.count())
+            .select_from(Clock)
+            .where(Clock.rule_source == "test", Clock.status == ClockStatus.open)
+        )
+    assert left, "the kills came after all the work: nothing was interrupted"
+    while sum(worker.fire_due(committed_database, clock=clock, batch=50).values()):
+        pass
+    _fired_once(committed_database, count)
