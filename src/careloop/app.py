@@ -20,12 +20,14 @@ from careloop.core.errors import DomainError
 from careloop.db.session import Database
 from careloop.logging import configure_logging
 from careloop.matching import api as matching_api
+from careloop.matching.rules import MatchingWeights
 from careloop.network import api as network_api
 from careloop.referral import api as referral_api
 from careloop.settings import Settings
 from careloop.web import problems
 from careloop.web.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from careloop.web.transaction import TokenCache
+from careloop.workqueue import api as workqueue_api
 
 DESCRIPTION = """
 CareLoop coordinates home-based care: a referral comes in, is checked at the source and
@@ -48,6 +50,7 @@ def create_app(
     clock: Clock | None = None,
 ) -> FastAPI:
     settings = settings or Settings()
+    check_configuration(settings)
     configure_logging(settings)
     app = FastAPI(
         lifespan=_lifespan,
@@ -70,10 +73,16 @@ def create_app(
     app.include_router(referral_api.router)
     app.include_router(network_api.router)
     app.include_router(matching_api.router)
+    app.include_router(workqueue_api.router)
     _add_health(app)
     _add_problem_docs(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def check_configuration(settings: Settings) -> None:
+    """Refuse to start on configuration a use case would trip over later."""
+    MatchingWeights.from_config(settings.matching_weights)  # names a bad weight
 
 
 @asynccontextmanager

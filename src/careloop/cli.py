@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from careloop import worker
+from careloop.app import check_configuration
 from careloop.core.actor import SYSTEM_ACTOR, Role
 from careloop.core.clock import SystemClock
 from careloop.core.errors import DomainError
@@ -64,6 +65,7 @@ def _settings() -> Settings:
 
 def _database() -> Database:
     settings = _settings()
+    check_configuration(settings)
     return Database.from_url(settings.database_url, config=settings.database_config())
 
 

@@ -12,8 +12,6 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from careloop.matching.rules import MatchingWeights
-
 DEFAULT_SQLITE_PATH = Path("var") / "careloop.sqlite3"
 
 
@@ -36,7 +34,8 @@ class Settings(BaseSettings):
     public_url: str = "http://127.0.0.1:8000"
     db_pool_size: int = Field(default=10, ge=1)
     # Matching weights overriding the defaults of matching/rules.py, as JSON, e.g.
-    # {"on_time": 4, "same_county": 1.5}; validated at start-up.
+    # {"on_time": 4, "same_county": 1.5}; checked when the app or worker starts
+    # (careloop.app.check_configuration), so a misspelt weight refuses to start.
     matching_weights: dict[str, float] = Field(default_factory=dict)
     # Seconds a bearer token is trusted without asking the database again; a revoked
     # token stops working at most this long after (RELIABILITY.md row 19: 60 s).
@@ -49,12 +48,6 @@ class Settings(BaseSettings):
         for prefix in ("postgresql://", "postgres://"):
             if value.startswith(prefix):
                 return "postgresql+psycopg://" + value[len(prefix) :]
-        return value
-
-    @field_validator("matching_weights")
-    @classmethod
-    def _valid_weights(cls, value: dict[str, float]) -> dict[str, float]:
-        MatchingWeights.from_config(value)  # raises naming the bad key
         return value
 
     @model_validator(mode="after")

@@ -23,7 +23,10 @@ EXPECTED = {
     "payer": {"__init__", "models", "rules", "repository", "service"},
     "identity": {"__init__", "models", "repository", "service", "permissions", "errors"},
     "audit": {"__init__", "models", "service"},
-    "sla": {"__init__", "models", "rules"},
+    "sla": {"__init__", "models", "rules", "repository"},
+    "network": {"__init__", "models", "schemas", "rules", "repository", "service", "api"},
+    "matching": {"__init__", "models", "schemas", "rules", "repository", "service", "api", "tasks"},
+    "workqueue": {"__init__", "rules", "repository", "service", "schemas", "api"},
 }
 
 

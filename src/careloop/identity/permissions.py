@@ -32,6 +32,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "offer:manage": _INTAKE,
     "offer:read": _STAFF | {Role.provider_staff},
     "offer:answer": frozenset({Role.provider_staff}),
+    "workqueue:read": _STAFF,
+    "workqueue:claim": _STAFF,
 }
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from careloop import worker
+from careloop.app import create_app
 from careloop.core.actor import Role
 from careloop.core.clock import FixedClock
 from careloop.core.errors import ForbiddenError
@@ -432,4 +433,4 @@ def test_operator_weights_change_the_order(
 
 def test_bad_weights_are_refused_at_start_up() -> None:
     with pytest.raises(ValueError, match="on_tme"):
-        Settings(matching_weights={"on_tme": 2.0})
+        create_app(Settings(matching_weights={"on_tme": 2.0}))

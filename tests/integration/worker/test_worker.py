@@ -7,6 +7,7 @@ import json
 import multiprocessing
 import random
 import threading
+import time
 from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -195,12 +196,25 @@ def test_two_workers_racing_fire_each_clock_once(
     _fired_once(committed_database, CLOCKS)
 
 
+def _open_test_clocks(database: Database) -> int:
+    with database.unit_of_work() as session:
+        return int(
+            session.scalar(
+                select(func.count())
+                .select_from(Clock)
+                .where(Clock.rule_source == "test", Clock.status == ClockStatus.open)
+            )
+            or 0
+        )
+
+
 def _work_forever(url: str, now_iso: str) -> None:
 
     database = Database.from_url(url)
     fixed = FixedClock(datetime.fromisoformat(now_iso))
     while True:
         worker.fire_due(database, clock=fixed, batch=10)
+        time.sleep(0.002)  # let the test observe progress (SQLite writers take turns)
 
 
 @pytest.mark.slow
@@ -211,21 +225,24 @@ def test_a_worker_killed_at_random_points_loses_and_doubles_nothing(
     _due_clocks(committed_database, clock, count)
     context = multiprocessing.get_context("spawn")
     rng = random.Random(7)
+    interrupted = 0
     for _ in range(6):
+        before = _open_test_clocks(committed_database)
+        if not before:
+            break
         process = context.Process(
             target=_work_forever, args=(database_url, clock.now().isoformat())
         )
         process.start()
-        process.join(timeout=rng.uniform(0.9, 1.5))  # start-up, then some batches
+        # Kill it once it has fired a random amount of work: mid-batch, at any point.
+        target = before - rng.randint(30, 400)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and _open_test_clocks(committed_database) > target:
+            time.sleep(0.01)
         process.kill()
         process.join()
-    with committed_database.unit_of_work() as session:
-        left = session.scalar(
-            select(func.count())
-            .select_from(Clock)
-            .where(Clock.rule_source == "test", Clock.status == ClockStatus.open)
-        )
-    assert left, "the kills came after all the work: nothing was interrupted"
+        interrupted += _open_test_clocks(committed_database) > 0
+    assert interrupted >= 3, "the worker was not interrupted while it worked"
     while sum(worker.fire_due(committed_database, clock=clock, batch=50).values()):
         pass
     _fired_once(committed_database, count)

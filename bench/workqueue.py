@@ -1,0 +1,830 @@
+"""Work-queue latency: "next 50 items for a team" and a case manager's own queue through
+the HTTP API, next to the bare indexed SQL query measured in the same run.
+
+    .venv/bin/python bench/workqueue.py                    # 2,000,000 referrals
+    .venv/bin/python bench/workqueue.py --referrals 200000 --requests 300   # quicker
+
+What runs (DESIGN.md §7: figures are ratios against the machine's own limit):
+
+* a dedicated database, ``careloop_bench_workqueue`` on the server that
+  CARELOOP_BENCH_POSTGRES_URL names (default postgresql://postgres@127.0.0.1:5432/postgres),
+  dropped, recreated and migrated with ``upgrade_database`` on every run (``--keep``
+  leaves it behind afterwards);
+* a case manager and their bearer token made with the CLI (``careloop user add`` and
+  ``careloop token issue``);
+* synthetic referrals and their clocks loaded with COPY (not through the services), over
+  two years: 95 % closed (accepted or cancelled; their clocks met or cancelled), the newest
+  5 % open in every status (received, needing clarification with paused service clocks,
+  acknowledged, offered with an offer-response clock, accepted, unplaced); acknowledgement,
+  service-start and service-warning clocks for each, a discharge clock for the 10 % that
+  are discharge-urgent; about 30 % of closed clocks assigned to other users, and a few
+  hundred open ones to the bench case manager. Secondary indexes are dropped during the
+  load and rebuilt from their migrated definitions, foreign-key triggers are off for the
+  load (the rows are generated consistent); then VACUUM (ANALYZE), so
+  autovacuum does not start on the fresh tables in the middle of the measurement;
+* bare SQL (psycopg, autocommit, prepared): ``SELECT id, due_at FROM clocks WHERE team = ?
+  AND status = 'open' ORDER BY due_at, id LIMIT 50``, alternating the intake and case
+  management teams; and the API's own page statement (captured from
+  ``workqueue.repository.page``: joins to the referral and the assignee, discharge
+  tie-break) run bare the same way;
+* API: ``careloop serve`` (one process) on a free 127.0.0.1 port, one keep-alive client,
+  ``GET /api/v1/workqueue?team=...&limit=50`` alternating the same two teams, and, after
+  the case manager claims 100 items through ``POST /api/v1/workqueue/{id}/claim``,
+  ``GET /api/v1/workqueue?mine=true&limit=50``. Each API request authenticates (token
+  cache), reads the page, audits the read (an INSERT) and commits;
+* the passes alternate in ``--rounds`` blocks so background load touches all of them;
+  median and p99 over all requests of each pass, with the ratio to the bare query.
+
+Targets (work-queue issue): API median under 10 ms, p99 under 30 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import io
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import FrameType
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from psycopg import sql
+from sqlalchemy import event
+
+from careloop.core.actor import Actor, Role
+from careloop.db.migrate import upgrade_database
+from careloop.db.session import Database
+from careloop.workqueue import repository
+
+CARELOOP = Path(sys.executable).parent / "careloop"
+HOST = "127.0.0.1"
+DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+DB_NAME = "careloop_bench_workqueue"
+DEFAULT_REFERRALS = 2_000_000
+PAGE = 50
+TEAMS = ("case_management", "intake")
+CLAIMS = 100
+MANAGER_EMAIL = "bench.cm@example.test"
+
+TARGET_MEDIAN_MS = 10.0
+TARGET_P99_MS = 30.0
+
+OPEN_SHARE = 0.05  # the newest referrals still open
+HISTORY = timedelta(days=730)
+OTHER_USERS = range(1000, 1200)  # ids of other staff on closed clocks (no users row needed)
+
+
+class BenchError(Exception):
+    """The bench cannot measure: the database or the server failed."""
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def with_database(url: str, name: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+def sqlalchemy_url(url: str) -> str:
+    return "postgresql+psycopg://" + url.split("://", 1)[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+# ---- the database -------------------------------------------------------------------------
+
+
+def recreate_database(admin_url: str) -> None:
+    try:
+        conn = psycopg.connect(admin_url, autocommit=True)
+    except psycopg.OperationalError as exc:
+        raise BenchError(
+            f"cannot reach PostgreSQL at {admin_url} (set CARELOOP_BENCH_POSTGRES_URL): {exc}"
+        ) from None
+    with conn:
+        name = sql.Identifier(DB_NAME)
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
+
+
+def drop_database(admin_url: str) -> None:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        name = sql.Identifier(DB_NAME)
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
+
+
+def careloop_cli(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(
+        [str(CARELOOP), *args], env=env, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise BenchError(f"careloop {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
+    return done.stdout
+
+
+def make_case_manager(env: dict[str, str]) -> str:
+    """The bench's case manager (user id 1 in the fresh database) and their token."""
+    careloop_cli(
+        env, "user", "add", MANAGER_EMAIL, "--role", "case_manager", "--name", "Bench Manager"
+    )
+    return careloop_cli(env, "token", "issue", MANAGER_EMAIL).strip().splitlines()[-1]
+
+
+# ---- synthetic data -----------------------------------------------------------------------
+
+REFERRAL_COLUMNS = (
+    "id",
+    "case_number",
+    "channel",
+    "urgency",
+    "status",
+    "version",
+    "member_first_name",
+    "member_last_name",
+    "member_birth_date",
+    "member_key",
+    "address_zip",
+    "access_barriers",
+    "diagnoses",
+    "service_class",
+    "time_zone",
+    "findings",
+    "escalated",
+    "ack_due_at",
+    "service_due_at",
+    "received_at",
+    "updated_at",
+    "acknowledged_at",
+    "discharge_at",
+)
+CLOCK_COLUMNS = (
+    "id",
+    "referral_id",
+    "offer_id",
+    "provider_id",
+    "kind",
+    "team",
+    "assigned_user_id",
+    "assigned_at",
+    "status",
+    "calendar",
+    "time_zone",
+    "rule_source",
+    "started_at",
+    "due_at",
+    "paused_at",
+    "met_at",
+    "cancelled_at",
+)
+FIRST = ("Dorothy", "Walter", "Agnes", "Harold", "Mildred", "Eugene", "Florence", "Irving")
+LAST = ("Hale", "Okafor", "Nguyen", "Russo", "Kowalski", "Baptiste", "Lindqvist", "Moreau")
+CHANNELS = ("fhir", "fax", "portal", "phone", "email")
+CLASSES = ("home_health", "standard_dme", "complex_dme", "infusion")
+OPEN_STATUSES = (
+    ("received", 30),
+    ("needs_clarification", 5),
+    ("acknowledged", 25),
+    ("offered", 20),
+    ("accepted", 15),
+    ("unplaced", 5),
+)
+_OPEN_CYCLE = [status for status, weight in OPEN_STATUSES for _ in range(weight)]
+N = r"\N"
+
+
+def ts(value: datetime) -> str:
+    return value.isoformat(sep=" ")
+
+
+@dataclass
+class Loaded:
+    referrals: int = 0
+    clocks: int = 0
+    open_clocks: int = 0
+    seconds: float = 0.0
+
+
+class Generator:
+    """Rows in COPY text format, deterministic for a given size and start instant."""
+
+    def __init__(self, referrals: int, now: datetime, manager_id: int) -> None:
+        self.n = referrals
+        self.now = now
+        self.manager_id = manager_id
+        self.first_open = int(referrals * (1 - OPEN_SHARE))
+        self.clock_id = 0
+        self.open_clocks = 0
+
+    def received_at(self, i: int) -> datetime:
+        # Even spread over the history, the newest last; the open ones over ~36 days.
+        return self.now - HISTORY * (1 - (i + 0.5) / self.n)
+
+    def status(self, i: int) -> str:
+        if i >= self.first_open:
+            return _OPEN_CYCLE[(i * 7) % len(_OPEN_CYCLE)]
+        return "cancelled" if i % 10 < 3 else "accepted"
+
+    def referral_line(self, i: int, status: str, received: datetime) -> str:
+        ref_id = i + 1
+        discharge = i % 10 == 0
+        urgency = "discharge" if discharge else ("urgent" if i % 10 == 1 else "routine")
+        first, last = FIRST[i % 8], LAST[(i // 8) % 8]
+        birth = f"19{30 + i % 50}-{1 + i % 12:02d}-{1 + i % 28:02d}"
+        acknowledged = status not in ("received", "needs_clarification")
+        fields = (
+            str(ref_id),
+            f"CL-{received.year}-{ref_id:07d}",
+            CHANNELS[i % 5],
+            urgency,
+            status,
+            "1",
+            first,
+            f"{last}{i % 997}",
+            birth,
+            f"{ref_id:032x}",
+            f"06{i % 1000:03d}",
+            "[]",
+            '["J44.1"]',
+            CLASSES[i % 4],
+            "America/New_York",
+            "[]",
+            "f",
+            ts(received + timedelta(days=1)),
+            ts(received + timedelta(days=3)),
+            ts(received),
+            ts(received),
+            ts(received + timedelta(hours=5)) if acknowledged else N,
+            ts(received + timedelta(days=2)) if discharge else N,
+        )
+        return "\t".join(fields) + "\n"
+
+    def clock_line(
+        self,
+        ref_id: int,
+        kind: str,
+        team: str,
+        status: str,
+        started: datetime,
+        due: datetime,
+        *,
+        assigned: int | None,
+        offer_id: int | None = None,
+    ) -> str:
+        self.clock_id += 1
+        if status == "open":
+            self.open_clocks += 1
+        closed_at = ts(min(due, self.now))
+        fields = (
+            str(self.clock_id),
+            str(ref_id),
+            str(offer_id) if offer_id else N,
+            str(offer_id % 5000 + 1) if offer_id else N,
+            kind,
+            team,
+            str(assigned) if assigned else N,
+            ts(started + timedelta(hours=1)) if assigned else N,
+            status,
+            "clock" if kind == "discharge" else "business",
+            "America/New_York",
+            "bench",
+            ts(started),
+            ts(due),
+            ts(started) if status == "paused" else N,
+            closed_at if status == "met" else N,
+            closed_at if status == "cancelled" else N,
+        )
+        return "\t".join(fields) + "\n"
+
+    def assignee(self, i: int, kind_index: int, status: str) -> int | None:
+        if i % 1000 == 7:
+            return self.manager_id
+        if status in ("met", "cancelled") and (i + kind_index) % 10 < 3:
+            return OTHER_USERS[(i * 31 + kind_index) % len(OTHER_USERS)]
+        return None
+
+    def clocks_of(self, i: int, status: str, received: datetime) -> Iterator[str]:
+        ref_id = i + 1
+        closed = "cancelled" if status == "cancelled" else "met"
+        is_open = i >= self.first_open
+        ack = "open" if status in ("received", "needs_clarification") else closed
+        if status == "needs_clarification":
+            service = "paused"
+        elif is_open:
+            service = "open"
+        else:
+            service = closed
+        warn_due = received + timedelta(hours=54)
+        # The worker has fired the warnings that came due (fires once).
+        warning = "met" if service == "open" and warn_due <= self.now else service
+        specs = [
+            ("acknowledgement", "intake", ack, received + timedelta(days=1)),
+            ("service_start", "case_management", service, received + timedelta(days=3)),
+            ("service_warning", "case_management", warning, warn_due),
+        ]
+        if i % 10 == 0:
+            discharge = "open" if is_open else closed
+            specs.append(
+                ("discharge", "case_management", discharge, received + timedelta(hours=44))
+            )
+        for k, (kind, team, clock_status, due) in enumerate(specs):
+            assigned = self.assignee(i, k, clock_status)
+            yield self.clock_line(
+                ref_id, kind, team, clock_status, received, due, assigned=assigned
+            )
+        if status == "offered":
+            respond_by = self.now + timedelta(minutes=(i % 180) - 60)
+            yield self.clock_line(
+                ref_id,
+                "offer_response",
+                "case_management",
+                "open",
+                respond_by - timedelta(hours=2),
+                respond_by,
+                assigned=None,
+                offer_id=ref_id,
+            )
+
+    def write(self, referrals: Callable[[str], None], clocks: Callable[[str], None]) -> None:
+        for i in range(self.n):
+            status = self.status(i)
+            received = self.received_at(i)
+            referrals(self.referral_line(i, status, received))
+            for line in self.clocks_of(i, status, received):
+                clocks(line)
+
+
+class CopySink:
+    """Buffers COPY text and hands it to psycopg about 1 MB at a time."""
+
+    def __init__(self, copy: psycopg.Copy) -> None:
+        self.copy = copy
+        self.buffer = io.StringIO()
+
+    def __call__(self, line: str) -> None:
+        self.buffer.write(line)
+        if self.buffer.tell() > 1 << 20:
+            self.flush()
+
+    def flush(self) -> None:
+        self.copy.write(self.buffer.getvalue())
+        self.buffer = io.StringIO()
+
+
+def _secondary_indexes(conn: psycopg.Connection[Any]) -> list[tuple[str, str]]:
+    """(name, definition) of the indexes that back no constraint, on the loaded tables."""
+    rows = conn.execute(
+        """
+        SELECT i.indexname, i.indexdef FROM pg_indexes i
+        WHERE i.tablename IN ('referrals', 'clocks')
+          AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)
+        """
+    ).fetchall()
+    return [(str(r[0]), str(r[1])) for r in rows]
+
+
+def load(url: str, referrals: int, now: datetime, manager_id: int) -> Loaded:
+    """Generate and COPY the referrals and clocks (both streams in one pass, clocks spooled
+    to a temporary file), rebuild the indexes, move the sequences on, ANALYZE."""
+    started = time.perf_counter()
+    generator = Generator(referrals, now, manager_id)
+    with psycopg.connect(url) as conn, tempfile.TemporaryFile("w+") as spool:
+        conn.execute("SET maintenance_work_mem = '512MB'")
+        # Foreign-key triggers off for the load: every clock's referral is generated.
+        conn.execute("SET session_replication_role = replica")
+        indexes = _secondary_indexes(conn)
+        for name, _ in indexes:
+            conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(name)))
+        statement = sql.SQL("COPY referrals ({}) FROM STDIN").format(
+            sql.SQL(", ").join(map(sql.Identifier, REFERRAL_COLUMNS))
+        )
+        with conn.cursor() as cur, cur.copy(statement) as copy:
+            sink = CopySink(copy)
+            generator.write(sink, spool.write)
+            sink.flush()
+        say(f"  referrals copied ({time.perf_counter() - started:.0f} s)")
+        spool.seek(0)
+        statement = sql.SQL("COPY clocks ({}) FROM STDIN").format(
+            sql.SQL(", ").join(map(sql.Identifier, CLOCK_COLUMNS))
+        )
+        with conn.cursor() as cur, cur.copy(statement) as copy:
+            while chunk := spool.read(1 << 20):
+                copy.write(chunk)
+        say(f"  clocks copied ({time.perf_counter() - started:.0f} s)")
+        for table in ("referrals", "clocks"):
+            conn.execute(
+                sql.SQL(
+                    "SELECT setval(pg_get_serial_sequence({}, 'id'), "
+                    "(SELECT coalesce(max(id), 0) + 1 FROM {}), false)"
+                ).format(sql.Literal(table), sql.Identifier(table))
+            )
+        conn.execute("SELECT setval('case_number_seq', %s, false)", (referrals + 1,))
+        conn.commit()
+        conn.autocommit = True
+        for _, definition in indexes:
+            conn.execute(definition)  # from pg_indexes
+        say(f"  indexes rebuilt ({time.perf_counter() - started:.0f} s)")
+        # VACUUM too: otherwise autovacuum starts on the fresh tables during the measurement.
+        conn.execute("VACUUM (ANALYZE) referrals")
+        conn.execute("VACUUM (ANALYZE) clocks")
+        say(f"  vacuumed and analysed ({time.perf_counter() - started:.0f} s)")
+    return Loaded(
+        referrals=referrals,
+        clocks=generator.clock_id,
+        open_clocks=generator.open_clocks,
+        seconds=time.perf_counter() - started,
+    )
+
+
+# ---- the statements ---------------------------------------------------------------------
+
+BARE_SQL = (
+    "SELECT id, due_at FROM clocks WHERE team = %s AND status = 'open' ORDER BY due_at, id LIMIT 50"
+)
+
+
+def api_statement(url: str, team: str) -> tuple[str, dict[str, Any]]:
+    """The statement ``workqueue.repository.page`` sends for a team's first page, with its
+    parameters as the driver receives them."""
+    database = Database.from_url(sqlalchemy_url(url))
+    captured: list[tuple[str, Any]] = []
+
+    def grab(_c: object, _cur: object, statement: str, parameters: Any, *_: object) -> None:
+        captured.append((statement, parameters))
+
+    actor = Actor(user_id=1, role=Role.case_manager, organization_id=None, display_name="bench")
+    event.listen(database.engine, "before_cursor_execute", grab)
+    try:
+        with database.session() as session:
+            repository.page(
+                session,
+                actor,
+                team=team,
+                assigned_user_id=None,
+                kind=None,
+                limit=PAGE,
+                offset=0,
+            )
+    finally:
+        event.remove(database.engine, "before_cursor_execute", grab)
+        database.engine.dispose()
+    statement, parameters = captured[-1]
+    return statement, dict(parameters)
+
+
+def explain(url: str, statement: str, parameters: dict[str, Any]) -> tuple[list[str], float]:
+    """Plan nodes (type and index) and execution time of the API's page statement."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        query = "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + statement
+        row = conn.execute(query, parameters).fetchone()
+    assert row is not None
+    document = row[0] if isinstance(row[0], list) else json.loads(row[0])
+    nodes: list[str] = []
+
+    def walk(node: dict[str, Any]) -> None:
+        label = node["Node Type"]
+        if node.get("Index Name"):
+            label += f" {node['Index Name']}"
+        elif node.get("Relation Name"):
+            label += f" {node['Relation Name']}"
+        nodes.append(label)
+        for child in node.get("Plans", []):
+            walk(child)
+
+    walk(document[0]["Plan"])
+    return nodes, float(document[0]["Execution Time"])
+
+
+# ---- the server ---------------------------------------------------------------------------
+
+
+class Server:
+    """``careloop serve`` (one process) in its own process group, stopped on exit."""
+
+    def __init__(self, env: dict[str, str], port: int, log_path: Path) -> None:
+        self.env, self.port, self.log_path = env, port, log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        command = [str(CARELOOP), "serve", "--host", HOST, "--port", str(self.port)]
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                command,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise BenchError(f"the server exited at start:\n{self.log_tail()}")
+            with contextlib.suppress(OSError, http.client.HTTPException):
+                conn = http.client.HTTPConnection(HOST, self.port, timeout=2)
+                conn.request("GET", "/healthz")
+                if conn.getresponse().status == 200:
+                    return
+            time.sleep(0.2)
+        raise BenchError(f"the server did not answer /healthz in {timeout:.0f} s")
+
+    def log_tail(self, lines: int = 30) -> str:
+        with contextlib.suppress(OSError):
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        return ""
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
+
+
+class Client:
+    """One keep-alive connection with the case manager's token."""
+
+    def __init__(self, port: int, token: str) -> None:
+        self.conn = http.client.HTTPConnection(HOST, port, timeout=30)
+        self.headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+
+    def call(self, method: str, path: str) -> tuple[int, bytes]:
+        self.conn.request(method, path, headers=self.headers)
+        response = self.conn.getresponse()
+        return response.status, response.read()
+
+    def json(self, method: str, path: str) -> Any:
+        status, body = self.call(method, path)
+        if status != 200:
+            raise BenchError(f"{method} {path} answered {status}: {body[:300]!r}")
+        return json.loads(body)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+# ---- measuring ----------------------------------------------------------------------------
+
+
+@dataclass
+class Series:
+    label: str
+    samples_ms: list[float]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples_ms)
+
+    @property
+    def p99(self) -> float:
+        ordered = sorted(self.samples_ms)
+        return ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) jiffies of the whole machine since boot, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    total = sum(values[:8])
+    return total - idle, total
+
+
+@dataclass
+class Machine:
+    """How busy the machine was while measuring: the bench itself keeps about one core
+    busy (client, server, PostgreSQL take turns); much more means other work competed."""
+
+    busy_pct: float
+    load_average: float
+    cores: int
+
+
+def timed(call: Callable[[], object]) -> float:
+    started = time.perf_counter_ns()
+    call()
+    return (time.perf_counter_ns() - started) / 1e6
+
+
+def bare_pass(conn: psycopg.Connection[Any], count: int, start: int) -> list[float]:
+    samples = []
+    for n in range(start, start + count):
+        team = TEAMS[n % 2]
+        samples.append(timed(lambda t=team: conn.execute(BARE_SQL, (t,), prepare=True).fetchall()))
+    return samples
+
+
+def statement_pass(
+    conn: psycopg.Connection[Any], statements: list[tuple[str, dict[str, Any]]], count: int
+) -> list[float]:
+    samples = []
+    for n in range(count):
+        statement, parameters = statements[n % len(statements)]
+        samples.append(
+            timed(lambda s=statement, p=parameters: conn.execute(s, p, prepare=True).fetchall())
+        )
+    return samples
+
+
+def api_pass(client: Client, paths: list[str], count: int) -> list[float]:
+    samples = []
+    for n in range(count):
+        path = paths[n % len(paths)]
+
+        def request(p: str = path) -> None:
+            status, body = client.call("GET", p)
+            if status != 200 or body.count(b'"clock_id"') == 0:
+                raise BenchError(f"GET {p} answered {status}: {body[:300]!r}")
+
+        samples.append(timed(request))
+    return samples
+
+
+def claim_items(client: Client, count: int) -> int:
+    page = client.json("GET", f"/api/v1/workqueue?team=case_management&limit={count}")
+    claimed = 0
+    for item in page["items"]:
+        if item["assigned_to"] is None:
+            client.json("POST", f"/api/v1/workqueue/{item['clock_id']}/claim")
+            claimed += 1
+    return claimed
+
+
+# ---- the report -------------------------------------------------------------------------
+
+
+def verdict(series: Series) -> str:
+    ok = series.median < TARGET_MEDIAN_MS and series.p99 < TARGET_P99_MS
+    return "PASS" if ok else "FAIL"
+
+
+def report(
+    loaded: Loaded,
+    bare: Series,
+    bare_api_statement: Series,
+    api: list[Series],
+    plan: tuple[list[str], float],
+    mine_items: int,
+    machine: Machine,
+) -> None:
+    print()
+    print(
+        f"work queue: {loaded.referrals:,} referrals, {loaded.clocks:,} clocks "
+        f"({loaded.open_clocks:,} open), loaded with COPY in {loaded.seconds:.0f} s"
+    )
+    print(f"  page statement plan: {' > '.join(plan[0])}")
+    uses_index = any("ix_clocks_team_status_due_at" in node for node in plan[0])
+    full_sort = any(node == "Sort" for node in plan[0])
+    print(
+        f"  plan walks ix_clocks_team_status_due_at without a full sort: "
+        f"{'PASS' if uses_index and not full_sort else 'FAIL'} "
+        f"(EXPLAIN ANALYZE execution {plan[1]:.2f} ms)"
+    )
+    print()
+    header = f"  {'':44} {'median':>9} {'p99':>9} {'x bare (median/p99)':>22}  target"
+    print(header)
+    for s in (bare, bare_api_statement):
+        ratio = f"{s.median / bare.median:.1f} / {s.p99 / bare.p99:.1f}"
+        print(f"  {s.label:44} {s.median:7.2f}ms {s.p99:7.2f}ms {ratio:>22}")
+    for s in api:
+        ratio = f"{s.median / bare.median:.1f} / {s.p99 / bare.p99:.1f}"
+        target = f"{verdict(s)} (median < {TARGET_MEDIAN_MS:g} ms, p99 < {TARGET_P99_MS:g} ms)"
+        print(f"  {s.label:44} {s.median:7.2f}ms {s.p99:7.2f}ms {ratio:>22}  {target}")
+    print(f"  ({len(bare.samples_ms)} requests per line; the case manager's queue holds")
+    print(f"   {mine_items} open items, listed {PAGE} at a time)")
+    print(
+        f"  machine busy during the measurement: {machine.busy_pct:.0f} % of "
+        f"{machine.cores} cores (this bench alone keeps about one busy); "
+        f"load average {machine.load_average:.1f}"
+    )
+
+
+# ---- main -------------------------------------------------------------------------------
+
+
+def _on_signal(signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+def measure(
+    url: str, client: Client, requests: int, rounds: int
+) -> tuple[Series, Series, list[Series], Machine]:
+    statements = [api_statement(url, team) for team in TEAMS]
+    team_paths = [f"/api/v1/workqueue?team={team}&limit={PAGE}" for team in TEAMS]
+    mine_paths = [f"/api/v1/workqueue?mine=true&limit={PAGE}"]
+    bare: list[float] = []
+    full: list[float] = []
+    team: list[float] = []
+    mine: list[float] = []
+    per_round = max(1, requests // rounds)
+    with psycopg.connect(url, autocommit=True) as conn:
+        bare_pass(conn, 50, 0)  # warm-up: prepare, caches
+        statement_pass(conn, statements, 50)
+        api_pass(client, team_paths + mine_paths, 60)
+        busy0, total0 = machine_cpu()
+        for r in range(rounds):
+            bare += bare_pass(conn, per_round, r * per_round)
+            full += statement_pass(conn, statements, per_round)
+            team += api_pass(client, team_paths, per_round)
+            mine += api_pass(client, mine_paths, per_round)
+            say(f"  round {r + 1}/{rounds} done")
+        busy1, total1 = machine_cpu()
+    machine = Machine(
+        busy_pct=100 * (busy1 - busy0) / max(total1 - total0, 1),
+        load_average=os.getloadavg()[0],
+        cores=os.cpu_count() or 1,
+    )
+    return (
+        Series("bare SQL: next 50 open clocks of a team", bare),
+        Series("bare SQL: the API's page statement (joins)", full),
+        [
+            Series("API: next 50 items for a team", team),
+            Series("API: a case manager's queue (mine=true)", mine),
+        ],
+        machine,
+    )
+
+
+def run(args: argparse.Namespace) -> None:
+    admin_url = os.environ.get("CARELOOP_BENCH_POSTGRES_URL", DEFAULT_ADMIN_URL)
+    url = with_database(admin_url, DB_NAME)
+    say(f"recreating {DB_NAME} and migrating ...")
+    recreate_database(admin_url)
+    upgrade_database(sqlalchemy_url(url))
+    env = {
+        **os.environ,
+        "CARELOOP_DATABASE_URL": sqlalchemy_url(url),
+        "CARELOOP_ENVIRONMENT": "production",
+        "CARELOOP_LOG_LEVEL": "WARNING",
+        "CARELOOP_LOG_FORMAT": "json",
+    }
+    token = make_case_manager(env)
+    say(f"loading {args.referrals:,} referrals and their clocks with COPY ...")
+    loaded = load(url, args.referrals, datetime.now(UTC), manager_id=1)
+    plan = explain(url, *api_statement(url, TEAMS[0]))
+    with tempfile.TemporaryDirectory() as tmp:
+        server = Server(env, free_port(), Path(tmp) / "server.log")
+        client: Client | None = None
+        try:
+            server.start()
+            server.wait_ready()
+            client = Client(server.port, token)
+            claimed = claim_items(client, CLAIMS)
+            say(f"claimed {claimed} items as the case manager; measuring ...")
+            bare, full, api, machine = measure(url, client, args.requests, args.rounds)
+        finally:
+            if client is not None:
+                client.close()
+            server.stop()
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM clocks WHERE assigned_user_id = 1 AND status = 'open'"
+        ).fetchone()
+    report(loaded, bare, full, api, plan, int(row[0]) if row else 0, machine)
+    if not args.keep:
+        drop_database(admin_url)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0] if __doc__ else "")
+    parser.add_argument("--referrals", type=int, default=DEFAULT_REFERRALS)
+    parser.add_argument("--requests", type=int, default=500, help="per measured line")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating blocks")
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    args = parser.parse_args()
+    signal.signal(signal.SIGTERM, _on_signal)
+    try:
+        run(args)
+    except BenchError as exc:
+        say(f"bench failed: {exc}")
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

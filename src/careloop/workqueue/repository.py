@@ -1,0 +1,160 @@
+"""Work-queue queries: one indexed statement per page, and the conditional updates that
+claim and release an item. Nothing commits here.
+
+A page reads open clocks in due order from ``ix_clocks_team_status_due_at`` (a team's
+queue) or ``ix_clocks_assigned_user_id_status_due_at`` (my queue), stops after the page,
+and joins each row to its referral and assignee by primary key: the cost follows the page
+size, not the number of open clocks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, case, false, or_, select, true, update
+from sqlalchemy.orm import Session
+
+from careloop.core.actor import Actor
+from careloop.identity.models import User
+from careloop.referral.enums import ReferralStatus, Urgency
+from careloop.referral.models import Referral
+from careloop.sla.models import Clock, ClockKind, ClockStatus
+
+
+@dataclass(frozen=True, slots=True)
+class QueueRow:
+    """An open clock with what the queue shows of its case and its assignee."""
+
+    clock_id: int
+    kind: ClockKind
+    team: str
+    status: ClockStatus
+    due_at: datetime
+    referral_id: int | None
+    offer_id: int | None
+    provider_id: int | None
+    assigned_user_id: int | None
+    assigned_at: datetime | None
+    assignee_name: str | None
+    case_number: str | None
+    referral_status: ReferralStatus | None
+    urgency: Urgency | None
+    discharge_at: datetime | None
+    member_first_name: str | None
+    member_last_name: str | None
+
+    @property
+    def discharge_dependent(self) -> bool:
+        return (
+            self.kind is ClockKind.discharge
+            or self.urgency is Urgency.discharge
+            or self.discharge_at is not None
+        )
+
+
+_COLUMNS = (
+    Clock.id,
+    Clock.kind,
+    Clock.team,
+    Clock.status,
+    Clock.due_at,
+    Clock.referral_id,
+    Clock.offer_id,
+    Clock.provider_id,
+    Clock.assigned_user_id,
+    Clock.assigned_at,
+    User.display_name,
+    Referral.case_number,
+    Referral.status,
+    Referral.urgency,
+    Referral.discharge_at,
+    Referral.member_first_name,
+    Referral.member_last_name,
+)
+
+# Among equal due times, the item a hospital discharge waits on comes first (rules.py).
+_DISCHARGE_LAST = case(
+    (
+        or_(
+            Clock.kind == ClockKind.discharge,
+            Referral.urgency == Urgency.discharge,
+            Referral.discharge_at.is_not(None),
+        ),
+        0,
+    ),
+    else_=1,
+)
+
+
+def visible_to(actor: Actor) -> Select[*tuple[Any, ...]]:
+    """The queue an actor may read: the coordination staff see every team's clocks;
+    anyone else none (their role is refused before this, the scope is the second lock).
+    Credential clocks have no referral, hence the outer join."""
+    stmt = (
+        select(*_COLUMNS)
+        .select_from(Clock)
+        .outerjoin(Referral, Referral.id == Clock.referral_id)
+        .outerjoin(User, User.id == Clock.assigned_user_id)
+    )
+    return stmt.where(true() if actor.is_staff else false())
+
+
+def _row(row: tuple[object, ...]) -> QueueRow:
+    return QueueRow(*row)  # type: ignore[arg-type]  # columns in field order
+
+
+def page(
+    session: Session,
+    actor: Actor,
+    *,
+    team: str | None,
+    assigned_user_id: int | None,
+    kind: ClockKind | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[QueueRow], bool]:
+    """Open clocks in urgency order (paused ones wait on someone else and are left out);
+    returns the page and whether more follow."""
+    stmt = visible_to(actor).where(Clock.status == ClockStatus.open)
+    if team is not None:
+        stmt = stmt.where(Clock.team == team)
+    if assigned_user_id is not None:
+        stmt = stmt.where(Clock.assigned_user_id == assigned_user_id)
+    if kind is not None:
+        stmt = stmt.where(Clock.kind == kind)
+    stmt = stmt.order_by(Clock.due_at, _DISCHARGE_LAST, Clock.id).limit(limit + 1).offset(offset)
+    rows = [_row(tuple(r)) for r in session.execute(stmt)]
+    return rows[:limit], len(rows) > limit
+
+
+def item(session: Session, actor: Actor, clock_id: int) -> QueueRow | None:
+    """One clock as the queue shows it, whatever its status; None if not visible."""
+    found = session.execute(visible_to(actor).where(Clock.id == clock_id)).first()
+    return _row(tuple(found)) if found is not None else None
+
+
+def claim(session: Session, clock_id: int, *, user_id: int, at: datetime) -> bool:
+    """Assign an open, unclaimed clock; False when it is not (a concurrent claimer waits
+    on the row lock and then finds it taken)."""
+    result = session.connection().execute(
+        update(Clock)
+        .where(
+            Clock.id == clock_id,
+            Clock.status == ClockStatus.open,
+            Clock.assigned_user_id.is_(None),
+        )
+        .values(assigned_user_id=user_id, assigned_at=at)
+    )
+    return result.rowcount == 1
+
+
+def release(session: Session, clock_id: int, *, assignee: int) -> bool:
+    """Unassign the clock if ``assignee`` still holds it."""
+    result = session.connection().execute(
+        update(Clock)
+        .where(Clock.id == clock_id, Clock.assigned_user_id == assignee)
+        .values(assigned_user_id=None, assigned_at=None)
+    )
+    return result.rowcount == 1

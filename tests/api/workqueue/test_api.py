@@ -1,0 +1,135 @@
+"""The work-queue API as a coordinator's screen meets it: who may read it, what an item
+says, and claiming and releasing over HTTP."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from careloop.core.clock import FixedClock
+from tests.api.conftest import Tokens
+from tests.factories.referral import referral_payload
+
+URL = "/api/v1/workqueue"
+
+
+def submit(client: TestClient, tokens: Tokens, clock: FixedClock, **overrides: Any) -> str:
+    response = client.post(
+        "/api/v1/referrals",
+        json=referral_payload(clock.now(), **overrides),
+        headers=Tokens.header(tokens.intake),
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["case_number"])
+
+
+def queue(client: TestClient, token: str, **params: Any) -> Any:
+    response = client.get(URL, params=params, headers=Tokens.header(token))
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+class TestAccess:
+    def test_401_without_a_token(self, client: TestClient) -> None:
+        response = client.get(URL)
+        assert response.status_code == 401
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert client.post(f"{URL}/1/claim").status_code == 401
+
+    @pytest.mark.parametrize("who", ["hartford", "provider", "member", "admin"])
+    def test_403_outside_the_coordination_staff(
+        self, client: TestClient, tokens: Tokens, who: str
+    ) -> None:
+        headers = Tokens.header(getattr(tokens, who))
+        assert client.get(URL, headers=headers).status_code == 403
+        assert client.post(f"{URL}/1/claim", headers=headers).status_code == 403
+        assert client.post(f"{URL}/1/release", headers=headers).status_code == 403
+
+    def test_422_for_an_unknown_team_or_an_id_out_of_range(
+        self, client: TestClient, tokens: Tokens
+    ) -> None:
+        headers = Tokens.header(tokens.case_manager)
+        assert client.get(URL, params={"team": "billing"}, headers=headers).status_code == 422
+        assert client.get(URL, params={"limit": 201}, headers=headers).status_code == 422
+        assert client.post(f"{URL}/0/claim", headers=headers).status_code == 422
+        assert client.post(f"{URL}/{2**31}/claim", headers=headers).status_code == 422
+
+    def test_404_for_an_item_that_does_not_exist(self, client: TestClient, tokens: Tokens) -> None:
+        response = client.post(f"{URL}/{2**31 - 1}/claim", headers=Tokens.header(tokens.intake))
+        assert response.status_code == 404
+        assert response.json()["code"] == "work_item_not_found"
+
+
+class TestItems:
+    def test_an_item_says_what_is_due_by_when_and_how_to_resolve_it(
+        self, client: TestClient, tokens: Tokens, clock: FixedClock
+    ) -> None:
+        case = submit(client, tokens, clock)
+        clock.advance(timedelta(days=3))
+        body = queue(client, tokens.case_manager, team="intake")
+        assert (body["limit"], body["offset"], body["has_more"]) == (50, 0, False)
+        (item,) = body["items"]
+        assert item["case_number"] == case
+        assert item["kind"] == "acknowledgement" and item["team"] == "intake"
+        assert item["member_name"] == "Dorothy Hale"
+        assert item["referral_status"] == "received" and item["urgency"] == "routine"
+        assert item["discharge_dependent"] is False
+        assert item["overdue"] is True and item["overdue_by_minutes"] > 0
+        assert item["due_text"].endswith(" late")
+        assert item["what"].startswith("Acknowledge the referral")
+        assert item["action"] == {
+            "name": "acknowledge",
+            "method": "POST",
+            "path": f"/api/v1/referrals/{case}/acknowledge",
+        }
+        assert item["assigned_to"] is None
+        for key in ("clock_id", "due_at", "provider_id", "offer_id"):
+            assert key in item
+
+    def test_case_management_queue_offers_the_acknowledged_case(
+        self, client: TestClient, tokens: Tokens, clock: FixedClock
+    ) -> None:
+        case = submit(client, tokens, clock)
+        ack = client.post(
+            f"/api/v1/referrals/{case}/acknowledge", headers=Tokens.header(tokens.intake)
+        )
+        assert ack.status_code == 200, ack.text
+        assert queue(client, tokens.intake, team="intake")["items"] == []
+        items = queue(client, tokens.case_manager, team="case_management", kind="service_start")
+        (item,) = items["items"]
+        assert item["what"] == "Offer the referral to a provider"
+        assert item["action"]["path"] == f"/api/v1/referrals/{case}/offers"
+
+
+class TestClaimAndRelease:
+    def test_claim_then_mine_then_release(
+        self, client: TestClient, tokens: Tokens, clock: FixedClock
+    ) -> None:
+        submit(client, tokens, clock)
+        (item,) = queue(client, tokens.case_manager, team="intake")["items"]
+        url = f"{URL}/{item['clock_id']}"
+        manager = Tokens.header(tokens.case_manager)
+
+        claimed = client.post(f"{url}/claim", headers=manager)
+        assert claimed.status_code == 200, claimed.text
+        assert claimed.json()["assigned_to"]["display_name"] == "Jane Ruiz"
+        mine = queue(client, tokens.case_manager, mine="true")["items"]
+        assert [i["clock_id"] for i in mine] == [item["clock_id"]]
+        assert queue(client, tokens.intake, mine="true")["items"] == []
+
+        taken = client.post(f"{url}/claim", headers=Tokens.header(tokens.intake))
+        assert taken.status_code == 409
+        assert taken.json()["code"] == "work_item_claimed"
+        assert "already claimed by Jane Ruiz" in taken.json()["detail"]
+
+        refused = client.post(f"{url}/release", headers=Tokens.header(tokens.intake))
+        assert refused.status_code == 403
+        assert refused.json()["code"] == "work_item_not_yours"
+
+        released = client.post(f"{url}/release", headers=manager)
+        assert released.status_code == 200 and released.json()["assigned_to"] is None
+        again = client.post(f"{url}/release", headers=manager)
+        assert again.status_code == 409 and again.json()["code"] == "work_item_not_claimed"
