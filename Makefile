@@ -48,6 +48,8 @@ test-postgres: $(DEV_STAMP)
 ## bench: throughput and latency figures (PostgreSQL at CARELOOP_BENCH_POSTGRES_URL)
 bench: $(DEV_STAMP)
 	$(BIN)/python bench/intake.py
+	$(BIN)/python bench/matching.py
+	$(BIN)/python bench/workqueue.py
 
 clean:
 	rm -rf $(VENV) var/*.sqlite3*
