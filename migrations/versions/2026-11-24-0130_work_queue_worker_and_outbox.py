@@ -9,8 +9,6 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-
-
 from sqlalchemy import Text
 from sqlalchemy.dialects import postgresql
 
