@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Select, and_, exists, false, func, or_, select, update
+from sqlalchemy import Integer, Select, and_, bindparam, exists, false, func, or_, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from careloop.core.actor import Actor, Role
@@ -58,9 +59,18 @@ def candidates(
     county: str | None,
     service_date: date,
     day_starts_at: datetime,
+    today: date,
+    eligible_only: bool,
+    limit: int = MAX_CANDIDATES,
 ) -> list[CandidateRow]:
     """Active providers that serve the member's ZIP or county, with the facts each hard
-    rule needs computed in the same statement (indexed look-ups per provider)."""
+    rule needs computed in the same statement (indexed look-ups per provider).
+
+    ``eligible_only`` applies the hard rules that SQL answers best (offers the service
+    line, offerable today, in the payer's network on the service date), so ranking sees
+    only plausible candidates and no cap can drop an eligible one; capacity and earlier
+    offers of the case stay with the rules, which explain them. Without it, the area's
+    providers come whatever they fail, to say why each was left out."""
     p = Provider
     serves_zip = exists().where(
         ProviderServiceArea.provider_id == p.id, ProviderServiceArea.zip_code == zip_code
@@ -125,17 +135,24 @@ def candidates(
             p.languages,
             already,
         )
-        .outerjoin(
+        .join(
             ProviderServiceLine,
             and_(
                 ProviderServiceLine.provider_id == p.id,
                 ProviderServiceLine.service_line == service_line,
             ),
+            isouter=not eligible_only,
         )
         .where(p.active.is_(True), p.id.in_(in_area))
         .order_by(p.id)
-        .limit(MAX_CANDIDATES)
+        .limit(limit)
     )
+    if eligible_only:
+        stmt = stmt.where(
+            p.checklist_complete.is_(True),
+            or_(p.offerable_until.is_(None), p.offerable_until > today),
+            in_network,
+        )
     return [
         CandidateRow(
             provider_id=row[0],
@@ -164,10 +181,18 @@ def track_records(
     if not provider_ids:
         return {}
     types = [ACCEPTED, *NOT_ACCEPTED, ON_TIME, LATE]
+    ids = list(provider_ids)
+    # On PostgreSQL one array parameter keeps the statement text (and its plan) the same
+    # whatever the number of candidates; SQLite takes the expanded list.
+    among = (
+        ReferralEvent.provider_id == func.any(bindparam("ids", ids, type_=ARRAY(Integer)))
+        if session.get_bind().dialect.name == "postgresql"
+        else ReferralEvent.provider_id.in_(ids)
+    )
     stmt = (
         select(ReferralEvent.provider_id, ReferralEvent.type, func.count())
         .where(
-            ReferralEvent.provider_id.in_(list(provider_ids)),
+            among,
             ReferralEvent.at >= since,
             ReferralEvent.type.in_(types),
         )

@@ -4,6 +4,7 @@ offer lapses, and mark the case unplaced when nobody is left."""
 
 from __future__ import annotations
 
+import functools
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
@@ -58,12 +59,19 @@ def _local_today(case: CaseForMatching, now: datetime) -> tuple[date, datetime]:
     return today, datetime.combine(today, time.min, zone)
 
 
+#: How many of the area's other providers the candidates page explains (by id order).
+EXPLAINED_EXCLUSIONS = 50
+
+
 def _match(
-    session: Session, case: CaseForMatching, now: datetime
+    session: Session, case: CaseForMatching, now: datetime, *, explain: bool = False
 ) -> tuple[rules.MatchResult, date]:
+    """Rank the eligible providers; with ``explain``, also say why (up to
+    EXPLAINED_EXCLUSIONS of) the area's other providers are left out."""
     today, day_start = _local_today(case, now)
     service_date = max(case.requested_start or today, today)
-    rows = repository.candidates(
+    query = functools.partial(
+        repository.candidates,
         session,
         referral_id=case.id,
         payer_id=case.payer_id,
@@ -73,9 +81,19 @@ def _match(
         county=case.county,
         service_date=service_date,
         day_starts_at=day_start,
+        today=today,
     )
+    rows = query(eligible_only=True)
+    if explain:
+        seen = {r.provider_id for r in rows}
+        rows += [
+            r
+            for r in query(eligible_only=False, limit=EXPLAINED_EXCLUSIONS + len(seen))
+            if r.provider_id not in seen
+        ][:EXPLAINED_EXCLUSIONS]
+    eligible = [r.provider_id for r in rows if r.checklist_complete and r.in_network]
     records = repository.track_records(
-        session, [r.provider_id for r in rows], since=now - repository.TRACK_RECORD_WINDOW
+        session, eligible, since=now - repository.TRACK_RECORD_WINDOW
     )
     needs = rules.ReferralNeeds(
         payer_name=case.payer_name or "the payer",
@@ -136,7 +154,7 @@ def find_candidates(
     """The ranked eligible providers with their reasons, and why the others are left out."""
     _require(actor, "offer:manage")
     case = assignment.case_for_matching(session, actor, case_number, clock=clock)
-    result, service_date = _match(session, case, clock.now())
+    result, service_date = _match(session, case, clock.now(), explain=True)
     return CandidatesRead(
         case_number=case.case_number,
         service_line=case.service_line,
@@ -168,7 +186,7 @@ def offer_referral(
     With no eligible provider at all, the case is marked unplaced and escalated."""
     _require(actor, "offer:manage")
     case = assignment.case_for_matching(session, actor, case_number, clock=clock, for_update=True)
-    result, _ = _match(session, case, clock.now())
+    result, _ = _match(session, case, clock.now(), explain=True)
     if body.provider_id is not None:
         chosen = [c for c in result.ranked if c.provider_id == body.provider_id]
         if not chosen:

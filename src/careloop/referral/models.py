@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -138,7 +139,15 @@ class ReferralEvent(Base):
     __table_args__ = (
         Index("ix_referral_events_referral_id_id", "referral_id", "id"),
         # A provider's track record is read from its events (acceptance, on-time).
-        Index("ix_referral_events_provider_id_at", "provider_id", "at"),
+        # Covering on PostgreSQL (type rides in the index), only rows that name a provider.
+        Index(
+            "ix_referral_events_provider_id_at",
+            "provider_id",
+            "at",
+            postgresql_include=["type"],
+            postgresql_where=text("provider_id IS NOT NULL"),
+            sqlite_where=text("provider_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
