@@ -62,7 +62,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import Enum
 from pathlib import Path
-from types import FrameType
+from types import FrameType, SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
@@ -1155,6 +1155,9 @@ class PrefilterInputs:
     county: str | None
     service_date: date
     day_starts_at: datetime
+    today: date
+    # The ranking query applies the hard rules in SQL; the explanation query does not.
+    eligible_only: bool = True
 
     def kwargs(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}
@@ -1169,6 +1172,10 @@ class _CapturingSession:
     def execute(self, statement: Any, *_: Any, **__: Any) -> list[Any]:
         self.statement = statement
         return []
+
+    def get_bind(self) -> Any:
+        # The statements are compiled for PostgreSQL, which the bench runs on.
+        return SimpleNamespace(dialect=SimpleNamespace(name="postgresql"))
 
 
 def _plain(value: Any) -> Any:
@@ -1223,6 +1230,7 @@ class PrefilterSql:
                 county=None if inputs.county is None else "Probe County",
                 service_date=date(2001, 2, 3),
                 day_starts_at=datetime(2001, 2, 4, 5, tzinfo=UTC),
+                today=date(2001, 2, 1),
             )
             template = self._template(probe)
             if template is not None and not self._trusted(template, probe):
@@ -1249,6 +1257,7 @@ class PrefilterSql:
             county=None if probe.county is None else f"{probe.county} X",
             service_date=probe.service_date + timedelta(days=3),
             day_starts_at=probe.day_starts_at + timedelta(hours=5),
+            today=probe.today + timedelta(days=1),
         )
         expected = self.compile(other)
         mapped = {
@@ -1290,6 +1299,7 @@ def prefilter_inputs(
             county=info.county if info else None,
             service_date=max(requested or today, today),
             day_starts_at=datetime.combine(today, datetime.min.time(), ZoneInfo(zone)),
+            today=today,
         )
     return out
 

@@ -34,7 +34,7 @@ class CandidatesRead(BaseModel):
     service_date: date
     ranked: list[RankedCandidateRead]
     excluded: list[ExcludedCandidateRead] = Field(
-        description="Providers of the member's area left out (the first 50 by id), each with "
+        description="Providers of the member's area left out (the first 20 by id), each with "
         "the first rule that excluded it"
     )
 

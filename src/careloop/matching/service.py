@@ -60,7 +60,7 @@ def _local_today(case: CaseForMatching, now: datetime) -> tuple[date, datetime]:
 
 
 #: How many of the area's other providers the candidates page explains (by id order).
-EXPLAINED_EXCLUSIONS = 50
+EXPLAINED_EXCLUSIONS = 20
 
 
 def _match(
