@@ -176,6 +176,27 @@ def find_candidates(
     )
 
 
+def rank_batch(
+    session: Session, actor: Actor, case_numbers: list[str], *, clock: Clock
+) -> dict[str, list[RankedCandidateRead]]:
+    """Ranked candidates of many referrals in the caller's one transaction (a nightly
+    re-ranking, a sweep of unplaced cases): the eligible providers with their reasons,
+    without explaining the others. Each case read is audited as for one referral."""
+    _require(actor, "offer:manage")
+    now = clock.now()
+    out: dict[str, list[RankedCandidateRead]] = {}
+    for case_number in case_numbers:
+        case = assignment.case_for_matching(session, actor, case_number, clock=clock)
+        result, _ = _match(session, case, now)
+        out[case.case_number] = [
+            RankedCandidateRead(
+                provider_id=c.provider_id, name=c.name, score=c.score, reasons=list(c.reasons)
+            )
+            for c in result.ranked
+        ]
+    return out
+
+
 # ---- offering ------------------------------------------------------------------------------
 
 

@@ -434,3 +434,11 @@ def test_operator_weights_change_the_order(
 def test_bad_weights_are_refused_at_start_up() -> None:
     with pytest.raises(ValueError, match="on_tme"):
         create_app(Settings(matching_weights={"on_tme": 2.0}))
+
+
+def test_batch_ranks_many_cases_and_audits_each(world: World) -> None:
+    world.provider("Charter Oak Home Medical")
+    cases = [world.case(member__first_name=f"B{i}") for i in range(3)]
+    ranked = service.rank_batch(world.session, world.manager, cases, clock=world.clock)
+    assert list(ranked) == cases
+    assert all([c.name for c in found] == ["Charter Oak Home Medical"] for found in ranked.values())
