@@ -1179,6 +1179,9 @@ class _CapturingSession:
         self.statement = statement
         return []
 
+    def connection(self) -> _CapturingSession:
+        return self
+
     def get_bind(self) -> Any:
         # The statements are compiled for PostgreSQL, which the bench runs on.
         return SimpleNamespace(dialect=SimpleNamespace(name="postgresql"))

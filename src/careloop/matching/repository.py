@@ -64,7 +64,8 @@ def candidates(
     limit: int = MAX_CANDIDATES,
 ) -> list[CandidateRow]:
     """Active providers that serve the member's ZIP or county, with the facts each hard
-    rule needs computed in the same statement (indexed look-ups per provider).
+    rule needs computed in the same statement (indexed look-ups per provider). Run on the
+    session's connection: plain rows, no ORM bookkeeping on this hot path.
 
     ``eligible_only`` applies the hard rules that SQL answers best (offers the service
     line, offerable today, in the payer's network on the service date), so ranking sees
@@ -169,7 +170,7 @@ def candidates(
             languages=frozenset(row[11] or ()),
             already_offered=bool(row[12]),
         )
-        for row in session.execute(stmt)
+        for row in session.connection().execute(stmt)
     ]
 
 
@@ -199,7 +200,7 @@ def track_records(
         .group_by(ReferralEvent.provider_id, ReferralEvent.type)
     )
     out: dict[int, dict[str, int]] = {}
-    for provider_id, type_, count in session.execute(stmt):
+    for provider_id, type_, count in session.connection().execute(stmt):
         if provider_id is not None:
             out.setdefault(provider_id, {})[type_] = int(count)
     return out
