@@ -164,7 +164,3 @@ class Database:
 def keep_after_rollback(session: Session, job: Callable[[Session], None]) -> None:
     """Ask the unit of work to run ``job`` in a new transaction if this one rolls back."""
     session.info.setdefault(AFTER_ROLLBACK_KEY, []).append(job)
-
-
-def forget_after_rollback(session: Session) -> None:
-    session.info.pop(AFTER_ROLLBACK_KEY, None)

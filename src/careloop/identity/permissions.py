@@ -8,6 +8,7 @@ entry is refused (deny by default).
 from __future__ import annotations
 
 from careloop.core.actor import Actor, Role
+from careloop.core.errors import ForbiddenError
 
 _STAFF = frozenset({Role.intake_agent, Role.case_manager, Role.supervisor, Role.clinical_reviewer})
 _INTAKE = frozenset({Role.intake_agent, Role.case_manager, Role.supervisor})
@@ -40,3 +41,9 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
 def may(actor: Actor, permission: str) -> bool:
     """True when the actor's role holds the permission; unknown permissions are refused."""
     return actor.role in PERMISSIONS.get(permission, frozenset())
+
+
+def require(actor: Actor, permission: str) -> None:
+    """Refuse (403) an actor whose role does not hold the permission."""
+    if not may(actor, permission):
+        raise ForbiddenError(f"your role ({actor.role.value}) may not do this ({permission})")

@@ -13,9 +13,8 @@ from sqlalchemy.orm import Session
 from careloop.core import events
 from careloop.core.actor import SYSTEM_ACTOR, Actor
 from careloop.core.clock import Clock
-from careloop.core.errors import ForbiddenError
 from careloop.db.session import session_config
-from careloop.identity.permissions import may
+from careloop.identity.permissions import require
 from careloop.matching import repository, rules
 from careloop.matching.errors import (
     NoteRequiredError,
@@ -42,12 +41,6 @@ from careloop.referral.assignment import CaseForMatching
 from careloop.sla import compute_due
 from careloop.sla.models import Clock as ClockRow
 from careloop.sla.models import ClockKind, ClockStatus
-
-
-def _require(actor: Actor, permission: str) -> None:
-    if not may(actor, permission):
-        raise ForbiddenError(f"your role ({actor.role.value}) may not do this ({permission})")
-
 
 # ---- candidates ----------------------------------------------------------------------------
 
@@ -152,7 +145,7 @@ def find_candidates(
     session: Session, actor: Actor, case_number: str, *, clock: Clock
 ) -> CandidatesRead:
     """The ranked eligible providers with their reasons, and why the others are left out."""
-    _require(actor, "offer:manage")
+    require(actor, "offer:manage")
     case = assignment.case_for_matching(session, actor, case_number, clock=clock)
     result, service_date = _match(session, case, clock.now(), explain=True)
     return CandidatesRead(
@@ -182,7 +175,7 @@ def rank_batch(
     """Ranked candidates of many referrals in the caller's one transaction (a nightly
     re-ranking, a sweep of unplaced cases): the eligible providers with their reasons,
     without explaining the others. Each case read is audited as for one referral."""
-    _require(actor, "offer:manage")
+    require(actor, "offer:manage")
     now = clock.now()
     out: dict[str, list[RankedCandidateRead]] = {}
     for case_number in case_numbers:
@@ -205,7 +198,7 @@ def offer_referral(
 ) -> OfferRead | UnplacedRead:
     """Offer the referral to the best candidate, or to the one named if it is eligible.
     With no eligible provider at all, the case is marked unplaced and escalated."""
-    _require(actor, "offer:manage")
+    require(actor, "offer:manage")
     case = assignment.case_for_matching(session, actor, case_number, clock=clock, for_update=True)
     result, _ = _match(session, case, clock.now(), explain=True)
     if body.provider_id is not None:
@@ -296,7 +289,7 @@ def _offer_first(
 
 def _next_offer(session: Session, actor: Actor, referral_id: int, *, clock: Clock) -> None:
     """After a lapse: offer the next candidate, or mark the case unplaced."""
-    case = assignment.case_by_id(session, referral_id)
+    case = assignment.case_by_id(session, referral_id, lock=True)
     result, _ = _match(session, case, clock.now())
     if _offer_first(session, actor, case, list(result.ranked), clock=clock) is None:
         assignment.mark_unplaced(
@@ -338,7 +331,7 @@ def accept_offer(session: Session, actor: Actor, offer_id: int, *, clock: Clock)
     """The provider accepts. Of any number of concurrent answers exactly one wins: the
     conditional UPDATE changes the row once, and a partial unique index allows one
     accepted offer per referral whatever happens above it."""
-    _require(actor, "offer:answer")
+    require(actor, "offer:answer")
     offer = _visible_offer(session, actor, offer_id)
     now = clock.now()
     if not repository.respond(
@@ -365,7 +358,7 @@ def decline_offer(
     session: Session, actor: Actor, offer_id: int, body: DeclineIn, *, clock: Clock
 ) -> OfferRead:
     """The provider declines with a coded reason; the next candidate is offered."""
-    _require(actor, "offer:answer")
+    require(actor, "offer:answer")
     if body.reason is DeclineReason.other and not (body.note or "").strip():
         raise NoteRequiredError("Say in a note why the offer is declined.", field="note")
     offer = _visible_offer(session, actor, offer_id)
@@ -391,7 +384,7 @@ def withdraw_offer(
     session: Session, actor: Actor, offer_id: int, body: WithdrawIn, *, clock: Clock
 ) -> OfferRead:
     """Staff take an unanswered offer back (the provider called to say no, say)."""
-    _require(actor, "offer:manage")
+    require(actor, "offer:manage")
     offer = _visible_offer(session, actor, offer_id)
     now = clock.now()
     if not repository.respond(
@@ -494,7 +487,7 @@ events.subscribe("referral.cancelled", _on_referral_cancelled)
 
 
 def get_offer(session: Session, actor: Actor, offer_id: int, *, clock: Clock) -> OfferRead:
-    _require(actor, "offer:read")
+    require(actor, "offer:read")
     offer = _visible_offer(session, actor, offer_id)
     return _read(session, offer, assignment.case_by_id(session, offer.referral_id))
 
@@ -510,7 +503,7 @@ def list_offers(
     clock: Clock,
 ) -> OfferPage:
     """Offers the actor may see: provider staff those made to their organisation."""
-    _require(actor, "offer:read")
+    require(actor, "offer:read")
     referral_id = None
     if case_number is not None:
         referral_id = assignment.case_for_matching(session, actor, case_number, clock=clock).id

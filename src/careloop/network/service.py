@@ -10,10 +10,10 @@ from sqlalchemy.orm import Session
 from careloop.codes import npi_problem, zip_info
 from careloop.core.actor import Actor
 from careloop.core.clock import Clock
-from careloop.core.errors import FieldError, ForbiddenError, RuleViolationError
+from careloop.core.errors import FieldError, RuleViolationError
 from careloop.identity import service as identity_service
 from careloop.identity.models import OrganizationKind
-from careloop.identity.permissions import may
+from careloop.identity.permissions import require
 from careloop.network import repository, rules
 from careloop.network.errors import ProviderExistsError, ProviderNotFoundError
 from careloop.network.models import (
@@ -41,18 +41,13 @@ from careloop.sla.models import Clock as ClockRow
 from careloop.sla.models import ClockKind, ClockStatus
 
 
-def _require(actor: Actor, permission: str) -> None:
-    if not may(actor, permission):
-        raise ForbiddenError(f"your role ({actor.role.value}) may not do this ({permission})")
-
-
 def onboard_provider(
     session: Session, actor: Actor, body: ProviderCreate, *, clock: Clock
 ) -> ProviderRead:
     """Add a provider organisation with its service lines, area, payer networks, fee
     schedules and credentials. Identity numbers are verified (NPI check digit, EIN
     prefix, NUCC taxonomy); what is merely missing shows on the checklist instead."""
-    _require(actor, "provider:manage")
+    require(actor, "provider:manage")
     errors = _identity_errors(body) + _area_errors(body)
     payer_ids = _payer_ids(session, body.networks, errors)
     if errors:
@@ -243,7 +238,7 @@ def add_credential(
     session: Session, actor: Actor, provider_id: int, body: CredentialIn, *, clock: Clock
 ) -> ProviderRead:
     """Record a licence, W-9, CAQH attestation, accreditation or insurance policy."""
-    _require(actor, "provider:manage")
+    require(actor, "provider:manage")
     provider = _visible_or_404(session, actor, provider_id)
     now = clock.now()
     _add_credential(session, provider.id, body, now=now)
@@ -255,7 +250,7 @@ def add_network(
     session: Session, actor: Actor, provider_id: int, body: NetworkIn, *, clock: Clock
 ) -> ProviderRead:
     """Add a payer network membership with its fee schedule."""
-    _require(actor, "provider:manage")
+    require(actor, "provider:manage")
     provider = _visible_or_404(session, actor, provider_id)
     errors: list[FieldError] = []
     (payer_id,) = _payer_ids(session, [body], errors)
@@ -311,14 +306,14 @@ def _visible_or_404(session: Session, actor: Actor, provider_id: int) -> Provide
 
 def get_provider(session: Session, actor: Actor, provider_id: int, *, clock: Clock) -> ProviderRead:
     """A provider with its onboarding checklist as of today; provider staff see their own."""
-    _require(actor, "provider:read")
+    require(actor, "provider:read")
     return _read(session, _visible_or_404(session, actor, provider_id), today=clock.now().date())
 
 
 def list_providers(
     session: Session, actor: Actor, *, limit: int, offset: int, offerable_only: bool, clock: Clock
 ) -> ProviderPage:
-    _require(actor, "provider:read")
+    require(actor, "provider:read")
     today = clock.now().date()
     rows, total = repository.page(
         session, actor, limit=limit, offset=offset, offerable_only=offerable_only, today=today

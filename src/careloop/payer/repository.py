@@ -18,7 +18,3 @@ def by_name(session: Session, name: str) -> Payer | None:
     return session.scalars(
         select(Payer).where(func.lower(Payer.name) == name.strip().lower(), Payer.active)
     ).first()
-
-
-def all_payers(session: Session) -> list[Payer]:
-    return list(session.scalars(select(Payer).order_by(Payer.name)))

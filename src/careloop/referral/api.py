@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
-from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from careloop.core.actor import Actor
@@ -26,45 +25,26 @@ from careloop.referral.schemas import (
     TimelineRead,
 )
 from careloop.settings import Settings
-from careloop.web.body import parse_model
+from careloop.web.body import parse_request_body
+from careloop.web.openapi import BODY, COMMON, PROBLEM, json_body
 from careloop.web.transaction import Credentials, clock_of, run_use_case, use_case
 
 router = APIRouter(prefix="/api/v1/referrals", tags=["referrals"])
 
-_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
-_COMMON: dict[int | str, dict[str, Any]] = {
-    401: {"description": "No or invalid bearer token", **_PROBLEM},
-    403: {"description": "Your role may not do this", **_PROBLEM},
-    422: {"description": "Invalid parameters or fields, each named", **_PROBLEM},
-}
-_CASE = {**_COMMON, 404: {"description": "No such referral, or not yours to see", **_PROBLEM}}
+_CASE = {**COMMON, 404: {"description": "No such referral, or not yours to see", **PROBLEM}}
 _MOVE = {
     **_CASE,
+    **BODY,
     409: {
         "description": "Not allowed from the current status; lists the allowed moves",
-        **_PROBLEM,
+        **PROBLEM,
     },
-    400: {"description": "Malformed JSON, duplicate keys or nesting too deep", **_PROBLEM},
-    413: {"description": "Body too large", **_PROBLEM},
-    415: {"description": "Body is not application/json", **_PROBLEM},
 }
-
-
-def _json_body(
-    model: type[Any], example: dict[str, Any] | None = None, *, required: bool = True
-) -> dict[str, Any]:
-    media: dict[str, Any] = {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}
-    if example is not None:
-        media["example"] = example
-    return {"requestBody": {"required": required, "content": {"application/json": media}}}
 
 
 def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
-
-
-M = TypeVar("M", bound=BaseModel)
 
 
 @router.post(
@@ -84,14 +64,12 @@ M = TypeVar("M", bound=BaseModel)
     responses={
         200: {"model": ReferralCheckRead, "description": "validate_only: findings, nothing stored"},
         201: {"description": "Case created (or replayed for the same Idempotency-Key)"},
-        400: {"description": "Malformed JSON, duplicate keys or nesting too deep", **_PROBLEM},
-        409: {"description": "The same Idempotency-Key is still in flight", **_PROBLEM},
-        413: {"description": "Body too large", **_PROBLEM},
-        415: {"description": "Body is not application/json", **_PROBLEM},
-        422: {"description": "Invalid fields, each named; nothing stored", **_PROBLEM},
-        **_COMMON,
+        **COMMON,
+        **BODY,
+        409: {"description": "The same Idempotency-Key is still in flight", **PROBLEM},
+        422: {"description": "Invalid fields, each named; nothing stored", **PROBLEM},
     },
-    openapi_extra=_json_body(ReferralCreate, REFERRAL_EXAMPLE),
+    openapi_extra=json_body(ReferralCreate, REFERRAL_EXAMPLE),
 )
 async def submit_referral(
     request: Request,
@@ -106,12 +84,12 @@ async def submit_referral(
     settings = _settings(request)
 
     def check(session: Session, actor: Actor) -> Response:
-        draft = _parse_bytes(request, raw, ReferralCreate)
+        draft = parse_request_body(request, raw, ReferralCreate)
         result = service.check_referral(session, actor, draft, clock=clock)
         return Response(result.model_dump_json(), media_type="application/json")
 
     def submit(session: Session, actor: Actor) -> Response:
-        draft = _parse_bytes(request, raw, ReferralCreate)
+        draft = parse_request_body(request, raw, ReferralCreate)
         submission = service.submit_referral(
             session,
             actor,
@@ -130,7 +108,7 @@ async def submit_referral(
     return await use_case(request, credentials, check if validate_only else submit)
 
 
-@router.get("", response_model=ReferralPage, summary="List referrals", responses=_COMMON)
+@router.get("", response_model=ReferralPage, summary="List referrals", responses=COMMON)
 def list_referrals(
     request: Request,
     credentials: Credentials,
@@ -199,7 +177,7 @@ def get_timeline(case_number: str, request: Request, credentials: Credentials) -
     response_model=ReferralRead,
     summary="Acknowledge: give the referrer the case number and a named case manager",
     responses=_MOVE,
-    openapi_extra=_json_body(
+    openapi_extra=json_body(
         AcknowledgeIn,
         {"case_manager_name": "Jane Ruiz", "case_manager_extension": "4417"},
         required=False,
@@ -210,7 +188,7 @@ async def acknowledge(case_number: str, request: Request, credentials: Credentia
     clock = clock_of(request)
 
     def work(session: Session, actor: Actor) -> ReferralRead:
-        body = _parse_bytes(request, raw, AcknowledgeIn) if raw.strip() else AcknowledgeIn()
+        body = parse_request_body(request, raw, AcknowledgeIn) if raw.strip() else AcknowledgeIn()
         return service.acknowledge_referral(session, actor, case_number, body, clock=clock)
 
     return await use_case(request, credentials, work)
@@ -221,7 +199,7 @@ async def acknowledge(case_number: str, request: Request, credentials: Credentia
     response_model=ReferralRead,
     summary="Supply missing or corrected information; the checks run again",
     responses=_MOVE,
-    openapi_extra=_json_body(
+    openapi_extra=json_body(
         ReferralClarify,
         {
             "signed_order": {"signed_on": "2026-11-23", "signer_npi": "1234567893"},
@@ -236,7 +214,7 @@ async def supply_information(
     clock = clock_of(request)
 
     def work(session: Session, actor: Actor) -> ReferralRead:
-        body = _parse_bytes(request, raw, ReferralClarify)
+        body = parse_request_body(request, raw, ReferralClarify)
         return service.supply_information(session, actor, case_number, body, clock=clock)
 
     return await use_case(request, credentials, work)
@@ -247,26 +225,17 @@ async def supply_information(
     response_model=ReferralRead,
     summary="Cancel the case with a reason",
     responses=_MOVE,
-    openapi_extra=_json_body(CancelIn, {"reason": "Member admitted to skilled nursing facility"}),
+    openapi_extra=json_body(CancelIn, {"reason": "Member admitted to skilled nursing facility"}),
 )
 async def cancel(case_number: str, request: Request, credentials: Credentials) -> ReferralRead:
     raw = await request.body()
     clock = clock_of(request)
 
     def work(session: Session, actor: Actor) -> ReferralRead:
-        body = _parse_bytes(request, raw, CancelIn)
+        body = parse_request_body(request, raw, CancelIn)
         return service.cancel_referral(session, actor, case_number, body, clock=clock)
 
     return await use_case(request, credentials, work)
-
-
-def _parse_bytes(request: Request, raw: bytes, model: type[M]) -> M:
-    return parse_model(
-        raw,
-        model,
-        content_type=request.headers.get("content-type"),
-        max_depth=_settings(request).max_json_depth,
-    )
 
 
 #: Request models documented through ``openapi_extra``; app.py adds their schemas.

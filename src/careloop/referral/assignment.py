@@ -23,7 +23,6 @@ from careloop.referral.enums import CodeSystem, ReferralAction, ReferralStatus, 
 from careloop.referral.errors import ReferralNotFoundError
 from careloop.referral.models import Referral
 from careloop.sla import ServiceClass
-from careloop.sla.models import ClockKind, ClockStatus
 
 _LINE_OF_CLASS = {
     ServiceClass.standard_dme: ServiceLine.dme,
@@ -78,9 +77,15 @@ def case_for_matching(
     return _facts(session, referral)
 
 
-def case_by_id(session: Session, referral_id: int) -> CaseForMatching:
-    """For offers and the worker, which reach the case through an offer they may see."""
-    return _facts(session, _locked(session, referral_id))
+def case_by_id(session: Session, referral_id: int, *, lock: bool = False) -> CaseForMatching:
+    """For offers and the worker, which reach the case through an offer they may see.
+    ``lock`` when the caller is about to move the case; reads must not queue writers."""
+    if lock:
+        return _facts(session, _locked(session, referral_id))
+    referral = session.get(Referral, referral_id)
+    if referral is None:
+        raise ReferralNotFoundError(f"no referral {referral_id}")
+    return _facts(session, referral)
 
 
 def _facts(session: Session, referral: Referral) -> CaseForMatching:
@@ -294,10 +299,4 @@ def mark_unplaced(
                 "data": {"reason": referral.escalation_reason},
             }
         ],
-    )
-
-
-def offer_clock_met(session: Session, referral_id: int, *, at: datetime) -> None:
-    repository.close_clocks(
-        session, referral_id, [ClockKind.offer_response], status=ClockStatus.met, at=at
     )

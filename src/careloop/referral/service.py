@@ -20,11 +20,10 @@ from careloop.audit.models import AuditOutcome
 from careloop.core import events
 from careloop.core.actor import Actor
 from careloop.core.clock import Clock
-from careloop.core.errors import ForbiddenError
 from careloop.core.pagination import PageRequest
 from careloop.db import sequences
 from careloop.identity import service as identity_service
-from careloop.identity.permissions import may
+from careloop.identity.permissions import require
 from careloop.payer import service as payer_service
 from careloop.referral import clocks, drafts, presenters, repository, rules
 from careloop.referral.enums import ReferralAction, ReferralStatus, Severity
@@ -48,12 +47,6 @@ from careloop.referral.schemas import (
     TimelineRead,
 )
 from careloop.sla.models import ClockKind, ClockStatus
-
-
-def _require(actor: Actor, permission: str) -> None:
-    if not may(actor, permission):
-        raise ForbiddenError(f"your role ({actor.role.value}) may not do this ({permission})")
-
 
 # ---- checking --------------------------------------------------------------------------
 
@@ -142,7 +135,7 @@ def check_referral(
     session: Session, actor: Actor, draft: ReferralCreate, *, clock: Clock
 ) -> ReferralCheckRead:
     """Run every intake check and compute the deadlines, storing nothing (validate_only)."""
-    _require(actor, "referral:validate")
+    require(actor, "referral:validate")
     now = clock.now()
     result = _run_checks(session, draft, now=now, received_at=now)
     d = result.deadlines
@@ -190,7 +183,7 @@ def submit_referral(
     With an Idempotency-Key the same body returns the same case (Stripe's rule); the same
     key with another body is refused.
     """
-    _require(actor, "referral:create")
+    require(actor, "referral:create")
     now = clock.now()
     key_row: IdempotencyKey | None = None
     if idempotency_key and actor.user_id is not None:
@@ -463,12 +456,6 @@ def _received_events(
 # ---- reading -----------------------------------------------------------------------------
 
 
-def _load(session: Session, referral_id: int) -> Referral:
-    referral = session.get(Referral, referral_id)
-    assert referral is not None
-    return referral
-
-
 def _visible_or_404(
     session: Session,
     actor: Actor,
@@ -497,7 +484,7 @@ def _visible_or_404(
 
 def get_referral(session: Session, actor: Actor, case_number: str, *, clock: Clock) -> ReferralRead:
     """One case as the actor may see it; another organisation's case is 'not found'."""
-    _require(actor, "referral:read")
+    require(actor, "referral:read")
     referral = _visible_or_404(session, actor, case_number, "referral.read", clock=clock)
     audit.record(
         session,
@@ -520,7 +507,7 @@ def list_referrals(
     session: Session, actor: Actor, flt: ReferralFilter, page: PageRequest, *, clock: Clock
 ) -> ReferralPage:
     """A page of the referrals the actor may see; the read is audited with its cases."""
-    _require(actor, "referral:read")
+    require(actor, "referral:read")
     rows, total = repository.page(session, actor, flt, page)
     codes = repository.item_codes(session, [r.id for r in rows])
     payers = repository.payer_names(session, [r.payer_id for r in rows if r.payer_id])
@@ -547,7 +534,7 @@ def list_referrals(
 
 
 def get_timeline(session: Session, actor: Actor, case_number: str, *, clock: Clock) -> TimelineRead:
-    _require(actor, "referral:read")
+    require(actor, "referral:read")
     referral = _visible_or_404(session, actor, case_number, "referral.timeline", clock=clock)
     events = repository.timeline(session, referral.id)
     audit.record(
@@ -577,7 +564,7 @@ def acknowledge_referral(
 ) -> ReferralRead:
     """Give the referrer the case number and a named case manager with an extension
     (DOMAIN.md §2 step 2). Target: the first business day; the KPI counts 24 hours."""
-    _require(actor, "referral:acknowledge")
+    require(actor, "referral:acknowledge")
     now = clock.now()
     referral = _visible_or_404(
         session, actor, case_number, "referral.acknowledge", clock=clock, for_update=True
@@ -640,7 +627,7 @@ def supply_information(
 ) -> ReferralRead:
     """Record missing or corrected information, re-run every check, and clear the
     findings that are fixed. The case moves on when no error is left."""
-    _require(actor, "referral:clarify")
+    require(actor, "referral:clarify")
     now = clock.now()
     referral = _visible_or_404(
         session, actor, case_number, "referral.clarify", clock=clock, for_update=True
@@ -720,7 +707,7 @@ def cancel_referral(
     session: Session, actor: Actor, case_number: str, body: CancelIn, *, clock: Clock
 ) -> ReferralRead:
     """Cancel an open case with a reason (DOMAIN.md §2: possible at any point)."""
-    _require(actor, "referral:cancel")
+    require(actor, "referral:cancel")
     now = clock.now()
     referral = _visible_or_404(
         session, actor, case_number, "referral.cancel", clock=clock, for_update=True

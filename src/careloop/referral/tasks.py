@@ -62,22 +62,31 @@ def _case(session: Session, clock: Clock) -> Referral | None:
     return repository.lock_by_id(session, clock.referral_id)
 
 
-def on_acknowledgement_due(session: Session, clock: Clock, now: datetime) -> ClockStatus:
-    """The first business day passed without an acknowledgement: escalate."""
-    referral = _case(session, clock)
-    if referral is None or referral.acknowledged_at is not None:
-        return ClockStatus.met
+def _breach(
+    session: Session, referral: Referral, clock: Clock, *, name: str, reason: str, now: datetime
+) -> ClockStatus:
+    """Record a breached deadline on the timeline and escalate the case."""
     _event(
         session,
         referral,
         "sla.breached",
         now,
-        clock="acknowledgement",
+        clock=name,
         clock_id=clock.id,
         due_at=clock.due_at.isoformat(),
     )
-    _escalate(session, referral, clock, "acknowledgement overdue", now)
+    _escalate(session, referral, clock, reason, now)
     return ClockStatus.breached
+
+
+def on_acknowledgement_due(session: Session, clock: Clock, now: datetime) -> ClockStatus:
+    """The first business day passed without an acknowledgement: escalate."""
+    referral = _case(session, clock)
+    if referral is None or referral.acknowledged_at is not None:
+        return ClockStatus.met
+    return _breach(
+        session, referral, clock, name="acknowledgement", reason="acknowledgement overdue", now=now
+    )
 
 
 def on_service_warning(session: Session, clock: Clock, now: datetime) -> ClockStatus:
@@ -113,17 +122,9 @@ def on_service_due(session: Session, clock: Clock, now: datetime) -> ClockStatus
     referral = _case(session, clock)
     if referral is None or referral.status not in OPEN_STATUSES:
         return ClockStatus.met
-    _event(
-        session,
-        referral,
-        "sla.breached",
-        now,
-        clock="service_start",
-        clock_id=clock.id,
-        due_at=clock.due_at.isoformat(),
+    return _breach(
+        session, referral, clock, name="service_start", reason="service start overdue", now=now
     )
-    _escalate(session, referral, clock, "service start overdue", now)
-    return ClockStatus.breached
 
 
 def on_discharge_watch(session: Session, clock: Clock, now: datetime) -> ClockStatus:

@@ -7,17 +7,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from careloop.sla.models import Clock, ClockKind, ClockStatus
-
-
-def due_clock_ids(session: Session, kind: ClockKind, now: datetime, limit: int = 500) -> list[int]:
-    stmt = (
-        select(Clock.id)
-        .where(Clock.kind == kind, Clock.status == ClockStatus.open, Clock.due_at <= now)
-        .order_by(Clock.due_at, Clock.id)
-        .limit(limit)
-    )
-    return list(session.scalars(stmt))
+from careloop.sla.models import Clock, ClockStatus
 
 
 def claim(session: Session, clock_id: int, *, status: ClockStatus, now: datetime) -> Clock | None:

@@ -14,7 +14,7 @@ from careloop.audit import service as audit
 from careloop.core.actor import Actor, Role
 from careloop.core.clock import Clock
 from careloop.core.errors import ConflictError, ForbiddenError, NotFoundError, RuleViolationError
-from careloop.identity.permissions import may
+from careloop.identity.permissions import require
 from careloop.sla.models import ClockKind, ClockStatus, Team
 from careloop.workqueue import repository, rules
 from careloop.workqueue.repository import QueueRow
@@ -46,11 +46,6 @@ class WorkItemNotYoursError(ForbiddenError):
     title = "Only the assignee or a supervisor may release this item"
 
 
-def _require(actor: Actor, permission: str) -> None:
-    if not may(actor, permission):
-        raise ForbiddenError(f"your role ({actor.role.value}) may not do this ({permission})")
-
-
 # ---- reading -------------------------------------------------------------------------------
 
 
@@ -68,7 +63,7 @@ def list_queue(
     """What needs a person now, most urgent first (rules.urgency_key): a team's open
     clocks, or the actor's own claimed ones, or both filters together. Paused clocks wait
     on someone outside and are not listed. The read is audited with its case numbers."""
-    _require(actor, "workqueue:read")
+    require(actor, "workqueue:read")
     if not 1 <= limit <= rules.MAX_LIMIT:
         raise RuleViolationError(f"limit must be 1 to {rules.MAX_LIMIT}", field="limit")
     if not 0 <= offset <= rules.MAX_OFFSET:
@@ -164,7 +159,7 @@ def _audit(session: Session, actor: Actor, action: str, row: QueueRow, *, clock:
 def claim_item(session: Session, actor: Actor, clock_id: int, *, clock: Clock) -> WorkItemRead:
     """Take an open item: it becomes yours and shows in your queue. One claimer wins (a
     conditional UPDATE); claiming your own item again changes nothing."""
-    _require(actor, "workqueue:claim")
+    require(actor, "workqueue:claim")
     if actor.user_id is None:
         raise ForbiddenError("only a signed-in user can claim work")
     row = _visible_item(session, actor, clock_id)
@@ -196,7 +191,7 @@ def _why_not_claimed(row: QueueRow, actor: Actor) -> ConflictError:
 def release_item(session: Session, actor: Actor, clock_id: int, *, clock: Clock) -> WorkItemRead:
     """Give an item back to its team's queue. Only its assignee may, or a supervisor
     (when someone is away with items in hand)."""
-    _require(actor, "workqueue:claim")
+    require(actor, "workqueue:claim")
     row = _visible_item(session, actor, clock_id)
     if row.assigned_user_id is None:
         raise WorkItemNotClaimedError(f"Work item {clock_id} is not claimed by anyone.")
