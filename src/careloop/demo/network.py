@@ -18,7 +18,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from careloop.codes import make_npi, zip_info
@@ -493,14 +493,21 @@ def move_offers(
     staff: dict[int, Actor],
     seed: int = 4_170_044,
 ) -> None:
-    """Offer about forty acknowledged referrals: most of the older ones end accepted (some
-    after a decline), one hard case is declined by everyone and goes unplaced, and the
-    most recently acknowledged ones wait on a pending offer."""
+    """Offer about forty referrals ready for it (eligible, authorised where needed): most
+    of the older ones end accepted (some after a decline), one hard case is declined by
+    everyone and goes unplaced, and the most recently ready ones wait on a pending offer."""
     rng = random.Random(seed)
     moves = Moves(session, rng, fixed, now, manager, staff)
+    ready = or_(
+        Referral.status == ReferralStatus.authorized,
+        and_(
+            Referral.status == ReferralStatus.eligibility_verified,
+            Referral.authorization_required.is_(False),
+        ),
+    )
     rows = session.execute(
         select(Referral.case_number, Referral.updated_at, Referral.service_class)
-        .where(Referral.status == ReferralStatus.acknowledged)
+        .where(ready)
         .order_by(Referral.updated_at, Referral.id)
     ).all()
     recent = rows[-12:]

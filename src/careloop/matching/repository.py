@@ -26,6 +26,8 @@ ACCEPTED = "offer.accepted"
 NOT_ACCEPTED = ("offer.declined", "offer.expired")
 ON_TIME = "service.started_on_time"
 LATE = "service.started_late"
+# A missed first delivery or visit counts against the on-time rate (issue 4).
+MISSED = "service.missed"
 
 #: At most this many providers of the member's area are looked at for one referral.
 MAX_CANDIDATES = 500
@@ -181,7 +183,7 @@ def track_records(
     the timeline is the record)."""
     if not provider_ids:
         return {}
-    types = [ACCEPTED, *NOT_ACCEPTED, ON_TIME, LATE]
+    types = [ACCEPTED, *NOT_ACCEPTED, ON_TIME, LATE, MISSED]
     ids = list(provider_ids)
     # On PostgreSQL one array parameter keeps the statement text (and its plan) the same
     # whatever the number of candidates; SQLite takes the expanded list.

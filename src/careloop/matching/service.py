@@ -134,7 +134,10 @@ def _facts(
         categories_offered=row.categories,
         daily_capacity=row.daily_capacity,
         used_today=min(row.used_today, row.daily_capacity),
-        on_time=rules.Rate(on_time, on_time + record.get(repository.LATE, 0)),
+        on_time=rules.Rate(
+            on_time,
+            on_time + record.get(repository.LATE, 0) + record.get(repository.MISSED, 0),
+        ),
         acceptance=rules.Rate(accepted, answered),
         languages=row.languages,
         already_offered=row.already_offered,
@@ -200,6 +203,9 @@ def offer_referral(
     With no eligible provider at all, the case is marked unplaced and escalated."""
     require(actor, "offer:manage")
     case = assignment.case_for_matching(session, actor, case_number, clock=clock, for_update=True)
+    # Refused (409 with the allowed moves) before anything is written: an offer waits for
+    # eligibility and, where an item needs it, prior authorisation.
+    assignment.check_offerable(session, case.id)
     result, _ = _match(session, case, clock.now(), explain=True)
     if body.provider_id is not None:
         chosen = [c for c in result.ranked if c.provider_id == body.provider_id]

@@ -3,7 +3,10 @@
 A payer's ``rules`` JSON overrides any of them::
 
     {"sla": {...see sla.SlaPolicy.with_overrides...},
-     "intake": {"signed_order_max_age_days": 60, "duplicate_window_hours": 48}}
+     "intake": {"signed_order_max_age_days": 60, "duplicate_window_hours": 48},
+     "authorization": {"expedited_decision_hours": 72, "standard_decision_days": 7,
+                       "appeal_window_days": 45, "expiry_warning_days": 14,
+                       "units_warning_share": 0.2}}
 """
 
 from __future__ import annotations
@@ -54,28 +57,69 @@ class IntakeRules:
         return result
 
 
-def _positive_int(data: Mapping[str, Any], key: str) -> int:
+def _positive_int(data: Mapping[str, Any], key: str, *, group: str = "intake") -> int:
     value = data[key]
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise ValueError(f"intake.{key}: must be a positive whole number")
+        raise ValueError(f"{group}.{key}: must be a positive whole number")
     return value
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationRules:
+    """Prior authorisation figures (DOMAIN.md §2 step 5, §4, §6; issue 4)."""
+
+    # The payer decides an expedited request within 72 hours and a standard one within
+    # 7 days, on the clock (24 x 7), unless its contract says otherwise (issue 4 defaults).
+    expedited_decision: timedelta = timedelta(hours=72)
+    standard_decision: timedelta = timedelta(days=7)
+    # The appeal window after a denial: payer-specific, commonly 30-45 days (DOMAIN.md §4);
+    # the default is the shorter, so nobody is told a date the payer will not honour.
+    appeal_window: timedelta = timedelta(days=30)
+    # An authorisation is flagged this long before it ends (project default) ...
+    expiry_warning: timedelta = timedelta(days=14)
+    # ... or when no more than this share of its approved units is left.
+    units_warning_share: float = 0.2
+
+    def with_overrides(self, data: Mapping[str, Any]) -> AuthorizationRules:
+        fields = {
+            "expedited_decision_hours": ("expedited_decision", "hours"),
+            "standard_decision_days": ("standard_decision", "days"),
+            "appeal_window_days": ("appeal_window", "days"),
+            "expiry_warning_days": ("expiry_warning", "days"),
+        }
+        unknown = set(data) - set(fields) - {"units_warning_share"}
+        if unknown:
+            raise ValueError(f"authorization: unknown setting(s) {', '.join(sorted(unknown))}")
+        changes: dict[str, Any] = {}
+        for key, (name, unit) in fields.items():
+            if key in data:
+                amount = _positive_int(data, key, group="authorization")
+                changes[name] = timedelta(**{unit: amount})
+        if "units_warning_share" in data:
+            share = data["units_warning_share"]
+            if not isinstance(share, int | float) or isinstance(share, bool) or not 0 < share < 1:
+                raise ValueError("authorization.units_warning_share: must be between 0 and 1")
+            changes["units_warning_share"] = float(share)
+        return replace(self, **changes)
 
 
 @dataclass(frozen=True, slots=True)
 class PayerRules:
     sla: SlaPolicy = DEFAULT_SLA_POLICY
     intake: IntakeRules = field(default_factory=IntakeRules)
+    authorization: AuthorizationRules = field(default_factory=AuthorizationRules)
 
     @classmethod
     def from_config(cls, data: Mapping[str, Any] | None) -> PayerRules:
         """Build the effective rules from a payer's JSON overrides (validated)."""
         data = data or {}
-        unknown = set(data) - {"sla", "intake"}
+        unknown = set(data) - {"sla", "intake", "authorization"}
         if unknown:
             raise ValueError(f"unknown rule group(s) {', '.join(sorted(unknown))}")
         sla = DEFAULT_SLA_POLICY.with_overrides(data.get("sla") or {})
         intake = IntakeRules().with_overrides(data.get("intake") or {})
-        return cls(sla=sla, intake=intake)
+        authorization = AuthorizationRules().with_overrides(data.get("authorization") or {})
+        return cls(sla=sla, intake=intake, authorization=authorization)
 
 
 DEFAULT_PAYER_RULES = PayerRules()

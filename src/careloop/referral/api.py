@@ -16,6 +16,7 @@ from careloop.referral.schemas import (
     REFERRAL_EXAMPLE,
     AcknowledgeIn,
     CancelIn,
+    CloseIn,
     ReferralCheckRead,
     ReferralClarify,
     ReferralCreate,
@@ -238,5 +239,23 @@ async def cancel(case_number: str, request: Request, credentials: Credentials) -
     return await use_case(request, credentials, work)
 
 
+@router.post(
+    "/{case_number}/close",
+    response_model=ReferralRead,
+    summary="Close a fulfilled case, or a denied one whose appeal is over",
+    responses=_MOVE,
+    openapi_extra=json_body(CloseIn, {"note": "Delivered; member trained on the concentrator"}),
+)
+async def close(case_number: str, request: Request, credentials: Credentials) -> ReferralRead:
+    raw = await request.body()
+    clock = clock_of(request)
+
+    def work(session: Session, actor: Actor) -> ReferralRead:
+        body = parse_request_body(request, raw, CloseIn) if raw.strip() else CloseIn()
+        return service.close_referral(session, actor, case_number, body, clock=clock)
+
+    return await use_case(request, credentials, work)
+
+
 #: Request models documented through ``openapi_extra``; app.py adds their schemas.
-REQUEST_MODELS = (ReferralCreate, ReferralClarify, AcknowledgeIn, CancelIn)
+REQUEST_MODELS = (ReferralCreate, ReferralClarify, AcknowledgeIn, CancelIn, CloseIn)

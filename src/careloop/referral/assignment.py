@@ -15,21 +15,16 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from careloop.audit import service as audit
-from careloop.codes import ServiceLine, lookup_hcpcs, zip_info
+from careloop.codes import lookup_hcpcs, zip_info
 from careloop.core.actor import Actor
 from careloop.core.clock import Clock
-from careloop.referral import repository, rules
+from careloop.referral import moves, repository
 from careloop.referral.enums import CodeSystem, ReferralAction, ReferralStatus, Urgency
 from careloop.referral.errors import ReferralNotFoundError
 from careloop.referral.models import Referral
 from careloop.sla import ServiceClass
 
-_LINE_OF_CLASS = {
-    ServiceClass.standard_dme: ServiceLine.dme,
-    ServiceClass.complex_dme: ServiceLine.dme,
-    ServiceClass.home_health: ServiceLine.home_health,
-    ServiceClass.infusion: ServiceLine.infusion,
-}
+_LINE_OF_CLASS = moves.LINE_OF_CLASS
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,10 +130,7 @@ def _facts(session: Session, referral: Referral) -> CaseForMatching:
 
 
 def _locked(session: Session, referral_id: int) -> Referral:
-    referral = repository.lock_by_id(session, referral_id)
-    if referral is None:
-        raise ReferralNotFoundError(f"no referral {referral_id}")
-    return referral
+    return moves.locked(session, referral_id)
 
 
 def _move(
@@ -153,34 +145,23 @@ def _move(
     data: dict[str, Any],
     clock: Clock,
 ) -> None:
-    previous = referral.status
-    referral.status = rules.next_status(
-        previous, action, acknowledged=referral.acknowledged_at is not None
-    )
-    referral.updated_at = now
-    repository.insert_events(
-        session,
-        [
-            {
-                "referral_id": referral.id,
-                "at": now,
-                "type": event,
-                "actor_user_id": actor.user_id,
-                "actor_label": actor.label,
-                "channel": None,
-                "provider_id": provider_id,
-                "data": {"from": previous.value, "to": referral.status.value, **data},
-            }
-        ],
-    )
-    audit.record(
+    del now  # the move is stamped with the clock's time
+    moves.move(
         session,
         actor,
-        event,
+        referral,
+        action,
+        event_type=event,
         clock=clock,
-        case_number=referral.case_number,
-        referral_id=referral.id,
+        provider_id=provider_id,
+        **data,
     )
+
+
+def check_offerable(session: Session, referral_id: int) -> None:
+    """IllegalTransitionError (409, naming the allowed moves) unless the case may be
+    offered now."""
+    moves.check(_locked(session, referral_id), ReferralAction.offer)
 
 
 def mark_offered(

@@ -108,6 +108,9 @@ class Referral(Base):
 
     referrer_organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"))
     # The provider whose offer was accepted; its staff then see the whole case.
+    # Set by eligibility verification: None until verified; True when an item needs
+    # prior authorisation before the case may be offered.
+    authorization_required: Mapped[bool | None] = mapped_column(Boolean)
     assigned_provider_id: Mapped[int | None] = mapped_column(ForeignKey("providers.id"))
     created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 

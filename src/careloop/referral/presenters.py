@@ -97,7 +97,11 @@ def to_read(
         acknowledged_at=r.acknowledged_at,
         case_manager=manager,
         cancel_reason=r.cancel_reason,
-        allowed_actions=rules.allowed_actions(r.status, acknowledged=r.acknowledged_at is not None),
+        allowed_actions=rules.allowed_actions(
+            r.status,
+            acknowledged=r.acknowledged_at is not None,
+            authorization_required=r.authorization_required,
+        ),
         created_at=r.received_at,
         updated_at=r.updated_at,
         links=links(r.case_number),

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Select, bindparam, false, func, insert, or_, select, update
 from sqlalchemy.orm import Session
@@ -13,9 +13,10 @@ from careloop.core.actor import Actor, Role
 from careloop.core.pagination import PageRequest
 from careloop.db import sequences
 from careloop.db.base import table_of
+from careloop.identity.models import User
 from careloop.network.models import Provider
 from careloop.payer.models import Payer
-from careloop.referral.enums import OPEN_STATUSES
+from careloop.referral.enums import OPEN_STATUSES, ReferralStatus
 from careloop.referral.models import IdempotencyKey, Referral, ReferralEvent, ReferralItem
 from careloop.referral.schemas import ReferralFilter
 from careloop.sla.models import OPEN_CLOCK_STATUSES, Clock, ClockKind, ClockStatus
@@ -37,6 +38,11 @@ def visible_to(actor: Actor) -> Select[Referral]:
         # provider staff see the offer's minimum (matching/ offers), not the case.
         own = select(Provider.id).where(Provider.organization_id == actor.organization_id)
         return stmt.where(Referral.assigned_provider_id.in_(own))
+    if actor.role is Role.member and actor.user_id is not None:
+        # A member's account is linked to the member by key (name and birth date, see
+        # rules.member_key); an unlinked account (null key) sees nothing.
+        key = select(User.member_key).where(User.id == actor.user_id).scalar_subquery()
+        return stmt.where(Referral.member_key == key)
     return stmt.where(false())
 
 
@@ -59,6 +65,36 @@ def lock_by_id(session: Session, referral_id: int) -> Referral | None:
     writers are serialised)."""
     stmt = select(Referral).where(Referral.id == referral_id).with_for_update()
     return session.scalars(stmt).first()
+
+
+class DueCase(NamedTuple):
+    """What the worker's due-clock handlers read of a case."""
+
+    id: int
+    case_number: str
+    status: ReferralStatus
+    acknowledged_at: datetime | None
+    service_due_at: datetime
+    referrer_organization_id: int | None
+
+
+def lock_due_cases(session: Session, referral_ids: Collection[int]) -> dict[int, DueCase]:
+    """The cases of a batch of due clocks, locked for the rest of the transaction in id
+    order (two workers locking overlapping cases wait, never deadlock); one query."""
+    stmt = (
+        select(
+            Referral.id,
+            Referral.case_number,
+            Referral.status,
+            Referral.acknowledged_at,
+            Referral.service_due_at,
+            Referral.referrer_organization_id,
+        )
+        .where(Referral.id.in_(sorted(referral_ids)))
+        .order_by(Referral.id)
+        .with_for_update()
+    )
+    return {row.id: DueCase(*row) for row in session.execute(stmt)}
 
 
 def items_of(session: Session, referral_id: int) -> list[ReferralItem]:
@@ -223,6 +259,26 @@ def replace_items(session: Session, referral_id: int, rows: list[dict[str, Any]]
 
 def insert_events(session: Session, rows: list[dict[str, Any]]) -> None:
     session.connection().execute(insert(_EVENTS), rows)
+
+
+# The version moves on as an ORM change would, so a screen holding the old one conflicts.
+_ESCALATE = (
+    update(_REFERRALS)
+    .where(_REFERRALS.c.id == bindparam("referral_id"))
+    .values(
+        escalated=True,
+        escalation_reason=bindparam("reason"),
+        updated_at=bindparam("at", type_=_REFERRALS.c.updated_at.type),
+        version=_REFERRALS.c.version + 1,
+    )
+)
+
+
+def escalate(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Flag cases as escalated, one statement for all; each row names ``referral_id``,
+    ``reason`` and ``at``."""
+    if rows:
+        session.connection().execute(_ESCALATE, rows)
 
 
 def insert_clocks(session: Session, rows: list[dict[str, Any]]) -> None:

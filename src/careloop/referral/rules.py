@@ -509,40 +509,60 @@ def possible_duplicate(case_number: str, hours_ago: float) -> Finding:
 
 
 # ---- status machine ------------------------------------------------------------------------
+#
+#   received ⇄ needs_clarification → acknowledged → eligibility_verified
+#   eligibility_verified → authorization_pending → authorized | denied (→ appeal → pending)
+#   eligibility_verified (no prior authorisation needed) | authorized | unplaced → offered
+#   offered → accepted | back to waiting for an offer | unplaced
+#   accepted → scheduled → fulfilled → closed;  scheduled → missed → scheduled
+#   denied → closed;  any open status → cancelled
+
+A = ReferralAction
+S = ReferralStatus
 
 _ALLOWED: dict[ReferralStatus, tuple[ReferralAction, ...]] = {
-    ReferralStatus.received: (
-        ReferralAction.acknowledge,
-        ReferralAction.supply_information,
-        ReferralAction.cancel,
+    S.received: (A.acknowledge, A.supply_information, A.cancel),
+    S.needs_clarification: (A.acknowledge, A.supply_information, A.cancel),
+    S.acknowledged: (A.supply_information, A.verify_eligibility, A.cancel),
+    S.eligibility_verified: (
+        A.verify_eligibility,
+        A.request_authorization,
+        A.offer,
+        A.mark_unplaced,
+        A.cancel,
     ),
-    ReferralStatus.needs_clarification: (
-        ReferralAction.acknowledge,
-        ReferralAction.supply_information,
-        ReferralAction.cancel,
-    ),
-    ReferralStatus.acknowledged: (
-        ReferralAction.supply_information,
-        ReferralAction.offer,
-        ReferralAction.mark_unplaced,
-        ReferralAction.cancel,
-    ),
-    ReferralStatus.offered: (
-        ReferralAction.accept_offer,
-        ReferralAction.offer_lapsed,
-        ReferralAction.cancel,
-    ),
-    ReferralStatus.unplaced: (ReferralAction.offer, ReferralAction.cancel),
-    ReferralStatus.accepted: (ReferralAction.cancel,),
-    ReferralStatus.cancelled: (),
+    S.authorization_pending: (A.record_authorization_decision, A.cancel),
+    S.authorized: (A.offer, A.mark_unplaced, A.cancel),
+    S.denied: (A.appeal, A.close, A.cancel),
+    S.offered: (A.accept_offer, A.offer_lapsed, A.cancel),
+    S.unplaced: (A.offer, A.cancel),
+    S.accepted: (A.schedule, A.cancel),
+    S.scheduled: (A.schedule, A.record_delivery, A.record_missed, A.cancel),
+    S.missed: (A.schedule, A.cancel),
+    S.fulfilled: (A.close,),
+    S.closed: (),
+    S.cancelled: (),
 }
 
 _TARGET: dict[ReferralAction, ReferralStatus] = {
-    ReferralAction.cancel: ReferralStatus.cancelled,
-    ReferralAction.offer: ReferralStatus.offered,
-    ReferralAction.accept_offer: ReferralStatus.accepted,
-    ReferralAction.offer_lapsed: ReferralStatus.acknowledged,
-    ReferralAction.mark_unplaced: ReferralStatus.unplaced,
+    A.cancel: S.cancelled,
+    A.offer: S.offered,
+    A.accept_offer: S.accepted,
+    A.mark_unplaced: S.unplaced,
+    A.request_authorization: S.authorization_pending,
+    A.appeal: S.authorization_pending,
+    A.schedule: S.scheduled,
+    A.record_delivery: S.fulfilled,
+    A.record_missed: S.missed,
+    A.close: S.closed,
+}
+
+#: What a reviewer's decision does to the case.
+_DECISION_TARGET = {
+    "approved": S.authorized,
+    "partially_approved": S.authorized,
+    "pended": S.authorization_pending,
+    "denied": S.denied,
 }
 
 
@@ -550,28 +570,46 @@ _TARGET: dict[ReferralAction, ReferralStatus] = {
 #: accepts) or by the system (an offer lapses, no candidate is left).
 CASE_ACTIONS = frozenset(
     {
-        ReferralAction.acknowledge,
-        ReferralAction.supply_information,
-        ReferralAction.offer,
-        ReferralAction.cancel,
+        A.acknowledge,
+        A.supply_information,
+        A.verify_eligibility,
+        A.request_authorization,
+        A.record_authorization_decision,
+        A.appeal,
+        A.offer,
+        A.schedule,
+        A.record_delivery,
+        A.record_missed,
+        A.close,
+        A.cancel,
     }
 )
 
 
 def allowed_actions(
-    status: ReferralStatus, *, acknowledged: bool, case_actions_only: bool = True
+    status: ReferralStatus,
+    *,
+    acknowledged: bool,
+    authorization_required: bool | None = None,
+    case_actions_only: bool = True,
 ) -> list[ReferralAction]:
-    """The moves allowed from ``status``; by default only those made on the case page."""
+    """The moves allowed from ``status``; by default only those made on the case page.
+
+    Once eligibility is verified, a case whose items need prior authorisation must get it
+    before it is offered; a case that needs none is offered straight away (issue 4)."""
     actions = _ALLOWED[status]
     if acknowledged:
-        actions = tuple(a for a in actions if a is not ReferralAction.acknowledge)
+        actions = tuple(a for a in actions if a is not A.acknowledge)
+    if status is S.eligibility_verified:
+        skip = A.offer if authorization_required else A.request_authorization
+        actions = tuple(a for a in actions if a is not skip)
     if case_actions_only:
         actions = tuple(a for a in actions if a in CASE_ACTIONS)
     return list(actions)
 
 
 def initial_status(findings: Iterable[Finding]) -> ReferralStatus:
-    return ReferralStatus.needs_clarification if has_errors(findings) else ReferralStatus.received
+    return S.needs_clarification if has_errors(findings) else S.received
 
 
 def next_status(
@@ -580,31 +618,71 @@ def next_status(
     *,
     acknowledged: bool,
     errors_remain: bool = False,
+    authorization_required: bool | None = None,
+    outcome: str | None = None,
 ) -> ReferralStatus:
-    """The status after ``action``, or IllegalTransitionError naming the allowed moves."""
-    allowed = allowed_actions(current, acknowledged=acknowledged, case_actions_only=False)
+    """The status after ``action``, or IllegalTransitionError naming the allowed moves.
+
+    ``outcome`` carries what decides the target of an action with several: whether the
+    coverage is active (``verify_eligibility``), the reviewer's decision
+    (``record_authorization_decision``)."""
+    allowed = allowed_actions(
+        current,
+        acknowledged=acknowledged,
+        authorization_required=authorization_required,
+        case_actions_only=False,
+    )
     if action not in allowed:
-        shown = [a for a in allowed if a in CASE_ACTIONS]
-        names = ", ".join(a.value for a in shown) or "none from here"
-        why = (
-            "it is already acknowledged"
-            if action is ReferralAction.acknowledge and acknowledged
-            else f"it is {current.value}"
-        )
-        raise IllegalTransitionError(
-            f"Cannot {action.value.replace('_', ' ')} this referral: {why}. Allowed now: {names}.",
-            extra={"status": current.value, "allowed_actions": [a.value for a in shown]},
-        )
+        raise _illegal(current, action, allowed, acknowledged=acknowledged)
     if action in _TARGET:
         return _TARGET[action]
-    if action is ReferralAction.acknowledge:
-        if current is ReferralStatus.needs_clarification:
-            return current
-        return ReferralStatus.acknowledged
-    # supply_information
-    if errors_remain:
-        return ReferralStatus.needs_clarification
-    return ReferralStatus.acknowledged if acknowledged else ReferralStatus.received
+    return _target_of(current, action, acknowledged, errors_remain, authorization_required, outcome)
+
+
+def _target_of(
+    current: ReferralStatus,
+    action: ReferralAction,
+    acknowledged: bool,
+    errors_remain: bool,
+    authorization_required: bool | None,
+    outcome: str | None,
+) -> ReferralStatus:
+    """The target of the actions whose target depends on the case or on an outcome."""
+    target: ReferralStatus
+    if action is A.acknowledge:
+        target = current if current is S.needs_clarification else S.acknowledged
+    elif action is A.verify_eligibility:
+        target = S.eligibility_verified if outcome == "active" else S.acknowledged
+    elif action is A.record_authorization_decision:
+        target = _DECISION_TARGET[outcome or ""]
+    elif action is A.offer_lapsed:
+        target = S.authorized if authorization_required else S.eligibility_verified
+    elif errors_remain:  # supply_information
+        target = S.needs_clarification
+    else:
+        target = S.acknowledged if acknowledged else S.received
+    return target
+
+
+def _illegal(
+    current: ReferralStatus,
+    action: ReferralAction,
+    allowed: list[ReferralAction],
+    *,
+    acknowledged: bool,
+) -> IllegalTransitionError:
+    shown = [a for a in allowed if a in CASE_ACTIONS]
+    names = ", ".join(a.value for a in shown) or "none from here"
+    if action is A.acknowledge and acknowledged:
+        why = "it is already acknowledged"
+    elif action is A.offer and current is S.eligibility_verified:
+        why = "its items need prior authorisation first"
+    else:
+        why = f"it is {current.value.replace('_', ' ')}"
+    return IllegalTransitionError(
+        f"Cannot {action.value.replace('_', ' ')} this referral: {why}. Allowed now: {names}.",
+        extra={"status": current.value, "allowed_actions": [a.value for a in shown]},
+    )
 
 
 def is_open(status: ReferralStatus) -> bool:

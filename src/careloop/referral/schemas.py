@@ -186,6 +186,13 @@ class CancelIn(BaseModel):
     reason: Annotated[str, StringConstraints(min_length=1, max_length=500)]
 
 
+class CloseIn(BaseModel):
+    """Close a fulfilled case (or a denied one whose appeal is over)."""
+
+    model_config = _STRICT
+    note: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class ReferralFilter:
     """What a list of referrals may be narrowed by."""

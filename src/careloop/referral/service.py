@@ -36,6 +36,7 @@ from careloop.referral.models import IdempotencyKey, Referral, ReferralItem
 from careloop.referral.schemas import (
     AcknowledgeIn,
     CancelIn,
+    CloseIn,
     FindingRead,
     ReferralCheckRead,
     ReferralClarify,
@@ -746,6 +747,47 @@ def cancel_referral(
         session,
         actor,
         "referral.cancel",
+        clock=clock,
+        case_number=referral.case_number,
+        referral_id=referral.id,
+    )
+    session.flush()
+    return _read_model(session, referral)
+
+
+def close_referral(
+    session: Session, actor: Actor, case_number: str, body: CloseIn, *, clock: Clock
+) -> ReferralRead:
+    """Close the case: delivered or started (follow-up done), or denied for good."""
+    require(actor, "referral:close")
+    now = clock.now()
+    referral = _visible_or_404(
+        session, actor, case_number, "referral.close", clock=clock, for_update=True
+    )
+    previous = referral.status
+    referral.status = rules.next_status(
+        previous, ReferralAction.close, acknowledged=referral.acknowledged_at is not None
+    )
+    referral.updated_at = now
+    repository.close_clocks(
+        session, referral.id, list(ClockKind), status=ClockStatus.cancelled, at=now
+    )
+    repository.insert_events(
+        session,
+        [
+            _event(
+                referral.id,
+                actor,
+                "referral.closed",
+                now,
+                {"from": previous.value, "to": referral.status.value, "note": body.note},
+            )
+        ],
+    )
+    audit.record(
+        session,
+        actor,
+        "referral.close",
         clock=clock,
         case_number=referral.case_number,
         referral_id=referral.id,

@@ -1,30 +1,48 @@
-"""What the worker does when a case's clock is due (DESIGN.md §3). Each handler runs in
-the worker's transaction with the clock it fires; the clock is marked by the caller."""
+"""What the worker does when a case's clock is due (DESIGN.md §3). The handlers run in
+the worker's transaction with the clocks they fire; the clocks are marked by the caller.
+
+A batch of due clocks is fired with a fixed number of statements whatever its size: the
+cases are read and locked in one query, each clock's outcome is decided in Python, and
+the escalations, timeline events, audit records and outbox messages are written with one
+statement per table."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
+from careloop.audit import service as audit
 from careloop.core.actor import SYSTEM_ACTOR
+from careloop.core.clock import FixedClock
 from careloop.db import outbox
 from careloop.referral import repository
 from careloop.referral.enums import OPEN_STATUSES, ReferralStatus
-from careloop.referral.models import Referral
-from careloop.sla.models import Clock, ClockStatus
+from careloop.referral.repository import DueCase
+from careloop.sla.models import Clock, ClockKind, ClockStatus
 
 #: Statuses in which a provider has taken the case: a discharge is no longer at risk.
-_PLACED = frozenset({ReferralStatus.accepted})
+_PLACED = frozenset({ReferralStatus.accepted, ReferralStatus.scheduled, ReferralStatus.fulfilled})
 
 
-def _event(session: Session, referral: Referral, type_: str, now: datetime, **data: object) -> None:
-    repository.insert_events(
-        session,
-        [
+@dataclass
+class _Writes:
+    """What a batch of fired clocks writes, gathered to be written once per table."""
+
+    now: datetime
+    events: list[dict[str, Any]] = field(default_factory=list)
+    escalations: dict[int, dict[str, Any]] = field(default_factory=dict)
+    audits: list[tuple[str | None, int | None, dict[str, Any] | None]] = field(default_factory=list)
+    messages: list[dict[str, Any]] = field(default_factory=list)
+
+    def event(self, case: DueCase, type_: str, **data: object) -> None:
+        self.events.append(
             {
-                "referral_id": referral.id,
-                "at": now,
+                "referral_id": case.id,
+                "at": self.now,
                 "type": type_,
                 "actor_user_id": None,
                 "actor_label": SYSTEM_ACTOR.label,
@@ -32,115 +50,127 @@ def _event(session: Session, referral: Referral, type_: str, now: datetime, **da
                 "provider_id": None,
                 "data": dict(data),
             }
-        ],
-    )
+        )
+
+    def message(self, case: DueCase, **fields: Any) -> None:
+        self.messages.append(
+            outbox.message(
+                now=self.now, referral_id=case.id, case_number=case.case_number, **fields
+            )
+        )
+
+    def escalate(self, case: DueCase, clock: Clock, reason: str) -> None:
+        # A later clock of the same case in the batch gives the reason, as it would firing
+        # one after the other.
+        self.escalations[case.id] = {"referral_id": case.id, "reason": reason, "at": self.now}
+        self.event(case, "referral.escalated", reason=reason, clock_id=clock.id)
+        # Escalating changes the case record (PHI): audited like a person's change is.
+        self.audits.append((case.case_number, case.id, {"reason": reason, "clock_id": clock.id}))
+        self.message(
+            case,
+            dedupe_key=f"escalation:{clock.id}",
+            audience="staff",
+            recipient="supervisors",
+            template="referral.escalated",
+            payload={"reason": reason},
+        )
+
+    def breach(self, case: DueCase, clock: Clock, *, name: str, reason: str) -> ClockStatus:
+        """Record a breached deadline on the timeline and escalate the case."""
+        self.event(
+            case,
+            "sla.breached",
+            clock=name,
+            clock_id=clock.id,
+            due_at=clock.due_at.isoformat(),
+        )
+        self.escalate(case, clock, reason)
+        return ClockStatus.breached
+
+    def write(self, session: Session) -> None:
+        repository.escalate(session, list(self.escalations.values()))
+        if self.events:
+            repository.insert_events(session, self.events)
+        audit.record_many(
+            session, SYSTEM_ACTOR, "referral.escalate", self.audits, clock=FixedClock(self.now)
+        )
+        outbox.enqueue_many(session, self.messages)
 
 
-def _escalate(
-    session: Session, referral: Referral, clock: Clock, reason: str, now: datetime
-) -> None:
-    referral.escalated = True
-    referral.escalation_reason = reason
-    referral.updated_at = now
-    _event(session, referral, "referral.escalated", now, reason=reason, clock_id=clock.id)
-    outbox.enqueue(
-        session,
-        dedupe_key=f"escalation:{clock.id}",
-        audience="staff",
-        recipient="supervisors",
-        template="referral.escalated",
-        now=now,
-        referral_id=referral.id,
-        case_number=referral.case_number,
-        payload={"reason": reason},
-    )
-
-
-def _case(session: Session, clock: Clock) -> Referral | None:
-    if clock.referral_id is None:
-        return None
-    return repository.lock_by_id(session, clock.referral_id)
-
-
-def _breach(
-    session: Session, referral: Referral, clock: Clock, *, name: str, reason: str, now: datetime
-) -> ClockStatus:
-    """Record a breached deadline on the timeline and escalate the case."""
-    _event(
-        session,
-        referral,
-        "sla.breached",
-        now,
-        clock=name,
-        clock_id=clock.id,
-        due_at=clock.due_at.isoformat(),
-    )
-    _escalate(session, referral, clock, reason, now)
-    return ClockStatus.breached
-
-
-def on_acknowledgement_due(session: Session, clock: Clock, now: datetime) -> ClockStatus:
+def _acknowledgement(case: DueCase | None, clock: Clock, writes: _Writes) -> ClockStatus:
     """The first business day passed without an acknowledgement: escalate."""
-    referral = _case(session, clock)
-    if referral is None or referral.acknowledged_at is not None:
+    if case is None or case.acknowledged_at is not None:
         return ClockStatus.met
-    return _breach(
-        session, referral, clock, name="acknowledgement", reason="acknowledgement overdue", now=now
-    )
+    return writes.breach(case, clock, name="acknowledgement", reason="acknowledgement overdue")
 
 
-def on_service_warning(session: Session, clock: Clock, now: datetime) -> ClockStatus:
+def _service_warning(case: DueCase | None, clock: Clock, writes: _Writes) -> ClockStatus:
     """Most of the service window has passed: tell the case manager before it breaches."""
-    referral = _case(session, clock)
-    if referral is None or referral.status not in OPEN_STATUSES:
+    if case is None or case.status not in OPEN_STATUSES:
         return ClockStatus.met
-    _event(
-        session,
-        referral,
-        "sla.warning",
-        now,
-        clock="service_start",
-        clock_id=clock.id,
-        due_at=referral.service_due_at.isoformat(),
-    )
-    outbox.enqueue(
-        session,
+    due_at = case.service_due_at.isoformat()
+    writes.event(case, "sla.warning", clock="service_start", clock_id=clock.id, due_at=due_at)
+    writes.message(
+        case,
         dedupe_key=f"warning:{clock.id}",
         audience="staff",
         recipient="case_manager",
         template="sla.warning",
-        now=now,
-        referral_id=referral.id,
-        case_number=referral.case_number,
-        payload={"due_at": referral.service_due_at.isoformat()},
+        payload={"due_at": due_at},
     )
     return ClockStatus.met
 
 
-def on_service_due(session: Session, clock: Clock, now: datetime) -> ClockStatus:
+def _service_start(case: DueCase | None, clock: Clock, writes: _Writes) -> ClockStatus:
     """The service start deadline passed with the case still open: breach, escalate."""
-    referral = _case(session, clock)
-    if referral is None or referral.status not in OPEN_STATUSES:
+    if case is None or case.status not in OPEN_STATUSES:
         return ClockStatus.met
-    return _breach(
-        session, referral, clock, name="service_start", reason="service start overdue", now=now
-    )
+    return writes.breach(case, clock, name="service_start", reason="service start overdue")
 
 
-def on_discharge_watch(session: Session, clock: Clock, now: datetime) -> ClockStatus:
+def _discharge(case: DueCase | None, clock: Clock, writes: _Writes) -> ClockStatus:
     """The discharge is less than a day away and no provider has taken the case."""
-    referral = _case(session, clock)
-    if referral is None or referral.status not in OPEN_STATUSES or referral.status in _PLACED:
+    if case is None or case.status not in OPEN_STATUSES or case.status in _PLACED:
         return ClockStatus.met
-    _escalate(session, referral, clock, "discharge at risk: no provider has accepted", now)
-    outbox.enqueue(
-        session,
+    writes.escalate(case, clock, "discharge at risk: no provider has accepted")
+    writes.message(
+        case,
         dedupe_key=f"discharge:{clock.id}",
         audience="referrer",
-        recipient=str(referral.referrer_organization_id or ""),
+        recipient=str(case.referrer_organization_id or ""),
         template="discharge.at_risk",
-        now=now,
-        referral_id=referral.id,
-        case_number=referral.case_number,
     )
     return ClockStatus.breached
+
+
+_DECIDE: dict[ClockKind, Callable[[DueCase | None, Clock, _Writes], ClockStatus]] = {
+    ClockKind.acknowledgement: _acknowledgement,
+    ClockKind.service_warning: _service_warning,
+    ClockKind.service_start: _service_start,
+    ClockKind.discharge: _discharge,
+}
+
+#: The kinds of clock :func:`fire_case_clocks` fires.
+CASE_CLOCK_KINDS = frozenset(_DECIDE)
+
+
+def fire_case_clocks(
+    session: Session, clocks: Sequence[Clock], now: datetime
+) -> dict[int, ClockStatus]:
+    """Fire a batch of due case clocks (acknowledgement, service warning, service start,
+    discharge watch); returns each clock's outcome by id. A clock whose case is gone or
+    no longer needs it is met; the others escalate, warn or breach as each rule says."""
+    ids = {c.referral_id for c in clocks if c.referral_id is not None}
+    cases = repository.lock_due_cases(session, ids) if ids else {}
+    writes = _Writes(now)
+    outcomes = {
+        c.id: _DECIDE[c.kind](cases.get(c.referral_id) if c.referral_id else None, c, writes)
+        for c in clocks
+    }
+    writes.write(session)
+    return outcomes
+
+
+def fire_case_clock(session: Session, clock: Clock, now: datetime) -> ClockStatus:
+    """Fire one due case clock (see :func:`fire_case_clocks`)."""
+    return fire_case_clocks(session, [clock], now)[clock.id]

@@ -21,6 +21,14 @@ class ClockKind(StrEnum):
     credential_expiry = "credential_expiry"
     # Fires part-way through the service window (default 75 %) to warn before a breach.
     service_warning = "service_warning"
+    authorization_decision = "authorization_decision"
+    appeal_deadline = "appeal_deadline"
+    # Fires some days before an authorisation ends (payer rule; default 14 days).
+    authorization_expiry = "authorization_expiry"
+    # The scheduled window ended: the outcome (delivered, visit done, missed) is due.
+    appointment_outcome = "appointment_outcome"
+    # The next delivery of a recurring supply is due to be scheduled.
+    resupply = "resupply"
 
 
 class Team(StrEnum):
@@ -29,6 +37,7 @@ class Team(StrEnum):
     intake = "intake"
     case_management = "case_management"
     network = "network"
+    clinical_review = "clinical_review"
 
 
 #: The team each kind of clock belongs to.
@@ -39,6 +48,11 @@ TEAM_OF_KIND = {
     ClockKind.discharge: Team.case_management,
     ClockKind.offer_response: Team.case_management,
     ClockKind.credential_expiry: Team.network,
+    ClockKind.authorization_decision: Team.clinical_review,
+    ClockKind.appeal_deadline: Team.case_management,
+    ClockKind.authorization_expiry: Team.case_management,
+    ClockKind.appointment_outcome: Team.case_management,
+    ClockKind.resupply: Team.case_management,
 }
 
 
@@ -77,6 +91,8 @@ class Clock(Base):
     offer_id: Mapped[int | None] = mapped_column(Integer)
     provider_id: Mapped[int | None] = mapped_column(Integer)
     credential_id: Mapped[int | None] = mapped_column(Integer)
+    # The authorisation request or appointment the clock is about.
+    subject_id: Mapped[int | None] = mapped_column(Integer)
     kind: Mapped[ClockKind] = mapped_column(StrEnumType(ClockKind))
     team: Mapped[str] = mapped_column(String(30), default=_team_of_row)
     assigned_user_id: Mapped[int | None] = mapped_column(Integer)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from careloop.sla.models import Clock, ClockStatus
 
@@ -41,10 +45,24 @@ def claim_due_batch(session: Session, now: datetime, limit: int = 100) -> list[C
     return list(session.scalars(stmt))
 
 
-def mark_fired(clock: Clock, *, status: ClockStatus, now: datetime) -> None:
-    clock.status = status
-    clock.fired_at = now
-    if status is ClockStatus.breached:
-        clock.breached_at = now
-    elif status is ClockStatus.met:
-        clock.met_at = now
+_FIRED_AT = {ClockStatus.breached: "breached_at", ClockStatus.met: "met_at"}
+
+
+def mark_fired(
+    session: Session, outcomes: Sequence[tuple[Clock, ClockStatus]], now: datetime
+) -> None:
+    """Record that claimed clocks fired, with their outcome: one UPDATE per outcome for the
+    whole batch. The loaded rows are brought up to date without being flushed again."""
+    by_status: dict[ClockStatus, list[Clock]] = defaultdict(list)
+    for clock, status in outcomes:
+        by_status[status].append(clock)
+    for status, fired in by_status.items():
+        values: dict[str, Any] = {"status": status, "fired_at": now}
+        if status in _FIRED_AT:
+            values[_FIRED_AT[status]] = now
+        session.connection().execute(
+            update(Clock).where(Clock.id.in_([c.id for c in fired])).values(values)
+        )
+        for clock in fired:
+            for key, value in values.items():
+                set_committed_value(clock, key, value)

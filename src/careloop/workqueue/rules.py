@@ -20,10 +20,27 @@ SERVICE_WARNING = "service_warning"
 DISCHARGE = "discharge"
 OFFER_RESPONSE = "offer_response"
 CREDENTIAL_EXPIRY = "credential_expiry"
+AUTHORIZATION_DECISION = "authorization_decision"
+APPEAL_DEADLINE = "appeal_deadline"
+AUTHORIZATION_EXPIRY = "authorization_expiry"
+APPOINTMENT_OUTCOME = "appointment_outcome"
+RESUPPLY = "resupply"
 
 #: Every clock kind the queue knows how to describe.
 KINDS = frozenset(
-    {ACKNOWLEDGEMENT, SERVICE_START, SERVICE_WARNING, DISCHARGE, OFFER_RESPONSE, CREDENTIAL_EXPIRY}
+    {
+        ACKNOWLEDGEMENT,
+        SERVICE_START,
+        SERVICE_WARNING,
+        DISCHARGE,
+        OFFER_RESPONSE,
+        CREDENTIAL_EXPIRY,
+        AUTHORIZATION_DECISION,
+        APPEAL_DEADLINE,
+        AUTHORIZATION_EXPIRY,
+        APPOINTMENT_OUTCOME,
+        RESUPPLY,
+    }
 )
 
 DEFAULT_LIMIT = 50
@@ -134,12 +151,41 @@ _CHASE_ANSWER = Description(
     "GET",
     "/api/v1/offers?case_number={case_number}",
 )
-# No endpoint records the start yet; the case page is where the provider's details are.
-_CONFIRM_START = Description(
-    "Confirm the delivery or first visit with the provider",
-    "confirm_start",
+_VERIFY = Description(
+    "Verify the member's eligibility and benefits",
+    "verify_eligibility",
+    "POST",
+    "/api/v1/referrals/{case_number}/verify-eligibility",
+)
+_REQUEST_AUTH = Description(
+    "Request prior authorisation (or offer, when none is needed)",
+    "request_authorization",
+    "POST",
+    "/api/v1/referrals/{case_number}/authorizations",
+)
+_CHASE_DECISION = Description(
+    "Chase the prior-authorisation decision",
+    "chase_authorization",
     "GET",
-    "/api/v1/referrals/{case_number}",
+    "/api/v1/referrals/{case_number}/authorizations",
+)
+_APPEAL = Description(
+    "Appeal the denial before the window closes",
+    "appeal",
+    "GET",
+    "/api/v1/referrals/{case_number}/authorizations",
+)
+_SCHEDULE = Description(
+    "Schedule the delivery or first visit with the provider",
+    "schedule",
+    "POST",
+    "/api/v1/referrals/{case_number}/appointments",
+)
+_CONFIRM_START = Description(
+    "Confirm the delivery or visit happened and record it",
+    "record_outcome",
+    "GET",
+    "/api/v1/referrals/{case_number}/appointments",
 )
 _OUTSIDE_LIST = Description(
     "Find a provider outside the ranked list or escalate",
@@ -153,10 +199,62 @@ _REVIEW = Description("Review the case", "review", "GET", "/api/v1/referrals/{ca
 _TOWARDS_START: dict[str, Description] = {
     ReferralStatus.received: _ACKNOWLEDGE,
     ReferralStatus.needs_clarification: _CLARIFY,
-    ReferralStatus.acknowledged: _OFFER,
+    ReferralStatus.acknowledged: _VERIFY,
+    ReferralStatus.eligibility_verified: _REQUEST_AUTH,
+    ReferralStatus.authorization_pending: _CHASE_DECISION,
+    ReferralStatus.authorized: _OFFER,
+    ReferralStatus.denied: _APPEAL,
     ReferralStatus.offered: _CHASE_ANSWER,
-    ReferralStatus.accepted: _CONFIRM_START,
+    ReferralStatus.accepted: _SCHEDULE,
+    ReferralStatus.missed: _SCHEDULE,
+    ReferralStatus.scheduled: _CONFIRM_START,
     ReferralStatus.unplaced: _OUTSIDE_LIST,
+}
+
+#: Clocks about one step, whatever the case's status.
+_BY_KIND: dict[str, Description] = {
+    OFFER_RESPONSE: Description(
+        "Chase the provider or withdraw the offer",
+        "withdraw_offer",
+        "POST",
+        "/api/v1/offers/{offer_id}/withdraw",
+    ),
+    CREDENTIAL_EXPIRY: Description(
+        "Renew the provider's credential",
+        "renew_credential",
+        "POST",
+        "/api/v1/providers/{provider_id}/credentials",
+    ),
+    AUTHORIZATION_DECISION: Description(
+        "Record the reviewer's decision (or chase the payer)",
+        "record_decision",
+        "POST",
+        "/api/v1/authorizations/{subject_id}/decision",
+    ),
+    APPEAL_DEADLINE: Description(
+        "File the appeal before the window closes",
+        "appeal",
+        "POST",
+        "/api/v1/authorizations/{subject_id}/appeal",
+    ),
+    AUTHORIZATION_EXPIRY: Description(
+        "Renew the authorisation before it ends",
+        "request_authorization",
+        "POST",
+        "/api/v1/referrals/{case_number}/authorizations",
+    ),
+    APPOINTMENT_OUTCOME: Description(
+        "Get the outcome from the provider: delivered, done or missed",
+        "record_outcome",
+        "POST",
+        "/api/v1/appointments/{subject_id}/outcome",
+    ),
+    RESUPPLY: Description(
+        "Book the next delivery of the recurring supply",
+        "schedule",
+        "POST",
+        "/api/v1/referrals/{case_number}/appointments",
+    ),
 }
 
 
@@ -168,20 +266,8 @@ def describe(kind: str, referral_status: ReferralStatus | str | None) -> Descrip
     the hospital's deadline in front."""
     if kind == ACKNOWLEDGEMENT:
         return _ACKNOWLEDGE
-    if kind == OFFER_RESPONSE:
-        return Description(
-            "Chase the provider or withdraw the offer",
-            "withdraw_offer",
-            "POST",
-            "/api/v1/offers/{offer_id}/withdraw",
-        )
-    if kind == CREDENTIAL_EXPIRY:
-        return Description(
-            "Renew the provider's credential",
-            "renew_credential",
-            "POST",
-            "/api/v1/providers/{provider_id}/credentials",
-        )
+    if kind in _BY_KIND:
+        return _BY_KIND[kind]
     step = _TOWARDS_START.get(str(referral_status), _REVIEW)
     if kind == DISCHARGE:
         return step._replace(what="Secure a start before the hospital discharge")

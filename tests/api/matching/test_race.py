@@ -21,8 +21,8 @@ from careloop.matching.models import Offer, OfferStatus
 from careloop.matching.schemas import OfferCreate
 from careloop.referral import service as referral_service
 from careloop.referral.models import Referral
-from careloop.referral.schemas import AcknowledgeIn
 from careloop.settings import Settings
+from tests.factories.coverage import make_coverage, make_ready
 from tests.factories.identity import make_user
 from tests.factories.network import make_provider
 from tests.factories.referral import make_payer, referral_draft
@@ -45,6 +45,7 @@ class Stage:
 def stage(committed_database: Database, settings: Settings, clock: FixedClock) -> Stage:
     with committed_database.unit_of_work() as session:
         make_payer(session, clock=clock)
+        make_coverage(session, clock=clock)
         admin, _ = make_user(session, clock=clock, role=Role.supervisor)
         manager, _ = make_user(session, clock=clock, role=Role.case_manager)
         provider = make_provider(
@@ -80,9 +81,7 @@ def _new_offer(stage: Stage, index: int) -> int:
         number = referral_service.submit_referral(
             session, manager, draft, clock=stage.clock
         ).case_number
-        referral_service.acknowledge_referral(
-            session, manager, number, AcknowledgeIn(), clock=stage.clock
-        )
+        make_ready(session, manager, number, clock=stage.clock)
         return service.offer_referral(session, manager, number, OfferCreate(), clock=stage.clock).id
 
 

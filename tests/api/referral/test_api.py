@@ -427,7 +427,7 @@ class TestMoves:
         assert again.status_code == 409
         problem = again.json()
         assert problem["code"] == "illegal_transition"
-        assert problem["allowed_actions"] == ["supply_information", "offer", "cancel"]
+        assert problem["allowed_actions"] == ["supply_information", "verify_eligibility", "cancel"]
 
     def test_clarification_clears_findings_over_http(
         self, client: TestClient, tokens: Tokens, clock: FixedClock

@@ -89,7 +89,7 @@ class TestItems:
         for key in ("clock_id", "due_at", "provider_id", "offer_id"):
             assert key in item
 
-    def test_case_management_queue_offers_the_acknowledged_case(
+    def test_case_management_queue_asks_to_verify_the_acknowledged_case(
         self, client: TestClient, tokens: Tokens, clock: FixedClock
     ) -> None:
         case = submit(client, tokens, clock)
@@ -100,8 +100,8 @@ class TestItems:
         assert queue(client, tokens.intake, team="intake")["items"] == []
         items = queue(client, tokens.case_manager, team="case_management", kind="service_start")
         (item,) = items["items"]
-        assert item["what"] == "Offer the referral to a provider"
-        assert item["action"]["path"] == f"/api/v1/referrals/{case}/offers"
+        assert item["what"] == "Verify the member's eligibility and benefits"
+        assert item["action"]["path"] == f"/api/v1/referrals/{case}/verify-eligibility"
 
 
 class TestClaimAndRelease:

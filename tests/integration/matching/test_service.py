@@ -28,8 +28,9 @@ from careloop.referral import service as referral_service
 from careloop.referral.enums import ReferralStatus
 from careloop.referral.errors import ReferralNotFoundError
 from careloop.referral.models import Referral, ReferralEvent
-from careloop.referral.schemas import AcknowledgeIn, CancelIn
+from careloop.referral.schemas import CancelIn
 from careloop.settings import Settings
+from tests.factories.coverage import make_coverage, make_ready
 from tests.factories.identity import make_user
 from tests.factories.network import MadeProvider, make_provider
 from tests.factories.referral import make_payer, referral_draft
@@ -43,6 +44,7 @@ class World:
         self.session, self.clock = session, clock
         make_payer(session, clock=clock)
         make_payer(session, clock=clock, code="LIBERTY", name="Liberty Senior Advantage")
+        make_coverage(session, clock=clock)
         self.admin, _ = make_user(session, clock=clock, role=Role.supervisor)
         self.manager, _ = make_user(
             session, clock=clock, role=Role.case_manager, name="Jane Ruiz", extension="4417"
@@ -57,9 +59,7 @@ class World:
         number = referral_service.submit_referral(
             self.session, self.manager, draft, clock=self.clock
         ).case_number
-        referral_service.acknowledge_referral(
-            self.session, self.manager, number, AcknowledgeIn(), clock=self.clock
-        )
+        make_ready(self.session, self.manager, number, clock=self.clock)
         return number
 
     def status(self, case_number: str) -> ReferralStatus:

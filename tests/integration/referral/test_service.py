@@ -220,7 +220,11 @@ class TestMovingTheCase:
         service.acknowledge_referral(session, intake, case_number, AcknowledgeIn(), clock=clock)
         with pytest.raises(IllegalTransitionError) as caught:
             service.acknowledge_referral(session, intake, case_number, AcknowledgeIn(), clock=clock)
-        assert caught.value.extra["allowed_actions"] == ["supply_information", "offer", "cancel"]
+        assert caught.value.extra["allowed_actions"] == [
+            "supply_information",
+            "verify_eligibility",
+            "cancel",
+        ]
 
     def test_findings_cleared_and_case_received_when_missing_information_arrives(
         self, session: Session, intake: Actor, clock: FixedClock

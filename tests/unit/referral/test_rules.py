@@ -287,3 +287,97 @@ def test_discharge_watch_is_now_when_the_discharge_is_at_the_start_of_the_calend
     assert rules.discharge_watch_due(NOW + timedelta(hours=30), timedelta(hours=24), NOW) == (
         NOW + timedelta(hours=6)
     )
+
+
+class TestCarePathMoves:
+    """Issue 4: offered only once authorised (or when nothing needs authorisation)."""
+
+    S = ReferralStatus
+
+    def test_offer_waits_for_authorisation_when_an_item_needs_it(self) -> None:
+        with pytest.raises(IllegalTransitionError, match="need prior authorisation first") as e:
+            rules.next_status(
+                self.S.eligibility_verified,
+                ReferralAction.offer,
+                acknowledged=True,
+                authorization_required=True,
+            )
+        assert e.value.extra["allowed_actions"] == [
+            "verify_eligibility",
+            "request_authorization",
+            "cancel",
+        ]
+        assert (
+            rules.next_status(
+                self.S.eligibility_verified,
+                ReferralAction.offer,
+                acknowledged=True,
+                authorization_required=False,
+            )
+            is self.S.offered
+        )
+
+    def test_acknowledged_case_is_not_offered_before_eligibility(self) -> None:
+        with pytest.raises(IllegalTransitionError) as e:
+            rules.next_status(self.S.acknowledged, ReferralAction.offer, acknowledged=True)
+        assert "verify_eligibility" in e.value.extra["allowed_actions"]
+
+    @pytest.mark.parametrize(
+        ("outcome", "target"),
+        [
+            ("approved", ReferralStatus.authorized),
+            ("partially_approved", ReferralStatus.authorized),
+            ("pended", ReferralStatus.authorization_pending),
+            ("denied", ReferralStatus.denied),
+        ],
+    )
+    def test_decision_outcomes(self, outcome: str, target: ReferralStatus) -> None:
+        after = rules.next_status(
+            self.S.authorization_pending,
+            ReferralAction.record_authorization_decision,
+            acknowledged=True,
+            outcome=outcome,
+        )
+        assert after is target
+
+    def test_denied_case_is_decided_again_only_after_an_appeal(self) -> None:
+        with pytest.raises(IllegalTransitionError):
+            rules.next_status(
+                self.S.denied,
+                ReferralAction.record_authorization_decision,
+                acknowledged=True,
+                outcome="approved",
+            )
+        assert (
+            rules.next_status(self.S.denied, ReferralAction.appeal, acknowledged=True)
+            is self.S.authorization_pending
+        )
+
+    def test_lapsed_offer_goes_back_to_where_it_was_offered_from(self) -> None:
+        for required, back in ((True, self.S.authorized), (False, self.S.eligibility_verified)):
+            after = rules.next_status(
+                self.S.offered,
+                ReferralAction.offer_lapsed,
+                acknowledged=True,
+                authorization_required=required,
+            )
+            assert after is back
+
+    def test_schedule_before_acceptance_and_deliver_before_scheduling_are_refused(self) -> None:
+        with pytest.raises(IllegalTransitionError, match="it is offered"):
+            rules.next_status(self.S.offered, ReferralAction.schedule, acknowledged=True)
+        with pytest.raises(IllegalTransitionError, match="it is accepted") as e:
+            rules.next_status(self.S.accepted, ReferralAction.record_delivery, acknowledged=True)
+        assert e.value.extra["allowed_actions"] == ["schedule", "cancel"]
+
+    def test_fulfilment_path_and_missed_reopens_scheduling(self) -> None:
+        path = [
+            (self.S.accepted, ReferralAction.schedule, self.S.scheduled),
+            (self.S.scheduled, ReferralAction.record_missed, self.S.missed),
+            (self.S.missed, ReferralAction.schedule, self.S.scheduled),
+            (self.S.scheduled, ReferralAction.record_delivery, self.S.fulfilled),
+            (self.S.fulfilled, ReferralAction.close, self.S.closed),
+        ]
+        for start, action, end in path:
+            assert rules.next_status(start, action, acknowledged=True) is end
+        assert rules.allowed_actions(self.S.closed, acknowledged=True) == []

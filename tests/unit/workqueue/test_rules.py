@@ -144,10 +144,24 @@ class TestDescribe:
         [
             (
                 ReferralStatus.acknowledged,
+                "Verify the member's eligibility and benefits",
+                "verify_eligibility",
+                "POST",
+                "/api/v1/referrals/{case_number}/verify-eligibility",
+            ),
+            (
+                ReferralStatus.authorized,
                 "Offer the referral to a provider",
                 "offer",
                 "POST",
                 "/api/v1/referrals/{case_number}/offers",
+            ),
+            (
+                ReferralStatus.denied,
+                "Appeal the denial before the window closes",
+                "appeal",
+                "GET",
+                "/api/v1/referrals/{case_number}/authorizations",
             ),
             (
                 ReferralStatus.offered,
@@ -158,10 +172,17 @@ class TestDescribe:
             ),
             (
                 ReferralStatus.accepted,
-                "Confirm the delivery or first visit with the provider",
-                "confirm_start",
+                "Schedule the delivery or first visit with the provider",
+                "schedule",
+                "POST",
+                "/api/v1/referrals/{case_number}/appointments",
+            ),
+            (
+                ReferralStatus.scheduled,
+                "Confirm the delivery or visit happened and record it",
+                "record_outcome",
                 "GET",
-                "/api/v1/referrals/{case_number}",
+                "/api/v1/referrals/{case_number}/appointments",
             ),
             (
                 ReferralStatus.unplaced,
@@ -184,9 +205,18 @@ class TestDescribe:
         assert rules.describe(kind, status) == (what, action, method, path)
 
     def test_discharge_keeps_the_next_step_with_the_hospital_deadline_in_front(self) -> None:
-        described = rules.describe(ClockKind.discharge, ReferralStatus.acknowledged)
+        described = rules.describe(ClockKind.discharge, ReferralStatus.authorized)
         assert described.what == "Secure a start before the hospital discharge"
         assert described.action == "offer"
+
+    def test_authorisation_and_appointment_clocks_name_their_subject(self) -> None:
+        decision = rules.describe(ClockKind.authorization_decision, ReferralStatus.denied)
+        assert decision.path_template == "/api/v1/authorizations/{subject_id}/decision"
+        outcome = rules.describe(ClockKind.appointment_outcome, ReferralStatus.scheduled)
+        assert outcome.action == "record_outcome"
+        assert rules.fill_path(outcome.path_template, subject_id=7) == (
+            "/api/v1/appointments/7/outcome"
+        )
 
     def test_offer_response_and_credential_expiry(self) -> None:
         offer = rules.describe(ClockKind.offer_response, ReferralStatus.offered)

@@ -1,0 +1,178 @@
+"""Eligibility rules: the member's coverage on the service date and, per item, whether
+the plan wants prior authorisation. Pure: no database, no HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+from typing import Protocol
+
+from careloop.referral.enums import Severity
+from careloop.referral.rules import Finding
+
+#: Finding codes this step owns (replaced on each verification).
+FINDING_CODES = frozenset(
+    {
+        "coverage_not_found",
+        "coverage_member_mismatch",
+        "coverage_ends_before_start",
+        "coverage_not_yet_effective",
+        "coverage_inactive",
+    }
+)
+SERVICE_LINE_PREFIX = "service_line:"
+
+
+class EligibilityStatus(StrEnum):
+    active = "active"
+    inactive = "inactive"
+    not_found = "not_found"
+
+
+class CoverageLike(Protocol):
+    @property
+    def coverage_id(self) -> int: ...
+    @property
+    def plan_id(self) -> int: ...
+    @property
+    def plan_code(self) -> str: ...
+    @property
+    def plan_name(self) -> str: ...
+    @property
+    def prior_auth(self) -> frozenset[str]: ...
+    @property
+    def birth_date(self) -> date | None: ...
+    @property
+    def effective_on(self) -> date: ...
+    @property
+    def terminates_on(self) -> date | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ItemFacts:
+    line: int
+    code: str
+    service_line: str
+
+
+@dataclass(frozen=True, slots=True)
+class ItemAuthorization:
+    line: int
+    code: str
+    authorization_required: bool
+    # Why: the code itself or its service line is on the plan's prior-auth list.
+    basis: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class EligibilityResult:
+    status: EligibilityStatus
+    service_date: date
+    coverage: CoverageLike | None
+    items: tuple[ItemAuthorization, ...]
+    findings: tuple[Finding, ...]
+
+    @property
+    def authorization_required(self) -> bool | None:
+        if self.status is not EligibilityStatus.active:
+            return None
+        return any(i.authorization_required for i in self.items)
+
+
+def covers(coverage: CoverageLike, day: date) -> bool:
+    ends = coverage.terminates_on
+    return coverage.effective_on <= day and (ends is None or day <= ends)
+
+
+def evaluate(
+    coverages: Sequence[CoverageLike],
+    *,
+    member_id: str | None,
+    birth_date: date,
+    service_date: date,
+    today: date,
+    items: Sequence[ItemFacts],
+) -> EligibilityResult:
+    """Check the member's enrolments against the requested start.
+
+    Not found: no enrolment under that member ID (or it belongs to someone born on
+    another day). Inactive: enrolled, but not on the service date; coverage that ends
+    before the requested start is a finding the case manager can act on (DOMAIN.md §2
+    step 4), never an exception."""
+
+    def result(
+        status: EligibilityStatus, coverage: CoverageLike | None, *findings: Finding
+    ) -> EligibilityResult:
+        auth = _item_authorizations(coverage, items) if coverage is not None else ()
+        return EligibilityResult(status, service_date, coverage, auth, findings)
+
+    mine = [c for c in coverages if c.birth_date is None or c.birth_date == birth_date]
+    if not coverages:
+        shown = (member_id or "")[:60] or "(none given)"
+        return result(
+            EligibilityStatus.not_found,
+            None,
+            Finding(
+                "coverage_not_found",
+                "coverage.member_id",
+                f"The payer's coverage file has no member {shown}: check the member ID "
+                "on the insurance card, or ask the payer.",
+            ),
+        )
+    if not mine:
+        return result(
+            EligibilityStatus.not_found,
+            None,
+            Finding(
+                "coverage_member_mismatch",
+                "member.birth_date",
+                "The member ID belongs to someone with another date of birth: check both "
+                "with the referrer.",
+            ),
+        )
+    for coverage in mine:
+        if covers(coverage, service_date):
+            return result(EligibilityStatus.active, coverage)
+    return result(EligibilityStatus.inactive, mine[0], _why_inactive(mine, service_date, today))
+
+
+def _why_inactive(mine: Sequence[CoverageLike], service_date: date, today: date) -> Finding:
+    current = next((c for c in mine if covers(c, today)), None)
+    if current is not None and current.terminates_on is not None:
+        return Finding(
+            "coverage_ends_before_start",
+            "requested_start",
+            f"Coverage under plan {current.plan_name} ends on {current.terminates_on}, before "
+            f"the requested start {service_date}: start earlier or confirm the new coverage.",
+        )
+    later = sorted((c for c in mine if c.effective_on > service_date), key=lambda c: c.effective_on)
+    if later:
+        return Finding(
+            "coverage_not_yet_effective",
+            "requested_start",
+            f"Coverage under plan {later[0].plan_name} starts on {later[0].effective_on}, "
+            f"after the requested start {service_date}.",
+        )
+    ended = max((c.terminates_on for c in mine if c.terminates_on), default=None)
+    return Finding(
+        "coverage_inactive",
+        "coverage.member_id",
+        f"The member's coverage ended on {ended}: ask the member or payer for current coverage.",
+        Severity.error,
+    )
+
+
+def _item_authorizations(
+    coverage: CoverageLike, items: Sequence[ItemFacts]
+) -> tuple[ItemAuthorization, ...]:
+    out = []
+    for item in items:
+        basis = None
+        if item.code in coverage.prior_auth:
+            basis = f"{item.code} is on plan {coverage.plan_code}'s prior-authorisation list"
+        elif SERVICE_LINE_PREFIX + item.service_line in coverage.prior_auth:
+            basis = f"plan {coverage.plan_code} authorises {item.service_line} in advance"
+        out.append(ItemAuthorization(item.line, item.code, basis is not None, basis))
+    return tuple(out)

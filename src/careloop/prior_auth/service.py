@@ -1,0 +1,546 @@
+"""Prior authorisation use cases (issue 4): request, decide, pend and answer, appeal,
+track units. Each moves the case through the referral's status machine, writes its
+timeline event and audit record, and keeps the decision and appeal clocks in step."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from careloop.core.actor import SYSTEM_ACTOR, Actor
+from careloop.core.clock import Clock
+from careloop.core.errors import ConflictError, NotFoundError, RuleViolationError
+from careloop.db import outbox
+from careloop.eligibility import service as eligibility
+from careloop.identity.permissions import require
+from careloop.payer import service as payer_service
+from careloop.payer.rules import AuthorizationRules
+from careloop.prior_auth import rules
+from careloop.prior_auth.models import AuthorizationItem, AuthorizationRequest
+from careloop.prior_auth.rules import AuthorizationStatus, Outcome
+from careloop.prior_auth.schemas import (
+    AppealIn,
+    AuthorizationItemRead,
+    AuthorizationList,
+    AuthorizationRead,
+    AuthorizationRequestIn,
+    DecisionIn,
+    DenialRead,
+    InformationIn,
+)
+from careloop.referral import moves
+from careloop.referral.enums import ReferralAction
+from careloop.referral.models import Referral
+from careloop.sla import service as clocks
+from careloop.sla.models import ClockKind, ClockStatus
+
+
+class AuthorizationNotFoundError(NotFoundError):
+    code = "authorization_not_found"
+    title = "No such authorisation request"
+
+
+class AuthorizationStateError(ConflictError):
+    code = "authorization_state"
+    title = "Not allowed in the request's current state"
+
+
+_DECISION_EVENT = {
+    Outcome.approved: "authorization.approved",
+    Outcome.partially_approved: "authorization.partially_approved",
+    Outcome.pended: "authorization.pended",
+    Outcome.denied: "authorization.denied",
+}
+
+
+def request_authorization(
+    session: Session, actor: Actor, case_number: str, body: AuthorizationRequestIn, *, clock: Clock
+) -> AuthorizationRead:
+    """Send the items the plan names for review, with the payer's decision clock."""
+    require(actor, "authorization:request")
+    referral = moves.visible_for_update(
+        session, actor, case_number, "authorization.request", clock=clock
+    )
+    moves.check(referral, ReferralAction.request_authorization)
+    now = clock.now()
+    units = _requested_units(session, referral, body)
+    payer_rules = payer_service.rules_of(session, referral.payer_id).authorization
+    priority = body.priority or rules.priority_of(referral.urgency, referral.discharge_at)
+    request = AuthorizationRequest(
+        referral_id=referral.id,
+        status=AuthorizationStatus.requested,
+        priority=priority,
+        clinical_notes=body.clinical_notes,
+        requested_at=now,
+        requested_by=actor.label,
+        decision_due_at=now + rules.decision_window(priority, payer_rules),
+    )
+    session.add(request)
+    session.flush()
+    codes = {i.line: i.code for i in moves.items_of(session, referral)}
+    session.add_all(
+        AuthorizationItem(
+            request_id=request.id, line=line, code=codes[line], units_requested=n, units_used=0
+        )
+        for line, n in units.items()
+    )
+    clocks.start(
+        session,
+        kind=ClockKind.authorization_decision,
+        referral_id=referral.id,
+        subject_id=request.id,
+        due_at=request.decision_due_at,
+        rule_source=rules.decision_source(priority, payer_rules),
+        time_zone=referral.time_zone,
+        now=now,
+    )
+    moves.move(
+        session,
+        actor,
+        referral,
+        ReferralAction.request_authorization,
+        event_type="authorization.requested",
+        clock=clock,
+        authorization_id=request.id,
+        priority=priority.value,
+        decision_due_at=request.decision_due_at.isoformat(),
+        lines=sorted(units),
+    )
+    session.flush()
+    return _read(session, referral, request, clock=clock)
+
+
+def _requested_units(
+    session: Session, referral: Referral, body: AuthorizationRequestIn
+) -> dict[int, int]:
+    items = {i.line: i for i in moves.items_of(session, referral)}
+    if body.items:
+        out: dict[int, int] = {}
+        for index, item in enumerate(body.items):
+            if item.line not in items:
+                raise RuleViolationError(
+                    f"The referral has no item on line {item.line}.",
+                    field=f"items.{index}.line",
+                )
+            out[item.line] = item.units
+        return out
+    check = eligibility.latest_check(session, referral.id)
+    needing = {i["line"] for i in check.items if i["authorization_required"]} if check else set()
+    return {line: items[line].quantity for line in sorted(needing or items)}
+
+
+def record_decision(
+    session: Session, actor: Actor, authorization_id: int, body: DecisionIn, *, clock: Clock
+) -> AuthorizationRead:
+    """The reviewer's decision; a denied request is decided again only after an appeal."""
+    require(actor, "authorization:decide")
+    request, referral = _visible(session, actor, authorization_id, clock=clock)
+    if request.status not in rules.DECIDABLE:
+        raise _state_error(request, "record a decision")
+    moves.check(referral, ReferralAction.record_authorization_decision, outcome=body.outcome.value)
+    items = _items(session, request.id)
+    requested = {i.line: i.units_requested for i in items}
+    decision = rules.Decision(
+        outcome=body.outcome,
+        authorization_number=body.authorization_number,
+        valid_from=body.valid_from,
+        valid_to=body.valid_to,
+        items=[(i.line, i.units_approved) for i in body.items],
+        missing_information=body.missing_information,
+        denial_reason=body.denial_reason,
+        peer_to_peer_contact=body.peer_to_peer_contact,
+    )
+    problems = rules.decision_problems(decision, requested)
+    if problems:
+        raise RuleViolationError("The decision is incomplete.", errors=problems)
+    now = clock.now()
+    payer_rules = payer_service.rules_of(session, referral.payer_id).authorization
+    data: dict[str, Any] = {"authorization_id": request.id, "decision": body.outcome.value}
+    if body.outcome is Outcome.pended:
+        request.status = AuthorizationStatus.pended
+        request.missing_information = body.missing_information
+        for row in clocks.open_of(
+            session, referral.id, [ClockKind.authorization_decision], subject_id=request.id
+        ):
+            clocks.pause(session, row, now=now)
+        _notify(session, referral, request, "authorization.pended", now=now, audience="referrer")
+    else:
+        request.decided_at, request.decided_by = now, actor.label
+        clocks.close(
+            session,
+            referral.id,
+            [ClockKind.authorization_decision],
+            status=ClockStatus.met,
+            at=now,
+            subject_id=request.id,
+        )
+        if body.outcome is Outcome.denied:
+            _deny(session, referral, request, body, payer_rules, now=now)
+            data["appeal_due_at"] = (
+                request.appeal_due_at.isoformat() if request.appeal_due_at else None
+            )
+        else:
+            _approve(session, referral, request, decision, items, payer_rules, now=now)
+            data["authorization_number"] = request.authorization_number
+    moves.move(
+        session,
+        actor,
+        referral,
+        ReferralAction.record_authorization_decision,
+        event_type=_DECISION_EVENT[body.outcome],
+        clock=clock,
+        outcome=body.outcome.value,
+        **data,
+    )
+    session.flush()
+    return _read(session, referral, request, clock=clock)
+
+
+def _approve(
+    session: Session,
+    referral: Referral,
+    request: AuthorizationRequest,
+    decision: rules.Decision,
+    items: list[AuthorizationItem],
+    payer_rules: AuthorizationRules,
+    *,
+    now: datetime,
+) -> None:
+    requested = {i.line: i.units_requested for i in items}
+    approved = rules.units_approved(decision, requested)
+    request.status = (
+        AuthorizationStatus.approved
+        if decision.outcome is Outcome.approved
+        else AuthorizationStatus.partially_approved
+    )
+    request.authorization_number = decision.authorization_number
+    request.valid_from, request.valid_to = decision.valid_from, decision.valid_to
+    for item in items:
+        item.units_approved = approved[item.line]
+    if decision.valid_to is not None:
+        warn_at = rules.expiry_warning_at(decision.valid_to, payer_rules, referral.time_zone)
+        clocks.start(
+            session,
+            kind=ClockKind.authorization_expiry,
+            referral_id=referral.id,
+            subject_id=request.id,
+            due_at=max(warn_at, now),
+            rule_source=f"flag {payer_rules.expiry_warning.days} days before the "
+            "authorisation ends (payer rule)",
+            time_zone=referral.time_zone,
+            now=now,
+        )
+
+
+def _deny(
+    session: Session,
+    referral: Referral,
+    request: AuthorizationRequest,
+    body: DecisionIn,
+    payer_rules: AuthorizationRules,
+    *,
+    now: datetime,
+) -> None:
+    request.status = AuthorizationStatus.denied
+    request.denial_reason = body.denial_reason
+    request.denial_note = body.note
+    request.peer_to_peer_contact = body.peer_to_peer_contact
+    request.appeal_due_at = rules.appeal_due(now, payer_rules, referral.time_zone)
+    clocks.start(
+        session,
+        kind=ClockKind.appeal_deadline,
+        referral_id=referral.id,
+        subject_id=request.id,
+        due_at=request.appeal_due_at,
+        rule_source=f"appeal within {payer_rules.appeal_window.days} days of the denial "
+        "(payer's appeal window)",
+        time_zone=referral.time_zone,
+        now=now,
+    )
+    _notify(session, referral, request, "authorization.denied", now=now, audience="referrer")
+    _notify(session, referral, request, "authorization.denied", now=now, audience="member")
+
+
+def supply_information(
+    session: Session, actor: Actor, authorization_id: int, body: InformationIn, *, clock: Clock
+) -> AuthorizationRead:
+    """The missing information went to the reviewer: the decision clock resumes, pushed
+    later by the time the request waited on us."""
+    require(actor, "authorization:request")
+    request, referral = _visible(session, actor, authorization_id, clock=clock)
+    if request.status is not AuthorizationStatus.pended:
+        raise _state_error(request, "send information")
+    now = clock.now()
+    request.status = AuthorizationStatus.requested
+    for row in clocks.open_of(
+        session, referral.id, [ClockKind.authorization_decision], subject_id=request.id
+    ):
+        clocks.resume(session, row, now=now)
+        request.decision_due_at = row.due_at
+    moves.event(
+        session,
+        actor,
+        referral,
+        "authorization.information_sent",
+        now=now,
+        authorization_id=request.id,
+        decision_due_at=request.decision_due_at.isoformat(),
+    )
+    moves.audit_read(session, actor, referral, "authorization.information_sent", clock)
+    session.flush()
+    return _read(session, referral, request, clock=clock)
+
+
+def appeal(
+    session: Session, actor: Actor, authorization_id: int, body: AppealIn, *, clock: Clock
+) -> AuthorizationRead:
+    """File an appeal of a denial within the payer's appeal window."""
+    require(actor, "authorization:appeal")
+    request, referral = _visible(session, actor, authorization_id, clock=clock)
+    if request.status is not AuthorizationStatus.denied:
+        raise _state_error(request, "appeal")
+    now = clock.now()
+    if request.appeal_due_at is not None and now > request.appeal_due_at:
+        raise AuthorizationStateError(
+            f"The appeal window closed at {request.appeal_due_at.isoformat()}.",
+            extra={"appeal_due_at": request.appeal_due_at.isoformat()},
+        )
+    moves.check(referral, ReferralAction.appeal)
+    payer_rules = payer_service.rules_of(session, referral.payer_id).authorization
+    request.status = AuthorizationStatus.appealed
+    request.appealed_at = now
+    request.appeal_rationale = body.rationale
+    request.decision_due_at = now + rules.decision_window(request.priority, payer_rules)
+    clocks.close(
+        session,
+        referral.id,
+        [ClockKind.appeal_deadline],
+        status=ClockStatus.met,
+        at=now,
+        subject_id=request.id,
+    )
+    clocks.start(
+        session,
+        kind=ClockKind.authorization_decision,
+        referral_id=referral.id,
+        subject_id=request.id,
+        due_at=request.decision_due_at,
+        rule_source="appeal review: " + rules.decision_source(request.priority, payer_rules),
+        time_zone=referral.time_zone,
+        now=now,
+    )
+    moves.move(
+        session,
+        actor,
+        referral,
+        ReferralAction.appeal,
+        event_type="authorization.appealed",
+        clock=clock,
+        authorization_id=request.id,
+        decision_due_at=request.decision_due_at.isoformat(),
+    )
+    session.flush()
+    return _read(session, referral, request, clock=clock)
+
+
+def record_units_used(
+    session: Session, referral: Referral, used: dict[int, int], *, clock: Clock
+) -> list[str]:
+    """Count units delivered against the case's approved authorisation; returns its flags
+    (a low or exhausted count is put on the timeline)."""
+    request = current_approval(session, referral.id)
+    if request is None:
+        return []
+    items = _items(session, request.id)
+    for item in items:
+        item.units_used += used.get(item.line, 0)
+    payer_rules = payer_service.rules_of(session, referral.payer_id).authorization
+    flags = rules.flags(
+        status=request.status,
+        valid_to=request.valid_to,
+        today=moves.local_today(referral, clock.now()),
+        units=[(i.units_approved or 0, i.units_used) for i in items],
+        rules=payer_rules,
+    )
+    low = [f for f in flags if f.startswith("units_")]
+    if low:
+        moves.event(
+            session,
+            SYSTEM_ACTOR,
+            referral,
+            "authorization.units_low",
+            now=clock.now(),
+            authorization_id=request.id,
+            flags=low,
+        )
+    return flags
+
+
+def current_approval(session: Session, referral_id: int) -> AuthorizationRequest | None:
+    stmt = (
+        select(AuthorizationRequest)
+        .where(
+            AuthorizationRequest.referral_id == referral_id,
+            AuthorizationRequest.status.in_(list(rules.FINAL)),
+        )
+        .order_by(AuthorizationRequest.id.desc())
+        .limit(1)
+    )
+    return session.scalars(stmt).first()
+
+
+def list_authorizations(
+    session: Session, actor: Actor, case_number: str, *, clock: Clock
+) -> AuthorizationList:
+    require(actor, "authorization:request")
+    referral = moves.visible(session, actor, case_number, "authorization.read", clock=clock)
+    stmt = (
+        select(AuthorizationRequest)
+        .where(AuthorizationRequest.referral_id == referral.id)
+        .order_by(AuthorizationRequest.id)
+    )
+    return AuthorizationList(
+        items=[_read(session, referral, r, clock=clock) for r in session.scalars(stmt)]
+    )
+
+
+def get_authorization(
+    session: Session, actor: Actor, authorization_id: int, *, clock: Clock
+) -> AuthorizationRead:
+    require(actor, "authorization:request")
+    request, referral = _visible(session, actor, authorization_id, clock=clock, lock=False)
+    moves.audit_read(session, actor, referral, "authorization.read", clock)
+    return _read(session, referral, request, clock=clock)
+
+
+# ---- helpers --------------------------------------------------------------------------
+
+
+def _visible(
+    session: Session, actor: Actor, authorization_id: int, *, clock: Clock, lock: bool = True
+) -> tuple[AuthorizationRequest, Referral]:
+    request = session.get(AuthorizationRequest, authorization_id)
+    referral = (
+        moves.visible_by_id(session, actor, request.referral_id, for_update=lock)
+        if request is not None
+        else None
+    )
+    if request is None or referral is None:
+        raise AuthorizationNotFoundError(
+            f"There is no authorisation request {authorization_id} that you can see."
+        )
+    if lock:
+        session.refresh(request, with_for_update=True)
+    return request, referral
+
+
+def _state_error(request: AuthorizationRequest, what: str) -> AuthorizationStateError:
+    allowed = _allowed(request)
+    hint = (
+        " A denied request is decided again only after an appeal."
+        if request.status is AuthorizationStatus.denied and what == "record a decision"
+        else ""
+    )
+    return AuthorizationStateError(
+        f"Cannot {what}: the request is {request.status.value.replace('_', ' ')}.{hint} "
+        f"Allowed now: {', '.join(allowed) or 'none'}.",
+        extra={"status": request.status.value, "allowed_actions": allowed},
+    )
+
+
+def _allowed(request: AuthorizationRequest) -> list[str]:
+    return {
+        AuthorizationStatus.requested: ["decision"],
+        AuthorizationStatus.appealed: ["decision"],
+        AuthorizationStatus.pended: ["information"],
+        AuthorizationStatus.denied: ["appeal"],
+    }.get(request.status, [])
+
+
+def _items(session: Session, request_id: int) -> list[AuthorizationItem]:
+    stmt = (
+        select(AuthorizationItem)
+        .where(AuthorizationItem.request_id == request_id)
+        .order_by(AuthorizationItem.line)
+    )
+    return list(session.scalars(stmt))
+
+
+def _notify(
+    session: Session,
+    referral: Referral,
+    request: AuthorizationRequest,
+    template: str,
+    *,
+    now: datetime,
+    audience: str,
+) -> None:
+    recipient = str(referral.referrer_organization_id or "") if audience == "referrer" else "member"
+    outbox.enqueue(
+        session,
+        dedupe_key=f"{template}:{request.id}:{audience}:{now.isoformat()}",
+        audience=audience,
+        recipient=recipient,
+        template=template,
+        now=now,
+        referral_id=referral.id,
+        case_number=referral.case_number,
+        payload={"authorization_id": request.id},
+    )
+
+
+def _read(
+    session: Session, referral: Referral, request: AuthorizationRequest, *, clock: Clock
+) -> AuthorizationRead:
+    items = _items(session, request.id)
+    payer_rules = payer_service.rules_of(session, referral.payer_id).authorization
+    return AuthorizationRead(
+        id=request.id,
+        case_number=referral.case_number,
+        status=request.status,
+        priority=request.priority,
+        requested_at=request.requested_at,
+        requested_by=request.requested_by,
+        decision_due_at=request.decision_due_at,
+        decided_at=request.decided_at,
+        decided_by=request.decided_by,
+        authorization_number=request.authorization_number,
+        valid_from=request.valid_from,
+        valid_to=request.valid_to,
+        items=[
+            AuthorizationItemRead(
+                line=i.line,
+                code=i.code,
+                units_requested=i.units_requested,
+                units_approved=i.units_approved,
+                units_used=i.units_used,
+                units_left=None
+                if i.units_approved is None
+                else max(i.units_approved - i.units_used, 0),
+            )
+            for i in items
+        ],
+        missing_information=request.missing_information,
+        denial=DenialRead(
+            reason=request.denial_reason,
+            carc=rules.CARC[request.denial_reason],
+            note=request.denial_note,
+            appeal_due_at=request.appeal_due_at,
+            peer_to_peer_contact=request.peer_to_peer_contact,
+        )
+        if request.denial_reason is not None
+        else None,
+        appealed_at=request.appealed_at,
+        flags=rules.flags(
+            status=request.status,
+            valid_to=request.valid_to,
+            today=moves.local_today(referral, clock.now()),
+            units=[(i.units_approved or 0, i.units_used) for i in items],
+            rules=payer_rules,
+        ),
+        case_status=referral.status,
+        allowed_actions=_allowed(request),
+    )

@@ -1,0 +1,231 @@
+"""Moves of the case made by the domains after intake (eligibility, prior authorisation,
+offers, scheduling, fulfilment).
+
+Those domains sit above the referral in the declared order; they never set a status
+themselves. They call ``move``: the status machine validates the action (409 naming the
+allowed moves otherwise) and the move is written with its timeline event and audit
+record in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
+
+from careloop.audit import service as audit
+from careloop.audit.models import AuditOutcome
+from careloop.codes import ServiceLine, lookup_hcpcs
+from careloop.core.actor import Actor
+from careloop.core.clock import Clock
+from careloop.db import outbox
+from careloop.referral import repository, rules
+from careloop.referral.enums import CodeSystem, ReferralAction, ReferralStatus
+from careloop.referral.errors import ReferralNotFoundError
+from careloop.referral.models import Referral, ReferralItem
+from careloop.sla import ServiceClass
+from careloop.sla.models import ClockKind, ClockStatus
+
+LINE_OF_CLASS = {
+    ServiceClass.standard_dme: ServiceLine.dme,
+    ServiceClass.complex_dme: ServiceLine.dme,
+    ServiceClass.home_health: ServiceLine.home_health,
+    ServiceClass.infusion: ServiceLine.infusion,
+}
+
+
+def locked(session: Session, referral_id: int) -> Referral:
+    """The case by id, locked for the move (reached through a row the caller may see)."""
+    referral = repository.lock_by_id(session, referral_id)
+    if referral is None:
+        raise ReferralNotFoundError(f"no referral {referral_id}")
+    return referral
+
+
+def visible_for_update(
+    session: Session, actor: Actor, case_number: str, action: str, *, clock: Clock
+) -> Referral:
+    """The case the actor may see, locked; otherwise 404 (and a denied-access audit)."""
+    referral = repository.get_for_update(session, actor, case_number)
+    if referral is None:
+        hidden_id = repository.exists(session, case_number)
+        audit.record_denied(
+            session,
+            actor,
+            action,
+            clock=clock,
+            case_number=case_number[:40],
+            referral_id=hidden_id,
+            outcome=AuditOutcome.denied if hidden_id else AuditOutcome.not_found,
+        )
+        raise ReferralNotFoundError(f"There is no referral {case_number} that you can see.")
+    return referral
+
+
+def visible(
+    session: Session, actor: Actor, case_number: str, action: str, *, clock: Clock
+) -> Referral:
+    """The case the actor may see, read (audited); otherwise 404."""
+    referral = repository.get_visible(session, actor, case_number)
+    if referral is None:
+        raise ReferralNotFoundError(f"There is no referral {case_number} that you can see.")
+    audit.record(
+        session,
+        actor,
+        action,
+        clock=clock,
+        case_number=referral.case_number,
+        referral_id=referral.id,
+    )
+    return referral
+
+
+def check(referral: Referral, action: ReferralAction, *, outcome: str | None = None) -> None:
+    """Refuse (409) an action the case's status does not allow, before anything is written."""
+    next_status(referral, action, outcome=outcome)
+
+
+def next_status(
+    referral: Referral, action: ReferralAction, *, outcome: str | None = None
+) -> ReferralStatus:
+    return rules.next_status(
+        referral.status,
+        action,
+        acknowledged=referral.acknowledged_at is not None,
+        authorization_required=referral.authorization_required,
+        outcome=outcome,
+    )
+
+
+def event(
+    session: Session,
+    actor: Actor,
+    referral: Referral,
+    type_: str,
+    *,
+    now: datetime,
+    provider_id: int | None = None,
+    **data: Any,
+) -> None:
+    repository.insert_events(
+        session,
+        [
+            {
+                "referral_id": referral.id,
+                "at": now,
+                "type": type_,
+                "actor_user_id": actor.user_id,
+                "actor_label": actor.label,
+                "channel": None,
+                "provider_id": provider_id,
+                "data": data,
+            }
+        ],
+    )
+
+
+def move(
+    session: Session,
+    actor: Actor,
+    referral: Referral,
+    action: ReferralAction,
+    *,
+    event_type: str,
+    clock: Clock,
+    provider_id: int | None = None,
+    outcome: str | None = None,
+    **data: Any,
+) -> ReferralStatus:
+    """Apply ``action``: the new status, its event and its audit record. Returns the
+    status the case came from."""
+    now = clock.now()
+    previous = referral.status
+    referral.status = next_status(referral, action, outcome=outcome)
+    referral.updated_at = now
+    event(
+        session,
+        actor,
+        referral,
+        event_type,
+        now=now,
+        provider_id=provider_id,
+        **{"from": previous.value, "to": referral.status.value, **data},
+    )
+    audit.record(
+        session,
+        actor,
+        event_type,
+        clock=clock,
+        case_number=referral.case_number,
+        referral_id=referral.id,
+    )
+    return previous
+
+
+def escalate(
+    session: Session, actor: Actor, referral: Referral, reason: str, *, clock: Clock
+) -> None:
+    """Flag the case for a supervisor, on the timeline and through the outbox."""
+    now = clock.now()
+    referral.escalated = True
+    referral.escalation_reason = reason[:300]
+    event(session, actor, referral, "referral.escalated", now=now, reason=reason)
+    outbox.enqueue(
+        session,
+        dedupe_key=f"escalation:{referral.id}:{now.isoformat()}:{reason[:40]}",
+        audience="staff",
+        recipient="supervisors",
+        template="referral.escalated",
+        now=now,
+        referral_id=referral.id,
+        case_number=referral.case_number,
+        payload={"reason": reason},
+    )
+
+
+def close_clocks(
+    session: Session, referral: Referral, kinds: list[ClockKind], status: ClockStatus, at: datetime
+) -> None:
+    repository.close_clocks(session, referral.id, kinds, status=status, at=at)
+
+
+def items_of(session: Session, referral: Referral) -> list[ReferralItem]:
+    return repository.items_of(session, referral.id)
+
+
+def service_line_of(referral: Referral, item: ReferralItem) -> str:
+    """The service line of one item: the HCPCS table's, else the case's (a CPT visit)."""
+    entry = lookup_hcpcs(item.code) if item.code_system == CodeSystem.HCPCS.value else None
+    if entry is not None:
+        return entry.service_line.value
+    return LINE_OF_CLASS[ServiceClass(referral.service_class)].value
+
+
+def local_today(referral: Referral, now: datetime) -> date:
+    return now.astimezone(ZoneInfo(referral.time_zone)).date()
+
+
+def visible_by_id(
+    session: Session, actor: Actor, referral_id: int, *, for_update: bool = False
+) -> Referral | None:
+    """The case behind a row the caller reached by its own id (an authorisation, an
+    appointment), if the actor may see it."""
+    stmt = repository.visible_to(actor).where(Referral.id == referral_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return session.scalars(stmt).first()
+
+
+def audit_read(
+    session: Session, actor: Actor, referral: Referral, action: str, clock: Clock
+) -> None:
+    audit.record(
+        session,
+        actor,
+        action,
+        clock=clock,
+        case_number=referral.case_number,
+        referral_id=referral.id,
+    )

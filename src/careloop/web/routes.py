@@ -1,0 +1,40 @@
+"""The shape every JSON write route shares: read the body, then parse it and run one use
+case in one transaction on one worker thread (parsing is CPU work: it stays off the
+event loop, beside the use case)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from fastapi import Request
+from fastapi.security import HTTPAuthorizationCredentials
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+from careloop.core.actor import Actor
+from careloop.web.body import parse_request_body
+from careloop.web.transaction import use_case
+
+B = TypeVar("B", bound=BaseModel)
+T = TypeVar("T")
+
+
+async def with_body(
+    request: Request,
+    credentials: HTTPAuthorizationCredentials | None,
+    model: type[B],
+    call: Callable[[Session, Actor, B], T],
+    *,
+    empty: Callable[[], B] | None = None,
+) -> T:
+    """Run ``call`` with the request body parsed as ``model``; an empty body is ``empty()``
+    when the route allows one (every field optional), else a 422 like any bad body."""
+    raw = await request.body()
+
+    def work(session: Session, actor: Actor) -> T:
+        if empty is not None and not raw.strip():
+            return call(session, actor, empty())
+        return call(session, actor, parse_request_body(request, raw, model))
+
+    return await use_case(request, credentials, work)

@@ -1,0 +1,79 @@
+"""Scheduling rules: windows, deadlines, outcomes and the period of recurring supplies."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from careloop.scheduling import rules
+from careloop.scheduling.rules import MissedReason, Outcome
+
+NOW = datetime(2026, 11, 24, 14, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("frequency", "days"),
+    [
+        ("weekly", 7),
+        ("Dressings weekly", 7),
+        ("every 2 weeks", 14),
+        ("3 per week", 7),
+        ("1 box a month", 30),
+        ("monthly", 30),
+        ("daily", 1),
+        ("once", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_resupply_period_from_the_order_text(frequency: str | None, days: int | None) -> None:
+    period = rules.resupply_period(frequency)
+    assert period == (timedelta(days=days) if days is not None else None)
+
+
+def test_window_must_be_forward_short_and_not_over() -> None:
+    start = NOW + timedelta(hours=20)
+    assert rules.window_problems(start, start + timedelta(hours=3), NOW) == []
+    backwards = rules.window_problems(start, start - timedelta(hours=1), NOW)
+    assert [p.field for p in backwards] == ["window_end"]
+    long = rules.window_problems(start, start + timedelta(hours=13), NOW)
+    assert "12 hours" in long[0].message
+    over = rules.window_problems(NOW - timedelta(hours=5), NOW - timedelta(hours=1), NOW)
+    assert [p.message for p in over] == ["the window is already over"]
+
+
+def test_whole_window_must_be_before_the_deadline() -> None:
+    due = NOW + timedelta(hours=24)
+    assert not rules.misses_deadline(due, due)
+    assert rules.misses_deadline(due + timedelta(minutes=1), due)
+
+
+def test_outcome_needs_proof_of_delivery_and_serials_for_equipment() -> None:
+    def problems(outcome: Outcome, **kw: object) -> list[str]:
+        values: dict[str, object] = {
+            "at": NOW,
+            "now": NOW,
+            "received_by": None,
+            "serial_numbers": [],
+            "needs_serials": True,
+            "reason": None,
+            "note": None,
+        }
+        values.update(kw)
+        return [p.field for p in rules.outcome_problems(outcome, **values)]  # type: ignore[arg-type]
+
+    assert problems(Outcome.delivered) == ["received_by", "serial_numbers"]
+    assert problems(Outcome.delivered, received_by="Son", serial_numbers=["SN1"]) == []
+    assert problems(
+        Outcome.delivered, at=NOW + timedelta(hours=1), received_by="x", serial_numbers=["S"]
+    ) == ["at"]
+    assert problems(Outcome.visit_done, at=None) == ["at"]
+    assert problems(Outcome.missed) == ["reason"]
+    assert problems(Outcome.missed, reason=MissedReason.other) == ["note"]
+    assert problems(Outcome.missed, reason=MissedReason.member_not_home) == []
+
+
+def test_resupply_enters_the_queue_days_before_it_is_due() -> None:
+    at = rules.resupply_reminder_at(date(2026, 12, 8), "America/New_York")
+    assert at.date() == date(2026, 12, 5) and at.hour == 8
