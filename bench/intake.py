@@ -32,38 +32,50 @@ import re
 import resource
 import shutil
 import signal
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType, ModuleType
+from types import ModuleType
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
 
+from _common import (
+    BENCH,
+    HOST,
+    REPO,
+    BenchError,
+    Server,
+    add_database_options,
+    careloop_cli,
+    descendants_of_me,
+    drop_database,
+    free_port,
+    machine_cpu,
+    median,
+    proc_entries,
+    process_cpu_seconds,
+    recreate_database,
+    run_main,
+    say,
+    wait_for_quiet,
+    with_database,
+)
 from careloop.payer.rules import DEFAULT_PAYER_RULES
 from careloop.referral import rules
 from careloop.referral.schemas import ReferralCreate
 from careloop.web.body import parse_model
 
-REPO = Path(__file__).resolve().parent.parent
-BENCH = REPO / "bench"
-CARELOOP = Path(sys.executable).parent / "careloop"
-
-HOST = "127.0.0.1"
 SERVER_WORKERS = 2
 CONCURRENCY = 16
 PGBENCH_CLIENTS = 8
-DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_DB_NAME = "careloop_bench"
 
 # Targets of the intake-throughput issue.
@@ -72,24 +84,11 @@ TARGET_RATIO = 0.10  # of the raw PostgreSQL rate
 TARGET_P99_MS = 100.0
 TARGET_CHECK_US = 100.0
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # Other work above this share of all cores makes the figures unreliable: wait, then warn.
 QUIET_PCT = 15.0
 
 
-class BenchError(Exception):
-    """The bench cannot measure: a tool is missing, or the server or database failed."""
-
-
 # ---- small utilities ----------------------------------------------------------------------
-
-
-def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def median(values: list[float]) -> float:
-    return statistics.median(values) if values else float("nan")
 
 
 def as_letters(n: int) -> str:
@@ -100,18 +99,6 @@ def as_letters(n: int) -> str:
         out.append(letters[r])
         if n == 0:
             return "".join(out)
-
-
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{name}"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def load_factory() -> ModuleType:
@@ -127,62 +114,20 @@ def load_factory() -> ModuleType:
 # ---- CPU accounting from /proc ------------------------------------------------------------
 
 
-def process_cpu_seconds(pid: int) -> float:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0.0
-    fields = stat.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
-
-
-def _proc_entries() -> Iterator[tuple[int, str, int]]:
-    """(pid, command name, parent pid) of every process."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        name = stat[stat.find("(") + 1 : stat.rfind(")")]
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        yield int(entry.name), name, ppid
-
-
 def foreign_cpu_seconds() -> dict[int, float]:
     """CPU seconds of every process that is neither PostgreSQL nor started by this bench
     (the other work on a shared machine), by pid."""
-    entries = list(_proc_entries())
-    parent = {pid: ppid for pid, _, ppid in entries}
-    me = os.getpid()
-
-    def ours(pid: int) -> bool:
-        for _ in range(64):
-            if pid == me:
-                return True
-            if pid <= 1:
-                return False
-            pid = parent.get(pid, 0)
-        return False
-
+    entries = list(proc_entries())
+    ours = descendants_of_me(entries)
     return {
-        pid: process_cpu_seconds(pid)
-        for pid, name, ppid in entries
-        if name != "postgres" and pid != 2 and ppid != 2 and not ours(pid)  # 2: kthreadd
+        pid: cpu
+        for pid, name, ppid, cpu in entries
+        if name != "postgres" and pid != 2 and ppid != 2 and pid not in ours  # 2: kthreadd
     }
 
 
 def postgres_cpu_seconds() -> float:
-    return sum(process_cpu_seconds(pid) for pid, name, _ in _proc_entries() if name == "postgres")
-
-
-def machine_cpu() -> tuple[float, float]:
-    """(busy, total) CPU seconds of the whole machine since boot."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = values[3] + values[4]  # idle + iowait
-    total = sum(values[:8])
-    return (total - idle) / CLOCK_TICKS, total / CLOCK_TICKS
+    return sum(cpu for _, name, _, cpu in proc_entries() if name == "postgres")
 
 
 def children_cpu_seconds() -> float:
@@ -236,59 +181,7 @@ class CpuWindow:
         return 100 * cpu_seconds / self.seconds if self.seconds else 0.0
 
 
-def background_load(seconds: float = 1.0) -> float:
-    """Percentage of all cores busy while the bench does nothing."""
-    busy0, total0 = machine_cpu()
-    time.sleep(seconds)
-    busy1, total1 = machine_cpu()
-    return 100 * (busy1 - busy0) / max(total1 - total0, 1e-9)
-
-
-def wait_for_quiet(limit_pct: float, max_wait: float) -> float:
-    """Wait (up to ``max_wait`` s) until other work on the machine uses less than
-    ``limit_pct`` % of all cores; return the last background load seen."""
-    deadline = time.monotonic() + max_wait
-    load = background_load()
-    announced = False
-    while load >= limit_pct and time.monotonic() < deadline:
-        if not announced:
-            say(f"  machine busy ({load:.0f} % of all cores): waiting up to {max_wait:.0f} s ...")
-            announced = True
-        load = background_load(2.0)
-    return load
-
-
 # ---- the database -------------------------------------------------------------------------
-
-
-def recreate_database(admin_url: str, name: str) -> None:
-    try:
-        conn = psycopg.connect(admin_url, autocommit=True)
-    except psycopg.OperationalError as exc:
-        raise BenchError(
-            f"cannot reach PostgreSQL at {admin_url} (set CARELOOP_BENCH_POSTGRES_URL): {exc}"
-        ) from None
-    with conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-
-
-def drop_database(admin_url: str, name: str) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-
-
-def careloop_cli(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [str(CARELOOP), *args], env=env, capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        raise BenchError(f"careloop {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
-    return done.stdout
 
 
 def prepare_app_database(env: dict[str, str]) -> str:
@@ -372,77 +265,6 @@ def run_pgbench(url: str, seconds: int) -> PgbenchResult:
 
 
 # ---- the API server -----------------------------------------------------------------------
-
-
-class Server:
-    """``careloop serve --workers 2`` in its own process group, stopped on exit."""
-
-    def __init__(self, env: dict[str, str], port: int, log_path: Path) -> None:
-        self.env = env
-        self.port = port
-        self.log_path = log_path
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        command = [str(CARELOOP), "serve", "--host", HOST, "--port", str(self.port)]
-        command += ["--workers", str(SERVER_WORKERS)]
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                command,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group: stopped as one
-            )
-
-    def wait_ready(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
-                raise BenchError(f"the server exited at start:\n{self.log_tail()}")
-            with contextlib.suppress(OSError, http.client.HTTPException):
-                conn = http.client.HTTPConnection(HOST, self.port, timeout=2)
-                conn.request("GET", "/healthz")
-                if conn.getresponse().status == 200 and len(self.worker_pids()) == SERVER_WORKERS:
-                    return
-            time.sleep(0.2)
-        raise BenchError(f"the server did not answer /healthz in {timeout:.0f} s")
-
-    def worker_pids(self) -> list[int]:
-        if self.process is None:
-            return []
-        master = self.process.pid
-        pids = []
-        for pid, _, ppid in _proc_entries():
-            if ppid != master:
-                continue
-            try:
-                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"resource_tracker" not in cmdline:
-                pids.append(pid)
-        return sorted(pids)
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    def stop(self) -> None:
-        process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
 
 
 # ---- the load ------------------------------------------------------------------------------
@@ -950,13 +772,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="seconds to wait for other work on the machine to calm down before each run "
         "(default 120; 15 with --quick)",
     )
-    parser.add_argument(
-        "--postgres-url",
-        default=os.environ.get("CARELOOP_BENCH_POSTGRES_URL", DEFAULT_ADMIN_URL),
-        help="a database URL on the server to use (env CARELOOP_BENCH_POSTGRES_URL)",
-    )
-    parser.add_argument("--db-name", default=DEFAULT_DB_NAME, help="dropped and recreated")
-    parser.add_argument("--keep-db", action="store_true", help="leave the bench database")
+    add_database_options(parser, DEFAULT_DB_NAME)
     parser.add_argument(
         "--profile", type=Path, metavar="DIR", help="also sample the workers with py-spy"
     )
@@ -969,10 +785,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.warmup = args.warmup if args.warmup is not None else (3.0 if args.quick else 5.0)
     args.max_wait = args.max_wait if args.max_wait is not None else (15.0 if args.quick else 120.0)
     return args
-
-
-def _raise_on_sigterm(signum: int, _frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)
 
 
 def measure(
@@ -1016,7 +828,6 @@ def measure(
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _raise_on_sigterm)
     # Even when started in the background (where shells ignore SIGINT): Ctrl-C stops cleanly.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     if shutil.which("pgbench") is None:
@@ -1039,7 +850,7 @@ def main(argv: list[str] | None = None) -> int:
         "CARELOOP_LOG_FORMAT": "json",
     }
     with tempfile.TemporaryDirectory(prefix="careloop-bench-") as tmp:
-        server = Server(env, free_port(), Path(tmp) / "server.log")
+        server = Server(env, free_port(), Path(tmp) / "server.log", workers=SERVER_WORKERS)
         try:
             token = prepare_app_database(env)
             create_scratch_tables(url)
@@ -1075,11 +886,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BenchError as exc:
-        say(f"bench failed: {exc}")
-        sys.exit(2)
-    except KeyboardInterrupt:
-        say("interrupted; the server was stopped")
-        sys.exit(130)
+    run_main(main, interrupted="interrupted; the server was stopped")

@@ -54,8 +54,6 @@ import multiprocessing
 import os
 import random
 import signal
-import statistics
-import sys
 import time
 import traceback
 from collections import defaultdict
@@ -63,10 +61,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import Enum
-from pathlib import Path
-from types import FrameType, SimpleNamespace
+from types import SimpleNamespace
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -74,6 +71,24 @@ import zipcodes
 from psycopg import sql
 from sqlalchemy.dialects.postgresql import psycopg as sa_psycopg
 
+from _common import (
+    HOST,
+    BenchError,
+    add_database_options,
+    descendants_of_me,
+    drop_database,
+    machine_cpu,
+    median,
+    percentile,
+    proc_entries,
+    recreate_database,
+    run_main,
+    say,
+    server_facts,
+    sqlalchemy_url,
+    wait_for_quiet,
+    with_database,
+)
 from careloop.audit import service as audit_service
 from careloop.codes import (
     HcpcsCategory,
@@ -97,8 +112,6 @@ from careloop.referral import assignment
 from careloop.referral.enums import Channel, CodeSystem, Urgency
 from careloop.referral.rules import member_key, service_class
 
-HOST = "127.0.0.1"
-DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_DB_NAME = "careloop_bench_matching"
 
 # Targets of the matching issue.
@@ -123,42 +136,7 @@ REFERRER_ORGS = 60
 QUIET_PCT = 15.0
 # A run during which other processes used more than this share of one core is repeated.
 DISTURBED_PCT = 20.0
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-class BenchError(Exception):
-    """The bench cannot measure: the database is unreachable or a step failed."""
-
-
 # ---- small utilities ----------------------------------------------------------------------
-
-
-def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def median(values: Sequence[float]) -> float:
-    return statistics.median(values) if values else float("nan")
-
-
-def percentile(values: Sequence[float], pct: float) -> float:
-    """Nearest-rank percentile (p99 of 1,000 samples is the 990th smallest)."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    rank = max(1, math.ceil(pct / 100 * len(ordered)))
-    return ordered[rank - 1]
-
-
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{name}"))
-
-
-def sqlalchemy_url(url: str) -> str:
-    """The same URL for SQLAlchemy's psycopg 3 dialect."""
-    scheme, rest = url.split("://", 1)
-    return f"postgresql+psycopg://{rest}" if scheme in ("postgresql", "postgres") else url
 
 
 def check_local(url: str) -> None:
@@ -167,68 +145,11 @@ def check_local(url: str) -> None:
         raise BenchError(f"the bench only targets PostgreSQL on {HOST}, not {host!r}")
 
 
-def machine_busy() -> tuple[float, float]:
-    """(busy, total) CPU seconds of the whole machine since boot."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = values[3] + values[4]
-    total = sum(values[:8])
-    return (total - idle) / CLOCK_TICKS, total / CLOCK_TICKS
-
-
-def background_load(seconds: float = 1.0) -> float:
-    """Percentage of all cores busy while the bench does nothing."""
-    busy0, total0 = machine_busy()
-    time.sleep(seconds)
-    busy1, total1 = machine_busy()
-    return 100 * (busy1 - busy0) / max(total1 - total0, 1e-9)
-
-
-def wait_for_quiet(limit_pct: float, max_wait: float) -> float:
-    """Wait (up to ``max_wait`` s) until other work uses less than ``limit_pct`` % of all
-    cores; return the last background load seen."""
-    deadline = time.monotonic() + max_wait
-    load = background_load(0.5)
-    announced = False
-    while load >= limit_pct and time.monotonic() < deadline:
-        if not announced:
-            say(f"  machine busy ({load:.0f} % of all cores): waiting up to {max_wait:.0f} s ...")
-            announced = True
-        load = background_load(2.0)
-    return load
-
-
-def _proc_entries() -> Iterable[tuple[int, str, int, float]]:
-    """(pid, command name, parent pid, CPU seconds) of every process."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        name = stat[stat.find("(") + 1 : stat.rfind(")")]
-        fields = stat.rsplit(")", 1)[1].split()
-        cpu = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
-        yield int(entry.name), name, int(fields[1]), cpu
-
-
 def own_cpu_seconds(bench_backends: Iterable[int]) -> float:
     """CPU seconds of this bench, its workers and their PostgreSQL backends."""
-    entries = list(_proc_entries())
-    parent = {pid: ppid for pid, _, ppid, _ in entries}
-    backends = set(bench_backends)
-    me = os.getpid()
-
-    def ours(pid: int) -> bool:
-        for _ in range(64):
-            if pid == me:
-                return True
-            if pid <= 1:
-                return False
-            pid = parent.get(pid, 0)
-        return False
-
-    return sum(cpu for pid, _, _, cpu in entries if pid in backends or ours(pid))
+    entries = list(proc_entries())
+    ours = descendants_of_me(entries) | set(bench_backends)
+    return sum(cpu for pid, _, _, cpu in entries if pid in ours)
 
 
 class OtherWork:
@@ -251,13 +172,13 @@ class OtherWork:
 
     def start(self) -> OtherWork:
         self.own0 = own_cpu_seconds(self._backends())
-        self.busy0 = machine_busy()[0]
+        self.busy0 = machine_cpu()[0]
         self.started = time.perf_counter()
         return self
 
     def stop(self) -> float:
         seconds = time.perf_counter() - self.started
-        busy = machine_busy()[0] - self.busy0
+        busy = machine_cpu()[0] - self.busy0
         own = own_cpu_seconds(self._backends()) - self.own0
         self.pct = max(0.0, 100 * (busy - own) / seconds) if seconds else 0.0
         return self.pct
@@ -1066,27 +987,6 @@ def _copy_text(value: Any) -> str:
     return str(value).translate(_ESCAPES)
 
 
-def recreate_database(admin_url: str, name: str) -> None:
-    try:
-        conn = psycopg.connect(admin_url, autocommit=True)
-    except psycopg.OperationalError as exc:
-        raise BenchError(
-            f"cannot reach PostgreSQL at {admin_url} (set CARELOOP_BENCH_POSTGRES_URL): {exc}"
-        ) from None
-    with conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-
-
-def drop_database(admin_url: str, name: str) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-
-
 def load(url: str, data: Dataset) -> dict[str, float]:
     """COPY every table in text format (rows formatted here, one write per ~1 MB), then
     move the id sequences past the loaded ids and ANALYZE. Returns seconds per step."""
@@ -1861,13 +1761,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="seconds to wait for other work on the machine to calm down before each run "
         "(default 20; 10 with --quick)",
     )
-    parser.add_argument(
-        "--postgres-url",
-        default=os.environ.get("CARELOOP_BENCH_POSTGRES_URL", DEFAULT_ADMIN_URL),
-        help="a database URL on the server to use (env CARELOOP_BENCH_POSTGRES_URL)",
-    )
-    parser.add_argument("--db-name", default=DEFAULT_DB_NAME, help="dropped and recreated")
-    parser.add_argument("--keep-db", action="store_true", help="leave the bench database")
+    add_database_options(parser, DEFAULT_DB_NAME)
     parser.add_argument("--explain", action="store_true", help="print the query plans")
     parser.add_argument(
         "--strict", action="store_true", help="exit with status 1 when a target is missed"
@@ -1881,21 +1775,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.max_wait = args.max_wait if args.max_wait is not None else (10.0 if args.quick else 20.0)
     args.workers = max(1, args.workers)
     return args
-
-
-def _raise_on_sigterm(signum: int, _frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)
-
-
-def server_facts(url: str, name: str) -> dict[str, str]:
-    with psycopg.connect(url) as conn:
-        facts = {}
-        for setting in ("server_version", "shared_buffers", "synchronous_commit"):
-            row = conn.execute(sql.SQL("SHOW {}").format(sql.Identifier(setting))).fetchone()
-            facts[setting] = str(row[0]) if row else "?"
-        row = conn.execute("SELECT pg_size_pretty(pg_database_size(%s))", (name,)).fetchone()
-        facts["database_size"] = str(row[0]) if row else "?"
-    return facts
 
 
 def split(items: Sequence[str], parts: int) -> list[list[str]]:
@@ -1991,7 +1870,6 @@ def measure(
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _raise_on_sigterm)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     check_local(args.postgres_url)
     url = with_database(args.postgres_url, args.db_name)
@@ -2029,11 +1907,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BenchError as exc:
-        say(f"bench failed: {exc}")
-        sys.exit(2)
-    except KeyboardInterrupt:
-        say("interrupted; the measuring processes were stopped")
-        sys.exit(130)
+    run_main(main, interrupted="interrupted; the measuring processes were stopped")

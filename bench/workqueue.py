@@ -41,38 +41,49 @@ Targets (work-queue issue): API median under 10 ms, p99 under 30 ms.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import http.client
 import io
 import json
 import os
-import signal
-import socket
-import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import FrameType
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
 from sqlalchemy import event
 
+from _common import (
+    HOST,
+    REFERRAL_COPY_COLUMNS,
+    BenchError,
+    Server,
+    admin_url,
+    careloop_cli,
+    drop_database,
+    free_port,
+    machine_cpu,
+    median,
+    percentile,
+    recreate_database,
+    referral_copy_fields,
+    run_main,
+    say,
+    sqlalchemy_url,
+    with_database,
+)
+from _common import (
+    copy_time as ts,
+)
 from careloop.core.actor import Actor, Role
 from careloop.db.migrate import upgrade_database
 from careloop.db.session import Database
 from careloop.workqueue import repository
 
-CARELOOP = Path(sys.executable).parent / "careloop"
-HOST = "127.0.0.1"
-DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DB_NAME = "careloop_bench_workqueue"
 DEFAULT_REFERRALS = 2_000_000
 PAGE = 50
@@ -88,58 +99,7 @@ HISTORY = timedelta(days=730)
 OTHER_USERS = range(1000, 1200)  # ids of other staff on closed clocks (no users row needed)
 
 
-class BenchError(Exception):
-    """The bench cannot measure: the database or the server failed."""
-
-
-def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def with_database(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
-
-
-def sqlalchemy_url(url: str) -> str:
-    return "postgresql+psycopg://" + url.split("://", 1)[1]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 # ---- the database -------------------------------------------------------------------------
-
-
-def recreate_database(admin_url: str) -> None:
-    try:
-        conn = psycopg.connect(admin_url, autocommit=True)
-    except psycopg.OperationalError as exc:
-        raise BenchError(
-            f"cannot reach PostgreSQL at {admin_url} (set CARELOOP_BENCH_POSTGRES_URL): {exc}"
-        ) from None
-    with conn:
-        name = sql.Identifier(DB_NAME)
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
-
-
-def drop_database(admin_url: str) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        name = sql.Identifier(DB_NAME)
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
-
-
-def careloop_cli(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [str(CARELOOP), *args], env=env, capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        raise BenchError(f"careloop {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
-    return done.stdout
 
 
 def make_case_manager(env: dict[str, str]) -> str:
@@ -152,31 +112,7 @@ def make_case_manager(env: dict[str, str]) -> str:
 
 # ---- synthetic data -----------------------------------------------------------------------
 
-REFERRAL_COLUMNS = (
-    "id",
-    "case_number",
-    "channel",
-    "urgency",
-    "status",
-    "version",
-    "member_first_name",
-    "member_last_name",
-    "member_birth_date",
-    "member_key",
-    "address_zip",
-    "access_barriers",
-    "diagnoses",
-    "service_class",
-    "time_zone",
-    "findings",
-    "escalated",
-    "ack_due_at",
-    "service_due_at",
-    "received_at",
-    "updated_at",
-    "acknowledged_at",
-    "discharge_at",
-)
+REFERRAL_COLUMNS = (*REFERRAL_COPY_COLUMNS, "acknowledged_at", "discharge_at")
 CLOCK_COLUMNS = (
     "id",
     "referral_id",
@@ -196,10 +132,7 @@ CLOCK_COLUMNS = (
     "met_at",
     "cancelled_at",
 )
-FIRST = ("Dorothy", "Walter", "Agnes", "Harold", "Mildred", "Eugene", "Florence", "Irving")
-LAST = ("Hale", "Okafor", "Nguyen", "Russo", "Kowalski", "Baptiste", "Lindqvist", "Moreau")
 CHANNELS = ("fhir", "fax", "portal", "phone", "email")
-CLASSES = ("home_health", "standard_dme", "complex_dme", "infusion")
 OPEN_STATUSES = (
     ("received", 30),
     ("needs_clarification", 5),
@@ -210,10 +143,6 @@ OPEN_STATUSES = (
 )
 _OPEN_CYCLE = [status for status, weight in OPEN_STATUSES for _ in range(weight)]
 N = r"\N"
-
-
-def ts(value: datetime) -> str:
-    return value.isoformat(sep=" ")
 
 
 @dataclass
@@ -245,34 +174,13 @@ class Generator:
         return "cancelled" if i % 10 < 3 else "accepted"
 
     def referral_line(self, i: int, status: str, received: datetime) -> str:
-        ref_id = i + 1
         discharge = i % 10 == 0
         urgency = "discharge" if discharge else ("urgent" if i % 10 == 1 else "routine")
-        first, last = FIRST[i % 8], LAST[(i // 8) % 8]
-        birth = f"19{30 + i % 50}-{1 + i % 12:02d}-{1 + i % 28:02d}"
         acknowledged = status not in ("received", "needs_clarification")
         fields = (
-            str(ref_id),
-            f"CL-{received.year}-{ref_id:07d}",
-            CHANNELS[i % 5],
-            urgency,
-            status,
-            "1",
-            first,
-            f"{last}{i % 997}",
-            birth,
-            f"{ref_id:032x}",
-            f"06{i % 1000:03d}",
-            "[]",
-            '["J44.1"]',
-            CLASSES[i % 4],
-            "America/New_York",
-            "[]",
-            "f",
-            ts(received + timedelta(days=1)),
-            ts(received + timedelta(days=3)),
-            ts(received),
-            ts(received),
+            *referral_copy_fields(
+                i, status=status, received=received, channel=CHANNELS[i % 5], urgency=urgency
+            ),
             ts(received + timedelta(hours=5)) if acknowledged else N,
             ts(received + timedelta(days=2)) if discharge else N,
         )
@@ -517,57 +425,6 @@ def explain(url: str, statement: str, parameters: dict[str, Any]) -> tuple[list[
 # ---- the server ---------------------------------------------------------------------------
 
 
-class Server:
-    """``careloop serve`` (one process) in its own process group, stopped on exit."""
-
-    def __init__(self, env: dict[str, str], port: int, log_path: Path) -> None:
-        self.env, self.port, self.log_path = env, port, log_path
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        command = [str(CARELOOP), "serve", "--host", HOST, "--port", str(self.port)]
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                command,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def wait_ready(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
-                raise BenchError(f"the server exited at start:\n{self.log_tail()}")
-            with contextlib.suppress(OSError, http.client.HTTPException):
-                conn = http.client.HTTPConnection(HOST, self.port, timeout=2)
-                conn.request("GET", "/healthz")
-                if conn.getresponse().status == 200:
-                    return
-            time.sleep(0.2)
-        raise BenchError(f"the server did not answer /healthz in {timeout:.0f} s")
-
-    def log_tail(self, lines: int = 30) -> str:
-        with contextlib.suppress(OSError):
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        return ""
-
-    def stop(self) -> None:
-        process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
-
-
 class Client:
     """One keep-alive connection with the case manager's token."""
 
@@ -600,20 +457,11 @@ class Series:
 
     @property
     def median(self) -> float:
-        return statistics.median(self.samples_ms)
+        return median(self.samples_ms)
 
     @property
     def p99(self) -> float:
-        ordered = sorted(self.samples_ms)
-        return ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
-
-
-def machine_cpu() -> tuple[float, float]:
-    """(busy, total) jiffies of the whole machine since boot, from /proc/stat."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = values[3] + values[4]  # idle + iowait
-    total = sum(values[:8])
-    return total - idle, total
+        return percentile(self.samples_ms, 99)
 
 
 @dataclass
@@ -728,10 +576,6 @@ def report(
 # ---- main -------------------------------------------------------------------------------
 
 
-def _on_signal(signum: int, _frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)
-
-
 def measure(
     url: str, client: Client, requests: int, rounds: int
 ) -> tuple[Series, Series, list[Series], Machine]:
@@ -772,10 +616,10 @@ def measure(
 
 
 def run(args: argparse.Namespace) -> None:
-    admin_url = os.environ.get("CARELOOP_BENCH_POSTGRES_URL", DEFAULT_ADMIN_URL)
-    url = with_database(admin_url, DB_NAME)
+    admin = admin_url()
+    url = with_database(admin, DB_NAME)
     say(f"recreating {DB_NAME} and migrating ...")
-    recreate_database(admin_url)
+    recreate_database(admin, DB_NAME)
     upgrade_database(sqlalchemy_url(url))
     env = {
         **os.environ,
@@ -808,7 +652,7 @@ def run(args: argparse.Namespace) -> None:
         ).fetchone()
     report(loaded, bare, full, api, plan, int(row[0]) if row else 0, machine)
     if not args.keep:
-        drop_database(admin_url)
+        drop_database(admin, DB_NAME)
 
 
 def main() -> None:
@@ -818,13 +662,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="alternating blocks")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     args = parser.parse_args()
-    signal.signal(signal.SIGTERM, _on_signal)
-    try:
-        run(args)
-    except BenchError as exc:
-        say(f"bench failed: {exc}")
-        sys.exit(2)
+    run(args)
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main, interrupted="interrupted")

@@ -2,14 +2,16 @@
 
 Run it as ``careloop worker`` (any number side by side on PostgreSQL; one on SQLite),
 once as ``careloop tick``, or inside ``careloop demo``. Each batch of clocks is claimed
-and fired in one transaction (each clock in a savepoint of its own), so a worker killed
-mid-batch leaves its clocks for the next one and none fires twice.
+and fired in one transaction, so a worker killed mid-batch leaves its clocks for the next
+one and none fires twice. Kinds with a batch handler fire together (a few statements for
+the whole group, in one savepoint); the others, and a group whose batch handler failed,
+fire one by one, each clock in a savepoint of its own, so one bad clock holds up no other.
 """
 
 from __future__ import annotations
 
 import threading
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -21,7 +23,9 @@ from careloop.db.session import Database
 from careloop.matching import tasks as matching_tasks
 from careloop.notification import service as notification_service
 from careloop.notification.sinks import Sink
+from careloop.prior_auth import tasks as prior_auth_tasks
 from careloop.referral import tasks as referral_tasks
+from careloop.scheduling import tasks as scheduling_tasks
 from careloop.sla import repository as clocks
 from careloop.sla.models import Clock as ClockRow
 from careloop.sla.models import ClockKind, ClockStatus
@@ -31,13 +35,27 @@ log = structlog.get_logger("careloop.worker")
 Handler = Callable[[Session, ClockRow, Clock], ClockStatus]
 
 HANDLERS: dict[ClockKind, Handler] = {
-    ClockKind.acknowledgement: lambda s, r, c: referral_tasks.on_acknowledgement_due(s, r, c.now()),
-    ClockKind.service_warning: lambda s, r, c: referral_tasks.on_service_warning(s, r, c.now()),
-    ClockKind.service_start: lambda s, r, c: referral_tasks.on_service_due(s, r, c.now()),
-    ClockKind.discharge: lambda s, r, c: referral_tasks.on_discharge_watch(s, r, c.now()),
+    ClockKind.acknowledgement: lambda s, r, c: referral_tasks.fire_case_clock(s, r, c.now()),
+    ClockKind.service_warning: lambda s, r, c: referral_tasks.fire_case_clock(s, r, c.now()),
+    ClockKind.service_start: lambda s, r, c: referral_tasks.fire_case_clock(s, r, c.now()),
+    ClockKind.discharge: lambda s, r, c: referral_tasks.fire_case_clock(s, r, c.now()),
     ClockKind.offer_response: matching_tasks.on_offer_response_due,
     ClockKind.credential_expiry: matching_tasks.on_credential_expiry,
+    ClockKind.authorization_decision: prior_auth_tasks.on_decision_due,
+    ClockKind.appeal_deadline: prior_auth_tasks.on_appeal_deadline,
+    ClockKind.authorization_expiry: prior_auth_tasks.on_expiry_warning,
+    ClockKind.appointment_outcome: scheduling_tasks.on_outcome_due,
+    ClockKind.resupply: scheduling_tasks.on_resupply_due,
 }
+
+BatchHandler = Callable[[Session, list[ClockRow], Clock], dict[int, ClockStatus]]
+
+#: Handlers that fire many clocks at once (each outcome by clock id); a kind listed here
+#: needs its HANDLERS entry too, for the one-by-one fallback.
+BATCH_HANDLERS: dict[ClockKind, BatchHandler] = dict.fromkeys(
+    referral_tasks.CASE_CLOCK_KINDS,
+    lambda s, rows, c: referral_tasks.fire_case_clocks(s, rows, c.now()),
+)
 
 #: A clock whose handler failed is retried this much later (and the failure logged).
 RETRY_AFTER = timedelta(minutes=5)
@@ -47,22 +65,53 @@ def fire_due(database: Database, *, clock: Clock, batch: int = 100) -> Counter[s
     """Fire one batch of due clocks; returns how many of each kind fired."""
     fired: Counter[str] = Counter()
     with database.unit_of_work() as session:
-        for row in clocks.claim_due_batch(session, clock.now(), batch):
-            try:
-                with session.begin_nested():
-                    status = HANDLERS[row.kind](session, row, clock)
-                    clocks.mark_fired(row, status=status, now=clock.now())
-            except Exception as exc:
-                log.error(
-                    "worker.clock_failed",
-                    clock_id=row.id,
-                    kind=row.kind.value,
-                    error_type=type(exc).__name__,
-                )
-                row.due_at = clock.now() + RETRY_AFTER
-                continue
-            fired[row.kind.value] += 1
+        rows = clocks.claim_due_batch(session, clock.now(), batch)
+        groups: dict[BatchHandler, list[ClockRow]] = defaultdict(list)
+        one_by_one: list[ClockRow] = []
+        for row in rows:
+            handler = BATCH_HANDLERS.get(row.kind)
+            (groups[handler] if handler else one_by_one).append(row)
+        for handler, group in groups.items():
+            if _fire_group(session, handler, group, clock):
+                fired.update(row.kind.value for row in group)
+            else:
+                one_by_one.extend(group)
+        for row in sorted(one_by_one, key=lambda r: (r.due_at, r.id)):
+            if _fire_one(session, row, clock):
+                fired[row.kind.value] += 1
     return fired
+
+
+def _fire_group(
+    session: Session, handler: BatchHandler, group: list[ClockRow], clock: Clock
+) -> bool:
+    """Fire a group of clocks with their batch handler; False (nothing written) if it
+    failed, so that each clock is tried on its own."""
+    try:
+        with session.begin_nested():
+            outcomes = handler(session, group, clock)
+            clocks.mark_fired(session, [(row, outcomes[row.id]) for row in group], clock.now())
+    except Exception as exc:
+        log.warning("worker.batch_failed", size=len(group), error_type=type(exc).__name__)
+        return False
+    return True
+
+
+def _fire_one(session: Session, row: ClockRow, clock: Clock) -> bool:
+    try:
+        with session.begin_nested():
+            status = HANDLERS[row.kind](session, row, clock)
+            clocks.mark_fired(session, [(row, status)], clock.now())
+    except Exception as exc:
+        log.error(
+            "worker.clock_failed",
+            clock_id=row.id,
+            kind=row.kind.value,
+            error_type=type(exc).__name__,
+        )
+        row.due_at = clock.now() + RETRY_AFTER
+        return False
+    return True
 
 
 def run_until_idle(

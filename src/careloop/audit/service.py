@@ -54,16 +54,37 @@ def record(
     detail: dict[str, Any] | None = None,
 ) -> None:
     """Append one audit record to the current transaction."""
-    values = _values(
-        actor,
-        action,
-        outcome,
-        clock,
-        case_number=case_number,
-        referral_id=referral_id,
-        detail=detail,
+    record_many(
+        session, actor, action, [(case_number, referral_id, detail)], clock=clock, outcome=outcome
     )
-    session.connection().execute(insert(_AUDIT), values)
+
+
+def record_many(
+    session: Session,
+    actor: Actor,
+    action: str,
+    cases: list[tuple[str | None, int | None, dict[str, Any] | None]],
+    *,
+    clock: Clock,
+    outcome: AuditOutcome = AuditOutcome.success,
+) -> None:
+    """Append one audit record per (case number, referral id, detail) with one
+    statement: the same action by the same actor on many cases (a worker's batch)."""
+    if not cases:
+        return
+    rows = [
+        _values(
+            actor,
+            action,
+            outcome,
+            clock,
+            case_number=case_number,
+            referral_id=referral_id,
+            detail=detail,
+        )
+        for case_number, referral_id, detail in cases
+    ]
+    session.connection().execute(insert(_AUDIT), rows)
 
 
 def record_denied(

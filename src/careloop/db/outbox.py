@@ -50,6 +50,35 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
 
 
+def message(
+    *,
+    dedupe_key: str,
+    audience: str,
+    template: str,
+    now: datetime,
+    channel: str = "default",
+    recipient: str | None = None,
+    referral_id: int | None = None,
+    case_number: str | None = None,
+    payload: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The row of one queued message, for :func:`enqueue_many`."""
+    return {
+        "created_at": now,
+        "dedupe_key": dedupe_key,
+        "audience": audience,
+        "recipient": recipient,
+        "channel": channel,
+        "template": template,
+        "referral_id": referral_id,
+        "case_number": case_number,
+        "payload": payload or {},
+        "status": OutboxStatus.pending.value,
+        "attempts": 0,
+        "next_attempt_at": now,
+    }
+
+
 def enqueue(
     session: Session,
     *,
@@ -65,30 +94,27 @@ def enqueue(
 ) -> None:
     """Queue a message in the caller's transaction; a second call with the same
     ``dedupe_key`` is ignored (the first one stands)."""
-    values = {
-        "created_at": now,
-        "dedupe_key": dedupe_key,
-        "audience": audience,
-        "recipient": recipient,
-        "channel": channel,
-        "template": template,
-        "referral_id": referral_id,
-        "case_number": case_number,
-        "payload": payload or {},
-        "status": OutboxStatus.pending.value,
-        "attempts": 0,
-        "next_attempt_at": now,
-    }
+    row = message(
+        dedupe_key=dedupe_key,
+        audience=audience,
+        template=template,
+        now=now,
+        channel=channel,
+        recipient=recipient,
+        referral_id=referral_id,
+        case_number=case_number,
+        payload=payload,
+    )
+    enqueue_many(session, [row])
+
+
+def enqueue_many(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Queue messages built by :func:`message` with one statement; a message whose
+    ``dedupe_key`` is already queued is ignored (the first one stands)."""
+    if not rows:
+        return
     table = table_of(OutboxMessage)
     # Both dialects spell "insert unless the key exists" the same way.
     connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        connection.execute(
-            pg_insert(table).values(values).on_conflict_do_nothing(index_elements=["dedupe_key"])
-        )
-    else:
-        connection.execute(
-            sqlite_insert(table)
-            .values(values)
-            .on_conflict_do_nothing(index_elements=["dedupe_key"])
-        )
+    insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+    connection.execute(insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"]), rows)

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from careloop import worker
+from careloop.audit.models import AuditRecord
 from careloop.core.actor import Actor, Role
 from careloop.core.clock import FixedClock
 from careloop.db.outbox import OutboxMessage
@@ -59,6 +60,34 @@ class TestHandlers:
             assert len(_events(session, "sla.breached")) == 1
             outbox = session.scalars(select(OutboxMessage)).all()
             assert [m.template for m in outbox] == ["referral.escalated"]
+
+    def test_escalation_is_audited_and_notified_when_an_acknowledgement_is_overdue(
+        self, database: Database, clock: FixedClock
+    ) -> None:
+        with database.unit_of_work() as session:
+            actor = _intake(session, clock)
+            number = referral_service.submit_referral(
+                session, actor, referral_draft(clock.now()), clock=clock
+            ).case_number
+        clock.advance(timedelta(days=1, minutes=1))
+        worker.run_until_idle(database, clock=clock)
+        with database.unit_of_work() as session:
+            referral = session.scalars(select(Referral)).one()
+            audits = session.scalars(
+                select(AuditRecord).where(AuditRecord.action == "referral.escalate")
+            ).all()
+            assert [(a.case_number, a.referral_id, a.actor_role) for a in audits] == [
+                (number, referral.id, Role.service.value)
+            ]
+            assert audits[0].detail is not None
+            assert audits[0].detail["reason"] == "acknowledgement overdue"
+            message = session.scalars(select(OutboxMessage)).one()
+            assert (message.audience, message.recipient, message.case_number) == (
+                "staff",
+                "supervisors",
+                number,
+            )
+            assert referral.version == 2, "escalating moves the version on"
 
     def test_warning_at_three_quarters_of_the_service_window(
         self, database: Database, clock: FixedClock
@@ -171,6 +200,43 @@ def _fired_once(database: Database, count: int) -> None:
             .where(Clock.rule_source == "test", Clock.status == ClockStatus.open)
         )
         assert still_open == 0
+
+
+def test_a_failing_clock_is_retried_later_and_holds_up_no_other_when_batched(
+    database: Database, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _due_clocks(database, clock, 30)
+    with database.unit_of_work() as session:
+        bad = session.scalars(select(Clock.id).where(Clock.rule_source == "test")).first()
+    batch_handler = worker.BATCH_HANDLERS[ClockKind.service_warning]
+    one_handler = worker.HANDLERS[ClockKind.service_warning]
+
+    def failing_batch(session: Session, rows: list[Clock], now: Any) -> dict[int, ClockStatus]:
+        outcomes = batch_handler(session, rows, now)  # its writes must be rolled back
+        if bad in outcomes:
+            raise RuntimeError("one clock of the batch cannot fire")
+        return outcomes
+
+    def failing_one(session: Session, row: Clock, now: Any) -> ClockStatus:
+        status = one_handler(session, row, now)
+        if row.id == bad:
+            raise RuntimeError("this clock cannot fire")
+        return status
+
+    monkeypatch.setitem(worker.BATCH_HANDLERS, ClockKind.service_warning, failing_batch)
+    monkeypatch.setitem(worker.HANDLERS, ClockKind.service_warning, failing_one)
+    assert worker.run_until_idle(database, clock=clock)["service_warning"] == 29
+    with database.unit_of_work() as session:
+        per_clock = Counter(e.data["clock_id"] for e in _events(session, "sla.warning"))
+        assert len(per_clock) == 29 and max(per_clock.values()) == 1
+        assert bad not in per_clock
+        left = session.get(Clock, bad)
+        assert left is not None and left.status is ClockStatus.open
+        assert left.due_at == clock.now() + worker.RETRY_AFTER
+    monkeypatch.undo()
+    clock.advance(worker.RETRY_AFTER)
+    assert worker.run_until_idle(database, clock=clock)["service_warning"] == 1
+    _fired_once(database, 30)
 
 
 @pytest.mark.slow
