@@ -5,8 +5,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 PYTEST := $(BIN)/python -m pytest
+# Browser assets come from the npm registry (package-lock.json), never from a CDN; the
+# copy under static/vendor is made here and never committed (.gitignore).
+HTMX := src/careloop/portal/static/vendor/htmx.min.js
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo serve install install-dev test lint typecheck test-sqlite test-postgres bench clean
+.PHONY: demo serve install install-dev assets chromium test lint typecheck test-sqlite test-postgres bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,15 +22,28 @@ $(DEV_STAMP): $(STAMP) pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-install: $(STAMP)
-install-dev: $(DEV_STAMP)
+install: $(STAMP) $(HTMX)
+install-dev: $(DEV_STAMP) $(HTMX)
+
+## assets: install the portal's browser assets (htmx) from the npm registry
+assets: $(HTMX)
+
+$(HTMX): package.json package-lock.json
+	@command -v npm >/dev/null || ($(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends npm)
+	npm ci --no-audit --no-fund --ignore-scripts
+	mkdir -p $(dir $@)
+	cp node_modules/htmx.org/dist/htmx.min.js $@
+
+## chromium: Debian's chromium for the browser tests (Playwright drives it; see DEVELOPERS.md)
+chromium:
+	@test -x $(CHROMIUM) || ($(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium)
 
 ## demo: install, migrate and seed ./var/careloop.sqlite3, serve on http://127.0.0.1:8000
-demo: $(STAMP)
+demo: $(STAMP) $(HTMX)
 	mkdir -p var
 	$(BIN)/careloop demo
 
-serve: $(STAMP)
+serve: $(STAMP) $(HTMX)
 	$(BIN)/careloop serve
 
 ## test: every check: format, lint, types, layering, tests on SQLite and PostgreSQL
@@ -39,17 +57,18 @@ lint: $(DEV_STAMP)
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
-test-sqlite: $(DEV_STAMP)
+test-sqlite: $(DEV_STAMP) $(HTMX) chromium
 	$(PYTEST) -n 2 --db sqlite tests
 
 test-postgres: $(DEV_STAMP)
-	$(PYTEST) -n 2 --db postgres tests/integration tests/api tests/migrations
+	$(PYTEST) -n 2 --db postgres tests/integration tests/api tests/migrations tests/portal
 
 ## bench: throughput and latency figures (PostgreSQL at CARELOOP_BENCH_POSTGRES_URL)
 bench: $(DEV_STAMP)
 	$(BIN)/python bench/intake.py
 	$(BIN)/python bench/matching.py
 	$(BIN)/python bench/workqueue.py
+	$(BIN)/python bench/worker.py
 
 clean:
 	rm -rf $(VENV) var/*.sqlite3*

@@ -13,16 +13,19 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
-from careloop import __version__
+from careloop import __version__, portal
 from careloop.codes import warm_up
 from careloop.core.clock import Clock, SystemClock
 from careloop.core.errors import DomainError
 from careloop.db.session import Database
+from careloop.eligibility import api as eligibility_api
 from careloop.logging import configure_logging
 from careloop.matching import api as matching_api
 from careloop.matching.rules import MatchingWeights
 from careloop.network import api as network_api
+from careloop.prior_auth import api as prior_auth_api
 from careloop.referral import api as referral_api
+from careloop.scheduling import api as scheduling_api
 from careloop.settings import Settings
 from careloop.web import problems
 from careloop.web.middleware import BodyLimitMiddleware, RequestContextMiddleware
@@ -73,7 +76,11 @@ def create_app(
     app.include_router(referral_api.router)
     app.include_router(network_api.router)
     app.include_router(matching_api.router)
+    app.include_router(eligibility_api.router)
+    app.include_router(prior_auth_api.router)
+    app.include_router(scheduling_api.router)
     app.include_router(workqueue_api.router)
+    portal.install(app, settings)
     _add_health(app)
     _add_problem_docs(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
@@ -83,6 +90,11 @@ def create_app(
 def check_configuration(settings: Settings) -> None:
     """Refuse to start on configuration a use case would trip over later."""
     MatchingWeights.from_config(settings.matching_weights)  # names a bad weight
+    if settings.demo_skip_totp and settings.environment != "demo":
+        raise ValueError(
+            "CARELOOP_DEMO_SKIP_TOTP is a demo setting (staff sign in without a second "
+            f"factor); refused with CARELOOP_ENVIRONMENT={settings.environment}"
+        )
 
 
 @asynccontextmanager
@@ -143,6 +155,8 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         *referral_api.REQUEST_MODELS,
         *network_api.REQUEST_MODELS,
         *matching_api.REQUEST_MODELS,
+        *prior_auth_api.REQUEST_MODELS,
+        *scheduling_api.REQUEST_MODELS,
     ):
         model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         for name, definition in model_schema.pop("$defs", {}).items():

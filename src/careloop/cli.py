@@ -5,8 +5,10 @@ Commands call services inside a unit of work; none of them goes through HTTP.
 
 from __future__ import annotations
 
+import csv
 import json
 import multiprocessing
+import os
 import signal
 import socket
 import sys
@@ -26,11 +28,12 @@ from careloop.core.clock import SystemClock
 from careloop.core.errors import DomainError
 from careloop.db.migrate import upgrade_database
 from careloop.db.session import Database
-from careloop.demo.seed import seed_demo
+from careloop.demo.seed import demo_sign_ins, seed_demo
 from careloop.identity import service as identity_service
 from careloop.network import service as network_service
 from careloop.notification.sinks import FileSink
 from careloop.payer import service as payer_service
+from careloop.payer.coverage_file import CoverageFileError
 from careloop.referral import service as referral_service
 from careloop.referral.schemas import ReferralCreate
 from careloop.settings import Settings
@@ -45,10 +48,12 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 user_app = typer.Typer(help="Users and roles.", no_args_is_help=True)
 token_app = typer.Typer(help="API bearer tokens.", no_args_is_help=True)
 payer_app = typer.Typer(help="Payers and their rules.", no_args_is_help=True)
+import_app = typer.Typer(help="Load files from payers and referrers.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.add_typer(payer_app, name="payer")
+app.add_typer(import_app, name="import")
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True)
@@ -174,6 +179,34 @@ def payer_add(
     except DomainError as exc:
         _fail(exc)
     console.print(f"added payer {code.upper()}")
+
+
+@import_app.command("coverage")
+def import_coverage(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+) -> None:
+    """Load a payer coverage file (CSV: payer_code, plan_code, plan_name, member_id,
+    last_name, birth_date, effective_on, terminates_on, prior_auth).
+
+    Good rows are kept; each bad row is listed with its line, field and rule. Exit
+    status: 0 when every row loaded, 1 when some were refused, 2 when the file cannot be
+    read as a coverage file.
+    """
+    database = _database()
+    try:
+        with file.open(encoding="utf-8-sig", newline="") as lines, database.unit_of_work() as s:
+            report = payer_service.import_coverage(s, lines, clock=SystemClock())
+    except (CoverageFileError, UnicodeDecodeError, csv.Error) as exc:
+        err.print(f"[red]not a coverage file[/red]: {exc}")
+        raise typer.Exit(2) from None
+    for error in report.errors:
+        err.print(f"[red]line {error.line}[/red] {error.field}: {error.message}")
+    console.print(
+        f"coverage loaded: {report.added} added, {report.updated} updated, "
+        f"{report.rejected_lines} row(s) refused"
+    )
+    if report.errors:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -314,9 +347,18 @@ def demo(
     upgrade_database(settings.database_url)
     database = Database.from_url(settings.database_url)
     tokens = seed_demo(database, clock=SystemClock())
+    sign_ins = demo_sign_ins(database, clock=SystemClock(), roles=tokens)
     base = f"http://{host}:{port}"
     console.print(
         f"\n[bold]CareLoop demo[/bold] on {base}  (database: {_safe_url(settings.database_url)})"
+    )
+    console.print(f"  Portal:    {base}/  sign in as (e-mail, password, TOTP secret):")
+    for row in sign_ins:
+        factor = row.totp_secret or "-"
+        console.print(f"    {row.label:<22} {row.email:<34} {row.password}  {factor}")
+    console.print(
+        "  (demo setting CARELOOP_DEMO_SKIP_TOTP: staff and provider users without an "
+        "authenticator skip the code step)"
     )
     console.print(f"  API docs:  {base}/docs")
     console.print("  Bearer tokens (send as 'Authorization: Bearer <token>'):")
@@ -328,6 +370,10 @@ def demo(
     )
     sys.stdout.flush()
     if not no_serve:
+        # The server builds its Settings from the environment: the demo serves plain HTTP
+        # on this machine (cookies without Secure) and lets unenrolled staff skip TOTP.
+        os.environ.setdefault("CARELOOP_ENVIRONMENT", "demo")
+        os.environ.setdefault("CARELOOP_DEMO_SKIP_TOTP", "true")
         # The worker runs beside the server in this process (SQLite takes one worker).
         stop = threading.Event()
         thread = threading.Thread(

@@ -40,6 +40,17 @@ class Settings(BaseSettings):
     # Seconds a bearer token is trusted without asking the database again; a revoked
     # token stops working at most this long after (RELIABILITY.md row 19: 60 s).
     token_cache_seconds: float = Field(default=30, ge=0, le=60)
+    # Portal session cookie flag Secure. Unset: Secure everywhere but the demo (which
+    # serves plain HTTP on 127.0.0.1); production refuses False.
+    cookie_secure: bool | None = None
+    # DEMO ONLY: staff and provider users without an enrolled authenticator skip the TOTP
+    # step. The app refuses to start with it outside CARELOOP_ENVIRONMENT=demo
+    # (careloop.app.check_configuration).
+    demo_skip_totp: bool = False
+    # The number a member calls about their case (shown on the member page).
+    member_help_phone: str = "1-800-555-0199"
+    # The time zone the coordination centre reads times in (work queue, charts).
+    display_time_zone: str = "America/New_York"
 
     @field_validator("database_url")
     @classmethod
@@ -57,7 +68,16 @@ class Settings(BaseSettings):
                 "CARELOOP_DATABASE_URL: production refuses the embedded SQLite file; "
                 "point it at PostgreSQL"
             )
+        if self.environment == "production" and self.cookie_secure is False:
+            raise ValueError("CARELOOP_COOKIE_SECURE: production refuses cookies without Secure")
         return self
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Portal cookies carry Secure unless this is the plain-HTTP demo."""
+        if self.cookie_secure is not None:
+            return self.cookie_secure
+        return self.environment != "demo"
 
     def database_config(self) -> dict[str, object]:
         """What the use cases read from their session (see db.session.session_config)."""

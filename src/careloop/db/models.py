@@ -5,21 +5,27 @@ from __future__ import annotations
 from careloop.audit import models as audit_models
 from careloop.db import outbox as outbox_models
 from careloop.db.base import Base
+from careloop.eligibility import models as eligibility_models
 from careloop.identity import models as identity_models
 from careloop.matching import models as matching_models
 from careloop.network import models as network_models
 from careloop.payer import models as payer_models
+from careloop.prior_auth import models as prior_auth_models
 from careloop.referral import models as referral_models
+from careloop.scheduling import models as scheduling_models
 from careloop.sla import models as sla_models
 
 __all__ = [
     "Base",
     "audit_models",
+    "eligibility_models",
     "identity_models",
     "matching_models",
     "network_models",
     "outbox_models",
     "payer_models",
+    "prior_auth_models",
     "referral_models",
+    "scheduling_models",
     "sla_models",
 ]

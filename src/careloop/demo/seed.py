@@ -20,14 +20,22 @@ from sqlalchemy.orm import Session
 from careloop.codes import make_npi
 from careloop.core.actor import Actor, Role
 from careloop.core.clock import Clock, FixedClock
+from careloop.core.pagination import PageRequest
 from careloop.db.session import Database
-from careloop.demo import network
+from careloop.demo import care_path, network
 from careloop.identity import service as identity_service
 from careloop.identity.models import User
 from careloop.payer import service as payer_service
+from careloop.referral import rules as referral_rules
 from careloop.referral import service as referral_service
-from careloop.referral.enums import Channel
-from careloop.referral.schemas import AcknowledgeIn, CancelIn, ReferralClarify, ReferralCreate
+from careloop.referral.enums import Channel, ReferralStatus
+from careloop.referral.schemas import (
+    AcknowledgeIn,
+    CancelIn,
+    ReferralClarify,
+    ReferralCreate,
+    ReferralFilter,
+)
 
 PAYERS: list[dict[str, Any]] = [
     {"code": "NEHP", "name": "New England Health Plan", "rules": {}},
@@ -275,9 +283,15 @@ def _seed(session: Session, *, now: datetime) -> None:
         actor = _actor(referrers[hospital_index]) if via_portal else staff_actor
         submission = referral_service.submit_referral(session, actor, draft, clock=fixed)
         _progress(session, rng, submission.case_number, received, now, fixed, manager)
+    path = care_path.CarePath(
+        session, rng, fixed, now, manager, reviewer=_actor(users["nurse@careloop.test"])
+    )
+    care_path.seed_coverage(session, rng, fixed)
+    care_path.verify_and_authorise(path)
     onboarders = [_actor(users["admin@careloop.test"]), _actor(users["supervisor@careloop.test"])]
     staff = network.seed_network(session, now=now, fixed=fixed, onboarders=onboarders)
     network.move_offers(session, now=now, fixed=fixed, manager=manager, staff=staff)
+    care_path.schedule_and_fulfil(path, staff)
 
 
 def _clinicians(rng: random.Random) -> list[Clinician]:
@@ -439,3 +453,75 @@ def _clarify(
         patch["coverage"] = {"member_id": "M448812399"}
     body = ReferralClarify.model_validate(patch, strict=False)
     referral_service.supply_information(session, actor, case_number, body, clock=clock)
+
+
+# ---- portal sign-ins ------------------------------------------------------------------------
+
+#: Every demo user's portal password (the demo is synthetic and local; never reuse it).
+DEMO_PASSWORD = "careloop-demo-2026"  # noqa: S105 - the demo's published password
+#: The case manager signs in with a TOTP code from this secret (RFC 6238, base32), to show
+#: the second step; other staff and provider users skip enrolment under the demo setting
+#: CARELOOP_DEMO_SKIP_TOTP.
+DEMO_TOTP_SECRETS = {"casemanager@careloop.test": "KRSXG5CTMVRXEZLUKRSXG5CTMVRXEZLU"}
+DEMO_MEMBER_EMAIL = "member@careloop.test"
+
+
+@dataclass(frozen=True)
+class DemoSignIn:
+    label: str
+    email: str
+    password: str
+    totp_secret: str | None
+
+
+def demo_sign_ins(
+    database: Database, *, clock: Clock, roles: dict[str, tuple[str, str]]
+) -> list[DemoSignIn]:
+    """Give every demo user named in ``roles`` (label -> (email, token), as seed_demo
+    returns) the demo password, enrol the case manager's TOTP secret, and add a member
+    account linked to an accepted case. Runs on every start, so a database seeded before
+    the portal existed gets its passwords too."""
+    out = []
+    with database.unit_of_work() as session:
+        for label, (email, _token) in roles.items():
+            identity_service.set_password(session, email, DEMO_PASSWORD)
+            secret = DEMO_TOTP_SECRETS.get(email)
+            if secret:
+                identity_service.enrol_totp(session, email, secret=secret, clock=clock)
+            out.append(DemoSignIn(label, email, DEMO_PASSWORD, secret))
+        if _demo_member(session, clock):
+            identity_service.set_password(session, DEMO_MEMBER_EMAIL, DEMO_PASSWORD)
+            out.append(DemoSignIn("member", DEMO_MEMBER_EMAIL, DEMO_PASSWORD, None))
+    return out
+
+
+def _demo_member(session: Session, clock: Clock) -> bool:
+    """A member account for the member of the newest accepted case (once)."""
+    users = {u.email: u for u in identity_service.list_users(session)}
+    if DEMO_MEMBER_EMAIL in users:
+        return True
+    manager = _actor(users["casemanager@careloop.test"])
+    accepted = referral_service.list_referrals(
+        session,
+        manager,
+        ReferralFilter(status=(ReferralStatus.accepted,)),
+        PageRequest(limit=1, offset=0),
+        clock=clock,
+    )
+    if not accepted.items:
+        return False
+    case = referral_service.get_referral(
+        session, manager, accepted.items[0].case_number, clock=clock
+    )
+    identity_service.add_user(
+        session,
+        email=DEMO_MEMBER_EMAIL,
+        role=Role.member,
+        display_name=case.member.first_name,
+        clock=clock,
+    )
+    key = referral_rules.member_key(
+        case.member.first_name, case.member.last_name, case.member.birth_date
+    )
+    identity_service.link_member(session, DEMO_MEMBER_EMAIL, key)
+    return True

@@ -1,6 +1,12 @@
 from __future__ import annotations
 
-from careloop.core.errors import ConflictError, NotFoundError, RuleViolationError
+from careloop.core.errors import (
+    ConflictError,
+    ForbiddenError,
+    NotFoundError,
+    RuleViolationError,
+    UnauthenticatedError,
+)
 
 
 class UserNotFoundError(NotFoundError):
@@ -16,3 +22,32 @@ class UserExistsError(ConflictError):
 class OrganizationRequiredError(RuleViolationError):
     code = "organization_required"
     title = "This role belongs to an organisation"
+
+
+class SignInFailedError(UnauthenticatedError):
+    """Wrong e-mail or password: one message for both, so e-mails cannot be probed."""
+
+    code = "sign_in_failed"
+    title = "E-mail or password not recognised"
+
+
+class SecondFactorFailedError(UnauthenticatedError):
+    code = "second_factor_failed"
+    title = "That code is not valid (or was already used)"
+
+
+class SessionEndedError(UnauthenticatedError):
+    code = "session_ended"
+    title = "Your session has ended; please sign in again"
+
+
+class SecondFactorRequiredError(ForbiddenError):
+    """RELIABILITY.md row 18: PHI pages answer mfa_required until the second step."""
+
+    code = "mfa_required"
+    title = "Give your authenticator code first"
+
+
+class WeakPasswordError(RuleViolationError):
+    code = "weak_password"
+    title = "The password is too short"

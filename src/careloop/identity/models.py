@@ -1,4 +1,5 @@
-"""Organisations, users and their API tokens."""
+"""Organisations, users, their API tokens, and the portal's sign-in records (browser
+sessions, TOTP second factors and recovery codes)."""
 
 from __future__ import annotations
 
@@ -42,6 +43,9 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # A member's account sees the referrals of this member (referral.rules.member_key:
+    # name and birth date), and nobody else's. Null for every other role.
+    member_key: Mapped[str | None] = mapped_column(String(32), index=True)
 
 
 class ApiToken(Base):
@@ -58,3 +62,50 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class PortalSession(Base):
+    """A signed-in browser. Only the SHA-256 of the cookie is stored; deleting the row
+    signs the browser out. ``second_factor`` stays null until the TOTP step is done
+    (or the role needs none): such a session reaches only the sign-in pages."""
+
+    __tablename__ = "portal_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # Per-session CSRF token, sent back in every form (not a secret from the user).
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The absolute end (identity.rules.SESSION_ABSOLUTE after sign-in), whatever happens.
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # How the second step was passed: totp, recovery_code, not_required, demo_skip.
+    second_factor: Mapped[str | None] = mapped_column(String(20))
+
+
+class TotpFactor(Base):
+    """A user's TOTP secret (RFC 6238). Pending until a first code confirms it;
+    ``last_step`` refuses a code replayed in the same 30-second window."""
+
+    __tablename__ = "totp_factors"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    secret: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_step: Mapped[int | None] = mapped_column(Integer)
+
+
+class RecoveryCode(Base):
+    """A one-time code that stands in for a TOTP code; shown once, stored as SHA-256
+    (80 random bits: a fast hash is enough, as for bearer tokens)."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -33,6 +33,19 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "offer:manage": _INTAKE,
     "offer:read": _STAFF | {Role.provider_staff},
     "offer:answer": frozenset({Role.provider_staff}),
+    # Eligibility and prior authorisation: coordination staff; the decision is recorded
+    # by a clinical reviewer (or supervisor, or the payer's analyst).
+    "eligibility:verify": _STAFF,
+    "coverage:import": frozenset({Role.supervisor, Role.admin, Role.payer_analyst, Role.service}),
+    "authorization:request": _STAFF,
+    "authorization:decide": frozenset(
+        {Role.clinical_reviewer, Role.supervisor, Role.payer_analyst}
+    ),
+    "authorization:appeal": _STAFF,
+    # Scheduling and the outcome: the accepting provider, or staff on its behalf.
+    "appointment:manage": _STAFF | {Role.provider_staff},
+    "referral:close": _STAFF,
+    "confirmation:read": _STAFF | {Role.referring_clinician, Role.provider_staff},
     "workqueue:read": _STAFF,
     "workqueue:claim": _STAFF,
 }

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row, delete, func, select, update
 from sqlalchemy.orm import Session
 
-from careloop.identity.models import ApiToken, Organization, User
+from careloop.identity.models import (
+    ApiToken,
+    Organization,
+    PortalSession,
+    RecoveryCode,
+    TotpFactor,
+    User,
+)
 
 
 def token_principal(session: Session, token_hash: str, now: datetime) -> Row[User] | None:
@@ -34,3 +41,76 @@ def organization_by_name(session: Session, name: str) -> Organization | None:
 
 def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.id)))
+
+
+# ---- portal sign-in ------------------------------------------------------------------------
+
+
+def session_with_user(session: Session, token_hash: str) -> tuple[PortalSession, User] | None:
+    stmt = (
+        select(PortalSession, User)
+        .join(User, User.id == PortalSession.user_id)
+        .where(PortalSession.token_hash == token_hash)
+    )
+    row = session.execute(stmt).first()
+    return (row[0], row[1]) if row is not None else None
+
+
+def delete_session(session: Session, session_id: int) -> None:
+    session.execute(delete(PortalSession).where(PortalSession.id == session_id))
+
+
+def delete_sessions_of_user(session: Session, user_id: int) -> None:
+    session.execute(delete(PortalSession).where(PortalSession.user_id == user_id))
+
+
+def touch_session(session: Session, session_id: int, at: datetime) -> None:
+    session.execute(
+        update(PortalSession).where(PortalSession.id == session_id).values(last_seen_at=at)
+    )
+
+
+def totp_factor(session: Session, user_id: int) -> TotpFactor | None:
+    return session.scalars(select(TotpFactor).where(TotpFactor.user_id == user_id)).first()
+
+
+def mark_totp_step(session: Session, factor_id: int, step: int) -> bool:
+    """Record the step of an accepted code; False when this or a later step was already
+    used (a replayed code), decided by one conditional UPDATE."""
+    result = session.connection().execute(
+        update(TotpFactor)
+        .where(
+            TotpFactor.id == factor_id,
+            (TotpFactor.last_step.is_(None)) | (TotpFactor.last_step < step),
+        )
+        .values(last_step=step)
+    )
+    return result.rowcount == 1
+
+
+def use_recovery_code(session: Session, user_id: int, code_hash: str, at: datetime) -> bool:
+    """Spend an unused recovery code of the user; False when there is none to spend."""
+    result = session.connection().execute(
+        update(RecoveryCode)
+        .where(
+            RecoveryCode.user_id == user_id,
+            RecoveryCode.code_hash == code_hash,
+            RecoveryCode.used_at.is_(None),
+        )
+        .values(used_at=at)
+    )
+    return result.rowcount == 1
+
+
+def replace_recovery_codes(
+    session: Session, user_id: int, code_hashes: list[str], at: datetime
+) -> None:
+    session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
+    session.add_all(RecoveryCode(user_id=user_id, code_hash=h, created_at=at) for h in code_hashes)
+
+
+def unused_recovery_codes(session: Session, user_id: int) -> int:
+    stmt = select(func.count(RecoveryCode.id)).where(
+        RecoveryCode.user_id == user_id, RecoveryCode.used_at.is_(None)
+    )
+    return int(session.scalar(stmt) or 0)

@@ -1,18 +1,39 @@
-"""Use cases of identity: add users, issue and check tokens."""
+"""Use cases of identity: add users, issue and check tokens, and sign people in to the
+portal (password, TOTP second factor, recovery codes, server-side sessions)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
+import structlog
 from sqlalchemy.orm import Session
 
 from careloop.core.actor import Actor, Role
 from careloop.core.clock import Clock
-from careloop.core.errors import UnauthenticatedError
-from careloop.identity import repository
-from careloop.identity.errors import OrganizationRequiredError, UserExistsError, UserNotFoundError
-from careloop.identity.models import ApiToken, Organization, OrganizationKind, User
+from careloop.core.errors import ConflictError, RuleViolationError, UnauthenticatedError
+from careloop.identity import repository, rules, secrets
+from careloop.identity.errors import (
+    OrganizationRequiredError,
+    SecondFactorFailedError,
+    SessionEndedError,
+    SignInFailedError,
+    UserExistsError,
+    UserNotFoundError,
+    WeakPasswordError,
+)
+from careloop.identity.models import (
+    ApiToken,
+    Organization,
+    OrganizationKind,
+    PortalSession,
+    TotpFactor,
+    User,
+)
 from careloop.identity.tokens import hash_token, new_token
+
+log = structlog.get_logger("careloop.identity")
 
 # Roles that act for an organisation and whose reads are scoped to it.
 ORG_BOUND_ROLES = frozenset({Role.referring_clinician, Role.provider_staff, Role.payer_analyst})
@@ -124,3 +145,253 @@ def case_manager_contact(session: Session, user_id: int) -> tuple[str, str | Non
 
 def list_users(session: Session) -> list[User]:
     return repository.list_users(session)
+
+
+# ---- passwords and member links ------------------------------------------------------------
+
+
+def set_password(session: Session, email: str, password: str) -> None:
+    """Give a user a portal password (stored as an argon2id hash). Existing portal
+    sessions of the user end: a changed password signs every browser out."""
+    if len(password) < secrets.MIN_PASSWORD_LENGTH:
+        raise WeakPasswordError(
+            f"password: at least {secrets.MIN_PASSWORD_LENGTH} characters", field="password"
+        )
+    user = _user_or_404(session, email)
+    user.password_hash = secrets.hash_password(password)
+    repository.delete_sessions_of_user(session, user.id)
+    session.flush()
+
+
+def link_member(session: Session, email: str, member_key: str) -> None:
+    """Let a member's account see the referrals of that member (matched by the key the
+    referral domain derives from name and birth date)."""
+    user = _user_or_404(session, email)
+    if user.role is not Role.member:
+        raise RuleViolationError("only member accounts are linked to a member", field="email")
+    user.member_key = member_key
+    session.flush()
+
+
+def enrol_totp(session: Session, email: str, *, secret: str, clock: Clock) -> None:
+    """Enrol a known TOTP secret, confirmed at once (the demo seed and operators'
+    scripts; people enrol through the portal's enrolment page)."""
+    user = _user_or_404(session, email)
+    factor = repository.totp_factor(session, user.id)
+    if factor is None:
+        factor = TotpFactor(user_id=user.id, secret=secret, created_at=clock.now())
+        session.add(factor)
+    factor.secret = secret
+    factor.confirmed_at = clock.now()
+    factor.last_step = None
+    session.flush()
+
+
+def _user_or_404(session: Session, email: str) -> User:
+    user = repository.user_by_email(session, email.strip())
+    if user is None:
+        raise UserNotFoundError(f"no user {email.strip().lower()}", field="email")
+    return user
+
+
+# ---- portal sessions -----------------------------------------------------------------------
+
+
+class NextStep(StrEnum):
+    """Where a browser goes after the password step."""
+
+    done = "done"
+    totp = "totp"
+    enrol = "enrol"
+
+
+@dataclass(frozen=True, slots=True)
+class SignIn:
+    """A new browser session: the cookie value (shown once, stored hashed)."""
+
+    token: str
+    next_step: NextStep
+
+
+@dataclass(frozen=True, slots=True)
+class PortalPrincipal:
+    """Who a session cookie belongs to, and how far the sign-in got."""
+
+    actor: Actor
+    session_id: int
+    email: str
+    csrf_token: str
+    second_factor: str | None
+
+    @property
+    def complete(self) -> bool:
+        return self.second_factor is not None
+
+
+def sign_in(
+    session: Session, email: str, password: str, *, clock: Clock, demo_skip_totp: bool = False
+) -> SignIn:
+    """Check e-mail and password and open a session. Staff and provider users must then
+    give a TOTP code (or enrol one); with the demo setting an unenrolled user skips that."""
+    now = clock.now()
+    user = repository.user_by_email(session, email.strip())
+    ok = secrets.verify_password(user.password_hash if user else None, password)
+    if user is None or not ok or not user.active:
+        raise SignInFailedError("E-mail or password not recognised.", field="password")
+    step, second_factor = _after_password(session, user, demo_skip_totp=demo_skip_totp)
+    token = secrets.new_session_token()
+    session.add(
+        PortalSession(
+            user_id=user.id,
+            token_hash=hash_token(token),
+            csrf_token=secrets.new_csrf_token(),
+            created_at=now,
+            last_seen_at=now,
+            expires_at=rules.session_expiry(now),
+            second_factor=second_factor,
+        )
+    )
+    session.flush()
+    log.info("portal.signed_in", user_id=user.id, next_step=step.value)
+    return SignIn(token=token, next_step=step)
+
+
+def _after_password(
+    session: Session, user: User, *, demo_skip_totp: bool
+) -> tuple[NextStep, str | None]:
+    if not rules.needs_second_factor(user.role):
+        return NextStep.done, rules.SecondFactor.not_required.value
+    factor = repository.totp_factor(session, user.id)
+    if factor is not None and factor.confirmed_at is not None:
+        return NextStep.totp, None
+    if demo_skip_totp:
+        return NextStep.done, rules.SecondFactor.demo_skip.value
+    return NextStep.enrol, None
+
+
+def portal_principal(
+    session: Session, token: str, *, clock: Clock, ip: str | None, request_id: str | None
+) -> PortalPrincipal:
+    """The principal of a session cookie, or 401 when the session is unknown, ended
+    (30 idle minutes, 12 hours in all) or its user is disabled. An ended session's row
+    is deleted; a live one records the activity (to the minute)."""
+    now = clock.now()
+    found = repository.session_with_user(session, hash_token(token))
+    if found is None:
+        raise SessionEndedError("Please sign in.")
+    row, user = found
+    ended = rules.session_end(
+        now=now,
+        created_at=row.created_at,
+        last_seen_at=row.last_seen_at,
+        expires_at=row.expires_at,
+        second_factor_done=row.second_factor is not None,
+    )
+    if ended is not None or not user.active:
+        repository.delete_session(session, row.id)
+        log.info("portal.session_ended", user_id=user.id, why=ended.value if ended else "inactive")
+        raise SessionEndedError("Your session has ended; please sign in again.")
+    if rules.should_touch(now, row.last_seen_at):
+        repository.touch_session(session, row.id, now)
+    actor = Actor(
+        user_id=user.id,
+        role=user.role,
+        organization_id=user.organization_id,
+        display_name=user.display_name,
+        ip=ip,
+        request_id=request_id,
+    )
+    return PortalPrincipal(
+        actor=actor,
+        session_id=row.id,
+        email=user.email,
+        csrf_token=row.csrf_token,
+        second_factor=row.second_factor,
+    )
+
+
+def sign_out(session: Session, principal: PortalPrincipal) -> None:
+    """End the session on the server: the cookie is worthless from now on."""
+    repository.delete_session(session, principal.session_id)
+    log.info("portal.signed_out", user_id=principal.actor.user_id)
+
+
+def pending_totp_secret(session: Session, principal: PortalPrincipal, *, clock: Clock) -> str:
+    """The secret being enrolled (made on first call, the same on reload); refused once
+    a factor is confirmed, so the enrolment page cannot replace a working factor."""
+    user_id = _user_id(principal)
+    factor = repository.totp_factor(session, user_id)
+    if factor is not None and factor.confirmed_at is not None:
+        raise ConflictError("An authenticator is already enrolled; give its code instead.")
+    if factor is None:
+        factor = TotpFactor(
+            user_id=user_id, secret=secrets.new_totp_secret(), created_at=clock.now()
+        )
+        session.add(factor)
+        session.flush()
+    return factor.secret
+
+
+def confirm_totp(
+    session: Session, principal: PortalPrincipal, code: str, *, clock: Clock
+) -> tuple[str, list[str]]:
+    """Confirm the pending secret with a first code: the session passes the second step
+    (under a new cookie) and recovery codes are issued, returned this once."""
+    now = clock.now()
+    user_id = _user_id(principal)
+    factor = repository.totp_factor(session, user_id)
+    if factor is None or factor.confirmed_at is not None:
+        raise ConflictError("There is no enrolment waiting; start again.")
+    step = secrets.matching_totp_step(factor.secret, code, now)
+    if step is None or not repository.mark_totp_step(session, factor.id, step):
+        raise SecondFactorFailedError(
+            "That code is not valid; check the time on your phone.", field="code"
+        )
+    factor.confirmed_at = now
+    codes = secrets.new_recovery_codes()
+    repository.replace_recovery_codes(
+        session, user_id, [secrets.hash_recovery_code(c) for c in codes], now
+    )
+    token = _pass_second_step(session, principal, rules.SecondFactor.totp)
+    return token, codes
+
+
+def verify_second_factor(
+    session: Session, principal: PortalPrincipal, code: str, *, clock: Clock
+) -> str:
+    """Check a TOTP code (each code once) or a recovery code (each once); the session
+    passes the second step under a new cookie, which is returned."""
+    now = clock.now()
+    user_id = _user_id(principal)
+    factor = repository.totp_factor(session, user_id)
+    if factor is None or factor.confirmed_at is None:
+        raise ConflictError("No authenticator is enrolled; enrol one first.")
+    step = secrets.matching_totp_step(factor.secret, code, now)
+    if step is not None and repository.mark_totp_step(session, factor.id, step):
+        return _pass_second_step(session, principal, rules.SecondFactor.totp)
+    looks_like_recovery = "-" in code or len(code.strip()) > rules.TOTP_DIGITS
+    code_hash = secrets.hash_recovery_code(code)
+    if looks_like_recovery and repository.use_recovery_code(session, user_id, code_hash, now):
+        log.info("portal.recovery_code_used", user_id=user_id)
+        return _pass_second_step(session, principal, rules.SecondFactor.recovery_code)
+    raise SecondFactorFailedError("That code is not valid, or was already used.", field="code")
+
+
+def _pass_second_step(session: Session, principal: PortalPrincipal, how: rules.SecondFactor) -> str:
+    """Mark the session's second step done under a fresh cookie and CSRF token (no
+    session fixation across the privilege change, ASVS 7.2.4)."""
+    row = session.get(PortalSession, principal.session_id)
+    if row is None:
+        raise SessionEndedError("Your session has ended; please sign in again.")
+    token = secrets.new_session_token()
+    row.token_hash = hash_token(token)
+    row.csrf_token = secrets.new_csrf_token()
+    row.second_factor = how.value
+    session.flush()
+    return token
+
+
+def _user_id(principal: PortalPrincipal) -> int:
+    if principal.actor.user_id is None:
+        raise SessionEndedError("Please sign in.")
+    return principal.actor.user_id

@@ -27,6 +27,7 @@ from careloop.identity import service as identity_service
 from careloop.identity.tokens import hash_token
 
 T = TypeVar("T")
+P = TypeVar("P")
 
 _bearer = HTTPBearer(auto_error=False, description="A token from `careloop token issue`")
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
@@ -86,18 +87,18 @@ def _actor(request: Request, session: Session, token: str) -> Actor:
     return actor
 
 
-def run_use_case(
+def run_authenticated(
     request: Request,
-    credentials: HTTPAuthorizationCredentials | None,
-    work: Callable[[Session, Actor], T],
+    authenticate: Callable[[Session], P],
+    work: Callable[[Session, P], T],
 ) -> T:
-    """Authenticate and run ``work`` in one transaction; call from a worker thread."""
-    token = _token(credentials)
+    """Authenticate (bearer token, or the portal's session cookie) and run ``work`` in
+    one transaction, committed before anything is rendered; call from a worker thread."""
     database: Database = request.app.state.database
     session = database.session()
     try:
-        actor = _actor(request, session, token)
-        result = work(session, actor)
+        principal = authenticate(session)
+        result = work(session, principal)
         session.commit()
         return result
     except BaseException:
@@ -106,6 +107,17 @@ def run_use_case(
         raise
     finally:
         session.close()
+
+
+def run_use_case(
+    request: Request,
+    credentials: HTTPAuthorizationCredentials | None,
+    work: Callable[[Session, Actor], T],
+) -> T:
+    """Authenticate the bearer token and run ``work`` in one transaction; call from a
+    worker thread."""
+    token = _token(credentials)
+    return run_authenticated(request, lambda session: _actor(request, session, token), work)
 
 
 async def use_case(

@@ -13,14 +13,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, case, false, or_, select, true, update
+from sqlalchemy import Select, case, false, func, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from careloop.core.actor import Actor
 from careloop.identity.models import User
+from careloop.payer.models import Payer
 from careloop.referral.enums import ReferralStatus, Urgency
 from careloop.referral.models import Referral
 from careloop.sla.models import Clock, ClockKind, ClockStatus
+from careloop.workqueue.schemas import CaseFilter
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +37,7 @@ class QueueRow:
     referral_id: int | None
     offer_id: int | None
     provider_id: int | None
+    subject_id: int | None
     assigned_user_id: int | None
     assigned_at: datetime | None
     assignee_name: str | None
@@ -63,6 +66,7 @@ _COLUMNS = (
     Clock.referral_id,
     Clock.offer_id,
     Clock.provider_id,
+    Clock.subject_id,
     Clock.assigned_user_id,
     Clock.assigned_at,
     User.display_name,
@@ -114,6 +118,7 @@ def page(
     kind: ClockKind | None,
     limit: int,
     offset: int,
+    case_filter: CaseFilter | None = None,
 ) -> tuple[list[QueueRow], bool]:
     """Open clocks in urgency order (paused ones wait on someone else and are left out);
     returns the page and whether more follow."""
@@ -124,9 +129,35 @@ def page(
         stmt = stmt.where(Clock.assigned_user_id == assigned_user_id)
     if kind is not None:
         stmt = stmt.where(Clock.kind == kind)
+    if case_filter is not None:
+        stmt = _by_case(stmt, case_filter)
     stmt = stmt.order_by(Clock.due_at, _DISCHARGE_LAST, Clock.id).limit(limit + 1).offset(offset)
     rows = [_row(tuple(r)) for r in session.execute(stmt)]
     return rows[:limit], len(rows) > limit
+
+
+def _by_case(stmt: Select[*tuple[Any, ...]], flt: CaseFilter) -> Select[*tuple[Any, ...]]:
+    if flt.referral_status:
+        stmt = stmt.where(Referral.status == flt.referral_status)
+    if flt.urgency:
+        stmt = stmt.where(Referral.urgency == flt.urgency)
+    if flt.payer_code:
+        payer_ids = select(Payer.id).where(func.upper(Payer.code) == flt.payer_code.upper())
+        stmt = stmt.where(Referral.payer_id.in_(payer_ids.scalar_subquery()))
+    return stmt
+
+
+def case_clocks(session: Session, actor: Actor, case_number: str) -> list[Clock]:
+    """Every clock of a case, whatever its status, in due order (the case page)."""
+    if not actor.is_staff:
+        return []
+    stmt = (
+        select(Clock)
+        .join(Referral, Referral.id == Clock.referral_id)
+        .where(Referral.case_number == case_number)
+        .order_by(Clock.due_at, Clock.id)
+    )
+    return list(session.scalars(stmt))
 
 
 def item(session: Session, actor: Actor, clock_id: int) -> QueueRow | None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from careloop.sla.models import ClockKind, Team
+from careloop.sla.models import ClockKind, ClockStatus, Team
 
 
 class WorkActionRead(BaseModel):
@@ -54,3 +55,27 @@ class WorkQueuePage(BaseModel):
     has_more: bool
     limit: int
     offset: int
+
+
+class CaseClockRead(BaseModel):
+    """One deadline of a case as the case page shows it."""
+
+    clock_id: int
+    kind: ClockKind
+    status: ClockStatus
+    due_at: datetime
+    overdue: bool
+    due_text: str
+    ended_at: datetime | None = Field(description="When it was met, breached or cancelled")
+    rule_source: str = Field(description="The rule and figure the due time comes from")
+    assigned_user_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class CaseFilter:
+    """Narrow the queue by what the case is: its status, urgency and payer (the portal's
+    work-queue filters). Clocks without a case drop out when any is set."""
+
+    referral_status: str | None = None
+    urgency: str | None = None
+    payer_code: str | None = None

@@ -18,7 +18,14 @@ from careloop.identity.permissions import require
 from careloop.sla.models import ClockKind, ClockStatus, Team
 from careloop.workqueue import repository, rules
 from careloop.workqueue.repository import QueueRow
-from careloop.workqueue.schemas import AssigneeRead, WorkActionRead, WorkItemRead, WorkQueuePage
+from careloop.workqueue.schemas import (
+    AssigneeRead,
+    CaseClockRead,
+    CaseFilter,
+    WorkActionRead,
+    WorkItemRead,
+    WorkQueuePage,
+)
 
 
 class WorkItemNotFoundError(NotFoundError):
@@ -59,6 +66,7 @@ def list_queue(
     limit: int = rules.DEFAULT_LIMIT,
     offset: int = 0,
     clock: Clock,
+    case_filter: CaseFilter | None = None,
 ) -> WorkQueuePage:
     """What needs a person now, most urgent first (rules.urgency_key): a team's open
     clocks, or the actor's own claimed ones, or both filters together. Paused clocks wait
@@ -78,6 +86,7 @@ def list_queue(
         kind=kind,
         limit=limit,
         offset=offset,
+        case_filter=case_filter,
     )
     now = clock.now()
     rows = rules.in_urgency_order(rows, now)
@@ -104,6 +113,7 @@ def _read(row: QueueRow, now: datetime) -> WorkItemRead:
         case_number=row.case_number,
         offer_id=row.offer_id,
         provider_id=row.provider_id,
+        subject_id=row.subject_id,
     )
     names = [n for n in (row.member_first_name, row.member_last_name) if n]
     assignee = None
@@ -151,6 +161,33 @@ def _audit(session: Session, actor: Actor, action: str, row: QueueRow, *, clock:
         referral_id=row.referral_id,
         detail={"clock_id": row.clock_id, "kind": row.kind.value},
     )
+
+
+def case_clocks(
+    session: Session, actor: Actor, case_number: str, *, clock: Clock
+) -> list[CaseClockRead]:
+    """Every deadline of a case (open, paused, met, breached, cancelled) with its due time
+    and where the figure comes from, for the case page. Staff only (the queue's scope);
+    the caller has read the case itself through the referral service, which audits it."""
+    require(actor, "workqueue:read")
+    now = clock.now()
+    out = []
+    for row in repository.case_clocks(session, actor, case_number):
+        is_open = row.status is ClockStatus.open
+        out.append(
+            CaseClockRead(
+                clock_id=row.id,
+                kind=row.kind,
+                status=row.status,
+                due_at=row.due_at,
+                overdue=is_open and rules.is_overdue(now, row.due_at),
+                due_text=rules.due_text(now, row.due_at) if is_open else row.status.value,
+                ended_at=row.met_at or row.breached_at or row.cancelled_at,
+                rule_source=row.rule_source,
+                assigned_user_id=row.assigned_user_id,
+            )
+        )
+    return out
 
 
 # ---- claiming and releasing ------------------------------------------------------------------

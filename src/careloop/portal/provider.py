@@ -1,0 +1,110 @@
+"""Provider pages (part 1): offers waiting for our answer with their deadline, accept or
+decline with a coded reason, the referrals we accepted, and our onboarding checklist with
+the credentials about to expire. Scheduling and delivery come with the scheduling pages."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import Response
+
+from careloop.core.errors import FieldError, RuleViolationError
+from careloop.matching import service as matching_service
+from careloop.matching.models import DeclineReason, OfferStatus
+from careloop.matching.schemas import DeclineIn
+from careloop.network import service as network_service
+from careloop.portal.web import Page, PageContext, Redirect, page, read_form
+
+router = APIRouter(include_in_schema=False)
+
+OfferId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+LIST_SIZE = 50
+
+DECLINE_LABELS = {
+    DeclineReason.out_of_service_area.value: "Outside our service area",
+    DeclineReason.no_capacity.value: "No capacity for the requested start",
+    DeclineReason.payer_not_accepted.value: "We do not take this payer",
+    DeclineReason.clinical_complexity.value: "Clinically too complex for us",
+    DeclineReason.other.value: "Other (say why in the note)",
+}
+
+_DONE = {
+    "accepted": "Accepted. The case is now in your accepted referrals.",
+    "declined": "Declined. The referral goes to the next provider.",
+}
+
+
+def _provider_values(ctx: PageContext) -> dict[str, Any]:
+    ours = network_service.list_providers(
+        ctx.session, ctx.actor, limit=1, offset=0, offerable_only=False, clock=ctx.clock
+    )
+    if not ours.items:
+        return {"provider": None}
+    provider = network_service.get_provider(
+        ctx.session, ctx.actor, ours.items[0].id, clock=ctx.clock
+    )
+    return {"provider": provider}
+
+
+@router.get("/provider")
+async def provider_home(request: Request, done: str | None = None) -> Response:
+    def work(ctx: PageContext) -> Page:
+        waiting = matching_service.list_offers(
+            ctx.session,
+            ctx.actor,
+            status=OfferStatus.pending,
+            case_number=None,
+            limit=LIST_SIZE,
+            offset=0,
+            clock=ctx.clock,
+        )
+        accepted = matching_service.list_offers(
+            ctx.session,
+            ctx.actor,
+            status=OfferStatus.accepted,
+            case_number=None,
+            limit=LIST_SIZE,
+            offset=0,
+            clock=ctx.clock,
+        )
+        values = {
+            "waiting": sorted(waiting.items, key=lambda o: o.respond_by),
+            "accepted": accepted,
+            "decline_labels": DECLINE_LABELS,
+            "done": _DONE.get(done or ""),
+            **_provider_values(ctx),
+        }
+        return Page("provider/home.html", values)
+
+    return await page(request, work)
+
+
+@router.post("/provider/offers/{offer_id}/accept")
+async def accept(request: Request, offer_id: OfferId) -> Response:
+    form = await read_form(request)
+
+    def work(ctx: PageContext) -> Redirect:
+        matching_service.accept_offer(ctx.session, ctx.actor, offer_id, clock=ctx.clock)
+        return Redirect("/provider?done=accepted")
+
+    return await page(request, work, form=form)
+
+
+@router.post("/provider/offers/{offer_id}/decline")
+async def decline(request: Request, offer_id: OfferId) -> Response:
+    form = await read_form(request)
+    reason = form.get("reason", "")
+    note = form.get("note", "").strip()[:500] or None
+
+    def work(ctx: PageContext) -> Redirect:
+        if reason not in DECLINE_LABELS:
+            raise RuleViolationError(
+                "reason: choose why the offer is declined.",
+                errors=[FieldError("reason", "Choose why the offer is declined.")],
+            )
+        body = DeclineIn(reason=DeclineReason(reason), note=note)
+        matching_service.decline_offer(ctx.session, ctx.actor, offer_id, body, clock=ctx.clock)
+        return Redirect("/provider?done=declined")
+
+    return await page(request, work, form=form)

@@ -1,0 +1,192 @@
+"""Staff console: the work queue with its filters and the KPI charts (home page), claim
+and release, and finding a case by number, member name and birth date, or order id."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import Response
+
+from careloop.core.pagination import PageRequest
+from careloop.identity.permissions import may
+from careloop.portal import charts
+from careloop.portal.web import Page, PageContext, Redirect, page, read_form
+from careloop.referral import service as referral_service
+from careloop.referral.enums import ReferralStatus, Urgency
+from careloop.referral.schemas import ReferralFilter
+from careloop.report import rules as report_rules
+from careloop.report import service as report_service
+from careloop.report.service import Dashboard
+from careloop.sla.models import Team
+from careloop.workqueue import service as workqueue_service
+from careloop.workqueue.schemas import CaseFilter
+
+router = APIRouter(include_in_schema=False)
+
+QUEUE_PAGE_SIZE = 50
+SEARCH_PAGE_SIZE = 25
+ClockId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+
+@router.get("/staff")
+async def work_queue(
+    request: Request,
+    team: Annotated[str | None, Query(max_length=30)] = None,
+    status: Annotated[str | None, Query(max_length=40)] = None,
+    urgency: Annotated[str | None, Query(max_length=20)] = None,
+    payer: Annotated[str | None, Query(max_length=40)] = None,
+    mine: bool = False,
+    offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
+) -> Response:
+    chosen_team = Team(team) if team is not None and team in Team.__members__ else None
+    case_filter = CaseFilter(
+        referral_status=status if status in ReferralStatus.__members__ else None,
+        urgency=urgency if urgency in Urgency.__members__ else None,
+        payer_code=(payer or "").strip().upper() or None,
+    )
+
+    def work(ctx: PageContext) -> Page:
+        queue = workqueue_service.list_queue(
+            ctx.session,
+            ctx.actor,
+            team=chosen_team,
+            mine=mine,
+            kind=None,
+            limit=QUEUE_PAGE_SIZE,
+            offset=offset,
+            clock=ctx.clock,
+            case_filter=case_filter,
+        )
+        dashboard = report_service.staff_dashboard(
+            ctx.session, ctx.actor, clock=ctx.clock, zone=ctx.settings.display_time_zone
+        )
+        return Page(
+            "staff/queue.html",
+            {
+                "queue": queue,
+                "filters": {
+                    "team": chosen_team.value if chosen_team else "",
+                    "status": case_filter.referral_status or "",
+                    "urgency": case_filter.urgency or "",
+                    "payer": case_filter.payer_code or "",
+                    "mine": mine,
+                },
+                "teams": list(Team),
+                "statuses": list(ReferralStatus),
+                "urgencies": list(Urgency),
+                "offset": offset,
+                "page_size": QUEUE_PAGE_SIZE,
+                "back": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+                "may_acknowledge": may(ctx.actor, "referral:acknowledge"),
+                **_charts(dashboard),
+            },
+        )
+
+    return await page(request, work)
+
+
+def _percent(rate: report_rules.Rate) -> str:
+    if rate.value is None:
+        return "nothing to count"
+    return f"{round(rate.value * 100)} % ({rate.hits} of {rate.counted})"
+
+
+def _charts(dashboard: Dashboard) -> dict[str, Any]:
+    ack = [
+        charts.Bar(
+            w.starts_on.strftime("%d %b"), w.ack_within_24h.value, _percent(w.ack_within_24h)
+        )
+        for w in dashboard.weeks
+    ]
+    on_time = [
+        charts.Bar(w.starts_on.strftime("%d %b"), w.on_time.value, _percent(w.on_time))
+        for w in dashboard.weeks
+    ]
+    return {
+        "dashboard": dashboard,
+        "ack_chart": charts.rate_chart(
+            "chart-ack",
+            "Acknowledged within 24 hours, by week (%)",
+            ack,
+            target=report_rules.ACK_TARGET,
+        ),
+        "on_time_chart": charts.rate_chart(
+            "chart-on-time",
+            "Delivered or started on time, by week (%)",
+            on_time,
+            target=report_rules.ON_TIME_TARGET,
+        ),
+    }
+
+
+def _back(form: dict[str, str]) -> str:
+    back = form.get("back", "/staff")
+    return back if back.startswith("/") and not back.startswith("//") else "/staff"
+
+
+@router.post("/staff/queue/{clock_id}/claim")
+async def claim(request: Request, clock_id: ClockId) -> Response:
+    form = await read_form(request)
+
+    def work(ctx: PageContext) -> Redirect:
+        workqueue_service.claim_item(ctx.session, ctx.actor, clock_id, clock=ctx.clock)
+        return Redirect(_back(form))
+
+    return await page(request, work, form=form)
+
+
+@router.post("/staff/queue/{clock_id}/release")
+async def release(request: Request, clock_id: ClockId) -> Response:
+    form = await read_form(request)
+
+    def work(ctx: PageContext) -> Redirect:
+        workqueue_service.release_item(ctx.session, ctx.actor, clock_id, clock=ctx.clock)
+        return Redirect(_back(form))
+
+    return await page(request, work, form=form)
+
+
+@router.get("/staff/search")
+async def search(
+    request: Request,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    birth_date: Annotated[str | None, Query(max_length=10)] = None,
+    external_id: Annotated[str | None, Query(max_length=100)] = None,
+) -> Response:
+    born = _date_or_none(birth_date)
+    asked = bool((q or "").strip() or born or (external_id or "").strip())
+    flt = ReferralFilter(
+        q=(q or "").strip() or None,
+        member_birth_date=born,
+        external_id=(external_id or "").strip() or None,
+    )
+
+    def work(ctx: PageContext) -> Page:
+        results = None
+        if asked:
+            results = referral_service.list_referrals(
+                ctx.session,
+                ctx.actor,
+                flt,
+                PageRequest(limit=SEARCH_PAGE_SIZE, offset=0),
+                clock=ctx.clock,
+            )
+        values = {
+            "q": q or "",
+            "birth_date": birth_date or "",
+            "external_id": external_id or "",
+            "results": results,
+            "birth_date_error": "Use the form YYYY-MM-DD" if birth_date and not born else None,
+        }
+        return Page("staff/search.html", values)
+
+    return await page(request, work)
+
+
+def _date_or_none(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None

@@ -1,0 +1,222 @@
+"""End-to-end fixtures: a real uvicorn server on a free 127.0.0.1 port over a fresh
+SQLite file, seeded through the services, and Debian's chromium driven by Playwright
+(launch settings in DEVELOPERS.md). Without /usr/bin/chromium the tests are skipped with
+a notice, except under CI=true, where that is an error."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from careloop.core.actor import Role
+from careloop.core.clock import FixedClock
+from careloop.db.migrate import upgrade_database
+from careloop.db.session import Database
+from careloop.identity import service as identity_service
+from careloop.matching import service as matching_service
+from careloop.matching.schemas import OfferCreate
+from careloop.referral import rules as referral_rules
+from careloop.referral import service as referral_service
+from tests.factories.coverage import make_coverage, make_ready
+from tests.factories.identity import give_password, make_user
+from tests.factories.network import make_provider
+from tests.factories.referral import make_payer, referral_draft
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+PASSWORD = "e2e password 2026"
+OXYGEN = [{"code": "E1390", "code_system": "HCPCS", "quantity": 1, "rental": True}]
+INTAKE_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+PROVIDER_SECRET = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
+
+
+@dataclass(frozen=True)
+class Account:
+    email: str
+    secret: str | None = None
+
+
+@dataclass(frozen=True)
+class World:
+    base_url: str
+    intake: Account
+    newcomer: Account
+    provider: Account
+    referrer: Account
+    member: Account
+    offered_case: str
+
+
+def _need_chromium() -> None:
+    if Path(CHROMIUM).exists():
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{CHROMIUM} is required under CI (make chromium installs it)")
+    pytest.skip(f"NOTICE: {CHROMIUM} is not installed (make chromium); browser tests skipped")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _seed(url: str) -> World:
+    """One user per role, a provider, and a case already offered to that provider."""
+    clock = FixedClock(datetime.now(UTC))
+    database = Database.from_url(url)
+    with database.unit_of_work() as session:
+        make_payer(session, clock=clock)
+        make_coverage(session, clock=clock)
+        intake, _ = make_user(
+            session, clock=clock, role=Role.intake_agent, email="priya@e2e.test", name="Priya Shah"
+        )
+        make_user(session, clock=clock, role=Role.case_manager, email="new@e2e.test")
+        planner, _ = make_user(
+            session,
+            clock=clock,
+            role=Role.referring_clinician,
+            email="planner@hartford.test",
+            organization="Hartford General",
+        )
+        # The referrer's own case, waiting for a corrected NPI.
+        waiting = referral_draft(
+            clock.now(),
+            external_id="HGH-2211",
+            member__first_name="Evelyn",
+            member__last_name="Nguyen",
+            ordering_provider__npi="1234567890",
+        )
+        referral_service.submit_referral(session, planner, waiting, clock=clock)
+        supervisor, _ = make_user(session, clock=clock, role=Role.supervisor)
+        acme = make_provider(session, clock=clock, admin=supervisor, name="Acme Home Medical")
+        provider_email = "dispatch@acmehomemedical.test"
+        make_user(session, clock=clock, role=Role.member, email="dorothy@e2e.test")
+        key = referral_rules.member_key("Dorothy", "Hale", date(1945, 1, 23))
+        identity_service.link_member(session, "dorothy@e2e.test", key)
+        draft = referral_draft(clock.now(), items=OXYGEN, external_id="E2E-OFFER")
+        number = referral_service.submit_referral(session, intake, draft, clock=clock).case_number
+        make_ready(session, intake, number, clock=clock)
+        matching_service.offer_referral(
+            session, intake, number, OfferCreate(provider_id=acme.id), clock=clock
+        )
+        for email in (
+            "priya@e2e.test",
+            "new@e2e.test",
+            "planner@hartford.test",
+            "dorothy@e2e.test",
+            provider_email,
+        ):
+            give_password(session, email, PASSWORD)
+        identity_service.enrol_totp(session, "priya@e2e.test", secret=INTAKE_SECRET, clock=clock)
+        identity_service.enrol_totp(session, provider_email, secret=PROVIDER_SECRET, clock=clock)
+    database.engine.dispose()
+    return World(
+        base_url="",
+        intake=Account("priya@e2e.test", INTAKE_SECRET),
+        newcomer=Account("new@e2e.test"),
+        provider=Account(provider_email, PROVIDER_SECRET),
+        referrer=Account("planner@hartford.test"),
+        member=Account("dorothy@e2e.test"),
+        offered_case=number,
+    )
+
+
+def _wait_until_up(base_url: str, server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the server exited with {server.returncode}")
+        try:
+            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("the server did not answer /healthz within 60 s")
+
+
+@pytest.fixture(scope="session")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    _need_chromium()
+    url = f"sqlite:///{tmp_path_factory.mktemp('e2e') / 'careloop.sqlite3'}"
+    upgrade_database(url)
+    seeded = _seed(url)
+    port = _free_port()
+    env = {
+        **os.environ,
+        "CARELOOP_DATABASE_URL": url,
+        "CARELOOP_ENVIRONMENT": "test",
+        # Plain HTTP on 127.0.0.1: the cookie cannot be Secure here.
+        "CARELOOP_COOKIE_SECURE": "false",
+        "CARELOOP_LOG_LEVEL": "WARNING",
+    }
+    env.pop("CARELOOP_DEMO_SKIP_TOTP", None)
+    server = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "careloop.app:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(base_url, server)
+        yield World(**{**seeded.__dict__, "base_url": base_url})
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def browser(world: World) -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser, world: World) -> Iterator[Page]:
+    """A fresh browser context (no cookies) at tablet width."""
+    context = browser.new_context(base_url=world.base_url, viewport={"width": 1024, "height": 900})
+    context.set_default_timeout(10_000)
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    yield tab
+    context.close()
+    assert not [e for e in errors if "Content Security Policy" in e], errors
+
+
+def shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)

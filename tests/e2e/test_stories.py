@@ -1,0 +1,139 @@
+"""The portal's stories in a real browser: sign in with TOTP, take a call and enter a
+referral (a wrong NPI shows beside its field before submitting), acknowledge it from the
+work queue, accept the offer as the provider, and the referrer and member pages. Each
+main page is saved under test-artifacts/ to be looked at."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+from playwright.sync_api import Page, expect
+
+from careloop.identity.secrets import totp_code
+from tests.e2e.conftest import PASSWORD, Account, World, shot
+
+BAD_NPI = "1234567890"
+GOOD_NPI = "1234567893"
+
+
+def sign_in(page: Page, account: Account, *, screenshot: str | None = None) -> None:
+    page.goto("/signin")
+    page.get_by_label("E-mail").fill(account.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    if screenshot:
+        shot(page, screenshot)
+    page.get_by_role("button", name="Sign in").click()
+    if account.secret:
+        expect(page.get_by_role("heading", name="Your authenticator code")).to_be_visible()
+        page.get_by_label("Code").fill(totp_code(account.secret, datetime.now(UTC)))
+        page.get_by_role("button", name="Continue").click()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+
+
+def test_sign_in_with_totp_enrolment(page: Page, world: World) -> None:
+    page.goto("/signin")
+    page.get_by_label("E-mail").fill(world.newcomer.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Set up your authenticator")).to_be_visible()
+    shot(page, "02-totp-enrolment")
+    secret = page.locator("#totp-secret").inner_text().replace(" ", "")
+    page.get_by_label("Code from the app").fill(totp_code(secret, datetime.now(UTC)))
+    page.get_by_role("button", name="Confirm").click()
+    expect(page.get_by_role("heading", name="Save your recovery codes")).to_be_visible()
+    assert page.locator("ol.codes li").count() == 10
+    page.get_by_role("link", name="I have saved them").click()
+    expect(page.get_by_role("heading", name="Work queue")).to_be_visible()
+
+
+def test_take_a_call_fix_the_npi_get_the_case_number_and_acknowledge(
+    page: Page, world: World
+) -> None:
+    sign_in(page, world.intake, screenshot="01-sign-in")
+    expect(page.get_by_role("heading", name="Work queue")).to_be_visible()
+    page.get_by_role("link", name="New referral").click()
+    today = datetime.now(UTC).date()
+    page.get_by_label("First name").fill("Walter")
+    page.get_by_label("Last name").fill("Kowalski")
+    page.get_by_label("Date of birth").fill("1941-06-02")
+    page.locator("#f-member-phone").fill("860-555-0177")
+    page.get_by_label("Street address").fill("12 Maple Ave")
+    page.locator("#f-member-address-city").fill("Hartford")
+    page.locator("#f-member-address-state").fill("CT")
+    page.locator("#f-member-address-zip").fill("06103")
+    page.get_by_label("Payer code").fill("NEHP")
+    page.get_by_label("Member id on the card").fill("NEH448812399")
+    page.locator("#f-ordering_provider-name").fill("Dr. Amara Osei")
+    page.locator("#f-diagnoses-0-code").fill("J44.1")
+    page.locator("#f-items-0-code").fill("E1390")
+    page.locator("#f-items-0-rental").select_option("yes")
+    page.get_by_label("Requested start").fill((today + timedelta(days=3)).isoformat())
+    page.get_by_label("Signed on").fill(today.isoformat())
+    page.get_by_label("Signer's NPI").fill(GOOD_NPI)
+    npi = page.locator("#f-ordering_provider-npi")
+    npi.fill(BAD_NPI)
+    npi.press("Tab")
+    error = page.locator("#err-ordering_provider-npi")
+    expect(error).to_contain_text("check digit")
+    shot(page, "03-referral-form-wrong-npi")
+    npi.fill(GOOD_NPI)
+    npi.press("Tab")
+    expect(error).to_be_empty()
+    page.get_by_role("button", name="Submit referral").click()
+    expect(page.get_by_role("heading", name="Referral received")).to_be_visible()
+    number = page.locator("#case-number").inner_text()
+    assert re.fullmatch(r"CL-\d{4}-\d{6}", number)
+    shot(page, "04-referral-confirmation")
+
+    page.get_by_role("link", name="Work queue").click()
+    # Each of the case's open deadlines is a row; while it is unacknowledged, each row's
+    # next step is to acknowledge it.
+    acknowledge = page.get_by_role("button", name=f"Acknowledge {number}").first
+    expect(acknowledge).to_be_visible()
+    shot(page, "05-work-queue")
+    acknowledge.click()
+    page.goto(f"/cases/{number}")
+    expect(page.locator(".status")).to_have_text("Acknowledged, being arranged")
+    expect(page.get_by_text("Priya Shah").first).to_be_visible()
+    shot(page, "06-case-page")
+
+
+def test_provider_accepts_the_offer(page: Page, world: World) -> None:
+    sign_in(page, world.provider)
+    expect(page.get_by_role("heading", name="Offers waiting for your answer (1)")).to_be_visible()
+    shot(page, "07-provider-offers")
+    offer = page.locator("article.offer", has_text=world.offered_case)
+    offer.get_by_role("button", name=re.compile("^Accept")).click()
+    expect(page.get_by_role("status")).to_contain_text("Accepted")
+    accepted = page.locator("section", has=page.get_by_role("heading", name=re.compile("accepted")))
+    expect(accepted.get_by_role("link", name=world.offered_case)).to_be_visible()
+    shot(page, "08-provider-accepted")
+
+
+def test_referrer_and_member_pages(page: Page, world: World) -> None:
+    sign_in(page, world.referrer)
+    expect(page.get_by_role("heading", name="Our referrals")).to_be_visible()
+    shot(page, "09-referrer-referrals")
+    page.get_by_role("link", name=re.compile("missing: send")).click()
+    expect(page.get_by_text("check digit").first).to_be_visible()
+    page.get_by_label("Ordering NPI").fill(GOOD_NPI)
+    page.get_by_role("button", name="Send").click()
+    expect(page.get_by_role("status")).to_contain_text("Information recorded")
+    expect(page.locator(".status")).to_have_text("Received, waiting to be acknowledged")
+    shot(page, "10-referrer-case")
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", name="Sign in to CareLoop")).to_be_visible()
+    sign_in(page, world.member)
+    expect(page.get_by_role("heading", name="My care")).to_be_visible()
+    expect(page.get_by_text(world.offered_case)).to_be_visible()
+    shot(page, "11-member-page")
+
+
+def test_pages_fit_a_tablet_without_horizontal_scrolling(page: Page, world: World) -> None:
+    page.set_viewport_size({"width": 768, "height": 1024})
+    sign_in(page, world.referrer)
+    page.goto("/referrals/new")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 768, width
+    shot(page, "12-referral-form-tablet")

@@ -1,0 +1,163 @@
+"""Portal fixtures: one user per role with a password (staff and provider users with an
+enrolled TOTP secret), a browser-like client on https://testserver (the session cookie
+is Secure outside the demo), and helpers that sign in the way a person does."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from httpx import Response
+from sqlalchemy.orm import Session
+
+from careloop.core.actor import Actor, Role
+from careloop.core.clock import FixedClock
+from careloop.identity import service as identity_service
+from careloop.identity.secrets import totp_code
+from careloop.referral import rules as referral_rules
+from tests.factories.identity import give_password, make_user
+from tests.factories.referral import make_payer
+
+PASSWORD = "correct horse battery staple"
+#: Known TOTP secrets (RFC 4648 base32), one per enrolled user.
+SECRETS = {
+    "intake": "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP",
+    "manager": "KRSXG5CTMVRXEZLUKRSXG5CTMVRXEZLU",
+    "provider": "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ",
+}
+_HIDDEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+@dataclass(frozen=True)
+class PortalUser:
+    email: str
+    actor: Actor
+    secret: str | None = None
+
+
+@dataclass(frozen=True)
+class People:
+    intake: PortalUser
+    manager: PortalUser
+    hartford: PortalUser
+    albany: PortalUser
+    provider: PortalUser
+    member: PortalUser
+
+
+def make_portal_user(
+    session: Session,
+    clock: FixedClock,
+    role: Role,
+    *,
+    email: str,
+    name: str | None = None,
+    organization: str | None = None,
+    secret: str | None = None,
+) -> PortalUser:
+    actor, _ = make_user(
+        session, clock=clock, role=role, email=email, name=name, organization=organization
+    )
+    give_password(session, email, PASSWORD)
+    if secret:
+        identity_service.enrol_totp(session, email, secret=secret, clock=clock)
+    return PortalUser(email, actor, secret)
+
+
+@pytest.fixture
+def people(session: Session, clock: FixedClock) -> People:
+    make_payer(session, clock=clock)
+    intake = make_portal_user(
+        session,
+        clock,
+        Role.intake_agent,
+        email="priya@careloop.test",
+        name="Priya Shah",
+        secret=SECRETS["intake"],
+    )
+    manager = make_portal_user(
+        session,
+        clock,
+        Role.case_manager,
+        email="jane@careloop.test",
+        name="Jane Ruiz",
+        secret=SECRETS["manager"],
+    )
+    hartford = make_portal_user(
+        session,
+        clock,
+        Role.referring_clinician,
+        email="planner@hartford.test",
+        organization="Hartford General",
+    )
+    albany = make_portal_user(
+        session,
+        clock,
+        Role.referring_clinician,
+        email="planner@albany.test",
+        organization="Albany Riverside",
+    )
+    provider = make_portal_user(
+        session,
+        clock,
+        Role.provider_staff,
+        email="dispatch@acme.test",
+        organization="Acme Home Medical",
+        secret=SECRETS["provider"],
+    )
+    member = make_portal_user(session, clock, Role.member, email="dorothy@example.test")
+    key = referral_rules.member_key("Dorothy", "Hale", date(1945, 1, 23))
+    identity_service.link_member(session, member.email, key)
+    session.flush()
+    return People(intake, manager, hartford, albany, provider, member)
+
+
+@pytest.fixture
+def browser(app: FastAPI) -> Iterator[TestClient]:
+    """A client that keeps cookies, on https (Secure cookies), not following redirects."""
+    with TestClient(
+        app, base_url="https://testserver", raise_server_exceptions=False, follow_redirects=False
+    ) as c:
+        yield c
+
+
+def csrf_of(html: str) -> str:
+    found = _HIDDEN.search(html)
+    assert found, "no csrf_token field on the page"
+    return found.group(1)
+
+
+def password_step(client: TestClient, email: str, password: str = PASSWORD) -> Response:
+    form = client.get("/signin")
+    assert form.status_code == 200
+    return client.post(
+        "/signin",
+        data={"email": email, "password": password, "csrf_token": csrf_of(form.text), "next": "/"},
+    )
+
+
+def sign_in(client: TestClient, user: PortalUser, clock: FixedClock) -> None:
+    """Password, then (enrolled users) the current TOTP code."""
+    response = password_step(client, user.email)
+    assert response.status_code == 303, response.text
+    if user.secret is None:
+        assert response.headers["location"] == "/"
+        return
+    assert response.headers["location"].startswith("/signin/totp")
+    page = client.get("/signin/totp")
+    done = client.post(
+        "/signin/totp",
+        data={"code": totp_code(user.secret, clock.now()), "csrf_token": csrf_of(page.text)},
+    )
+    assert done.status_code == 303, done.text
+
+
+def page_csrf(client: TestClient, path: str = "/") -> str:
+    """The session's CSRF token, read from a page's sign-out form."""
+    response = client.get(path, follow_redirects=True)
+    return csrf_of(response.text)
