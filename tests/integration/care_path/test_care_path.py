@@ -470,6 +470,15 @@ class TestSchedulingAndFulfilment:
             AppointmentStatus.due,
             date(2026, 12, 1),
         )
+        with pytest.raises(AppointmentStateError, match="Schedule it first") as early:
+            scheduling.record_outcome(
+                path.session,
+                path.supplier.staff,
+                nxt.id,
+                OutcomeIn(outcome=Done.delivered, at=clock.now(), received_by="Member"),
+                clock=clock,
+            )
+        assert early.value.extra["allowed_actions"] == ["schedule"]
         approval = prior_auth.list_authorizations(path.session, path.manager, number, clock=clock)
         (auth,) = approval.items
         assert auth.items[0].units_used == 10 and "units_exhausted" in auth.flags
