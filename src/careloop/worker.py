@@ -147,6 +147,7 @@ def run(
             log.error("worker.pass_failed", error_type=type(exc).__name__)
             stop.wait(5)
             continue
+        done = +done  # drop the kinds that did nothing: an idle pass logs nothing
         if done:
             log.info("worker.pass", **dict(done))
         stop.wait(idle_seconds)

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
+import structlog.testing
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -312,3 +314,14 @@ def test_a_worker_killed_at_random_points_loses_and_doubles_nothing(
     while sum(worker.fire_due(committed_database, clock=clock, batch=50).values()):
         pass
     _fired_once(committed_database, count)
+
+
+def test_an_idle_worker_logs_nothing_between_start_and_stop(
+    committed_database: Database, clock: FixedClock, tmp_path: Path
+) -> None:
+    stop = threading.Event()
+    threading.Timer(0.5, stop.set).start()
+    sink = FileSink(tmp_path / "outbox.jsonl")
+    with structlog.testing.capture_logs() as logs:
+        worker.run(committed_database, clock=clock, sink=sink, stop=stop, idle_seconds=0.05)
+    assert [entry["event"] for entry in logs] == ["worker.started", "worker.stopped"]
