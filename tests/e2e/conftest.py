@@ -87,6 +87,14 @@ def _seed(url: str) -> World:
     with database.unit_of_work() as session:
         make_payer(session, clock=clock)
         make_coverage(session, clock=clock)
+        # The member the intake agent takes a call about: covered, no prior auth needed.
+        make_coverage(
+            session,
+            clock=clock,
+            member_id="NEH448812399",
+            last_name="Kowalski",
+            birth_date="1941-06-02",
+        )
         intake, _ = make_user(
             session, clock=clock, role=Role.intake_agent, email="priya@e2e.test", name="Priya Shah"
         )

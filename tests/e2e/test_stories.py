@@ -1,14 +1,17 @@
-"""The portal's stories in a real browser: sign in with TOTP, take a call and enter a
+"""The portal's stories in a real browser: sign in with TOTP; take a call and enter a
 referral (a wrong NPI shows beside its field before submitting), acknowledge it from the
-work queue, accept the offer as the provider, and the referrer and member pages. Each
-main page is saved under test-artifacts/ to be looked at."""
+work queue, verify eligibility and offer it; accept an offer as the provider, schedule it
+and record the delivery (serial numbers required); the member sees the booked window;
+the referrer and member pages. Each main page is saved under test-artifacts/ to be
+looked at."""
 
 from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from careloop.identity.secrets import totp_code
 from tests.e2e.conftest import PASSWORD, Account, World, shot
@@ -87,47 +90,100 @@ def test_take_a_call_fix_the_npi_get_the_case_number_and_acknowledge(
     shot(page, "04-referral-confirmation")
 
     page.get_by_role("link", name="Work queue").click()
-    # Each of the case's open deadlines is a row; while it is unacknowledged, each row's
-    # next step is to acknowledge it.
-    acknowledge = page.get_by_role("button", name=f"Acknowledge {number}").first
-    expect(acknowledge).to_be_visible()
+    # The case has several open deadlines (rows), and one Acknowledge button.
+    acknowledge = page.get_by_role("button", name=f"Acknowledge {number}")
+    expect(acknowledge).to_have_count(1)
     shot(page, "05-work-queue")
     acknowledge.click()
     page.goto(f"/cases/{number}")
-    expect(page.locator(".status")).to_have_text("Acknowledged, being arranged")
+    expect(page.locator("h1 .status")).to_have_text("Acknowledged, being arranged")
     expect(page.get_by_text("Priya Shah").first).to_be_visible()
-    shot(page, "06-case-page")
+
+    page.get_by_role("button", name="Verify eligibility").click()
+    expect(page.get_by_role("status")).to_contain_text("Eligibility checked")
+    eligibility = page.locator(
+        "section", has=page.get_by_role("heading", name=re.compile("^Eligibility"))
+    )
+    expect(eligibility).to_contain_text("NEHP Gold HMO")
+    expect(eligibility).to_contain_text("not needed: the case goes straight to an offer")
+    shot(page, "06-case-page-eligibility")
+    page.get_by_role("button", name="Offer to the best candidate").click()
+    expect(page.get_by_role("status")).to_contain_text("Offered")
+    expect(page.locator("h1 .status")).to_have_text("Offered to a provider")
 
 
-def test_provider_accepts_the_offer(page: Page, world: World) -> None:
+def test_provider_accepts_schedules_and_delivers_and_the_member_sees_the_window(
+    page: Page, browser: Browser, world: World
+) -> None:
     sign_in(page, world.provider)
-    expect(page.get_by_role("heading", name="Offers waiting for your answer (1)")).to_be_visible()
+    expect(
+        page.get_by_role("heading", name=re.compile(r"Offers waiting for your answer \(\d+\)"))
+    ).to_be_visible()
     shot(page, "07-provider-offers")
     offer = page.locator("article.offer", has_text=world.offered_case)
     offer.get_by_role("button", name=re.compile("^Accept")).click()
     expect(page.get_by_role("status")).to_contain_text("Accepted")
     accepted = page.locator("section", has=page.get_by_role("heading", name=re.compile("accepted")))
-    expect(accepted.get_by_role("link", name=world.offered_case)).to_be_visible()
+    expect(accepted.get_by_role("link", name=world.offered_case, exact=True)).to_be_visible()
+    expect(accepted).to_contain_text("Not scheduled yet")
     shot(page, "08-provider-accepted")
+
+    accepted.get_by_role("link", name=f"Schedule {world.offered_case}").click()
+    day = datetime.now(ZoneInfo("America/New_York")).date() + timedelta(days=1)
+    booking = page.locator("#form-schedule_new")
+    booking.get_by_label("Day").fill(day.isoformat())
+    booking.get_by_label("From").fill("09:00")
+    booking.get_by_label("To").fill("12:00")
+    booking.get_by_role("button", name="Schedule").click()
+    expect(page.get_by_role("status")).to_contain_text("Scheduled")
+    visits = page.locator("#visits")
+    expect(visits).to_contain_text(f"{day:%a %d %b} between 09:00 and 12:00")
+    shot(page, "09-provider-scheduled")
+
+    # The member, in another browser, sees who is coming and when.
+    member = browser.new_context(base_url=world.base_url, viewport={"width": 768, "height": 1024})
+    tab = member.new_page()
+    sign_in(tab, world.member)
+    expect(
+        tab.get_by_text(f"Acme Home Medical is coming on {day:%a %d %b} between 09:00 and 12:00")
+    ).to_be_visible()
+    shot(tab, "10-member-window")
+    member.close()
+
+    outcome = visits.locator("form", has_text="Record the outcome")
+    outcome.get_by_label("Outcome").select_option("delivered")
+    outcome.get_by_label("Received by (delivery)").fill("Dorothy Hale")
+    outcome.get_by_role("button", name="Record the outcome").click()
+    # Oxygen equipment is delivered with its serial numbers: refused beside the field.
+    serials = page.get_by_label("Serial numbers (equipment; one per line)")
+    expect(serials).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("[id$='-serial_numbers'].error")).to_contain_text("serial numbers")
+    shot(page, "11-delivery-needs-serials")
+    serials.fill("SN-4411-0092")
+    page.get_by_role("button", name="Record the outcome").click()
+    expect(page.get_by_role("status")).to_contain_text("Outcome recorded")
+    expect(page.locator("h1 .status")).to_have_text("Delivered or started")
+    expect(page.locator("#visits")).to_contain_text("SN-4411-0092")
+    shot(page, "12-delivery-recorded")
 
 
 def test_referrer_and_member_pages(page: Page, world: World) -> None:
     sign_in(page, world.referrer)
     expect(page.get_by_role("heading", name="Our referrals")).to_be_visible()
-    shot(page, "09-referrer-referrals")
+    shot(page, "13-referrer-referrals")
     page.get_by_role("link", name=re.compile("missing: send")).click()
     expect(page.get_by_text("check digit").first).to_be_visible()
     page.get_by_label("Ordering NPI").fill(GOOD_NPI)
     page.get_by_role("button", name="Send").click()
     expect(page.get_by_role("status")).to_contain_text("Information recorded")
     expect(page.locator(".status")).to_have_text("Received, waiting to be acknowledged")
-    shot(page, "10-referrer-case")
+    shot(page, "14-referrer-case")
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("heading", name="Sign in to CareLoop")).to_be_visible()
     sign_in(page, world.member)
     expect(page.get_by_role("heading", name="My care")).to_be_visible()
     expect(page.get_by_text(world.offered_case)).to_be_visible()
-    shot(page, "11-member-page")
+    shot(page, "15-member-page")
 
 
 def test_pages_fit_a_tablet_without_horizontal_scrolling(page: Page, world: World) -> None:
@@ -136,4 +192,4 @@ def test_pages_fit_a_tablet_without_horizontal_scrolling(page: Page, world: Worl
     page.goto("/referrals/new")
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 768, width
-    shot(page, "12-referral-form-tablet")
+    shot(page, "16-referral-form-tablet")

@@ -12,9 +12,16 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, event, insert
 from sqlalchemy.orm import Session
 
-from careloop.core.actor import Role
+from careloop.core.actor import Actor, Role
 from careloop.core.clock import FixedClock
+from careloop.matching import service as matching_service
+from careloop.matching.schemas import OfferCreate
+from careloop.prior_auth import service as prior_auth_service
+from careloop.prior_auth.rules import Outcome
+from careloop.prior_auth.schemas import AuthorizationRequestIn, DecisionIn
 from careloop.referral.models import Referral, ReferralEvent
+from careloop.scheduling import service as scheduling_service
+from careloop.scheduling.schemas import ScheduleIn
 from tests.factories.coverage import make_coverage, make_ready
 from tests.factories.identity import make_user
 from tests.factories.network import make_provider
@@ -22,9 +29,12 @@ from tests.portal.conftest import People, sign_in
 from tests.portal.test_pages import submit
 from tests.portal.test_provider import OXYGEN
 
-#: Budgets (measured: case page 9, queue 7): session lookup, the reads of each service,
-#: their audit rows; room for the candidates of a case ready to offer.
-CASE_PAGE_STATEMENTS = 20
+#: Budgets (measured on SQLite: case page 9 for a new case, 21 for a case ready to offer,
+#: 23 with its eligibility, an authorisation and an appointment; queue 7): the session
+#: lookup, each service's scoped read of the case and its audit row, and its own rows
+#: (eligibility 5, authorisations 5, appointments 4, candidates). None grows with the
+#: timeline or with the number of rows shown.
+CASE_PAGE_STATEMENTS = 25
 QUEUE_PAGE_STATEMENTS = 12
 
 
@@ -113,3 +123,73 @@ def test_case_page_with_candidates_stays_within_its_budget(
         page = browser.get(f"/cases/{number}")
     assert "Nutmeg Oxygen" in page.text
     assert len(statements) <= CASE_PAGE_STATEMENTS, len(statements)
+
+
+def test_case_page_with_authorisation_and_appointments_does_not_grow_with_its_timeline(
+    browser: TestClient, people: People, session: Session, clock: FixedClock, engine: Engine
+) -> None:
+    """Eligibility, the authorisation requests and the appointments each add their own
+    fixed reads (the service's scoped read of the case, its audit row, its rows)."""
+    make_coverage(session, clock=clock, prior_auth="E1390")
+    admin, _ = make_user(session, clock=clock, role=Role.supervisor)
+    acme = make_provider(session, clock=clock, admin=admin, name="Acme Home Medical")
+    reviewer, _ = make_user(session, clock=clock, role=Role.clinical_reviewer)
+    numbers = []
+    for external_id in ("FULL-1", "FULL-2"):
+        number = submit(session, people.hartford, clock, items=OXYGEN, external_id=external_id)
+        fulfil(session, people, reviewer, number, acme.id, clock)
+        numbers.append(number)
+    add_events(session, numbers[1], 300, clock)
+    sign_in(browser, people.manager, clock)
+    counts = []
+    for number in numbers:
+        with counting(engine) as statements:
+            page = browser.get(f"/cases/{number}")
+        assert page.status_code == 200
+        assert "PA-1" in page.text and "Deliveries and visits" in page.text
+        counts.append(len(statements))
+    assert counts[0] == counts[1], counts
+    assert counts[1] <= CASE_PAGE_STATEMENTS, counts
+
+
+def fulfil(
+    session: Session,
+    people: People,
+    reviewer: Actor,
+    number: str,
+    provider_id: int,
+    clock: FixedClock,
+) -> None:
+    """Authorised, offered, accepted and scheduled, through the services."""
+    manager = people.manager.actor
+    make_ready(session, manager, number, clock=clock)
+    request = prior_auth_service.request_authorization(
+        session, manager, number, AuthorizationRequestIn(), clock=clock
+    )
+    today = clock.now().date()
+    prior_auth_service.record_decision(
+        session,
+        reviewer,
+        request.id,
+        DecisionIn(
+            outcome=Outcome.approved,
+            authorization_number="PA-1",
+            valid_from=today,
+            valid_to=today + timedelta(days=90),
+        ),
+        clock=clock,
+    )
+    offer = matching_service.offer_referral(
+        session, manager, number, OfferCreate(provider_id=provider_id), clock=clock
+    )
+    assert offer is not None
+    matching_service.accept_offer(session, people.provider.actor, offer.id, clock=clock)
+    start = clock.now() + timedelta(hours=20)
+    scheduling_service.schedule(
+        session,
+        manager,
+        number,
+        ScheduleIn(window_start=start, window_end=start + timedelta(hours=3)),
+        clock=clock,
+    )
+    session.flush()

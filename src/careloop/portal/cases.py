@@ -7,27 +7,43 @@ calls; another organisation's case answers 404 like one that does not exist."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
-from careloop.core.errors import DomainError, FieldError, RuleViolationError
+from careloop.core.errors import ConflictError, DomainError, FieldError, RuleViolationError
 from careloop.eligibility import service as eligibility_service
+from careloop.eligibility.schemas import EligibilityRead
 from careloop.identity.permissions import may
 from careloop.matching import service as matching_service
 from careloop.matching.schemas import CandidatesRead, OfferCreate
-from careloop.portal import forms, presenters
-from careloop.portal.web import Form, Page, PageContext, Redirect, page, read_form
+from careloop.portal import forms, moveforms, presenters
+from careloop.portal.web import Download, Form, Page, PageContext, Redirect, page, read_form
 from careloop.prior_auth import service as prior_auth_service
-from careloop.prior_auth.schemas import AuthorizationRequestIn
+from careloop.prior_auth.rules import DenialReason
+from careloop.prior_auth.rules import Outcome as DecisionOutcome
+from careloop.prior_auth.schemas import AuthorizationRead, AuthorizationRequestIn
 from careloop.referral import service as referral_service
-from careloop.referral.schemas import AcknowledgeIn, CancelIn, ReferralClarify, ReferralRead
+from careloop.referral.schemas import (
+    AcknowledgeIn,
+    CancelIn,
+    ReferralClarify,
+    ReferralRead,
+    TimelineEventRead,
+)
+from careloop.scheduling import service as scheduling_service
+from careloop.scheduling.rules import AppointmentStatus, MissedReason
+from careloop.scheduling.rules import Outcome as VisitOutcome
+from careloop.scheduling.schemas import AppointmentRead
 from careloop.workqueue import service as workqueue_service
 
 router = APIRouter(include_in_schema=False)
 
 CaseNumber = Annotated[str, Path(min_length=3, max_length=40, pattern=r"^[A-Za-z0-9-]+$")]
+RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 #: The moves a case page can make, with the permission each needs (the services check
 #: it again; this only avoids showing a button that would be refused).
@@ -37,6 +53,12 @@ _PAGE_ACTIONS = {
     "verify_eligibility": "eligibility:verify",
     "request_authorization": "authorization:request",
     "offer": "offer:manage",
+    "record_authorization_decision": "authorization:decide",
+    "appeal": "authorization:appeal",
+    "schedule": "appointment:manage",
+    "record_delivery": "appointment:manage",
+    "record_missed": "appointment:manage",
+    "close": "referral:close",
     "cancel": "referral:cancel",
 }
 
@@ -49,6 +71,12 @@ _DONE = {
     "unplaced": "No eligible provider: the case is marked unplaced and escalated.",
     "verified": "Eligibility checked against the payer's coverage file; see the timeline.",
     "requested": "Prior authorisation requested; its decision deadline is under Deadlines.",
+    "decided": "Decision recorded; see the authorisation below and the timeline.",
+    "information_sent": "Information sent to the reviewer; the decision clock runs again.",
+    "appealed": "Appeal filed; the reviewer's new decision deadline is under Deadlines.",
+    "scheduled": "Scheduled. The member and the referrer are told the window.",
+    "outcome": "Outcome recorded.",
+    "closed": "The case is closed.",
 }
 
 #: Supply-information form: the inputs it takes (the referral form's, plus a note).
@@ -83,6 +111,7 @@ def _case_values(ctx: PageContext, case_number: str) -> dict[str, Any]:
         if may(ctx.actor, "workqueue:read")
         else []
     )
+    fulfilment = _fulfilment_values(ctx, case, timeline.events, actions)
     return {
         "case": case,
         "events": list(reversed(timeline.events)),
@@ -93,7 +122,85 @@ def _case_values(ctx: PageContext, case_number: str) -> dict[str, Any]:
             f"{f.code}:{f.field}": presenters.fix_hint(f.field, f.code) for f in case.findings
         },
         "staff": ctx.actor.is_staff,
+        **fulfilment,
+        "form": _defaults(fulfilment, ctx.clock.now().astimezone(ZoneInfo(case.time_zone))),
+        "errors": {},
+        "problem": None,
+        "done": None,
     }
+
+
+def _defaults(fulfilment: dict[str, Any], local_now: datetime) -> dict[str, str]:
+    """What the booking and outcome forms start with: the window already booked (to
+    move it), and now as the time of delivery."""
+    out: dict[str, str] = {}
+    zone = local_now.tzinfo
+    for prefix, booked in fulfilment["to_book"]:
+        if booked is not None and booked.window_start and booked.window_end:
+            start, end = booked.window_start.astimezone(zone), booked.window_end.astimezone(zone)
+            out[f"{prefix}.day"] = start.date().isoformat()
+            out[f"{prefix}.start"] = start.strftime("%H:%M")
+            out[f"{prefix}.end"] = end.strftime("%H:%M")
+    for a in fulfilment["appointments"]:
+        if a.status is AppointmentStatus.scheduled:
+            out[f"outcome_{a.id}.at"] = local_now.strftime("%Y-%m-%dT%H:%M")
+    return out
+
+
+def _fulfilment_values(
+    ctx: PageContext, case: ReferralRead, events: list[TimelineEventRead], actions: list[str]
+) -> dict[str, Any]:
+    """Eligibility, authorisations and appointments, each read (through its service)
+    only once the timeline shows the case has one: a fixed number of statements."""
+    seen = {e.type.split(".", 1)[0] for e in events}
+    cn = case.case_number
+    eligibility: EligibilityRead | None = None
+    if "eligibility" in seen and ctx.actor.is_staff:
+        eligibility = eligibility_service.get_eligibility(
+            ctx.session, ctx.actor, cn, clock=ctx.clock
+        )
+    authorizations: list[AuthorizationRead] = []
+    if "authorization" in seen and may(ctx.actor, "authorization:request"):
+        authorizations = prior_auth_service.list_authorizations(
+            ctx.session, ctx.actor, cn, clock=ctx.clock
+        ).items
+    appointments: list[AppointmentRead] = []
+    if "appointment" in seen and may(ctx.actor, "appointment:manage"):
+        appointments = scheduling_service.list_appointments(
+            ctx.session, ctx.actor, cn, clock=ctx.clock
+        ).items
+    return {
+        "eligibility": eligibility,
+        "authorizations": authorizations,
+        "appointments": appointments,
+        "may_decide": may(ctx.actor, "authorization:decide"),
+        "may_request": may(ctx.actor, "authorization:request"),
+        "may_appeal": may(ctx.actor, "authorization:appeal"),
+        "may_confirm": may(ctx.actor, "confirmation:read"),
+        "decision_outcomes": [o.value for o in DecisionOutcome],
+        "denial_reasons": [r.value for r in DenialReason],
+        "visit_outcomes": [o.value for o in VisitOutcome],
+        "missed_reasons": [r.value for r in MissedReason],
+        "to_book": _to_book(case, appointments, "schedule" in actions),
+    }
+
+
+def _to_book(
+    case: ReferralRead, appointments: list[AppointmentRead], first_allowed: bool
+) -> list[tuple[str, AppointmentRead | None]]:
+    """(form prefix, appointment) of each booking form: the start of service while the
+    case allows scheduling (new, or the one to move), and each resupply open to booking."""
+    out: list[tuple[str, AppointmentRead | None]] = []
+    first = next((a for a in appointments if a.sequence == 1), None)
+    if first_allowed:
+        out.append((f"schedule_{first.id}" if first else "schedule_new", first))
+    open_to_book = (AppointmentStatus.due, AppointmentStatus.scheduled, AppointmentStatus.missed)
+    out += [
+        (f"schedule_{a.id}", a)
+        for a in appointments
+        if a.sequence > 1 and a.status in open_to_book and case.status.value == "fulfilled"
+    ]
+    return out
 
 
 @router.get("/cases/{case_number}")
@@ -123,15 +230,52 @@ async def _move(
     case_number: str,
     move: Callable[[PageContext], str | None],
     done: str,
+    *,
+    prefix: str = "case",
+    rename: dict[str, str] | None = None,
 ) -> Response:
     """Run one move in the request's transaction and go back where the form came from
-    (or to the case page saying what was done)."""
+    (or to the case page saying what was done).
 
-    def work(ctx: PageContext) -> Redirect:
-        outcome = move(ctx)
+    The move runs in a savepoint: when the service refuses it (a rule with its field
+    errors, or a move the case or the request does not allow now), nothing of it is kept
+    and the case page comes back with the messages beside the form's fields."""
+
+    def work(ctx: PageContext) -> Page | Redirect:
+        try:
+            with ctx.session.begin_nested():
+                outcome = move(ctx)
+        except (RuleViolationError, ConflictError) as exc:
+            return _refused(ctx, case_number, form, prefix, exc, rename or {})
         return Redirect(_back_or_case(form, case_number, outcome or done))
 
     return await page(request, work, form=form)
+
+
+def _refused(
+    ctx: PageContext,
+    case_number: str,
+    form: Form,
+    prefix: str,
+    exc: DomainError,
+    rename: dict[str, str],
+) -> Page:
+    values = _case_values(ctx, case_number)
+    errors = moveforms.field_errors(prefix, exc.errors, rename)
+    allowed = exc.extra.get("allowed_actions")
+    values.update(
+        form={**values["form"], **dict(form)},
+        errors=errors,
+        problem={
+            "prefix": prefix,
+            "title": exc.title,
+            "detail": exc.detail,
+            "conflict": isinstance(exc, ConflictError),
+            "allowed": [presenters.words(str(a)) for a in allowed] if allowed else [],
+            "messages": list(errors.items()),
+        },
+    )
+    return Page("cases/case.html", values, status=exc.status)
 
 
 @router.post("/cases/{case_number}/acknowledge")
@@ -200,14 +344,136 @@ async def cancel(request: Request, case_number: CaseNumber) -> Response:
             ctx.session, ctx.actor, cn, CancelIn(reason=reason), clock=ctx.clock
         )
 
-    return await _move(request, form, cn, move, "cancelled")
+    return await _move(request, form, cn, move, "cancelled", prefix="cancel")
 
 
 def _reason_missing() -> DomainError:
     return RuleViolationError(
         "reason: say why the case is cancelled.",
-        errors=[FieldError("reason", "Say why the case is cancelled.")],
+        errors=[FieldError("reason", "say why the case is cancelled")],
     )
+
+
+# ---- prior authorisation ----------------------------------------------------------------
+
+
+@router.post("/cases/{case_number}/authorizations/{authorization_id}/decision")
+async def record_decision(
+    request: Request, case_number: CaseNumber, authorization_id: RowId
+) -> Response:
+    """A clinical reviewer's (or supervisor's) decision on one request."""
+    form = await read_form(request)
+    cn = case_number.upper()
+    prefix = f"decision_{authorization_id}"
+    values = moveforms.inputs(prefix, form)
+    lines = [int(k.split(".")[1]) for k in values if k.startswith("units.") and k[6:].isdigit()]
+    rename: dict[str, str] = {}
+
+    def move(ctx: PageContext) -> None:
+        body, mapping = moveforms.decision(values, sorted(lines))
+        rename.update(mapping)
+        prior_auth_service.record_decision(
+            ctx.session, ctx.actor, authorization_id, body, clock=ctx.clock
+        )
+
+    return await _move(request, form, cn, move, "decided", prefix=prefix, rename=rename)
+
+
+@router.post("/cases/{case_number}/authorizations/{authorization_id}/information")
+async def send_information(
+    request: Request, case_number: CaseNumber, authorization_id: RowId
+) -> Response:
+    """What the reviewer pended the request for was sent."""
+    form = await read_form(request)
+    cn = case_number.upper()
+    prefix = f"information_{authorization_id}"
+
+    def move(ctx: PageContext) -> None:
+        body = moveforms.information(moveforms.inputs(prefix, form))
+        prior_auth_service.supply_information(
+            ctx.session, ctx.actor, authorization_id, body, clock=ctx.clock
+        )
+
+    return await _move(request, form, cn, move, "information_sent", prefix=prefix)
+
+
+@router.post("/cases/{case_number}/authorizations/{authorization_id}/appeal")
+async def appeal(request: Request, case_number: CaseNumber, authorization_id: RowId) -> Response:
+    form = await read_form(request)
+    cn = case_number.upper()
+    prefix = f"appeal_{authorization_id}"
+
+    def move(ctx: PageContext) -> None:
+        body = moveforms.appeal(moveforms.inputs(prefix, form))
+        prior_auth_service.appeal(ctx.session, ctx.actor, authorization_id, body, clock=ctx.clock)
+
+    return await _move(request, form, cn, move, "appealed", prefix=prefix)
+
+
+# ---- scheduling and fulfilment ----------------------------------------------------------
+
+
+@router.post("/cases/{case_number}/schedule")
+async def schedule(request: Request, case_number: CaseNumber) -> Response:
+    """Book (or move) a delivery or visit: a day and a window in the member's local
+    time, converted to instants here; the service checks the window and the deadline."""
+    form = await read_form(request)
+    cn = case_number.upper()
+    prefix = form.get("form", "schedule_new")
+    if not (prefix == "schedule_new" or (prefix.startswith("schedule_") and prefix[9:].isdigit())):
+        prefix = "schedule_new"
+
+    def move(ctx: PageContext) -> None:
+        case = referral_service.get_referral(ctx.session, ctx.actor, cn, clock=ctx.clock)
+        body = moveforms.schedule(moveforms.inputs(prefix, form), case.time_zone)
+        scheduling_service.schedule(ctx.session, ctx.actor, cn, body, clock=ctx.clock)
+
+    return await _move(
+        request, form, cn, move, "scheduled", prefix=prefix, rename=moveforms.SCHEDULE_INPUTS
+    )
+
+
+@router.post("/cases/{case_number}/appointments/{appointment_id}/outcome")
+async def record_outcome(
+    request: Request, case_number: CaseNumber, appointment_id: RowId
+) -> Response:
+    """Delivered (received by, serial numbers), visit done, or missed (coded reason)."""
+    form = await read_form(request)
+    cn = case_number.upper()
+    prefix = f"outcome_{appointment_id}"
+
+    def move(ctx: PageContext) -> None:
+        case = referral_service.get_referral(ctx.session, ctx.actor, cn, clock=ctx.clock)
+        body = moveforms.outcome(moveforms.inputs(prefix, form), case.time_zone)
+        scheduling_service.record_outcome(
+            ctx.session, ctx.actor, appointment_id, body, clock=ctx.clock
+        )
+
+    return await _move(request, form, cn, move, "outcome", prefix=prefix)
+
+
+@router.post("/cases/{case_number}/close")
+async def close(request: Request, case_number: CaseNumber) -> Response:
+    form = await read_form(request)
+    cn = case_number.upper()
+
+    def move(ctx: PageContext) -> None:
+        body = moveforms.close(moveforms.inputs("close", form))
+        referral_service.close_referral(ctx.session, ctx.actor, cn, body, clock=ctx.clock)
+
+    return await _move(request, form, cn, move, "closed", prefix="close")
+
+
+@router.get("/cases/{case_number}/confirmation.pdf")
+async def confirmation(request: Request, case_number: CaseNumber) -> Response:
+    """The written confirmation of the scheduled start (the service makes the PDF)."""
+    cn = case_number.upper()
+
+    def work(ctx: PageContext) -> Download:
+        pdf = scheduling_service.confirmation_pdf(ctx.session, ctx.actor, cn, clock=ctx.clock)
+        return Download(pdf, "application/pdf", f"confirmation-{cn}.pdf")
+
+    return await page(request, work)
 
 
 # ---- supplying missing information -----------------------------------------------------------

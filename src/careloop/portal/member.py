@@ -14,6 +14,7 @@ from careloop.portal import presenters
 from careloop.portal.web import Page, PageContext, page
 from careloop.referral import service as referral_service
 from careloop.referral.schemas import ReferralFilter, ReferralRead, TimelineRead
+from careloop.scheduling import service as scheduling_service
 
 router = APIRouter(include_in_schema=False)
 
@@ -46,6 +47,7 @@ def _steps(case: ReferralRead) -> list[tuple[str, bool]]:
         ("Order received", True),
         ("Approved", approved),
         ("Provider found", placed),
+        ("Visit or delivery booked", status in {"scheduled", "fulfilled", "closed"}),
         ("Delivered or started", status in {"fulfilled", "closed"}),
     ]
 
@@ -53,7 +55,11 @@ def _steps(case: ReferralRead) -> list[tuple[str, bool]]:
 def _case_view(ctx: PageContext, case_number: str) -> dict[str, Any]:
     case = referral_service.get_referral(ctx.session, ctx.actor, case_number, clock=ctx.clock)
     timeline = referral_service.get_timeline(ctx.session, ctx.actor, case_number, clock=ctx.clock)
+    visit = scheduling_service.upcoming_visit(ctx.session, ctx.actor, case_number, clock=ctx.clock)
     return {
+        # Only a booked window is news to the member; a missed or done one is said by
+        # the status words.
+        "visit": visit if visit is not None and visit.status == "scheduled" else None,
         "case_number": case.case_number,
         "first_name": case.member.first_name,
         "status_text": presenters.member_words(case.status),

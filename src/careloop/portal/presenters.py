@@ -142,3 +142,15 @@ def fix_hint(field: str, code: str) -> str:
         return "Compare with the other case; cancel this one if it is the same order"
     section = field.split(".", 1)[0]
     return _FIX_BY_SECTION.get(section, "Check it with the referrer, then record it")
+
+
+def window_words(start: datetime | None, end: datetime | None, zone: str) -> str:
+    """``Wed 25 Nov between 09:00 and 12:00``: a booked window as a member reads it, in
+    the member's zone (both ends on one day, as windows are booked)."""
+    if start is None or end is None:
+        return "not booked yet"
+    tz = ZoneInfo(zone)
+    a, b = start.astimezone(tz), end.astimezone(tz)
+    if a.date() == b.date():
+        return f"{a:%a %d %b} between {a:%H:%M} and {b:%H:%M}"
+    return f"{a:%a %d %b %H:%M} to {b:%a %d %b %H:%M}"

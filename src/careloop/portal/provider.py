@@ -1,6 +1,8 @@
-"""Provider pages (part 1): offers waiting for our answer with their deadline, accept or
-decline with a coded reason, the referrals we accepted, and our onboarding checklist with
-the credentials about to expire. Scheduling and delivery come with the scheduling pages."""
+"""Provider pages: offers waiting for our answer with their deadline, accept or decline
+with a coded reason, the referrals we accepted with where their delivery or visit stands
+(each links to its case page, where it is scheduled, moved, and its outcome recorded:
+delivered with serial numbers, visit done, or missed), the due resupplies, and our
+onboarding checklist with the credentials about to expire."""
 
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ from careloop.matching.models import DeclineReason, OfferStatus
 from careloop.matching.schemas import DeclineIn
 from careloop.network import service as network_service
 from careloop.portal.web import Page, PageContext, Redirect, page, read_form
+from careloop.scheduling import service as scheduling_service
+from careloop.scheduling.rules import AppointmentStatus
 
 router = APIRouter(include_in_schema=False)
 
@@ -68,9 +72,27 @@ async def provider_home(request: Request, done: str | None = None) -> Response:
             offset=0,
             clock=ctx.clock,
         )
+        first_visits = scheduling_service.find_appointments(
+            ctx.session,
+            ctx.actor,
+            case_numbers=[o.case.case_number for o in accepted.items],
+            first_only=True,
+            limit=LIST_SIZE,
+            clock=ctx.clock,
+        ).items
+        resupplies = scheduling_service.find_appointments(
+            ctx.session,
+            ctx.actor,
+            statuses=[AppointmentStatus.due],
+            limit=LIST_SIZE,
+            clock=ctx.clock,
+        ).items
         values = {
             "waiting": sorted(waiting.items, key=lambda o: o.respond_by),
             "accepted": accepted,
+            # The start of service of each accepted case, and the resupplies to book.
+            "first_visit": {a.case_number: a for a in first_visits},
+            "resupplies": resupplies,
             "decline_labels": DECLINE_LABELS,
             "done": _DONE.get(done or ""),
             **_provider_values(ctx),

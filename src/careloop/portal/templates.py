@@ -36,6 +36,7 @@ def environment() -> Environment:
     env.filters["words"] = presenters.words
     env.filters["relative"] = relative
     env.filters["event_details"] = presenters.event_details
+    env.filters["window"] = presenters.window_words
     return env
 
 

@@ -61,7 +61,17 @@ class Redirect:
     clear_session: bool = False
 
 
-Outcome = Page | Redirect
+@dataclass(frozen=True)
+class Download:
+    """A file made by a service (the written confirmation PDF), sent as it is."""
+
+    body: bytes
+    media_type: str
+    filename: str
+    set_session: str | None = None
+
+
+Outcome = Page | Redirect | Download
 
 
 @dataclass(frozen=True)
@@ -192,6 +202,15 @@ def respond(request: Request, outcome: Outcome, principal: PortalPrincipal | Non
         response: Response = RedirectResponse(outcome.to, status_code=303)
         if outcome.clear_session:
             response.delete_cookie(SESSION_COOKIE, path="/")
+    elif isinstance(outcome, Download):
+        response = Response(
+            outcome.body,
+            media_type=outcome.media_type,
+            headers={
+                "Content-Disposition": f'inline; filename="{outcome.filename}"',
+                "Cache-Control": "no-store",
+            },
+        )
     else:
         response = render(request, outcome, principal)
     if outcome.set_session:

@@ -13,6 +13,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
 from careloop.audit import service as audit
@@ -216,6 +217,12 @@ def visible_by_id(
     if for_update:
         stmt = stmt.with_for_update()
     return session.scalars(stmt).first()
+
+
+def visible_ids(actor: Actor) -> Select[tuple[int]]:
+    """The ids of the cases the actor may see, as a subquery for a list of rows that hang
+    off cases (appointments, say): the same scope as every other read."""
+    return repository.visible_to(actor).with_only_columns(Referral.id)
 
 
 def audit_read(

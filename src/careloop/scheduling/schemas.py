@@ -72,3 +72,15 @@ class AppointmentRead(BaseModel):
 
 class AppointmentList(BaseModel):
     items: list[AppointmentRead]
+
+
+class VisitRead(BaseModel):
+    """What a member is told of the start of their care: who is coming, when, and the
+    provider's phone; nothing internal."""
+
+    kind: AppointmentKind
+    status: AppointmentStatus
+    window_start: datetime | None
+    window_end: datetime | None
+    provider_name: str | None
+    provider_phone: str | None

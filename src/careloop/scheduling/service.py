@@ -9,6 +9,7 @@ the resupplies of recurring items; they leave the case fulfilled.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,6 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from careloop.audit import service as audit
 from careloop.codes import lookup_hcpcs
 from careloop.core.actor import SYSTEM_ACTOR, Actor
 from careloop.core.clock import Clock
@@ -30,7 +32,13 @@ from careloop.referral.models import Referral, ReferralItem
 from careloop.scheduling import confirmation, rules
 from careloop.scheduling.models import Appointment
 from careloop.scheduling.rules import AppointmentStatus, Outcome
-from careloop.scheduling.schemas import AppointmentList, AppointmentRead, OutcomeIn, ScheduleIn
+from careloop.scheduling.schemas import (
+    AppointmentList,
+    AppointmentRead,
+    OutcomeIn,
+    ScheduleIn,
+    VisitRead,
+)
 from careloop.sla import service as clocks
 from careloop.sla.models import ClockKind, ClockStatus
 
@@ -430,6 +438,75 @@ def get_appointment(
     return _read(session, referral, appointment)
 
 
+def find_appointments(
+    session: Session,
+    actor: Actor,
+    *,
+    statuses: Sequence[AppointmentStatus] | None = None,
+    case_numbers: Sequence[str] | None = None,
+    first_only: bool = False,
+    limit: int,
+    clock: Clock,
+) -> AppointmentList:
+    """Deliveries and visits of the cases the actor may see (provider staff: their
+    accepted cases), by status and case, the soonest first: one query, one audit record."""
+    require(actor, "appointment:manage")
+    stmt = (
+        select(Appointment, Referral.case_number, Referral.status)
+        .join(Referral, Referral.id == Appointment.referral_id)
+        .where(Appointment.referral_id.in_(moves.visible_ids(actor).scalar_subquery()))
+        .order_by(
+            Appointment.window_start.is_(None),
+            Appointment.window_start,
+            Appointment.due_on,
+            Appointment.id,
+        )
+        .limit(limit)
+    )
+    if statuses is not None:
+        stmt = stmt.where(Appointment.status.in_(list(statuses)))
+    if case_numbers is not None:
+        stmt = stmt.where(Referral.case_number.in_(list(case_numbers)))
+    if first_only:
+        stmt = stmt.where(Appointment.sequence == 1)
+    rows = session.execute(stmt).all()
+    audit.record(
+        session,
+        actor,
+        "appointment.list",
+        clock=clock,
+        detail={"case_numbers": sorted({case_number for _, case_number, _ in rows})},
+    )
+    names = _provider_names(session, {a.provider_id for a, _, _ in rows if a.provider_id})
+    return AppointmentList(
+        items=[
+            _read_row(a, case_number, status, names.get(a.provider_id or 0))
+            for a, case_number, status in rows
+        ]
+    )
+
+
+def upcoming_visit(
+    session: Session, actor: Actor, case_number: str, *, clock: Clock
+) -> VisitRead | None:
+    """The start of service as the member reads it: the provider, its phone and the
+    booked window (None before anything is booked)."""
+    require(actor, "referral:read")
+    referral = moves.visible(session, actor, case_number, "appointment.read", clock=clock)
+    appointment = first_appointment(session, referral.id)
+    if appointment is None:
+        return None
+    name, phone = provider_contact(session, appointment.provider_id)
+    return VisitRead(
+        kind=appointment.kind,
+        status=appointment.status,
+        window_start=appointment.window_start,
+        window_end=appointment.window_end,
+        provider_name=name,
+        provider_phone=phone,
+    )
+
+
 def first_appointment(session: Session, referral_id: int) -> Appointment | None:
     stmt = select(Appointment).where(
         Appointment.referral_id == referral_id, Appointment.sequence == 1
@@ -524,17 +601,29 @@ def provider_contact(session: Session, provider_id: int | None) -> tuple[str | N
     return provider.legal_name, provider.phone
 
 
+def _provider_names(session: Session, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    rows = session.execute(select(Provider.id, Provider.legal_name).where(Provider.id.in_(ids)))
+    return {provider_id: name for provider_id, name in rows}
+
+
 def _read(session: Session, referral: Referral, appointment: Appointment) -> AppointmentRead:
     name, _ = provider_contact(session, appointment.provider_id)
-    a = appointment
+    return _read_row(appointment, referral.case_number, referral.status, name)
+
+
+def _read_row(
+    a: Appointment, case_number: str, case_status: ReferralStatus, provider_name: str | None
+) -> AppointmentRead:
     return AppointmentRead(
         id=a.id,
-        case_number=referral.case_number,
+        case_number=case_number,
         sequence=a.sequence,
         kind=a.kind,
         status=a.status,
         provider_id=a.provider_id,
-        provider_name=name,
+        provider_name=provider_name,
         due_on=a.due_on,
         window_start=a.window_start,
         window_end=a.window_end,
@@ -545,10 +634,10 @@ def _read(session: Session, referral: Referral, appointment: Appointment) -> App
         missed_reason=a.missed_reason,
         note=a.note,
         on_time=a.on_time,
-        case_status=referral.status,
+        case_status=case_status,
         links={
             "outcome": f"/api/v1/appointments/{a.id}/outcome",
-            "confirmation": f"/api/v1/referrals/{referral.case_number}/confirmation.pdf",
+            "confirmation": f"/api/v1/referrals/{case_number}/confirmation.pdf",
         },
     )
 
