@@ -69,6 +69,7 @@ bench: $(DEV_STAMP)
 	$(BIN)/python bench/matching.py
 	$(BIN)/python bench/workqueue.py
 	$(BIN)/python bench/worker.py
+	$(BIN)/python bench/pages.py
 
 clean:
 	rm -rf $(VENV) var/*.sqlite3*

@@ -255,7 +255,12 @@ def tick() -> None:
     overdue acknowledgements and service starts, warn before deadlines, expire
     unanswered offers, stop offers to lapsed providers, deliver notifications."""
     database = _database()
-    done = worker.run_until_idle(database, clock=SystemClock(), sink=_sink())
+    done = worker.run_until_idle(
+        database,
+        clock=SystemClock(),
+        sink=_sink(),
+        report_zone=_settings().display_time_zone,
+    )
     console.print(
         ", ".join(f"{kind}: {count}" for kind, count in sorted(done.items())) or "nothing was due"
     )
@@ -271,7 +276,12 @@ def run_worker(
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         worker.run(
-            _database(), clock=SystemClock(), sink=_sink(), stop=stop, idle_seconds=idle_seconds
+            _database(),
+            clock=SystemClock(),
+            sink=_sink(),
+            stop=stop,
+            idle_seconds=idle_seconds,
+            report_zone=_settings().display_time_zone,
         )
     except KeyboardInterrupt:
         stop.set()
@@ -378,7 +388,13 @@ def demo(
         stop = threading.Event()
         thread = threading.Thread(
             target=worker.run,
-            kwargs={"database": database, "clock": SystemClock(), "sink": _sink(), "stop": stop},
+            kwargs={
+                "database": database,
+                "clock": SystemClock(),
+                "sink": _sink(),
+                "stop": stop,
+                "report_zone": settings.display_time_zone,
+            },
             name="careloop-worker",
             daemon=True,
         )

@@ -25,6 +25,7 @@ from careloop.notification import service as notification_service
 from careloop.notification.sinks import Sink
 from careloop.prior_auth import tasks as prior_auth_tasks
 from careloop.referral import tasks as referral_tasks
+from careloop.report import service as report_service
 from careloop.scheduling import tasks as scheduling_tasks
 from careloop.sla import repository as clocks
 from careloop.sla.models import Clock as ClockRow
@@ -115,9 +116,15 @@ def _fire_one(session: Session, row: ClockRow, clock: Clock) -> bool:
 
 
 def run_until_idle(
-    database: Database, *, clock: Clock, sink: Sink | None = None, batch: int = 100
+    database: Database,
+    *,
+    clock: Clock,
+    sink: Sink | None = None,
+    batch: int = 100,
+    report_zone: str | None = None,
 ) -> Counter[str]:
-    """Fire everything due now (batch after batch), then deliver the outbox once."""
+    """Fire everything due now (batch after batch), then deliver the outbox once, and
+    refresh the staff dashboard's snapshot (in ``report_zone``) when it is stale."""
     total: Counter[str] = Counter()
     while True:
         fired = fire_due(database, clock=clock, batch=batch)
@@ -127,6 +134,10 @@ def run_until_idle(
     if sink is not None:
         with database.unit_of_work() as session:
             total["notifications"] += notification_service.deliver_due(session, sink, clock=clock)
+    if report_zone is not None:
+        with database.unit_of_work() as session:
+            refreshed = report_service.refresh_dashboard(session, clock=clock, zone=report_zone)
+        total["reports"] += int(refreshed)
     return total
 
 
@@ -137,12 +148,13 @@ def run(
     sink: Sink,
     stop: threading.Event,
     idle_seconds: float = 1.0,
+    report_zone: str | None = None,
 ) -> None:
     """Work until ``stop`` is set: fire due clocks, deliver messages, sleep when idle."""
     log.info("worker.started")
     while not stop.is_set():
         try:
-            done = run_until_idle(database, clock=clock, sink=sink)
+            done = run_until_idle(database, clock=clock, sink=sink, report_zone=report_zone)
         except Exception as exc:  # the database went away: wait and try again
             log.error("worker.pass_failed", error_type=type(exc).__name__)
             stop.wait(5)

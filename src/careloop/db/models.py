@@ -12,6 +12,7 @@ from careloop.network import models as network_models
 from careloop.payer import models as payer_models
 from careloop.prior_auth import models as prior_auth_models
 from careloop.referral import models as referral_models
+from careloop.report import models as report_models
 from careloop.scheduling import models as scheduling_models
 from careloop.sla import models as sla_models
 
@@ -26,6 +27,7 @@ __all__ = [
     "payer_models",
     "prior_auth_models",
     "referral_models",
+    "report_models",
     "scheduling_models",
     "sla_models",
 ]

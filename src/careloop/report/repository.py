@@ -4,11 +4,13 @@ rules.py. Nothing commits here."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from careloop.referral.models import Referral
+from careloop.report.models import ReportSnapshot
 from careloop.sla.models import Clock, ClockKind, ClockStatus
 
 
@@ -44,3 +46,18 @@ def ended_service_starts(
         Clock.due_at < until,
     )
     return [(r[0], r[1]) for r in session.execute(stmt)]
+
+
+def snapshot(session: Session, name: str) -> ReportSnapshot | None:
+    return session.scalars(select(ReportSnapshot).where(ReportSnapshot.name == name)).first()
+
+
+def save_snapshot(
+    session: Session, name: str, *, computed_at: datetime, data: dict[str, Any]
+) -> None:
+    row = snapshot(session, name)
+    if row is None:
+        session.add(ReportSnapshot(name=name, computed_at=computed_at, data=data))
+    else:
+        row.computed_at, row.data = computed_at, data
+    session.flush()
