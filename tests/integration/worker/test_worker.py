@@ -317,11 +317,13 @@ def test_a_worker_killed_at_random_points_loses_and_doubles_nothing(
 
 
 def test_an_idle_worker_logs_nothing_between_start_and_stop(
-    committed_database: Database, clock: FixedClock, tmp_path: Path
+    committed_database: Database, clock: FixedClock, tmp_path: Path, monkeypatch: Any
 ) -> None:
     stop = threading.Event()
     threading.Timer(0.5, stop.set).start()
     sink = FileSink(tmp_path / "outbox.jsonl")
     with structlog.testing.capture_logs() as logs:
+        # A logger bound now (the module's may be cached from an earlier configuration).
+        monkeypatch.setattr(worker, "log", structlog.get_logger("careloop.worker"))
         worker.run(committed_database, clock=clock, sink=sink, stop=stop, idle_seconds=0.05)
     assert [entry["event"] for entry in logs] == ["worker.started", "worker.stopped"]
