@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
@@ -52,8 +52,23 @@ class CarePath:
     manager: Actor
     reviewer: Actor
 
+    # The first draws of each kind are scripted so every outcome appears whatever day the
+    # demo is seeded on (which windows are past depends on the wall clock); then random.
+    scripts: dict[str, list[float]] = field(
+        default_factory=lambda: {
+            "authorisation": [0.05, 0.15, 0.3, 0.5],  # waiting, pended, denied, approved
+            "appeal": [0.9],  # the first denial stays denied (no appeal yet)
+            "outcome": [0.05, 0.15, 0.5],  # missed, late, on time
+            "close": [0.0],
+        }
+    )
+
     def at(self, moment: datetime) -> None:
         self.fixed.set(min(moment, self.now))
+
+    def roll(self, kind: str) -> float:
+        script = self.scripts.get(kind)
+        return script.pop(0) if script else self.rng.random()
 
 
 def seed_coverage(session: Session, rng: random.Random, fixed: FixedClock) -> None:
@@ -117,7 +132,7 @@ def _authorise(path: CarePath, case_number: str) -> None:
     request = prior_auth_service.request_authorization(
         path.session, path.manager, case_number, AuthorizationRequestIn(), clock=path.fixed
     )
-    roll = rng.random()
+    roll = path.roll("authorisation")
     if roll < 0.12:
         return  # waiting for the payer's reviewer
     wait = timedelta(hours=rng.randint(4, 40 if request.priority is Priority.expedited else 120))
@@ -154,7 +169,7 @@ def _authorise(path: CarePath, case_number: str) -> None:
                 peer_to_peer_contact="Dr. Helen Marsh, medical director, 800-555-0142",
             ),
         )
-        if rng.random() < 0.5:
+        if path.roll("appeal") < 0.5:
             path.at(path.fixed.now() + timedelta(hours=rng.randint(5, 48)))
             prior_auth_service.appeal(
                 path.session,
@@ -239,7 +254,7 @@ def _fulfil(
     )
     if end + timedelta(hours=1) > path.now:
         return  # the window is still ahead
-    roll = rng.random()
+    roll = path.roll("outcome")
     path.at(end - timedelta(minutes=rng.randint(10, 150)))
     if roll < 0.12:
         scheduling_service.record_outcome(
@@ -272,7 +287,7 @@ def _fulfil(
         ),
         clock=path.fixed,
     )
-    if rng.random() < 0.3:
+    if path.roll("close") < 0.3:
         path.at(path.fixed.now() + timedelta(hours=rng.randint(2, 48)))
         referral_service.close_referral(
             path.session,
