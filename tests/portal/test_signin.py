@@ -1,21 +1,30 @@
 """Signing in to the portal: password, TOTP, recovery codes, session lifetime, sign-out,
-and the cookie's flags (RELIABILITY.md rows 17-18)."""
+the cookie's flags, deprovisioning and the failed-sign-in limits (RELIABILITY.md rows
+17-19, §2 C.25-C.26)."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
+from argon2 import PasswordHasher
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from httpx import Response
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from careloop.app import create_app
 from careloop.core.actor import Role
 from careloop.core.clock import FixedClock
 from careloop.db.session import Database
+from careloop.identity import secrets
+from careloop.identity.models import User
 from careloop.identity.secrets import totp_code
 from careloop.settings import Settings
 from tests.portal.conftest import (
+    PASSWORD,
     People,
     PortalUser,
     csrf_of,
@@ -216,14 +225,21 @@ class TestSessionLifetime:
         self, browser: TestClient, people: People, clock: FixedClock
     ) -> None:
         sign_in(browser, people.hartford, clock)
-        stolen = browser.cookies.get("careloop_session")
+        stolen = browser.cookies.get("careloop_session") or ""
+        assert _replay(browser, stolen, "/referrer") == 200  # a copy works while signed in
         token = page_csrf(browser, "/referrer")
         out = browser.post("/signout", data={"csrf_token": token})
         assert out.status_code == 303
         assert out.headers["location"] == "/signin"
         # The old cookie, replayed, is worthless: the row is gone.
-        browser.cookies.set("careloop_session", stolen or "", domain="testserver")
-        assert browser.get("/referrer").status_code == 303
+        assert _replay(browser, stolen, "/referrer") == 303
+
+
+def _replay(browser: TestClient, cookie: str, path: str) -> int:
+    """The status another browser gets for ``path`` when it sends ``cookie``."""
+    with TestClient(browser.app, base_url="https://testserver", follow_redirects=False) as other:
+        other.cookies.set("careloop_session", cookie)
+        return other.get(path).status_code
 
 
 class TestCookie:
@@ -265,3 +281,187 @@ class TestDemoSetting:
             page = client.get("/staff")
             assert page.status_code == 200
             assert "Demo" in page.text
+
+
+class TestDeprovisioning:
+    def test_a_disabled_users_live_session_is_refused_at_once(
+        self, browser: TestClient, people: People, session: Session, clock: FixedClock
+    ) -> None:
+        sign_in(browser, people.intake, clock)
+        assert browser.get("/staff").status_code == 200
+        user = session.scalars(select(User).where(User.email == people.intake.email)).one()
+        user.active = False
+        session.flush()
+        refused = browser.get("/staff")
+        assert refused.status_code == 303
+        assert refused.headers["location"].startswith("/signin")
+        # The session row is gone: enabling the user again does not revive the cookie.
+        user.active = True
+        session.flush()
+        assert browser.get("/staff").status_code == 303
+
+
+class TestSessionFixation:
+    def test_a_cookie_planted_before_sign_in_is_replaced_and_worthless(
+        self, browser: TestClient, people: People, clock: FixedClock
+    ) -> None:
+        browser.cookies.set("careloop_session", "planted-by-someone-else")
+        response = password_step(browser, people.hartford.email)
+        assert response.status_code == 303
+        issued = response.cookies.get("careloop_session")
+        assert issued not in (None, "planted-by-someone-else")
+        assert _replay(browser, issued or "", "/referrer") == 200
+        assert _replay(browser, "planted-by-someone-else", "/referrer") == 303
+
+    def test_each_sign_in_issues_a_new_session_id(
+        self, browser: TestClient, people: People, clock: FixedClock
+    ) -> None:
+        sign_in(browser, people.hartford, clock)
+        first = browser.cookies.get("careloop_session")
+        sign_in(browser, people.hartford, clock)
+        assert browser.cookies.get("careloop_session") not in (None, first)
+
+
+class TestStepSkipping:
+    def test_the_enrolment_page_cannot_replace_an_enrolled_factor_before_the_code_step(
+        self, browser: TestClient, people: People, clock: FixedClock
+    ) -> None:
+        """Password done, code not: enrolling a fresh authenticator would skip the step."""
+        password_step(browser, people.intake.email)
+        assert browser.get("/signin/enrol").status_code == 409
+        token = csrf_of(browser.get("/signin/totp").text)
+        chosen = "MFRGGZDFMZTWQ2LKNNWG23TPOBYXE43U"
+        forged = browser.post(
+            "/signin/enrol", data={"code": totp_code(chosen, clock.now()), "csrf_token": token}
+        )
+        assert forged.status_code == 409
+        assert "careloop_session" not in forged.cookies
+        skipped = browser.get("/staff")
+        assert skipped.status_code == 303
+        assert skipped.headers["location"] == "/signin/totp"
+
+
+# ---- failed-sign-in limits (identity.rules: 10 per account in 15 min, 20 per address in 1 min)
+
+
+def _client(app: FastAPI, address: str) -> TestClient:
+    return TestClient(
+        app,
+        base_url="https://testserver",
+        follow_redirects=False,
+        raise_server_exceptions=False,
+        client=(address, 50000),
+    )
+
+
+def _same_page(response: Response, email: str) -> str:
+    """The page with what legitimately differs taken out: the e-mail echoed back into
+    the form and the per-page CSRF token."""
+    return re.sub(r'value="[^"]*"', 'value=""', response.text.replace(email, "EMAIL"))
+
+
+class CountingHasher:
+    """Stands in for the argon2 hasher and records which hashes were verified."""
+
+    def __init__(self, real: PasswordHasher) -> None:
+        self.real = real
+        self.verified: list[str] = []
+
+    def verify(self, password_hash: str, password: str) -> bool:
+        self.verified.append(password_hash)
+        return self.real.verify(password_hash, password)
+
+
+class TestFailedSignInLimits:
+    def test_429_for_a_correct_password_after_10_failures_until_15_minutes_pass(
+        self, browser: TestClient, people: People, clock: FixedClock
+    ) -> None:
+        for _ in range(10):
+            assert password_step(browser, people.hartford.email, "wrong").status_code == 401
+        locked = password_step(browser, people.hartford.email, PASSWORD)
+        assert locked.status_code == 429
+        assert locked.headers["retry-after"] == "900"
+        assert "Too many failed sign-in attempts. Wait 15 minutes" in locked.text
+        assert "careloop_session" not in locked.cookies
+        clock.advance(timedelta(minutes=14, seconds=59))
+        still = password_step(browser, people.hartford.email, PASSWORD)
+        assert still.status_code == 429
+        assert still.headers["retry-after"] == "1"
+        clock.advance(timedelta(seconds=1))
+        assert password_step(browser, people.hartford.email, PASSWORD).status_code == 303
+
+    def test_refused_attempts_do_not_extend_the_lock(
+        self, browser: TestClient, people: People, clock: FixedClock
+    ) -> None:
+        for _ in range(10):
+            password_step(browser, people.hartford.email, "wrong")
+        for _ in range(14):
+            clock.advance(timedelta(minutes=1))
+            assert password_step(browser, people.hartford.email, "wrong").status_code == 429
+        clock.advance(timedelta(minutes=1))
+        assert password_step(browser, people.hartford.email, PASSWORD).status_code == 303
+
+    def test_registered_and_unknown_emails_get_the_same_answers(
+        self, app: FastAPI, people: People
+    ) -> None:
+        """No enumeration: wrong password and unknown e-mail read alike, before and
+        after the lock (each from its own address, so only the account limit applies)."""
+        unknown = "nobody@hartford.test"
+        with _client(app, "198.51.100.1") as one, _client(app, "198.51.100.2") as two:
+            for _ in range(11):
+                registered = password_step(one, people.hartford.email, "wrong")
+                stranger = password_step(two, unknown, "wrong")
+                assert registered.status_code == stranger.status_code
+                assert registered.headers.get("retry-after") == stranger.headers.get("retry-after")
+                assert _same_page(registered, people.hartford.email) == _same_page(
+                    stranger, unknown
+                )
+            assert registered.status_code == 429
+
+    def test_an_unknown_email_costs_an_argon2_verification_like_a_registered_one(
+        self, browser: TestClient, people: People, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        hasher = CountingHasher(PasswordHasher())
+        monkeypatch.setattr(secrets, "_HASHER", hasher)
+        password_step(browser, "nobody@example.test", "wrong")
+        password_step(browser, people.hartford.email, "wrong")
+        assert len(hasher.verified) == 2
+        assert all(h.startswith("$argon2id$") for h in hasher.verified)
+
+    def test_20_failures_from_one_address_lock_it_for_a_minute(
+        self, app: FastAPI, people: People, clock: FixedClock
+    ) -> None:
+        with _client(app, "203.0.113.9") as stuffer, _client(app, "198.51.100.7") as other:
+            for n in range(20):
+                assert password_step(stuffer, f"user{n}@example.test", "x").status_code == 401
+            locked = password_step(stuffer, people.hartford.email, PASSWORD)
+            assert locked.status_code == 429
+            assert locked.headers["retry-after"] == "60"
+            assert "Wait 1 minute and" in locked.text
+            # The accounts are not locked: the same person from elsewhere gets in.
+            assert password_step(other, people.hartford.email, PASSWORD).status_code == 303
+            clock.advance(timedelta(minutes=1))
+            assert password_step(stuffer, people.hartford.email, PASSWORD).status_code == 303
+
+    def test_wrong_totp_codes_count_against_the_account(
+        self, browser: TestClient, people: People, clock: FixedClock
+    ) -> None:
+        password_step(browser, people.intake.email)
+        token = csrf_of(browser.get("/signin/totp").text)
+        for _ in range(10):
+            wrong = browser.post("/signin/totp", data={"code": "000000", "csrf_token": token})
+            assert wrong.status_code == 401
+        right = totp_code(people.intake.secret or "", clock.now())
+        locked = browser.post("/signin/totp", data={"code": right, "csrf_token": token})
+        assert locked.status_code == 429
+        assert locked.headers["retry-after"] == "900"
+        assert "Too many failed sign-in attempts" in locked.text
+        assert browser.get("/staff").status_code == 303
+        # The password step of the same account is locked too.
+        with TestClient(
+            browser.app, base_url="https://testserver", follow_redirects=False
+        ) as other:
+            assert password_step(other, people.intake.email).status_code == 429
+            clock.advance(timedelta(minutes=15))
+            sign_in(other, people.intake, clock)
+            assert other.get("/staff").status_code == 200

@@ -65,6 +65,19 @@ class UnauthenticatedError(DomainError):
     title = "Authentication required"
 
 
+class TooManyRequestsError(DomainError):
+    """Too many attempts in too short a while; ``retry_after`` (whole seconds) says when
+    the next one will be heard, and becomes the Retry-After header."""
+
+    code = "too_many_requests"
+    status = 429
+    title = "Too many attempts; wait and try again"
+
+    def __init__(self, detail: str | None = None, *, retry_after: int) -> None:
+        super().__init__(detail, extra={"retry_after": retry_after})
+        self.retry_after = retry_after
+
+
 class RuleViolationError(DomainError):
     """Submitted data breaks a rule that makes the request impossible (422)."""
 

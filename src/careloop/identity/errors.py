@@ -5,6 +5,7 @@ from careloop.core.errors import (
     ForbiddenError,
     NotFoundError,
     RuleViolationError,
+    TooManyRequestsError,
     UnauthenticatedError,
 )
 
@@ -29,6 +30,14 @@ class SignInFailedError(UnauthenticatedError):
 
     code = "sign_in_failed"
     title = "E-mail or password not recognised"
+
+
+class SignInThrottledError(TooManyRequestsError):
+    """Too many failed sign-ins for the account or from the address (identity.rules:
+    the failed-sign-in policy); the same answer whether the e-mail is registered or not."""
+
+    code = "sign_in_throttled"
+    title = "Too many failed sign-in attempts"
 
 
 class SecondFactorFailedError(UnauthenticatedError):

@@ -1,12 +1,12 @@
 """Organisations, users, their API tokens, and the portal's sign-in records (browser
-sessions, TOTP second factors and recovery codes)."""
+sessions, TOTP second factors, recovery codes and failed sign-ins)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from careloop.core.actor import Role
@@ -109,3 +109,25 @@ class RecoveryCode(Base):
     code_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class SignInFailure(Base):
+    """One failed sign-in step, counted against the account and against the client's
+    address (identity.rules: the failed-sign-in policy). Rows older than the longest
+    window count for nothing and are deleted as new failures come in."""
+
+    __tablename__ = "sign_in_failures"
+    __table_args__ = (
+        Index("ix_sign_in_failures_account_hash", "account_hash", "failed_at"),
+        Index("ix_sign_in_failures_address", "address", "failed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # SHA-256 of the e-mail as typed (lower-cased), registered or not: people sometimes
+    # type their password into the e-mail field, so the text itself is not kept.
+    account_hash: Mapped[str] = mapped_column(String(64))
+    # The client's IP address (45 characters hold any IPv6 text form); null when unknown.
+    address: Mapped[str | None] = mapped_column(String(45))
+    # Which step failed: password or second_factor.
+    step: Mapped[str] = mapped_column(String(20))
+    failed_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

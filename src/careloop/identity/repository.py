@@ -12,6 +12,7 @@ from careloop.identity.models import (
     Organization,
     PortalSession,
     RecoveryCode,
+    SignInFailure,
     TotpFactor,
     User,
 )
@@ -114,3 +115,45 @@ def unused_recovery_codes(session: Session, user_id: int) -> int:
         RecoveryCode.user_id == user_id, RecoveryCode.used_at.is_(None)
     )
     return int(session.scalar(stmt) or 0)
+
+
+# ---- failed sign-ins -----------------------------------------------------------------------
+
+
+def account_failures(
+    session: Session, account_hash: str, /, *, since: datetime, limit: int
+) -> list[datetime]:
+    """When the account's most recent failures (at most ``limit``, newest first) after
+    ``since`` happened."""
+    stmt = (
+        select(SignInFailure.failed_at)
+        .where(SignInFailure.account_hash == account_hash, SignInFailure.failed_at > since)
+        .order_by(SignInFailure.failed_at.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
+
+
+def address_failures(
+    session: Session, address: str, /, *, since: datetime, limit: int
+) -> list[datetime]:
+    """When the address's most recent failures (at most ``limit``, newest first) after
+    ``since`` happened."""
+    stmt = (
+        select(SignInFailure.failed_at)
+        .where(SignInFailure.address == address, SignInFailure.failed_at > since)
+        .order_by(SignInFailure.failed_at.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
+
+
+def add_sign_in_failure(
+    session: Session, *, account_hash: str, address: str | None, step: str, at: datetime
+) -> None:
+    session.add(SignInFailure(account_hash=account_hash, address=address, step=step, failed_at=at))
+    session.flush()
+
+
+def delete_sign_in_failures(session: Session, *, before: datetime) -> None:
+    session.execute(delete(SignInFailure).where(SignInFailure.failed_at < before))

@@ -3,6 +3,7 @@ portal (password, TOTP second factor, recovery codes, server-side sessions)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -13,12 +14,14 @@ from sqlalchemy.orm import Session
 from careloop.core.actor import Actor, Role
 from careloop.core.clock import Clock
 from careloop.core.errors import ConflictError, RuleViolationError, UnauthenticatedError
+from careloop.db.session import keep_after_rollback
 from careloop.identity import repository, rules, secrets
 from careloop.identity.errors import (
     OrganizationRequiredError,
     SecondFactorFailedError,
     SessionEndedError,
     SignInFailedError,
+    SignInThrottledError,
     UserExistsError,
     UserNotFoundError,
     WeakPasswordError,
@@ -229,14 +232,27 @@ class PortalPrincipal:
 
 
 def sign_in(
-    session: Session, email: str, password: str, *, clock: Clock, demo_skip_totp: bool = False
+    session: Session,
+    email: str,
+    password: str,
+    *,
+    clock: Clock,
+    ip: str | None = None,
+    demo_skip_totp: bool = False,
 ) -> SignIn:
     """Check e-mail and password and open a session. Staff and provider users must then
-    give a TOTP code (or enrol one); with the demo setting an unenrolled user skips that."""
+    give a TOTP code (or enrol one); with the demo setting an unenrolled user skips that.
+
+    Refused with 429 while the e-mail or the address is over the failed-sign-in limits
+    (identity.rules), before the password is looked at; a failure is counted and answers
+    the same, and costs the same argon2 check, whether the e-mail is registered or not."""
     now = clock.now()
+    account = _account_hash(email)
+    _refuse_while_throttled(session, account, ip, now)
     user = repository.user_by_email(session, email.strip())
     ok = secrets.verify_password(user.password_hash if user else None, password)
     if user is None or not ok or not user.active:
+        _count_failure(session, account, ip, step="password", at=now)
         raise SignInFailedError("E-mail or password not recognised.", field="password")
     step, second_factor = _after_password(session, user, demo_skip_totp=demo_skip_totp)
     token = secrets.new_session_token()
@@ -254,6 +270,62 @@ def sign_in(
     session.flush()
     log.info("portal.signed_in", user_id=user.id, next_step=step.value)
     return SignIn(token=token, next_step=step)
+
+
+def _account_hash(email: str) -> str:
+    return hash_token(email.strip().lower())
+
+
+def _refuse_while_throttled(session: Session, account: str, ip: str | None, now: datetime) -> None:
+    """Raise SignInThrottledError while the account or the address is over its limit."""
+    limits = [
+        (
+            repository.account_failures,
+            account,
+            rules.ACCOUNT_FAILURE_LIMIT,
+            rules.ACCOUNT_FAILURE_WINDOW,
+        )
+    ]
+    if ip is not None:
+        limits.append(
+            (
+                repository.address_failures,
+                ip,
+                rules.ADDRESS_FAILURE_LIMIT,
+                rules.ADDRESS_FAILURE_WINDOW,
+            )
+        )
+    waits = []
+    for failures_of, key, limit, window in limits:
+        failures = failures_of(session, key, since=now - window, limit=limit)
+        wait = rules.failure_wait(now, failures, limit=limit, window=window)
+        if wait is not None:
+            waits.append(wait)
+    if not waits:
+        return
+    seconds = max(1, math.ceil(max(waits).total_seconds()))
+    minutes = math.ceil(seconds / 60)
+    log.info("portal.sign_in_throttled", retry_after=seconds)
+    raise SignInThrottledError(
+        "Too many failed sign-in attempts. Wait "
+        f"{minutes} minute{'s' if minutes != 1 else ''} and try again.",
+        retry_after=seconds,
+    )
+
+
+def _count_failure(
+    session: Session, account: str, ip: str | None, *, step: str, at: datetime
+) -> None:
+    """Count a failed step. The error that follows rolls the use case's transaction back,
+    so the count is written in a transaction of its own after that rollback (where the
+    failures that have aged out of every window are deleted too)."""
+
+    def write(fresh: Session) -> None:
+        repository.add_sign_in_failure(fresh, account_hash=account, address=ip, step=step, at=at)
+        repository.delete_sign_in_failures(fresh, before=at - rules.FAILURE_RETENTION)
+
+    log.info("portal.sign_in_failed", step=step)
+    keep_after_rollback(session, write)
 
 
 def _after_password(
@@ -360,9 +432,13 @@ def verify_second_factor(
     session: Session, principal: PortalPrincipal, code: str, *, clock: Clock
 ) -> str:
     """Check a TOTP code (each code once) or a recovery code (each once); the session
-    passes the second step under a new cookie, which is returned."""
+    passes the second step under a new cookie, which is returned. A wrong code counts as
+    a failed sign-in of the account, and the step answers 429 while the account or the
+    address is over the failed-sign-in limits (identity.rules), a right code too."""
     now = clock.now()
     user_id = _user_id(principal)
+    account, ip = _account_hash(principal.email), principal.actor.ip
+    _refuse_while_throttled(session, account, ip, now)
     factor = repository.totp_factor(session, user_id)
     if factor is None or factor.confirmed_at is None:
         raise ConflictError("No authenticator is enrolled; enrol one first.")
@@ -374,6 +450,7 @@ def verify_second_factor(
     if looks_like_recovery and repository.use_recovery_code(session, user_id, code_hash, now):
         log.info("portal.recovery_code_used", user_id=user_id)
         return _pass_second_step(session, principal, rules.SecondFactor.recovery_code)
+    _count_failure(session, account, ip, step="second_factor", at=now)
     raise SecondFactorFailedError("That code is not valid, or was already used.", field="code")
 
 

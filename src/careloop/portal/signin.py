@@ -22,7 +22,11 @@ from careloop.core.actor import STAFF_ROLES, Role
 from careloop.core.errors import DomainError
 from careloop.db.session import Database
 from careloop.identity import service as identity_service
-from careloop.identity.errors import SecondFactorFailedError, SignInFailedError
+from careloop.identity.errors import (
+    SecondFactorFailedError,
+    SignInFailedError,
+    SignInThrottledError,
+)
 from careloop.identity.secrets import totp_uri
 from careloop.identity.service import NextStep
 from careloop.portal.web import (
@@ -125,17 +129,29 @@ async def signin(request: Request) -> Response:
     settings = settings_of(request)
     database: Database = request.app.state.database
     clock = clock_of(request)
+    ip = request.client.host if request.client else None
 
     def work() -> identity_service.SignIn:
         with database.unit_of_work() as session:
             return identity_service.sign_in(
-                session, email, password, clock=clock, demo_skip_totp=settings.demo_skip_totp
+                session,
+                email,
+                password,
+                clock=clock,
+                ip=ip,
+                demo_skip_totp=settings.demo_skip_totp,
             )
 
     try:
         result = await run_in_threadpool(work)
     except SignInFailedError as exc:
         return _signin_page(request, next_path=next_path, email=email, error=exc.detail, status=401)
+    except SignInThrottledError as exc:
+        response = _signin_page(
+            request, next_path=next_path, email=email, error=exc.detail, status=429
+        )
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     target = _NEXT_STEP_PATH[result.next_step]
     if result.next_step is NextStep.done:
         target = next_path

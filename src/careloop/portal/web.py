@@ -24,7 +24,7 @@ from starlette.concurrency import run_in_threadpool
 
 from careloop.core.actor import Actor
 from careloop.core.clock import Clock
-from careloop.core.errors import DomainError, ForbiddenError
+from careloop.core.errors import DomainError, ForbiddenError, TooManyRequestsError
 from careloop.identity import service as identity_service
 from careloop.identity.errors import SecondFactorRequiredError, SessionEndedError
 from careloop.identity.service import PortalPrincipal
@@ -245,4 +245,7 @@ def error_page(
     """A domain error as a page with its status: the title and the detail the service
     wrote (never PHI, never driver text)."""
     values = {"title": exc.title, "detail": exc.detail, "code": exc.code}
-    return render(request, Page("error.html", values, status=exc.status), principal)
+    response = render(request, Page("error.html", values, status=exc.status), principal)
+    if isinstance(exc, TooManyRequestsError):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from careloop.core.errors import DomainError, FieldError
+from careloop.core.errors import DomainError, FieldError, TooManyRequestsError
 
 log = structlog.get_logger("careloop.web")
 
@@ -67,6 +67,8 @@ def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     if not errors and exc.field and exc.status == 422:
         errors = [FieldError(exc.field, exc.detail)]
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    if isinstance(exc, TooManyRequestsError):
+        headers = {"Retry-After": str(exc.retry_after)}
     log.info("http.domain_error", code=exc.code, status=exc.status)
     return problem(
         request,

@@ -49,7 +49,7 @@ class TokenCache:
         if not self.ttl or self._entries is None:
             return None
         entry = self._entries.get(token_hash)
-        if entry is None or entry[0] < self.clock():
+        if entry is None or entry[0] <= self.clock():
             return None
         return entry[1]
 
