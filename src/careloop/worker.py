@@ -36,10 +36,10 @@ log = structlog.get_logger("careloop.worker")
 Handler = Callable[[Session, ClockRow, Clock], ClockStatus]
 
 HANDLERS: dict[ClockKind, Handler] = {
-    ClockKind.acknowledgement: lambda s, r, c: referral_tasks.fire_case_clock(s, r, c.now()),
-    ClockKind.service_warning: lambda s, r, c: referral_tasks.fire_case_clock(s, r, c.now()),
-    ClockKind.service_start: lambda s, r, c: referral_tasks.fire_case_clock(s, r, c.now()),
-    ClockKind.discharge: lambda s, r, c: referral_tasks.fire_case_clock(s, r, c.now()),
+    **dict.fromkeys(
+        referral_tasks.CASE_CLOCK_KINDS,
+        lambda s, r, c: referral_tasks.fire_case_clock(s, r, c.now()),
+    ),
     ClockKind.offer_response: matching_tasks.on_offer_response_due,
     ClockKind.credential_expiry: matching_tasks.on_credential_expiry,
     ClockKind.authorization_decision: prior_auth_tasks.on_decision_due,

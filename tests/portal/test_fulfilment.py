@@ -6,9 +6,10 @@ fields (422) or as a clear message with the allowed moves (409), nothing half-wr
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
@@ -22,6 +23,7 @@ from careloop.prior_auth.schemas import AuthorizationRequestIn
 from careloop.referral import service as referral_service
 from careloop.referral.models import Referral
 from careloop.scheduling import service as scheduling_service
+from careloop.scheduling.models import Appointment
 from tests.factories.coverage import make_coverage, make_ready
 from tests.factories.identity import make_user
 from tests.factories.network import make_provider
@@ -49,15 +51,27 @@ def _tomorrow(clock: FixedClock) -> date:
     return clock.now().astimezone(ZONE).date() + timedelta(days=1)
 
 
-def _accepted(people: People, session: Session, clock: FixedClock, **draft: object) -> str:
-    """A case accepted by Acme Home Medical (people.provider's organisation)."""
+def _accepted(
+    people: People,
+    session: Session,
+    clock: FixedClock,
+    *,
+    sent_by: PortalUser | None = None,
+    **draft: object,
+) -> str:
+    """A case sent by ``sent_by`` (the case manager unless said), made ready and offered
+    by the case manager, and accepted by Acme Home Medical (people.provider's
+    organisation)."""
     make_coverage(session, clock=clock)
     admin, _ = make_user(session, clock=clock, role=Role.supervisor)
     acme = make_provider(session, clock=clock, admin=admin, name="Acme Home Medical")
     manager = people.manager.actor
     items = draft.pop("items", OXYGEN)
     number = referral_service.submit_referral(
-        session, manager, referral_draft(clock.now(), items=items, **draft), clock=clock
+        session,
+        (sent_by or people.manager).actor,
+        referral_draft(clock.now(), items=items, **draft),
+        clock=clock,
     ).case_number
     make_ready(session, manager, number, clock=clock)
     offer = matching_service.offer_referral(
@@ -88,7 +102,7 @@ def reviewer(session: Session, clock: FixedClock, people: People) -> PortalUser:
 
 def _schedule(
     browser: TestClient, number: str, day: date, start: str, end: str, **extra: str
-) -> object:
+) -> httpx.Response:
     token = csrf_of(browser.get(f"/cases/{number}").text)
     data = {
         "csrf_token": token,
@@ -99,6 +113,35 @@ def _schedule(
         **extra,
     }
     return browser.post(f"/cases/{number}/schedule", data=data)
+
+
+def _book_tomorrow(
+    browser: TestClient, session: Session, number: str, clock: FixedClock
+) -> Appointment:
+    """Book the first visit tomorrow 09:00-12:00 (the member's time) from the case page."""
+    booked = _schedule(browser, number, _tomorrow(clock), "09:00", "12:00")
+    assert booked.status_code == 303, booked.text
+    first = scheduling_service.first_appointment(session, _referral_id(session, number))
+    assert first is not None
+    return first
+
+
+def _record_outcome(
+    browser: TestClient, number: str, appointment_id: int, token: str, **inputs: str
+) -> httpx.Response:
+    """Send the outcome form of one appointment (inputs named without their prefix)."""
+    p = f"outcome_{appointment_id}"
+    data = {"csrf_token": token, **{f"{p}.{name}": v for name, v in inputs.items()}}
+    return browser.post(f"/cases/{number}/appointments/{appointment_id}/outcome", data=data)
+
+
+def _authorization_move(
+    browser: TestClient, number: str, auth_id: int, move: str, token: str, **inputs: str
+) -> httpx.Response:
+    """Send one authorisation form (``decision``, ``information`` or ``appeal``)."""
+    p = f"{move}_{auth_id}"
+    data = {"csrf_token": token, **{f"{p}.{name}": v for name, v in inputs.items()}}
+    return browser.post(f"/cases/{number}/authorizations/{auth_id}/{move}", data=data)
 
 
 class TestEligibilityOnTheCasePage:
@@ -156,13 +199,14 @@ class TestPriorAuthorization:
         page = browser.get(f"/cases/{number}").text
         assert f"/authorizations/{auth_id}/decision" in page
         p = f"decision_{auth_id}"
-        refused = browser.post(
-            f"/cases/{number}/authorizations/{auth_id}/decision",
-            data={
-                "csrf_token": csrf_of(page),
-                f"{p}.outcome": "denied",
-                f"{p}.denial_reason": "not_medically_necessary",
-            },
+        refused = _authorization_move(
+            browser,
+            number,
+            auth_id,
+            "decision",
+            csrf_of(page),
+            outcome="denied",
+            denial_reason="not_medically_necessary",
         )
         assert refused.status_code == 422
         assert f'id="err-{p}-peer_to_peer_contact"' in refused.text
@@ -183,36 +227,36 @@ class TestPriorAuthorization:
         clock: FixedClock,
     ) -> None:
         number, auth_id = requested
-        p = f"decision_{auth_id}"
         sign_in(browser, reviewer, clock)
         token = csrf_of(browser.get(f"/cases/{number}").text)
-        denied = browser.post(
-            f"/cases/{number}/authorizations/{auth_id}/decision",
-            data={
-                "csrf_token": token,
-                f"{p}.outcome": "denied",
-                f"{p}.denial_reason": "not_medically_necessary",
-                f"{p}.peer_to_peer_contact": "Dr. Lee, 860-555-0100",
-            },
+        denied = _authorization_move(
+            browser,
+            number,
+            auth_id,
+            "decision",
+            token,
+            outcome="denied",
+            denial_reason="not_medically_necessary",
+            peer_to_peer_contact="Dr. Lee, 860-555-0100",
         )
         assert denied.status_code == 303, denied.text
         page = browser.get(denied.headers["location"]).text
         assert "CARC 50" in page
         assert "Appeal by" in page and "Dr. Lee, 860-555-0100" in page
-        appealed = browser.post(
-            f"/cases/{number}/authorizations/{auth_id}/appeal",
-            data={"csrf_token": token, f"appeal_{auth_id}.rationale": "6-minute walk test"},
+        appealed = _authorization_move(
+            browser, number, auth_id, "appeal", token, rationale="6-minute walk test"
         )
         assert appealed.status_code == 303, appealed.text
-        approved = browser.post(
-            f"/cases/{number}/authorizations/{auth_id}/decision",
-            data={
-                "csrf_token": token,
-                f"{p}.outcome": "approved",
-                f"{p}.authorization_number": "PA-7781",
-                f"{p}.valid_from": clock.now().date().isoformat(),
-                f"{p}.valid_to": (clock.now().date() + timedelta(days=90)).isoformat(),
-            },
+        approved = _authorization_move(
+            browser,
+            number,
+            auth_id,
+            "decision",
+            token,
+            outcome="approved",
+            authorization_number="PA-7781",
+            valid_from=clock.now().date().isoformat(),
+            valid_to=(clock.now().date() + timedelta(days=90)).isoformat(),
         )
         assert approved.status_code == 303, approved.text
         page = browser.get(approved.headers["location"]).text
@@ -229,26 +273,23 @@ class TestPriorAuthorization:
         number, auth_id = requested
         sign_in(browser, reviewer, clock)
         token = csrf_of(browser.get(f"/cases/{number}").text)
-        pended = browser.post(
-            f"/cases/{number}/authorizations/{auth_id}/decision",
-            data={
-                "csrf_token": token,
-                f"decision_{auth_id}.outcome": "pended",
-                f"decision_{auth_id}.missing_information": "Recent oxygen saturation test",
-            },
+        pended = _authorization_move(
+            browser,
+            number,
+            auth_id,
+            "decision",
+            token,
+            outcome="pended",
+            missing_information="Recent oxygen saturation test",
         )
         assert pended.status_code == 303, pended.text
         page = browser.get(pended.headers["location"]).text
         assert "Recent oxygen saturation test" in page
-        empty = browser.post(
-            f"/cases/{number}/authorizations/{auth_id}/information",
-            data={"csrf_token": token, f"information_{auth_id}.note": ""},
-        )
+        empty = _authorization_move(browser, number, auth_id, "information", token, note="")
         assert empty.status_code == 422
         assert f'id="err-information_{auth_id}-note"' in empty.text
-        sent = browser.post(
-            f"/cases/{number}/authorizations/{auth_id}/information",
-            data={"csrf_token": token, f"information_{auth_id}.note": "SpO2 88 % faxed"},
+        sent = _authorization_move(
+            browser, number, auth_id, "information", token, note="SpO2 88 % faxed"
         )
         assert sent.status_code == 303
 
@@ -266,14 +307,8 @@ class TestScheduling:
         sign_in(browser, people.provider, clock)
         home = browser.get("/provider").text
         assert f"/cases/{number}#visits" in home and "Not scheduled yet" in home
-        day = _tomorrow(clock)
-        booked = _schedule(browser, number, day, "09:00", "12:00")
-        assert booked.status_code == 303, booked.text  # type: ignore[attr-defined]
-        first = scheduling_service.first_appointment(session, _referral_id(session, number))
-        assert first is not None and first.window_start is not None
-        assert first.window_start == datetime.combine(day, datetime.min.time(), ZONE).replace(
-            hour=9
-        )
+        first = _book_tomorrow(browser, session, number, clock)
+        assert first.window_start == datetime.combine(_tomorrow(clock), time(9), ZONE)
         home = browser.get("/provider").text
         assert "between 09:00 and 12:00" in home
         page = browser.get(f"/cases/{number}").text
@@ -281,34 +316,28 @@ class TestScheduling:
         assert f"outcome_{first.id}.outcome" in page
         p = f"outcome_{first.id}"
         token = csrf_of(page)
-        missing = browser.post(
-            f"/cases/{number}/appointments/{first.id}/outcome",
-            data={"csrf_token": token, f"{p}.outcome": "delivered", f"{p}.received_by": "Self"},
+        missing = _record_outcome(
+            browser, number, first.id, token, outcome="delivered", received_by="Self"
         )
         assert missing.status_code == 422
         assert f'id="err-{p}-serial_numbers"' in missing.text
         assert "serial numbers" in missing.text.split(f'id="err-{p}-serial_numbers"')[1][:200]
-        done = browser.post(
-            f"/cases/{number}/appointments/{first.id}/outcome",
-            data={
-                "csrf_token": token,
-                f"{p}.outcome": "delivered",
-                f"{p}.at": clock.now().astimezone(ZONE).strftime("%Y-%m-%dT%H:%M"),
-                f"{p}.received_by": "Self",
-                f"{p}.serial_numbers": "SN-4411-0092",
-            },
+        done = _record_outcome(
+            browser,
+            number,
+            first.id,
+            token,
+            outcome="delivered",
+            at=clock.now().astimezone(ZONE).strftime("%Y-%m-%dT%H:%M"),
+            received_by="Self",
+            serial_numbers="SN-4411-0092",
         )
         assert done.status_code == 303, done.text
         page = browser.get(done.headers["location"]).text
         assert "SN-4411-0092" in page and "Delivered or started" in page
         # Recording it again is a move the appointment no longer allows: 409, said plainly.
-        again = browser.post(
-            f"/cases/{number}/appointments/{first.id}/outcome",
-            data={
-                "csrf_token": token,
-                f"{p}.outcome": "missed",
-                f"{p}.reason": "member_not_home",
-            },
+        again = _record_outcome(
+            browser, number, first.id, token, outcome="missed", reason="member_not_home"
         )
         assert again.status_code == 409
         assert "Not allowed in the appointment" in again.text
@@ -324,8 +353,8 @@ class TestScheduling:
         sign_in(browser, people.manager, clock)
         late = _tomorrow(clock) + timedelta(days=20)
         refused = _schedule(browser, accepted.case_number, late, "09:00", "12:00")
-        assert refused.status_code == 422  # type: ignore[attr-defined]
-        text = refused.text  # type: ignore[attr-defined]
+        assert refused.status_code == 422
+        text = refused.text
         assert 'id="err-schedule_new-late_reason"' in text
         assert "service deadline" in text.split('id="err-schedule_new-late_reason"')[1][:300]
         rid = _referral_id(session, accepted.case_number)
@@ -338,15 +367,15 @@ class TestScheduling:
             "12:00",
             **{"schedule_new.late_reason": "Member away until then"},
         )
-        assert booked.status_code == 303  # type: ignore[attr-defined]
+        assert booked.status_code == 303
 
     def test_a_bad_time_is_shown_beside_its_field(
         self, browser: TestClient, people: People, accepted: Accepted, clock: FixedClock
     ) -> None:
         sign_in(browser, people.manager, clock)
         refused = _schedule(browser, accepted.case_number, _tomorrow(clock), "", "08:00")
-        assert refused.status_code == 422  # type: ignore[attr-defined]
-        assert 'id="err-schedule_new-start"' in refused.text  # type: ignore[attr-defined]
+        assert refused.status_code == 422
+        assert 'id="err-schedule_new-start"' in refused.text
 
     def test_missed_needs_a_coded_reason_then_reopens_scheduling(
         self,
@@ -358,20 +387,13 @@ class TestScheduling:
     ) -> None:
         number = accepted.case_number
         sign_in(browser, people.provider, clock)
-        _schedule(browser, number, _tomorrow(clock), "09:00", "12:00")
-        first = scheduling_service.first_appointment(session, _referral_id(session, number))
-        assert first is not None
-        p = f"outcome_{first.id}"
+        first = _book_tomorrow(browser, session, number, clock)
         token = csrf_of(browser.get(f"/cases/{number}").text)
-        refused = browser.post(
-            f"/cases/{number}/appointments/{first.id}/outcome",
-            data={"csrf_token": token, f"{p}.outcome": "missed"},
-        )
+        refused = _record_outcome(browser, number, first.id, token, outcome="missed")
         assert refused.status_code == 422
-        assert f'id="err-{p}-reason"' in refused.text
-        missed = browser.post(
-            f"/cases/{number}/appointments/{first.id}/outcome",
-            data={"csrf_token": token, f"{p}.outcome": "missed", f"{p}.reason": "member_not_home"},
+        assert f'id="err-outcome_{first.id}-reason"' in refused.text
+        missed = _record_outcome(
+            browser, number, first.id, token, outcome="missed", reason="member_not_home"
         )
         assert missed.status_code == 303
         page = browser.get(f"/cases/{number}").text
@@ -387,25 +409,13 @@ class TestConfirmationAndMember:
         session: Session,
         clock: FixedClock,
     ) -> None:
-        make_coverage(session, clock=clock)
-        admin, _ = make_user(session, clock=clock, role=Role.supervisor)
-        acme = make_provider(session, clock=clock, admin=admin, name="Acme Home Medical")
-        number = referral_service.submit_referral(
-            session, people.hartford.actor, referral_draft(clock.now(), items=OXYGEN), clock=clock
-        ).case_number
-        make_ready(session, people.manager.actor, number, clock=clock)
-        offer = matching_service.offer_referral(
-            session, people.manager.actor, number, OfferCreate(provider_id=acme.id), clock=clock
-        )
-        assert offer is not None
-        matching_service.accept_offer(session, people.provider.actor, offer.id, clock=clock)
-        session.flush()
+        number = _accepted(people, session, clock, sent_by=people.hartford)
         sign_in(browser, people.hartford, clock)
         assert f"/cases/{number}/confirmation.pdf" not in browser.get("/referrer").text
         pdf = browser.get(f"/cases/{number}/confirmation.pdf")
         assert pdf.status_code == 409  # nothing scheduled yet: a page saying so
         switch(browser, people.manager, clock)
-        _schedule(browser, number, _tomorrow(clock), "09:00", "12:00")
+        _book_tomorrow(browser, session, number, clock)
         switch(browser, people.hartford, clock)
         assert f"/cases/{number}/confirmation.pdf" in browser.get("/referrer").text
         pdf = browser.get(f"/cases/{number}/confirmation.pdf")
@@ -425,7 +435,7 @@ class TestConfirmationAndMember:
     ) -> None:
         sign_in(browser, people.manager, clock)
         day = _tomorrow(clock)
-        _schedule(browser, accepted.case_number, day, "09:00", "12:00")
+        _book_tomorrow(browser, session, accepted.case_number, clock)
         switch(browser, people.member, clock)
         page = browser.get("/member").text
         expected = f"Acme Home Medical is coming on {day:%a %d %b} between 09:00 and 12:00"

@@ -98,7 +98,7 @@ class TestOffers:
             data={"csrf_token": csrf_of(page.text), "reason": "other", "note": ""},
         )
         assert response.status_code == 422
-        assert "note" in response.text
+        assert "Say in a note why the offer is declined." in response.text
 
     def test_before_acceptance_the_case_page_is_not_the_providers(
         self, browser: TestClient, people: People, offered: Offered, clock: FixedClock

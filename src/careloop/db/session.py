@@ -11,7 +11,7 @@ from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, Select, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 REFERENCE_CACHE_KEY = "careloop.reference_cache"
@@ -164,3 +164,15 @@ class Database:
 def keep_after_rollback(session: Session, job: Callable[[Session], None]) -> None:
     """Ask the unit of work to run ``job`` in a new transaction if this one rolls back."""
     session.info.setdefault(AFTER_ROLLBACK_KEY, []).append(job)
+
+
+S = TypeVar("S", bound="Select[Any]")
+
+
+def skip_locked(session: Session, stmt: S) -> S:
+    """Lock the selected rows for this transaction, skipping rows another worker holds
+    (FOR UPDATE SKIP LOCKED), so any number of workers share a queue on PostgreSQL.
+    SQLite serialises writers, so one worker runs and the plain select is enough."""
+    if session.get_bind().dialect.name == "postgresql":
+        return stmt.with_for_update(skip_locked=True)
+    return stmt

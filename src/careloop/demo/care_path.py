@@ -109,11 +109,11 @@ def seed_coverage(session: Session, rng: random.Random, fixed: FixedClock) -> No
 def verify_and_authorise(path: CarePath) -> None:
     """Verify most acknowledged cases; request and decide prior authorisation."""
     rows = path.session.execute(
-        select(Referral.case_number, Referral.updated_at, Referral.urgency)
+        select(Referral.case_number, Referral.updated_at)
         .where(Referral.status == ReferralStatus.acknowledged)
         .order_by(Referral.updated_at, Referral.id)
     ).all()
-    for case_number, updated_at, _urgency in rows:
+    for case_number, updated_at in rows:
         if path.rng.random() < 0.12 or updated_at > path.now - timedelta(minutes=40):
             continue  # still waiting for someone to verify it
         path.at(updated_at + timedelta(minutes=path.rng.randint(10, 90)))

@@ -7,6 +7,8 @@ it acknowledged with findings that say what to do.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -87,7 +89,7 @@ def _record(
     referral: Referral,
     result: rules.EligibilityResult,
     *,
-    now: object,
+    now: datetime,
 ) -> EligibilityCheck:
     coverage = result.coverage
     check = EligibilityCheck(

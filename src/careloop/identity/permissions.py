@@ -7,10 +7,9 @@ entry is refused (deny by default).
 
 from __future__ import annotations
 
-from careloop.core.actor import Actor, Role
+from careloop.core.actor import STAFF_ROLES, Actor, Role
 from careloop.core.errors import ForbiddenError
 
-_STAFF = frozenset({Role.intake_agent, Role.case_manager, Role.supervisor, Role.clinical_reviewer})
 _INTAKE = frozenset({Role.intake_agent, Role.case_manager, Role.supervisor})
 
 PERMISSIONS: dict[str, frozenset[Role]] = {
@@ -19,7 +18,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "referral:validate": _INTAKE | {Role.referring_clinician, Role.service},
     # Provider staff and members hold the permission but see only their own cases
     # (none yet, until offers and member accounts exist): foreign cases answer 404.
-    "referral:read": _STAFF
+    "referral:read": STAFF_ROLES
     | {Role.referring_clinician, Role.provider_staff, Role.member, Role.service},
     "referral:acknowledge": _INTAKE,
     # The referrer sends what was missing; staff record it when it arrives by phone or fax.
@@ -28,26 +27,26 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "user:manage": frozenset({Role.admin}),
     # Onboarding providers is network management, not PHI: supervisors and admins.
     "provider:manage": frozenset({Role.supervisor, Role.admin}),
-    "provider:read": _STAFF | {Role.admin, Role.provider_staff},
+    "provider:read": STAFF_ROLES | {Role.admin, Role.provider_staff},
     # Matching and offering are the case manager's work; providers answer their offers.
     "offer:manage": _INTAKE,
-    "offer:read": _STAFF | {Role.provider_staff},
+    "offer:read": STAFF_ROLES | {Role.provider_staff},
     "offer:answer": frozenset({Role.provider_staff}),
     # Eligibility and prior authorisation: coordination staff; the decision is recorded
     # by a clinical reviewer (or supervisor, or the payer's analyst).
-    "eligibility:verify": _STAFF,
+    "eligibility:verify": STAFF_ROLES,
     "coverage:import": frozenset({Role.supervisor, Role.admin, Role.payer_analyst, Role.service}),
-    "authorization:request": _STAFF,
+    "authorization:request": STAFF_ROLES,
     "authorization:decide": frozenset(
         {Role.clinical_reviewer, Role.supervisor, Role.payer_analyst}
     ),
-    "authorization:appeal": _STAFF,
+    "authorization:appeal": STAFF_ROLES,
     # Scheduling and the outcome: the accepting provider, or staff on its behalf.
-    "appointment:manage": _STAFF | {Role.provider_staff},
-    "referral:close": _STAFF,
-    "confirmation:read": _STAFF | {Role.referring_clinician, Role.provider_staff},
-    "workqueue:read": _STAFF,
-    "workqueue:claim": _STAFF,
+    "appointment:manage": STAFF_ROLES | {Role.provider_staff},
+    "referral:close": STAFF_ROLES,
+    "confirmation:read": STAFF_ROLES | {Role.referring_clinician, Role.provider_staff},
+    "workqueue:read": STAFF_ROLES,
+    "workqueue:claim": STAFF_ROLES,
 }
 
 

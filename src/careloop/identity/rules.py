@@ -28,7 +28,7 @@ SECOND_STEP_WINDOW = timedelta(minutes=10)
 
 #: Roles that must give a TOTP code after the password: the coordination workforce,
 #: administrators and provider staff (they see PHI of many members).
-SECOND_FACTOR_ROLES = STAFF_ROLES | {Role.admin, Role.supervisor, Role.provider_staff}
+SECOND_FACTOR_ROLES = STAFF_ROLES | {Role.admin, Role.provider_staff}
 
 #: RFC 6238 defaults that authenticator apps expect: 30-second steps, 6 digits.
 TOTP_STEP_SECONDS = 30

@@ -102,9 +102,7 @@ def issue_token(
     valid_for: timedelta | None = None,
 ) -> str:
     """Issue a bearer token for a user; the token is returned once and stored hashed."""
-    user = repository.user_by_email(session, email)
-    if user is None:
-        raise UserNotFoundError(f"no user {email.strip().lower()}", field="email")
+    user = _user_or_404(session, email)
     token = new_token()
     now = clock.now()
     session.add(
@@ -128,7 +126,11 @@ def authenticate(
     row = repository.token_principal(session, hash_token(token), now)
     if row is None:
         raise UnauthenticatedError("the bearer token is not valid")
-    user = row[0]
+    return _actor(row[0], ip=ip, request_id=request_id)
+
+
+def _actor(user: User, *, ip: str | None, request_id: str | None) -> Actor:
+    """Who is acting, as every service sees it, whichever credential brought them."""
     return Actor(
         user_id=user.id,
         role=user.role,
@@ -365,16 +367,8 @@ def portal_principal(
         raise SessionEndedError("Your session has ended; please sign in again.")
     if rules.should_touch(now, row.last_seen_at):
         repository.touch_session(session, row.id, now)
-    actor = Actor(
-        user_id=user.id,
-        role=user.role,
-        organization_id=user.organization_id,
-        display_name=user.display_name,
-        ip=ip,
-        request_id=request_id,
-    )
     return PortalPrincipal(
-        actor=actor,
+        actor=_actor(user, ip=ip, request_id=request_id),
         session_id=row.id,
         email=user.email,
         csrf_token=row.csrf_token,

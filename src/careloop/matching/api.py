@@ -19,9 +19,9 @@ from careloop.matching.schemas import (
     UnplacedRead,
     WithdrawIn,
 )
-from careloop.web.body import parse_request_body
 from careloop.web.openapi import BODY, COMMON, PROBLEM, json_body
-from careloop.web.transaction import Credentials, clock_of, run_use_case, use_case
+from careloop.web.routes import with_body
+from careloop.web.transaction import Credentials, clock_of, run_use_case
 
 router = APIRouter(prefix="/api/v1", tags=["matching and offers"])
 
@@ -71,16 +71,14 @@ def candidates(case_number: str, request: Request, credentials: Credentials) -> 
     openapi_extra=json_body(OfferCreate, {}, required=False),
 )
 async def offer(case_number: str, request: Request, credentials: Credentials) -> Response:
-    raw = await request.body()
     clock = clock_of(request)
 
-    def work(session: Session, actor: Actor) -> Response:
-        body = parse_request_body(request, raw, OfferCreate) if raw.strip() else OfferCreate()
+    def work(session: Session, actor: Actor, body: OfferCreate) -> Response:
         result = service.offer_referral(session, actor, case_number, body, clock=clock)
         status = 201 if isinstance(result, OfferRead) else 200
         return Response(result.model_dump_json(), status_code=status, media_type="application/json")
 
-    return await use_case(request, credentials, work)
+    return await with_body(request, credentials, OfferCreate, work, empty=OfferCreate)
 
 
 @router.get("/offers", response_model=OfferPage, summary="Offers you may see", responses=COMMON)
@@ -141,14 +139,15 @@ def accept(offer_id: OfferId, request: Request, credentials: Credentials) -> Off
     openapi_extra=json_body(DeclineIn, {"reason": "no_capacity"}),
 )
 async def decline(offer_id: OfferId, request: Request, credentials: Credentials) -> OfferRead:
-    raw = await request.body()
     clock = clock_of(request)
-
-    def work(session: Session, actor: Actor) -> OfferRead:
-        body = parse_request_body(request, raw, DeclineIn)
-        return service.decline_offer(session, actor, offer_id, body, clock=clock)
-
-    return await use_case(request, credentials, work)
+    return await with_body(
+        request,
+        credentials,
+        DeclineIn,
+        lambda session, actor, body: service.decline_offer(
+            session, actor, offer_id, body, clock=clock
+        ),
+    )
 
 
 @router.post(
@@ -159,14 +158,15 @@ async def decline(offer_id: OfferId, request: Request, credentials: Credentials)
     openapi_extra=json_body(WithdrawIn, {"reason": "Provider phoned: no driver today"}),
 )
 async def withdraw(offer_id: OfferId, request: Request, credentials: Credentials) -> OfferRead:
-    raw = await request.body()
     clock = clock_of(request)
-
-    def work(session: Session, actor: Actor) -> OfferRead:
-        body = parse_request_body(request, raw, WithdrawIn)
-        return service.withdraw_offer(session, actor, offer_id, body, clock=clock)
-
-    return await use_case(request, credentials, work)
+    return await with_body(
+        request,
+        credentials,
+        WithdrawIn,
+        lambda session, actor, body: service.withdraw_offer(
+            session, actor, offer_id, body, clock=clock
+        ),
+    )
 
 
 REQUEST_MODELS = (OfferCreate, DeclineIn, WithdrawIn)

@@ -247,6 +247,14 @@ def offers_page(
     return list(rows), int(total)
 
 
+def provider_names(session: Session, provider_ids: set[int]) -> dict[int, str]:
+    """Legal names of the providers, by id, in one query."""
+    if not provider_ids:
+        return {}
+    stmt = select(Provider.id, Provider.legal_name).where(Provider.id.in_(provider_ids))
+    return {pid: name for pid, name in session.execute(stmt)}
+
+
 def offers_of_referral(session: Session, referral_id: int) -> list[Offer]:
     stmt = select(Offer).where(Offer.referral_id == referral_id)
     return list(session.scalars(stmt.order_by(Offer.id)))

@@ -516,8 +516,12 @@ def list_offers(
     rows, total = repository.offers_page(
         session, actor, status=status, referral_id=referral_id, limit=limit, offset=offset
     )
+    # One case read per distinct referral and one provider query for the page, not one
+    # of each per offer (a case offered to several providers lists several times).
+    cases = {rid: assignment.case_by_id(session, rid) for rid in {o.referral_id for o in rows}}
+    names = repository.provider_names(session, {o.provider_id for o in rows})
     return OfferPage(
-        items=[_read(session, o, assignment.case_by_id(session, o.referral_id)) for o in rows],
+        items=[_to_read(o, cases[o.referral_id], names.get(o.provider_id, "")) for o in rows],
         total=total,
         limit=limit,
         offset=offset,
@@ -526,6 +530,10 @@ def list_offers(
 
 def _read(session: Session, offer: Offer, case: CaseForMatching) -> OfferRead:
     provider = session.get(Provider, offer.provider_id)
+    return _to_read(offer, case, provider.legal_name if provider else "")
+
+
+def _to_read(offer: Offer, case: CaseForMatching, provider_name: str) -> OfferRead:
     links = {"self": f"/api/v1/offers/{offer.id}"}
     if offer.status is OfferStatus.accepted:
         links["case"] = f"/api/v1/referrals/{case.case_number}"
@@ -533,7 +541,7 @@ def _read(session: Session, offer: Offer, case: CaseForMatching) -> OfferRead:
         id=offer.id,
         status=offer.status,
         provider_id=offer.provider_id,
-        provider_name=provider.legal_name if provider else "",
+        provider_name=provider_name,
         offered_at=offer.offered_at,
         respond_by=offer.respond_by,
         responded_at=offer.responded_at,

@@ -5,9 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
-from sqlalchemy.orm import Session
 
-from careloop.core.actor import Actor
 from careloop.network import service
 from careloop.network.schemas import (
     PROVIDER_EXAMPLE,
@@ -17,9 +15,9 @@ from careloop.network.schemas import (
     ProviderPage,
     ProviderRead,
 )
-from careloop.web.body import parse_request_body
 from careloop.web.openapi import BODY, COMMON, PROBLEM, json_body
-from careloop.web.transaction import Credentials, clock_of, run_use_case, use_case
+from careloop.web.routes import with_body
+from careloop.web.transaction import Credentials, clock_of, run_use_case
 
 router = APIRouter(prefix="/api/v1/providers", tags=["providers"])
 
@@ -44,14 +42,13 @@ _ONE = {**COMMON, 404: {"description": "No such provider, or not yours to see", 
     openapi_extra=json_body(ProviderCreate, PROVIDER_EXAMPLE),
 )
 async def onboard_provider(request: Request, credentials: Credentials) -> ProviderRead:
-    raw = await request.body()
     clock = clock_of(request)
-
-    def work(session: Session, actor: Actor) -> ProviderRead:
-        body = parse_request_body(request, raw, ProviderCreate)
-        return service.onboard_provider(session, actor, body, clock=clock)
-
-    return await use_case(request, credentials, work)
+    return await with_body(
+        request,
+        credentials,
+        ProviderCreate,
+        lambda session, actor, body: service.onboard_provider(session, actor, body, clock=clock),
+    )
 
 
 @router.get("", response_model=ProviderPage, summary="List providers", responses=COMMON)
@@ -105,14 +102,15 @@ def _post(model: type[Any], example: dict[str, Any]) -> dict[str, Any]:
 async def add_credential(
     provider_id: ProviderId, request: Request, credentials: Credentials
 ) -> ProviderRead:
-    raw = await request.body()
     clock = clock_of(request)
-
-    def work(session: Session, actor: Actor) -> ProviderRead:
-        body = parse_request_body(request, raw, CredentialIn)
-        return service.add_credential(session, actor, provider_id, body, clock=clock)
-
-    return await use_case(request, credentials, work)
+    return await with_body(
+        request,
+        credentials,
+        CredentialIn,
+        lambda session, actor, body: service.add_credential(
+            session, actor, provider_id, body, clock=clock
+        ),
+    )
 
 
 @router.post(
@@ -131,14 +129,15 @@ async def add_credential(
 async def add_network(
     provider_id: ProviderId, request: Request, credentials: Credentials
 ) -> ProviderRead:
-    raw = await request.body()
     clock = clock_of(request)
-
-    def work(session: Session, actor: Actor) -> ProviderRead:
-        body = parse_request_body(request, raw, NetworkIn)
-        return service.add_network(session, actor, provider_id, body, clock=clock)
-
-    return await use_case(request, credentials, work)
+    return await with_body(
+        request,
+        credentials,
+        NetworkIn,
+        lambda session, actor, body: service.add_network(
+            session, actor, provider_id, body, clock=clock
+        ),
+    )
 
 
 REQUEST_MODELS = (ProviderCreate, CredentialIn, NetworkIn)

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from careloop.core.clock import Clock
 from careloop.db.outbox import OutboxMessage, OutboxStatus
+from careloop.db.session import skip_locked
 from careloop.notification.sinks import Sink
 
 #: Delivery attempts before a message is parked as failed (and shows to operators).
@@ -28,10 +29,8 @@ def deliver_due(session: Session, sink: Sink, *, clock: Clock, limit: int = 100)
         .order_by(OutboxMessage.id)
         .limit(limit)
     )
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update(skip_locked=True)
     sent = 0
-    for message in session.scalars(stmt):
+    for message in session.scalars(skip_locked(session, stmt)):
         message.attempts += 1
         try:
             sink.send(

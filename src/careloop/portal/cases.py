@@ -102,6 +102,11 @@ def _candidates(ctx: PageContext, case: ReferralRead, actions: list[str]) -> Can
     )
 
 
+def _hints(case: ReferralRead) -> dict[str, str]:
+    """What to do about each finding, keyed ``code:field`` as the templates look it up."""
+    return {f"{f.code}:{f.field}": presenters.fix_hint(f.field, f.code) for f in case.findings}
+
+
 def _case_values(ctx: PageContext, case_number: str) -> dict[str, Any]:
     case = referral_service.get_referral(ctx.session, ctx.actor, case_number, clock=ctx.clock)
     timeline = referral_service.get_timeline(ctx.session, ctx.actor, case_number, clock=ctx.clock)
@@ -118,9 +123,7 @@ def _case_values(ctx: PageContext, case_number: str) -> dict[str, Any]:
         "clocks": clocks,
         "actions": actions,
         "candidates": _candidates(ctx, case, actions),
-        "hints": {
-            f"{f.code}:{f.field}": presenters.fix_hint(f.field, f.code) for f in case.findings
-        },
+        "hints": _hints(case),
         "staff": ctx.actor.is_staff,
         **fulfilment,
         "form": _defaults(fulfilment, ctx.clock.now().astimezone(ZoneInfo(case.time_zone))),
@@ -483,16 +486,13 @@ def _info_values(
     ctx: PageContext, case_number: str, form: Form, errors: dict[str, str]
 ) -> dict[str, Any]:
     case = referral_service.get_referral(ctx.session, ctx.actor, case_number, clock=ctx.clock)
-    parsed_fields = {f.field for f in case.findings}
     return {
         "case": case,
         "form": dict(form),
         "errors": errors,
         "warnings": {},
-        "hints": {
-            f"{f.code}:{f.field}": presenters.fix_hint(f.field, f.code) for f in case.findings
-        },
-        "missing": parsed_fields,
+        "hints": _hints(case),
+        "missing": {f.field for f in case.findings},
         "diagnosis_rows": range(forms.DIAGNOSIS_ROWS),
     }
 

@@ -1,6 +1,6 @@
 """Words for people: statuses in plain language, what to do about each finding, and
-labels for the actions a case page offers. Presentation only: which actions are allowed,
-and why a finding is raised, is decided by the services and their rules."""
+times in the reader's zone. Presentation only: which actions are allowed, and why a
+finding is raised, is decided by the services and their rules."""
 
 from __future__ import annotations
 
@@ -44,14 +44,6 @@ MEMBER_WORDS = {
     "fulfilled": "Your equipment was delivered or your care has started.",
     "closed": "This case is closed.",
     "cancelled": "This case was cancelled.",
-}
-
-#: Labels of the moves a case page can offer, and whether each needs a reason.
-ACTION_LABELS = {
-    "acknowledge": "Acknowledge (give the referrer the case number and a case manager)",
-    "supply_information": "Record missing information",
-    "offer": "Offer to a provider",
-    "cancel": "Cancel the case",
 }
 
 #: Who can fix a finding, by the first part of its field.
@@ -133,7 +125,12 @@ def _instant_text(value: str, zone: str) -> str:
         return value
     if instant.tzinfo is None:
         return value
-    return instant.astimezone(ZoneInfo(zone)).strftime("%a %d %b %Y, %H:%M %Z")
+    return instant_words(instant, zone)
+
+
+def instant_words(value: datetime, zone: str) -> str:
+    """``Tue 24 Nov 2026, 09:00 EST``: an instant in the zone the reader works in."""
+    return value.astimezone(ZoneInfo(zone)).strftime("%a %d %b %Y, %H:%M %Z")
 
 
 def fix_hint(field: str, code: str) -> str:

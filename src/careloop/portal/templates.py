@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import date, datetime
 from functools import cache
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -44,12 +43,11 @@ def render(template: str, values: dict[str, Any]) -> str:
     return environment().get_template(template).render(values)
 
 
-def when(value: datetime | None, zone: str = "America/New_York") -> str:
+def when(value: datetime | None, zone: str) -> str:
     """``Tue 24 Nov 2026, 09:00 EST``: the instant in the zone the reader works in."""
     if value is None:
         return "—"
-    local = value.astimezone(ZoneInfo(zone))
-    return local.strftime("%a %d %b %Y, %H:%M %Z")
+    return presenters.instant_words(value, zone)
 
 
 def day(value: date | None) -> str:

@@ -80,6 +80,14 @@ def decision_source(priority: Priority, rules: AuthorizationRules) -> str:
     return f"{priority.value} prior-authorisation decision within {figure} (payer rule)"
 
 
+def appeal_source(rules: AuthorizationRules) -> str:
+    return f"appeal within {rules.appeal_window.days} days of the denial (payer's appeal window)"
+
+
+def expiry_source(rules: AuthorizationRules) -> str:
+    return f"flag {rules.expiry_warning.days} days before the authorisation ends (payer rule)"
+
+
 def appeal_due(decided_at: datetime, rules: AuthorizationRules, time_zone: str) -> datetime:
     """The last instant to file an appeal: the end of the member's local day, the
     appeal window after the denial (DOMAIN.md §4: payer-specific, commonly 30-45 days)."""

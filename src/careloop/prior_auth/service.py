@@ -33,7 +33,7 @@ from careloop.prior_auth.schemas import (
 )
 from careloop.referral import moves
 from careloop.referral.enums import ReferralAction
-from careloop.referral.models import Referral
+from careloop.referral.models import Referral, ReferralItem
 from careloop.sla import service as clocks
 from careloop.sla.models import ClockKind, ClockStatus
 
@@ -66,8 +66,9 @@ def request_authorization(
     )
     moves.check(referral, ReferralAction.request_authorization)
     now = clock.now()
-    units = _requested_units(session, referral, body)
-    payer_rules = payer_service.rules_of(session, referral.payer_id).authorization
+    items = {i.line: i for i in moves.items_of(session, referral)}
+    units = _requested_units(session, referral, items, body)
+    payer_rules = _payer_rules(session, referral)
     priority = body.priority or rules.priority_of(referral.urgency, referral.discharge_at)
     request = AuthorizationRequest(
         referral_id=referral.id,
@@ -80,10 +81,9 @@ def request_authorization(
     )
     session.add(request)
     session.flush()
-    codes = {i.line: i.code for i in moves.items_of(session, referral)}
     session.add_all(
         AuthorizationItem(
-            request_id=request.id, line=line, code=codes[line], units_requested=n, units_used=0
+            request_id=request.id, line=line, code=items[line].code, units_requested=n, units_used=0
         )
         for line, n in units.items()
     )
@@ -110,13 +110,15 @@ def request_authorization(
         lines=sorted(units),
     )
     session.flush()
-    return _read(session, referral, request, clock=clock)
+    return _read(session, referral, request, payer_rules, clock=clock)
 
 
 def _requested_units(
-    session: Session, referral: Referral, body: AuthorizationRequestIn
+    session: Session,
+    referral: Referral,
+    items: dict[int, ReferralItem],
+    body: AuthorizationRequestIn,
 ) -> dict[int, int]:
-    items = {i.line: i for i in moves.items_of(session, referral)}
     if body.items:
         out: dict[int, int] = {}
         for index, item in enumerate(body.items):
@@ -157,7 +159,7 @@ def record_decision(
     if problems:
         raise RuleViolationError("The decision is incomplete.", errors=problems)
     now = clock.now()
-    payer_rules = payer_service.rules_of(session, referral.payer_id).authorization
+    payer_rules = _payer_rules(session, referral)
     data: dict[str, Any] = {"authorization_id": request.id, "decision": body.outcome.value}
     if body.outcome is Outcome.pended:
         request.status = AuthorizationStatus.pended
@@ -196,7 +198,7 @@ def record_decision(
         **data,
     )
     session.flush()
-    return _read(session, referral, request, clock=clock)
+    return _read(session, referral, request, payer_rules, items=items, clock=clock)
 
 
 def _approve(
@@ -228,8 +230,7 @@ def _approve(
             referral_id=referral.id,
             subject_id=request.id,
             due_at=max(warn_at, now),
-            rule_source=f"flag {payer_rules.expiry_warning.days} days before the "
-            "authorisation ends (payer rule)",
+            rule_source=rules.expiry_source(payer_rules),
             time_zone=referral.time_zone,
             now=now,
         )
@@ -255,8 +256,7 @@ def _deny(
         referral_id=referral.id,
         subject_id=request.id,
         due_at=request.appeal_due_at,
-        rule_source=f"appeal within {payer_rules.appeal_window.days} days of the denial "
-        "(payer's appeal window)",
+        rule_source=rules.appeal_source(payer_rules),
         time_zone=referral.time_zone,
         now=now,
     )
@@ -291,7 +291,7 @@ def supply_information(
     )
     moves.audit_read(session, actor, referral, "authorization.information_sent", clock)
     session.flush()
-    return _read(session, referral, request, clock=clock)
+    return _read(session, referral, request, _payer_rules(session, referral), clock=clock)
 
 
 def appeal(
@@ -309,7 +309,7 @@ def appeal(
             extra={"appeal_due_at": request.appeal_due_at.isoformat()},
         )
     moves.check(referral, ReferralAction.appeal)
-    payer_rules = payer_service.rules_of(session, referral.payer_id).authorization
+    payer_rules = _payer_rules(session, referral)
     request.status = AuthorizationStatus.appealed
     request.appealed_at = now
     request.appeal_rationale = body.rationale
@@ -343,7 +343,7 @@ def appeal(
         decision_due_at=request.decision_due_at.isoformat(),
     )
     session.flush()
-    return _read(session, referral, request, clock=clock)
+    return _read(session, referral, request, payer_rules, clock=clock)
 
 
 def record_units_used(
@@ -357,7 +357,7 @@ def record_units_used(
     items = _items(session, request.id)
     for item in items:
         item.units_used += used.get(item.line, 0)
-    payer_rules = payer_service.rules_of(session, referral.payer_id).authorization
+    payer_rules = _payer_rules(session, referral)
     flags = rules.flags(
         status=request.status,
         valid_to=request.valid_to,
@@ -402,8 +402,14 @@ def list_authorizations(
         .where(AuthorizationRequest.referral_id == referral.id)
         .order_by(AuthorizationRequest.id)
     )
+    requests = list(session.scalars(stmt))
+    items = _items_by_request(session, [r.id for r in requests])
+    payer_rules = _payer_rules(session, referral)
     return AuthorizationList(
-        items=[_read(session, referral, r, clock=clock) for r in session.scalars(stmt)]
+        items=[
+            _read(session, referral, r, payer_rules, items=items.get(r.id, []), clock=clock)
+            for r in requests
+        ]
     )
 
 
@@ -413,7 +419,7 @@ def get_authorization(
     require(actor, "authorization:request")
     request, referral = _visible(session, actor, authorization_id, clock=clock, lock=False)
     moves.audit_read(session, actor, referral, "authorization.read", clock)
-    return _read(session, referral, request, clock=clock)
+    return _read(session, referral, request, _payer_rules(session, referral), clock=clock)
 
 
 # ---- helpers --------------------------------------------------------------------------
@@ -461,12 +467,28 @@ def _allowed(request: AuthorizationRequest) -> list[str]:
 
 
 def _items(session: Session, request_id: int) -> list[AuthorizationItem]:
+    return _items_by_request(session, [request_id]).get(request_id, [])
+
+
+def _items_by_request(
+    session: Session, request_ids: list[int]
+) -> dict[int, list[AuthorizationItem]]:
+    """The items of several requests in one query, by request, in line order."""
+    if not request_ids:
+        return {}
     stmt = (
         select(AuthorizationItem)
-        .where(AuthorizationItem.request_id == request_id)
-        .order_by(AuthorizationItem.line)
+        .where(AuthorizationItem.request_id.in_(request_ids))
+        .order_by(AuthorizationItem.request_id, AuthorizationItem.line)
     )
-    return list(session.scalars(stmt))
+    out: dict[int, list[AuthorizationItem]] = {}
+    for item in session.scalars(stmt):
+        out.setdefault(item.request_id, []).append(item)
+    return out
+
+
+def _payer_rules(session: Session, referral: Referral) -> AuthorizationRules:
+    return payer_service.rules_of(session, referral.payer_id).authorization
 
 
 def _notify(
@@ -493,10 +515,17 @@ def _notify(
 
 
 def _read(
-    session: Session, referral: Referral, request: AuthorizationRequest, *, clock: Clock
+    session: Session,
+    referral: Referral,
+    request: AuthorizationRequest,
+    payer_rules: AuthorizationRules,
+    *,
+    items: list[AuthorizationItem] | None = None,
+    clock: Clock,
 ) -> AuthorizationRead:
-    items = _items(session, request.id)
-    payer_rules = payer_service.rules_of(session, referral.payer_id).authorization
+    """The request as callers read it; ``items`` when the caller has them loaded."""
+    if items is None:
+        items = _items(session, request.id)
     return AuthorizationRead(
         id=request.id,
         case_number=referral.case_number,

@@ -26,9 +26,9 @@ from careloop.referral.schemas import (
     TimelineRead,
 )
 from careloop.settings import Settings
-from careloop.web.body import parse_request_body
 from careloop.web.openapi import BODY, COMMON, PROBLEM, json_body
-from careloop.web.transaction import Credentials, clock_of, run_use_case, use_case
+from careloop.web.routes import with_body
+from careloop.web.transaction import Credentials, clock_of, run_use_case
 
 router = APIRouter(prefix="/api/v1/referrals", tags=["referrals"])
 
@@ -80,17 +80,14 @@ async def submit_referral(
         str | None, Header(alias="Idempotency-Key", max_length=200, min_length=1)
     ] = None,
 ) -> Response:
-    raw = await request.body()
     clock = clock_of(request)
     settings = _settings(request)
 
-    def check(session: Session, actor: Actor) -> Response:
-        draft = parse_request_body(request, raw, ReferralCreate)
+    def check(session: Session, actor: Actor, draft: ReferralCreate) -> Response:
         result = service.check_referral(session, actor, draft, clock=clock)
         return Response(result.model_dump_json(), media_type="application/json")
 
-    def submit(session: Session, actor: Actor) -> Response:
-        draft = parse_request_body(request, raw, ReferralCreate)
+    def submit(session: Session, actor: Actor, draft: ReferralCreate) -> Response:
         submission = service.submit_referral(
             session,
             actor,
@@ -106,7 +103,7 @@ async def submit_referral(
             submission.body, status_code=201, media_type="application/json", headers=headers
         )
 
-    return await use_case(request, credentials, check if validate_only else submit)
+    return await with_body(request, credentials, ReferralCreate, check if validate_only else submit)
 
 
 @router.get("", response_model=ReferralPage, summary="List referrals", responses=COMMON)
@@ -185,14 +182,16 @@ def get_timeline(case_number: str, request: Request, credentials: Credentials) -
     ),
 )
 async def acknowledge(case_number: str, request: Request, credentials: Credentials) -> ReferralRead:
-    raw = await request.body()
     clock = clock_of(request)
-
-    def work(session: Session, actor: Actor) -> ReferralRead:
-        body = parse_request_body(request, raw, AcknowledgeIn) if raw.strip() else AcknowledgeIn()
-        return service.acknowledge_referral(session, actor, case_number, body, clock=clock)
-
-    return await use_case(request, credentials, work)
+    return await with_body(
+        request,
+        credentials,
+        AcknowledgeIn,
+        lambda session, actor, body: service.acknowledge_referral(
+            session, actor, case_number, body, clock=clock
+        ),
+        empty=AcknowledgeIn,
+    )
 
 
 @router.post(
@@ -211,14 +210,15 @@ async def acknowledge(case_number: str, request: Request, credentials: Credentia
 async def supply_information(
     case_number: str, request: Request, credentials: Credentials
 ) -> ReferralRead:
-    raw = await request.body()
     clock = clock_of(request)
-
-    def work(session: Session, actor: Actor) -> ReferralRead:
-        body = parse_request_body(request, raw, ReferralClarify)
-        return service.supply_information(session, actor, case_number, body, clock=clock)
-
-    return await use_case(request, credentials, work)
+    return await with_body(
+        request,
+        credentials,
+        ReferralClarify,
+        lambda session, actor, body: service.supply_information(
+            session, actor, case_number, body, clock=clock
+        ),
+    )
 
 
 @router.post(
@@ -229,14 +229,15 @@ async def supply_information(
     openapi_extra=json_body(CancelIn, {"reason": "Member admitted to skilled nursing facility"}),
 )
 async def cancel(case_number: str, request: Request, credentials: Credentials) -> ReferralRead:
-    raw = await request.body()
     clock = clock_of(request)
-
-    def work(session: Session, actor: Actor) -> ReferralRead:
-        body = parse_request_body(request, raw, CancelIn)
-        return service.cancel_referral(session, actor, case_number, body, clock=clock)
-
-    return await use_case(request, credentials, work)
+    return await with_body(
+        request,
+        credentials,
+        CancelIn,
+        lambda session, actor, body: service.cancel_referral(
+            session, actor, case_number, body, clock=clock
+        ),
+    )
 
 
 @router.post(
@@ -247,14 +248,16 @@ async def cancel(case_number: str, request: Request, credentials: Credentials) -
     openapi_extra=json_body(CloseIn, {"note": "Delivered; member trained on the concentrator"}),
 )
 async def close(case_number: str, request: Request, credentials: Credentials) -> ReferralRead:
-    raw = await request.body()
     clock = clock_of(request)
-
-    def work(session: Session, actor: Actor) -> ReferralRead:
-        body = parse_request_body(request, raw, CloseIn) if raw.strip() else CloseIn()
-        return service.close_referral(session, actor, case_number, body, clock=clock)
-
-    return await use_case(request, credentials, work)
+    return await with_body(
+        request,
+        credentials,
+        CloseIn,
+        lambda session, actor, body: service.close_referral(
+            session, actor, case_number, body, clock=clock
+        ),
+        empty=CloseIn,
+    )
 
 
 #: Request models documented through ``openapi_extra``; app.py adds their schemas.

@@ -24,8 +24,6 @@ from careloop.referral.errors import ReferralNotFoundError
 from careloop.referral.models import Referral
 from careloop.sla import ServiceClass
 
-_LINE_OF_CLASS = moves.LINE_OF_CLASS
-
 
 @dataclass(frozen=True, slots=True)
 class CaseForMatching:
@@ -76,7 +74,7 @@ def case_by_id(session: Session, referral_id: int, *, lock: bool = False) -> Cas
     """For offers and the worker, which reach the case through an offer they may see.
     ``lock`` when the caller is about to move the case; reads must not queue writers."""
     if lock:
-        return _facts(session, _locked(session, referral_id))
+        return _facts(session, moves.locked(session, referral_id))
     referral = session.get(Referral, referral_id)
     if referral is None:
         raise ReferralNotFoundError(f"no referral {referral_id}")
@@ -85,7 +83,7 @@ def case_by_id(session: Session, referral_id: int, *, lock: bool = False) -> Cas
 
 def _facts(session: Session, referral: Referral) -> CaseForMatching:
     klass = ServiceClass(referral.service_class)
-    line = _LINE_OF_CLASS[klass]
+    line = moves.LINE_OF_CLASS[klass]
     items = repository.items_of(session, referral.id)
     categories = set()
     for item in items:
@@ -129,39 +127,10 @@ def _facts(session: Session, referral: Referral) -> CaseForMatching:
     )
 
 
-def _locked(session: Session, referral_id: int) -> Referral:
-    return moves.locked(session, referral_id)
-
-
-def _move(
-    session: Session,
-    actor: Actor,
-    referral: Referral,
-    action: ReferralAction,
-    *,
-    now: datetime,
-    event: str,
-    provider_id: int | None,
-    data: dict[str, Any],
-    clock: Clock,
-) -> None:
-    del now  # the move is stamped with the clock's time
-    moves.move(
-        session,
-        actor,
-        referral,
-        action,
-        event_type=event,
-        clock=clock,
-        provider_id=provider_id,
-        **data,
-    )
-
-
 def check_offerable(session: Session, referral_id: int) -> None:
     """IllegalTransitionError (409, naming the allowed moves) unless the case may be
     offered now."""
-    moves.check(_locked(session, referral_id), ReferralAction.offer)
+    moves.check(moves.locked(session, referral_id), ReferralAction.offer)
 
 
 def mark_offered(
@@ -175,21 +144,18 @@ def mark_offered(
     respond_by: datetime,
     clock: Clock,
 ) -> None:
-    referral = _locked(session, referral_id)
-    _move(
+    referral = moves.locked(session, referral_id)
+    moves.move(
         session,
         actor,
         referral,
         ReferralAction.offer,
-        now=clock.now(),
-        event="offer.made",
-        provider_id=provider_id,
+        event_type="offer.made",
         clock=clock,
-        data={
-            "provider": provider_name,
-            "offer_id": offer_id,
-            "respond_by": respond_by.isoformat(),
-        },
+        provider_id=provider_id,
+        provider=provider_name,
+        offer_id=offer_id,
+        respond_by=respond_by.isoformat(),
     )
 
 
@@ -206,19 +172,19 @@ def mark_offer_lapsed(
 ) -> bool:
     """Record a declined, expired or withdrawn offer. False when the case is no longer
     waiting on that offer (cancelled meanwhile): the offer just closes."""
-    referral = _locked(session, referral_id)
+    referral = moves.locked(session, referral_id)
     if referral.status is not ReferralStatus.offered:
         return False
-    _move(
+    moves.move(
         session,
         actor,
         referral,
         ReferralAction.offer_lapsed,
-        now=clock.now(),
-        event=f"offer.{outcome}",
-        provider_id=provider_id,
+        event_type=f"offer.{outcome}",
         clock=clock,
-        data={"provider": provider_name, "reason": reason},
+        provider_id=provider_id,
+        provider=provider_name,
+        reason=reason,
     )
     return True
 
@@ -232,17 +198,16 @@ def mark_accepted(
     provider_name: str,
     clock: Clock,
 ) -> None:
-    referral = _locked(session, referral_id)
-    _move(
+    referral = moves.locked(session, referral_id)
+    moves.move(
         session,
         actor,
         referral,
         ReferralAction.accept_offer,
-        now=clock.now(),
-        event="offer.accepted",
-        provider_id=provider_id,
+        event_type="offer.accepted",
         clock=clock,
-        data={"provider": provider_name},
+        provider_id=provider_id,
+        provider=provider_name,
     )
     referral.assigned_provider_id = provider_id
 
@@ -251,33 +216,23 @@ def mark_unplaced(
     session: Session, actor: Actor, referral_id: int, *, reason: str, clock: Clock
 ) -> None:
     """No eligible provider is left: the case is unplaced and escalated."""
-    referral = _locked(session, referral_id)
-    now = clock.now()
-    _move(
+    referral = moves.locked(session, referral_id)
+    moves.move(
         session,
         actor,
         referral,
         ReferralAction.mark_unplaced,
-        now=now,
-        event="referral.unplaced",
-        provider_id=None,
+        event_type="referral.unplaced",
         clock=clock,
-        data={"reason": reason},
+        reason=reason,
     )
     referral.escalated = True
     referral.escalation_reason = f"unplaced: {reason}"
-    repository.insert_events(
+    moves.event(
         session,
-        [
-            {
-                "referral_id": referral.id,
-                "at": now,
-                "type": "referral.escalated",
-                "actor_user_id": actor.user_id,
-                "actor_label": actor.label,
-                "channel": None,
-                "provider_id": None,
-                "data": {"reason": referral.escalation_reason},
-            }
-        ],
+        actor,
+        referral,
+        "referral.escalated",
+        now=clock.now(),
+        reason=referral.escalation_reason,
     )

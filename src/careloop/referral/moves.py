@@ -27,7 +27,6 @@ from careloop.referral.enums import CodeSystem, ReferralAction, ReferralStatus
 from careloop.referral.errors import ReferralNotFoundError
 from careloop.referral.models import Referral, ReferralItem
 from careloop.sla import ServiceClass
-from careloop.sla.models import ClockKind, ClockStatus
 
 LINE_OF_CLASS = {
     ServiceClass.standard_dme: ServiceLine.dme,
@@ -184,12 +183,6 @@ def escalate(
         case_number=referral.case_number,
         payload={"reason": reason},
     )
-
-
-def close_clocks(
-    session: Session, referral: Referral, kinds: list[ClockKind], status: ClockStatus, at: datetime
-) -> None:
-    repository.close_clocks(session, referral.id, kinds, status=status, at=at)
 
 
 def items_of(session: Session, referral: Referral) -> list[ReferralItem]:

@@ -696,6 +696,16 @@ def is_open(status: ReferralStatus) -> bool:
 SERVICE_WARNING_AT = 0.75
 
 
+#: KPI "acknowledgement within 24 h" (DOMAIN.md §8): each acknowledgement's timeline
+#: event records whether it came this soon after receipt (report/rules.py ACK_WITHIN).
+ACK_KPI_WINDOW = timedelta(hours=24)
+
+
+def acknowledged_within_kpi(received_at: datetime, acknowledged_at: datetime) -> bool:
+    """Whether an acknowledgement meets the 24-hour KPI (DOMAIN.md §8)."""
+    return acknowledged_at - received_at <= ACK_KPI_WINDOW
+
+
 def service_warning_due(started_at: datetime, due_at: datetime) -> datetime:
     """When to warn that a service deadline approaches."""
     return started_at + (due_at - started_at) * SERVICE_WARNING_AT

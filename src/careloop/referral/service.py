@@ -597,7 +597,7 @@ def acknowledge_referral(
                     "case_manager": name,
                     "extension": extension,
                     "on_time": now <= referral.ack_due_at,
-                    "within_24h": (now - referral.received_at) <= timedelta(hours=24),
+                    "within_24h": rules.acknowledged_within_kpi(referral.received_at, now),
                 },
             )
         ],

@@ -14,7 +14,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-ACK_WITHIN = timedelta(hours=24)
+from careloop.referral.rules import ACK_KPI_WINDOW
+
+#: The acknowledgement KPI's window: the referral domain's figure (DOMAIN.md §8).
+ACK_WITHIN = ACK_KPI_WINDOW
 #: Weeks of history the staff home page charts.
 DEFAULT_WEEKS = 8
 ON_TIME_TARGET = 0.95

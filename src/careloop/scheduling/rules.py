@@ -71,10 +71,26 @@ def window_problems(start: datetime, end: datetime, now: datetime) -> list[Field
     if end <= start:
         errors.append(FieldError("window_end", "must be after window_start"))
     elif end - start > MAX_WINDOW:
-        errors.append(FieldError("window_end", "a window is at most 12 hours of one day"))
+        errors.append(
+            FieldError("window_end", f"a window is at most {_hours(MAX_WINDOW)} of one day")
+        )
     if end <= now:
         errors.append(FieldError("window_end", "the window is already over"))
     return errors
+
+
+def _hours(td: timedelta) -> str:
+    return f"{td // timedelta(hours=1)} hours"
+
+
+def outcome_source() -> str:
+    """Why the outcome clock is due when it is (the ``rule_source`` of its clock)."""
+    return f"outcome due {_hours(OUTCOME_GRACE)} after the scheduled window (project default)"
+
+
+def resupply_source() -> str:
+    """Why the next delivery of a recurring supply enters the work queue when it does."""
+    return f"recurring supply: book the next delivery {RESUPPLY_LEAD.days} days before it is due"
 
 
 def misses_deadline(window_end: datetime, service_due_at: datetime) -> bool:
@@ -89,6 +105,14 @@ def status_after(outcome: Outcome) -> AppointmentStatus:
 
 def on_time(done_at: datetime, service_due_at: datetime) -> bool:
     return done_at <= service_due_at
+
+
+def resupply_on_time(done_at: datetime, due_on: date | None, time_zone: str) -> bool | None:
+    """A resupply is on time when delivered by the end of its due day, in the member's
+    time zone; None when it had no due day."""
+    if due_on is None:
+        return None
+    return done_at <= datetime.combine(due_on, time(23, 59), tzinfo=ZoneInfo(time_zone))
 
 
 def outcome_problems(

@@ -10,7 +10,7 @@ the resupplies of recurring items; they leave the case fulfilled.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, time
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from careloop.audit import service as audit
-from careloop.codes import lookup_hcpcs
+from careloop.codes import SupplyMode, lookup_hcpcs
 from careloop.core.actor import SYSTEM_ACTOR, Actor
 from careloop.core.clock import Clock
 from careloop.core.errors import ConflictError, FieldError, NotFoundError, RuleViolationError
@@ -193,7 +193,7 @@ def _restart_outcome_clock(
         referral_id=referral.id,
         subject_id=appointment.id,
         due_at=appointment.window_end + rules.OUTCOME_GRACE,
-        rule_source="outcome due 2 hours after the scheduled window (project default)",
+        rule_source=rules.outcome_source(),
         time_zone=referral.time_zone,
         now=now,
     )
@@ -261,7 +261,7 @@ def _is_supply(item: ReferralItem) -> bool:
     if item.code_system != CodeSystem.HCPCS.value:
         return False
     entry = lookup_hcpcs(item.code)
-    return entry is not None and entry.supply_mode.value != "service"
+    return entry is not None and entry.supply_mode is not SupplyMode.service
 
 
 def _is_equipment(item: ReferralItem) -> bool:
@@ -269,7 +269,7 @@ def _is_equipment(item: ReferralItem) -> bool:
     if item.code_system != CodeSystem.HCPCS.value or item.code[:1] not in {"E", "K"}:
         return False
     entry = lookup_hcpcs(item.code)
-    return entry is None or entry.supply_mode.value != "service"
+    return entry is None or entry.supply_mode is not SupplyMode.service
 
 
 def _missed(
@@ -350,14 +350,11 @@ def _done(
             due_at=referral.service_due_at.isoformat(),
             serial_numbers=list(body.serial_numbers),
         )
-        moves.close_clocks(session, referral, _START_CLOCKS, ClockStatus.met, now)
+        clocks.close(session, referral.id, _START_CLOCKS, status=ClockStatus.met, at=now)
     else:
-        due_end = (
-            datetime.combine(appointment.due_on, time(23, 59), tzinfo=ZoneInfo(referral.time_zone))
-            if appointment.due_on
-            else None
+        appointment.on_time = rules.resupply_on_time(
+            done_at, appointment.due_on, referral.time_zone
         )
-        appointment.on_time = None if due_end is None else done_at <= due_end
         moves.event(
             session,
             actor,
@@ -403,8 +400,7 @@ def _book_next_resupply(
         referral_id=referral.id,
         subject_id=upcoming.id,
         due_at=max(rules.resupply_reminder_at(due_on, referral.time_zone), now),
-        rule_source=f"recurring supply: book the next delivery "
-        f"{rules.RESUPPLY_LEAD.days} days before it is due",
+        rule_source=rules.resupply_source(),
         time_zone=referral.time_zone,
         now=now,
     )
@@ -424,8 +420,13 @@ def list_appointments(
 ) -> AppointmentList:
     require(actor, "appointment:manage")
     referral = moves.visible(session, actor, case_number, "appointment.read", clock=clock)
+    rows = _appointments(session, referral.id)
+    names = _provider_names(session, {a.provider_id for a in rows if a.provider_id})
     return AppointmentList(
-        items=[_read(session, referral, a) for a in _appointments(session, referral.id)]
+        items=[
+            _read_row(a, referral.case_number, referral.status, names.get(a.provider_id or 0))
+            for a in rows
+        ]
     )
 
 

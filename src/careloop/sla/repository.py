@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from careloop.db.session import skip_locked
 from careloop.sla.models import Clock, ClockStatus
 
 
@@ -40,9 +41,7 @@ def claim_due_batch(session: Session, now: datetime, limit: int = 100) -> list[C
         .order_by(Clock.due_at, Clock.id)
         .limit(limit)
     )
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update(skip_locked=True)
-    return list(session.scalars(stmt))
+    return list(session.scalars(skip_locked(session, stmt)))
 
 
 _FIRED_AT = {ClockStatus.breached: "breached_at", ClockStatus.met: "met_at"}

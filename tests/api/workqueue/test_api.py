@@ -3,7 +3,7 @@ says, and claiming and releasing over HTTP."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -77,7 +77,9 @@ class TestItems:
         assert item["member_name"] == "Dorothy Hale"
         assert item["referral_status"] == "received" and item["urgency"] == "routine"
         assert item["discharge_dependent"] is False
-        assert item["overdue"] is True and item["overdue_by_minutes"] > 0
+        late = clock.now() - datetime.fromisoformat(item["due_at"])
+        assert item["overdue"] is True and late > timedelta(0)
+        assert item["overdue_by_minutes"] == int(late.total_seconds() // 60)
         assert item["due_text"].endswith(" late")
         assert item["what"].startswith("Acknowledge the referral")
         assert item["action"] == {

@@ -229,6 +229,7 @@ class TestPriorAuthorisation:
             select(ClockRow).where(ClockRow.kind == ClockKind.authorization_expiry)
         ).one()
         assert expiry.due_at.date() == date(2027, 2, 12)
+        assert expiry.rule_source == "flag 14 days before the authorisation ends (payer rule)"
         offer = matching.offer_referral(
             path.session, path.manager, number, OfferCreate(), clock=clock
         )
@@ -268,6 +269,12 @@ class TestPriorAuthorisation:
         assert denied.denial is not None and denied.denial.carc == "50"
         assert denied.denial.appeal_due_at is not None
         assert denied.denial.appeal_due_at.date() == date(2026, 12, 24)
+        appeal_clock = path.session.scalars(
+            select(ClockRow).where(ClockRow.kind == ClockKind.appeal_deadline)
+        ).one()
+        assert appeal_clock.rule_source == (
+            "appeal within 30 days of the denial (payer's appeal window)"
+        )
         assert path.referral(number).status is ReferralStatus.denied
         approve = DecisionIn.model_validate(
             strict=False,
@@ -344,8 +351,9 @@ class TestSchedulingAndFulfilment:
         )
         referral = path.referral(number)
         assert referral.status is ReferralStatus.scheduled
-        assert referral.escalated and "after the service deadline" in (
-            referral.escalation_reason or ""
+        assert referral.escalated
+        assert referral.escalation_reason == (
+            "scheduled after the service deadline: Member away until Friday"
         )
 
     def test_deliver_with_serials_on_time_confirms_and_feeds_the_track_record(
@@ -390,6 +398,13 @@ class TestSchedulingAndFulfilment:
             clock=clock,
         )
         assert done.status is AppointmentStatus.delivered and done.on_time is True
+        outcome_clock = path.session.scalars(
+            select(ClockRow).where(ClockRow.kind == ClockKind.appointment_outcome)
+        ).one()
+        assert outcome_clock.status is ClockStatus.met
+        assert outcome_clock.rule_source == (
+            "outcome due 2 hours after the scheduled window (project default)"
+        )
         referral = path.referral(number)
         assert referral.status is ReferralStatus.fulfilled
         assert "service.started_on_time" in path.events(number)
@@ -464,6 +479,7 @@ class TestSchedulingAndFulfilment:
             clock=clock,
         )
         listing = scheduling.list_appointments(path.session, path.manager, number, clock=clock)
+        assert [a.provider_name for a in listing.items] == ["Charter Oak Home Medical"] * 2
         nxt = listing.items[-1]
         assert (nxt.sequence, nxt.status, nxt.due_on) == (
             2,
@@ -481,7 +497,8 @@ class TestSchedulingAndFulfilment:
         assert early.value.extra["allowed_actions"] == ["schedule"]
         approval = prior_auth.list_authorizations(path.session, path.manager, number, clock=clock)
         (auth,) = approval.items
-        assert auth.items[0].units_used == 10 and "units_exhausted" in auth.flags
+        assert auth.items[0].units_used == 10
+        assert auth.flags == ["units_exhausted"]
         assert "authorization.units_low" in path.events(number)
 
     def test_another_provider_cannot_see_or_schedule_the_case(

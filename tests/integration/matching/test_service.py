@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, event, select
 from sqlalchemy.orm import Session
 
 from careloop import worker
@@ -225,6 +225,58 @@ class TestOffers:
                 DeclineIn(reason=DeclineReason.other),
                 clock=world.clock,
             )
+
+
+class TestListOffers:
+    def test_each_offer_with_its_case_and_provider_in_few_queries_when_cases_repeat(
+        self, world: World
+    ) -> None:
+        world.provider("Charter Oak Home Medical")
+        world.provider("Nutmeg Respiratory")
+        first, second = world.case(), world.case(member__first_name="Walter")
+        offered = service.offer_referral(
+            world.session, world.manager, first, OfferCreate(), clock=world.clock
+        )
+        service.withdraw_offer(
+            world.session,
+            world.manager,
+            offered.id,
+            WithdrawIn(reason="Provider phoned: no driver"),
+            clock=world.clock,
+        )
+        service.offer_referral(
+            world.session, world.manager, second, OfferCreate(), clock=world.clock
+        )
+        world.session.expunge_all()  # nothing cached: every read below is a query
+
+        statements: list[str] = []
+        connection = world.session.connection()
+        listener = lambda *args: statements.append(args[2])  # noqa: E731
+        event.listen(connection, "before_cursor_execute", listener)
+        try:
+            page = service.list_offers(
+                world.session,
+                world.manager,
+                status=None,
+                case_number=None,
+                limit=50,
+                offset=0,
+                clock=world.clock,
+            )
+        finally:
+            event.remove(connection, "before_cursor_execute", listener)
+
+        assert page.total == 3
+        other = ({"Charter Oak Home Medical", "Nutmeg Respiratory"} - {offered.provider_name}).pop()
+        listed = {(o.case.case_number, o.provider_name, o.status) for o in page.items}
+        assert (first, offered.provider_name, OfferStatus.withdrawn) in listed
+        assert (first, other, OfferStatus.pending) in listed
+        assert [o.status for o in page.items if o.case.case_number == second] == [
+            OfferStatus.pending
+        ]
+        assert all(o.provider_name for o in page.items)
+        # count + page + one provider query + (referral, items, payer) per distinct case.
+        assert len(statements) <= 3 + 3 * 2
 
 
 class TestAccessFromTheOtherSide:

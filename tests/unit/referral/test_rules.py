@@ -381,3 +381,15 @@ class TestCarePathMoves:
         for start, action, end in path:
             assert rules.next_status(start, action, acknowledged=True) is end
         assert rules.allowed_actions(self.S.closed, acknowledged=True) == []
+
+
+class TestAcknowledgedWithinKpi:
+    received = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
+
+    def test_met_when_acknowledged_exactly_24_hours_after_receipt(self) -> None:
+        at = self.received + timedelta(hours=24)
+        assert rules.acknowledged_within_kpi(self.received, at) is True
+
+    def test_missed_when_acknowledged_a_second_later(self) -> None:
+        at = self.received + timedelta(hours=24, seconds=1)
+        assert rules.acknowledged_within_kpi(self.received, at) is False

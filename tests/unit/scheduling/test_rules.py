@@ -77,3 +77,21 @@ def test_outcome_needs_proof_of_delivery_and_serials_for_equipment() -> None:
 def test_resupply_enters_the_queue_days_before_it_is_due() -> None:
     at = rules.resupply_reminder_at(date(2026, 12, 8), "America/New_York")
     assert at.date() == date(2026, 12, 5) and at.hour == 8
+
+
+def test_resupply_is_on_time_until_the_end_of_its_local_due_day() -> None:
+    due_on = date(2026, 12, 8)
+    zone = "America/New_York"
+    # 23:30 in New York on the due day is 04:30 UTC the next day.
+    assert rules.resupply_on_time(datetime(2026, 12, 9, 4, 30, tzinfo=UTC), due_on, zone)
+    assert not rules.resupply_on_time(datetime(2026, 12, 9, 5, 30, tzinfo=UTC), due_on, zone)
+    assert rules.resupply_on_time(NOW, None, zone) is None
+
+
+def test_clock_sources_state_the_figures_of_the_rules() -> None:
+    assert rules.outcome_source() == (
+        "outcome due 2 hours after the scheduled window (project default)"
+    )
+    assert rules.resupply_source() == (
+        "recurring supply: book the next delivery 3 days before it is due"
+    )
