@@ -10,6 +10,7 @@ that is an error.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -72,7 +73,9 @@ def _fresh_pg_database(worker: str) -> str:
         if os.environ.get("CI") == "true":
             pytest.exit(f"PostgreSQL is required under CI and unreachable at {base}: {exc}", 3)
         pytest.skip(f"NOTICE: PostgreSQL unreachable at {base}; PostgreSQL tests skipped")
-    name = f"careloop_test_{worker}"
+    # Two checkouts testing at once on one server must not drop each other's databases.
+    checkout = hashlib.sha256(str(Path(__file__).resolve().parent).encode()).hexdigest()[:8]
+    name = f"careloop_test_{checkout}_{worker}"
     with admin:
         admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         admin.execute(f"CREATE DATABASE {name}")
