@@ -134,6 +134,12 @@ def _filtered(actor: Actor, flt: ReferralFilter) -> Select[Referral]:
         stmt = stmt.where(Referral.received_at >= flt.received_from)
     if flt.received_to:
         stmt = stmt.where(Referral.received_at < flt.received_to)
+    if flt.case_number:
+        stmt = stmt.where(Referral.case_number == flt.case_number.upper())
+    if flt.updated_from:
+        stmt = stmt.where(Referral.updated_at >= flt.updated_from)
+    if flt.updated_to:
+        stmt = stmt.where(Referral.updated_at < flt.updated_to)
     if flt.q:
         term = flt.q.strip()
         like = f"%{term.lower()}%"
@@ -173,6 +179,23 @@ def item_codes(session: Session, referral_ids: Sequence[int]) -> dict[int, list[
     for referral_id, code in session.execute(stmt):
         out.setdefault(referral_id, []).append(code)
     return out
+
+
+class ProviderRef(NamedTuple):
+    """The provider a case was placed with, as an integrator names it."""
+
+    id: int
+    name: str
+    npi: str
+
+
+def providers_by_id(session: Session, provider_ids: Collection[int]) -> dict[int, ProviderRef]:
+    if not provider_ids:
+        return {}
+    stmt = select(Provider.id, Provider.legal_name, Provider.npi).where(
+        Provider.id.in_(sorted(set(provider_ids)))
+    )
+    return {row[0]: ProviderRef(*row) for row in session.execute(stmt)}
 
 
 def payer_names(session: Session, payer_ids: Sequence[int]) -> dict[int, str]:

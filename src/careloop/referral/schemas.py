@@ -206,6 +206,9 @@ class ReferralFilter:
     external_id: str | None = None
     received_from: datetime | None = None
     received_to: datetime | None = None
+    case_number: str | None = None
+    updated_from: datetime | None = None
+    updated_to: datetime | None = None
 
 
 # ---- responses -------------------------------------------------------------------------

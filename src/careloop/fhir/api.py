@@ -1,0 +1,154 @@
+"""FHIR R4 routes under ``/fhir`` (thin: parse, call one operation, answer FHIR JSON).
+
+Authentication and organisation scoping are the JSON API's (bearer token, one
+transaction per request); every error is an OperationOutcome.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+
+from careloop.core.actor import Actor
+from careloop.core.errors import DomainError
+from careloop.fhir import capability, intake, read, search, transaction
+from careloop.fhir.outcome import FhirError, FhirResponse, from_domain_error, outcome_response
+from careloop.settings import Settings
+from careloop.web.transaction import Credentials, clock_of, use_case
+
+router = APIRouter(prefix="/fhir", tags=["fhir"])
+
+_FHIR: dict[str, Any] = {"content": {"application/fhir+json": {}}}
+_OUTCOME = {"description": "OperationOutcome", **_FHIR}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No valid bearer token", **_FHIR},
+    404: {"description": "No such resource, or not yours to see", **_FHIR},
+}
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/") + router.prefix
+
+
+async def _answer(
+    call: Callable[[], Awaitable[Any]], status: int = 200, expressions: Any = None
+) -> Response:
+    try:
+        return FhirResponse(await call(), status_code=status)
+    except FhirError as exc:
+        return outcome_response(exc.status, exc.issues)
+    except DomainError as exc:
+        error = from_domain_error(exc, expressions)
+        return outcome_response(error.status, error.issues)
+
+
+@router.get(
+    "/metadata",
+    summary="CapabilityStatement (FHIR 4.0.1)",
+    response_class=FhirResponse,
+    responses={200: {"description": "CapabilityStatement", **_FHIR}},
+)
+async def metadata() -> Response:
+    return FhirResponse(capability.capability_statement())
+
+
+@router.post(
+    "",
+    summary="Create a case from a referral transaction Bundle",
+    description=(
+        "A transaction Bundle of Patient, Coverage, Practitioner (NPI), optional "
+        "Organization / PractitionerRole, Conditions (ICD-10-CM) and a ServiceRequest or "
+        "DeviceRequest (HCPCS or CPT) creates one case. An invalid entry rejects the whole "
+        "bundle (422 OperationOutcome naming each bad field's FHIRPath); the intake "
+        "findings come back as warnings on the Task entry. `ifNoneExist` on the request's "
+        "identifier makes a retry return the same case."
+    ),
+    response_class=FhirResponse,
+    responses={
+        200: {"description": "transaction-response Bundle", **_FHIR},
+        400: {"description": "Not JSON, or not a Bundle", **_FHIR},
+        415: {"description": "Not application/fhir+json or application/json", **_FHIR},
+        422: {"description": "Invalid entries, each named; nothing stored", **_FHIR},
+        **_ERRORS,
+    },
+)
+@router.post("/", include_in_schema=False)
+async def transaction_bundle(request: Request, credentials: Credentials) -> Response:
+    body = await request.body()
+    settings: Settings = request.app.state.settings
+    clock = clock_of(request)
+    base = _base(request)
+    parsed: list[intake.ReferralBundle] = []
+
+    def work(session: Session, actor: Actor) -> dict[str, Any]:
+        data = transaction.read_json(body, request.headers.get("content-type"))
+        bundle = intake.parse_bundle(data)
+        parsed.append(bundle)
+        result = transaction.submit_bundle(
+            session,
+            actor,
+            bundle,
+            clock=clock,
+            idempotency_ttl=timedelta(seconds=settings.idempotency_ttl_seconds),
+        )
+        return transaction.response_bundle(bundle, result, base=base)
+
+    try:
+        return FhirResponse(await use_case(request, credentials, work))
+    except FhirError as exc:
+        return outcome_response(exc.status, exc.issues)
+    except DomainError as exc:
+        error = from_domain_error(exc, parsed[0].expressions if parsed else None)
+        return outcome_response(error.status, error.issues)
+
+
+@router.get(
+    "/Task",
+    summary="Search Tasks (patient, status, identifier, _lastUpdated, _count, _offset)",
+    response_class=FhirResponse,
+    responses={200: {"description": "searchset Bundle", **_FHIR}, 400: _OUTCOME, **_ERRORS},
+)
+async def search_tasks(request: Request, credentials: Credentials) -> Response:
+    clock = clock_of(request)
+    base = _base(request)
+    params = list(request.query_params.multi_items())
+
+    async def call() -> dict[str, Any]:
+        return await use_case(
+            request,
+            credentials,
+            lambda session, actor: search.search_tasks(
+                session, actor, search.parse_query(params), clock=clock, base=base
+            ),
+        )
+
+    return await _answer(call)
+
+
+@router.get(
+    "/{resource_type}/{resource_id}",
+    summary="Read a Task, Patient, Coverage, Practitioner, Condition, ServiceRequest or "
+    "DeviceRequest",
+    response_class=FhirResponse,
+    responses={200: {"description": "The resource", **_FHIR}, **_ERRORS},
+)
+async def read_resource(
+    resource_type: str, resource_id: str, request: Request, credentials: Credentials
+) -> Response:
+    clock = clock_of(request)
+
+    async def call() -> dict[str, Any]:
+        return await use_case(
+            request,
+            credentials,
+            lambda session, actor: read.read_resource(
+                session, actor, resource_type, resource_id, clock=clock
+            ),
+        )
+
+    return await _answer(call)

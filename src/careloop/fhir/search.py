@@ -1,0 +1,204 @@
+"""GET /fhir/Task: search the cases the caller may see, as a searchset Bundle whose
+``total`` counts only those (RELIABILITY.md row 4)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from sqlalchemy.orm import Session
+
+from careloop.core.actor import Actor
+from careloop.core.clock import Clock
+from careloop.core.pagination import PageRequest
+from careloop.fhir import codes, resources
+from careloop.fhir.outcome import FhirError, Issue
+from careloop.referral import views as referral_views
+from careloop.referral.schemas import ReferralFilter
+
+DEFAULT_COUNT = 20
+MAX_COUNT = 50
+MAX_OFFSET = 100_000
+_DATE = re.compile(r"\A(eq|ge|gt|le|lt)?(\d{4}-\d{2}-\d{2})(T[0-9:.]+(Z|[+-]\d{2}:\d{2}))?\Z")
+
+
+@dataclass(frozen=True, slots=True)
+class TaskQuery:
+    flt: ReferralFilter
+    page: PageRequest
+    count_only: bool
+    nothing: bool  # a criterion no case can meet (a Task status CareLoop never uses)
+    params: list[tuple[str, str]]
+
+
+def _bad(name: str, message: str) -> FhirError:
+    return FhirError(400, [Issue("error", "invalid", message, f"Task.search.{name}")])
+
+
+@dataclass
+class _Query:
+    flt: ReferralFilter = field(default_factory=ReferralFilter)
+    count: int = DEFAULT_COUNT
+    offset: int = 0
+    count_only: bool = False
+    nothing: bool = False
+
+    def case(self, case_number: str) -> None:
+        self.nothing |= self.flt.case_number not in (None, case_number)
+        self.flt = replace(self.flt, case_number=case_number)
+
+
+def parse_query(params: list[tuple[str, str]]) -> TaskQuery:
+    """The search parameters as a referral filter; an unknown parameter or a value that
+    cannot be read is a 400 naming it (FHIR's strict handling)."""
+    q = _Query()
+    for name, value in params:
+        if name not in _PARAMS:
+            raise _bad(name, f"The search parameter {name} is not supported on Task.")
+        _READERS[name](q, value)
+    return TaskQuery(
+        q.flt, PageRequest(limit=q.count, offset=q.offset), q.count_only, q.nothing, params
+    )
+
+
+def _patient(q: _Query, value: str) -> None:
+    q.case(value.removeprefix("Patient/"))
+
+
+def _identifier(q: _Query, value: str) -> None:
+    system, sep, ident = value.rpartition("|")
+    if sep and system == codes.CASE_NUMBER:
+        q.case(ident)
+    else:
+        q.flt = replace(q.flt, external_id=ident)
+
+
+def _status(q: _Query, value: str) -> None:
+    wanted = {s.strip() for s in value.split(",")}
+    unknown = wanted - set(resources.TASK_STATUS.values()) - _OTHER_TASK_STATUSES
+    if unknown:
+        raise _bad("status", f"{sorted(unknown)[0]!r} is not a Task status.")
+    statuses = [s for s, t in resources.TASK_STATUS.items() if t in wanted]
+    if q.flt.status:
+        statuses = [s for s in statuses if s in q.flt.status]
+    q.nothing |= not statuses
+    q.flt = replace(q.flt, status=tuple(statuses))
+
+
+def _count(q: _Query, value: str) -> None:
+    q.count = min(max(_whole("_count", value), 1), MAX_COUNT)
+
+
+def _offset(q: _Query, value: str) -> None:
+    q.offset = min(_whole("_offset", value), MAX_OFFSET)
+
+
+def _summary(q: _Query, value: str) -> None:
+    if value != "count":
+        raise _bad("_summary", "Only _summary=count is supported.")
+    q.count_only = True
+
+
+def _updated(q: _Query, value: str) -> None:
+    q.flt = _last_updated(q.flt, value)
+
+
+def _ignore(q: _Query, value: str) -> None:
+    """_format: the answer is always JSON."""
+
+
+_READERS: dict[str, Callable[[_Query, str], None]] = {
+    "patient": _patient,
+    "identifier": _identifier,
+    "status": _status,
+    "_lastUpdated": _updated,
+    "_count": _count,
+    "_offset": _offset,
+    "_summary": _summary,
+    "_format": _ignore,
+}
+_PARAMS = frozenset(_READERS)
+
+
+_OTHER_TASK_STATUSES = frozenset(
+    {"draft", "requested", "rejected", "ready", "failed", "entered-in-error"}
+)
+
+
+def _whole(name: str, value: str) -> int:
+    if not value.isdigit():
+        raise _bad(name, f"{name} must be a whole number.")
+    return int(value)
+
+
+def _last_updated(flt: ReferralFilter, value: str) -> ReferralFilter:
+    match = _DATE.match(value)
+    if match is None:
+        raise _bad("_lastUpdated", "Write _lastUpdated as [ge|gt|le|lt|eq]YYYY-MM-DD[Thh:mm:ssZ].")
+    prefix = match.group(1) or "eq"
+    try:
+        if match.group(3):
+            start = datetime.fromisoformat(match.group(2) + match.group(3).replace("Z", "+00:00"))
+            end = start + timedelta(seconds=1)
+        else:
+            start = datetime.combine(date.fromisoformat(match.group(2)), datetime.min.time(), UTC)
+            end = start + timedelta(days=1)
+    except ValueError:
+        raise _bad("_lastUpdated", f"{value!r} is not a date.") from None
+    if prefix in ("ge", "eq"):
+        flt = replace(flt, updated_from=max(start, flt.updated_from or start))
+    if prefix == "gt":
+        flt = replace(flt, updated_from=max(end, flt.updated_from or end))
+    if prefix in ("le", "eq"):
+        flt = replace(flt, updated_to=min(end, flt.updated_to or end))
+    if prefix == "lt":
+        flt = replace(flt, updated_to=min(start, flt.updated_to or start))
+    return flt
+
+
+def search_tasks(
+    session: Session, actor: Actor, query: TaskQuery, *, clock: Clock, base: str
+) -> dict[str, Any]:
+    """The searchset Bundle: the page of visible Tasks, ``total`` of visible ones only,
+    and self / first / previous / next links."""
+    if query.nothing:
+        found: list[referral_views.CaseView] = []
+        total = 0
+    else:
+        page = PageRequest(limit=1, offset=0) if query.count_only else query.page
+        found, total = referral_views.search_referrals(session, actor, query.flt, page, clock=clock)
+    bundle: dict[str, Any] = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": total,
+        "link": _links(query, total, base),
+    }
+    if not query.count_only:
+        bundle["entry"] = [
+            {
+                "fullUrl": f"{base}/Task/{view.read.case_number}",
+                "resource": resources.task(view),
+                "search": {"mode": "match"},
+            }
+            for view in found
+        ]
+    return resources.emit(bundle)
+
+
+def _links(query: TaskQuery, total: int, base: str) -> list[dict[str, str]]:
+    kept = [(k, v) for k, v in query.params if k not in ("_count", "_offset")]
+    limit, offset = query.page.limit, query.page.offset
+
+    def url(at: int) -> str:
+        return f"{base}/Task?" + urlencode([*kept, ("_count", str(limit)), ("_offset", str(at))])
+
+    links = [{"relation": "self", "url": url(offset)}, {"relation": "first", "url": url(0)}]
+    if offset > 0:
+        links.append({"relation": "previous", "url": url(max(offset - limit, 0))})
+    if not query.count_only and offset + limit < total:
+        links.append({"relation": "next", "url": url(offset + limit)})
+    return links

@@ -1,0 +1,151 @@
+"""POST /fhir: a referral transaction Bundle becomes one case through the referral
+domain's intake use case (the same checks, duplicate detection, clocks, timeline and
+audit as ``POST /api/v1/referrals``), answered with a ``transaction-response`` Bundle."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from careloop.core.actor import Actor
+from careloop.core.clock import Clock
+from careloop.core.pagination import PageRequest
+from careloop.fhir import resources
+from careloop.fhir.intake import REQUEST_TYPES, ReferralBundle
+from careloop.fhir.outcome import FhirError, Issue, expression_for, outcome
+from careloop.referral import service as referral_service
+from careloop.referral import views as referral_views
+from careloop.referral.schemas import ReferralFilter, ReferralRead
+from careloop.referral.views import CaseView
+
+MEDIA_TYPES = frozenset({"application/fhir+json", "application/json"})
+
+
+def read_json(body: bytes, content_type: str | None) -> Any:
+    """The body as JSON: 415 for another media type, 400 when it is not JSON."""
+    media = (content_type or "").split(";")[0].strip().lower()
+    if media not in MEDIA_TYPES:
+        raise FhirError(
+            415,
+            [
+                Issue(
+                    "error",
+                    "not-supported",
+                    f"Send the Bundle as application/fhir+json, not {media or 'no media type'}.",
+                )
+            ],
+        )
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise FhirError(
+            400, [Issue("error", "structure", f"The body is not JSON: {str(exc)[:120]}")]
+        ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    view: CaseView
+    created: bool
+
+
+def submit_bundle(
+    session: Session,
+    actor: Actor,
+    bundle: ReferralBundle,
+    *,
+    clock: Clock,
+    idempotency_ttl: timedelta,
+) -> Outcome:
+    """Create the case, or with ``ifNoneExist`` return the case the caller can already
+    see with that order identifier. Two racing retries of one bundle by one caller meet
+    on the referral domain's idempotency key, so they too give one case."""
+    key = None
+    if bundle.conditional is not None:
+        system, value = bundle.conditional
+        found, _ = referral_views.search_referrals(
+            session, actor, ReferralFilter(external_id=value), PageRequest(limit=1), clock=clock
+        )
+        if found:
+            return Outcome(found[0], created=False)
+        key = f"fhir-if-none-exist:{system or ''}|{value}"[:200]
+    submission = referral_service.submit_referral(
+        session,
+        actor,
+        bundle.draft,
+        clock=clock,
+        idempotency_key=key,
+        idempotency_ttl=idempotency_ttl,
+    )
+    if submission.replayed:
+        view = referral_views.view_referral(session, actor, submission.case_number, clock=clock)
+        return Outcome(view, created=False)
+    return Outcome(CaseView(ReferralRead.model_validate_json(submission.body), None), True)
+
+
+def response_bundle(bundle: ReferralBundle, result: Outcome, *, base: str) -> dict[str, Any]:
+    """One response entry per request entry, in order, then the case's Task with the
+    intake findings as warnings in its outcome."""
+    case = result.view.read
+    n = case.case_number
+    status = "201 Created" if result.created else "200 OK"
+    entries: list[dict[str, Any]] = []
+    conditions = 0
+    lines = 0
+    for entry in bundle.entries:
+        location: str | None = None
+        if entry.kind in ("Patient", "Coverage", "Practitioner"):
+            location = f"{entry.kind}/{n}"
+        elif entry.kind == "Condition":
+            conditions += 1
+            location = f"Condition/{resources.item_id(n, conditions)}"
+        elif entry.kind in REQUEST_TYPES:
+            lines += 1
+            location = f"{entry.kind}/{resources.item_id(n, lines)}"
+        if location is None:
+            entries.append(
+                {
+                    "response": {
+                        "status": "200 OK",
+                        "outcome": outcome(
+                            [
+                                Issue(
+                                    "information",
+                                    "informational",
+                                    f"The {entry.kind} is kept as part of the case, not as "
+                                    "a resource of its own.",
+                                )
+                            ]
+                        ),
+                    }
+                }
+            )
+            continue
+        entries.append({"response": {"status": status, "location": location, "etag": 'W/"1"'}})
+    warnings = [
+        resources.finding_issue(f, expression_for(f.field, bundle.expressions))
+        for f in case.findings
+    ]
+    task_outcome: dict[str, Any] = (
+        {"resourceType": "OperationOutcome", "issue": warnings} if warnings else outcome([])
+    )
+    entries.append(
+        {
+            "fullUrl": f"{base}/Task/{n}",
+            "resource": resources.task(result.view),
+            "response": {
+                "status": status,
+                "location": f"Task/{n}",
+                "etag": 'W/"1"',
+                "lastModified": case.updated_at.isoformat().replace("+00:00", "Z"),
+                "outcome": task_outcome,
+            },
+        }
+    )
+    return resources.emit(
+        {"resourceType": "Bundle", "type": "transaction-response", "entry": entries}
+    )
