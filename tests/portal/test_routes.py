@@ -27,6 +27,9 @@ PUBLIC = frozenset(
         ("GET", "/docs"),
         ("GET", "/docs/oauth2-redirect"),
         ("GET", "/problems/{code}"),
+        # FHIR's CapabilityStatement: what the server does, no data (SMART clients read
+        # it before they have a token).
+        ("GET", "/fhir/metadata"),
         ("GET", "/signin"),
         ("POST", "/signin"),
     }
@@ -53,6 +56,8 @@ PATH_VALUES = {
     "clock_id": "1",
     "system": "icd10",
     "code": "sign_in_failed",
+    "resource_type": "Task",
+    "resource_id": "CL-2026-000001",
 }
 _PARAM = re.compile(r"\{([^}:]+)(?::[^}]+)?\}")
 
@@ -73,7 +78,12 @@ class Endpoint:
 
     @property
     def is_api(self) -> bool:
-        return self.template.startswith("/api/")
+        return self.template.startswith(("/api/", "/fhir"))
+
+    @property
+    def media_type(self) -> str:
+        fhir = self.template.startswith("/fhir")
+        return "application/fhir+json" if fhir else "application/problem+json"
 
 
 def endpoints(app: FastAPI) -> Iterator[Endpoint]:
@@ -91,7 +101,7 @@ def assert_refused(endpoint: Endpoint, response: Response) -> None:
     where = f"{endpoint.method} {endpoint.template}"
     if endpoint.is_api:
         assert response.status_code == 401, where
-        assert response.headers["content-type"] == "application/problem+json", where
+        assert response.headers["content-type"] == endpoint.media_type, where
         assert response.headers["www-authenticate"] == "Bearer", where
     elif endpoint.method == "GET":
         assert response.status_code == 303, where
