@@ -23,7 +23,13 @@ from careloop.web.transaction import Credentials, clock_of, use_case
 
 router = APIRouter(prefix="/fhir", tags=["fhir"])
 
-_FHIR: dict[str, Any] = {"content": {"application/fhir+json": {}}}
+# A FHIR resource in JSON; its shape is the resource type's (https://hl7.org/fhir/R4/).
+_RESOURCE = {
+    "type": "object",
+    "properties": {"resourceType": {"type": "string"}},
+    "required": ["resourceType"],
+}
+_FHIR: dict[str, Any] = {"content": {"application/fhir+json": {"schema": _RESOURCE}}}
 _OUTCOME = {"description": "OperationOutcome", **_FHIR}
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "No valid bearer token", **_FHIR},
@@ -117,13 +123,14 @@ async def search_tasks(request: Request, credentials: Credentials) -> Response:
     clock = clock_of(request)
     base = _base(request)
     params = list(request.query_params.multi_items())
+    strict = "handling=strict" in request.headers.get("prefer", "").replace(" ", "")
 
     async def call() -> dict[str, Any]:
         return await use_case(
             request,
             credentials,
             lambda session, actor: search.search_tasks(
-                session, actor, search.parse_query(params), clock=clock, base=base
+                session, actor, search.parse_query(params, strict=strict), clock=clock, base=base
             ),
         )
 

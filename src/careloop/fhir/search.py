@@ -52,16 +52,21 @@ class _Query:
         self.flt = replace(self.flt, case_number=case_number)
 
 
-def parse_query(params: list[tuple[str, str]]) -> TaskQuery:
-    """The search parameters as a referral filter; an unknown parameter or a value that
-    cannot be read is a 400 naming it (FHIR's strict handling)."""
+def parse_query(params: list[tuple[str, str]], *, strict: bool = False) -> TaskQuery:
+    """The search parameters as a referral filter. A value that cannot be read is a 400
+    naming its parameter; an unknown parameter is ignored (and left out of the links), or
+    a 400 when the client asked for ``Prefer: handling=strict`` (FHIR R4 search 3.1.1.4)."""
     q = _Query()
+    used = []
     for name, value in params:
         if name not in _PARAMS:
-            raise _bad(name, f"The search parameter {name} is not supported on Task.")
+            if strict:
+                raise _bad(name, f"The search parameter {name} is not supported on Task.")
+            continue
         _READERS[name](q, value)
+        used.append((name, value))
     return TaskQuery(
-        q.flt, PageRequest(limit=q.count, offset=q.offset), q.count_only, q.nothing, params
+        q.flt, PageRequest(limit=q.count, offset=q.offset), q.count_only, q.nothing, used
     )
 
 
@@ -90,7 +95,9 @@ def _status(q: _Query, value: str) -> None:
 
 
 def _count(q: _Query, value: str) -> None:
-    q.count = min(max(_whole("_count", value), 1), MAX_COUNT)
+    number = _whole("_count", value)
+    q.count_only |= number == 0  # _count=0: the total alone
+    q.count = min(max(number, 1), MAX_COUNT)
 
 
 def _offset(q: _Query, value: str) -> None:

@@ -212,7 +212,7 @@ class TestSearch:
 
     @pytest.mark.parametrize(
         "params",
-        [{"status": "sleeping"}, {"_lastUpdated": "yesterday"}, {"_count": "many"}, {"name": "x"}],
+        [{"status": "sleeping"}, {"_lastUpdated": "yesterday"}, {"_count": "many"}],
     )
     def test_a_parameter_that_cannot_be_read_is_400(
         self, client: TestClient, tokens: Tokens, params: dict[str, str]
@@ -220,6 +220,26 @@ class TestSearch:
         response = get(client, tokens.hartford, "Task", **params)
         assert response.status_code == 400
         assert valid(response.json())["issue"][0]["severity"] == "error"
+
+    def test_an_unknown_parameter_is_ignored_unless_the_client_asks_for_strict_handling(
+        self, client: TestClient, tokens: Tokens, cases: dict[str, list[str]]
+    ) -> None:
+        lenient = valid(get(client, tokens.albany, "Task", _totalMethod="count").json())
+        assert lenient["total"] == 2
+        assert all("_totalMethod" not in link["url"] for link in lenient["link"])
+        strict = client.get(
+            "/fhir/Task",
+            params={"_totalMethod": "count"},
+            headers={**Tokens.header(tokens.albany), "Prefer": "handling=strict"},
+        )
+        assert strict.status_code == 400
+        assert valid(strict.json())["issue"][0]["expression"] == ["Task.search._totalMethod"]
+
+    def test_count_zero_is_the_total_alone(
+        self, client: TestClient, tokens: Tokens, cases: dict[str, list[str]]
+    ) -> None:
+        body = valid(get(client, tokens.hartford, "Task", _count=0).json())
+        assert (body["total"], "entry" in body) == (3, False)
 
     def test_a_search_is_audited_with_the_cases_it_returned(
         self, client: TestClient, session: Session, tokens: Tokens, cases: dict[str, list[str]]
