@@ -181,6 +181,30 @@ def item_codes(session: Session, referral_ids: Sequence[int]) -> dict[int, list[
     return out
 
 
+def items_by_referral(
+    session: Session, referral_ids: Sequence[int]
+) -> dict[int, list[ReferralItem]]:
+    """The items of many cases in one query, each case's in line order."""
+    if not referral_ids:
+        return {}
+    stmt = (
+        select(ReferralItem)
+        .where(ReferralItem.referral_id.in_(list(referral_ids)))
+        .order_by(ReferralItem.referral_id, ReferralItem.line)
+    )
+    out: dict[int, list[ReferralItem]] = {}
+    for item in session.scalars(stmt):
+        out.setdefault(item.referral_id, []).append(item)
+    return out
+
+
+def payer_codes_and_names(session: Session, payer_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+    if not payer_ids:
+        return {}
+    stmt = select(Payer.id, Payer.code, Payer.name).where(Payer.id.in_(list(set(payer_ids))))
+    return {row[0]: (row[1], row[2]) for row in session.execute(stmt)}
+
+
 class ProviderRef(NamedTuple):
     """The provider a case was placed with, as an integrator names it."""
 

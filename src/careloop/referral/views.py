@@ -38,18 +38,21 @@ def search_referrals(
     session: Session, actor: Actor, flt: ReferralFilter, page: PageRequest, *, clock: Clock
 ) -> tuple[list[CaseView], int]:
     """A page of whole cases the actor may see and the count of all they may see (never
-    more); the search is audited with the cases it returned."""
+    more), in a fixed number of queries whatever the page size; the search is audited
+    with the cases it returned."""
     require(actor, "referral:read")
     rows, total = repository.page(session, actor, flt, page)
     providers = repository.providers_by_id(
         session, [r.assigned_provider_id for r in rows if r.assigned_provider_id]
     )
+    items = repository.items_by_referral(session, [r.id for r in rows])
+    payers = repository.payer_codes_and_names(session, [r.payer_id for r in rows if r.payer_id])
     views = []
     for referral in rows:
-        payer_code, payer_name = repository.payer_name(session, referral.payer_id)
+        payer_code, payer_name = payers.get(referral.payer_id or 0, (None, None))
         read = presenters.to_read(
             referral,
-            repository.items_of(session, referral.id),
+            items.get(referral.id, []),
             payer_code=payer_code,
             payer_name=payer_name,
         )

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from careloop.audit.models import AuditRecord
@@ -27,6 +27,7 @@ from tests.factories.fhir import ORDER_SYSTEM, referral_bundle
 from tests.factories.identity import make_user
 from tests.factories.network import make_provider
 from tests.factories.referral import referral_draft
+from tests.portal.test_queries import counting
 
 OXYGEN = [{"code": "E1390", "code_system": "HCPCS", "quantity": 1, "rental": True}]
 
@@ -240,6 +241,20 @@ class TestSearch:
     ) -> None:
         body = valid(get(client, tokens.hartford, "Task", _count=0).json())
         assert (body["total"], "entry" in body) == (3, False)
+
+    def test_a_page_costs_the_same_number_of_statements_however_many_tasks_it_holds(
+        self,
+        client: TestClient,
+        engine: Engine,
+        tokens: Tokens,
+        clock: FixedClock,
+        cases: dict[str, list[str]],
+    ) -> None:
+        with counting(engine) as one:
+            assert len(get(client, tokens.intake, "Task", _count=1).json()["entry"]) == 1
+        with counting(engine) as five:
+            assert len(get(client, tokens.intake, "Task", _count=5).json()["entry"]) == 5
+        assert len(five) == len(one)
 
     def test_a_search_is_audited_with_the_cases_it_returned(
         self, client: TestClient, session: Session, tokens: Tokens, cases: dict[str, list[str]]
