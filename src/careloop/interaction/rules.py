@@ -91,8 +91,7 @@ def normalise_email(value: str) -> str | None:
     """The address with its domain lower-cased, or None when it is not an e-mail address
     (RFC 5321's dot-atom form, which is what real mailboxes use: no quoted local parts,
     no IP literals, a domain with a dot)."""
-    value = value.strip()
-    if not _EMAIL.match(value) or ".." in value or value.startswith("."):
+    if not _EMAIL.fullmatch(value) or ".." in value or value.startswith("."):
         return None
     local, _, domain = value.rpartition("@")
     if local.endswith("."):
