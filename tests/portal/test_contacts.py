@@ -8,12 +8,16 @@ import re
 from datetime import timedelta
 
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from careloop.core.clock import FixedClock
+from careloop.interaction import service as interaction_service
 from careloop.referral import service as referral_service
+from careloop.referral.models import Referral
 from tests.factories.referral import referral_draft
 from tests.portal.conftest import People, csrf_of, sign_in
+from tests.portal.test_intake import form_data
 from tests.portal.test_pages import assert_safe_html
 
 
@@ -138,3 +142,66 @@ def test_the_dashboard_shows_the_contact_figures(
     assert queue.status_code == 200
     assert "first-contact resolution: no inbound contact to count" in queue.text
     assert "average handling time: no contact logged" in queue.text
+
+
+class TestIntakeCaller:
+    def open(self, browser: TestClient) -> tuple[str, str, str]:
+        page = browser.get("/referrals/new")
+        assert page.status_code == 200
+        assert 'name="caller.name"' in page.text
+        key = page.text.split('name="idempotency_key" value="')[1].split('"')[0]
+        started = re.search(r'name="caller.started_at" value="([^"]+)"', page.text)
+        assert started is not None
+        return csrf_of(page.text), key, started.group(1)
+
+    def test_the_call_that_brought_the_order_is_on_the_new_case(
+        self, browser: TestClient, people: People, session: Session, clock: FixedClock
+    ) -> None:
+        sign_in(browser, people.intake, clock)
+        csrf, key, started = self.open(browser)
+        clock.advance(timedelta(minutes=9))
+        data = {
+            **form_data(clock, idempotency_key=key),
+            "csrf_token": csrf,
+            "caller.started_at": started,
+            "caller.kind": "referrer",
+            "caller.name": "Jane Doe",
+            "caller.organization": "ABC Home Health",
+            "caller.phone": "860-555-0177",
+            "caller.agent_name_given": "yes",
+        }
+        created = browser.post("/referrals/new", data=data)
+        assert created.status_code == 201, created.text
+        number = created.text.split('id="case-number">')[1].split("<")[0]
+        again = browser.post("/referrals/new", data=data)  # a double submit: one contact
+        assert number in again.text
+        listed = interaction_service.list_contacts(
+            session, people.intake.actor, number, clock=clock
+        ).items
+        assert [(c.direction, c.party.organization, c.handling_seconds) for c in listed] == [
+            ("inbound", "ABC Home Health", 540)
+        ]
+        assert listed[0].text == "Call from Jane Doe (referrer): other reason, resolved — 9 min"
+
+    def test_a_wrong_call_back_number_stores_nothing(
+        self, browser: TestClient, people: People, session: Session, clock: FixedClock
+    ) -> None:
+        sign_in(browser, people.intake, clock)
+        csrf, key, started = self.open(browser)
+        data = {
+            **form_data(clock, idempotency_key=key),
+            "csrf_token": csrf,
+            "caller.started_at": started,
+            "caller.name": "Jane Doe",
+            "caller.phone": "123-456-7890",
+        }
+        refused = browser.post("/referrals/new", data=data)
+        assert refused.status_code == 422
+        assert "is not a valid US phone number" in refused.text
+        assert session.scalar(select(func.count()).select_from(Referral)) == 0
+
+    def test_the_referrers_form_has_no_caller(
+        self, browser: TestClient, people: People, clock: FixedClock
+    ) -> None:
+        sign_in(browser, people.hartford, clock)
+        assert 'name="caller.name"' not in browser.get("/referrals/new").text

@@ -182,7 +182,7 @@ _REASON_WORDS = {
     ContactReason.authorisation: "authorisation",
     ContactReason.escalation: "escalation",
     ContactReason.complaint: "complaint",
-    ContactReason.other: "other",
+    ContactReason.other: "other reason",
 }
 _PARTY_WORDS = {
     PartyKind.member: "member",

@@ -27,9 +27,11 @@ from careloop.interaction.rules import (
     Direction,
     NoteVisibility,
     PartyKind,
+    address_problems,
     kind_words,
     party_words,
     reason_words,
+    time_problems,
 )
 from careloop.interaction.schemas import ContactCreate, NoteCreate
 from careloop.portal import forms
@@ -197,3 +199,60 @@ def notes_of(ctx: PageContext, case_number: str) -> list[Any]:
     return interaction_service.list_notes(
         ctx.session, ctx.actor, case_number, clock=ctx.clock
     ).items
+
+
+# ---- the caller on the staff intake form -------------------------------------------------------
+
+#: How the order came in, as the kind of contact it was.
+_KIND_OF_CHANNEL = {
+    "phone": ContactKind.call,
+    "fax": ContactKind.fax,
+    "email": ContactKind.email,
+    "portal": ContactKind.portal_message,
+}
+
+
+def caller_values(ctx: PageContext) -> dict[str, Any]:
+    """What the intake form's caller inputs need: the timer (set as the form is shown)
+    and the party kinds in plain words."""
+    return {
+        "caller_started": ctx.clock.now().isoformat(),
+        "caller_kinds": [p.value for p in PartyKind],
+        "caller_labels": {p.value: party_words(p).capitalize() for p in PartyKind},
+    }
+
+
+def caller_contact(
+    form: Form, channel: str, now: datetime
+) -> tuple[ContactCreate | None, dict[str, str]]:
+    """The inbound contact the intake agent is taking, from the form's ``caller.*``
+    inputs (None when no caller is named); errors keyed by those inputs."""
+    name = form.get("caller.name", "").strip()
+    if not name:
+        return None, {}
+    data: dict[str, Any] = {
+        "kind": _KIND_OF_CHANNEL.get(channel, ContactKind.call).value,
+        "direction": Direction.inbound.value,
+        "party": {"kind": form.get("caller.kind") or PartyKind.referrer.value, "name": name},
+        "reason": ContactReason.other.value,
+        "summary": "New referral taken",
+        "started_at": form.get("caller.started_at", ""),
+        "agent_name_given": form.get("caller.agent_name_given") == "yes",
+        "outcome": ContactOutcome.resolved.value,
+    }
+    for part in ("organization", "phone"):
+        value = form.get(f"caller.{part}", "").strip()
+        if value:
+            data["party"][part] = value
+    body, errors = forms.validate(ContactCreate, forms.ParsedForm(data))
+    if body is not None:
+        started = body.started_at.astimezone(now.tzinfo)
+        problems = [*time_problems(started, now, now), *address_problems(body.party.phone, None)]
+        errors = {e.field: e.message for e in problems}
+    renamed = {_caller_input(k): v for k, v in errors.items()}
+    return (body if not renamed else None), renamed
+
+
+def _caller_input(field: str) -> str:
+    """``party.phone`` → ``caller.phone``; ``started_at`` → ``caller.started_at``."""
+    return f"caller.{field.removeprefix('party.')}"
