@@ -67,6 +67,11 @@ def log_contact(
     whether the case number and the agent's name were given, and the outcome. A
     follow-up becomes work in the queue; answering an earlier follow-up ends it."""
     require(actor, "contact:log")
+    if case_number and body.case_number and case_number.upper() != body.case_number.upper():
+        raise RuleViolationError(
+            "The contact cannot be logged.",
+            errors=[FieldError("case_number", "must be the case in the address, or left out")],
+        )
     number = case_number or body.case_number
     referral = _case_for_write(session, actor, number, "contact.log", clock=clock)
     now = clock.now()

@@ -195,3 +195,16 @@ def test_notes_internal_and_shared(client: TestClient, tokens: Tokens, clock: Fi
     blank = client.post(path, json={"text": "   "}, headers=h(tokens.case_manager))
     assert blank.status_code == 422
     assert blank.json()["errors"][0]["field"] == "text"
+
+
+def test_a_case_number_in_the_body_must_match_the_address(
+    client: TestClient, tokens: Tokens, clock: FixedClock
+) -> None:
+    number = new_case(client, tokens, clock)
+    refused = client.post(
+        f"/api/v1/referrals/{number}/contacts",
+        json=call(clock, case_number="CL-2026-999999"),
+        headers=h(tokens.intake),
+    )
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["field"] == "case_number"
