@@ -193,3 +193,28 @@ def test_pages_fit_a_tablet_without_horizontal_scrolling(page: Page, world: Worl
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 768, width
     shot(page, "16-referral-form-tablet")
+
+
+def test_a_caller_asks_for_status_and_the_call_is_logged_resolved(page: Page, world: World) -> None:
+    """DOMAIN.md §9: the agent opens the contact panel (the timer starts), logs a status
+    check resolved on this call, and the timeline says so in plain words."""
+    sign_in(page, world.intake)
+    page.goto(f"/cases/{world.offered_case}")
+    page.get_by_text("Log a contact", exact=True).click()
+    form = page.locator("form.contact-form")
+    expect(form).to_be_visible()  # loaded by htmx when the panel opened
+    form.locator("#f-party-kind").select_option("member")
+    form.locator("#f-party-name").fill("Dorothy Hale")
+    form.locator("#f-party-phone").fill("860-555-0142")
+    form.locator("#f-reason").select_option("status_check")
+    form.get_by_label("Case number given").check()
+    form.get_by_label("My name given").check()
+    shot(page, "30-log-a-contact")
+    form.get_by_role("button", name="Save the contact").click()
+    expect(page.get_by_text("Contact saved; it is on the timeline.")).to_be_visible()
+    expect(
+        page.locator(".timeline").get_by_text(
+            re.compile(r"Call from Dorothy Hale \(member\): status check, resolved — \d+ min")
+        )
+    ).to_be_visible()
+    shot(page, "31-contact-on-the-timeline")

@@ -54,6 +54,7 @@ PATH_VALUES = {
     "authorization_id": "1",
     "appointment_id": "1",
     "clock_id": "1",
+    "contact_id": "1",
     "system": "icd10",
     "code": "sign_in_failed",
     "resource_type": "Task",

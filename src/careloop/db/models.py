@@ -7,6 +7,7 @@ from careloop.db import outbox as outbox_models
 from careloop.db.base import Base
 from careloop.eligibility import models as eligibility_models
 from careloop.identity import models as identity_models
+from careloop.interaction import models as interaction_models
 from careloop.matching import models as matching_models
 from careloop.network import models as network_models
 from careloop.payer import models as payer_models
@@ -21,6 +22,7 @@ __all__ = [
     "audit_models",
     "eligibility_models",
     "identity_models",
+    "interaction_models",
     "matching_models",
     "network_models",
     "outbox_models",

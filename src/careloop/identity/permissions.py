@@ -45,6 +45,14 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "appointment:manage": STAFF_ROLES | {Role.provider_staff},
     "referral:close": STAFF_ROLES,
     "confirmation:read": STAFF_ROLES | {Role.referring_clinician, Role.provider_staff},
+    # Contacts and notes (DOMAIN.md §9): staff log every contact; a referrer or provider
+    # may log one (a portal message, say) and read them, only on cases they see, without
+    # the internal fields. Notes: referrers read and write shared ones only.
+    "contact:log": STAFF_ROLES | {Role.referring_clinician, Role.provider_staff},
+    "contact:read": STAFF_ROLES | {Role.referring_clinician, Role.provider_staff},
+    "contact:link": STAFF_ROLES,
+    "note:write": STAFF_ROLES | {Role.referring_clinician},
+    "note:read": STAFF_ROLES | {Role.referring_clinician},
     "workqueue:read": STAFF_ROLES,
     "workqueue:claim": STAFF_ROLES,
 }

@@ -20,7 +20,7 @@ from careloop.eligibility.schemas import EligibilityRead
 from careloop.identity.permissions import may
 from careloop.matching import service as matching_service
 from careloop.matching.schemas import CandidatesRead, OfferCreate
-from careloop.portal import forms, moveforms, presenters
+from careloop.portal import contacts, forms, moveforms, presenters
 from careloop.portal.web import Download, Form, Page, PageContext, Redirect, page, read_form
 from careloop.prior_auth import service as prior_auth_service
 from careloop.prior_auth.rules import DenialReason
@@ -77,6 +77,8 @@ _DONE = {
     "scheduled": "Scheduled. The member and the referrer are told the window.",
     "outcome": "Outcome recorded.",
     "closed": "The case is closed.",
+    "contact": "Contact saved; it is on the timeline.",
+    "note": "Note added.",
 }
 
 #: Supply-information form: the inputs it takes (the referral form's, plus a note).
@@ -125,6 +127,9 @@ def _case_values(ctx: PageContext, case_number: str) -> dict[str, Any]:
         "candidates": _candidates(ctx, case, actions),
         "hints": _hints(case),
         "staff": ctx.actor.is_staff,
+        "notes": contacts.notes_of(ctx, case_number),
+        "may_contact": ctx.actor.is_staff and may(ctx.actor, "contact:log"),
+        "may_note": may(ctx.actor, "note:write"),
         **fulfilment,
         "form": _defaults(fulfilment, ctx.clock.now().astimezone(ZoneInfo(case.time_zone))),
         "errors": {},

@@ -17,7 +17,9 @@ from fastapi.responses import HTMLResponse, Response
 from careloop.codes import search_hcpcs, search_icd10
 from careloop.core.actor import Role
 from careloop.identity.permissions import may, require
-from careloop.portal import forms
+from careloop.interaction import service as interaction_service
+from careloop.interaction.schemas import ContactCreate
+from careloop.portal import contacts, forms
 from careloop.portal.web import Page, PageContext, page, read_form
 from careloop.referral import service as referral_service
 from careloop.referral.enums import Channel, Severity, Urgency
@@ -41,6 +43,7 @@ def _form_values(
     values = dict(form)
     values.setdefault("channel", Channel.portal.value if referrer else Channel.phone.value)
     values.setdefault("urgency", Urgency.routine.value)
+    values.setdefault("caller.kind", "referrer")
     values.setdefault("items.0.code_system", "HCPCS")
     values.setdefault("items.0.quantity", "1")
     return {
@@ -56,6 +59,7 @@ def _form_values(
         "item_rows": range(forms.ITEM_ROWS),
         # A fresh key per form shown: a double click or a reload replays, never duplicates.
         "idempotency_key": form.get("idempotency_key") or secrets.token_urlsafe(16),
+        **contacts.caller_values(ctx),
     }
 
 
@@ -121,8 +125,15 @@ async def submit_referral(request: Request) -> Response:
 
     def work(ctx: PageContext) -> Page:
         draft, errors, warnings, check = _check(ctx, form)
+        caller: ContactCreate | None = None
+        caller_errors: dict[str, str] = {}
+        if draft is not None and ctx.actor.role is not Role.referring_clinician:
+            caller, caller_errors = contacts.caller_contact(
+                form, draft.channel.value, ctx.clock.now()
+            )
+        errors = {**errors, **caller_errors}
         submit_anyway = form.get("submit_anyway") == "yes" and check is not None
-        if draft is None or (errors and not submit_anyway):
+        if draft is None or caller_errors or (errors and not submit_anyway):
             values = _form_values(
                 ctx, form, errors=errors, warnings=warnings, check=check, blocked=True
             )
@@ -137,6 +148,11 @@ async def submit_referral(request: Request) -> Response:
             else None,
         )
         case = ReferralRead.model_validate_json(submission.body)
+        if caller is not None and not submission.replayed:
+            # The call that brought the order in, on record and on the new case.
+            interaction_service.log_contact(
+                ctx.session, ctx.actor, caller, clock=ctx.clock, case_number=case.case_number
+            )
         return Page(
             "intake/submitted.html",
             {

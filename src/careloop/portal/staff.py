@@ -103,10 +103,38 @@ def _bars(
     ]
 
 
+def _contact_tiles(dashboard: Dashboard) -> dict[str, str]:
+    """First-contact resolution and handling time in plain words (report.rules)."""
+    weeks = round(report_rules.CONTACT_PERIOD / timedelta(weeks=1))
+    figures = dashboard.contacts
+    fcr = figures.first_contact_resolution if figures else report_rules.Rate(0, 0)
+    overall = figures.handling.get("") if figures else None
+    by_queue = sorted((k, v) for k, v in (figures.handling if figures else {}).items() if k)
+    return {
+        "fcr_figure": f"{round(fcr.value * 100)} %" if fcr.value is not None else "—",
+        "fcr_label": f"of {fcr.counted} inbound contacts resolved first time "
+        f"(no repeat within 7 days), last {weeks} weeks"
+        if fcr.counted
+        else f"first-contact resolution: no inbound contact to count in the last {weeks} weeks",
+        "aht_figure": report_rules.duration_words(overall.mean)
+        if overall and overall.mean is not None
+        else "—",
+        "aht_label": f"average handling time of {overall.count} contacts, last {weeks} weeks"
+        if overall
+        else f"average handling time: no contact logged in the last {weeks} weeks",
+        "aht_queues": " · ".join(
+            f"{team.replace('_', ' ').capitalize()} {report_rules.duration_words(h.mean)}"
+            for team, h in by_queue
+            if h.mean is not None
+        ),
+    }
+
+
 def _charts(dashboard: Dashboard) -> dict[str, Any]:
     """The KPI charts, their window and targets worded from report.rules."""
     ack_hours = round(report_rules.ACK_WITHIN / timedelta(hours=1))
     return {
+        **_contact_tiles(dashboard),
         "dashboard": dashboard,
         "ack_hours": ack_hours,
         "ack_target": round(report_rules.ACK_TARGET * 100),

@@ -229,3 +229,20 @@ def audit_read(
         case_number=referral.case_number,
         referral_id=referral.id,
     )
+
+
+def record_event(
+    session: Session, actor: Actor, referral: Referral, type_: str, *, clock: Clock, **data: Any
+) -> None:
+    """Append a step that does not move the case (a contact, a note) to its timeline,
+    with its audit record. ``internal=True`` in ``data`` keeps it off the timeline that
+    referrers, providers and members read (``service.get_timeline``)."""
+    event(session, actor, referral, type_, now=clock.now(), **data)
+    audit.record(
+        session,
+        actor,
+        type_,
+        clock=clock,
+        case_number=referral.case_number,
+        referral_id=referral.id,
+    )

@@ -538,6 +538,9 @@ def get_timeline(session: Session, actor: Actor, case_number: str, *, clock: Clo
     require(actor, "referral:read")
     referral = _visible_or_404(session, actor, case_number, "referral.timeline", clock=clock)
     events = repository.timeline(session, referral.id)
+    if not actor.is_staff:
+        # Internal notes and contacts are for the coordination staff only.
+        events = [e for e in events if not (e.data or {}).get("internal")]
     audit.record(
         session,
         actor,

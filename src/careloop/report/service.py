@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from careloop.core.actor import Actor
 from careloop.core.clock import Clock
 from careloop.identity.permissions import require
+from careloop.interaction import service as interaction_service
 from careloop.report import repository, rules
 
 
@@ -32,12 +33,39 @@ class WeekFigures:
 
 
 @dataclass(frozen=True, slots=True)
+class ContactFigures:
+    """The contact KPIs over the last ``rules.CONTACT_PERIOD``: first-contact resolution
+    and the handling time by queue (``""``: every queue)."""
+
+    first_contact_resolution: rules.Rate
+    handling: dict[str, rules.HandlingTime]
+
+    def as_json(self) -> dict[str, Any]:
+        fcr = self.first_contact_resolution
+        return {
+            "fcr": [fcr.hits, fcr.counted],
+            "handling": {k: [v.total.total_seconds(), v.count] for k, v in self.handling.items()},
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ContactFigures:
+        return cls(
+            first_contact_resolution=rules.Rate(*data["fcr"]),
+            handling={
+                k: rules.HandlingTime(timedelta(seconds=v[0]), int(v[1]))
+                for k, v in data["handling"].items()
+            },
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Dashboard:
     today: date
     received_today: int
     overdue_now: int
     weeks: list[WeekFigures]
     computed_at: datetime
+    contacts: ContactFigures | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -54,6 +82,7 @@ class Dashboard:
                 }
                 for w in self.weeks
             ],
+            "contacts": self.contacts.as_json() if self.contacts else None,
         }
 
     @classmethod
@@ -72,6 +101,7 @@ class Dashboard:
                 )
                 for w in data["weeks"]
             ],
+            contacts=ContactFigures.from_json(data["contacts"]) if data.get("contacts") else None,
         )
 
 
@@ -99,7 +129,7 @@ def staff_dashboard(
     snapshot = repository.snapshot(session, _snapshot_name(zone))
     if snapshot is not None and clock.now() - snapshot.computed_at <= STALE_AFTER:
         dashboard = Dashboard.from_json(snapshot.data)
-        if len(dashboard.weeks) == weeks:
+        if len(dashboard.weeks) == weeks and dashboard.contacts is not None:
             return dashboard
     return compute_dashboard(session, clock=clock, zone=zone, weeks=weeks)
 
@@ -144,4 +174,29 @@ def compute_dashboard(
             )
             for i, week in enumerate(periods)
         ],
+        contacts=contact_figures(session, now),
+    )
+
+
+def contact_figures(session: Session, now: datetime) -> ContactFigures:
+    """First-contact resolution and handling time over the last CONTACT_PERIOD
+    (DOMAIN.md §8), from the contacts on record (figures only, no PHI)."""
+    since = now - rules.CONTACT_PERIOD
+    rows = interaction_service.contact_rows(session, since, now + timedelta(seconds=1))
+    facts = [
+        # Plain values: report.rules knows no enums of the interaction domain.
+        rules.ContactFact(
+            referral_id=r.referral_id,
+            inbound=r.direction.value == "inbound",
+            reason=r.reason.value,
+            resolved=r.outcome.value == "resolved",
+            team=r.team,
+            started_at=r.started_at,
+            ended_at=r.ended_at,
+        )
+        for r in rows
+    ]
+    return ContactFigures(
+        first_contact_resolution=rules.first_contact_resolution(facts, now, since=since),
+        handling=rules.average_handling_time(facts, since=since),
     )
