@@ -110,8 +110,26 @@ def user_add(
     org: Annotated[str | None, typer.Option(help="Organisation (created if new)")] = None,
     name: Annotated[str | None, typer.Option(help="Display name")] = None,
     extension: Annotated[str | None, typer.Option(help="Phone extension")] = None,
+    team: Annotated[
+        str | None, typer.Option(help="Team (case managers: case_management unless named)")
+    ] = None,
+    language: Annotated[
+        list[str] | None,
+        typer.Option(help="A language spoken beyond English, e.g. es (repeat for more)"),
+    ] = None,
+    payer: Annotated[
+        list[str] | None,
+        typer.Option(help="A payer code handled (repeat; none: every payer)"),
+    ] = None,
+    service_line: Annotated[
+        list[str] | None,
+        typer.Option(help="dme, home_health or infusion (repeat; none: every line)"),
+    ] = None,
+    off_duty: Annotated[bool, typer.Option("--off-duty", help="Not taking cases yet")] = False,
 ) -> None:
-    """Add a user with a role and, for referrers, providers and payers, an organisation."""
+    """Add a user with a role and, for referrers, providers and payers, an organisation.
+    A case manager's team, languages, payers and service lines steer which new cases
+    they are given."""
     from careloop.identity import service as identity_service
     from careloop.network import service as network_service
 
@@ -125,6 +143,11 @@ def user_add(
                 organization=org,
                 display_name=name,
                 phone_extension=extension,
+                team=team,
+                languages=language or (),
+                payers=payer or (),
+                service_lines=service_line or (),
+                on_duty=not off_duty,
                 clock=SystemClock(),
             )
             if user.organization_id is not None:
@@ -135,6 +158,55 @@ def user_add(
             _console().print(f"added {user.email} as {user.role.value}")
     except DomainError as exc:
         _fail(exc)
+
+
+@user_app.command("off-duty")
+def user_off_duty(email: str) -> None:
+    """Take a user off duty: a case manager's open cases move to whoever the assignment
+    rules choose now, each with the reason on its timeline."""
+    _set_duty(email, on_duty=False)
+
+
+@user_app.command("on-duty")
+def user_on_duty(email: str) -> None:
+    """Put a user back on duty: new cases may go to them again."""
+    _set_duty(email, on_duty=True)
+
+
+def _set_duty(email: str, *, on_duty: bool) -> None:
+    from careloop.identity import service as identity_service
+    from careloop.referral import caseload  # moves the open cases of whoever goes off duty
+
+    database = _database()
+    try:
+        with database.unit_of_work() as session:
+            user = identity_service.set_on_duty(
+                session, SYSTEM_ACTOR, email, on_duty, clock=SystemClock()
+            )
+            left = caseload.open_case_count(session, user.id)
+    except DomainError as exc:
+        _fail(exc)
+    state = "on duty" if on_duty else "off duty"
+    _console().print(f"{email.strip().lower()} is {state}; open cases of theirs: {left}")
+
+
+@user_app.command("disable")
+def user_disable(email: str) -> None:
+    """Deactivate a user: tokens and portal sessions stop working, and a case manager's
+    open cases move to others (as for going off duty)."""
+    from careloop.identity import service as identity_service
+    from careloop.referral import caseload  # moves the open cases of whoever leaves
+
+    database = _database()
+    try:
+        with database.unit_of_work() as session:
+            user = identity_service.deactivate_user(
+                session, SYSTEM_ACTOR, email, clock=SystemClock()
+            )
+            left = caseload.open_case_count(session, user.id)
+    except DomainError as exc:
+        _fail(exc)
+    _console().print(f"{email.strip().lower()} is disabled; open cases of theirs: {left}")
 
 
 @user_app.command("list")

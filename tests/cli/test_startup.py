@@ -68,7 +68,7 @@ def _command_paths(group: typer.Typer, prefix: tuple[str, ...] = ()) -> list[lis
 
 def _modules_after_help(paths: list[list[str]]) -> set[str]:
     env = {**os.environ, "PYTHONPATH": str(SRC), "COLUMNS": "100"}
-    done = subprocess.run(
+    done = subprocess.run(  # noqa: S603 - this interpreter and a fixed script
         [sys.executable, "-c", _PROBE, json.dumps(paths)],
         capture_output=True,
         text=True,

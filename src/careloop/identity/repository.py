@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import Row, delete, func, select, update
 from sqlalchemy.orm import Session
 
+from careloop.core.actor import Role
 from careloop.identity.models import (
     ApiToken,
     Organization,
@@ -15,6 +16,7 @@ from careloop.identity.models import (
     SignInFailure,
     TotpFactor,
     User,
+    UserSkill,
 )
 
 
@@ -42,6 +44,18 @@ def organization_by_name(session: Session, name: str) -> Organization | None:
 
 def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.id)))
+
+
+def skills_of(session: Session, user_ids: list[int]) -> list[UserSkill]:
+    if not user_ids:
+        return []
+    stmt = select(UserSkill).where(UserSkill.user_id.in_(user_ids))
+    return list(session.scalars(stmt.order_by(UserSkill.user_id, UserSkill.kind, UserSkill.value)))
+
+
+def case_managers(session: Session, team: str) -> list[User]:
+    stmt = select(User).where(User.role == Role.case_manager, User.active.is_(True))
+    return list(session.scalars(stmt.where(User.team == team).order_by(User.display_name)))
 
 
 # ---- portal sign-in ------------------------------------------------------------------------
