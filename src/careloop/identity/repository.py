@@ -46,16 +46,16 @@ def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.id)))
 
 
-def skills_of(session: Session, user_ids: list[int]) -> list[UserSkill]:
-    if not user_ids:
-        return []
-    stmt = select(UserSkill).where(UserSkill.user_id.in_(user_ids))
-    return list(session.scalars(stmt.order_by(UserSkill.user_id, UserSkill.kind, UserSkill.value)))
-
-
-def case_managers(session: Session, team: str) -> list[User]:
-    stmt = select(User).where(User.role == Role.case_manager, User.active.is_(True))
-    return list(session.scalars(stmt.where(User.team == team).order_by(User.display_name)))
+def case_managers(session: Session, team: str) -> list[tuple[User, UserSkill | None]]:
+    """The active case managers of a team, each with their skills (one row per skill,
+    or one row with None), in one statement: the case page lists them."""
+    stmt = (
+        select(User, UserSkill)
+        .outerjoin(UserSkill, UserSkill.user_id == User.id)
+        .where(User.role == Role.case_manager, User.active.is_(True), User.team == team)
+        .order_by(User.display_name, User.id, UserSkill.kind, UserSkill.value)
+    )
+    return [(row[0], row[1]) for row in session.execute(stmt)]
 
 
 # ---- portal sign-in ------------------------------------------------------------------------

@@ -223,29 +223,29 @@ class CaseManagerView:
 
 def list_case_managers(session: Session, team: str = rules.CASE_TEAM) -> list[CaseManagerView]:
     """The active case managers of a team with what they handle, by name."""
-    people = repository.case_managers(session, team)
-    skills = repository.skills_of(session, [p.id for p in people])
+    people: dict[int, User] = {}
     by_user: dict[int, dict[SkillKind, list[str]]] = {}
-    for skill in skills:
-        by_user.setdefault(skill.user_id, {}).setdefault(skill.kind, []).append(skill.value)
-    views = []
-    for person in people:
-        own = by_user.get(person.id, {})
-        views.append(
-            CaseManagerView(
-                user_id=person.id,
-                email=person.email,
-                name=person.display_name,
-                extension=person.phone_extension,
-                on_duty=person.on_duty,
-                languages=tuple(rules.language_name(k) for k in own.get(SkillKind.language, [])),
-                payers=tuple(own.get(SkillKind.payer, [])),
-                service_lines=tuple(
-                    rules.service_line_name(k) for k in own.get(SkillKind.service_line, [])
-                ),
-            )
-        )
-    return views
+    for person, skill in repository.case_managers(session, team):
+        people.setdefault(person.id, person)
+        own = by_user.setdefault(person.id, {})
+        if skill is not None:
+            own.setdefault(skill.kind, []).append(skill.value)
+    return [_view(person, by_user[person.id]) for person in people.values()]
+
+
+def _view(person: User, own: dict[SkillKind, list[str]]) -> CaseManagerView:
+    return CaseManagerView(
+        user_id=person.id,
+        email=person.email,
+        name=person.display_name,
+        extension=person.phone_extension,
+        on_duty=person.on_duty,
+        languages=tuple(rules.language_name(k) for k in own.get(SkillKind.language, [])),
+        payers=tuple(own.get(SkillKind.payer, [])),
+        service_lines=tuple(
+            rules.service_line_name(k) for k in own.get(SkillKind.service_line, [])
+        ),
+    )
 
 
 def case_manager_by_email(session: Session, email: str) -> User:
