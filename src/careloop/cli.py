@@ -72,8 +72,8 @@ def _settings() -> Settings:
 
 
 def _database() -> Database:
-    from careloop.app import check_configuration
     from careloop.db.session import Database
+    from careloop.startup import check_configuration
 
     settings = _settings()
     check_configuration(settings)
