@@ -27,10 +27,10 @@ from careloop.prior_auth import service as prior_auth_service
 from careloop.prior_auth.rules import DenialReason
 from careloop.prior_auth.rules import Outcome as DecisionOutcome
 from careloop.prior_auth.schemas import AuthorizationRead, AuthorizationRequestIn
+from careloop.referral import caseload
 from careloop.referral import service as referral_service
 from careloop.referral.schemas import (
     AcknowledgeIn,
-    AssigneeIn,
     CancelIn,
     ReferralClarify,
     ReferralRead,
@@ -317,9 +317,7 @@ async def reassign(request: Request, case_number: CaseNumber) -> Response:
                 "email: choose a case manager.",
                 errors=[FieldError("email", "choose a case manager")],
             )
-        referral_service.reassign_referral(
-            ctx.session, ctx.actor, cn, AssigneeIn(email=email, note=note), clock=ctx.clock
-        )
+        caseload.assign_case(ctx.session, ctx.actor, cn, email=email, note=note, clock=ctx.clock)
 
     return await _move(request, form, cn, move, "reassigned", prefix="assignee")
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from careloop.core.actor import Actor
 from careloop.core.pagination import MAX_PAGE_SIZE, PageRequest
-from careloop.referral import service
+from careloop.referral import caseload, service
 from careloop.referral.enums import ReferralStatus, Urgency
 from careloop.referral.schemas import (
     REFERRAL_EXAMPLE,
@@ -219,8 +219,13 @@ async def reassign(case_number: str, request: Request, credentials: Credentials)
         request,
         credentials,
         AssigneeIn,
-        lambda session, actor, body: service.reassign_referral(
-            session, actor, case_number, body, clock=clock
+        lambda session, actor, body: service.get_referral(
+            session,
+            actor,
+            caseload.assign_case(
+                session, actor, case_number, email=body.email, note=body.note, clock=clock
+            ).case_number,
+            clock=clock,
         ),
     )
 

@@ -23,10 +23,12 @@ from careloop.core.errors import ConflictError
 from careloop.identity import rules as staffing
 from careloop.identity import service as identity_service
 from careloop.identity.permissions import require
+from careloop.payer.service import ResolvedPayer
 from careloop.referral import repository
 from careloop.referral.enums import OPEN_STATUSES
 from careloop.referral.models import Referral
 from careloop.referral.moves import LINE_OF_CLASS, visible_for_update
+from careloop.referral.schemas import CaseManagerRead
 from careloop.sla import ServiceClass
 
 
@@ -38,6 +40,9 @@ class Chosen:
     name: str
     extension: str | None
     reason: str
+
+    def read(self) -> CaseManagerRead:
+        return CaseManagerRead(name=self.name, extension=self.extension)
 
 
 def case_needs(
@@ -54,6 +59,22 @@ def case_needs(
         payer_code=payer_code.upper() if payer_code else None,
         payer_name=payer_name,
     )
+
+
+def choose_at_intake(
+    session: Session,
+    service_class: ServiceClass,
+    member_language: str | None,
+    payer: ResolvedPayer | None,
+) -> Chosen | None:
+    """The case manager a new case goes to (one query), from the checked order."""
+    needs = case_needs(
+        service_class=service_class.value,
+        member_language=member_language,
+        payer_code=payer.code if payer else None,
+        payer_name=payer.name if payer else None,
+    )
+    return choose_assignee(session, needs)
 
 
 def choose_assignee(session: Session, needs: staffing.CaseNeeds) -> Chosen | None:
@@ -99,6 +120,32 @@ def assignee_of(session: Session, referral_id: int) -> int | None:
     """The user id of the case manager who owns a case (None: nobody yet)."""
     referral = session.get(Referral, referral_id)
     return referral.assignee_user_id if referral is not None else None
+
+
+def assignee_read(session: Session, user_id: int | None) -> CaseManagerRead | None:
+    """The name and extension of a case's case manager, for the read model."""
+    if user_id is None:
+        return None
+    name, extension = identity_service.case_manager_contact(session, user_id)
+    return CaseManagerRead(name=name, extension=extension)
+
+
+def named_to_referrer(
+    session: Session,
+    actor: Actor,
+    referral: Referral,
+    name: str | None,
+    extension: str | None,
+) -> tuple[str, str | None]:
+    """Who the referrer is told owns the case at acknowledgement (DOMAIN.md §2 step 2):
+    the name given, else the case's assigned case manager, else the acknowledging user."""
+    if name:
+        return name, extension
+    owner = referral.assignee_user_id or actor.user_id
+    if owner is None:
+        return actor.label, extension
+    found, own_extension = identity_service.case_manager_contact(session, owner)
+    return found, extension or own_extension
 
 
 def open_case_count(session: Session, user_id: int) -> int:
@@ -237,8 +284,11 @@ __all__ = [
     "assign_case",
     "assigned_event",
     "assignee_of",
+    "assignee_read",
     "case_needs",
     "choose_assignee",
+    "choose_at_intake",
+    "named_to_referrer",
     "open_case_count",
     "reassign_open_cases",
 ]

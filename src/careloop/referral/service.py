@@ -22,9 +22,7 @@ from careloop.core.actor import Actor
 from careloop.core.clock import Clock
 from careloop.core.pagination import PageRequest
 from careloop.db import sequences
-from careloop.identity import service as identity_service
 from careloop.identity.permissions import require
-from careloop.identity.rules import CaseNeeds
 from careloop.payer import service as payer_service
 from careloop.referral import caseload, clocks, drafts, presenters, repository, rules
 from careloop.referral.enums import ReferralAction, ReferralStatus, Severity
@@ -36,9 +34,7 @@ from careloop.referral.errors import (
 from careloop.referral.models import IdempotencyKey, Referral, ReferralItem
 from careloop.referral.schemas import (
     AcknowledgeIn,
-    AssigneeIn,
     CancelIn,
-    CaseManagerRead,
     CloseIn,
     FindingRead,
     ReferralCheckRead,
@@ -206,7 +202,7 @@ def submit_referral(
         items,
         payer_code=payer.code if payer else None,
         payer_name=payer.name if payer else None,
-        assignee=CaseManagerRead(name=chosen.name, extension=chosen.extension) if chosen else None,
+        assignee=chosen.read() if chosen else None,
     )
     body = read.model_dump_json()
     if key_row is not None:
@@ -282,7 +278,9 @@ def _store(
     draft = result.draft
     values = _referral_values(actor, result, now=now)
     # The case manager it goes to: one query, and the column in the same insert.
-    chosen = caseload.choose_assignee(session, _needs(result))
+    chosen = caseload.choose_at_intake(
+        session, result.deadlines.service_class, result.draft.member.language, result.payer
+    )
     values["assignee_user_id"] = chosen.user_id if chosen else None
     params = {**values, **sequences.case_number_params(session, f"CL-{now.year}-")}
     referral_id, values["case_number"] = repository.insert_referral(session, params)
@@ -300,25 +298,10 @@ def _store(
             now=now,
         ),
     )
-    repository.insert_events(
-        session,
-        [
-            *_received_events(referral_id, actor, result, now=now),
-            caseload.assigned_event(referral_id, actor, chosen, now=now),
-        ],
-    )
-    items = [ReferralItem(**row) for row in item_rows]
-    return Referral(id=referral_id, **values), items, chosen
-
-
-def _needs(result: CheckResult) -> CaseNeeds:
-    payer = result.payer
-    return caseload.case_needs(
-        service_class=result.deadlines.service_class.value,
-        member_language=result.draft.member.language,
-        payer_code=payer.code if payer else None,
-        payer_name=payer.name if payer else None,
-    )
+    rows = _received_events(referral_id, actor, result, now=now)
+    rows.append(caseload.assigned_event(referral_id, actor, chosen, now=now))
+    repository.insert_events(session, rows)
+    return Referral(id=referral_id, **values), [ReferralItem(**r) for r in item_rows], chosen
 
 
 def _referral_values(actor: Actor, result: CheckResult, *, now: datetime) -> dict[str, Any]:
@@ -525,10 +508,7 @@ def get_referral(session: Session, actor: Actor, case_number: str, *, clock: Clo
 def _read_model(session: Session, referral: Referral) -> ReferralRead:
     items = repository.items_of(session, referral.id)
     payer_code, payer_name = repository.payer_name(session, referral.payer_id)
-    assignee = None
-    if referral.assignee_user_id is not None:
-        name, extension = identity_service.case_manager_contact(session, referral.assignee_user_id)
-        assignee = CaseManagerRead(name=name, extension=extension)
+    assignee = caseload.assignee_read(session, referral.assignee_user_id)
     return presenters.to_read(
         referral, items, payer_code=payer_code, payer_name=payer_name, assignee=assignee
     )
@@ -604,7 +584,9 @@ def acknowledge_referral(
     referral.status = rules.next_status(
         previous, ReferralAction.acknowledge, acknowledged=referral.acknowledged_at is not None
     )
-    name, extension = _case_manager(session, actor, referral, body)
+    name, extension = caseload.named_to_referrer(
+        session, actor, referral, body.case_manager_name, body.case_manager_extension
+    )
     referral.acknowledged_at = now
     referral.acknowledged_by_user_id = actor.user_id
     referral.case_manager_name = name
@@ -641,31 +623,6 @@ def acknowledge_referral(
         referral_id=referral.id,
     )
     session.flush()
-    return _read_model(session, referral)
-
-
-def _case_manager(
-    session: Session, actor: Actor, referral: Referral, body: AcknowledgeIn
-) -> tuple[str, str | None]:
-    """Who the referrer is told owns the case: the name given, else the case's assigned
-    case manager, else the acknowledging user."""
-    if body.case_manager_name:
-        return body.case_manager_name, body.case_manager_extension
-    owner = referral.assignee_user_id or actor.user_id
-    if owner is None:
-        return actor.label, body.case_manager_extension
-    name, extension = identity_service.case_manager_contact(session, owner)
-    return name, body.case_manager_extension or extension
-
-
-def reassign_referral(
-    session: Session, actor: Actor, case_number: str, body: AssigneeIn, *, clock: Clock
-) -> ReferralRead:
-    """Give the case to a named active case manager (a person's override of the
-    assignment rules), on the timeline with who made it."""
-    referral = caseload.assign_case(
-        session, actor, case_number, email=body.email, note=body.note, clock=clock
-    )
     return _read_model(session, referral)
 
 
