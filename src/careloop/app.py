@@ -20,15 +20,16 @@ from careloop.core.errors import DomainError
 from careloop.db.session import Database
 from careloop.eligibility import api as eligibility_api
 from careloop.fhir import api as fhir_api
+from careloop.identity import secrets
 from careloop.interaction import api as interaction_api
 from careloop.logging import configure_logging
 from careloop.matching import api as matching_api
-from careloop.matching.rules import MatchingWeights
 from careloop.network import api as network_api
 from careloop.prior_auth import api as prior_auth_api
 from careloop.referral import api as referral_api
 from careloop.scheduling import api as scheduling_api
 from careloop.settings import Settings
+from careloop.startup import check_configuration
 from careloop.web import problems
 from careloop.web.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from careloop.web.transaction import TokenCache
@@ -91,19 +92,10 @@ def create_app(
     return app
 
 
-def check_configuration(settings: Settings) -> None:
-    """Refuse to start on configuration a use case would trip over later."""
-    MatchingWeights.from_config(settings.matching_weights)  # names a bad weight
-    if settings.demo_skip_totp and settings.environment != "demo":
-        raise ValueError(
-            "CARELOOP_DEMO_SKIP_TOTP is a demo setting (staff sign in without a second "
-            f"factor); refused with CARELOOP_ENVIRONMENT={settings.environment}"
-        )
-
-
 @asynccontextmanager
 async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
     await run_in_threadpool(warm_up)
+    await run_in_threadpool(secrets.warm_up)
     # The code sets are a few hundred thousand long-lived objects; leave them out of
     # the garbage collector's full passes, which otherwise stall requests for ~100 ms.
     gc.freeze()

@@ -14,35 +14,33 @@ import socket
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-import uvicorn
-from rich.console import Console
-from rich.table import Table
 
-from careloop import worker
-from careloop.app import check_configuration
 from careloop.core.actor import SYSTEM_ACTOR, Role
 from careloop.core.clock import SystemClock
 from careloop.core.errors import DomainError
-from careloop.db.migrate import upgrade_database
-from careloop.db.session import Database
-from careloop.demo.seed import demo_sign_ins, seed_demo
-from careloop.identity import service as identity_service
-from careloop.network import service as network_service
-from careloop.notification.sinks import FileSink
-from careloop.payer import service as payer_service
-from careloop.payer.coverage_file import CoverageFileError
-from careloop.referral import service as referral_service
-from careloop.referral.schemas import ReferralCreate
-from careloop.settings import Settings
-from careloop.web.body import parse_model
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from careloop.db.session import Database
+    from careloop.notification.sinks import FileSink
+    from careloop.settings import Settings
+
+# Every command imports what it needs when it runs: ``careloop --help`` and each
+# command's ``--help`` load typer and nothing of the application (no web framework, no
+# ORM, no code sets), so they answer at once. The server loads the app, and warms the
+# code sets, in ``serve`` (tests/cli/test_startup.py checks what --help imports).
 
 app = typer.Typer(
     help="CareLoop: a care-coordination hub for home-based care.",
     no_args_is_help=True,
     add_completion=False,
+    # Plain help text: rich's help renderer (markdown, syntax highlighting) would cost
+    # more to import than the rest of the command line together.
+    rich_markup_mode=None,
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 user_app = typer.Typer(help="Users and roles.", no_args_is_help=True)
@@ -55,11 +53,16 @@ app.add_typer(token_app, name="token")
 app.add_typer(payer_app, name="payer")
 app.add_typer(import_app, name="import")
 
-console = Console(soft_wrap=True)
-err = Console(stderr=True)
+
+def _console(*, stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True) if stderr else Console(soft_wrap=True)
 
 
 def _settings() -> Settings:
+    from careloop.settings import Settings
+
     settings = Settings()
     if settings.is_sqlite:
         path = settings.database_url.removeprefix("sqlite:///")
@@ -69,22 +72,27 @@ def _settings() -> Settings:
 
 
 def _database() -> Database:
+    from careloop.db.session import Database
+    from careloop.startup import check_configuration
+
     settings = _settings()
     check_configuration(settings)
     return Database.from_url(settings.database_url, config=settings.database_config())
 
 
 def _fail(exc: DomainError) -> None:
-    err.print(f"[red]error[/red] ({exc.code}): {exc.detail}")
+    _console(stderr=True).print(f"[red]error[/red] ({exc.code}): {exc.detail}")
     raise typer.Exit(2)
 
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Migrate the configured database (CARELOOP_DATABASE_URL) to the newest schema."""
+    from careloop.db.migrate import upgrade_database
+
     settings = _settings()
     upgrade_database(settings.database_url)
-    console.print(f"database is at the newest schema ({_safe_url(settings.database_url)})")
+    _console().print(f"database is at the newest schema ({_safe_url(settings.database_url)})")
 
 
 def _safe_url(url: str) -> str:
@@ -102,8 +110,29 @@ def user_add(
     org: Annotated[str | None, typer.Option(help="Organisation (created if new)")] = None,
     name: Annotated[str | None, typer.Option(help="Display name")] = None,
     extension: Annotated[str | None, typer.Option(help="Phone extension")] = None,
+    team: Annotated[
+        str | None, typer.Option(help="Team (case managers: case_management unless named)")
+    ] = None,
+    language: Annotated[
+        list[str] | None,
+        typer.Option(help="A language spoken beyond English, e.g. es (repeat for more)"),
+    ] = None,
+    payer: Annotated[
+        list[str] | None,
+        typer.Option(help="A payer code handled (repeat; none: every payer)"),
+    ] = None,
+    service_line: Annotated[
+        list[str] | None,
+        typer.Option(help="dme, home_health or infusion (repeat; none: every line)"),
+    ] = None,
+    off_duty: Annotated[bool, typer.Option("--off-duty", help="Not taking cases yet")] = False,
 ) -> None:
-    """Add a user with a role and, for referrers, providers and payers, an organisation."""
+    """Add a user with a role and, for referrers, providers and payers, an organisation.
+    A case manager's team, languages, payers and service lines steer which new cases
+    they are given."""
+    from careloop.identity import service as identity_service
+    from careloop.network import service as network_service
+
     database = _database()
     try:
         with database.unit_of_work() as session:
@@ -114,6 +143,11 @@ def user_add(
                 organization=org,
                 display_name=name,
                 phone_extension=extension,
+                team=team,
+                languages=language or (),
+                payers=payer or (),
+                service_lines=service_line or (),
+                on_duty=not off_duty,
                 clock=SystemClock(),
             )
             if user.organization_id is not None:
@@ -121,14 +155,67 @@ def user_add(
                 network_service.refresh_for_organization(
                     session, user.organization_id, clock=SystemClock()
                 )
-            console.print(f"added {user.email} as {user.role.value}")
+            _console().print(f"added {user.email} as {user.role.value}")
     except DomainError as exc:
         _fail(exc)
+
+
+@user_app.command("off-duty")
+def user_off_duty(email: str) -> None:
+    """Take a user off duty: a case manager's open cases move to whoever the assignment
+    rules choose now, each with the reason on its timeline."""
+    _set_duty(email, on_duty=False)
+
+
+@user_app.command("on-duty")
+def user_on_duty(email: str) -> None:
+    """Put a user back on duty: new cases may go to them again."""
+    _set_duty(email, on_duty=True)
+
+
+def _set_duty(email: str, *, on_duty: bool) -> None:
+    from careloop.identity import service as identity_service
+    from careloop.referral import caseload  # moves the open cases of whoever goes off duty
+
+    database = _database()
+    try:
+        with database.unit_of_work() as session:
+            user = identity_service.set_on_duty(
+                session, SYSTEM_ACTOR, email, on_duty, clock=SystemClock()
+            )
+            left = caseload.open_case_count(session, user.id)
+    except DomainError as exc:
+        _fail(exc)
+    state = "on duty" if on_duty else "off duty"
+    _console().print(f"{email.strip().lower()} is {state}; open cases of theirs: {left}")
+
+
+@user_app.command("disable")
+def user_disable(email: str) -> None:
+    """Deactivate a user: tokens and portal sessions stop working, and a case manager's
+    open cases move to others (as for going off duty)."""
+    from careloop.identity import service as identity_service
+    from careloop.referral import caseload  # moves the open cases of whoever leaves
+
+    database = _database()
+    try:
+        with database.unit_of_work() as session:
+            user = identity_service.deactivate_user(
+                session, SYSTEM_ACTOR, email, clock=SystemClock()
+            )
+            left = caseload.open_case_count(session, user.id)
+    except DomainError as exc:
+        _fail(exc)
+    _console().print(f"{email.strip().lower()} is disabled; open cases of theirs: {left}")
 
 
 @user_app.command("list")
 def user_list() -> None:
     """List users and their roles."""
+    from rich.table import Table
+
+    from careloop.identity import service as identity_service
+
     database = _database()
     table = Table("id", "email", "role", "organisation id", "active")
     with database.unit_of_work() as session:
@@ -140,7 +227,7 @@ def user_list() -> None:
                 str(user.organization_id or ""),
                 "yes" if user.active else "no",
             )
-    console.print(table)
+    _console().print(table)
 
 
 @token_app.command("issue")
@@ -149,6 +236,8 @@ def token_issue(
     label: Annotated[str | None, typer.Option(help="What the token is for")] = None,
 ) -> None:
     """Issue a bearer token for a user and print it (it is stored only as a hash)."""
+    from careloop.identity import service as identity_service
+
     database = _database()
     try:
         with database.unit_of_work() as session:
@@ -165,11 +254,13 @@ def payer_add(
     rules: Annotated[str | None, typer.Option(help="JSON rule overrides")] = None,
 ) -> None:
     """Register a payer, optionally with rule overrides (see payer/rules.py)."""
+    from careloop.payer import service as payer_service
+
     database = _database()
     try:
         overrides = json.loads(rules) if rules else None
     except json.JSONDecodeError as exc:
-        err.print(f"[red]error[/red]: --rules is not JSON: {exc}")
+        _console(stderr=True).print(f"[red]error[/red]: --rules is not JSON: {exc}")
         raise typer.Exit(2) from None
     try:
         with database.unit_of_work() as session:
@@ -178,7 +269,7 @@ def payer_add(
             )
     except DomainError as exc:
         _fail(exc)
-    console.print(f"added payer {code.upper()}")
+    _console().print(f"added payer {code.upper()}")
 
 
 @import_app.command("coverage")
@@ -192,7 +283,11 @@ def import_coverage(
     status: 0 when every row loaded, 1 when some were refused, 2 when the file cannot be
     read as a coverage file.
     """
+    from careloop.payer import service as payer_service
+    from careloop.payer.coverage_file import CoverageFileError
+
     database = _database()
+    err = _console(stderr=True)
     try:
         with file.open(encoding="utf-8-sig", newline="") as lines, database.unit_of_work() as s:
             report = payer_service.import_coverage(s, lines, clock=SystemClock())
@@ -201,7 +296,7 @@ def import_coverage(
         raise typer.Exit(2) from None
     for error in report.errors:
         err.print(f"[red]line {error.line}[/red] {error.field}: {error.message}")
-    console.print(
+    _console().print(
         f"coverage loaded: {report.added} added, {report.updated} updated, "
         f"{report.rejected_lines} row(s) refused"
     )
@@ -218,6 +313,12 @@ def validate(
     Exit status: 0 when there is no error finding, 1 when there is, 2 when the file is
     not a referral at all.
     """
+    from careloop.referral import service as referral_service
+    from careloop.referral.schemas import ReferralCreate
+    from careloop.settings import Settings
+    from careloop.web.body import parse_model
+
+    console, err = _console(), _console(stderr=True)
     try:
         draft = parse_model(
             file.read_bytes(),
@@ -254,6 +355,8 @@ def tick() -> None:
     """Fire everything due now, once (what the worker does on each pass): escalate
     overdue acknowledgements and service starts, warn before deadlines, expire
     unanswered offers, stop offers to lapsed providers, deliver notifications."""
+    from careloop import worker
+
     database = _database()
     done = worker.run_until_idle(
         database,
@@ -261,7 +364,7 @@ def tick() -> None:
         sink=_sink(),
         report_zone=_settings().display_time_zone,
     )
-    console.print(
+    _console().print(
         ", ".join(f"{kind}: {count}" for kind, count in sorted(done.items())) or "nothing was due"
     )
 
@@ -272,6 +375,8 @@ def run_worker(
 ) -> None:
     """Run the worker until stopped (Ctrl-C or SIGTERM). On PostgreSQL any number may run
     side by side; on SQLite run one."""
+    from careloop import worker
+
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
@@ -288,6 +393,8 @@ def run_worker(
 
 
 def _sink() -> FileSink:
+    from careloop.notification.sinks import FileSink
+
     # Notifications go to a file until an e-mail, SMS or fax gateway is configured.
     return FileSink(Path("var") / "outbox.jsonl")
 
@@ -307,6 +414,8 @@ def serve(
 
 
 def _serve_one(host: str, port: int, sock: socket.socket | None = None) -> None:
+    import uvicorn
+
     config = uvicorn.Config(
         "careloop.app:create_app",
         factory=True,
@@ -353,6 +462,12 @@ def demo(
     no_serve: Annotated[bool, typer.Option("--no-serve", help="Seed only")] = False,
 ) -> None:
     """Migrate, seed realistic synthetic data (once), print demo tokens, and serve."""
+    from careloop import worker
+    from careloop.db.migrate import upgrade_database
+    from careloop.db.session import Database
+    from careloop.demo.seed import demo_sign_ins, seed_demo
+
+    console = _console()
     settings = _settings()
     upgrade_database(settings.database_url)
     database = Database.from_url(settings.database_url)

@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1)
     # Matching weights overriding the defaults of matching/rules.py, as JSON, e.g.
     # {"on_time": 4, "same_county": 1.5}; checked when the app or worker starts
-    # (careloop.app.check_configuration), so a misspelt weight refuses to start.
+    # (careloop.startup.check_configuration), so a misspelt weight refuses to start.
     matching_weights: dict[str, float] = Field(default_factory=dict)
     # Seconds a bearer token is trusted without asking the database again; a revoked
     # token stops working at most this long after (RELIABILITY.md row 19: 60 s).
@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     cookie_secure: bool | None = None
     # DEMO ONLY: staff and provider users without an enrolled authenticator skip the TOTP
     # step. The app refuses to start with it outside CARELOOP_ENVIRONMENT=demo
-    # (careloop.app.check_configuration).
+    # (careloop.startup.check_configuration).
     demo_skip_totp: bool = False
     # The number a member calls about their case (shown on the member page).
     member_help_phone: str = "1-800-555-0199"

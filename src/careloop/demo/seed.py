@@ -187,6 +187,27 @@ STAFF = [
     ("admin@careloop.test", Role.admin, "Site Admin", None, None),
 ]
 
+# More case managers, with the languages, payers and service lines that steer which new
+# cases they are given (identity.rules: assignment), so the reasons differ on screen.
+CASE_MANAGERS: list[tuple[str, str, str, dict[str, Any]]] = [
+    ("lucia.gomez@careloop.test", "Lucía Gómez", "4418", {"languages": ["es"]}),
+    ("joao.silva@careloop.test", "João Silva", "4419", {"languages": ["pt", "es"]}),
+    ("ewa.nowak@careloop.test", "Ewa Nowak", "4421", {"languages": ["pl"], "payers": ["HUDSON"]}),
+    (
+        "sam.okafor@careloop.test",
+        "Sam Okafor",
+        "4422",
+        {"payers": ["CSCARE", "LIBERTY"], "service_lines": ["dme"]},
+    ),
+    (
+        "grace.lin@careloop.test",
+        "Grace Lin",
+        "4423",
+        {"service_lines": ["home_health", "infusion"]},
+    ),
+    ("tom.reed@careloop.test", "Tom Reed", "4424", {"on_duty": False}),
+]
+
 
 @dataclass(frozen=True)
 class Clinician:
@@ -249,6 +270,16 @@ def _seed(session: Session, *, now: datetime) -> None:
             phone_extension=extension,
             organization=org,
             clock=fixed,
+        )
+    for email, name, extension, skills in CASE_MANAGERS:
+        identity_service.add_user(
+            session,
+            email=email,
+            role=Role.case_manager,
+            display_name=name,
+            phone_extension=extension,
+            clock=fixed,
+            **skills,
         )
     referrers: list[User] = []
     for index, (hospital, *_rest) in enumerate(HOSPITALS):

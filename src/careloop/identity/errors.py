@@ -60,3 +60,10 @@ class SecondFactorRequiredError(ForbiddenError):
 class WeakPasswordError(RuleViolationError):
     code = "weak_password"
     title = "The password is too short"
+
+
+class NotACaseManagerError(RuleViolationError):
+    """A case can be given only to an active case manager."""
+
+    code = "not_a_case_manager"
+    title = "Not an active case manager"

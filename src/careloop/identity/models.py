@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from careloop.core.actor import Role
@@ -46,6 +46,32 @@ class User(Base):
     # A member's account sees the referrals of this member (referral.rules.member_key:
     # name and birth date), and nobody else's. Null for every other role.
     member_key: Mapped[str | None] = mapped_column(String(32), index=True)
+    # What the assignment of new cases reads (identity.rules, assignment): the team a
+    # case manager works in, and whether they take cases now. Their languages, payers
+    # and service lines are rows of ``user_skills``.
+    team: Mapped[str | None] = mapped_column(String(40))
+    on_duty: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+
+
+class SkillKind(StrEnum):
+    """What a case manager's skill is about (identity.rules, assignment)."""
+
+    language = "language"  # a primary language subtag beyond English: "es", "pt"
+    payer = "payer"  # a payer code; none listed: every payer
+    service_line = "service_line"  # codes.ServiceLine; none listed: every line
+
+
+class UserSkill(Base):
+    """One language, payer or service line of a case manager, one row each, so that the
+    assignment query tests them with an indexed lookup on both databases."""
+
+    __tablename__ = "user_skills"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[SkillKind] = mapped_column(StrEnumType(SkillKind), primary_key=True)
+    value: Mapped[str] = mapped_column(String(60), primary_key=True)
 
 
 class ApiToken(Base):

@@ -24,6 +24,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     # The referrer sends what was missing; staff record it when it arrives by phone or fax.
     "referral:clarify": _INTAKE | {Role.referring_clinician},
     "referral:cancel": _INTAKE | {Role.referring_clinician},
+    # Giving a case to a named case manager (overriding the assignment rules).
+    "referral:assign": _INTAKE,
     "user:manage": frozenset({Role.admin}),
     # Onboarding providers is network management, not PHI: supervisors and admins.
     "provider:manage": frozenset({Role.supervisor, Role.admin}),

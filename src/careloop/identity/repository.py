@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import Row, delete, func, select, update
 from sqlalchemy.orm import Session
 
+from careloop.core.actor import Role
 from careloop.identity.models import (
     ApiToken,
     Organization,
@@ -15,6 +16,7 @@ from careloop.identity.models import (
     SignInFailure,
     TotpFactor,
     User,
+    UserSkill,
 )
 
 
@@ -42,6 +44,18 @@ def organization_by_name(session: Session, name: str) -> Organization | None:
 
 def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.id)))
+
+
+def case_managers(session: Session, team: str) -> list[tuple[User, UserSkill | None]]:
+    """The active case managers of a team, each with their skills (one row per skill,
+    or one row with None), in one statement: the case page lists them."""
+    stmt = (
+        select(User, UserSkill)
+        .outerjoin(UserSkill, UserSkill.user_id == User.id)
+        .where(User.role == Role.case_manager, User.active.is_(True), User.team == team)
+        .order_by(User.display_name, User.id, UserSkill.kind, UserSkill.value)
+    )
+    return [(row[0], row[1]) for row in session.execute(stmt)]
 
 
 # ---- portal sign-in ------------------------------------------------------------------------

@@ -11,6 +11,7 @@ credential-stuffing limits.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -127,3 +128,193 @@ def failure_wait(
 def totp_step(at: datetime) -> int:
     """The RFC 6238 time step an instant falls in."""
     return int(at.timestamp()) // TOTP_STEP_SECONDS
+
+
+# ---- assignment of new cases ---------------------------------------------------------------
+# DOMAIN.md §2 step 2: the referrer is given an assigned case manager (name and extension)
+# with the case number. Who that is follows the rules below (issue 10, item 2): a new
+# case goes to a case manager of the case-management team who is active and on duty;
+# among them, first to those who fit every need of the case (speak the member's
+# language, handle the payer, handle the service line), then to whoever has the fewest
+# open cases, then to the earliest registered (a deterministic tie-break). When nobody
+# on duty fits every need, the case still goes to the nearest fit (language first: a
+# member who cannot be understood is the costliest miss), and the reason says so. When
+# nobody is on duty at all, the case stays unassigned and waits in the team's queue.
+
+#: The team that takes new cases (the work queue's team of the same name).
+CASE_TEAM = "case_management"
+#: Every case manager is taken to speak it; a member who needs it needs nobody special.
+COMMON_LANGUAGE = "en"
+
+#: Names of the languages members most often ask for in the US (ACS 2019-2023 top
+#: languages spoken at home), for reasons and screens: never a bare code to a user.
+LANGUAGE_NAMES: dict[str, str] = {
+    "en": "English",
+    "es": "Spanish",
+    "zh": "Chinese",
+    "tl": "Tagalog",
+    "vi": "Vietnamese",
+    "ar": "Arabic",
+    "fr": "French",
+    "ko": "Korean",
+    "ru": "Russian",
+    "ht": "Haitian Creole",
+    "pt": "Portuguese",
+    "de": "German",
+    "hi": "Hindi",
+    "pl": "Polish",
+    "it": "Italian",
+    "ja": "Japanese",
+    "fa": "Persian",
+    "ur": "Urdu",
+    "bn": "Bengali",
+    "el": "Greek",
+    "uk": "Ukrainian",
+    "so": "Somali",
+}
+
+_SERVICE_LINE_NAMES = {"dme": "DME", "home_health": "home health", "infusion": "home infusion"}
+#: The service lines a case manager may name (codes.ServiceLine).
+SERVICE_LINES = frozenset(_SERVICE_LINE_NAMES)
+
+
+def language_key(tag: str | None) -> str | None:
+    """The primary subtag of a BCP 47 tag, lower-cased ("es-MX" -> "es"); None for no
+    language or for the common language, which every case manager speaks."""
+    if not tag or not tag.strip():
+        return None
+    key = tag.strip().split("-", 1)[0].casefold()
+    return None if key == COMMON_LANGUAGE else key
+
+
+def language_name(key: str) -> str:
+    return LANGUAGE_NAMES.get(key.casefold(), key)
+
+
+def service_line_name(line: str) -> str:
+    return _SERVICE_LINE_NAMES.get(line, line.replace("_", " "))
+
+
+@dataclass(frozen=True, slots=True)
+class CaseNeeds:
+    """What a new case asks of its case manager."""
+
+    service_line: str | None
+    language: str | None  # language_key of the member's language
+    payer_code: str | None
+    payer_name: str | None = None
+    team: str = CASE_TEAM
+
+
+@dataclass(frozen=True, slots=True)
+class CaseManagerFacts:
+    """A possible assignee as the rules see them. Empty ``payers`` or ``service_lines``
+    mean every payer or every line; ``languages`` are those beyond English."""
+
+    user_id: int
+    name: str
+    active: bool
+    on_duty: bool
+    team: str | None
+    open_cases: int
+    languages: frozenset[str] = frozenset()
+    payers: frozenset[str] = frozenset()
+    service_lines: frozenset[str] = frozenset()
+    is_case_manager: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Fit:
+    """How a case manager fits a case's needs; ``*_listed`` say whether they name payers
+    or service lines at all (a generalist handles every one)."""
+
+    speaks: bool
+    handles_payer: bool
+    handles_line: bool
+    payer_listed: bool = False
+    line_listed: bool = False
+
+    @property
+    def qualified(self) -> bool:
+        return self.speaks and self.handles_payer and self.handles_line
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    user_id: int
+    name: str
+    reason: str
+
+
+def available(person: CaseManagerFacts, needs: CaseNeeds) -> bool:
+    """May take a new case at all: a case manager of the case's team, active, on duty."""
+    return person.is_case_manager and person.active and person.on_duty and person.team == needs.team
+
+
+def fit(person: CaseManagerFacts, needs: CaseNeeds) -> Fit:
+    return Fit(
+        speaks=needs.language is None or needs.language in person.languages,
+        handles_payer=needs.payer_code is None
+        or not person.payers
+        or needs.payer_code in person.payers,
+        handles_line=needs.service_line is None
+        or not person.service_lines
+        or needs.service_line in person.service_lines,
+        payer_listed=bool(person.payers),
+        line_listed=bool(person.service_lines),
+    )
+
+
+def rank_key(
+    fitting: Fit, open_cases: int, user_id: int
+) -> tuple[bool, bool, bool, bool, int, int]:
+    """Smallest first: who fits every need, then language, payer and service line, then
+    the fewest open cases, then the earliest registered. ``referral.repository`` orders
+    its assignment query by the same key (tests compare the two)."""
+    return (
+        not fitting.qualified,
+        not fitting.speaks,
+        not fitting.handles_payer,
+        not fitting.handles_line,
+        open_cases,
+        user_id,
+    )
+
+
+def choose(needs: CaseNeeds, people: Iterable[CaseManagerFacts]) -> Assignment | None:
+    """The case manager a new case goes to, with the reason; None when nobody is
+    available (the case waits, unassigned, in the team's queue)."""
+    ranked = [
+        (rank_key(fitting, person.open_cases, person.user_id), person, fitting)
+        for person in people
+        if available(person, needs)
+        for fitting in (fit(person, needs),)
+    ]
+    if not ranked:
+        return None
+    _, person, fitting = min(ranked, key=lambda row: row[0])
+    return Assignment(person.user_id, person.name, reason(needs, fitting, person.open_cases))
+
+
+def reason(needs: CaseNeeds, fitting: Fit, open_cases: int) -> str:
+    """Why this person, in plain words: "speaks Spanish; handles Acme Health Plan;
+    3 open cases, the fewest"."""
+    parts: list[str] = []
+    if needs.language is not None:
+        name = language_name(needs.language)
+        parts.append(f"speaks {name}" if fitting.speaks else f"nobody on duty speaks {name}")
+    if needs.payer_code is not None:
+        payer = needs.payer_name or needs.payer_code
+        if not fitting.handles_payer:
+            parts.append(f"nobody on duty handles {payer}")
+        elif fitting.payer_listed:
+            parts.append(f"handles {payer}")
+    if needs.service_line is not None:
+        line = service_line_name(needs.service_line)
+        if not fitting.handles_line:
+            parts.append(f"nobody on duty handles {line}")
+        elif fitting.line_listed:
+            parts.append(f"handles {line}")
+    count = "1 open case" if open_cases == 1 else f"{open_cases} open cases"
+    parts.append(f"{count}, the fewest")
+    return "; ".join(parts)

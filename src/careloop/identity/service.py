@@ -4,6 +4,8 @@ portal (password, TOTP second factor, recovery codes, server-side sessions)."""
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -11,12 +13,14 @@ from enum import StrEnum
 import structlog
 from sqlalchemy.orm import Session
 
+from careloop.core import events
 from careloop.core.actor import Actor, Role
 from careloop.core.clock import Clock
 from careloop.core.errors import ConflictError, RuleViolationError, UnauthenticatedError
 from careloop.db.session import keep_after_rollback
 from careloop.identity import repository, rules, secrets
 from careloop.identity.errors import (
+    NotACaseManagerError,
     OrganizationRequiredError,
     SecondFactorFailedError,
     SessionEndedError,
@@ -31,12 +35,17 @@ from careloop.identity.models import (
     Organization,
     OrganizationKind,
     PortalSession,
+    SkillKind,
     TotpFactor,
     User,
+    UserSkill,
 )
 from careloop.identity.tokens import hash_token, new_token
 
 log = structlog.get_logger("careloop.identity")
+
+# A language subtag or a payer code: letters, digits, hyphen, underscore.
+_SKILL_VALUE = re.compile(r"[A-Za-z0-9_-]{1,60}")
 
 # Roles that act for an organisation and whose reads are scoped to it.
 ORG_BOUND_ROLES = frozenset({Role.referring_clinician, Role.provider_staff, Role.payer_analyst})
@@ -68,8 +77,16 @@ def add_user(
     display_name: str | None = None,
     organization: str | None = None,
     phone_extension: str | None = None,
+    team: str | None = None,
+    languages: Iterable[str] = (),
+    payers: Iterable[str] = (),
+    service_lines: Iterable[str] = (),
+    on_duty: bool = True,
 ) -> User:
-    """Create a user. Referring clinicians, provider staff and payer analysts need an org."""
+    """Create a user. Referring clinicians, provider staff and payer analysts need an org.
+    Case managers join the case-management team unless another is named; their
+    languages, payers and service lines steer the assignment of new cases
+    (identity.rules)."""
     email = email.strip().lower()
     if repository.user_by_email(session, email) is not None:
         raise UserExistsError(f"{email} is already registered", field="email")
@@ -87,10 +104,45 @@ def add_user(
         phone_extension=phone_extension,
         active=True,
         created_at=clock.now(),
+        team=team or (rules.CASE_TEAM if role is Role.case_manager else None),
+        on_duty=on_duty,
     )
     session.add(user)
     session.flush()
+    skills = _skills(user.id, languages=languages, payers=payers, service_lines=service_lines)
+    session.add_all(skills)
+    session.flush()
     return user
+
+
+def _skills(
+    user_id: int, *, languages: Iterable[str], payers: Iterable[str], service_lines: Iterable[str]
+) -> list[UserSkill]:
+    rows: dict[tuple[SkillKind, str], UserSkill] = {}
+    for tag in languages:
+        key = rules.language_key(tag)
+        if key is not None:
+            if not _SKILL_VALUE.fullmatch(key):
+                raise RuleViolationError(f"not a language tag: {tag!r}", field="languages")
+            rows[SkillKind.language, key] = UserSkill(
+                user_id=user_id, kind=SkillKind.language, value=key
+            )
+    for code in payers:
+        value = code.strip().upper()
+        if not _SKILL_VALUE.fullmatch(value):
+            raise RuleViolationError(f"not a payer code: {code!r}", field="payers")
+        rows[SkillKind.payer, value] = UserSkill(user_id=user_id, kind=SkillKind.payer, value=value)
+    for line in service_lines:
+        value = line.strip().lower().replace(" ", "_")
+        if value not in rules.SERVICE_LINES:
+            known = ", ".join(sorted(rules.SERVICE_LINES))
+            raise RuleViolationError(
+                f"service line {line!r}: one of {known}", field="service_lines"
+            )
+        rows[SkillKind.service_line, value] = UserSkill(
+            user_id=user_id, kind=SkillKind.service_line, value=value
+        )
+    return list(rows.values())
 
 
 def issue_token(
@@ -150,6 +202,102 @@ def case_manager_contact(session: Session, user_id: int) -> tuple[str, str | Non
 
 def list_users(session: Session) -> list[User]:
     return repository.list_users(session)
+
+
+# ---- case managers: duty, deactivation, assignment -------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CaseManagerView:
+    """A case manager as staff screens list them (the override form)."""
+
+    user_id: int
+    email: str
+    name: str
+    extension: str | None
+    on_duty: bool
+    languages: tuple[str, ...]  # names, never codes
+    payers: tuple[str, ...]
+    service_lines: tuple[str, ...]
+
+
+def list_case_managers(session: Session, team: str = rules.CASE_TEAM) -> list[CaseManagerView]:
+    """The active case managers of a team with what they handle, by name."""
+    people: dict[int, User] = {}
+    by_user: dict[int, dict[SkillKind, list[str]]] = {}
+    for person, skill in repository.case_managers(session, team):
+        people.setdefault(person.id, person)
+        own = by_user.setdefault(person.id, {})
+        if skill is not None:
+            own.setdefault(skill.kind, []).append(skill.value)
+    return [_view(person, by_user[person.id]) for person in people.values()]
+
+
+def _view(person: User, own: dict[SkillKind, list[str]]) -> CaseManagerView:
+    return CaseManagerView(
+        user_id=person.id,
+        email=person.email,
+        name=person.display_name,
+        extension=person.phone_extension,
+        on_duty=person.on_duty,
+        languages=tuple(rules.language_name(k) for k in own.get(SkillKind.language, [])),
+        payers=tuple(own.get(SkillKind.payer, [])),
+        service_lines=tuple(
+            rules.service_line_name(k) for k in own.get(SkillKind.service_line, [])
+        ),
+    )
+
+
+def case_manager_by_email(session: Session, email: str) -> User:
+    """The active case manager with this e-mail; anyone else is refused (422, ``email``),
+    an unknown e-mail alike (staff choose from the list of case managers)."""
+    user = repository.user_by_email(session, email.strip())
+    if user is None or user.role is not Role.case_manager or not user.active:
+        raise NotACaseManagerError(
+            f"{email.strip().lower()} is not an active case manager", field="email"
+        )
+    return user
+
+
+def set_on_duty(session: Session, actor: Actor, email: str, on_duty: bool, *, clock: Clock) -> User:
+    """Put a user on or off duty. Going off duty, a case manager's open cases move to
+    whoever the assignment rules choose now (identity.case_manager_unavailable: the
+    referral domain moves them, in this transaction)."""
+    user = _user_or_404(session, email)
+    was = user.on_duty
+    user.on_duty = on_duty
+    session.flush()
+    log.info("identity.duty_changed", user_id=user.id, on_duty=on_duty)
+    if was and not on_duty and user.role is Role.case_manager:
+        _announce_unavailable(session, actor, user, why="went off duty", clock=clock)
+    return user
+
+
+def deactivate_user(session: Session, actor: Actor, email: str, *, clock: Clock) -> User:
+    """Disable a user: their tokens and portal sessions stop working at once, and a case
+    manager's open cases move to others (as for going off duty)."""
+    user = _user_or_404(session, email)
+    was = user.active
+    user.active = False
+    repository.delete_sessions_of_user(session, user.id)
+    session.flush()
+    log.info("identity.user_deactivated", user_id=user.id)
+    if was and user.role is Role.case_manager:
+        _announce_unavailable(session, actor, user, why="was deactivated", clock=clock)
+    return user
+
+
+def _announce_unavailable(
+    session: Session, actor: Actor, user: User, *, why: str, clock: Clock
+) -> None:
+    events.publish(
+        "identity.case_manager_unavailable",
+        session=session,
+        actor=actor,
+        user_id=user.id,
+        why=why,
+        clock=clock,
+    )
 
 
 # ---- passwords and member links ------------------------------------------------------------

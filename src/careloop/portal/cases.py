@@ -17,6 +17,7 @@ from fastapi.responses import Response
 from careloop.core.errors import ConflictError, DomainError, FieldError, RuleViolationError
 from careloop.eligibility import service as eligibility_service
 from careloop.eligibility.schemas import EligibilityRead
+from careloop.identity import service as identity_service
 from careloop.identity.permissions import may
 from careloop.matching import service as matching_service
 from careloop.matching.schemas import CandidatesRead, OfferCreate
@@ -26,6 +27,7 @@ from careloop.prior_auth import service as prior_auth_service
 from careloop.prior_auth.rules import DenialReason
 from careloop.prior_auth.rules import Outcome as DecisionOutcome
 from careloop.prior_auth.schemas import AuthorizationRead, AuthorizationRequestIn
+from careloop.referral import caseload
 from careloop.referral import service as referral_service
 from careloop.referral.schemas import (
     AcknowledgeIn,
@@ -65,6 +67,7 @@ _PAGE_ACTIONS = {
 #: What the page says after a move (``?done=``), never with member data.
 _DONE = {
     "acknowledged": "Acknowledged. Tell the referrer the case number and the case manager.",
+    "reassigned": "The case has a new case manager; the timeline says who chose and why.",
     "offered": "Offered. The provider's answer is due by the time shown under Deadlines.",
     "cancelled": "The case was cancelled.",
     "supplied": "Information recorded; the checks ran again.",
@@ -110,6 +113,12 @@ def _hints(case: ReferralRead) -> dict[str, str]:
 
 
 def _case_values(ctx: PageContext, case_number: str) -> dict[str, Any]:
+    # Listed first: the case's assignee is then already in the session, not read again.
+    case_managers = (
+        identity_service.list_case_managers(ctx.session)
+        if may(ctx.actor, "referral:assign")
+        else []
+    )
     case = referral_service.get_referral(ctx.session, ctx.actor, case_number, clock=ctx.clock)
     timeline = referral_service.get_timeline(ctx.session, ctx.actor, case_number, clock=ctx.clock)
     actions = page_actions(ctx, case)
@@ -125,6 +134,7 @@ def _case_values(ctx: PageContext, case_number: str) -> dict[str, Any]:
         "clocks": clocks,
         "actions": actions,
         "candidates": _candidates(ctx, case, actions),
+        "case_managers": case_managers if actions else [],
         "hints": _hints(case),
         "staff": ctx.actor.is_staff,
         "notes": contacts.notes_of(ctx, case_number),
@@ -297,6 +307,24 @@ async def acknowledge(request: Request, case_number: CaseNumber) -> Response:
         )
 
     return await _move(request, form, cn, move, "acknowledged")
+
+
+@router.post("/cases/{case_number}/assignee")
+async def reassign(request: Request, case_number: CaseNumber) -> Response:
+    form = await read_form(request)
+    cn = case_number.upper()
+    email = form.get("assignee.email", "").strip()
+    note = form.get("assignee.note", "").strip()[:500] or None
+
+    def move(ctx: PageContext) -> None:
+        if not email:
+            raise RuleViolationError(
+                "email: choose a case manager.",
+                errors=[FieldError("email", "choose a case manager")],
+            )
+        caseload.assign_case(ctx.session, ctx.actor, cn, email=email, note=note, clock=ctx.clock)
+
+    return await _move(request, form, cn, move, "reassigned", prefix="assignee")
 
 
 @router.post("/cases/{case_number}/offer")

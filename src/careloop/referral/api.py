@@ -10,11 +10,12 @@ from sqlalchemy.orm import Session
 
 from careloop.core.actor import Actor
 from careloop.core.pagination import MAX_PAGE_SIZE, PageRequest
-from careloop.referral import service
+from careloop.referral import caseload, service
 from careloop.referral.enums import ReferralStatus, Urgency
 from careloop.referral.schemas import (
     REFERRAL_EXAMPLE,
     AcknowledgeIn,
+    AssigneeIn,
     CancelIn,
     CloseIn,
     ReferralCheckRead,
@@ -191,6 +192,41 @@ async def acknowledge(case_number: str, request: Request, credentials: Credentia
             session, actor, case_number, body, clock=clock
         ),
         empty=AcknowledgeIn,
+    )
+
+
+@router.post(
+    "/{case_number}/assignee",
+    response_model=ReferralRead,
+    summary="Give the case to a named case manager (overrides the assignment rules)",
+    description=(
+        "New cases go to a case manager by rules (team, language, payer, service line, "
+        "open cases, on duty), with the reason on the timeline. Staff may give a case to "
+        "another active case manager: the move and who made it are on the timeline. A "
+        "target who is not an active case manager is refused with 422 naming `email`."
+    ),
+    responses={
+        **_MOVE,
+        422: {"description": "Not an active case manager, or invalid fields", **PROBLEM},
+    },
+    openapi_extra=json_body(
+        AssigneeIn, {"email": "jane.ruiz@hub.example", "note": "Knows this family"}
+    ),
+)
+async def reassign(case_number: str, request: Request, credentials: Credentials) -> ReferralRead:
+    clock = clock_of(request)
+    return await with_body(
+        request,
+        credentials,
+        AssigneeIn,
+        lambda session, actor, body: service.get_referral(
+            session,
+            actor,
+            caseload.assign_case(
+                session, actor, case_number, email=body.email, note=body.note, clock=clock
+            ).case_number,
+            clock=clock,
+        ),
     )
 
 

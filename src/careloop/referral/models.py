@@ -35,6 +35,9 @@ class Referral(Base):
         Index("ix_referrals_member_key_received_at", "member_key", "received_at"),
         Index("ix_referrals_external_id", "external_id"),
         Index("ix_referrals_member_last_name", "member_last_name"),
+        # A case manager's open cases: counted by the assignment of each new case,
+        # moved when they go off duty, listed by their own queue.
+        Index("ix_referrals_assignee_user_id_status", "assignee_user_id", "status"),
     )
     # PHI columns: never logged, always audited when read (STYLE.md §6).
     __phi_columns__ = (
@@ -113,6 +116,9 @@ class Referral(Base):
     authorization_required: Mapped[bool | None] = mapped_column(Boolean)
     assigned_provider_id: Mapped[int | None] = mapped_column(ForeignKey("providers.id"))
     created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # The case manager who owns the case (identity.rules, assignment; or a person's
+    # override); null while nobody on duty can take it.
+    assignee_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy reads it
 

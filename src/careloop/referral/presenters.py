@@ -36,6 +36,7 @@ def to_read(
     *,
     payer_code: str | None,
     payer_name: str | None,
+    assignee: CaseManagerRead | None = None,
 ) -> ReferralRead:
     r = referral
     manager = (
@@ -96,6 +97,7 @@ def to_read(
         escalation_reason=r.escalation_reason,
         acknowledged_at=r.acknowledged_at,
         case_manager=manager,
+        assignee=assignee,
         cancel_reason=r.cancel_reason,
         allowed_actions=rules.allowed_actions(
             r.status,

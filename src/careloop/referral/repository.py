@@ -6,14 +6,28 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, bindparam, false, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    bindparam,
+    case,
+    false,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy import exists as sql_exists
 from sqlalchemy.orm import Session
 
 from careloop.core.actor import Actor, Role
 from careloop.core.pagination import PageRequest
 from careloop.db import sequences
 from careloop.db.base import table_of
-from careloop.identity.models import User
+from careloop.identity.models import SkillKind, User, UserSkill
+from careloop.identity.rules import CaseNeeds
 from careloop.network.models import Provider
 from careloop.payer.models import Payer
 from careloop.referral.enums import OPEN_STATUSES, ReferralStatus
@@ -266,6 +280,130 @@ def recent_open_matches(
         "exclude_id": exclude_id if exclude_id is not None else 0,
     }
     return [(row[0], row[1]) for row in session.execute(_RECENT_MATCHES, params)]
+
+
+# ---- the case manager a case goes to ----------------------------------------------------
+
+
+class AssigneeRow(NamedTuple):
+    """The case manager the assignment query chose, with how they fit the case (the
+    inputs of identity.rules.reason)."""
+
+    user_id: int
+    name: str
+    extension: str | None
+    speaks: bool
+    handles_payer: bool
+    handles_line: bool
+    payer_listed: bool
+    line_listed: bool
+    open_cases: int
+
+
+def _skill(kind: SkillKind, value: str | None = None) -> ColumnElement[bool]:
+    stmt = sql_exists().where(UserSkill.user_id == User.id, UserSkill.kind == kind)
+    return stmt.where(UserSkill.value == value) if value is not None else stmt
+
+
+def _flag(condition: ColumnElement[bool] | None) -> ColumnElement[int]:
+    """1 when the condition holds (always, when there is nothing to check), else 0."""
+    return literal(1) if condition is None else case((condition, 1), else_=0)
+
+
+def next_assignee(session: Session, needs: CaseNeeds) -> AssigneeRow | None:
+    """The case manager a case goes to, in one statement: available ones (identity.rules
+    .available) ordered by identity.rules.rank_key, which it mirrors (who fits every
+    need, then language, payer and service line, then the fewest open cases, then the
+    lowest id). Open cases are counted on ``ix_referrals_assignee_user_id_status``."""
+    speaks = _flag(
+        _skill(SkillKind.language, needs.language) if needs.language is not None else None
+    )
+    payer = _flag(
+        or_(~_skill(SkillKind.payer), _skill(SkillKind.payer, needs.payer_code))
+        if needs.payer_code is not None
+        else None
+    )
+    line = _flag(
+        or_(~_skill(SkillKind.service_line), _skill(SkillKind.service_line, needs.service_line))
+        if needs.service_line is not None
+        else None
+    )
+    open_cases = (
+        select(func.count())
+        .where(
+            Referral.assignee_user_id == User.id,
+            Referral.status.in_(list(OPEN_STATUSES)),
+        )
+        .scalar_subquery()
+    )
+    stmt = (
+        select(
+            User.id,
+            User.display_name,
+            User.phone_extension,
+            speaks,
+            payer,
+            line,
+            _flag(_skill(SkillKind.payer)),
+            _flag(_skill(SkillKind.service_line)),
+            open_cases,
+        )
+        .where(
+            User.role == Role.case_manager,
+            User.active.is_(True),
+            User.on_duty.is_(True),
+            User.team == needs.team,
+        )
+        .order_by(
+            (speaks + payer + line).desc(),
+            speaks.desc(),
+            payer.desc(),
+            line.desc(),
+            open_cases,
+            User.id,
+        )
+        .limit(1)
+    )
+    row = session.execute(stmt).first()
+    if row is None:
+        return None
+    return AssigneeRow(
+        int(row[0]),
+        str(row[1]),
+        row[2],
+        bool(row[3]),
+        bool(row[4]),
+        bool(row[5]),
+        bool(row[6]),
+        bool(row[7]),
+        int(row[8]),
+    )
+
+
+def open_cases_of(session: Session, user_id: int) -> list[Referral]:
+    """A case manager's open cases, locked, in id order (to move them elsewhere)."""
+    stmt = (
+        select(Referral)
+        .where(Referral.assignee_user_id == user_id, Referral.status.in_(list(OPEN_STATUSES)))
+        .order_by(Referral.id)
+        .with_for_update()
+    )
+    return list(session.scalars(stmt))
+
+
+def open_case_count(session: Session, user_id: int) -> int:
+    stmt = select(func.count()).where(
+        Referral.assignee_user_id == user_id, Referral.status.in_(list(OPEN_STATUSES))
+    )
+    return int(session.scalar(stmt) or 0)
+
+
+def payer_facts(session: Session, payer_ids: Collection[int]) -> dict[int, tuple[str, str]]:
+    """Code and name of each payer."""
+    if not payer_ids:
+        return {}
+    stmt = select(Payer.id, Payer.code, Payer.name).where(Payer.id.in_(sorted(set(payer_ids))))
+    return {row[0]: (row[1], row[2]) for row in session.execute(stmt)}
 
 
 # ---- writes (Core inserts on the intake hot path) ------------------------------------------

@@ -312,6 +312,9 @@ class ReferralRead(BaseModel):
     escalation_reason: str | None
     acknowledged_at: datetime | None
     case_manager: CaseManagerRead | None
+    # The case manager who owns the case now (assigned by the rules or by a person);
+    # ``case_manager`` is who the referrer was told at acknowledgement.
+    assignee: CaseManagerRead | None = None
     cancel_reason: str | None
     allowed_actions: list[ReferralAction]
     created_at: datetime
@@ -368,3 +371,11 @@ class TimelineEventRead(BaseModel):
 class TimelineRead(BaseModel):
     case_number: str
     events: list[TimelineEventRead]
+
+
+class AssigneeIn(BaseModel):
+    """Give the case to a named case manager (overrides the assignment rules)."""
+
+    model_config = _STRICT
+    email: Line = Field(description="The case manager's e-mail")
+    note: Block | None = Field(default=None, description="Why, for the timeline")

@@ -22,10 +22,9 @@ from careloop.core.actor import Actor
 from careloop.core.clock import Clock
 from careloop.core.pagination import PageRequest
 from careloop.db import sequences
-from careloop.identity import service as identity_service
 from careloop.identity.permissions import require
 from careloop.payer import service as payer_service
-from careloop.referral import clocks, drafts, presenters, repository, rules
+from careloop.referral import caseload, clocks, drafts, presenters, repository, rules
 from careloop.referral.enums import ReferralAction, ReferralStatus, Severity
 from careloop.referral.errors import (
     IdempotencyKeyInFlightError,
@@ -195,7 +194,7 @@ def submit_referral(
         if replay is not None:
             return replay
     result = _run_checks(session, draft, now=now, received_at=now)
-    referral, items = _store(session, actor, result, now=now)
+    referral, items, chosen = _store(session, actor, result, now=now)
     referral_id, case_number = referral.id, referral.case_number
     payer = result.payer
     read = presenters.to_read(
@@ -203,6 +202,7 @@ def submit_referral(
         items,
         payer_code=payer.code if payer else None,
         payer_name=payer.name if payer else None,
+        assignee=chosen.read() if chosen else None,
     )
     body = read.model_dump_json()
     if key_row is not None:
@@ -272,11 +272,16 @@ def _json_field(body: str, name: str) -> Any:
 
 def _store(
     session: Session, actor: Actor, result: CheckResult, *, now: datetime
-) -> tuple[Referral, list[ReferralItem]]:
+) -> tuple[Referral, list[ReferralItem], caseload.Chosen | None]:
     """Insert the case and everything that comes with it; return it as stored, without
     reading it back (the values are in hand, and the intake path is hot)."""
     draft = result.draft
     values = _referral_values(actor, result, now=now)
+    # The case manager it goes to: one query, and the column in the same insert.
+    chosen = caseload.choose_at_intake(
+        session, result.deadlines.service_class, result.draft.member.language, result.payer
+    )
+    values["assignee_user_id"] = chosen.user_id if chosen else None
     params = {**values, **sequences.case_number_params(session, f"CL-{now.year}-")}
     referral_id, values["case_number"] = repository.insert_referral(session, params)
     item_rows = _item_rows(referral_id, draft)
@@ -293,8 +298,10 @@ def _store(
             now=now,
         ),
     )
-    repository.insert_events(session, _received_events(referral_id, actor, result, now=now))
-    return Referral(id=referral_id, **values), [ReferralItem(**row) for row in item_rows]
+    rows = _received_events(referral_id, actor, result, now=now)
+    rows.append(caseload.assigned_event(referral_id, actor, chosen, now=now))
+    repository.insert_events(session, rows)
+    return Referral(id=referral_id, **values), [ReferralItem(**r) for r in item_rows], chosen
 
 
 def _referral_values(actor: Actor, result: CheckResult, *, now: datetime) -> dict[str, Any]:
@@ -501,7 +508,10 @@ def get_referral(session: Session, actor: Actor, case_number: str, *, clock: Clo
 def _read_model(session: Session, referral: Referral) -> ReferralRead:
     items = repository.items_of(session, referral.id)
     payer_code, payer_name = repository.payer_name(session, referral.payer_id)
-    return presenters.to_read(referral, items, payer_code=payer_code, payer_name=payer_name)
+    assignee = caseload.assignee_read(session, referral.assignee_user_id)
+    return presenters.to_read(
+        referral, items, payer_code=payer_code, payer_name=payer_name, assignee=assignee
+    )
 
 
 def list_referrals(
@@ -577,7 +587,9 @@ def acknowledge_referral(
     referral.status = rules.next_status(
         previous, ReferralAction.acknowledge, acknowledged=referral.acknowledged_at is not None
     )
-    name, extension = _case_manager(session, actor, body)
+    name, extension = caseload.named_to_referrer(
+        session, actor, referral, body.case_manager_name, body.case_manager_extension
+    )
     referral.acknowledged_at = now
     referral.acknowledged_by_user_id = actor.user_id
     referral.case_manager_name = name
@@ -615,15 +627,6 @@ def acknowledge_referral(
     )
     session.flush()
     return _read_model(session, referral)
-
-
-def _case_manager(session: Session, actor: Actor, body: AcknowledgeIn) -> tuple[str, str | None]:
-    if body.case_manager_name:
-        return body.case_manager_name, body.case_manager_extension
-    if actor.user_id is None:
-        return actor.label, body.case_manager_extension
-    name, extension = identity_service.case_manager_contact(session, actor.user_id)
-    return name, body.case_manager_extension or extension
 
 
 def supply_information(

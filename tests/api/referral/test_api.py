@@ -451,6 +451,7 @@ class TestMoves:
         assert [e["type"] for e in timeline["events"]] == [
             "referral.received",
             "referral.clarification_requested",
+            "referral.assigned",
             "referral.information_supplied",
         ]
 

@@ -62,7 +62,8 @@ class TestSubmitReferral:
             ClockKind.service_warning,
         }
         events = [e.type for e in session.scalars(select(ReferralEvent))]
-        assert events == ["referral.received"]
+        # No case manager is on duty in this database: the case waits, unassigned.
+        assert events == ["referral.received", "referral.unassigned"]
         audit = session.scalars(select(AuditRecord)).one()
         assert (audit.action, audit.outcome, audit.case_number) == (
             "referral.create",
@@ -81,7 +82,11 @@ class TestSubmitReferral:
             "diagnosis_not_billable",
         }
         types = [e.type for e in session.scalars(select(ReferralEvent).order_by(ReferralEvent.id))]
-        assert types == ["referral.received", "referral.clarification_requested"]
+        assert types == [
+            "referral.received",
+            "referral.clarification_requested",
+            "referral.unassigned",
+        ]
 
     def test_discharge_clock_and_escalation_when_discharge_is_hours_away(
         self, session: Session, intake: Actor, clock: FixedClock

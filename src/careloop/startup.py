@@ -1,0 +1,18 @@
+"""What the app, the worker and every command check before they start: a settings
+object a use case would trip over later is refused at once. Light on purpose: the
+command line imports it without the web framework (careloop.app re-exports it)."""
+
+from __future__ import annotations
+
+from careloop.matching.rules import MatchingWeights
+from careloop.settings import Settings
+
+
+def check_configuration(settings: Settings) -> None:
+    """Refuse to start on configuration a use case would trip over later."""
+    MatchingWeights.from_config(settings.matching_weights)  # names a bad weight
+    if settings.demo_skip_totp and settings.environment != "demo":
+        raise ValueError(
+            "CARELOOP_DEMO_SKIP_TOTP is a demo setting (staff sign in without a second "
+            f"factor); refused with CARELOOP_ENVIRONMENT={settings.environment}"
+        )
