@@ -111,3 +111,50 @@ def test_members_named_in_other_scripts_and_born_the_same_day_stay_apart(
     world = build_world(session, client, clock, members)
     failures, _ = cross_party_failures(app, client, connection, world, ("member_1", "member_2"))
     assert not failures, "\n".join(failures)
+
+
+#: The lists and searches of the API, the object parameter their items carry, and how to
+#: read the ids off a page of them.
+LISTS: dict[str, tuple[str, str]] = {
+    "/api/v1/referrals?limit=200": ("case_number", "case_number"),
+    "/api/v1/offers?limit=200": ("offer_id", "id"),
+    "/api/v1/providers?limit=200": ("provider_id", "id"),
+}
+
+
+def test_lists_and_searches_hold_only_the_partys_own_objects(
+    client: TestClient, session: Session, clock: FixedClock
+) -> None:
+    """RELIABILITY.md row 4: a list holds every object the party is entitled to and no
+    other, its total counts only those, and a search for a stranger's case by its number,
+    its member's name or birth date, or its order id finds nothing."""
+    world = build_world(session, client, clock)
+    for party in PARTIES:
+        header = world.parties[party].header
+        for url, (param, key) in LISTS.items():
+            response = client.get(url, headers=header)
+            if response.status_code == 403:
+                continue
+            assert response.status_code == 200, f"{party} {url}: {response.text}"
+            page = response.json()
+            seen = {str(item[key]) for item in page["items"]}
+            own = {t.value for t in world.of(param) if party in t.entitled}
+            assert seen == own, f"{party} {url}"
+            assert page["total"] == len(own), f"{party} {url}"
+        for thing in world.of("case_number"):
+            if party in thing.entitled:
+                continue
+            case = client.get(
+                f"/api/v1/referrals/{thing.value}", headers=world.parties["staff"].header
+            ).json()
+            for query in (
+                {"q": thing.value},
+                {"q": case["member"]["last_name"]},
+                {"birth_date": case["member"]["birth_date"]},
+                {"external_id": case["external_id"]},
+            ):
+                found = client.get("/api/v1/referrals", params=query, headers=header)
+                if found.status_code == 403:
+                    continue
+                numbers = {item["case_number"] for item in found.json()["items"]}
+                assert thing.value not in numbers, f"{party} found {thing.label} by {query}"
