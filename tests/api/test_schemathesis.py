@@ -104,7 +104,7 @@ def role_tokens(session: Session, clock: FixedClock) -> dict[Role, str]:
         Role.referring_clinician: "Hartford General",
         Role.provider_staff: "Acme Home Medical",
     }
-    tokens = {
+    tokens: dict[Role, str] = {
         role: make_user(session, clock=clock, role=role, organization=organizations.get(role))[1]
         for role in ROLES
         if role is not Role.member
