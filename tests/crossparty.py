@@ -24,10 +24,19 @@ _PARAM = re.compile(r"\{([^}:]+)(?::[^}]+)?\}")
 
 #: Path parameters that name an object of some party: the matrix fills them.
 OBJECT_PARAMS = frozenset(
-    {"case_number", "provider_id", "offer_id", "authorization_id", "appointment_id", "clock_id"}
+    {
+        "case_number",
+        "provider_id",
+        "offer_id",
+        "authorization_id",
+        "appointment_id",
+        "clock_id",
+        "contact_id",
+        "resource_id",  # a FHIR resource of a case (a Task's id is its case number)
+    }
 )
-#: Path parameters that name no one's object (a code system, an error code).
-NOT_OBJECTS = {"system": "icd10", "code": "not_found"}
+#: Path parameters that name no one's object (a code system, an error code, a FHIR type).
+NOT_OBJECTS = {"system": "icd10", "code": "not_found", "resource_type": "Task"}
 #: Ids that exist nowhere; a stranger's object must answer exactly like them.
 MADE_UP = {
     "case_number": "CL-2026-999999",
@@ -36,6 +45,8 @@ MADE_UP = {
     "authorization_id": "2147483000",
     "appointment_id": "2147483000",
     "clock_id": "2147483000",
+    "contact_id": "2147483000",
+    "resource_id": "CL-2026-999999",
 }
 #: Tables whose rows bookkeep sign-ins and access itself: a refused call writes an audit
 #: record (RELIABILITY.md row 11) and touches the caller's own session, never data.
@@ -61,23 +72,26 @@ class Route:
 
 
 def id_bearing_routes(app: FastAPI, *, api: bool) -> list[Route]:
-    """Every (method, path) of the API (``api=True``, from its OpenAPI document) or of the
-    portal (from the app's router) with a path parameter naming some party's object.
+    """Every (method, path) of the API (``api=True``: what the OpenAPI document publishes)
+    or of the portal (the app's other routes) with a path parameter naming an object.
     A new parameter name fails here until it is classified."""
+    published = [
+        Route(method.upper(), path)
+        for path, operations in app.openapi()["paths"].items()
+        for method in operations
+    ]
     if api:
-        found = [
-            Route(method.upper(), path)
-            for path, operations in app.openapi()["paths"].items()
-            for method in operations
-        ]
+        found = published
     else:
+        # The portal: what the app routes and does not publish in its OpenAPI document.
         found = []
         for route in iter_route_contexts(app.routes):
             if isinstance(route.original_route, Mount) or route.path is None:
                 continue
-            if route.path.startswith("/api/"):
-                continue
-            found += [Route(m, route.path) for m in sorted((route.methods or set()) - {"HEAD"})]
+            methods = sorted((route.methods or set()) - {"HEAD"})
+            found += [
+                Route(m, route.path) for m in methods if Route(m, route.path) not in published
+            ]
     out = []
     for route in found:
         unknown = set(route.params) - OBJECT_PARAMS - set(NOT_OBJECTS)

@@ -285,6 +285,9 @@ def build_world(
         Thing("authorization_id", str(auth_b), "case B's authorisation", sees_b, "B"),
         Thing("offer_id", str(offer_b["id"]), "provider 2's pending offer", offer_2, "B"),
         Thing("provider_id", str(providers["provider_2"]), "provider 2", org_2, "B"),
+        # FHIR: a case's Task has the case number for its id.
+        Thing("resource_id", case_a, "case A's FHIR Task", sees_a, "A"),
+        Thing("resource_id", case_b, "case B's FHIR Task", sees_b, "B"),
     ]
     # Work-queue items are coordination staff's own.
     queue = _queue_items(client, staff, {case_a: "A", case_b: "B"})

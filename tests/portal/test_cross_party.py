@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from careloop.core.clock import FixedClock
 from careloop.identity.secrets import totp_code
-from tests.crossparty import Route, id_bearing_routes, run_matrix
+from tests.crossparty import OBJECT_PARAMS, Route, id_bearing_routes, run_matrix
 from tests.factories.world import (
     PARTIES,
     PASSWORD,
@@ -135,6 +135,8 @@ def test_no_party_reaches_another_partys_objects_in_the_portal(
     clock: FixedClock,
 ) -> None:
     world = build_world(session, client, clock)
+    used = {p for r in id_bearing_routes(app, api=False) for p in r.params} & OBJECT_PARAMS
+    assert used <= {t.param for t in world.things}, "give the world an object of each kind"
     failures, calls = cross_party_failures(app, browsers, connection, world, clock, PARTIES)
     assert not failures, "\n".join(failures)
     assert calls >= 200
