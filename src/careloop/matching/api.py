@@ -81,7 +81,15 @@ async def offer(case_number: str, request: Request, credentials: Credentials) ->
     return await with_body(request, credentials, OfferCreate, work, empty=OfferCreate)
 
 
-@router.get("/offers", response_model=OfferPage, summary="Offers you may see", responses=COMMON)
+@router.get(
+    "/offers",
+    response_model=OfferPage,
+    summary="Offers you may see",
+    responses={
+        **COMMON,
+        404: {"description": "`case_number` names no referral you may see", **PROBLEM},
+    },
+)
 def list_offers(
     request: Request,
     credentials: Credentials,

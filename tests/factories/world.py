@@ -1,0 +1,319 @@
+"""A world of parties who must not see each other's objects (RELIABILITY.md row 3).
+
+Two referring hospitals (a clinician each), two provider organisations (a staff user
+each), two members with accounts, and coordination staff. Hospital A's case for member
+one has been authorised, offered to provider one, accepted and scheduled; hospital B's
+case for member two has been authorised and offered to provider two, who has not
+answered yet. Everything is built through the JSON API, the way the parties would.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from careloop.core.actor import Role
+from careloop.core.clock import FixedClock
+from careloop.identity import service as identity_service
+from careloop.referral import rules as referral_rules
+from tests.factories.coverage import make_coverage
+from tests.factories.identity import give_password, make_user
+from tests.factories.network import make_provider
+from tests.factories.referral import make_payer, referral_payload
+
+PASSWORD = "correct horse battery staple"
+OXYGEN = [{"code": "E1390", "code_system": "HCPCS", "quantity": 1, "rental": True}]
+
+#: The parties, in the order the matrix walks them.
+PARTIES = (
+    "hospital_a",
+    "hospital_b",
+    "provider_1",
+    "provider_2",
+    "member_1",
+    "member_2",
+    "staff",
+)
+
+
+@dataclass(frozen=True)
+class Member:
+    first_name: str
+    last_name: str
+    birth_date: date
+    policy_id: str
+
+
+#: Two people born on the same day, with names in Latin letters.
+LATIN_MEMBERS = (
+    Member("Dorothy", "Hale", date(1945, 1, 23), "NEH448812301"),
+    Member("Walter", "Brandt", date(1945, 1, 23), "NEH448812302"),
+)
+#: Two people born on the same day, with names in other scripts (issue 9: a key made
+#: of a-z only made such people one person).
+SCRIPT_MEMBERS = (
+    Member("芳", "王", date(1945, 1, 23), "NEH448812303"),
+    Member("Дмитрий", "Иванов", date(1945, 1, 23), "NEH448812304"),
+)
+
+
+@dataclass(frozen=True)
+class Party:
+    name: str
+    role: Role
+    email: str
+    token: str
+    #: A TOTP secret for the portal's second step (staff and provider users).
+    secret: str | None = None
+
+    @property
+    def header(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@dataclass(frozen=True)
+class Thing:
+    """One object of the world: the path parameter it fills, its value, and the parties
+    entitled to it (the others are strangers to it)."""
+
+    param: str
+    value: str
+    label: str
+    entitled: frozenset[str]
+    #: The case it belongs to: routes with two ids take both from one case.
+    group: str
+
+
+@dataclass
+class World:
+    parties: dict[str, Party]
+    things: list[Thing] = field(default_factory=list)
+
+    def of(self, param: str) -> list[Thing]:
+        return [t for t in self.things if t.param == param]
+
+
+def make_member_account(session: Session, clock: FixedClock, *, email: str, member: Member) -> str:
+    """A member's account that sees that member's cases; returns its bearer token.
+
+    The one place that says how an account is tied to a member record: today through
+    the key of name and birth date (``identity_service.link_member``).
+    """
+    _, token = make_user(session, clock=clock, role=Role.member, email=email)
+    key = referral_rules.member_key(member.first_name, member.last_name, member.birth_date)
+    identity_service.link_member(session, email, key)
+    return token
+
+
+_TOTP = {
+    "staff": "KRSXG5CTMVRXEZLUKRSXG5CTMVRXEZLU",
+    "provider_1": "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ",
+    "provider_2": "MFRGGZDFMZTWQ2LKMFRGGZDFMZTWQ2LK",
+}
+
+
+def _portal_ready(session: Session, clock: FixedClock, party: Party) -> Party:
+    give_password(session, party.email, PASSWORD)
+    if party.name in _TOTP:
+        identity_service.enrol_totp(session, party.email, secret=_TOTP[party.name], clock=clock)
+        return Party(party.name, party.role, party.email, party.token, _TOTP[party.name])
+    return party
+
+
+def _people(
+    session: Session, clock: FixedClock, members: tuple[Member, Member]
+) -> tuple[dict[str, Party], dict[str, int]]:
+    make_payer(session, clock=clock)
+    supervisor, _ = make_user(session, clock=clock, role=Role.supervisor)
+    _, staff_token = make_user(
+        session,
+        clock=clock,
+        role=Role.case_manager,
+        email="jane@careloop.test",
+        name="Jane Ruiz",
+        extension="4417",
+    )
+    _, nurse_token = make_user(session, clock=clock, role=Role.clinical_reviewer)
+    parties = {"staff": Party("staff", Role.case_manager, "jane@careloop.test", staff_token)}
+    for name, org in (("hospital_a", "Hartford General"), ("hospital_b", "Albany Riverside")):
+        email = f"planner@{name}.test"
+        _, token = make_user(
+            session, clock=clock, role=Role.referring_clinician, email=email, organization=org
+        )
+        parties[name] = Party(name, Role.referring_clinician, email, token)
+    providers: dict[str, int] = {}
+    for name, org in (("provider_1", "Charter Oak Home Medical"), ("provider_2", "Mystic Care")):
+        made = make_provider(session, clock=clock, admin=supervisor, name=org)
+        slug = "".join(c for c in org.lower() if c.isalnum())[:20]
+        parties[name] = Party(name, Role.provider_staff, f"dispatch@{slug}.test", made.token)
+        providers[name] = made.id
+    for i, member in enumerate(members, start=1):
+        email = f"member{i}@example.test"
+        token = make_member_account(session, clock, email=email, member=member)
+        parties[f"member_{i}"] = Party(f"member_{i}", Role.member, email, token)
+        make_coverage(
+            session,
+            clock=clock,
+            member_id=member.policy_id,
+            last_name=member.last_name,
+            birth_date=member.birth_date.isoformat(),
+            prior_auth="E1390",
+        )
+    parties = {name: _portal_ready(session, clock, party) for name, party in parties.items()}
+    parties["nurse"] = Party("nurse", Role.clinical_reviewer, "", nurse_token)
+    session.flush()
+    return parties, providers
+
+
+def _ok(response: Any, status: int = 200) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _authorised_case(
+    client: TestClient, clock: FixedClock, parties: dict[str, Party], hospital: str, member: Member
+) -> tuple[str, int]:
+    """A case sent by ``hospital`` for ``member``, acknowledged, verified, authorised."""
+    payload = referral_payload(
+        clock.now(),
+        items=OXYGEN,
+        external_id=f"ORD-{hospital}",
+        member__first_name=member.first_name,
+        member__last_name=member.last_name,
+        member__birth_date=member.birth_date.isoformat(),
+        coverage__member_id=member.policy_id,
+    )
+    case = _ok(
+        client.post("/api/v1/referrals", json=payload, headers=parties[hospital].header), 201
+    )
+    number = str(case["case_number"])
+    staff = parties["staff"].header
+    base = f"/api/v1/referrals/{number}"
+    _ok(client.post(f"{base}/acknowledge", headers=staff))
+    _ok(client.post(f"{base}/verify-eligibility", headers=staff))
+    auth = _ok(client.post(f"{base}/authorizations", headers=staff), 201)
+    decision = {
+        "outcome": "approved",
+        "authorization_number": f"PA-{hospital}",
+        "valid_from": clock.now().date().isoformat(),
+        "valid_to": (clock.now().date() + timedelta(days=90)).isoformat(),
+    }
+    _ok(
+        client.post(
+            f"/api/v1/authorizations/{auth['id']}/decision",
+            json=decision,
+            headers=parties["nurse"].header,
+        )
+    )
+    return number, int(auth["id"])
+
+
+def build_world(
+    session: Session,
+    client: TestClient,
+    clock: FixedClock,
+    members: tuple[Member, Member] = LATIN_MEMBERS,
+) -> World:
+    parties, providers = _people(session, clock, members)
+    staff = parties["staff"].header
+    world = World(parties)
+
+    case_a, auth_a = _authorised_case(client, clock, parties, "hospital_a", members[0])
+    offer_a = _ok(
+        client.post(
+            f"/api/v1/referrals/{case_a}/offers",
+            json={"provider_id": providers["provider_1"]},
+            headers=staff,
+        ),
+        201,
+    )
+    _ok(client.post(f"/api/v1/offers/{offer_a['id']}/accept", headers=parties["provider_1"].header))
+    start = clock.now() + timedelta(hours=20)
+    window = {
+        "window_start": start.isoformat(),
+        "window_end": (start + timedelta(hours=3)).isoformat(),
+    }
+    appointment = _ok(
+        client.post(
+            f"/api/v1/referrals/{case_a}/appointments",
+            json=window,
+            headers=parties["provider_1"].header,
+        ),
+        201,
+    )
+
+    case_b, auth_b = _authorised_case(client, clock, parties, "hospital_b", members[1])
+    offer_b = _ok(
+        client.post(
+            f"/api/v1/referrals/{case_b}/offers",
+            json={"provider_id": providers["provider_2"]},
+            headers=staff,
+        ),
+        201,
+    )
+
+    # Who is entitled to what (DESIGN.md §5); every other party is a stranger to it.
+    # These sets are the matrix's allow-list, each with its reason:
+    sees_a = frozenset(
+        {
+            "staff",  # coordination staff work the whole caseload
+            "hospital_a",  # the referrer reads its organisation's cases
+            "member_1",  # the member reads their own case
+            "provider_1",  # after accepting, the provider sees the whole case
+        }
+    )
+    # Provider 2 has only been offered case B: it sees the offer, not the case.
+    sees_b = frozenset({"staff", "hospital_b", "member_2"})
+    # A provider reads and answers the offers made to it, and only those.
+    offer_1 = frozenset({"staff", "provider_1"})
+    offer_2 = frozenset({"staff", "provider_2"})
+    # A provider's staff read their own organisation's onboarding checklist.
+    org_1 = frozenset({"staff", "provider_1"})
+    org_2 = frozenset({"staff", "provider_2"})
+    world.things += [
+        Thing("case_number", case_a, "case A (accepted, scheduled)", sees_a, "A"),
+        Thing("authorization_id", str(auth_a), "case A's authorisation", sees_a, "A"),
+        Thing("appointment_id", str(appointment["id"]), "case A's delivery", sees_a, "A"),
+        Thing("offer_id", str(offer_a["id"]), "provider 1's accepted offer", offer_1, "A"),
+        Thing("provider_id", str(providers["provider_1"]), "provider 1", org_1, "A"),
+        Thing("case_number", case_b, "case B (offer pending)", sees_b, "B"),
+        Thing("authorization_id", str(auth_b), "case B's authorisation", sees_b, "B"),
+        Thing("offer_id", str(offer_b["id"]), "provider 2's pending offer", offer_2, "B"),
+        Thing("provider_id", str(providers["provider_2"]), "provider 2", org_2, "B"),
+        # FHIR: a case's Task has the case number for its id.
+        Thing("resource_id", case_a, "case A's FHIR Task", sees_a, "A"),
+        Thing("resource_id", case_b, "case B's FHIR Task", sees_b, "B"),
+    ]
+    # Work-queue items are coordination staff's own.
+    queue = _queue_items(client, staff, {case_a: "A", case_b: "B"})
+    world.things += [
+        Thing(
+            "clock_id",
+            str(item["clock_id"]),
+            f"a work-queue item of case {group}",
+            frozenset({"staff"}),
+            group,
+        )
+        for group, item in queue
+    ]
+    assert {t.group for t in world.of("clock_id")} == {"A", "B"}
+    return world
+
+
+def _queue_items(
+    client: TestClient, staff: dict[str, str], cases: dict[str, str]
+) -> list[tuple[str, dict[str, Any]]]:
+    """One open work-queue item per case (coordination staff's own objects)."""
+    found: dict[str, tuple[str, dict[str, Any]]] = {}
+    for team in ("intake", "case_management", "network"):
+        page = _ok(client.get("/api/v1/workqueue", params={"team": team}, headers=staff))
+        for item in page["items"]:
+            number = item.get("case_number")
+            if number in cases and number not in found:
+                found[number] = (cases[number], item)
+    return list(found.values())
