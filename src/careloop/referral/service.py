@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from careloop.audit import service as audit
 from careloop.audit.models import AuditOutcome
 from careloop.core import events
-from careloop.core.actor import Actor
+from careloop.core.actor import Actor, Role
 from careloop.core.clock import Clock
 from careloop.core.pagination import PageRequest
 from careloop.db import sequences
@@ -32,12 +32,13 @@ from careloop.referral.errors import (
     IdempotencyKeyReusedError,
     ReferralNotFoundError,
 )
-from careloop.referral.models import IdempotencyKey, Referral, ReferralItem
+from careloop.referral.models import IdempotencyKey, MemberLink, Referral, ReferralItem
 from careloop.referral.schemas import (
     AcknowledgeIn,
     CancelIn,
     CloseIn,
     FindingRead,
+    MemberLinkRead,
     ReferralCheckRead,
     ReferralClarify,
     ReferralCreate,
@@ -58,7 +59,7 @@ class CheckResult:
     payer: payer_service.ResolvedPayer | None
     findings: list[rules.Finding]
     deadlines: rules.Deadlines
-    member_key: str
+    duplicate_key: str
 
     @property
     def status(self) -> ReferralStatus:
@@ -72,7 +73,10 @@ def _run_checks(
     now: datetime,
     received_at: datetime,
     exclude_id: int | None = None,
+    lock: bool = True,
 ) -> CheckResult:
+    """Every intake check. With ``lock`` (a write follows) the duplicate key is locked
+    before the duplicate lookup, so twin submissions see each other."""
     coverage = draft.coverage
     payer_id = coverage.payer_id if coverage else None
     payer_name = coverage.payer_name if coverage else None
@@ -85,7 +89,8 @@ def _run_checks(
         rules=effective,
     )
     findings = rules.check_referral(draft, payer=facts, now=now, received_at=received_at)
-    key = rules.member_key(draft.member.first_name, draft.member.last_name, draft.member.birth_date)
+    member = draft.member
+    key = rules.duplicate_key(member.first_name, member.last_name, member.birth_date)
     findings += _duplicate_findings(
         session,
         draft,
@@ -93,6 +98,7 @@ def _run_checks(
         since=now - effective.intake.duplicate_window,
         now=now,
         exclude_id=exclude_id,
+        lock=lock,
     )
     address = draft.member.address
     deadlines = rules.compute_deadlines(
@@ -114,13 +120,18 @@ def _duplicate_findings(
     since: datetime,
     now: datetime,
     exclude_id: int | None,
+    lock: bool,
 ) -> list[rules.Finding]:
     npi = draft.ordering_provider.npi if draft.ordering_provider else None
     if not npi:
         return []
+    if lock:
+        # Lock, then read: of N twins arriving at once, each waits for the one before
+        # it to commit and then sees it, so exactly N-1 are flagged (both databases).
+        repository.lock_duplicate_key(session, key, now)
     matches = repository.recent_open_matches(
         session,
-        member_key=key,
+        duplicate_key=key,
         ordering_npi=npi,
         item_codes=[item.code.upper() for item in draft.items],
         since=since,
@@ -135,15 +146,19 @@ def _duplicate_findings(
 def check_referral(
     session: Session, actor: Actor, draft: ReferralCreate, *, clock: Clock
 ) -> ReferralCheckRead:
-    """Run every intake check and compute the deadlines, storing nothing (validate_only)."""
+    """Run every intake check and compute the deadlines, storing nothing (validate_only).
+    A possible duplicate is named only to a caller who may read every case."""
     require(actor, "referral:validate")
     now = clock.now()
-    result = _run_checks(session, draft, now=now, received_at=now)
+    result = _run_checks(session, draft, now=now, received_at=now, lock=False)
     d = result.deadlines
+    findings = [f.as_dict() for f in result.findings]
+    if not repository.sees_every_case(actor):
+        findings = rules.redact_findings(findings)
     return ReferralCheckRead(
         valid=not rules.has_errors(result.findings),
         status=result.status,
-        findings=[FindingRead(**f.as_dict()) for f in result.findings],
+        findings=[FindingRead.model_validate(f) for f in findings],
         service_class=d.service_class.value,
         ack_due_at=d.ack_due_at,
         service_due_at=d.service_due_at,
@@ -203,6 +218,7 @@ def submit_referral(
         items,
         payer_code=payer.code if payer else None,
         payer_name=payer.name if payer else None,
+        name_related_cases=repository.sees_every_case(actor),
     )
     body = read.model_dump_json()
     if key_row is not None:
@@ -329,7 +345,7 @@ def _draft_columns(draft: ReferralCreate, result: CheckResult) -> dict[str, Any]
         "member_phone": member.phone,
         "member_language": member.language,
         "member_time_zone": member.time_zone,
-        "member_key": result.member_key,
+        "duplicate_key": result.duplicate_key,
         "address_line1": address.line1 if address else None,
         "address_line2": address.line2 if address else None,
         "address_city": address.city if address else None,
@@ -495,13 +511,21 @@ def get_referral(session: Session, actor: Actor, case_number: str, *, clock: Clo
         case_number=referral.case_number,
         referral_id=referral.id,
     )
-    return _read_model(session, referral)
+    return _read_model(session, actor, referral)
 
 
-def _read_model(session: Session, referral: Referral) -> ReferralRead:
+def _read_model(session: Session, actor: Actor, referral: Referral) -> ReferralRead:
+    """The case as this actor reads it: findings that name another case only for those
+    who may read every case."""
     items = repository.items_of(session, referral.id)
     payer_code, payer_name = repository.payer_name(session, referral.payer_id)
-    return presenters.to_read(referral, items, payer_code=payer_code, payer_name=payer_name)
+    return presenters.to_read(
+        referral,
+        items,
+        payer_code=payer_code,
+        payer_name=payer_name,
+        name_related_cases=repository.sees_every_case(actor),
+    )
 
 
 def list_referrals(
@@ -546,11 +570,16 @@ def get_timeline(session: Session, actor: Actor, case_number: str, *, clock: Clo
         case_number=referral.case_number,
         referral_id=referral.id,
     )
+    name_related = repository.sees_every_case(actor)
     return TimelineRead(
         case_number=referral.case_number,
         events=[
             TimelineEventRead(
-                at=e.at, type=e.type, actor=e.actor_label, channel=e.channel, data=e.data or {}
+                at=e.at,
+                type=e.type,
+                actor=e.actor_label,
+                channel=e.channel,
+                data=presenters.event_data(e.type, e.data or {}, name_related_cases=name_related),
             )
             for e in events
         ],
@@ -611,7 +640,7 @@ def acknowledge_referral(
         referral_id=referral.id,
     )
     session.flush()
-    return _read_model(session, referral)
+    return _read_model(session, actor, referral)
 
 
 def _case_manager(session: Session, actor: Actor, body: AcknowledgeIn) -> tuple[str, str | None]:
@@ -690,7 +719,7 @@ def supply_information(
         referral_id=referral.id,
     )
     session.flush()
-    return _read_model(session, referral)
+    return _read_model(session, actor, referral)
 
 
 def _apply(referral: Referral, result: CheckResult, *, now: datetime) -> None:
@@ -752,7 +781,7 @@ def cancel_referral(
         referral_id=referral.id,
     )
     session.flush()
-    return _read_model(session, referral)
+    return _read_model(session, actor, referral)
 
 
 def close_referral(
@@ -793,4 +822,47 @@ def close_referral(
         referral_id=referral.id,
     )
     session.flush()
-    return _read_model(session, referral)
+    return _read_model(session, actor, referral)
+
+
+# ---- member accounts ---------------------------------------------------------------------
+
+
+def link_member_account(
+    session: Session, actor: Actor, case_number: str, email: str, *, clock: Clock
+) -> MemberLinkRead:
+    """Let a member's account read one case: its status page, the case and its timeline.
+    Made by staff (or the operator at the command line) once they know the account is
+    the member's; it is the member's only way to a case (never a match on name or
+    birth date). Linking the same account again changes nothing."""
+    if not (actor.role is Role.service and actor.user_id is None):
+        require(actor, "referral:link_member")
+    now = clock.now()
+    referral = _visible_or_404(session, actor, case_number, "referral.link_member", clock=clock)
+    user_id = identity_service.member_account_id(session, email)
+    link = repository.member_link(session, user_id, referral.id)
+    created = link is None
+    if link is None:
+        link = MemberLink(
+            user_id=user_id, referral_id=referral.id, linked_at=now, linked_by_user_id=actor.user_id
+        )
+        session.add(link)
+        session.flush()
+        repository.insert_events(
+            session, [_event(referral.id, actor, "referral.member_linked", now, {})]
+        )
+    audit.record(
+        session,
+        actor,
+        "referral.link_member",
+        clock=clock,
+        case_number=referral.case_number,
+        referral_id=referral.id,
+        detail={"member_user_id": user_id, "created": created},
+    )
+    return MemberLinkRead(
+        case_number=referral.case_number,
+        email=email.strip().lower(),
+        linked_at=link.linked_at,
+        created=created,
+    )
