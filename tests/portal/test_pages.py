@@ -15,7 +15,7 @@ from careloop.audit.models import AuditRecord
 from careloop.core.clock import FixedClock
 from careloop.referral import service as referral_service
 from tests.factories.referral import VALID_NPI, referral_draft
-from tests.portal.conftest import People, PortalUser, csrf_of, sign_in
+from tests.portal.conftest import People, PortalUser, csrf_of, link_member, sign_in
 
 _SCRIPT = re.compile(r"<script\b[^>]*>", re.I)
 
@@ -145,6 +145,9 @@ class TestVisibility:
         self, browser: TestClient, people: People, session: Session, clock: FixedClock
     ) -> None:
         number = submit(session, people.hartford, clock)
+        link_member(session, people, number, clock)
+        # The same name and birth date, not linked: not theirs to see.
+        twin = submit(session, people.hartford, clock, external_id="X1")
         submit(session, people.hartford, clock, member__first_name="Walter", external_id="X2")
         sign_in(browser, people.member, clock)
         page = browser.get("/member")
@@ -153,6 +156,7 @@ class TestVisibility:
         assert "We received the order" in page.text
         assert "1-800-555-0199" in page.text
         assert "Walter" not in page.text
+        assert twin not in page.text
         for internal in ("J44.1", "E1390", "NEH448812301", "finding", "Timeline"):
             assert internal not in page.text
         # Their own case page is not an internal view they can open either... it is theirs:
