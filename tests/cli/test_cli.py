@@ -183,6 +183,52 @@ class TestUserAndToken:
         assert result.stdout == ""
 
 
+def api_post(database_url: str, token: str, path: str, body: Any) -> Any:
+    settings = Settings(environment="test", database_url=database_url, log_level="WARNING")
+    app = create_app(settings)
+    try:
+        with TestClient(app) as client:
+            return client.post(path, json=body, headers={"Authorization": f"Bearer {token}"})
+    finally:
+        app.state.database.engine.dispose()
+
+
+class TestLinkMember:
+    def test_a_linked_member_reads_that_case_and_no_other(self, with_payer: str) -> None:
+        db = with_payer
+        ok(run(db, "user", "add", "linker@example.test", "--role", "intake_agent"))
+        staff = ok(run(db, "token", "issue", "linker@example.test")).stdout.strip()
+        now = datetime.now(UTC)
+        cases = []
+        for external_id in ("L-1", "L-2"):
+            body = referral_payload(now, external_id=external_id)
+            response = api_post(db, staff, "/api/v1/referrals", body)
+            assert response.status_code == 201, response.text
+            cases.append(response.json()["case_number"])
+        ok(run(db, "user", "add", "dorothy@example.test", "--role", "member"))
+        linked = ok(run(db, "user", "link-member", "dorothy@example.test", cases[0].lower()))
+        assert f"dorothy@example.test linked to {cases[0]}" in linked.output
+        again = ok(run(db, "user", "link-member", "Dorothy@example.test", cases[0]))
+        assert "was already linked" in again.output
+        member = ok(run(db, "token", "issue", "dorothy@example.test")).stdout.strip()
+        listed = api_get(db, member).json()
+        # The same name and birth date on the other case: still not theirs.
+        assert [item["case_number"] for item in listed["items"]] == [cases[0]]
+        assert api_get(db, member, f"/api/v1/referrals/{cases[1]}").status_code == 404
+
+    def test_refused_for_an_account_that_is_not_a_members(self, with_payer: str) -> None:
+        ok(run(with_payer, "user", "add", "cm.link@example.test", "--role", "case_manager"))
+        result = run(with_payer, "user", "link-member", "cm.link@example.test", "CL-2026-000001")
+        assert result.exit_code == 2
+        assert "member" in result.stderr
+
+    def test_refused_for_a_case_that_does_not_exist(self, with_payer: str) -> None:
+        ok(run(with_payer, "user", "add", "walter@example.test", "--role", "member"))
+        result = run(with_payer, "user", "link-member", "walter@example.test", "CL-2026-999999")
+        assert result.exit_code == 2
+        assert "not_found" in result.stderr or "no referral" in result.stderr.lower()
+
+
 class TestPayerAdd:
     def test_registers_a_payer(self, add_nehp: Result) -> None:
         assert "added payer NEHP" in ok(add_nehp).output
@@ -418,6 +464,20 @@ class TestDemo:
         referrer = api_get(url, tokens["referrer (Hartford)"], "/api/v1/referrals?limit=1")
         assert referrer.status_code == 200, referrer.text
         assert 0 < referrer.json()["total"] < 300
+
+    def test_the_demo_member_reads_their_own_cases_only(
+        self, demo_db: tuple[str, Result, Result]
+    ) -> None:
+        url, first, _ = demo_db
+        ok(first)
+        member = ok(run(url, "token", "issue", "member@careloop.test")).stdout.strip()
+        listed = api_get(url, member, "/api/v1/referrals?limit=100")
+        assert listed.status_code == 200, listed.text
+        page = listed.json()
+        assert page["total"] >= 1
+        assert (
+            len({(item["member_name"], item["member_birth_date"]) for item in page["items"]}) == 1
+        )
 
     def test_seeds_only_once_when_run_twice(self, demo_db: tuple[str, Result, Result]) -> None:
         url, first, second = demo_db
