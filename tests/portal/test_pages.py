@@ -277,3 +277,22 @@ class TestAudit:
         assert ("referral.read", "success", people.manager.actor.user_id) in rows
         assert ("referral.timeline", "success", people.manager.actor.user_id) in rows
         assert ("referral.read", "denied", people.albany.actor.user_id) in rows
+
+
+class TestPossibleDuplicates:
+    def test_a_referrer_never_sees_the_other_hospitals_case_number_staff_do(
+        self, browser: TestClient, people: People, session: Session, clock: FixedClock
+    ) -> None:
+        theirs = submit(session, people.hartford, clock)
+        ours = submit(session, people.albany, clock, external_id="ALB-9")
+        sign_in(browser, people.albany, clock)
+        for path in ("/referrer", f"/cases/{ours}", f"/cases/{ours}/information"):
+            page = browser.get(path)
+            assert page.status_code == 200, path
+            assert theirs not in page.text, path
+            assert " h ago" not in page.text, path
+        assert "the coordinator will check" in browser.get(f"/cases/{ours}").text
+        browser.cookies.clear()
+        sign_in(browser, people.intake, clock)
+        staff_page = browser.get(f"/cases/{ours}").text
+        assert f'href="/cases/{theirs}"' in staff_page
