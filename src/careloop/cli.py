@@ -34,6 +34,7 @@ from careloop.network import service as network_service
 from careloop.notification.sinks import FileSink
 from careloop.payer import service as payer_service
 from careloop.payer.coverage_file import CoverageFileError
+from careloop.referral import members as referral_members
 from careloop.referral import service as referral_service
 from careloop.referral.schemas import ReferralCreate
 from careloop.settings import Settings
@@ -151,7 +152,7 @@ def user_link_member(email: str, case_number: str) -> None:
     database = _database()
     try:
         with database.unit_of_work() as session:
-            link = referral_service.link_member_account(
+            link = referral_members.link_member_account(
                 session, SYSTEM_ACTOR, case_number.strip().upper(), email, clock=SystemClock()
             )
     except DomainError as exc:

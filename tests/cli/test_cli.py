@@ -193,18 +193,34 @@ def api_post(database_url: str, token: str, path: str, body: Any) -> Any:
         app.state.database.engine.dispose()
 
 
+@pytest.fixture(scope="module")
+def link_db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A file of its own: these tests store cases, which others here count."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('links') / 'links.sqlite3'}"
+    ok(run(url, "db", "upgrade"))
+    ok(run(url, "payer", "add", "NEHP", "New England Health Plan"))
+    return url
+
+
+@pytest.fixture(scope="module")
+def two_cases(link_db: str) -> list[str]:
+    """Two cases of the same member (name and birth date), sent through the API."""
+    ok(run(link_db, "user", "add", "linker@example.test", "--role", "intake_agent"))
+    staff = ok(run(link_db, "token", "issue", "linker@example.test")).stdout.strip()
+    cases = []
+    for external_id in ("L-1", "L-2"):
+        body = referral_payload(datetime.now(UTC), external_id=external_id)
+        response = api_post(link_db, staff, "/api/v1/referrals", body)
+        assert response.status_code == 201, response.text
+        cases.append(response.json()["case_number"])
+    return cases
+
+
 class TestLinkMember:
-    def test_a_linked_member_reads_that_case_and_no_other(self, with_payer: str) -> None:
-        db = with_payer
-        ok(run(db, "user", "add", "linker@example.test", "--role", "intake_agent"))
-        staff = ok(run(db, "token", "issue", "linker@example.test")).stdout.strip()
-        now = datetime.now(UTC)
-        cases = []
-        for external_id in ("L-1", "L-2"):
-            body = referral_payload(now, external_id=external_id)
-            response = api_post(db, staff, "/api/v1/referrals", body)
-            assert response.status_code == 201, response.text
-            cases.append(response.json()["case_number"])
+    def test_a_linked_member_reads_that_case_and_no_other(
+        self, link_db: str, two_cases: list[str]
+    ) -> None:
+        db, cases = link_db, two_cases
         ok(run(db, "user", "add", "dorothy@example.test", "--role", "member"))
         linked = ok(run(db, "user", "link-member", "dorothy@example.test", cases[0].lower()))
         assert f"dorothy@example.test linked to {cases[0]}" in linked.output
@@ -216,17 +232,19 @@ class TestLinkMember:
         assert [item["case_number"] for item in listed["items"]] == [cases[0]]
         assert api_get(db, member, f"/api/v1/referrals/{cases[1]}").status_code == 404
 
-    def test_refused_for_an_account_that_is_not_a_members(self, with_payer: str) -> None:
-        ok(run(with_payer, "user", "add", "cm.link@example.test", "--role", "case_manager"))
-        result = run(with_payer, "user", "link-member", "cm.link@example.test", "CL-2026-000001")
+    def test_refused_for_an_account_that_is_not_a_members(
+        self, link_db: str, two_cases: list[str]
+    ) -> None:
+        ok(run(link_db, "user", "add", "cm.link@example.test", "--role", "case_manager"))
+        result = run(link_db, "user", "link-member", "cm.link@example.test", two_cases[1])
         assert result.exit_code == 2
-        assert "member" in result.stderr
+        assert "only a member's account" in result.stderr
 
-    def test_refused_for_a_case_that_does_not_exist(self, with_payer: str) -> None:
-        ok(run(with_payer, "user", "add", "walter@example.test", "--role", "member"))
-        result = run(with_payer, "user", "link-member", "walter@example.test", "CL-2026-999999")
+    def test_refused_for_a_case_that_does_not_exist(self, link_db: str) -> None:
+        ok(run(link_db, "user", "add", "walter@example.test", "--role", "member"))
+        result = run(link_db, "user", "link-member", "walter@example.test", "CL-2026-999999")
         assert result.exit_code == 2
-        assert "not_found" in result.stderr or "no referral" in result.stderr.lower()
+        assert "no referral CL-2026-999999" in result.stderr
 
 
 class TestPayerAdd:

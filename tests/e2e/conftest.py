@@ -26,6 +26,7 @@ from careloop.db.session import Database
 from careloop.identity import service as identity_service
 from careloop.matching import service as matching_service
 from careloop.matching.schemas import OfferCreate
+from careloop.referral import members as referral_members
 from careloop.referral import service as referral_service
 from tests.factories.coverage import make_coverage, make_ready
 from tests.factories.identity import give_password, make_user
@@ -120,7 +121,7 @@ def _seed(url: str) -> World:
         make_user(session, clock=clock, role=Role.member, email="dorothy@e2e.test")
         draft = referral_draft(clock.now(), items=OXYGEN, external_id="E2E-OFFER")
         number = referral_service.submit_referral(session, intake, draft, clock=clock).case_number
-        referral_service.link_member_account(
+        referral_members.link_member_account(
             session, intake, number, "dorothy@e2e.test", clock=clock
         )
         make_ready(session, intake, number, clock=clock)

@@ -18,7 +18,7 @@ from careloop.core.actor import Actor, Role
 from careloop.core.clock import FixedClock
 from careloop.identity import service as identity_service
 from careloop.identity.secrets import totp_code
-from careloop.referral import service as referral_service
+from careloop.referral import members as referral_members
 from tests.factories.identity import give_password, make_user
 from tests.factories.referral import make_payer
 
@@ -70,7 +70,7 @@ def make_portal_user(
 
 def link_member(session: Session, people: People, case_number: str, clock: FixedClock) -> None:
     """Staff let the member's account (Dorothy's) read one case."""
-    referral_service.link_member_account(
+    referral_members.link_member_account(
         session, people.intake.actor, case_number, people.member.email, clock=clock
     )
     session.flush()

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from careloop.core.actor import Role
 from careloop.core.clock import FixedClock
+from careloop.referral import members as referral_members
 from careloop.referral import service as referral_service
 from tests.factories.identity import give_password, make_user
 from tests.factories.names import SCRIPTS, name_in
@@ -87,7 +88,7 @@ def test_members_with_the_same_birth_date_never_read_each_others_cases(
         email = f"member{run}-{index}@example.test"
         actor, token = make_user(session, clock=clock, role=Role.member, email=email)
         give_password(session, email, PASSWORD)
-        referral_service.link_member_account(session, staff, case, email, clock=clock)
+        referral_members.link_member_account(session, staff, case, email, clock=clock)
         # A name of a few Latin letters may be part of any page's words; the others not.
         shown = f"{first} {last}" if list(SCRIPTS)[index] != "Latin" else None
         members.append((PortalUser(email, actor), token, case, shown))

@@ -26,6 +26,7 @@ from careloop.demo import care_path, network
 from careloop.identity import service as identity_service
 from careloop.identity.models import User
 from careloop.payer import service as payer_service
+from careloop.referral import members as referral_members
 from careloop.referral import service as referral_service
 from careloop.referral.enums import Channel, ReferralStatus
 from careloop.referral.schemas import (
@@ -531,7 +532,7 @@ def _demo_member(session: Session, clock: Clock) -> bool:
     full_name = f"{case.member.first_name} {case.member.last_name}"
     for item in same_person.items:
         if item.member_name == full_name:
-            referral_service.link_member_account(
+            referral_members.link_member_account(
                 session, manager, item.case_number, DEMO_MEMBER_EMAIL, clock=clock
             )
     return True

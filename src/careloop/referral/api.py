@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from careloop.core.actor import Actor
 from careloop.core.pagination import MAX_PAGE_SIZE, PageRequest
-from careloop.referral import service
+from careloop.referral import members, service
 from careloop.referral.enums import ReferralStatus, Urgency
 from careloop.referral.schemas import (
     REFERRAL_EXAMPLE,
@@ -288,7 +288,7 @@ async def link_member(
         request,
         credentials,
         MemberLinkIn,
-        lambda session, actor, body: service.link_member_account(
+        lambda session, actor, body: members.link_member_account(
             session, actor, case_number, body.email, clock=clock
         ),
     )

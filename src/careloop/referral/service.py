@@ -18,27 +18,26 @@ from sqlalchemy.orm import Session
 from careloop.audit import service as audit
 from careloop.audit.models import AuditOutcome
 from careloop.core import events
-from careloop.core.actor import Actor, Role
+from careloop.core.actor import Actor
 from careloop.core.clock import Clock
 from careloop.core.pagination import PageRequest
 from careloop.db import sequences
 from careloop.identity import service as identity_service
 from careloop.identity.permissions import require
 from careloop.payer import service as payer_service
-from careloop.referral import clocks, drafts, presenters, repository, rules
+from careloop.referral import clocks, drafts, duplicates, presenters, repository, rules
 from careloop.referral.enums import ReferralAction, ReferralStatus, Severity
 from careloop.referral.errors import (
     IdempotencyKeyInFlightError,
     IdempotencyKeyReusedError,
     ReferralNotFoundError,
 )
-from careloop.referral.models import IdempotencyKey, MemberLink, Referral, ReferralItem
+from careloop.referral.models import IdempotencyKey, Referral, ReferralItem
 from careloop.referral.schemas import (
     AcknowledgeIn,
     CancelIn,
     CloseIn,
     FindingRead,
-    MemberLinkRead,
     ReferralCheckRead,
     ReferralClarify,
     ReferralCreate,
@@ -91,7 +90,7 @@ def _run_checks(
     findings = rules.check_referral(draft, payer=facts, now=now, received_at=received_at)
     member = draft.member
     key = rules.duplicate_key(member.first_name, member.last_name, member.birth_date)
-    findings += _duplicate_findings(
+    findings += duplicates.findings(
         session,
         draft,
         key,
@@ -110,37 +109,6 @@ def _run_checks(
         discharge_at=draft.discharge_at,
     )
     return CheckResult(draft, payer, findings, deadlines, key)
-
-
-def _duplicate_findings(
-    session: Session,
-    draft: ReferralCreate,
-    key: str,
-    *,
-    since: datetime,
-    now: datetime,
-    exclude_id: int | None,
-    lock: bool,
-) -> list[rules.Finding]:
-    npi = draft.ordering_provider.npi if draft.ordering_provider else None
-    if not npi:
-        return []
-    if lock:
-        # Lock, then read: of N twins arriving at once, each waits for the one before
-        # it to commit and then sees it, so exactly N-1 are flagged (both databases).
-        repository.lock_duplicate_key(session, key, now)
-    matches = repository.recent_open_matches(
-        session,
-        duplicate_key=key,
-        ordering_npi=npi,
-        item_codes=[item.code.upper() for item in draft.items],
-        since=since,
-        exclude_id=exclude_id,
-    )
-    return [
-        rules.possible_duplicate(case_number, (now - received).total_seconds() / 3600)
-        for case_number, received in matches
-    ]
 
 
 def check_referral(
@@ -823,46 +791,3 @@ def close_referral(
     )
     session.flush()
     return _read_model(session, actor, referral)
-
-
-# ---- member accounts ---------------------------------------------------------------------
-
-
-def link_member_account(
-    session: Session, actor: Actor, case_number: str, email: str, *, clock: Clock
-) -> MemberLinkRead:
-    """Let a member's account read one case: its status page, the case and its timeline.
-    Made by staff (or the operator at the command line) once they know the account is
-    the member's; it is the member's only way to a case (never a match on name or
-    birth date). Linking the same account again changes nothing."""
-    if not (actor.role is Role.service and actor.user_id is None):
-        require(actor, "referral:link_member")
-    now = clock.now()
-    referral = _visible_or_404(session, actor, case_number, "referral.link_member", clock=clock)
-    user_id = identity_service.member_account_id(session, email)
-    link = repository.member_link(session, user_id, referral.id)
-    created = link is None
-    if link is None:
-        link = MemberLink(
-            user_id=user_id, referral_id=referral.id, linked_at=now, linked_by_user_id=actor.user_id
-        )
-        session.add(link)
-        session.flush()
-        repository.insert_events(
-            session, [_event(referral.id, actor, "referral.member_linked", now, {})]
-        )
-    audit.record(
-        session,
-        actor,
-        "referral.link_member",
-        clock=clock,
-        case_number=referral.case_number,
-        referral_id=referral.id,
-        detail={"member_user_id": user_id, "created": created},
-    )
-    return MemberLinkRead(
-        case_number=referral.case_number,
-        email=email.strip().lower(),
-        linked_at=link.linked_at,
-        created=created,
-    )
