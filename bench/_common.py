@@ -147,7 +147,7 @@ REFERRAL_COPY_COLUMNS = (
     "member_first_name",
     "member_last_name",
     "member_birth_date",
-    "member_key",
+    "duplicate_key",
     "address_zip",
     "access_barriers",
     "diagnoses",

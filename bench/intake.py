@@ -459,7 +459,7 @@ def time_checks(template: str, now: datetime, iterations: int, runs: int) -> Che
             discharge_at=draft.discharge_at,
         )
         member = draft.member
-        key = rules.member_key(member.first_name, member.last_name, member.birth_date)
+        key = rules.duplicate_key(member.first_name, member.last_name, member.birth_date)
         return findings, deadlines, key
 
     def validate(i: int) -> object:
@@ -631,7 +631,7 @@ class Report:
             (
                 "check one referral, no I/O (us)",
                 f"{self.checks.check_us:.1f}",
-                "check_referral, compute_deadlines, member_key",
+                "check_referral, compute_deadlines, duplicate_key",
                 f"< {TARGET_CHECK_US:.0f}",
                 verdict(ok["check"]),
             ),

@@ -110,7 +110,7 @@ from careloop.matching import rules as matching_rules
 from careloop.matching import service as matching_service
 from careloop.referral import assignment
 from careloop.referral.enums import Channel, CodeSystem, Urgency
-from careloop.referral.rules import member_key, service_class
+from careloop.referral.rules import duplicate_key, service_class
 
 DEFAULT_DB_NAME = "careloop_bench_matching"
 
@@ -601,7 +601,7 @@ REFERRAL_COLUMNS = (
     "member_phone",
     "member_language",
     "member_time_zone",
-    "member_key",
+    "duplicate_key",
     "address_line1",
     "address_line2",
     "address_city",
@@ -856,7 +856,7 @@ def _referral_rows(  # noqa: PLR0912, PLR0915 - one pass that builds the referra
                 f"+1{rng.randint(2000000000, 9899999999)}",
                 weighted(rng, MEMBER_LANGUAGES),
                 None,
-                member_key(first, last, born),
+                duplicate_key(first, last, born),
                 f"{rng.randint(1, 9999)} {rng.choice(LAST_NAMES)} St",
                 None,
                 z.city,

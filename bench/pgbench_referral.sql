@@ -8,7 +8,7 @@ BEGIN;
 INSERT INTO bench_raw_referrals (
     case_number, external_id, channel, urgency, status, version,
     member_first_name, member_last_name, member_birth_date, member_sex, member_phone,
-    member_language, member_time_zone, member_key,
+    member_language, member_time_zone, duplicate_key,
     address_line1, address_line2, address_city, address_state, address_zip, access_barriers,
     payer_id, payer_reference, member_id, group_number,
     ordering_npi, ordering_name, ordering_organization, ordering_phone, ordering_fax,

@@ -22,7 +22,7 @@ CREATE TABLE bench_raw_referrals (
     member_phone varchar(40),
     member_language varchar(40),
     member_time_zone varchar(64),
-    member_key varchar(32) NOT NULL,
+    duplicate_key varchar(32) NOT NULL,
     address_line1 varchar(200),
     address_line2 varchar(200),
     address_city varchar(100),
@@ -58,7 +58,7 @@ CREATE TABLE bench_raw_referrals (
 );
 CREATE INDEX ON bench_raw_referrals (status, received_at);
 CREATE INDEX ON bench_raw_referrals (referrer_organization_id, received_at);
-CREATE INDEX ON bench_raw_referrals (member_key, received_at);
+CREATE INDEX ON bench_raw_referrals (duplicate_key, received_at);
 CREATE INDEX ON bench_raw_referrals (external_id);
 CREATE INDEX ON bench_raw_referrals (member_last_name);
 

@@ -230,6 +230,25 @@ def user_list() -> None:
     _console().print(table)
 
 
+@user_app.command("link-member")
+def user_link_member(email: str, case_number: str) -> None:
+    """Let a member's account read one case (its status page, the case, its timeline).
+    Link only once you know the account is this member's: it is the member's only way
+    to a case."""
+    from careloop.referral import members as referral_members
+
+    database = _database()
+    try:
+        with database.unit_of_work() as session:
+            link = referral_members.link_member_account(
+                session, SYSTEM_ACTOR, case_number.strip().upper(), email, clock=SystemClock()
+            )
+    except DomainError as exc:
+        _fail(exc)
+    said = "linked" if link.created else "was already linked"
+    _console().print(f"{link.email} {said} to {link.case_number}")
+
+
 @token_app.command("issue")
 def token_issue(
     email: str,

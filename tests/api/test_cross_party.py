@@ -98,12 +98,6 @@ def test_the_entitled_parties_do_see_their_objects(
                 assert response.status_code in (200, 403), where
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 9: member access rests on a name key that drops every non-Latin letter, "
-    "so two members born the same day with names in other scripts are one person; "
-    "fixed by the explicit member link (then remove this mark)",
-)
 def test_members_named_in_other_scripts_and_born_the_same_day_stay_apart(
     app: FastAPI, client: TestClient, session: Session, connection: Connection, clock: FixedClock
 ) -> None:

@@ -39,7 +39,9 @@ from careloop.core.clock import FixedClock
 from careloop.settings import Settings
 from tests.factories.identity import make_user
 from tests.factories.referral import make_payer, referral_payload
-from tests.factories.world import LATIN_MEMBERS, make_member_account
+from tests.factories.world import LATIN_MEMBERS, link_member_account, make_member_account
+
+MEMBER_EMAIL = "member@example.test"
 
 SEED = 20261124
 MAX_EXAMPLES = 5
@@ -109,9 +111,7 @@ def role_tokens(session: Session, clock: FixedClock) -> dict[Role, str]:
         for role in ROLES
         if role is not Role.member
     }
-    tokens[Role.member] = make_member_account(
-        session, clock, email="member@example.test", member=LATIN_MEMBERS[0]
-    )
+    tokens[Role.member] = make_member_account(session, clock, email=MEMBER_EMAIL)
     session.flush()
     return tokens
 
@@ -121,7 +121,9 @@ def bearer(token: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def case_number(bound_app: FastAPI, role_tokens: dict[Role, str], clock: FixedClock) -> str:
+def case_number(
+    bound_app: FastAPI, role_tokens: dict[Role, str], clock: FixedClock, session: Session
+) -> str:
     """A case that needs clarification (bad NPI): acknowledge, information and cancel apply."""
     member = LATIN_MEMBERS[0]
     payload = referral_payload(
@@ -139,7 +141,10 @@ def case_number(bound_app: FastAPI, role_tokens: dict[Role, str], clock: FixedCl
         )
     assert response.status_code == 201, response.text
     assert response.json()["status"] == "needs_clarification"
-    return str(response.json()["case_number"])
+    number = str(response.json()["case_number"])
+    link_member_account(session, clock, email=MEMBER_EMAIL, case=number)
+    session.flush()
+    return number
 
 
 @schema.parametrize()

@@ -183,6 +183,70 @@ class TestUserAndToken:
         assert result.stdout == ""
 
 
+def api_post(database_url: str, token: str, path: str, body: Any) -> Any:
+    settings = Settings(environment="test", database_url=database_url, log_level="WARNING")
+    app = create_app(settings)
+    try:
+        with TestClient(app) as client:
+            return client.post(path, json=body, headers={"Authorization": f"Bearer {token}"})
+    finally:
+        app.state.database.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def link_db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A file of its own: these tests store cases, which others here count."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('links') / 'links.sqlite3'}"
+    ok(run(url, "db", "upgrade"))
+    ok(run(url, "payer", "add", "NEHP", "New England Health Plan"))
+    return url
+
+
+@pytest.fixture(scope="module")
+def two_cases(link_db: str) -> list[str]:
+    """Two cases of the same member (name and birth date), sent through the API."""
+    ok(run(link_db, "user", "add", "linker@example.test", "--role", "intake_agent"))
+    staff = ok(run(link_db, "token", "issue", "linker@example.test")).stdout.strip()
+    cases = []
+    for external_id in ("L-1", "L-2"):
+        body = referral_payload(datetime.now(UTC), external_id=external_id)
+        response = api_post(link_db, staff, "/api/v1/referrals", body)
+        assert response.status_code == 201, response.text
+        cases.append(response.json()["case_number"])
+    return cases
+
+
+class TestLinkMember:
+    def test_a_linked_member_reads_that_case_and_no_other(
+        self, link_db: str, two_cases: list[str]
+    ) -> None:
+        db, cases = link_db, two_cases
+        ok(run(db, "user", "add", "dorothy@example.test", "--role", "member"))
+        linked = ok(run(db, "user", "link-member", "dorothy@example.test", cases[0].lower()))
+        assert f"dorothy@example.test linked to {cases[0]}" in linked.output
+        again = ok(run(db, "user", "link-member", "Dorothy@example.test", cases[0]))
+        assert "was already linked" in again.output
+        member = ok(run(db, "token", "issue", "dorothy@example.test")).stdout.strip()
+        listed = api_get(db, member).json()
+        # The same name and birth date on the other case: still not theirs.
+        assert [item["case_number"] for item in listed["items"]] == [cases[0]]
+        assert api_get(db, member, f"/api/v1/referrals/{cases[1]}").status_code == 404
+
+    def test_refused_for_an_account_that_is_not_a_members(
+        self, link_db: str, two_cases: list[str]
+    ) -> None:
+        ok(run(link_db, "user", "add", "cm.link@example.test", "--role", "case_manager"))
+        result = run(link_db, "user", "link-member", "cm.link@example.test", two_cases[1])
+        assert result.exit_code == 2
+        assert "only a member's account" in result.stderr
+
+    def test_refused_for_a_case_that_does_not_exist(self, link_db: str) -> None:
+        ok(run(link_db, "user", "add", "walter@example.test", "--role", "member"))
+        result = run(link_db, "user", "link-member", "walter@example.test", "CL-2026-999999")
+        assert result.exit_code == 2
+        assert "no referral CL-2026-999999" in result.stderr
+
+
 class TestPayerAdd:
     def test_registers_a_payer(self, add_nehp: Result) -> None:
         assert "added payer NEHP" in ok(add_nehp).output
@@ -418,6 +482,20 @@ class TestDemo:
         referrer = api_get(url, tokens["referrer (Hartford)"], "/api/v1/referrals?limit=1")
         assert referrer.status_code == 200, referrer.text
         assert 0 < referrer.json()["total"] < 300
+
+    def test_the_demo_member_reads_their_own_cases_only(
+        self, demo_db: tuple[str, Result, Result]
+    ) -> None:
+        url, first, _ = demo_db
+        ok(first)
+        member = ok(run(url, "token", "issue", "member@careloop.test")).stdout.strip()
+        listed = api_get(url, member, "/api/v1/referrals?limit=100")
+        assert listed.status_code == 200, listed.text
+        page = listed.json()
+        assert page["total"] >= 1
+        assert (
+            len({(item["member_name"], item["member_birth_date"]) for item in page["items"]}) == 1
+        )
 
     def test_seeds_only_once_when_run_twice(self, demo_db: tuple[str, Result, Result]) -> None:
         url, first, second = demo_db

@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -26,7 +26,7 @@ from careloop.db.session import Database
 from careloop.identity import service as identity_service
 from careloop.matching import service as matching_service
 from careloop.matching.schemas import OfferCreate
-from careloop.referral import rules as referral_rules
+from careloop.referral import members as referral_members
 from careloop.referral import service as referral_service
 from tests.factories.coverage import make_coverage, make_ready
 from tests.factories.identity import give_password, make_user
@@ -119,10 +119,11 @@ def _seed(url: str) -> World:
         acme = make_provider(session, clock=clock, admin=supervisor, name="Acme Home Medical")
         provider_email = "dispatch@acmehomemedical.test"
         make_user(session, clock=clock, role=Role.member, email="dorothy@e2e.test")
-        key = referral_rules.member_key("Dorothy", "Hale", date(1945, 1, 23))
-        identity_service.link_member(session, "dorothy@e2e.test", key)
         draft = referral_draft(clock.now(), items=OXYGEN, external_id="E2E-OFFER")
         number = referral_service.submit_referral(session, intake, draft, clock=clock).case_number
+        referral_members.link_member_account(
+            session, intake, number, "dorothy@e2e.test", clock=clock
+        )
         make_ready(session, intake, number, clock=clock)
         matching_service.offer_referral(
             session, intake, number, OfferCreate(provider_id=acme.id), clock=clock

@@ -16,10 +16,10 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from careloop.core.actor import Role
+from careloop.core.actor import SYSTEM_ACTOR, Role
 from careloop.core.clock import FixedClock
 from careloop.identity import service as identity_service
-from careloop.referral import rules as referral_rules
+from careloop.referral import members as referral_members
 from tests.factories.coverage import make_coverage
 from tests.factories.identity import give_password, make_user
 from tests.factories.network import make_provider
@@ -97,16 +97,15 @@ class World:
         return [t for t in self.things if t.param == param]
 
 
-def make_member_account(session: Session, clock: FixedClock, *, email: str, member: Member) -> str:
-    """A member's account that sees that member's cases; returns its bearer token.
-
-    The one place that says how an account is tied to a member record: today through
-    the key of name and birth date (``identity_service.link_member``).
-    """
+def make_member_account(session: Session, clock: FixedClock, *, email: str) -> str:
+    """A member's account, linked to no case yet; returns its bearer token."""
     _, token = make_user(session, clock=clock, role=Role.member, email=email)
-    key = referral_rules.member_key(member.first_name, member.last_name, member.birth_date)
-    identity_service.link_member(session, email, key)
     return token
+
+
+def link_member_account(session: Session, clock: FixedClock, *, email: str, case: str) -> None:
+    """The one place that ties an account to a member's case: staff's explicit link."""
+    referral_members.link_member_account(session, SYSTEM_ACTOR, case, email, clock=clock)
 
 
 _TOTP = {
@@ -153,7 +152,7 @@ def _people(
         providers[name] = made.id
     for i, member in enumerate(members, start=1):
         email = f"member{i}@example.test"
-        token = make_member_account(session, clock, email=email, member=member)
+        token = make_member_account(session, clock, email=email)
         parties[f"member_{i}"] = Party(f"member_{i}", Role.member, email, token)
         make_coverage(
             session,
@@ -247,7 +246,9 @@ def build_world(
         201,
     )
 
+    link_member_account(session, clock, email=parties["member_1"].email, case=case_a)
     case_b, auth_b = _authorised_case(client, clock, parties, "hospital_b", members[1])
+    link_member_account(session, clock, email=parties["member_2"].email, case=case_b)
     offer_b = _ok(
         client.post(
             f"/api/v1/referrals/{case_b}/offers",
@@ -285,6 +286,8 @@ def build_world(
         Thing("authorization_id", str(auth_b), "case B's authorisation", sees_b, "B"),
         Thing("offer_id", str(offer_b["id"]), "provider 2's pending offer", offer_2, "B"),
         Thing("provider_id", str(providers["provider_2"]), "provider 2", org_2, "B"),
+        Thing("contact_id", _contact(client, clock, staff, case_a), "a call on case A", sees_a, "A"),
+        Thing("contact_id", _contact(client, clock, staff, case_b), "a call on case B", sees_b, "B"),
         # FHIR: a case's Task has the case number for its id.
         Thing("resource_id", case_a, "case A's FHIR Task", sees_a, "A"),
         Thing("resource_id", case_b, "case B's FHIR Task", sees_b, "B"),
@@ -303,6 +306,21 @@ def build_world(
     ]
     assert {t.group for t in world.of("clock_id")} == {"A", "B"}
     return world
+
+
+def _contact(client: TestClient, clock: FixedClock, staff: dict[str, str], case: str) -> str:
+    """A status call from the member, logged by staff on the case."""
+    body = {
+        "kind": "call",
+        "direction": "inbound",
+        "party": {"kind": "member", "name": "The member"},
+        "reason": "status_check",
+        "started_at": (clock.now() - timedelta(minutes=6)).isoformat(),
+        "ended_at": clock.now().isoformat(),
+        "outcome": "resolved",
+    }
+    made = _ok(client.post(f"/api/v1/referrals/{case}/contacts", json=body, headers=staff), 201)
+    return str(made["id"])
 
 
 def _queue_items(

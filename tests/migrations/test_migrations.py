@@ -3,10 +3,15 @@ downgrade/upgrade round trip of the newest revision, on the database under test.
 
 from __future__ import annotations
 
+import hashlib
+import re
+import unicodedata
 from collections.abc import Iterator
+from datetime import UTC, date, datetime
 
 import psycopg
 import pytest
+import sqlalchemy as sa
 from alembic import command
 from alembic.script import ScriptDirectory
 
@@ -50,3 +55,93 @@ def test_revision_files_are_named_by_date_and_slug() -> None:
     for script in ScriptDirectory.from_config(config).walk_revisions():
         name = script.path.rsplit("/", 1)[1]
         assert name[:16].replace("-", "").replace("_", "")[:12].isdigit(), name
+
+
+def _row(table: sa.Table, **values: object) -> dict[str, object]:
+    """Values for every required column of ``table`` (the given ones, else a filler)."""
+    fillers: dict[type, object] = {
+        sa.String: "x",
+        sa.Text: "x",
+        sa.Integer: 1,
+        sa.Boolean: False,
+        sa.Date: date(2026, 11, 20),
+        sa.DateTime: datetime(2026, 11, 20, 12, tzinfo=UTC),
+        sa.JSON: [],
+    }
+    row = dict(values)
+    for column in table.columns:
+        if column.name in row or column.nullable or column.primary_key:
+            continue
+        row[column.name] = next(
+            (v for kind, v in fillers.items() if isinstance(column.type, kind)), "x"
+        )
+    return row
+
+
+def test_member_links_carry_over_only_where_the_old_key_named_one_person(
+    scratch_url: str,
+) -> None:
+    """0009: an account linked by the old name key keeps the cases of Latin-lettered names;
+    the key that every Chinese or Cyrillic name born that day shared links nothing."""
+    upgrade_database(scratch_url, "0008")
+    engine = sa.create_engine(scratch_url)
+    born = date(1945, 1, 23)
+    try:
+        meta = sa.MetaData()
+        meta.reflect(engine, only=["users", "referrals"])
+        users, referrals = meta.tables["users"], meta.tables["referrals"]
+        people = [("Dorothy", "O'Neil"), ("小明", "王"), ("Иван", "Петров")]
+        old_keys = [_old_key(first, last, born) for first, last in people]
+        assert old_keys[1] == old_keys[2]  # the flaw: both reduce to the birth date
+        with engine.begin() as conn:
+            for n, (first, last) in enumerate(people):
+                conn.execute(
+                    users.insert().values(
+                        _row(
+                            users,
+                            id=n + 1,
+                            email=f"m{n}@example.test",
+                            role="member",
+                            member_key=old_keys[n],
+                        )
+                    )
+                )
+                conn.execute(
+                    referrals.insert().values(
+                        _row(
+                            referrals,
+                            id=n + 1,
+                            case_number=f"CL-2026-00000{n + 1}",
+                            member_first_name=first,
+                            member_last_name=last,
+                            member_birth_date=born,
+                            member_key=old_keys[n],
+                        )
+                    )
+                )
+        upgrade_database(scratch_url, "0009")
+        with engine.connect() as conn:
+            links = conn.execute(sa.text("SELECT user_id, referral_id FROM member_links")).all()
+            keys = conn.execute(sa.text("SELECT duplicate_key FROM referrals ORDER BY id")).all()
+        assert [tuple(link) for link in links] == [(1, 1)]
+        assert len({key for (key,) in keys}) == 3
+        downgrade_database(scratch_url, "0008")
+        with engine.connect() as conn:
+            restored = conn.execute(sa.text("SELECT member_key FROM users ORDER BY id")).all()
+            case_keys = conn.execute(sa.text("SELECT member_key FROM referrals ORDER BY id")).all()
+        assert [key for (key,) in restored] == [old_keys[0], None, None]
+        assert [key for (key,) in case_keys] == old_keys
+    finally:
+        engine.dispose()
+
+
+def _old_key(first: str, last: str, born: date) -> str:
+    """The key of revisions before 0009 (letters a-z only), to seed their data."""
+
+    def fold(value: str) -> str:
+        decomposed = unicodedata.normalize("NFKD", value.casefold())
+        kept = "".join(c for c in decomposed if not unicodedata.combining(c))
+        return re.sub(r"[^a-z]", "", kept)
+
+    raw = f"{fold(last)}|{fold(first)}|{born.isoformat()}"
+    return hashlib.sha256(raw.encode()).hexdigest()[:32]

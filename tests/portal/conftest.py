@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
 
 import pytest
 from fastapi import FastAPI
@@ -19,7 +18,7 @@ from careloop.core.actor import Actor, Role
 from careloop.core.clock import FixedClock
 from careloop.identity import service as identity_service
 from careloop.identity.secrets import totp_code
-from careloop.referral import rules as referral_rules
+from careloop.referral import members as referral_members
 from tests.factories.identity import give_password, make_user
 from tests.factories.referral import make_payer
 
@@ -69,6 +68,14 @@ def make_portal_user(
     return PortalUser(email, actor, secret)
 
 
+def link_member(session: Session, people: People, case_number: str, clock: FixedClock) -> None:
+    """Staff let the member's account (Dorothy's) read one case."""
+    referral_members.link_member_account(
+        session, people.intake.actor, case_number, people.member.email, clock=clock
+    )
+    session.flush()
+
+
 @pytest.fixture
 def people(session: Session, clock: FixedClock) -> People:
     make_payer(session, clock=clock)
@@ -111,8 +118,6 @@ def people(session: Session, clock: FixedClock) -> People:
         secret=SECRETS["provider"],
     )
     member = make_portal_user(session, clock, Role.member, email="dorothy@example.test")
-    key = referral_rules.member_key("Dorothy", "Hale", date(1945, 1, 23))
-    identity_service.link_member(session, member.email, key)
     session.flush()
     return People(intake, manager, hartford, albany, provider, member)
 

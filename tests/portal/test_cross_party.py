@@ -142,12 +142,6 @@ def test_no_party_reaches_another_partys_objects_in_the_portal(
     assert calls >= 200
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 9: member access rests on a name key that drops every non-Latin letter, "
-    "so two members born the same day with names in other scripts are one person; "
-    "fixed by the explicit member link (then remove this mark)",
-)
 def test_members_named_in_other_scripts_and_born_the_same_day_stay_apart_in_the_portal(
     app: FastAPI,
     client: TestClient,

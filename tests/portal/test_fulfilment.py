@@ -28,7 +28,14 @@ from tests.factories.coverage import make_coverage, make_ready
 from tests.factories.identity import make_user
 from tests.factories.network import make_provider
 from tests.factories.referral import referral_draft
-from tests.portal.conftest import People, PortalUser, csrf_of, make_portal_user, sign_in
+from tests.portal.conftest import (
+    People,
+    PortalUser,
+    csrf_of,
+    link_member,
+    make_portal_user,
+    sign_in,
+)
 from tests.portal.test_pages import assert_safe_html
 from tests.portal.test_provider import OXYGEN
 
@@ -436,6 +443,7 @@ class TestConfirmationAndMember:
         sign_in(browser, people.manager, clock)
         day = _tomorrow(clock)
         _book_tomorrow(browser, session, accepted.case_number, clock)
+        link_member(session, people, accepted.case_number, clock)
         switch(browser, people.member, clock)
         page = browser.get("/member").text
         expected = f"Acme Home Medical is coming on {day:%a %d %b} between 09:00 and 12:00"

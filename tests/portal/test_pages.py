@@ -15,7 +15,7 @@ from careloop.audit.models import AuditRecord
 from careloop.core.clock import FixedClock
 from careloop.referral import service as referral_service
 from tests.factories.referral import VALID_NPI, referral_draft
-from tests.portal.conftest import People, PortalUser, csrf_of, sign_in
+from tests.portal.conftest import People, PortalUser, csrf_of, link_member, sign_in
 
 _SCRIPT = re.compile(r"<script\b[^>]*>", re.I)
 
@@ -145,6 +145,9 @@ class TestVisibility:
         self, browser: TestClient, people: People, session: Session, clock: FixedClock
     ) -> None:
         number = submit(session, people.hartford, clock)
+        link_member(session, people, number, clock)
+        # The same name and birth date, not linked: not theirs to see.
+        twin = submit(session, people.hartford, clock, external_id="X1")
         submit(session, people.hartford, clock, member__first_name="Walter", external_id="X2")
         sign_in(browser, people.member, clock)
         page = browser.get("/member")
@@ -153,6 +156,7 @@ class TestVisibility:
         assert "We received the order" in page.text
         assert "1-800-555-0199" in page.text
         assert "Walter" not in page.text
+        assert twin not in page.text
         for internal in ("J44.1", "E1390", "NEH448812301", "finding", "Timeline"):
             assert internal not in page.text
         # Their own case page is not an internal view they can open either... it is theirs:
@@ -273,3 +277,22 @@ class TestAudit:
         assert ("referral.read", "success", people.manager.actor.user_id) in rows
         assert ("referral.timeline", "success", people.manager.actor.user_id) in rows
         assert ("referral.read", "denied", people.albany.actor.user_id) in rows
+
+
+class TestPossibleDuplicates:
+    def test_a_referrer_never_sees_the_other_hospitals_case_number_staff_do(
+        self, browser: TestClient, people: People, session: Session, clock: FixedClock
+    ) -> None:
+        theirs = submit(session, people.hartford, clock)
+        ours = submit(session, people.albany, clock, external_id="ALB-9")
+        sign_in(browser, people.albany, clock)
+        for path in ("/referrer", f"/cases/{ours}", f"/cases/{ours}/information"):
+            page = browser.get(path)
+            assert page.status_code == 200, path
+            assert theirs not in page.text, path
+            assert " h ago" not in page.text, path
+        assert "the coordinator will check" in browser.get(f"/cases/{ours}").text
+        browser.cookies.clear()
+        sign_in(browser, people.intake, clock)
+        staff_page = browser.get(f"/cases/{ours}").text
+        assert f'href="/cases/{theirs}"' in staff_page

@@ -26,7 +26,7 @@ from careloop.demo import care_path, network
 from careloop.identity import service as identity_service
 from careloop.identity.models import User
 from careloop.payer import service as payer_service
-from careloop.referral import rules as referral_rules
+from careloop.referral import members as referral_members
 from careloop.referral import service as referral_service
 from careloop.referral.enums import Channel, ReferralStatus
 from careloop.referral.schemas import (
@@ -551,8 +551,19 @@ def _demo_member(session: Session, clock: Clock) -> bool:
         display_name=case.member.first_name,
         clock=clock,
     )
-    key = referral_rules.member_key(
-        case.member.first_name, case.member.last_name, case.member.birth_date
+    # Staff link the member's account to each of the member's cases (the same person:
+    # the same name and birth date in this synthetic data).
+    same_person = referral_service.list_referrals(
+        session,
+        manager,
+        ReferralFilter(q=case.member.last_name, member_birth_date=case.member.birth_date),
+        PageRequest(limit=20, offset=0),
+        clock=clock,
     )
-    identity_service.link_member(session, DEMO_MEMBER_EMAIL, key)
+    full_name = f"{case.member.first_name} {case.member.last_name}"
+    for item in same_person.items:
+        if item.member_name == full_name:
+            referral_members.link_member_account(
+                session, manager, item.case_number, DEMO_MEMBER_EMAIL, clock=clock
+            )
     return True

@@ -43,9 +43,6 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    # A member's account sees the referrals of this member (referral.rules.member_key:
-    # name and birth date), and nobody else's. Null for every other role.
-    member_key: Mapped[str | None] = mapped_column(String(32), index=True)
     # What the assignment of new cases reads (identity.rules, assignment): the team a
     # case manager works in, and whether they take cases now. Their languages, payers
     # and service lines are rows of ``user_skills``.

@@ -17,7 +17,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "referral:create": _INTAKE | {Role.referring_clinician, Role.service},
     "referral:validate": _INTAKE | {Role.referring_clinician, Role.service},
     # Provider staff and members hold the permission but see only their own cases
-    # (none yet, until offers and member accounts exist): foreign cases answer 404.
+    # (accepted ones; linked ones): foreign cases answer 404.
     "referral:read": STAFF_ROLES
     | {Role.referring_clinician, Role.provider_staff, Role.member, Role.service},
     "referral:acknowledge": _INTAKE,
@@ -26,6 +26,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "referral:cancel": _INTAKE | {Role.referring_clinician},
     # Giving a case to a named case manager (overriding the assignment rules).
     "referral:assign": _INTAKE,
+    # Linking a member's account to a case: coordination staff, who know the member.
+    "referral:link_member": STAFF_ROLES,
     "user:manage": frozenset({Role.admin}),
     # Onboarding providers is network management, not PHI: supervisors and admins.
     "provider:manage": frozenset({Role.supervisor, Role.admin}),

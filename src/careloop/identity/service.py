@@ -300,7 +300,7 @@ def _announce_unavailable(
     )
 
 
-# ---- passwords and member links ------------------------------------------------------------
+# ---- passwords and member accounts ---------------------------------------------------------
 
 
 def set_password(session: Session, email: str, password: str) -> None:
@@ -316,14 +316,16 @@ def set_password(session: Session, email: str, password: str) -> None:
     session.flush()
 
 
-def link_member(session: Session, email: str, member_key: str) -> None:
-    """Let a member's account see the referrals of that member (matched by the key the
-    referral domain derives from name and birth date)."""
-    user = _user_or_404(session, email)
+def member_account_id(session: Session, email: str) -> int:
+    """The id of a member's account, for the referral domain's links from a case to the
+    account that may read it. An unknown e-mail or another role's account: 422 on
+    ``email``."""
+    user = repository.user_by_email(session, email.strip())
+    if user is None:
+        raise RuleViolationError("no account has this e-mail address", field="email")
     if user.role is not Role.member:
-        raise RuleViolationError("only member accounts are linked to a member", field="email")
-    user.member_key = member_key
-    session.flush()
+        raise RuleViolationError("only a member's account is linked to a case", field="email")
+    return user.id
 
 
 def enrol_totp(session: Session, email: str, *, secret: str, clock: Clock) -> None:

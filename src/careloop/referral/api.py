@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from careloop.core.actor import Actor
 from careloop.core.pagination import MAX_PAGE_SIZE, PageRequest
-from careloop.referral import caseload, service
+from careloop.referral import caseload, members, service
 from careloop.referral.enums import ReferralStatus, Urgency
 from careloop.referral.schemas import (
     REFERRAL_EXAMPLE,
@@ -18,6 +18,8 @@ from careloop.referral.schemas import (
     AssigneeIn,
     CancelIn,
     CloseIn,
+    MemberLinkIn,
+    MemberLinkRead,
     ReferralCheckRead,
     ReferralClarify,
     ReferralCreate,
@@ -296,5 +298,37 @@ async def close(case_number: str, request: Request, credentials: Credentials) ->
     )
 
 
+@router.post(
+    "/{case_number}/member-links",
+    status_code=201,
+    response_model=MemberLinkRead,
+    summary="Let a member's account read this case (staff)",
+    description=(
+        "Links the account with this e-mail address (it must be a member's account) to the "
+        "case: the member then sees the case on their status page, and reads it and its "
+        "timeline. A member sees no other case. Linking the same account again changes "
+        "nothing (`created` is false)."
+    ),
+    responses={
+        **_CASE,
+        **BODY,
+        422: {"description": "No member's account has this e-mail address", **PROBLEM},
+    },
+    openapi_extra=json_body(MemberLinkIn, {"email": "dorothy.hale@example.org"}),
+)
+async def link_member(
+    case_number: str, request: Request, credentials: Credentials
+) -> MemberLinkRead:
+    clock = clock_of(request)
+    return await with_body(
+        request,
+        credentials,
+        MemberLinkIn,
+        lambda session, actor, body: members.link_member_account(
+            session, actor, case_number, body.email, clock=clock
+        ),
+    )
+
+
 #: Request models documented through ``openapi_extra``; app.py adds their schemas.
-REQUEST_MODELS = (ReferralCreate, ReferralClarify, AcknowledgeIn, CancelIn, CloseIn)
+REQUEST_MODELS = (ReferralCreate, ReferralClarify, AcknowledgeIn, CancelIn, CloseIn, MemberLinkIn)

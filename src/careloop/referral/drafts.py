@@ -12,7 +12,7 @@ from careloop.referral.schemas import ReferralClarify, ReferralCreate
 def merged_draft(
     referral: Referral, items: list[ReferralItem], body: ReferralClarify
 ) -> ReferralCreate:
-    current = to_read(referral, items, payer_code=None, payer_name=None)
+    current = to_read(referral, items, payer_code=None, payer_name=None, name_related_cases=True)
     data: dict[str, Any] = {
         "external_id": referral.external_id,
         "channel": referral.channel,

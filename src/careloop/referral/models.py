@@ -1,4 +1,5 @@
-"""Referral tables: the case, its items, its timeline and its idempotency keys."""
+"""Referral tables: the case, its items, its timeline, its idempotency keys, the member
+accounts linked to it and the locks of duplicate detection."""
 
 from __future__ import annotations
 
@@ -31,8 +32,8 @@ class Referral(Base):
     __table_args__ = (
         Index("ix_referrals_status_received_at", "status", "received_at"),
         Index("ix_referrals_referrer_org_received_at", "referrer_organization_id", "received_at"),
-        # Duplicate detection looks up recent referrals of the same member.
-        Index("ix_referrals_member_key_received_at", "member_key", "received_at"),
+        # Duplicate detection looks up recent referrals of the same person.
+        Index("ix_referrals_duplicate_key_received_at", "duplicate_key", "received_at"),
         Index("ix_referrals_external_id", "external_id"),
         Index("ix_referrals_member_last_name", "member_last_name"),
         # A case manager's open cases: counted by the assignment of each new case,
@@ -66,7 +67,8 @@ class Referral(Base):
     member_phone: Mapped[str | None] = mapped_column(String(40))
     member_language: Mapped[str | None] = mapped_column(String(40))
     member_time_zone: Mapped[str | None] = mapped_column(String(64))
-    member_key: Mapped[str] = mapped_column(String(32))
+    # rules.duplicate_key: "the same person" for duplicate detection, never for access.
+    duplicate_key: Mapped[str] = mapped_column(String(32))
     address_line1: Mapped[str | None] = mapped_column(String(200))
     address_line2: Mapped[str | None] = mapped_column(String(200))
     address_city: Mapped[str | None] = mapped_column(String(200))
@@ -184,3 +186,31 @@ class IdempotencyKey(Base):
     status_code: Mapped[int | None] = mapped_column(Integer)
     response_body: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class MemberLink(Base):
+    """A member's account may read this case: made by staff for the case, never derived
+    from a name. A member sees only the cases their account is linked to."""
+
+    __tablename__ = "member_links"
+    __table_args__ = (
+        UniqueConstraint("user_id", "referral_id"),
+        Index("ix_member_links_referral_id", "referral_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    referral_id: Mapped[int] = mapped_column(ForeignKey("referrals.id", ondelete="CASCADE"))
+    linked_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    linked_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class DuplicateKeyLock(Base):
+    """One row per duplicate key, upserted at the start of a submission's duplicate
+    check: the upsert takes the row's lock on PostgreSQL (the write lock on SQLite), so
+    twin submissions check one after the other and each sees the one before it."""
+
+    __tablename__ = "duplicate_key_locks"
+
+    key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    touched_at: Mapped[datetime] = mapped_column(UTCDateTime())

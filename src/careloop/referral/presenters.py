@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from careloop.codes import icd10_description, lookup_hcpcs
 from careloop.referral import rules
 from careloop.referral.enums import CodeSystem, Severity
@@ -36,9 +38,13 @@ def to_read(
     *,
     payer_code: str | None,
     payer_name: str | None,
+    name_related_cases: bool,
     assignee: CaseManagerRead | None = None,
 ) -> ReferralRead:
+    """The case as read. ``name_related_cases`` is for callers who may read every case;
+    anyone else reads a possible duplicate as a notice that the coordinator will check."""
     r = referral
+    findings = r.findings if name_related_cases else rules.redact_findings(r.findings)
     manager = (
         CaseManagerRead(name=r.case_manager_name, extension=r.case_manager_extension)
         if r.case_manager_name
@@ -88,7 +94,7 @@ def to_read(
         if r.signed_on
         else None,
         notes=r.notes,
-        findings=[FindingRead.model_validate(f) for f in r.findings],
+        findings=[FindingRead.model_validate(f) for f in findings],
         service_class=r.service_class,
         time_zone=r.time_zone,
         ack_due_at=r.ack_due_at,
@@ -144,3 +150,15 @@ def summary(
         service_due_at=r.service_due_at,
         links=links(r.case_number),
     )
+
+
+#: Timeline events whose data names other cases, and what the rest read instead.
+_NAMES_OTHER_CASES = {"referral.possible_duplicate": {"notice": rules.DUPLICATE_NOTICE}}
+
+
+def event_data(type_: str, data: dict[str, Any], *, name_related_cases: bool) -> dict[str, Any]:
+    """A timeline event's data as the caller may read it: only callers who may read
+    every case see which other cases a possible duplicate names."""
+    if name_related_cases or type_ not in _NAMES_OTHER_CASES:
+        return data
+    return dict(_NAMES_OTHER_CASES[type_])

@@ -20,6 +20,8 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import exists as sql_exists
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from careloop.core.actor import Actor, Role
@@ -31,19 +33,33 @@ from careloop.identity.rules import CaseNeeds
 from careloop.network.models import Provider
 from careloop.payer.models import Payer
 from careloop.referral.enums import OPEN_STATUSES, ReferralStatus
-from careloop.referral.models import IdempotencyKey, Referral, ReferralEvent, ReferralItem
+from careloop.referral.models import (
+    DuplicateKeyLock,
+    IdempotencyKey,
+    MemberLink,
+    Referral,
+    ReferralEvent,
+    ReferralItem,
+)
 from careloop.referral.schemas import ReferralFilter
 from careloop.sla.models import OPEN_CLOCK_STATUSES, Clock, ClockKind, ClockStatus
+
+
+def sees_every_case(actor: Actor) -> bool:
+    """Whether the actor may read every case (staff and service identities): only they
+    are told which other case a possible duplicate is."""
+    return actor.is_staff or actor.role is Role.service
 
 
 def visible_to(actor: Actor) -> Select[Referral]:
     """The referrals an actor may see (DESIGN.md §5). Anything else is 'not found'.
 
     Staff see the coordination caseload; referring clinicians their organisation's
-    referrals; other roles none yet (providers gain their offered cases with matching).
+    referrals; provider staff the cases their organisation accepted; members the cases
+    their account is linked to (:class:`MemberLink`, made by staff); other roles none.
     """
     stmt = select(Referral)
-    if actor.is_staff or actor.role is Role.service:
+    if sees_every_case(actor):
         return stmt
     if actor.role is Role.referring_clinician and actor.organization_id is not None:
         return stmt.where(Referral.referrer_organization_id == actor.organization_id)
@@ -53,10 +69,9 @@ def visible_to(actor: Actor) -> Select[Referral]:
         own = select(Provider.id).where(Provider.organization_id == actor.organization_id)
         return stmt.where(Referral.assigned_provider_id.in_(own))
     if actor.role is Role.member and actor.user_id is not None:
-        # A member's account is linked to the member by key (name and birth date, see
-        # rules.member_key); an unlinked account (null key) sees nothing.
-        key = select(User.member_key).where(User.id == actor.user_id).scalar_subquery()
-        return stmt.where(Referral.member_key == key)
+        # Only explicit links: never a match on name or birth date.
+        linked = select(MemberLink.referral_id).where(MemberLink.user_id == actor.user_id)
+        return stmt.where(Referral.id.in_(linked))
     return stmt.where(false())
 
 
@@ -247,7 +262,7 @@ _RECENT_MATCHES = (
     select(Referral.case_number, Referral.received_at)
     .join(ReferralItem, ReferralItem.referral_id == Referral.id)
     .where(
-        Referral.member_key == bindparam("member_key"),
+        Referral.duplicate_key == bindparam("duplicate_key"),
         Referral.received_at >= bindparam("since"),
         Referral.ordering_npi == bindparam("npi"),
         Referral.status.in_(list(OPEN_STATUSES)),
@@ -263,17 +278,17 @@ _RECENT_MATCHES = (
 def recent_open_matches(
     session: Session,
     *,
-    member_key: str,
+    duplicate_key: str,
     ordering_npi: str,
     item_codes: Sequence[str],
     since: datetime,
     exclude_id: int | None = None,
 ) -> list[tuple[str, datetime]]:
-    """Open referrals of the same member, ordering NPI and at least one item code
+    """Open referrals of the same person, ordering NPI and at least one item code
     received since ``since``: candidates for a possible-duplicate finding. (One
     statement built once: it runs on every submission.)"""
     params = {
-        "member_key": member_key,
+        "duplicate_key": duplicate_key,
         "since": since,
         "npi": ordering_npi,
         "codes": list(item_codes),
@@ -404,6 +419,28 @@ def payer_facts(session: Session, payer_ids: Collection[int]) -> dict[int, tuple
         return {}
     stmt = select(Payer.id, Payer.code, Payer.name).where(Payer.id.in_(sorted(set(payer_ids))))
     return {row[0]: (row[1], row[2]) for row in session.execute(stmt)}
+def lock_duplicate_key(session: Session, key: str, at: datetime) -> None:
+    """Take the lock of a duplicate key for the rest of the transaction, in one statement:
+    an upsert of its row, which holds the row lock on PostgreSQL (a twin waits here until
+    this transaction ends, then sees what it stored) and the write lock on SQLite."""
+    connection = session.connection()
+    upsert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+    stmt = upsert(_LOCKS).values(key=key, touched_at=at)
+    connection.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[_LOCKS.c.key], set_={"touched_at": stmt.excluded.touched_at}
+        )
+    )
+
+
+# ---- member links ----------------------------------------------------------------------------
+
+
+def member_link(session: Session, user_id: int, referral_id: int) -> MemberLink | None:
+    stmt = select(MemberLink).where(
+        MemberLink.user_id == user_id, MemberLink.referral_id == referral_id
+    )
+    return session.scalars(stmt).first()
 
 
 # ---- writes (Core inserts on the intake hot path) ------------------------------------------
@@ -414,6 +451,7 @@ _REFERRALS = table_of(Referral)
 _ITEMS = table_of(ReferralItem)
 _EVENTS = table_of(ReferralEvent)
 _CLOCKS = table_of(Clock)
+_LOCKS = table_of(DuplicateKeyLock)
 
 
 _RETURNING = (_REFERRALS.c.id, _REFERRALS.c.case_number)

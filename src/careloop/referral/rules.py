@@ -20,7 +20,6 @@ should happen while information is still missing, so it does not wait for clarif
 from __future__ import annotations
 
 import hashlib
-import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -480,24 +479,38 @@ def compute_deadlines(
     return Deadlines(klass, time_zone, ack_due, service_due, reason is not None, reason)
 
 
-# ---- identity of a member, for duplicate detection --------------------------------------
+# ---- the same person, for duplicate detection -------------------------------------------
 
-_NON_LETTERS = re.compile(r"[^a-z]")
+#: Unicode categories kept when a name is folded: letters of every script and digits.
+_KEPT_CATEGORIES = ("L", "Nd")
 
 
-def member_key(first_name: str, last_name: str, birth_date: date) -> str:
-    """A stable key for "the same person" across channels: accents, case, spaces and
-    punctuation do not matter (a fax says "O'Neil", the portal "ONeil")."""
+def fold_name(value: str) -> str:
+    """A name as duplicate detection compares it: NFKC-normalised, case-folded, without
+    combining marks and without anything that is not a letter or a digit (by Unicode
+    category). Letters of every script stay: "O'Neil" and "ONeil" fold alike, so do "Zoë"
+    and "Zoe", "王 小明" and "王小明"; "Иванов" and "Петров" do not."""
+    decomposed = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", value).casefold())
+    return "".join(c for c in decomposed if unicodedata.category(c).startswith(_KEPT_CATEGORIES))
 
-    def fold(value: str) -> str:
-        decomposed = unicodedata.normalize("NFKD", value.casefold())
-        return _NON_LETTERS.sub("", "".join(c for c in decomposed if not unicodedata.combining(c)))
 
-    raw = f"{fold(last_name)}|{fold(first_name)}|{birth_date.isoformat()}"
+def duplicate_key(first_name: str, last_name: str, birth_date: date) -> str:
+    """A stable key for "the same person" across channels (a fax says "O'Neil", the
+    portal "ONeil"). It serves duplicate detection only: it never grants access to a
+    case (members see the cases their account is linked to)."""
+    raw = f"{fold_name(last_name)}|{fold_name(first_name)}|{birth_date.isoformat()}"
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
+#: What a caller who may not read the other case learns of a possible duplicate.
+DUPLICATE_NOTICE = (
+    "A similar referral may already be open; the coordinator will check before working it."
+)
+
+
 def possible_duplicate(case_number: str, hours_ago: float) -> Finding:
+    """The finding as staff read it: the other case's number and its age. Callers who
+    may not read every case get :func:`redacted_finding` instead."""
     return Finding(
         "possible_duplicate",
         "items",
@@ -506,6 +519,21 @@ def possible_duplicate(case_number: str, hours_ago: float) -> Finding:
         Severity.warning,
         related_case_number=case_number,
     )
+
+
+def redact_findings(findings: Iterable[dict[str, str | None]]) -> list[dict[str, str | None]]:
+    """Stored findings as a caller who may not read every case sees them: findings that
+    name another case become one notice that the coordinator will check (no case
+    number, no age, not how many)."""
+    out: list[dict[str, str | None]] = []
+    noticed = False
+    for finding in findings:
+        if not finding.get("related_case_number"):
+            out.append(finding)
+        elif not noticed:
+            noticed = True
+            out.append({**finding, "message": DUPLICATE_NOTICE, "related_case_number": None})
+    return out
 
 
 # ---- status machine ------------------------------------------------------------------------

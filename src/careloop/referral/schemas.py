@@ -193,6 +193,21 @@ class CloseIn(BaseModel):
     note: Annotated[str, StringConstraints(max_length=500)] | None = None
 
 
+class MemberLinkIn(BaseModel):
+    """Let a member's account read this case (staff, after checking who the member is)."""
+
+    model_config = _STRICT
+    email: Annotated[str, StringConstraints(min_length=3, max_length=254, strip_whitespace=True)]
+
+
+class MemberLinkRead(BaseModel):
+    case_number: str
+    email: str
+    linked_at: datetime
+    #: False when the account was already linked to the case (nothing changed).
+    created: bool
+
+
 @dataclass(frozen=True, slots=True)
 class ReferralFilter:
     """What a list of referrals may be narrowed by."""

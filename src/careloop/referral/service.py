@@ -24,7 +24,7 @@ from careloop.core.pagination import PageRequest
 from careloop.db import sequences
 from careloop.identity.permissions import require
 from careloop.payer import service as payer_service
-from careloop.referral import caseload, clocks, drafts, presenters, repository, rules
+from careloop.referral import caseload, clocks, drafts, duplicates, presenters, repository, rules
 from careloop.referral.enums import ReferralAction, ReferralStatus, Severity
 from careloop.referral.errors import (
     IdempotencyKeyInFlightError,
@@ -57,7 +57,7 @@ class CheckResult:
     payer: payer_service.ResolvedPayer | None
     findings: list[rules.Finding]
     deadlines: rules.Deadlines
-    member_key: str
+    duplicate_key: str
 
     @property
     def status(self) -> ReferralStatus:
@@ -71,7 +71,10 @@ def _run_checks(
     now: datetime,
     received_at: datetime,
     exclude_id: int | None = None,
+    lock: bool = True,
 ) -> CheckResult:
+    """Every intake check. With ``lock`` (a write follows) the duplicate key is locked
+    before the duplicate lookup, so twin submissions see each other."""
     coverage = draft.coverage
     payer_id = coverage.payer_id if coverage else None
     payer_name = coverage.payer_name if coverage else None
@@ -84,14 +87,16 @@ def _run_checks(
         rules=effective,
     )
     findings = rules.check_referral(draft, payer=facts, now=now, received_at=received_at)
-    key = rules.member_key(draft.member.first_name, draft.member.last_name, draft.member.birth_date)
-    findings += _duplicate_findings(
+    member = draft.member
+    key = rules.duplicate_key(member.first_name, member.last_name, member.birth_date)
+    findings += duplicates.findings(
         session,
         draft,
         key,
         since=now - effective.intake.duplicate_window,
         now=now,
         exclude_id=exclude_id,
+        lock=lock,
     )
     address = draft.member.address
     deadlines = rules.compute_deadlines(
@@ -105,44 +110,22 @@ def _run_checks(
     return CheckResult(draft, payer, findings, deadlines, key)
 
 
-def _duplicate_findings(
-    session: Session,
-    draft: ReferralCreate,
-    key: str,
-    *,
-    since: datetime,
-    now: datetime,
-    exclude_id: int | None,
-) -> list[rules.Finding]:
-    npi = draft.ordering_provider.npi if draft.ordering_provider else None
-    if not npi:
-        return []
-    matches = repository.recent_open_matches(
-        session,
-        member_key=key,
-        ordering_npi=npi,
-        item_codes=[item.code.upper() for item in draft.items],
-        since=since,
-        exclude_id=exclude_id,
-    )
-    return [
-        rules.possible_duplicate(case_number, (now - received).total_seconds() / 3600)
-        for case_number, received in matches
-    ]
-
-
 def check_referral(
     session: Session, actor: Actor, draft: ReferralCreate, *, clock: Clock
 ) -> ReferralCheckRead:
-    """Run every intake check and compute the deadlines, storing nothing (validate_only)."""
+    """Run every intake check and compute the deadlines, storing nothing (validate_only).
+    A possible duplicate is named only to a caller who may read every case."""
     require(actor, "referral:validate")
     now = clock.now()
-    result = _run_checks(session, draft, now=now, received_at=now)
+    result = _run_checks(session, draft, now=now, received_at=now, lock=False)
     d = result.deadlines
+    findings = [f.as_dict() for f in result.findings]
+    if not repository.sees_every_case(actor):
+        findings = rules.redact_findings(findings)
     return ReferralCheckRead(
         valid=not rules.has_errors(result.findings),
         status=result.status,
-        findings=[FindingRead(**f.as_dict()) for f in result.findings],
+        findings=[FindingRead.model_validate(f) for f in findings],
         service_class=d.service_class.value,
         ack_due_at=d.ack_due_at,
         service_due_at=d.service_due_at,
@@ -203,6 +186,7 @@ def submit_referral(
         payer_code=payer.code if payer else None,
         payer_name=payer.name if payer else None,
         assignee=chosen.read() if chosen else None,
+        name_related_cases=repository.sees_every_case(actor),
     )
     body = read.model_dump_json()
     if key_row is not None:
@@ -336,7 +320,7 @@ def _draft_columns(draft: ReferralCreate, result: CheckResult) -> dict[str, Any]
         "member_phone": member.phone,
         "member_language": member.language,
         "member_time_zone": member.time_zone,
-        "member_key": result.member_key,
+        "duplicate_key": result.duplicate_key,
         "address_line1": address.line1 if address else None,
         "address_line2": address.line2 if address else None,
         "address_city": address.city if address else None,
@@ -502,15 +486,22 @@ def get_referral(session: Session, actor: Actor, case_number: str, *, clock: Clo
         case_number=referral.case_number,
         referral_id=referral.id,
     )
-    return _read_model(session, referral)
+    return _read_model(session, actor, referral)
 
 
-def _read_model(session: Session, referral: Referral) -> ReferralRead:
+def _read_model(session: Session, actor: Actor, referral: Referral) -> ReferralRead:
+    """The case as this actor reads it: findings that name another case only for those
+    who may read every case."""
     items = repository.items_of(session, referral.id)
     payer_code, payer_name = repository.payer_name(session, referral.payer_id)
     assignee = caseload.assignee_read(session, referral.assignee_user_id)
     return presenters.to_read(
-        referral, items, payer_code=payer_code, payer_name=payer_name, assignee=assignee
+        referral,
+        items,
+        payer_code=payer_code,
+        payer_name=payer_name,
+        name_related_cases=repository.sees_every_case(actor),
+        assignee=assignee,
     )
 
 
@@ -559,11 +550,16 @@ def get_timeline(session: Session, actor: Actor, case_number: str, *, clock: Clo
         case_number=referral.case_number,
         referral_id=referral.id,
     )
+    name_related = repository.sees_every_case(actor)
     return TimelineRead(
         case_number=referral.case_number,
         events=[
             TimelineEventRead(
-                at=e.at, type=e.type, actor=e.actor_label, channel=e.channel, data=e.data or {}
+                at=e.at,
+                type=e.type,
+                actor=e.actor_label,
+                channel=e.channel,
+                data=presenters.event_data(e.type, e.data or {}, name_related_cases=name_related),
             )
             for e in events
         ],
@@ -626,7 +622,7 @@ def acknowledge_referral(
         referral_id=referral.id,
     )
     session.flush()
-    return _read_model(session, referral)
+    return _read_model(session, actor, referral)
 
 
 def supply_information(
@@ -696,7 +692,7 @@ def supply_information(
         referral_id=referral.id,
     )
     session.flush()
-    return _read_model(session, referral)
+    return _read_model(session, actor, referral)
 
 
 def _apply(referral: Referral, result: CheckResult, *, now: datetime) -> None:
@@ -758,7 +754,7 @@ def cancel_referral(
         referral_id=referral.id,
     )
     session.flush()
-    return _read_model(session, referral)
+    return _read_model(session, actor, referral)
 
 
 def close_referral(
@@ -799,4 +795,4 @@ def close_referral(
         referral_id=referral.id,
     )
     session.flush()
-    return _read_model(session, referral)
+    return _read_model(session, actor, referral)

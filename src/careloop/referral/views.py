@@ -55,6 +55,7 @@ def search_referrals(
             items.get(referral.id, []),
             payer_code=payer_code,
             payer_name=payer_name,
+            name_related_cases=repository.sees_every_case(actor),
         )
         provider = (
             providers.get(referral.assigned_provider_id) if referral.assigned_provider_id else None

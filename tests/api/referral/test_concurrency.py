@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -95,3 +96,42 @@ def test_one_case_when_the_same_idempotency_key_races(
     assert created and all(content == created[0] for content in created)
     with committed_database.unit_of_work() as session:
         assert session.scalar(select(func.count()).select_from(Referral)) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("twins", [20, 50])
+def test_of_n_identical_referrals_at_once_n_minus_one_are_flagged(
+    live: tuple[TestClient, str], committed_database: Database, clock: FixedClock, twins: int
+) -> None:
+    """No Idempotency-Key: every twin is stored, and each one but the first sees an
+    earlier one (the duplicate key is locked before the look-up, on both databases)."""
+    client, token = live
+    body = json.dumps(referral_payload(clock.now()))
+    start = threading.Barrier(twins)
+
+    def submit(_index: int) -> tuple[int, Any]:
+        start.wait()
+        response = client.post(
+            "/api/v1/referrals",
+            content=body,
+            headers={"Authorization": f"Bearer {token}", "content-type": "application/json"},
+        )
+        return response.status_code, response.json()
+
+    with client, ThreadPoolExecutor(twins) as pool:
+        results = list(pool.map(submit, range(twins)))
+    assert [status for status, _ in results] == [201] * twins, results
+    flagged = [
+        answer["case_number"]
+        for _, answer in results
+        if any(f["code"] == "possible_duplicate" for f in answer["findings"])
+    ]
+    assert len(flagged) == twins - 1
+    with committed_database.unit_of_work() as session:
+        stored = session.scalars(select(Referral)).all()
+        assert len(stored) == twins
+        kept = [r for r in stored if any(f["code"] == "possible_duplicate" for f in r.findings)]
+        assert sorted(r.case_number for r in kept) == sorted(flagged)
+        # The first one stored is the one not flagged; each later one names earlier ones.
+        first = min(stored, key=lambda r: r.id)
+        assert first.case_number not in flagged

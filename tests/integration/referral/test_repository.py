@@ -10,7 +10,7 @@ from careloop.core.actor import Actor, Role
 from careloop.core.clock import FixedClock
 from careloop.core.pagination import PageRequest
 from careloop.referral import repository, service
-from careloop.referral.rules import member_key
+from careloop.referral.rules import duplicate_key
 from careloop.referral.schemas import ReferralFilter
 from tests.factories.identity import make_user
 from tests.factories.referral import VALID_NPI, make_payer, referral_draft
@@ -51,16 +51,16 @@ class TestRecentOpenMatches:
         make_payer(session, clock=clock)
         staff, _ = make_user(session, clock=clock, role=Role.intake_agent)
         first = _submit(session, staff, clock)
-        key = member_key("Dorothy", "Hale", referral_draft(clock.now()).member.birth_date)
+        key = duplicate_key("Dorothy", "Hale", referral_draft(clock.now()).member.birth_date)
         since = clock.now() - timedelta(hours=72)
         found = repository.recent_open_matches(
-            session, member_key=key, ordering_npi=VALID_NPI, item_codes=["E1390"], since=since
+            session, duplicate_key=key, ordering_npi=VALID_NPI, item_codes=["E1390"], since=since
         )
         assert [number for number, _ in found] == [first]
         assert (
             repository.recent_open_matches(
                 session,
-                member_key=key,
+                duplicate_key=key,
                 ordering_npi="1245319599",
                 item_codes=["E1390"],
                 since=since,
@@ -69,7 +69,11 @@ class TestRecentOpenMatches:
         )
         assert (
             repository.recent_open_matches(
-                session, member_key=key, ordering_npi=VALID_NPI, item_codes=["K0001"], since=since
+                session,
+                duplicate_key=key,
+                ordering_npi=VALID_NPI,
+                item_codes=["K0001"],
+                since=since,
             )
             == []
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -14,6 +15,7 @@ from careloop.payer.rules import DEFAULT_PAYER_RULES, PayerRules
 from careloop.referral import rules
 from careloop.referral.enums import CodeSystem, ReferralAction, ReferralStatus, Severity
 from careloop.sla import ServiceClass
+from tests.factories.names import mixed_names, names
 from tests.factories.referral import referral_draft
 
 NOW = datetime(2026, 11, 24, 14, 0, tzinfo=UTC)
@@ -193,15 +195,90 @@ class TestDeadlines:
         assert rules.member_time_zone("Mars/Base", None) == rules.DEFAULT_TIME_ZONE
 
 
-class TestMemberKey:
-    def test_same_key_when_spelling_differs_only_in_case_accents_and_punctuation(self) -> None:
-        born = date(1945, 1, 23)
-        assert rules.member_key("José", "O'Neil", born) == rules.member_key("jose", "ONEIL", born)
+BORN = date(1945, 1, 23)
+
+
+@st.composite
+def respelled(draw: st.DrawFn, name: str) -> str:
+    """The same name as another channel writes it: another case, accents, spaces,
+    hyphens, apostrophes and dots anywhere, composed or decomposed."""
+    cased = draw(st.sampled_from([name, name.upper(), name.lower(), name.title()]))
+    out = []
+    for c in cased:
+        out.append(c)
+        if draw(st.booleans()):
+            out.append(draw(st.sampled_from([" ", "-", "'", ".", "\u0301", "\u0308", "\u00a0"])))
+    form = draw(st.sampled_from(["NFC", "NFD", "NFKC", "NFKD"]))
+    return unicodedata.normalize(form, "".join(out))
+
+
+class TestDuplicateKey:
+    @pytest.mark.parametrize(
+        ("a", "b"),
+        [
+            ("O'Neil", "ONeil"),
+            ("Zoë", "Zoe"),
+            ("王 小明", "王小明"),
+            ("José", "JOSE"),
+            ("Anne-Marie", "anne marie"),
+            ("Ｍａｒｉａ", "Maria"),  # fullwidth letters (NFKC)
+            ("Σωκράτης", "ΣΩΚΡΑΤΗΣ"),
+        ],
+    )
+    def test_same_person_when_spelling_differs_only_in_case_accents_and_spacing(
+        self, a: str, b: str
+    ) -> None:
+        assert rules.fold_name(a) == rules.fold_name(b)
+        assert rules.duplicate_key("X", a, BORN) == rules.duplicate_key("X", b, BORN)
+
+    @pytest.mark.parametrize(
+        ("a", "b"),
+        [("Иванов", "Петров"), ("王小明", "李小明"), ("محمد", "أحمد"), ("Νίκος", "Γιώργος")],
+    )
+    def test_different_people_when_names_in_any_script_differ(self, a: str, b: str) -> None:
+        assert rules.fold_name(a) and rules.fold_name(b)
+        assert rules.duplicate_key("X", a, BORN) != rules.duplicate_key("X", b, BORN)
 
     def test_different_key_when_birth_date_differs(self) -> None:
-        assert rules.member_key("A", "B", date(1945, 1, 23)) != rules.member_key(
+        assert rules.duplicate_key("A", "B", date(1945, 1, 23)) != rules.duplicate_key(
             "A", "B", date(1945, 1, 24)
         )
+
+    @settings(max_examples=300)
+    @given(names, names, names, names)
+    def test_two_names_share_a_key_only_when_they_fold_to_the_same_text(
+        self, first_a: str, last_a: str, first_b: str, last_b: str
+    ) -> None:
+        same = (rules.fold_name(first_a), rules.fold_name(last_a)) == (
+            rules.fold_name(first_b),
+            rules.fold_name(last_b),
+        )
+        key_a = rules.duplicate_key(first_a, last_a, BORN)
+        key_b = rules.duplicate_key(first_b, last_b, BORN)
+        assert (key_a == key_b) is same
+
+    @settings(max_examples=300)
+    @given(mixed_names, mixed_names)
+    def test_mixed_scripts_share_a_key_only_when_they_fold_alike(self, a: str, b: str) -> None:
+        same = rules.fold_name(a) == rules.fold_name(b)
+        assert (rules.duplicate_key(a, a, BORN) == rules.duplicate_key(b, b, BORN)) is same
+
+    @settings(max_examples=300)
+    @given(st.data(), names, names)
+    def test_the_same_name_respelled_shares_the_key(
+        self, data: st.DataObject, first: str, last: str
+    ) -> None:
+        again_first = data.draw(respelled(first))
+        again_last = data.draw(respelled(last))
+        assert rules.duplicate_key(again_first, again_last, BORN) == rules.duplicate_key(
+            first, last, BORN
+        )
+
+    @given(names)
+    def test_a_name_in_any_script_keeps_its_letters(self, name: str) -> None:
+        # The old key stripped everything but a-z: a Chinese or Cyrillic name became "".
+        assert rules.fold_name(name)
+        assert rules.duplicate_key(name, name, BORN) != rules.duplicate_key("", "", BORN)
 
 
 class TestStatusMachine:
