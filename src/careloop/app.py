@@ -19,6 +19,7 @@ from careloop.core.clock import Clock, SystemClock
 from careloop.core.errors import DomainError
 from careloop.db.session import Database
 from careloop.eligibility import api as eligibility_api
+from careloop.escalation import api as escalation_api
 from careloop.logging import configure_logging
 from careloop.matching import api as matching_api
 from careloop.matching.rules import MatchingWeights
@@ -80,6 +81,7 @@ def create_app(
     app.include_router(prior_auth_api.router)
     app.include_router(scheduling_api.router)
     app.include_router(workqueue_api.router)
+    app.include_router(escalation_api.router)
     portal.install(app, settings)
     _add_health(app)
     _add_problem_docs(app)
@@ -157,6 +159,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         *matching_api.REQUEST_MODELS,
         *prior_auth_api.REQUEST_MODELS,
         *scheduling_api.REQUEST_MODELS,
+        *escalation_api.REQUEST_MODELS,
     ):
         model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         for name, definition in model_schema.pop("$defs", {}).items():

@@ -6,6 +6,7 @@ from careloop.audit import models as audit_models
 from careloop.db import outbox as outbox_models
 from careloop.db.base import Base
 from careloop.eligibility import models as eligibility_models
+from careloop.escalation import models as escalation_models
 from careloop.identity import models as identity_models
 from careloop.matching import models as matching_models
 from careloop.network import models as network_models
@@ -20,6 +21,7 @@ __all__ = [
     "Base",
     "audit_models",
     "eligibility_models",
+    "escalation_models",
     "identity_models",
     "matching_models",
     "network_models",

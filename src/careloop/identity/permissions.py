@@ -45,6 +45,12 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "appointment:manage": STAFF_ROLES | {Role.provider_staff},
     "referral:close": STAFF_ROLES,
     "confirmation:read": STAFF_ROLES | {Role.referring_clinician, Role.provider_staff},
+    # Escalations: anyone working the case may raise one (a referrer from the portal, a
+    # provider on a case it can see); the supervisor promises a time; staff close it.
+    "escalation:create": STAFF_ROLES | {Role.referring_clinician, Role.provider_staff},
+    "escalation:read": STAFF_ROLES | {Role.referring_clinician, Role.provider_staff},
+    "escalation:commit": frozenset({Role.supervisor}),
+    "escalation:resolve": frozenset({Role.supervisor, Role.case_manager}),
     "workqueue:read": STAFF_ROLES,
     "workqueue:claim": STAFF_ROLES,
 }

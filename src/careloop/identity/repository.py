@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import Row, delete, func, select, update
 from sqlalchemy.orm import Session
 
+from careloop.core.actor import Role
 from careloop.identity.models import (
     ApiToken,
     Organization,
@@ -42,6 +43,11 @@ def organization_by_name(session: Session, name: str) -> Organization | None:
 
 def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.id)))
+
+
+def active_users_with_role(session: Session, role: Role) -> list[User]:
+    stmt = select(User).where(User.role == role, User.active.is_(True)).order_by(User.id)
+    return list(session.scalars(stmt))
 
 
 # ---- portal sign-in ------------------------------------------------------------------------
