@@ -300,7 +300,8 @@ def _open(
         "escalation.opened",
         clock=clock,
         escalated=True,
-        reason=REASON_LABELS[reason],
+        # A breach already said why on the case; a person's escalation says it now.
+        reason=None if source is Source.worker else REASON_LABELS[reason],
         escalation_id=esc.id,
         reason_code=reason.value,
         severity=severity.value,

@@ -214,9 +214,12 @@ def record_escalation(
     """A step of an escalation on the case: its timeline event and audit record.
     ``escalated`` sets (True, with ``reason``) or clears (False) the case's flag."""
     now = clock.now()
-    if escalated is not None:
-        referral.escalated = escalated
-        referral.escalation_reason = reason[:300] if escalated and reason else None
+    if escalated is False:
+        referral.escalated, referral.escalation_reason = False, None
+    elif escalated:
+        referral.escalated = True
+        if reason:
+            referral.escalation_reason = reason[:300]
     event(session, actor, referral, event_type, now=now, **data)
     audit.record(
         session,
