@@ -1,5 +1,6 @@
 """Escalations with an owner and a promise: the escalations table (a named supervisor,
-the committed ETA, kept or missed) and a direct phone on users.
+the committed ETA, kept or missed), a direct phone on users, and each recipient's
+notification preferences (channel, language, address).
 
 Revision ID: 0012
 Revises: 0008
@@ -75,6 +76,19 @@ def upgrade() -> None:
             "ix_escalations_promise_decided_at", ["promise_decided_at"], unique=False
         )
 
+    op.create_table(
+        "notification_preferences",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("recipient_key", sa.String(length=300), nullable=False),
+        sa.Column("channel", sa.String(length=20), nullable=False),
+        sa.Column("language", sa.String(length=10), nullable=True),
+        sa.Column("address", sa.String(length=254), nullable=True),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_notification_preferences")),
+        sa.UniqueConstraint(
+            "recipient_key", name=op.f("uq_notification_preferences_recipient_key")
+        ),
+    )
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.add_column(sa.Column("direct_phone", sa.String(length=40), nullable=True))
 
@@ -89,3 +103,4 @@ def downgrade() -> None:
         batch_op.drop_index("ix_escalations_referral_id_opened_at")
 
     op.drop_table("escalations")
+    op.drop_table("notification_preferences")

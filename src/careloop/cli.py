@@ -31,7 +31,7 @@ from careloop.db.session import Database
 from careloop.demo.seed import demo_sign_ins, seed_demo
 from careloop.identity import service as identity_service
 from careloop.network import service as network_service
-from careloop.notification.sinks import FileSink
+from careloop.notification.sinks import ChannelSink, channel_sink
 from careloop.payer import service as payer_service
 from careloop.payer.coverage_file import CoverageFileError
 from careloop.referral import service as referral_service
@@ -287,9 +287,9 @@ def run_worker(
         stop.set()
 
 
-def _sink() -> FileSink:
-    # Notifications go to a file until an e-mail, SMS or fax gateway is configured.
-    return FileSink(Path("var") / "outbox.jsonl")
+def _sink() -> ChannelSink:
+    # E-mail over SMTP when CARELOOP_SMTP_HOST is set; everything else to files under var/.
+    return channel_sink(_settings())
 
 
 @app.command()

@@ -27,6 +27,16 @@ EXPECTED = {
     "network": {"__init__", "models", "schemas", "rules", "repository", "service", "api"},
     "matching": {"__init__", "models", "schemas", "rules", "repository", "service", "api", "tasks"},
     "workqueue": {"__init__", "rules", "repository", "service", "schemas", "api"},
+    "escalation": {
+        "__init__",
+        "models",
+        "schemas",
+        "rules",
+        "repository",
+        "service",
+        "api",
+        "tasks",
+    },
 }
 
 

@@ -10,6 +10,7 @@ from careloop.escalation import models as escalation_models
 from careloop.identity import models as identity_models
 from careloop.matching import models as matching_models
 from careloop.network import models as network_models
+from careloop.notification import models as notification_models
 from careloop.payer import models as payer_models
 from careloop.prior_auth import models as prior_auth_models
 from careloop.referral import models as referral_models
@@ -25,6 +26,7 @@ __all__ = [
     "identity_models",
     "matching_models",
     "network_models",
+    "notification_models",
     "outbox_models",
     "payer_models",
     "prior_auth_models",

@@ -159,6 +159,7 @@ class StaffContact:
     name: str
     direct_phone: str | None
     extension: str | None
+    organization_id: int | None = None
 
 
 def active_supervisors(session: Session) -> list[StaffContact]:
@@ -178,6 +179,7 @@ def _contact(user: User) -> StaffContact:
         name=user.display_name,
         direct_phone=user.direct_phone,
         extension=user.phone_extension,
+        organization_id=user.organization_id,
     )
 
 

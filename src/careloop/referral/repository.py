@@ -76,6 +76,7 @@ class DueCase(NamedTuple):
     acknowledged_at: datetime | None
     service_due_at: datetime
     referrer_organization_id: int | None
+    time_zone: str
 
 
 def lock_due_cases(session: Session, referral_ids: Collection[int]) -> dict[int, DueCase]:
@@ -89,6 +90,7 @@ def lock_due_cases(session: Session, referral_ids: Collection[int]) -> dict[int,
             Referral.acknowledged_at,
             Referral.service_due_at,
             Referral.referrer_organization_id,
+            Referral.time_zone,
         )
         .where(Referral.id.in_(sorted(referral_ids)))
         .order_by(Referral.id)
