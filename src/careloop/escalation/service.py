@@ -22,6 +22,7 @@ from careloop.escalation import repository, rules
 from careloop.escalation.models import Escalation
 from careloop.escalation.rules import (
     OPERATIONS_LEVEL,
+    PARTY_LABELS,
     REASON_LABELS,
     SEVERITY_LABELS,
     SUPERVISOR_LEVEL,
@@ -115,6 +116,7 @@ def kept_promises(session: Session, start: datetime, end: datetime) -> tuple[int
 
 # ---- opening -------------------------------------------------------------------------------
 
+_PROMISE_WORDS = {Promise.kept: "kept", Promise.missed: "missed"}
 _SOURCE_OF_ROLE = {Role.referring_clinician: Source.referrer, Role.provider_staff: Source.provider}
 _PARTY_OF_SOURCE = {Source.referrer: PartyKind.referrer, Source.provider: PartyKind.provider}
 
@@ -301,11 +303,12 @@ def _open(
         clock=clock,
         escalated=True,
         # A breach already said why on the case; a person's escalation says it now.
-        reason=None if source is Source.worker else REASON_LABELS[reason],
+        escalation_reason=None if source is Source.worker else REASON_LABELS[reason],
         escalation_id=esc.id,
-        reason_code=reason.value,
-        severity=severity.value,
-        requested_by=requester.kind.value,
+        # Words, not codes: the timeline is read by people.
+        reason=REASON_LABELS[reason],
+        severity=SEVERITY_LABELS[severity],
+        requested_by=PARTY_LABELS[requester.kind],
         supervisor=esc.supervisor_name,
     )
     _work_needed(session, esc, referral, clock, due_at=esc.commit_due_at, what="promise an ETA")
@@ -439,7 +442,7 @@ def resolve(
         clock=clock,
         escalated=False if still_open == 0 else None,
         escalation_id=esc.id,
-        promise=esc.promise.value if esc.promise else None,
+        promise=_PROMISE_WORDS[esc.promise] if esc.promise else None,
     )
     events.publish("work.done", session=session, clock=clock, subject=_subject(esc))
     _mail(session, esc, referral, "escalation.resolved", now=now)

@@ -10,7 +10,16 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from careloop.portal import cases, intake, member, provider, referrer, signin, staff
+from careloop.portal import (
+    cases,
+    escalations,
+    intake,
+    member,
+    provider,
+    referrer,
+    signin,
+    staff,
+)
 from careloop.portal.security import SecurityHeadersMiddleware
 from careloop.settings import Settings
 
@@ -19,7 +28,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 def install(app: FastAPI, settings: Settings) -> None:
     """Mount the pages, their static files and the security headers on ``app``."""
-    for module in (signin, staff, cases, intake, referrer, provider, member):
+    for module in (signin, staff, cases, escalations, intake, referrer, provider, member):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.secure_cookies)

@@ -208,18 +208,18 @@ def record_escalation(
     *,
     clock: Clock,
     escalated: bool | None = None,
-    reason: str | None = None,
+    escalation_reason: str | None = None,
     **data: Any,
 ) -> None:
     """A step of an escalation on the case: its timeline event and audit record.
-    ``escalated`` sets (True, with ``reason``) or clears (False) the case's flag."""
+    ``escalated`` sets (True, with ``escalation_reason``) or clears (False) the case's flag."""
     now = clock.now()
     if escalated is False:
         referral.escalated, referral.escalation_reason = False, None
     elif escalated:
         referral.escalated = True
-        if reason:
-            referral.escalation_reason = reason[:300]
+        if escalation_reason:
+            referral.escalation_reason = escalation_reason[:300]
     event(session, actor, referral, event_type, now=now, **data)
     audit.record(
         session,

@@ -5,6 +5,9 @@
   acknowledged: one received an hour ago is not yet a failure.
 - On-time delivery / start: share of service-start deadlines met by their due time
   among those that ended (met or breached) (target > 95 %).
+- Kept promises: share of the ETAs supervisors committed on escalations that were kept
+  (resolved by the ETA) among those decided, kept or missed (DOMAIN.md §6: a committed
+  resolution ETA).
 """
 
 from __future__ import annotations
@@ -102,3 +105,10 @@ def split_by_week(
                 groups[index].append(row)
                 break
     return groups
+
+
+def kept_promise_rate(kept: int, missed: int) -> Rate:
+    """Escalation ETAs kept out of those decided (a promise still running is not counted)."""
+    if kept < 0 or missed < 0:
+        raise ValueError("counts cannot be negative")
+    return Rate(kept, kept + missed)
