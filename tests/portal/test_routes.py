@@ -51,6 +51,7 @@ PATH_VALUES = {
     "authorization_id": "1",
     "appointment_id": "1",
     "clock_id": "1",
+    "escalation_id": "1",
     "system": "icd10",
     "code": "sign_in_failed",
 }

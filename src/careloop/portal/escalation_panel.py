@@ -48,7 +48,7 @@ def panel_values(ctx: PageContext, case: ReferralRead) -> dict[str, Any]:
     if may(ctx.actor, "escalation:create") and case.status not in {"closed", "cancelled"}:
         me = (
             identity_service.staff_contact(ctx.session, ctx.actor.user_id)
-            if ctx.actor.user_id
+            if ctx.actor.user_id and not ctx.actor.is_staff
             else None
         )
         escalate = {
