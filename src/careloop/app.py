@@ -19,6 +19,7 @@ from careloop.core.clock import Clock, SystemClock
 from careloop.core.errors import DomainError
 from careloop.db.session import Database
 from careloop.eligibility import api as eligibility_api
+from careloop.escalation import api as escalation_api
 from careloop.fhir import api as fhir_api
 from careloop.identity import secrets
 from careloop.interaction import api as interaction_api
@@ -85,6 +86,7 @@ def create_app(
     app.include_router(interaction_api.router)
     app.include_router(workqueue_api.router)
     app.include_router(fhir_api.router)
+    app.include_router(escalation_api.router)
     portal.install(app, settings)
     _add_health(app)
     _add_problem_docs(app)
@@ -154,6 +156,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         *prior_auth_api.REQUEST_MODELS,
         *scheduling_api.REQUEST_MODELS,
         *interaction_api.REQUEST_MODELS,
+        *escalation_api.REQUEST_MODELS,
     ):
         model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         for name, definition in model_schema.pop("$defs", {}).items():

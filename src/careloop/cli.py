@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from careloop.db.session import Database
-    from careloop.notification.sinks import FileSink
+    from careloop.notification.sinks import ChannelSink
     from careloop.settings import Settings
 
 # Every command imports what it needs when it runs: ``careloop --help`` and each
@@ -411,11 +411,11 @@ def run_worker(
         stop.set()
 
 
-def _sink() -> FileSink:
-    from careloop.notification.sinks import FileSink
+def _sink() -> ChannelSink:
+    from careloop.notification.sinks import channel_sink
 
-    # Notifications go to a file until an e-mail, SMS or fax gateway is configured.
-    return FileSink(Path("var") / "outbox.jsonl")
+    # E-mail over SMTP when CARELOOP_SMTP_HOST is set; everything else to files under var/.
+    return channel_sink(_settings())
 
 
 @app.command()

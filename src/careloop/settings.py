@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SQLITE_PATH = Path("var") / "careloop.sqlite3"
@@ -51,6 +51,19 @@ class Settings(BaseSettings):
     member_help_phone: str = "1-800-555-0199"
     # The time zone the coordination centre reads times in (work queue, charts).
     display_time_zone: str = "America/New_York"
+    # Outgoing e-mail (SMTP). Without a host, e-mails are written to files under
+    # ``notification_dir`` instead (the development and demo default).
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    # "starttls" upgrades a plain connection (port 587), "tls" connects over TLS (port 465),
+    # "none" sends in clear (a relay on the same host only).
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "CareLoop <no-reply@careloop.example>"
+    smtp_timeout_seconds: float = Field(default=15, gt=0, le=120)
+    # Where the file adapters write (SMS, fax, and e-mail without an SMTP host).
+    notification_dir: Path = Path("var") / "notifications"
 
     @field_validator("database_url")
     @classmethod
@@ -67,6 +80,16 @@ class Settings(BaseSettings):
             raise ValueError(
                 "CARELOOP_DATABASE_URL: production refuses the embedded SQLite file; "
                 "point it at PostgreSQL"
+            )
+        if (
+            self.environment == "production"
+            and self.smtp_host
+            and self.smtp_security == "none"
+            and self.smtp_host not in {"localhost", "127.0.0.1", "::1"}
+        ):
+            raise ValueError(
+                "CARELOOP_SMTP_SECURITY: production refuses to send e-mail in clear to "
+                "another host; use starttls or tls"
             )
         if self.environment == "production" and self.cookie_secure is False:
             raise ValueError("CARELOOP_COOKIE_SECURE: production refuses cookies without Secure")

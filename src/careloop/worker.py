@@ -6,6 +6,7 @@ and fired in one transaction, so a worker killed mid-batch leaves its clocks for
 one and none fires twice. Kinds with a batch handler fire together (a few statements for
 the whole group, in one savepoint); the others, and a group whose batch handler failed,
 fire one by one, each clock in a savepoint of its own, so one bad clock holds up no other.
+A breached deadline of a case also opens an escalation owned by a supervisor.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from careloop.core.clock import Clock
 from careloop.db.session import Database
+from careloop.escalation import tasks as escalation_tasks
 from careloop.matching import tasks as matching_tasks
 from careloop.notification import service as notification_service
 from careloop.notification.sinks import Sink
@@ -47,6 +49,8 @@ HANDLERS: dict[ClockKind, Handler] = {
     ClockKind.authorization_expiry: prior_auth_tasks.on_expiry_warning,
     ClockKind.appointment_outcome: scheduling_tasks.on_outcome_due,
     ClockKind.resupply: scheduling_tasks.on_resupply_due,
+    ClockKind.escalation_commit: escalation_tasks.on_commit_due,
+    ClockKind.escalation_eta: escalation_tasks.on_eta_due,
 }
 
 BatchHandler = Callable[[Session, list[ClockRow], Clock], dict[int, ClockStatus]]
@@ -91,7 +95,9 @@ def _fire_group(
     try:
         with session.begin_nested():
             outcomes = handler(session, group, clock)
-            clocks.mark_fired(session, [(row, outcomes[row.id]) for row in group], clock.now())
+            fired = [(row, outcomes[row.id]) for row in group]
+            clocks.mark_fired(session, fired, clock.now())
+            escalation_tasks.on_breaches(session, fired, clock)
     except Exception as exc:
         log.warning("worker.batch_failed", size=len(group), error_type=type(exc).__name__)
         return False
@@ -103,6 +109,7 @@ def _fire_one(session: Session, row: ClockRow, clock: Clock) -> bool:
         with session.begin_nested():
             status = HANDLERS[row.kind](session, row, clock)
             clocks.mark_fired(session, [(row, status)], clock.now())
+            escalation_tasks.on_breaches(session, [(row, status)], clock)
     except Exception as exc:
         log.error(
             "worker.clock_failed",

@@ -286,8 +286,12 @@ def build_world(
         Thing("authorization_id", str(auth_b), "case B's authorisation", sees_b, "B"),
         Thing("offer_id", str(offer_b["id"]), "provider 2's pending offer", offer_2, "B"),
         Thing("provider_id", str(providers["provider_2"]), "provider 2", org_2, "B"),
-        Thing("contact_id", _contact(client, clock, staff, case_a), "a call on case A", sees_a, "A"),
-        Thing("contact_id", _contact(client, clock, staff, case_b), "a call on case B", sees_b, "B"),
+        Thing(
+            "contact_id", _contact(client, clock, staff, case_a), "a call on case A", sees_a, "A"
+        ),
+        Thing(
+            "contact_id", _contact(client, clock, staff, case_b), "a call on case B", sees_b, "B"
+        ),
         # FHIR: a case's Task has the case number for its id.
         Thing("resource_id", case_a, "case A's FHIR Task", sees_a, "A"),
         Thing("resource_id", case_b, "case B's FHIR Task", sees_b, "B"),

@@ -32,9 +32,10 @@ from tests.portal.test_provider import OXYGEN
 #: Budgets (measured on SQLite: case page 9 for a new case, 21 for a case ready to offer,
 #: 23 with its eligibility, an authorisation and an appointment; queue 7): the session
 #: lookup, each service's scoped read of the case and its audit row, and its own rows
-#: (eligibility 5, authorisations 5, appointments 4, notes 3, candidates). None grows
-#: with the timeline or with the number of rows shown.
-CASE_PAGE_STATEMENTS = 28
+#: (eligibility 5, authorisations 5, appointments 4, notes 3, escalations 4 with the
+#: supervisors to choose from, candidates). None grows with the timeline or with the
+#: number of rows shown.
+CASE_PAGE_STATEMENTS = 32
 QUEUE_PAGE_STATEMENTS = 12
 
 

@@ -28,6 +28,16 @@ EXPECTED = {
     "matching": {"__init__", "models", "schemas", "rules", "repository", "service", "api", "tasks"},
     "workqueue": {"__init__", "rules", "repository", "service", "schemas", "api"},
     "interaction": {"__init__", "models", "schemas", "rules", "repository", "service", "api"},
+    "escalation": {
+        "__init__",
+        "models",
+        "schemas",
+        "rules",
+        "repository",
+        "service",
+        "api",
+        "tasks",
+    },
 }
 
 

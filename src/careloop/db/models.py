@@ -6,10 +6,12 @@ from careloop.audit import models as audit_models
 from careloop.db import outbox as outbox_models
 from careloop.db.base import Base
 from careloop.eligibility import models as eligibility_models
+from careloop.escalation import models as escalation_models
 from careloop.identity import models as identity_models
 from careloop.interaction import models as interaction_models
 from careloop.matching import models as matching_models
 from careloop.network import models as network_models
+from careloop.notification import models as notification_models
 from careloop.payer import models as payer_models
 from careloop.prior_auth import models as prior_auth_models
 from careloop.referral import models as referral_models
@@ -21,10 +23,12 @@ __all__ = [
     "Base",
     "audit_models",
     "eligibility_models",
+    "escalation_models",
     "identity_models",
     "interaction_models",
     "matching_models",
     "network_models",
+    "notification_models",
     "outbox_models",
     "payer_models",
     "prior_auth_models",

@@ -40,6 +40,8 @@ class User(Base):
     organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"), index=True)
     # The phone extension a case manager gives callers (DOMAIN.md §2 step 2).
     phone_extension: Mapped[str | None] = mapped_column(String(20))
+    # A direct line (a supervisor's, given to whoever escalates a case: DOMAIN.md §6).
+    direct_phone: Mapped[str | None] = mapped_column(String(40))
     password_hash: Mapped[str | None] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -57,6 +57,12 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "contact:link": STAFF_ROLES,
     "note:write": STAFF_ROLES | {Role.referring_clinician},
     "note:read": STAFF_ROLES | {Role.referring_clinician},
+    # Escalations: anyone working the case may raise one (a referrer from the portal, a
+    # provider on a case it can see); the supervisor promises a time; staff close it.
+    "escalation:create": STAFF_ROLES | {Role.referring_clinician, Role.provider_staff},
+    "escalation:read": STAFF_ROLES | {Role.referring_clinician, Role.provider_staff},
+    "escalation:commit": frozenset({Role.supervisor}),
+    "escalation:resolve": frozenset({Role.supervisor, Role.case_manager}),
     "workqueue:read": STAFF_ROLES,
     "workqueue:claim": STAFF_ROLES,
 }

@@ -58,6 +58,11 @@ def case_managers(session: Session, team: str) -> list[tuple[User, UserSkill | N
     return [(row[0], row[1]) for row in session.execute(stmt)]
 
 
+def active_users_with_role(session: Session, role: Role) -> list[User]:
+    stmt = select(User).where(User.role == role, User.active.is_(True)).order_by(User.id)
+    return list(session.scalars(stmt))
+
+
 # ---- portal sign-in ------------------------------------------------------------------------
 
 

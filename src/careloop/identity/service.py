@@ -82,6 +82,7 @@ def add_user(
     payers: Iterable[str] = (),
     service_lines: Iterable[str] = (),
     on_duty: bool = True,
+    direct_phone: str | None = None,
 ) -> User:
     """Create a user. Referring clinicians, provider staff and payer analysts need an org.
     Case managers join the case-management team unless another is named; their
@@ -102,6 +103,7 @@ def add_user(
         role=role,
         organization_id=org_id,
         phone_extension=phone_extension,
+        direct_phone=direct_phone,
         active=True,
         created_at=clock.now(),
         team=team or (rules.CASE_TEAM if role is Role.case_manager else None),
@@ -198,6 +200,44 @@ def case_manager_contact(session: Session, user_id: int) -> tuple[str, str | Non
     if user is None:
         raise UserNotFoundError("no such user")
     return user.display_name, user.phone_extension
+
+
+@dataclass(frozen=True, slots=True)
+class StaffContact:
+    """How to reach a member of staff directly: name, e-mail, direct line, extension."""
+
+    user_id: int
+    email: str
+    name: str
+    direct_phone: str | None
+    extension: str | None
+    organization_id: int | None = None
+
+
+def active_supervisors(session: Session) -> list[StaffContact]:
+    """Every active supervisor, by id (escalations go to one of them)."""
+    return [_contact(u) for u in repository.active_users_with_role(session, Role.supervisor)]
+
+
+def staff_contact(session: Session, user_id: int) -> StaffContact | None:
+    user = session.get(User, user_id)
+    return _contact(user) if user is not None else None
+
+
+def _contact(user: User) -> StaffContact:
+    return StaffContact(
+        user_id=user.id,
+        email=user.email,
+        name=user.display_name,
+        direct_phone=user.direct_phone,
+        extension=user.phone_extension,
+        organization_id=user.organization_id,
+    )
+
+
+def set_direct_phone(session: Session, email: str, phone: str | None) -> None:
+    """Record (or clear) a user's direct line."""
+    _user_or_404(session, email).direct_phone = (phone or "").strip() or None
 
 
 def list_users(session: Session) -> list[User]:

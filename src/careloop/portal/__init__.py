@@ -10,7 +10,17 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from careloop.portal import cases, contacts, intake, member, provider, referrer, signin, staff
+from careloop.portal import (
+    cases,
+    contacts,
+    escalations,
+    intake,
+    member,
+    provider,
+    referrer,
+    signin,
+    staff,
+)
 from careloop.portal.security import SecurityHeadersMiddleware
 from careloop.settings import Settings
 
@@ -19,7 +29,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 def install(app: FastAPI, settings: Settings) -> None:
     """Mount the pages, their static files and the security headers on ``app``."""
-    for module in (signin, staff, cases, contacts, intake, referrer, provider, member):
+    for module in (signin, staff, cases, contacts, escalations, intake, referrer, provider, member):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.secure_cookies)

@@ -21,7 +21,7 @@ from careloop.identity import service as identity_service
 from careloop.identity.permissions import may
 from careloop.matching import service as matching_service
 from careloop.matching.schemas import CandidatesRead, OfferCreate
-from careloop.portal import contacts, forms, moveforms, presenters
+from careloop.portal import contacts, escalation_panel, forms, moveforms, presenters
 from careloop.portal.web import Download, Form, Page, PageContext, Redirect, page, read_form
 from careloop.prior_auth import service as prior_auth_service
 from careloop.prior_auth.rules import DenialReason
@@ -70,6 +70,11 @@ _DONE = {
     "reassigned": "The case has a new case manager; the timeline says who chose and why.",
     "offered": "Offered. The provider's answer is due by the time shown under Deadlines.",
     "cancelled": "The case was cancelled.",
+    "escalated": (
+        "Escalated. The supervisor named below must promise a time; whoever asked gets an e-mail."
+    ),
+    "eta_committed": "The ETA is promised. Whoever asked gets an e-mail with it.",
+    "escalation_resolved": "The escalation is resolved. Whoever asked gets an e-mail.",
     "supplied": "Information recorded; the checks ran again.",
     "unplaced": "No eligible provider: the case is marked unplaced and escalated.",
     "verified": "Eligibility checked against the payer's coverage file; see the timeline.",
@@ -140,6 +145,7 @@ def _case_values(ctx: PageContext, case_number: str) -> dict[str, Any]:
         "notes": contacts.notes_of(ctx, case_number),
         "may_contact": ctx.actor.is_staff and may(ctx.actor, "contact:log"),
         "may_note": may(ctx.actor, "note:write"),
+        **escalation_panel.panel_values(ctx, case),
         **fulfilment,
         "form": _defaults(fulfilment, ctx.clock.now().astimezone(ZoneInfo(case.time_zone))),
         "errors": {},
@@ -268,6 +274,10 @@ async def _move(
         return Redirect(_back_or_case(form, case_number, outcome or done))
 
     return await page(request, work, form=form)
+
+
+#: The same, for the case page's other modules (escalations).
+move_and_return = _move
 
 
 def _refused(

@@ -136,6 +136,11 @@ def _charts(dashboard: Dashboard) -> dict[str, Any]:
     return {
         **_contact_tiles(dashboard),
         "dashboard": dashboard,
+        "promises_kept": (
+            "none yet"
+            if dashboard.promises_kept.value is None
+            else f"{round(dashboard.promises_kept.value * 100)} %"
+        ),
         "ack_hours": ack_hours,
         "ack_target": round(report_rules.ACK_TARGET * 100),
         "on_time_target": round(report_rules.ON_TIME_TARGET * 100),

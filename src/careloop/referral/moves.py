@@ -21,6 +21,7 @@ from careloop.audit.models import AuditOutcome
 from careloop.codes import ServiceLine, lookup_hcpcs
 from careloop.core.actor import Actor
 from careloop.core.clock import Clock
+from careloop.core.errors import IllegalTransitionError
 from careloop.db import outbox
 from careloop.referral import repository, rules
 from careloop.referral.enums import CodeSystem, ReferralAction, ReferralStatus
@@ -182,6 +183,51 @@ def escalate(
         referral_id=referral.id,
         case_number=referral.case_number,
         payload={"reason": reason},
+    )
+
+
+def require_open(referral: Referral, doing: str) -> None:
+    """Refuse (409, naming the moves still allowed) work on a closed or cancelled case."""
+    if rules.is_open(referral.status):
+        return
+    allowed = rules.allowed_actions(
+        referral.status, acknowledged=referral.acknowledged_at is not None
+    )
+    names = ", ".join(a.value for a in allowed) or "none from here"
+    raise IllegalTransitionError(
+        f"Cannot {doing}: the case is {referral.status.value}. Allowed now: {names}.",
+        extra={"status": referral.status.value, "allowed_actions": [a.value for a in allowed]},
+    )
+
+
+def record_escalation(
+    session: Session,
+    actor: Actor,
+    referral: Referral,
+    event_type: str,
+    *,
+    clock: Clock,
+    escalated: bool | None = None,
+    escalation_reason: str | None = None,
+    **data: Any,
+) -> None:
+    """A step of an escalation on the case: its timeline event and audit record.
+    ``escalated`` sets (True, with ``escalation_reason``) or clears (False) the case's flag."""
+    now = clock.now()
+    if escalated is False:
+        referral.escalated, referral.escalation_reason = False, None
+    elif escalated:
+        referral.escalated = True
+        if escalation_reason:
+            referral.escalation_reason = escalation_reason[:300]
+    event(session, actor, referral, event_type, now=now, **data)
+    audit.record(
+        session,
+        actor,
+        event_type,
+        clock=clock,
+        case_number=referral.case_number,
+        referral_id=referral.id,
     )
 
 

@@ -105,6 +105,7 @@ class DueCase(NamedTuple):
     acknowledged_at: datetime | None
     service_due_at: datetime
     referrer_organization_id: int | None
+    time_zone: str
 
 
 def lock_due_cases(session: Session, referral_ids: Collection[int]) -> dict[int, DueCase]:
@@ -118,6 +119,7 @@ def lock_due_cases(session: Session, referral_ids: Collection[int]) -> dict[int,
             Referral.acknowledged_at,
             Referral.service_due_at,
             Referral.referrer_organization_id,
+            Referral.time_zone,
         )
         .where(Referral.id.in_(sorted(referral_ids)))
         .order_by(Referral.id)
@@ -419,6 +421,8 @@ def payer_facts(session: Session, payer_ids: Collection[int]) -> dict[int, tuple
         return {}
     stmt = select(Payer.id, Payer.code, Payer.name).where(Payer.id.in_(sorted(set(payer_ids))))
     return {row[0]: (row[1], row[2]) for row in session.execute(stmt)}
+
+
 def lock_duplicate_key(session: Session, key: str, at: datetime) -> None:
     """Take the lock of a duplicate key for the rest of the transaction, in one statement:
     an upsert of its row, which holds the row lock on PostgreSQL (a twin waits here until

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -22,7 +22,17 @@ from careloop.db import outbox
 from careloop.referral import repository
 from careloop.referral.enums import OPEN_STATUSES, ReferralStatus
 from careloop.referral.repository import DueCase
+from careloop.sla import CalendarKind, DeadlineRule, compute_due
 from careloop.sla.models import Clock, ClockKind, ClockStatus
+
+#: A late service start: a supervisor owns the case and gives a firm time within this
+#: (DOMAIN.md §4 escalation ladder: an ETA within 1 business hour of an escalation).
+DELAY_ANSWER_WITHIN = DeadlineRule(
+    name="delay_answer",
+    duration=timedelta(hours=1),
+    calendar=CalendarKind.business,
+    source="DOMAIN.md §4: a supervisor commits an ETA within 1 business hour",
+)
 
 #: Statuses in which a provider has taken the case: a discharge is no longer at risk.
 _PLACED = frozenset({ReferralStatus.accepted, ReferralStatus.scheduled, ReferralStatus.fulfilled})
@@ -75,6 +85,24 @@ class _Writes:
             payload={"reason": reason},
         )
 
+    def delay_notice(
+        self, case: DueCase, clock: Clock, template: str, payload: dict[str, Any]
+    ) -> None:
+        """Tell the member and the referrer, before they have to ask, that the service is
+        at risk or late, and what happens next and when."""
+        for audience, recipient in (
+            ("member", "member"),
+            ("referrer", str(case.referrer_organization_id or "")),
+        ):
+            self.message(
+                case,
+                dedupe_key=f"{template}:{clock.id}:{audience}",
+                audience=audience,
+                recipient=recipient,
+                template=template,
+                payload=payload,
+            )
+
     def breach(self, case: DueCase, clock: Clock, *, name: str, reason: str) -> ClockStatus:
         """Record a breached deadline on the timeline and escalate the case."""
         self.event(
@@ -118,6 +146,7 @@ def _service_warning(case: DueCase | None, clock: Clock, writes: _Writes) -> Clo
         template="sla.warning",
         payload={"due_at": due_at},
     )
+    writes.delay_notice(case, clock, "delay.at_risk", {"due_at": due_at})
     return ClockStatus.met
 
 
@@ -125,6 +154,13 @@ def _service_start(case: DueCase | None, clock: Clock, writes: _Writes) -> Clock
     """The service start deadline passed with the case still open: breach, escalate."""
     if case is None or case.status not in OPEN_STATUSES:
         return ClockStatus.met
+    next_update_by = compute_due(DELAY_ANSWER_WITHIN, writes.now, time_zone=case.time_zone)
+    writes.delay_notice(
+        case,
+        clock,
+        "delay.missed",
+        {"due_at": case.service_due_at.isoformat(), "next_update_by": next_update_by.isoformat()},
+    )
     return writes.breach(case, clock, name="service_start", reason="service start overdue")
 
 

@@ -11,6 +11,9 @@
 - Average handling time: mean of ended_at - started_at per contact, by queue (DOMAIN.md
   §8: "talk + hold + after-call work per contact, by queue"; the portal's contact panel
   starts its timer when opened and stops it on submit, so after-call work is inside).
+- Kept promises: share of the ETAs supervisors committed on escalations that were kept
+  (resolved by the ETA) among those decided, kept or missed (DOMAIN.md §6: a committed
+  resolution ETA).
 """
 
 from __future__ import annotations
@@ -204,3 +207,10 @@ def duration_words(value: timedelta) -> str:
         return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
     minutes, rest = divmod(seconds, 60)
     return f"{minutes} min {rest} s" if minutes else f"{rest} s"
+
+
+def kept_promise_rate(kept: int, missed: int) -> Rate:
+    """Escalation ETAs kept out of those decided (a promise still running is not counted)."""
+    if kept < 0 or missed < 0:
+        raise ValueError("counts cannot be negative")
+    return Rate(kept, kept + missed)

@@ -10,7 +10,7 @@ query and says how old it is. Without a snapshot (a new install) the page comput
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from careloop.core.actor import Actor
 from careloop.core.clock import Clock
+from careloop.escalation import service as escalation_service
 from careloop.identity.permissions import require
 from careloop.interaction import service as interaction_service
 from careloop.report import repository, rules
@@ -66,6 +67,8 @@ class Dashboard:
     weeks: list[WeekFigures]
     computed_at: datetime
     contacts: ContactFigures | None = None
+    # Escalation ETAs kept over the weeks charted (DOMAIN.md §6).
+    promises_kept: rules.Rate = field(default_factory=lambda: rules.Rate(0, 0))
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -73,6 +76,7 @@ class Dashboard:
             "received_today": self.received_today,
             "overdue_now": self.overdue_now,
             "computed_at": self.computed_at.isoformat(),
+            "promises_kept": [self.promises_kept.hits, self.promises_kept.counted],
             "weeks": [
                 {
                     "starts_on": w.starts_on.isoformat(),
@@ -92,6 +96,8 @@ class Dashboard:
             received_today=int(data["received_today"]),
             overdue_now=int(data["overdue_now"]),
             computed_at=datetime.fromisoformat(data["computed_at"]),
+            # A snapshot written before the figure existed counts nothing yet.
+            promises_kept=rules.Rate(*data.get("promises_kept", (0, 0))),
             weeks=[
                 WeekFigures(
                     starts_on=date.fromisoformat(w["starts_on"]),
@@ -165,6 +171,9 @@ def compute_dashboard(
         today=today,
         received_today=repository.received_count(session, day_start, day_start + timedelta(1)),
         overdue_now=repository.overdue_count(session, now),
+        promises_kept=rules.kept_promise_rate(
+            *escalation_service.kept_promises(session, since, until)
+        ),
         weeks=[
             WeekFigures(
                 starts_on=week.starts_on,

@@ -29,6 +29,10 @@ class ClockKind(StrEnum):
     appointment_outcome = "appointment_outcome"
     # The next delivery of a recurring supply is due to be scheduled.
     resupply = "resupply"
+    # A supervisor must commit an ETA on an escalation (DOMAIN.md §4 ladder: 1 business hour).
+    escalation_commit = "escalation_commit"
+    # The ETA a supervisor committed: kept when the escalation is resolved before it.
+    escalation_eta = "escalation_eta"
 
 
 class Team(StrEnum):
@@ -38,6 +42,7 @@ class Team(StrEnum):
     case_management = "case_management"
     network = "network"
     clinical_review = "clinical_review"
+    supervisor = "supervisor"
 
 
 #: The team each kind of clock belongs to.
@@ -53,6 +58,8 @@ TEAM_OF_KIND = {
     ClockKind.authorization_expiry: Team.case_management,
     ClockKind.appointment_outcome: Team.case_management,
     ClockKind.resupply: Team.case_management,
+    ClockKind.escalation_commit: Team.supervisor,
+    ClockKind.escalation_eta: Team.supervisor,
 }
 
 

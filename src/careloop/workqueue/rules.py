@@ -25,6 +25,8 @@ APPEAL_DEADLINE = "appeal_deadline"
 AUTHORIZATION_EXPIRY = "authorization_expiry"
 APPOINTMENT_OUTCOME = "appointment_outcome"
 RESUPPLY = "resupply"
+ESCALATION_COMMIT = "escalation_commit"
+ESCALATION_ETA = "escalation_eta"
 
 #: Every clock kind the queue knows how to describe.
 KINDS = frozenset(
@@ -40,6 +42,8 @@ KINDS = frozenset(
         AUTHORIZATION_EXPIRY,
         APPOINTMENT_OUTCOME,
         RESUPPLY,
+        ESCALATION_COMMIT,
+        ESCALATION_ETA,
     }
 )
 
@@ -254,6 +258,18 @@ _BY_KIND: dict[str, Description] = {
         "schedule",
         "POST",
         "/api/v1/referrals/{case_number}/appointments",
+    ),
+    ESCALATION_COMMIT: Description(
+        "Promise the person who escalated a date and time",
+        "commit_eta",
+        "POST",
+        "/api/v1/referrals/{case_number}/escalations/{subject_id}/commit",
+    ),
+    ESCALATION_ETA: Description(
+        "Resolve the escalation by the time promised",
+        "resolve_escalation",
+        "POST",
+        "/api/v1/referrals/{case_number}/escalations/{subject_id}/resolve",
     ),
 }
 

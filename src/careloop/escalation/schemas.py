@@ -1,0 +1,73 @@
+"""Escalation DTOs: what the API accepts and answers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from careloop.escalation.rules import PartyKind, Promise, Reason, Severity, Source, Status
+
+
+class RequesterIn(BaseModel):
+    """Who asked: the caller staff logged, the referrer, the provider's staff member."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: PartyKind = PartyKind.referrer
+    name: str = Field(max_length=200)
+    email: str | None = Field(default=None, max_length=254)
+    phone: str | None = Field(default=None, max_length=40)
+
+
+class EscalationCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Reason
+    severity: Severity = Severity.urgent
+    details: str | None = Field(default=None, max_length=2000)
+    # Staff give the caller; a referrer or provider may leave it out (their account is used).
+    requested_by: RequesterIn | None = None
+    # Staff may choose the supervisor (by user id); otherwise the rule picks one.
+    supervisor_user_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
+
+
+class CommitIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    eta: datetime
+
+
+class ResolveIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    resolution: str = Field(min_length=1, max_length=2000)
+
+
+class EscalationRead(BaseModel):
+    id: int
+    case_number: str
+    source: Source
+    reason: Reason
+    reason_label: str
+    severity: Severity
+    details: str | None
+    requested_by: RequesterIn
+    opened_at: datetime
+    opened_by: str
+    supervisor_user_id: int | None
+    supervisor_name: str | None
+    supervisor_contact: str | None
+    level: int
+    status: Status
+    commit_due_at: datetime
+    eta: datetime | None
+    committed_at: datetime | None
+    commit_missed: bool
+    promise: Promise | None
+    resolved_at: datetime | None
+    resolution: str | None
+
+
+class EscalationList(BaseModel):
+    items: list[EscalationRead]
