@@ -32,6 +32,7 @@ OBJECT_PARAMS = frozenset(
         "appointment_id",
         "clock_id",
         "contact_id",
+        "escalation_id",
         "resource_id",  # a FHIR resource of a case (a Task's id is its case number)
     }
 )
@@ -46,6 +47,7 @@ MADE_UP = {
     "appointment_id": "2147483000",
     "clock_id": "2147483000",
     "contact_id": "2147483000",
+    "escalation_id": "2147483000",
     "resource_id": "CL-2026-999999",
 }
 #: Tables whose rows bookkeep sign-ins and access itself: a refused call writes an audit

@@ -292,6 +292,20 @@ def build_world(
         Thing(
             "contact_id", _contact(client, clock, staff, case_b), "a call on case B", sees_b, "B"
         ),
+        Thing(
+            "escalation_id",
+            _escalation(client, parties, "hospital_a", case_a),
+            "an escalation of case A",
+            sees_a,
+            "A",
+        ),
+        Thing(
+            "escalation_id",
+            _escalation(client, parties, "hospital_b", case_b),
+            "an escalation of case B",
+            sees_b,
+            "B",
+        ),
         # FHIR: a case's Task has the case number for its id.
         Thing("resource_id", case_a, "case A's FHIR Task", sees_a, "A"),
         Thing("resource_id", case_b, "case B's FHIR Task", sees_b, "B"),
@@ -324,6 +338,22 @@ def _contact(client: TestClient, clock: FixedClock, staff: dict[str, str], case:
         "outcome": "resolved",
     }
     made = _ok(client.post(f"/api/v1/referrals/{case}/contacts", json=body, headers=staff), 201)
+    return str(made["id"])
+
+
+def _escalation(client: TestClient, parties: dict[str, Party], hospital: str, case: str) -> str:
+    """The referrer escalates its own case."""
+    body = {
+        "reason": "service_delay",
+        "severity": "urgent",
+        "requested_by": {"name": "Discharge planner", "email": "planner@example.org"},
+    }
+    made = _ok(
+        client.post(
+            f"/api/v1/referrals/{case}/escalations", json=body, headers=parties[hospital].header
+        ),
+        201,
+    )
     return str(made["id"])
 
 

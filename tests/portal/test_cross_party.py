@@ -68,6 +68,20 @@ FORMS: dict[str, dict[str, str]] = {
         "note": "Signed order faxed by the hospital",
     },
     "POST /provider/offers/{offer_id}/decline": {"reason": "no_capacity", "note": ""},
+    "POST /cases/{case_number}/escalations": {
+        "escalate.reason": "service_delay",
+        "escalate.severity": "urgent",
+        "escalate.requested_by.name": "Discharge planner",
+        "escalate.requested_by.email": "planner@example.org",
+    },
+    "POST /cases/{case_number}/escalations/{escalation_id}/commit": {
+        "zone": "America/New_York",
+        "eta_date": "2026-11-25",
+        "eta_time": "15:00",
+    },
+    "POST /cases/{case_number}/escalations/{escalation_id}/resolve": {
+        "resolution": "Delivery moved to the morning",
+    },
 }
 
 

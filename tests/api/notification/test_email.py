@@ -257,7 +257,7 @@ def test_a_preference_chooses_the_channel_and_the_language(
     referral = session.scalars(select(Referral)).one()
     notification_service.set_preference(
         session,
-        f"member:{referral.member_key}",
+        f"member:{referral.duplicate_key}",
         channel="fax",
         language="es",
         address="860-555-0999",
