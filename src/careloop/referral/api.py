@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from sqlalchemy.orm import Session
 
 from careloop.core.actor import Actor
+from careloop.core.dates import FilterDate, FilterTime
 from careloop.core.pagination import MAX_PAGE_SIZE, PageRequest
 from careloop.referral import service
 from careloop.referral.enums import ReferralStatus, Urgency
@@ -103,7 +104,13 @@ async def submit_referral(
             submission.body, status_code=201, media_type="application/json", headers=headers
         )
 
-    return await with_body(request, credentials, ReferralCreate, check if validate_only else submit)
+    return await with_body(
+        request,
+        credentials,
+        ReferralCreate,
+        check if validate_only else submit,
+        permission="referral:validate" if validate_only else "referral:create",
+    )
 
 
 @router.get("", response_model=ReferralPage, summary="List referrals", responses=COMMON)
@@ -118,10 +125,14 @@ def list_referrals(
         str | None,
         Query(max_length=100, description="Case number, member name or external order id"),
     ] = None,
-    birth_date: Annotated[date | None, Query(description="Member date of birth")] = None,
+    birth_date: Annotated[FilterDate | None, Query(description="Member date of birth")] = None,
     external_id: Annotated[str | None, Query(max_length=100)] = None,
-    received_from: datetime | None = None,
-    received_to: datetime | None = None,
+    received_from: Annotated[
+        FilterTime | None, Query(description="Received at or after (ISO 8601, with offset)")
+    ] = None,
+    received_to: Annotated[
+        FilterTime | None, Query(description="Received before (ISO 8601, with offset)")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> ReferralPage:
@@ -190,6 +201,7 @@ async def acknowledge(case_number: str, request: Request, credentials: Credentia
         lambda session, actor, body: service.acknowledge_referral(
             session, actor, case_number, body, clock=clock
         ),
+        permission="referral:acknowledge",
         empty=AcknowledgeIn,
     )
 
@@ -218,6 +230,7 @@ async def supply_information(
         lambda session, actor, body: service.supply_information(
             session, actor, case_number, body, clock=clock
         ),
+        permission="referral:clarify",
     )
 
 
@@ -237,6 +250,7 @@ async def cancel(case_number: str, request: Request, credentials: Credentials) -
         lambda session, actor, body: service.cancel_referral(
             session, actor, case_number, body, clock=clock
         ),
+        permission="referral:cancel",
     )
 
 
@@ -256,6 +270,7 @@ async def close(case_number: str, request: Request, credentials: Credentials) ->
         lambda session, actor, body: service.close_referral(
             session, actor, case_number, body, clock=clock
         ),
+        permission="referral:close",
         empty=CloseIn,
     )
 
