@@ -25,6 +25,7 @@ from careloop import worker
 from careloop.app import check_configuration
 from careloop.core.actor import SYSTEM_ACTOR, Role
 from careloop.core.clock import SystemClock
+from careloop.core.dates import judged_at
 from careloop.core.errors import DomainError
 from careloop.db.migrate import upgrade_database
 from careloop.db.session import Database
@@ -219,12 +220,13 @@ def validate(
     not a referral at all.
     """
     try:
-        draft = parse_model(
-            file.read_bytes(),
-            ReferralCreate,
-            content_type="application/json",
-            max_depth=Settings().max_json_depth,
-        )
+        with judged_at(SystemClock().now()):
+            draft = parse_model(
+                file.read_bytes(),
+                ReferralCreate,
+                content_type="application/json",
+                max_depth=Settings().max_json_depth,
+            )
     except DomainError as exc:
         err.print(f"[red]not a referral[/red] ({exc.code}): {exc.detail}")
         for field_error in exc.errors:

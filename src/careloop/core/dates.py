@@ -80,9 +80,11 @@ _judged_at: ContextVar[_Judgement | None] = ContextVar("careloop_dates_judged_at
 
 
 @contextmanager
-def judged_at(now: datetime, rules: DateRules = DEFAULT_DATE_RULES) -> Iterator[None]:
-    """Judge the dates validated inside this block against ``now`` (the request's clock)."""
-    token = _judged_at.set(_Judgement(now, rules))
+def judged_at(now: datetime | None, rules: DateRules = DEFAULT_DATE_RULES) -> Iterator[None]:
+    """Judge the dates validated inside this block against ``now`` (the request's clock);
+    ``None`` applies only the absolute years (a case's stored draft, re-read a year
+    later, is not judged again against today)."""
+    token = _judged_at.set(None if now is None else _Judgement(now, rules))
     try:
         yield
     finally:
