@@ -355,6 +355,16 @@ class TestDates:
         assert response.status_code == 422, response.text
         assert named(response) == {"birth_date"}
 
+    @pytest.mark.parametrize("param", ["received_from", "received_to"])
+    def test_a_time_filter_without_an_offset_is_refused(
+        self, client: TestClient, tokens: Tokens, param: str
+    ) -> None:
+        response = client.get(
+            f"{URL}?{param}=2026-11-01T00:00:00", headers=Tokens.header(tokens.case_manager)
+        )
+        assert response.status_code == 422, response.text
+        assert named(response) == {param}
+
     def test_a_plausible_filter_still_answers(
         self, client: TestClient, tokens: Tokens, clock: FixedClock
     ) -> None:

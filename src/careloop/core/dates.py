@@ -151,6 +151,7 @@ ServiceDate = Annotated[date, _checker(DateKind.service)]
 ServiceTime = Annotated[AwareDatetime, _checker(DateKind.service)]
 #: A signature, a credential's attestation or expiry, a network contract's dates.
 RecordDate = Annotated[date, _checker(DateKind.record)]
-#: A list filter's date or time: any day of the years CareLoop can hold.
+#: A list filter's date or time (with its offset: a naive time names no instant): any
+#: day of the years CareLoop can hold.
 FilterDate = Annotated[date, _checker(DateKind.filter)]
-FilterTime = Annotated[datetime, _checker(DateKind.filter)]
+FilterTime = Annotated[AwareDatetime, _checker(DateKind.filter)]
