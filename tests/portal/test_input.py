@@ -138,6 +138,8 @@ class TestUrls:
         ):
             response = browser.get(url)
             assert response.status_code == 422, (url, response.text)
+            assert response.headers["content-type"].startswith("text/html"), url
+            assert "no text may hold" in response.text, url
 
     @pytest.mark.parametrize("term,found", [("%25", "Ha%le"), ("_", "Ha_le")])
     def test_search_takes_like_wildcards_literally(
