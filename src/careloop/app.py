@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
@@ -33,6 +33,7 @@ from careloop.settings import Settings
 from careloop.startup import check_configuration
 from careloop.web import problems
 from careloop.web.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from careloop.web.params import refuse_unclean_parameters
 from careloop.web.transaction import TokenCache
 from careloop.workqueue import api as workqueue_api
 
@@ -67,6 +68,7 @@ def create_app(
         docs_url="/docs",
         redoc_url=None,
         openapi_url="/openapi.json",
+        dependencies=[Depends(refuse_unclean_parameters)],
     )
     app.state.settings = settings
     app.state.database = database or Database.from_url(

@@ -20,6 +20,7 @@ import typer
 
 from careloop.core.actor import SYSTEM_ACTOR, Role
 from careloop.core.clock import SystemClock
+from careloop.core.dates import judged_at
 from careloop.core.errors import DomainError
 
 if TYPE_CHECKING:
@@ -339,12 +340,13 @@ def validate(
 
     console, err = _console(), _console(stderr=True)
     try:
-        draft = parse_model(
-            file.read_bytes(),
-            ReferralCreate,
-            content_type="application/json",
-            max_depth=Settings().max_json_depth,
-        )
+        with judged_at(SystemClock().now()):
+            draft = parse_model(
+                file.read_bytes(),
+                ReferralCreate,
+                content_type="application/json",
+                max_depth=Settings().max_json_depth,
+            )
     except DomainError as exc:
         err.print(f"[red]not a referral[/red] ({exc.code}): {exc.detail}")
         for field_error in exc.errors:

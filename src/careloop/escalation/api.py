@@ -73,6 +73,7 @@ async def open_escalation(
         lambda session, actor, body: service.open_escalation(
             session, actor, case_number, body, clock=clock
         ),
+        permission="escalation:create",
     )
 
 
@@ -111,6 +112,7 @@ async def commit(
         lambda session, actor, body: service.commit_eta(
             session, actor, case_number, escalation_id, body, clock=clock
         ),
+        permission="escalation:commit",
     )
 
 
@@ -132,6 +134,7 @@ async def resolve(
         lambda session, actor, body: service.resolve(
             session, actor, case_number, escalation_id, body, clock=clock
         ),
+        permission="escalation:resolve",
     )
 
 

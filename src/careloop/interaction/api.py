@@ -64,6 +64,7 @@ async def log_contact(request: Request, credentials: Credentials) -> ContactRead
         credentials,
         ContactCreate,
         lambda session, actor, body: service.log_contact(session, actor, body, clock=clock),
+        permission="contact:log",
     )
 
 
@@ -97,6 +98,7 @@ async def link_contact(
         lambda session, actor, body: service.link_contact(
             session, actor, contact_id, body, clock=clock
         ),
+        permission="contact:log",
     )
 
 
@@ -136,6 +138,7 @@ async def log_case_contact(
         lambda session, actor, body: service.log_contact(
             session, actor, body, clock=clock, case_number=case_number
         ),
+        permission="contact:log",
     )
 
 
@@ -173,6 +176,7 @@ async def add_note(case_number: str, request: Request, credentials: Credentials)
         lambda session, actor, body: service.add_note(
             session, actor, case_number, body, clock=clock
         ),
+        permission="note:write",
     )
 
 

@@ -78,7 +78,9 @@ async def offer(case_number: str, request: Request, credentials: Credentials) ->
         status = 201 if isinstance(result, OfferRead) else 200
         return Response(result.model_dump_json(), status_code=status, media_type="application/json")
 
-    return await with_body(request, credentials, OfferCreate, work, empty=OfferCreate)
+    return await with_body(
+        request, credentials, OfferCreate, work, permission="offer:manage", empty=OfferCreate
+    )
 
 
 @router.get(
@@ -155,6 +157,7 @@ async def decline(offer_id: OfferId, request: Request, credentials: Credentials)
         lambda session, actor, body: service.decline_offer(
             session, actor, offer_id, body, clock=clock
         ),
+        permission="offer:answer",
     )
 
 
@@ -174,6 +177,7 @@ async def withdraw(offer_id: OfferId, request: Request, credentials: Credentials
         lambda session, actor, body: service.withdraw_offer(
             session, actor, offer_id, body, clock=clock
         ),
+        permission="offer:manage",
     )
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 
+from careloop.core.text import Reason, ShortNote
 from careloop.matching.models import DeclineReason, OfferStatus
 
 _STRICT = ConfigDict(extra="forbid", strict=True)
@@ -59,14 +60,12 @@ class OfferCreate(BaseModel):
 class DeclineIn(BaseModel):
     model_config = _STRICT
     reason: DeclineReason
-    note: Annotated[str, StringConstraints(max_length=500)] | None = Field(
-        default=None, description="Required when the reason is 'other'"
-    )
+    note: ShortNote | None = Field(default=None, description="Required when the reason is 'other'")
 
 
 class WithdrawIn(BaseModel):
     model_config = _STRICT
-    reason: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+    reason: Reason
 
 
 class OfferedCaseRead(BaseModel):

@@ -48,6 +48,7 @@ async def onboard_provider(request: Request, credentials: Credentials) -> Provid
         credentials,
         ProviderCreate,
         lambda session, actor, body: service.onboard_provider(session, actor, body, clock=clock),
+        permission="provider:manage",
     )
 
 
@@ -110,6 +111,7 @@ async def add_credential(
         lambda session, actor, body: service.add_credential(
             session, actor, provider_id, body, clock=clock
         ),
+        permission="provider:manage",
     )
 
 
@@ -137,6 +139,7 @@ async def add_network(
         lambda session, actor, body: service.add_network(
             session, actor, provider_id, body, clock=clock
         ),
+        permission="provider:manage",
     )
 
 

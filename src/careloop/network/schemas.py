@@ -6,16 +6,17 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, StringConstraints
 
 from careloop.codes import HcpcsCategory, ServiceLine
-from careloop.core.text import Line, Name, ShortCode
+from careloop.core.dates import RecordDate
+from careloop.core.text import Line, Name, ShortCode, clean_line
 from careloop.network.rules import CredentialKind, ItemState
 
 _STRICT = ConfigDict(extra="forbid", strict=True)
 
-Zip = Annotated[str, StringConstraints(pattern=r"^[0-9]{5}$")]
-State = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
+Zip = Annotated[str, StringConstraints(pattern=r"^[0-9]{5}$"), AfterValidator(clean_line)]
+State = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$"), AfterValidator(clean_line)]
 
 
 class ServiceLineIn(BaseModel):
@@ -39,7 +40,7 @@ class ServiceAreaIn(BaseModel):
 
 class FeeIn(BaseModel):
     model_config = _STRICT
-    code: Annotated[str, StringConstraints(min_length=5, max_length=5)]
+    code: Annotated[str, StringConstraints(min_length=5, max_length=5), AfterValidator(clean_line)]
     mode: Literal["rental", "purchase", "service"]
     allowed_amount: Decimal = Field(gt=0, le=1_000_000, max_digits=10, decimal_places=2)
 
@@ -47,8 +48,8 @@ class FeeIn(BaseModel):
 class NetworkIn(BaseModel):
     model_config = _STRICT
     payer_id: ShortCode = Field(description="The payer's CareLoop code, e.g. NEHP")
-    effective_from: date
-    effective_to: date | None = None
+    effective_from: RecordDate
+    effective_to: RecordDate | None = None
     fee_schedule: list[FeeIn] = Field(default_factory=list, max_length=2000)
 
 
@@ -57,8 +58,8 @@ class CredentialIn(BaseModel):
     kind: CredentialKind
     identifier: ShortCode | None = Field(default=None, description="Licence or roster number")
     state: State | None = None
-    attested_on: date | None = None
-    expires_on: date | None = None
+    attested_on: RecordDate | None = None
+    expires_on: RecordDate | None = None
 
 
 PROVIDER_EXAMPLE: dict[str, Any] = {

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
 from careloop.portal import (
@@ -22,7 +23,10 @@ from careloop.portal import (
     staff,
 )
 from careloop.portal.security import SecurityHeadersMiddleware
+from careloop.portal.web import error_page
 from careloop.settings import Settings
+from careloop.web import problems
+from careloop.web.params import UncleanParameterError
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -33,3 +37,13 @@ def install(app: FastAPI, settings: Settings) -> None:
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.secure_cookies)
+    app.add_exception_handler(UncleanParameterError, _unclean_parameter)
+
+
+def _unclean_parameter(request: Request, exc: Exception) -> Response:
+    """A page's URL with characters no text may hold: the error page, not problem+json
+    (the JSON API keeps its problem+json)."""
+    assert isinstance(exc, UncleanParameterError)
+    if request.url.path.startswith("/api/"):
+        return problems.domain_error(request, exc)
+    return error_page(request, exc, None)

@@ -34,6 +34,7 @@ from careloop.portal.web import (
     Page,
     PageContext,
     Redirect,
+    form_text_error,
     page,
     read_form,
     render,
@@ -124,6 +125,8 @@ async def signin(request: Request) -> Response:
             error="The sign-in form expired. Please try again.",
             status=403,
         )
+    if (unclean := form_text_error(form)) is not None:
+        return _signin_page(request, next_path=next_path, error=unclean.detail, status=422)
     email = form.get("email", "").strip()[:254]
     password = form.get("password", "")[:1000]
     settings = settings_of(request)

@@ -24,7 +24,14 @@ from starlette.concurrency import run_in_threadpool
 
 from careloop.core.actor import Actor
 from careloop.core.clock import Clock
-from careloop.core.errors import DomainError, ForbiddenError, TooManyRequestsError
+from careloop.core.errors import (
+    DomainError,
+    FieldError,
+    ForbiddenError,
+    RuleViolationError,
+    TooManyRequestsError,
+)
+from careloop.core.text import block_problem
 from careloop.identity import service as identity_service
 from careloop.identity.errors import SecondFactorRequiredError, SessionEndedError
 from careloop.identity.service import PortalPrincipal
@@ -101,6 +108,30 @@ async def read_form(request: Request) -> dict[str, str]:
     return {k: v for k, v in form.multi_items() if isinstance(v, str)}
 
 
+class FormTextError(RuleViolationError):
+    code = "form_text_invalid"
+    title = "The form holds characters no text may hold"
+
+
+def form_text_error(form: Form) -> FormTextError | None:
+    """The form's fields that hold what no text may (core.text: NUL and other control
+    characters but line breaks and tabs, bidirectional controls, unpaired surrogates);
+    names and identifiers are checked further by the models the pages send them to."""
+    errors = [
+        FieldError(name, problem)
+        for name, value in form.items()
+        if (problem := block_problem(name) or block_problem(value))
+    ]
+    if not errors:
+        return None
+    return FormTextError(
+        "The form holds characters that no text may hold: "
+        f"{errors[0].message.removeprefix('must not contain ')}. Nothing was saved; "
+        "remove them and send the form again.",
+        errors=errors,
+    )
+
+
 async def page(
     request: Request,
     work: Callable[[PageContext], Outcome],
@@ -141,6 +172,9 @@ def _run(
         )
         if request.method == "POST":
             _check_csrf(request, form, principal)
+            # Checked once the caller is known and may post here, before any use case.
+            if (unclean := form_text_error(form)) is not None:
+                raise unclean
         if not allow_partial and not principal.complete:
             raise SecondFactorRequiredError("Give the code from your authenticator first.")
         return principal
@@ -158,7 +192,8 @@ def _run(
     except SecondFactorRequiredError:
         return RedirectResponse("/signin/totp", status_code=303)
     except DomainError as exc:
-        handled = on_error(exc) if on_error and not isinstance(exc, CsrfRefusedError) else None
+        refused_early = isinstance(exc, CsrfRefusedError | FormTextError)
+        handled = on_error(exc) if on_error and not refused_early else None
         principal = principal_seen[0] if principal_seen else None
         if handled is None:
             return error_page(request, exc, principal)

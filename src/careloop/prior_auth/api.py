@@ -48,6 +48,7 @@ async def request_authorization(
         lambda session, actor, body: service.request_authorization(
             session, actor, case_number, body, clock=clock
         ),
+        permission="authorization:request",
         empty=AuthorizationRequestIn,
     )
 
@@ -116,6 +117,7 @@ async def decide(
         lambda session, actor, body: service.record_decision(
             session, actor, authorization_id, body, clock=clock
         ),
+        permission="authorization:decide",
     )
 
 
@@ -137,6 +139,7 @@ async def information(
         lambda session, actor, body: service.supply_information(
             session, actor, authorization_id, body, clock=clock
         ),
+        permission="authorization:request",
     )
 
 
@@ -158,6 +161,7 @@ async def appeal(
         lambda session, actor, body: service.appeal(
             session, actor, authorization_id, body, clock=clock
         ),
+        permission="authorization:appeal",
     )
 
 

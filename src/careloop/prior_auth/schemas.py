@@ -6,6 +6,7 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from careloop.core.dates import ServiceDate
 from careloop.core.text import Block, Line, ShortCode
 from careloop.prior_auth.rules import AuthorizationStatus, DenialReason, Outcome, Priority
 from careloop.referral.enums import ReferralStatus
@@ -45,8 +46,8 @@ class DecisionIn(BaseModel):
     model_config = _STRICT
     outcome: Outcome
     authorization_number: ShortCode | None = None
-    valid_from: date | None = None
-    valid_to: date | None = None
+    valid_from: ServiceDate | None = None
+    valid_to: ServiceDate | None = None
     items: list[ItemDecisionIn] = Field(default_factory=list, max_length=50)
     missing_information: Block | None = None
     denial_reason: DenialReason | None = None

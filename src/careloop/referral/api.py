@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from sqlalchemy.orm import Session
 
 from careloop.core.actor import Actor
+from careloop.core.dates import FilterDate, FilterTime
 from careloop.core.pagination import MAX_PAGE_SIZE, PageRequest
 from careloop.referral import caseload, members, service
 from careloop.referral.enums import ReferralStatus, Urgency
@@ -106,7 +107,13 @@ async def submit_referral(
             submission.body, status_code=201, media_type="application/json", headers=headers
         )
 
-    return await with_body(request, credentials, ReferralCreate, check if validate_only else submit)
+    return await with_body(
+        request,
+        credentials,
+        ReferralCreate,
+        check if validate_only else submit,
+        permission="referral:validate" if validate_only else "referral:create",
+    )
 
 
 @router.get("", response_model=ReferralPage, summary="List referrals", responses=COMMON)
@@ -121,10 +128,14 @@ def list_referrals(
         str | None,
         Query(max_length=100, description="Case number, member name or external order id"),
     ] = None,
-    birth_date: Annotated[date | None, Query(description="Member date of birth")] = None,
+    birth_date: Annotated[FilterDate | None, Query(description="Member date of birth")] = None,
     external_id: Annotated[str | None, Query(max_length=100)] = None,
-    received_from: datetime | None = None,
-    received_to: datetime | None = None,
+    received_from: Annotated[
+        FilterTime | None, Query(description="Received at or after (ISO 8601, with offset)")
+    ] = None,
+    received_to: Annotated[
+        FilterTime | None, Query(description="Received before (ISO 8601, with offset)")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> ReferralPage:
@@ -193,6 +204,7 @@ async def acknowledge(case_number: str, request: Request, credentials: Credentia
         lambda session, actor, body: service.acknowledge_referral(
             session, actor, case_number, body, clock=clock
         ),
+        permission="referral:acknowledge",
         empty=AcknowledgeIn,
     )
 
@@ -229,6 +241,7 @@ async def reassign(case_number: str, request: Request, credentials: Credentials)
             ).case_number,
             clock=clock,
         ),
+        permission="referral:assign",
     )
 
 
@@ -256,6 +269,7 @@ async def supply_information(
         lambda session, actor, body: service.supply_information(
             session, actor, case_number, body, clock=clock
         ),
+        permission="referral:clarify",
     )
 
 
@@ -275,6 +289,7 @@ async def cancel(case_number: str, request: Request, credentials: Credentials) -
         lambda session, actor, body: service.cancel_referral(
             session, actor, case_number, body, clock=clock
         ),
+        permission="referral:cancel",
     )
 
 
@@ -294,6 +309,7 @@ async def close(case_number: str, request: Request, credentials: Credentials) ->
         lambda session, actor, body: service.close_referral(
             session, actor, case_number, body, clock=clock
         ),
+        permission="referral:close",
         empty=CloseIn,
     )
 
@@ -327,6 +343,7 @@ async def link_member(
         lambda session, actor, body: members.link_member_account(
             session, actor, case_number, body.email, clock=clock
         ),
+        permission="referral:link_member",
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from careloop.core.dates import judged_at
 from careloop.referral.models import Referral, ReferralItem
 from careloop.referral.presenters import to_read
 from careloop.referral.schemas import ReferralClarify, ReferralCreate
@@ -53,7 +54,10 @@ def merged_draft(
     for field in ("diagnoses", "items", "requested_start", "discharge_at"):
         if patch.get(field) is not None:
             data[field] = patch[field]
-    return ReferralCreate.model_validate(data, strict=False)
+    # What the case already holds was judged when it was sent; only the new fields
+    # (validated with the request) are judged against today.
+    with judged_at(None):
+        return ReferralCreate.model_validate(data, strict=False)
 
 
 def coverage_as_sent(referral: Referral) -> dict[str, Any]:

@@ -173,12 +173,13 @@ def _filtered(actor: Actor, flt: ReferralFilter) -> Select[Referral]:
         stmt = stmt.where(Referral.updated_at < flt.updated_to)
     if flt.q:
         term = flt.q.strip()
-        like = f"%{term.lower()}%"
+        # autoescape: "%" and "_" in a search match themselves, not any text.
+        folded = term.lower()
         stmt = stmt.where(
             or_(
                 Referral.case_number == term.upper(),
-                func.lower(Referral.member_last_name).like(like),
-                func.lower(Referral.member_first_name).like(like),
+                func.lower(Referral.member_last_name).contains(folded, autoescape=True),
+                func.lower(Referral.member_first_name).contains(folded, autoescape=True),
                 Referral.external_id == term,
             )
         )

@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Annotated, Any, Literal, cast
+from typing import Any, Literal, cast
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from careloop.core.text import Block, Line, Name, ShortCode
+from careloop.core.dates import RecordDate, ServiceDate, ServiceTime
+from careloop.core.text import Block, Code, Line, Name, Reason, ShortCode, ShortNote
 from careloop.referral.enums import (
     Channel,
     CodeSystem,
@@ -24,8 +25,6 @@ from careloop.referral.enums import (
 )
 
 _STRICT = ConfigDict(extra="forbid", strict=True, str_max_length=4000)
-
-Code = Annotated[str, StringConstraints(min_length=1, max_length=12, strip_whitespace=True)]
 
 
 class AddressIn(BaseModel):
@@ -84,7 +83,7 @@ class ItemIn(BaseModel):
 
 class SignedOrderIn(BaseModel):
     model_config = _STRICT
-    signed_on: date
+    signed_on: RecordDate
     signer_npi: ShortCode | None = None
 
 
@@ -138,8 +137,8 @@ class ReferralCreate(BaseModel):
     ordering_provider: OrderingProviderIn | None = None
     diagnoses: list[DiagnosisIn] = Field(default_factory=list, max_length=12)
     items: list[ItemIn] = Field(min_length=1, max_length=50)
-    requested_start: date | None = None
-    discharge_at: AwareDatetime | None = None
+    requested_start: ServiceDate | None = None
+    discharge_at: ServiceTime | None = None
     signed_order: SignedOrderIn | None = None
     notes: Block | None = None
 
@@ -167,8 +166,8 @@ class ReferralClarify(BaseModel):
     ordering_provider: OrderingProviderIn | None = None
     diagnoses: list[DiagnosisIn] | None = Field(default=None, max_length=12)
     items: list[ItemIn] | None = Field(default=None, min_length=1, max_length=50)
-    requested_start: date | None = None
-    discharge_at: AwareDatetime | None = None
+    requested_start: ServiceDate | None = None
+    discharge_at: ServiceTime | None = None
     signed_order: SignedOrderIn | None = None
     note: Block | None = Field(default=None, description="What was supplied, and by whom")
 
@@ -183,21 +182,21 @@ class AcknowledgeIn(BaseModel):
 
 class CancelIn(BaseModel):
     model_config = _STRICT
-    reason: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+    reason: Reason
 
 
 class CloseIn(BaseModel):
     """Close a fulfilled case (or a denied one whose appeal is over)."""
 
     model_config = _STRICT
-    note: Annotated[str, StringConstraints(max_length=500)] | None = None
+    note: ShortNote | None = None
 
 
 class MemberLinkIn(BaseModel):
     """Let a member's account read this case (staff, after checking who the member is)."""
 
     model_config = _STRICT
-    email: Annotated[str, StringConstraints(min_length=3, max_length=254, strip_whitespace=True)]
+    email: Line = Field(description="The member's account e-mail")
 
 
 class MemberLinkRead(BaseModel):

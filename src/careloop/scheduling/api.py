@@ -44,6 +44,7 @@ async def schedule(case_number: str, request: Request, credentials: Credentials)
         lambda session, actor, body: service.schedule(
             session, actor, case_number, body, clock=clock
         ),
+        permission="appointment:manage",
     )
 
 
@@ -107,6 +108,7 @@ async def outcome(
         lambda session, actor, body: service.record_outcome(
             session, actor, appointment_id, body, clock=clock
         ),
+        permission="appointment:manage",
     )
 
 

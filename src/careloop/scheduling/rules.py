@@ -125,8 +125,12 @@ def outcome_problems(
     needs_serials: bool,
     reason: MissedReason | None,
     note: str | None,
+    received_at: datetime | None = None,
+    booked_at: datetime | None = None,
 ) -> list[FieldError]:
-    """What an outcome lacks, each naming its field and the rule."""
+    """What an outcome lacks, each naming its field and the rule. Nothing is delivered
+    or done before the case was received or before its window was booked (issue 9: a
+    delivery dated 0001-01-01 was once counted as on time)."""
     errors: list[FieldError] = []
     if outcome is Outcome.missed:
         if reason is None:
@@ -138,6 +142,10 @@ def outcome_problems(
         errors.append(FieldError("at", "say when it was delivered or done"))
     elif at > now + timedelta(minutes=5):
         errors.append(FieldError("at", "cannot be in the future"))
+    elif received_at is not None and at < received_at:
+        errors.append(FieldError("at", "cannot be before the case was received"))
+    elif booked_at is not None and at < booked_at:
+        errors.append(FieldError("at", "cannot be before the window was booked"))
     if outcome is Outcome.delivered:
         if not received_by:
             errors.append(FieldError("received_by", "proof of delivery names who received it"))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from careloop.core.dates import ServiceTime
 from careloop.core.text import Block, Line, ShortCode
 from careloop.referral.enums import ReferralStatus
 from careloop.scheduling.rules import AppointmentKind, AppointmentStatus, MissedReason, Outcome
@@ -18,8 +19,8 @@ class ScheduleIn(BaseModel):
     needs ``late_reason``, and escalates the case."""
 
     model_config = _STRICT
-    window_start: AwareDatetime = Field(description="With its UTC offset")
-    window_end: AwareDatetime
+    window_start: ServiceTime = Field(description="With its UTC offset")
+    window_end: ServiceTime
     late_reason: Block | None = None
     appointment_id: int | None = Field(
         default=None, ge=1, le=2**31 - 1, description="The due resupply to book, if several"
@@ -38,7 +39,7 @@ class OutcomeIn(BaseModel):
 
     model_config = _STRICT
     outcome: Outcome
-    at: AwareDatetime | None = None
+    at: ServiceTime | None = None
     received_by: Line | None = None
     serial_numbers: list[ShortCode] = Field(default_factory=list, max_length=50)
     reason: MissedReason | None = None

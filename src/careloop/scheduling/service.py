@@ -223,6 +223,8 @@ def record_outcome(
         needs_serials=any(_is_equipment(i) for i in items),
         reason=body.reason,
         note=body.note,
+        received_at=referral.received_at,
+        booked_at=appointment.scheduled_at,
     )
     problems += _units_problems(body, items)
     if problems:

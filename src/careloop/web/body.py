@@ -9,7 +9,8 @@ from typing import Any, TypeVar
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
 
-from careloop.core.errors import DomainError, RuleViolationError
+from careloop.core.errors import DomainError, FieldError, RuleViolationError
+from careloop.core.text import block_problem, strings_in
 from careloop.settings import Settings
 from careloop.web.problems import field_errors
 
@@ -94,6 +95,7 @@ def parse_model(body: bytes, model: type[M], *, content_type: str | None, max_de
         raise MalformedJsonError(f"The body is not valid JSON: {str(exc)[:120]}") from None
     if _depth_exceeds(parsed, max_depth):
         raise MalformedJsonError(f"The JSON is nested deeper than {max_depth} levels.")
+    refuse_unclean_text(parsed)
     try:
         return model.model_validate_json(body)
     except ValidationError as exc:
@@ -101,6 +103,23 @@ def parse_model(body: bytes, model: type[M], *, content_type: str | None, max_de
         raise RuleViolationError(
             f"{len(errors)} field(s) are invalid; nothing was stored.", errors=errors
         ) from None
+
+
+def refuse_unclean_text(parsed: Any) -> None:
+    """Refuse, naming each field, any string of the document (key or value) that holds
+    what no text may: NUL and other control characters but newline and tab, unpaired
+    surrogates (``\\ud800`` escapes), bidirectional controls. It runs before the model,
+    so it also covers a field whose type forgot its text rule; names and identifiers
+    are checked further (zero-width characters) by their types in ``core.text``."""
+    errors: list[FieldError] = []
+    for field, value in strings_in(parsed):
+        problem = block_problem(value)
+        if problem and all(e.field != field for e in errors):
+            errors.append(FieldError(field, problem))
+    if errors:
+        raise RuleViolationError(
+            f"{len(errors)} field(s) are invalid; nothing was stored.", errors=errors
+        )
 
 
 def parse_request_body(request: Request, raw: bytes, model: type[M]) -> M:

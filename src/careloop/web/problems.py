@@ -61,7 +61,8 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
-def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+def domain_error(request: Request, exc: Exception) -> JSONResponse:
+    """A DomainError as problem+json (the API's handler; other handlers may defer to it)."""
     assert isinstance(exc, DomainError)
     errors = list(exc.errors)
     if not errors and exc.field and exc.status == 422:
@@ -154,6 +155,6 @@ def _methods_for(request: Request) -> set[str]:
 
 
 def install(app: FastAPI) -> None:
-    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(DomainError, domain_error)
     app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(StarletteHTTPException, _http_error)

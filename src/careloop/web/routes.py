@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from careloop.core.actor import Actor
+from careloop.identity.permissions import require
 from careloop.web.body import parse_request_body
 from careloop.web.transaction import use_case
 
@@ -26,13 +27,20 @@ async def with_body(
     model: type[B],
     call: Callable[[Session, Actor, B], T],
     *,
+    permission: str,
     empty: Callable[[], B] | None = None,
 ) -> T:
     """Run ``call`` with the request body parsed as ``model``; an empty body is ``empty()``
-    when the route allows one (every field optional), else a 422 like any bad body."""
+    when the route allows one (every field optional), else a 422 like any bad body.
+
+    The caller's role must hold ``permission`` (the one the use case requires) before
+    the body is read: a caller who may not do this gets 403 whatever it sent, never a
+    422 that would tell it about the body first. The use case checks it again, with the
+    object (404 for what the caller may not see)."""
     raw = await request.body()
 
     def work(session: Session, actor: Actor) -> T:
+        require(actor, permission)
         if empty is not None and not raw.strip():
             return call(session, actor, empty())
         return call(session, actor, parse_request_body(request, raw, model))

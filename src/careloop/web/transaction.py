@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from careloop.core.actor import Actor
 from careloop.core.clock import Clock
+from careloop.core.dates import judged_at
 from careloop.core.errors import UnauthenticatedError
 from careloop.db.session import Database
 from careloop.identity import service as identity_service
@@ -98,7 +99,9 @@ def run_authenticated(
     session = database.session()
     try:
         principal = authenticate(session)
-        result = work(session, principal)
+        # Dates in the request are judged against the request's clock (core.dates).
+        with judged_at(clock_of(request).now()):
+            result = work(session, principal)
         session.commit()
         return result
     except BaseException:
