@@ -25,7 +25,7 @@ from careloop.db import sequences
 from careloop.identity import service as identity_service
 from careloop.identity.permissions import require
 from careloop.payer import service as payer_service
-from careloop.referral import clocks, drafts, presenters, repository, rules
+from careloop.referral import clocks, drafts, moves, presenters, repository, rules
 from careloop.referral.enums import ReferralAction, ReferralStatus, Severity
 from careloop.referral.errors import (
     IdempotencyKeyInFlightError,
@@ -195,7 +195,7 @@ def submit_referral(
         if replay is not None:
             return replay
     result = _run_checks(session, draft, now=now, received_at=now)
-    referral, items = _store(session, actor, result, now=now)
+    referral, items = _store(session, actor, result, now=now, clock=clock)
     referral_id, case_number = referral.id, referral.case_number
     payer = result.payer
     read = presenters.to_read(
@@ -271,7 +271,7 @@ def _json_field(body: str, name: str) -> Any:
 
 
 def _store(
-    session: Session, actor: Actor, result: CheckResult, *, now: datetime
+    session: Session, actor: Actor, result: CheckResult, *, now: datetime, clock: Clock
 ) -> tuple[Referral, list[ReferralItem]]:
     """Insert the case and everything that comes with it; return it as stored, without
     reading it back (the values are in hand, and the intake path is hot)."""
@@ -294,7 +294,9 @@ def _store(
         ),
     )
     repository.insert_events(session, _received_events(referral_id, actor, result, now=now))
-    return Referral(id=referral_id, **values), [ReferralItem(**row) for row in item_rows]
+    referral = Referral(id=referral_id, **values)
+    moves.status_changed(session, referral, clock=clock, new=True)
+    return referral, [ReferralItem(**row) for row in item_rows]
 
 
 def _referral_values(actor: Actor, result: CheckResult, *, now: datetime) -> dict[str, Any]:
@@ -583,6 +585,7 @@ def acknowledge_referral(
     repository.close_clocks(
         session, referral.id, [ClockKind.acknowledgement], status=ClockStatus.met, at=now
     )
+    moves.status_changed(session, referral, clock=clock)
     repository.insert_events(
         session,
         [
@@ -660,6 +663,7 @@ def supply_information(
         waiting=new_status is ReferralStatus.needs_clarification,
         now=now,
     )
+    moves.status_changed(session, referral, clock=clock)
     repository.insert_events(
         session,
         [
@@ -727,6 +731,7 @@ def cancel_referral(
     events.publish(
         "referral.cancelled", session=session, actor=actor, referral_id=referral.id, clock=clock
     )
+    moves.status_changed(session, referral, clock=clock)
     repository.insert_events(
         session,
         [
@@ -772,6 +777,7 @@ def close_referral(
     repository.close_clocks(
         session, referral.id, list(ClockKind), status=ClockStatus.cancelled, at=now
     )
+    moves.status_changed(session, referral, clock=clock)
     repository.insert_events(
         session,
         [
