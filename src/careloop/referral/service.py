@@ -195,7 +195,8 @@ def submit_referral(
         if replay is not None:
             return replay
     result = _run_checks(session, draft, now=now, received_at=now)
-    referral, items = _store(session, actor, result, now=now, clock=clock)
+    referral, items = _store(session, actor, result, now=now)
+    moves.status_changed(session, referral, clock=clock, new=True)
     referral_id, case_number = referral.id, referral.case_number
     payer = result.payer
     read = presenters.to_read(
@@ -271,10 +272,9 @@ def _json_field(body: str, name: str) -> Any:
 
 
 def _store(
-    session: Session, actor: Actor, result: CheckResult, *, now: datetime, clock: Clock
+    session: Session, actor: Actor, result: CheckResult, *, now: datetime
 ) -> tuple[Referral, list[ReferralItem]]:
-    """Insert the case and everything that comes with it; return it as stored, without
-    reading it back (the values are in hand, and the intake path is hot)."""
+    """Insert the case and all that comes with it; return it without reading it back."""
     draft = result.draft
     values = _referral_values(actor, result, now=now)
     params = {**values, **sequences.case_number_params(session, f"CL-{now.year}-")}
@@ -294,9 +294,7 @@ def _store(
         ),
     )
     repository.insert_events(session, _received_events(referral_id, actor, result, now=now))
-    referral = Referral(id=referral_id, **values)
-    moves.status_changed(session, referral, clock=clock, new=True)
-    return referral, [ReferralItem(**row) for row in item_rows]
+    return Referral(id=referral_id, **values), [ReferralItem(**row) for row in item_rows]
 
 
 def _referral_values(actor: Actor, result: CheckResult, *, now: datetime) -> dict[str, Any]:
