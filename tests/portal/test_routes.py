@@ -50,7 +50,7 @@ PATH_VALUES = {
     "offer_id": "1",
     "authorization_id": "1",
     "appointment_id": "1",
-    "clock_id": "1",
+    "item_id": "1",
     "system": "icd10",
     "code": "sign_in_failed",
 }
