@@ -145,7 +145,9 @@ def run_until_idle(
         total.update(fired)
         if sum(fired.values()) < batch:
             break
-    total["escalations"] += climb_ladder(database, clock=clock, batch=batch)
+    climbed = climb_ladder(database, clock=clock, batch=batch)
+    if climbed:
+        total["escalations"] += climbed
     if sink is not None:
         with database.unit_of_work() as session:
             total["notifications"] += notification_service.deliver_due(session, sink, clock=clock)
