@@ -452,7 +452,9 @@ def needed_work(facts: CaseFacts) -> list[NeededWork]:
                     else facts.ack_due_at,
                 )
             )
-        return out
+        if out:
+            return out
+        status = ReferralStatus.acknowledged  # received yet acknowledged: the next step
     if status == ReferralStatus.fulfilled:
         return [
             NeededWork(
