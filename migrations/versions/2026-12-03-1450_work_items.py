@@ -91,6 +91,13 @@ def upgrade() -> None:
             postgresql_where=_OPEN,
         )
         batch_op.create_index(
+            "ix_work_items_open_level_due_at",
+            ["level", "due_at"],
+            unique=False,
+            sqlite_where=_OPEN,
+            postgresql_where=_OPEN,
+        )
+        batch_op.create_index(
             "ix_work_items_open_climbs_at",
             ["climbs_at"],
             unique=False,
@@ -182,6 +189,7 @@ def downgrade() -> None:
     with op.batch_alter_table("work_items", schema=None) as batch_op:
         batch_op.drop_index("ix_work_items_referral_id")
         batch_op.drop_index("ix_work_items_open_climbs_at", sqlite_where=_OPEN)
+        batch_op.drop_index("ix_work_items_open_level_due_at", sqlite_where=_OPEN)
         batch_op.drop_index("ix_work_items_open_referral_id_due_at", sqlite_where=_OPEN)
         batch_op.drop_index("ix_work_items_open_owner_due_at", sqlite_where=_OPEN)
         batch_op.drop_index("ix_work_items_open_team_due_at", sqlite_where=_OPEN)

@@ -65,6 +65,14 @@ class WorkItem(Base):
             sqlite_where=text(OPEN),
             postgresql_where=text(OPEN),
         ),
+        # The supervisor's and the manager's views (escalated work, in due order).
+        Index(
+            "ix_work_items_open_level_due_at",
+            "level",
+            "due_at",
+            sqlite_where=text(OPEN),
+            postgresql_where=text(OPEN),
+        ),
         # The worker's ladder pass: open items whose next climb is due.
         Index(
             "ix_work_items_open_climbs_at",

@@ -234,11 +234,16 @@ def page(
 
 
 def count_cases(
-    session: Session, actor: Actor, *, items: ItemFilter, case_filter: CaseFilter | None
+    session: Session,
+    actor: Actor,
+    *,
+    items: ItemFilter,
+    case_filter: CaseFilter | None,
+    cap: int,
 ) -> int:
-    """How many rows the queue has with these filters (the API's total)."""
-    stmt = _heads(actor, items, case_filter).with_only_columns(func.count(WorkItem.id))
-    return int(session.scalar(stmt) or 0)
+    """How many rows the queue has with these filters (the API's total), up to ``cap``."""
+    rows = _heads(actor, items, case_filter).with_only_columns(WorkItem.id).limit(cap).subquery()
+    return int(session.scalar(select(func.count()).select_from(rows)) or 0)
 
 
 def open_items_of_cases(session: Session, referral_ids: Iterable[int]) -> list[QueueRow]:
@@ -272,29 +277,38 @@ def item(session: Session, actor: Actor, item_id: int) -> QueueRow | None:
     return _queue_row(tuple(found)) if found is not None else None
 
 
-def counts(session: Session, actor: Actor, now: datetime) -> tuple[dict[tuple[str, int], int], int]:
-    """Open items by (team, level), and how many are past due now (the header)."""
-    by_team: dict[tuple[str, int], int] = {}
-    overdue = 0
-    stmt = (
-        select(
-            WorkItem.team,
-            WorkItem.level,
-            func.count(WorkItem.id),
-            func.sum(case((WorkItem.due_at <= now, 1), else_=0)),
-        )
-        .where(_OPEN, _scope(actor))
-        .group_by(WorkItem.team, WorkItem.level)
-    )
-    for team, level, n, late in session.execute(stmt):
-        by_team[(str(team), int(level))] = int(n)
-        overdue += int(late or 0)
-    return by_team, overdue
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """The navigation's figures, each counted up to ``cap`` (at ``cap``: that many or
+    more), so that reading them costs the same however much work is open."""
+
+    by_team: dict[str, int]
+    supervisor: int
+    manager: int
+    overdue: int
+    cap: int
 
 
-def overdue_count(session: Session, now: datetime) -> int:
-    stmt = select(func.count(WorkItem.id)).where(_OPEN, WorkItem.due_at <= now)
-    return int(session.scalar(stmt) or 0)
+def _capped(cap: int, *where: ColumnElement[bool]) -> Any:
+    rows = select(WorkItem.id).where(_OPEN, *where).limit(cap).subquery()
+    return select(func.count()).select_from(rows).scalar_subquery()
+
+
+def counts(session: Session, actor: Actor, now: datetime, teams: Sequence[str], cap: int) -> Counts:
+    """Open items per team, at the supervisor's level and up, at the manager's, and past
+    due now (the header): one statement, each figure an index walk of at most ``cap``
+    rows (``ix_work_items_open_team_due_at``, ``..._level_due_at``, ``..._due_at``)."""
+    if not actor.is_staff:
+        return Counts({t: 0 for t in teams}, 0, 0, 0, cap)
+    figures = [_capped(cap, WorkItem.team == team) for team in teams]
+    figures += [
+        _capped(cap, WorkItem.level >= 2),
+        _capped(cap, WorkItem.level >= 3),
+        _capped(cap, WorkItem.due_at <= now),
+    ]
+    row = session.execute(select(*figures)).one()
+    values = [int(v or 0) for v in row]
+    return Counts(dict(zip(teams, values, strict=False)), values[-3], values[-2], values[-1], cap)
 
 
 def case_items(session: Session, referral_id: int) -> list[WorkItem]:

@@ -547,4 +547,7 @@ def climb_to(
 # ---- the queue's sort orders -------------------------------------------------------------
 
 SORTS = ("due", "urgency", "payer", "status", "owner")
+#: Counts (team figures, overdue now, the API's total) stop here: "1000+" reads the same
+#: to a person, and the page then costs the same with 300 open items or 300,000.
+COUNT_CAP = 1000
 DEFAULT_SORT = "due"

@@ -57,15 +57,19 @@ class WorkQueuePage(BaseModel):
     """A page of the queue: one entry per case, in the chosen order (due: overdue first)."""
 
     cases: list[QueueCaseRead]
-    total: int | None = Field(description="Rows with these filters (null when not counted)")
+    total: int | None = Field(
+        description="Entries with these filters, counted up to `count_cap` (at the cap: that "
+        "many or more); null when not counted"
+    )
     has_more: bool
     limit: int
     offset: int
     sort: str
     overdue_now: int = Field(description="Open items past due now, all teams")
-    team_counts: dict[str, int] = Field(description="Open items per team")
+    team_counts: dict[str, int] = Field(description="Open items per team (zero included)")
     supervisor_count: int = Field(description="Open items at the supervisor's level or above")
     manager_count: int = Field(description="Open items at the operations manager's level")
+    count_cap: int = Field(description="Every count stops here: at the cap, that many or more")
 
 
 class CaseClockRead(BaseModel):

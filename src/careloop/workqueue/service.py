@@ -289,9 +289,11 @@ def list_queue(
             session, [r.referral_id for r in rows if r.referral_id is not None]
         ):
             by_case[r.referral_id or 0].append(_read(r, now))
-    by_team, overdue = repository.counts(session, actor, now)
+    figures = repository.counts(session, actor, now, rules.TEAMS, rules.COUNT_CAP)
     total = (
-        repository.count_cases(session, actor, items=items, case_filter=case_filter)
+        repository.count_cases(
+            session, actor, items=items, case_filter=case_filter, cap=rules.COUNT_CAP
+        )
         if with_total
         else None
     )
@@ -307,9 +309,6 @@ def list_queue(
             "case_numbers": [r.case_number for r in rows if r.case_number is not None],
         },
     )
-    team_counts: dict[str, int] = defaultdict(int)
-    for (name, _level), n in by_team.items():
-        team_counts[name] += n
     return WorkQueuePage(
         cases=[
             _case(r, now, by_case.get(r.referral_id or 0) if with_items else None) for r in rows
@@ -319,10 +318,11 @@ def list_queue(
         limit=limit,
         offset=offset,
         sort=sort,
-        overdue_now=overdue,
-        team_counts=dict(team_counts),
-        supervisor_count=sum(n for (_, lv), n in by_team.items() if lv >= rules.SUPERVISOR_LEVEL),
-        manager_count=sum(n for (_, lv), n in by_team.items() if lv >= rules.MANAGER_LEVEL),
+        overdue_now=figures.overdue,
+        team_counts=figures.by_team,
+        supervisor_count=figures.supervisor,
+        manager_count=figures.manager,
+        count_cap=figures.cap,
     )
 
 
@@ -366,11 +366,6 @@ def _read(row: QueueRow, now: datetime) -> WorkItemRead:
         open=is_open,
         assigned_to=assignee,
     )
-
-
-def overdue_now(session: Session, *, clock: Clock) -> int:
-    """Open work items past due now (the staff header's figure)."""
-    return repository.overdue_count(session, clock.now())
 
 
 def case_clocks(

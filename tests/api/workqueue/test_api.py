@@ -92,7 +92,8 @@ class TestItems:
         assert item["due_text"].endswith(" late")
         assert item["what"].startswith("Acknowledge the referral")
         assert item["assigned_to"] is None and item["open"] is True
-        assert body["overdue_now"] == 1 and body["team_counts"] == {"intake": 1}
+        assert body["overdue_now"] == 1 and body["team_counts"]["intake"] == 1
+        assert body["team_counts"]["case_management"] == 0 and body["count_cap"] == 1000
 
     def test_acknowledging_ends_the_intake_work_and_opens_the_next(
         self, client: TestClient, tokens: Tokens, clock: FixedClock

@@ -249,7 +249,7 @@ class TestListQueue:
         assert first.item.overdue and first.item.due_text.endswith(" late")
         assert page.cases[1].more == 1
         assert page.overdue_now == 3  # a's acknowledgement, b's two items
-        assert page.team_counts == {"intake": 3}
+        assert page.team_counts["intake"] == 3 and page.team_counts["network"] == 0
 
     def test_team_mine_and_case_filters(self, world: World) -> None:
         a, b = world.case(), world.case()
@@ -269,6 +269,15 @@ class TestListQueue:
         rest = world.queue(limit=2, offset=2)
         assert len(rest.cases) == 1 and not rest.has_more
         assert sorted(_cases(first) + _cases(rest)) == sorted(numbers)  # type: ignore[type-var]
+
+    def test_counts_stop_at_the_cap(self, world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(rules, "COUNT_CAP", 2)
+        for _ in range(3):
+            world.case()
+        world.clock.advance(timedelta(days=5))
+        page = world.queue(with_total=True)
+        assert (page.team_counts["intake"], page.overdue_now, page.total) == (2, 2, 2)
+        assert page.count_cap == 2 and len(page.cases) == 3
 
     def test_read_is_audited_with_the_case_numbers_shown(self, world: World) -> None:
         a = world.case()
