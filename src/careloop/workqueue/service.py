@@ -129,9 +129,13 @@ def on_status_changed(
     for subject, work in needed.items():
         if subject in held:
             _update(held[subject], work.due_at, work.title, work.team)
-    repository.insert_items(
-        session, [_row(w, referral_id, now) for s, w in needed.items() if s not in held]
-    )
+    # Whoever holds the case's work keeps it through the next step.
+    holder = next((i.owner_user_id for i in open_items if i.owner_user_id is not None), None)
+    rows = [_row(w, referral_id, now) for s, w in needed.items() if s not in held]
+    if holder is not None:
+        for row in rows:
+            row.update(owner_user_id=holder, claimed_at=now)
+    repository.insert_items(session, rows)
 
 
 def _update(item: WorkItem, due_at: datetime, title: str, team: str) -> None:

@@ -307,6 +307,13 @@ class TestClaimAndRelease:
         )
         assert {i.owner_user_id for i in world.items(case)} == {None}
 
+    def test_whoever_holds_the_case_keeps_its_next_step(self, world: World) -> None:
+        case = world.case()
+        service.claim_item(world.session, world.manager, world.item_id(case), clock=world.clock)
+        world.acknowledge(case)
+        (item,) = world.items(case)
+        assert item.kind == "verify_eligibility" and item.owner_user_id == world.manager.user_id
+
     def test_second_claimer_is_told_who_holds_it(self, world: World) -> None:
         item_id = world.item_id(world.case())
         service.claim_item(world.session, world.manager, item_id, clock=world.clock)
