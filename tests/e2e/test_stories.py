@@ -90,7 +90,7 @@ def test_take_a_call_fix_the_npi_get_the_case_number_and_acknowledge(
     shot(page, "04-referral-confirmation")
 
     page.get_by_role("link", name="Work queue").click()
-    # The case has several open deadlines (rows), and one Acknowledge button.
+    # The case is one row of the queue, with one Acknowledge button.
     acknowledge = page.get_by_role("button", name=f"Acknowledge {number}")
     expect(acknowledge).to_have_count(1)
     shot(page, "05-work-queue")
