@@ -193,3 +193,27 @@ def test_pages_fit_a_tablet_without_horizontal_scrolling(page: Page, world: Worl
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 768, width
     shot(page, "16-referral-form-tablet")
+
+
+def test_the_queue_is_worked_from_the_keyboard_one_compact_row_per_case(
+    page: Page, world: World
+) -> None:
+    page.set_viewport_size({"width": 1280, "height": 800})
+    sign_in(page, world.intake)
+    page.goto("/staff")
+    rows = page.locator("#work-queue tbody tr")
+    expect(rows.first).to_be_visible()
+    box = rows.first.bounding_box()
+    assert box is not None and box["height"] <= 34, box  # about 50 rows fill a screen
+    page.keyboard.press("j")
+    expect(rows.first).to_have_class(re.compile("is-current"))
+    page.keyboard.press("c")
+    expect(
+        page.locator("#work-queue tbody tr").first.get_by_role(
+            "button", name=re.compile("^Release")
+        )
+    ).to_be_visible()
+    shot(page, "17-work-queue-claimed")
+    page.keyboard.press("j")
+    page.keyboard.press("o")
+    expect(page).to_have_url(re.compile(r"/cases/CL-\d{4}-\d{6}$"))
