@@ -205,6 +205,8 @@ def test_the_queue_is_worked_from_the_keyboard_one_compact_row_per_case(
     expect(rows.first).to_be_visible()
     box = rows.first.bounding_box()
     assert box is not None and box["height"] <= 34, box  # about 50 rows fill a screen
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 1280, width
     page.keyboard.press("j")
     expect(rows.first).to_have_class(re.compile("is-current"))
     page.keyboard.press("c")
