@@ -1,5 +1,6 @@
-"""Work-queue latency: "next 50 items for a team" and a case manager's own queue through
-the HTTP API, next to the bare indexed SQL query measured in the same run.
+"""Work-queue latency: "next 50 cases for a team" (one row per case: its most urgent open
+work item) and a case manager's own queue through the HTTP API, next to the bare indexed
+SQL query measured in the same run.
 
     .venv/bin/python bench/workqueue.py                    # 2,000,000 referrals
     .venv/bin/python bench/workqueue.py --referrals 200000 --requests 300   # quicker
@@ -12,26 +13,32 @@ What runs (DESIGN.md §7: figures are ratios against the machine's own limit):
   leaves it behind afterwards);
 * a case manager and their bearer token made with the CLI (``careloop user add`` and
   ``careloop token issue``);
-* synthetic referrals and their clocks loaded with COPY (not through the services), over
-  two years: 95 % closed (accepted or cancelled; their clocks met or cancelled), the newest
-  5 % open in every status (received, needing clarification with paused service clocks,
-  acknowledged, offered with an offer-response clock, accepted, unplaced); acknowledgement,
-  service-start and service-warning clocks for each, a discharge clock for the 10 % that
-  are discharge-urgent; about 30 % of closed clocks assigned to other users, and a few
-  hundred open ones to the bench case manager. Secondary indexes are dropped during the
-  load and rebuilt from their migrated definitions, foreign-key triggers are off for the
-  load (the rows are generated consistent); then VACUUM (ANALYZE), so
+* synthetic referrals, their clocks and their work items loaded with COPY (not through
+  the services), over two years: 85 % closed (accepted or cancelled; their clocks met or
+  cancelled, their work items done), the newest 15 % open in every status (received,
+  needing clarification with paused service clocks, acknowledged, offered with an
+  offer-response clock, accepted, unplaced); acknowledgement, service-start and
+  service-warning clocks for each, a discharge clock for the 10 % that are
+  discharge-urgent; about 30 % of closed clocks assigned to other users, and a few hundred
+  open ones to the bench case manager. Each open case has the work item its status calls
+  for (``workqueue.rules.needed_work``), every fifth one a second item (a call back); two
+  open cases in three (10 % of all referrals) are overdue and escalated (supervisor or
+  operations manager), the rest due within three days. Secondary indexes are dropped
+  during the load and rebuilt from their migrated definitions, foreign-key triggers are
+  off for the load (the rows are generated consistent); then VACUUM (ANALYZE), so
   autovacuum does not start on the fresh tables in the middle of the measurement;
-* bare SQL (psycopg, autocommit, prepared): ``SELECT id, due_at FROM clocks WHERE team = ?
-  AND status = 'open' ORDER BY due_at, id LIMIT 50``, alternating the intake and case
-  management teams; and the API's own page statement (captured from
-  ``workqueue.repository.page``: joins to the referral and the assignee, discharge
-  tie-break) run bare the same way;
+* bare SQL (psycopg, autocommit, prepared): ``SELECT id, due_at FROM work_items WHERE
+  team = ? AND closed_at IS NULL ORDER BY due_at, id LIMIT 50``, alternating the intake
+  and case management teams; and the API's own page statement (captured from
+  ``workqueue.repository.page``: the most urgent item per case by an anti-join, "and N
+  more", joins to the referral, payer and owner) run bare the same way, its PostgreSQL
+  plan checked to walk a partial index of open items without sorting them all;
 * API: ``careloop serve`` (one process) on a free 127.0.0.1 port, one keep-alive client,
   ``GET /api/v1/workqueue?team=...&limit=50`` alternating the same two teams, and, after
-  the case manager claims 100 items through ``POST /api/v1/workqueue/{id}/claim``,
+  the case manager claims 100 work items through ``POST /api/v1/workqueue/{id}/claim``,
   ``GET /api/v1/workqueue?mine=true&limit=50``. Each API request authenticates (token
-  cache), reads the page, audits the read (an INSERT) and commits;
+  cache), reads the page, the cases' items, the team counts and the total, audits the
+  read (an INSERT) and commits;
 * the passes alternate in ``--rounds`` blocks so background load touches all of them;
   median and p99 over all requests of each pass, with the ratio to the bare query.
 
@@ -82,7 +89,8 @@ from _common import (
 from careloop.core.actor import Actor, Role
 from careloop.db.migrate import upgrade_database
 from careloop.db.session import Database
-from careloop.workqueue import repository
+from careloop.workqueue import repository, rules
+from careloop.workqueue.repository import ItemFilter
 
 DB_NAME = "careloop_bench_workqueue"
 DEFAULT_REFERRALS = 2_000_000
@@ -94,7 +102,8 @@ MANAGER_EMAIL = "bench.cm@example.test"
 TARGET_MEDIAN_MS = 10.0
 TARGET_P99_MS = 30.0
 
-OPEN_SHARE = 0.05  # the newest referrals still open
+OPEN_SHARE = 0.15  # the newest referrals still open
+OVERDUE_OF_OPEN = 3  # one open case in this many is on time; the others overdue, escalated
 HISTORY = timedelta(days=730)
 OTHER_USERS = range(1000, 1200)  # ids of other staff on closed clocks (no users row needed)
 
@@ -132,6 +141,23 @@ CLOCK_COLUMNS = (
     "met_at",
     "cancelled_at",
 )
+WORK_ITEM_COLUMNS = (
+    "id",
+    "referral_id",
+    "subject",
+    "kind",
+    "team",
+    "level",
+    "title",
+    "due_at",
+    "opened_at",
+    "breached_at",
+    "level_raised_at",
+    "climbs_at",
+    "closed_at",
+    "owner_user_id",
+    "claimed_at",
+)
 CHANNELS = ("fhir", "fax", "portal", "phone", "email")
 OPEN_STATUSES = (
     ("received", 30),
@@ -150,6 +176,8 @@ class Loaded:
     referrals: int = 0
     clocks: int = 0
     open_clocks: int = 0
+    items: int = 0
+    open_items: int = 0
     seconds: float = 0.0
 
 
@@ -163,6 +191,8 @@ class Generator:
         self.first_open = int(referrals * (1 - OPEN_SHARE))
         self.clock_id = 0
         self.open_clocks = 0
+        self.item_id = 0
+        self.open_items = 0
 
     def received_at(self, i: int) -> datetime:
         # Even spread over the history, the newest last; the open ones over ~36 days.
@@ -272,13 +302,94 @@ class Generator:
                 offer_id=ref_id,
             )
 
-    def write(self, referrals: Callable[[str], None], clocks: Callable[[str], None]) -> None:
+    def item_line(
+        self,
+        ref_id: int,
+        work: rules.NeededWork,
+        opened: datetime,
+        *,
+        level: int,
+        closed: datetime | None,
+        owner: int | None,
+    ) -> str:
+        self.item_id += 1
+        if closed is None:
+            self.open_items += 1
+        breached = work.due_at if level > 1 else None
+        raised = work.due_at + timedelta(minutes=5) if level > 1 else None
+        climbs = (
+            None
+            if level >= 3 or closed
+            else (raised + timedelta(hours=4) if raised else work.due_at)
+        )
+        fields = (
+            str(self.item_id),
+            str(ref_id),
+            work.subject,
+            work.kind,
+            work.team,
+            str(level),
+            work.title,
+            ts(work.due_at),
+            ts(opened),
+            ts(breached) if breached else N,
+            ts(raised) if raised else N,
+            ts(climbs) if climbs else N,
+            ts(closed) if closed else N,
+            str(owner) if owner else N,
+            ts(opened) if owner else N,
+        )
+        return "\t".join(fields) + "\n"
+
+    def items_of(self, i: int, status: str, received: datetime) -> Iterator[str]:
+        """The work the case's status calls for (workqueue.rules), done for closed cases;
+        for open ones overdue and escalated, or due within three days."""
+        ref_id = i + 1
+        is_open = i >= self.first_open
+        overdue = is_open and i % OVERDUE_OF_OPEN != 0
+        if not is_open:
+            due = received + timedelta(days=1)
+        elif overdue:
+            due = self.now - timedelta(minutes=10 + i % 5000)
+        else:
+            due = self.now + timedelta(minutes=i % 4320)
+        facts = rules.CaseFacts(
+            referral_id=ref_id,
+            status="received" if not is_open else status,
+            acknowledged=is_open and status not in ("received", "needs_clarification"),
+            ack_due_at=due,
+            service_due_at=due,
+            changed_at=received,
+        )
+        level = (3 if i % 4 == 0 else 2) if overdue else 1
+        owner = self.manager_id if is_open and i % 1000 == 7 else None
+        closed = None if is_open else min(due, self.now)
+        for work in rules.needed_work(facts)[:1]:
+            yield self.item_line(ref_id, work, received, level=level, closed=closed, owner=owner)
+        if is_open and i % 5 == 0:
+            call = rules.NeededWork(
+                f"contact:{ref_id}",
+                "call_back",
+                rules.CASE_MANAGEMENT,
+                "Call the referrer back",
+                due + timedelta(hours=2),
+            )
+            yield self.item_line(ref_id, call, received, level=1, closed=None, owner=None)
+
+    def write(
+        self,
+        referrals: Callable[[str], None],
+        clocks: Callable[[str], None],
+        items: Callable[[str], None],
+    ) -> None:
         for i in range(self.n):
             status = self.status(i)
             received = self.received_at(i)
             referrals(self.referral_line(i, status, received))
             for line in self.clocks_of(i, status, received):
                 clocks(line)
+            for line in self.items_of(i, status, received):
+                items(line)
 
 
 class CopySink:
@@ -303,7 +414,7 @@ def _secondary_indexes(conn: psycopg.Connection[Any]) -> list[tuple[str, str]]:
     rows = conn.execute(
         """
         SELECT i.indexname, i.indexdef FROM pg_indexes i
-        WHERE i.tablename IN ('referrals', 'clocks')
+        WHERE i.tablename IN ('referrals', 'clocks', 'work_items')
           AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)
         """
     ).fetchall()
@@ -311,11 +422,15 @@ def _secondary_indexes(conn: psycopg.Connection[Any]) -> list[tuple[str, str]]:
 
 
 def load(url: str, referrals: int, now: datetime, manager_id: int) -> Loaded:
-    """Generate and COPY the referrals and clocks (both streams in one pass, clocks spooled
-    to a temporary file), rebuild the indexes, move the sequences on, ANALYZE."""
+    """Generate and COPY the referrals, clocks and work items (in one pass, clocks and
+    items spooled to temporary files), rebuild the indexes, move the sequences on, ANALYZE."""
     started = time.perf_counter()
     generator = Generator(referrals, now, manager_id)
-    with psycopg.connect(url) as conn, tempfile.TemporaryFile("w+") as spool:
+    with (
+        psycopg.connect(url) as conn,
+        tempfile.TemporaryFile("w+") as spool,
+        tempfile.TemporaryFile("w+") as item_spool,
+    ):
         conn.execute("SET maintenance_work_mem = '512MB'")
         # Foreign-key triggers off for the load: every clock's referral is generated.
         conn.execute("SET session_replication_role = replica")
@@ -327,7 +442,7 @@ def load(url: str, referrals: int, now: datetime, manager_id: int) -> Loaded:
         )
         with conn.cursor() as cur, cur.copy(statement) as copy:
             sink = CopySink(copy)
-            generator.write(sink, spool.write)
+            generator.write(sink, spool.write, item_spool.write)
             sink.flush()
         say(f"  referrals copied ({time.perf_counter() - started:.0f} s)")
         spool.seek(0)
@@ -338,7 +453,15 @@ def load(url: str, referrals: int, now: datetime, manager_id: int) -> Loaded:
             while chunk := spool.read(1 << 20):
                 copy.write(chunk)
         say(f"  clocks copied ({time.perf_counter() - started:.0f} s)")
-        for table in ("referrals", "clocks"):
+        item_spool.seek(0)
+        statement = sql.SQL("COPY work_items ({}) FROM STDIN").format(
+            sql.SQL(", ").join(map(sql.Identifier, WORK_ITEM_COLUMNS))
+        )
+        with conn.cursor() as cur, cur.copy(statement) as copy:
+            while chunk := item_spool.read(1 << 20):
+                copy.write(chunk)
+        say(f"  work items copied ({time.perf_counter() - started:.0f} s)")
+        for table in ("referrals", "clocks", "work_items"):
             conn.execute(
                 sql.SQL(
                     "SELECT setval(pg_get_serial_sequence({}, 'id'), "
@@ -354,11 +477,14 @@ def load(url: str, referrals: int, now: datetime, manager_id: int) -> Loaded:
         # VACUUM too: otherwise autovacuum starts on the fresh tables during the measurement.
         conn.execute("VACUUM (ANALYZE) referrals")
         conn.execute("VACUUM (ANALYZE) clocks")
+        conn.execute("VACUUM (ANALYZE) work_items")
         say(f"  vacuumed and analysed ({time.perf_counter() - started:.0f} s)")
     return Loaded(
         referrals=referrals,
         clocks=generator.clock_id,
         open_clocks=generator.open_clocks,
+        items=generator.item_id,
+        open_items=generator.open_items,
         seconds=time.perf_counter() - started,
     )
 
@@ -366,7 +492,8 @@ def load(url: str, referrals: int, now: datetime, manager_id: int) -> Loaded:
 # ---- the statements ---------------------------------------------------------------------
 
 BARE_SQL = (
-    "SELECT id, due_at FROM clocks WHERE team = %s AND status = 'open' ORDER BY due_at, id LIMIT 50"
+    "SELECT id, due_at FROM work_items WHERE team = %s AND closed_at IS NULL "
+    "ORDER BY due_at, id LIMIT 50"
 )
 
 
@@ -386,9 +513,9 @@ def api_statement(url: str, team: str) -> tuple[str, dict[str, Any]]:
             repository.page(
                 session,
                 actor,
-                team=team,
-                assigned_user_id=None,
-                kind=None,
+                items=ItemFilter(team=team),
+                case_filter=None,
+                sort=rules.DEFAULT_SORT,
                 limit=PAGE,
                 offset=0,
             )
@@ -507,7 +634,7 @@ def api_pass(client: Client, paths: list[str], count: int) -> list[float]:
 
         def request(p: str = path) -> None:
             status, body = client.call("GET", p)
-            if status != 200 or body.count(b'"clock_id"') == 0:
+            if status != 200 or body.count(b'"item_id"') == 0:
                 raise BenchError(f"GET {p} answered {status}: {body[:300]!r}")
 
         samples.append(timed(request))
@@ -517,9 +644,10 @@ def api_pass(client: Client, paths: list[str], count: int) -> list[float]:
 def claim_items(client: Client, count: int) -> int:
     page = client.json("GET", f"/api/v1/workqueue?team=case_management&limit={count}")
     claimed = 0
-    for item in page["items"]:
+    for case in page["cases"]:
+        item = case["item"]
         if item["assigned_to"] is None:
-            client.json("POST", f"/api/v1/workqueue/{item['clock_id']}/claim")
+            client.json("POST", f"/api/v1/workqueue/{item['item_id']}/claim")
             claimed += 1
     return claimed
 
@@ -544,13 +672,14 @@ def report(
     print()
     print(
         f"work queue: {loaded.referrals:,} referrals, {loaded.clocks:,} clocks "
-        f"({loaded.open_clocks:,} open), loaded with COPY in {loaded.seconds:.0f} s"
+        f"({loaded.open_clocks:,} open), {loaded.items:,} work items "
+        f"({loaded.open_items:,} open), loaded with COPY in {loaded.seconds:.0f} s"
     )
     print(f"  page statement plan: {' > '.join(plan[0])}")
-    uses_index = any("ix_clocks_team_status_due_at" in node for node in plan[0])
+    uses_index = any("ix_work_items_open_team_due_at" in node for node in plan[0])
     full_sort = any(node == "Sort" for node in plan[0])
     print(
-        f"  plan walks ix_clocks_team_status_due_at without a full sort: "
+        f"  plan walks ix_work_items_open_team_due_at without a full sort: "
         f"{'PASS' if uses_index and not full_sort else 'FAIL'} "
         f"(EXPLAIN ANALYZE execution {plan[1]:.2f} ms)"
     )
@@ -565,7 +694,7 @@ def report(
         target = f"{verdict(s)} (median < {TARGET_MEDIAN_MS:g} ms, p99 < {TARGET_P99_MS:g} ms)"
         print(f"  {s.label:44} {s.median:7.2f}ms {s.p99:7.2f}ms {ratio:>22}  {target}")
     print(f"  ({len(bare.samples_ms)} requests per line; the case manager's queue holds")
-    print(f"   {mine_items} open items, listed {PAGE} at a time)")
+    print(f"   {mine_items} open work items, listed {PAGE} cases at a time)")
     print(
         f"  machine busy during the measurement: {machine.busy_pct:.0f} % of "
         f"{machine.cores} cores (this bench alone keeps about one busy); "
@@ -605,10 +734,10 @@ def measure(
         cores=os.cpu_count() or 1,
     )
     return (
-        Series("bare SQL: next 50 open clocks of a team", bare),
+        Series("bare SQL: next 50 open work items of a team", bare),
         Series("bare SQL: the API's page statement (joins)", full),
         [
-            Series("API: next 50 items for a team", team),
+            Series("API: next 50 cases for a team", team),
             Series("API: a case manager's queue (mine=true)", mine),
         ],
         machine,
@@ -629,7 +758,7 @@ def run(args: argparse.Namespace) -> None:
         "CARELOOP_LOG_FORMAT": "json",
     }
     token = make_case_manager(env)
-    say(f"loading {args.referrals:,} referrals and their clocks with COPY ...")
+    say(f"loading {args.referrals:,} referrals, their clocks and work items with COPY ...")
     loaded = load(url, args.referrals, datetime.now(UTC), manager_id=1)
     plan = explain(url, *api_statement(url, TEAMS[0]))
     with tempfile.TemporaryDirectory() as tmp:
@@ -648,7 +777,7 @@ def run(args: argparse.Namespace) -> None:
             server.stop()
     with psycopg.connect(url) as conn:
         row = conn.execute(
-            "SELECT count(*) FROM clocks WHERE assigned_user_id = 1 AND status = 'open'"
+            "SELECT count(*) FROM work_items WHERE owner_user_id = 1 AND closed_at IS NULL"
         ).fetchone()
     report(loaded, bare, full, api, plan, int(row[0]) if row else 0, machine)
     if not args.keep:

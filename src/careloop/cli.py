@@ -374,8 +374,9 @@ def validate(
 @app.command()
 def tick() -> None:
     """Fire everything due now, once (what the worker does on each pass): escalate
-    overdue acknowledgements and service starts, warn before deadlines, expire
-    unanswered offers, stop offers to lapsed providers, deliver notifications."""
+    overdue acknowledgements and service starts, raise overdue work to the supervisor's
+    and the operations manager's queues, warn before deadlines, expire unanswered offers,
+    stop offers to lapsed providers, deliver notifications."""
     from careloop import worker
 
     database = _database()

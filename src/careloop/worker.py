@@ -1,4 +1,5 @@
-"""The worker: fires due clocks exactly once and delivers the outbox.
+"""The worker: fires due clocks exactly once, raises overdue work up the escalation
+ladder and delivers the outbox.
 
 Run it as ``careloop worker`` (any number side by side on PostgreSQL; one on SQLite),
 once as ``careloop tick``, or inside ``careloop demo``. Each batch of clocks is claimed
@@ -32,6 +33,7 @@ from careloop.scheduling import tasks as scheduling_tasks
 from careloop.sla import repository as clocks
 from careloop.sla.models import Clock as ClockRow
 from careloop.sla.models import ClockKind, ClockStatus
+from careloop.workqueue import service as workqueue_service
 
 log = structlog.get_logger("careloop.worker")
 
@@ -122,6 +124,18 @@ def _fire_one(session: Session, row: ClockRow, clock: Clock) -> bool:
     return True
 
 
+def climb_ladder(database: Database, *, clock: Clock, batch: int = 100) -> int:
+    """Raise past-due work items up the escalation ladder, batch after batch (each in a
+    transaction of its own); returns how many climbed."""
+    climbed = 0
+    while True:
+        with database.unit_of_work() as session:
+            done = workqueue_service.climb_due(session, clock=clock, batch=batch)
+        climbed += done
+        if done < batch:
+            return climbed
+
+
 def run_until_idle(
     database: Database,
     *,
@@ -138,6 +152,9 @@ def run_until_idle(
         total.update(fired)
         if sum(fired.values()) < batch:
             break
+    climbed = climb_ladder(database, clock=clock, batch=batch)
+    if climbed:
+        total["escalations"] += climbed
     if sink is not None:
         with database.unit_of_work() as session:
             total["notifications"] += notification_service.deliver_due(session, sink, clock=clock)

@@ -90,7 +90,7 @@ def test_take_a_call_fix_the_npi_get_the_case_number_and_acknowledge(
     shot(page, "04-referral-confirmation")
 
     page.get_by_role("link", name="Work queue").click()
-    # The case has several open deadlines (rows), and one Acknowledge button.
+    # The case is one row of the queue, with one Acknowledge button.
     acknowledge = page.get_by_role("button", name=f"Acknowledge {number}")
     expect(acknowledge).to_have_count(1)
     shot(page, "05-work-queue")
@@ -218,3 +218,29 @@ def test_a_caller_asks_for_status_and_the_call_is_logged_resolved(page: Page, wo
         )
     ).to_be_visible()
     shot(page, "31-contact-on-the-timeline")
+
+
+def test_the_queue_is_worked_from_the_keyboard_one_compact_row_per_case(
+    page: Page, world: World
+) -> None:
+    page.set_viewport_size({"width": 1280, "height": 800})
+    sign_in(page, world.intake)
+    page.goto("/staff")
+    rows = page.locator("#work-queue tbody tr")
+    expect(rows.first).to_be_visible()
+    box = rows.first.bounding_box()
+    assert box is not None and box["height"] <= 34, box  # about 50 rows fill a screen
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 1280, width
+    page.keyboard.press("j")
+    expect(rows.first).to_have_class(re.compile("is-current"))
+    page.keyboard.press("c")
+    expect(
+        page.locator("#work-queue tbody tr").first.get_by_role(
+            "button", name=re.compile("^Release")
+        )
+    ).to_be_visible()
+    shot(page, "17-work-queue-claimed")
+    page.keyboard.press("j")
+    page.keyboard.press("o")
+    expect(page).to_have_url(re.compile(r"/cases/CL-\d{4}-\d{6}$"))

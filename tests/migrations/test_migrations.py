@@ -14,9 +14,19 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.script import ScriptDirectory
+from sqlalchemy import select
 
+from careloop.core.actor import Role
+from careloop.core.clock import FixedClock
 from careloop.db.migrate import alembic_config, downgrade_database, upgrade_database
+from careloop.db.session import Database
+from careloop.referral import service as referral_service
+from careloop.referral.models import Referral
+from careloop.referral.schemas import AcknowledgeIn, CancelIn
+from careloop.workqueue.models import WorkItem
 from tests.conftest import _fresh_pg_database
+from tests.factories.identity import make_user
+from tests.factories.referral import make_payer, referral_draft
 
 
 @pytest.fixture
@@ -145,3 +155,50 @@ def _old_key(first: str, last: str, born: date) -> str:
 
     raw = f"{fold(last)}|{fold(first)}|{born.isoformat()}"
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+def test_upgrading_gives_every_open_case_its_work(scratch_url: str) -> None:
+    """Cases received before work items existed: the upgrade opens the work each open
+    case's status calls for, due by its own deadlines, and none for ended cases."""
+    upgrade_database(scratch_url)
+    database = Database.from_url(scratch_url)
+    clock = FixedClock(datetime(2026, 11, 24, 14, 0, tzinfo=UTC))
+    try:
+        with database.unit_of_work() as session:
+            make_payer(session, clock=clock)
+            intake, _ = make_user(session, clock=clock, role=Role.intake_agent)
+            numbers = [
+                referral_service.submit_referral(
+                    session,
+                    intake,
+                    referral_draft(clock.now(), external_id=f"M-{n}", **extra),
+                    clock=clock,
+                ).case_number
+                for n, extra in enumerate([{}, {}, {}, {"diagnoses": []}])
+            ]
+            referral_service.acknowledge_referral(
+                session, intake, numbers[1], AcknowledgeIn(), clock=clock
+            )
+            referral_service.cancel_referral(
+                session, intake, numbers[2], CancelIn(reason="Duplicate"), clock=clock
+            )
+        before = ScriptDirectory.from_config(alembic_config(scratch_url)).get_revision("0010")
+        assert before is not None and isinstance(before.down_revision, str)
+        downgrade_database(scratch_url, before.down_revision)
+        upgrade_database(scratch_url)
+        with database.unit_of_work() as session:
+            rows = session.execute(
+                select(Referral.case_number, WorkItem.kind, WorkItem.due_at, Referral.ack_due_at)
+                .join(WorkItem, WorkItem.referral_id == Referral.id)
+                .where(WorkItem.closed_at.is_(None))
+                .order_by(Referral.case_number, WorkItem.kind)
+            ).all()
+        assert [(r[0], r[1]) for r in rows] == [
+            (numbers[0], "acknowledge"),
+            (numbers[1], "verify_eligibility"),
+            (numbers[3], "acknowledge"),
+            (numbers[3], "clarify"),
+        ]
+        assert rows[0][2] == rows[0][3]  # due when the case's acknowledgement is
+    finally:
+        database.engine.dispose()

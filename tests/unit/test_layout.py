@@ -26,7 +26,7 @@ EXPECTED = {
     "sla": {"__init__", "models", "rules", "repository"},
     "network": {"__init__", "models", "schemas", "rules", "repository", "service", "api"},
     "matching": {"__init__", "models", "schemas", "rules", "repository", "service", "api", "tasks"},
-    "workqueue": {"__init__", "rules", "repository", "service", "schemas", "api"},
+    "workqueue": {"__init__", "models", "rules", "repository", "service", "schemas", "api"},
     "interaction": {"__init__", "models", "schemas", "rules", "repository", "service", "api"},
     "escalation": {
         "__init__",

@@ -1,11 +1,13 @@
-"""Staff console: the work queue with its filters and the KPI charts (home page), claim
-and release, and finding a case by number, member name and birth date, or order id."""
+"""Staff console: the work queue (one row per case) with its filters, sort orders and
+views, the KPI charts (home page), claim and release of a case's work, and finding a
+case by number, member name and birth date, or order id."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
@@ -20,7 +22,7 @@ from careloop.referral.schemas import ReferralFilter
 from careloop.report import rules as report_rules
 from careloop.report import service as report_service
 from careloop.report.service import Dashboard, WeekFigures
-from careloop.sla.models import Team
+from careloop.workqueue import rules as workqueue_rules
 from careloop.workqueue import service as workqueue_service
 from careloop.workqueue.schemas import CaseFilter
 
@@ -28,7 +30,10 @@ router = APIRouter(include_in_schema=False)
 
 QUEUE_PAGE_SIZE = 50
 SEARCH_PAGE_SIZE = 25
-ClockId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+ItemId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+
+VIEWS = {"supervisor": 2, "manager": 3}
 
 
 @router.get("/staff")
@@ -39,14 +44,27 @@ async def work_queue(
     urgency: Annotated[str | None, Query(max_length=20)] = None,
     payer: Annotated[str | None, Query(max_length=40)] = None,
     mine: bool = False,
+    view: Annotated[str | None, Query(max_length=20)] = None,
+    sort: Annotated[str | None, Query(max_length=20)] = None,
     offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
 ) -> Response:
-    chosen_team = Team(team) if team is not None and team in Team.__members__ else None
+    chosen_team = team if team in workqueue_rules.TEAMS else None
+    chosen_view = view if view in VIEWS else None
+    chosen_sort = sort if sort in workqueue_rules.SORTS else workqueue_rules.DEFAULT_SORT
     case_filter = CaseFilter(
         referral_status=status if status in ReferralStatus.__members__ else None,
         urgency=urgency if urgency in Urgency.__members__ else None,
         payer_code=(payer or "").strip().upper() or None,
     )
+    filters = {
+        "team": chosen_team or "",
+        "status": case_filter.referral_status or "",
+        "urgency": case_filter.urgency or "",
+        "payer": case_filter.payer_code or "",
+        "mine": "true" if mine else "",
+        "view": chosen_view or "",
+        "sort": chosen_sort if chosen_sort != workqueue_rules.DEFAULT_SORT else "",
+    }
 
     def work(ctx: PageContext) -> Page:
         queue = workqueue_service.list_queue(
@@ -54,7 +72,8 @@ async def work_queue(
             ctx.actor,
             team=chosen_team,
             mine=mine,
-            kind=None,
+            level=VIEWS.get(chosen_view or ""),
+            sort=chosen_sort,
             limit=QUEUE_PAGE_SIZE,
             offset=offset,
             clock=ctx.clock,
@@ -67,25 +86,30 @@ async def work_queue(
             "staff/queue.html",
             {
                 "queue": queue,
-                "filters": {
-                    "team": chosen_team.value if chosen_team else "",
-                    "status": case_filter.referral_status or "",
-                    "urgency": case_filter.urgency or "",
-                    "payer": case_filter.payer_code or "",
-                    "mine": mine,
-                },
-                "teams": list(Team),
+                "filters": filters,
+                "link": lambda **changes: _queue_link(filters, changes),
+                "sorts": workqueue_rules.SORTS,
+                "teams": workqueue_rules.TEAMS,
                 "statuses": list(ReferralStatus),
                 "urgencies": list(Urgency),
                 "offset": offset,
                 "page_size": QUEUE_PAGE_SIZE,
                 "back": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
                 "may_acknowledge": may(ctx.actor, "referral:acknowledge"),
+                "late_words": workqueue_rules.late_words,
                 **_charts(dashboard),
             },
         )
 
     return await page(request, work)
+
+
+def _queue_link(filters: dict[str, str], changes: dict[str, object]) -> str:
+    """The queue's address with these filters changed (sort and view links keep the rest;
+    any change goes back to the first page)."""
+    values = {**filters, **{k: "" if v is None else str(v) for k, v in changes.items()}}
+    query = urlencode({k: v for k, v in values.items() if v})
+    return "/staff" + (f"?{query}" if query else "")
 
 
 def _percent(rate: report_rules.Rate) -> str:
@@ -164,23 +188,29 @@ def _back(form: dict[str, str]) -> str:
     return back if back.startswith("/") and not back.startswith("//") else "/staff"
 
 
-@router.post("/staff/queue/{clock_id}/claim")
-async def claim(request: Request, clock_id: ClockId) -> Response:
+@router.post("/staff/queue/{item_id}/claim")
+async def claim(request: Request, item_id: ItemId) -> Response:
+    """Claim the case's work: every unclaimed open item of the row's case."""
     form = await read_form(request)
 
     def work(ctx: PageContext) -> Redirect:
-        workqueue_service.claim_item(ctx.session, ctx.actor, clock_id, clock=ctx.clock)
+        workqueue_service.claim_item(
+            ctx.session, ctx.actor, item_id, clock=ctx.clock, whole_case=True
+        )
         return Redirect(_back(form))
 
     return await page(request, work, form=form)
 
 
-@router.post("/staff/queue/{clock_id}/release")
-async def release(request: Request, clock_id: ClockId) -> Response:
+@router.post("/staff/queue/{item_id}/release")
+async def release(request: Request, item_id: ItemId) -> Response:
+    """Give back what you hold of the row's case (a supervisor: what its holder has)."""
     form = await read_form(request)
 
     def work(ctx: PageContext) -> Redirect:
-        workqueue_service.release_item(ctx.session, ctx.actor, clock_id, clock=ctx.clock)
+        workqueue_service.release_item(
+            ctx.session, ctx.actor, item_id, clock=ctx.clock, whole_case=True
+        )
         return Redirect(_back(form))
 
     return await page(request, work, form=form)

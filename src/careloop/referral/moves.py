@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from careloop.audit import service as audit
 from careloop.audit.models import AuditOutcome
 from careloop.codes import ServiceLine, lookup_hcpcs
+from careloop.core import events
 from careloop.core.actor import Actor
 from careloop.core.clock import Clock
 from careloop.core.errors import IllegalTransitionError
@@ -162,7 +163,46 @@ def move(
         case_number=referral.case_number,
         referral_id=referral.id,
     )
+    status_changed(session, referral, clock=clock)
     return previous
+
+
+def status_changed(
+    session: Session, referral: Referral, *, clock: Clock, new: bool = False
+) -> None:
+    """Announce a written status (the work queue keeps the case's work items in step).
+    ``new``: the case was just received (nothing is open for it yet)."""
+    events.publish(
+        "referral.status_changed",
+        session=session,
+        clock=clock,
+        referral_id=referral.id,
+        status=referral.status,
+        referral=referral,
+        new=new,
+    )
+
+
+def timeline_event(
+    session: Session, referral_id: int, type_: str, *, actor: Actor, now: datetime, **data: Any
+) -> None:
+    """An event another domain reports on the case's timeline (a work item climbing the
+    escalation ladder, say), by the case's id."""
+    repository.insert_events(
+        session,
+        [
+            {
+                "referral_id": referral_id,
+                "at": now,
+                "type": type_,
+                "actor_user_id": actor.user_id,
+                "actor_label": actor.label,
+                "channel": None,
+                "provider_id": None,
+                "data": data,
+            }
+        ],
+    )
 
 
 def escalate(

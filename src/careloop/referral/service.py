@@ -24,7 +24,16 @@ from careloop.core.pagination import PageRequest
 from careloop.db import sequences
 from careloop.identity.permissions import require
 from careloop.payer import service as payer_service
-from careloop.referral import caseload, clocks, drafts, duplicates, presenters, repository, rules
+from careloop.referral import (
+    caseload,
+    clocks,
+    drafts,
+    duplicates,
+    moves,
+    presenters,
+    repository,
+    rules,
+)
 from careloop.referral.enums import ReferralAction, ReferralStatus, Severity
 from careloop.referral.errors import (
     IdempotencyKeyInFlightError,
@@ -178,6 +187,7 @@ def submit_referral(
             return replay
     result = _run_checks(session, draft, now=now, received_at=now)
     referral, items, chosen = _store(session, actor, result, now=now)
+    moves.status_changed(session, referral, clock=clock, new=True)
     referral_id, case_number = referral.id, referral.case_number
     payer = result.payer
     read = presenters.to_read(
@@ -257,8 +267,7 @@ def _json_field(body: str, name: str) -> Any:
 def _store(
     session: Session, actor: Actor, result: CheckResult, *, now: datetime
 ) -> tuple[Referral, list[ReferralItem], caseload.Chosen | None]:
-    """Insert the case and everything that comes with it; return it as stored, without
-    reading it back (the values are in hand, and the intake path is hot)."""
+    """Insert the case and all that comes with it; return it without reading it back."""
     draft = result.draft
     values = _referral_values(actor, result, now=now)
     # The case manager it goes to: one query, and the column in the same insert.
@@ -594,6 +603,7 @@ def acknowledge_referral(
     repository.close_clocks(
         session, referral.id, [ClockKind.acknowledgement], status=ClockStatus.met, at=now
     )
+    moves.status_changed(session, referral, clock=clock)
     repository.insert_events(
         session,
         [
@@ -662,6 +672,7 @@ def supply_information(
         waiting=new_status is ReferralStatus.needs_clarification,
         now=now,
     )
+    moves.status_changed(session, referral, clock=clock)
     repository.insert_events(
         session,
         [
@@ -729,6 +740,7 @@ def cancel_referral(
     events.publish(
         "referral.cancelled", session=session, actor=actor, referral_id=referral.id, clock=clock
     )
+    moves.status_changed(session, referral, clock=clock)
     repository.insert_events(
         session,
         [
@@ -774,6 +786,7 @@ def close_referral(
     repository.close_clocks(
         session, referral.id, list(ClockKind), status=ClockStatus.cancelled, at=now
     )
+    moves.status_changed(session, referral, clock=clock)
     repository.insert_events(
         session,
         [

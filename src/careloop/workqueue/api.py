@@ -2,45 +2,57 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 
-from careloop.sla.models import ClockKind, Team
+from careloop.referral.enums import ReferralStatus, Urgency
 from careloop.web.openapi import COMMON, PROBLEM
 from careloop.web.transaction import Credentials, clock_of, run_use_case
 from careloop.workqueue import rules, service
-from careloop.workqueue.schemas import WorkItemRead, WorkQueuePage
+from careloop.workqueue.schemas import CaseFilter, WorkItemRead, WorkQueuePage
 
 router = APIRouter(prefix="/api/v1/workqueue", tags=["work queue"])
 
-ClockId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The work item's (clock's) id")]
+ItemId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The work item's id")]
 _ITEM = {**COMMON, 404: {"description": "No such work item, or not yours to see", **PROBLEM}}
+Sort = Literal["due", "urgency", "payer", "status", "owner"]
 
 
 @router.get(
     "",
     response_model=WorkQueuePage,
-    summary="What needs a person now, most urgent first",
+    summary="What needs a person now: one entry per case, most urgent first",
     description=(
-        "Open deadlines of a team (`team`), or the ones you claimed (`mine=true`), or both "
-        "filters together: overdue first, then by due time, items a hospital discharge "
-        "waits on first among equals. Each says what is due, by when, and which call "
-        "resolves it. Paused deadlines wait on someone outside and are not listed. There "
-        "is no total: `has_more` says whether the next `offset` has items."
+        "Open work items grouped by case: each entry is a case (or a piece of work that "
+        "has no case yet) with its most urgent item (`item`), every open item (`items`) "
+        "and how many besides the first (`more`). Work stays listed until it is done, "
+        "overdue or not; overdue work comes first in the default order (`sort=due`). "
+        "Filters: `team`, `mine=true` (what you claimed), `level` (2: at the supervisor's "
+        "level or above, 3: the operations manager's), the case's `status`, `urgency` and "
+        "`payer` code. `total` counts the entries with these filters."
     ),
     responses=COMMON,
 )
 def list_queue(
     request: Request,
     credentials: Credentials,
-    team: Team | None = None,
+    team: Annotated[str | None, Query(max_length=30, pattern=r"^[a-z_]+$")] = None,
     mine: bool = False,
-    kind: ClockKind | None = None,
+    level: Annotated[int | None, Query(ge=1, le=3)] = None,
+    status: ReferralStatus | None = None,
+    urgency: Urgency | None = None,
+    payer: Annotated[str | None, Query(max_length=40)] = None,
+    sort: Sort = "due",
     limit: Annotated[int, Query(ge=1, le=rules.MAX_LIMIT)] = rules.DEFAULT_LIMIT,
     offset: Annotated[int, Query(ge=0, le=rules.MAX_OFFSET)] = 0,
 ) -> WorkQueuePage:
     clock = clock_of(request)
+    case_filter = CaseFilter(
+        referral_status=status.value if status else None,
+        urgency=urgency.value if urgency else None,
+        payer_code=(payer or "").strip().upper() or None,
+    )
     return run_use_case(
         request,
         credentials,
@@ -49,42 +61,46 @@ def list_queue(
             actor,
             team=team,
             mine=mine,
-            kind=kind,
+            level=level,
+            sort=sort,
             limit=limit,
             offset=offset,
             clock=clock,
+            case_filter=case_filter,
+            with_items=True,
+            with_total=True,
         ),
     )
 
 
 @router.post(
-    "/{clock_id}/claim",
+    "/{item_id}/claim",
     response_model=WorkItemRead,
-    summary="Claim an item: it is assigned to you and shows in your queue",
+    summary="Claim a work item: it is assigned to you and shows in your queue",
     responses={
         **_ITEM,
-        409: {"description": "Already claimed by someone else, or no longer open", **PROBLEM},
+        409: {"description": "Already claimed by someone else, or already done", **PROBLEM},
     },
 )
-def claim(clock_id: ClockId, request: Request, credentials: Credentials) -> WorkItemRead:
+def claim(item_id: ItemId, request: Request, credentials: Credentials) -> WorkItemRead:
     clock = clock_of(request)
     return run_use_case(
         request,
         credentials,
-        lambda session, actor: service.claim_item(session, actor, clock_id, clock=clock),
+        lambda session, actor: service.claim_item(session, actor, item_id, clock=clock),
     )
 
 
 @router.post(
-    "/{clock_id}/release",
+    "/{item_id}/release",
     response_model=WorkItemRead,
-    summary="Release an item you claimed (supervisors: anyone's) back to its team",
+    summary="Release a work item you claimed (supervisors: anyone's) back to its team",
     responses={**_ITEM, 409: {"description": "Nobody holds this item", **PROBLEM}},
 )
-def release(clock_id: ClockId, request: Request, credentials: Credentials) -> WorkItemRead:
+def release(item_id: ItemId, request: Request, credentials: Credentials) -> WorkItemRead:
     clock = clock_of(request)
     return run_use_case(
         request,
         credentials,
-        lambda session, actor: service.release_item(session, actor, clock_id, clock=clock),
+        lambda session, actor: service.release_item(session, actor, item_id, clock=clock),
     )

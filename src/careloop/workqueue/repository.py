@@ -1,74 +1,97 @@
-"""Work-queue queries: one indexed statement per page, and the conditional updates that
-claim and release an item. Nothing commits here.
+"""Work-item queries and writes. Nothing commits here.
 
-A page reads open clocks in due order from ``ix_clocks_team_status_due_at`` (a team's
-queue) or ``ix_clocks_assigned_user_id_status_due_at`` (my queue), stops after the page,
-and joins each row to its referral and assignee by primary key: the cost follows the page
-size, not the number of open clocks.
+The queue shows one row per case: its most urgent open item that passes the filters.
+A page walks the open items in the chosen order (due order reads the partial index
+``ix_work_items_open_due_at``, or ``..._team_due_at`` for one team) and keeps an item only
+when no other open item of its case comes before it (an anti-join probing
+``ix_work_items_open_referral_id_due_at``), so its cost follows the page size, not the
+number of open items. Items without a case are rows of their own.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, case, false, func, or_, select, true, update
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    case,
+    exists,
+    false,
+    func,
+    insert,
+    or_,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.orm import Session, aliased
 
 from careloop.core.actor import Actor
 from careloop.identity.models import User
 from careloop.payer.models import Payer
 from careloop.referral.enums import ReferralStatus, Urgency
 from careloop.referral.models import Referral
-from careloop.sla.models import Clock, ClockKind, ClockStatus
+from careloop.sla.models import Clock, ClockStatus
+from careloop.workqueue.models import WorkItem
 from careloop.workqueue.schemas import CaseFilter
 
 
 @dataclass(frozen=True, slots=True)
 class QueueRow:
-    """An open clock with what the queue shows of its case and its assignee."""
+    """An open work item with what the queue shows of its case and owner."""
 
-    clock_id: int
-    kind: ClockKind
-    team: str
-    status: ClockStatus
-    due_at: datetime
+    item_id: int
     referral_id: int | None
-    offer_id: int | None
-    provider_id: int | None
-    subject_id: int | None
-    assigned_user_id: int | None
-    assigned_at: datetime | None
-    assignee_name: str | None
+    subject: str
+    kind: str
+    team: str
+    level: int
+    title: str
+    due_at: datetime
+    opened_at: datetime
+    breached_at: datetime | None
+    closed_at: datetime | None
+    owner_user_id: int | None
+    claimed_at: datetime | None
+    owner_name: str | None
     case_number: str | None
     referral_status: ReferralStatus | None
     urgency: Urgency | None
     discharge_at: datetime | None
     member_first_name: str | None
     member_last_name: str | None
+    payer_code: str | None
+    time_zone: str | None
+    more: int = 0
+
+    @property
+    def clock_id(self) -> int:  # the urgency order's tie-break (rules.Queued)
+        return self.item_id
 
     @property
     def discharge_dependent(self) -> bool:
-        return (
-            self.kind is ClockKind.discharge
-            or self.urgency is Urgency.discharge
-            or self.discharge_at is not None
-        )
+        return self.urgency is Urgency.discharge or self.discharge_at is not None
 
 
 _COLUMNS = (
-    Clock.id,
-    Clock.kind,
-    Clock.team,
-    Clock.status,
-    Clock.due_at,
-    Clock.referral_id,
-    Clock.offer_id,
-    Clock.provider_id,
-    Clock.subject_id,
-    Clock.assigned_user_id,
-    Clock.assigned_at,
+    WorkItem.id,
+    WorkItem.referral_id,
+    WorkItem.subject,
+    WorkItem.kind,
+    WorkItem.team,
+    WorkItem.level,
+    WorkItem.title,
+    WorkItem.due_at,
+    WorkItem.opened_at,
+    WorkItem.breached_at,
+    WorkItem.closed_at,
+    WorkItem.owner_user_id,
+    WorkItem.claimed_at,
     User.display_name,
     Referral.case_number,
     Referral.status,
@@ -76,64 +99,93 @@ _COLUMNS = (
     Referral.discharge_at,
     Referral.member_first_name,
     Referral.member_last_name,
+    Payer.code,
+    Referral.time_zone,
 )
 
-# Among equal due times, the item a hospital discharge waits on comes first (rules.py).
+_OPEN = WorkItem.closed_at.is_(None)
+
+
+def _queue_row(values: tuple[Any, ...], more: int = 0) -> QueueRow:
+    row = QueueRow(*values)  # the columns in field order
+    return replace(row, more=more) if more else row
+
+
 _DISCHARGE_LAST = case(
-    (
-        or_(
-            Clock.kind == ClockKind.discharge,
-            Referral.urgency == Urgency.discharge,
-            Referral.discharge_at.is_not(None),
-        ),
-        0,
-    ),
+    (or_(Referral.urgency == Urgency.discharge, Referral.discharge_at.is_not(None)), 0),
     else_=1,
 )
+_URGENCY_RANK = case(
+    (Referral.urgency == Urgency.discharge, 0),
+    (Referral.urgency == Urgency.urgent, 1),
+    (Referral.urgency == Urgency.routine, 2),
+    else_=3,
+)
 
 
-def visible_to(actor: Actor) -> Select[*tuple[Any, ...]]:
-    """The queue an actor may read: the coordination staff see every team's clocks;
-    anyone else none (their role is refused before this, the scope is the second lock).
-    Credential clocks have no referral, hence the outer join."""
+def _order(sort: str) -> list[Any]:
+    due: list[Any] = [WorkItem.due_at, _DISCHARGE_LAST, WorkItem.id]
+    if sort == "urgency":
+        return [_URGENCY_RANK, *due]
+    if sort == "payer":
+        return [Payer.code.is_(None), Payer.code, *due]
+    if sort == "status":
+        return [Referral.status.is_(None), Referral.status, *due]
+    if sort == "owner":
+        return [User.display_name.is_(None), User.display_name, *due]
+    return due
+
+
+@dataclass(frozen=True, slots=True)
+class ItemFilter:
+    """Which items count: a team, a minimum ladder level, an owner."""
+
+    team: str | None = None
+    min_level: int | None = None
+    owner_user_id: int | None = None
+
+    def apply(self, item: type[WorkItem] | Any) -> list[ColumnElement[bool]]:
+        out: list[ColumnElement[bool]] = [item.closed_at.is_(None)]
+        if self.team is not None:
+            out.append(item.team == self.team)
+        if self.min_level is not None:
+            out.append(item.level >= self.min_level)
+        if self.owner_user_id is not None:
+            out.append(item.owner_user_id == self.owner_user_id)
+        return out
+
+
+def _scope(actor: Actor) -> ColumnElement[bool]:
+    """Coordination staff see every team's work; anyone else none (their role is refused
+    before this; the scope is the second lock)."""
+    return true() if actor.is_staff else false()
+
+
+def _heads(
+    actor: Actor, items: ItemFilter, case_filter: CaseFilter | None
+) -> Select[*tuple[Any, ...]]:
+    """The most urgent item of each case among the filtered ones (and every caseless
+    item), with what the row shows."""
+    other = aliased(WorkItem)
+    earlier = exists().where(
+        other.referral_id == WorkItem.referral_id,
+        *items.apply(other),
+        or_(
+            other.due_at < WorkItem.due_at,
+            and_(other.due_at == WorkItem.due_at, other.id < WorkItem.id),
+        ),
+    )
     stmt = (
         select(*_COLUMNS)
-        .select_from(Clock)
-        .outerjoin(Referral, Referral.id == Clock.referral_id)
-        .outerjoin(User, User.id == Clock.assigned_user_id)
+        .select_from(WorkItem)
+        .outerjoin(Referral, Referral.id == WorkItem.referral_id)
+        .outerjoin(Payer, Payer.id == Referral.payer_id)
+        .outerjoin(User, User.id == WorkItem.owner_user_id)
+        .where(_scope(actor), *items.apply(WorkItem), ~earlier)
     )
-    return stmt.where(true() if actor.is_staff else false())
-
-
-def _row(row: tuple[object, ...]) -> QueueRow:
-    return QueueRow(*row)  # type: ignore[arg-type]  # columns in field order
-
-
-def page(
-    session: Session,
-    actor: Actor,
-    *,
-    team: str | None,
-    assigned_user_id: int | None,
-    kind: ClockKind | None,
-    limit: int,
-    offset: int,
-    case_filter: CaseFilter | None = None,
-) -> tuple[list[QueueRow], bool]:
-    """Open clocks in urgency order (paused ones wait on someone else and are left out);
-    returns the page and whether more follow."""
-    stmt = visible_to(actor).where(Clock.status == ClockStatus.open)
-    if team is not None:
-        stmt = stmt.where(Clock.team == team)
-    if assigned_user_id is not None:
-        stmt = stmt.where(Clock.assigned_user_id == assigned_user_id)
-    if kind is not None:
-        stmt = stmt.where(Clock.kind == kind)
     if case_filter is not None:
         stmt = _by_case(stmt, case_filter)
-    stmt = stmt.order_by(Clock.due_at, _DISCHARGE_LAST, Clock.id).limit(limit + 1).offset(offset)
-    rows = [_row(tuple(r)) for r in session.execute(stmt)]
-    return rows[:limit], len(rows) > limit
+    return stmt
 
 
 def _by_case(stmt: Select[*tuple[Any, ...]], flt: CaseFilter) -> Select[*tuple[Any, ...]]:
@@ -147,6 +199,232 @@ def _by_case(stmt: Select[*tuple[Any, ...]], flt: CaseFilter) -> Select[*tuple[A
     return stmt
 
 
+def page(
+    session: Session,
+    actor: Actor,
+    *,
+    items: ItemFilter,
+    case_filter: CaseFilter | None,
+    sort: str,
+    limit: int,
+    offset: int,
+) -> tuple[list[QueueRow], bool]:
+    """One row per case (its most urgent item) in the chosen order, with how many more
+    open items the case has; returns the page and whether more follow."""
+    more = aliased(WorkItem)
+    more_count = (
+        select(func.count(more.id))
+        .where(more.referral_id == WorkItem.referral_id, more.closed_at.is_(None))
+        .correlate(WorkItem)
+        .scalar_subquery()
+    )
+    stmt = (
+        _heads(actor, items, case_filter)
+        .add_columns(more_count)
+        .order_by(*_order(sort))
+        .limit(limit + 1)
+        .offset(offset)
+    )
+    rows = []
+    for r in session.execute(stmt):
+        values = tuple(r)
+        count = int(values[-1] or 0)
+        rows.append(_queue_row(values[:-1], more=max(0, count - 1)))
+    return rows[:limit], len(rows) > limit
+
+
+def count_cases(
+    session: Session,
+    actor: Actor,
+    *,
+    items: ItemFilter,
+    case_filter: CaseFilter | None,
+    cap: int,
+) -> int:
+    """How many rows the queue has with these filters (the API's total), up to ``cap``."""
+    rows = _heads(actor, items, case_filter).with_only_columns(WorkItem.id).limit(cap).subquery()
+    return int(session.scalar(select(func.count()).select_from(rows)) or 0)
+
+
+def open_items_of_cases(session: Session, referral_ids: Iterable[int]) -> list[QueueRow]:
+    """Every open item of these cases, in due order (the API's items per case)."""
+    ids = sorted(set(referral_ids))
+    if not ids:
+        return []
+    stmt = (
+        select(*_COLUMNS)
+        .select_from(WorkItem)
+        .join(Referral, Referral.id == WorkItem.referral_id)
+        .outerjoin(Payer, Payer.id == Referral.payer_id)
+        .outerjoin(User, User.id == WorkItem.owner_user_id)
+        .where(WorkItem.referral_id.in_(ids), _OPEN)
+        .order_by(WorkItem.due_at, WorkItem.id)
+    )
+    return [_queue_row(tuple(r)) for r in session.execute(stmt)]
+
+
+def item(session: Session, actor: Actor, item_id: int) -> QueueRow | None:
+    """One item as the queue shows it, open or closed; None if not visible."""
+    stmt = (
+        select(*_COLUMNS)
+        .select_from(WorkItem)
+        .outerjoin(Referral, Referral.id == WorkItem.referral_id)
+        .outerjoin(Payer, Payer.id == Referral.payer_id)
+        .outerjoin(User, User.id == WorkItem.owner_user_id)
+        .where(_scope(actor), WorkItem.id == item_id)
+    )
+    found = session.execute(stmt).first()
+    return _queue_row(tuple(found)) if found is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """The navigation's figures, each counted up to ``cap`` (at ``cap``: that many or
+    more), so that reading them costs the same however much work is open."""
+
+    by_team: dict[str, int]
+    supervisor: int
+    manager: int
+    overdue: int
+    cap: int
+
+
+def _capped(cap: int, *where: ColumnElement[bool]) -> Any:
+    rows = select(WorkItem.id).where(_OPEN, *where).limit(cap).subquery()
+    return select(func.count()).select_from(rows).scalar_subquery()
+
+
+def counts(session: Session, actor: Actor, now: datetime, teams: Sequence[str], cap: int) -> Counts:
+    """Open items per team, at the supervisor's level and up, at the manager's, and past
+    due now (the header): one statement, each figure an index walk of at most ``cap``
+    rows (``ix_work_items_open_team_due_at``, ``..._level_due_at``, ``..._due_at``)."""
+    if not actor.is_staff:
+        return Counts({t: 0 for t in teams}, 0, 0, 0, cap)
+    figures = [_capped(cap, WorkItem.team == team) for team in teams]
+    figures += [
+        _capped(cap, WorkItem.level >= 2),
+        _capped(cap, WorkItem.level >= 3),
+        _capped(cap, WorkItem.due_at <= now),
+    ]
+    row = session.execute(select(*figures)).one()
+    values = [int(v or 0) for v in row]
+    return Counts(dict(zip(teams, values, strict=False)), values[-3], values[-2], values[-1], cap)
+
+
+def case_items(session: Session, referral_id: int) -> list[WorkItem]:
+    """Every item of a case, open or done, oldest first (the case page)."""
+    stmt = (
+        select(WorkItem)
+        .where(WorkItem.referral_id == referral_id)
+        .order_by(WorkItem.opened_at, WorkItem.id)
+    )
+    return list(session.scalars(stmt))
+
+
+# ---- keeping items in step -----------------------------------------------------------------
+
+
+def open_items_of(session: Session, referral_id: int) -> list[WorkItem]:
+    stmt = select(WorkItem).where(WorkItem.referral_id == referral_id, _OPEN)
+    return list(session.scalars(stmt))
+
+
+def open_by_subject(session: Session, subject: str) -> WorkItem | None:
+    return session.scalars(select(WorkItem).where(WorkItem.subject == subject, _OPEN)).first()
+
+
+def insert_items(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """One INSERT for all the rows (intake's hot path)."""
+    if rows:
+        session.execute(insert(WorkItem), list(rows))
+
+
+def close(session: Session, item_ids: Sequence[int], *, at: datetime) -> None:
+    if item_ids:
+        session.execute(
+            update(WorkItem)
+            .where(WorkItem.id.in_(list(item_ids)), _OPEN)
+            .values(closed_at=at, climbs_at=None)
+        )
+
+
+def close_subject(session: Session, subject: str, *, at: datetime) -> int:
+    result = session.execute(
+        update(WorkItem)
+        .where(WorkItem.subject == subject, _OPEN)
+        .values(closed_at=at, climbs_at=None)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def open_clock_dues(session: Session, referral_id: int) -> dict[str, datetime]:
+    """The nearest due time of each kind of the case's open clocks."""
+    stmt = (
+        select(Clock.kind, func.min(Clock.due_at))
+        .where(Clock.referral_id == referral_id, Clock.status == ClockStatus.open)
+        .group_by(Clock.kind)
+    )
+    return {str(kind): due for kind, due in session.execute(stmt)}
+
+
+# ---- the ladder ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Climbing:
+    """An open item whose next climb is due, with what the ladder rules read."""
+
+    item: WorkItem
+    time_zone: str | None
+    payer_code: str | None
+
+
+def due_to_climb(session: Session, now: datetime, limit: int) -> list[Climbing]:
+    """Open items whose ``climbs_at`` has come, locked (other workers skip them)."""
+    stmt = (
+        select(WorkItem, Referral.time_zone, Payer.code)
+        .outerjoin(Referral, Referral.id == WorkItem.referral_id)
+        .outerjoin(Payer, Payer.id == Referral.payer_id)
+        .where(_OPEN, WorkItem.climbs_at <= now)
+        .order_by(WorkItem.climbs_at, WorkItem.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=WorkItem)
+    )
+    return [Climbing(row[0], row[1], row[2]) for row in session.execute(stmt)]
+
+
+# ---- claiming ------------------------------------------------------------------------------
+
+
+def claim(
+    session: Session, *, item_id: int, referral_id: int | None, user_id: int, at: datetime
+) -> int:
+    """Take the item (or, given its case, every unclaimed open item of the case); how
+    many were taken. A concurrent claimer waits on the row lock and then finds it taken."""
+    target = (
+        WorkItem.referral_id == referral_id if referral_id is not None else WorkItem.id == item_id
+    )
+    result = session.connection().execute(
+        update(WorkItem)
+        .where(target, _OPEN, WorkItem.owner_user_id.is_(None))
+        .values(owner_user_id=user_id, claimed_at=at)
+    )
+    return int(result.rowcount)
+
+
+def release(session: Session, *, item_id: int, referral_id: int | None, assignee: int) -> int:
+    """Give back what ``assignee`` holds of the item (or of its case)."""
+    target = (
+        WorkItem.referral_id == referral_id if referral_id is not None else WorkItem.id == item_id
+    )
+    result = session.connection().execute(
+        update(WorkItem)
+        .where(target, _OPEN, WorkItem.owner_user_id == assignee)
+        .values(owner_user_id=None, claimed_at=None)
+    )
+    return int(result.rowcount)
+
+
 def case_clocks(session: Session, actor: Actor, case_number: str) -> list[Clock]:
     """Every clock of a case, whatever its status, in due order (the case page)."""
     if not actor.is_staff:
@@ -158,34 +436,3 @@ def case_clocks(session: Session, actor: Actor, case_number: str) -> list[Clock]
         .order_by(Clock.due_at, Clock.id)
     )
     return list(session.scalars(stmt))
-
-
-def item(session: Session, actor: Actor, clock_id: int) -> QueueRow | None:
-    """One clock as the queue shows it, whatever its status; None if not visible."""
-    found = session.execute(visible_to(actor).where(Clock.id == clock_id)).first()
-    return _row(tuple(found)) if found is not None else None
-
-
-def claim(session: Session, clock_id: int, *, user_id: int, at: datetime) -> bool:
-    """Assign an open, unclaimed clock; False when it is not (a concurrent claimer waits
-    on the row lock and then finds it taken)."""
-    result = session.connection().execute(
-        update(Clock)
-        .where(
-            Clock.id == clock_id,
-            Clock.status == ClockStatus.open,
-            Clock.assigned_user_id.is_(None),
-        )
-        .values(assigned_user_id=user_id, assigned_at=at)
-    )
-    return result.rowcount == 1
-
-
-def release(session: Session, clock_id: int, *, assignee: int) -> bool:
-    """Unassign the clock if ``assignee`` still holds it."""
-    result = session.connection().execute(
-        update(Clock)
-        .where(Clock.id == clock_id, Clock.assigned_user_id == assignee)
-        .values(assigned_user_id=None, assigned_at=None)
-    )
-    return result.rowcount == 1

@@ -124,6 +124,16 @@ def due_text(now: datetime, due_at: datetime) -> str:
     return f"due in {format_duration(-late)}"
 
 
+def late_words(now: datetime, due_at: datetime) -> str:
+    """ "overdue by 3 h 10 min", "due in 45 min", "due now" (the queue's rows)."""
+    late = overdue_by(now, due_at)
+    if late >= timedelta(minutes=1):
+        return f"overdue by {format_duration(late)}"
+    if late > -timedelta(minutes=1):
+        return "due now"
+    return f"due in {format_duration(-late)}"
+
+
 # ---- what is due, and the action that resolves it ---------------------------------------
 
 
@@ -306,3 +316,254 @@ def fill_path(template: str, **values: object) -> str | None:
 def may_release(*, actor_user_id: int | None, is_supervisor: bool, assignee: int) -> bool:
     """The assignee lets an item go; a supervisor may free anyone's (someone is away)."""
     return is_supervisor or (actor_user_id is not None and actor_user_id == assignee)
+
+
+# ---- the work a case needs now, from its status ------------------------------------------
+
+#: Teams that work items belong to (other domains may name their own in ``work.needed``).
+INTAKE = "intake"
+CASE_MANAGEMENT = "case_management"
+NETWORK = "network"
+CLINICAL_REVIEW = "clinical_review"
+SUPERVISOR = "supervisor"
+TEAMS = (INTAKE, CASE_MANAGEMENT, NETWORK, CLINICAL_REVIEW, SUPERVISOR)
+
+#: A fulfilled case waits on its follow-up (outcome, resupply set up) and then closing:
+#: the project's own proposal, since DOMAIN.md §2 step 9 gives no figure.
+FOLLOW_UP_WITHIN = timedelta(days=7)
+#: An acknowledged case waiting on the referrer's missing information is chased within a
+#: day (the project's own proposal: DOMAIN.md §2 step 3 says a gap costs 3-5 days).
+CLARIFICATION_CHASE = timedelta(days=1)
+
+
+class CaseFacts(NamedTuple):
+    """What the rules read of a case to say what a person must do now."""
+
+    referral_id: int
+    status: ReferralStatus | str
+    acknowledged: bool
+    ack_due_at: datetime
+    service_due_at: datetime
+    changed_at: datetime
+    # Due times of the case's open clocks, by clock kind (the nearest promise wins).
+    clock_due: dict[str, datetime] = {}  # noqa: RUF012 - a NamedTuple default, never mutated
+
+
+class NeededWork(NamedTuple):
+    subject: str
+    kind: str
+    team: str
+    title: str
+    due_at: datetime
+
+
+def case_subject(referral_id: int, kind: str) -> str:
+    """The subject of a case's status work: ``case:12:acknowledge``."""
+    return f"case:{referral_id}:{kind}"
+
+
+def case_subject_prefix(referral_id: int) -> str:
+    return f"case:{referral_id}:"
+
+
+# status -> (kind, team, title, the clock kinds whose due time it takes, else the service due)
+_STATUS_WORK: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
+    ReferralStatus.acknowledged: (
+        "verify_eligibility",
+        CASE_MANAGEMENT,
+        "Verify the member's eligibility and benefits",
+        (DISCHARGE,),
+    ),
+    ReferralStatus.eligibility_verified: (
+        "request_authorization_or_offer",
+        CASE_MANAGEMENT,
+        "Request prior authorisation, or offer the case to a provider",
+        (DISCHARGE,),
+    ),
+    ReferralStatus.authorization_pending: (
+        "authorization_decision",
+        CLINICAL_REVIEW,
+        "Get the prior-authorisation decision",
+        (AUTHORIZATION_DECISION, DISCHARGE),
+    ),
+    ReferralStatus.authorized: (
+        "offer",
+        NETWORK,
+        "Offer the case to a provider",
+        (DISCHARGE,),
+    ),
+    ReferralStatus.denied: (
+        "appeal_or_close",
+        CASE_MANAGEMENT,
+        "Appeal the denial before the window closes, or close the case",
+        (APPEAL_DEADLINE,),
+    ),
+    ReferralStatus.offered: (
+        "offer_answer",
+        NETWORK,
+        "Get the provider's answer to the offer",
+        (OFFER_RESPONSE, DISCHARGE),
+    ),
+    ReferralStatus.accepted: (
+        "schedule",
+        CASE_MANAGEMENT,
+        "Schedule the delivery or first visit with the provider",
+        (DISCHARGE,),
+    ),
+    ReferralStatus.unplaced: (
+        "find_provider",
+        NETWORK,
+        "No provider took the case: find one",
+        (DISCHARGE,),
+    ),
+    ReferralStatus.scheduled: (
+        "record_outcome",
+        CASE_MANAGEMENT,
+        "Record the outcome of the delivery or visit",
+        (APPOINTMENT_OUTCOME,),
+    ),
+    ReferralStatus.missed: (
+        "reschedule",
+        CASE_MANAGEMENT,
+        "The delivery or visit was missed: schedule it again",
+        (DISCHARGE,),
+    ),
+}
+
+
+def needs_person(status: ReferralStatus | str) -> bool:
+    """Every open case needs someone until it is closed or cancelled."""
+    return str(status) not in (ReferralStatus.closed, ReferralStatus.cancelled)
+
+
+def needed_work(facts: CaseFacts) -> list[NeededWork]:
+    """What a person must do now for the case, from its status and facts (DOMAIN.md §2),
+    each due by the case's own promise: the acknowledgement by its due time, the rest by
+    the nearest open clock that measures it, else the service start."""
+    status = str(facts.status)
+    rid = facts.referral_id
+    if not needs_person(status):
+        return []
+    out: list[NeededWork] = []
+    if status in (ReferralStatus.received, ReferralStatus.needs_clarification):
+        if not facts.acknowledged:
+            out.append(
+                NeededWork(
+                    case_subject(rid, "acknowledge"),
+                    "acknowledge",
+                    INTAKE,
+                    _ACKNOWLEDGE.what,
+                    facts.ack_due_at,
+                )
+            )
+        if status == ReferralStatus.needs_clarification:
+            out.append(
+                NeededWork(
+                    case_subject(rid, "clarify"),
+                    "clarify",
+                    INTAKE,
+                    _CLARIFY.what,
+                    facts.changed_at + CLARIFICATION_CHASE
+                    if facts.acknowledged
+                    else facts.ack_due_at,
+                )
+            )
+        if out:
+            return out
+        status = ReferralStatus.acknowledged  # received yet acknowledged: the next step
+    if status == ReferralStatus.fulfilled:
+        return [
+            NeededWork(
+                case_subject(rid, "follow_up"),
+                "follow_up",
+                CASE_MANAGEMENT,
+                "Follow up with the member, then close the case",
+                facts.changed_at + FOLLOW_UP_WITHIN,
+            )
+        ]
+    kind, team, title, clock_kinds = _STATUS_WORK[status]
+    dues = [facts.clock_due[k] for k in clock_kinds if k in facts.clock_due]
+    due = min(dues) if dues else facts.service_due_at
+    return [NeededWork(case_subject(rid, kind), kind, team, title, due)]
+
+
+# ---- the escalation ladder ---------------------------------------------------------------
+
+TEAM_LEVEL = 1
+SUPERVISOR_LEVEL = 2
+MANAGER_LEVEL = 3
+LEVEL_NAMES = {
+    TEAM_LEVEL: "team",
+    SUPERVISOR_LEVEL: "supervisor",
+    MANAGER_LEVEL: "operations manager",
+}
+
+
+class Ladder(NamedTuple):
+    """How an overdue item climbs (DOMAIN.md §4, escalation ladder): to the supervisor's
+    queue at once on breach; still open ``manager_after`` later (business time on the
+    member's calendar unless ``business_hours`` is off, as for clinical work around the clock), to
+    the operations manager's. ``top_level`` 2 stops the climb at the supervisor."""
+
+    manager_after: timedelta = timedelta(hours=4)
+    business_hours: bool = True
+    top_level: int = MANAGER_LEVEL
+    source: str = "escalation ladder: supervisor at breach, manager 4 business hours later"
+
+
+DEFAULT_LADDER = Ladder()
+
+#: Per team (and payer: ``(team, payer_code)`` wins over ``(team, None)``). Clinical
+#: review works around the clock (DOMAIN.md §4, clinical escalation), so its window is wall-clock.
+LADDERS: dict[tuple[str, str | None], Ladder] = {
+    (CLINICAL_REVIEW, None): Ladder(
+        business_hours=False,
+        source="escalation ladder, 24 x 7 for clinical work: manager 4 hours after breach",
+    ),
+}
+
+
+def ladder_for(
+    team: str,
+    payer_code: str | None,
+    ladders: dict[tuple[str, str | None], Ladder] | None = None,
+) -> Ladder:
+    table = LADDERS if ladders is None else ladders
+    if payer_code is not None and (team, payer_code.upper()) in table:
+        return table[(team, payer_code.upper())]
+    return table.get((team, None), DEFAULT_LADDER)
+
+
+def climb_to(
+    *,
+    level: int,
+    due_at: datetime,
+    level_raised_at: datetime | None,
+    now: datetime,
+    ladder: Ladder,
+    manager_due: datetime | None,
+) -> int | None:
+    """The level an open item climbs to now, or None when it stays where it is.
+
+    ``manager_due`` is ``level_raised_at`` plus the ladder's window (on the calendar the
+    caller chose); it is only read at the supervisor level."""
+    if level < SUPERVISOR_LEVEL and is_overdue(now, due_at):
+        return SUPERVISOR_LEVEL
+    if (
+        level == SUPERVISOR_LEVEL
+        and ladder.top_level >= MANAGER_LEVEL
+        and level_raised_at is not None
+        and manager_due is not None
+        and manager_due <= now
+    ):
+        return MANAGER_LEVEL
+    return None
+
+
+# ---- the queue's sort orders -------------------------------------------------------------
+
+SORTS = ("due", "urgency", "payer", "status", "owner")
+#: Counts (team figures, overdue now, the API's total) stop here: "1000+" reads the same
+#: to a person, and the page then costs the same with 300 open items or 300,000.
+COUNT_CAP = 1000
+DEFAULT_SORT = "due"

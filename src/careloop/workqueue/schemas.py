@@ -7,15 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from careloop.sla.models import ClockKind, ClockStatus, Team
-
-
-class WorkActionRead(BaseModel):
-    """The call that resolves the item (or, for a GET, where to look first)."""
-
-    name: str = Field(description="e.g. acknowledge, offer, chase_offer, withdraw_offer")
-    method: str
-    path: str | None = Field(description="With the ids filled in; null if one is unknown")
+from careloop.sla.models import ClockKind, ClockStatus
 
 
 class AssigneeRead(BaseModel):
@@ -25,36 +17,59 @@ class AssigneeRead(BaseModel):
 
 
 class WorkItemRead(BaseModel):
-    """One open clock that needs a person, and what they should do about it."""
+    """One open piece of work: what a person must do, by when, and who holds it."""
 
-    clock_id: int
-    kind: ClockKind
-    team: Team
-    case_number: str | None = Field(description="Null for provider credential clocks")
-    member_name: str | None
-    referral_status: str | None
-    urgency: str | None
-    discharge_dependent: bool = Field(description="A hospital discharge waits on this item")
+    item_id: int
+    subject: str = Field(description='What the work is about, e.g. "case:12:acknowledge"')
+    kind: str = Field(description="e.g. acknowledge, clarify, offer_answer, follow_up")
+    team: str
+    level: int = Field(description="1 the team, 2 the team's supervisor, 3 operations manager")
+    queue: str = Field(description='Where it sits on the ladder: "team", "supervisor"...')
+    what: str = Field(description="What to do, in plain words")
+    case_number: str | None = Field(description="Null for work that has no case yet")
     due_at: datetime
     overdue: bool
     overdue_by_minutes: int = Field(description="Whole minutes late; 0 while not yet due")
     due_text: str = Field(description='"3 h 10 min late", "due in 45 min"')
-    what: str = Field(description="What is due, in plain words")
-    action: WorkActionRead
-    provider_id: int | None
-    offer_id: int | None
+    breached_at: datetime | None = Field(description="When it went past due (the worker)")
+    open: bool
     assigned_to: AssigneeRead | None = Field(description="Who claimed it; null if nobody")
 
 
-class WorkQueuePage(BaseModel):
-    """A page of the queue, most urgent first. No total: counting every open clock of a
-    team on each request would cost more than the page; ``has_more`` says whether to ask
-    for the next ``offset``."""
+class QueueCaseRead(BaseModel):
+    """One row of the queue: a case (or a piece of work without one), its most urgent
+    item first, and its other open items."""
 
-    items: list[WorkItemRead]
+    case_number: str | None
+    member_name: str | None
+    referral_status: str | None
+    urgency: str | None
+    payer_code: str | None
+    discharge_dependent: bool = Field(description="A hospital discharge waits on this case")
+    item: WorkItemRead = Field(description="The most urgent open item")
+    more: int = Field(description="How many other open items the case has")
+    items: list[WorkItemRead] = Field(
+        description="Every open item of the case, most urgent first (the API only)"
+    )
+
+
+class WorkQueuePage(BaseModel):
+    """A page of the queue: one entry per case, in the chosen order (due: overdue first)."""
+
+    cases: list[QueueCaseRead]
+    total: int | None = Field(
+        description="Entries with these filters, counted up to `count_cap` (at the cap: that "
+        "many or more); null when not counted"
+    )
     has_more: bool
     limit: int
     offset: int
+    sort: str
+    overdue_now: int = Field(description="Open items past due now, all teams")
+    team_counts: dict[str, int] = Field(description="Open items per team (zero included)")
+    supervisor_count: int = Field(description="Open items at the supervisor's level or above")
+    manager_count: int = Field(description="Open items at the operations manager's level")
+    count_cap: int = Field(description="Every count stops here: at the cap, that many or more")
 
 
 class CaseClockRead(BaseModel):
@@ -74,7 +89,7 @@ class CaseClockRead(BaseModel):
 @dataclass(frozen=True, slots=True)
 class CaseFilter:
     """Narrow the queue by what the case is: its status, urgency and payer (the portal's
-    work-queue filters). Clocks without a case drop out when any is set."""
+    work-queue filters). Work without a case drops out when any is set."""
 
     referral_status: str | None = None
     urgency: str | None = None

@@ -1,28 +1,36 @@
-"""Work-queue use cases: list what needs a person now, claim an item, release it.
+"""Work-queue use cases: keep work items in step with the cases and the other domains'
+work, climb the escalation ladder, list the queue one case per row, claim and release.
 
 Each runs inside the caller's transaction and never commits. Listing is audited with the
-case numbers shown, because the items carry member names (PHI).
+case numbers shown, because the rows carry member names (PHI).
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from careloop.audit import service as audit
-from careloop.core.actor import Actor, Role
+from careloop.core import events
+from careloop.core.actor import SYSTEM_ACTOR, Actor, Role
 from careloop.core.clock import Clock
 from careloop.core.errors import ConflictError, ForbiddenError, NotFoundError, RuleViolationError
 from careloop.identity.permissions import require
-from careloop.sla.models import ClockKind, ClockStatus, Team
+from careloop.referral import moves
+from careloop.referral.models import Referral
+from careloop.sla import BusinessHours, business_calendar
+from careloop.sla.models import ClockStatus
 from careloop.workqueue import repository, rules
-from careloop.workqueue.repository import QueueRow
+from careloop.workqueue.models import WorkItem
+from careloop.workqueue.repository import ItemFilter, QueueRow
 from careloop.workqueue.schemas import (
     AssigneeRead,
     CaseClockRead,
     CaseFilter,
-    WorkActionRead,
+    QueueCaseRead,
     WorkItemRead,
     WorkQueuePage,
 )
@@ -40,7 +48,7 @@ class WorkItemClaimedError(ConflictError):
 
 class WorkItemNotOpenError(ConflictError):
     code = "work_item_not_open"
-    title = "This item no longer needs anyone (met, breached, cancelled or paused)"
+    title = "This work is done; it needs no one now"
 
 
 class WorkItemNotClaimedError(ConflictError):
@@ -53,6 +61,187 @@ class WorkItemNotYoursError(ForbiddenError):
     title = "Only the assignee or a supervisor may release this item"
 
 
+# ---- keeping the items in step (event handlers) ----------------------------------------------
+
+
+def _facts(referral: Referral, now: datetime, clock_due: dict[str, datetime]) -> rules.CaseFacts:
+    return rules.CaseFacts(
+        referral_id=referral.id,
+        status=referral.status,
+        acknowledged=referral.acknowledged_at is not None,
+        ack_due_at=referral.ack_due_at,
+        service_due_at=referral.service_due_at,
+        changed_at=now,
+        clock_due=clock_due,
+    )
+
+
+def _row(work: rules.NeededWork, referral_id: int | None, now: datetime) -> dict[str, Any]:
+    return {
+        "referral_id": referral_id,
+        "subject": work.subject,
+        "kind": work.kind,
+        "team": work.team,
+        "level": rules.TEAM_LEVEL,
+        "title": work.title,
+        "due_at": work.due_at,
+        "opened_at": now,
+        "climbs_at": work.due_at,
+    }
+
+
+def on_status_changed(
+    *,
+    session: Session,
+    clock: Clock,
+    referral_id: int,
+    status: object,
+    referral: Referral | None = None,
+    new: bool = False,
+    **_: Any,
+) -> None:
+    """``referral.status_changed``: open the work the case's status calls for, close the
+    status work it no longer needs, and every item of a closed or cancelled case.
+
+    A new case (``new=True``, intake's hot path) has nothing open yet: one INSERT."""
+    now = clock.now()
+    case = referral if referral is not None else session.get(Referral, referral_id)
+    if case is None:
+        return
+    if new:
+        first = rules.needed_work(_facts(case, now, {}))
+        repository.insert_items(session, [_row(w, referral_id, now) for w in first])
+        return
+    open_items = repository.open_items_of(session, referral_id)
+    if not rules.needs_person(str(status)):
+        repository.close(session, [i.id for i in open_items], at=now)
+        return
+    needed = {
+        w.subject: w
+        for w in rules.needed_work(
+            _facts(case, now, repository.open_clock_dues(session, referral_id))
+        )
+    }
+    prefix = rules.case_subject_prefix(referral_id)
+    done = [i.id for i in open_items if i.subject.startswith(prefix) and i.subject not in needed]
+    repository.close(session, done, at=now)
+    held = {i.subject: i for i in open_items}
+    for subject, work in needed.items():
+        if subject in held:
+            _update(held[subject], work.due_at, work.title, work.team)
+    # Whoever holds the case's work keeps it through the next step.
+    holder = next((i.owner_user_id for i in open_items if i.owner_user_id is not None), None)
+    rows = [_row(w, referral_id, now) for s, w in needed.items() if s not in held]
+    if holder is not None:
+        for row in rows:
+            row.update(owner_user_id=holder, claimed_at=now)
+    repository.insert_items(session, rows)
+
+
+def _update(item: WorkItem, due_at: datetime, title: str, team: str) -> None:
+    """A new due time for open work: at level 1 it climbs when that time comes."""
+    item.title, item.team = title, team
+    if item.due_at != due_at:
+        item.due_at = due_at
+        if item.level == rules.TEAM_LEVEL:
+            item.climbs_at = due_at
+
+
+def on_work_needed(
+    *,
+    session: Session,
+    clock: Clock,
+    referral_id: int | None,
+    kind: str,
+    team: str,
+    due_at: datetime,
+    subject: str,
+    title: str,
+    **_: Any,
+) -> None:
+    """``work.needed``: open the item for ``subject``, or update the open one's due time
+    and title."""
+    now = clock.now()
+    existing = repository.open_by_subject(session, subject)
+    if existing is not None:
+        _update(existing, due_at, title, team)
+        return
+    work = rules.NeededWork(subject, kind, team, title, due_at)
+    repository.insert_items(session, [_row(work, referral_id, now)])
+
+
+def on_work_done(*, session: Session, clock: Clock, subject: str, **_: Any) -> None:
+    """``work.done``: close the open item for ``subject`` (nothing if none is open)."""
+    repository.close_subject(session, subject, at=clock.now())
+
+
+events.subscribe("referral.status_changed", on_status_changed)
+events.subscribe("work.needed", on_work_needed)
+events.subscribe("work.done", on_work_done)
+
+
+# ---- the escalation ladder (the worker) -------------------------------------------------------
+
+
+def climb_due(
+    session: Session, *, clock: Clock, batch: int = 200, zone: str = "America/New_York"
+) -> int:
+    """Raise every open item whose next climb has come (rules.climb_to): past due, to the
+    supervisor's queue at once; still open a window later, to the operations manager's.
+    Each climb is a timeline event on the case. Idempotent: a climb moves ``climbs_at``
+    on (or clears it at the top), so a second pass finds nothing."""
+    now = clock.now()
+    climbed = 0
+    for row in repository.due_to_climb(session, now, batch):
+        item = row.item
+        ladder = rules.ladder_for(item.team, row.payer_code)
+        manager_due = None
+        if item.level == rules.SUPERVISOR_LEVEL and item.level_raised_at is not None:
+            manager_due = _window_end(item.level_raised_at, ladder, row.time_zone or zone)
+        target = rules.climb_to(
+            level=item.level,
+            due_at=item.due_at,
+            level_raised_at=item.level_raised_at,
+            now=now,
+            ladder=ladder,
+            manager_due=manager_due,
+        )
+        if target is None:
+            # Not yet (a due time moved on): look again when it can next climb.
+            item.climbs_at = manager_due if item.level == rules.SUPERVISOR_LEVEL else item.due_at
+            if item.level >= ladder.top_level:
+                item.climbs_at = None
+            continue
+        if item.breached_at is None:
+            item.breached_at = now
+        item.level, item.level_raised_at = target, now
+        item.climbs_at = (
+            _window_end(now, ladder, row.time_zone or zone) if target < ladder.top_level else None
+        )
+        climbed += 1
+        if item.referral_id is not None:
+            moves.timeline_event(
+                session,
+                item.referral_id,
+                "work.escalated",
+                actor=SYSTEM_ACTOR,
+                now=now,
+                work=item.title,
+                kind=item.kind,
+                level=target,
+                queue=rules.LEVEL_NAMES[target],
+                due_at=item.due_at.isoformat(),
+            )
+    session.flush()
+    return climbed
+
+
+def _window_end(start: datetime, ladder: rules.Ladder, time_zone: str) -> datetime:
+    if not ladder.business_hours:
+        return start + ladder.manager_after
+    return business_calendar(BusinessHours(), time_zone).add(start, ladder.manager_after)
+
+
 # ---- reading -------------------------------------------------------------------------------
 
 
@@ -60,106 +249,126 @@ def list_queue(
     session: Session,
     actor: Actor,
     *,
-    team: Team | None,
+    team: str | None,
     mine: bool,
-    kind: ClockKind | None,
+    clock: Clock,
+    level: int | None = None,
+    sort: str = rules.DEFAULT_SORT,
     limit: int = rules.DEFAULT_LIMIT,
     offset: int = 0,
-    clock: Clock,
     case_filter: CaseFilter | None = None,
+    with_items: bool = False,
+    with_total: bool = False,
 ) -> WorkQueuePage:
-    """What needs a person now, most urgent first (rules.urgency_key): a team's open
-    clocks, or the actor's own claimed ones, or both filters together. Paused clocks wait
-    on someone outside and are not listed. The read is audited with its case numbers."""
+    """What needs a person now: one row per case with its most urgent open item and how
+    many more, in the chosen order (``due``: overdue first, then by due time). Filters: a
+    team, the actor's own claimed items (``mine``), a ladder level and up (2: the
+    supervisor view, 3: the manager's), the case's status, urgency and payer. The read is
+    audited with its case numbers."""
     require(actor, "workqueue:read")
     if not 1 <= limit <= rules.MAX_LIMIT:
         raise RuleViolationError(f"limit must be 1 to {rules.MAX_LIMIT}", field="limit")
     if not 0 <= offset <= rules.MAX_OFFSET:
         raise RuleViolationError(f"offset must be 0 to {rules.MAX_OFFSET}", field="offset")
+    if sort not in rules.SORTS:
+        raise RuleViolationError(f"sort must be one of {', '.join(rules.SORTS)}", field="sort")
+    if level is not None and level not in rules.LEVEL_NAMES:
+        raise RuleViolationError("level must be 1, 2 or 3", field="level")
     if mine and actor.user_id is None:
         raise ForbiddenError("only a signed-in user has a queue of their own")
+    items = ItemFilter(team=team, min_level=level, owner_user_id=actor.user_id if mine else None)
     rows, has_more = repository.page(
         session,
         actor,
-        team=team.value if team is not None else None,
-        assigned_user_id=actor.user_id if mine else None,
-        kind=kind,
+        items=items,
+        case_filter=case_filter,
+        sort=sort,
         limit=limit,
         offset=offset,
-        case_filter=case_filter,
     )
     now = clock.now()
-    rows = rules.in_urgency_order(rows, now)
+    by_case: dict[int, list[WorkItemRead]] = defaultdict(list)
+    if with_items:
+        for r in repository.open_items_of_cases(
+            session, [r.referral_id for r in rows if r.referral_id is not None]
+        ):
+            by_case[r.referral_id or 0].append(_read(r, now))
+    figures = repository.counts(session, actor, now, rules.TEAMS, rules.COUNT_CAP)
+    total = (
+        repository.count_cases(
+            session, actor, items=items, case_filter=case_filter, cap=rules.COUNT_CAP
+        )
+        if with_total
+        else None
+    )
     audit.record(
         session,
         actor,
         "workqueue.read",
         clock=clock,
         detail={
-            "team": team.value if team is not None else None,
+            "team": team,
             "mine": mine,
+            "level": level,
             "case_numbers": [r.case_number for r in rows if r.case_number is not None],
         },
     )
     return WorkQueuePage(
-        items=[_read(row, now) for row in rows], has_more=has_more, limit=limit, offset=offset
+        cases=[
+            _case(r, now, by_case.get(r.referral_id or 0) if with_items else None) for r in rows
+        ],
+        total=total,
+        has_more=has_more,
+        limit=limit,
+        offset=offset,
+        sort=sort,
+        overdue_now=figures.overdue,
+        team_counts=figures.by_team,
+        supervisor_count=figures.supervisor,
+        manager_count=figures.manager,
+        count_cap=figures.cap,
     )
 
 
-def _read(row: QueueRow, now: datetime) -> WorkItemRead:
-    description = rules.describe(row.kind, row.referral_status)
-    path = rules.fill_path(
-        description.path_template,
-        case_number=row.case_number,
-        offer_id=row.offer_id,
-        provider_id=row.provider_id,
-        subject_id=row.subject_id,
-    )
+def _case(row: QueueRow, now: datetime, items: list[WorkItemRead] | None) -> QueueCaseRead:
     names = [n for n in (row.member_first_name, row.member_last_name) if n]
-    assignee = None
-    if row.assigned_user_id is not None:
-        assignee = AssigneeRead(
-            user_id=row.assigned_user_id,
-            display_name=row.assignee_name,
-            assigned_at=row.assigned_at,
-        )
-    return WorkItemRead(
-        clock_id=row.clock_id,
-        kind=row.kind,
-        team=Team(row.team),
+    head = _read(row, now)
+    return QueueCaseRead(
         case_number=row.case_number,
         member_name=" ".join(names) or None,
         referral_status=row.referral_status.value if row.referral_status else None,
         urgency=row.urgency.value if row.urgency else None,
+        payer_code=row.payer_code,
         discharge_dependent=row.discharge_dependent,
-        due_at=row.due_at,
-        overdue=rules.is_overdue(now, row.due_at),
-        overdue_by_minutes=rules.overdue_minutes(now, row.due_at),
-        due_text=rules.due_text(now, row.due_at),
-        what=description.what,
-        action=WorkActionRead(name=description.action, method=description.method, path=path),
-        provider_id=row.provider_id,
-        offer_id=row.offer_id,
-        assigned_to=assignee,
+        item=head,
+        more=row.more,
+        items=items if items is not None else [head],
     )
 
 
-def _visible_item(session: Session, actor: Actor, clock_id: int) -> QueueRow:
-    row = repository.item(session, actor, clock_id)
-    if row is None:
-        raise WorkItemNotFoundError(f"There is no work item {clock_id} that you can see.")
-    return row
-
-
-def _audit(session: Session, actor: Actor, action: str, row: QueueRow, *, clock: Clock) -> None:
-    audit.record(
-        session,
-        actor,
-        action,
-        clock=clock,
+def _read(row: QueueRow, now: datetime) -> WorkItemRead:
+    assignee = None
+    if row.owner_user_id is not None:
+        assignee = AssigneeRead(
+            user_id=row.owner_user_id, display_name=row.owner_name, assigned_at=row.claimed_at
+        )
+    is_open = row.closed_at is None
+    return WorkItemRead(
+        item_id=row.item_id,
+        subject=row.subject,
+        kind=row.kind,
+        team=row.team,
+        level=row.level,
+        queue=rules.LEVEL_NAMES.get(row.level, "team"),
+        what=row.title,
         case_number=row.case_number,
-        referral_id=row.referral_id,
-        detail={"clock_id": row.clock_id, "kind": row.kind.value},
+        due_at=row.due_at,
+        overdue=is_open and rules.is_overdue(now, row.due_at),
+        overdue_by_minutes=rules.overdue_minutes(now, row.due_at) if is_open else 0,
+        due_text=rules.due_text(now, row.due_at) if is_open else "done",
+        breached_at=row.breached_at,
+        open=is_open,
+        assigned_to=assignee,
     )
 
 
@@ -193,56 +402,91 @@ def case_clocks(
 # ---- claiming and releasing ------------------------------------------------------------------
 
 
-def claim_item(session: Session, actor: Actor, clock_id: int, *, clock: Clock) -> WorkItemRead:
-    """Take an open item: it becomes yours and shows in your queue. One claimer wins (a
-    conditional UPDATE); claiming your own item again changes nothing."""
+def _visible_item(session: Session, actor: Actor, item_id: int) -> QueueRow:
+    row = repository.item(session, actor, item_id)
+    if row is None:
+        raise WorkItemNotFoundError(f"There is no work item {item_id} that you can see.")
+    return row
+
+
+def _audit(session: Session, actor: Actor, action: str, row: QueueRow, *, clock: Clock) -> None:
+    audit.record(
+        session,
+        actor,
+        action,
+        clock=clock,
+        case_number=row.case_number,
+        referral_id=row.referral_id,
+        detail={"item_id": row.item_id, "kind": row.kind},
+    )
+
+
+def claim_item(
+    session: Session, actor: Actor, item_id: int, *, clock: Clock, whole_case: bool = False
+) -> WorkItemRead:
+    """Take an open item (with ``whole_case``, every unclaimed open item of its case): it
+    becomes yours and shows in your queue. One claimer wins (a conditional UPDATE);
+    claiming your own item again changes nothing."""
     require(actor, "workqueue:claim")
     if actor.user_id is None:
         raise ForbiddenError("only a signed-in user can claim work")
-    row = _visible_item(session, actor, clock_id)
+    row = _visible_item(session, actor, item_id)
     now = clock.now()
-    if row.assigned_user_id == actor.user_id and row.status is ClockStatus.open:
+    if row.closed_at is not None:
+        raise WorkItemNotOpenError(f"Work item {item_id} is done; it needs no one now.")
+    if row.owner_user_id == actor.user_id and not whole_case:
         return _read(row, now)
-    if not repository.claim(session, clock_id, user_id=actor.user_id, at=now):
-        raise _why_not_claimed(_visible_item(session, actor, clock_id), actor)
-    claimed = _visible_item(session, actor, clock_id)
+    if row.owner_user_id is not None and row.owner_user_id != actor.user_id:
+        raise _claimed_by_other(row)
+    taken = repository.claim(
+        session,
+        item_id=item_id,
+        referral_id=row.referral_id if whole_case else None,
+        user_id=actor.user_id,
+        at=now,
+    )
+    claimed = _visible_item(session, actor, item_id)
+    if taken == 0 and claimed.owner_user_id != actor.user_id:
+        if claimed.closed_at is not None:
+            raise WorkItemNotOpenError(f"Work item {item_id} is done; it needs no one now.")
+        raise _claimed_by_other(claimed)
     _audit(session, actor, "workqueue.claim", claimed, clock=clock)
     return _read(claimed, now)
 
 
-def _why_not_claimed(row: QueueRow, actor: Actor) -> ConflictError:
-    if row.status is not ClockStatus.open:
-        return WorkItemNotOpenError(
-            f"Work item {row.clock_id} is {row.status.value}; it needs no one now.",
-            extra={"status": row.status.value},
-        )
-    if row.assigned_user_id is not None and row.assigned_user_id != actor.user_id:
-        who = row.assignee_name or f"user {row.assigned_user_id}"
-        return WorkItemClaimedError(
-            f"Work item {row.clock_id} is already claimed by {who}.",
-            extra={"assigned_user_id": row.assigned_user_id, "assigned_to": who},
-        )
-    return ConflictError(f"Work item {row.clock_id} changed meanwhile; try again.")
+def _claimed_by_other(row: QueueRow) -> ConflictError:
+    who = row.owner_name or f"user {row.owner_user_id}"
+    return WorkItemClaimedError(
+        f"Work item {row.item_id} is already claimed by {who}.",
+        extra={"assigned_user_id": row.owner_user_id, "assigned_to": who},
+    )
 
 
-def release_item(session: Session, actor: Actor, clock_id: int, *, clock: Clock) -> WorkItemRead:
-    """Give an item back to its team's queue. Only its assignee may, or a supervisor
-    (when someone is away with items in hand)."""
+def release_item(
+    session: Session, actor: Actor, item_id: int, *, clock: Clock, whole_case: bool = False
+) -> WorkItemRead:
+    """Give an item (with ``whole_case``, what its holder has of the case) back to the
+    team. Only its assignee may, or a supervisor (when someone is away)."""
     require(actor, "workqueue:claim")
-    row = _visible_item(session, actor, clock_id)
-    if row.assigned_user_id is None:
-        raise WorkItemNotClaimedError(f"Work item {clock_id} is not claimed by anyone.")
+    row = _visible_item(session, actor, item_id)
+    if row.owner_user_id is None:
+        raise WorkItemNotClaimedError(f"Work item {item_id} is not claimed by anyone.")
     if not rules.may_release(
         actor_user_id=actor.user_id,
         is_supervisor=actor.role is Role.supervisor,
-        assignee=row.assigned_user_id,
+        assignee=row.owner_user_id,
     ):
-        who = row.assignee_name or f"user {row.assigned_user_id}"
+        who = row.owner_name or f"user {row.owner_user_id}"
         raise WorkItemNotYoursError(
-            f"Work item {clock_id} is claimed by {who}; only they or a supervisor may release it."
+            f"Work item {item_id} is claimed by {who}; only they or a supervisor may release it."
         )
-    if not repository.release(session, clock_id, assignee=row.assigned_user_id):
-        raise ConflictError(f"Work item {clock_id} changed meanwhile; try again.")
-    released = _visible_item(session, actor, clock_id)
+    if not repository.release(
+        session,
+        item_id=item_id,
+        referral_id=row.referral_id if whole_case else None,
+        assignee=row.owner_user_id,
+    ):
+        raise ConflictError(f"Work item {item_id} changed meanwhile; try again.")
+    released = _visible_item(session, actor, item_id)
     _audit(session, actor, "workqueue.release", released, clock=clock)
     return _read(released, clock.now())

@@ -7,9 +7,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from careloop.core.clock import FixedClock
+from careloop.worker import climb_ladder
 from tests.api.conftest import Tokens
 from tests.factories.referral import referral_payload
 
@@ -52,7 +54,7 @@ class TestAccess:
         self, client: TestClient, tokens: Tokens
     ) -> None:
         headers = Tokens.header(tokens.case_manager)
-        assert client.get(URL, params={"team": "billing"}, headers=headers).status_code == 422
+        assert client.get(URL, params={"team": "Billing!"}, headers=headers).status_code == 422
         assert client.get(URL, params={"limit": 201}, headers=headers).status_code == 422
         assert client.post(f"{URL}/0/claim", headers=headers).status_code == 422
         assert client.post(f"{URL}/{2**31}/claim", headers=headers).status_code == 422
@@ -64,34 +66,36 @@ class TestAccess:
 
 
 class TestItems:
-    def test_an_item_says_what_is_due_by_when_and_how_to_resolve_it(
+    def test_a_case_is_one_entry_with_its_items_and_what_is_due_by_when(
         self, client: TestClient, tokens: Tokens, clock: FixedClock
     ) -> None:
         case = submit(client, tokens, clock)
         clock.advance(timedelta(days=3))
         body = queue(client, tokens.case_manager, team="intake")
-        assert (body["limit"], body["offset"], body["has_more"]) == (50, 0, False)
-        (item,) = body["items"]
-        assert item["case_number"] == case
-        assert item["kind"] == "acknowledgement" and item["team"] == "intake"
-        assert item["member_name"] == "Dorothy Hale"
-        assert item["referral_status"] == "received" and item["urgency"] == "routine"
-        assert item["discharge_dependent"] is False
+        assert (body["limit"], body["offset"], body["has_more"], body["total"]) == (
+            50,
+            0,
+            False,
+            1,
+        )
+        (entry,) = body["cases"]
+        assert entry["case_number"] == case and entry["member_name"] == "Dorothy Hale"
+        assert entry["referral_status"] == "received" and entry["urgency"] == "routine"
+        assert entry["discharge_dependent"] is False and entry["more"] == 0
+        item = entry["item"]
+        assert entry["items"] == [item]
+        assert item["kind"] == "acknowledge" and item["team"] == "intake"
+        assert item["subject"].endswith(":acknowledge") and item["level"] == 1
         late = clock.now() - datetime.fromisoformat(item["due_at"])
         assert item["overdue"] is True and late > timedelta(0)
         assert item["overdue_by_minutes"] == int(late.total_seconds() // 60)
         assert item["due_text"].endswith(" late")
         assert item["what"].startswith("Acknowledge the referral")
-        assert item["action"] == {
-            "name": "acknowledge",
-            "method": "POST",
-            "path": f"/api/v1/referrals/{case}/acknowledge",
-        }
-        assert item["assigned_to"] is None
-        for key in ("clock_id", "due_at", "provider_id", "offer_id"):
-            assert key in item
+        assert item["assigned_to"] is None and item["open"] is True
+        assert body["overdue_now"] == 1 and body["team_counts"]["intake"] == 1
+        assert body["team_counts"]["case_management"] == 0 and body["count_cap"] == 1000
 
-    def test_case_management_queue_asks_to_verify_the_acknowledged_case(
+    def test_acknowledging_ends_the_intake_work_and_opens_the_next(
         self, client: TestClient, tokens: Tokens, clock: FixedClock
     ) -> None:
         case = submit(client, tokens, clock)
@@ -99,11 +103,36 @@ class TestItems:
             f"/api/v1/referrals/{case}/acknowledge", headers=Tokens.header(tokens.intake)
         )
         assert ack.status_code == 200, ack.text
-        assert queue(client, tokens.intake, team="intake")["items"] == []
-        items = queue(client, tokens.case_manager, team="case_management", kind="service_start")
-        (item,) = items["items"]
-        assert item["what"] == "Verify the member's eligibility and benefits"
-        assert item["action"]["path"] == f"/api/v1/referrals/{case}/verify-eligibility"
+        assert queue(client, tokens.intake, team="intake")["cases"] == []
+        (entry,) = queue(client, tokens.case_manager, team="case_management")["cases"]
+        assert entry["item"]["what"] == "Verify the member's eligibility and benefits"
+
+    def test_a_breached_case_stays_first_and_climbs_to_the_supervisor_view(
+        self, client: TestClient, tokens: Tokens, clock: FixedClock, app: FastAPI
+    ) -> None:
+        late = submit(client, tokens, clock)
+        clock.advance(timedelta(days=4))
+        fresh = submit(client, tokens, clock, member__first_name="Walter", external_id="W-2")
+        assert climb_ladder(app.state.database, clock=clock) == 1
+        body = queue(client, tokens.case_manager, level=2)
+        assert [c["case_number"] for c in body["cases"]] == [late]
+        assert body["cases"][0]["item"]["queue"] == "supervisor"
+        every = queue(client, tokens.case_manager)
+        assert [c["case_number"] for c in every["cases"]] == [late, fresh]
+        assert every["supervisor_count"] == 1 and every["manager_count"] == 0
+
+    @pytest.mark.parametrize("sort", ["due", "urgency", "payer", "status", "owner"])
+    def test_every_sort_order_answers(
+        self, client: TestClient, tokens: Tokens, clock: FixedClock, sort: str
+    ) -> None:
+        submit(client, tokens, clock)
+        body = queue(client, tokens.case_manager, sort=sort)
+        assert body["sort"] == sort and len(body["cases"]) == 1
+
+    def test_422_for_an_unknown_sort_or_level(self, client: TestClient, tokens: Tokens) -> None:
+        headers = Tokens.header(tokens.case_manager)
+        assert client.get(URL, params={"sort": "name"}, headers=headers).status_code == 422
+        assert client.get(URL, params={"level": 4}, headers=headers).status_code == 422
 
 
 class TestClaimAndRelease:
@@ -111,16 +140,17 @@ class TestClaimAndRelease:
         self, client: TestClient, tokens: Tokens, clock: FixedClock
     ) -> None:
         submit(client, tokens, clock)
-        (item,) = queue(client, tokens.case_manager, team="intake")["items"]
-        url = f"{URL}/{item['clock_id']}"
+        (entry,) = queue(client, tokens.case_manager, team="intake")["cases"]
+        item = entry["item"]
+        url = f"{URL}/{item['item_id']}"
         manager = Tokens.header(tokens.case_manager)
 
         claimed = client.post(f"{url}/claim", headers=manager)
         assert claimed.status_code == 200, claimed.text
         assert claimed.json()["assigned_to"]["display_name"] == "Jane Ruiz"
-        mine = queue(client, tokens.case_manager, mine="true")["items"]
-        assert [i["clock_id"] for i in mine] == [item["clock_id"]]
-        assert queue(client, tokens.intake, mine="true")["items"] == []
+        mine = queue(client, tokens.case_manager, mine="true")["cases"]
+        assert [c["item"]["item_id"] for c in mine] == [item["item_id"]]
+        assert queue(client, tokens.intake, mine="true")["cases"] == []
 
         taken = client.post(f"{url}/claim", headers=Tokens.header(tokens.intake))
         assert taken.status_code == 409

@@ -17,7 +17,7 @@ from careloop.db.session import Database
 from careloop.referral import service as referral_service
 from careloop.referral.models import Referral
 from careloop.settings import Settings
-from careloop.sla.models import Clock, ClockKind
+from careloop.workqueue.models import WorkItem
 from tests.factories.identity import make_user
 from tests.factories.referral import make_payer, referral_draft
 
@@ -30,7 +30,7 @@ def test_one_claim_wins_when_staff_race(
     committed_database: Database, settings: Settings, clock: FixedClock
 ) -> None:
     tokens: list[str] = []
-    clock_ids: list[int] = []
+    item_ids: list[int] = []
     with committed_database.unit_of_work() as session:
         make_payer(session, clock=clock)
         intake, _ = make_user(session, clock=clock, role=Role.intake_agent)
@@ -46,11 +46,11 @@ def test_one_claim_wins_when_staff_race(
             number = referral_service.submit_referral(
                 session, intake, draft, clock=clock
             ).case_number
-            clock_ids.append(
+            item_ids.append(
                 session.scalars(
-                    select(Clock.id)
-                    .join(Referral, Referral.id == Clock.referral_id)
-                    .where(Referral.case_number == number, Clock.kind == ClockKind.acknowledgement)
+                    select(WorkItem.id)
+                    .join(Referral, Referral.id == WorkItem.referral_id)
+                    .where(Referral.case_number == number, WorkItem.kind == "acknowledge")
                 ).one()
             )
     app = create_app(settings, database=committed_database, clock=clock)
@@ -58,20 +58,18 @@ def test_one_claim_wins_when_staff_race(
         TestClient(app, raise_server_exceptions=False) as client,
         ThreadPoolExecutor(USERS) as pool,
     ):
-        for clock_id in clock_ids:
+        for item_id in item_ids:
             start = threading.Barrier(USERS)
 
-            def claim(
-                token: str, clock_id: int = clock_id, start: threading.Barrier = start
-            ) -> int:
+            def claim(token: str, item_id: int = item_id, start: threading.Barrier = start) -> int:
                 start.wait()
                 return client.post(
-                    f"/api/v1/workqueue/{clock_id}/claim",
+                    f"/api/v1/workqueue/{item_id}/claim",
                     headers={"Authorization": f"Bearer {token}"},
                 ).status_code
 
             statuses = sorted(pool.map(claim, tokens))
             assert statuses == [200] + [409] * (USERS - 1), statuses
     with committed_database.unit_of_work() as session:
-        holders = session.scalars(select(Clock.assigned_user_id).where(Clock.id.in_(clock_ids)))
+        holders = session.scalars(select(WorkItem.owner_user_id).where(WorkItem.id.in_(item_ids)))
         assert all(holder is not None for holder in holders)

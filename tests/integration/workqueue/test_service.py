@@ -1,27 +1,29 @@
-"""The work queue against a real database: urgency order, team and 'mine' filters, claims
-that one person wins, releases only by the assignee or a supervisor, and only open clocks
-listed."""
+"""Work items against a real database: they follow the case's status, stay open past due
+and climb the escalation ladder, come from other domains' events, and the queue shows
+one row per case; claims one person wins, releases only by the holder or a supervisor."""
 
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, insert, select, text, update
+from sqlalchemy import Engine, event, insert, select, text
 from sqlalchemy.orm import Session
 
 from careloop.audit.models import AuditRecord
+from careloop.core import events
 from careloop.core.actor import Actor, Role
 from careloop.core.clock import FixedClock
 from careloop.core.errors import ForbiddenError
 from careloop.referral import service as referral_service
-from careloop.referral.models import Referral
-from careloop.referral.schemas import AcknowledgeIn
-from careloop.sla.models import Clock, ClockKind, ClockStatus, Team
-from careloop.workqueue import repository, service
-from careloop.workqueue.schemas import WorkQueuePage
+from careloop.referral.models import Referral, ReferralEvent
+from careloop.referral.schemas import AcknowledgeIn, CancelIn
+from careloop.workqueue import repository, rules, service
+from careloop.workqueue.models import WorkItem
+from careloop.workqueue.repository import ItemFilter
+from careloop.workqueue.schemas import CaseFilter, WorkQueuePage
 from careloop.workqueue.service import (
     WorkItemClaimedError,
     WorkItemNotClaimedError,
@@ -30,7 +32,6 @@ from careloop.workqueue.service import (
     WorkItemNotYoursError,
 )
 from tests.factories.identity import make_user
-from tests.factories.network import make_provider
 from tests.factories.referral import make_payer, referral_draft
 
 OXYGEN = [{"code": "E1390", "code_system": "HCPCS", "quantity": 1, "rental": True}]
@@ -65,21 +66,29 @@ class World:
             self.session, self.intake, draft, clock=self.clock
         ).case_number
 
-    def clock_id(self, case_number: str, kind: ClockKind) -> int:
-        stmt = (
-            select(Clock.id)
-            .join(Referral, Referral.id == Clock.referral_id)
-            .where(Referral.case_number == case_number, Clock.kind == kind)
-        )
+    def referral_id(self, case_number: str) -> int:
+        stmt = select(Referral.id).where(Referral.case_number == case_number)
         return int(self.session.scalars(stmt).one())
 
-    def set_clock(self, clock_id: int, **values: Any) -> None:
-        self.session.execute(update(Clock).where(Clock.id == clock_id).values(**values))
+    def items(self, case_number: str, *, open_only: bool = True) -> list[WorkItem]:
+        self.session.flush()
+        self.session.expire_all()
+        stmt = select(WorkItem).where(WorkItem.referral_id == self.referral_id(case_number))
+        if open_only:
+            stmt = stmt.where(WorkItem.closed_at.is_(None))
+        return list(self.session.scalars(stmt.order_by(WorkItem.due_at, WorkItem.id)))
+
+    def item_id(self, case_number: str) -> int:
+        return self.items(case_number)[0].id
+
+    def acknowledge(self, case_number: str) -> None:
+        referral_service.acknowledge_referral(
+            self.session, self.manager, case_number, AcknowledgeIn(), clock=self.clock
+        )
 
     def queue(self, actor: Actor | None = None, **options: Any) -> WorkQueuePage:
         options.setdefault("team", None)
         options.setdefault("mine", False)
-        options.setdefault("kind", None)
         return service.list_queue(self.session, actor or self.manager, clock=self.clock, **options)
 
 
@@ -89,101 +98,193 @@ def world(session: Session, clock: FixedClock) -> World:
 
 
 def _cases(page: WorkQueuePage) -> list[str | None]:
-    return [item.case_number for item in page.items]
+    return [row.case_number for row in page.cases]
+
+
+class TestItemsFollowTheCase:
+    def test_intake_opens_the_acknowledgement_due_when_the_case_says(self, world: World) -> None:
+        case = world.case()
+        (item,) = world.items(case)
+        referral = world.session.get(Referral, world.referral_id(case))
+        assert referral is not None
+        assert (item.kind, item.team, item.level) == ("acknowledge", "intake", 1)
+        assert item.subject == f"case:{referral.id}:acknowledge"
+        assert item.due_at == referral.ack_due_at and item.climbs_at == referral.ack_due_at
+        assert item.title.startswith("Acknowledge the referral")
+
+    def test_acknowledging_closes_it_and_opens_the_next_step(self, world: World) -> None:
+        case = world.case()
+        first = world.item_id(case)
+        world.acknowledge(case)
+        (item,) = world.items(case)
+        assert item.kind == "verify_eligibility" and item.team == "case_management"
+        closed = world.session.get(WorkItem, first)
+        assert closed is not None and closed.closed_at == world.clock.now()
+
+    def test_a_case_with_gaps_needs_acknowledging_and_clarifying(self, world: World) -> None:
+        case = world.case(diagnoses=[])
+        assert {i.kind for i in world.items(case)} == {"acknowledge", "clarify"}
+        page = world.queue()
+        (row,) = page.cases
+        assert row.case_number == case and row.more == 1
+        world.acknowledge(case)
+        assert [i.kind for i in world.items(case)] == ["clarify"]
+
+    def test_cancelling_closes_every_item_even_other_domains(self, world: World) -> None:
+        case = world.case()
+        events.publish(
+            "work.needed",
+            session=world.session,
+            clock=world.clock,
+            referral_id=world.referral_id(case),
+            kind="call_back",
+            team="case_management",
+            due_at=world.clock.now() + timedelta(hours=2),
+            subject="contact:99",
+            title="Call the daughter back",
+        )
+        assert len(world.items(case)) == 2
+        referral_service.cancel_referral(
+            world.session,
+            world.manager,
+            case,
+            CancelIn(reason="Member moved away"),
+            clock=world.clock,
+        )
+        assert world.items(case) == []
+        assert _cases(world.queue()) == []
+
+
+class TestOtherDomainsWork:
+    def publish_needed(self, world: World, subject: str, due_at: datetime, **extra: Any) -> None:
+        events.publish(
+            "work.needed",
+            session=world.session,
+            clock=world.clock,
+            referral_id=extra.get("referral_id"),
+            kind=extra.get("kind", "call_back"),
+            team=extra.get("team", "case_management"),
+            due_at=due_at,
+            subject=subject,
+            title=extra.get("title", "Call the caller back"),
+        )
+
+    def test_needed_opens_once_then_updates_and_done_closes(self, world: World) -> None:
+        t0 = world.clock.now()
+        self.publish_needed(world, "contact:3", t0 + timedelta(hours=1))
+        self.publish_needed(world, "contact:3", t0 + timedelta(hours=5), title="Ring again")
+        world.session.flush()
+        (item,) = world.session.scalars(select(WorkItem).where(WorkItem.subject == "contact:3"))
+        assert item.due_at == t0 + timedelta(hours=5) and item.title == "Ring again"
+        assert item.referral_id is None
+        (row,) = world.queue().cases
+        assert row.case_number is None and row.item.what == "Ring again"
+        events.publish("work.done", session=world.session, clock=world.clock, subject="contact:3")
+        assert world.queue().cases == []
+        # A later need for the same subject is new work.
+        self.publish_needed(world, "contact:3", t0 + timedelta(hours=9))
+        world.session.flush()
+        assert (
+            world.session.scalar(
+                select(text("count(*)"))
+                .select_from(WorkItem)
+                .where(WorkItem.subject == "contact:3")
+            )
+            == 2
+        )
+
+
+class TestLadder:
+    def test_breach_goes_to_the_supervisor_then_the_manager_once_each(self, world: World) -> None:
+        case = world.case()
+        (item,) = world.items(case)
+        assert service.climb_due(world.session, clock=world.clock) == 0
+        world.clock.set(item.due_at + timedelta(minutes=5))
+        assert service.climb_due(world.session, clock=world.clock) == 1
+        assert service.climb_due(world.session, clock=world.clock) == 0
+        (item,) = world.items(case)
+        assert item.level == 2 and item.breached_at == world.clock.now()
+        assert _cases(world.queue(level=2)) == [case]
+        assert _cases(world.queue(level=3)) == []
+        # Four business hours later (the member's calendar), the operations manager.
+        world.clock.advance(timedelta(days=3))
+        assert service.climb_due(world.session, clock=world.clock) == 1
+        assert service.climb_due(world.session, clock=world.clock) == 0
+        (item,) = world.items(case)
+        assert item.level == 3 and item.climbs_at is None
+        row = world.queue(level=3).cases[0]
+        assert row.item.queue == "operations manager" and row.item.overdue
+        climbs = world.session.scalars(
+            select(ReferralEvent).where(
+                ReferralEvent.referral_id == world.referral_id(case),
+                ReferralEvent.type == "work.escalated",
+            )
+        ).all()
+        assert [e.data["level"] for e in climbs] == [2, 3]
+        assert climbs[0].data["queue"] == "supervisor"
+
+    def test_the_manager_window_counts_business_hours(self, world: World) -> None:
+        case = world.case()
+        (item,) = world.items(case)
+        world.clock.set(item.due_at + timedelta(minutes=1))
+        service.climb_due(world.session, clock=world.clock)
+        (item,) = world.items(case)
+        assert item.climbs_at is not None
+        assert item.climbs_at - world.clock.now() >= timedelta(hours=4)
+        world.clock.set(item.climbs_at - timedelta(minutes=1))
+        assert service.climb_due(world.session, clock=world.clock) == 0
+        world.clock.advance(timedelta(minutes=1))
+        assert service.climb_due(world.session, clock=world.clock) == 1
 
 
 class TestListQueue:
-    def test_overdue_first_then_by_due_time_with_plain_words(self, world: World) -> None:
-        a, b, c = world.case(), world.case(), world.case()
-        t0 = world.clock.now()
-        world.set_clock(
-            world.clock_id(a, ClockKind.acknowledgement), due_at=t0 + timedelta(hours=3)
-        )
-        world.set_clock(
-            world.clock_id(b, ClockKind.acknowledgement), due_at=t0 + timedelta(hours=1)
-        )
-        world.set_clock(
-            world.clock_id(c, ClockKind.acknowledgement), due_at=t0 + timedelta(hours=5)
-        )
-        world.clock.advance(timedelta(hours=3, minutes=10))
-        page = world.queue(world.intake, team=Team.intake)
-        assert _cases(page) == [b, a, c]
-        first, second, third = page.items
-        assert (first.overdue, first.overdue_by_minutes, first.due_text) == (
-            True,
-            130,
-            "2 h 10 min late",
-        )
-        assert (second.overdue, second.due_text) == (True, "10 min late")
-        assert (third.overdue, third.overdue_by_minutes, third.due_text) == (
-            False,
-            0,
-            "due in 1 h 50 min",
-        )
-        assert first.what.startswith("Acknowledge the referral")
-        assert first.action.name == "acknowledge"
-        assert first.action.method == "POST"
-        assert first.action.path == f"/api/v1/referrals/{b}/acknowledge"
-        assert first.member_name is not None and first.member_name.endswith(" Hale")
-        assert first.referral_status == "received" and first.team is Team.intake
-        assert not page.has_more
+    def test_overdue_first_one_row_per_case_in_plain_words(self, world: World) -> None:
+        a = world.case()
+        world.clock.advance(timedelta(hours=30))
+        b = world.case(diagnoses=[])
+        world.clock.advance(timedelta(days=2))
+        page = world.queue()
+        assert _cases(page) == [a, b]
+        first = page.cases[0]
+        assert first.item.overdue and first.item.due_text.endswith(" late")
+        assert page.cases[1].more == 1
+        assert page.overdue_now == 3  # a's acknowledgement, b's two items
+        assert page.team_counts["intake"] == 3 and page.team_counts["network"] == 0
 
-    def test_discharge_dependent_first_among_equal_due_times(self, world: World) -> None:
-        routine = world.case()
-        discharge_at = (world.clock.now() + timedelta(hours=30)).isoformat()
-        hospital = world.case(urgency="discharge", discharge_at=discharge_at)
-        due = world.clock.now() + timedelta(hours=20)
-        world.set_clock(world.clock_id(routine, ClockKind.service_start), due_at=due)
-        world.set_clock(world.clock_id(hospital, ClockKind.service_start), due_at=due)
-        page = world.queue(team=Team.case_management, kind=ClockKind.service_start)
-        assert _cases(page) == [hospital, routine]
-        assert [i.discharge_dependent for i in page.items] == [True, False]
+    def test_team_mine_and_case_filters(self, world: World) -> None:
+        a, b = world.case(), world.case()
+        world.acknowledge(b)
+        assert _cases(world.queue(team="intake")) == [a]
+        assert _cases(world.queue(team="case_management")) == [b]
+        service.claim_item(world.session, world.manager, world.item_id(b), clock=world.clock)
+        assert _cases(world.queue(mine=True)) == [b]
+        assert _cases(world.queue(world.other, mine=True)) == []
+        flt = CaseFilter(referral_status="acknowledged")
+        assert _cases(world.queue(case_filter=flt)) == [b]
 
-    def test_team_filter_keeps_each_team_to_its_own_kinds(self, world: World) -> None:
-        world.case(urgency="discharge", discharge_at=world.clock.now() + timedelta(hours=30))
-        provider = make_provider(
-            world.session, clock=world.clock, admin=world.supervisor, name="Charter Oak"
-        )
-        intake = world.queue(team=Team.intake)
-        assert {i.kind for i in intake.items} == {ClockKind.acknowledgement}
-        care = world.queue(team=Team.case_management)
-        assert ClockKind.service_start in {i.kind for i in care.items}
-        assert ClockKind.discharge in {i.kind for i in care.items}
-        assert ClockKind.acknowledgement not in {i.kind for i in care.items}
-        network = world.queue(team=Team.network)
-        assert network.items and {i.kind for i in network.items} == {ClockKind.credential_expiry}
-        credential = network.items[0]
-        assert credential.case_number is None and credential.member_name is None
-        assert credential.what == "Renew the provider's credential"
-        assert credential.action.path == f"/api/v1/providers/{provider.id}/credentials"
-
-    def test_paused_and_closed_clocks_are_not_listed(self, world: World) -> None:
-        met, paused, listed = world.case(), world.case(), world.case()
-        referral_service.acknowledge_referral(
-            world.session, world.manager, met, AcknowledgeIn(), clock=world.clock
-        )
-        world.set_clock(
-            world.clock_id(paused, ClockKind.acknowledgement),
-            status=ClockStatus.paused,
-            paused_at=world.clock.now(),
-        )
-        assert _cases(world.queue(team=Team.intake)) == [listed]
-
-    def test_paging_says_whether_more_follow(self, world: World) -> None:
+    def test_paging_and_total(self, world: World) -> None:
         numbers = [world.case() for _ in range(3)]
-        first = world.queue(team=Team.intake, limit=2)
-        assert len(first.items) == 2 and first.has_more
-        rest = world.queue(team=Team.intake, limit=2, offset=2)
-        assert len(rest.items) == 1 and not rest.has_more
+        first = world.queue(limit=2, with_total=True)
+        assert len(first.cases) == 2 and first.has_more and first.total == 3
+        rest = world.queue(limit=2, offset=2)
+        assert len(rest.cases) == 1 and not rest.has_more
         assert sorted(_cases(first) + _cases(rest)) == sorted(numbers)  # type: ignore[type-var]
+
+    def test_counts_stop_at_the_cap(self, world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(rules, "COUNT_CAP", 2)
+        for _ in range(3):
+            world.case()
+        world.clock.advance(timedelta(days=5))
+        page = world.queue(with_total=True)
+        assert (page.team_counts["intake"], page.overdue_now, page.total) == (2, 2, 2)
+        assert page.count_cap == 2 and len(page.cases) == 3
 
     def test_read_is_audited_with_the_case_numbers_shown(self, world: World) -> None:
         a = world.case()
-        world.queue(team=Team.intake)
+        world.queue(team="intake")
         record = world.session.scalars(
             select(AuditRecord).where(AuditRecord.action == "workqueue.read")
         ).one()
-        assert record.actor_user_id == world.manager.user_id
         detail = record.detail if isinstance(record.detail, dict) else json.loads(record.detail)
         assert detail["case_numbers"] == [a] and detail["team"] == "intake"
 
@@ -191,97 +292,56 @@ class TestListQueue:
     def test_refused_for_roles_outside_coordination(self, world: World, role: Role) -> None:
         actor, _ = make_user(world.session, clock=world.clock, role=role, organization="Elsewhere")
         with pytest.raises(ForbiddenError):
-            world.queue(actor, team=Team.intake)
+            world.queue(actor)
 
 
-class TestClaimItem:
-    def test_mine_lists_only_what_i_claimed(self, world: World) -> None:
-        a, _ = world.case(), world.case()
-        clock_id = world.clock_id(a, ClockKind.acknowledgement)
-        claimed = service.claim_item(world.session, world.manager, clock_id, clock=world.clock)
-        assert claimed.assigned_to is not None
-        assert claimed.assigned_to.user_id == world.manager.user_id
-        assert claimed.assigned_to.display_name == "Jane Ruiz"
-        assert claimed.assigned_to.assigned_at == world.clock.now()
-        mine = world.queue(mine=True)
-        assert [i.clock_id for i in mine.items] == [clock_id]
-        assert world.queue(world.other, mine=True).items == []
-        # Still on the team's queue, showing who holds it.
-        team = world.queue(team=Team.intake)
-        holder = {i.clock_id: i.assigned_to for i in team.items}[clock_id]
-        assert holder is not None and holder.display_name == "Jane Ruiz"
+class TestClaimAndRelease:
+    def test_claiming_a_case_takes_all_its_unclaimed_items(self, world: World) -> None:
+        case = world.case(diagnoses=[])
+        service.claim_item(
+            world.session, world.manager, world.item_id(case), clock=world.clock, whole_case=True
+        )
+        assert {i.owner_user_id for i in world.items(case)} == {world.manager.user_id}
+        service.release_item(
+            world.session, world.manager, world.item_id(case), clock=world.clock, whole_case=True
+        )
+        assert {i.owner_user_id for i in world.items(case)} == {None}
+
+    def test_whoever_holds_the_case_keeps_its_next_step(self, world: World) -> None:
+        case = world.case()
+        service.claim_item(world.session, world.manager, world.item_id(case), clock=world.clock)
+        world.acknowledge(case)
+        (item,) = world.items(case)
+        assert item.kind == "verify_eligibility" and item.owner_user_id == world.manager.user_id
 
     def test_second_claimer_is_told_who_holds_it(self, world: World) -> None:
-        clock_id = world.clock_id(world.case(), ClockKind.acknowledgement)
-        service.claim_item(world.session, world.manager, clock_id, clock=world.clock)
-        with pytest.raises(WorkItemClaimedError, match="already claimed by Jane Ruiz"):
-            service.claim_item(world.session, world.other, clock_id, clock=world.clock)
+        item_id = world.item_id(world.case())
+        service.claim_item(world.session, world.manager, item_id, clock=world.clock)
+        with pytest.raises(WorkItemClaimedError, match="Jane Ruiz"):
+            service.claim_item(world.session, world.other, item_id, clock=world.clock)
+        again = service.claim_item(world.session, world.manager, item_id, clock=world.clock)
+        assert again.assigned_to is not None and again.assigned_to.user_id == world.manager.user_id
 
-    def test_claiming_again_keeps_the_first_claim(self, world: World) -> None:
-        clock_id = world.clock_id(world.case(), ClockKind.acknowledgement)
-        first = service.claim_item(world.session, world.manager, clock_id, clock=world.clock)
-        world.clock.advance(timedelta(minutes=5))
-        again = service.claim_item(world.session, world.manager, clock_id, clock=world.clock)
-        assert again.assigned_to == first.assigned_to
-
-    def test_refused_when_the_clock_is_met(self, world: World) -> None:
+    def test_refused_when_the_work_is_done(self, world: World) -> None:
         case = world.case()
-        referral_service.acknowledge_referral(
-            world.session, world.manager, case, AcknowledgeIn(), clock=world.clock
-        )
+        item_id = world.item_id(case)
+        world.acknowledge(case)
         with pytest.raises(WorkItemNotOpenError):
-            service.claim_item(
-                world.session,
-                world.manager,
-                world.clock_id(case, ClockKind.acknowledgement),
-                clock=world.clock,
-            )
+            service.claim_item(world.session, world.manager, item_id, clock=world.clock)
 
-    def test_not_found_when_there_is_no_such_item(self, world: World) -> None:
+    def test_not_found(self, world: World) -> None:
         with pytest.raises(WorkItemNotFoundError):
             service.claim_item(world.session, world.manager, 2**31 - 1, clock=world.clock)
 
-    def test_claim_is_audited(self, world: World) -> None:
-        case = world.case()
-        clock_id = world.clock_id(case, ClockKind.acknowledgement)
-        service.claim_item(world.session, world.manager, clock_id, clock=world.clock)
-        record = world.session.scalars(
-            select(AuditRecord).where(AuditRecord.action == "workqueue.claim")
-        ).one()
-        assert record.case_number == case
-
-
-class TestReleaseItem:
-    def test_assignee_releases_back_to_the_team(self, world: World) -> None:
-        clock_id = world.clock_id(world.case(), ClockKind.acknowledgement)
-        service.claim_item(world.session, world.manager, clock_id, clock=world.clock)
-        released = service.release_item(world.session, world.manager, clock_id, clock=world.clock)
-        assert released.assigned_to is None
-        assert world.queue(mine=True).items == []
-        # Free again: someone else may take it.
-        service.claim_item(world.session, world.other, clock_id, clock=world.clock)
-
-    def test_refused_to_someone_else(self, world: World) -> None:
-        clock_id = world.clock_id(world.case(), ClockKind.acknowledgement)
-        service.claim_item(world.session, world.manager, clock_id, clock=world.clock)
-        with pytest.raises(WorkItemNotYoursError, match="Jane Ruiz"):
-            service.release_item(world.session, world.other, clock_id, clock=world.clock)
-
-    def test_supervisor_may_release_anyones(self, world: World) -> None:
-        clock_id = world.clock_id(world.case(), ClockKind.acknowledgement)
-        service.claim_item(world.session, world.manager, clock_id, clock=world.clock)
-        released = service.release_item(
-            world.session, world.supervisor, clock_id, clock=world.clock
-        )
-        assert released.assigned_to is None
-
-    def test_refused_when_nobody_holds_it(self, world: World) -> None:
-        clock_id = world.clock_id(world.case(), ClockKind.acknowledgement)
+    def test_release_rules(self, world: World) -> None:
+        item_id = world.item_id(world.case())
         with pytest.raises(WorkItemNotClaimedError):
-            service.release_item(world.session, world.manager, clock_id, clock=world.clock)
-
-
-# ---- the plan on PostgreSQL ----------------------------------------------------------------
+            service.release_item(world.session, world.manager, item_id, clock=world.clock)
+        service.claim_item(world.session, world.manager, item_id, clock=world.clock)
+        with pytest.raises(WorkItemNotYoursError):
+            service.release_item(world.session, world.other, item_id, clock=world.clock)
+        freed = service.release_item(world.session, world.supervisor, item_id, clock=world.clock)
+        assert freed.assigned_to is None
 
 
 def _plan_nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
@@ -291,31 +351,29 @@ def _plan_nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
     return nodes
 
 
-@pytest.mark.postgres_only
-def test_a_team_page_is_an_index_scan_in_due_order(
-    world: World, engine: Engine, db_kind: str
-) -> None:
-    """Many open clocks of several teams: the page walks (team, status, due_at) and stops;
-    nothing sorts the whole team (an incremental sort of equal due times is fine)."""
+def test_a_page_is_an_index_scan_in_due_order(world: World, engine: Engine, db_kind: str) -> None:
+    """Many open and closed items: the page walks the open items' due index and stops;
+    nothing sorts them all."""
     if db_kind != "postgres":
         pytest.skip("PostgreSQL plan")
     t0 = world.clock.now()
     world.session.execute(
-        insert(Clock),
+        insert(WorkItem),
         [
             {
-                "kind": ClockKind.acknowledgement if n % 2 else ClockKind.service_start,
-                "status": ClockStatus.open if n % 4 else ClockStatus.met,
-                "calendar": "clock",
-                "time_zone": "UTC",
-                "rule_source": "bench",
-                "started_at": t0,
+                "subject": f"bench:{n}",
+                "kind": "call_back",
+                "team": rules.TEAMS[n % 4],
+                "level": 1,
+                "title": "Call back",
                 "due_at": t0 + timedelta(minutes=n % 5000),
+                "opened_at": t0,
+                "closed_at": None if n % 4 else t0,
             }
             for n in range(20_000)
         ],
     )
-    world.session.execute(text("ANALYZE clocks"))
+    world.session.execute(text("ANALYZE work_items"))
     captured: list[tuple[str, Any]] = []
 
     def grab(_c: object, _cur: object, statement: str, parameters: Any, *_: object) -> None:
@@ -326,23 +384,23 @@ def test_a_team_page_is_an_index_scan_in_due_order(
         repository.page(
             world.session,
             world.manager,
-            team=Team.intake.value,
-            assigned_user_id=None,
-            kind=None,
+            items=ItemFilter(team="intake"),
+            case_filter=None,
+            sort="due",
             limit=50,
             offset=0,
         )
     finally:
         event.remove(engine, "before_cursor_execute", grab)
     statement, parameters = captured[-1]
-    explained = world.session.connection().exec_driver_sql(
-        "EXPLAIN (FORMAT JSON) " + statement, parameters
+    raw = (
+        world.session.connection()
+        .exec_driver_sql("EXPLAIN (FORMAT JSON) " + statement, parameters)
+        .scalar_one()
     )
-    raw = explained.scalar_one()
     plan = (raw if isinstance(raw, list) else json.loads(raw))[0]["Plan"]
     nodes = _plan_nodes(plan)
-    assert any(n.get("Index Name") == "ix_clocks_team_status_due_at" for n in nodes), plan
-    assert not any(n["Node Type"] == "Sort" for n in nodes), plan
+    assert any(str(n.get("Index Name", "")).startswith("ix_work_items_open_") for n in nodes), plan
     assert not any(
-        n["Node Type"] == "Seq Scan" and n.get("Relation Name") == "clocks" for n in nodes
+        n["Node Type"] == "Seq Scan" and n.get("Relation Name") == "work_items" for n in nodes
     )

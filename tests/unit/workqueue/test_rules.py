@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -261,3 +262,116 @@ class TestPermissions:
         }
         assert may(actor, "workqueue:read") is staff
         assert may(actor, "workqueue:claim") is staff
+
+
+# ---- the work a status calls for, and the ladder ------------------------------------------
+
+
+def _facts(status: ReferralStatus, *, acknowledged: bool = False, **clock_due: datetime) -> Any:
+    return rules.CaseFacts(
+        referral_id=12,
+        status=status,
+        acknowledged=acknowledged,
+        ack_due_at=NOW + timedelta(hours=8),
+        service_due_at=NOW + timedelta(days=3),
+        changed_at=NOW,
+        clock_due=dict(clock_due),
+    )
+
+
+@pytest.mark.parametrize("status", sorted(ReferralStatus))
+def test_every_open_status_needs_someone_and_ended_ones_nobody(status: ReferralStatus) -> None:
+    work = rules.needed_work(_facts(status, acknowledged=True))
+    if status in (ReferralStatus.closed, ReferralStatus.cancelled):
+        assert work == []
+    else:
+        assert work and all(w.subject.startswith("case:12:") for w in work)
+        assert all(w.team in rules.TEAMS and "_" not in w.title for w in work)
+
+
+def test_a_received_case_is_acknowledged_by_its_acknowledgement_due_time() -> None:
+    (work,) = rules.needed_work(_facts(ReferralStatus.received))
+    assert (work.subject, work.team, work.due_at) == (
+        "case:12:acknowledge",
+        "intake",
+        NOW + timedelta(hours=8),
+    )
+
+
+def test_unacknowledged_gaps_need_both_acknowledging_and_clarifying() -> None:
+    kinds = [w.kind for w in rules.needed_work(_facts(ReferralStatus.needs_clarification))]
+    assert kinds == ["acknowledge", "clarify"]
+    (clarify,) = rules.needed_work(_facts(ReferralStatus.needs_clarification, acknowledged=True))
+    assert clarify.due_at == NOW + rules.CLARIFICATION_CHASE
+
+
+def test_the_nearest_measuring_clock_gives_the_due_time() -> None:
+    answer_by = NOW + timedelta(hours=2)
+    (work,) = rules.needed_work(
+        _facts(ReferralStatus.offered, acknowledged=True, offer_response=answer_by)
+    )
+    assert (work.kind, work.team, work.due_at) == ("offer_answer", "network", answer_by)
+    (fallback,) = rules.needed_work(_facts(ReferralStatus.offered, acknowledged=True))
+    assert fallback.due_at == NOW + timedelta(days=3)
+
+
+def test_climbing_to_the_supervisor_at_breach_then_the_manager_after_the_window() -> None:
+    ladder = rules.ladder_for("intake", None)
+    due = NOW - timedelta(minutes=1)
+    assert (
+        rules.climb_to(
+            level=1, due_at=due, level_raised_at=None, now=NOW, ladder=ladder, manager_due=None
+        )
+        == 2
+    )
+    assert (
+        rules.climb_to(
+            level=1,
+            due_at=NOW + timedelta(minutes=1),
+            level_raised_at=None,
+            now=NOW,
+            ladder=ladder,
+            manager_due=None,
+        )
+        is None
+    )
+    raised = NOW - timedelta(hours=5)
+    for manager_due, expected in ((NOW, 3), (NOW + timedelta(minutes=1), None)):
+        assert (
+            rules.climb_to(
+                level=2,
+                due_at=due,
+                level_raised_at=raised,
+                now=NOW,
+                ladder=ladder,
+                manager_due=manager_due,
+            )
+            == expected
+        )
+    assert (
+        rules.climb_to(
+            level=3, due_at=due, level_raised_at=raised, now=NOW, ladder=ladder, manager_due=NOW
+        )
+        is None
+    )
+
+
+def test_ladders_per_team_and_payer() -> None:
+    assert rules.ladder_for("intake", None) == rules.DEFAULT_LADDER
+    assert rules.ladder_for("clinical_review", "NEHP").business_hours is False
+    custom = {("intake", "NEHP"): rules.Ladder(top_level=2)}
+    assert rules.ladder_for("intake", "nehp", custom).top_level == 2
+    assert rules.ladder_for("intake", "OTHER", custom) == rules.DEFAULT_LADDER
+    assert rules.DEFAULT_LADDER.manager_after == timedelta(hours=4)
+
+
+@pytest.mark.parametrize(
+    ("due", "words"),
+    [
+        (NOW - timedelta(hours=3, minutes=10), "overdue by 3 h 10 min"),
+        (NOW, "due now"),
+        (NOW + timedelta(minutes=45), "due in 45 min"),
+    ],
+)
+def test_late_words(due: datetime, words: str) -> None:
+    assert rules.late_words(NOW, due) == words

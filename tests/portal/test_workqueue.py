@@ -1,0 +1,116 @@
+"""The work queue as a coordinator sees it: late work stays, first and in red with how
+late; one row per case; the header's overdue count is the queue's; sorting, views and
+team counts are links; the keys come from a script file."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from careloop.core import events
+from careloop.core.clock import FixedClock
+from careloop.referral.models import Referral
+from careloop.worker import climb_ladder
+from tests.portal.conftest import People, sign_in
+from tests.portal.test_pages import assert_safe_html, submit
+
+ROW = re.compile(r"<tr class=\"([^\"]*)\"[^>]*>(.*?)</tr>", re.S)
+
+
+def rows(html: str) -> list[tuple[str, str]]:
+    body = html.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    return ROW.findall(body)
+
+
+def test_a_breached_never_acknowledged_case_stays_first_in_red_with_how_late(
+    browser: TestClient, people: People, session: Session, clock: FixedClock, app: FastAPI
+) -> None:
+    late = submit(session, people.hartford, clock, external_id="LATE-1")
+    clock.advance(timedelta(days=3, hours=2))
+    fresh = submit(session, people.hartford, clock, external_id="FRESH-1")
+    session.flush()
+    assert climb_ladder(app.state.database, clock=clock) == 1  # the worker's pass
+    sign_in(browser, people.intake, clock)
+    page = browser.get("/staff")
+    assert page.status_code == 200
+    listed = rows(page.text)
+    assert [late in body for _, body in listed] == [True, False]
+    assert fresh in listed[1][1]
+    css, body = listed[0]
+    assert "is-overdue" in css
+    assert re.search(r'class="due overdue"[^>]*>overdue by \d+ d[^<]*<', body), body
+    assert "Supervisor" in body  # it climbed to the supervisor's queue
+    header = re.search(r'id="overdue-now">(\d+)<', page.text)
+    assert header and header.group(1) == "1"
+    assert "work items overdue now" in page.text
+    supervisor = browser.get("/staff?view=supervisor")
+    assert [late in body for _, body in rows(supervisor.text)] == [True]
+    assert_safe_html(page.text)
+
+
+def test_a_case_with_several_items_is_one_row_and_2_more(
+    browser: TestClient, people: People, session: Session, clock: FixedClock
+) -> None:
+    number = submit(session, people.hartford, clock, diagnoses=[])  # acknowledge and clarify
+    referral_id = session.scalars(select(Referral.id).where(Referral.case_number == number)).one()
+    events.publish(
+        "work.needed",
+        session=session,
+        clock=clock,
+        referral_id=referral_id,
+        kind="call_back",
+        team="case_management",
+        due_at=clock.now() + timedelta(days=5),
+        subject="contact:1",
+        title="Call the referrer back",
+    )
+    session.flush()
+    sign_in(browser, people.intake, clock)
+    listed = rows(browser.get("/staff").text)
+    assert len(listed) == 1
+    assert "and 2 more" in listed[0][1]
+
+
+def test_team_counts_views_and_sort_links(
+    browser: TestClient, people: People, session: Session, clock: FixedClock
+) -> None:
+    submit(session, people.hartford, clock, external_id="A-1")
+    submit(session, people.hartford, clock, external_id="A-2", urgency="urgent")
+    sign_in(browser, people.intake, clock)
+    page = browser.get("/staff").text
+    assert re.search(r'href="/staff\?team=intake">Intake <span class="count">2</span>', page)
+    assert 'href="/staff?view=supervisor"' in page and 'href="/staff?view=manager"' in page
+    for key in ("urgency", "payer", "status", "owner"):
+        assert f'href="/staff?sort={key}"' in page
+    urgent_first = browser.get("/staff?sort=urgency&team=intake")
+    assert urgent_first.status_code == 200
+    assert "Urgent" in rows(urgent_first.text)[0][1]
+
+
+@pytest.mark.parametrize("view", ["supervisor", "manager"])
+def test_empty_views_say_so(
+    browser: TestClient, people: People, session: Session, clock: FixedClock, view: str
+) -> None:
+    submit(session, people.hartford, clock)
+    sign_in(browser, people.intake, clock)
+    assert "Nothing needs anyone" in browser.get(f"/staff?view={view}").text
+
+
+def test_keys_come_from_a_script_file(
+    browser: TestClient, people: People, session: Session, clock: FixedClock
+) -> None:
+    submit(session, people.hartford, clock)
+    sign_in(browser, people.intake, clock)
+    page = browser.get("/staff").text
+    assert '<script src="/static/js/queue.js" defer></script>' in page
+    assert 'data-open="/cases/' in page and 'class="inline claim"' in page
+    script = browser.get("/static/js/queue.js")
+    assert script.status_code == 200
+    for key in ('"j"', '"k"', '"o"', '"c"', '"Enter"'):
+        assert key in script.text
