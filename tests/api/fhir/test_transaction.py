@@ -351,7 +351,8 @@ class TestFindings:
         second = task_of(post_bundle(client, tokens.hartford, second_bundle))
         codes = [i["details"]["coding"][0]["code"] for i in second["response"]["outcome"]["issue"]]
         assert "possible_duplicate" in codes
-        assert first["resource"]["id"] in str(second["response"]["outcome"])
+        # A referrer learns only that the coordinator will check, never another case's number.
+        assert first["resource"]["id"] not in str(second["response"]["outcome"])
 
 
 class TestConditionalCreate:
