@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, case, false, func, or_, select, true, update
+from sqlalchemy import Select, case, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from careloop.core.actor import Actor
@@ -164,28 +164,3 @@ def item(session: Session, actor: Actor, clock_id: int) -> QueueRow | None:
     """One clock as the queue shows it, whatever its status; None if not visible."""
     found = session.execute(visible_to(actor).where(Clock.id == clock_id)).first()
     return _row(tuple(found)) if found is not None else None
-
-
-def claim(session: Session, clock_id: int, *, user_id: int, at: datetime) -> bool:
-    """Assign an open, unclaimed clock; False when it is not (a concurrent claimer waits
-    on the row lock and then finds it taken)."""
-    result = session.connection().execute(
-        update(Clock)
-        .where(
-            Clock.id == clock_id,
-            Clock.status == ClockStatus.open,
-            Clock.assigned_user_id.is_(None),
-        )
-        .values(assigned_user_id=user_id, assigned_at=at)
-    )
-    return result.rowcount == 1
-
-
-def release(session: Session, clock_id: int, *, assignee: int) -> bool:
-    """Unassign the clock if ``assignee`` still holds it."""
-    result = session.connection().execute(
-        update(Clock)
-        .where(Clock.id == clock_id, Clock.assigned_user_id == assignee)
-        .values(assigned_user_id=None, assigned_at=None)
-    )
-    return result.rowcount == 1

@@ -15,6 +15,7 @@ from careloop.core.actor import Actor, Role
 from careloop.core.clock import Clock
 from careloop.core.errors import ConflictError, ForbiddenError, NotFoundError, RuleViolationError
 from careloop.identity.permissions import require
+from careloop.sla import service as sla
 from careloop.sla.models import ClockKind, ClockStatus, Team
 from careloop.workqueue import repository, rules
 from careloop.workqueue.repository import QueueRow
@@ -203,7 +204,7 @@ def claim_item(session: Session, actor: Actor, clock_id: int, *, clock: Clock) -
     now = clock.now()
     if row.assigned_user_id == actor.user_id and row.status is ClockStatus.open:
         return _read(row, now)
-    if not repository.claim(session, clock_id, user_id=actor.user_id, at=now):
+    if not sla.assign(session, clock_id, user_id=actor.user_id, at=now):
         raise _why_not_claimed(_visible_item(session, actor, clock_id), actor)
     claimed = _visible_item(session, actor, clock_id)
     _audit(session, actor, "workqueue.claim", claimed, clock=clock)
@@ -241,7 +242,7 @@ def release_item(session: Session, actor: Actor, clock_id: int, *, clock: Clock)
         raise WorkItemNotYoursError(
             f"Work item {clock_id} is claimed by {who}; only they or a supervisor may release it."
         )
-    if not repository.release(session, clock_id, assignee=row.assigned_user_id):
+    if not sla.unassign(session, clock_id, assignee=row.assigned_user_id):
         raise ConflictError(f"Work item {clock_id} changed meanwhile; try again.")
     released = _visible_item(session, actor, clock_id)
     _audit(session, actor, "workqueue.release", released, clock=clock)
