@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from careloop.core.actor import Actor
 from careloop.core.clock import Clock
 from careloop.core.errors import NotFoundError
-from careloop.eligibility import rules
+from careloop.eligibility import repository, rules
 from careloop.eligibility.models import EligibilityCheck
 from careloop.eligibility.schemas import EligibilityRead, ItemAuthorizationRead, PlanRead
 from careloop.identity.permissions import require
@@ -130,13 +129,8 @@ def get_eligibility(
 
 
 def latest_check(session: Session, referral_id: int) -> EligibilityCheck | None:
-    stmt = (
-        select(EligibilityCheck)
-        .where(EligibilityCheck.referral_id == referral_id)
-        .order_by(EligibilityCheck.id.desc())
-        .limit(1)
-    )
-    return session.scalars(stmt).first()
+    """The case's most recent verification, if any."""
+    return repository.latest_check(session, referral_id)
 
 
 def _read(session: Session, referral: Referral, check: EligibilityCheck) -> EligibilityRead:
