@@ -59,10 +59,12 @@ def verify_eligibility(
         ],
     )
     check = _record(session, actor, referral, result, now=now)
-    referral.authorization_required = result.authorization_required
-    referral.findings = [f for f in referral.findings if f["code"] not in rules.FINDING_CODES] + [
-        f.as_dict() for f in result.findings
-    ]
+    moves.record_findings(
+        referral,
+        [f.as_dict() for f in result.findings],
+        replacing=rules.FINDING_CODES,
+        authorization_required=result.authorization_required,
+    )
     plan = result.coverage
     moves.move(
         session,
