@@ -30,7 +30,7 @@ from careloop.prior_auth import tasks as prior_auth_tasks
 from careloop.referral import tasks as referral_tasks
 from careloop.report import service as report_service
 from careloop.scheduling import tasks as scheduling_tasks
-from careloop.sla import repository as clocks
+from careloop.sla import service as clocks
 from careloop.sla.models import Clock as ClockRow
 from careloop.sla.models import ClockKind, ClockStatus
 from careloop.workqueue import service as workqueue_service
@@ -119,7 +119,7 @@ def _fire_one(session: Session, row: ClockRow, clock: Clock) -> bool:
             kind=row.kind.value,
             error_type=type(exc).__name__,
         )
-        row.due_at = clock.now() + RETRY_AFTER
+        clocks.retry_later(row, due_at=clock.now() + RETRY_AFTER)
         return False
     return True
 

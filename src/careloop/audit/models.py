@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import BigInteger, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from careloop.audit.rules import AuditOutcome
 from careloop.db.base import Base
 from careloop.db.types import JSONVariant, UTCDateTime
-
-
-class AuditOutcome(StrEnum):
-    success = "success"
-    # The actor may not see the object (answered 404 exactly like a missing one).
-    denied = "denied"
-    not_found = "not_found"
-    refused = "refused"
 
 
 class AuditRecord(Base):
@@ -40,3 +32,6 @@ class AuditRecord(Base):
     ip: Mapped[str | None] = mapped_column(String(64))
     request_id: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSONVariant)
+
+
+__all__ = ["AuditOutcome", "AuditRecord"]

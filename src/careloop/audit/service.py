@@ -5,41 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from careloop.audit.models import AuditOutcome, AuditRecord
+from careloop.audit import repository
+from careloop.audit.rules import AuditOutcome, record_values
 from careloop.core.actor import Actor
 from careloop.core.clock import Clock
-from careloop.db.base import table_of
 from careloop.db.session import keep_after_rollback
-
-_AUDIT = table_of(AuditRecord)
-
-
-def _values(
-    actor: Actor,
-    action: str,
-    outcome: AuditOutcome,
-    clock: Clock,
-    *,
-    case_number: str | None,
-    referral_id: int | None,
-    detail: dict[str, Any] | None,
-) -> dict[str, Any]:
-    return {
-        "at": clock.now(),
-        "actor_user_id": actor.user_id,
-        "actor_role": actor.role.value,
-        "actor_label": actor.label,
-        "action": action,
-        "outcome": outcome.value,
-        "case_number": case_number,
-        "referral_id": referral_id,
-        "ip": actor.ip,
-        "request_id": actor.request_id,
-        "detail": detail,
-    }
 
 
 def record(
@@ -73,7 +45,7 @@ def record_many(
     if not cases:
         return
     rows = [
-        _values(
+        record_values(
             actor,
             action,
             outcome,
@@ -84,7 +56,7 @@ def record_many(
         )
         for case_number, referral_id, detail in cases
     ]
-    session.connection().execute(insert(_AUDIT), rows)
+    repository.insert_many(session, rows)
 
 
 def record_denied(
@@ -100,7 +72,7 @@ def record_denied(
 ) -> None:
     """Audit a refused access. The use case then fails and rolls back, so the record is
     written in its own transaction after the rollback (a denied read leaves a trace)."""
-    values = _values(
+    values = record_values(
         actor,
         action,
         outcome,
@@ -111,6 +83,6 @@ def record_denied(
     )
 
     def write(fresh: Session) -> None:
-        fresh.execute(insert(_AUDIT), values)
+        repository.insert_one(fresh, values)
 
     keep_after_rollback(session, write)

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from careloop.core.actor import Actor
 from careloop.core.clock import Clock
 from careloop.core.errors import NotFoundError
-from careloop.eligibility import rules
+from careloop.eligibility import repository, rules
 from careloop.eligibility.models import EligibilityCheck
 from careloop.eligibility.schemas import EligibilityRead, ItemAuthorizationRead, PlanRead
 from careloop.identity.permissions import require
@@ -60,10 +59,12 @@ def verify_eligibility(
         ],
     )
     check = _record(session, actor, referral, result, now=now)
-    referral.authorization_required = result.authorization_required
-    referral.findings = [f for f in referral.findings if f["code"] not in rules.FINDING_CODES] + [
-        f.as_dict() for f in result.findings
-    ]
+    moves.record_findings(
+        referral,
+        [f.as_dict() for f in result.findings],
+        replacing=rules.FINDING_CODES,
+        authorization_required=result.authorization_required,
+    )
     plan = result.coverage
     moves.move(
         session,
@@ -130,13 +131,8 @@ def get_eligibility(
 
 
 def latest_check(session: Session, referral_id: int) -> EligibilityCheck | None:
-    stmt = (
-        select(EligibilityCheck)
-        .where(EligibilityCheck.referral_id == referral_id)
-        .order_by(EligibilityCheck.id.desc())
-        .limit(1)
-    )
-    return session.scalars(stmt).first()
+    """The case's most recent verification, if any."""
+    return repository.latest_check(session, referral_id)
 
 
 def _read(session: Session, referral: Referral, check: EligibilityCheck) -> EligibilityRead:

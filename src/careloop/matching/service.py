@@ -39,7 +39,7 @@ from careloop.network.models import Provider
 from careloop.referral import assignment
 from careloop.referral.assignment import CaseForMatching
 from careloop.sla import compute_due
-from careloop.sla.models import Clock as ClockRow
+from careloop.sla import service as sla
 from careloop.sla.models import ClockKind, ClockStatus
 
 # ---- candidates ----------------------------------------------------------------------------
@@ -266,19 +266,17 @@ def _offer_first(
     )
     session.add(offer)
     session.flush()
-    session.add(
-        ClockRow(
-            referral_id=case.id,
-            offer_id=offer.id,
-            provider_id=best.provider_id,
-            kind=ClockKind.offer_response,
-            status=ClockStatus.open,
-            calendar=rule.calendar.value,
-            time_zone=case.time_zone,
-            rule_source=rule.source,
-            started_at=now,
-            due_at=respond_by,
-        )
+    sla.start(
+        session,
+        kind=ClockKind.offer_response,
+        referral_id=case.id,
+        offer_id=offer.id,
+        provider_id=best.provider_id,
+        calendar=rule.calendar,
+        time_zone=case.time_zone,
+        rule_source=rule.source,
+        now=now,
+        due_at=respond_by,
     )
     assignment.mark_offered(
         session,
@@ -355,7 +353,7 @@ def accept_offer(session: Session, actor: Actor, offer_id: int, *, clock: Clock)
         provider_name=provider.legal_name,
         clock=clock,
     )
-    _close_clock(session, offer.id, ClockStatus.met, now)
+    sla.close_offer_clock(session, offer.id, ClockStatus.met, now)
     session.refresh(offer)
     return _read(session, offer, assignment.case_by_id(session, offer.referral_id))
 
@@ -416,7 +414,7 @@ def lapse(
     candidate, or mark the case unplaced when none is left."""
     provider = session.get(Provider, offer.provider_id)
     assert provider is not None
-    _close_clock(
+    sla.close_offer_clock(
         session,
         offer.id,
         ClockStatus.breached if outcome == "expired" else ClockStatus.met,
@@ -433,20 +431,6 @@ def lapse(
         clock=clock,
     ):
         _next_offer(session, actor, offer.referral_id, clock=clock)
-
-
-def _close_clock(session: Session, offer_id: int, status: ClockStatus, at: datetime) -> None:
-    for row in session.query(ClockRow).filter(
-        ClockRow.offer_id == offer_id,
-        ClockRow.kind == ClockKind.offer_response,
-        ClockRow.status == ClockStatus.open,
-    ):
-        row.status = status
-        if status is ClockStatus.met:
-            row.met_at = at
-        else:
-            row.breached_at = at
-        row.fired_at = at
 
 
 def withdraw_offers_of_provider(
@@ -483,7 +467,7 @@ def _on_referral_cancelled(
             user_id=actor.user_id,
             note="the referral was cancelled",
         ):
-            _close_clock(session, offer.id, ClockStatus.met, now)
+            sla.close_offer_clock(session, offer.id, ClockStatus.met, now)
 
 
 events.subscribe("referral.cancelled", _on_referral_cancelled)

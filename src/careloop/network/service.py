@@ -37,8 +37,8 @@ from careloop.network.schemas import (
     ServiceLineRead,
 )
 from careloop.payer import service as payer_service
-from careloop.sla.models import Clock as ClockRow
-from careloop.sla.models import ClockKind, ClockStatus
+from careloop.sla import service as sla
+from careloop.sla.models import ClockKind
 
 
 def onboard_provider(
@@ -218,18 +218,16 @@ def _add_credential(
     )[1]
     if ends is not None:
         # Deadline as data: the worker (or careloop tick) fires it on the day it lapses.
-        session.add(
-            ClockRow(
-                provider_id=provider_id,
-                credential_id=credential.id,
-                kind=ClockKind.credential_expiry,
-                status=ClockStatus.open,
-                calendar="clock",
-                time_zone="UTC",
-                rule_source="credential expiry date on file",
-                started_at=now,
-                due_at=datetime.combine(ends, time.min, UTC),
-            )
+        sla.start(
+            session,
+            kind=ClockKind.credential_expiry,
+            referral_id=None,
+            provider_id=provider_id,
+            credential_id=credential.id,
+            time_zone="UTC",
+            rule_source="credential expiry date on file",
+            now=now,
+            due_at=datetime.combine(ends, time.min, UTC),
         )
     return credential
 

@@ -11,7 +11,7 @@ failed, for an operator to see.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -21,17 +21,12 @@ from careloop.core.clock import Clock
 from careloop.db.outbox import OutboxMessage, OutboxStatus
 from careloop.db.session import skip_locked
 from careloop.identity import service as identity
-from careloop.notification import repository
+from careloop.notification import repository, rules
 from careloop.notification.channels import PermanentDeliveryError
 from careloop.notification.models import NotificationPreference
 from careloop.notification.render import in_words
 from careloop.notification.sinks import Sink
 from careloop.referral.models import Referral
-
-#: A permanently refused message is tried this many times before it is parked as failed.
-MAX_ATTEMPTS = 8
-#: The longest pause between two attempts of a message whose channel is down.
-MAX_BACKOFF = timedelta(hours=1)
 
 #: Payload fields holding an instant, shown to people in words in the member's zone.
 _INSTANTS = ("due_at", "window_start", "window_end", "next_update_by")
@@ -55,23 +50,19 @@ def deliver_due(session: Session, sink: Sink, *, clock: Clock, limit: int = 100)
             sink.send(_prepared(session, message))
         except PermanentDeliveryError as exc:
             message.last_error = f"{type(exc).__name__}: {exc}"[:500]
-            message.next_attempt_at = now + _backoff(message.attempts)
-            if message.attempts >= MAX_ATTEMPTS:
+            message.next_attempt_at = now + rules.backoff(message.attempts)
+            if message.attempts >= rules.MAX_ATTEMPTS:
                 message.status = OutboxStatus.failed.value
             continue
         except Exception as exc:  # a channel that is down: keep it, try again later
             message.last_error = type(exc).__name__
-            message.next_attempt_at = now + _backoff(message.attempts)
+            message.next_attempt_at = now + rules.backoff(message.attempts)
             continue
         message.status = OutboxStatus.sent.value
         message.sent_at = now
         message.last_error = None
         sent += 1
     return sent
-
-
-def _backoff(attempts: int) -> timedelta:
-    return min(timedelta(seconds=30 * 2 ** min(attempts, 12)), MAX_BACKOFF)
 
 
 def set_preference(

@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from careloop.core.actor import SYSTEM_ACTOR, Actor
@@ -18,7 +17,7 @@ from careloop.eligibility import service as eligibility
 from careloop.identity.permissions import require
 from careloop.payer import service as payer_service
 from careloop.payer.rules import AuthorizationRules
-from careloop.prior_auth import rules
+from careloop.prior_auth import repository, rules
 from careloop.prior_auth.models import AuthorizationItem, AuthorizationRequest
 from careloop.prior_auth.rules import AuthorizationStatus, Outcome
 from careloop.prior_auth.schemas import (
@@ -380,16 +379,7 @@ def record_units_used(
 
 
 def current_approval(session: Session, referral_id: int) -> AuthorizationRequest | None:
-    stmt = (
-        select(AuthorizationRequest)
-        .where(
-            AuthorizationRequest.referral_id == referral_id,
-            AuthorizationRequest.status.in_(list(rules.FINAL)),
-        )
-        .order_by(AuthorizationRequest.id.desc())
-        .limit(1)
-    )
-    return session.scalars(stmt).first()
+    return repository.latest_of_status(session, referral_id, rules.FINAL)
 
 
 def list_authorizations(
@@ -397,13 +387,8 @@ def list_authorizations(
 ) -> AuthorizationList:
     require(actor, "authorization:request")
     referral = moves.visible(session, actor, case_number, "authorization.read", clock=clock)
-    stmt = (
-        select(AuthorizationRequest)
-        .where(AuthorizationRequest.referral_id == referral.id)
-        .order_by(AuthorizationRequest.id)
-    )
-    requests = list(session.scalars(stmt))
-    items = _items_by_request(session, [r.id for r in requests])
+    requests = repository.requests_of(session, referral.id)
+    items = repository.items_by_request(session, [r.id for r in requests])
     payer_rules = _payer_rules(session, referral)
     return AuthorizationList(
         items=[
@@ -467,24 +452,7 @@ def _allowed(request: AuthorizationRequest) -> list[str]:
 
 
 def _items(session: Session, request_id: int) -> list[AuthorizationItem]:
-    return _items_by_request(session, [request_id]).get(request_id, [])
-
-
-def _items_by_request(
-    session: Session, request_ids: list[int]
-) -> dict[int, list[AuthorizationItem]]:
-    """The items of several requests in one query, by request, in line order."""
-    if not request_ids:
-        return {}
-    stmt = (
-        select(AuthorizationItem)
-        .where(AuthorizationItem.request_id.in_(request_ids))
-        .order_by(AuthorizationItem.request_id, AuthorizationItem.line)
-    )
-    out: dict[int, list[AuthorizationItem]] = {}
-    for item in session.scalars(stmt):
-        out.setdefault(item.request_id, []).append(item)
-    return out
+    return repository.items_by_request(session, [request_id]).get(request_id, [])
 
 
 def _payer_rules(session: Session, referral: Referral) -> AuthorizationRules:

@@ -3,15 +3,16 @@ asked for what is missing, resumed without penalty, rescheduled when the order c
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from careloop.referral import repository, rules
+from careloop.referral import rules
 from careloop.referral.enums import ReferralStatus
 from careloop.referral.models import Referral
-from careloop.sla import CalendarKind, DeadlineRule, SlaPolicy, extend_for_pause
+from careloop.sla import SlaPolicy
+from careloop.sla import service as sla
 from careloop.sla.models import ClockKind, ClockStatus
 
 
@@ -89,29 +90,17 @@ def move_service_clocks(
     case never breaches because of time spent waiting. The deadline stays capped at
     the discharge.
     """
-    for row in repository.open_clocks(session, referral.id):
-        if row.kind not in _SERVICE_CLOCKS:
-            continue
+    for row in sla.open_of(session, referral.id, _SERVICE_CLOCKS, subject_id=None):
         if recomputed:
-            row.due_at = (
-                referral.service_due_at
+            sla.reschedule(
+                row,
+                due_at=referral.service_due_at
                 if row.kind is ClockKind.service_start
-                else rules.service_warning_due(row.started_at, referral.service_due_at)
+                else rules.service_warning_due(row.started_at, referral.service_due_at),
             )
-        if waiting and row.status is ClockStatus.open:
-            row.status, row.paused_at = ClockStatus.paused, now
-        elif not waiting and row.status is ClockStatus.paused and row.paused_at is not None:
-            pause_rule = DeadlineRule(
-                name="pause",
-                duration=timedelta(0),
-                calendar=CalendarKind(row.calendar),
-                source="pause",
-            )
-            resumed = extend_for_pause(
-                pause_rule, row.due_at, row.paused_at, now, time_zone=row.time_zone
-            )
-            if referral.discharge_at is not None:
-                resumed = min(resumed, referral.discharge_at)
-            row.due_at, row.status, row.paused_at = resumed, ClockStatus.open, None
+        if waiting:
+            sla.pause(session, row, now=now)
+        else:
+            sla.resume(session, row, now=now, not_after=referral.discharge_at)
         if row.kind is ClockKind.service_start:
             referral.service_due_at = row.due_at

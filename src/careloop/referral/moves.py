@@ -9,6 +9,7 @@ record in the caller's transaction.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -269,6 +270,20 @@ def record_escalation(
         case_number=referral.case_number,
         referral_id=referral.id,
     )
+
+
+def record_findings(
+    referral: Referral,
+    findings: list[dict[str, Any]],
+    *,
+    replacing: Collection[str],
+    authorization_required: bool | None,
+) -> None:
+    """A domain's check of the case gives new findings: those with a code in ``replacing``
+    (the check's earlier answer) give way to them; whether authorisation is required is
+    the check's answer too. Written with the move that follows, in the same transaction."""
+    referral.authorization_required = authorization_required
+    referral.findings = [f for f in referral.findings if f["code"] not in replacing] + findings
 
 
 def items_of(session: Session, referral: Referral) -> list[ReferralItem]:

@@ -42,7 +42,6 @@ from careloop.referral.models import (
     ReferralItem,
 )
 from careloop.referral.schemas import ReferralFilter
-from careloop.sla.models import OPEN_CLOCK_STATUSES, Clock, ClockKind, ClockStatus
 
 
 def sees_every_case(actor: Actor) -> bool:
@@ -455,7 +454,6 @@ def member_link(session: Session, user_id: int, referral_id: int) -> MemberLink 
 _REFERRALS = table_of(Referral)
 _ITEMS = table_of(ReferralItem)
 _EVENTS = table_of(ReferralEvent)
-_CLOCKS = table_of(Clock)
 _LOCKS = table_of(DuplicateKeyLock)
 
 
@@ -507,46 +505,6 @@ def escalate(session: Session, rows: list[dict[str, Any]]) -> None:
     ``reason`` and ``at``."""
     if rows:
         session.connection().execute(_ESCALATE, rows)
-
-
-def insert_clocks(session: Session, rows: list[dict[str, Any]]) -> None:
-    session.connection().execute(insert(_CLOCKS), rows)
-
-
-def open_clocks(session: Session, referral_id: int) -> list[Clock]:
-    stmt = select(Clock).where(
-        Clock.referral_id == referral_id, Clock.status.in_(list(OPEN_CLOCK_STATUSES))
-    )
-    return list(session.scalars(stmt.order_by(Clock.id)))
-
-
-def clocks_of(session: Session, referral_id: int) -> list[Clock]:
-    stmt = select(Clock).where(Clock.referral_id == referral_id)
-    return list(session.scalars(stmt.order_by(Clock.id)))
-
-
-def close_clocks(
-    session: Session,
-    referral_id: int,
-    kinds: Sequence[ClockKind],
-    *,
-    status: ClockStatus,
-    at: datetime,
-) -> None:
-    column = {
-        ClockStatus.met: Clock.met_at,
-        ClockStatus.cancelled: Clock.cancelled_at,
-        ClockStatus.breached: Clock.breached_at,
-    }[status]
-    session.execute(
-        update(Clock)
-        .where(
-            Clock.referral_id == referral_id,
-            Clock.kind.in_(list(kinds)),
-            Clock.status.in_(list(OPEN_CLOCK_STATUSES)),
-        )
-        .values({Clock.status: status, column: at})
-    )
 
 
 def idempotency_key(session: Session, actor_user_id: int, key: str) -> IdempotencyKey | None:

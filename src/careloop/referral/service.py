@@ -55,6 +55,7 @@ from careloop.referral.schemas import (
     TimelineEventRead,
     TimelineRead,
 )
+from careloop.sla import service as sla
 from careloop.sla.models import ClockKind, ClockStatus
 
 # ---- checking --------------------------------------------------------------------------
@@ -280,7 +281,7 @@ def _store(
     item_rows = _item_rows(referral_id, draft)
     repository.insert_items(session, item_rows)
     policy = result.payer.rules.sla if result.payer else payer_service.default_rules().sla
-    repository.insert_clocks(
+    sla.start_many(
         session,
         clocks.clock_rows(
             referral_id,
@@ -600,9 +601,7 @@ def acknowledge_referral(
     referral.case_manager_name = name
     referral.case_manager_extension = extension
     referral.updated_at = now
-    repository.close_clocks(
-        session, referral.id, [ClockKind.acknowledgement], status=ClockStatus.met, at=now
-    )
+    sla.close_all(session, referral.id, [ClockKind.acknowledgement], status=ClockStatus.met, at=now)
     moves.status_changed(session, referral, clock=clock)
     repository.insert_events(
         session,
@@ -733,9 +732,7 @@ def cancel_referral(
     referral.cancelled_at = now
     referral.cancel_reason = body.reason
     referral.updated_at = now
-    repository.close_clocks(
-        session, referral.id, list(ClockKind), status=ClockStatus.cancelled, at=now
-    )
+    sla.close_all(session, referral.id, list(ClockKind), status=ClockStatus.cancelled, at=now)
     # Later domains close what they hold for the case (an open offer, for one).
     events.publish(
         "referral.cancelled", session=session, actor=actor, referral_id=referral.id, clock=clock
@@ -783,9 +780,7 @@ def close_referral(
         previous, ReferralAction.close, acknowledged=referral.acknowledged_at is not None
     )
     referral.updated_at = now
-    repository.close_clocks(
-        session, referral.id, list(ClockKind), status=ClockStatus.cancelled, at=now
-    )
+    sla.close_all(session, referral.id, list(ClockKind), status=ClockStatus.cancelled, at=now)
     moves.status_changed(session, referral, clock=clock)
     repository.insert_events(
         session,

@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from careloop.audit import service as audit
@@ -29,7 +28,7 @@ from careloop.prior_auth import service as prior_auth
 from careloop.referral import moves
 from careloop.referral.enums import CodeSystem, ReferralAction, ReferralStatus
 from careloop.referral.models import Referral, ReferralItem
-from careloop.scheduling import confirmation, rules
+from careloop.scheduling import confirmation, repository, rules
 from careloop.scheduling.models import Appointment
 from careloop.scheduling.rules import AppointmentStatus, Outcome
 from careloop.scheduling.schemas import (
@@ -454,25 +453,14 @@ def find_appointments(
     """Deliveries and visits of the cases the actor may see (provider staff: their
     accepted cases), by status and case, the soonest first: one query, one audit record."""
     require(actor, "appointment:manage")
-    stmt = (
-        select(Appointment, Referral.case_number, Referral.status)
-        .join(Referral, Referral.id == Appointment.referral_id)
-        .where(Appointment.referral_id.in_(moves.visible_ids(actor).scalar_subquery()))
-        .order_by(
-            Appointment.window_start.is_(None),
-            Appointment.window_start,
-            Appointment.due_on,
-            Appointment.id,
-        )
-        .limit(limit)
+    rows = repository.find(
+        session,
+        moves.visible_ids(actor),
+        statuses=statuses,
+        case_numbers=case_numbers,
+        first_only=first_only,
+        limit=limit,
     )
-    if statuses is not None:
-        stmt = stmt.where(Appointment.status.in_(list(statuses)))
-    if case_numbers is not None:
-        stmt = stmt.where(Referral.case_number.in_(list(case_numbers)))
-    if first_only:
-        stmt = stmt.where(Appointment.sequence == 1)
-    rows = session.execute(stmt).all()
     audit.record(
         session,
         actor,
@@ -511,22 +499,14 @@ def upcoming_visit(
 
 
 def first_appointment(session: Session, referral_id: int) -> Appointment | None:
-    stmt = select(Appointment).where(
-        Appointment.referral_id == referral_id, Appointment.sequence == 1
-    )
-    return session.scalars(stmt).first()
+    return repository.first_appointment(session, referral_id)
 
 
 # ---- helpers --------------------------------------------------------------------------
 
 
 def _appointments(session: Session, referral_id: int) -> list[Appointment]:
-    stmt = (
-        select(Appointment)
-        .where(Appointment.referral_id == referral_id)
-        .order_by(Appointment.sequence)
-    )
-    return list(session.scalars(stmt))
+    return repository.appointments_of(session, referral_id)
 
 
 def _visible(
@@ -605,10 +585,7 @@ def provider_contact(session: Session, provider_id: int | None) -> tuple[str | N
 
 
 def _provider_names(session: Session, ids: set[int]) -> dict[int, str]:
-    if not ids:
-        return {}
-    rows = session.execute(select(Provider.id, Provider.legal_name).where(Provider.id.in_(ids)))
-    return {provider_id: name for provider_id, name in rows}
+    return repository.provider_names(session, ids)
 
 
 def _read(session: Session, referral: Referral, appointment: Appointment) -> AppointmentRead:

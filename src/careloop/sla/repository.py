@@ -1,4 +1,5 @@
-"""Clock queries: find what is due and claim it exactly once."""
+"""Clock statements: the only code that writes the clocks table (the ``sla`` domain owns
+it; other domains go through :mod:`careloop.sla.service`). Nothing commits here."""
 
 from __future__ import annotations
 
@@ -7,12 +8,101 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from careloop.db.base import table_of
 from careloop.db.session import skip_locked
-from careloop.sla.models import Clock, ClockStatus
+from careloop.sla.models import OPEN_CLOCK_STATUSES, Clock, ClockKind, ClockStatus
+
+# A Core statement on the table (not the ORM bulk path): one INSERT for many clocks.
+_CLOCKS = table_of(Clock)
+
+
+def insert_many(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert clocks from their column values, one statement, nothing read back."""
+    session.connection().execute(insert(_CLOCKS), rows)
+
+
+def open_of(
+    session: Session,
+    referral_id: int,
+    kinds: Sequence[ClockKind],
+    *,
+    subject_id: int | None = None,
+) -> list[Clock]:
+    """A case's open or paused clocks of these kinds, in the order they were started."""
+    stmt = select(Clock).where(
+        Clock.referral_id == referral_id,
+        Clock.kind.in_(list(kinds)),
+        Clock.status.in_(list(OPEN_CLOCK_STATUSES)),
+    )
+    if subject_id is not None:
+        stmt = stmt.where(Clock.subject_id == subject_id)
+    return list(session.scalars(stmt.order_by(Clock.id)))
+
+
+def open_offer_clocks(session: Session, offer_id: int) -> list[Clock]:
+    """The open clock waiting on an offer's answer (at most one)."""
+    stmt = select(Clock).where(
+        Clock.offer_id == offer_id,
+        Clock.kind == ClockKind.offer_response,
+        Clock.status == ClockStatus.open,
+    )
+    return list(session.scalars(stmt))
+
+
+_CLOSED_AT = {
+    ClockStatus.met: Clock.met_at,
+    ClockStatus.cancelled: Clock.cancelled_at,
+    ClockStatus.breached: Clock.breached_at,
+}
+
+
+def close_open(
+    session: Session,
+    referral_id: int,
+    kinds: Sequence[ClockKind],
+    *,
+    status: ClockStatus,
+    at: datetime,
+) -> None:
+    """Close a case's open or paused clocks of these kinds: one UPDATE."""
+    session.execute(
+        update(Clock)
+        .where(
+            Clock.referral_id == referral_id,
+            Clock.kind.in_(list(kinds)),
+            Clock.status.in_(list(OPEN_CLOCK_STATUSES)),
+        )
+        .values({Clock.status: status, _CLOSED_AT[status]: at})
+    )
+
+
+def assign(session: Session, clock_id: int, *, user_id: int, at: datetime) -> bool:
+    """Assign an open, unassigned clock; False when it is not (a concurrent claimer waits
+    on the row lock and then finds it taken)."""
+    result = session.connection().execute(
+        update(Clock)
+        .where(
+            Clock.id == clock_id,
+            Clock.status == ClockStatus.open,
+            Clock.assigned_user_id.is_(None),
+        )
+        .values(assigned_user_id=user_id, assigned_at=at)
+    )
+    return result.rowcount == 1
+
+
+def unassign(session: Session, clock_id: int, *, assignee: int) -> bool:
+    """Unassign the clock if ``assignee`` still holds it."""
+    result = session.connection().execute(
+        update(Clock)
+        .where(Clock.id == clock_id, Clock.assigned_user_id == assignee)
+        .values(assigned_user_id=None, assigned_at=None)
+    )
+    return result.rowcount == 1
 
 
 def claim(session: Session, clock_id: int, *, status: ClockStatus, now: datetime) -> Clock | None:
