@@ -30,7 +30,7 @@ OBJECT_PARAMS = frozenset(
         "offer_id",
         "authorization_id",
         "appointment_id",
-        "clock_id",
+        "item_id",
         "contact_id",
         "escalation_id",
         "resource_id",  # a FHIR resource of a case (a Task's id is its case number)
@@ -45,7 +45,7 @@ MADE_UP = {
     "offer_id": "2147483000",
     "authorization_id": "2147483000",
     "appointment_id": "2147483000",
-    "clock_id": "2147483000",
+    "item_id": "2147483000",
     "contact_id": "2147483000",
     "escalation_id": "2147483000",
     "resource_id": "CL-2026-999999",

@@ -314,15 +314,15 @@ def build_world(
     queue = _queue_items(client, staff, {case_a: "A", case_b: "B"})
     world.things += [
         Thing(
-            "clock_id",
-            str(item["clock_id"]),
+            "item_id",
+            str(item["item_id"]),
             f"a work-queue item of case {group}",
             frozenset({"staff"}),
             group,
         )
         for group, item in queue
     ]
-    assert {t.group for t in world.of("clock_id")} == {"A", "B"}
+    assert {t.group for t in world.of("item_id")} == {"A", "B"}
     return world
 
 
@@ -362,10 +362,9 @@ def _queue_items(
 ) -> list[tuple[str, dict[str, Any]]]:
     """One open work-queue item per case (coordination staff's own objects)."""
     found: dict[str, tuple[str, dict[str, Any]]] = {}
-    for team in ("intake", "case_management", "network"):
-        page = _ok(client.get("/api/v1/workqueue", params={"team": team}, headers=staff))
-        for item in page["items"]:
-            number = item.get("case_number")
-            if number in cases and number not in found:
-                found[number] = (cases[number], item)
+    page = _ok(client.get("/api/v1/workqueue", params={"limit": 100}, headers=staff))
+    for row in page["cases"]:
+        number = row.get("case_number")
+        if number in cases and number not in found:
+            found[number] = (cases[number], row["item"])
     return list(found.values())

@@ -18,6 +18,7 @@ from careloop.core.actor import Actor
 from careloop.core.errors import DomainError
 from careloop.fhir import capability, intake, read, search, transaction
 from careloop.fhir.outcome import FhirError, FhirResponse, from_domain_error, outcome_response
+from careloop.identity.permissions import require
 from careloop.settings import Settings
 from careloop.web.transaction import Credentials, clock_of, use_case
 
@@ -92,6 +93,8 @@ async def transaction_bundle(request: Request, credentials: Credentials) -> Resp
     parsed: list[intake.ReferralBundle] = []
 
     def work(session: Session, actor: Actor) -> dict[str, Any]:
+        # A caller who may not refer learns nothing about its body (403 first).
+        require(actor, "referral:create")
         data = transaction.read_json(body, request.headers.get("content-type"))
         bundle = intake.parse_bundle(data)
         parsed.append(bundle)
