@@ -34,6 +34,8 @@ _FHIR: dict[str, Any] = {"content": {"application/fhir+json": {"schema": _RESOUR
 _OUTCOME = {"description": "OperationOutcome", **_FHIR}
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "No valid bearer token", **_FHIR},
+    403: {"description": "The token's role may not do this", **_FHIR},
+    422: {"description": "A parameter holds characters no text may hold", **_FHIR},
     404: {"description": "No such resource, or not yours to see", **_FHIR},
 }
 
@@ -80,8 +82,8 @@ async def metadata() -> Response:
         200: {"description": "transaction-response Bundle", **_FHIR},
         400: {"description": "Not JSON, or not a Bundle", **_FHIR},
         415: {"description": "Not application/fhir+json or application/json", **_FHIR},
-        422: {"description": "Invalid entries, each named; nothing stored", **_FHIR},
         **_ERRORS,
+        422: {"description": "Invalid entries, each named; nothing stored", **_FHIR},
     },
 )
 @router.post("/", include_in_schema=False)

@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
+from careloop.fhir.outcome import from_domain_error, outcome_response
 from careloop.portal import (
     cases,
     contacts,
@@ -41,9 +42,12 @@ def install(app: FastAPI, settings: Settings) -> None:
 
 
 def _unclean_parameter(request: Request, exc: Exception) -> Response:
-    """A page's URL with characters no text may hold: the error page, not problem+json
-    (the JSON API keeps its problem+json)."""
+    """A page's URL with characters no text may hold: the error page (the JSON API keeps
+    its problem+json, FHIR its OperationOutcome)."""
     assert isinstance(exc, UncleanParameterError)
     if request.url.path.startswith("/api/"):
         return problems.domain_error(request, exc)
+    if request.url.path.startswith("/fhir"):
+        fhir = from_domain_error(exc)
+        return outcome_response(fhir.status, fhir.issues)
     return error_page(request, exc, None)
