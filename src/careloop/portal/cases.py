@@ -291,7 +291,10 @@ def _refused(
     exc: DomainError,
     rename: dict[str, str],
 ) -> Page:
-    values = _case_values(ctx, case_number)
+    by_referrer = ctx.actor.role is Role.referring_clinician
+    values = (
+        referrer.case_values(ctx, case_number) if by_referrer else _case_values(ctx, case_number)
+    )
     errors = moveforms.field_errors(prefix, exc.errors, rename)
     allowed = exc.extra.get("allowed_actions")
     values.update(
@@ -306,7 +309,8 @@ def _refused(
             "messages": list(errors.items()),
         },
     )
-    return Page("cases/case.html", values, status=exc.status)
+    template = "referrer/case.html" if by_referrer else "cases/case.html"
+    return Page(template, values, status=exc.status)
 
 
 @router.post("/cases/{case_number}/acknowledge")

@@ -253,9 +253,7 @@ def _sentence(type_: str, d: dict[str, Any], zone: str) -> str:  # noqa: PLR0911
         case "referral.unassigned":
             return "Back in the team's queue"
         case "referral.reassigned":
-            return (
-                f"Case manager changed to {d.get('case_manager') or d.get('to_name') or 'another'}"
-            )
+            return f"Referral reassigned to {d.get('case_manager') or 'another case manager'}"
         case "referral.acknowledged":
             ext = f", ext. {d['extension']}" if d.get("extension") else ""
             return f"Acknowledged: case manager {d.get('case_manager', '')}{ext}".rstrip()
@@ -365,6 +363,8 @@ def event_words(type_: str, data: dict[str, Any], zone: str) -> tuple[str, list[
     before, after = data.get("from"), data.get("to")
     if after and after != before:
         details.append(("Now", status_words(str(after))))
+    if type_ in _WHY_APART and data.get("reason"):
+        details.append(("Why", str(data["reason"])))
     if data.get("cleared"):
         details.append(("Received", _missing_words(data["cleared"])))
     for key, value in data.items():
@@ -387,7 +387,11 @@ def event_words(type_: str, data: dict[str, Any], zone: str) -> tuple[str, list[
     return sentence, details
 
 
+#: Events whose reason is not part of their sentence.
+_WHY_APART = frozenset({"referral.assigned", "referral.reassigned", "referral.unassigned"})
+
 _DETAIL_LABELS = {
+    "previous": "Was with",
     "ack_due_at": "Acknowledge by",
     "service_due_at": "Service due by",
     "decision_due_at": "Decision due by",

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 
 from careloop.core.pagination import PageRequest
 from careloop.identity.permissions import may
-from careloop.portal import contacts, presenters
+from careloop.portal import contacts, escalation_panel, presenters
 from careloop.portal.web import Page, PageContext, page
 from careloop.referral import service as referral_service
 from careloop.referral.enums import ReferralStatus
@@ -76,6 +76,7 @@ def case_values(ctx: PageContext, case_number: str) -> dict[str, Any]:
             milestones.append((e.at, presenters.referrer_event_words(e.type, data, zone)))
     status = case.status.value
     open_case = status not in ("cancelled", "closed")
+    notices = [f.message for f in case.findings if f.severity != "error" and open_case]
     missing = [
         (presenters.field_words(f.field), f.message)
         for f in case.findings
@@ -90,13 +91,17 @@ def case_values(ctx: PageContext, case_number: str) -> dict[str, Any]:
         "provider": provider,
         "window": window,
         "missing": missing,
+        "notices": notices,
         "booked": status in ("scheduled", "fulfilled", "closed") and window is not None,
         "milestones": list(reversed(milestones)),
         "notes": notes,
         "may_note": may(ctx.actor, "note:write") and open_case,
         "staff": False,
+        **escalation_panel.panel_values(ctx, case),
         "form": {},
         "errors": {},
+        "problem": None,
+        "done": None,
     }
 
 
