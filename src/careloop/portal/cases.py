@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
+from careloop.core.actor import Role
 from careloop.core.errors import ConflictError, DomainError, FieldError, RuleViolationError
 from careloop.eligibility import service as eligibility_service
 from careloop.eligibility.schemas import EligibilityRead
@@ -21,7 +22,7 @@ from careloop.identity import service as identity_service
 from careloop.identity.permissions import may
 from careloop.matching import service as matching_service
 from careloop.matching.schemas import CandidatesRead, OfferCreate
-from careloop.portal import contacts, escalation_panel, forms, moveforms, presenters
+from careloop.portal import contacts, escalation_panel, forms, moveforms, presenters, referrer
 from careloop.portal.web import Download, Form, Page, PageContext, Redirect, page, read_form
 from careloop.prior_auth import service as prior_auth_service
 from careloop.prior_auth.rules import DenialReason
@@ -234,6 +235,8 @@ async def case_page(
     done: Annotated[str | None, Query(max_length=20)] = None,
 ) -> Response:
     def work(ctx: PageContext) -> Page:
+        if ctx.actor.role is Role.referring_clinician:
+            return referrer.case_page(ctx, case_number.upper(), _DONE.get(done or ""))
         values = _case_values(ctx, case_number.upper())
         values["done"] = _DONE.get(done or "")
         return Page("cases/case.html", values)
@@ -288,7 +291,10 @@ def _refused(
     exc: DomainError,
     rename: dict[str, str],
 ) -> Page:
-    values = _case_values(ctx, case_number)
+    by_referrer = ctx.actor.role is Role.referring_clinician
+    values = (
+        referrer.case_values(ctx, case_number) if by_referrer else _case_values(ctx, case_number)
+    )
     errors = moveforms.field_errors(prefix, exc.errors, rename)
     allowed = exc.extra.get("allowed_actions")
     values.update(
@@ -303,7 +309,8 @@ def _refused(
             "messages": list(errors.items()),
         },
     )
-    return Page("cases/case.html", values, status=exc.status)
+    template = "referrer/case.html" if by_referrer else "cases/case.html"
+    return Page(template, values, status=exc.status)
 
 
 @router.post("/cases/{case_number}/acknowledge")

@@ -4,9 +4,13 @@ finding is raised, is decided by the services and their rules."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import date, datetime
 from enum import Enum
+from typing import Any
 from zoneinfo import ZoneInfo
+
+from careloop.identity.rules import language_name
 
 #: A referral's status as staff and referrers read it.
 STATUS_WORDS = {
@@ -151,3 +155,288 @@ def window_words(start: datetime | None, end: datetime | None, zone: str) -> str
     if a.date() == b.date():
         return f"{a:%a %d %b} between {a:%H:%M} and {b:%H:%M}"
     return f"{a:%a %d %b %H:%M} to {b:%a %d %b %H:%M}"
+
+
+_RULE_SOURCE = re.compile(r"\b[\w/-]+\.md\b\s*(?:§\s*[\d.]+)?\s*:?\s*|§\s*[\d.]+\s*:?\s*")
+
+
+def rule_words(source: str) -> str:
+    """A deadline's rule as a person reads it: ``warn at 75% of: DOMAIN.md §4: standard
+    DME delivered within 24-72 hours`` → ``Warn at 75% of: standard DME delivered within
+    24-72 hours`` (the document it comes from is for engineers)."""
+    text = _RULE_SOURCE.sub("", source).strip(" :")
+    return text[:1].upper() + text[1:] if text else "—"
+
+
+def language_words(code: str | None) -> str:
+    """``es`` → ``Spanish``: a member's language by its name, never its code."""
+    if not code:
+        return "—"
+    return language_name(code)
+
+
+#: The parts of a referral a finding or a request names, as the form labels them.
+_FIELD_LABELS = {
+    "member": "member's details",
+    "member.first_name": "member's first name",
+    "member.last_name": "member's last name",
+    "member.birth_date": "member's date of birth",
+    "member.phone": "member's phone",
+    "member.address": "member's address",
+    "member.language": "member's language",
+    "coverage": "coverage",
+    "coverage.payer_id": "health plan",
+    "coverage.payer_name": "health plan",
+    "coverage.member_id": "member number on the plan card",
+    "ordering_provider": "ordering clinician",
+    "ordering_provider.npi": "ordering clinician's NPI",
+    "ordering_provider.name": "ordering clinician's name",
+    "signed_order": "signed order",
+    "signed_order.signed_on": "date the order was signed",
+    "diagnoses": "diagnosis",
+    "diagnoses.code": "diagnosis code",
+    "items": "items",
+    "items.code": "item code",
+    "items.quantity": "item quantity",
+    "requested_start": "requested start date",
+    "discharge_at": "discharge time",
+}
+
+
+def field_words(field: str) -> str:
+    """``diagnoses.0.code`` → ``diagnosis code (line 1)``; ``signed_order`` → ``signed order``."""
+    parts = field.split(".")
+    lines = [int(p) + 1 for p in parts if p.isdigit()]
+    key = ".".join(p for p in parts if not p.isdigit())
+    label = _FIELD_LABELS.get(key) or _FIELD_LABELS.get(key.split(".", 1)[0])
+    if label is None or (key not in _FIELD_LABELS and "." in key):
+        label = " ".join(words(p).lower() for p in key.split("."))
+        label = " ".join(_ACRONYMS.get(w, w) for w in label.split(" "))
+    return f"{label} (line {lines[0]})" if lines else label
+
+
+def _missing_words(values: object) -> str:
+    """A list of findings (``{"code", "field"}``) or ``code:field`` strings, by field."""
+    out: list[str] = []
+    for v in values if isinstance(values, list) else [values]:
+        field = v.get("field") if isinstance(v, dict) else str(v).rsplit(":", 1)[-1]
+        text = field_words(str(field or ""))
+        if text and text not in out:
+            out.append(text)
+    return ", ".join(out)
+
+
+def _when(value: object, zone: str) -> str:
+    return _instant_text(value, zone) if isinstance(value, str) else str(value)
+
+
+def _day_text(value: object) -> str:
+    try:
+        return date.fromisoformat(str(value)).strftime("%a %d %b %Y")
+    except ValueError:
+        return str(value)
+
+
+def _sentence(type_: str, d: dict[str, Any], zone: str) -> str:  # noqa: PLR0911, PLR0912
+    """What happened, one plain sentence per kind of event."""
+    provider = d.get("provider") or "the provider"
+    reason = d.get("reason")
+    reason_text = words(reason) if isinstance(reason, str) and "_" in reason else reason
+    match type_:
+        case "referral.received":
+            what = words(d["service_class"]) if d.get("service_class") else "order"
+            return f"Referral received: {what}"
+        case "referral.clarification_requested":
+            return f"Information requested: {_missing_words(d.get('missing', []))}"
+        case "referral.assigned":
+            return f"Case manager: {d.get('case_manager', 'named')}"
+        case "referral.unassigned":
+            return "Back in the team's queue"
+        case "referral.reassigned":
+            return f"Referral reassigned to {d.get('case_manager') or 'another case manager'}"
+        case "referral.acknowledged":
+            ext = f", ext. {d['extension']}" if d.get("extension") else ""
+            return f"Acknowledged: case manager {d.get('case_manager', '')}{ext}".rstrip()
+        case "referral.information_supplied":
+            return "Missing information received"
+        case "referral.cancelled":
+            return f"Cancelled: {reason_text}" if reason else "Cancelled"
+        case "referral.escalated":
+            return f"Escalated: {reason_text}" if reason else "Escalated"
+        case "referral.possible_duplicate":
+            return "Possibly the same order as " + ", ".join(d.get("related_case_numbers", []))
+        case "referral.member_linked":
+            return "Linked to the member's record"
+        case "referral.unplaced":
+            return f"No provider yet: {reason_text}" if reason else "No provider yet"
+        case "referral.closed":
+            return "Closed"
+        case "eligibility.verified":
+            plan = f" (plan {d['plan']})" if d.get("plan") else ""
+            return f"Eligibility verified: coverage {words(d.get('result')).lower()}{plan}"
+        case "authorization.requested":
+            priority = f" ({words(d['priority']).lower()})" if d.get("priority") else ""
+            return f"Prior authorisation requested{priority}"
+        case "authorization.pended":
+            return "Prior authorisation on hold: the health plan asked for more information"
+        case "authorization.denied":
+            return "Prior authorisation denied"
+        case "authorization.approved":
+            return "Prior authorisation approved"
+        case "authorization.partially_approved":
+            return "Prior authorisation partly approved"
+        case "authorization.information_sent":
+            return "Information sent to the health plan's reviewer"
+        case "authorization.appealed":
+            return "Appeal filed"
+        case "authorization.units_low":
+            return "Approved units running low"
+        case "authorization.expiring":
+            return "Prior authorisation about to expire"
+        case "offer.made":
+            return f"Offered to {provider}"
+        case "offer.accepted":
+            return f"{provider} accepted"
+        case "offer.declined":
+            return f"{provider} declined" + (f": {reason_text}" if reason else "")
+        case "offer.expired":
+            return f"{provider} did not answer in time"
+        case "appointment.scheduled":
+            verb = "Moved to" if d.get("rescheduled") else "Scheduled for"
+            start, end = _parse(d.get("window_start")), _parse(d.get("window_end"))
+            return f"{verb} {window_words(start, end, zone)}"
+        case "service.missed":
+            return "Visit or delivery missed" + (f": {reason_text}" if reason else "")
+        case "service.started_on_time":
+            return f"Delivered or done on time, {_when(d.get('at'), zone)}"
+        case "service.started_late":
+            return f"Delivered or done late, {_when(d.get('at'), zone)}"
+        case "supply.next_due":
+            return f"Next supply due {_day_text(d.get('due_on'))}"
+    return words(type_.replace(".", " "))
+
+
+def _parse(value: object) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+#: Data already said by the sentence, or ids and machine fields nobody reads.
+_SAID = {
+    "from",
+    "to",
+    "provider",
+    "case_manager",
+    "extension",
+    "reason",
+    "plan",
+    "result",
+    "priority",
+    "missing",
+    "related_case_numbers",
+    "service_class",
+    "status",
+    "window_start",
+    "window_end",
+    "rescheduled",
+    "at",
+    "due_on",
+    "decision",
+    "cleared",
+    "new",
+    "sequence",
+    "lines",
+    "findings",
+    "flags",
+    "within_24h",
+    "text",
+}
+
+
+def event_words(type_: str, data: dict[str, Any], zone: str) -> tuple[str, list[tuple[str, str]]]:
+    """A timeline event as a sentence and a few plain details: statuses by their labels,
+    fields by their names, times in ``zone``; no ids, no enum values."""
+    sentence = _sentence(type_, data, zone)
+    details: list[tuple[str, str]] = []
+    before, after = data.get("from"), data.get("to")
+    if after and after != before:
+        details.append(("Now", status_words(str(after))))
+    if type_ in _WHY_APART and data.get("reason"):
+        details.append(("Why", str(data["reason"])))
+    if data.get("cleared"):
+        details.append(("Received", _missing_words(data["cleared"])))
+    for key, value in data.items():
+        if key in _SAID or key == "id" or key.endswith("_id") or value is None:
+            continue
+        if value in ("", []):
+            continue
+        label = _DETAIL_LABELS.get(key, words(key))
+        if key.endswith("_on") or key == "service_date":
+            text = _day_text(value)
+        elif isinstance(value, str) and re.fullmatch(r"[a-z]+(?:_[a-z0-9]+)+", value):
+            text = words(value).capitalize()
+        elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+            text = ", ".join(words(v) if "_" in v and " " not in v else v for v in value)
+        else:
+            text = _detail_text(value, zone)
+        details.append((label, text))
+    if isinstance(data.get("flags"), list) and data["flags"]:
+        details.append(("Why", ", ".join(words(f).lower() for f in data["flags"])))
+    return sentence, details
+
+
+#: Events whose reason is not part of their sentence.
+_WHY_APART = frozenset({"referral.assigned", "referral.reassigned", "referral.unassigned"})
+
+_DETAIL_LABELS = {
+    "previous": "Was with",
+    "ack_due_at": "Acknowledge by",
+    "service_due_at": "Service due by",
+    "decision_due_at": "Decision due by",
+    "appeal_due_at": "Appeal by",
+    "respond_by": "Answer by",
+    "due_at": "Was due by",
+    "on_time": "On time",
+    "authorization_required": "Prior authorisation needed",
+    "authorization_number": "Authorisation number",
+    "service_date": "Coverage checked for",
+    "remaining_errors": "Still missing",
+    "serial_numbers": "Serial numbers",
+}
+
+
+#: The milestones a referrer follows (never offers to other providers, declines, notes
+#: or contacts): what happened to their order, who comes and when.
+REFERRER_EVENTS = frozenset(
+    {
+        "referral.received",
+        "referral.acknowledged",
+        "referral.clarification_requested",
+        "referral.information_supplied",
+        "referral.cancelled",
+        "referral.closed",
+        "offer.accepted",
+        "appointment.scheduled",
+        "service.started_on_time",
+        "service.started_late",
+        "service.missed",
+    }
+)
+
+
+def referrer_event_words(type_: str, data: dict[str, Any], zone: str) -> str:
+    """A milestone as the referrer reads it: one sentence, nothing internal."""
+    match type_:
+        case "offer.accepted":
+            return f"Provider confirmed: {data.get('provider') or 'a provider'}"
+        case "service.started_on_time" | "service.started_late":
+            return f"Delivered or visit done, {_when(data.get('at'), zone)}"
+        case "service.missed":
+            return "A visit or delivery was missed; it is being rescheduled"
+        case "referral.cancelled":
+            return "Cancelled" + (f": {data['reason']}" if data.get("reason") else "")
+        case "referral.information_supplied":
+            return "Missing information received"
+    return _sentence(type_, data, zone)

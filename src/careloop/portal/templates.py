@@ -36,7 +36,16 @@ def environment() -> Environment:
     env.filters["relative"] = relative
     env.filters["event_details"] = presenters.event_details
     env.filters["window"] = presenters.window_words
+    env.filters["event_words"] = event_words
+    env.filters["rule_words"] = presenters.rule_words
+    env.filters["language"] = presenters.language_words
+    env.filters["field_words"] = presenters.field_words
     return env
+
+
+def event_words(event: Any, zone: str) -> tuple[str, list[tuple[str, str]]]:
+    """A timeline event (``type`` and ``data``) as a sentence and its plain details."""
+    return presenters.event_words(event.type, dict(event.data), zone)
 
 
 def render(template: str, values: dict[str, Any]) -> str:
