@@ -1,33 +1,42 @@
 """End-to-end fixtures: a real uvicorn server on a free 127.0.0.1 port over a fresh
-SQLite file, seeded through the services, and Debian's chromium driven by Playwright
-(launch settings in DEVELOPERS.md). Without /usr/bin/chromium the tests are skipped with
-a notice, except under CI=true, where that is an error."""
+SQLite file, seeded through the services, a real SMTP server (aiosmtpd) on another free
+port that the server's settings and the worker pass point at, and Debian's chromium driven
+by Playwright (launch settings in DEVELOPERS.md). Without /usr/bin/chromium the tests are
+skipped with a notice, except under CI=true, where that is an error."""
 
 from __future__ import annotations
 
+import email
 import os
 import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.message import Message
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from aiosmtpd.controller import Controller
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from careloop import worker
 from careloop.core.actor import Role
-from careloop.core.clock import FixedClock
+from careloop.core.clock import Clock, FixedClock, SystemClock
 from careloop.db.migrate import upgrade_database
 from careloop.db.session import Database
 from careloop.identity import service as identity_service
 from careloop.matching import service as matching_service
 from careloop.matching.schemas import OfferCreate
+from careloop.notification.sinks import channel_sink
 from careloop.referral import members as referral_members
 from careloop.referral import service as referral_service
+from careloop.settings import Settings
 from tests.factories.coverage import make_coverage, make_ready
 from tests.factories.identity import give_password, make_user
 from tests.factories.network import make_provider
@@ -47,12 +56,30 @@ PASSWORD = "e2e password 2026"
 OXYGEN = [{"code": "E1390", "code_system": "HCPCS", "quantity": 1, "rental": True}]
 INTAKE_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 PROVIDER_SECRET = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
+SUPERVISOR_SECRET = "MFRGGZDFMZTWQ2LKNNWG23TPOBYXE43U"
+#: The team's supervisor: a name with letters beyond ASCII, a direct line.
+SUPERVISOR_NAME = "Zofia Dąbrowska"
+SUPERVISOR_PHONE = "1-860-555-0177"
 
 
 @dataclass(frozen=True)
 class Account:
     email: str
     secret: str | None = None
+
+
+class Inbox:
+    """What the local SMTP server received, parsed."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(email.message_from_bytes(envelope.content))
+        return "250 Message accepted for delivery"
+
+    def to(self, address: str) -> list[Message]:
+        return [m for m in self.messages if m["To"] == address]
 
 
 @dataclass(frozen=True)
@@ -63,7 +90,13 @@ class World:
     provider: Account
     referrer: Account
     member: Account
+    supervisor: Account
     offered_case: str
+    #: Received cases kept for the escalation stories (one each).
+    escalation_cases: tuple[str, ...]
+    database_url: str = ""
+    settings: Settings | None = None
+    inbox: Inbox = field(default_factory=Inbox)
 
 
 def _need_chromium() -> None:
@@ -115,7 +148,14 @@ def _seed(url: str) -> World:
             ordering_provider__npi="1234567890",
         )
         referral_service.submit_referral(session, planner, waiting, clock=clock)
-        supervisor, _ = make_user(session, clock=clock, role=Role.supervisor)
+        supervisor, _ = make_user(
+            session,
+            clock=clock,
+            role=Role.supervisor,
+            email="zofia@e2e.test",
+            name=SUPERVISOR_NAME,
+        )
+        identity_service.set_direct_phone(session, "zofia@e2e.test", SUPERVISOR_PHONE)
         acme = make_provider(session, clock=clock, admin=supervisor, name="Acme Home Medical")
         provider_email = "dispatch@acmehomemedical.test"
         make_user(session, clock=clock, role=Role.member, email="dorothy@e2e.test")
@@ -128,16 +168,35 @@ def _seed(url: str) -> World:
         matching_service.offer_referral(
             session, intake, number, OfferCreate(provider_id=acme.id), clock=clock
         )
-        for email in (
+        # Two received cases, one for each escalation story.
+        escalation_cases = tuple(
+            referral_service.submit_referral(
+                session,
+                intake,
+                referral_draft(
+                    clock.now(),
+                    external_id=f"E2E-ESC-{n}",
+                    member__first_name=first,
+                    member__last_name=last,
+                ),
+                clock=clock,
+            ).case_number
+            for n, (first, last) in enumerate((("Лариса", "Орлова"), ("美玲", "陈")), start=1)
+        )
+        for address in (
             "priya@e2e.test",
             "new@e2e.test",
             "planner@hartford.test",
             "dorothy@e2e.test",
+            "zofia@e2e.test",
             provider_email,
         ):
-            give_password(session, email, PASSWORD)
+            give_password(session, address, PASSWORD)
         identity_service.enrol_totp(session, "priya@e2e.test", secret=INTAKE_SECRET, clock=clock)
         identity_service.enrol_totp(session, provider_email, secret=PROVIDER_SECRET, clock=clock)
+        identity_service.enrol_totp(
+            session, "zofia@e2e.test", secret=SUPERVISOR_SECRET, clock=clock
+        )
     database.engine.dispose()
     return World(
         base_url="",
@@ -146,7 +205,9 @@ def _seed(url: str) -> World:
         provider=Account(provider_email, PROVIDER_SECRET),
         referrer=Account("planner@hartford.test"),
         member=Account("dorothy@e2e.test"),
+        supervisor=Account("zofia@e2e.test", SUPERVISOR_SECRET),
         offered_case=number,
+        escalation_cases=escalation_cases,
     )
 
 
@@ -167,9 +228,14 @@ def _wait_until_up(base_url: str, server: subprocess.Popen[bytes]) -> None:
 @pytest.fixture(scope="session")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     _need_chromium()
-    url = f"sqlite:///{tmp_path_factory.mktemp('e2e') / 'careloop.sqlite3'}"
+    directory = tmp_path_factory.mktemp("e2e")
+    url = f"sqlite:///{directory / 'careloop.sqlite3'}"
     upgrade_database(url)
     seeded = _seed(url)
+    inbox = Inbox()
+    smtp_port = _free_port()
+    smtp = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
+    smtp.start()
     port = _free_port()
     env = {
         **os.environ,
@@ -178,7 +244,23 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         # Plain HTTP on 127.0.0.1: the cookie cannot be Secure here.
         "CARELOOP_COOKIE_SECURE": "false",
         "CARELOOP_LOG_LEVEL": "WARNING",
+        # E-mail goes to the local SMTP server, in clear (it is on 127.0.0.1).
+        "CARELOOP_SMTP_HOST": "127.0.0.1",
+        "CARELOOP_SMTP_PORT": str(smtp_port),
+        "CARELOOP_SMTP_SECURITY": "none",
+        "CARELOOP_SMTP_FROM": "CareLoop <care@careloop.test>",
+        "CARELOOP_NOTIFICATION_DIR": str(directory / "notifications"),
     }
+    # The worker pass reads the same settings as the server.
+    settings = Settings(
+        database_url=url,
+        environment="test",
+        smtp_host="127.0.0.1",
+        smtp_port=smtp_port,
+        smtp_security="none",
+        smtp_from="CareLoop <care@careloop.test>",
+        notification_dir=directory / "notifications",
+    )
     env.pop("CARELOOP_DEMO_SKIP_TOTP", None)
     server = subprocess.Popen(  # noqa: S603 - our own interpreter and module
         [
@@ -199,10 +281,32 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     base_url = f"http://127.0.0.1:{port}"
     try:
         _wait_until_up(base_url, server)
-        yield World(**{**seeded.__dict__, "base_url": base_url})
+        yield World(
+            **{
+                **seeded.__dict__,
+                "base_url": base_url,
+                "database_url": url,
+                "settings": settings,
+                "inbox": inbox,
+            }
+        )
     finally:
         server.terminate()
         server.wait(timeout=10)
+        smtp.stop()
+
+
+def worker_pass(world: World, *, clock: Clock | None = None) -> Counter[str]:
+    """What `careloop tick` does, against the server's database and SMTP server: fire what
+    is due at ``clock`` (the system clock by default) and deliver the outbox."""
+    assert world.settings is not None
+    database = Database.from_url(world.database_url)
+    try:
+        return worker.run_until_idle(
+            database, clock=clock or SystemClock(), sink=channel_sink(world.settings)
+        )
+    finally:
+        database.engine.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -508,6 +508,7 @@ def _climb(session: Session, esc: Escalation, now: datetime, event_type: str, *,
         due_at=rules.climb_due(now, time_zone=referral.time_zone),
         what=what,
         team=OPERATIONS_TEAM,
+        level=esc.level,
     )
     _mail(session, esc, referral, event_type, now=now)
 
@@ -528,7 +529,9 @@ def _work_needed(
     due_at: datetime,
     what: str,
     team: str = SUPERVISOR_TEAM,
+    level: int | None = None,
 ) -> None:
+    """The escalation's work item; ``level`` when it climbed (the queue's level views)."""
     events.publish(
         "work.needed",
         session=session,
@@ -539,6 +542,7 @@ def _work_needed(
         due_at=due_at,
         subject=_subject(esc),
         title=f"Escalation: {what} ({REASON_LABELS[esc.reason].lower()})",
+        level=level,
     )
 
 

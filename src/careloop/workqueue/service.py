@@ -157,17 +157,26 @@ def on_work_needed(
     due_at: datetime,
     subject: str,
     title: str,
+    level: int | None = None,
     **_: Any,
 ) -> None:
     """``work.needed``: open the item for ``subject``, or update the open one's due time
-    and title."""
+    and title. With ``level``, the publisher's own ladder has already raised the work
+    (an escalation whose ETA was missed is the operations manager's): the item sits at
+    that level from now on and does not climb again by itself."""
     now = clock.now()
     existing = repository.open_by_subject(session, subject)
     if existing is not None:
         _update(existing, due_at, title, team)
+        if level is not None and level > existing.level:
+            existing.level, existing.level_raised_at, existing.climbs_at = level, now, None
+            existing.breached_at = existing.breached_at or now
         return
     work = rules.NeededWork(subject, kind, team, title, due_at)
-    repository.insert_items(session, [_row(work, referral_id, now)])
+    row = _row(work, referral_id, now)
+    if level is not None and level > rules.TEAM_LEVEL:
+        row.update(level=level, level_raised_at=now, breached_at=now, climbs_at=None)
+    repository.insert_items(session, [row])
 
 
 def on_work_done(*, session: Session, clock: Clock, subject: str, **_: Any) -> None:

@@ -88,6 +88,18 @@ def escalate(client: TestClient, token: str, case: str, **body: Any) -> dict[str
     return result
 
 
+def assert_in_the_managers_queue(client: TestClient, token: str, case: str, what: str) -> None:
+    """An escalation that climbed is the operations manager's work: the queue's level-3
+    view lists the case, its escalation item at that level."""
+    response = client.get("/api/v1/workqueue?level=3", headers=Tokens.header(token))
+    assert response.status_code == 200, response.text
+    rows = [r for r in response.json()["cases"] if r["case_number"] == case]
+    assert len(rows) == 1, response.json()
+    climbed = [i for i in rows[0]["items"] if i["level"] == 3 and what in i["what"]]
+    assert len(climbed) == 1, rows[0]["items"]
+    assert climbed[0]["queue"] == "operations manager"
+
+
 def timeline_types(client: TestClient, tokens: Tokens, case: str) -> list[str]:
     response = client.get(
         f"/api/v1/referrals/{case}/timeline", headers=Tokens.header(tokens.case_manager)
@@ -382,6 +394,7 @@ class TestPromise:
         after = client.get(url(case), headers=Tokens.header(morgan)).json()["items"][0]
         assert after["promise"] == "missed" and after["level"] == 3
         assert "escalation.eta_missed" in timeline_types(client, tokens, case)
+        assert_in_the_managers_queue(client, morgan, case, "the promised ETA passed")
         resolved = client.post(
             url(case, esc["id"], "resolve"),
             json={"resolution": "Delivered late"},
@@ -405,6 +418,7 @@ class TestPromise:
         assert after["id"] == esc["id"]
         assert after["commit_missed"] is True and after["level"] == 3
         assert after["status"] == "open"
+        assert_in_the_managers_queue(client, tokens.intake, case, "no ETA was promised in time")
 
     def test_a_breached_deadline_opens_an_escalation_owned_by_a_supervisor(
         self,
