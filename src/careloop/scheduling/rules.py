@@ -142,9 +142,9 @@ def outcome_problems(
         errors.append(FieldError("at", "say when it was delivered or done"))
     elif at > now + timedelta(minutes=5):
         errors.append(FieldError("at", "cannot be in the future"))
-    elif received_at is not None and at < received_at:
+    elif received_at is not None and at < _minute(received_at):
         errors.append(FieldError("at", "cannot be before the case was received"))
-    elif booked_at is not None and at < booked_at:
+    elif booked_at is not None and at < _minute(booked_at):
         errors.append(FieldError("at", "cannot be before the window was booked"))
     if outcome is Outcome.delivered:
         if not received_by:
@@ -154,6 +154,12 @@ def outcome_problems(
                 FieldError("serial_numbers", "equipment is delivered with its serial numbers")
             )
     return errors
+
+
+def _minute(instant: datetime) -> datetime:
+    """The minute ``instant`` falls in: the portal's form gives the time to the minute, so
+    a delivery recorded in the minute its window was booked is not "before" it."""
+    return instant.replace(second=0, microsecond=0)
 
 
 _PERIODS = {

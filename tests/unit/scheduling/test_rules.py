@@ -74,6 +74,30 @@ def test_outcome_needs_proof_of_delivery_and_serials_for_equipment() -> None:
     assert problems(Outcome.missed, reason=MissedReason.member_not_home) == []
 
 
+def test_an_outcome_in_the_minute_the_window_was_booked_is_not_before_it() -> None:
+    """The form gives minutes: booked at 11:39:27 and delivered "11:39" is accepted."""
+    booked = datetime(2026, 12, 3, 16, 39, 27, tzinfo=UTC)
+    kw: dict[str, object] = {
+        "now": booked,
+        "received_by": "Son",
+        "serial_numbers": ["SN1"],
+        "needs_serials": True,
+        "reason": None,
+        "note": None,
+        "received_at": booked - timedelta(seconds=20),
+        "booked_at": booked,
+    }
+    same_minute = booked.replace(second=0)
+    assert rules.outcome_problems(Outcome.delivered, at=same_minute, **kw) == []  # type: ignore[arg-type]
+    earlier = [
+        p.field
+        for p in rules.outcome_problems(  # type: ignore[arg-type]
+            Outcome.delivered, at=same_minute - timedelta(minutes=1), **kw
+        )
+    ]
+    assert earlier == ["at"]
+
+
 def test_resupply_enters_the_queue_days_before_it_is_due() -> None:
     at = rules.resupply_reminder_at(date(2026, 12, 8), "America/New_York")
     assert at.date() == date(2026, 12, 5) and at.hour == 8
