@@ -5,13 +5,11 @@ to be looked at."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from careloop.identity.secrets import totp_code
-from tests.e2e.conftest import PASSWORD, Account, World, shot
+from tests.e2e.conftest import World, shot, sign_in
 
 PHONE = {"width": 390, "height": 844}
 
@@ -24,18 +22,6 @@ def phone(browser: Browser, world: World) -> Iterator[Page]:
     context.set_default_timeout(10_000)
     yield context.new_page()
     context.close()
-
-
-def _sign_in(page: Page, account: Account) -> None:
-    page.goto("/signin")
-    page.get_by_label("E-mail").fill(account.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    if account.secret:
-        expect(page.get_by_role("heading", name="Your authenticator code")).to_be_visible()
-        page.get_by_label("Code").fill(totp_code(account.secret, datetime.now(UTC)))
-        page.get_by_role("button", name="Continue").click()
-    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
 
 
 def _too_wide(page: Page) -> list[str]:
@@ -57,7 +43,7 @@ def _fits(page: Page) -> None:
 
 
 def test_the_member_page_fits_a_phone(phone: Page, world: World) -> None:
-    _sign_in(phone, world.member)
+    sign_in(phone, world.member)
     phone.goto("/member")
     expect(phone.get_by_role("heading", name="My care")).to_be_visible()
     expect(phone.get_by_text(world.offered_case)).to_be_visible()
@@ -66,7 +52,7 @@ def test_the_member_page_fits_a_phone(phone: Page, world: World) -> None:
 
 
 def test_the_work_queue_fits_a_phone(phone: Page, world: World) -> None:
-    _sign_in(phone, world.intake)
+    sign_in(phone, world.intake)
     phone.goto("/staff")
     expect(phone.get_by_role("heading", level=1)).to_be_visible()
     shot(phone, "phone-queue")

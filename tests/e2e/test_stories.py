@@ -10,7 +10,6 @@ looked at."""
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.message import Message
@@ -24,42 +23,14 @@ from tests.e2e.conftest import (
     PASSWORD,
     SUPERVISOR_NAME,
     SUPERVISOR_PHONE,
-    Account,
     World,
     shot,
+    sign_in,
     worker_pass,
 )
 
 BAD_NPI = "1234567890"
 GOOD_NPI = "1234567893"
-
-
-def sign_in(page: Page, account: Account, *, screenshot: str | None = None) -> None:
-    page.goto("/signin")
-    page.get_by_label("E-mail").fill(account.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    if screenshot:
-        shot(page, screenshot)
-    page.get_by_role("button", name="Sign in").click()
-    if account.secret:
-        asked = page.get_by_role("heading", name="Your authenticator code")
-        expect(asked).to_be_visible()
-        page.get_by_label("Code").fill(_fresh_code(account.secret))
-        page.get_by_role("button", name="Continue").click()
-        expect(asked).to_have_count(0)
-    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
-
-
-_LAST_CODE: dict[str, str] = {}
-
-
-def _fresh_code(secret: str) -> str:
-    """A code not used yet: the server refuses a code twice (replay), so a second sign-in
-    within the same 30 seconds waits for the next one."""
-    while (code := totp_code(secret, datetime.now(UTC))) == _LAST_CODE.get(secret):
-        time.sleep(1)
-    _LAST_CODE[secret] = code
-    return code
 
 
 def test_sign_in_with_totp_enrolment(page: Page, world: World) -> None:
