@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from careloop.core.dates import ServiceTime
 from careloop.escalation.rules import PartyKind, Promise, Reason, Severity, Source, Status
 
 
@@ -35,7 +36,7 @@ class EscalationCreate(BaseModel):
 class CommitIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    eta: datetime
+    eta: ServiceTime
 
 
 class ResolveIn(BaseModel):

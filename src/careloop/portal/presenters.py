@@ -94,17 +94,6 @@ def words(value: str | Enum | None) -> str:
     return " ".join(_ACRONYMS.get(w.lower(), w) for w in text.split(" "))
 
 
-def event_details(data: dict[str, object], zone: str) -> list[tuple[str, str]]:
-    """A timeline event's data as (label, text): instants in the case's zone, yes/no for
-    flags, lists joined; empty values left out."""
-    out = []
-    for key, value in data.items():
-        if value is None or value in ("", []):
-            continue
-        out.append((words(key), _detail_text(value, zone)))
-    return out
-
-
 def _detail_text(value: object, zone: str) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"

@@ -34,7 +34,6 @@ def environment() -> Environment:
     env.filters["status_words"] = presenters.status_words
     env.filters["words"] = presenters.words
     env.filters["relative"] = relative
-    env.filters["event_details"] = presenters.event_details
     env.filters["window"] = presenters.window_words
     env.filters["event_words"] = event_words
     env.filters["rule_words"] = presenters.rule_words

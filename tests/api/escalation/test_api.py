@@ -262,7 +262,8 @@ class TestRefused:
         morgan, _ = supervisors
         case = submit(client, tokens.intake, clock)
         esc = escalate(client, tokens.intake, case)
-        for eta in ((clock.now() - timedelta(minutes=1)).isoformat(), "2026-11-25T16:00:00"):
+        far = ("9999-12-31T23:59:59-12:00", (clock.now() + timedelta(days=3 * 365)).isoformat())
+        for eta in ((clock.now() - timedelta(minutes=1)).isoformat(), "2026-11-25T16:00:00", *far):
             response = client.post(
                 url(case, esc["id"], "commit"), json={"eta": eta}, headers=Tokens.header(morgan)
             )
