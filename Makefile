@@ -11,7 +11,7 @@ HTMX := src/careloop/portal/static/vendor/htmx.min.js
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo serve install install-dev assets chromium test lint typecheck test-sqlite test-postgres bench clean
+.PHONY: demo serve install install-dev assets chromium tesseract wrk test lint typecheck test-sqlite test-postgres bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,8 +38,16 @@ $(HTMX): package.json package-lock.json
 chromium:
 	@test -x $(CHROMIUM) || ($(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium)
 
+## tesseract: Debian's tesseract-ocr, which reads faxed orders that have no text layer
+tesseract:
+	@command -v tesseract >/dev/null || ($(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends tesseract-ocr tesseract-ocr-eng)
+
+## wrk: Debian's wrk, the load client of the benches (it leaves the CPU to the server)
+wrk:
+	@command -v wrk >/dev/null || ($(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends wrk)
+
 ## demo: install, migrate and seed ./var/careloop.sqlite3, serve on http://127.0.0.1:8000
-demo: $(STAMP) $(HTMX)
+demo: $(STAMP) $(HTMX) tesseract
 	mkdir -p var
 	$(BIN)/careloop demo
 
@@ -57,14 +65,14 @@ lint: $(DEV_STAMP)
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
-test-sqlite: $(DEV_STAMP) $(HTMX) chromium
+test-sqlite: $(DEV_STAMP) $(HTMX) chromium tesseract
 	$(PYTEST) -n 2 --db sqlite tests
 
 test-postgres: $(DEV_STAMP)
 	$(PYTEST) -n 2 --db postgres tests/integration tests/api tests/migrations tests/portal
 
 ## bench: throughput and latency figures (PostgreSQL at CARELOOP_BENCH_POSTGRES_URL)
-bench: $(DEV_STAMP)
+bench: $(DEV_STAMP) wrk
 	$(BIN)/python bench/intake.py
 	$(BIN)/python bench/matching.py
 	$(BIN)/python bench/workqueue.py
