@@ -439,8 +439,11 @@ def hl7_listen(
     import asyncio
 
     from careloop.adt import listener
+    from careloop.logging import configure_logging
 
-    zone = time_zone or _settings().display_time_zone
+    settings = _settings()
+    configure_logging(settings)  # JSON lines in production, no PHI in any line
+    zone = time_zone or settings.display_time_zone
     console = _console()
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(

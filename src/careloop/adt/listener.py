@@ -47,8 +47,9 @@ class Listener:
             try:
                 with self.database.unit_of_work() as session:
                     return service.receive(session, text, clock=self.clock, zone=self.zone)
-            except Exception:
-                log.exception("adt.failed")
+            except Exception as exc:
+                # The type only: a driver's message or a traceback can quote PHI.
+                log.error("adt.failed", error_type=type(exc).__name__)
                 return _failure(self.clock)
 
     async def handle(self, reader: HL7StreamReader, writer: HL7StreamWriter) -> None:

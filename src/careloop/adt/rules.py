@@ -17,7 +17,7 @@ Pure: parsing with python-hl7, the structure check with hl7apy, no database.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from enum import StrEnum
@@ -184,8 +184,15 @@ def check_structure(text: str, header: Header) -> None:
     """The segments in the order the standard gives for the event (hl7apy, strict), at
     the message's own version or, for one hl7apy does not know, 2.5.1."""
     cleaned = text.replace("\r\n", "\r").replace("\n", "\r").strip("\r")
-    if header.version not in _KNOWN_VERSIONS:
-        cleaned = _with_version(cleaned, DEFAULT_VERSION)
+    version = header.version
+    if version not in _KNOWN_VERSIONS:
+        cleaned, version = _with_version(cleaned, DEFAULT_VERSION), DEFAULT_VERSION
+    if version not in _TWO_PART_TYPES:
+        cleaned = _with_structure(cleaned, STRUCTURES[header.event])
+    elif STRUCTURES[header.event] != f"ADT_{header.event}":
+        # Two-part versions name no structure: hl7apy checks A08 as the A01 it shares.
+        shared = STRUCTURES[header.event].removeprefix("ADT_")
+        cleaned = _with_msh_field(cleaned, 9, lambda _value, sep: f"ADT{sep}{shared}")
     try:
         parsed = parse_message(cleaned, validation_level=VALIDATION_LEVEL.STRICT, find_groups=True)
         parsed.validate()
@@ -203,13 +210,38 @@ _KNOWN_VERSIONS = frozenset(
 )
 
 
-def _with_version(text: str, version: str) -> str:
+#: Versions whose message type (MSH-9) has two parts, without the structure.
+_TWO_PART_TYPES = frozenset({"2.1", "2.2", "2.3"})
+
+
+def _with_msh_field(text: str, index: int, change: Callable[[str, str], str]) -> str:
+    """The message with MSH-``index`` changed (``change`` gets the field and the component
+    separator); MSH-1 is the field separator itself."""
     first, _, rest = text.partition("\r")
-    fields = first.split(first[3] if len(first) > 3 else "|")
-    while len(fields) < 12:
+    separator = first[3] if len(first) > 3 else "|"
+    component = first[4] if len(first) > 4 else "^"
+    fields = first.split(separator)
+    while len(fields) <= index - 1:
         fields.append("")
-    fields[11] = version
-    return (first[3] if len(first) > 3 else "|").join(fields) + ("\r" + rest if rest else "")
+    fields[index - 1] = change(fields[index - 1], component)
+    return separator.join(fields) + ("\r" + rest if rest else "")
+
+
+def _with_version(text: str, version: str) -> str:
+    return _with_msh_field(text, 12, lambda _field, _sep: version)
+
+
+def _with_structure(text: str, structure: str) -> str:
+    """MSH-9 with its structure (``ADT^A08`` -> ``ADT^A08^ADT_A01``): many feeds leave it
+    out, and hl7apy needs it to know which structure to check."""
+
+    def add(value: str, sep: str) -> str:
+        parts = value.split(sep)
+        if len(parts) >= 3 and parts[2]:
+            return value
+        return sep.join([*parts[:2], *[""] * (2 - len(parts[:2])), structure])
+
+    return _with_msh_field(text, 9, add)
 
 
 def _plain(exc: Exception) -> str:

@@ -161,6 +161,17 @@ class TestMessage:
         text = self.A03.replace("|P|2.5.1", "|P|2.9")
         rules.check_structure(text, rules.read_header(rules.parse(text)))
 
+    @pytest.mark.parametrize("version", ["2.2", "2.3", "2.3.1", "2.4", "2.5.1", "2.6"])
+    def test_an_update_without_its_structure_in_msh_9_is_checked_as_the_a01_it_shares(
+        self, version: str
+    ) -> None:
+        text = (
+            self.A03.replace("ADT^A03^ADT_A03", "ADT^A08")
+            .replace("EVN|A03", "EVN|A08")
+            .replace("|P|2.5.1", f"|P|{version}")
+        )
+        rules.check_structure(text, rules.read_header(rules.parse(text)))
+
     def test_a_segment_repeated_where_the_standard_allows_one_is_refused(self) -> None:
         lines = self.A03.split("\r")
         text = "\r".join([*lines, lines[3]])
