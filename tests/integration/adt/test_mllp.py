@@ -10,6 +10,7 @@ import socket
 import unicodedata
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import hl7
@@ -417,3 +418,31 @@ class TestRefused:
             reply = sock.recv(65536)
         answer = hl7.parse(reply[1:-2].decode())
         assert str(answer["MSA.F1"]) == "AR"
+
+
+def test_a_failure_of_ours_is_a_nak_that_asks_for_the_message_again(
+    tmp_path: Path, clock: FixedClock
+) -> None:
+    """A database without the schema: the message cannot be applied, the hospital is told
+    to send it again (AE), and the listener goes on answering."""
+    broken = Database.from_url(f"sqlite:///{tmp_path / 'empty.sqlite3'}")
+    listener = ListenerThread(broken, clock=clock, zone=ZONE)
+    port = listener.start()
+    try:
+        message = adt(
+            "A03",
+            "ERR-1",
+            family="Hale",
+            given="Dorothy",
+            born=date(1945, 1, 23),
+            mrn="M1",
+            pv1_45="202611261400",
+        )
+        answers = send(port, message, message)
+    finally:
+        listener.stop()
+        broken.engine.dispose()
+    for answer in answers:
+        code, _, text = msa(answer)
+        assert code == "AE"
+        assert "error on our side; send it again" in text
