@@ -16,8 +16,12 @@ What runs (DESIGN.md §7: figures are ratios against the machine's own limit):
   recreates ``careloop_bench`` there), 16 keep-alive clients POSTing one referral each per
   request, every one a new member, with ``wrk`` (bench/intake_load.lua) or, when wrk is
   missing, the lean asyncio client bench/loadgen.py;
-* the raw and API runs alternate, so a change of background load touches both; figures are
-  medians over the runs, and the ratio is the median of the per-run ratios.
+* FHIR: the same load POSTing the tests' referral transaction Bundle (Patient, Coverage,
+  Practitioner, Conditions, a ServiceRequest and a DeviceRequest) to ``/fhir``, one new
+  member per request; its cost is the JSON path's rate over the FHIR path's (target: at
+  most 1.5x), with the server CPU per referral of each beside it;
+* the raw, API and FHIR runs alternate, so a change of background load touches all; figures
+  are medians over the runs, and the ratios are medians of the per-run ratios.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
@@ -83,6 +87,7 @@ TARGET_RATE = 500.0  # referrals/s
 TARGET_RATIO = 0.10  # of the raw PostgreSQL rate
 TARGET_P99_MS = 100.0
 TARGET_CHECK_US = 100.0
+TARGET_FHIR_COST = 1.5  # the FHIR path's cost per referral, as a multiple of the JSON path's
 
 # Other work above this share of all cores makes the figures unreliable: wait, then warn.
 QUIET_PCT = 15.0
@@ -101,10 +106,12 @@ def as_letters(n: int) -> str:
             return "".join(out)
 
 
-def load_factory() -> ModuleType:
-    """tests/factories/referral.py, by path: the valid body the tests use."""
-    path = REPO / "tests" / "factories" / "referral.py"
-    spec = importlib.util.spec_from_file_location("careloop_bench_referral_factory", path)
+def load_factory(name: str = "referral") -> ModuleType:
+    """tests/factories/<name>.py, by path: the valid body the tests use."""
+    if str(REPO) not in sys.path:
+        sys.path.append(str(REPO))  # the FHIR factory imports the referral one
+    path = REPO / "tests" / "factories" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"careloop_bench_{name}_factory", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -306,6 +313,9 @@ class LoadSetup:
     port: int
     token: str
     template: Path
+    path: str = "/api/v1/referrals"
+    content_type: str = "application/json"
+    created: int = 201  # the status of a stored referral
 
 
 def load_command(setup: LoadSetup, seconds: float, tag: str) -> list[str]:
@@ -322,6 +332,8 @@ def load_command(setup: LoadSetup, seconds: float, tag: str) -> list[str]:
             str(setup.template),
             setup.token,
             tag,
+            setup.path,
+            setup.content_type,
         ]
     return [
         sys.executable,
@@ -332,6 +344,8 @@ def load_command(setup: LoadSetup, seconds: float, tag: str) -> list[str]:
         f"--tag={tag}",
         f"--duration={seconds}",
         f"--concurrency={CONCURRENCY}",
+        f"--path={setup.path}",
+        f"--content-type={setup.content_type}",
     ]
 
 
@@ -390,21 +404,33 @@ def body_template(now: datetime) -> str:
     return json.dumps(payload, separators=(",", ":"))
 
 
+def fhir_template(now: datetime) -> str:
+    """The tests' referral transaction Bundle, with the same markers in its Patient."""
+    bundle: dict[str, Any] = load_factory("fhir").referral_bundle(now, last_name="__LAST__")
+    patient = bundle["entry"][0]["resource"]
+    assert patient["resourceType"] == "Patient"
+    patient["birthDate"] = "__BIRTH__"
+    text = json.dumps(bundle, separators=(",", ":"))
+    if not 0 <= text.find("__LAST__") < text.find("__BIRTH__"):
+        raise BenchError("the FHIR template needs __LAST__ before __BIRTH__")
+    return text
+
+
 def probe(setup: LoadSetup) -> None:
-    """One request before the load: a 201, or stop with what the server said."""
+    """One request before the load: the created status, or stop with what the server said."""
     body = (
         setup.template.read_text().replace("__LAST__", "Probe").replace("__BIRTH__", "1950-06-01")
     )
     conn = http.client.HTTPConnection(HOST, setup.port, timeout=60)
     conn.request(
         "POST",
-        "/api/v1/referrals",
+        setup.path,
         body=body.encode(),
-        headers={"Authorization": f"Bearer {setup.token}", "Content-Type": "application/json"},
+        headers={"Authorization": f"Bearer {setup.token}", "Content-Type": setup.content_type},
     )
     response = conn.getresponse()
     answer = response.read()
-    if response.status != 201:
+    if response.status != setup.created:
         raise BenchError(f"a valid referral got {response.status}: {answer[:500]!r}")
 
 
@@ -568,6 +594,7 @@ class Report:
     client: str
     raw: list[PgbenchResult]
     api: list[LoadResult]
+    fhir: list[LoadResult]
     checks: CheckTimings
     facts: dict[str, str]
     stored: tuple[int, int]
@@ -575,8 +602,18 @@ class Report:
     def ratios(self) -> list[float]:
         return [a.rate / r.tps for a, r in zip(self.api, self.raw, strict=True) if r.tps]
 
+    def fhir_costs(self) -> list[float]:
+        """Per run: the JSON path's rate over the FHIR path's (time per referral, FHIR / JSON)."""
+        return [a.rate / f.rate for a, f in zip(self.api, self.fhir, strict=True) if f.rate]
+
+    def fhir_cpu_ratio(self) -> float:
+        """Server CPU per referral, FHIR over JSON, over all the measured runs."""
+        json_ms, fhir_ms = cpu_per_referral(self.api), cpu_per_referral(self.fhir)
+        return fhir_ms / json_ms if json_ms else float("nan")
+
     def verdicts(self) -> dict[str, bool]:
         return {
+            "fhir": bool(self.fhir_costs()) and median(self.fhir_costs()) <= TARGET_FHIR_COST,
             "rate": median([a.rate for a in self.api]) >= TARGET_RATE,
             "ratio": median(self.ratios()) >= TARGET_RATIO,
             "p99": median([a.p99_ms for a in self.api]) < TARGET_P99_MS,
@@ -589,6 +626,10 @@ class Report:
         ratios = self.ratios()
         p50 = [a.p50_ms for a in self.api]
         p99 = [a.p99_ms for a in self.api]
+        fhir_rates = [f.rate for f in self.fhir]
+        fhir_p50 = [f.p50_ms for f in self.fhir]
+        fhir_p99 = [f.p99_ms for f in self.fhir]
+        costs = self.fhir_costs()
         ok = self.verdicts()
 
         def verdict(passed: bool) -> str:
@@ -627,6 +668,27 @@ class Report:
                 runs_of(p99, ".1f"),
                 f"< {TARGET_P99_MS:.0f}",
                 verdict(ok["p99"]),
+            ),
+            (
+                f"FHIR transaction Bundles accepted, {CONCURRENCY} clients (/s)",
+                f"{median(fhir_rates):,.0f}",
+                runs_of(fhir_rates, ",.0f"),
+                "",
+                "",
+            ),
+            (
+                "FHIR latency p50 / p99 (ms)",
+                f"{median(fhir_p50):.1f} / {median(fhir_p99):.1f}",
+                " ".join(f"{a:.1f}/{b:.1f}" for a, b in zip(fhir_p50, fhir_p99, strict=True)),
+                "",
+                "",
+            ),
+            (
+                "FHIR cost per referral / JSON's",
+                f"{median(costs):.2f}x",
+                runs_of(costs, ".2f") + f" (server CPU: {self.fhir_cpu_ratio():.2f}x)",
+                f"<= {TARGET_FHIR_COST:.1f}x",
+                verdict(ok["fhir"]),
             ),
             (
                 "check one referral, no I/O (us)",
@@ -671,9 +733,12 @@ class Report:
         referrals, audits = self.stored
         accepted = sum(a.accepted for a in self.api)
         failed = sum(a.non_2xx + a.socket_errors + a.timeouts for a in self.api)
+        bundles = sum(f.accepted for f in self.fhir)
+        fhir_failed = sum(f.non_2xx + f.socket_errors + f.timeouts for f in self.fhir)
         out.append(
             f"stored in the measured runs: {accepted:,} referrals answered 201 "
-            f"({failed} errors); the database holds {referrals:,} referrals and {audits:,} "
+            f"({failed} errors) and {bundles:,} FHIR bundles answered 200 ({fhir_failed} "
+            f"errors); the database holds {referrals:,} referrals and {audits:,} "
             "creation audit records in all (probe, warm-up and measured runs)"
         )
         out.append(
@@ -693,7 +758,7 @@ class Report:
                 "WARNING: other work competed for the CPU during some runs: figures are lower "
                 "and noisier than on an idle machine (compare runs, or rerun when it is quiet)"
             )
-        missing = [a for a in self.api if a.stored < a.accepted]
+        missing = [a for a in self.api + self.fhir if a.stored < a.accepted]
         if missing:
             out.append("ERROR: some referrals answered 201 are not in the database")
         return "\n".join(out)
@@ -737,6 +802,13 @@ class Report:
                 "doing most of the work"
             )
         return lines
+
+
+def cpu_per_referral(results: list[LoadResult]) -> float:
+    """Server workers' CPU milliseconds per accepted referral over ``results``."""
+    cpu = sum(sum(r.cpu.worker_cpu) for r in results if r.cpu is not None)
+    accepted = sum(r.accepted for r in results)
+    return 1000 * cpu / accepted if accepted else float("nan")
 
 
 # ---- main ----------------------------------------------------------------------------------
@@ -788,17 +860,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def measure(
-    args: argparse.Namespace, setup: LoadSetup, server: Server, url: str
-) -> tuple[list[PgbenchResult], list[LoadResult]]:
-    """Probe, warm up, then alternate pgbench and API runs; profile last if asked."""
+    args: argparse.Namespace, setup: LoadSetup, fhir_setup: LoadSetup, server: Server, url: str
+) -> tuple[list[PgbenchResult], list[LoadResult], list[LoadResult]]:
+    """Probe, warm up, then alternate pgbench, API and FHIR runs; profile last if asked."""
     workers = server.worker_pids()
     probe(setup)
-    say(f"warm-up: {args.warmup:.0f} s of load ...")
-    warm = run_load(setup, args.warmup, "w", workers)
-    if warm.accepted == 0:
-        raise BenchError(f"no referral accepted in the warm-up:\n{server.log_tail()}")
+    probe(fhir_setup)
+    say(f"warm-up: {args.warmup:.0f} s of load on each path ...")
+    for one, tag in ((setup, "w"), (fhir_setup, "v")):
+        warm = run_load(one, args.warmup, tag, workers)
+        if warm.accepted == 0:
+            raise BenchError(f"no referral accepted in the warm-up:\n{server.log_tail()}")
     raw: list[PgbenchResult] = []
     api: list[LoadResult] = []
+    fhir: list[LoadResult] = []
     for run in range(args.runs):
         quiet = wait_for_quiet(QUIET_PCT, args.max_wait)
         raw.append(run_pgbench(url, args.seconds))
@@ -817,13 +892,24 @@ def measure(
             f"other work during pgbench / API: {raw[-1].other_pct:.0f} % / "
             f"{result.other_pct:.0f} % of a core)"
         )
+        quiet = wait_for_quiet(QUIET_PCT, args.max_wait)
+        before = stored_counts(url)[0]
+        bundles = run_load(fhir_setup, args.seconds, "f" + as_letters(run + 1), workers)
+        bundles.stored = stored_counts(url)[0] - before
+        bundles.background_pct = quiet
+        fhir.append(bundles)
+        say(
+            f"run {run + 1}/{args.runs}: FHIR {bundles.rate:,.0f} referrals/s (p50 "
+            f"{bundles.p50_ms:.1f} ms, p99 {bundles.p99_ms:.1f} ms, {bundles.non_2xx} non-2xx, "
+            f"stored {bundles.stored:,}; other work {bundles.other_pct:.0f} % of a core)"
+        )
     if args.profile:
         say(f"profiling the workers with py-spy for {args.seconds} s ...")
         paths = profile_workers(setup, workers, args.seconds, args.profile)
         if paths:
             (args.profile / "summary.txt").write_text(summarise_profile(paths) + "\n")
             say(f"py-spy stacks and summary in {args.profile}/")
-    return raw, api
+    return raw, api, fhir
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -857,16 +943,26 @@ def main(argv: list[str] | None = None) -> int:
             template_path = Path(tmp) / "body.json"
             template_path.write_text(template)
             setup = LoadSetup(client, server.port, token, template_path)
+            bundle_path = Path(tmp) / "bundle.json"
+            bundle_path.write_text(fhir_template(now))
+            fhir_setup = replace(
+                setup,
+                template=bundle_path,
+                path="/fhir",
+                content_type="application/fhir+json",
+                created=200,
+            )
             say(f"starting the server on {HOST}:{server.port} ...")
             server.start()
             server.wait_ready()
-            raw, api = measure(args, setup, server, url)
+            raw, api, fhir = measure(args, setup, fhir_setup, server, url)
             report = Report(
                 runs=args.runs,
                 seconds=args.seconds,
                 client=client,
                 raw=raw,
                 api=api,
+                fhir=fhir,
                 checks=checks,
                 facts=server_facts(url),
                 stored=stored_counts(url),

@@ -2,11 +2,14 @@
 -- each with its own member (name and birth date), so duplicate detection sees distinct
 -- people as it would in real traffic.
 --
---   wrk -t1 -c16 -d10s -s bench/intake_load.lua http://127.0.0.1:PORT -- TEMPLATE TOKEN TAG
+--   wrk -t1 -c16 -d10s -s bench/intake_load.lua http://127.0.0.1:PORT -- TEMPLATE TOKEN TAG \
+--       [PATH CONTENT_TYPE]
 --
 -- TEMPLATE is a file holding the JSON body with the markers __LAST__ and __BIRTH__ (in
 -- that order); TAG (letters) keeps members of different runs apart. done() prints one
--- line "BENCH_RESULT {json}" that bench/intake.py reads.
+-- line "BENCH_RESULT {json}" that bench/intake.py reads. PATH (default /api/v1/referrals)
+-- and CONTENT_TYPE (default application/json) serve the FHIR path: /fhir with a
+-- transaction Bundle as application/fhir+json.
 
 local threads = {}
 local thread_count = 0
@@ -29,7 +32,7 @@ local function as_letters(n)
   return table.concat(out)
 end
 
-local head, middle, tail, headers, prefix
+local head, middle, tail, headers, prefix, path
 local counter = 0
 
 function init(args)
@@ -42,8 +45,9 @@ function init(args)
   head = template:sub(1, a1 - 1)
   middle = template:sub(b1 + 1, a2 - 1)
   tail = template:sub(b2 + 1)
+  path = args[4] or "/api/v1/referrals"
   headers = {
-    ["Content-Type"] = "application/json",
+    ["Content-Type"] = args[5] or "application/json",
     ["Authorization"] = "Bearer " .. args[2],
   }
   -- thread_index is the global set by setup() for this thread's interpreter.
@@ -59,7 +63,7 @@ function request()
     1 + math.floor(counter / 480) % 28
   )
   local body = head .. prefix .. as_letters(counter) .. middle .. birth .. tail
-  return wrk.format("POST", "/api/v1/referrals", headers, body)
+  return wrk.format("POST", path, headers, body)
 end
 
 function done(summary, latency, requests)

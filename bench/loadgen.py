@@ -5,6 +5,7 @@ pre-encoded pieces, one latency sample per request; bounded in time, it stops by
 and prints one line ``BENCH_RESULT {json}`` with the same keys as bench/intake_load.lua.
 
     python bench/loadgen.py --port PORT --token TOKEN --template FILE --tag TAG
+                            [--path /fhir --content-type application/fhir+json]
 """
 
 from __future__ import annotations
@@ -36,13 +37,21 @@ def as_letters(n: int) -> str:
 class Requests:
     """Request bytes for client ``index``: one new member per request."""
 
-    def __init__(self, template: str, token: str, tag: str, port: int) -> None:
+    def __init__(
+        self,
+        template: str,
+        token: str,
+        tag: str,
+        port: int,
+        path: str = PATH,
+        content_type: str = "application/json",
+    ) -> None:
         head, rest = template.split("__LAST__", 1)
         middle, tail = rest.split("__BIRTH__", 1)
         self.head, self.middle, self.tail = head.encode(), middle.encode(), tail.encode()
         self.headers = (
-            f"POST {PATH} HTTP/1.1\r\nHost: {HOST}:{port}\r\n"
-            f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
+            f"POST {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\n"
+            f"Authorization: Bearer {token}\r\nContent-Type: {content_type}\r\n"
         ).encode()
         self.tag = tag
 
@@ -101,7 +110,14 @@ def percentile(sorted_ns: list[int], fraction: float) -> float:
 
 
 async def run(args: argparse.Namespace) -> dict[str, float | int]:
-    requests = Requests(Path(args.template).read_text(), args.token, args.tag, args.port)
+    requests = Requests(
+        Path(args.template).read_text(),
+        args.token,
+        args.tag,
+        args.port,
+        args.path,
+        args.content_type,
+    )
     stats = Stats()
     started = time.perf_counter()
     deadline = started + args.duration
@@ -133,6 +149,8 @@ def main() -> None:
     parser.add_argument("--tag", default="a", help="letters that keep runs' members apart")
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--path", default=PATH, help="where to POST (the FHIR path: /fhir)")
+    parser.add_argument("--content-type", default="application/json")
     args = parser.parse_args()
     runner: Callable[[Coroutine[Any, Any, dict[str, float | int]]], dict[str, float | int]]
     runner = asyncio.run

@@ -5,6 +5,7 @@ Commands call services inside a unit of work; none of them goes through HTTP.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import multiprocessing
@@ -48,11 +49,13 @@ user_app = typer.Typer(help="Users and roles.", no_args_is_help=True)
 token_app = typer.Typer(help="API bearer tokens.", no_args_is_help=True)
 payer_app = typer.Typer(help="Payers and their rules.", no_args_is_help=True)
 import_app = typer.Typer(help="Load files from payers and referrers.", no_args_is_help=True)
+hl7_app = typer.Typer(help="HL7 v2 feeds from hospitals.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.add_typer(payer_app, name="payer")
 app.add_typer(import_app, name="import")
+app.add_typer(hl7_app, name="hl7")
 
 
 def _console(*, stderr: bool = False) -> Console:
@@ -419,6 +422,40 @@ def _sink() -> ChannelSink:
 
     # E-mail over SMTP when CARELOOP_SMTP_HOST is set; everything else to files under var/.
     return channel_sink(_settings())
+
+
+@hl7_app.command("listen")
+def hl7_listen(
+    host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (MLLP)")] = 2575,
+    time_zone: Annotated[
+        str | None,
+        typer.Option(help="The hospital's time zone, for times sent without an offset"),
+    ] = None,
+) -> None:
+    """Accept the hospital's admission and discharge messages (HL7 v2 ADT A01, A03, A08)
+    over MLLP: a discharge or an expected discharge moves the member's open cases; each
+    message is answered with an ACK or a NAK that says why."""
+    import asyncio
+
+    from careloop.adt import listener
+    from careloop.logging import configure_logging
+
+    settings = _settings()
+    configure_logging(settings)  # JSON lines in production, no PHI in any line
+    zone = time_zone or settings.display_time_zone
+    console = _console()
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(
+            listener.serve_forever(
+                _database(),
+                host=host,
+                port=port,
+                clock=SystemClock(),
+                zone=zone,
+                ready=lambda bound: console.print(f"listening for HL7 v2 on {host}:{bound}"),
+            )
+        )
 
 
 @app.command()

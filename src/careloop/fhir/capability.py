@@ -7,6 +7,7 @@ from typing import Any
 
 from careloop import __version__
 from careloop.fhir import resources
+from careloop.fhir.search import INCLUDES
 
 _READ_ONLY = ("Patient", "Coverage", "Practitioner", "Condition", "ServiceRequest", "DeviceRequest")
 
@@ -23,6 +24,7 @@ def capability_statement() -> dict[str, Any]:
     task = {
         "type": "Task",
         "interaction": [{"code": "read"}, {"code": "search-type"}],
+        "searchInclude": list(INCLUDES),
         "searchParam": [
             {"name": name, "type": kind, "documentation": doc} for name, kind, doc in TASK_SEARCH
         ],

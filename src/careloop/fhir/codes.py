@@ -15,6 +15,9 @@ PAYER = "https://careloop.org/fhir/sid/payer"
 CASE_STATUS = "https://careloop.org/fhir/CodeSystem/case-status"
 FINDING = "https://careloop.org/fhir/CodeSystem/intake-finding"
 COVERAGE_CLASS = "http://terminology.hl7.org/CodeSystem/coverage-class"
+#: Identifier types (HL7 v2 table 0203): ``MR`` is a hospital's medical record number.
+IDENTIFIER_TYPE = "http://terminology.hl7.org/CodeSystem/v2-0203"
+MEDICAL_RECORD = "MR"
 
 #: Other spellings of the same code systems that EHRs send.
 ITEM_SYSTEMS: dict[str, CodeSystem] = {

@@ -216,6 +216,9 @@ def _member(b: _Builder, entry: Entry) -> dict[str, Any]:
     if "gender" in r:
         member["sex"] = r["gender"]
         b.expressions["member.sex"] = f"{base}.gender"
+    mrn = _medical_record_number(b, r, base)
+    if mrn is not None:
+        member["hospital_mrn"] = mrn
     for index, telecom in enumerate(r.get("telecom") or []):
         if telecom.get("system") == "phone" and telecom.get("value"):
             member["phone"] = telecom["value"]
@@ -231,6 +234,31 @@ def _member(b: _Builder, entry: Entry) -> dict[str, Any]:
     if addresses:
         member["address"] = _address(b, addresses[0], f"{base}.address[0]")
     return member
+
+
+def _medical_record_number(b: _Builder, r: dict[str, Any], base: str) -> dict[str, Any] | None:
+    """The hospital's record number: the first identifier typed MR (v2-0203), with its
+    assigning authority from ``assigner`` (identifier value or display), else ``system``."""
+    for index, ident in enumerate(_identifiers(r)):
+        codings = ((ident.get("type") or {}).get("coding")) or []
+        if not any(
+            c.get("code") == codes.MEDICAL_RECORD
+            and c.get("system") in (None, codes.IDENTIFIER_TYPE)
+            for c in codings
+        ):
+            continue
+        where = f"{base}.identifier[{index}]"
+        assigner = ident.get("assigner") or {}
+        authority = (
+            (assigner.get("identifier") or {}).get("value")
+            or assigner.get("display")
+            or ident.get("system")
+        )
+        b.expressions["member.hospital_mrn"] = where
+        b.expressions["member.hospital_mrn.value"] = f"{where}.value"
+        b.expressions["member.hospital_mrn.assigning_authority"] = f"{where}.assigner"
+        return {"value": ident.get("value"), "assigning_authority": authority}
+    return None
 
 
 def _address(b: _Builder, a: dict[str, Any], base: str) -> dict[str, Any]:

@@ -161,6 +161,17 @@ def patient(view: CaseView) -> dict[str, Any]:
     }
     if m.sex:
         resource["gender"] = m.sex
+    if m.hospital_mrn:
+        resource["identifier"] = [
+            {
+                "use": "usual",
+                "type": {
+                    "coding": [{"system": codes.IDENTIFIER_TYPE, "code": codes.MEDICAL_RECORD}]
+                },
+                "value": m.hospital_mrn.value,
+                "assigner": {"display": m.hospital_mrn.assigning_authority},
+            }
+        ]
     if m.phone:
         resource["telecom"] = [{"system": "phone", "value": m.phone}]
     a = m.address

@@ -33,6 +33,8 @@ class TaskQuery:
     count_only: bool
     nothing: bool  # a criterion no case can meet (a Task status CareLoop never uses)
     params: list[tuple[str, str]]
+    #: The Task references to include (``_include``), as in :data:`INCLUDES`.
+    include: tuple[str, ...] = ()
 
 
 def _bad(name: str, message: str) -> FhirError:
@@ -46,6 +48,7 @@ class _Query:
     offset: int = 0
     count_only: bool = False
     nothing: bool = False
+    include: list[str] = field(default_factory=list)
 
     def case(self, case_number: str) -> None:
         self.nothing |= self.flt.case_number not in (None, case_number)
@@ -59,6 +62,10 @@ def parse_query(params: list[tuple[str, str]], *, strict: bool = False) -> TaskQ
     q = _Query()
     used = []
     for name, value in params:
+        if name in ("_include", "_revinclude"):
+            if _include(q, name, value, strict=strict):
+                used.append((name, value))
+            continue
         if name not in _PARAMS:
             if strict:
                 raise _bad(name, f"The search parameter {name} is not supported on Task.")
@@ -66,8 +73,32 @@ def parse_query(params: list[tuple[str, str]], *, strict: bool = False) -> TaskQ
         _READERS[name](q, value)
         used.append((name, value))
     return TaskQuery(
-        q.flt, PageRequest(limit=q.count, offset=q.offset), q.count_only, q.nothing, used
+        q.flt,
+        PageRequest(limit=q.count, offset=q.offset),
+        q.count_only,
+        q.nothing,
+        used,
+        tuple(q.include),
     )
+
+
+def _include(q: _Query, name: str, value: str, *, strict: bool) -> bool:
+    """``_include=Task:patient`` (also ``Task:patient:Patient``, or ``*`` for all): the
+    resources the Task points to, from the same case (so the same organisation scoping).
+    Nothing CareLoop emits points at a Task, so every ``_revinclude`` is unsupported.
+    Unsupported values are ignored, or a 400 under ``Prefer: handling=strict``."""
+    source, _, rest = value.partition(":")
+    reference, _, target = rest.partition(":")
+    wanted = list(INCLUDES) if value in ("*", "Task:*") else [f"{source}:{reference}"]
+    known = name == "_include" and all(w in INCLUDES for w in wanted)
+    if known and target and any(target not in INCLUDE_TARGETS[w] for w in wanted):
+        known = False
+    if not known:
+        if strict:
+            raise _bad(name, f"{name}={value} is not supported on Task.")
+        return False
+    q.include += [w for w in wanted if w not in q.include]
+    return True
 
 
 def _patient(q: _Query, value: str) -> None:
@@ -167,6 +198,62 @@ def _last_updated(flt: ReferralFilter, value: str) -> ReferralFilter:
     return flt
 
 
+def _patient_of(view: referral_views.CaseView) -> list[dict[str, Any]]:
+    return [resources.patient(view)]
+
+
+def _focus_of(view: referral_views.CaseView) -> list[dict[str, Any]]:
+    items = view.read.items
+    return [resources.request(view, items[0].line)] if items else []
+
+
+def _based_on(view: referral_views.CaseView) -> list[dict[str, Any]]:
+    return [resources.request(view, item.line) for item in view.read.items]
+
+
+def _requester_of(view: referral_views.CaseView) -> list[dict[str, Any]]:
+    found = resources.read_resource(view, "Practitioner", view.read.case_number)
+    return [found] if found else []
+
+
+#: What ``_include`` can follow from a Task: its Patient (``for``), its focus (the first
+#: request), every request it is based on, and the ordering Practitioner. ``owner`` names
+#: the provider by its NPI (an identifier, not a resource CareLoop serves), so it cannot
+#: be included.
+INCLUDES: dict[str, Callable[[referral_views.CaseView], list[dict[str, Any]]]] = {
+    "Task:patient": _patient_of,
+    "Task:subject": _patient_of,
+    "Task:focus": _focus_of,
+    "Task:based-on": _based_on,
+    "Task:requester": _requester_of,
+}
+INCLUDE_TARGETS: dict[str, frozenset[str]] = {
+    "Task:patient": frozenset({"Patient"}),
+    "Task:subject": frozenset({"Patient"}),
+    "Task:focus": frozenset({"ServiceRequest", "DeviceRequest"}),
+    "Task:based-on": frozenset({"ServiceRequest", "DeviceRequest"}),
+    "Task:requester": frozenset({"Practitioner"}),
+}
+
+
+def _included(
+    views: list[referral_views.CaseView], include: tuple[str, ...], base: str
+) -> list[dict[str, Any]]:
+    """The included resources of the page's cases, each once, after the matches."""
+    seen: set[str] = set()
+    out: list[dict[str, Any]] = []
+    for view in views:
+        for name in include:
+            for resource in INCLUDES[name](view):
+                url = f"{base}/{resource['resourceType']}/{resource['id']}"
+                if url not in seen:
+                    seen.add(url)
+                    out.append(
+                        {"fullUrl": url, "resource": resource, "search": {"mode": "include"}}
+                    )
+    return out
+
+
 def search_tasks(
     session: Session, actor: Actor, query: TaskQuery, *, clock: Clock, base: str
 ) -> dict[str, Any]:
@@ -192,7 +279,7 @@ def search_tasks(
                 "search": {"mode": "match"},
             }
             for view in found
-        ]
+        ] + _included(found, query.include, base)
     return resources.emit(bundle)
 
 

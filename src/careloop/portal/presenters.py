@@ -260,6 +260,10 @@ def _sentence(type_: str, d: dict[str, Any], zone: str) -> str:  # noqa: PLR0911
             return f"No provider yet: {reason_text}" if reason else "No provider yet"
         case "referral.closed":
             return "Closed"
+        case "referral.discharge_reported":
+            # Written by the referral domain in the member's local time.
+            verb = "expects the discharge on" if d.get("expected") else "reported the discharge for"
+            return str(d.get("text") or f"The hospital {verb} {_when(d.get('discharge_at'), zone)}")
         case "eligibility.verified":
             plan = f" (plan {d['plan']})" if d.get("plan") else ""
             return f"Eligibility verified: coverage {words(d.get('result')).lower()}{plan}"

@@ -39,6 +39,10 @@ class Referral(Base):
         # A case manager's open cases: counted by the assignment of each new case,
         # moved when they go off duty, listed by their own queue.
         Index("ix_referrals_assignee_user_id_status", "assignee_user_id", "status"),
+        # The hospital's admission and discharge feed finds a case by the hospital's
+        # medical record number, else by name and birth date (a few cases share a birthday).
+        Index("ix_referrals_hospital_mrn", "hospital_mrn", "hospital_mrn_authority"),
+        Index("ix_referrals_member_birth_date", "member_birth_date"),
     )
     # PHI columns: never logged, always audited when read (STYLE.md §6).
     __phi_columns__ = (
@@ -49,6 +53,7 @@ class Referral(Base):
         "address_line1",
         "address_line2",
         "member_id",
+        "hospital_mrn",
         "notes",
     )
 
@@ -69,6 +74,10 @@ class Referral(Base):
     member_time_zone: Mapped[str | None] = mapped_column(String(64))
     # rules.duplicate_key: "the same person" for duplicate detection, never for access.
     duplicate_key: Mapped[str] = mapped_column(String(32))
+    # The hospital's medical record number and the authority that assigned it (HL7 PID-3,
+    # FHIR Patient.identifier): a number means nothing without the hospital that gave it.
+    hospital_mrn: Mapped[str | None] = mapped_column(String(40))
+    hospital_mrn_authority: Mapped[str | None] = mapped_column(String(40))
     address_line1: Mapped[str | None] = mapped_column(String(200))
     address_line2: Mapped[str | None] = mapped_column(String(200))
     address_city: Mapped[str | None] = mapped_column(String(200))

@@ -9,7 +9,7 @@ record in the caller's transaction.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,11 +25,14 @@ from careloop.core.actor import Actor
 from careloop.core.clock import Clock
 from careloop.core.errors import IllegalTransitionError
 from careloop.db import outbox
-from careloop.referral import repository, rules
+from careloop.payer import service as payer_service
+from careloop.referral import clocks, repository, rules
 from careloop.referral.enums import CodeSystem, ReferralAction, ReferralStatus
 from careloop.referral.errors import ReferralNotFoundError
 from careloop.referral.models import Referral, ReferralItem
-from careloop.sla import ServiceClass
+from careloop.sla import DeadlineRule, ServiceClass, discharge_escalation, service_deadline
+from careloop.sla import service as sla
+from careloop.sla.models import ClockKind
 
 LINE_OF_CLASS = {
     ServiceClass.standard_dme: ServiceLine.dme,
@@ -347,3 +350,97 @@ def record_event(
         case_number=referral.case_number,
         referral_id=referral.id,
     )
+
+
+# ---- the hospital's word on the discharge --------------------------------------------------
+
+
+def hospital_cases(
+    session: Session, *, identifiers: Sequence[tuple[str, str]], birth_date: date | None
+) -> list[Referral]:
+    """Open cases the hospital's admission and discharge feed may be about: those with one
+    of its record numbers (value, assigning authority), or of someone born that day.
+    Locked; the caller decides which are the patient's (never on a weak match)."""
+    return repository.open_cases_for_hospital(
+        session, identifiers=identifiers, birth_date=birth_date
+    )
+
+
+def report_discharge(
+    session: Session,
+    actor: Actor,
+    referral: Referral,
+    discharge_at: datetime,
+    *,
+    clock: Clock,
+    expected: bool,
+    date_only: bool = False,
+) -> bool:
+    """The hospital reports the member's discharge (or when it expects it): the case's
+    ``discharge_at`` moves, and with it the service deadline (never after the discharge,
+    DOMAIN.md §4) and the discharge watch, while the start is not yet secured; the
+    timeline says it in plain words. A discharge under 24 hours away escalates, as at
+    intake. Returns False when the case already had this time (nothing is written)."""
+    if referral.discharge_at == discharge_at:
+        return False
+    now = clock.now()
+    previous = referral.discharge_at
+    referral.discharge_at = discharge_at
+    referral.updated_at = now
+    policy = payer_service.rules_of(session, referral.payer_id).sla
+    if sla.open_of(session, referral.id, [ClockKind.service_start], subject_id=None):
+        referral.service_due_at = service_deadline(
+            policy,
+            ServiceClass(referral.service_class),
+            referral.received_at,
+            time_zone=referral.time_zone,
+            discharge_at=discharge_at,
+        )
+        clocks.move_service_clocks(
+            session,
+            referral,
+            recomputed=True,
+            waiting=referral.status is ReferralStatus.needs_clarification,
+            now=now,
+        )
+        _watch_discharge(session, referral, policy.discharge_escalation_window, now=now)
+    record_event(
+        session,
+        actor,
+        referral,
+        "referral.discharge_reported",
+        clock=clock,
+        discharge_at=discharge_at.isoformat(),
+        previous=previous.isoformat() if previous else None,
+        expected=expected,
+        date_only=date_only,
+        text=rules.discharge_report_words(
+            discharge_at, referral.time_zone, expected=expected, date_only=date_only
+        ),
+    )
+    reason = discharge_escalation(policy, now, discharge_at)
+    if reason and not referral.escalated:
+        escalate(session, actor, referral, reason, clock=clock)
+    status_changed(session, referral, clock=clock)
+    return True
+
+
+def _watch_discharge(
+    session: Session, referral: Referral, window: DeadlineRule, *, now: datetime
+) -> None:
+    """The discharge watch follows the new time: rescheduled if it runs, else started."""
+    assert referral.discharge_at is not None
+    due = rules.discharge_watch_due(referral.discharge_at, window.duration, now)
+    running = sla.open_of(session, referral.id, [ClockKind.discharge], subject_id=None)
+    for row in running:
+        sla.reschedule(row, due_at=due)
+    if not running:
+        sla.start(
+            session,
+            kind=ClockKind.discharge,
+            referral_id=referral.id,
+            due_at=due,
+            rule_source=f"{window.source}; discharge time reported by the hospital",
+            time_zone=referral.time_zone,
+            now=now,
+        )

@@ -14,6 +14,7 @@ from careloop.referral.schemas import (
     CoverageRead,
     DiagnosisRead,
     FindingRead,
+    HospitalMrnRead,
     ItemRead,
     MemberRead,
     OrderingProviderRead,
@@ -72,6 +73,11 @@ def to_read(
                 zip=r.address_zip,
             ),
             access_barriers=list(r.access_barriers or []),
+            hospital_mrn=HospitalMrnRead(
+                value=r.hospital_mrn, assigning_authority=r.hospital_mrn_authority
+            )
+            if r.hospital_mrn and r.hospital_mrn_authority
+            else None,
         ),
         coverage=CoverageRead(
             payer_id=payer_code,

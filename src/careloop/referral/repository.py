@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
     Select,
+    and_,
     bindparam,
     case,
     false,
@@ -512,3 +513,26 @@ def idempotency_key(session: Session, actor_user_id: int, key: str) -> Idempoten
         IdempotencyKey.actor_user_id == actor_user_id, IdempotencyKey.key == key
     )
     return session.scalars(stmt).first()
+
+
+def open_cases_for_hospital(
+    session: Session, *, identifiers: Sequence[tuple[str, str]], birth_date: date | None
+) -> list[Referral]:
+    """Open cases carrying one of the hospital's record numbers (with its assigning
+    authority), or of someone born on ``birth_date``: what the hospital's feed may be
+    about. Locked for the move, in id order."""
+    conditions: list[ColumnElement[bool]] = [
+        and_(Referral.hospital_mrn == value, Referral.hospital_mrn_authority == authority)
+        for value, authority in identifiers
+    ]
+    if birth_date is not None:
+        conditions.append(Referral.member_birth_date == birth_date)
+    if not conditions:
+        return []
+    stmt = (
+        select(Referral)
+        .where(or_(*conditions), Referral.status.in_(list(OPEN_STATUSES)))
+        .order_by(Referral.id)
+        .with_for_update()
+    )
+    return list(session.scalars(stmt))

@@ -745,3 +745,15 @@ def discharge_watch_due(discharge_at: datetime, window: timedelta, now: datetime
     if discharge_at - datetime.min.replace(tzinfo=UTC) <= window:
         return now  # a date at the start of the calendar: long past (found by fuzzing)
     return max(now, discharge_at - window)
+
+
+def discharge_report_words(
+    discharge_at: datetime, time_zone: str, *, expected: bool, date_only: bool = False
+) -> str:
+    """The hospital's report on the timeline, in the member's local time: "The hospital
+    reported the discharge for 5 March, 14:00" (or that it expects it then)."""
+    local = discharge_at.astimezone(ZoneInfo(time_zone))
+    when = f"{local.day} {local:%B}" + ("" if date_only else f", {local:%H:%M}")
+    if expected:
+        return f"The hospital expects the discharge on {when}"
+    return f"The hospital reported the discharge for {when}"

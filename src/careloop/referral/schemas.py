@@ -36,6 +36,16 @@ class AddressIn(BaseModel):
     zip: ShortCode | None = None
 
 
+class HospitalMrnIn(BaseModel):
+    """The hospital's medical record number for the member, with the authority that
+    assigned it (HL7 v2 PID-3 CX.4, FHIR Patient.identifier.system): how the hospital's
+    admission and discharge feed finds the case."""
+
+    model_config = _STRICT
+    value: ShortCode = Field(min_length=1, examples=["MRN-0042117"])
+    assigning_authority: ShortCode = Field(min_length=1, examples=["HARTFORD-GEN"])
+
+
 class MemberIn(BaseModel):
     model_config = _STRICT
     first_name: Name
@@ -47,6 +57,7 @@ class MemberIn(BaseModel):
     time_zone: ShortCode | None = Field(default=None, examples=["America/New_York"])
     address: AddressIn | None = None
     access_barriers: list[Line] = Field(default_factory=list, max_length=20)
+    hospital_mrn: HospitalMrnIn | None = None
 
 
 class CoverageIn(BaseModel):
@@ -154,6 +165,7 @@ class MemberPatch(BaseModel):
     time_zone: ShortCode | None = None
     address: AddressIn | None = None
     access_barriers: list[Line] | None = Field(default=None, max_length=20)
+    hospital_mrn: HospitalMrnIn | None = None
 
 
 class ReferralClarify(BaseModel):
@@ -244,6 +256,11 @@ class AddressRead(BaseModel):
     zip: str | None
 
 
+class HospitalMrnRead(BaseModel):
+    value: str
+    assigning_authority: str
+
+
 class MemberRead(BaseModel):
     first_name: str
     last_name: str
@@ -254,6 +271,7 @@ class MemberRead(BaseModel):
     time_zone: str | None
     address: AddressRead
     access_barriers: list[str]
+    hospital_mrn: HospitalMrnRead | None = None
 
 
 class CoverageRead(BaseModel):

@@ -272,6 +272,10 @@ def _draft_columns(draft: ReferralCreate, result: CheckResult) -> dict[str, Any]
         "address_state": address.state.upper() if address and address.state else None,
         "address_zip": address.zip if address else None,
         "access_barriers": list(member.access_barriers),
+        "hospital_mrn": member.hospital_mrn.value if member.hospital_mrn else None,
+        "hospital_mrn_authority": member.hospital_mrn.assigning_authority
+        if member.hospital_mrn
+        else None,
         "payer_id": result.payer.id if result.payer else None,
         "payer_reference": (coverage.payer_id or coverage.payer_name) if coverage else None,
         "member_id": coverage.member_id if coverage else None,

@@ -1,0 +1,10 @@
+"""The hospital's admission and discharge feed: HL7 v2 ADT messages over MLLP (A01
+admission, A03 discharge, A08 update). A reported or expected discharge sets
+``discharge_at`` on the member's open cases, found by the hospital's record number,
+then by name and birth date, never on a weak match (that is a person's work).
+
+Public surface: ``service.receive`` (apply one message, get its ACK/NAK) and
+``listener`` (the MLLP server: ``serve_forever``, ``ListenerThread``). The adt domain
+is the only writer of ``adt_messages``; the case changes go through
+``referral.moves.report_discharge``.
+"""

@@ -1,0 +1,164 @@
+"""The MLLP listener (python-hl7's asyncio streams): each framed message
+(0x0b ... 0x1c 0x0d) is applied in its own unit of work and answered with its ACK or NAK
+on the same connection, in order.
+
+Messages are applied one at a time (a feed sends one message after another and waits
+for each answer; one at a time also keeps a repeated control id from racing itself).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+
+import structlog
+from hl7.mllp import InvalidBlockError, start_hl7_server
+from hl7.mllp.streams import HL7StreamReader, HL7StreamWriter
+
+from careloop.adt import rules, service
+from careloop.core.clock import Clock
+from careloop.db.session import Database
+
+log = structlog.get_logger("careloop.adt")
+
+#: The largest message read (bytes): ADT messages are a few kilobytes.
+MAX_MESSAGE = 1_000_000
+
+
+def decode(block: bytes) -> str:
+    """UTF-8 (MSH-18 UNICODE UTF-8), else Latin-1 (8859/1), the usual other charset."""
+    try:
+        return block.decode("utf-8")
+    except UnicodeDecodeError:
+        return block.decode("latin-1")
+
+
+class Listener:
+    """Accepts ADT messages on ``host:port`` and answers each one."""
+
+    def __init__(self, database: Database, *, clock: Clock, zone: str) -> None:
+        self.database, self.clock, self.zone = database, clock, zone
+        self._lock = threading.Lock()
+
+    def apply(self, text: str) -> service.Answer:
+        """One message in its own transaction; a failure of ours is a NAK (AE, 207)."""
+        with self._lock:
+            try:
+                with self.database.unit_of_work() as session:
+                    return service.receive(session, text, clock=self.clock, zone=self.zone)
+            except Exception as exc:
+                # The type only: a driver's message or a traceback can quote PHI.
+                log.error("adt.failed", error_type=type(exc).__name__)
+                return _failure(self.clock)
+
+    async def handle(self, reader: HL7StreamReader, writer: HL7StreamWriter) -> None:
+        try:
+            while True:
+                try:
+                    block = await reader.readblock()
+                except asyncio.IncompleteReadError:
+                    return
+                except (InvalidBlockError, ValueError):
+                    # Not framed as MLLP, or too large: answer once, then hang up.
+                    writer.writeblock(_not_framed(self.clock).message.encode())
+                    await writer.drain()
+                    return
+                answer = await asyncio.to_thread(self.apply, decode(block))
+                writer.writeblock(answer.message.encode("utf-8"))
+                await writer.drain()
+        except ConnectionError:
+            return
+        finally:
+            writer.close()
+
+    async def start(self, host: str, port: int) -> asyncio.Server:
+        server: asyncio.Server = await start_hl7_server(self.handle, host, port, limit=MAX_MESSAGE)
+        return server
+
+
+def _failure(clock: Clock) -> service.Answer:
+    text = "The message could not be applied because of an error on our side; send it again."
+    now = clock.now()
+    message = rules.ack(
+        None, rules.AckCode.error, text, now=now, control_id=f"CL{now:%Y%m%d%H%M%S%f}"
+    )
+    return service.Answer(message, rules.AckCode.error, text)
+
+
+def _not_framed(clock: Clock) -> service.Answer:
+    text = "The message is not framed as MLLP (0x0b, the message, 0x1c 0x0d) or is too large."
+    now = clock.now()
+    message = rules.ack(
+        None,
+        rules.AckCode.rejected,
+        text,
+        now=now,
+        control_id=f"CL{now:%Y%m%d%H%M%S%f}",
+        hl7_error="100",
+    )
+    return service.Answer(message, rules.AckCode.rejected, text)
+
+
+async def serve_forever(
+    database: Database,
+    *,
+    host: str,
+    port: int,
+    clock: Clock,
+    zone: str,
+    ready: Callable[[int], None] | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Listen until ``stop`` is set (or forever); ``ready`` gets the bound port."""
+    server = await Listener(database, clock=clock, zone=zone).start(host, port)
+    bound = int(server.sockets[0].getsockname()[1])
+    log.info("adt.listening", host=host, port=bound)
+    if ready is not None:
+        ready(bound)
+    async with server:
+        if stop is None:
+            await server.serve_forever()
+        else:
+            await stop.wait()
+
+
+class ListenerThread:
+    """The listener on its own event loop in a background thread (tests, the demo)."""
+
+    def __init__(
+        self, database: Database, *, clock: Clock, zone: str, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
+        self._args = (database, host, port, clock, zone)
+        self._bound = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._run, name="careloop-mllp", daemon=True)
+        self.port = 0
+
+    def _run(self) -> None:
+        database, host, port, clock, zone = self._args
+
+        async def main() -> None:
+            self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
+
+            def ready(bound: int) -> None:
+                self.port = bound
+                self._bound.set()
+
+            await serve_forever(
+                database, host=host, port=port, clock=clock, zone=zone, ready=ready, stop=self._stop
+            )
+
+        asyncio.run(main())
+
+    def start(self) -> int:
+        self._thread.start()
+        if not self._bound.wait(10):
+            raise RuntimeError("the MLLP listener did not start")
+        return self.port
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
