@@ -178,9 +178,7 @@ def _delimiters(text: str) -> Delimiters:
             segment=head[:3],
             position=1,
         )
-    found = Delimiters(
-        element=head[3], repetition=head[82], component=head[104], segment=head[105]
-    )
+    found = Delimiters(element=head[3], repetition=head[82], component=head[104], segment=head[105])
     if len({found.element, found.repetition, found.component, found.segment}) != 4:
         raise X12FormatError(
             "the ISA separators are not four distinct characters", segment="ISA", position=1
@@ -190,8 +188,8 @@ def _delimiters(text: str) -> Delimiters:
 
 def _split(text: str, d: Delimiters) -> list[Segment]:
     out: list[Segment] = []
-    for raw in text.strip().split(d.segment):
-        raw = raw.strip("\r\n ")
+    for chunk in text.strip().split(d.segment):
+        raw = chunk.strip("\r\n ")
         if not raw:
             continue
         tag, *elements = raw.split(d.element)

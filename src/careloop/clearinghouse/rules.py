@@ -328,3 +328,35 @@ def simulate_review(
         start,
         start + timedelta(days=rules.valid_days - 1),
     )
+
+
+# ---- configuration ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ClearinghouseConfig:
+    """Who CareLoop is in an interchange (ISA06 with qualifier ZZ, mutually defined),
+    its NPI as requester, the payers' X12 ids, and whether a 271 that says an item
+    needs prior authorisation sends the 278 at once (the demo does)."""
+
+    sender_id: str = "CARELOOP"
+    qualifier: str = "ZZ"
+    requester_name: str = "CareLoop Care Coordination"
+    requester_npi: str = "1234567893"
+    payer_ids: Mapping[str, str] = field(default_factory=dict)
+    auto_review: bool = False
+    reasons: ReasonCodes = DEFAULT_REASON_CODES
+    #: How long a 278 asks the service for, from the requested start (days).
+    review_days: int = 90
+    simulator: Mapping[str, SimulatorRules] = field(default_factory=dict)
+
+    def simulator_rules(self, payer_code: str) -> SimulatorRules:
+        return self.simulator.get(payer_code, DEFAULT_SIMULATOR_RULES)
+
+
+def simulator_config(data: Mapping[str, Mapping[str, Any]]) -> dict[str, SimulatorRules]:
+    """Per payer code, the simulator's rules from their JSON overrides (validated)."""
+    return {
+        code.upper(): DEFAULT_SIMULATOR_RULES.with_overrides(values)
+        for code, values in data.items()
+    }

@@ -167,7 +167,9 @@ def request_segments(r: ReviewRequest) -> list[str]:
         ),
     ]
     if r.diagnoses:
-        codes = [f"{'ABK' if i == 0 else 'ABF'}:{d.replace('.', '')}" for i, d in enumerate(r.diagnoses)]
+        codes = [
+            f"{'ABK' if i == 0 else 'ABF'}:{d.replace('.', '')}" for i, d in enumerate(r.diagnoses)
+        ]
         body.append(segment("HI", *codes[:12]))
     for index, s in enumerate(r.services):
         body += [
@@ -182,9 +184,7 @@ def request_segments(r: ReviewRequest) -> list[str]:
         if s.frequency is not None:
             f = s.frequency
             body.append(
-                segment(
-                    "HSD", f.unit, str(f.quantity), "", "", f.period, str(f.periods or "")
-                )
+                segment("HSD", f.unit, str(f.quantity), "", "", f.period, str(f.periods or ""))
             )
     return body
 
@@ -196,7 +196,9 @@ def response_segments(r: ReviewResponse) -> list[str]:
     body += [
         segment("HL", "4", "3", "EV", "1" if r.services else "0"),
         segment("TRN", "2", clean(r.trace), ORIGINATOR),
-        segment("TRN", "1", clean(r.payer_trace), "1" + clean(r.parties.payer_id)[:9].ljust(9, "0")),
+        segment(
+            "TRN", "1", clean(r.payer_trace), "1" + clean(r.parties.payer_id)[:9].ljust(9, "0")
+        ),
         segment("UM", "HS", "I", r.service_type),
         segment("HCR", r.action.value, r.certification_number or "", r.reason_code or ""),
     ]
@@ -309,9 +311,7 @@ def _hl(t: Transaction, s: Segment, levels: dict[str, str], count: int) -> _Loop
 def _fault(
     t: Transaction, s: Segment, message: str, *, code: str = "8", element: int | None = None
 ) -> X12FormatError:
-    in_transaction = next(
-        (i for i, x in enumerate(t.segments, start=1) if x is s), len(t.segments)
-    )
+    in_transaction = next((i for i, x in enumerate(t.segments, start=1) if x is s), len(t.segments))
     return X12FormatError(
         message,
         segment=s.tag,
@@ -338,7 +338,7 @@ def _date(t: Transaction, s: Segment | None, index: int = 3) -> tuple[date | Non
 
 
 def _parse_d8(value: str) -> date:
-    return datetime.strptime(value, "%Y%m%d").date()  # noqa: DTZ007 - a date, no time
+    return datetime.strptime(value, "%Y%m%d").date()
 
 
 def _parties_of(t: Transaction, loops: list[_Loop]) -> Parties:
@@ -380,7 +380,10 @@ def _service_of(t: Transaction, loop: _Loop) -> _Service:
     qualifier, _, code = composite.partition(":")
     if qualifier not in {"HC", "N4", "IV", "ZZ"} or not code:
         raise _fault(
-            t, sv, f"{composite!r} is not a qualified procedure code", element=2 if institutional else 1
+            t,
+            sv,
+            f"{composite!r} is not a qualified procedure code",
+            element=2 if institutional else 1,
         )
     try:
         units = int(quantity or "0")
@@ -466,7 +469,7 @@ def read_request(t: Transaction) -> ReviewRequest:
 
 def _created(t: Transaction, bht: Segment) -> datetime:
     try:
-        return datetime.strptime(bht.get(4) + bht.get(5)[:4], "%Y%m%d%H%M")  # noqa: DTZ007
+        return datetime.strptime(bht.get(4) + bht.get(5)[:4], "%Y%m%d%H%M")
     except ValueError:
         raise _fault(t, bht, "BHT04/05 is not a date and time", element=4) from None
 
@@ -486,7 +489,9 @@ def read_response(t: Transaction) -> ReviewResponse:
     event = next(loop for loop in loops if loop.level == "EV")
     echoed = event.first("TRN", where=(1, "2"))
     if echoed is None:
-        raise _fault(t, event.hl, "the response does not echo the request's trace (TRN*2)", code="3")
+        raise _fault(
+            t, event.hl, "the response does not echo the request's trace (TRN*2)", code="3"
+        )
     hcr = event.first("HCR")
     if hcr is None:
         raise _fault(t, event.hl, "the patient event has no review outcome (HCR)", code="3")
