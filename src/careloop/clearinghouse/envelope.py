@@ -10,6 +10,7 @@ segment and its position named (X12.6: ISA is fixed width, and its 4th, 83rd, 10
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -274,9 +275,12 @@ class Party:
 
 
 def clean(value: str, *, limit: int = 60) -> str:
-    """A value as X12 may carry it: upper case, no separators, at most ``limit`` long."""
-    text = "".join(" " if ch in SEPARATORS or not ch.isprintable() else ch for ch in value)
-    return " ".join(text.upper().split())[:limit]
+    """A value as X12 may carry it: the basic and extended character sets are ASCII, so
+    letters are folded to their ASCII base (É to E) and what has none is dropped; upper
+    case, no separators, at most ``limit`` long."""
+    folded = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode("ascii")
+    text = "".join(" " if ch in SEPARATORS or not ch.isprintable() else ch for ch in folded)
+    return " ".join(text.upper().split())[:limit].strip()
 
 
 def segment(tag: str, *elements: str) -> str:

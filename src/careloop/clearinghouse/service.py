@@ -22,6 +22,7 @@ from careloop.clearinghouse.envelope import (
     Interchange,
     Party,
     X12FormatError,
+    clean,
     read_interchange,
 )
 from careloop.clearinghouse.exchange import Exchange
@@ -104,8 +105,8 @@ def send_eligibility_inquiry(
         payer_id=row.partner,
         requester_name=config.requester_name,
         requester_npi=config.requester_npi,
-        member_last=referral.member_last_name,
-        member_first=referral.member_first_name,
+        member_last=_name(referral.member_last_name),
+        member_first=_name(referral.member_first_name),
         member_id=referral.member_id or "",
         birth_date=referral.member_birth_date,
         sex=_sex(referral.member_sex),
@@ -195,12 +196,18 @@ def _parties(
         payer_id=payer_id,
         requester_name=config.requester_name,
         requester_npi=config.requester_npi,
-        member_last=referral.member_last_name,
-        member_first=referral.member_first_name,
+        member_last=_name(referral.member_last_name),
+        member_first=_name(referral.member_first_name),
         member_id=referral.member_id or "",
         birth_date=referral.member_birth_date,
         sex=_sex(referral.member_sex),
     )
+
+
+def _name(value: str) -> str:
+    """A name as X12's character set can carry it; a name written in another script
+    altogether goes as UNKNOWN (the payer matches on the member ID and birth date)."""
+    return clean(value, limit=60) or "UNKNOWN"
 
 
 def _sex(value: str | None) -> str | None:
