@@ -6,11 +6,11 @@ from __future__ import annotations
 import io
 from datetime import date, datetime
 
+import pytest
 import pyx12.params
 import pyx12.x12n_document
-import pytest
 
-from careloop.clearinghouse import ack, rules, service, x270
+from careloop.clearinghouse import ack, rules, service, x270, x278
 from careloop.clearinghouse.envelope import Party, X12FormatError, clean, read_interchange
 from careloop.eligibility.rules import EligibilityStatus
 from careloop.prior_auth.rules import DenialReason, Outcome
@@ -105,8 +105,6 @@ def _pyx12_accepts(text: str) -> bool:
 def test_the_999_for_an_unreadable_278_passes_pyx12s_map() -> None:
     text = GUIDE_REQUEST.replace("DTP*AAH*D8*20260303~", "XYZ*1~")
     with pytest.raises(X12FormatError) as caught:
-        from careloop.clearinghouse import x278
-
         x278.read_request(read_interchange(text).transactions[0])
     reply = ack.rejection(
         caught.value,
@@ -126,8 +124,6 @@ def test_the_999_for_an_unreadable_278_passes_pyx12s_map() -> None:
 
 
 def test_a_payer_response_reads_as_the_decision_prior_auth_records() -> None:
-    from careloop.clearinghouse import x278
-
     response = x278.read_response(read_interchange(GUIDE_RESPONSE).transactions[0])
     decision = service.decision_of(response, rules.DEFAULT_REASON_CODES)
     assert decision.outcome is Outcome.partially_approved

@@ -19,8 +19,17 @@ CREATED = datetime(2026, 3, 2, 9, 30)
 # A request in the shape of the guide's examples: segments CareLoop does not write itself
 # (requester PRV and address, the subscriber's REF, the event's DTP*AAH and CL-less HI,
 # a service provider NM1*SJ in 2000F, charges on SV1) are read past, not refused.
-GUIDE_REQUEST = """ISA*00*          *00*          *ZZ*CARELOOP       *ZZ*NEHP           *260302*0930*^*00501*000000017*0*T*:~
-GS*HI*CARELOOP*NEHP*20260302*0930*17*X*005010X217~
+TO_PAYER = (
+    "ISA*00*          *00*          *ZZ*CARELOOP       *ZZ*NEHP           "
+    "*260302*0930*^*00501*000000017*0*T*:~\n"
+)
+FROM_PAYER = (
+    "ISA*00*          *00*          *ZZ*NEHP           *ZZ*CARELOOP       "
+    "*260302*1010*^*00501*000000017*0*T*:~\n"
+)
+GUIDE_REQUEST = (
+    TO_PAYER
+    + """GS*HI*CARELOOP*NEHP*20260302*0930*17*X*005010X217~
 ST*278*0001*005010X217~
 BHT*0007*13*0000017*20260302*0930~
 HL*1**20*1~
@@ -56,9 +65,11 @@ SE*32*0001~
 GE*1*17~
 IEA*1*000000017~
 """
+)
 
-GUIDE_RESPONSE = """ISA*00*          *00*          *ZZ*NEHP           *ZZ*CARELOOP       *260302*1010*^*00501*000000017*0*T*:~
-GS*HI*NEHP*CARELOOP*20260302*1010*17*X*005010X217~
+GUIDE_RESPONSE = (
+    FROM_PAYER
+    + """GS*HI*NEHP*CARELOOP*20260302*1010*17*X*005010X217~
 ST*278*0001*005010X217~
 BHT*0007*11*0000017*20260302*1010~
 HL*1**20*1~
@@ -89,6 +100,7 @@ SE*27*0001~
 GE*1*17~
 IEA*1*000000017~
 """
+)
 
 
 def test_a_request_in_the_guides_shape_is_read() -> None:
