@@ -620,6 +620,18 @@ def demo(
         f"\n  try:  curl -s {base}/api/v1/referrals?limit=3 -H 'Authorization: Bearer "
         f"{next(iter(tokens.values()))[1]}'\n"
     )
+    if not no_serve:
+        from careloop.clearinghouse import tasks as clearinghouse_tasks
+
+        # X12 with payers, end to end: 270s for a few waiting cases go to the clearinghouse
+        # folder; the payer simulator answers them (and the 278s the answers call for).
+        x12 = clearinghouse_tasks.config_from(settings, auto_review=True)
+        asked = clearinghouse_tasks.ask_payers(database, clock=SystemClock(), config=x12)
+        console.print(
+            f"  X12:       {len(asked)} case(s) asked of their payer (270) through "
+            f"{settings.clearinghouse_dir}/; the payer simulator answers with 271 and 278 "
+            f"files: {', '.join(s.case_number for s in asked) or 'none waiting'}\n"
+        )
     sys.stdout.flush()
     if not no_serve:
         # The server builds its Settings from the environment: the demo serves plain HTTP
@@ -641,11 +653,20 @@ def demo(
             daemon=True,
         )
         thread.start()
+        sandbox = threading.Thread(
+            target=clearinghouse_tasks.run_sandbox,
+            args=(database, settings.clearinghouse_dir),
+            kwargs={"clock": SystemClock(), "config": x12, "stop": stop},
+            name="careloop-payer-simulator",
+            daemon=True,
+        )
+        sandbox.start()
         try:
             serve(host=host, port=port, workers=1)
         finally:
             stop.set()
             thread.join(timeout=5)
+            sandbox.join(timeout=5)
 
 
 def main() -> None:

@@ -28,6 +28,7 @@ from careloop.clearinghouse.envelope import (
 from careloop.clearinghouse.exchange import Exchange
 from careloop.clearinghouse.models import X12Exchange
 from careloop.clearinghouse.rules import ClearinghouseConfig, Direction, ExchangeStatus
+from careloop.codes import ServiceLine
 from careloop.core.actor import Actor, Role
 from careloop.core.clock import Clock
 from careloop.core.errors import DomainError, RuleViolationError
@@ -45,7 +46,7 @@ from careloop.prior_auth.schemas import (
 )
 from careloop.referral import moves
 from careloop.referral.enums import ReferralAction
-from careloop.referral.models import Referral
+from careloop.referral.models import Referral, ReferralItem
 
 #: The identity that records payers' answers (timeline 'who', audit actor).
 CLEARINGHOUSE_ACTOR = Actor(
@@ -96,7 +97,7 @@ def send_eligibility_inquiry(
     row = _new_outbound(session, "270", _x12_id(payer, config), referral, now)
     service_date = referral.requested_start or moves.local_today(referral, now)
     lines = {moves.service_line_of(referral, i) for i in moves.items_of(session, referral)}
-    types = ("30", *sorted({rules.ELIGIBILITY_SERVICE_TYPE[rules.ServiceLine(x)] for x in lines}))
+    types = ("30", *sorted({rules.ELIGIBILITY_SERVICE_TYPE[ServiceLine(x)] for x in lines}))
     inquiry = x270.Inquiry(
         trace=row.trace or "",
         reference=f"270-{row.id}",
@@ -181,9 +182,9 @@ def _open_request(
     )
 
 
-def _service_type(referral: Referral, item: object) -> str:
-    line = rules.ServiceLine(moves.service_line_of(referral, item))  # type: ignore[arg-type]
-    if line is rules.ServiceLine.dme and getattr(item, "rental", None):
+def _service_type(referral: Referral, item: ReferralItem) -> str:
+    line = ServiceLine(moves.service_line_of(referral, item))
+    if line is ServiceLine.dme and item.rental:
         return rules.SERVICE_TYPE_DME_RENTAL
     return rules.SERVICE_TYPE[line]
 

@@ -3,16 +3,23 @@ each inbound file in its own transaction (ids and names in, own unit of work).""
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
+from pathlib import Path
 
 import structlog
 
-from careloop.clearinghouse import service
+from careloop.clearinghouse import service, simulator
 from careloop.clearinghouse.envelope import X12FormatError
 from careloop.clearinghouse.exchange import Exchange, FolderExchange, HttpExchange, Incoming
 from careloop.clearinghouse.rules import ClearinghouseConfig, ExchangeStatus, simulator_config
 from careloop.core.clock import Clock
+from careloop.core.errors import DomainError
+from careloop.core.pagination import PageRequest
 from careloop.db.session import Database
+from careloop.referral import service as referral_service
+from careloop.referral.enums import ReferralStatus
+from careloop.referral.schemas import ReferralFilter
 from careloop.settings import Settings
 
 log = structlog.get_logger("careloop.clearinghouse")
@@ -86,3 +93,57 @@ def exchange_from(settings: Settings) -> Exchange:
     if settings.clearinghouse_url:
         return HttpExchange(settings.clearinghouse_url)
     return FolderExchange(settings.clearinghouse_dir)
+
+
+def ask_payers(
+    database: Database, *, clock: Clock, config: ClearinghouseConfig, limit: int = 3
+) -> list[service.Sent]:
+    """The sandbox's start: a 270 for acknowledged cases nobody has asked a payer about
+    yet (at most ``limit``), so the demo shows eligibility and authorisation arriving
+    from the payer's files."""
+    sent: list[service.Sent] = []
+    with database.unit_of_work() as session:
+        page = referral_service.list_referrals(
+            session,
+            service.CLEARINGHOUSE_ACTOR,
+            ReferralFilter(status=[ReferralStatus.acknowledged]),
+            PageRequest(limit=50),
+            clock=clock,
+        )
+        for case in page.items:
+            if len(sent) >= limit:
+                break
+            actor = service.CLEARINGHOUSE_ACTOR
+            if service.exchanges_of_case(session, actor, case.case_number, clock=clock):
+                continue
+            try:
+                with session.begin_nested():
+                    sent.append(
+                        service.send_eligibility_inquiry(
+                            session, actor, case.case_number, clock=clock, config=config
+                        )
+                    )
+            except DomainError:
+                continue
+    return sent
+
+
+def run_sandbox(
+    database: Database,
+    folder: Path,
+    *,
+    clock: Clock,
+    config: ClearinghouseConfig,
+    stop: threading.Event,
+    every: float = 2.0,
+) -> None:
+    """CareLoop's exchange and the payer simulator taking turns on one folder until
+    ``stop`` is set (the demo runs it in a thread)."""
+    exchange = FolderExchange(folder)
+    while not stop.is_set():
+        try:
+            exchange_once(database, exchange, clock=clock, config=config)
+            simulator.run_once(database, folder, clock=clock, config=config)
+        except Exception:  # a bad pass must not end the sandbox; the next one retries
+            log.exception("clearinghouse.sandbox_pass_failed")
+        stop.wait(every)

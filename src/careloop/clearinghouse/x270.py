@@ -202,17 +202,17 @@ def read_inquiry(text: str, interchange: Interchange) -> Inquiry:
         if subscriber.trn_segment
         else "",
         reference=bht.submitter_transactional_identifier,
-        created=datetime.combine(bht.transaction_set_creation_date, _time(bht)),
+        created=datetime.combine(_as_date(bht.transaction_set_creation_date), _time(bht)),
         payer_name=source.loop_2100a.nm1_segment.name_last_or_organization_name,
         payer_id=source.loop_2100a.nm1_segment.identification_code or "",
         requester_name=receiver.loop_2100b.nm1_segment.name_last_or_organization_name,
         requester_npi=receiver.loop_2100b.nm1_segment.identification_code or "",
-        member_last=name.nm1_segment.name_last_or_organization_name,
+        member_last=name.nm1_segment.name_last_or_organization_name or "",
         member_first=name.nm1_segment.name_first or "",
         member_id=name.nm1_segment.identification_code or "",
         birth_date=_as_date(dmg.date_time_period) if dmg else date.min,
         sex=_value(dmg.gender_code) if dmg and dmg.gender_code else None,
-        service_date=_as_date(dtp.date_time_period) if dtp else bht.transaction_set_creation_date,
+        service_date=_as_date(dtp.date_time_period if dtp else bht.transaction_set_creation_date),
         service_types=tuple(
             _value(code)
             for loop in name.loop_2110c or []
@@ -384,7 +384,9 @@ def read_answer(text: str, interchange: Interchange) -> Answer:
         "",
     )
     name = sub.loop_2100c
-    dates = {d.date_time_qualifier: _as_date(d.date_time_period) for d in name.dtp_segment or []}
+    dates: dict[str, date] = {
+        _value(d.date_time_qualifier): _as_date(d.date_time_period) for d in name.dtp_segment or []
+    }
     return Answer(
         trace=trace,
         payer_id=source.loop_2100a.nm1_segment.identification_code or "",

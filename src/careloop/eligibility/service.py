@@ -8,6 +8,7 @@ it acknowledged with findings that say what to do.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -108,7 +109,7 @@ def _conclude(
         authorization_required=result.authorization_required,
     )
     plan = result.coverage
-    extra = {"source": source} if source else {}
+    extra: dict[str, Any] = {"source": source} if source else {}
     moves.move(
         session,
         actor,
