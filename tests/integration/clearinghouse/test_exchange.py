@@ -273,3 +273,32 @@ def test_a_real_time_exchange_answers_the_270_at_once(
     assert [(r.transaction, r.status) for r in results] == [("271", ExchangeStatus.applied)]
     with database.unit_of_work() as s:
         assert _case_row(s, number).status is ReferralStatus.eligibility_verified
+
+
+class _Passes(threading.Event):
+    """A stop event that stops the sandbox after ``n`` passes (no sleeping)."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.left = n
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.left -= 1
+        if self.left <= 0:
+            self.set()
+        return self.is_set()
+
+
+def test_the_demo_sandbox_asks_waiting_cases_and_the_payer_answers(
+    database: Database, clock: FixedClock, tmp_path: Path
+) -> None:
+    number = _case(database, clock)
+    config = ClearinghouseConfig(auto_review=True)
+    [asked] = tasks.ask_payers(database, clock=clock, config=config)
+    assert asked.case_number == number
+    assert tasks.ask_payers(database, clock=clock, config=config) == []  # asked once
+    tasks.run_sandbox(database, tmp_path, clock=clock, config=config, stop=_Passes(4))
+    with database.unit_of_work() as s:
+        assert _case_row(s, number).status is ReferralStatus.authorized
+        kinds = s.scalars(select(X12Exchange.transaction).order_by(X12Exchange.id)).all()
+        assert kinds == ["270", "271", "278", "278"]
