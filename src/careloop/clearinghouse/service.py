@@ -89,7 +89,7 @@ def send_eligibility_inquiry(
 ) -> Sent:
     """Store a 270 asking the member's payer about the requested start (sent by the next
     delivery to the clearinghouse)."""
-    require(actor, "x12:send")
+    require(actor, "x12:exchange")
     referral = moves.visible_for_update(session, actor, case_number, "x12.send_270", clock=clock)
     moves.check(referral, ReferralAction.verify_eligibility, outcome="active")
     payer = _payer_of(session, referral)
@@ -129,7 +129,7 @@ def send_review_request(
 ) -> Sent:
     """Store a 278 asking the payer to authorise the case's items: the open request of
     the case when there is one, otherwise a new one (prior_auth starts its clock)."""
-    require(actor, "x12:send")
+    require(actor, "x12:exchange")
     request = _open_request(session, actor, case_number, clock=clock)
     referral = moves.visible_for_update(session, actor, case_number, "x12.send_278", clock=clock)
     payer = _payer_of(session, referral)
@@ -320,7 +320,7 @@ def receive_file(
 ) -> Received:
     """Read one inbound file and apply it. An unreadable file raises
     :class:`X12FormatError` and writes nothing (see :func:`reject_file`)."""
-    require(actor, "x12:send")
+    require(actor, "x12:exchange")
     interchange = read_interchange(text)
     if len(interchange.transactions) != 1:
         last = interchange.transactions[-1].segments[0] if interchange.transactions else None
@@ -730,6 +730,6 @@ def exchanges_of_case(
     session: Session, actor: Actor, case_number: str, *, clock: Clock
 ) -> list[X12Exchange]:
     """The files exchanged about a case (audited read)."""
-    require(actor, "x12:send")
+    require(actor, "x12:exchange")
     referral = moves.visible(session, actor, case_number, "x12.read", clock=clock)
     return repository.of_referral(session, referral.id)

@@ -50,7 +50,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     # X12 with payers: staff or the clearinghouse service send a case's 270 / 278; the
     # payer's 271 and 278 answers are recorded by the clearinghouse service (or staff
     # who key in a payer's answer).
-    "x12:send": STAFF_ROLES | {Role.service},
+    "x12:exchange": STAFF_ROLES | {Role.service},
     "eligibility:payer_answer": STAFF_ROLES | {Role.service},
     "authorization:payer_answer": frozenset(
         {Role.clinical_reviewer, Role.supervisor, Role.payer_analyst, Role.service}
