@@ -96,7 +96,7 @@ def exchange_from(settings: Settings) -> Exchange:
 
 
 def ask_payers(
-    database: Database, *, clock: Clock, config: ClearinghouseConfig, limit: int = 3
+    database: Database, *, clock: Clock, config: ClearinghouseConfig, limit: int = 6
 ) -> list[service.Sent]:
     """The sandbox's start: a 270 for acknowledged cases nobody has asked a payer about
     yet (at most ``limit``), so the demo shows eligibility and authorisation arriving
