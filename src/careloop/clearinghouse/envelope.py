@@ -93,6 +93,8 @@ class Transaction:
     control_number: str
     version: str
     segments: list[Segment] = field(default_factory=list)
+    #: ISA16, the separator inside composite elements (HC:E1390).
+    component: str = ":"
 
     @property
     def body(self) -> list[Segment]:
@@ -150,7 +152,7 @@ def read_interchange(text: str) -> Interchange:
             position=ge.position,
             element=2,
         )
-    transactions = _transactions(segments[2:-2])
+    transactions = _transactions(segments[2:-2], delimiters.component)
     if ge.get(1) != str(len(transactions)):
         raise X12FormatError(
             f"GE01 says {ge.get(1)!r} transaction sets; the group has {len(transactions)}",
@@ -209,7 +211,7 @@ def _expect(segments: Sequence[Segment], index: int, tag: str) -> Segment:
     return segments[index]
 
 
-def _transactions(segments: Sequence[Segment]) -> list[Transaction]:
+def _transactions(segments: Sequence[Segment], component: str) -> list[Transaction]:
     out: list[Transaction] = []
     current: Transaction | None = None
     for seg in segments:
@@ -218,7 +220,7 @@ def _transactions(segments: Sequence[Segment]) -> list[Transaction]:
                 raise X12FormatError(
                     "ST before the previous transaction's SE", segment="ST", position=seg.position
                 )
-            current = Transaction(seg.get(1), seg.get(2), seg.get(3), [seg])
+            current = Transaction(seg.get(1), seg.get(2), seg.get(3), [seg], component)
             continue
         if current is None:
             raise X12FormatError(

@@ -377,7 +377,7 @@ def _service_of(t: Transaction, loop: _Loop) -> _Service:
         raise _fault(t, loop.hl, "a service (2000F) has neither SV1 nor SV2", code="3")
     institutional = sv.tag == "SV2"
     composite, quantity = (sv.get(2), sv.get(5)) if institutional else (sv.get(1), sv.get(4))
-    qualifier, _, code = composite.partition(":")
+    qualifier, _, code = composite.partition(t.component)
     if qualifier not in {"HC", "N4", "IV", "ZZ"} or not code:
         raise _fault(
             t,
@@ -436,7 +436,9 @@ def read_request(t: Transaction) -> ReviewRequest:
     assert um is not None
     hi = event.first("HI")
     diagnoses = tuple(
-        _icd10(c.partition(":")[2]) for c in (hi.elements if hi is not None else ()) if ":" in c
+        _icd10(c.partition(t.component)[2])
+        for c in (hi.elements if hi is not None else ())
+        if t.component in c
     )
     services = []
     for number, loop in enumerate((x for x in loops if x.level == "SS"), start=1):

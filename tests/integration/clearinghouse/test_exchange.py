@@ -232,6 +232,16 @@ def test_an_unreadable_answer_is_rejected_whole_with_a_999(
         ).one()
         assert rejected.error and "XYZ" in rejected.error
 
+    # A file whose envelope cannot be read names no group to acknowledge: a clear error.
+    (tmp_path / "inbound" / "garbage.x12").write_text("ISA*00*not an interchange")
+    [result] = tasks.exchange_once(database, FolderExchange(tmp_path), clock=clock, config=config)
+    assert (result.status, result.acknowledgment) == (ExchangeStatus.rejected, None)
+    assert result.detail == (
+        "segment ISA at position 1: the file does not start with a complete ISA segment "
+        "(106 characters)"
+    )
+    assert len(list((tmp_path / "outbound").glob("999-*.x12"))) == 1
+
 
 @pytest.fixture
 def payer_over_http(database: Database, clock: FixedClock) -> Iterator[str]:

@@ -328,3 +328,12 @@ def test_a_response_without_its_outcome_is_refused() -> None:
 def test_an_unknown_review_action_is_refused() -> None:
     error = _error(GUIDE_RESPONSE.replace("HCR*A2*", "HCR*Z9*"), response=True)
     assert (error.segment, error.element) == ("HCR", 1)
+
+
+def test_the_separators_are_the_ones_the_isa_declares() -> None:
+    # Element |, repetition !, component >, segments ended by a new line alone.
+    swapped = (
+        GUIDE_REQUEST.replace("*", "|").replace("^", "!").replace(":", ">").replace("~\n", "\n")
+    )
+    request = x278.read_request(read_interchange(swapped).transactions[0])
+    assert request == x278.read_request(read_interchange(GUIDE_REQUEST).transactions[0])
