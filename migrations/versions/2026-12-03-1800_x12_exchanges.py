@@ -65,9 +65,7 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_x12_exchanges_status", ["direction", "status", "id"], unique=False
         )
-        batch_op.create_index(
-            "ix_x12_exchanges_referral_id", ["referral_id", "id"], unique=False
-        )
+        batch_op.create_index("ix_x12_exchanges_referral_id", ["referral_id", "id"], unique=False)
 
 
 def downgrade() -> None:
