@@ -492,10 +492,12 @@ def _one_model(text: str, interchange: Interchange, kind: type) -> object:
             position=transaction.segments[0].position,
             control_number=transaction.control_number,
         ) from None
-    except (ValueError, KeyError, IndexError) as exc:
+    except Exception as exc:
+        # (TypeError, AttributeError, KeyError, its own parse error): each is a bad file.
         raise X12FormatError(
-            f"x12sdk could not read the transaction set: {str(exc)[:200]}",
-            segment=transaction.code,
+            f"x12sdk could not read the {transaction.code} transaction set "
+            f"({type(exc).__name__}: a segment out of place or damaged)",
+            segment="ST",
             position=transaction.segments[0].position,
             control_number=transaction.control_number,
         ) from None

@@ -4,11 +4,14 @@ checked by pyx12's 005010X231A1 map, and the simulator's and codes' rules."""
 from __future__ import annotations
 
 import io
+import string
 from datetime import date, datetime
 
 import pytest
 import pyx12.params
 import pyx12.x12n_document
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from careloop.clearinghouse import ack, rules, service, x270, x278
 from careloop.clearinghouse.envelope import Party, X12FormatError, clean, read_interchange
@@ -162,3 +165,33 @@ def test_values_are_folded_into_x12s_character_set() -> None:
     assert clean("王芳") == ""
     assert rules.payer_x12_id("NEHP", {"NEHP": "04271"}) == "04271"
     assert rules.payer_code_of("04271", {"NEHP": "04271"}) == "NEHP"
+
+
+ACTIVE = x270.Answer(
+    INQUIRY.trace,
+    "NEHP",
+    "NEH448812301",
+    (),
+    (
+        x270.Benefit("1", ("30",), plan="GOLD"),
+        x270.Benefit("1", ("12",), authorization="Y", procedure="E1390"),
+    ),
+    date(2026, 1, 1),
+)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.integers(min_value=0, max_value=10_000),
+    st.text(st.sampled_from(string.ascii_uppercase + string.digits + "*:~-. "), max_size=12),
+)
+def test_a_damaged_271_is_read_or_refused_by_name_never_crashes(at: int, garbage: str) -> None:
+    # x12sdk fails on damaged files with TypeError, AttributeError, KeyError ...: each
+    # becomes the X12 error that rejects the file (found by this test at 1,500 examples).
+    text, _ = _answer(ACTIVE)
+    at %= len(text)
+    damaged = text[:at] + garbage + text[at + len(garbage) :]
+    try:
+        x270.read_answer(damaged, read_interchange(damaged))
+    except X12FormatError as error:
+        assert f"at position {error.position}" in error.detail

@@ -337,3 +337,24 @@ def test_the_separators_are_the_ones_the_isa_declares() -> None:
     )
     request = x278.read_request(read_interchange(swapped).transactions[0])
     assert request == x278.read_request(read_interchange(GUIDE_REQUEST).transactions[0])
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.integers(min_value=0, max_value=10_000),
+    st.text(st.sampled_from(UPPER + string.digits + "*:~-. "), max_size=12),
+    st.booleans(),
+)
+def test_a_damaged_file_is_read_or_refused_by_name_never_crashes(
+    at: int, garbage: str, response: bool
+) -> None:
+    text = GUIDE_RESPONSE if response else GUIDE_REQUEST
+    at %= len(text)
+    damaged = text[:at] + garbage + text[at + len(garbage) :]
+    try:
+        transaction = read_interchange(damaged).transactions[0]
+        (x278.read_response if response else x278.read_request)(transaction)
+    except X12FormatError as error:
+        assert error.segment is not None
+        assert error.position >= 1
+        assert f"at position {error.position}" in error.detail
