@@ -36,7 +36,11 @@ def exchange_once(
         for name, text in immediate
     ]
     for item in exchange.incoming():
-        result = receive_one(database, item, clock=clock, config=config)
+        try:
+            result = receive_one(database, item, clock=clock, config=config)
+        except Exception:  # a fault of ours: the file stays for the next pass, the rest go on
+            log.exception("clearinghouse.file_failed", file=item.name)
+            continue
         exchange.settle(item, accepted=result.status is not ExchangeStatus.rejected)
         results.append(result)
     if any(r.acknowledgment for r in results):

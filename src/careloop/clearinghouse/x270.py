@@ -493,7 +493,8 @@ def _one_model(text: str, interchange: Interchange, kind: type) -> object:
             control_number=transaction.control_number,
         ) from None
     except Exception as exc:
-        # (TypeError, AttributeError, KeyError, its own parse error): each is a bad file.
+        # x12sdk fails on a damaged file in many ways (TypeError, AttributeError, KeyError,
+        # its own parse error): each means a bad file, never a fault of CareLoop's.
         raise X12FormatError(
             f"x12sdk could not read the {transaction.code} transaction set "
             f"({type(exc).__name__}: a segment out of place or damaged)",
