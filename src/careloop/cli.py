@@ -50,12 +50,17 @@ token_app = typer.Typer(help="API bearer tokens.", no_args_is_help=True)
 payer_app = typer.Typer(help="Payers and their rules.", no_args_is_help=True)
 import_app = typer.Typer(help="Load files from payers and referrers.", no_args_is_help=True)
 hl7_app = typer.Typer(help="HL7 v2 feeds from hospitals.", no_args_is_help=True)
+x12_app = typer.Typer(
+    help="X12 with payers through the clearinghouse (270/271 eligibility, 278 review).",
+    no_args_is_help=True,
+)
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.add_typer(payer_app, name="payer")
 app.add_typer(import_app, name="import")
 app.add_typer(hl7_app, name="hl7")
+app.add_typer(x12_app, name="x12")
 
 
 def _console(*, stderr: bool = False) -> Console:
@@ -327,6 +332,106 @@ def import_coverage(
         raise typer.Exit(1)
 
 
+@x12_app.command("send")
+def x12_send(
+    case_number: str,
+    eligibility: Annotated[
+        bool, typer.Option("--270", help="Ask the payer about the member's eligibility")
+    ] = False,
+    review: Annotated[
+        bool, typer.Option("--278", help="Ask the payer to authorise the case's items")
+    ] = False,
+) -> None:
+    """Write a case's 270 or 278 into the clearinghouse's outbound folder (stored first,
+    then handed over; the answer is read by `careloop x12 receive`)."""
+    from careloop.clearinghouse import service as clearinghouse
+    from careloop.clearinghouse import tasks as clearinghouse_tasks
+
+    if eligibility == review:
+        _console(stderr=True).print("[red]error[/red]: give exactly one of --270 and --278")
+        raise typer.Exit(2)
+    settings = _settings()
+    database = _database()
+    config = clearinghouse_tasks.config_from(settings)
+    send = (
+        clearinghouse.send_eligibility_inquiry if eligibility else clearinghouse.send_review_request
+    )
+    try:
+        with database.unit_of_work() as session:
+            sent = send(
+                session,
+                clearinghouse.CLEARINGHOUSE_ACTOR,
+                case_number.strip().upper(),
+                clock=SystemClock(),
+                config=config,
+            )
+    except DomainError as exc:
+        _fail(exc)
+    with database.unit_of_work() as session:
+        clearinghouse.deliver_pending(
+            session, clearinghouse_tasks.exchange_from(settings), clock=SystemClock()
+        )
+    _console().print(f"{sent.transaction} for {sent.case_number} sent as {sent.file_name}")
+
+
+@x12_app.command("receive")
+def x12_receive(
+    watch: Annotated[bool, typer.Option(help="Keep polling the inbound folder")] = False,
+    every: Annotated[float, typer.Option(help="Seconds between polls with --watch")] = 2.0,
+) -> None:
+    """Hand stored files to the clearinghouse, then read the payers' answers (271, 278,
+    999) from the inbound folder into the cases. A file that cannot be read is moved to
+    inbound/rejected/ and answered with a 999 naming the segment."""
+    from careloop.clearinghouse import tasks as clearinghouse_tasks
+
+    settings = _settings()
+    database = _database()
+    config = clearinghouse_tasks.config_from(settings)
+    exchange = clearinghouse_tasks.exchange_from(settings)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    console = _console()
+    while True:
+        results = clearinghouse_tasks.exchange_once(
+            database, exchange, clock=SystemClock(), config=config
+        )
+        for r in results:
+            where = f" ({r.case_number})" if r.case_number else ""
+            console.print(f"{r.file_name}: {r.transaction} {r.status.value}{where}: {r.detail}")
+        if not watch or stop.wait(every):
+            break
+    if not watch and not results:
+        console.print("nothing to read")
+
+
+@app.command("payer-sim")
+def payer_sim(
+    folder: Annotated[
+        Path | None, typer.Option(help="The clearinghouse folder (default: the setting)")
+    ] = None,
+    once: Annotated[bool, typer.Option(help="Answer what is waiting, then stop")] = False,
+    every: Annotated[float, typer.Option(help="Seconds between looks")] = 2.0,
+) -> None:
+    """A sandbox payer: answer the 270 and 278 files in the clearinghouse's outbound
+    folder with 271 and 278 responses in its inbound folder (rules per payer:
+    CARELOOP_PAYER_SIMULATOR_RULES)."""
+    from careloop.clearinghouse import simulator
+    from careloop.clearinghouse import tasks as clearinghouse_tasks
+
+    settings = _settings()
+    database = _database()
+    config = clearinghouse_tasks.config_from(settings)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    where = folder or settings.clearinghouse_dir
+    while True:
+        count = simulator.run_once(database, where, clock=SystemClock(), config=config)
+        if count:
+            _console().print(f"answered {count} file(s)")
+        if once or stop.wait(every):
+            break
+
+
 @app.command()
 def validate(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
@@ -552,6 +657,18 @@ def demo(
         f"\n  try:  curl -s {base}/api/v1/referrals?limit=3 -H 'Authorization: Bearer "
         f"{next(iter(tokens.values()))[1]}'\n"
     )
+    if not no_serve:
+        from careloop.clearinghouse import tasks as clearinghouse_tasks
+
+        # X12 with payers, end to end: 270s for a few waiting cases go to the clearinghouse
+        # folder; the payer simulator answers them (and the 278s the answers call for).
+        x12 = clearinghouse_tasks.config_from(settings, auto_review=True)
+        asked = clearinghouse_tasks.ask_payers(database, clock=SystemClock(), config=x12)
+        console.print(
+            f"  X12:       {len(asked)} case(s) asked of their payer (270) through "
+            f"{settings.clearinghouse_dir}/; the payer simulator answers with 271 and 278 "
+            f"files: {', '.join(s.case_number for s in asked) or 'none waiting'}\n"
+        )
     sys.stdout.flush()
     if not no_serve:
         # The server builds its Settings from the environment: the demo serves plain HTTP
@@ -573,11 +690,20 @@ def demo(
             daemon=True,
         )
         thread.start()
+        sandbox = threading.Thread(
+            target=clearinghouse_tasks.run_sandbox,
+            args=(database, settings.clearinghouse_dir),
+            kwargs={"clock": SystemClock(), "config": x12, "stop": stop},
+            name="careloop-payer-simulator",
+            daemon=True,
+        )
+        sandbox.start()
         try:
             serve(host=host, port=port, workers=1)
         finally:
             stop.set()
             thread.join(timeout=5)
+            sandbox.join(timeout=5)
 
 
 def main() -> None:

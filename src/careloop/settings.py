@@ -7,7 +7,7 @@ No module reads the environment on import; ``Settings()`` is built by the entry 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -64,6 +64,21 @@ class Settings(BaseSettings):
     smtp_timeout_seconds: float = Field(default=15, gt=0, le=120)
     # Where the file adapters write (SMS, fax, and e-mail without an SMTP host).
     notification_dir: Path = Path("var") / "notifications"
+    # X12 with payers through a clearinghouse drop folder: outbound/ holds what CareLoop
+    # sends, inbound/ what the clearinghouse drops for it (careloop x12, payer-sim).
+    clearinghouse_dir: Path = Path("var") / "clearinghouse"
+    # A real-time connection instead of the folder: the clearinghouse's URL (https).
+    clearinghouse_url: str | None = None
+    # CareLoop in the interchange (ISA06, qualifier ZZ) and as requester (NM1*1P).
+    clearinghouse_sender_id: str = Field(default="CARELOOP", min_length=2, max_length=15)
+    clearinghouse_npi: str = Field(default="1234567893", pattern=r"^\d{10}$")
+    # The id a clearinghouse knows each payer by, where it is not the payer's code, e.g.
+    # {"NEHP": "04271"}.
+    clearinghouse_payer_ids: dict[str, str] = Field(default_factory=dict)
+    # Send the 278 as soon as a payer's 271 says an item needs prior authorisation.
+    clearinghouse_auto_review: bool = False
+    # The payer simulator's rules per payer code, e.g. {"NEHP": {"deny_codes": ["E0260"]}}.
+    payer_simulator_rules: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @field_validator("database_url")
     @classmethod

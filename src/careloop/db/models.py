@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from careloop.adt import models as adt_models
 from careloop.audit import models as audit_models
+from careloop.clearinghouse import models as clearinghouse_models
 from careloop.db import outbox as outbox_models
 from careloop.db.base import Base
 from careloop.eligibility import models as eligibility_models
@@ -25,6 +26,7 @@ __all__ = [
     "Base",
     "adt_models",
     "audit_models",
+    "clearinghouse_models",
     "eligibility_models",
     "escalation_models",
     "identity_models",

@@ -3,7 +3,7 @@ the plan wants prior authorisation. Pure: no database, no HTTP."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
@@ -176,3 +176,86 @@ def _item_authorizations(
             basis = f"plan {coverage.plan_code} authorises {item.service_line} in advance"
         out.append(ItemAuthorization(item.line, item.code, basis is not None, basis))
     return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class PayerAnswer:
+    """The payer's own answer to an eligibility inquiry (an X12 271), as facts: the
+    member's status on the service date, the plan it names and its dates, and, per
+    procedure code the payer spoke of, whether it wants prior authorisation."""
+
+    status: EligibilityStatus
+    plan_code: str | None
+    plan_begin: date | None
+    plan_end: date | None
+    authorization: Mapping[str, bool]
+    #: Why the payer does not know the member, in plain words (not found only).
+    reason: str | None
+    #: Where the answer came from, for the timeline ("271 from NEHP, interchange 12").
+    source: str
+
+
+def evaluate_answer(
+    answer: PayerAnswer,
+    coverages: Sequence[CoverageLike],
+    *,
+    service_date: date,
+    items: Sequence[ItemFacts],
+) -> EligibilityResult:
+    """The payer's answer as a verification: its status stands; the plan it names is
+    matched to the coverage file CareLoop holds (when it has one) for the plan's
+    prior-authorisation list; a procedure the payer spoke of follows the payer."""
+    coverage = next(
+        (c for c in coverages if answer.plan_code and c.plan_code == answer.plan_code), None
+    )
+    if answer.status is EligibilityStatus.not_found:
+        said = answer.reason or "it has no such member"
+        finding = Finding(
+            "coverage_not_found",
+            "coverage.member_id",
+            f"The payer answered that {said}: check the member ID on the insurance card, "
+            "or ask the payer.",
+        )
+        return EligibilityResult(answer.status, service_date, None, (), (finding,))
+    auth = tuple(_answered_item(answer, coverage, item) for item in items)
+    if answer.status is EligibilityStatus.active:
+        return EligibilityResult(answer.status, service_date, coverage, auth, ())
+    return EligibilityResult(
+        answer.status, service_date, coverage, auth, (_why_answer_inactive(answer, service_date),)
+    )
+
+
+def _answered_item(
+    answer: PayerAnswer, coverage: CoverageLike | None, item: ItemFacts
+) -> ItemAuthorization:
+    if item.code in answer.authorization:
+        required = answer.authorization[item.code]
+        basis = f"the payer's answer says {item.code} needs prior authorisation"
+        return ItemAuthorization(item.line, item.code, required, basis if required else None)
+    if coverage is not None:
+        return _item_authorizations(coverage, [item])[0]
+    return ItemAuthorization(item.line, item.code, False, None)
+
+
+def _why_answer_inactive(answer: PayerAnswer, service_date: date) -> Finding:
+    if answer.plan_end is not None and answer.plan_end < service_date:
+        return Finding(
+            "coverage_ends_before_start",
+            "requested_start",
+            f"The payer says coverage ends on {answer.plan_end}, before the requested start "
+            f"{service_date}: start earlier or confirm the new coverage.",
+        )
+    if answer.plan_begin is not None and answer.plan_begin > service_date:
+        return Finding(
+            "coverage_not_yet_effective",
+            "requested_start",
+            f"The payer says coverage starts on {answer.plan_begin}, after the requested "
+            f"start {service_date}.",
+        )
+    return Finding(
+        "coverage_inactive",
+        "coverage.member_id",
+        "The payer says the member is not covered on the requested start: ask the member "
+        "or payer for current coverage.",
+        Severity.error,
+    )

@@ -8,6 +8,7 @@ it acknowledged with findings that say what to do.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -40,8 +41,7 @@ def verify_eligibility(
         session, actor, case_number, "eligibility.verify", clock=clock
     )
     moves.check(referral, ReferralAction.verify_eligibility, outcome="active")
-    now = clock.now()
-    today = moves.local_today(referral, now)
+    today = moves.local_today(referral, clock.now())
     coverages = (
         payer_service.coverages_of_member(session, referral.payer_id, referral.member_id)
         if referral.payer_id is not None and referral.member_id
@@ -53,11 +53,54 @@ def verify_eligibility(
         birth_date=referral.member_birth_date,
         service_date=referral.requested_start or today,
         today=today,
-        items=[
-            rules.ItemFacts(i.line, i.code, moves.service_line_of(referral, i))
-            for i in moves.items_of(session, referral)
-        ],
+        items=_item_facts(session, referral),
     )
+    return _conclude(session, actor, referral, result, clock=clock)
+
+
+def record_payer_answer(
+    session: Session, actor: Actor, case_number: str, answer: rules.PayerAnswer, *, clock: Clock
+) -> EligibilityRead:
+    """Record the payer's own answer (an X12 271) as the case's verification: the same
+    move, timeline event and findings as a check against the coverage file, with the
+    answer's source on the event."""
+    require(actor, "eligibility:payer_answer")
+    referral = moves.visible_for_update(
+        session, actor, case_number, "eligibility.payer_answer", clock=clock
+    )
+    moves.check(referral, ReferralAction.verify_eligibility, outcome=answer.status.value)
+    today = moves.local_today(referral, clock.now())
+    coverages = (
+        payer_service.coverages_of_member(session, referral.payer_id, referral.member_id)
+        if referral.payer_id is not None and referral.member_id
+        else []
+    )
+    result = rules.evaluate_answer(
+        answer,
+        coverages,
+        service_date=referral.requested_start or today,
+        items=_item_facts(session, referral),
+    )
+    return _conclude(session, actor, referral, result, clock=clock, source=answer.source)
+
+
+def _item_facts(session: Session, referral: Referral) -> list[rules.ItemFacts]:
+    return [
+        rules.ItemFacts(i.line, i.code, moves.service_line_of(referral, i))
+        for i in moves.items_of(session, referral)
+    ]
+
+
+def _conclude(
+    session: Session,
+    actor: Actor,
+    referral: Referral,
+    result: rules.EligibilityResult,
+    *,
+    clock: Clock,
+    source: str | None = None,
+) -> EligibilityRead:
+    now = clock.now()
     check = _record(session, actor, referral, result, now=now)
     moves.record_findings(
         referral,
@@ -66,6 +109,7 @@ def verify_eligibility(
         authorization_required=result.authorization_required,
     )
     plan = result.coverage
+    extra: dict[str, Any] = {"source": source} if source else {}
     moves.move(
         session,
         actor,
@@ -79,6 +123,7 @@ def verify_eligibility(
         service_date=result.service_date.isoformat(),
         authorization_required=result.authorization_required,
         findings=[f.code for f in result.findings],
+        **extra,
     )
     session.flush()
     return _read(session, referral, check)

@@ -40,11 +40,21 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     # by a clinical reviewer (or supervisor, or the payer's analyst).
     "eligibility:verify": STAFF_ROLES,
     "coverage:import": frozenset({Role.supervisor, Role.admin, Role.payer_analyst, Role.service}),
-    "authorization:request": STAFF_ROLES,
+    # The clearinghouse (a service identity) sends 278 requests on the case manager's
+    # behalf, as staff would by hand.
+    "authorization:request": STAFF_ROLES | {Role.service},
     "authorization:decide": frozenset(
         {Role.clinical_reviewer, Role.supervisor, Role.payer_analyst}
     ),
     "authorization:appeal": STAFF_ROLES,
+    # X12 with payers: staff or the clearinghouse service send a case's 270 / 278; the
+    # payer's 271 and 278 answers are recorded by the clearinghouse service (or staff
+    # who key in a payer's answer).
+    "x12:exchange": STAFF_ROLES | {Role.service},
+    "eligibility:payer_answer": STAFF_ROLES | {Role.service},
+    "authorization:payer_answer": frozenset(
+        {Role.clinical_reviewer, Role.supervisor, Role.payer_analyst, Role.service}
+    ),
     # Scheduling and the outcome: the accepting provider, or staff on its behalf.
     "appointment:manage": STAFF_ROLES | {Role.provider_staff},
     "referral:close": STAFF_ROLES,

@@ -138,6 +138,22 @@ def record_decision(
 ) -> AuthorizationRead:
     """The reviewer's decision; a denied request is decided again only after an appeal."""
     require(actor, "authorization:decide")
+    return _decide(session, actor, authorization_id, body, clock=clock)
+
+
+def record_payer_decision(
+    session: Session, actor: Actor, authorization_id: int, body: DecisionIn, *, clock: Clock
+) -> AuthorizationRead:
+    """The payer's own decision (an X12 278 response), recorded as a reviewer's would be:
+    approved with its number, units and dates; pended with what is missing; denied with
+    its reason."""
+    require(actor, "authorization:payer_answer")
+    return _decide(session, actor, authorization_id, body, clock=clock)
+
+
+def _decide(
+    session: Session, actor: Actor, authorization_id: int, body: DecisionIn, *, clock: Clock
+) -> AuthorizationRead:
     request, referral = _visible(session, actor, authorization_id, clock=clock)
     if request.status not in rules.DECIDABLE:
         raise _state_error(request, "record a decision")

@@ -1,0 +1,351 @@
+"""X12 interchanges: reading the envelope (ISA/GS/ST ... SE/GE/IEA) into segments, and
+writing one. Pure: no database, no files.
+
+Every transaction CareLoop exchanges with payers goes through here, whatever library
+then reads its body: the envelope's counts and control numbers are checked before
+anything is interpreted, so a truncated or spliced file is refused whole, with the
+segment and its position named (X12.6: ISA is fixed width, and its 4th, 83rd, 105th and
+106th characters give the element, repetition, component and segment separators).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from careloop.core.errors import DomainError
+
+ISA_LENGTH = 106
+#: Characters that may not appear in a value we write: they are the separators.
+SEPARATORS = frozenset("*~^:")
+
+
+class X12FormatError(DomainError):
+    """A file that is not a well-formed X12 interchange. ``segment`` and ``position``
+    name where (position counts segments from 1 in the file; ``in_transaction`` from ST
+    as 1, the way a 999 reports it)."""
+
+    code = "x12_malformed"
+    status = 422
+    title = "The X12 file is malformed"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        segment: str,
+        position: int,
+        in_transaction: int | None = None,
+        control_number: str | None = None,
+        element: int | None = None,
+        syntax_code: str = "8",
+    ) -> None:
+        where = f"segment {segment or '(none)'} at position {position}"
+        if element is not None:
+            where += f", element {element}"
+        super().__init__(
+            f"{where}: {message}",
+            extra={
+                "segment": segment,
+                "position": position,
+                "in_transaction": in_transaction,
+                "control_number": control_number,
+                "element": element,
+            },
+        )
+        self.segment = segment
+        self.position = position
+        self.in_transaction = in_transaction
+        self.control_number = control_number
+        self.element = element
+        # IK304 of a 999: 1 unrecognised segment, 2 unexpected, 3 required missing,
+        # 5 exceeds maximum use, 8 has data element errors.
+        self.syntax_code = syntax_code
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    tag: str
+    elements: tuple[str, ...]
+    #: 1-based position in the file.
+    position: int
+
+    def get(self, index: int) -> str:
+        """Element ``index`` (1-based, as the guides number them), '' when absent."""
+        return self.elements[index - 1] if 0 < index <= len(self.elements) else ""
+
+
+@dataclass(frozen=True, slots=True)
+class Delimiters:
+    element: str = "*"
+    repetition: str = "^"
+    component: str = ":"
+    segment: str = "~"
+
+
+@dataclass(slots=True)
+class Transaction:
+    """ST ... SE: ``segments`` holds ST and SE too."""
+
+    code: str
+    control_number: str
+    version: str
+    segments: list[Segment] = field(default_factory=list)
+    #: ISA16, the separator inside composite elements (HC:E1390).
+    component: str = ":"
+
+    @property
+    def body(self) -> list[Segment]:
+        return self.segments[1:-1]
+
+
+@dataclass(slots=True)
+class Interchange:
+    sender_id: str
+    receiver_id: str
+    control_number: str
+    created_at: str
+    usage: str
+    group_control_number: str
+    functional_code: str
+    delimiters: Delimiters
+    transactions: list[Transaction]
+
+
+def read_interchange(text: str) -> Interchange:
+    """Split and check an interchange with one functional group (what a clearinghouse
+    drop file holds). Raises :class:`X12FormatError` naming the first fault."""
+    delimiters = _delimiters(text)
+    segments = _split(text, delimiters)
+    if segments[-1].tag != "IEA":
+        raise X12FormatError(
+            "the interchange does not end with IEA (truncated file?)",
+            segment=segments[-1].tag,
+            position=segments[-1].position,
+        )
+    isa, gs, iea = segments[0], _expect(segments, 1, "GS"), segments[-1]
+    ge = _expect(segments, len(segments) - 2, "GE")
+    if len(isa.elements) != 16:
+        raise X12FormatError(
+            f"ISA has {len(isa.elements)} elements, 16 expected", segment="ISA", position=1
+        )
+    if iea.get(2) != isa.get(13):
+        raise X12FormatError(
+            f"IEA02 {iea.get(2)!r} does not match ISA13 {isa.get(13)!r}",
+            segment="IEA",
+            position=iea.position,
+            element=2,
+        )
+    if iea.get(1) != "1":
+        raise X12FormatError(
+            f"IEA01 says {iea.get(1)!r} functional groups; this file has 1",
+            segment="IEA",
+            position=iea.position,
+            element=1,
+        )
+    if ge.get(2) != gs.get(6):
+        raise X12FormatError(
+            f"GE02 {ge.get(2)!r} does not match GS06 {gs.get(6)!r}",
+            segment="GE",
+            position=ge.position,
+            element=2,
+        )
+    transactions = _transactions(segments[2:-2], delimiters.component)
+    if ge.get(1) != str(len(transactions)):
+        raise X12FormatError(
+            f"GE01 says {ge.get(1)!r} transaction sets; the group has {len(transactions)}",
+            segment="GE",
+            position=ge.position,
+            element=1,
+        )
+    return Interchange(
+        sender_id=isa.get(6).strip(),
+        receiver_id=isa.get(8).strip(),
+        control_number=isa.get(13),
+        created_at=isa.get(9) + isa.get(10),
+        usage=isa.get(15),
+        group_control_number=gs.get(6),
+        functional_code=gs.get(1),
+        delimiters=delimiters,
+        transactions=transactions,
+    )
+
+
+def _delimiters(text: str) -> Delimiters:
+    head = text.lstrip()[:ISA_LENGTH]
+    if not head.startswith("ISA") or len(head) < ISA_LENGTH:
+        raise X12FormatError(
+            "the file does not start with a complete ISA segment (106 characters)",
+            segment=head[:3],
+            position=1,
+        )
+    found = Delimiters(element=head[3], repetition=head[82], component=head[104], segment=head[105])
+    if len({found.element, found.repetition, found.component, found.segment}) != 4:
+        raise X12FormatError(
+            "the ISA separators are not four distinct characters", segment="ISA", position=1
+        )
+    return found
+
+
+def _split(text: str, d: Delimiters) -> list[Segment]:
+    out: list[Segment] = []
+    for chunk in text.strip().split(d.segment):
+        raw = chunk.strip("\r\n ")
+        if not raw:
+            continue
+        tag, *elements = raw.split(d.element)
+        if not tag.isalnum() or not 2 <= len(tag) <= 3:
+            raise X12FormatError(
+                f"{tag[:10]!r} is not a segment identifier", segment=tag[:3], position=len(out) + 1
+            )
+        out.append(Segment(tag, tuple(elements), len(out) + 1))
+    return out
+
+
+def _expect(segments: Sequence[Segment], index: int, tag: str) -> Segment:
+    if not 0 <= index < len(segments) or segments[index].tag != tag:
+        got = segments[index] if 0 <= index < len(segments) else segments[-1]
+        raise X12FormatError(f"{tag} expected here", segment=got.tag, position=got.position)
+    return segments[index]
+
+
+def _transactions(segments: Sequence[Segment], component: str) -> list[Transaction]:
+    out: list[Transaction] = []
+    current: Transaction | None = None
+    for seg in segments:
+        if seg.tag == "ST":
+            if current is not None:
+                raise X12FormatError(
+                    "ST before the previous transaction's SE", segment="ST", position=seg.position
+                )
+            current = Transaction(seg.get(1), seg.get(2), seg.get(3), [seg], component)
+            continue
+        if current is None:
+            raise X12FormatError(
+                "segment outside a transaction set (ST ... SE)",
+                segment=seg.tag,
+                position=seg.position,
+                syntax_code="2",
+            )
+        current.segments.append(seg)
+        if seg.tag == "SE":
+            _check_trailer(current, seg)
+            out.append(current)
+            current = None
+    if current is not None:
+        last = current.segments[-1]
+        raise X12FormatError(
+            f"transaction set {current.control_number} has no SE",
+            segment=last.tag,
+            position=last.position,
+        )
+    return out
+
+
+def _check_trailer(t: Transaction, se: Segment) -> None:
+    if se.get(2) != t.control_number:
+        raise X12FormatError(
+            f"SE02 {se.get(2)!r} does not match ST02 {t.control_number!r}",
+            segment="SE",
+            position=se.position,
+            in_transaction=len(t.segments),
+            control_number=t.control_number,
+            element=2,
+        )
+    if se.get(1) != str(len(t.segments)):
+        raise X12FormatError(
+            f"SE01 says {se.get(1)!r} segments; the transaction set has {len(t.segments)}",
+            segment="SE",
+            position=se.position,
+            in_transaction=len(t.segments),
+            control_number=t.control_number,
+            element=1,
+        )
+
+
+# ---- writing ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Party:
+    """An interchange party: ISA05/06 (or 07/08) and the GS application code."""
+
+    qualifier: str
+    id: str
+
+
+def clean(value: str, *, limit: int = 60) -> str:
+    """A value as X12 may carry it: the basic and extended character sets are ASCII, so
+    letters are folded to their ASCII base (É to E) and what has none is dropped; upper
+    case, no separators, at most ``limit`` long."""
+    folded = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode("ascii")
+    text = "".join(" " if ch in SEPARATORS or not ch.isprintable() else ch for ch in folded)
+    return " ".join(text.upper().split())[:limit].strip()
+
+
+def segment(tag: str, *elements: str) -> str:
+    """One segment as text, trailing empty elements dropped (X12.6)."""
+    values = list(elements)
+    while values and values[-1] == "":
+        values.pop()
+    return "*".join([tag, *values])
+
+
+def write_interchange(
+    *,
+    functional_code: str,
+    version: str,
+    transactions: Sequence[tuple[str, Sequence[str]]],
+    sender: Party,
+    receiver: Party,
+    control_number: int,
+    created: datetime,
+    usage: str = "T",
+) -> str:
+    """ISA/GS around ``transactions`` (each its ST01 code and body segments, without ST
+    and SE), with SE01, GE01 and IEA01 counted and control numbers paired."""
+    isa_control = f"{control_number:09d}"
+    lines = [
+        "*".join(
+            [
+                "ISA",
+                "00",
+                " " * 10,
+                "00",
+                " " * 10,
+                sender.qualifier,
+                sender.id.ljust(15)[:15],
+                receiver.qualifier,
+                receiver.id.ljust(15)[:15],
+                created.strftime("%y%m%d"),
+                created.strftime("%H%M"),
+                "^",
+                "00501",
+                isa_control,
+                "0",
+                usage,
+                ":",
+            ]
+        ),
+        segment(
+            "GS",
+            functional_code,
+            sender.id.strip(),
+            receiver.id.strip(),
+            created.strftime("%Y%m%d"),
+            created.strftime("%H%M"),
+            str(control_number),
+            "X",
+            version,
+        ),
+    ]
+    for index, (code, body) in enumerate(transactions, start=1):
+        st_control = f"{index:04d}"
+        lines.append(segment("ST", code, st_control, version))
+        lines.extend(body)
+        lines.append(segment("SE", str(len(body) + 2), st_control))
+    lines.append(segment("GE", str(len(transactions)), str(control_number)))
+    lines.append(segment("IEA", "1", isa_control))
+    return "~\n".join(lines) + "~\n"

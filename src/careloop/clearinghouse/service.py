@@ -1,0 +1,735 @@
+"""Clearinghouse use cases: send a case's 270 or 278, hand stored files to the exchange,
+and read a payer's 271, 278 or 999 back into the case.
+
+Each inbound file is read in one transaction: the answer is applied through the
+eligibility or prior-authorisation domain's public surface and the file is recorded
+with its interchange control number, so the same file read again changes nothing. A
+file that cannot be read is recorded as rejected, and a 999 naming the segment goes
+back to the sender when the group and transaction set could be identified.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from careloop.clearinghouse import ack, repository, rules, x270, x278
+from careloop.clearinghouse.envelope import (
+    Interchange,
+    Party,
+    X12FormatError,
+    clean,
+    read_interchange,
+)
+from careloop.clearinghouse.exchange import Exchange
+from careloop.clearinghouse.models import X12Exchange
+from careloop.clearinghouse.rules import ClearinghouseConfig, Direction, ExchangeStatus
+from careloop.codes import ServiceLine
+from careloop.core.actor import Actor, Role
+from careloop.core.clock import Clock
+from careloop.core.errors import DomainError, RuleViolationError
+from careloop.eligibility import service as eligibility_service
+from careloop.eligibility.rules import PayerAnswer
+from careloop.identity.permissions import require
+from careloop.payer.models import Payer
+from careloop.prior_auth import service as prior_auth_service
+from careloop.prior_auth.rules import AuthorizationStatus, Outcome, Priority
+from careloop.prior_auth.schemas import (
+    AuthorizationRead,
+    AuthorizationRequestIn,
+    DecisionIn,
+    ItemDecisionIn,
+)
+from careloop.referral import moves
+from careloop.referral.enums import ReferralAction
+from careloop.referral.models import Referral, ReferralItem
+
+#: The identity that records payers' answers (timeline 'who', audit actor).
+CLEARINGHOUSE_ACTOR = Actor(
+    user_id=None, role=Role.service, organization_id=None, display_name="clearinghouse"
+)
+
+
+class NothingToAskError(RuleViolationError):
+    code = "x12_nothing_to_ask"
+    title = "The case lacks what the payer must be asked about"
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    exchange_id: int
+    transaction: str
+    case_number: str
+    file_name: str
+    control_number: str
+    trace: str
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    file_name: str
+    status: ExchangeStatus
+    transaction: str
+    case_number: str | None
+    detail: str
+    duplicate: bool = False
+    #: A 999 written back for an unreadable file.
+    acknowledgment: str | None = None
+
+
+# ---- sending ------------------------------------------------------------------------
+
+
+def send_eligibility_inquiry(
+    session: Session, actor: Actor, case_number: str, *, clock: Clock, config: ClearinghouseConfig
+) -> Sent:
+    """Store a 270 asking the member's payer about the requested start (sent by the next
+    delivery to the clearinghouse)."""
+    require(actor, "x12:exchange")
+    referral = moves.visible_for_update(session, actor, case_number, "x12.send_270", clock=clock)
+    moves.check(referral, ReferralAction.verify_eligibility, outcome="active")
+    payer = _payer_of(session, referral)
+    now = clock.now()
+    row = _new_outbound(session, "270", _x12_id(payer, config), referral, now)
+    service_date = referral.requested_start or moves.local_today(referral, now)
+    lines = {moves.service_line_of(referral, i) for i in moves.items_of(session, referral)}
+    types = ("30", *sorted({rules.ELIGIBILITY_SERVICE_TYPE[ServiceLine(x)] for x in lines}))
+    inquiry = x270.Inquiry(
+        trace=row.trace or "",
+        reference=f"270-{row.id}",
+        created=now,
+        payer_name=payer.name,
+        payer_id=row.partner,
+        requester_name=config.requester_name,
+        requester_npi=config.requester_npi,
+        member_last=_name(referral.member_last_name),
+        member_first=_name(referral.member_first_name),
+        member_id=referral.member_id or "",
+        birth_date=referral.member_birth_date,
+        sex=_sex(referral.member_sex),
+        service_date=service_date,
+        service_types=types,
+    )
+    text = x270.inquiry_text(
+        inquiry,
+        sender=_us(config),
+        receiver=Party(config.qualifier, row.partner),
+        control_number=row.id,
+        created=now,
+    )
+    return _stored(session, actor, referral, row, text, clock=clock)
+
+
+def send_review_request(
+    session: Session, actor: Actor, case_number: str, *, clock: Clock, config: ClearinghouseConfig
+) -> Sent:
+    """Store a 278 asking the payer to authorise the case's items: the open request of
+    the case when there is one, otherwise a new one (prior_auth starts its clock)."""
+    require(actor, "x12:exchange")
+    request = _open_request(session, actor, case_number, clock=clock)
+    referral = moves.visible_for_update(session, actor, case_number, "x12.send_278", clock=clock)
+    payer = _payer_of(session, referral)
+    now = clock.now()
+    row = _new_outbound(session, "278", _x12_id(payer, config), referral, now)
+    row.authorization_id = request.id
+    start = referral.requested_start or moves.local_today(referral, now)
+    end = start + timedelta(days=config.review_days - 1)
+    items = {i.line: i for i in moves.items_of(session, referral)}
+    services = tuple(
+        x278.ServiceRequest(
+            line=item.line,
+            code=item.code,
+            units=item.units_requested,
+            service_type=_service_type(referral, items[item.line]),
+            start=start,
+            end=end,
+        )
+        for item in request.items
+    )
+    review = x278.ReviewRequest(
+        trace=row.trace or "",
+        reference=f"278-{row.id}",
+        created=now,
+        parties=_parties(referral, payer.name, row.partner, config),
+        service_type=services[0].service_type if services else "42",
+        diagnoses=tuple(referral.diagnoses),
+        services=services,
+        expedited=request.priority is Priority.expedited,
+    )
+    text = x278.write(
+        x278.request_segments(review),
+        sender=_us(config),
+        receiver=Party(config.qualifier, row.partner),
+        control_number=row.id,
+        created=now,
+    )
+    return _stored(session, actor, referral, row, text, clock=clock)
+
+
+def _open_request(
+    session: Session, actor: Actor, case_number: str, *, clock: Clock
+) -> AuthorizationRead:
+    existing = prior_auth_service.list_authorizations(session, actor, case_number, clock=clock)
+    waiting = [a for a in existing.items if a.status is AuthorizationStatus.requested]
+    if waiting:
+        return waiting[-1]
+    return prior_auth_service.request_authorization(
+        session, actor, case_number, AuthorizationRequestIn(), clock=clock
+    )
+
+
+def _service_type(referral: Referral, item: ReferralItem) -> str:
+    line = ServiceLine(moves.service_line_of(referral, item))
+    if line is ServiceLine.dme and item.rental:
+        return rules.SERVICE_TYPE_DME_RENTAL
+    return rules.SERVICE_TYPE[line]
+
+
+def _parties(
+    referral: Referral, payer_name: str, payer_id: str, config: ClearinghouseConfig
+) -> x278.Parties:
+    return x278.Parties(
+        payer_name=payer_name,
+        payer_id=payer_id,
+        requester_name=config.requester_name,
+        requester_npi=config.requester_npi,
+        member_last=_name(referral.member_last_name),
+        member_first=_name(referral.member_first_name),
+        member_id=referral.member_id or "",
+        birth_date=referral.member_birth_date,
+        sex=_sex(referral.member_sex),
+    )
+
+
+def _name(value: str) -> str:
+    """A name as X12's character set can carry it; a name written in another script
+    altogether goes as UNKNOWN (the payer matches on the member ID and birth date)."""
+    return clean(value, limit=60) or "UNKNOWN"
+
+
+def _sex(value: str | None) -> str | None:
+    return {"female": "F", "male": "M"}.get((value or "").lower(), "U" if value else None)
+
+
+def _payer_of(session: Session, referral: Referral) -> Payer:
+    payer = session.get(Payer, referral.payer_id) if referral.payer_id is not None else None
+    if payer is None or not referral.member_id:
+        raise NothingToAskError(
+            "The case names no known payer and member ID: the payer cannot be asked.",
+            field="coverage.member_id" if payer is not None else "coverage.payer_id",
+        )
+    return payer
+
+
+def _x12_id(payer: Payer, config: ClearinghouseConfig) -> str:
+    return rules.payer_x12_id(payer.code, config.payer_ids)
+
+
+def _us(config: ClearinghouseConfig) -> Party:
+    return Party(config.qualifier, config.sender_id)
+
+
+def _new_outbound(
+    session: Session, transaction: str, partner: str, referral: Referral, now: datetime
+) -> X12Exchange:
+    # The row's id becomes the interchange control number; until the flush gives it,
+    # a unique placeholder keeps the (direction, partner, control) key free.
+    row = X12Exchange(
+        direction=Direction.outbound,
+        transaction=transaction,
+        status=ExchangeStatus.pending,
+        partner=partner,
+        control_number=uuid.uuid4().hex[:20],
+        referral_id=referral.id,
+        file_name="",
+        payload="",
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    row.control_number = f"{row.id:09d}"
+    row.trace = f"{referral.case_number}-{row.id}"
+    row.file_name = f"{transaction}-{partner}-{row.control_number}.x12"
+    return row
+
+
+def _stored(
+    session: Session,
+    actor: Actor,
+    referral: Referral,
+    row: X12Exchange,
+    text: str,
+    *,
+    clock: Clock,
+) -> Sent:
+    row.payload = text
+    moves.record_event(
+        session,
+        actor,
+        referral,
+        "x12.eligibility_inquiry_sent" if row.transaction == "270" else "x12.review_request_sent",
+        clock=clock,
+        transaction=row.transaction,
+        control_number=row.control_number,
+        payer=row.partner,
+        internal=True,
+    )
+    session.flush()
+    return Sent(
+        row.id,
+        row.transaction,
+        referral.case_number,
+        row.file_name,
+        row.control_number,
+        row.trace or "",
+    )
+
+
+# ---- delivering ---------------------------------------------------------------------
+
+
+def deliver_pending(session: Session, exchange: Exchange, *, clock: Clock) -> list[tuple[str, str]]:
+    """Hand every stored outbound file to the exchange; returns the answers a real-time
+    exchange gave at once (file name, text), to be read like inbound files."""
+    answers: list[tuple[str, str]] = []
+    for row in repository.pending(session):
+        answer = exchange.send(row.file_name, row.payload)
+        row.status = ExchangeStatus.sent
+        row.sent_at = clock.now()
+        if answer:
+            answers.append((f"answer-to-{row.file_name}", answer))
+    session.flush()
+    return answers
+
+
+# ---- receiving ----------------------------------------------------------------------
+
+
+def receive_file(
+    session: Session,
+    actor: Actor,
+    name: str,
+    text: str,
+    *,
+    clock: Clock,
+    config: ClearinghouseConfig,
+) -> Received:
+    """Read one inbound file and apply it. An unreadable file raises
+    :class:`X12FormatError` and writes nothing (see :func:`reject_file`)."""
+    require(actor, "x12:exchange")
+    interchange = read_interchange(text)
+    if len(interchange.transactions) != 1:
+        last = interchange.transactions[-1].segments[0] if interchange.transactions else None
+        raise X12FormatError(
+            "a drop file carries one transaction set; this one has "
+            f"{len(interchange.transactions)}",
+            segment="ST",
+            position=last.position if last else 3,
+        )
+    code = interchange.transactions[0].code
+    seen = repository.find(
+        session, Direction.inbound, interchange.sender_id, interchange.control_number
+    )
+    if seen is not None:
+        return Received(
+            name, seen.status, code, None, "already read: nothing changed", duplicate=True
+        )
+    if code == "271":
+        answer = x270.read_answer(text, interchange)
+        return _apply_271(
+            session, actor, name, text, interchange, answer, clock=clock, config=config
+        )
+    if code == "278":
+        response = x278.read_response(interchange.transactions[0])
+        return _apply_278(
+            session, actor, name, text, interchange, response, clock=clock, config=config
+        )
+    if code == "999":
+        return _apply_999(session, name, text, interchange, clock=clock)
+    first = interchange.transactions[0].segments[0]
+    raise X12FormatError(
+        f"CareLoop reads 271, 278 and 999 transaction sets, not {code}",
+        segment="ST",
+        position=first.position,
+        in_transaction=1,
+        control_number=interchange.transactions[0].control_number,
+        element=1,
+    )
+
+
+def _record_inbound(
+    session: Session,
+    name: str,
+    text: str,
+    interchange: Interchange,
+    *,
+    status: ExchangeStatus,
+    request: X12Exchange | None,
+    now: datetime,
+    error: str | None = None,
+) -> X12Exchange:
+    row = X12Exchange(
+        direction=Direction.inbound,
+        transaction=interchange.transactions[0].code,
+        status=status,
+        partner=interchange.sender_id,
+        control_number=interchange.control_number,
+        trace=request.trace if request else None,
+        referral_id=request.referral_id if request else None,
+        authorization_id=request.authorization_id if request else None,
+        answers_id=request.id if request else None,
+        file_name=name[:200],
+        payload=text,
+        error=error,
+        created_at=now,
+        processed_at=now,
+    )
+    session.add(row)
+    if request is not None and status is ExchangeStatus.applied:
+        request.status = ExchangeStatus.answered
+        request.processed_at = now
+    session.flush()
+    return row
+
+
+def _case_of(session: Session, actor: Actor, request: X12Exchange | None) -> Referral | None:
+    if request is None or request.referral_id is None:
+        return None
+    return moves.visible_by_id(session, actor, request.referral_id)
+
+
+def _apply_271(
+    session: Session,
+    actor: Actor,
+    name: str,
+    text: str,
+    interchange: Interchange,
+    answer: x270.Answer,
+    *,
+    clock: Clock,
+    config: ClearinghouseConfig,
+) -> Received:
+    request = repository.request_by_trace(session, answer.trace, "270")
+    referral = _case_of(session, actor, request)
+    now = clock.now()
+    if request is None or referral is None:
+        detail = f"the 271 answers no inquiry CareLoop sent (trace {answer.trace[:60]!r})"
+        _record_inbound(
+            session,
+            name,
+            text,
+            interchange,
+            status=ExchangeStatus.ignored,
+            request=request,
+            now=now,
+            error=detail,
+        )
+        return Received(name, ExchangeStatus.ignored, "271", None, detail)
+    if request.status is ExchangeStatus.answered:
+        detail = "the inquiry was answered already; this later answer is kept, not applied"
+        _record_inbound(
+            session,
+            name,
+            text,
+            interchange,
+            status=ExchangeStatus.ignored,
+            request=request,
+            now=now,
+            error=detail,
+        )
+        return Received(name, ExchangeStatus.ignored, "271", referral.case_number, detail)
+    facts = payer_answer(answer, partner=interchange.sender_id, control=interchange.control_number)
+    try:
+        with session.begin_nested():
+            read = eligibility_service.record_payer_answer(
+                session, actor, referral.case_number, facts, clock=clock
+            )
+    except DomainError as exc:
+        _record_inbound(
+            session,
+            name,
+            text,
+            interchange,
+            status=ExchangeStatus.ignored,
+            request=request,
+            now=now,
+            error=exc.detail,
+        )
+        return Received(name, ExchangeStatus.ignored, "271", referral.case_number, exc.detail)
+    _record_inbound(
+        session, name, text, interchange, status=ExchangeStatus.applied, request=request, now=now
+    )
+    detail = f"eligibility {read.status.value.replace('_', ' ')}"
+    if config.auto_review and read.authorization_required:
+        sent = send_review_request(session, actor, referral.case_number, clock=clock, config=config)
+        detail += f"; prior authorisation asked ({sent.file_name})"
+    return Received(name, ExchangeStatus.applied, "271", referral.case_number, detail)
+
+
+def payer_answer(answer: x270.Answer, *, partner: str, control: str) -> PayerAnswer:
+    """A 271's facts, as the eligibility domain takes them."""
+    status = rules.eligibility_status({b.status for b in answer.benefits}, set(answer.reject_codes))
+    plan = next((b.plan for b in answer.benefits if b.plan and b.status in rules.EB_ACTIVE), None)
+    plan = plan or next((b.plan for b in answer.benefits if b.plan), None)
+    authorization = {
+        b.procedure: b.authorization == "Y"
+        for b in answer.benefits
+        if b.procedure and b.authorization in {"Y", "N"}
+    }
+    reasons = [rules.AAA_TEXT[c] for c in answer.reject_codes if c in rules.AAA_TEXT]
+    return PayerAnswer(
+        status=status,
+        plan_code=plan,
+        plan_begin=answer.plan_begin,
+        plan_end=answer.plan_end,
+        authorization=authorization,
+        reason="; ".join(reasons) or None,
+        source=f"271 from {partner}, interchange {control}",
+    )
+
+
+def _apply_278(
+    session: Session,
+    actor: Actor,
+    name: str,
+    text: str,
+    interchange: Interchange,
+    response: x278.ReviewResponse,
+    *,
+    clock: Clock,
+    config: ClearinghouseConfig,
+) -> Received:
+    request = repository.request_by_trace(session, response.trace, "278")
+    referral = _case_of(session, actor, request)
+    now = clock.now()
+    if request is None or referral is None or request.authorization_id is None:
+        detail = f"the 278 answers no request CareLoop sent (trace {response.trace[:60]!r})"
+        _record_inbound(
+            session,
+            name,
+            text,
+            interchange,
+            status=ExchangeStatus.ignored,
+            request=request,
+            now=now,
+            error=detail,
+        )
+        return Received(name, ExchangeStatus.ignored, "278", None, detail)
+    body = decision_of(response, config.reasons)
+    try:
+        with session.begin_nested():
+            read = prior_auth_service.record_payer_decision(
+                session, actor, request.authorization_id, body, clock=clock
+            )
+    except DomainError as exc:
+        detail = exc.detail
+        if exc.errors:
+            detail += " " + "; ".join(f"{e.field}: {e.message}" for e in exc.errors)
+        _record_inbound(
+            session,
+            name,
+            text,
+            interchange,
+            status=ExchangeStatus.ignored,
+            request=request,
+            now=now,
+            error=detail,
+        )
+        return Received(name, ExchangeStatus.ignored, "278", referral.case_number, detail)
+    _record_inbound(
+        session, name, text, interchange, status=ExchangeStatus.applied, request=request, now=now
+    )
+    if body.outcome is Outcome.pended:
+        # A pended review is answered again later, under the same trace.
+        request.status = ExchangeStatus.sent
+    return Received(
+        name,
+        ExchangeStatus.applied,
+        "278",
+        referral.case_number,
+        f"authorisation {read.status.value.replace('_', ' ')}",
+    )
+
+
+def decision_of(response: x278.ReviewResponse, reasons: rules.ReasonCodes) -> DecisionIn:
+    """A 278 response as the decision prior_auth records (HCR01 read through
+    :data:`rules.OUTCOME_OF_ACTION`)."""
+    outcome = rules.OUTCOME_OF_ACTION[response.action]
+    values: dict[str, object] = {"outcome": outcome}
+    if outcome in (Outcome.approved, Outcome.partially_approved):
+        number = response.certification_number or next(
+            (s.certification_number for s in response.services if s.certification_number), None
+        )
+        values.update(
+            authorization_number=number,
+            valid_from=response.valid_from,
+            valid_to=response.valid_to,
+            items=[
+                ItemDecisionIn(line=s.line, units_approved=s.units)
+                for s in response.services
+                if s.units is not None
+            ],
+        )
+    elif outcome is Outcome.pended:
+        values["missing_information"] = response.message or (
+            "The payer pended the review without saying what it needs: call the payer."
+        )
+    else:
+        code = response.reason_code or next(
+            (s.reason_code for s in response.services if s.reason_code), None
+        )
+        values.update(
+            denial_reason=reasons.reason_of(code or ""),
+            note=f"Payer's reason code {code or 'not given'}."
+            + (f" {response.message}" if response.message else ""),
+            peer_to_peer_contact=response.contact
+            or "the payer's utilisation management line (no contact given in its 278)",
+        )
+    return DecisionIn.model_validate(values)
+
+
+def _apply_999(
+    session: Session, name: str, text: str, interchange: Interchange, *, clock: Clock
+) -> Received:
+    """A payer's 999: an accepted group changes nothing; a rejected one marks the file it
+    names rejected, with the segment the payer pointed at."""
+    segments = interchange.transactions[0].body
+    ak1 = next((s for s in segments if s.tag == "AK1"), None)
+    ak9 = next((s for s in segments if s.tag == "AK9"), None)
+    ik3 = next((s for s in segments if s.tag == "IK3"), None)
+    now = clock.now()
+    control = f"{int(ak1.get(2)):09d}" if ak1 is not None and ak1.get(2).isdigit() else ""
+    request = repository.find(session, Direction.outbound, interchange.sender_id, control)
+    accepted = ak9 is not None and ak9.get(1) in {"A", "E"}
+    if request is not None and not accepted:
+        where = f" at segment {ik3.get(1)} position {ik3.get(2)}" if ik3 is not None else ""
+        request.status = ExchangeStatus.rejected
+        request.error = f"the payer rejected the file{where}"
+        request.processed_at = now
+    _record_inbound(
+        session, name, text, interchange, status=ExchangeStatus.applied, request=None, now=now
+    )
+    return Received(
+        name,
+        ExchangeStatus.applied,
+        "999",
+        None,
+        "acknowledged" if accepted else f"rejected: {request.error if request else 'unknown file'}",
+    )
+
+
+def reject_file(
+    session: Session,
+    name: str,
+    text: str,
+    error: X12FormatError,
+    *,
+    clock: Clock,
+    config: ClearinghouseConfig,
+) -> Received:
+    """Record an unreadable inbound file and, when its group and transaction set were
+    identified, store a 999 for its sender naming the segment at fault."""
+    now = clock.now()
+    head = _head(text)
+    partner = head.sender or "unknown"
+    control = head.control or "sha1:" + hashlib.sha1(text.encode()).hexdigest()[:20]  # noqa: S324
+    seen = repository.find(session, Direction.inbound, partner, control)
+    if seen is not None:
+        return Received(name, seen.status, head.code or "", None, seen.error or "", duplicate=True)
+    row = X12Exchange(
+        direction=Direction.inbound,
+        transaction=(head.code or "?")[:3],
+        status=ExchangeStatus.rejected,
+        partner=partner[:80],
+        control_number=control[:20],
+        file_name=name[:200],
+        payload=text,
+        error=error.detail,
+        created_at=now,
+        processed_at=now,
+    )
+    session.add(row)
+    session.flush()
+    acknowledgment = None
+    if head.group and head.code and head.version and head.sender:
+        reply = X12Exchange(
+            direction=Direction.outbound,
+            transaction="999",
+            status=ExchangeStatus.pending,
+            partner=head.sender[:80],
+            control_number=uuid.uuid4().hex[:20],
+            answers_id=row.id,
+            file_name="",
+            payload="",
+            created_at=now,
+        )
+        session.add(reply)
+        session.flush()
+        reply.control_number = f"{reply.id:09d}"
+        reply.file_name = f"999-{head.sender}-{reply.control_number}.x12"
+        reply.payload = ack.rejection(
+            error,
+            functional_code=head.functional,
+            group_control_number=head.group,
+            transaction_code=head.code,
+            version=head.version,
+            sender=_us(config),
+            receiver=Party(config.qualifier, head.sender),
+            control_number=reply.id,
+            created=now,
+        )
+        acknowledgment = reply.file_name
+        session.flush()
+    return Received(
+        name,
+        ExchangeStatus.rejected,
+        head.code or "",
+        None,
+        error.detail,
+        acknowledgment=acknowledgment,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Head:
+    sender: str | None = None
+    control: str | None = None
+    functional: str = ""
+    group: str | None = None
+    code: str | None = None
+    version: str | None = None
+
+
+def _head(text: str) -> _Head:
+    """What can be told of a file that failed to read: ISA06/13, GS01/06/08 and ST01,
+    when those segments are intact (a 999 is addressed with them)."""
+    body = text.lstrip()
+    if not body.startswith("ISA") or len(body) < 106:
+        return _Head()
+    element, terminator = body[3], body[105]
+    fields: dict[str, list[str]] = {}
+    for raw in body.split(terminator)[:4]:
+        parts = raw.strip().split(element)
+        fields.setdefault(parts[0], parts)
+    isa, gs, st = fields.get("ISA", []), fields.get("GS", []), fields.get("ST", [])
+    return _Head(
+        sender=isa[6].strip() if len(isa) > 13 else None,
+        control=isa[13].strip() if len(isa) > 13 else None,
+        functional=gs[1] if len(gs) > 8 else "",
+        group=gs[6] if len(gs) > 8 else None,
+        code=st[1] if len(st) > 2 else None,
+        version=gs[8] if len(gs) > 8 else None,
+    )
+
+
+def exchanges_of_case(
+    session: Session, actor: Actor, case_number: str, *, clock: Clock
+) -> list[X12Exchange]:
+    """The files exchanged about a case (audited read)."""
+    require(actor, "x12:exchange")
+    referral = moves.visible(session, actor, case_number, "x12.read", clock=clock)
+    return repository.of_referral(session, referral.id)

@@ -1,0 +1,153 @@
+"""The clearinghouse job: hand stored files to the exchange, then read what came back,
+each inbound file in its own transaction (ids and names in, own unit of work)."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from pathlib import Path
+
+import structlog
+
+from careloop.clearinghouse import service, simulator
+from careloop.clearinghouse.envelope import X12FormatError
+from careloop.clearinghouse.exchange import Exchange, FolderExchange, HttpExchange, Incoming
+from careloop.clearinghouse.rules import ClearinghouseConfig, ExchangeStatus, simulator_config
+from careloop.core.clock import Clock
+from careloop.core.errors import DomainError
+from careloop.core.pagination import PageRequest
+from careloop.db.session import Database
+from careloop.referral import service as referral_service
+from careloop.referral.enums import ReferralStatus
+from careloop.referral.schemas import ReferralFilter
+from careloop.settings import Settings
+
+log = structlog.get_logger("careloop.clearinghouse")
+
+
+def exchange_once(
+    database: Database, exchange: Exchange, *, clock: Clock, config: ClearinghouseConfig
+) -> list[service.Received]:
+    """One pass: deliver pending outbound files, then read every inbound one."""
+    with database.unit_of_work() as session:
+        immediate = service.deliver_pending(session, exchange, clock=clock)
+    results = [
+        receive_one(database, Incoming(name, text), clock=clock, config=config)
+        for name, text in immediate
+    ]
+    for item in exchange.incoming():
+        try:
+            result = receive_one(database, item, clock=clock, config=config)
+        except Exception:  # a fault of ours: the file stays for the next pass, the rest go on
+            log.exception("clearinghouse.file_failed", file=item.name)
+            continue
+        exchange.settle(item, accepted=result.status is not ExchangeStatus.rejected)
+        results.append(result)
+    if any(r.acknowledgment for r in results):
+        with database.unit_of_work() as session:
+            service.deliver_pending(session, exchange, clock=clock)
+    return results
+
+
+def receive_one(
+    database: Database, item: Incoming, *, clock: Clock, config: ClearinghouseConfig
+) -> service.Received:
+    """Read one file in one transaction; an unreadable one is recorded as rejected (with
+    its 999) in a transaction of its own, the first having written nothing."""
+    try:
+        with database.unit_of_work() as session:
+            return service.receive_file(
+                session,
+                service.CLEARINGHOUSE_ACTOR,
+                item.name,
+                item.text,
+                clock=clock,
+                config=config,
+            )
+    except X12FormatError as exc:
+        log.warning(
+            "clearinghouse.file_rejected",
+            file=item.name,
+            segment=exc.segment,
+            position=exc.position,
+        )
+        with database.unit_of_work() as session:
+            return service.reject_file(
+                session, item.name, item.text, exc, clock=clock, config=config
+            )
+
+
+def summary(results: list[service.Received]) -> Counter[str]:
+    return Counter(f"{r.transaction} {r.status.value}" for r in results)
+
+
+def config_from(settings: Settings, *, auto_review: bool | None = None) -> ClearinghouseConfig:
+    """The clearinghouse's configuration from the operator's settings (validated)."""
+    return ClearinghouseConfig(
+        sender_id=settings.clearinghouse_sender_id.upper(),
+        requester_npi=settings.clearinghouse_npi,
+        payer_ids={k.upper(): v for k, v in settings.clearinghouse_payer_ids.items()},
+        auto_review=settings.clearinghouse_auto_review if auto_review is None else auto_review,
+        simulator=simulator_config(settings.payer_simulator_rules),
+    )
+
+
+def exchange_from(settings: Settings) -> Exchange:
+    """The real-time connection when a URL is set, else the drop folder."""
+    if settings.clearinghouse_url:
+        return HttpExchange(settings.clearinghouse_url)
+    return FolderExchange(settings.clearinghouse_dir)
+
+
+def ask_payers(
+    database: Database, *, clock: Clock, config: ClearinghouseConfig, limit: int = 6
+) -> list[service.Sent]:
+    """The sandbox's start: a 270 for acknowledged cases nobody has asked a payer about
+    yet (at most ``limit``), so the demo shows eligibility and authorisation arriving
+    from the payer's files."""
+    sent: list[service.Sent] = []
+    with database.unit_of_work() as session:
+        page = referral_service.list_referrals(
+            session,
+            service.CLEARINGHOUSE_ACTOR,
+            ReferralFilter(status=[ReferralStatus.acknowledged]),
+            PageRequest(limit=50),
+            clock=clock,
+        )
+        for case in page.items:
+            if len(sent) >= limit:
+                break
+            actor = service.CLEARINGHOUSE_ACTOR
+            if service.exchanges_of_case(session, actor, case.case_number, clock=clock):
+                continue
+            try:
+                with session.begin_nested():
+                    sent.append(
+                        service.send_eligibility_inquiry(
+                            session, actor, case.case_number, clock=clock, config=config
+                        )
+                    )
+            except DomainError:
+                continue
+    return sent
+
+
+def run_sandbox(
+    database: Database,
+    folder: Path,
+    *,
+    clock: Clock,
+    config: ClearinghouseConfig,
+    stop: threading.Event,
+    every: float = 2.0,
+) -> None:
+    """CareLoop's exchange and the payer simulator taking turns on one folder until
+    ``stop`` is set (the demo runs it in a thread)."""
+    exchange = FolderExchange(folder)
+    while not stop.is_set():
+        try:
+            exchange_once(database, exchange, clock=clock, config=config)
+            simulator.run_once(database, folder, clock=clock, config=config)
+        except Exception:  # a bad pass must not end the sandbox; the next one retries
+            log.exception("clearinghouse.sandbox_pass_failed")
+        stop.wait(every)

@@ -1,0 +1,314 @@
+"""X12 through real clearinghouse folders against a real database: a case's 270 and 278
+go out, the payer simulator answers, the 271 and 278 come back into the eligibility
+result and the authorisation decision; an answer read twice changes nothing; an
+unreadable answer is rejected whole with a 999; the real-time seam over HTTP."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from careloop.clearinghouse import service, simulator, tasks, x278
+from careloop.clearinghouse.envelope import Party, read_interchange
+from careloop.clearinghouse.exchange import FolderExchange, HttpExchange
+from careloop.clearinghouse.models import X12Exchange
+from careloop.clearinghouse.rules import (
+    Action,
+    ClearinghouseConfig,
+    Direction,
+    ExchangeStatus,
+    simulator_config,
+)
+from careloop.core.actor import Role
+from careloop.core.clock import FixedClock
+from careloop.db.session import Database
+from careloop.eligibility import service as eligibility
+from careloop.eligibility.models import EligibilityCheck
+from careloop.prior_auth import service as prior_auth
+from careloop.prior_auth.rules import AuthorizationStatus, DenialReason
+from careloop.referral import service as referral_service
+from careloop.referral.enums import ReferralStatus
+from careloop.referral.models import Referral, ReferralEvent
+from careloop.referral.schemas import AcknowledgeIn
+from tests.factories.coverage import make_coverage
+from tests.factories.identity import make_user
+from tests.factories.referral import make_payer, referral_draft
+
+ACTOR = service.CLEARINGHOUSE_ACTOR
+
+
+def _case(database: Database, clock: FixedClock, *, prior_auth: str = "E1390") -> str:
+    with database.unit_of_work() as s:
+        make_payer(s, clock=clock)
+        make_coverage(s, clock=clock, prior_auth=prior_auth)
+        manager, _ = make_user(s, clock=clock, role=Role.case_manager)
+        number = referral_service.submit_referral(
+            s, manager, referral_draft(clock.now()), clock=clock
+        ).case_number
+        referral_service.acknowledge_referral(s, manager, number, AcknowledgeIn(), clock=clock)
+    return number
+
+
+def _round(
+    database: Database, folder: Path, clock: FixedClock, config: ClearinghouseConfig
+) -> list[service.Received]:
+    """What `careloop demo` does each pass: CareLoop's exchange, then the payer's."""
+    exchange = FolderExchange(folder)
+    results = tasks.exchange_once(database, exchange, clock=clock, config=config)
+    simulator.run_once(database, folder, clock=clock, config=config)
+    return results + tasks.exchange_once(database, exchange, clock=clock, config=config)
+
+
+def _case_row(s: Session, number: str) -> Referral:
+    return s.scalars(select(Referral).where(Referral.case_number == number)).one()
+
+
+def _count(s: Session, model: type, **where: object) -> int:
+    stmt = select(func.count()).select_from(model).filter_by(**where)
+    return int(s.scalar(stmt) or 0)
+
+
+def test_a_case_gets_eligibility_and_authorisation_from_the_payers_files(
+    database: Database, clock: FixedClock, tmp_path: Path
+) -> None:
+    number = _case(database, clock)
+    config = ClearinghouseConfig(auto_review=True)
+    with database.unit_of_work() as s:
+        sent = service.send_eligibility_inquiry(s, ACTOR, number, clock=clock, config=config)
+    first = _round(database, tmp_path, clock, config)
+    assert (tmp_path / "outbound" / "taken" / sent.file_name).exists()
+    assert [(r.transaction, r.status) for r in first] == [("271", ExchangeStatus.applied)]
+    assert "prior authorisation asked" in first[0].detail
+    second = _round(database, tmp_path, clock, config)
+    assert [(r.transaction, r.status) for r in second] == [("278", ExchangeStatus.applied)]
+
+    with database.unit_of_work() as s:
+        case = _case_row(s, number)
+        assert case.status is ReferralStatus.authorized
+        check = s.scalars(
+            select(EligibilityCheck).where(EligibilityCheck.referral_id == case.id)
+        ).one()
+        assert check.status.value == "active"
+        assert [i["code"] for i in check.items if i["authorization_required"]] == ["E1390"]
+        [auth] = prior_auth.list_authorizations(s, ACTOR, number, clock=clock).items
+        assert auth.status is AuthorizationStatus.approved
+        assert auth.authorization_number and auth.authorization_number.startswith("AUTH")
+        assert [(i.code, i.units_requested, i.units_approved) for i in auth.items] == [
+            ("E1390", 1, 1)
+        ]
+        assert auth.valid_from == case.requested_start
+        verified = s.scalars(
+            select(ReferralEvent).where(
+                ReferralEvent.referral_id == case.id, ReferralEvent.type == "eligibility.verified"
+            )
+        ).one()
+        assert verified.data["source"].startswith("271 from NEHP")
+        events, checks = _count(s, ReferralEvent), _count(s, EligibilityCheck)
+
+    # The same 271 dropped again is found by its control number: nothing changes.
+    answered = next((tmp_path / "inbound" / "processed").glob("271-*.x12"))
+    shutil.copy(answered, tmp_path / "inbound" / answered.name)
+    again = tasks.exchange_once(database, FolderExchange(tmp_path), clock=clock, config=config)
+    assert [(r.transaction, r.duplicate) for r in again] == [("271", True)]
+    with database.unit_of_work() as s:
+        assert (_count(s, ReferralEvent), _count(s, EligibilityCheck)) == (events, checks)
+        assert _count(s, X12Exchange, direction=Direction.inbound) == 2
+
+
+def test_a_denial_carries_its_reason_and_the_peer_to_peer_contact(
+    database: Database, clock: FixedClock, tmp_path: Path
+) -> None:
+    number = _case(database, clock)
+    config = ClearinghouseConfig(
+        auto_review=True,
+        simulator=simulator_config(
+            {"NEHP": {"deny_codes": ["E1390"], "peer_to_peer": "Dr Lee 1-800-555-0111"}}
+        ),
+    )
+    with database.unit_of_work() as s:
+        service.send_eligibility_inquiry(s, ACTOR, number, clock=clock, config=config)
+    _round(database, tmp_path, clock, config)
+    _round(database, tmp_path, clock, config)
+    with database.unit_of_work() as s:
+        [auth] = prior_auth.list_authorizations(s, ACTOR, number, clock=clock).items
+        assert auth.status is AuthorizationStatus.denied
+        assert auth.denial is not None
+        assert auth.denial.reason is DenialReason.not_medically_necessary
+        assert auth.denial.peer_to_peer_contact == "DR LEE 1-800-555-0111"
+        assert auth.denial.appeal_due_at is not None
+        assert _case_row(s, number).status is ReferralStatus.denied
+
+
+def _pending_answer(
+    database: Database, clock: FixedClock, number: str, config: ClearinghouseConfig
+) -> tuple[service.Sent, x278.ReviewRequest]:
+    with database.unit_of_work() as s:
+        agent, _ = make_user(s, clock=clock, role=Role.intake_agent)
+        eligibility.verify_eligibility(s, agent, number, clock=clock)
+        sent = service.send_review_request(s, ACTOR, number, clock=clock, config=config)
+        row = s.get(X12Exchange, sent.exchange_id)
+        assert row is not None
+    return sent, x278.read_request(read_interchange(row.payload).transactions[0])
+
+
+def _drop_response(folder: Path, request: x278.ReviewRequest, **changes: object) -> str:
+    values: dict[str, object] = {
+        "trace": request.trace,
+        "payer_trace": "P1",
+        "reference": request.reference,
+        "created": request.created,
+        "parties": request.parties,
+        "service_type": request.service_type,
+        "action": Action.pended,
+        "certification_number": None,
+        "reason_code": None,
+        "valid_from": None,
+        "valid_to": None,
+        "message": "Send the oxygen saturation log",
+        "contact": None,
+        "services": (),
+    }
+    values.update(changes)
+    text = x278.write(
+        x278.response_segments(x278.ReviewResponse(**values)),  # type: ignore[arg-type]
+        sender=Party("ZZ", "NEHP"),
+        receiver=Party("ZZ", "CARELOOP"),
+        control_number=901,
+        created=request.created,
+    )
+    FolderExchange(folder)
+    (folder / "inbound" / "278-answer.x12").write_text(text)
+    return text
+
+
+def test_a_pended_review_says_what_is_missing(
+    database: Database, clock: FixedClock, tmp_path: Path
+) -> None:
+    number = _case(database, clock)
+    config = ClearinghouseConfig()
+    _, request = _pending_answer(database, clock, number, config)
+    _drop_response(tmp_path, request)
+    [result] = tasks.exchange_once(database, FolderExchange(tmp_path), clock=clock, config=config)
+    assert (result.transaction, result.status) == ("278", ExchangeStatus.applied)
+    with database.unit_of_work() as s:
+        [auth] = prior_auth.list_authorizations(s, ACTOR, number, clock=clock).items
+        assert auth.status is AuthorizationStatus.pended
+        assert auth.missing_information == "SEND THE OXYGEN SATURATION LOG"
+
+
+def test_an_unreadable_answer_is_rejected_whole_with_a_999(
+    database: Database, clock: FixedClock, tmp_path: Path
+) -> None:
+    number = _case(database, clock)
+    config = ClearinghouseConfig()
+    _, request = _pending_answer(database, clock, number, config)
+    good = _drop_response(
+        tmp_path, request, action=Action.certified, certification_number="A1", message=None
+    )
+    broken = good.replace("UM*HS*I*", "XYZ*1~\nUM*HS*I*", 1)
+    broken = re.sub(r"SE\*(\d+)\*", lambda m: f"SE*{int(m.group(1)) + 1}*", broken)
+    (tmp_path / "inbound" / "278-answer.x12").write_text(broken)
+
+    [result] = tasks.exchange_once(database, FolderExchange(tmp_path), clock=clock, config=config)
+    assert result.status is ExchangeStatus.rejected
+    assert "segment XYZ at position 15" in result.detail
+    assert "XYZ is not a segment of loop 2000E" in result.detail
+    assert (tmp_path / "inbound" / "rejected" / "278-answer.x12").exists()
+    [ack] = (tmp_path / "outbound").glob("999-*.x12")
+    assert "IK3*XYZ*13**2~" in ack.read_text()
+    with database.unit_of_work() as s:
+        [auth] = prior_auth.list_authorizations(s, ACTOR, number, clock=clock).items
+        assert auth.status is AuthorizationStatus.requested
+        rejected = s.scalars(
+            select(X12Exchange).where(X12Exchange.status == ExchangeStatus.rejected)
+        ).one()
+        assert rejected.error and "XYZ" in rejected.error
+
+    # A file whose envelope cannot be read names no group to acknowledge: a clear error.
+    (tmp_path / "inbound" / "garbage.x12").write_text("ISA*00*not an interchange")
+    [result] = tasks.exchange_once(database, FolderExchange(tmp_path), clock=clock, config=config)
+    assert (result.status, result.acknowledgment) == (ExchangeStatus.rejected, None)
+    assert result.detail == (
+        "segment ISA at position 1: the file does not start with a complete ISA segment "
+        "(106 characters)"
+    )
+    assert len(list((tmp_path / "outbound").glob("999-*.x12"))) == 1
+
+
+@pytest.fixture
+def payer_over_http(database: Database, clock: FixedClock) -> Iterator[str]:
+    """A real HTTP listener on 127.0.0.1 answering as the sandbox payer at once."""
+    config = ClearinghouseConfig()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            text = self.rfile.read(int(self.headers["Content-Length"])).decode("ascii")
+            with database.unit_of_work() as s:
+                reply = simulator.answer(s, text, clock=clock, config=config)
+            body = (reply[1] if reply else "").encode("ascii")
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/x12"
+    server.shutdown()
+    thread.join(timeout=5)
+
+
+def test_a_real_time_exchange_answers_the_270_at_once(
+    database: Database, clock: FixedClock, payer_over_http: str
+) -> None:
+    number = _case(database, clock, prior_auth="")
+    config = ClearinghouseConfig()
+    with database.unit_of_work() as s:
+        service.send_eligibility_inquiry(s, ACTOR, number, clock=clock, config=config)
+    results = tasks.exchange_once(
+        database, HttpExchange(payer_over_http), clock=clock, config=config
+    )
+    assert [(r.transaction, r.status) for r in results] == [("271", ExchangeStatus.applied)]
+    with database.unit_of_work() as s:
+        assert _case_row(s, number).status is ReferralStatus.eligibility_verified
+
+
+class _Passes(threading.Event):
+    """A stop event that stops the sandbox after ``n`` passes (no sleeping)."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.left = n
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.left -= 1
+        if self.left <= 0:
+            self.set()
+        return self.is_set()
+
+
+def test_the_demo_sandbox_asks_waiting_cases_and_the_payer_answers(
+    database: Database, clock: FixedClock, tmp_path: Path
+) -> None:
+    number = _case(database, clock)
+    config = ClearinghouseConfig(auto_review=True)
+    [asked] = tasks.ask_payers(database, clock=clock, config=config)
+    assert asked.case_number == number
+    assert tasks.ask_payers(database, clock=clock, config=config) == []  # asked once
+    tasks.run_sandbox(database, tmp_path, clock=clock, config=config, stop=_Passes(4))
+    with database.unit_of_work() as s:
+        assert _case_row(s, number).status is ReferralStatus.authorized
+        kinds = s.scalars(select(X12Exchange.transaction).order_by(X12Exchange.id)).all()
+        assert kinds == ["270", "271", "278", "278"]
