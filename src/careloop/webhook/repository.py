@@ -116,7 +116,7 @@ def claim_due(
     )
     if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update(of=WebhookDelivery, skip_locked=True)
-    return [(d, s) for d, s in session.execute(stmt).tuples()]
+    return [(d, s) for d, s in session.execute(stmt)]
 
 
 def delivery_with_subscription(
@@ -128,5 +128,5 @@ def delivery_with_subscription(
         .where(WebhookDelivery.id == delivery_id)
         .with_for_update()
     )
-    row = session.execute(stmt).tuples().first()
+    row = session.execute(stmt).first()
     return (row[0], row[1]) if row else None
