@@ -518,8 +518,10 @@ def idempotency_key(session: Session, actor_user_id: int, key: str) -> Idempoten
 
 
 def last_event_id(session: Session, *, at_or_before: datetime | None = None) -> int:
-    """The highest timeline event id (written at or before ``at_or_before``, if given)."""
-    stmt = select(func.max(ReferralEvent.id))
+    """The highest timeline event id (written at or before ``at_or_before``, if given).
+    Read down the primary key from the newest: the recent events are few, and neither
+    database needs an index on ``at`` for it."""
+    stmt = select(ReferralEvent.id).order_by(ReferralEvent.id.desc()).limit(1)
     if at_or_before is not None:
         stmt = stmt.where(ReferralEvent.at <= at_or_before)
     return int(session.scalar(stmt) or 0)
