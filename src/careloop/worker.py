@@ -163,7 +163,10 @@ def run_until_idle(
         with database.unit_of_work() as session:
             total["notifications"] += notification_service.deliver_due(session, sink, clock=clock)
     if webhooks is not None:
-        total["webhooks"] += webhook_tasks.deliver_webhooks(database, webhooks, clock=clock)
+        try:
+            total["webhooks"] += webhook_tasks.deliver_webhooks(database, webhooks, clock=clock)
+        except Exception as exc:  # a webhook fault must not hold up the dashboard's refresh
+            log.error("worker.webhooks_failed", error_type=type(exc).__name__)
     if report_zone is not None:
         with database.unit_of_work() as session:
             refreshed = report_service.refresh_dashboard(session, clock=clock, zone=report_zone)
