@@ -22,7 +22,7 @@ from careloop.identity import service as identity_service
 from careloop.identity.models import OrganizationKind
 from careloop.webhook import Sender, WebhookEvent, rules
 from careloop.webhook import service as webhook_service
-from careloop.webhook.models import WebhookSubscription
+from careloop.webhook.models import WebhookDelivery, WebhookSubscription
 from careloop.webhook.tasks import deliver_webhooks
 from tests.api.conftest import Tokens
 from tests.crossparty import comparable
@@ -277,3 +277,32 @@ def test_another_organisations_webhook_answers_like_one_that_does_not_exist(
     assert gone.status_code == 204
     after = client.get(f"/api/v1/webhooks/{hook.id}", headers=_auth(hartford_token))
     assert after.status_code == 404
+
+
+def test_the_reading_position_waits_for_late_commits_and_nothing_is_queued_twice(
+    client: TestClient, session: Session, clock: FixedClock, tokens: Tokens
+) -> None:
+    """The centre's webhook hears of every case; its cursor stays behind events younger
+    than rules.SETTLE (a transaction holding an earlier id may still commit), and reading
+    them again queues nothing twice."""
+    supervisor, _ = make_user(session, clock=clock, role=Role.supervisor)
+    hook = make_webhook(session, supervisor, clock=clock, events=(WebhookEvent.status_changed,))
+    row = session.get(WebhookSubscription, hook.id)
+    assert row is not None
+    start = row.last_event_id
+
+    def queued() -> list[str]:
+        found = session.scalars(select(WebhookDelivery.message_id).order_by(WebhookDelivery.id))
+        return list(found)
+
+    for n, token in enumerate((tokens.hartford, tokens.albany)):
+        payload = referral_payload(clock.now(), external_id=f"ORD-{n}")
+        assert client.post("/api/v1/referrals", json=payload, headers=_auth(token)).is_success
+    webhook_service.fan_out(session, clock=clock)
+    first = queued()
+    assert len(first) == 2 and row.last_event_id == start  # both cases: the centre sees all
+    webhook_service.fan_out(session, clock=clock)
+    assert queued() == first and row.last_event_id == start
+    clock.advance(rules.SETTLE + timedelta(seconds=1))
+    webhook_service.fan_out(session, clock=clock)
+    assert queued() == first and row.last_event_id > start
