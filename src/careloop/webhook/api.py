@@ -10,7 +10,7 @@ from careloop.core.pagination import MAX_PAGE_SIZE, PageRequest
 from careloop.web.openapi import BODY, COMMON, PROBLEM, json_body
 from careloop.web.routes import with_body
 from careloop.web.transaction import Credentials, clock_of, run_use_case
-from careloop.webhook import service
+from careloop.webhook import rules, service
 from careloop.webhook.rules import DeliveryStatus
 from careloop.webhook.schemas import (
     DeliveryList,
@@ -26,21 +26,22 @@ WebhookId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The webhook's i
 
 _ONE = {**COMMON, 404: {"description": "No such webhook, or not your organisation's", **PROBLEM}}
 
-DESCRIPTION = """
-CareLoop POSTs each event to the URL as JSON, `{"id", "type", "created_at", "data"}`,
+DESCRIPTION = f"""
+CareLoop POSTs each event to the URL as JSON, `{{"id", "type", "created_at", "data"}}`,
 with three headers:
 
 - `CareLoop-Signature: t=<unix seconds>,v1=<hex>`: HMAC-SHA256 keyed with the webhook's
   secret (UTF-8 bytes of the `whsec_...` string) over `<t>` + `.` + the raw body bytes.
   Recompute it over the body exactly as received, compare in constant time, and refuse
-  a `t` more than 5 minutes from your clock.
+  a `t` more than {rules.SIGNATURE_TOLERANCE.seconds // 60} minutes from your clock.
 - `CareLoop-Delivery`: the message id, the same on every retry: drop what you already handled.
 - `CareLoop-Event`: the event type.
 
-Answer 2xx within 10 seconds. Anything else (or no answer, or a redirect) is retried
-with growing pauses (30 s, 1 min, 2 min, ... up to 2 h; 8 attempts); after 10 failed
-attempts in a row the webhook is paused with the reason, until resumed. The URL must be
-https and resolve only to public internet addresses.
+Answer 2xx within {rules.TIMEOUT.seconds} seconds. Anything else (or no answer, or a
+redirect) is retried with growing pauses (from {rules.FIRST_BACKOFF.seconds} s, doubling,
+at most {rules.MAX_BACKOFF.seconds // 3600} h; {rules.MAX_ATTEMPTS} attempts); after
+{rules.PAUSE_AFTER_FAILURES} failed attempts in a row the webhook is paused with the
+reason, until resumed. The URL must be https and resolve only to public internet addresses.
 """
 
 
