@@ -313,12 +313,13 @@ class Outgoing:
 
 
 def claim_due(session: Session, *, clock: Clock, limit: int = 50) -> list[Outgoing]:
-    """Claim up to ``limit`` due messages: each is leased (not due again) for the time
-    an attempt may take, so that the POST happens outside any transaction and another
-    worker does not send it meanwhile. A worker that dies mid-send leaves it due again
-    after the lease: sent twice at worst, with the same message id."""
+    """Claim up to ``limit`` due messages: each is leased (not due again) for as long as
+    the whole batch may take, one timeout after another, so that the POSTs happen outside
+    any transaction and another worker does not send them meanwhile. A worker that dies
+    mid-batch leaves them due again after the lease: sent twice at worst, with the same
+    message id."""
     now = clock.now()
-    lease = now + rules.TIMEOUT * 3
+    lease = now + rules.TIMEOUT * (limit + 2)
     timestamp = int(now.timestamp())
     out = []
     for delivery, sub in repository.claim_due(session, now, limit):
