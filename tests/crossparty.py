@@ -34,6 +34,7 @@ OBJECT_PARAMS = frozenset(
         "contact_id",
         "escalation_id",
         "resource_id",  # a FHIR resource of a case (a Task's id is its case number)
+        "webhook_id",
     }
 )
 #: Path parameters that name no one's object (a code system, an error code, a FHIR type).
@@ -49,6 +50,7 @@ MADE_UP = {
     "contact_id": "2147483000",
     "escalation_id": "2147483000",
     "resource_id": "CL-2026-999999",
+    "webhook_id": "2147483000",
 }
 #: Tables whose rows bookkeep sign-ins and access itself: a refused call writes an audit
 #: record (RELIABILITY.md row 11) and touches the caller's own session, never data.

@@ -35,6 +35,7 @@ from careloop.web import problems
 from careloop.web.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from careloop.web.params import refuse_unclean_parameters
 from careloop.web.transaction import TokenCache
+from careloop.webhook import api as webhook_api
 from careloop.workqueue import api as workqueue_api
 
 DESCRIPTION = """
@@ -89,6 +90,7 @@ def create_app(
     app.include_router(workqueue_api.router)
     app.include_router(fhir_api.router)
     app.include_router(escalation_api.router)
+    app.include_router(webhook_api.router)
     portal.install(app, settings)
     _add_health(app)
     _add_problem_docs(app)
@@ -159,6 +161,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         *scheduling_api.REQUEST_MODELS,
         *interaction_api.REQUEST_MODELS,
         *escalation_api.REQUEST_MODELS,
+        *webhook_api.REQUEST_MODELS,
     ):
         model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         for name, definition in model_schema.pop("$defs", {}).items():

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from careloop.db.session import Database
     from careloop.notification.sinks import ChannelSink
     from careloop.settings import Settings
+    from careloop.webhook.sender import Sender
 
 # Every command imports what it needs when it runs: ``careloop --help`` and each
 # command's ``--help`` load typer and nothing of the application (no web framework, no
@@ -493,6 +494,7 @@ def tick() -> None:
         clock=SystemClock(),
         sink=_sink(),
         report_zone=_settings().display_time_zone,
+        webhooks=_webhook_sender(),
     )
     _console().print(
         ", ".join(f"{kind}: {count}" for kind, count in sorted(done.items())) or "nothing was due"
@@ -517,9 +519,16 @@ def run_worker(
             stop=stop,
             idle_seconds=idle_seconds,
             report_zone=_settings().display_time_zone,
+            webhooks=_webhook_sender(),
         )
     except KeyboardInterrupt:
         stop.set()
+
+
+def _webhook_sender() -> Sender:
+    from careloop.webhook.sender import Sender
+
+    return Sender(allow_private=_settings().webhook_allow_private_addresses)
 
 
 def _sink() -> ChannelSink:
@@ -630,6 +639,7 @@ def demo(
     from careloop.db.migrate import upgrade_database
     from careloop.db.session import Database
     from careloop.demo.seed import demo_sign_ins, seed_demo
+    from careloop.webhook.sender import Sender
 
     console = _console()
     settings = _settings()
@@ -675,6 +685,8 @@ def demo(
         # on this machine (cookies without Secure) and lets unenrolled staff skip TOTP.
         os.environ.setdefault("CARELOOP_ENVIRONMENT", "demo")
         os.environ.setdefault("CARELOOP_DEMO_SKIP_TOTP", "true")
+        # Webhooks may call a receiver on this machine (a demo's own listener).
+        os.environ.setdefault("CARELOOP_WEBHOOK_ALLOW_PRIVATE_ADDRESSES", "true")
         # The worker runs beside the server in this process (SQLite takes one worker).
         stop = threading.Event()
         thread = threading.Thread(
@@ -685,6 +697,7 @@ def demo(
                 "sink": _sink(),
                 "stop": stop,
                 "report_zone": settings.display_time_zone,
+                "webhooks": Sender(allow_private=True),
             },
             name="careloop-worker",
             daemon=True,

@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_from: str = "CareLoop <no-reply@careloop.example>"
     smtp_timeout_seconds: float = Field(default=15, gt=0, le=120)
+    # DEMO ONLY: webhooks may call receivers on this machine or a private network, over
+    # plain HTTP too. Elsewhere a receiver must be https on a public address (SSRF);
+    # refused outside CARELOOP_ENVIRONMENT=demo or test (careloop.startup).
+    webhook_allow_private_addresses: bool = False
     # Where the file adapters write (SMS, fax, and e-mail without an SMTP host).
     notification_dir: Path = Path("var") / "notifications"
     # X12 with payers through a clearinghouse drop folder: outbound/ holds what CareLoop
@@ -119,7 +123,10 @@ class Settings(BaseSettings):
 
     def database_config(self) -> dict[str, object]:
         """What the use cases read from their session (see db.session.session_config)."""
-        return {"matching_weights": dict(self.matching_weights)}
+        return {
+            "matching_weights": dict(self.matching_weights),
+            "webhook_allow_private_addresses": self.webhook_allow_private_addresses,
+        }
 
     @property
     def is_sqlite(self) -> bool:

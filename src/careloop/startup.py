@@ -16,3 +16,9 @@ def check_configuration(settings: Settings) -> None:
             "CARELOOP_DEMO_SKIP_TOTP is a demo setting (staff sign in without a second "
             f"factor); refused with CARELOOP_ENVIRONMENT={settings.environment}"
         )
+    if settings.webhook_allow_private_addresses and settings.environment not in ("demo", "test"):
+        raise ValueError(
+            "CARELOOP_WEBHOOK_ALLOW_PRIVATE_ADDRESSES is a demo setting (webhooks to this "
+            "machine and private networks); refused with "
+            f"CARELOOP_ENVIRONMENT={settings.environment}"
+        )

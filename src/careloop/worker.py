@@ -33,6 +33,8 @@ from careloop.scheduling import tasks as scheduling_tasks
 from careloop.sla import service as clocks
 from careloop.sla.models import Clock as ClockRow
 from careloop.sla.models import ClockKind, ClockStatus
+from careloop.webhook import tasks as webhook_tasks
+from careloop.webhook.sender import Sender
 from careloop.workqueue import service as workqueue_service
 
 log = structlog.get_logger("careloop.worker")
@@ -143,9 +145,11 @@ def run_until_idle(
     sink: Sink | None = None,
     batch: int = 100,
     report_zone: str | None = None,
+    webhooks: Sender | None = None,
 ) -> Counter[str]:
-    """Fire everything due now (batch after batch), then deliver the outbox once, and
-    refresh the staff dashboard's snapshot (in ``report_zone``) when it is stale."""
+    """Fire everything due now (batch after batch), then deliver the outbox once, send
+    due webhooks (with ``webhooks``), and refresh the staff dashboard's snapshot (in
+    ``report_zone``) when it is stale."""
     total: Counter[str] = Counter()
     while True:
         fired = fire_due(database, clock=clock, batch=batch)
@@ -158,6 +162,11 @@ def run_until_idle(
     if sink is not None:
         with database.unit_of_work() as session:
             total["notifications"] += notification_service.deliver_due(session, sink, clock=clock)
+    if webhooks is not None:
+        try:
+            total["webhooks"] += webhook_tasks.deliver_webhooks(database, webhooks, clock=clock)
+        except Exception as exc:  # a webhook fault must not hold up the dashboard's refresh
+            log.error("worker.webhooks_failed", error_type=type(exc).__name__)
     if report_zone is not None:
         with database.unit_of_work() as session:
             refreshed = report_service.refresh_dashboard(session, clock=clock, zone=report_zone)
@@ -173,12 +182,15 @@ def run(
     stop: threading.Event,
     idle_seconds: float = 1.0,
     report_zone: str | None = None,
+    webhooks: Sender | None = None,
 ) -> None:
     """Work until ``stop`` is set: fire due clocks, deliver messages, sleep when idle."""
     log.info("worker.started")
     while not stop.is_set():
         try:
-            done = run_until_idle(database, clock=clock, sink=sink, report_zone=report_zone)
+            done = run_until_idle(
+                database, clock=clock, sink=sink, report_zone=report_zone, webhooks=webhooks
+            )
         except Exception as exc:  # the database went away: wait and try again
             log.error("worker.pass_failed", error_type=type(exc).__name__)
             stop.wait(5)

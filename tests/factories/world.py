@@ -24,6 +24,7 @@ from tests.factories.coverage import make_coverage
 from tests.factories.identity import give_password, make_user
 from tests.factories.network import make_provider
 from tests.factories.referral import make_payer, referral_payload
+from tests.factories.webhook import make_webhook
 
 PASSWORD = "correct horse battery staple"
 OXYGEN = [{"code": "E1390", "code_system": "HCPCS", "quantity": 1, "rental": True}]
@@ -323,6 +324,19 @@ def build_world(
         for group, item in queue
     ]
     assert {t.group for t in world.of("item_id")} == {"A", "B"}
+    # Each hospital's webhook: managed by its own admins only, and no party of the
+    # matrix is an admin (the hospitals' parties are clinicians): strangers all.
+    for group, hospital, org in (
+        ("A", "hospital_a", "Hartford General"),
+        ("B", "hospital_b", "Albany Riverside"),
+    ):
+        admin, _ = make_user(
+            session, clock=clock, role=Role.admin, email=f"it@{hospital}.test", organization=org
+        )
+        hook = make_webhook(session, admin, clock=clock)
+        world.things.append(
+            Thing("webhook_id", str(hook.id), f"hospital {group}'s webhook", frozenset(), group)
+        )
     return world
 
 

@@ -60,6 +60,7 @@ PATH_VALUES = {
     "code": "sign_in_failed",
     "resource_type": "Task",
     "resource_id": "CL-2026-000001",
+    "webhook_id": "1",
 }
 _PARAM = re.compile(r"\{([^}:]+)(?::[^}]+)?\}")
 

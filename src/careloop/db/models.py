@@ -20,6 +20,7 @@ from careloop.referral import models as referral_models
 from careloop.report import models as report_models
 from careloop.scheduling import models as scheduling_models
 from careloop.sla import models as sla_models
+from careloop.webhook import models as webhook_models
 from careloop.workqueue import models as workqueue_models
 
 __all__ = [
@@ -41,5 +42,6 @@ __all__ = [
     "report_models",
     "scheduling_models",
     "sla_models",
+    "webhook_models",
     "workqueue_models",
 ]

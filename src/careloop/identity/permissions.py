@@ -73,6 +73,9 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "escalation:read": STAFF_ROLES | {Role.referring_clinician, Role.provider_staff},
     "escalation:commit": frozenset({Role.supervisor}),
     "escalation:resolve": frozenset({Role.supervisor, Role.case_manager}),
+    # Webhooks: an organisation's admins manage its own; supervisors those of the
+    # coordination centre (which hear of every case).
+    "webhook:manage": frozenset({Role.admin, Role.supervisor}),
     "workqueue:read": STAFF_ROLES,
     "workqueue:claim": STAFF_ROLES,
 }

@@ -68,6 +68,12 @@ def ensure_organization(
     return org
 
 
+def organization_kind(session: Session, organization_id: int) -> OrganizationKind | None:
+    """The kind of an organisation (referrer, provider, ...), or None if there is none."""
+    org = session.get(Organization, organization_id)
+    return org.kind if org is not None else None
+
+
 def add_user(
     session: Session,
     *,

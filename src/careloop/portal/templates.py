@@ -77,17 +77,21 @@ def relative(value: datetime, now: datetime) -> str:
 def navigation(role: Role) -> list[tuple[str, str]]:
     """(label, path) of the pages a role uses, in the order they use them."""
     if role in STAFF_ROLES:
-        return [
+        pages = [
             ("Work queue", "/staff"),
             ("Find a case", "/staff/search"),
             ("New referral", "/referrals/new"),
         ]
+        # Supervisors look after the coordination centre's webhooks.
+        return [*pages, ("Webhooks", "/webhooks")] if role is Role.supervisor else pages
     if role is Role.referring_clinician:
         return [("Our referrals", "/referrer"), ("New referral", "/referrals/new")]
     if role is Role.provider_staff:
         return [("Offers and cases", "/provider")]
     if role is Role.member:
         return [("My case", "/member")]
+    if role is Role.admin:
+        return [("Webhooks", "/webhooks")]
     return []
 
 

@@ -536,3 +536,48 @@ def open_cases_for_hospital(
         .with_for_update()
     )
     return list(session.scalars(stmt))
+
+
+# ---- the feed of case events (read by integrations, e.g. webhooks) ---------------------------
+
+
+def last_event_id(session: Session, *, at_or_before: datetime | None = None) -> int:
+    """The highest timeline event id (written at or before ``at_or_before``, if given).
+    Read down the primary key from the newest: the recent events are few, and neither
+    database needs an index on ``at`` for it."""
+    stmt = select(ReferralEvent.id).order_by(ReferralEvent.id.desc()).limit(1)
+    if at_or_before is not None:
+        stmt = stmt.where(ReferralEvent.at <= at_or_before)
+    return int(session.scalar(stmt) or 0)
+
+
+def events_after(
+    session: Session,
+    actor: Actor,
+    *,
+    after_id: int,
+    up_to_id: int,
+    types: Collection[str] | None,
+    limit: int,
+) -> list[tuple[int, int, str, str, datetime, dict[str, Any]]]:
+    """Timeline events in ``(after_id, up_to_id]`` of ``types`` (None: any), on cases the
+    actor may see, oldest first: (id, referral id, case number, type, at, data)."""
+    stmt = (
+        select(
+            ReferralEvent.id,
+            ReferralEvent.referral_id,
+            Referral.case_number,
+            ReferralEvent.type,
+            ReferralEvent.at,
+            ReferralEvent.data,
+        )
+        .join(Referral, Referral.id == ReferralEvent.referral_id)
+        .where(ReferralEvent.id > after_id, ReferralEvent.id <= up_to_id)
+        .order_by(ReferralEvent.id)
+        .limit(limit)
+    )
+    if types is not None:
+        stmt = stmt.where(ReferralEvent.type.in_(sorted(types)))
+    if not sees_every_case(actor):
+        stmt = stmt.where(Referral.id.in_(visible_to(actor).with_only_columns(Referral.id)))
+    return [(r[0], r[1], r[2], r[3], r[4], dict(r[5] or {})) for r in session.execute(stmt)]
