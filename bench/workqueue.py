@@ -609,9 +609,7 @@ class Series:
     def round_medians(self) -> list[float]:
         """The median of each ``--rounds`` block (the samples are kept in run order)."""
         size = max(1, len(self.samples_ms) // max(1, self.rounds))
-        return [
-            median(self.samples_ms[i : i + size]) for i in range(0, len(self.samples_ms), size)
-        ]
+        return [median(self.samples_ms[i : i + size]) for i in range(0, len(self.samples_ms), size)]
 
     @property
     def median(self) -> float:
@@ -745,12 +743,8 @@ def report(
         rounds = f"{min(spread):.2f}-{max(spread):.2f}"
         target = ""
         if s in api:
-            target = (
-                f"{verdict(s)} (median < {TARGET_MEDIAN_MS:g} ms, p99 < {TARGET_P99_MS:g} ms)"
-            )
-        print(
-            f"  {s.label:44} {s.median:7.2f}ms {s.p99:7.2f}ms {ratio:>22} {rounds:>15}  {target}"
-        )
+            target = f"{verdict(s)} (median < {TARGET_MEDIAN_MS:g} ms, p99 < {TARGET_P99_MS:g} ms)"
+        print(f"  {s.label:44} {s.median:7.2f}ms {s.p99:7.2f}ms {ratio:>22} {rounds:>15}  {target}")
     print(
         f"  ({len(bare.samples_ms)} requests per line in {bare.rounds} alternating rounds; "
         f"the case manager's queue holds"
@@ -815,7 +809,8 @@ def measure(
 
 def run(args: argparse.Namespace) -> None:
     admin = admin_url()
-    url = with_database(admin, DB_NAME)
+    name = args.db_name
+    url = with_database(admin, name)
     env = {
         **os.environ,
         "CARELOOP_DATABASE_URL": sqlalchemy_url(url),
@@ -825,14 +820,14 @@ def run(args: argparse.Namespace) -> None:
     }
     loaded = loaded_facts(url) if args.reuse else None
     if loaded is not None:
-        say(f"reusing {DB_NAME}: {loaded.referrals:,} referrals loaded by an earlier run")
+        say(f"reusing {name}: {loaded.referrals:,} referrals loaded by an earlier run")
         upgrade_database(sqlalchemy_url(url))  # indexes added since
         token = careloop_cli(env, "token", "issue", MANAGER_EMAIL).strip().splitlines()[-1]
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("VACUUM (ANALYZE) work_items")
     else:
-        say(f"recreating {DB_NAME} and migrating ...")
-        recreate_database(admin, DB_NAME)
+        say(f"recreating {name} and migrating ...")
+        recreate_database(admin, name)
         upgrade_database(sqlalchemy_url(url))
         token = make_case_manager(env)
         say(f"loading {args.referrals:,} referrals, their clocks and work items with COPY ...")
@@ -858,7 +853,7 @@ def run(args: argparse.Namespace) -> None:
         ).fetchone()
     report(loaded, baselines, api, plan, int(row[0]) if row else 0, machine)
     if not args.keep and not args.reuse:
-        drop_database(admin, DB_NAME)
+        drop_database(admin, name)
 
 
 def main() -> None:
@@ -867,6 +862,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=500, help="per measured line")
     parser.add_argument("--rounds", type=int, default=5, help="alternating blocks")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--db-name", default=DB_NAME, help="the bench database's name")
     parser.add_argument(
         "--reuse",
         action="store_true",

@@ -302,14 +302,16 @@ def list_queue(
             session, [r.referral_id for r in rows if r.referral_id is not None]
         ):
             by_case[r.referral_id or 0].append(_read(r, now))
-    figures = repository.counts(session, actor, now, rules.TEAMS, rules.COUNT_CAP)
-    total = (
-        repository.count_cases(
-            session, actor, items=items, case_filter=case_filter, cap=rules.COUNT_CAP
-        )
-        if with_total
-        else None
-    )
+    total: int | None = None
+    rows_of = None
+    if with_total and not has_more and (rows or offset == 0):
+        total = min(rules.COUNT_CAP, offset + len(rows))  # the last page holds the rest
+    elif with_total:
+        rows_of = repository.Listing(items, case_filter)
+    # The navigation's figures and the queue's row count: one statement.
+    figures = repository.counts(session, actor, now, rules.TEAMS, rules.COUNT_CAP, rows_of=rows_of)
+    if rows_of is not None:
+        total = figures.total
     audit.record(
         session,
         actor,
