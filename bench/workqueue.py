@@ -76,6 +76,7 @@ from _common import (
     machine_cpu,
     median,
     percentile,
+    process_cpu_seconds,
     recreate_database,
     referral_copy_fields,
     run_main,
@@ -605,6 +606,7 @@ class Series:
     label: str
     samples_ms: list[float]
     rounds: int = 1
+    key: str = ""
 
     def round_medians(self) -> list[float]:
         """The median of each ``--rounds`` block (the samples are kept in run order)."""
@@ -710,6 +712,7 @@ def report(
     plan: tuple[list[str], float],
     mine_items: int,
     machine: Machine,
+    meter: CpuMeter,
 ) -> None:
     bare = baselines[0]
     print()
@@ -745,6 +748,14 @@ def report(
         if s in api:
             target = f"{verdict(s)} (median < {TARGET_MEDIAN_MS:g} ms, p99 < {TARGET_P99_MS:g} ms)"
         print(f"  {s.label:44} {s.median:7.2f}ms {s.p99:7.2f}ms {ratio:>22} {rounds:>15}  {target}")
+    print()
+    print(f"  CPU per request (ms)                         {'server':>9} {'database':>9}")
+    for s in (*baselines, *api):
+        n = max(1, len(s.samples_ms))
+        server_ms = 1000 * meter.server.get(s.key, 0.0) / n
+        db_ms = 1000 * meter.database.get(s.key, 0.0) / n
+        print(f"  {s.label:44} {server_ms:9.2f} {db_ms:9.2f}")
+    print()
     print(
         f"  ({len(bare.samples_ms)} requests per line in {bare.rounds} alternating rounds; "
         f"the case manager's queue holds"
@@ -760,31 +771,62 @@ def report(
 # ---- main -------------------------------------------------------------------------------
 
 
+class CpuMeter:
+    """CPU seconds spent by the server process and the database's backends while each
+    line runs: unlike a round trip, a request's CPU cost hardly moves with how busy the
+    machine is (the clock ticks are summed over all the rounds)."""
+
+    def __init__(self, server_pid: int, conn: psycopg.Connection[Any], datname: str) -> None:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s", (datname,)
+        ).fetchall()
+        self.server_pid = server_pid
+        self.backends = [int(r[0]) for r in rows]  # the server's pool and this bench's
+        self.server: dict[str, float] = {}
+        self.database: dict[str, float] = {}
+
+    def run(self, label: str, work: Callable[[], list[float]]) -> list[float]:
+        server0 = process_cpu_seconds(self.server_pid)
+        db0 = sum(process_cpu_seconds(pid) for pid in self.backends)
+        samples = work()
+        self.server[label] = (
+            self.server.get(label, 0.0) + process_cpu_seconds(self.server_pid) - server0
+        )
+        self.database[label] = (
+            self.database.get(label, 0.0)
+            + sum(process_cpu_seconds(pid) for pid in self.backends)
+            - db0
+        )
+        return samples
+
+
 def measure(
-    url: str, client: Client, requests: int, rounds: int
-) -> tuple[list[Series], list[Series], Machine]:
+    url: str, client: Client, server_pid: int, requests: int, rounds: int
+) -> tuple[list[Series], list[Series], Machine, CpuMeter]:
     statements = [api_statement(url, team) for team in TEAMS]
     team_paths = [f"/api/v1/workqueue?team={team}&limit={PAGE}" for team in TEAMS]
     mine_paths = [f"/api/v1/workqueue?mine=true&limit={PAGE}"]
-    bare: list[float] = []
-    full: list[float] = []
-    health: list[float] = []
-    team: list[float] = []
-    mine: list[float] = []
+    lines: dict[str, list[float]] = {k: [] for k in LABELS}
     per_round = max(1, requests // rounds)
     with psycopg.connect(url, autocommit=True) as conn:
         bare_pass(conn, 50, 0)  # warm-up: prepare, caches
         statement_pass(conn, statements, 50)
         healthz_pass(client, 20)
         api_pass(client, team_paths + mine_paths, 60)
+        meter = CpuMeter(server_pid, conn, url.rsplit("/", 1)[1])
         busy0, total0 = machine_cpu()
         load_averages = []
         for r in range(rounds):
-            bare += bare_pass(conn, per_round, r * per_round)
-            full += statement_pass(conn, statements, per_round)
-            health += healthz_pass(client, per_round)
-            team += api_pass(client, team_paths, per_round)
-            mine += api_pass(client, mine_paths, per_round)
+            start = r * per_round
+            passes: dict[str, Callable[[], list[float]]] = {
+                "bare": lambda s=start: bare_pass(conn, per_round, s),
+                "full": lambda: statement_pass(conn, statements, per_round),
+                "healthz": lambda: healthz_pass(client, per_round),
+                "team": lambda: api_pass(client, team_paths, per_round),
+                "mine": lambda: api_pass(client, mine_paths, per_round),
+            }
+            for key, work in passes.items():
+                lines[key] += meter.run(key, work)
             load_averages.append(os.getloadavg()[0])
             say(f"  round {r + 1}/{rounds} done (load average {load_averages[-1]:.1f})")
         busy1, total1 = machine_cpu()
@@ -793,18 +835,22 @@ def measure(
         load_average=median(load_averages),
         cores=os.cpu_count() or 1,
     )
+    series = {k: Series(LABELS[k], v, rounds, key=k) for k, v in lines.items()}
     return (
-        [
-            Series("bare SQL: next 50 open work items of a team", bare, rounds),
-            Series("bare SQL: the API's page statement (joins)", full, rounds),
-            Series("HTTP floor: GET /healthz round trip", health, rounds),
-        ],
-        [
-            Series("API: next 50 cases for a team", team, rounds),
-            Series("API: a case manager's queue (mine=true)", mine, rounds),
-        ],
+        [series["bare"], series["full"], series["healthz"]],
+        [series["team"], series["mine"]],
         machine,
+        meter,
     )
+
+
+LABELS = {
+    "bare": "bare SQL: next 50 open work items of a team",
+    "full": "bare SQL: the API's page statement (joins)",
+    "healthz": "HTTP floor: GET /healthz round trip",
+    "team": "API: next 50 cases for a team",
+    "mine": "API: a case manager's queue (mine=true)",
+}
 
 
 def run(args: argparse.Namespace) -> None:
@@ -842,7 +888,10 @@ def run(args: argparse.Namespace) -> None:
             client = Client(server.port, token)
             claimed = claim_items(client, CLAIMS)
             say(f"claimed {claimed} items as the case manager; measuring ...")
-            baselines, api, machine = measure(url, client, args.requests, args.rounds)
+            assert server.process is not None
+            baselines, api, machine, meter = measure(
+                url, client, server.process.pid, args.requests, args.rounds
+            )
         finally:
             if client is not None:
                 client.close()
@@ -851,7 +900,7 @@ def run(args: argparse.Namespace) -> None:
         row = conn.execute(
             "SELECT count(*) FROM work_items WHERE owner_user_id = 1 AND closed_at IS NULL"
         ).fetchone()
-    report(loaded, baselines, api, plan, int(row[0]) if row else 0, machine)
+    report(loaded, baselines, api, plan, int(row[0]) if row else 0, machine, meter)
     if not args.keep and not args.reuse:
         drop_database(admin, name)
 
