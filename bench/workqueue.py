@@ -4,13 +4,17 @@ SQL query measured in the same run.
 
     .venv/bin/python bench/workqueue.py                    # 2,000,000 referrals
     .venv/bin/python bench/workqueue.py --referrals 200000 --requests 300   # quicker
+    .venv/bin/python bench/workqueue.py --keep             # leave the loaded database
+    .venv/bin/python bench/workqueue.py --reuse            # measure it again (no load)
 
 What runs (DESIGN.md §7: figures are ratios against the machine's own limit):
 
 * a dedicated database, ``careloop_bench_workqueue`` on the server that
   CARELOOP_BENCH_POSTGRES_URL names (default postgresql://postgres@127.0.0.1:5432/postgres),
   dropped, recreated and migrated with ``upgrade_database`` on every run (``--keep``
-  leaves it behind afterwards);
+  leaves it behind afterwards; ``--reuse`` measures what an earlier ``--keep`` run left,
+  migrated to the current head, and loads afresh only when there is nothing;
+  ``--db-name`` keeps two sizes side by side);
 * a case manager and their bearer token made with the CLI (``careloop user add`` and
   ``careloop token issue``);
 * synthetic referrals, their clocks and their work items loaded with COPY (not through
@@ -37,10 +41,17 @@ What runs (DESIGN.md §7: figures are ratios against the machine's own limit):
   ``GET /api/v1/workqueue?team=...&limit=50`` alternating the same two teams, and, after
   the case manager claims 100 work items through ``POST /api/v1/workqueue/{id}/claim``,
   ``GET /api/v1/workqueue?mine=true&limit=50``. Each API request authenticates (token
-  cache), reads the page, the cases' items, the team counts and the total, audits the
-  read (an INSERT) and commits;
+  cache), reads the page (one statement), the other items of the cases that have more
+  than one, the navigation's capped counts with the page's total (one statement), audits
+  the read (an INSERT) and commits;
+* the HTTP floor of the same run: ``GET /healthz`` on the same keep-alive connection
+  (the middleware and a ``SELECT 1``);
 * the passes alternate in ``--rounds`` blocks so background load touches all of them;
-  median and p99 over all requests of each pass, with the ratio to the bare query.
+  median and p99 over all requests of each pass, with the ratio to the bare query, and
+  the lowest and highest of the rounds' medians; the load average of each round;
+* CPU per request of each line, read from /proc: the server process, and the database's
+  backends (the server's pool and the bench's own connection). Round trips on a shared
+  2-core machine stretch with everyone else's work; CPU per request hardly does.
 
 Targets (work-queue issue): API median under 10 ms, p99 under 30 ms.
 """
