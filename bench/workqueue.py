@@ -4,13 +4,17 @@ SQL query measured in the same run.
 
     .venv/bin/python bench/workqueue.py                    # 2,000,000 referrals
     .venv/bin/python bench/workqueue.py --referrals 200000 --requests 300   # quicker
+    .venv/bin/python bench/workqueue.py --keep             # leave the loaded database
+    .venv/bin/python bench/workqueue.py --reuse            # measure it again (no load)
 
 What runs (DESIGN.md §7: figures are ratios against the machine's own limit):
 
 * a dedicated database, ``careloop_bench_workqueue`` on the server that
   CARELOOP_BENCH_POSTGRES_URL names (default postgresql://postgres@127.0.0.1:5432/postgres),
   dropped, recreated and migrated with ``upgrade_database`` on every run (``--keep``
-  leaves it behind afterwards);
+  leaves it behind afterwards; ``--reuse`` measures what an earlier ``--keep`` run left,
+  migrated to the current head, and loads afresh only when there is nothing;
+  ``--db-name`` keeps two sizes side by side);
 * a case manager and their bearer token made with the CLI (``careloop user add`` and
   ``careloop token issue``);
 * synthetic referrals, their clocks and their work items loaded with COPY (not through
@@ -37,10 +41,17 @@ What runs (DESIGN.md §7: figures are ratios against the machine's own limit):
   ``GET /api/v1/workqueue?team=...&limit=50`` alternating the same two teams, and, after
   the case manager claims 100 work items through ``POST /api/v1/workqueue/{id}/claim``,
   ``GET /api/v1/workqueue?mine=true&limit=50``. Each API request authenticates (token
-  cache), reads the page, the cases' items, the team counts and the total, audits the
-  read (an INSERT) and commits;
+  cache), reads the page (one statement), the other items of the cases that have more
+  than one, the navigation's capped counts with the page's total (one statement), audits
+  the read (an INSERT) and commits;
+* the HTTP floor of the same run: ``GET /healthz`` on the same keep-alive connection
+  (the middleware and a ``SELECT 1``);
 * the passes alternate in ``--rounds`` blocks so background load touches all of them;
-  median and p99 over all requests of each pass, with the ratio to the bare query.
+  median and p99 over all requests of each pass, with the ratio to the bare query, and
+  the lowest and highest of the rounds' medians; the load average of each round;
+* CPU per request of each line, read from /proc: the server process, and the database's
+  backends (the server's pool and the bench's own connection). Round trips on a shared
+  2-core machine stretch with everyone else's work; CPU per request hardly does.
 
 Targets (work-queue issue): API median under 10 ms, p99 under 30 ms.
 """
@@ -76,6 +87,7 @@ from _common import (
     machine_cpu,
     median,
     percentile,
+    process_cpu_seconds,
     recreate_database,
     referral_copy_fields,
     run_main,
@@ -489,6 +501,29 @@ def load(url: str, referrals: int, now: datetime, manager_id: int) -> Loaded:
     )
 
 
+def loaded_facts(url: str) -> Loaded | None:
+    """What an earlier run (``--keep``) left loaded, or None when the database has no
+    bench data (``--reuse`` then loads afresh)."""
+    try:
+        with psycopg.connect(url) as conn:
+            row = conn.execute(
+                """
+                SELECT (SELECT count(*) FROM referrals),
+                       (SELECT count(*) FROM clocks),
+                       (SELECT count(*) FROM clocks WHERE status = 'open'),
+                       (SELECT count(*) FROM work_items),
+                       (SELECT count(*) FROM work_items WHERE closed_at IS NULL),
+                       (SELECT count(*) FROM users WHERE email = %s)
+                """,
+                (MANAGER_EMAIL,),
+            ).fetchone()
+    except psycopg.Error:
+        return None
+    if row is None or not row[0] or not row[5]:
+        return None
+    return Loaded(*(int(v) for v in row[:5]), seconds=0.0)
+
+
 # ---- the statements ---------------------------------------------------------------------
 
 BARE_SQL = (
@@ -581,6 +616,13 @@ class Client:
 class Series:
     label: str
     samples_ms: list[float]
+    rounds: int = 1
+    key: str = ""
+
+    def round_medians(self) -> list[float]:
+        """The median of each ``--rounds`` block (the samples are kept in run order)."""
+        size = max(1, len(self.samples_ms) // max(1, self.rounds))
+        return [median(self.samples_ms[i : i + size]) for i in range(0, len(self.samples_ms), size)]
 
     @property
     def median(self) -> float:
@@ -641,6 +683,20 @@ def api_pass(client: Client, paths: list[str], count: int) -> list[float]:
     return samples
 
 
+def healthz_pass(client: Client, count: int) -> list[float]:
+    """The HTTP floor: the same connection, the middleware and a ``SELECT 1``."""
+    samples = []
+    for _ in range(count):
+
+        def request() -> None:
+            status, body = client.call("GET", "/healthz")
+            if status != 200 or b'"ok"' not in body:
+                raise BenchError(f"GET /healthz answered {status}: {body[:300]!r}")
+
+        samples.append(timed(request))
+    return samples
+
+
 def claim_items(client: Client, count: int) -> int:
     page = client.json("GET", f"/api/v1/workqueue?team=case_management&limit={count}")
     claimed = 0
@@ -662,18 +718,24 @@ def verdict(series: Series) -> str:
 
 def report(
     loaded: Loaded,
-    bare: Series,
-    bare_api_statement: Series,
+    baselines: list[Series],
     api: list[Series],
     plan: tuple[list[str], float],
     mine_items: int,
     machine: Machine,
+    meter: CpuMeter,
 ) -> None:
+    bare = baselines[0]
     print()
+    loaded_how = (
+        f"loaded with COPY in {loaded.seconds:.0f} s"
+        if loaded.seconds
+        else "loaded by an earlier run (--reuse)"
+    )
     print(
         f"work queue: {loaded.referrals:,} referrals, {loaded.clocks:,} clocks "
         f"({loaded.open_clocks:,} open), {loaded.items:,} work items "
-        f"({loaded.open_items:,} open), loaded with COPY in {loaded.seconds:.0f} s"
+        f"({loaded.open_items:,} open), {loaded_how}"
     )
     print(f"  page statement plan: {' > '.join(plan[0])}")
     uses_index = any("ix_work_items_open_team_due_at" in node for node in plan[0])
@@ -684,72 +746,128 @@ def report(
         f"(EXPLAIN ANALYZE execution {plan[1]:.2f} ms)"
     )
     print()
-    header = f"  {'':44} {'median':>9} {'p99':>9} {'x bare (median/p99)':>22}  target"
+    header = (
+        f"  {'':44} {'median':>9} {'p99':>9} {'x bare (median/p99)':>22}"
+        f" {'round medians':>15}  target"
+    )
     print(header)
-    for s in (bare, bare_api_statement):
+    for s in (*baselines, *api):
         ratio = f"{s.median / bare.median:.1f} / {s.p99 / bare.p99:.1f}"
-        print(f"  {s.label:44} {s.median:7.2f}ms {s.p99:7.2f}ms {ratio:>22}")
-    for s in api:
-        ratio = f"{s.median / bare.median:.1f} / {s.p99 / bare.p99:.1f}"
-        target = f"{verdict(s)} (median < {TARGET_MEDIAN_MS:g} ms, p99 < {TARGET_P99_MS:g} ms)"
-        print(f"  {s.label:44} {s.median:7.2f}ms {s.p99:7.2f}ms {ratio:>22}  {target}")
-    print(f"  ({len(bare.samples_ms)} requests per line; the case manager's queue holds")
+        spread = s.round_medians()
+        rounds = f"{min(spread):.2f}-{max(spread):.2f}"
+        target = ""
+        if s in api:
+            target = f"{verdict(s)} (median < {TARGET_MEDIAN_MS:g} ms, p99 < {TARGET_P99_MS:g} ms)"
+        print(f"  {s.label:44} {s.median:7.2f}ms {s.p99:7.2f}ms {ratio:>22} {rounds:>15}  {target}")
+    print()
+    print(f"  CPU per request (ms)                         {'server':>9} {'database':>9}")
+    for s in (*baselines, *api):
+        n = max(1, len(s.samples_ms))
+        server_ms = 1000 * meter.server.get(s.key, 0.0) / n
+        db_ms = 1000 * meter.database.get(s.key, 0.0) / n
+        print(f"  {s.label:44} {server_ms:9.2f} {db_ms:9.2f}")
+    print()
+    print(
+        f"  ({len(bare.samples_ms)} requests per line in {bare.rounds} alternating rounds; "
+        f"the case manager's queue holds"
+    )
     print(f"   {mine_items} open work items, listed {PAGE} cases at a time)")
     print(
         f"  machine busy during the measurement: {machine.busy_pct:.0f} % of "
         f"{machine.cores} cores (this bench alone keeps about one busy); "
-        f"load average {machine.load_average:.1f}"
+        f"load average {machine.load_average:.1f} (median over the rounds)"
     )
 
 
 # ---- main -------------------------------------------------------------------------------
 
 
+class CpuMeter:
+    """CPU seconds spent by the server process and the database's backends while each
+    line runs: unlike a round trip, a request's CPU cost hardly moves with how busy the
+    machine is (the clock ticks are summed over all the rounds)."""
+
+    def __init__(self, server_pid: int, conn: psycopg.Connection[Any], datname: str) -> None:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s", (datname,)
+        ).fetchall()
+        self.server_pid = server_pid
+        self.backends = [int(r[0]) for r in rows]  # the server's pool and this bench's
+        self.server: dict[str, float] = {}
+        self.database: dict[str, float] = {}
+
+    def run(self, label: str, work: Callable[[], list[float]]) -> list[float]:
+        server0 = process_cpu_seconds(self.server_pid)
+        db0 = sum(process_cpu_seconds(pid) for pid in self.backends)
+        samples = work()
+        self.server[label] = (
+            self.server.get(label, 0.0) + process_cpu_seconds(self.server_pid) - server0
+        )
+        self.database[label] = (
+            self.database.get(label, 0.0)
+            + sum(process_cpu_seconds(pid) for pid in self.backends)
+            - db0
+        )
+        return samples
+
+
 def measure(
-    url: str, client: Client, requests: int, rounds: int
-) -> tuple[Series, Series, list[Series], Machine]:
+    url: str, client: Client, server_pid: int, requests: int, rounds: int
+) -> tuple[list[Series], list[Series], Machine, CpuMeter]:
     statements = [api_statement(url, team) for team in TEAMS]
     team_paths = [f"/api/v1/workqueue?team={team}&limit={PAGE}" for team in TEAMS]
     mine_paths = [f"/api/v1/workqueue?mine=true&limit={PAGE}"]
-    bare: list[float] = []
-    full: list[float] = []
-    team: list[float] = []
-    mine: list[float] = []
+    lines: dict[str, list[float]] = {k: [] for k in LABELS}
     per_round = max(1, requests // rounds)
     with psycopg.connect(url, autocommit=True) as conn:
         bare_pass(conn, 50, 0)  # warm-up: prepare, caches
         statement_pass(conn, statements, 50)
+        healthz_pass(client, 20)
         api_pass(client, team_paths + mine_paths, 60)
+        meter = CpuMeter(server_pid, conn, url.rsplit("/", 1)[1])
         busy0, total0 = machine_cpu()
+        load_averages = []
         for r in range(rounds):
-            bare += bare_pass(conn, per_round, r * per_round)
-            full += statement_pass(conn, statements, per_round)
-            team += api_pass(client, team_paths, per_round)
-            mine += api_pass(client, mine_paths, per_round)
-            say(f"  round {r + 1}/{rounds} done")
+            start = r * per_round
+            passes: dict[str, Callable[[], list[float]]] = {
+                "bare": lambda s=start: bare_pass(conn, per_round, s),
+                "full": lambda: statement_pass(conn, statements, per_round),
+                "healthz": lambda: healthz_pass(client, per_round),
+                "team": lambda: api_pass(client, team_paths, per_round),
+                "mine": lambda: api_pass(client, mine_paths, per_round),
+            }
+            for key, work in passes.items():
+                lines[key] += meter.run(key, work)
+            load_averages.append(os.getloadavg()[0])
+            say(f"  round {r + 1}/{rounds} done (load average {load_averages[-1]:.1f})")
         busy1, total1 = machine_cpu()
     machine = Machine(
         busy_pct=100 * (busy1 - busy0) / max(total1 - total0, 1),
-        load_average=os.getloadavg()[0],
+        load_average=median(load_averages),
         cores=os.cpu_count() or 1,
     )
+    series = {k: Series(LABELS[k], v, rounds, key=k) for k, v in lines.items()}
     return (
-        Series("bare SQL: next 50 open work items of a team", bare),
-        Series("bare SQL: the API's page statement (joins)", full),
-        [
-            Series("API: next 50 cases for a team", team),
-            Series("API: a case manager's queue (mine=true)", mine),
-        ],
+        [series["bare"], series["full"], series["healthz"]],
+        [series["team"], series["mine"]],
         machine,
+        meter,
     )
+
+
+LABELS = {
+    "bare": "bare SQL: next 50 open work items of a team",
+    "full": "bare SQL: the API's page statement (joins)",
+    "healthz": "HTTP floor: GET /healthz round trip",
+    "team": "API: next 50 cases for a team",
+    "mine": "API: a case manager's queue (mine=true)",
+}
 
 
 def run(args: argparse.Namespace) -> None:
     admin = admin_url()
-    url = with_database(admin, DB_NAME)
-    say(f"recreating {DB_NAME} and migrating ...")
-    recreate_database(admin, DB_NAME)
-    upgrade_database(sqlalchemy_url(url))
+    name = args.db_name
+    url = with_database(admin, name)
     env = {
         **os.environ,
         "CARELOOP_DATABASE_URL": sqlalchemy_url(url),
@@ -757,9 +875,20 @@ def run(args: argparse.Namespace) -> None:
         "CARELOOP_LOG_LEVEL": "WARNING",
         "CARELOOP_LOG_FORMAT": "json",
     }
-    token = make_case_manager(env)
-    say(f"loading {args.referrals:,} referrals, their clocks and work items with COPY ...")
-    loaded = load(url, args.referrals, datetime.now(UTC), manager_id=1)
+    loaded = loaded_facts(url) if args.reuse else None
+    if loaded is not None:
+        say(f"reusing {name}: {loaded.referrals:,} referrals loaded by an earlier run")
+        upgrade_database(sqlalchemy_url(url))  # indexes added since
+        token = careloop_cli(env, "token", "issue", MANAGER_EMAIL).strip().splitlines()[-1]
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("VACUUM (ANALYZE) work_items")
+    else:
+        say(f"recreating {name} and migrating ...")
+        recreate_database(admin, name)
+        upgrade_database(sqlalchemy_url(url))
+        token = make_case_manager(env)
+        say(f"loading {args.referrals:,} referrals, their clocks and work items with COPY ...")
+        loaded = load(url, args.referrals, datetime.now(UTC), manager_id=1)
     plan = explain(url, *api_statement(url, TEAMS[0]))
     with tempfile.TemporaryDirectory() as tmp:
         server = Server(env, free_port(), Path(tmp) / "server.log")
@@ -770,7 +899,10 @@ def run(args: argparse.Namespace) -> None:
             client = Client(server.port, token)
             claimed = claim_items(client, CLAIMS)
             say(f"claimed {claimed} items as the case manager; measuring ...")
-            bare, full, api, machine = measure(url, client, args.requests, args.rounds)
+            assert server.process is not None
+            baselines, api, machine, meter = measure(
+                url, client, server.process.pid, args.requests, args.rounds
+            )
         finally:
             if client is not None:
                 client.close()
@@ -779,9 +911,9 @@ def run(args: argparse.Namespace) -> None:
         row = conn.execute(
             "SELECT count(*) FROM work_items WHERE owner_user_id = 1 AND closed_at IS NULL"
         ).fetchone()
-    report(loaded, bare, full, api, plan, int(row[0]) if row else 0, machine)
-    if not args.keep:
-        drop_database(admin, DB_NAME)
+    report(loaded, baselines, api, plan, int(row[0]) if row else 0, machine, meter)
+    if not args.keep and not args.reuse:
+        drop_database(admin, name)
 
 
 def main() -> None:
@@ -790,6 +922,13 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=500, help="per measured line")
     parser.add_argument("--rounds", type=int, default=5, help="alternating blocks")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--db-name", default=DB_NAME, help="the bench database's name")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="measure the data an earlier --keep run left (load afresh if there is none); "
+        "the database is kept",
+    )
     args = parser.parse_args()
     run(args)
 

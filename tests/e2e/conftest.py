@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import email
 import os
-import socket
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -20,7 +17,6 @@ from email.message import Message
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from playwright.sync_api import Browser, Page, expect, sync_playwright
@@ -42,6 +38,7 @@ from tests.factories.coverage import make_coverage, make_ready
 from tests.factories.identity import give_password, make_user
 from tests.factories.network import make_provider
 from tests.factories.referral import make_payer, referral_draft
+from tests.live_server import free_port, live_server
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -106,12 +103,6 @@ def _need_chromium() -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"{CHROMIUM} is required under CI (make chromium installs it)")
     pytest.skip(f"NOTICE: {CHROMIUM} is not installed (make chromium); browser tests skipped")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _seed(url: str) -> World:
@@ -212,20 +203,6 @@ def _seed(url: str) -> World:
     )
 
 
-def _wait_until_up(base_url: str, server: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"the server exited with {server.returncode}")
-        try:
-            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("the server did not answer /healthz within 60 s")
-
-
 @pytest.fixture(scope="session")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     _need_chromium()
@@ -234,10 +211,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     upgrade_database(url)
     seeded = _seed(url)
     inbox = Inbox()
-    smtp_port = _free_port()
+    smtp_port = free_port()
     smtp = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
     smtp.start()
-    port = _free_port()
     env = {
         **os.environ,
         "CARELOOP_DATABASE_URL": url,
@@ -263,37 +239,18 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         notification_dir=directory / "notifications",
     )
     env.pop("CARELOOP_DEMO_SKIP_TOTP", None)
-    server = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "careloop.app:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-    )
-    base_url = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_up(base_url, server)
-        yield World(
-            **{
-                **seeded.__dict__,
-                "base_url": base_url,
-                "database_url": url,
-                "settings": settings,
-                "inbox": inbox,
-            }
-        )
+        with live_server(env) as base_url:
+            yield World(
+                **{
+                    **seeded.__dict__,
+                    "base_url": base_url,
+                    "database_url": url,
+                    "settings": settings,
+                    "inbox": inbox,
+                }
+            )
     finally:
-        server.terminate()
-        server.wait(timeout=10)
         smtp.stop()
 
 

@@ -3,11 +3,31 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from careloop.core.dates import ServiceTime
+from careloop.core.text import Line, ShortCode, clean_block, clean_line
 from careloop.escalation.rules import PartyKind, Promise, Reason, Severity, Source, Status
+
+
+def _filled(value: str) -> str:
+    if not value:
+        raise ValueError("must not be blank")
+    return value
+
+
+#: An e-mail address as typed (its form is checked by the service's rule).
+Email = Annotated[str, StringConstraints(max_length=254), AfterValidator(clean_line)]
+#: What the caller said, or how it was resolved: free text up to 2,000 characters.
+Details = Annotated[str, StringConstraints(max_length=2000), AfterValidator(clean_block)]
+Resolution = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=2000),
+    AfterValidator(clean_block),
+    AfterValidator(_filled),
+]
 
 
 class RequesterIn(BaseModel):
@@ -16,9 +36,9 @@ class RequesterIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: PartyKind = PartyKind.referrer
-    name: str = Field(max_length=200)
-    email: str | None = Field(default=None, max_length=254)
-    phone: str | None = Field(default=None, max_length=40)
+    name: Line
+    email: Email | None = None
+    phone: ShortCode | None = None
 
 
 class EscalationCreate(BaseModel):
@@ -26,7 +46,7 @@ class EscalationCreate(BaseModel):
 
     reason: Reason
     severity: Severity = Severity.urgent
-    details: str | None = Field(default=None, max_length=2000)
+    details: Details | None = None
     # Staff give the caller; a referrer or provider may leave it out (their account is used).
     requested_by: RequesterIn | None = None
     # Staff may choose the supervisor (by user id); otherwise the rule picks one.
@@ -42,7 +62,7 @@ class CommitIn(BaseModel):
 class ResolveIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    resolution: str = Field(min_length=1, max_length=2000)
+    resolution: Resolution
 
 
 class EscalationRead(BaseModel):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from careloop.referral.enums import ReferralStatus, Urgency
 from careloop.web.openapi import COMMON, PROBLEM
-from careloop.web.transaction import Credentials, clock_of, run_use_case
+from careloop.web.transaction import Credentials, clock_of, run_use_case, use_case
 from careloop.workqueue import rules, service
 from careloop.workqueue.schemas import CaseFilter, WorkItemRead, WorkQueuePage
 
@@ -34,7 +34,7 @@ Sort = Literal["due", "urgency", "payer", "status", "owner"]
     ),
     responses=COMMON,
 )
-def list_queue(
+async def list_queue(
     request: Request,
     credentials: Credentials,
     team: Annotated[str | None, Query(max_length=30, pattern=r"^[a-z_]+$")] = None,
@@ -46,14 +46,17 @@ def list_queue(
     sort: Sort = "due",
     limit: Annotated[int, Query(ge=1, le=rules.MAX_LIMIT)] = rules.DEFAULT_LIMIT,
     offset: Annotated[int, Query(ge=0, le=rules.MAX_OFFSET)] = 0,
-) -> WorkQueuePage:
+) -> Response:
     clock = clock_of(request)
     case_filter = CaseFilter(
         referral_status=status.value if status else None,
         urgency=urgency.value if urgency else None,
         payer_code=(payer or "").strip().upper() or None,
     )
-    return run_use_case(
+    # One trip to the thread pool (authenticate, read, audit, commit), and the page
+    # serialised once by its own model (it is built by the service, so FastAPI's second
+    # validation of the response is skipped).
+    page = await use_case(
         request,
         credentials,
         lambda session, actor: service.list_queue(
@@ -71,6 +74,7 @@ def list_queue(
             with_total=True,
         ),
     )
+    return Response(page.model_dump_json(), media_type="application/json")
 
 
 @router.post(

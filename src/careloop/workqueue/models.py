@@ -56,6 +56,15 @@ class WorkItem(Base):
             sqlite_where=text(OPEN),
             postgresql_where=text(OPEN),
         ),
+        # How many cases a team's queue holds (the API's total): its open items in
+        # case order, read from the index alone, distinct cases counted up to the cap.
+        Index(
+            "ix_work_items_open_team_referral_id",
+            "team",
+            "referral_id",
+            sqlite_where=text(OPEN),
+            postgresql_where=text(OPEN),
+        ),
         # A case's open items (its most urgent one; "and N more"; closing them all).
         Index(
             "ix_work_items_open_referral_id_due_at",

@@ -13,23 +13,29 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Integer,
     Select,
+    String,
     and_,
+    bindparam,
     case,
     exists,
     false,
     func,
     insert,
+    literal_column,
     or_,
     select,
     true,
     update,
 )
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql.elements import BindParameter
 
 from careloop.core.actor import Actor
 from careloop.identity.models import User
@@ -111,15 +117,34 @@ def _queue_row(values: tuple[Any, ...], more: int = 0) -> QueueRow:
     return replace(row, more=more) if more else row
 
 
+def _fixed(value: int | str) -> Any:
+    """A constant of the code (a page size, a rank, a team name) written into the
+    statement's text rather than sent as a parameter.
+
+    The queue's statements keep the same text from one request to the next (only the
+    team, owner, time and filters are parameters), so PostgreSQL prepares them once per
+    connection and keeps a generic plan; a parameter in LIMIT or in the ORDER BY makes it
+    plan the statement again on every request (about twice the time of running it).
+    Written at compile time (cached with the statement), it costs nothing per request."""
+    if isinstance(value, int):
+        return literal_column(str(int(value)), Integer)
+    return literal_column("'" + value.replace("'", "''") + "'", String)
+
+
 _DISCHARGE_LAST = case(
-    (or_(Referral.urgency == Urgency.discharge, Referral.discharge_at.is_not(None)), 0),
-    else_=1,
+    (
+        or_(
+            Referral.urgency == _fixed(Urgency.discharge.value), Referral.discharge_at.is_not(None)
+        ),
+        _fixed(0),
+    ),
+    else_=_fixed(1),
 )
 _URGENCY_RANK = case(
-    (Referral.urgency == Urgency.discharge, 0),
-    (Referral.urgency == Urgency.urgent, 1),
-    (Referral.urgency == Urgency.routine, 2),
-    else_=3,
+    (Referral.urgency == _fixed(Urgency.discharge.value), _fixed(0)),
+    (Referral.urgency == _fixed(Urgency.urgent.value), _fixed(1)),
+    (Referral.urgency == _fixed(Urgency.routine.value), _fixed(2)),
+    else_=_fixed(3),
 )
 
 
@@ -138,7 +163,11 @@ def _order(sort: str) -> list[Any]:
 
 @dataclass(frozen=True, slots=True)
 class ItemFilter:
-    """Which items count: a team, a minimum ladder level, an owner."""
+    """Which items count: a team, a minimum ladder level, an owner.
+
+    The statements hold placeholders for the values (``params``), so that one statement
+    serves every team or owner: it is built once per shape (which filters are set) and
+    PostgreSQL prepares it once per connection."""
 
     team: str | None = None
     min_level: int | None = None
@@ -147,22 +176,63 @@ class ItemFilter:
     def apply(self, item: type[WorkItem] | Any) -> list[ColumnElement[bool]]:
         out: list[ColumnElement[bool]] = [item.closed_at.is_(None)]
         if self.team is not None:
-            out.append(item.team == self.team)
+            out.append(item.team == bindparam("wq_team"))
         if self.min_level is not None:
-            out.append(item.level >= self.min_level)
+            out.append(item.level >= bindparam("wq_min_level"))
         if self.owner_user_id is not None:
-            out.append(item.owner_user_id == self.owner_user_id)
+            out.append(item.owner_user_id == bindparam("wq_owner"))
         return out
 
+    def params(self) -> dict[str, Any]:
+        values = {
+            "wq_team": self.team,
+            "wq_min_level": self.min_level,
+            "wq_owner": self.owner_user_id,
+        }
+        return {k: v for k, v in values.items() if v is not None}
 
-def _scope(actor: Actor) -> ColumnElement[bool]:
+    def shape(self) -> ItemFilter:
+        """Which filters are set, without their values (the statement cache's key)."""
+        return ItemFilter(
+            team="" if self.team is not None else None,
+            min_level=0 if self.min_level is not None else None,
+            owner_user_id=0 if self.owner_user_id is not None else None,
+        )
+
+
+def _case_filtered(flt: CaseFilter | None) -> bool:
+    return flt is not None and bool(flt.referral_status or flt.urgency or flt.payer_code)
+
+
+def _case_shape(flt: CaseFilter | None) -> CaseFilter | None:
+    if flt is None or not _case_filtered(flt):
+        return None
+    return CaseFilter(
+        referral_status="?" if flt.referral_status else None,
+        urgency="?" if flt.urgency else None,
+        payer_code="?" if flt.payer_code else None,
+    )
+
+
+def _case_params(flt: CaseFilter | None) -> dict[str, Any]:
+    if flt is None:
+        return {}
+    values = {
+        "wq_status": flt.referral_status or None,
+        "wq_urgency": flt.urgency or None,
+        "wq_payer": flt.payer_code.upper() if flt.payer_code else None,
+    }
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _scope(staff: bool) -> ColumnElement[bool]:
     """Coordination staff see every team's work; anyone else none (their role is refused
     before this; the scope is the second lock)."""
-    return true() if actor.is_staff else false()
+    return true() if staff else false()
 
 
 def _heads(
-    actor: Actor, items: ItemFilter, case_filter: CaseFilter | None
+    staff: bool, items: ItemFilter, case_filter: CaseFilter | None
 ) -> Select[*tuple[Any, ...]]:
     """The most urgent item of each case among the filtered ones (and every caseless
     item), with what the row shows."""
@@ -181,7 +251,7 @@ def _heads(
         .outerjoin(Referral, Referral.id == WorkItem.referral_id)
         .outerjoin(Payer, Payer.id == Referral.payer_id)
         .outerjoin(User, User.id == WorkItem.owner_user_id)
-        .where(_scope(actor), *items.apply(WorkItem), ~earlier)
+        .where(_scope(staff), *items.apply(WorkItem), ~earlier)
     )
     if case_filter is not None:
         stmt = _by_case(stmt, case_filter)
@@ -190,13 +260,38 @@ def _heads(
 
 def _by_case(stmt: Select[*tuple[Any, ...]], flt: CaseFilter) -> Select[*tuple[Any, ...]]:
     if flt.referral_status:
-        stmt = stmt.where(Referral.status == flt.referral_status)
+        stmt = stmt.where(Referral.status == bindparam("wq_status"))
     if flt.urgency:
-        stmt = stmt.where(Referral.urgency == flt.urgency)
+        stmt = stmt.where(Referral.urgency == bindparam("wq_urgency"))
     if flt.payer_code:
-        payer_ids = select(Payer.id).where(func.upper(Payer.code) == flt.payer_code.upper())
+        payer_ids = select(Payer.id).where(func.upper(Payer.code) == bindparam("wq_payer"))
         stmt = stmt.where(Referral.payer_id.in_(payer_ids.scalar_subquery()))
     return stmt
+
+
+@lru_cache(maxsize=256)
+def _page_statement(
+    staff: bool,
+    items: ItemFilter,
+    case_filter: CaseFilter | None,
+    sort: str,
+    limit: int,
+    offset: int,
+) -> Select[*tuple[Any, ...]]:
+    more = aliased(WorkItem)
+    more_count = (
+        select(func.count(more.id))
+        .where(more.referral_id == WorkItem.referral_id, more.closed_at.is_(None))
+        .correlate(WorkItem)
+        .scalar_subquery()
+    )
+    return (
+        _heads(staff, items, case_filter)
+        .add_columns(more_count)
+        .order_by(*_order(sort))
+        .limit(_fixed(limit + 1))
+        .offset(_fixed(offset))
+    )
 
 
 def page(
@@ -211,56 +306,67 @@ def page(
 ) -> tuple[list[QueueRow], bool]:
     """One row per case (its most urgent item) in the chosen order, with how many more
     open items the case has; returns the page and whether more follow."""
-    more = aliased(WorkItem)
-    more_count = (
-        select(func.count(more.id))
-        .where(more.referral_id == WorkItem.referral_id, more.closed_at.is_(None))
-        .correlate(WorkItem)
-        .scalar_subquery()
-    )
-    stmt = (
-        _heads(actor, items, case_filter)
-        .add_columns(more_count)
-        .order_by(*_order(sort))
-        .limit(limit + 1)
-        .offset(offset)
+    stmt = _page_statement(
+        actor.is_staff, items.shape(), _case_shape(case_filter), sort, limit, offset
     )
     rows = []
-    for r in session.execute(stmt):
+    for r in (
+        session.connection().execute(stmt, {**items.params(), **_case_params(case_filter)}).all()
+    ):
         values = tuple(r)
         count = int(values[-1] or 0)
         rows.append(_queue_row(values[:-1], more=max(0, count - 1)))
     return rows[:limit], len(rows) > limit
 
 
-def count_cases(
-    session: Session,
-    actor: Actor,
-    *,
-    items: ItemFilter,
-    case_filter: CaseFilter | None,
-    cap: int,
-) -> int:
-    """How many rows the queue has with these filters (the API's total), up to ``cap``."""
-    rows = _heads(actor, items, case_filter).with_only_columns(WorkItem.id).limit(cap).subquery()
-    return int(session.scalar(select(func.count()).select_from(rows)) or 0)
+def _rows_capped(
+    staff: bool, items: ItemFilter, case_filter: CaseFilter | None, cap: int
+) -> ColumnElement[int]:
+    """How many rows the queue has with these filters, up to about ``cap`` (the caller
+    caps it): the distinct cases among the filtered items (each case is one row, its
+    most urgent item) plus the items without a case. The cases are read in case order,
+    so PostgreSQL walks a partial index (``ix_work_items_open_team_referral_id`` for a
+    team, ``..._referral_id_due_at`` for all) and stops after ``cap`` distinct cases,
+    without looking at the cases' other items."""
+    cases = select(WorkItem.referral_id).where(
+        _scope(staff), *items.apply(WorkItem), WorkItem.referral_id.is_not(None)
+    )
+    if case_filter is not None:
+        cases = _by_case(cases.join(Referral, Referral.id == WorkItem.referral_id), case_filter)
+    keys = cases.distinct().order_by(WorkItem.referral_id).limit(_fixed(cap)).subquery()
+    total: ColumnElement[int] = select(func.count()).select_from(keys).scalar_subquery()
+    if case_filter is None:
+        # Work without a case is a row of its own; a case filter leaves it out.
+        caseless = (
+            select(WorkItem.id)
+            .where(_scope(staff), *items.apply(WorkItem), WorkItem.referral_id.is_(None))
+            .limit(_fixed(cap))
+            .subquery()
+        )
+        total = total + select(func.count()).select_from(caseless).scalar_subquery()
+    return total
+
+
+_IDS: BindParameter[list[int]] = bindparam("wq_ids", expanding=True)
+_ITEM_COLUMNS = (*_COLUMNS[:14],)  # the item and its owner; the case's columns follow
+_NO_CASE = (None,) * (len(_COLUMNS) - len(_ITEM_COLUMNS))
+_CASE_ITEMS = (
+    select(*_ITEM_COLUMNS)
+    .select_from(WorkItem)
+    .outerjoin(User, User.id == WorkItem.owner_user_id)
+    .where(WorkItem.referral_id.in_(_IDS), _OPEN)
+    .order_by(WorkItem.due_at, WorkItem.id)
+)
 
 
 def open_items_of_cases(session: Session, referral_ids: Iterable[int]) -> list[QueueRow]:
-    """Every open item of these cases, in due order (the API's items per case)."""
+    """Every open item of these cases, in due order (the API's items per case). The
+    rows leave the case's own columns empty: the caller has them from the page."""
     ids = sorted(set(referral_ids))
     if not ids:
         return []
-    stmt = (
-        select(*_COLUMNS)
-        .select_from(WorkItem)
-        .join(Referral, Referral.id == WorkItem.referral_id)
-        .outerjoin(Payer, Payer.id == Referral.payer_id)
-        .outerjoin(User, User.id == WorkItem.owner_user_id)
-        .where(WorkItem.referral_id.in_(ids), _OPEN)
-        .order_by(WorkItem.due_at, WorkItem.id)
-    )
-    return [_queue_row(tuple(r)) for r in session.execute(stmt)]
+    found = session.connection().execute(_CASE_ITEMS, {"wq_ids": ids}).all()
+    return [_queue_row((*r, *_NO_CASE)) for r in found]
 
 
 def item(session: Session, actor: Actor, item_id: int) -> QueueRow | None:
@@ -271,7 +377,7 @@ def item(session: Session, actor: Actor, item_id: int) -> QueueRow | None:
         .outerjoin(Referral, Referral.id == WorkItem.referral_id)
         .outerjoin(Payer, Payer.id == Referral.payer_id)
         .outerjoin(User, User.id == WorkItem.owner_user_id)
-        .where(_scope(actor), WorkItem.id == item_id)
+        .where(_scope(actor.is_staff), WorkItem.id == item_id)
     )
     found = session.execute(stmt).first()
     return _queue_row(tuple(found)) if found is not None else None
@@ -280,35 +386,71 @@ def item(session: Session, actor: Actor, item_id: int) -> QueueRow | None:
 @dataclass(frozen=True, slots=True)
 class Counts:
     """The navigation's figures, each counted up to ``cap`` (at ``cap``: that many or
-    more), so that reading them costs the same however much work is open."""
+    more), so that reading them costs the same however much work is open; with the
+    queue's own row count when asked for (``total``)."""
 
     by_team: dict[str, int]
     supervisor: int
     manager: int
     overdue: int
     cap: int
+    total: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """The queue a caller is reading, for counting its rows alongside the figures."""
+
+    items: ItemFilter
+    case_filter: CaseFilter | None
 
 
 def _capped(cap: int, *where: ColumnElement[bool]) -> Any:
-    rows = select(WorkItem.id).where(_OPEN, *where).limit(cap).subquery()
+    rows = select(WorkItem.id).where(_OPEN, *where).limit(_fixed(cap)).subquery()
     return select(func.count()).select_from(rows).scalar_subquery()
 
 
-def counts(session: Session, actor: Actor, now: datetime, teams: Sequence[str], cap: int) -> Counts:
-    """Open items per team, at the supervisor's level and up, at the manager's, and past
-    due now (the header): one statement, each figure an index walk of at most ``cap``
-    rows (``ix_work_items_open_team_due_at``, ``..._level_due_at``, ``..._due_at``)."""
-    if not actor.is_staff:
-        return Counts({t: 0 for t in teams}, 0, 0, 0, cap)
-    figures = [_capped(cap, WorkItem.team == team) for team in teams]
+@lru_cache(maxsize=64)
+def _counts_statement(
+    teams: tuple[str, ...], cap: int, rows_of: Listing | None
+) -> Select[*tuple[Any, ...]]:
+    figures = [_capped(cap, WorkItem.team == _fixed(team)) for team in teams]
     figures += [
-        _capped(cap, WorkItem.level >= 2),
-        _capped(cap, WorkItem.level >= 3),
-        _capped(cap, WorkItem.due_at <= now),
+        _capped(cap, WorkItem.level >= _fixed(2)),
+        _capped(cap, WorkItem.level >= _fixed(3)),
+        _capped(cap, WorkItem.due_at <= bindparam("wq_now")),
     ]
-    row = session.execute(select(*figures)).one()
-    values = [int(v or 0) for v in row]
-    return Counts(dict(zip(teams, values, strict=False)), values[-3], values[-2], values[-1], cap)
+    if rows_of is not None:
+        figures.append(_rows_capped(True, rows_of.items, rows_of.case_filter, cap))
+    return select(*figures)
+
+
+def counts(
+    session: Session,
+    actor: Actor,
+    now: datetime,
+    teams: Sequence[str],
+    cap: int,
+    *,
+    rows_of: Listing | None = None,
+) -> Counts:
+    """Open items per team, at the supervisor's level and up, at the manager's, and past
+    due now (the header), and with ``rows_of`` how many rows that queue has: one
+    statement, each figure an index walk of at most ``cap`` entries
+    (``ix_work_items_open_team_due_at``, ``..._level_due_at``, ``..._due_at``)."""
+    if not actor.is_staff:
+        return Counts({t: 0 for t in teams}, 0, 0, 0, cap, 0 if rows_of is not None else None)
+    shape = None
+    params: dict[str, Any] = {"wq_now": now}
+    if rows_of is not None:
+        shape = Listing(rows_of.items.shape(), _case_shape(rows_of.case_filter))
+        params.update(rows_of.items.params(), **_case_params(rows_of.case_filter))
+    stmt = _counts_statement(tuple(teams), cap, shape)
+    values = [int(v or 0) for v in session.connection().execute(stmt, params).one()]
+    total = min(cap, values.pop()) if rows_of is not None else None
+    return Counts(
+        dict(zip(teams, values, strict=False)), values[-3], values[-2], values[-1], cap, total
+    )
 
 
 def case_items(session: Session, referral_id: int) -> list[WorkItem]:

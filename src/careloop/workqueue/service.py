@@ -298,18 +298,21 @@ def list_queue(
     now = clock.now()
     by_case: dict[int, list[WorkItemRead]] = defaultdict(list)
     if with_items:
-        for r in repository.open_items_of_cases(
-            session, [r.referral_id for r in rows if r.referral_id is not None]
-        ):
-            by_case[r.referral_id or 0].append(_read(r, now))
-    figures = repository.counts(session, actor, now, rules.TEAMS, rules.COUNT_CAP)
-    total = (
-        repository.count_cases(
-            session, actor, items=items, case_filter=case_filter, cap=rules.COUNT_CAP
-        )
-        if with_total
-        else None
-    )
+        # A case with nothing "more" has its one open item on the page already.
+        more = {r.referral_id: r for r in rows if r.referral_id is not None and r.more}
+        for r in repository.open_items_of_cases(session, more):
+            head = more[r.referral_id or 0]
+            by_case[head.referral_id or 0].append(_read(r, now, case_number=head.case_number))
+    total: int | None = None
+    rows_of = None
+    if with_total and not has_more and (rows or offset == 0):
+        total = min(rules.COUNT_CAP, offset + len(rows))  # the last page holds the rest
+    elif with_total:
+        rows_of = repository.Listing(items, case_filter)
+    # The navigation's figures and the queue's row count: one statement.
+    figures = repository.counts(session, actor, now, rules.TEAMS, rules.COUNT_CAP, rows_of=rows_of)
+    if rows_of is not None:
+        total = figures.total
     audit.record(
         session,
         actor,
@@ -341,7 +344,7 @@ def list_queue(
 
 def _case(row: QueueRow, now: datetime, items: list[WorkItemRead] | None) -> QueueCaseRead:
     names = [n for n in (row.member_first_name, row.member_last_name) if n]
-    head = _read(row, now)
+    head = next((i for i in items or () if i.item_id == row.item_id), None) or _read(row, now)
     return QueueCaseRead(
         case_number=row.case_number,
         member_name=" ".join(names) or None,
@@ -351,11 +354,11 @@ def _case(row: QueueRow, now: datetime, items: list[WorkItemRead] | None) -> Que
         discharge_dependent=row.discharge_dependent,
         item=head,
         more=row.more,
-        items=items if items is not None else [head],
+        items=items or [head],
     )
 
 
-def _read(row: QueueRow, now: datetime) -> WorkItemRead:
+def _read(row: QueueRow, now: datetime, *, case_number: str | None = None) -> WorkItemRead:
     assignee = None
     if row.owner_user_id is not None:
         assignee = AssigneeRead(
@@ -370,7 +373,7 @@ def _read(row: QueueRow, now: datetime) -> WorkItemRead:
         level=row.level,
         queue=rules.LEVEL_NAMES.get(row.level, "team"),
         what=row.title,
-        case_number=row.case_number,
+        case_number=case_number or row.case_number,
         due_at=row.due_at,
         overdue=is_open and rules.is_overdue(now, row.due_at),
         overdue_by_minutes=rules.overdue_minutes(now, row.due_at) if is_open else 0,

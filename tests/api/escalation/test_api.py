@@ -211,6 +211,15 @@ class TestRefused:
                 "requested_by.email",
             ),
             ({"reason": "other", "requested_by": {**CALLER, "name": "  "}}, "requested_by.name"),
+            (
+                {"reason": "other", "requested_by": {**CALLER, "name": "Sam\u202eyhtnA"}},
+                "requested_by.name",
+            ),
+            (
+                {"reason": "other", "requested_by": {**CALLER, "phone": "860\u200b555"}},
+                "requested_by.phone",
+            ),
+            ({"reason": "other", "requested_by": CALLER, "details": "late\u2066 again"}, "details"),
             ({"reason": "other"}, "requested_by"),
             (
                 {"reason": "other", "requested_by": CALLER, "supervisor_user_id": 99999},

@@ -5,16 +5,10 @@ Python client) and ``fhirpy``, each posting a referral bundle and reading the Ta
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
-import httpx
 import pytest
 from fhir.resources.R4B.bundle import Bundle as R4BBundle
 from fhir.resources.R4B.task import Task as R4BTask
@@ -24,15 +18,13 @@ from fhirclient.models.task import Task as SmartTask
 from fhirpy import SyncFHIRClient
 from fhirpy.base.exceptions import ResourceNotFound
 
-import careloop
 from careloop.core.actor import Role
 from careloop.core.clock import FixedClock
 from careloop.db.session import Database
 from tests.factories.fhir import ORDER_SYSTEM, referral_bundle
 from tests.factories.identity import make_user
 from tests.factories.referral import make_payer
-
-SRC = Path(careloop.__file__).resolve().parents[1]
+from tests.live_server import live_server
 
 
 @dataclass(frozen=True)
@@ -40,27 +32,6 @@ class Server:
     fhir_url: str
     hartford: str
     albany: str
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_until_up(base_url: str, server: subprocess.Popen[bytes]) -> None:
-    # Generous: the code sets load at startup, and test machines are often busy.
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"the server exited with {server.returncode}")
-        try:
-            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("the server did not answer /healthz within 240 s")
 
 
 @pytest.fixture
@@ -74,41 +45,14 @@ def server(committed_database: Database, database_url: str) -> Iterator[Server]:
         _, albany = make_user(
             session, clock=clock, role=Role.referring_clinician, organization="Albany Riverside"
         )
-    port = _free_port()
     env = {
         **os.environ,
-        "PYTHONPATH": str(SRC),
         "CARELOOP_DATABASE_URL": database_url,
         "CARELOOP_ENVIRONMENT": "test",
         "CARELOOP_LOG_LEVEL": "WARNING",
     }
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "careloop.app:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(base_url, process)
+    with live_server(env) as base_url:
         yield Server(f"{base_url}/fhir", hartford, albany)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def test_fhirclient_posts_a_bundle_and_reads_the_task_back(server: Server) -> None:
