@@ -5,7 +5,7 @@ count cap). Walking ``(team, referral_id)`` in case order reads the index alone 
 stops at the cap, where the most-urgent-item anti-join probed every case's other items.
 
 Revision ID: 0020
-Revises: 0010
+Revises: 0014
 Create Date: 2026-12-03 18:00:00
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0020"
-down_revision: str | None = "0010"
+down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
