@@ -64,6 +64,9 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "escalation:commit": frozenset({Role.supervisor}),
     "escalation:resolve": frozenset({Role.supervisor, Role.case_manager}),
     "workqueue:read": STAFF_ROLES,
+    # Bulk files of referrals: intake's work (and the operator's command line).
+    "import:create": _INTAKE | {Role.service},
+    "import:read": _INTAKE | {Role.service},
     "workqueue:claim": STAFF_ROLES,
 }
 

@@ -328,8 +328,14 @@ def _flag(condition: ColumnElement[bool] | None) -> ColumnElement[int]:
 
 
 def next_assignee(session: Session, needs: CaseNeeds) -> AssigneeRow | None:
-    """The case manager a case goes to, in one statement: available ones (identity.rules
-    .available) ordered by identity.rules.rank_key, which it mirrors (who fits every
+    """The case manager a case goes to (:func:`ranked_assignees`, the first)."""
+    rows = ranked_assignees(session, needs, limit=1)
+    return rows[0] if rows else None
+
+
+def ranked_assignees(session: Session, needs: CaseNeeds, *, limit: int = 200) -> list[AssigneeRow]:
+    """The case managers a case may go to, best first, in one statement: available ones
+    (identity.rules.available) ordered by identity.rules.rank_key, which it mirrors (who fits every
     need, then language, payer and service line, then the fewest open cases, then the
     lowest id). Open cases are counted on ``ix_referrals_assignee_user_id_status``."""
     speaks = _flag(
@@ -379,22 +385,22 @@ def next_assignee(session: Session, needs: CaseNeeds) -> AssigneeRow | None:
             open_cases,
             User.id,
         )
-        .limit(1)
+        .limit(limit)
     )
-    row = session.execute(stmt).first()
-    if row is None:
-        return None
-    return AssigneeRow(
-        int(row[0]),
-        str(row[1]),
-        row[2],
-        bool(row[3]),
-        bool(row[4]),
-        bool(row[5]),
-        bool(row[6]),
-        bool(row[7]),
-        int(row[8]),
-    )
+    return [
+        AssigneeRow(
+            int(row[0]),
+            str(row[1]),
+            row[2],
+            bool(row[3]),
+            bool(row[4]),
+            bool(row[5]),
+            bool(row[6]),
+            bool(row[7]),
+            int(row[8]),
+        )
+        for row in session.execute(stmt)
+    ]
 
 
 def open_cases_of(session: Session, user_id: int) -> list[Referral]:
@@ -437,6 +443,68 @@ def lock_duplicate_key(session: Session, key: str, at: datetime) -> None:
     )
 
 
+def lock_duplicate_keys(session: Session, keys: Sequence[str], at: datetime) -> None:
+    """:func:`lock_duplicate_key` for many keys (a bulk intake), in key order so that two
+    batches sharing keys wait for each other rather than deadlock; one executemany."""
+    if not keys:
+        return
+    connection = session.connection()
+    upsert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+    stmt = upsert(_LOCKS)
+    connection.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[_LOCKS.c.key], set_={"touched_at": stmt.excluded.touched_at}
+        ),
+        [{"key": key, "touched_at": at} for key in sorted(keys)],
+    )
+
+
+def open_matches_of_keys(
+    session: Session, *, keys: Sequence[str], npis: Sequence[str], since: datetime
+) -> list[tuple[str, str, str, str, datetime]]:
+    """Open referrals of any of these people (duplicate keys) and ordering NPIs received
+    since ``since``, one row per item: (key, NPI, item code, case number, received at).
+    The batch form of :func:`recent_open_matches`."""
+    if not keys or not npis:
+        return []
+    stmt = (
+        select(
+            Referral.duplicate_key,
+            Referral.ordering_npi,
+            ReferralItem.code,
+            Referral.case_number,
+            Referral.received_at,
+        )
+        .join(ReferralItem, ReferralItem.referral_id == Referral.id)
+        .where(
+            Referral.duplicate_key.in_(list(keys)),
+            Referral.ordering_npi.in_(list(npis)),
+            Referral.received_at >= since,
+            Referral.status.in_(list(OPEN_STATUSES)),
+        )
+    )
+    return [(r[0], r[1] or "", r[2], r[3], r[4]) for r in session.execute(stmt)]
+
+
+def case_numbers_by_external_id(
+    session: Session, actor: Actor, external_ids: Sequence[str]
+) -> dict[str, str]:
+    """The case number of each external id among the cases the actor may see."""
+    if not external_ids:
+        return {}
+    stmt = (
+        visible_to(actor)
+        .with_only_columns(Referral.external_id, Referral.case_number)
+        .where(Referral.external_id.in_(sorted(set(external_ids))))
+        .order_by(Referral.id)
+    )
+    out: dict[str, str] = {}
+    for external_id, case_number in session.execute(stmt):
+        if external_id is not None:
+            out.setdefault(external_id, case_number)
+    return out
+
+
 # ---- member links ----------------------------------------------------------------------------
 
 
@@ -470,6 +538,15 @@ def insert_referral(session: Session, values: dict[str, Any]) -> tuple[int, str]
     stmt = _INSERT_REFERRAL_NUMBERED if "case_number_prefix" in values else _INSERT_REFERRAL
     row = session.connection().execute(stmt, values).one()
     return int(row[0]), str(row[1])
+
+
+def insert_referrals(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert many cases (their case numbers among the values) with one executemany;
+    returns their ids in the order of ``rows``."""
+    if not rows:
+        return []
+    stmt = insert(_REFERRALS).returning(_REFERRALS.c.id, sort_by_parameter_order=True)
+    return [int(v) for v in session.connection().execute(stmt, rows).scalars()]
 
 
 def insert_items(session: Session, rows: list[dict[str, Any]]) -> None:
