@@ -50,3 +50,15 @@ def reserve_case_numbers(session: Session, prefix: str, n: int) -> list[str]:
     else:
         values = sorted(int(v) for v in session.execute(_SQLITE_MANY, {"n": n}).scalars())
     return [f"{prefix}{value:06d}" for value in values]
+
+
+def reserve_ids(session: Session, table: str, n: int) -> list[int] | None:
+    """The next ``n`` ids of ``table``'s serial ``id`` (PostgreSQL), so many rows can be
+    written with COPY and still be referred to; None on SQLite (insert and read back)."""
+    if session.get_bind().dialect.name != "postgresql" or n <= 0:
+        return None
+    stmt = text(
+        "SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n) "
+        "ORDER BY 1"
+    )
+    return [int(v) for v in session.execute(stmt, {"table": table, "n": n}).scalars()]

@@ -22,8 +22,8 @@ from careloop.imports.rules import RowProblem
 from careloop.referral.enums import Channel
 from careloop.referral.schemas import ReferralCreate
 
-#: A row as read: its line and its fields (or the problem that makes it unreadable).
-RawRow = tuple[int, dict[str, Any] | RowProblem]
+#: A row as read: its line and its fields (or the problems that refuse it already).
+RawRow = tuple[int, dict[str, Any] | RowProblem | list[RowProblem]]
 
 _SUFFIXES = {
     ".csv": FileFormat.csv,
@@ -126,6 +126,7 @@ def _csv_rows(text: IO[str]) -> Iterator[RawRow]:
     if len(set(header)) != len(header):
         raise UnreadableFileError("A column is named twice in the header.", field="file")
     width = len(header)
+    shape = rules.RowShape(header, kinds)
     for cells in reader:
         line = reader.line_num
         if not any(cells):
@@ -141,7 +142,20 @@ def _csv_rows(text: IO[str]) -> Iterator[RawRow]:
                 ),
             )
             continue
-        yield line, rules.unflatten(dict(zip(header, cells, strict=True)), kinds)
+        problems = _unclean_cells(line, header, cells)
+        yield line, problems or shape.build(cells)
+
+
+def _unclean_cells(line: int, header: list[str], cells: list[str]) -> list[RowProblem]:
+    """Control characters in a CSV row, each named by its column (the field's path):
+    one pass over the whole row first, the cells only when it finds one."""
+    if block_problem("\n".join(cells)) is None:
+        return []
+    return [
+        RowProblem(line, name, "control_characters", problem)
+        for name, cell in zip(header, cells, strict=True)
+        if (problem := block_problem(cell))
+    ]
 
 
 def _ndjson_rows(text: Iterable[str]) -> Iterator[RawRow]:
@@ -159,18 +173,22 @@ def _ndjson_rows(text: Iterable[str]) -> Iterator[RawRow]:
         yield line, value
 
 
-def check_row(line: int, fields: dict[str, Any]) -> ReferralCreate | list[RowProblem]:
+def check_row(
+    line: int, fields: dict[str, Any], *, text_checked: bool = False
+) -> ReferralCreate | list[RowProblem]:
     """A row as the JSON API checks a body: every string free of control characters,
     then the referral model (strict types, known fields, dates in range). A file's row
     must carry its ``external_id``, the key that makes a re-run create nothing new;
-    its channel is ``batch`` unless it says otherwise."""
-    problems = [
-        RowProblem(line, field, "control_characters", problem)
-        for field, value in strings_in(fields)
-        if (problem := block_problem(value))
-    ]
-    if problems:
-        return _first_per_field(problems)
+    its channel is ``batch`` unless it says otherwise. ``text_checked``: a CSV row's
+    cells were checked as they were read."""
+    if not text_checked:
+        problems = [
+            RowProblem(line, field, "control_characters", problem)
+            for field, value in strings_in(fields)
+            if (problem := block_problem(value))
+        ]
+        if problems:
+            return _first_per_field(problems)
     if not fields.get("external_id"):
         return [
             RowProblem(

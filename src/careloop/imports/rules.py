@@ -9,7 +9,6 @@ JSON, one referral a line.
 
 from __future__ import annotations
 
-import itertools
 import re
 from dataclasses import dataclass
 from datetime import timedelta
@@ -108,54 +107,56 @@ def coerce(cell: str, kind: str | None) -> Any:
     return cell
 
 
+class RowShape:
+    """How the cells of a CSV row become the nested JSON object the API takes, worked
+    out once from the header: each column's path (``items.0.code`` -> items, 0, code)
+    and the JSON type of its field."""
+
+    def __init__(self, header: list[str], kinds: dict[str, str]) -> None:
+        self.columns = [
+            (
+                index,
+                tuple(int(p) if _INDEX.match(p) else p for p in name.strip().split(".")),
+                kinds.get(column_pattern(name.strip())),
+            )
+            for index, name in enumerate(header)
+        ]
+
+    def build(self, cells: list[str]) -> dict[str, Any]:
+        """A row as JSON. Empty cells are left out; a list is as long as its highest
+        position given, a position left empty between two given ones is an empty
+        object (the model then names its fields)."""
+        root: dict[Any, Any] = {}
+        for index, path, kind in self.columns:
+            cell = cells[index]
+            if not cell:
+                continue
+            node = root
+            for part in path[:-1]:
+                child = node.get(part)
+                if child is None:
+                    child = node[part] = {}
+                node = child
+            node[path[-1]] = coerce(cell, kind) if kind in ("integer", "boolean") else cell
+        built: dict[str, Any] = _lists(root)
+        return built
+
+
 def unflatten(cells: dict[str, str], kinds: dict[str, str]) -> dict[str, Any]:
-    """A CSV row (column -> cell) as the nested JSON object the API takes. Empty cells
-    are left out; a list is as long as its highest position given, a position left
-    empty between two given ones is an empty object (the model then names its fields)."""
-    root: dict[str, Any] = {}
-    for column, cell in cells.items():
-        if cell is None or cell == "":
-            continue
-        parts = column.strip().split(".")
-        node: Any = root
-        for part, following in itertools.pairwise(parts):
-            child_is_list = bool(_INDEX.match(following))
-            node = _step(node, part, [] if child_is_list else {})
-        _put(node, parts[-1], coerce(cell, kinds.get(column_pattern(column.strip()))))
-    filled: dict[str, Any] = _fill(root)
-    return filled
+    """One CSV row (column -> cell) as JSON (:class:`RowShape`)."""
+    header = list(cells)
+    return RowShape(header, kinds).build([cells[name] for name in header])
 
 
-def _step(node: Any, part: str, empty: Any) -> Any:
-    if isinstance(node, list):
-        index = int(part)
-        while len(node) <= index:
-            node.append(None)
-        if node[index] is None:
-            node[index] = empty
-        return node[index]
-    return node.setdefault(part, empty)
-
-
-def _put(node: Any, part: str, value: Any) -> None:
-    if isinstance(node, list):
-        index = int(part)
-        while len(node) <= index:
-            node.append(None)
-        node[index] = value
-    else:
-        node[part] = value
-
-
-def _fill(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _fill(v) for k, v in value.items()}
-    if isinstance(value, list):
-        objects = any(isinstance(v, dict) for v in value)
-        if objects:
-            return [_fill(v) if v is not None else {} for v in value]
-        return [v for v in value if v is not None]
-    return value
+def _lists(node: dict[Any, Any]) -> Any:
+    """Nodes keyed by positions become lists (objects filled with {} where a position
+    was left out; plain values just dropped)."""
+    if node and all(isinstance(key, int) for key in node):
+        values = [node.get(i) for i in range(max(node) + 1)]
+        if any(isinstance(v, dict) for v in values):
+            return [_lists(v) if isinstance(v, dict) else {} for v in values]
+        return [v for v in values if v is not None]
+    return {k: _lists(v) if isinstance(v, dict) else v for k, v in node.items()}
 
 
 def percent_done(lines_done: int, total_lines: int | None, *, finished: bool) -> int:

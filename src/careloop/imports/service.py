@@ -185,7 +185,7 @@ def process_batch(
     actor = _actor_of(job)
     now = clock.now()
     with judged_at(now):
-        drafts, problems = _check_rows(rows, seen)
+        drafts, problems = _check_rows(rows, seen, text_checked=job.file_format is FileFormat.csv)
     known = bulk.already_received(session, actor, [d.external_id or "" for d in drafts])
     cases = bulk.receive_many(
         session, actor, [d for d in drafts if d.external_id not in known], clock=clock
@@ -216,7 +216,7 @@ def process_batch(
 
 
 def _check_rows(
-    rows: Sequence[RawRow], seen: dict[str, int]
+    rows: Sequence[RawRow], seen: dict[str, int], *, text_checked: bool
 ) -> tuple[list[ReferralCreate], list[RowProblem]]:
     drafts: list[ReferralCreate] = []
     problems: list[RowProblem] = []
@@ -224,7 +224,10 @@ def _check_rows(
         if isinstance(raw, RowProblem):
             problems.append(raw)
             continue
-        checked = files.check_row(line, raw)
+        if isinstance(raw, list):
+            problems += raw
+            continue
+        checked = files.check_row(line, raw, text_checked=text_checked)
         if isinstance(checked, list):
             problems += checked
             continue

@@ -7,8 +7,11 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
+    ARRAY,
     ColumnElement,
     Select,
+    String,
+    any_,
     bindparam,
     case,
     false,
@@ -17,6 +20,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy import exists as sql_exists
@@ -26,8 +30,9 @@ from sqlalchemy.orm import Session
 
 from careloop.core.actor import Actor, Role
 from careloop.core.pagination import PageRequest
-from careloop.db import sequences
+from careloop.db import copy, sequences
 from careloop.db.base import table_of
+from careloop.db.types import UTCDateTime
 from careloop.identity.models import SkillKind, User, UserSkill
 from careloop.identity.rules import CaseNeeds
 from careloop.network.models import Provider
@@ -449,14 +454,35 @@ def lock_duplicate_keys(session: Session, keys: Sequence[str], at: datetime) -> 
     if not keys:
         return
     connection = session.connection()
-    upsert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
-    stmt = upsert(_LOCKS)
+    if connection.dialect.name == "postgresql":
+        connection.execute(_LOCK_MANY_PG, {"keys": sorted(keys), "at": at})
+        return
+    stmt = sqlite_insert(_LOCKS)
     connection.execute(
         stmt.on_conflict_do_update(
             index_elements=[_LOCKS.c.key], set_={"touched_at": stmt.excluded.touched_at}
         ),
         [{"key": key, "touched_at": at} for key in sorted(keys)],
     )
+
+
+_LOCK_MANY_PG = text(
+    "INSERT INTO duplicate_key_locks (key, touched_at) "
+    "SELECT k, :at FROM unnest(CAST(:keys AS text[])) AS k ORDER BY k "
+    "ON CONFLICT (key) DO UPDATE SET touched_at = excluded.touched_at"
+).bindparams(bindparam("at", type_=UTCDateTime()))
+
+
+def _one_of(session: Session, column: Any, values: Sequence[str]) -> ColumnElement[bool]:
+    """``column IN values``: one array parameter on PostgreSQL (a batch's thousands of
+    values cost no statement of thousands of placeholders), a plain IN on SQLite."""
+    if session.get_bind().dialect.name == "postgresql":
+        matches: ColumnElement[bool] = column == any_(
+            bindparam(None, list(values), type_=ARRAY(String))
+        )
+        return matches
+    listed: ColumnElement[bool] = column.in_(list(values))
+    return listed
 
 
 def open_matches_of_keys(
@@ -477,8 +503,8 @@ def open_matches_of_keys(
         )
         .join(ReferralItem, ReferralItem.referral_id == Referral.id)
         .where(
-            Referral.duplicate_key.in_(list(keys)),
-            Referral.ordering_npi.in_(list(npis)),
+            _one_of(session, Referral.duplicate_key, keys),
+            _one_of(session, Referral.ordering_npi, npis),
             Referral.received_at >= since,
             Referral.status.in_(list(OPEN_STATUSES)),
         )
@@ -495,7 +521,7 @@ def case_numbers_by_external_id(
     stmt = (
         visible_to(actor)
         .with_only_columns(Referral.external_id, Referral.case_number)
-        .where(Referral.external_id.in_(sorted(set(external_ids))))
+        .where(_one_of(session, Referral.external_id, sorted(set(external_ids))))
         .order_by(Referral.id)
     )
     out: dict[str, str] = {}
@@ -545,12 +571,18 @@ def insert_referrals(session: Session, rows: list[dict[str, Any]]) -> list[int]:
     returns their ids in the order of ``rows``."""
     if not rows:
         return []
+    ids = sequences.reserve_ids(session, _REFERRALS.name, len(rows))
+    if ids is not None:
+        copy.insert_rows(
+            session, _REFERRALS, [{**r, "id": i} for r, i in zip(rows, ids, strict=True)]
+        )
+        return ids
     stmt = insert(_REFERRALS).returning(_REFERRALS.c.id, sort_by_parameter_order=True)
     return [int(v) for v in session.connection().execute(stmt, rows).scalars()]
 
 
 def insert_items(session: Session, rows: list[dict[str, Any]]) -> None:
-    session.connection().execute(insert(_ITEMS), rows)
+    copy.insert_rows(session, _ITEMS, rows)
 
 
 def replace_items(session: Session, referral_id: int, rows: list[dict[str, Any]]) -> None:
@@ -561,7 +593,7 @@ def replace_items(session: Session, referral_id: int, rows: list[dict[str, Any]]
 
 
 def insert_events(session: Session, rows: list[dict[str, Any]]) -> None:
-    session.connection().execute(insert(_EVENTS), rows)
+    copy.insert_rows(session, _EVENTS, rows)
 
 
 # The version moves on as an ORM change would, so a screen holding the old one conflicts.
