@@ -77,7 +77,39 @@ DEFAULT_ROWS = 1_000_000
 PAYER = "BENCHP"
 NPI = "1234567893"
 
-HEADER = ["external_id", "urgency", "member.first_name", "member.last_name", "member.birth_date", "member.sex", "member.phone", "member.language", "member.address.line1", "member.address.city", "member.address.state", "member.address.zip", "coverage.payer_id", "coverage.member_id", "ordering_provider.npi", "ordering_provider.name", "ordering_provider.organization", "ordering_provider.phone", "diagnoses.0.code", "diagnoses.1.code", "items.0.code", "items.0.code_system", "items.0.quantity", "items.0.frequency", "items.1.code", "items.1.code_system", "items.1.quantity", "items.1.rental", "signed_order.signed_on", "signed_order.signer_npi", "notes"]
+HEADER = [
+    "external_id",
+    "urgency",
+    "member.first_name",
+    "member.last_name",
+    "member.birth_date",
+    "member.sex",
+    "member.phone",
+    "member.language",
+    "member.address.line1",
+    "member.address.city",
+    "member.address.state",
+    "member.address.zip",
+    "coverage.payer_id",
+    "coverage.member_id",
+    "ordering_provider.npi",
+    "ordering_provider.name",
+    "ordering_provider.organization",
+    "ordering_provider.phone",
+    "diagnoses.0.code",
+    "diagnoses.1.code",
+    "items.0.code",
+    "items.0.code_system",
+    "items.0.quantity",
+    "items.0.frequency",
+    "items.1.code",
+    "items.1.code_system",
+    "items.1.quantity",
+    "items.1.rental",
+    "signed_order.signed_on",
+    "signed_order.signer_npi",
+    "notes",
+]
 
 #: Home-care HCPCS lines (CareLoop's table) and ICD-10-CM codes the rows draw from.
 ITEMS = (("G0299", "E1390"), ("E0260", "E0143"), ("B4034", "E0601"), ("G0151", "E0470"))
