@@ -128,14 +128,17 @@ class TestCsvFile:
         assert done.status is ImportStatus.done and done.percent_done == 100
         assert (done.created, done.refused, done.already_imported) == (55, 5, 0)
         assert done.needs_clarification == 1
-        assert errors(database, intake, clock, done.id) == [
-            ["line", "field", "rule", "message"],
-            ["5", "member.birth_date", "date", ANY_MESSAGE],
-            ["12", "urgency", "unknown_code", ANY_MESSAGE],
-            ["22", "member.last_name", "required", "Field required"],
-            ["32", "member.first_name", "control_characters", ANY_MESSAGE],
-            ["52", "external_id", "required", ANY_MESSAGE],
+        header, *refused = errors(database, intake, clock, done.id)
+        assert header == ["line", "field", "rule", "message"]
+        assert [row[:3] for row in refused] == [
+            ["5", "member.birth_date", "date"],
+            ["12", "urgency", "unknown_code"],
+            ["22", "member.last_name", "required"],
+            ["32", "member.first_name", "control_characters"],
+            ["52", "external_id", "required"],
         ]
+        assert all(row[3] for row in refused), "each refusal says why"
+        assert "U+0007" in refused[3][3]
         with database.unit_of_work() as session:
             assert count(session, Referral.id) == 55
             assert count(session, ReferralItem.id) == 110
@@ -294,11 +297,3 @@ def _as_overrides(body: dict[str, Any], external_id: str) -> dict[str, Any]:
         "member__last_name": body["member"]["last_name"],
         "discharge_at": body["discharge_at"],
     }
-
-
-class _Any:
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, str) and bool(other)
-
-
-ANY_MESSAGE: Any = _Any()
