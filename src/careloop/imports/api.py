@@ -64,6 +64,7 @@ _UPLOAD: dict[str, Any] = {
     responses={
         202: {"description": "The job, queued"},
         **COMMON,
+        400: {"description": "Not a multipart form, or one with too many parts", **PROBLEM},
         413: {"description": "File too large", **PROBLEM},
     },
     openapi_extra=_UPLOAD,
