@@ -22,6 +22,7 @@ from careloop.eligibility import api as eligibility_api
 from careloop.escalation import api as escalation_api
 from careloop.fhir import api as fhir_api
 from careloop.identity import secrets
+from careloop.imports import api as imports_api
 from careloop.interaction import api as interaction_api
 from careloop.logging import configure_logging
 from careloop.matching import api as matching_api
@@ -78,7 +79,12 @@ def create_app(
     app.state.clock = clock or SystemClock()
     app.state.token_cache = TokenCache(ttl=settings.token_cache_seconds)
     problems.install(app)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        # The file plus its multipart envelope.
+        uploads={imports_api.router.prefix: settings.max_import_bytes + 64 * 1024},
+    )
     app.add_middleware(RequestContextMiddleware)
     app.include_router(referral_api.router)
     app.include_router(network_api.router)
@@ -91,6 +97,7 @@ def create_app(
     app.include_router(fhir_api.router)
     app.include_router(escalation_api.router)
     app.include_router(webhook_api.router)
+    app.include_router(imports_api.router)
     portal.install(app, settings)
     _add_health(app)
     _add_problem_docs(app)

@@ -433,6 +433,81 @@ def payer_sim(
             break
 
 
+@import_app.command("referrals")
+def import_referrals(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    errors: Annotated[
+        Path | None,
+        typer.Option(help="Where to write the refused rows (default: FILE.errors.csv)"),
+    ] = None,
+) -> None:
+    """Import a file of referrals: CSV (headers are the API's field names, nested ones
+    with dots: member.first_name, items.0.code) or NDJSON (one referral as JSON a line).
+
+    Every row is checked with the API's intake rules; good rows become cases; refused
+    rows go to the error file with their line, field and rule. A row whose external_id
+    a case already carries is counted as already imported (a re-run creates nothing).
+    Exit status: 0 when no row was refused, 1 when some were, 2 when the file cannot
+    be read as referrals.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from careloop.imports import service as import_service
+    from careloop.imports import tasks as import_tasks
+    from careloop.imports.files import count_lines
+    from careloop.imports.schemas import ImportJobRead
+
+    database, clock = _database(), SystemClock()
+    console, err = _console(), _console(stderr=True)
+    with file.open("rb") as stream:
+        lines = count_lines(stream)
+    try:
+        with database.unit_of_work() as session:
+            job = import_service.submit_import(
+                session,
+                SYSTEM_ACTOR,
+                file_name=file.name,
+                source_path=str(file.resolve()),
+                lines_total=lines,
+                clock=clock,
+            )
+            source = import_service.start(session, job.id, clock=clock)
+    except DomainError as exc:
+        _fail(exc)
+    outcome: list[ImportJobRead | None] = []
+    columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err, transient=False) as progress:
+        task = progress.add_task("rows", total=max(lines, 1))
+
+        def advance(read: ImportJobRead) -> None:
+            progress.update(task, completed=min(lines, read.rows_done + 1))
+
+        def run() -> None:
+            outcome.append(import_tasks.run_job(database, source, clock=clock, on_progress=advance))
+
+        worker = threading.Thread(target=run, name=f"import-{job.id}")
+        worker.start()
+        worker.join()
+        progress.update(task, completed=max(lines, 1))
+    if not outcome or outcome[0] is None:
+        with database.unit_of_work() as session:
+            failed = import_service.get_import(session, SYSTEM_ACTOR, job.id, clock=clock)
+        err.print(f"[red]not a referral file[/red]: {failed.failure or 'the import stopped'}")
+        raise typer.Exit(2)
+    done = outcome[0]
+    console.print(
+        f"import {done.id}: {done.created} case(s) created "
+        f"({done.needs_clarification} needing clarification), "
+        f"{done.already_imported} already imported, {done.refused} row(s) refused"
+    )
+    if done.refused:
+        target = errors or file.with_name(file.name + ".errors.csv")
+        with database.unit_of_work() as session, target.open("w", encoding="utf-8") as out:
+            out.writelines(import_service.error_rows(session, done.id))
+        console.print(f"refused rows, with their line, field and rule: {target}")
+        raise typer.Exit(1)
+
+
 @app.command()
 def validate(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],

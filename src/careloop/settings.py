@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # Largest JSON body the API parses; larger ones answer 413 before parsing.
     max_body_bytes: int = Field(default=1_000_000, ge=1_000)
+    # Largest referral file the import API takes (multipart); the command line reads any.
+    max_import_bytes: int = Field(default=64 * 1024 * 1024, ge=1_000)
     # Deepest JSON nesting accepted; deeper bodies answer 400 before validation.
     max_json_depth: int = Field(default=32, ge=4)
     # How long an Idempotency-Key is honoured (seconds); Stripe keeps keys for 24 h.

@@ -1,5 +1,6 @@
 """The worker: fires due clocks exactly once, raises overdue work up the escalation
-ladder and delivers the outbox.
+ladder, runs bulk import jobs (resuming one a stopped worker left) and delivers the
+outbox.
 
 Run it as ``careloop worker`` (any number side by side on PostgreSQL; one on SQLite),
 once as ``careloop tick``, or inside ``careloop demo``. Each batch of clocks is claimed
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session
 from careloop.core.clock import Clock
 from careloop.db.session import Database
 from careloop.escalation import tasks as escalation_tasks
+from careloop.imports import tasks as import_tasks
 from careloop.matching import tasks as matching_tasks
 from careloop.notification import service as notification_service
 from careloop.notification.sinks import Sink
@@ -156,6 +158,9 @@ def run_until_idle(
         total.update(fired)
         if sum(fired.values()) < batch:
             break
+    imported = import_tasks.run_pending(database, clock=clock)
+    if imported:
+        total["imports"] += imported
     climbed = climb_ladder(database, clock=clock, batch=batch)
     if climbed:
         total["escalations"] += climbed

@@ -8,13 +8,14 @@ from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from careloop.audit.models import AuditRecord
+from careloop.db import copy
 from careloop.db.base import table_of
 
 _AUDIT = table_of(AuditRecord)
 
 
 def insert_many(session: Session, rows: list[dict[str, Any]]) -> None:
-    session.connection().execute(insert(_AUDIT), rows)
+    copy.insert_rows(session, _AUDIT, rows)
 
 
 def insert_one(session: Session, values: dict[str, Any]) -> None:

@@ -10,6 +10,7 @@ from careloop.db.base import Base
 from careloop.eligibility import models as eligibility_models
 from careloop.escalation import models as escalation_models
 from careloop.identity import models as identity_models
+from careloop.imports import models as imports_models
 from careloop.interaction import models as interaction_models
 from careloop.matching import models as matching_models
 from careloop.network import models as network_models
@@ -31,6 +32,7 @@ __all__ = [
     "eligibility_models",
     "escalation_models",
     "identity_models",
+    "imports_models",
     "interaction_models",
     "matching_models",
     "network_models",

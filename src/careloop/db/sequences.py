@@ -28,3 +28,37 @@ def case_number_params(session: Session, prefix: str) -> dict[str, Any]:
         return {"case_number_prefix": prefix}
     value = int(session.execute(_SQLITE_NEXT).scalar_one())
     return {"case_number": f"{prefix}{value:06d}"}
+
+
+_POSTGRES_MANY = text("SELECT nextval('case_number_seq') FROM generate_series(1, :n) ORDER BY 1")
+# AUTOINCREMENT keeps its high-water mark in sqlite_sequence: numbers are never reused.
+_SQLITE_MANY = text(
+    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :n) "
+    "INSERT INTO case_number_seq (id) "
+    "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'case_number_seq'), 0) + i "
+    "FROM n WHERE true RETURNING id"
+)
+
+
+def reserve_case_numbers(session: Session, prefix: str, n: int) -> list[str]:
+    """The next ``n`` case numbers at once (a bulk intake), in increasing order: one
+    statement on both databases."""
+    if n <= 0:
+        return []
+    if session.get_bind().dialect.name == "postgresql":
+        values = [int(v) for v in session.execute(_POSTGRES_MANY, {"n": n}).scalars()]
+    else:
+        values = sorted(int(v) for v in session.execute(_SQLITE_MANY, {"n": n}).scalars())
+    return [f"{prefix}{value:06d}" for value in values]
+
+
+def reserve_ids(session: Session, table: str, n: int) -> list[int] | None:
+    """The next ``n`` ids of ``table``'s serial ``id`` (PostgreSQL), so many rows can be
+    written with COPY and still be referred to; None on SQLite (insert and read back)."""
+    if session.get_bind().dialect.name != "postgresql" or n <= 0:
+        return None
+    stmt = text(
+        "SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n) "
+        "ORDER BY 1"
+    )
+    return [int(v) for v in session.execute(stmt, {"table": table, "n": n}).scalars()]

@@ -77,6 +77,9 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     # coordination centre (which hear of every case).
     "webhook:manage": frozenset({Role.admin, Role.supervisor}),
     "workqueue:read": STAFF_ROLES,
+    # Bulk files of referrals: intake's work (and the operator's command line).
+    "import:create": _INTAKE | {Role.service},
+    "import:read": _INTAKE | {Role.service},
     "workqueue:claim": STAFF_ROLES,
 }
 

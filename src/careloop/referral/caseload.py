@@ -94,6 +94,56 @@ def choose_assignee(session: Session, needs: staffing.CaseNeeds) -> Chosen | Non
     )
 
 
+def choose_many(
+    session: Session,
+    cases: list[tuple[ServiceClass, str | None, ResolvedPayer | None]],
+) -> list[Chosen | None]:
+    """The case manager of each new case of a batch (bulk intake), as ``choose_at_intake``
+    would choose them one after the other: one query per distinct set of needs lists
+    the available case managers with how they fit, then each case goes to the first by
+    ``identity.rules.rank_key``, counting the cases the batch already gave them."""
+    ranked: dict[staffing.CaseNeeds, list[repository.AssigneeRow]] = {}
+    given: dict[int, int] = {}
+    out: list[Chosen | None] = []
+    for service_class, language, payer in cases:
+        needs = case_needs(
+            service_class=service_class.value,
+            member_language=language,
+            payer_code=payer.code if payer else None,
+            payer_name=payer.name if payer else None,
+        )
+        if needs not in ranked:
+            ranked[needs] = repository.ranked_assignees(session, needs)
+        best: tuple[tuple[bool, bool, bool, bool, int, int], staffing.Fit, int, int] | None
+        best = None
+        for row in ranked[needs]:
+            fitting = _fit(row)
+            open_cases = row.open_cases + given.get(row.user_id, 0)
+            key = staffing.rank_key(fitting, open_cases, row.user_id)
+            if best is None or key < best[0]:
+                best = (key, fitting, open_cases, row.user_id)
+        if best is None:
+            out.append(None)
+            continue
+        _, fitting, open_cases, user_id = best
+        row = next(r for r in ranked[needs] if r.user_id == user_id)
+        given[user_id] = given.get(user_id, 0) + 1
+        out.append(
+            Chosen(user_id, row.name, row.extension, staffing.reason(needs, fitting, open_cases))
+        )
+    return out
+
+
+def _fit(row: repository.AssigneeRow) -> staffing.Fit:
+    return staffing.Fit(
+        speaks=row.speaks,
+        handles_payer=row.handles_payer,
+        handles_line=row.handles_line,
+        payer_listed=row.payer_listed,
+        line_listed=row.line_listed,
+    )
+
+
 def assigned_event(
     referral_id: int, actor: Actor, chosen: Chosen | None, *, now: datetime
 ) -> dict[str, Any]:

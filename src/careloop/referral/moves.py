@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select
@@ -185,6 +185,24 @@ def status_changed(
         referral=referral,
         new=new,
     )
+
+
+class ReceivedCase(NamedTuple):
+    """A case just received by a bulk intake, as the domains that react to new cases
+    read it."""
+
+    referral_id: int
+    status: ReferralStatus
+    ack_due_at: datetime
+    service_due_at: datetime
+
+
+def cases_received(session: Session, cases: list[ReceivedCase], *, clock: Clock) -> None:
+    """Announce many new cases at once (``referral.received_many``): the work queue
+    opens their first work items with one statement, as ``status_changed(new=True)``
+    does for one case."""
+    if cases:
+        events.publish("referral.received_many", session=session, clock=clock, cases=cases)
 
 
 def timeline_event(

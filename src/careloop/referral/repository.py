@@ -7,9 +7,12 @@ from datetime import date, datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
+    ARRAY,
     ColumnElement,
     Select,
+    String,
     and_,
+    any_,
     bindparam,
     case,
     false,
@@ -18,6 +21,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy import exists as sql_exists
@@ -27,8 +31,9 @@ from sqlalchemy.orm import Session
 
 from careloop.core.actor import Actor, Role
 from careloop.core.pagination import PageRequest
-from careloop.db import sequences
+from careloop.db import copy, sequences
 from careloop.db.base import table_of
+from careloop.db.types import UTCDateTime
 from careloop.identity.models import SkillKind, User, UserSkill
 from careloop.identity.rules import CaseNeeds
 from careloop.network.models import Provider
@@ -329,8 +334,14 @@ def _flag(condition: ColumnElement[bool] | None) -> ColumnElement[int]:
 
 
 def next_assignee(session: Session, needs: CaseNeeds) -> AssigneeRow | None:
-    """The case manager a case goes to, in one statement: available ones (identity.rules
-    .available) ordered by identity.rules.rank_key, which it mirrors (who fits every
+    """The case manager a case goes to (:func:`ranked_assignees`, the first)."""
+    rows = ranked_assignees(session, needs, limit=1)
+    return rows[0] if rows else None
+
+
+def ranked_assignees(session: Session, needs: CaseNeeds, *, limit: int = 200) -> list[AssigneeRow]:
+    """The case managers a case may go to, best first, in one statement: available ones
+    (identity.rules.available) ordered by identity.rules.rank_key, which it mirrors (who fits every
     need, then language, payer and service line, then the fewest open cases, then the
     lowest id). Open cases are counted on ``ix_referrals_assignee_user_id_status``."""
     speaks = _flag(
@@ -380,22 +391,22 @@ def next_assignee(session: Session, needs: CaseNeeds) -> AssigneeRow | None:
             open_cases,
             User.id,
         )
-        .limit(1)
+        .limit(limit)
     )
-    row = session.execute(stmt).first()
-    if row is None:
-        return None
-    return AssigneeRow(
-        int(row[0]),
-        str(row[1]),
-        row[2],
-        bool(row[3]),
-        bool(row[4]),
-        bool(row[5]),
-        bool(row[6]),
-        bool(row[7]),
-        int(row[8]),
-    )
+    return [
+        AssigneeRow(
+            int(row[0]),
+            str(row[1]),
+            row[2],
+            bool(row[3]),
+            bool(row[4]),
+            bool(row[5]),
+            bool(row[6]),
+            bool(row[7]),
+            int(row[8]),
+        )
+        for row in session.execute(stmt)
+    ]
 
 
 def open_cases_of(session: Session, user_id: int) -> list[Referral]:
@@ -438,6 +449,89 @@ def lock_duplicate_key(session: Session, key: str, at: datetime) -> None:
     )
 
 
+def lock_duplicate_keys(session: Session, keys: Sequence[str], at: datetime) -> None:
+    """:func:`lock_duplicate_key` for many keys (a bulk intake), in key order so that two
+    batches sharing keys wait for each other rather than deadlock; one executemany."""
+    if not keys:
+        return
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.execute(_LOCK_MANY_PG, {"keys": sorted(keys), "at": at})
+        return
+    stmt = sqlite_insert(_LOCKS)
+    connection.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[_LOCKS.c.key], set_={"touched_at": stmt.excluded.touched_at}
+        ),
+        [{"key": key, "touched_at": at} for key in sorted(keys)],
+    )
+
+
+_LOCK_MANY_PG = text(
+    "INSERT INTO duplicate_key_locks (key, touched_at) "
+    "SELECT k, :at FROM unnest(CAST(:keys AS text[])) AS k ORDER BY k "
+    "ON CONFLICT (key) DO UPDATE SET touched_at = excluded.touched_at"
+).bindparams(bindparam("at", type_=UTCDateTime()))
+
+
+def _one_of(session: Session, column: Any, values: Sequence[str]) -> ColumnElement[bool]:
+    """``column IN values``: one array parameter on PostgreSQL (a batch's thousands of
+    values cost no statement of thousands of placeholders), a plain IN on SQLite."""
+    if session.get_bind().dialect.name == "postgresql":
+        matches: ColumnElement[bool] = column == any_(
+            bindparam(None, list(values), type_=ARRAY(String))
+        )
+        return matches
+    listed: ColumnElement[bool] = column.in_(list(values))
+    return listed
+
+
+def open_matches_of_keys(
+    session: Session, *, keys: Sequence[str], npis: Sequence[str], since: datetime
+) -> list[tuple[str, str, str, str, datetime]]:
+    """Open referrals of any of these people (duplicate keys) and ordering NPIs received
+    since ``since``, one row per item: (key, NPI, item code, case number, received at).
+    The batch form of :func:`recent_open_matches`."""
+    if not keys or not npis:
+        return []
+    stmt = (
+        select(
+            Referral.duplicate_key,
+            Referral.ordering_npi,
+            ReferralItem.code,
+            Referral.case_number,
+            Referral.received_at,
+        )
+        .join(ReferralItem, ReferralItem.referral_id == Referral.id)
+        .where(
+            _one_of(session, Referral.duplicate_key, keys),
+            _one_of(session, Referral.ordering_npi, npis),
+            Referral.received_at >= since,
+            Referral.status.in_(list(OPEN_STATUSES)),
+        )
+    )
+    return [(r[0], r[1] or "", r[2], r[3], r[4]) for r in session.execute(stmt)]
+
+
+def case_numbers_by_external_id(
+    session: Session, actor: Actor, external_ids: Sequence[str]
+) -> dict[str, str]:
+    """The case number of each external id among the cases the actor may see."""
+    if not external_ids:
+        return {}
+    stmt = (
+        visible_to(actor)
+        .with_only_columns(Referral.external_id, Referral.case_number)
+        .where(_one_of(session, Referral.external_id, sorted(set(external_ids))))
+        .order_by(Referral.id)
+    )
+    out: dict[str, str] = {}
+    for external_id, case_number in session.execute(stmt):
+        if external_id is not None:
+            out.setdefault(external_id, case_number)
+    return out
+
+
 # ---- member links ----------------------------------------------------------------------------
 
 
@@ -473,8 +567,23 @@ def insert_referral(session: Session, values: dict[str, Any]) -> tuple[int, str]
     return int(row[0]), str(row[1])
 
 
+def insert_referrals(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert many cases (their case numbers among the values) with one executemany;
+    returns their ids in the order of ``rows``."""
+    if not rows:
+        return []
+    ids = sequences.reserve_ids(session, _REFERRALS.name, len(rows))
+    if ids is not None:
+        copy.insert_rows(
+            session, _REFERRALS, [{**r, "id": i} for r, i in zip(rows, ids, strict=True)]
+        )
+        return ids
+    stmt = insert(_REFERRALS).returning(_REFERRALS.c.id, sort_by_parameter_order=True)
+    return [int(v) for v in session.connection().execute(stmt, rows).scalars()]
+
+
 def insert_items(session: Session, rows: list[dict[str, Any]]) -> None:
-    session.connection().execute(insert(_ITEMS), rows)
+    copy.insert_rows(session, _ITEMS, rows)
 
 
 def replace_items(session: Session, referral_id: int, rows: list[dict[str, Any]]) -> None:
@@ -485,7 +594,7 @@ def replace_items(session: Session, referral_id: int, rows: list[dict[str, Any]]
 
 
 def insert_events(session: Session, rows: list[dict[str, Any]]) -> None:
-    session.connection().execute(insert(_EVENTS), rows)
+    copy.insert_rows(session, _EVENTS, rows)
 
 
 # The version moves on as an ORM change would, so a screen holding the old one conflicts.

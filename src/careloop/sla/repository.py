@@ -12,9 +12,16 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from careloop.db import copy
 from careloop.db.base import table_of
 from careloop.db.session import skip_locked
-from careloop.sla.models import OPEN_CLOCK_STATUSES, Clock, ClockKind, ClockStatus
+from careloop.sla.models import (
+    OPEN_CLOCK_STATUSES,
+    TEAM_OF_KIND,
+    Clock,
+    ClockKind,
+    ClockStatus,
+)
 
 # A Core statement on the table (not the ORM bulk path): one INSERT for many clocks.
 _CLOCKS = table_of(Clock)
@@ -22,6 +29,12 @@ _CLOCKS = table_of(Clock)
 
 def insert_many(session: Session, rows: list[dict[str, Any]]) -> None:
     """Insert clocks from their column values, one statement, nothing read back."""
+    if len(rows) >= copy.COPY_FROM:
+        # COPY takes no Python default: the team comes from the kind, as the model's does.
+        for row in rows:
+            row.setdefault("team", TEAM_OF_KIND[ClockKind(row["kind"])].value)
+        copy.insert_rows(session, _CLOCKS, rows)
+        return
     session.connection().execute(insert(_CLOCKS), rows)
 
 

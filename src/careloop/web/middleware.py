@@ -126,23 +126,28 @@ class BodyLimitMiddleware:
     """Refuse bodies over ``max_bytes`` with 413: at once when Content-Length says so,
     and while streaming when it does not (chunked uploads)."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_bytes: int, uploads: dict[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        # Paths that take a file (a bulk import), with their own, larger limit.
+        self.uploads = uploads or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.uploads.get(scope["path"].rstrip("/"), self.max_bytes)
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
         if declared is not None:
             try:
-                too_big = int(declared) > self.max_bytes
+                too_big = int(declared) > limit
             except ValueError:
                 too_big = False
             if too_big:
-                await self._refuse(scope, send)
+                await self._refuse(scope, send, limit)
                 return
         received = 0
         refused = False
@@ -152,7 +157,7 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     refused = True
                     raise _TooLarge
             return message
@@ -160,14 +165,14 @@ class BodyLimitMiddleware:
         try:
             await self.app(scope, limited_receive, send)
         except _TooLarge:
-            await self._refuse(scope, send)
+            await self._refuse(scope, send, limit)
 
-    async def _refuse(self, scope: Scope, send: Send) -> None:
+    async def _refuse(self, scope: Scope, send: Send, limit: int) -> None:
         body = _problem_bytes(
             413,
             "payload_too_large",
             "Request body too large",
-            f"The body is larger than {self.max_bytes} bytes.",
+            f"The body is larger than {limit} bytes.",
             scope["path"],
         )
         headers: list[Any] = [

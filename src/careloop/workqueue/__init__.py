@@ -7,6 +7,8 @@ whatever its clocks say (DESIGN.md §3). Items follow domain events:
 - ``referral.status_changed`` (session, clock, referral_id, status, referral, new):
   published by the referral domain wherever it writes a status; ``rules.needed_work``
   says what the new status calls for.
+- ``referral.received_many`` (session, clock, cases: list of ``referral.moves
+  .ReceivedCase``): a bulk intake's new cases; their first items in one INSERT.
 - ``work.needed`` (session, clock, referral_id: int | None, kind: str, team: str,
   due_at: datetime, subject: str, title: str): any lower domain asks for a person. It
   opens the item for ``subject`` (e.g. ``"offer:7"``, ``"contact:3"``; unique among open

@@ -38,6 +38,8 @@ from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import BindParameter
 
 from careloop.core.actor import Actor
+from careloop.db import copy
+from careloop.db.base import table_of
 from careloop.identity.models import User
 from careloop.payer.models import Payer
 from careloop.referral.enums import ReferralStatus, Urgency
@@ -476,8 +478,10 @@ def open_by_subject(session: Session, subject: str) -> WorkItem | None:
 
 
 def insert_items(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """One INSERT for all the rows (intake's hot path)."""
-    if rows:
+    """One INSERT for all the rows (intake's hot path; COPY for a bulk intake's many)."""
+    if len(rows) >= copy.COPY_FROM:
+        copy.insert_rows(session, table_of(WorkItem), rows)
+    elif rows:
         session.execute(insert(WorkItem), list(rows))
 
 

@@ -138,6 +138,25 @@ def on_status_changed(
     repository.insert_items(session, rows)
 
 
+def on_received_many(*, session: Session, clock: Clock, cases: list[Any], **_: Any) -> None:
+    """``referral.received_many`` (a bulk intake): the first work items of every new
+    case, with one INSERT for the batch (each case as ``referral.moves.ReceivedCase``)."""
+    now = clock.now()
+    rows = []
+    for case in cases:
+        facts = rules.CaseFacts(
+            referral_id=case.referral_id,
+            status=case.status,
+            acknowledged=False,
+            ack_due_at=case.ack_due_at,
+            service_due_at=case.service_due_at,
+            changed_at=now,
+            clock_due={},
+        )
+        rows += [_row(w, case.referral_id, now) for w in rules.needed_work(facts)]
+    repository.insert_items(session, rows)
+
+
 def _update(item: WorkItem, due_at: datetime, title: str, team: str) -> None:
     """A new due time for open work: at level 1 it climbs when that time comes."""
     item.title, item.team = title, team
@@ -185,6 +204,7 @@ def on_work_done(*, session: Session, clock: Clock, subject: str, **_: Any) -> N
 
 
 events.subscribe("referral.status_changed", on_status_changed)
+events.subscribe("referral.received_many", on_received_many)
 events.subscribe("work.needed", on_work_needed)
 events.subscribe("work.done", on_work_done)
 

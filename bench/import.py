@@ -1,0 +1,347 @@
+"""Bulk import throughput: a file of referral rows imported and checked by CareLoop, next
+to a bare PostgreSQL COPY of the same file in the same run, then the same file again.
+
+    .venv/bin/python bench/import.py                  # 1,000,000 rows
+    .venv/bin/python bench/import.py --rows 20000     # quicker
+
+What runs (DESIGN.md §7: figures are ratios against the machine's own limit):
+
+* a dedicated database, ``careloop_bench_import`` (``--db-name``) on the server that
+  CARELOOP_BENCH_POSTGRES_URL names (default postgresql://postgres@127.0.0.1:5432/postgres),
+  dropped, recreated and migrated with ``upgrade_database`` (``--keep-db`` leaves it), with
+  the payer the rows name;
+* a CSV file of ``--rows`` synthetic referrals in the API's field names (31 columns: the
+  member with address, coverage, ordering clinician, two diagnoses, two items, the signed
+  order), each with its own external id; one row in 100 is refused (a birth date that is
+  no date), one in 50 is stored needing clarification (an unknown HCPCS code), the rest
+  are complete;
+* bare: ``COPY ... FROM STDIN (FORMAT csv, HEADER)`` of the file into a plain table of
+  31 text columns (no index, no check), one transaction: the machine's limit for getting
+  these bytes into PostgreSQL;
+* CareLoop: ``careloop.imports`` as ``careloop import referrals FILE`` runs it (in this
+  process, no progress bar; the code sets loaded first, as a server loads them at start,
+  and not counted): every row read, checked with the JSON API's intake rules
+  (the pydantic model, the intake checklist, deadlines on the business calendar,
+  duplicate detection, the case manager it goes to), and stored in batches of 2,000 rows,
+  one transaction each: the case, its items, its clocks, its timeline events, its audit
+  record and its work items, and the refused rows' errors;
+* the re-run: the same file imported again, which must store nothing new (every good
+  row already imported) and be at least as fast;
+* checks after each import: the cases, clocks, events, audit records and work items
+  counted against the rows, the errors against the refused rows.
+
+Target (standards issue): the import at least 0.5x the COPY rate; the re-run at least as
+fast as the import.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import gc
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from _common import (
+    FIRST_NAMES,
+    LAST_NAMES,
+    BenchError,
+    add_database_options,
+    drop_database,
+    recreate_database,
+    run_main,
+    say,
+    server_facts,
+    sqlalchemy_url,
+    with_database,
+)
+from careloop.codes import warm_up
+from careloop.core.actor import SYSTEM_ACTOR
+from careloop.core.clock import SystemClock
+from careloop.db.migrate import upgrade_database
+from careloop.db.session import Database
+from careloop.imports import service as import_service
+from careloop.imports import tasks as import_tasks
+from careloop.imports.files import count_lines
+from careloop.imports.schemas import ImportJobRead
+from careloop.payer import service as payer_service
+
+DB_NAME = "careloop_bench_import"
+DEFAULT_ROWS = 1_000_000
+PAYER = "BENCHP"
+NPI = "1234567893"
+
+HEADER = [
+    "external_id",
+    "urgency",
+    "member.first_name",
+    "member.last_name",
+    "member.birth_date",
+    "member.sex",
+    "member.phone",
+    "member.language",
+    "member.address.line1",
+    "member.address.city",
+    "member.address.state",
+    "member.address.zip",
+    "coverage.payer_id",
+    "coverage.member_id",
+    "ordering_provider.npi",
+    "ordering_provider.name",
+    "ordering_provider.organization",
+    "ordering_provider.phone",
+    "diagnoses.0.code",
+    "diagnoses.1.code",
+    "items.0.code",
+    "items.0.code_system",
+    "items.0.quantity",
+    "items.0.frequency",
+    "items.1.code",
+    "items.1.code_system",
+    "items.1.quantity",
+    "items.1.rental",
+    "signed_order.signed_on",
+    "signed_order.signer_npi",
+    "notes",
+]
+
+#: Home-care HCPCS lines (CareLoop's table) and ICD-10-CM codes the rows draw from.
+ITEMS = (("G0299", "E1390"), ("E0260", "E0143"), ("B4034", "E0601"), ("G0151", "E0470"))
+ZIPS = ("06103", "06105", "06106", "06112", "06114", "06120")
+DIAGNOSES = (("J44.1", "Z99.81"), ("I50.9", "R26.2"), ("G47.33", "E11.9"), ("M17.11", "Z96.651"))
+
+
+def write_file(path: Path, rows: int, today: date) -> int:
+    """The bench's CSV; returns how many rows are refused by design."""
+    signed = (today - timedelta(days=2)).isoformat()
+    refused = 0
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(HEADER)
+        for i in range(rows):
+            items, dx = ITEMS[i % 4], DIAGNOSES[(i // 4) % 4]
+            born = f"19{30 + i % 50}-{1 + i % 12:02d}-{1 + i % 28:02d}"
+            if i % 100 == 99:
+                born, refused = "1945-13-45", refused + 1
+            second = "Z9999" if i % 50 == 7 else items[1]
+            writer.writerow(
+                [
+                    f"BENCH-{i:08d}",
+                    "routine" if i % 10 else "urgent",
+                    FIRST_NAMES[i % 8],
+                    f"{LAST_NAMES[(i // 8) % 8]}{i}",
+                    born,
+                    "female" if i % 2 else "male",
+                    f"860-555-{i % 10_000:04d}",
+                    "en",
+                    f"{1 + i % 900} Asylum St",
+                    "Hartford",
+                    "CT",
+                    ZIPS[i % len(ZIPS)],
+                    PAYER,
+                    f"M{i:010d}",
+                    NPI,
+                    "Dr. Amara Osei",
+                    "Hartford General Hospital",
+                    "860-555-0100",
+                    dx[0],
+                    dx[1],
+                    items[0],
+                    "HCPCS",
+                    str(1 + i % 8),
+                    "2x weekly",
+                    second,
+                    "HCPCS",
+                    "1",
+                    "true",
+                    signed,
+                    NPI,
+                    "Synthetic bench referral.",
+                ]
+            )
+    return refused
+
+
+# ---- bare COPY ----------------------------------------------------------------------------
+
+
+def bare_copy(url: str, path: Path) -> float:
+    """Seconds to COPY the file into a plain table of text columns, in one transaction."""
+    columns = sql.SQL(", ").join(sql.SQL("{} text").format(sql.Identifier(name)) for name in HEADER)
+    with psycopg.connect(url) as conn:
+        conn.execute("DROP TABLE IF EXISTS bench_copy")
+        conn.execute(sql.SQL("CREATE TABLE bench_copy ({})").format(columns))
+        conn.commit()
+        started = time.perf_counter()
+        with (
+            conn.cursor() as cur,
+            cur.copy("COPY bench_copy FROM STDIN (FORMAT csv, HEADER)") as copy,
+            path.open("rb") as stream,
+        ):
+            while block := stream.read(1 << 20):
+                copy.write(block)
+        conn.commit()
+        seconds = time.perf_counter() - started
+        conn.execute("DROP TABLE bench_copy")
+    return seconds
+
+
+# ---- CareLoop -----------------------------------------------------------------------------
+
+
+def careloop_import(database: Database, path: Path) -> tuple[float, ImportJobRead]:
+    """Seconds to import the file as ``careloop import referrals`` does, and the job."""
+    clock = SystemClock()
+    started = time.perf_counter()
+    with path.open("rb") as stream:
+        lines = count_lines(stream)
+    with database.unit_of_work() as session:
+        job = import_service.submit_import(
+            session,
+            SYSTEM_ACTOR,
+            file_name=path.name,
+            source_path=str(path),
+            lines_total=lines,
+            clock=clock,
+        )
+        source = import_service.start(session, job.id, clock=clock)
+    done = import_tasks.run_job(database, source, clock=clock)
+    seconds = time.perf_counter() - started
+    if done is None:
+        raise BenchError(f"the import of {path} failed")
+    return seconds, done
+
+
+@dataclass(frozen=True)
+class Expected:
+    rows: int
+    refused: int
+    created: int
+
+
+def verify(url: str, expected: Expected, job: ImportJobRead, *, rerun: bool) -> None:
+    """The job's counts, and every table the import writes, against the rows."""
+    created = 0 if rerun else expected.created
+    already = expected.created if rerun else 0
+    if (job.created, job.already_imported, job.refused) != (created, already, expected.refused):
+        raise BenchError(
+            f"job counts created={job.created} already={job.already_imported} "
+            f"refused={job.refused}; expected {created}/{already}/{expected.refused}"
+        )
+    with psycopg.connect(url) as conn:
+
+        def count(query: str) -> int:
+            row = conn.execute(query).fetchone()
+            return int(row[0]) if row else -1
+
+        n = expected.created
+        checks = {
+            "referrals": (count("SELECT count(*) FROM referrals"), n),
+            "items": (count("SELECT count(*) FROM referral_items"), 2 * n),
+            "clocks": (count("SELECT count(*) FROM clocks WHERE referral_id IS NOT NULL"), 3 * n),
+            "received events": (
+                count("SELECT count(*) FROM referral_events WHERE type = 'referral.received'"),
+                n,
+            ),
+            "audit": (
+                count("SELECT count(*) FROM audit_records WHERE action = 'referral.create'"),
+                n,
+            ),
+            "cases with work": (
+                count("SELECT count(DISTINCT referral_id) FROM work_items"),
+                n,
+            ),
+            "errors": (
+                count(
+                    f"SELECT count(DISTINCT line) FROM import_row_errors WHERE job_id = {job.id}"
+                ),
+                expected.refused,
+            ),
+        }
+    wrong = {k: v for k, v in checks.items() if v[0] != v[1]}
+    if wrong:
+        raise BenchError(f"after the import: {wrong} (found, expected)")
+
+
+# ---- main ---------------------------------------------------------------------------------
+
+
+def run(args: argparse.Namespace) -> None:
+    admin, name = args.postgres_url, args.db_name
+    url = with_database(admin, name)
+    say(f"recreating {name} and migrating ...")
+    recreate_database(admin, name)
+    upgrade_database(sqlalchemy_url(url))
+    database = Database.from_url(sqlalchemy_url(url), pool_size=2)
+    with database.unit_of_work() as session:
+        payer_service.add_payer(
+            session, code=PAYER, name="Bench Health Plan", rules=None, clock=SystemClock()
+        )
+    with tempfile.TemporaryDirectory(prefix="careloop-bench-import-") as tmp:
+        path = Path(tmp) / "referrals.csv"
+        started = time.perf_counter()
+        refused = write_file(path, args.rows, datetime.now(UTC).date())
+        size = path.stat().st_size
+        say(
+            f"wrote {args.rows:,} rows ({size / 1e6:.0f} MB) in "
+            f"{time.perf_counter() - started:.1f} s"
+        )
+        expected = Expected(args.rows, refused, args.rows - refused)
+        started = time.perf_counter()
+        warm_up()
+        gc.freeze()
+        say(f"code sets loaded in {time.perf_counter() - started:.1f} s (not counted)")
+        copy_s = bare_copy(url, path)
+        say(f"bare COPY: {copy_s:.1f} s")
+        first_s, first = careloop_import(database, path)
+        say(f"import: {first_s:.1f} s")
+        verify(url, expected, first, rerun=False)
+        again_s, again = careloop_import(database, path)
+        say(f"re-run: {again_s:.1f} s")
+        verify(url, expected, again, rerun=True)
+    facts = server_facts(url, name)
+    database.engine.dispose()
+    report(args.rows, copy_s, first_s, again_s, first, facts)
+    if not args.keep_db:
+        drop_database(admin, name)
+
+
+def report(
+    rows: int,
+    copy_s: float,
+    first_s: float,
+    again_s: float,
+    first: ImportJobRead,
+    facts: dict[str, str],
+) -> None:
+    copy_rate, first_rate, again_rate = rows / copy_s, rows / first_s, rows / again_s
+    print(f"bulk import of {rows:,} referral rows (CSV), PostgreSQL {facts['server_version']}")
+    print(
+        f"  created {first.created:,} cases ({first.needs_clarification:,} needing "
+        f"clarification), refused {first.refused:,} rows; database {facts['database_size']}"
+    )
+    print(f"  bare COPY into a plain table : {copy_rate:>10,.0f} rows/s ({copy_s:.1f} s)")
+    print(f"  careloop import referrals    : {first_rate:>10,.0f} rows/s ({first_s:.1f} s)")
+    print(f"  re-run of the same file      : {again_rate:>10,.0f} rows/s ({again_s:.1f} s)")
+    ratio = first_rate / copy_rate
+    verdict = "met" if ratio >= 0.5 else "MISSED"
+    print(f"  import / COPY = {ratio:.3f}x (target >= 0.5x: {verdict})")
+    rerun = "met" if again_rate >= first_rate else "MISSED"
+    print(f"  re-run / import = {again_rate / first_rate:.2f}x (target >= 1x: {rerun})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0] if __doc__ else "")
+    parser.add_argument("--rows", type=int, default=DEFAULT_ROWS)
+    add_database_options(parser, DB_NAME)
+    run(parser.parse_args())
+
+
+if __name__ == "__main__":
+    run_main(main, interrupted="interrupted")

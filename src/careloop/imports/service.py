@@ -1,0 +1,302 @@
+"""Bulk-file use cases: take a file as a job, run it batch by batch, report progress and
+the refused rows.
+
+Each function runs inside the caller's transaction and never commits: the API or the
+command line owns the transaction that queues a job; ``tasks.run_job`` owns one per
+batch, so a batch's cases, its refused rows and the job's progress commit together and
+a restart resumes after the last batch stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+import careloop.workqueue  # noqa: F401 - its handlers open the new cases' work items
+from careloop.audit import service as audit
+from careloop.audit.models import AuditOutcome
+from careloop.core.actor import Actor, Role
+from careloop.core.clock import Clock
+from careloop.core.dates import judged_at
+from careloop.identity.permissions import require
+from careloop.imports import files, repository, rules
+from careloop.imports.enums import FileFormat, ImportStatus
+from careloop.imports.errors import ImportNotFoundError, ImportTooLargeError
+from careloop.imports.files import RawRow
+from careloop.imports.models import ImportJob
+from careloop.imports.rules import RowProblem
+from careloop.imports.schemas import ImportJobRead, ImportLinks
+from careloop.referral import bulk
+from careloop.referral.enums import ReferralStatus
+from careloop.referral.schemas import ReferralCreate
+
+API_PREFIX = "/api/v1/imports"
+
+
+@dataclass(frozen=True, slots=True)
+class JobSource:
+    """What a runner needs to read a job's file and where to resume."""
+
+    job_id: int
+    file_format: FileFormat
+    source_path: str | None
+    lines_done: int
+
+
+def submit_import(
+    session: Session,
+    actor: Actor,
+    *,
+    file_name: str,
+    clock: Clock,
+    content: bytes | None = None,
+    source_path: str | None = None,
+    lines_total: int | None = None,
+    max_bytes: int = rules.MAX_UPLOAD_BYTES,
+) -> ImportJobRead:
+    """Take a referral file (CSV or NDJSON, by its name) as a job for the worker. The
+    job acts as its sender: their role's permissions, their organisation's cases."""
+    require(actor, "import:create")
+    file_format = files.format_of(file_name)
+    if content is not None and len(content) > max_bytes:
+        raise ImportTooLargeError(
+            f"The file is larger than {max_bytes:,} bytes: split it, "
+            "or load it with the command line.",
+            field="file",
+        )
+    if content is not None and lines_total is None:
+        lines_total = content.count(b"\n") + (not content.endswith(b"\n") and bool(content))
+    now = clock.now()
+    job = ImportJob(
+        status=ImportStatus.queued,
+        file_format=file_format,
+        file_name=file_name.rsplit("/", 1)[-1][:200],
+        content=content,
+        source_path=source_path,
+        organization_id=actor.organization_id,
+        created_by_user_id=actor.user_id,
+        actor_role=actor.role.value,
+        actor_label=actor.label[:200],
+        lines_total=lines_total,
+        lines_done=0,
+        rows_done=0,
+        created=0,
+        needs_clarification=0,
+        already_imported=0,
+        refused=0,
+        created_at=now,
+    )
+    session.add(job)
+    session.flush()
+    audit.record(session, actor, "import.create", clock=clock, detail={"import_id": job.id})
+    return to_read(job)
+
+
+def get_import(session: Session, actor: Actor, job_id: int, *, clock: Clock) -> ImportJobRead:
+    """A job of the actor's organisation: its progress and, once done, its counts."""
+    return to_read(_visible_or_404(session, actor, job_id, "import.read", clock=clock))
+
+
+def error_file(session: Session, actor: Actor, job_id: int, *, clock: Clock) -> str:
+    """The refused rows as CSV (line, field, rule, message), lines in file order. The
+    read is audited: a line number points at a member's row of the sender's file."""
+    job = _visible_or_404(session, actor, job_id, "import.errors", clock=clock)
+    audit.record(session, actor, "import.errors", clock=clock, detail={"import_id": job.id})
+    return "".join(files.errors_csv(repository.errors_of(session, job.id)))
+
+
+def error_rows(session: Session, job_id: int) -> Iterator[str]:
+    """The error file of a job the caller runs itself (the command line), streamed."""
+    return files.errors_csv(repository.errors_of(session, job_id))
+
+
+def _visible_or_404(
+    session: Session, actor: Actor, job_id: int, action: str, *, clock: Clock
+) -> ImportJob:
+    require(actor, "import:read")
+    job = repository.get_visible(session, actor, job_id)
+    if job is None:
+        audit.record_denied(
+            session,
+            actor,
+            action,
+            clock=clock,
+            outcome=AuditOutcome.denied
+            if repository.exists(session, job_id)
+            else AuditOutcome.not_found,
+            detail={"import_id": job_id},
+        )
+        raise ImportNotFoundError(f"There is no import {job_id} that you can see.")
+    return job
+
+
+# ---- running a job (the worker, or the command line's thread) --------------------------
+
+
+def claim_next(session: Session, *, clock: Clock) -> JobSource | None:
+    """Take the next job waiting for a worker (or one whose worker stopped): it is
+    marked running, and resumes after its last stored batch."""
+    now = clock.now()
+    job = repository.claim_next(session, stale_before=now - rules.STALE_AFTER)
+    if job is None:
+        return None
+    return _start(job, now)
+
+
+def start(session: Session, job_id: int, *, clock: Clock) -> JobSource:
+    """Mark a job the caller runs itself (the command line) as running."""
+    job = repository.lock(session, job_id)
+    if job is None:
+        raise ImportNotFoundError(f"There is no import {job_id}.")
+    return _start(job, clock.now())
+
+
+def _start(job: ImportJob, now: datetime) -> JobSource:
+    job.status = ImportStatus.running
+    job.started_at = job.started_at or now
+    job.heartbeat_at = now
+    return JobSource(job.id, job.file_format, job.source_path, job.lines_done)
+
+
+def content_of(session: Session, job_id: int) -> bytes:
+    """An uploaded job's file."""
+    return repository.content_of(session, job_id) or b""
+
+
+def process_batch(
+    session: Session,
+    job_id: int,
+    rows: Sequence[RawRow],
+    *,
+    clock: Clock,
+    seen: dict[str, int],
+) -> ImportJobRead:
+    """One batch of a job's rows, in one transaction: each row checked as the JSON API
+    checks a referral; rows whose external id a case already carries are counted as
+    already imported; the rest stored as cases through ``referral.bulk``; each refused
+    row's problems kept for the error file; the job's progress moved on. ``seen`` maps
+    the external ids met so far in the file to their line (a repeat is refused)."""
+    job = repository.lock(session, job_id)
+    if job is None:
+        raise ImportNotFoundError(f"There is no import {job_id}.")
+    actor = _actor_of(job)
+    now = clock.now()
+    with judged_at(now):
+        drafts, problems = _check_rows(rows, seen, text_checked=job.file_format is FileFormat.csv)
+    known = bulk.already_received(session, actor, [d.external_id or "" for d in drafts])
+    cases = bulk.receive_many(
+        session, actor, [d for d in drafts if d.external_id not in known], clock=clock
+    )
+    repository.insert_errors(
+        session,
+        [
+            {
+                "job_id": job_id,
+                "line": p.line,
+                "field": p.field[:200],
+                "rule": p.rule[:60],
+                "message": p.message[:500],
+            }
+            for p in problems
+        ],
+    )
+    job.rows_done += len(rows)
+    job.lines_done = max(job.lines_done, rows[-1][0]) if rows else job.lines_done
+    job.created += len(cases)
+    job.needs_clarification += sum(
+        1 for c in cases if c.status is ReferralStatus.needs_clarification
+    )
+    job.already_imported += len(drafts) - len(cases)
+    job.refused += len({p.line for p in problems})
+    job.heartbeat_at = now
+    return to_read(job)
+
+
+def _check_rows(
+    rows: Sequence[RawRow], seen: dict[str, int], *, text_checked: bool
+) -> tuple[list[ReferralCreate], list[RowProblem]]:
+    drafts: list[ReferralCreate] = []
+    problems: list[RowProblem] = []
+    for line, raw in rows:
+        if isinstance(raw, RowProblem):
+            problems.append(raw)
+            continue
+        if isinstance(raw, list):
+            problems += raw
+            continue
+        checked = files.check_row(line, raw, text_checked=text_checked)
+        if isinstance(checked, list):
+            problems += checked
+            continue
+        key = checked.external_id or ""
+        first = seen.setdefault(key, line)
+        if first != line:
+            problems.append(
+                RowProblem(
+                    line,
+                    "external_id",
+                    "repeated",
+                    f"Line {first} of this file has the same external id.",
+                )
+            )
+            continue
+        drafts.append(checked)
+    return drafts, problems
+
+
+def finish(session: Session, job_id: int, *, clock: Clock) -> ImportJobRead:
+    job = repository.lock(session, job_id)
+    if job is None:
+        raise ImportNotFoundError(f"There is no import {job_id}.")
+    now = clock.now()
+    job.status = ImportStatus.done
+    job.finished_at = job.heartbeat_at = now
+    job.content = None  # the file's rows are cases now; keep no second copy of PHI
+    return to_read(job)
+
+
+def fail(session: Session, job_id: int, reason: str, *, clock: Clock) -> None:
+    """Stop a job whose file cannot be read (the batches before stay stored)."""
+    job = repository.lock(session, job_id)
+    if job is None:
+        return
+    now = clock.now()
+    job.status = ImportStatus.failed
+    job.failure = reason[:500]
+    job.finished_at = job.heartbeat_at = now
+    job.content = None
+
+
+def _actor_of(job: ImportJob) -> Actor:
+    return Actor(
+        user_id=job.created_by_user_id,
+        role=Role(job.actor_role),
+        organization_id=job.organization_id,
+        display_name=job.actor_label,
+    )
+
+
+def to_read(job: ImportJob) -> ImportJobRead:
+    finished = job.status in (ImportStatus.done, ImportStatus.failed)
+    link = f"{API_PREFIX}/{job.id}"
+    return ImportJobRead(
+        id=job.id,
+        status=job.status,
+        file_name=job.file_name,
+        file_format=job.file_format,
+        percent_done=rules.percent_done(job.lines_done, job.lines_total, finished=finished),
+        lines_total=job.lines_total,
+        rows_done=job.rows_done,
+        created=job.created,
+        needs_clarification=job.needs_clarification,
+        already_imported=job.already_imported,
+        refused=job.refused,
+        failure=job.failure,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        links=ImportLinks(self=link, errors=f"{link}/errors"),
+    )

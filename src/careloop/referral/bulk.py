@@ -1,0 +1,221 @@
+"""Bulk intake: the referrals of a file, many in one transaction, each getting what a
+case gets through the JSON API (``service.submit_referral``): the same checks and
+findings, deadlines and clocks (through the sla domain's bulk entry point), duplicate
+detection, the case manager it goes to, its timeline events, its audit record and its
+work items. Each table is written with one statement for the whole batch (executemany),
+never one ORM object per case: a daily file of a million rows is the use case.
+
+The caller owns the transaction (one batch = one transaction: a batch is stored whole
+or not at all) and has already refused the rows whose shape is wrong.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from careloop.audit import service as audit
+from careloop.core.actor import Actor
+from careloop.core.clock import Clock
+from careloop.db import sequences
+from careloop.identity.permissions import require
+from careloop.payer import service as payer_service
+from careloop.referral import caseload, clocks, moves, repository, rules
+from careloop.referral.enums import ReferralStatus
+from careloop.referral.schemas import ReferralCreate
+from careloop.referral.service import (
+    CheckResult,
+    _item_rows,
+    _received_events,
+    _referral_values,
+)
+from careloop.sla import service as sla
+
+#: Possible duplicates named per case, as the single intake names them (repository).
+_MAX_DUPLICATES = 5
+
+
+@dataclass(frozen=True, slots=True)
+class BulkCase:
+    """What a stored referral of the batch became."""
+
+    case_number: str
+    status: ReferralStatus
+
+
+def already_received(session: Session, actor: Actor, external_ids: Sequence[str]) -> dict[str, str]:
+    """The case number of each external id (the sender's own order id, a file's key)
+    that a case the actor may see already carries: a file sent twice creates nothing
+    new. One query per batch, on ``ix_referrals_external_id``."""
+    require(actor, "referral:create")
+    return repository.case_numbers_by_external_id(session, actor, external_ids)
+
+
+def receive_many(
+    session: Session, actor: Actor, drafts: Sequence[ReferralCreate], *, clock: Clock
+) -> list[BulkCase]:
+    """Receive a batch of referrals, in order: check each, store it as a case with its
+    deadlines, clocks, timeline, audit record and work items. Only a wrong shape is
+    refused (by the caller, before); every checklist gap is a finding, as in the API."""
+    require(actor, "referral:create")
+    if not drafts:
+        return []
+    now = clock.now()
+    checked = _check_all(session, drafts, now=now)
+    numbers = sequences.reserve_case_numbers(session, f"CL-{now.year}-", len(checked))
+    _find_duplicates(session, checked, numbers, now=now)
+    chosen = caseload.choose_many(
+        session,
+        [(r.deadlines.service_class, r.draft.member.language, r.payer) for r in checked],
+    )
+    rows = []
+    for result, number, person in zip(checked, numbers, chosen, strict=True):
+        values = _referral_values(actor, result, now=now)
+        values["case_number"] = number
+        values["assignee_user_id"] = person.user_id if person else None
+        rows.append(values)
+    ids = repository.insert_referrals(session, rows)
+    _store_dependents(session, actor, checked, ids, chosen, now=now)
+    audit.record_many(
+        session,
+        actor,
+        "referral.create",
+        [
+            (number, referral_id, {"status": r.status.value, "findings": len(r.findings)})
+            for r, number, referral_id in zip(checked, numbers, ids, strict=True)
+        ],
+        clock=clock,
+    )
+    moves.cases_received(
+        session,
+        [
+            moves.ReceivedCase(referral_id, r.status, row["ack_due_at"], row["service_due_at"])
+            for r, referral_id, row in zip(checked, ids, rows, strict=True)
+        ],
+        clock=clock,
+    )
+    return [BulkCase(number, r.status) for r, number in zip(checked, numbers, strict=True)]
+
+
+def _check_all(
+    session: Session, drafts: Sequence[ReferralCreate], *, now: datetime
+) -> list[CheckResult]:
+    """The intake checklist and deadlines of each draft (``service._run_checks`` without
+    the duplicate lookup, done for the whole batch after); each payer resolved once."""
+    payers: dict[tuple[str | None, str | None], payer_service.ResolvedPayer | None] = {}
+    out = []
+    for draft in drafts:
+        coverage = draft.coverage
+        payer_id = coverage.payer_id if coverage else None
+        payer_name = coverage.payer_name if coverage else None
+        if (payer_id, payer_name) not in payers:
+            payers[payer_id, payer_name] = payer_service.resolve_payer(
+                session, payer_id=payer_id, payer_name=payer_name
+            )
+        payer = payers[payer_id, payer_name]
+        effective = payer.rules if payer else payer_service.default_rules()
+        facts = rules.PayerFacts(
+            named=bool(payer_id or payer_name),
+            found=payer is not None,
+            name=payer.name if payer else None,
+            rules=effective,
+        )
+        findings = rules.check_referral(draft, payer=facts, now=now, received_at=now)
+        member = draft.member
+        key = rules.duplicate_key(member.first_name, member.last_name, member.birth_date)
+        address = member.address
+        deadlines = rules.compute_deadlines(
+            rules=effective,
+            received_at=now,
+            now=now,
+            items=[(item.code.upper(), item.code_system) for item in draft.items],
+            time_zone=rules.member_time_zone(member.time_zone, address.zip if address else None),
+            discharge_at=draft.discharge_at,
+        )
+        out.append(CheckResult(draft, payer, findings, deadlines, key))
+    return out
+
+
+def _window_start(result: CheckResult, now: datetime) -> datetime:
+    effective = result.payer.rules if result.payer else payer_service.default_rules()
+    return now - effective.intake.duplicate_window
+
+
+def _find_duplicates(
+    session: Session, checked: list[CheckResult], numbers: list[str], *, now: datetime
+) -> None:
+    """Possible duplicates (``duplicates.findings``) of the whole batch: stored open
+    cases of the same person, ordering NPI and an item within the payer's window, and
+    the batch's own earlier rows (received now). The keys are locked first, in order,
+    as a single submission locks its own, so a twin sent through the API at the same
+    time sees the batch's case, or the batch sees it."""
+    wanted = [
+        (i, r, r.draft.ordering_provider.npi)
+        for i, r in enumerate(checked)
+        if r.draft.ordering_provider and r.draft.ordering_provider.npi
+    ]
+    if not wanted:
+        return
+    keys = sorted({r.duplicate_key for _, r, _ in wanted})
+    repository.lock_duplicate_keys(session, keys, now)
+    since = min(_window_start(r, now) for _, r, _ in wanted)
+    stored: dict[tuple[str, str], list[tuple[str, str, datetime]]] = defaultdict(list)
+    for key, npi, code, number, received in repository.open_matches_of_keys(
+        session, keys=keys, npis=sorted({npi for _, _, npi in wanted if npi}), since=since
+    ):
+        stored[key, npi].append((code, number, received))
+    earlier: dict[tuple[str, str], list[tuple[set[str], str]]] = defaultdict(list)
+    for i, result, npi in wanted:
+        assert npi is not None
+        codes = {item.code.upper() for item in result.draft.items}
+        pair = (result.duplicate_key, npi)
+        start = _window_start(result, now)
+        hits: dict[str, float] = {}
+        for other_codes, number in reversed(earlier[pair]):
+            if codes & other_codes:
+                hits.setdefault(number, 0.0)
+        for code, number, received in sorted(stored[pair], key=lambda s: s[2], reverse=True):
+            if code in codes and received >= start:
+                hits.setdefault(number, (now - received).total_seconds() / 3600)
+        for number, hours in list(hits.items())[:_MAX_DUPLICATES]:
+            result.findings.append(rules.possible_duplicate(number, hours))
+        earlier[pair].append((codes, numbers[i]))
+
+
+def _store_dependents(
+    session: Session,
+    actor: Actor,
+    checked: list[CheckResult],
+    ids: list[int],
+    chosen: list[caseload.Chosen | None],
+    *,
+    now: datetime,
+) -> None:
+    """The items, clocks and timeline events of the batch: one statement per table."""
+    items: list[dict[str, Any]] = []
+    clock_rows: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    default_sla = payer_service.default_rules().sla
+    for result, referral_id, person in zip(checked, ids, chosen, strict=True):
+        draft = result.draft
+        items += _item_rows(referral_id, draft)
+        clock_rows += clocks.clock_rows(
+            referral_id,
+            status=result.status,
+            deadlines=result.deadlines,
+            policy=result.payer.rules.sla if result.payer else default_sla,
+            discharge_at=draft.discharge_at,
+            now=now,
+        )
+        events += _received_events(referral_id, actor, result, now=now)
+        events.append(caseload.assigned_event(referral_id, actor, person, now=now))
+    for row in events:
+        row.setdefault("provider_id", None)
+    repository.insert_items(session, items)
+    sla.start_many(session, clock_rows)
+    repository.insert_events(session, events)
