@@ -14,6 +14,7 @@ from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
 from careloop import __version__, portal
+from careloop.appeal import api as appeal_api
 from careloop.codes import warm_up
 from careloop.core.clock import Clock, SystemClock
 from careloop.core.errors import DomainError
@@ -89,6 +90,7 @@ def create_app(
     app.include_router(workqueue_api.router)
     app.include_router(fhir_api.router)
     app.include_router(escalation_api.router)
+    app.include_router(appeal_api.router)
     portal.install(app, settings)
     _add_health(app)
     _add_problem_docs(app)
@@ -159,6 +161,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         *scheduling_api.REQUEST_MODELS,
         *interaction_api.REQUEST_MODELS,
         *escalation_api.REQUEST_MODELS,
+        *appeal_api.REQUEST_MODELS,
     ):
         model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         for name, definition in model_schema.pop("$defs", {}).items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from careloop.appeal import models as appeal_models
 from careloop.audit import models as audit_models
 from careloop.db import outbox as outbox_models
 from careloop.db.base import Base
@@ -22,6 +23,7 @@ from careloop.workqueue import models as workqueue_models
 
 __all__ = [
     "Base",
+    "appeal_models",
     "audit_models",
     "eligibility_models",
     "escalation_models",

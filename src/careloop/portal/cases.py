@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
+from careloop.appeal import service as appeal_service
 from careloop.core.actor import Role
 from careloop.core.errors import ConflictError, DomainError, FieldError, RuleViolationError
 from careloop.eligibility import service as eligibility_service
@@ -457,8 +458,8 @@ async def appeal(request: Request, case_number: CaseNumber, authorization_id: Ro
     prefix = f"appeal_{authorization_id}"
 
     def move(ctx: PageContext) -> None:
-        body = moveforms.appeal(moveforms.inputs(prefix, form))
-        prior_auth_service.appeal(ctx.session, ctx.actor, authorization_id, body, clock=ctx.clock)
+        body = moveforms.appeal(moveforms.inputs(prefix, form), authorization_id)
+        appeal_service.open_appeal(ctx.session, ctx.actor, cn, body, clock=ctx.clock)
 
     return await _move(request, form, cn, move, "appealed", prefix=prefix)
 

@@ -18,10 +18,11 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ValidationError
 
+from careloop.appeal.schemas import AppealCreate
 from careloop.core.errors import FieldError, RuleViolationError
 from careloop.portal.forms import shape_errors
 from careloop.prior_auth.rules import Outcome as DecisionOutcome
-from careloop.prior_auth.schemas import AppealIn, DecisionIn, InformationIn
+from careloop.prior_auth.schemas import DecisionIn, InformationIn
 from careloop.referral.schemas import CloseIn
 from careloop.scheduling.rules import Outcome as VisitOutcome
 from careloop.scheduling.schemas import OutcomeIn, ScheduleIn
@@ -109,8 +110,11 @@ def information(values: Mapping[str, str]) -> InformationIn:
     return _model(InformationIn, {"note": _text(values, "note")})
 
 
-def appeal(values: Mapping[str, str]) -> AppealIn:
-    return _model(AppealIn, {"rationale": _text(values, "rationale")})
+def appeal(values: Mapping[str, str], authorization_id: int) -> AppealCreate:
+    return _model(
+        AppealCreate,
+        {"authorization_id": authorization_id, "rationale": _text(values, "rationale")},
+    )
 
 
 def close(values: Mapping[str, str]) -> CloseIn:
