@@ -22,6 +22,7 @@ from careloop.db.session import Database
 from careloop.eligibility import api as eligibility_api
 from careloop.escalation import api as escalation_api
 from careloop.fhir import api as fhir_api
+from careloop.grievance import api as grievance_api
 from careloop.identity import secrets
 from careloop.interaction import api as interaction_api
 from careloop.logging import configure_logging
@@ -91,6 +92,7 @@ def create_app(
     app.include_router(fhir_api.router)
     app.include_router(escalation_api.router)
     app.include_router(appeal_api.router)
+    app.include_router(grievance_api.router)
     portal.install(app, settings)
     _add_health(app)
     _add_problem_docs(app)
@@ -162,6 +164,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         *interaction_api.REQUEST_MODELS,
         *escalation_api.REQUEST_MODELS,
         *appeal_api.REQUEST_MODELS,
+        *grievance_api.REQUEST_MODELS,
     ):
         model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         for name, definition in model_schema.pop("$defs", {}).items():

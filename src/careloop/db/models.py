@@ -8,6 +8,7 @@ from careloop.db import outbox as outbox_models
 from careloop.db.base import Base
 from careloop.eligibility import models as eligibility_models
 from careloop.escalation import models as escalation_models
+from careloop.grievance import models as grievance_models
 from careloop.identity import models as identity_models
 from careloop.interaction import models as interaction_models
 from careloop.matching import models as matching_models
@@ -27,6 +28,7 @@ __all__ = [
     "audit_models",
     "eligibility_models",
     "escalation_models",
+    "grievance_models",
     "identity_models",
     "interaction_models",
     "matching_models",

@@ -63,6 +63,10 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "escalation:read": STAFF_ROLES | {Role.referring_clinician, Role.provider_staff},
     "escalation:commit": frozenset({Role.supervisor}),
     "escalation:resolve": frozenset({Role.supervisor, Role.case_manager}),
+    # Anyone on a case may complain; staff acknowledge, resolve and go to the regulator.
+    "grievance:open": STAFF_ROLES | {Role.referring_clinician, Role.provider_staff, Role.member},
+    "grievance:manage": STAFF_ROLES,
+    "regulatory:file": STAFF_ROLES,
     "workqueue:read": STAFF_ROLES,
     "workqueue:claim": STAFF_ROLES,
 }
