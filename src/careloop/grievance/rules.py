@@ -205,8 +205,8 @@ def parse_window(text: object, key: str) -> Window:
     amount = int(match.group(1))
     if not 1 <= amount <= 3650:
         raise ValueError(f"{key}: between 1 and 3650")
-    unit = match.group(2).split()[0].rstrip("s")
-    kind = DayKind.hours if unit == "hour" else DayKind(unit)
+    word = match.group(2).split()[0]
+    kind = DayKind.hours if word.startswith("hour") else DayKind(word)
     return Window(amount, kind, "payer rule")
 
 
