@@ -170,7 +170,6 @@ def letter_pdf(
         media_type="application/pdf",
         headers={
             "Content-Disposition": f'attachment; filename="appeal-{appeal_id}.pdf"',
-            "X-Content-Type-Options": "nosniff",
             "Cache-Control": "no-store",
         },
     )

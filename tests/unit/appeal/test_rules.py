@@ -104,7 +104,9 @@ class TestBusinessWindows:
     def test_friday_evening_plus_one_business_day_skips_a_monday_holiday(self) -> None:
         # Friday 2027-01-15 19:00 in New York; Monday the 18th is Martin Luther King Day.
         start = datetime(2027, 1, 15, 19, tzinfo=ZoneInfo("America/New_York"))
-        due = rules.window_due(Window(1, DayKind.business, "t"), start, time_zone="America/New_York")
+        due = rules.window_due(
+            Window(1, DayKind.business, "t"), start, time_zone="America/New_York"
+        )
         assert due.astimezone(ZoneInfo("America/New_York")) == datetime(
             2027, 1, 19, 18, tzinfo=ZoneInfo("America/New_York")
         )
