@@ -5,6 +5,7 @@ reasons mapped to the intake checks that would have prevented them."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -239,7 +240,7 @@ class TestDenialsAtTheSource:
         assert set(rules.DENIAL_LABELS) == set(DenialReason)
 
     def test_each_check_named_is_one_the_intake_checklist_raises(self) -> None:
-        source = open(referral_rules.__file__, encoding="utf-8").read()
+        source = Path(referral_rules.__file__).read_text(encoding="utf-8")
         for check in filter(None, rules.PREVENTING_CHECK.values()):
             assert f'"{check}"' in source, check
 
