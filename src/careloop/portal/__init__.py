@@ -15,6 +15,7 @@ from careloop.fhir.outcome import from_domain_error, outcome_response
 from careloop.portal import (
     cases,
     contacts,
+    disputes,
     escalations,
     intake,
     member,
@@ -34,7 +35,18 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 def install(app: FastAPI, settings: Settings) -> None:
     """Mount the pages, their static files and the security headers on ``app``."""
-    for module in (signin, staff, cases, contacts, escalations, intake, referrer, provider, member):
+    for module in (
+        signin,
+        staff,
+        cases,
+        contacts,
+        escalations,
+        disputes,
+        intake,
+        referrer,
+        provider,
+        member,
+    ):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.secure_cookies)

@@ -65,6 +65,11 @@ def _model(model: type[M], data: dict[str, Any], rename: Callable[[str], str] = 
         raise FormInvalidError(_INVALID, errors=errors) from None
 
 
+def parse(model: type[M], data: dict[str, Any]) -> M:
+    """A form's values as the service's request model (422-like errors by field)."""
+    return _model(model, data)
+
+
 def inputs(prefix: str, form: Mapping[str, str]) -> dict[str, str]:
     """The inputs of one form (``prefix.name``) without their prefix."""
     head = prefix + "."
