@@ -20,6 +20,7 @@ from careloop.grievance.schemas import (
     RegulatoryEscalationCreate,
     ResolveGrievanceIn,
 )
+from careloop.identity.permissions import require
 from careloop.portal import moveforms
 from careloop.portal.cases import CaseNumber, RowId, move_and_return
 from careloop.portal.web import Download, PageContext, page, read_form
@@ -38,6 +39,7 @@ async def file_level(request: Request, case_number: CaseNumber, appeal_id: RowId
     cn, prefix = case_number.upper(), f"level_{appeal_id}"
 
     def move(ctx: PageContext) -> None:
+        require(ctx.actor, "authorization:appeal")
         body = moveforms.parse(LevelFileIn, _values(form, prefix))
         appeal_service.file_level(ctx.session, ctx.actor, cn, appeal_id, body, clock=ctx.clock)
 
@@ -50,6 +52,7 @@ async def appeal_outcome(request: Request, case_number: CaseNumber, appeal_id: R
     cn, prefix = case_number.upper(), f"outcome_{appeal_id}"
 
     def move(ctx: PageContext) -> None:
+        require(ctx.actor, "authorization:decide")
         body = moveforms.parse(AppealOutcomeIn, _values(form, prefix))
         appeal_service.record_outcome(ctx.session, ctx.actor, cn, appeal_id, body, clock=ctx.clock)
 
@@ -73,6 +76,7 @@ async def open_grievance(request: Request, case_number: CaseNumber) -> Response:
     cn, prefix = case_number.upper(), "grievance"
 
     def move(ctx: PageContext) -> None:
+        require(ctx.actor, "grievance:open")
         data = _values(form, prefix)
         data["expedited"] = data.get("expedited") == "yes"
         body = moveforms.parse(GrievanceCreate, data)
@@ -87,6 +91,7 @@ async def acknowledge(request: Request, case_number: CaseNumber, grievance_id: R
     cn, prefix = case_number.upper(), f"ack_{grievance_id}"
 
     def move(ctx: PageContext) -> None:
+        require(ctx.actor, "grievance:manage")
         grievance_service.acknowledge(
             ctx.session, ctx.actor, grievance_id, AcknowledgeIn(), clock=ctx.clock
         )
@@ -100,6 +105,7 @@ async def resolve(request: Request, case_number: CaseNumber, grievance_id: RowId
     cn, prefix = case_number.upper(), f"gres_{grievance_id}"
 
     def move(ctx: PageContext) -> None:
+        require(ctx.actor, "grievance:manage")
         body = moveforms.parse(ResolveGrievanceIn, _values(form, prefix))
         grievance_service.resolve(ctx.session, ctx.actor, grievance_id, body, clock=ctx.clock)
 
@@ -112,6 +118,7 @@ async def file_with_regulator(request: Request, case_number: CaseNumber) -> Resp
     cn, prefix = case_number.upper(), "regulator"
 
     def move(ctx: PageContext) -> None:
+        require(ctx.actor, "regulatory:file")
         body = moveforms.parse(RegulatoryEscalationCreate, _values(form, prefix))
         grievance_service.file_regulatory_escalation(
             ctx.session, ctx.actor, cn, body, clock=ctx.clock
