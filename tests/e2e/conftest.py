@@ -229,6 +229,9 @@ def _denied_case(session: Any, clock: FixedClock, reviewer: Any) -> str:
         member_id="NEH448812377",
         last_name="Okafor",
         birth_date="1951-06-02",
+        # A plan of its own: the other stories' plan needs no authorisation.
+        plan_code="SILVER",
+        plan_name="NEHP Silver HMO",
         prior_auth="E1390",
     )
     draft = referral_draft(
