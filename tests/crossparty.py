@@ -33,6 +33,8 @@ OBJECT_PARAMS = frozenset(
         "item_id",
         "contact_id",
         "escalation_id",
+        "appeal_id",
+        "grievance_id",
         "resource_id",  # a FHIR resource of a case (a Task's id is its case number)
         "webhook_id",
     }
@@ -49,6 +51,8 @@ MADE_UP = {
     "item_id": "2147483000",
     "contact_id": "2147483000",
     "escalation_id": "2147483000",
+    "appeal_id": "2147483000",
+    "grievance_id": "2147483000",
     "resource_id": "CL-2026-999999",
     "webhook_id": "2147483000",
 }

@@ -14,6 +14,7 @@ from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
 from careloop import __version__, portal
+from careloop.appeal import api as appeal_api
 from careloop.codes import warm_up
 from careloop.core.clock import Clock, SystemClock
 from careloop.core.errors import DomainError
@@ -21,6 +22,7 @@ from careloop.db.session import Database
 from careloop.eligibility import api as eligibility_api
 from careloop.escalation import api as escalation_api
 from careloop.fhir import api as fhir_api
+from careloop.grievance import api as grievance_api
 from careloop.identity import secrets
 from careloop.imports import api as imports_api
 from careloop.interaction import api as interaction_api
@@ -98,6 +100,8 @@ def create_app(
     app.include_router(escalation_api.router)
     app.include_router(webhook_api.router)
     app.include_router(imports_api.router)
+    app.include_router(appeal_api.router)
+    app.include_router(grievance_api.router)
     portal.install(app, settings)
     _add_health(app)
     _add_problem_docs(app)
@@ -169,6 +173,8 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         *interaction_api.REQUEST_MODELS,
         *escalation_api.REQUEST_MODELS,
         *webhook_api.REQUEST_MODELS,
+        *appeal_api.REQUEST_MODELS,
+        *grievance_api.REQUEST_MODELS,
     ):
         model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         for name, definition in model_schema.pop("$defs", {}).items():

@@ -21,9 +21,11 @@ from datetime import timedelta
 import structlog
 from sqlalchemy.orm import Session
 
+from careloop.appeal import tasks as appeal_tasks
 from careloop.core.clock import Clock
 from careloop.db.session import Database
 from careloop.escalation import tasks as escalation_tasks
+from careloop.grievance import tasks as grievance_tasks
 from careloop.imports import tasks as import_tasks
 from careloop.matching import tasks as matching_tasks
 from careloop.notification import service as notification_service
@@ -57,6 +59,10 @@ HANDLERS: dict[ClockKind, Handler] = {
     ClockKind.resupply: scheduling_tasks.on_resupply_due,
     ClockKind.escalation_commit: escalation_tasks.on_commit_due,
     ClockKind.escalation_eta: escalation_tasks.on_eta_due,
+    ClockKind.appeal_filing: appeal_tasks.on_filing_due,
+    ClockKind.appeal_decision: appeal_tasks.on_decision_due,
+    ClockKind.grievance_acknowledgement: grievance_tasks.on_window_due,
+    ClockKind.grievance_resolution: grievance_tasks.on_window_due,
 }
 
 BatchHandler = Callable[[Session, list[ClockRow], Clock], dict[int, ClockStatus]]

@@ -31,6 +31,10 @@ from careloop.identity.secrets import totp_code
 from careloop.matching import service as matching_service
 from careloop.matching.schemas import OfferCreate
 from careloop.notification.sinks import channel_sink
+from careloop.prior_auth import service as prior_auth_service
+from careloop.prior_auth.rules import DenialReason
+from careloop.prior_auth.rules import Outcome as DenialOutcome
+from careloop.prior_auth.schemas import AuthorizationRequestIn, DecisionIn
 from careloop.referral import members as referral_members
 from careloop.referral import service as referral_service
 from careloop.settings import Settings
@@ -92,6 +96,8 @@ class World:
     offered_case: str
     #: Received cases kept for the escalation stories (one each).
     escalation_cases: tuple[str, ...]
+    # A case whose prior authorisation was denied (the appeal story).
+    denied_case: str = ""
     database_url: str = ""
     settings: Settings | None = None
     inbox: Inbox = field(default_factory=Inbox)
@@ -175,6 +181,7 @@ def _seed(url: str) -> World:
             ).case_number
             for n, (first, last) in enumerate((("Лариса", "Орлова"), ("美玲", "陈")), start=1)
         )
+        denied_case = _denied_case(session, clock, supervisor)
         for address in (
             "priya@e2e.test",
             "new@e2e.test",
@@ -200,7 +207,50 @@ def _seed(url: str) -> World:
         supervisor=Account("zofia@e2e.test", SUPERVISOR_SECRET),
         offered_case=number,
         escalation_cases=escalation_cases,
+        denied_case=denied_case,
     )
+
+
+def _denied_case(session: Any, clock: FixedClock, reviewer: Any) -> str:
+    """A case for oxygen whose prior authorisation the payer denied as not medically
+    necessary (its member is covered, and the plan needs authorisation for E1390)."""
+    make_coverage(
+        session,
+        clock=clock,
+        member_id="NEH448812377",
+        last_name="Okafor",
+        birth_date="1951-06-02",
+        # A plan of its own: the other stories' plan needs no authorisation.
+        plan_code="SILVER",
+        plan_name="NEHP Silver HMO",
+        prior_auth="E1390",
+    )
+    draft = referral_draft(
+        clock.now(),
+        items=OXYGEN,
+        external_id="E2E-APPEAL",
+        member__first_name="Ngozi",
+        member__last_name="Okafor",
+        member__birth_date="1951-06-02",
+        coverage__member_id="NEH448812377",
+    )
+    number = referral_service.submit_referral(session, reviewer, draft, clock=clock).case_number
+    make_ready(session, reviewer, number, clock=clock)
+    request = prior_auth_service.request_authorization(
+        session, reviewer, number, AuthorizationRequestIn(), clock=clock
+    )
+    prior_auth_service.record_decision(
+        session,
+        reviewer,
+        request.id,
+        DecisionIn(
+            outcome=DenialOutcome.denied,
+            denial_reason=DenialReason.not_medically_necessary,
+            peer_to_peer_contact="Dr. Helen Marsh, 800-555-0142",
+        ),
+        clock=clock,
+    )
+    return number
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,8 @@ work queue, verify eligibility and offer it; accept an offer as the provider, sc
 and record the delivery (serial numbers required); the member sees the booked window;
 the referrer and member pages; a caller's status check logged and resolved; a caller's
 escalation, the supervisor's ETA and the e-mail thread at a real SMTP server; a missed ETA
-climbing to the manager's queue. Each main page is saved under test-artifacts/ to be
+climbing to the manager's queue; a denial appealed, upheld at the first level and
+overturned at the second. Each main page is saved under test-artifacts/ to be
 looked at."""
 
 from __future__ import annotations
@@ -384,3 +385,52 @@ def test_the_promised_eta_passes_and_the_escalation_climbs_to_the_manager(
     climbed = mails[-1]
     assert climbed["In-Reply-To"] == mails[0]["Message-ID"]
     assert case in _body(climbed) and SUPERVISOR_NAME in _body(climbed)
+
+
+def test_a_denial_appealed_upheld_at_the_first_level_overturned_at_the_second(
+    page: Page, world: World
+) -> None:
+    """The supervisor appeals a denial from the case page; the payer upholds it at the
+    first level, the second level is filed and the payer overturns it: authorised."""
+    sign_in(page, world.supervisor)
+    page.goto(f"/cases/{world.denied_case}")
+    expect(page.get_by_text("Not medically necessary", exact=False).first).to_be_visible()
+    page.get_by_label("Clinical rationale (notes and measures attached)").fill(
+        "Resting SpO2 86 % on room air, twice; overnight oximetry attached"
+    )
+    page.get_by_role("button", name="File the appeal").click()
+    appeals = page.locator("#appeals")
+    expect(appeals).to_contain_text("First-level appeal")
+    expect(appeals).to_contain_text("Filed, waiting for the decision")
+
+    appeals.get_by_text("Record the payer's decision on the appeal").click()
+    appeals.get_by_label("Decision").select_option(label="Upheld: the denial stands")
+    appeals.get_by_label("Note (the reason given)").fill("Criteria still not met")
+    appeals.get_by_role("button", name="Record the decision").click()
+    appeals = page.locator("#appeals")
+    expect(appeals).to_contain_text("Upheld: Criteria still not met")
+    expect(appeals).to_contain_text("Ready to file")
+    shot(page, "40-appeal-upheld-first-level")
+
+    appeals.get_by_label("Clinical rationale for this level", exact=False).fill(
+        "Six-minute walk test: desaturation to 84 % after two minutes"
+    )
+    appeals.get_by_role("button", name="File the next level").click()
+    appeals = page.locator("#appeals")
+    expect(appeals.locator("tbody tr").nth(1)).to_contain_text("Filed, waiting for the decision")
+
+    today = datetime.now(UTC).date()
+    appeals.get_by_text("Record the payer's decision on the appeal").click()
+    appeals.get_by_label("Decision").select_option(
+        label="Overturned: the payer authorises the service"
+    )
+    appeals.get_by_label("Authorisation number").fill("PA-2026-0077")
+    appeals.get_by_label("Valid from").fill(today.isoformat())
+    appeals.get_by_label("Valid to").fill((today + timedelta(days=90)).isoformat())
+    appeals.get_by_role("button", name="Record the decision").click()
+    appeals = page.locator("#appeals")
+    expect(appeals).to_contain_text("Overturned: authorised")
+    expect(page.locator("h1")).to_contain_text("Approved by the health plan")
+    expect(page.get_by_text("PA-2026-0077").first).to_be_visible()
+    assert not re.search(r"\b[a-z]+_[a-z_]+\b", appeals.inner_text())
+    shot(page, "41-appeal-overturned-second-level")

@@ -60,6 +60,11 @@ SCRIPT_MEMBERS = (
     Member("芳", "王", date(1945, 1, 23), "NEH448812303"),
     Member("Дмитрий", "Иванов", date(1945, 1, 23), "NEH448812304"),
 )
+#: The members of the denied and appealed cases (no portal account: staff work).
+APPEAL_MEMBERS = (
+    Member("Ngozi", "Okafor", date(1951, 6, 2), "NEH448812305"),
+    Member("Sione", "Tupou", date(1951, 6, 2), "NEH448812306"),
+)
 
 
 @dataclass(frozen=True)
@@ -307,10 +312,44 @@ def build_world(
             sees_b,
             "B",
         ),
+        Thing(
+            "grievance_id",
+            _grievance(client, parties, "hospital_a", case_a),
+            "a complaint on case A",
+            sees_a,
+            "A",
+        ),
+        Thing(
+            "grievance_id",
+            _grievance(client, parties, "hospital_b", case_b),
+            "a complaint on case B",
+            sees_b,
+            "B",
+        ),
         # FHIR: a case's Task has the case number for its id.
         Thing("resource_id", case_a, "case A's FHIR Task", sees_a, "A"),
         Thing("resource_id", case_b, "case B's FHIR Task", sees_b, "B"),
     ]
+    # An appeal of a denial on another case of each hospital (its member is not linked).
+    for hospital, member, group in (
+        ("hospital_a", APPEAL_MEMBERS[0], "A"),
+        ("hospital_b", APPEAL_MEMBERS[1], "B"),
+    ):
+        make_coverage(
+            session,
+            clock=clock,
+            member_id=member.policy_id,
+            last_name=member.last_name,
+            birth_date=member.birth_date.isoformat(),
+            prior_auth="E1390",
+        )
+        case, appeal = _appealed_case(client, clock, parties, hospital, member)
+        # Appeals are staff work (the hospital's own role may not read them either).
+        sees = frozenset({"staff", hospital})
+        world.things += [
+            Thing("case_number", case, f"case {group}2 (denied, under appeal)", sees, group),
+            Thing("appeal_id", appeal, f"the appeal of case {group}2", sees, group),
+        ]
     # Work-queue items are coordination staff's own.
     queue = _queue_items(client, staff, {case_a: "A", case_b: "B"})
     world.things += [
@@ -369,6 +408,59 @@ def _escalation(client: TestClient, parties: dict[str, Party], hospital: str, ca
         201,
     )
     return str(made["id"])
+
+
+def _grievance(client: TestClient, parties: dict[str, Party], hospital: str, case: str) -> str:
+    """The referrer complains about the coordination of its own case."""
+    body = {"subject": "coordination", "details": "No call back in three days"}
+    made = _ok(
+        client.post(
+            f"/api/v1/referrals/{case}/grievances", json=body, headers=parties[hospital].header
+        ),
+        201,
+    )
+    return str(made["id"])
+
+
+def _appealed_case(
+    client: TestClient, clock: FixedClock, parties: dict[str, Party], hospital: str, member: Member
+) -> tuple[str, str]:
+    """A second case of ``hospital``, denied and appealed at its first level."""
+    payload = referral_payload(
+        clock.now(),
+        items=OXYGEN,
+        external_id=f"ORD-{hospital}-2",
+        member__first_name=member.first_name,
+        member__last_name=member.last_name,
+        member__birth_date=member.birth_date.isoformat(),
+        coverage__member_id=member.policy_id,
+    )
+    case = _ok(
+        client.post("/api/v1/referrals", json=payload, headers=parties[hospital].header), 201
+    )
+    number = str(case["case_number"])
+    staff = parties["staff"].header
+    base = f"/api/v1/referrals/{number}"
+    _ok(client.post(f"{base}/acknowledge", headers=staff))
+    _ok(client.post(f"{base}/verify-eligibility", headers=staff))
+    auth = _ok(client.post(f"{base}/authorizations", headers=staff), 201)
+    denial = {
+        "outcome": "denied",
+        "denial_reason": "not_medically_necessary",
+        "peer_to_peer_contact": "Dr. Lee, 860-555-0199",
+    }
+    _ok(
+        client.post(
+            f"/api/v1/authorizations/{auth['id']}/decision",
+            json=denial,
+            headers=parties["nurse"].header,
+        )
+    )
+    appeal = _ok(
+        client.post(f"{base}/appeals", json={"rationale": "SpO2 86 % at rest"}, headers=staff),
+        201,
+    )
+    return number, str(appeal["id"])
 
 
 def _queue_items(

@@ -82,6 +82,24 @@ FORMS: dict[str, dict[str, str]] = {
     "POST /cases/{case_number}/escalations/{escalation_id}/resolve": {
         "resolution": "Delivery moved to the morning",
     },
+    "POST /cases/{case_number}/appeals/{appeal_id}/outcome": {
+        "outcome_{appeal_id}.outcome": "upheld",
+        "outcome_{appeal_id}.note": "Criteria not met",
+    },
+    "POST /cases/{case_number}/grievances": {
+        "grievance.subject": "coordination",
+        "grievance.raised_by": "member",
+        "grievance.raised_by_name": "The member",
+        "grievance.details": "No call back in a week",
+    },
+    "POST /cases/{case_number}/grievances/{grievance_id}/resolve": {
+        "gres_{grievance_id}.resolution": "substantiated",
+        "gres_{grievance_id}.note": "Call-back rota fixed",
+    },
+    "POST /cases/{case_number}/regulatory-escalations": {
+        "regulator.regulator": "department_of_insurance",
+        "regulator.summary": "No delivery in nine days",
+    },
 }
 
 

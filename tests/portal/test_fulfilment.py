@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from careloop.appeal import service as appeal_service
 from careloop.core.actor import Role
 from careloop.core.clock import FixedClock
 from careloop.matching import service as matching_service
@@ -254,21 +255,31 @@ class TestPriorAuthorization:
             browser, number, auth_id, "appeal", token, rationale="6-minute walk test"
         )
         assert appealed.status_code == 303, appealed.text
-        approved = _authorization_move(
-            browser,
-            number,
-            auth_id,
-            "decision",
-            token,
-            outcome="approved",
-            authorization_number="PA-7781",
-            valid_from=clock.now().date().isoformat(),
-            valid_to=(clock.now().date() + timedelta(days=90)).isoformat(),
+        page = browser.get(appealed.headers["location"]).text
+        assert "First-level appeal" in page and "Filed, waiting for the decision" in page
+        assert_safe_html(page)
+        appeal_id = (
+            appeal_service.list_appeals(session, reviewer.actor, number, clock=clock).items[0].id
+        )
+        p = f"outcome_{appeal_id}"
+        fields = {
+            "outcome": "overturned",
+            "authorization_number": "PA-7781",
+            "valid_from": clock.now().date().isoformat(),
+            "valid_to": (clock.now().date() + timedelta(days=90)).isoformat(),
+        }
+        approved = browser.post(
+            f"/cases/{number}/appeals/{appeal_id}/outcome",
+            data={"csrf_token": token, **{f"{p}.{k}": v for k, v in fields.items()}},
         )
         assert approved.status_code == 303, approved.text
         page = browser.get(approved.headers["location"]).text
         assert "PA-7781" in page
         assert "Approved by the health plan" in page
+        assert "Overturned: authorised" in page
+        letter = browser.get(f"/cases/{number}/appeals/{appeal_id}/letter.pdf")
+        assert letter.status_code == 200
+        assert letter.content.startswith(b"%PDF")
 
     def test_pended_then_information_sent(
         self,

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from careloop.adt import models as adt_models
+from careloop.appeal import models as appeal_models
 from careloop.audit import models as audit_models
 from careloop.clearinghouse import models as clearinghouse_models
 from careloop.db import outbox as outbox_models
 from careloop.db.base import Base
 from careloop.eligibility import models as eligibility_models
 from careloop.escalation import models as escalation_models
+from careloop.grievance import models as grievance_models
 from careloop.identity import models as identity_models
 from careloop.imports import models as imports_models
 from careloop.interaction import models as interaction_models
@@ -27,10 +29,12 @@ from careloop.workqueue import models as workqueue_models
 __all__ = [
     "Base",
     "adt_models",
+    "appeal_models",
     "audit_models",
     "clearinghouse_models",
     "eligibility_models",
     "escalation_models",
+    "grievance_models",
     "identity_models",
     "imports_models",
     "interaction_models",

@@ -17,6 +17,8 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from careloop.appeal import service as appeal_service
+from careloop.appeal.schemas import AppealCreate
 from careloop.core.actor import Actor
 from careloop.core.clock import FixedClock
 from careloop.core.errors import DomainError
@@ -25,7 +27,7 @@ from careloop.payer import service as payer_service
 from careloop.payer.models import Payer
 from careloop.prior_auth import service as prior_auth_service
 from careloop.prior_auth.rules import DenialReason, Outcome, Priority
-from careloop.prior_auth.schemas import AppealIn, AuthorizationRequestIn, DecisionIn, InformationIn
+from careloop.prior_auth.schemas import AuthorizationRequestIn, DecisionIn, InformationIn
 from careloop.referral import service as referral_service
 from careloop.referral.enums import ReferralStatus
 from careloop.referral.models import Referral
@@ -171,11 +173,14 @@ def _authorise(path: CarePath, case_number: str) -> None:
         )
         if path.roll("appeal") < 0.5:
             path.at(path.fixed.now() + timedelta(hours=rng.randint(5, 48)))
-            prior_auth_service.appeal(
+            appeal_service.open_appeal(
                 path.session,
                 path.manager,
-                request.id,
-                AppealIn(rationale="SpO2 86 % at rest on room air; progress notes attached"),
+                case_number,
+                AppealCreate(
+                    authorization_id=request.id,
+                    rationale="SpO2 86 % at rest on room air; progress notes attached",
+                ),
                 clock=path.fixed,
             )
         return

@@ -76,6 +76,10 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     # Webhooks: an organisation's admins manage its own; supervisors those of the
     # coordination centre (which hear of every case).
     "webhook:manage": frozenset({Role.admin, Role.supervisor}),
+    # Anyone on a case may complain; staff acknowledge, resolve and go to the regulator.
+    "grievance:open": STAFF_ROLES | {Role.referring_clinician, Role.provider_staff, Role.member},
+    "grievance:manage": STAFF_ROLES,
+    "regulatory:file": STAFF_ROLES,
     "workqueue:read": STAFF_ROLES,
     # Bulk files of referrals: intake's work (and the operator's command line).
     "import:create": _INTAKE | {Role.service},

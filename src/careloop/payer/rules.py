@@ -3,7 +3,8 @@
 A payer's ``rules`` JSON overrides any of them::
 
     {"sla": {...see sla.SlaPolicy.with_overrides...},
-     "intake": {"signed_order_max_age_days": 60, "duplicate_window_hours": 48},
+     "intake": {"signed_order_max_age_days": 60, "duplicate_window_hours": 48,
+                "denials_checked": ["not_medically_necessary"]},
      "authorization": {"expedited_decision_hours": 72, "standard_decision_days": 7,
                        "appeal_window_days": 45, "expiry_warning_days": 14,
                        "units_warning_share": 0.2}}
@@ -31,9 +32,17 @@ class IntakeRules:
     duplicate_window: timedelta = timedelta(hours=72)
     # A birth date more than this many years ago is a typing error (intake issue: 120).
     member_max_age_years: int = 120
+    # Denial reasons this payer gives often enough that intake checks for them at the
+    # source (appeal/rules.py PREVENTING_CHECK names each reason's check): none by default.
+    denials_checked: frozenset[str] = frozenset()
 
     def with_overrides(self, data: Mapping[str, Any]) -> IntakeRules:
-        known = {"signed_order_max_age_days", "duplicate_window_hours", "member_max_age_years"}
+        known = {
+            "signed_order_max_age_days",
+            "duplicate_window_hours",
+            "member_max_age_years",
+            "denials_checked",
+        }
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"intake: unknown setting(s) {', '.join(sorted(unknown))}")
@@ -54,7 +63,22 @@ class IntakeRules:
             result = replace(
                 result, member_max_age_years=_positive_int(data, "member_max_age_years")
             )
+        if "denials_checked" in data:
+            reasons = data["denials_checked"]
+            if not isinstance(reasons, list) or not all(
+                isinstance(r, str) and r in CHECKABLE_DENIALS for r in reasons
+            ):
+                raise ValueError(
+                    "intake.denials_checked: a list of denial reasons among "
+                    + ", ".join(sorted(CHECKABLE_DENIALS))
+                )
+            result = replace(result, denials_checked=frozenset(reasons))
         return result
+
+
+#: Denial reasons an intake check can catch at the source when a payer turns it on (the
+#: codes of prior_auth's DenialReason; the check itself is in referral/rules.py).
+CHECKABLE_DENIALS = frozenset({"not_medically_necessary"})
 
 
 def _positive_int(data: Mapping[str, Any], key: str, *, group: str = "intake") -> int:
@@ -108,18 +132,31 @@ class PayerRules:
     sla: SlaPolicy = DEFAULT_SLA_POLICY
     intake: IntakeRules = field(default_factory=IntakeRules)
     authorization: AuthorizationRules = field(default_factory=AuthorizationRules)
+    # The appeal ladder and the grievance windows, read (and validated) by the appeal and
+    # grievance domains' rules, which sit above this one.
+    appeal: Mapping[str, Any] = field(default_factory=dict)
+    grievance: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, data: Mapping[str, Any] | None) -> PayerRules:
         """Build the effective rules from a payer's JSON overrides (validated)."""
         data = data or {}
-        unknown = set(data) - {"sla", "intake", "authorization"}
+        unknown = set(data) - {"sla", "intake", "authorization", "appeal", "grievance"}
         if unknown:
             raise ValueError(f"unknown rule group(s) {', '.join(sorted(unknown))}")
         sla = DEFAULT_SLA_POLICY.with_overrides(data.get("sla") or {})
         intake = IntakeRules().with_overrides(data.get("intake") or {})
         authorization = AuthorizationRules().with_overrides(data.get("authorization") or {})
-        return cls(sla=sla, intake=intake, authorization=authorization)
+        appeal, grievance = data.get("appeal") or {}, data.get("grievance") or {}
+        if not isinstance(appeal, Mapping) or not isinstance(grievance, Mapping):
+            raise ValueError("appeal and grievance: objects of settings")
+        return cls(
+            sla=sla,
+            intake=intake,
+            authorization=authorization,
+            appeal=dict(appeal),
+            grievance=dict(grievance),
+        )
 
 
 DEFAULT_PAYER_RULES = PayerRules()

@@ -229,3 +229,9 @@ def rules_of(session: Session, payer_id: int | None) -> PayerRules:
     """The effective rules of a payer (the defaults when none is known)."""
     payer = session.get(Payer, payer_id) if payer_id is not None else None
     return PayerRules.from_config(payer.rules) if payer is not None else DEFAULT_PAYER_RULES
+
+
+def name_of(session: Session, payer_id: int | None) -> str | None:
+    """The payer's name, for letters and filings (None when the case names none)."""
+    payer = session.get(Payer, payer_id) if payer_id is not None else None
+    return payer.name if payer is not None else None

@@ -15,6 +15,7 @@ from careloop.fhir.outcome import from_domain_error, outcome_response
 from careloop.portal import (
     cases,
     contacts,
+    disputes,
     escalations,
     intake,
     member,
@@ -41,6 +42,7 @@ def install(app: FastAPI, settings: Settings) -> None:
         cases,
         contacts,
         escalations,
+        disputes,
         intake,
         referrer,
         provider,

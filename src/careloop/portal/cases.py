@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
+from careloop.appeal import service as appeal_service
 from careloop.core.actor import Role
 from careloop.core.errors import ConflictError, DomainError, FieldError, RuleViolationError
 from careloop.eligibility import service as eligibility_service
@@ -22,7 +23,15 @@ from careloop.identity import service as identity_service
 from careloop.identity.permissions import may
 from careloop.matching import service as matching_service
 from careloop.matching.schemas import CandidatesRead, OfferCreate
-from careloop.portal import contacts, escalation_panel, forms, moveforms, presenters, referrer
+from careloop.portal import (
+    contacts,
+    dispute_panel,
+    escalation_panel,
+    forms,
+    moveforms,
+    presenters,
+    referrer,
+)
 from careloop.portal.web import Download, Form, Page, PageContext, Redirect, page, read_form
 from careloop.prior_auth import service as prior_auth_service
 from careloop.prior_auth.rules import DenialReason
@@ -82,7 +91,13 @@ _DONE = {
     "requested": "Prior authorisation requested; its decision deadline is under Deadlines.",
     "decided": "Decision recorded; see the authorisation below and the timeline.",
     "information_sent": "Information sent to the reviewer; the decision clock runs again.",
-    "appealed": "Appeal filed; the reviewer's new decision deadline is under Deadlines.",
+    "appealed": "Appeal filed; the payer's decision deadline is under Appeals.",
+    "appeal_filed": "The appeal's next level is filed; the payer's decision deadline is below.",
+    "appeal_decided": "The payer's decision on the appeal is recorded.",
+    "grievance_opened": "Complaint logged; acknowledge and resolve it by the dates shown.",
+    "grievance_acknowledged": "Complaint acknowledged.",
+    "grievance_resolved": "Complaint resolved; the outcome is recorded.",
+    "regulator_filed": "The filing with the regulator is recorded with every earlier attempt.",
     "scheduled": "Scheduled. The member and the referrer are told the window.",
     "outcome": "Outcome recorded.",
     "closed": "The case is closed.",
@@ -147,6 +162,7 @@ def _case_values(ctx: PageContext, case_number: str) -> dict[str, Any]:
         "may_contact": ctx.actor.is_staff and may(ctx.actor, "contact:log"),
         "may_note": may(ctx.actor, "note:write"),
         **escalation_panel.panel_values(ctx, case),
+        **dispute_panel.panel_values(ctx, case, {e.type.split(".", 1)[0] for e in timeline.events}),
         **fulfilment,
         "form": _defaults(fulfilment, ctx.clock.now().astimezone(ZoneInfo(case.time_zone))),
         "errors": {},
@@ -457,8 +473,8 @@ async def appeal(request: Request, case_number: CaseNumber, authorization_id: Ro
     prefix = f"appeal_{authorization_id}"
 
     def move(ctx: PageContext) -> None:
-        body = moveforms.appeal(moveforms.inputs(prefix, form))
-        prior_auth_service.appeal(ctx.session, ctx.actor, authorization_id, body, clock=ctx.clock)
+        body = moveforms.appeal(moveforms.inputs(prefix, form), authorization_id)
+        appeal_service.open_appeal(ctx.session, ctx.actor, cn, body, clock=ctx.clock)
 
     return await _move(request, form, cn, move, "appealed", prefix=prefix)
 

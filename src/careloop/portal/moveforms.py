@@ -18,10 +18,11 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ValidationError
 
+from careloop.appeal.schemas import AppealCreate
 from careloop.core.errors import FieldError, RuleViolationError
 from careloop.portal.forms import shape_errors
 from careloop.prior_auth.rules import Outcome as DecisionOutcome
-from careloop.prior_auth.schemas import AppealIn, DecisionIn, InformationIn
+from careloop.prior_auth.schemas import DecisionIn, InformationIn
 from careloop.referral.schemas import CloseIn
 from careloop.scheduling.rules import Outcome as VisitOutcome
 from careloop.scheduling.schemas import OutcomeIn, ScheduleIn
@@ -62,6 +63,11 @@ def _model(model: type[M], data: dict[str, Any], rename: Callable[[str], str] = 
     except ValidationError as exc:
         errors = [FieldError(rename(e.field), e.message) for e in shape_errors(exc)]
         raise FormInvalidError(_INVALID, errors=errors) from None
+
+
+def parse(model: type[M], data: dict[str, Any]) -> M:
+    """A form's values as the service's request model (422-like errors by field)."""
+    return _model(model, data)
 
 
 def inputs(prefix: str, form: Mapping[str, str]) -> dict[str, str]:
@@ -109,8 +115,11 @@ def information(values: Mapping[str, str]) -> InformationIn:
     return _model(InformationIn, {"note": _text(values, "note")})
 
 
-def appeal(values: Mapping[str, str]) -> AppealIn:
-    return _model(AppealIn, {"rationale": _text(values, "rationale")})
+def appeal(values: Mapping[str, str], authorization_id: int) -> AppealCreate:
+    return _model(
+        AppealCreate,
+        {"authorization_id": authorization_id, "rationale": _text(values, "rationale")},
+    )
 
 
 def close(values: Mapping[str, str]) -> CloseIn:

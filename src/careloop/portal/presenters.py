@@ -281,7 +281,10 @@ def _sentence(type_: str, d: dict[str, Any], zone: str) -> str:  # noqa: PLR0911
         case "authorization.information_sent":
             return "Information sent to the health plan's reviewer"
         case "authorization.appealed":
-            return "Appeal filed"
+            level = words(str(d["level"])).lower() if d.get("level") else "appeal"
+            return f"Appeal filed ({level})"
+        case "appeal.upheld":
+            return "Denial upheld" + (": the appeal is closed" if d.get("closed") else "")
         case "authorization.units_low":
             return "Approved units running low"
         case "authorization.expiring":
@@ -306,7 +309,21 @@ def _sentence(type_: str, d: dict[str, Any], zone: str) -> str:  # noqa: PLR0911
             return f"Delivered or done late, {_when(d.get('at'), zone)}"
         case "supply.next_due":
             return f"Next supply due {_day_text(d.get('due_on'))}"
-    return words(type_.replace(".", " "))
+    return _FIXED_SENTENCES.get(type_) or words(type_.replace(".", " "))
+
+
+#: Events said the same way whatever their data (appeals, complaints, the regulator).
+_FIXED_SENTENCES = {
+    "authorization.upheld": "The health plan upheld its denial on appeal",
+    "appeal.overturned": "Denial overturned on appeal",
+    "appeal.information_requested": "The appeal reviewer asked for information",
+    "appeal.information_sent": "Information sent to the appeal reviewer",
+    "appeal.lapsed": "The appeal's next level was not filed in time",
+    "grievance.opened": "Complaint logged",
+    "grievance.acknowledged": "Complaint acknowledged",
+    "grievance.resolved": "Complaint resolved",
+    "regulatory.filed": "Filed with the state regulator",
+}
 
 
 def _parse(value: object) -> datetime | None:
@@ -345,6 +362,9 @@ _SAID = {
     "flags",
     "within_24h",
     "text",
+    "closed",
+    "subject",
+    "raised_by",
 }
 
 

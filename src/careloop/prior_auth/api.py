@@ -8,7 +8,6 @@ from fastapi import APIRouter, Path, Request
 
 from careloop.prior_auth import service
 from careloop.prior_auth.schemas import (
-    AppealIn,
     AuthorizationList,
     AuthorizationRead,
     AuthorizationRequestIn,
@@ -143,26 +142,4 @@ async def information(
     )
 
 
-@router.post(
-    "/authorizations/{authorization_id}/appeal",
-    response_model=AuthorizationRead,
-    summary="Appeal a denial within the payer's appeal window",
-    responses={**_AUTH, **BODY, **_CONFLICT},
-    openapi_extra=json_body(AppealIn, {"rationale": "SpO2 86 % at rest on room air (log)"}),
-)
-async def appeal(
-    authorization_id: AuthorizationId, request: Request, credentials: Credentials
-) -> AuthorizationRead:
-    clock = clock_of(request)
-    return await with_body(
-        request,
-        credentials,
-        AppealIn,
-        lambda session, actor, body: service.appeal(
-            session, actor, authorization_id, body, clock=clock
-        ),
-        permission="authorization:appeal",
-    )
-
-
-REQUEST_MODELS = (AuthorizationRequestIn, DecisionIn, InformationIn, AppealIn)
+REQUEST_MODELS = (AuthorizationRequestIn, DecisionIn, InformationIn)

@@ -60,13 +60,6 @@ class InformationIn(BaseModel):
     note: Block = Field(description="What was sent to the reviewer")
 
 
-class AppealIn(BaseModel):
-    model_config = _STRICT
-    rationale: Block = Field(
-        description="Clinical rationale, progress notes and objective measures attached"
-    )
-
-
 class AuthorizationItemRead(BaseModel):
     line: int
     code: str

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from careloop.core import events
 from careloop.core.actor import SYSTEM_ACTOR, Actor
 from careloop.core.clock import Clock
 from careloop.core.errors import ConflictError, NotFoundError, RuleViolationError
@@ -21,7 +22,6 @@ from careloop.prior_auth import repository, rules
 from careloop.prior_auth.models import AuthorizationItem, AuthorizationRequest
 from careloop.prior_auth.rules import AuthorizationStatus, Outcome
 from careloop.prior_auth.schemas import (
-    AppealIn,
     AuthorizationItemRead,
     AuthorizationList,
     AuthorizationRead,
@@ -134,11 +134,18 @@ def _requested_units(
 
 
 def record_decision(
-    session: Session, actor: Actor, authorization_id: int, body: DecisionIn, *, clock: Clock
+    session: Session,
+    actor: Actor,
+    authorization_id: int,
+    body: DecisionIn,
+    *,
+    clock: Clock,
+    on_appeal: bool = False,
 ) -> AuthorizationRead:
-    """The reviewer's decision; a denied request is decided again only after an appeal."""
+    """The reviewer's decision; a denied request is decided again only after an appeal,
+    and an appealed one through its appeal (``on_appeal``: the appeal domain's call)."""
     require(actor, "authorization:decide")
-    return _decide(session, actor, authorization_id, body, clock=clock)
+    return _decide(session, actor, authorization_id, body, clock=clock, on_appeal=on_appeal)
 
 
 def record_payer_decision(
@@ -152,10 +159,18 @@ def record_payer_decision(
 
 
 def _decide(
-    session: Session, actor: Actor, authorization_id: int, body: DecisionIn, *, clock: Clock
+    session: Session,
+    actor: Actor,
+    authorization_id: int,
+    body: DecisionIn,
+    *,
+    clock: Clock,
+    on_appeal: bool = False,
 ) -> AuthorizationRead:
     request, referral = _visible(session, actor, authorization_id, clock=clock)
-    if request.status not in rules.DECIDABLE:
+    if request.status not in rules.DECIDABLE or (
+        request.status is AuthorizationStatus.appealed and not on_appeal
+    ):
         raise _state_error(request, "record a decision")
     moves.check(referral, ReferralAction.record_authorization_decision, outcome=body.outcome.value)
     items = _items(session, request.id)
@@ -260,21 +275,23 @@ def _deny(
     *,
     now: datetime,
 ) -> None:
+    """Record the denial; the appeal domain hears of it and opens the appeal window (a
+    clock of the payer's appeal rules), whose end is kept on the request for its readers."""
     request.status = AuthorizationStatus.denied
     request.denial_reason = body.denial_reason
     request.denial_note = body.note
     request.peer_to_peer_contact = body.peer_to_peer_contact
-    request.appeal_due_at = rules.appeal_due(now, payer_rules, referral.time_zone)
-    clocks.start(
-        session,
-        kind=ClockKind.appeal_deadline,
-        referral_id=referral.id,
-        subject_id=request.id,
-        due_at=request.appeal_due_at,
-        rule_source=rules.appeal_source(payer_rules),
-        time_zone=referral.time_zone,
+    events.publish(
+        "authorization.denied",
+        session=session,
+        referral=referral,
+        authorization_id=request.id,
         now=now,
     )
+    window = clocks.open_of(
+        session, referral.id, [ClockKind.appeal_deadline], subject_id=request.id
+    )
+    request.appeal_due_at = window[0].due_at if window else None
     _notify(session, referral, request, "authorization.denied", now=now, audience="referrer")
     _notify(session, referral, request, "authorization.denied", now=now, audience="member")
 
@@ -309,44 +326,53 @@ def supply_information(
     return _read(session, referral, request, _payer_rules(session, referral), clock=clock)
 
 
-def appeal(
-    session: Session, actor: Actor, authorization_id: int, body: AppealIn, *, clock: Clock
-) -> AuthorizationRead:
-    """File an appeal of a denial within the payer's appeal window."""
-    require(actor, "authorization:appeal")
-    request, referral = _visible(session, actor, authorization_id, clock=clock)
+def denied_request(
+    session: Session, actor: Actor, case_number: str, authorization_id: int | None, *, clock: Clock
+) -> tuple[AuthorizationRequest, Referral]:
+    """The case's denied request (``authorization_id``, or the latest request), locked
+    with its case, for the appeal domain; a request that is not denied is a conflict."""
+    referral = moves.visible_for_update(session, actor, case_number, "appeal.open", clock=clock)
+    if authorization_id is None:
+        requests = repository.requests_of(session, referral.id)
+        request = requests[-1] if requests else None
+    else:
+        request = session.get(AuthorizationRequest, authorization_id)
+        if request is not None and request.referral_id != referral.id:
+            request = None
+    if request is None:
+        if authorization_id is not None:
+            raise AuthorizationNotFoundError(
+                f"The case has no authorisation request {authorization_id}."
+            )
+        raise AuthorizationStateError(
+            "Cannot appeal: the case has no authorisation request, so nothing was denied.",
+            extra={"status": None, "allowed_actions": []},
+        )
+    session.refresh(request, with_for_update=True)
     if request.status is not AuthorizationStatus.denied:
         raise _state_error(request, "appeal")
-    now = clock.now()
-    if request.appeal_due_at is not None and now > request.appeal_due_at:
-        raise AuthorizationStateError(
-            f"The appeal window closed at {request.appeal_due_at.isoformat()}.",
-            extra={"appeal_due_at": request.appeal_due_at.isoformat()},
-        )
+    return request, referral
+
+
+def mark_appealed(
+    session: Session,
+    actor: Actor,
+    referral: Referral,
+    request: AuthorizationRequest,
+    *,
+    rationale: str,
+    clock: Clock,
+    **event: Any,
+) -> None:
+    """An appeal level was filed against the denied request: the request is under appeal
+    and the case waits on the payer again (the appeal domain keeps the level's clocks)."""
+    if request.status is not AuthorizationStatus.denied:
+        raise _state_error(request, "appeal")
     moves.check(referral, ReferralAction.appeal)
-    payer_rules = _payer_rules(session, referral)
+    now = clock.now()
     request.status = AuthorizationStatus.appealed
     request.appealed_at = now
-    request.appeal_rationale = body.rationale
-    request.decision_due_at = now + rules.decision_window(request.priority, payer_rules)
-    clocks.close(
-        session,
-        referral.id,
-        [ClockKind.appeal_deadline],
-        status=ClockStatus.met,
-        at=now,
-        subject_id=request.id,
-    )
-    clocks.start(
-        session,
-        kind=ClockKind.authorization_decision,
-        referral_id=referral.id,
-        subject_id=request.id,
-        due_at=request.decision_due_at,
-        rule_source="appeal review: " + rules.decision_source(request.priority, payer_rules),
-        time_zone=referral.time_zone,
-        now=now,
-    )
+    request.appeal_rationale = rationale
     moves.move(
         session,
         actor,
@@ -355,10 +381,46 @@ def appeal(
         event_type="authorization.appealed",
         clock=clock,
         authorization_id=request.id,
-        decision_due_at=request.decision_due_at.isoformat(),
+        **event,
     )
-    session.flush()
-    return _read(session, referral, request, payer_rules, clock=clock)
+
+
+def record_appeal_decision(
+    session: Session,
+    actor: Actor,
+    request: AuthorizationRequest,
+    body: DecisionIn,
+    *,
+    clock: Clock,
+) -> AuthorizationRead:
+    """The payer's decision on an appealed request, as the appeal domain records it: an
+    approval authorises the case; a denial upholds the first one (no new appeal window:
+    the appeal goes on to its next level or closes)."""
+    if request.status is not AuthorizationStatus.appealed:
+        raise _state_error(request, "record an appeal decision")
+    if body.outcome is Outcome.denied:
+        referral = moves.visible_by_id(session, actor, request.referral_id, for_update=True)
+        assert referral is not None
+        moves.check(
+            referral, ReferralAction.record_authorization_decision, outcome=body.outcome.value
+        )
+        now = clock.now()
+        request.status = AuthorizationStatus.denied
+        request.decided_at, request.decided_by = now, actor.label
+        request.appeal_due_at = None
+        moves.move(
+            session,
+            actor,
+            referral,
+            ReferralAction.record_authorization_decision,
+            event_type="authorization.upheld",
+            clock=clock,
+            outcome=body.outcome.value,
+            authorization_id=request.id,
+        )
+        session.flush()
+        return _read(session, referral, request, _payer_rules(session, referral), clock=clock)
+    return record_decision(session, actor, request.id, body, clock=clock, on_appeal=True)
 
 
 def record_units_used(
@@ -446,11 +508,12 @@ def _visible(
 
 def _state_error(request: AuthorizationRequest, what: str) -> AuthorizationStateError:
     allowed = _allowed(request)
-    hint = (
-        " A denied request is decided again only after an appeal."
-        if request.status is AuthorizationStatus.denied and what == "record a decision"
-        else ""
-    )
+    hint = {
+        AuthorizationStatus.denied: " A denied request is decided again only after an appeal.",
+        AuthorizationStatus.appealed: " Record the payer's decision on the appeal's level.",
+    }.get(request.status, "")
+    if what != "record a decision":
+        hint = ""
     return AuthorizationStateError(
         f"Cannot {what}: the request is {request.status.value.replace('_', ' ')}.{hint} "
         f"Allowed now: {', '.join(allowed) or 'none'}.",
@@ -461,7 +524,6 @@ def _state_error(request: AuthorizationRequest, what: str) -> AuthorizationState
 def _allowed(request: AuthorizationRequest) -> list[str]:
     return {
         AuthorizationStatus.requested: ["decision"],
-        AuthorizationStatus.appealed: ["decision"],
         AuthorizationStatus.pended: ["information"],
         AuthorizationStatus.denied: ["appeal"],
     }.get(request.status, [])

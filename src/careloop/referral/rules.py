@@ -120,7 +120,26 @@ def check_referral(
     findings += _check_diagnoses(draft)
     findings += _check_items(draft)
     findings += _check_dates(draft, now, received_at or now)
+    findings += _check_frequent_denials(draft, payer)
     return findings
+
+
+def _check_frequent_denials(draft: ReferralCreate, payer: PayerFacts) -> list[Finding]:
+    """Checks a payer turned on for the denial reasons it gives most (findings at the
+    source; appeal/rules.py maps every denial reason to its preventing check)."""
+    out: list[Finding] = []
+    if "not_medically_necessary" in payer.rules.intake.denials_checked and not (
+        draft.notes and draft.diagnoses
+    ):
+        out.append(
+            Finding(
+                "medical_necessity_undocumented",
+                "notes",
+                "This payer often denies for lack of medical necessity: give the clinical "
+                "rationale in the notes, with the diagnoses, before the request goes out.",
+            )
+        )
+    return out
 
 
 def _check_member(draft: ReferralCreate, payer: PayerFacts, today: date) -> list[Finding]:

@@ -33,6 +33,15 @@ class ClockKind(StrEnum):
     escalation_commit = "escalation_commit"
     # The ETA a supervisor committed: kept when the escalation is resolved before it.
     escalation_eta = "escalation_eta"
+    # The window to file an appeal's next level after the previous one was upheld
+    # (subject: the appeal level; payer's appeal rules, appeal/rules.py).
+    appeal_filing = "appeal_filing"
+    # The payer's decision on a filed appeal level is due (subject: the appeal level).
+    appeal_decision = "appeal_decision"
+    # A grievance must be acknowledged (subject: the grievance; grievance/rules.py).
+    grievance_acknowledgement = "grievance_acknowledgement"
+    # A grievance must be resolved with its outcome (subject: the grievance).
+    grievance_resolution = "grievance_resolution"
 
 
 class Team(StrEnum):
@@ -60,6 +69,10 @@ TEAM_OF_KIND = {
     ClockKind.resupply: Team.case_management,
     ClockKind.escalation_commit: Team.supervisor,
     ClockKind.escalation_eta: Team.supervisor,
+    ClockKind.appeal_filing: Team.case_management,
+    ClockKind.appeal_decision: Team.clinical_review,
+    ClockKind.grievance_acknowledgement: Team.supervisor,
+    ClockKind.grievance_resolution: Team.supervisor,
 }
 
 

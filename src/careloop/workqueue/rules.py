@@ -27,6 +27,10 @@ APPOINTMENT_OUTCOME = "appointment_outcome"
 RESUPPLY = "resupply"
 ESCALATION_COMMIT = "escalation_commit"
 ESCALATION_ETA = "escalation_eta"
+APPEAL_FILING = "appeal_filing"
+APPEAL_DECISION = "appeal_decision"
+GRIEVANCE_ACKNOWLEDGEMENT = "grievance_acknowledgement"
+GRIEVANCE_RESOLUTION = "grievance_resolution"
 
 #: Every clock kind the queue knows how to describe.
 KINDS = frozenset(
@@ -44,6 +48,10 @@ KINDS = frozenset(
         RESUPPLY,
         ESCALATION_COMMIT,
         ESCALATION_ETA,
+        APPEAL_FILING,
+        APPEAL_DECISION,
+        GRIEVANCE_ACKNOWLEDGEMENT,
+        GRIEVANCE_RESOLUTION,
     }
 )
 
@@ -249,7 +257,31 @@ _BY_KIND: dict[str, Description] = {
         "File the appeal before the window closes",
         "appeal",
         "POST",
-        "/api/v1/authorizations/{subject_id}/appeal",
+        "/api/v1/referrals/{case_number}/appeals",
+    ),
+    APPEAL_FILING: Description(
+        "File the next level of the appeal before its window closes",
+        "file_appeal_level",
+        "POST",
+        "/api/v1/referrals/{case_number}/appeals/{subject_id}/levels",
+    ),
+    APPEAL_DECISION: Description(
+        "Get the payer's decision on the appeal and record it",
+        "record_appeal_outcome",
+        "POST",
+        "/api/v1/referrals/{case_number}/appeals/{subject_id}/outcome",
+    ),
+    GRIEVANCE_ACKNOWLEDGEMENT: Description(
+        "Acknowledge the complaint to the person who raised it",
+        "acknowledge_grievance",
+        "POST",
+        "/api/v1/grievances/{subject_id}/acknowledge",
+    ),
+    GRIEVANCE_RESOLUTION: Description(
+        "Resolve the complaint and tell the person the outcome",
+        "resolve_grievance",
+        "POST",
+        "/api/v1/grievances/{subject_id}/resolve",
     ),
     AUTHORIZATION_EXPIRY: Description(
         "Renew the authorisation before it ends",

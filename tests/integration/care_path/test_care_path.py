@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from pypdf import PdfReader
@@ -13,6 +14,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from careloop import worker
+from careloop.appeal import service as appeals
+from careloop.appeal.schemas import AppealCreate, AppealOutcomeIn
+from careloop.appeal.service import AppealStateError
 from careloop.core.actor import Actor, Role
 from careloop.core.clock import FixedClock
 from careloop.core.errors import ForbiddenError, IllegalTransitionError, RuleViolationError
@@ -24,7 +28,6 @@ from careloop.matching.schemas import OfferCreate
 from careloop.prior_auth import service as prior_auth
 from careloop.prior_auth.rules import AuthorizationStatus, DenialReason, Outcome, Priority
 from careloop.prior_auth.schemas import (
-    AppealIn,
     AuthorizationRequestIn,
     DecisionIn,
     InformationIn,
@@ -268,12 +271,13 @@ class TestPriorAuthorisation:
         )
         assert denied.denial is not None and denied.denial.carc == "50"
         assert denied.denial.appeal_due_at is not None
-        assert denied.denial.appeal_due_at.date() == date(2026, 12, 24)
+        local_due = denied.denial.appeal_due_at.astimezone(ZoneInfo("America/New_York"))
+        assert (local_due.date(), local_due.hour) == (date(2026, 12, 24), 23)
         appeal_clock = path.session.scalars(
             select(ClockRow).where(ClockRow.kind == ClockKind.appeal_deadline)
         ).one()
-        assert appeal_clock.rule_source == (
-            "appeal within 30 days of the denial (payer's appeal window)"
+        assert appeal_clock.rule_source.startswith(
+            "first-level appeal: file within 30 calendar days"
         )
         assert path.referral(number).status is ReferralStatus.denied
         approve = DecisionIn.model_validate(
@@ -290,14 +294,40 @@ class TestPriorAuthorisation:
                 path.session, path.reviewer, request.id, approve, clock=clock
             )
         assert refused.value.extra["allowed_actions"] == ["appeal"]
-        prior_auth.appeal(
-            path.session, path.manager, request.id, AppealIn(rationale="SpO2 86 %"), clock=clock
+        appealed = appeals.open_appeal(
+            path.session,
+            path.manager,
+            number,
+            AppealCreate(authorization_id=request.id, rationale="SpO2 86 %"),
+            clock=clock,
         )
         assert path.referral(number).status is ReferralStatus.authorization_pending
-        overturned = prior_auth.record_decision(
-            path.session, path.reviewer, request.id, approve, clock=clock
+        with pytest.raises(AuthorizationStateError, match="appeal's level"):
+            prior_auth.record_decision(
+                path.session, path.reviewer, request.id, approve, clock=clock
+            )
+        overturned = appeals.record_outcome(
+            path.session,
+            path.reviewer,
+            number,
+            appealed.id,
+            AppealOutcomeIn.model_validate(
+                {
+                    **approve.model_dump(mode="json", include={"valid_from", "valid_to"}),
+                    "outcome": "overturned",
+                    "authorization_number": "PA-1",
+                },
+                strict=False,
+            ),
+            clock=clock,
         )
-        assert overturned.status is AuthorizationStatus.approved
+        assert overturned.status == "overturned"
+        assert (
+            prior_auth.get_authorization(
+                path.session, path.reviewer, request.id, clock=clock
+            ).status
+            is AuthorizationStatus.approved
+        )
         assert path.referral(number).status is ReferralStatus.authorized
 
     def test_appeal_after_the_window_is_refused(self, path: Path, clock: FixedClock) -> None:
@@ -318,9 +348,9 @@ class TestPriorAuthorisation:
             clock=clock,
         )
         clock.advance(timedelta(days=31))
-        with pytest.raises(AuthorizationStateError, match="appeal window closed"):
-            prior_auth.appeal(
-                path.session, path.manager, request.id, AppealIn(rationale="late"), clock=clock
+        with pytest.raises(AppealStateError, match="appeal window closed"):
+            appeals.open_appeal(
+                path.session, path.manager, number, AppealCreate(rationale="late"), clock=clock
             )
 
 
