@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -18,6 +19,8 @@ from careloop.codes import warm_up
 from careloop.core.clock import Clock, SystemClock
 from careloop.core.errors import DomainError
 from careloop.db.session import Database
+from careloop.document import FolderStore
+from careloop.document import api as document_api
 from careloop.eligibility import api as eligibility_api
 from careloop.escalation import api as escalation_api
 from careloop.fhir import api as fhir_api
@@ -77,7 +80,14 @@ def create_app(
     app.state.clock = clock or SystemClock()
     app.state.token_cache = TokenCache(ttl=settings.token_cache_seconds)
     problems.install(app)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.state.document_store = FolderStore(settings.document_dir)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        uploads=re.compile("|".join([document_api.UPLOAD_PATHS, *portal.UPLOAD_PATHS])),
+        # The file, plus the form's few fields and the multipart framing.
+        upload_max_bytes=settings.max_document_bytes + 64_000,
+    )
     app.add_middleware(RequestContextMiddleware)
     app.include_router(referral_api.router)
     app.include_router(network_api.router)
@@ -89,6 +99,7 @@ def create_app(
     app.include_router(workqueue_api.router)
     app.include_router(fhir_api.router)
     app.include_router(escalation_api.router)
+    app.include_router(document_api.router)
     portal.install(app, settings)
     _add_health(app)
     _add_problem_docs(app)

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from careloop.db.session import Database
+    from careloop.document.tasks import Sweeper
     from careloop.notification.sinks import ChannelSink
     from careloop.settings import Settings
 
@@ -385,6 +386,7 @@ def tick() -> None:
         clock=SystemClock(),
         sink=_sink(),
         report_zone=_settings().display_time_zone,
+        documents=_sweeper(),
     )
     _console().print(
         ", ".join(f"{kind}: {count}" for kind, count in sorted(done.items())) or "nothing was due"
@@ -409,9 +411,24 @@ def run_worker(
             stop=stop,
             idle_seconds=idle_seconds,
             report_zone=_settings().display_time_zone,
+            documents=_sweeper(),
         )
     except KeyboardInterrupt:
         stop.set()
+
+
+def _sweeper() -> Sweeper:
+    """The worker's sweep of the document store (files and rows a crash left)."""
+    from datetime import timedelta
+
+    from careloop.document import FolderStore
+    from careloop.document.tasks import Sweeper
+
+    settings = _settings()
+    return Sweeper(
+        FolderStore(settings.document_dir),
+        grace=timedelta(seconds=settings.document_sweep_grace_seconds),
+    )
 
 
 def _sink() -> ChannelSink:
@@ -531,6 +548,7 @@ def demo(
                 "sink": _sink(),
                 "stop": stop,
                 "report_zone": settings.display_time_zone,
+                "documents": _sweeper(),
             },
             name="careloop-worker",
             daemon=True,

@@ -64,6 +64,14 @@ class Settings(BaseSettings):
     smtp_timeout_seconds: float = Field(default=15, gt=0, le=120)
     # Where the file adapters write (SMS, fax, and e-mail without an SMTP host).
     notification_dir: Path = Path("var") / "notifications"
+    # The document store (document.store.FolderStore): files by SHA-256 under this folder.
+    document_dir: Path = Path("var") / "documents"
+    # Largest file a document upload may be (bytes); larger ones answer 413 while they
+    # stream, before the whole body is read.
+    max_document_bytes: int = Field(default=20_000_000, ge=1_000)
+    # How old a staged file without a row, or a row without its file, must be before the
+    # worker's sweep removes it (seconds).
+    document_sweep_grace_seconds: int = Field(default=3600, ge=60)
 
     @field_validator("database_url")
     @classmethod

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from careloop.core.clock import Clock
 from careloop.db.session import Database
+from careloop.document.tasks import Sweeper
 from careloop.escalation import tasks as escalation_tasks
 from careloop.matching import tasks as matching_tasks
 from careloop.notification import service as notification_service
@@ -143,9 +144,11 @@ def run_until_idle(
     sink: Sink | None = None,
     batch: int = 100,
     report_zone: str | None = None,
+    documents: Sweeper | None = None,
 ) -> Counter[str]:
     """Fire everything due now (batch after batch), then deliver the outbox once, and
-    refresh the staff dashboard's snapshot (in ``report_zone``) when it is stale."""
+    refresh the staff dashboard's snapshot (in ``report_zone``) when it is stale; sweep
+    the document store of what crashes left (``documents``, every few minutes)."""
     total: Counter[str] = Counter()
     while True:
         fired = fire_due(database, clock=clock, batch=batch)
@@ -162,6 +165,8 @@ def run_until_idle(
         with database.unit_of_work() as session:
             refreshed = report_service.refresh_dashboard(session, clock=clock, zone=report_zone)
         total["reports"] += int(refreshed)
+    if documents is not None:
+        total.update(documents.run_if_due(database, clock=clock))
     return total
 
 
@@ -173,12 +178,15 @@ def run(
     stop: threading.Event,
     idle_seconds: float = 1.0,
     report_zone: str | None = None,
+    documents: Sweeper | None = None,
 ) -> None:
     """Work until ``stop`` is set: fire due clocks, deliver messages, sleep when idle."""
     log.info("worker.started")
     while not stop.is_set():
         try:
-            done = run_until_idle(database, clock=clock, sink=sink, report_zone=report_zone)
+            done = run_until_idle(
+                database, clock=clock, sink=sink, report_zone=report_zone, documents=documents
+            )
         except Exception as exc:  # the database went away: wait and try again
             log.error("worker.pass_failed", error_type=type(exc).__name__)
             stop.wait(5)

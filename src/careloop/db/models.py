@@ -5,6 +5,7 @@ from __future__ import annotations
 from careloop.audit import models as audit_models
 from careloop.db import outbox as outbox_models
 from careloop.db.base import Base
+from careloop.document import models as document_models
 from careloop.eligibility import models as eligibility_models
 from careloop.escalation import models as escalation_models
 from careloop.identity import models as identity_models
@@ -23,6 +24,7 @@ from careloop.workqueue import models as workqueue_models
 __all__ = [
     "Base",
     "audit_models",
+    "document_models",
     "eligibility_models",
     "escalation_models",
     "identity_models",

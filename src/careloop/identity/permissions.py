@@ -63,6 +63,11 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "escalation:read": STAFF_ROLES | {Role.referring_clinician, Role.provider_staff},
     "escalation:commit": frozenset({Role.supervisor}),
     "escalation:resolve": frozenset({Role.supervisor, Role.case_manager}),
+    # Documents follow the case: whoever works it attaches (staff, the referrer, the
+    # accepted provider); whoever may read the case reads them (members their own).
+    "document:upload": STAFF_ROLES | {Role.referring_clinician, Role.provider_staff},
+    "document:read": STAFF_ROLES
+    | {Role.referring_clinician, Role.provider_staff, Role.member},
     "workqueue:read": STAFF_ROLES,
     "workqueue:claim": STAFF_ROLES,
 }

@@ -15,6 +15,7 @@ from careloop.fhir.outcome import from_domain_error, outcome_response
 from careloop.portal import (
     cases,
     contacts,
+    documents,
     escalations,
     intake,
     member,
@@ -31,10 +32,24 @@ from careloop.web.params import UncleanParameterError
 
 STATIC_DIR = Path(__file__).parent / "static"
 
+#: The page paths whose POST bodies are file uploads (their own body limit).
+UPLOAD_PATHS = documents.UPLOAD_PATHS
+
 
 def install(app: FastAPI, settings: Settings) -> None:
     """Mount the pages, their static files and the security headers on ``app``."""
-    for module in (signin, staff, cases, contacts, escalations, intake, referrer, provider, member):
+    for module in (
+        signin,
+        staff,
+        cases,
+        contacts,
+        escalations,
+        documents,
+        intake,
+        referrer,
+        provider,
+        member,
+    ):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.secure_cookies)

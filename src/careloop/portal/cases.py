@@ -22,7 +22,15 @@ from careloop.identity import service as identity_service
 from careloop.identity.permissions import may
 from careloop.matching import service as matching_service
 from careloop.matching.schemas import CandidatesRead, OfferCreate
-from careloop.portal import contacts, escalation_panel, forms, moveforms, presenters, referrer
+from careloop.portal import (
+    contacts,
+    document_panel,
+    escalation_panel,
+    forms,
+    moveforms,
+    presenters,
+    referrer,
+)
 from careloop.portal.web import Download, Form, Page, PageContext, Redirect, page, read_form
 from careloop.prior_auth import service as prior_auth_service
 from careloop.prior_auth.rules import DenialReason
@@ -88,6 +96,8 @@ _DONE = {
     "closed": "The case is closed.",
     "contact": "Contact saved; it is on the timeline.",
     "note": "Note added.",
+    "document": "Document attached; it is listed under Documents.",
+    "order_attached": "Signed order attached; the checks ran again.",
 }
 
 #: Supply-information form: the inputs it takes (the referral form's, plus a note).
@@ -147,6 +157,7 @@ def _case_values(ctx: PageContext, case_number: str) -> dict[str, Any]:
         "may_contact": ctx.actor.is_staff and may(ctx.actor, "contact:log"),
         "may_note": may(ctx.actor, "note:write"),
         **escalation_panel.panel_values(ctx, case),
+        **document_panel.panel_values(ctx, case),
         **fulfilment,
         "form": _defaults(fulfilment, ctx.clock.now().astimezone(ZoneInfo(case.time_zone))),
         "errors": {},

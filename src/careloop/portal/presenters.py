@@ -10,6 +10,7 @@ from enum import Enum
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from careloop.document.rules import KIND_LABELS, Kind
 from careloop.identity.rules import language_name
 
 #: A referral's status as staff and referrers read it.
@@ -302,7 +303,21 @@ def _sentence(type_: str, d: dict[str, Any], zone: str) -> str:  # noqa: PLR0911
             return f"Delivered or done late, {_when(d.get('at'), zone)}"
         case "supply.next_due":
             return f"Next supply due {_day_text(d.get('due_on'))}"
+        case "document.attached":
+            return f"Document attached: {_document_words(d.get('document_kind'))}"
+        case "document.lost":
+            return (
+                f"Document lost before it was stored: {_document_words(d.get('document_kind'))}"
+                "; send it again"
+            )
     return words(type_.replace(".", " "))
+
+
+def _document_words(kind: object) -> str:
+    try:
+        return KIND_LABELS[Kind(str(kind))].lower()
+    except ValueError:
+        return "a document"
 
 
 def _parse(value: object) -> datetime | None:
@@ -341,6 +356,7 @@ _SAID = {
     "flags",
     "within_24h",
     "text",
+    "document_kind",
 }
 
 
@@ -393,6 +409,7 @@ _DETAIL_LABELS = {
     "service_date": "Coverage checked for",
     "remaining_errors": "Still missing",
     "serial_numbers": "Serial numbers",
+    "warning": "Flagged",
 }
 
 
@@ -411,6 +428,7 @@ REFERRER_EVENTS = frozenset(
         "service.started_on_time",
         "service.started_late",
         "service.missed",
+        "document.attached",
     }
 )
 
