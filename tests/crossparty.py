@@ -33,6 +33,7 @@ OBJECT_PARAMS = frozenset(
         "item_id",
         "contact_id",
         "escalation_id",
+        "document_id",
         "resource_id",  # a FHIR resource of a case (a Task's id is its case number)
     }
 )
@@ -48,6 +49,7 @@ MADE_UP = {
     "item_id": "2147483000",
     "contact_id": "2147483000",
     "escalation_id": "2147483000",
+    "document_id": "2147483000",
     "resource_id": "CL-2026-999999",
 }
 #: Tables whose rows bookkeep sign-ins and access itself: a refused call writes an audit

@@ -20,6 +20,7 @@ from careloop.core.actor import SYSTEM_ACTOR, Role
 from careloop.core.clock import FixedClock
 from careloop.identity import service as identity_service
 from careloop.referral import members as referral_members
+from tests.factories import files
 from tests.factories.coverage import make_coverage
 from tests.factories.identity import give_password, make_user
 from tests.factories.network import make_provider
@@ -306,6 +307,20 @@ def build_world(
             sees_b,
             "B",
         ),
+        Thing(
+            "document_id",
+            _document(client, parties, "hospital_a", case_a),
+            "a document of case A",
+            sees_a,
+            "A",
+        ),
+        Thing(
+            "document_id",
+            _document(client, parties, "hospital_b", case_b),
+            "a document of case B",
+            sees_b,
+            "B",
+        ),
         # FHIR: a case's Task has the case number for its id.
         Thing("resource_id", case_a, "case A's FHIR Task", sees_a, "A"),
         Thing("resource_id", case_b, "case B's FHIR Task", sees_b, "B"),
@@ -351,6 +366,20 @@ def _escalation(client: TestClient, parties: dict[str, Party], hospital: str, ca
     made = _ok(
         client.post(
             f"/api/v1/referrals/{case}/escalations", json=body, headers=parties[hospital].header
+        ),
+        201,
+    )
+    return str(made["id"])
+
+
+def _document(client: TestClient, parties: dict[str, Party], hospital: str, case: str) -> str:
+    """The referrer attaches a progress note (a small PNG) to its own case."""
+    made = _ok(
+        client.post(
+            f"/api/v1/referrals/{case}/documents",
+            files={"file": ("notes.png", files.image("PNG"), "image/png")},
+            data={"kind": "progress_notes"},
+            headers=parties[hospital].header,
         ),
         201,
     )

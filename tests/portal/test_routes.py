@@ -55,6 +55,7 @@ PATH_VALUES = {
     "appointment_id": "1",
     "contact_id": "1",
     "escalation_id": "1",
+    "document_id": "1",
     "item_id": "1",
     "system": "icd10",
     "code": "sign_in_failed",

@@ -66,8 +66,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     # Documents follow the case: whoever works it attaches (staff, the referrer, the
     # accepted provider); whoever may read the case reads them (members their own).
     "document:upload": STAFF_ROLES | {Role.referring_clinician, Role.provider_staff},
-    "document:read": STAFF_ROLES
-    | {Role.referring_clinician, Role.provider_staff, Role.member},
+    "document:read": STAFF_ROLES | {Role.referring_clinician, Role.provider_staff, Role.member},
     "workqueue:read": STAFF_ROLES,
     "workqueue:claim": STAFF_ROLES,
 }

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from careloop.document import KIND_LABELS, PICKABLE_KINDS, MediaType
+from careloop.document import KIND_LABELS, PICKABLE_KINDS, Kind, MediaType
 from careloop.document import service as document_service
 from careloop.document.rules import MEDIA_LABELS
 from careloop.identity.permissions import may
@@ -37,13 +37,20 @@ def panel_values(ctx: PageContext, case: ReferralRead) -> dict[str, Any]:
             ctx.actor, "referral:clarify"
         )
         attach = {
-            "kinds": [k.value for k in PICKABLE_KINDS],
-            "labels": {k.value: KIND_LABELS[k] for k in PICKABLE_KINDS},
+            "kinds": [slug(k) for k in PICKABLE_KINDS],
+            "labels": {slug(k): KIND_LABELS[k] for k in PICKABLE_KINDS},
+            "order": slug(Kind.signed_order),
             "order_waiting": waiting,
         }
     return {"documents": rows, "attach": attach}
 
 
+def slug(kind: Kind) -> str:
+    """A kind as the form sends it (words joined by hyphens, like the page's URLs)."""
+    return kind.value.replace("_", "-")
+
+
 def _form_words(media: MediaType, pages: int) -> str:
     noun = "page" if pages == 1 else "pages"
-    return f"{MEDIA_LABELS[media].capitalize()}, {pages} {noun}"
+    label = MEDIA_LABELS[media]
+    return f"{label[0].upper()}{label[1:]}, {pages} {noun}"

@@ -46,7 +46,10 @@ async def attach(request: Request, case_number: CaseNumber) -> Response:
     attached: list[int] = []
 
     def move(ctx: PageContext) -> str:
-        body = attach_body({k: v for k, v in fields.items() if k != "csrf_token"})
+        sent = {k: v for k, v in fields.items() if k != "csrf_token"}
+        if "kind" in sent:
+            sent["kind"] = sent["kind"].replace("-", "_")
+        body = attach_body(sent)
         if upload is None or not upload.size:
             raise RuleViolationError(
                 "No file was chosen.", errors=[FieldError("file", "choose the file to attach")]

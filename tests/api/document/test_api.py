@@ -9,11 +9,15 @@ import hashlib
 import io
 import os
 import socket
+import threading
+import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -32,7 +36,6 @@ from careloop.referral.members import link_member_account
 from careloop.referral.models import ReferralEvent
 from careloop.settings import Settings
 from tests.api.conftest import Tokens
-from tests.api.test_logs import serve_once
 from tests.factories import files
 from tests.factories.identity import make_user
 from tests.factories.referral import referral_payload
@@ -323,17 +326,31 @@ def test_an_oversize_upload_is_refused_before_the_body_is_read(
 
         return _raw_request(base, head, [chunk(first)] + [chunk(b"x" * 10_000)] * 19)
 
-    answers = serve_once(app, lambda base: _Wrapped([declared(base), chunked(base)]))  # type: ignore[arg-type,return-value]
-    for raw in answers.raw:
+    for raw in serve(app, lambda base: [declared(base), chunked(base)]):
         assert raw.startswith(b"HTTP/1.1 413"), raw[:200]
     assert files_in(tmp_path / "documents") == []
 
 
-class _Wrapped:
-    """serve_once returns what the request function returns."""
-
-    def __init__(self, raw: list[bytes]) -> None:
-        self.raw = raw
+def serve(app: FastAPI, talk: Callable[[str], list[bytes]]) -> list[bytes]:
+    """Serve ``app`` with uvicorn on a loopback port for the length of ``talk``."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, access_log=False, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not server.started:
+            assert time.monotonic() < deadline, "uvicorn did not start"
+            assert thread.is_alive(), "uvicorn stopped"
+            time.sleep(0.02)
+        return talk(f"http://127.0.0.1:{port}")
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
 
 
 class _FailingStore(FolderStore):
