@@ -49,10 +49,12 @@ user_app = typer.Typer(help="Users and roles.", no_args_is_help=True)
 token_app = typer.Typer(help="API bearer tokens.", no_args_is_help=True)
 payer_app = typer.Typer(help="Payers and their rules.", no_args_is_help=True)
 import_app = typer.Typer(help="Load files from payers and referrers.", no_args_is_help=True)
+fax_app = typer.Typer(help="Faxed orders read into draft referrals.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.add_typer(payer_app, name="payer")
+app.add_typer(fax_app, name="fax")
 app.add_typer(import_app, name="import")
 
 
@@ -413,6 +415,40 @@ def run_worker(
             report_zone=_settings().display_time_zone,
             documents=_sweeper(),
         )
+    except KeyboardInterrupt:
+        stop.set()
+
+
+@fax_app.command("watch")
+def fax_watch(
+    inbox: Annotated[Path, typer.Argument(help="The folder faxes are dropped into")],
+    interval: Annotated[float, typer.Option(help="Seconds between looks at the folder")] = 5.0,
+    once: Annotated[bool, typer.Option(help="Read what is there now, then stop")] = False,
+) -> None:
+    """Read every fax dropped into INBOX (PDF with a text layer, image-only PDF, TIFF)
+    into a draft referral for an intake agent. A file read is moved to INBOX/read/, a
+    file refused (not a fax, or unreadable) to INBOX/refused/ with the reason beside it.
+    Files younger than two seconds are left for the next look (still being written)."""
+    from careloop.document import fax_inbox
+
+    settings = _settings()
+    database = _database()
+    console = _console()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while True:
+            for line in fax_inbox.read_inbox(
+                inbox,
+                database,
+                store=fax_inbox.store_for(settings.document_dir),
+                max_bytes=settings.max_document_bytes,
+                clock=SystemClock(),
+                settle_seconds=0 if once else 2,
+            ):
+                console.print(line)
+            if once or stop.wait(interval):
+                break
     except KeyboardInterrupt:
         stop.set()
 

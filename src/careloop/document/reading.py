@@ -9,7 +9,9 @@ import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
+import pytesseract
 from PIL import Image, ImageOps
 from pypdf import PdfReader
 
@@ -52,7 +54,7 @@ def read(path: Path, media: MediaType) -> Reading:
     return Reading(lines, "OCR", count)
 
 
-def page_images(path: Path, media: MediaType) -> Iterator[Image.Image]:
+def page_images(path: Path | BinaryIO, media: MediaType) -> Iterator[Image.Image]:
     """The pages as images: a scanned PDF's page image (its largest), or an image's
     frames (a fax TIFF has one per page)."""
     if media is MediaType.pdf:
@@ -69,7 +71,7 @@ def page_images(path: Path, media: MediaType) -> Iterator[Image.Image]:
             yield image.copy()
 
 
-def page_png(path: Path, media: MediaType, page: int) -> bytes | None:
+def page_png(path: Path | BinaryIO, media: MediaType, page: int) -> bytes | None:
     """Page ``page`` (from 1) as a PNG to show, or None when the file has no image of it
     (a PDF with a text layer: its text is shown instead)."""
     for number, image in enumerate(page_images(path, media), start=1):
@@ -85,8 +87,6 @@ def page_png(path: Path, media: MediaType, page: int) -> bytes | None:
 
 
 def _ocr(image: Image.Image, page: int) -> list[Line]:
-    import pytesseract
-
     gray = ImageOps.grayscale(image)
     if max(gray.size) > OCR_MAX_SIDE:
         gray.thumbnail((OCR_MAX_SIDE, OCR_MAX_SIDE))

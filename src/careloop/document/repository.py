@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from careloop.document.models import Document
+from careloop.document.models import Document, FaxDraft
 
 
 def add(session: Session, document: Document) -> Document:
@@ -35,8 +35,10 @@ def known_hashes(session: Session, hashes: Iterable[str]) -> set[str]:
     wanted = list(set(hashes))
     found: set[str] = set()
     for start in range(0, len(wanted), 500):
-        stmt = select(Document.sha256).where(Document.sha256.in_(wanted[start : start + 500]))
-        found.update(session.scalars(stmt))
+        chunk = wanted[start : start + 500]
+        found.update(session.scalars(select(Document.sha256).where(Document.sha256.in_(chunk))))
+        # A fax waiting as a draft keeps its file too.
+        found.update(session.scalars(select(FaxDraft.sha256).where(FaxDraft.sha256.in_(chunk))))
     return found
 
 
@@ -70,3 +72,35 @@ def lock(session: Session, document_id: int) -> Document | None:
 
 def remove(session: Session, document_id: int) -> None:
     session.execute(delete(Document).where(Document.id == document_id))
+
+
+def add_fax(session: Session, fax: FaxDraft) -> FaxDraft:
+    session.add(fax)
+    session.flush()
+    return fax
+
+
+def open_faxes(session: Session, limit: int = 200) -> list[FaxDraft]:
+    stmt = (
+        select(FaxDraft)
+        .where(FaxDraft.status == "open")
+        .order_by(FaxDraft.received_at, FaxDraft.id)
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
+
+
+def get_fax(session: Session, fax_id: int, *, for_update: bool = False) -> FaxDraft | None:
+    stmt = select(FaxDraft).where(FaxDraft.id == fax_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return session.scalars(stmt).first()
+
+
+def fax_hashes(session: Session, hashes: Iterable[str]) -> set[str]:
+    wanted = list(set(hashes))
+    found: set[str] = set()
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        found.update(session.scalars(select(FaxDraft.sha256).where(FaxDraft.sha256.in_(chunk))))
+    return found

@@ -274,10 +274,16 @@ def sweep(
         done["documents_lost"] += 1
     staged = [e for e in store.staging() if e.written_at < cutoff]
     named = repository.by_staging_token(session, [e.key for e in staged])
+    faxes = repository.fax_hashes(session, [e.sha256 for e in staged if e.key not in named])
     for entry in staged:
-        if entry.key not in named:
-            store.discard_token(entry.key)
-            done["staged_removed"] += 1
+        if entry.key in named:
+            continue
+        if entry.sha256 in faxes and store.promote_token(entry.key, entry.sha256):
+            # A fax recorded as a draft whose move into place was cut short.
+            done["faxes_finished"] += 1
+            continue
+        store.discard_token(entry.key)
+        done["staged_removed"] += 1
     in_place = [e for e in store.stored() if e.written_at < cutoff]
     known = repository.known_hashes(session, [e.sha256 for e in in_place])
     for entry in in_place:

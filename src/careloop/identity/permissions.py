@@ -67,6 +67,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     # accepted provider); whoever may read the case reads them (members their own).
     "document:upload": STAFF_ROLES | {Role.referring_clinician, Role.provider_staff},
     "document:read": STAFF_ROLES | {Role.referring_clinician, Role.provider_staff, Role.member},
+    # Faxed orders read into drafts: intake's work, like any order that comes in.
+    "fax:manage": _INTAKE | {Role.service},
     "workqueue:read": STAFF_ROLES,
     "workqueue:claim": STAFF_ROLES,
 }

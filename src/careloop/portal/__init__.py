@@ -17,6 +17,7 @@ from careloop.portal import (
     contacts,
     documents,
     escalations,
+    faxes,
     intake,
     member,
     provider,
@@ -33,7 +34,7 @@ from careloop.web.params import UncleanParameterError
 STATIC_DIR = Path(__file__).parent / "static"
 
 #: The page paths whose POST bodies are file uploads (their own body limit).
-UPLOAD_PATHS = documents.UPLOAD_PATHS
+UPLOAD_PATHS = documents.UPLOAD_PATHS + faxes.UPLOAD_PATHS
 
 
 def install(app: FastAPI, settings: Settings) -> None:
@@ -45,6 +46,7 @@ def install(app: FastAPI, settings: Settings) -> None:
         contacts,
         escalations,
         documents,
+        faxes,
         intake,
         referrer,
         provider,

@@ -77,11 +77,14 @@ def relative(value: datetime, now: datetime) -> str:
 def navigation(role: Role) -> list[tuple[str, str]]:
     """(label, path) of the pages a role uses, in the order they use them."""
     if role in STAFF_ROLES:
-        return [
+        pages = [
             ("Work queue", "/staff"),
             ("Find a case", "/staff/search"),
             ("New referral", "/referrals/new"),
         ]
+        if role is not Role.clinical_reviewer:
+            pages.append(("Faxed orders", "/faxes"))
+        return pages
     if role is Role.referring_clinician:
         return [("Our referrals", "/referrer"), ("New referral", "/referrals/new")]
     if role is Role.provider_staff:
