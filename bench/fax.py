@@ -143,7 +143,7 @@ def draw_page(lines: list[str], rng: random.Random, *, noise: float = 0.004) -> 
     assert pixels is not None
     for _ in range(int(1700 * 2200 * noise)):
         x, y = rng.randrange(1700), rng.randrange(2200)
-        pixels[x, y] = 0 if pixels[x, y] > 128 else 255
+        pixels[x, y] = 0 if int(page.getpixel((x, y)) or 0) > 128 else 255  # type: ignore[arg-type]
     return page.point(lambda v: 255 if v > 150 else 0, mode="1")
 
 

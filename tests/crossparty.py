@@ -34,11 +34,17 @@ OBJECT_PARAMS = frozenset(
         "contact_id",
         "escalation_id",
         "document_id",
+        "fax_id",
         "resource_id",  # a FHIR resource of a case (a Task's id is its case number)
     }
 )
 #: Path parameters that name no one's object (a code system, an error code, a FHIR type).
-NOT_OBJECTS = {"system": "icd10", "code": "not_found", "resource_type": "Task"}
+NOT_OBJECTS = {
+    "system": "icd10",
+    "code": "not_found",
+    "resource_type": "Task",
+    "page_number": "1",
+}
 #: Ids that exist nowhere; a stranger's object must answer exactly like them.
 MADE_UP = {
     "case_number": "CL-2026-999999",
@@ -50,6 +56,7 @@ MADE_UP = {
     "contact_id": "2147483000",
     "escalation_id": "2147483000",
     "document_id": "2147483000",
+    "fax_id": "2147483000",
     "resource_id": "CL-2026-999999",
 }
 #: Tables whose rows bookkeep sign-ins and access itself: a refused call writes an audit

@@ -9,8 +9,11 @@ answered yet. Everything is built through the JSON API, the way the parties woul
 
 from __future__ import annotations
 
+import io
+import tempfile
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -18,6 +21,9 @@ from sqlalchemy.orm import Session
 
 from careloop.core.actor import SYSTEM_ACTOR, Role
 from careloop.core.clock import FixedClock
+from careloop.document import Limits, faxes
+from careloop.document import service as document_service
+from careloop.document.store import FolderStore
 from careloop.identity import service as identity_service
 from careloop.referral import members as referral_members
 from tests.factories import files
@@ -325,6 +331,10 @@ def build_world(
         Thing("resource_id", case_a, "case A's FHIR Task", sees_a, "A"),
         Thing("resource_id", case_b, "case B's FHIR Task", sees_b, "B"),
     ]
+    # A faxed order waiting as a draft is intake's work: coordination staff only.
+    world.things.append(
+        Thing("fax_id", _fax(session, clock), "a faxed order", frozenset({"staff"}), "A")
+    )
     # Work-queue items are coordination staff's own.
     queue = _queue_items(client, staff, {case_a: "A", case_b: "B"})
     world.things += [
@@ -384,6 +394,16 @@ def _document(client: TestClient, parties: dict[str, Party], hospital: str, case
         201,
     )
     return str(made["id"])
+
+
+def _fax(session: Session, clock: FixedClock) -> str:
+    """A fax read into a draft (a small text PDF) by the inbox, as the system."""
+    store = FolderStore(Path(tempfile.mkdtemp(prefix="world-fax-")))
+    received = document_service.receive(store, io.BytesIO(files.pdf()), "application/pdf", Limits())
+    reading = faxes.read_staged(store, received)
+    fax = faxes.record_fax(session, SYSTEM_ACTOR, received, reading, source="inbox", clock=clock)
+    session.flush()
+    return str(fax.id)
 
 
 def _queue_items(

@@ -56,6 +56,8 @@ PATH_VALUES = {
     "contact_id": "1",
     "escalation_id": "1",
     "document_id": "1",
+    "fax_id": "1",
+    "page_number": "1",
     "item_id": "1",
     "system": "icd10",
     "code": "sign_in_failed",
