@@ -72,7 +72,8 @@ PHONE = re.compile(
 )
 ADDRESS = re.compile(
     _label(r"address", r"addr")
-    + r"(?P<line1>[^,]{3,80}),\s*(?P<city>[^,]{2,40}),\s*(?P<state>[A-Z]{2})\s+(?P<zip>\d{5})",
+    + r"(?P<line1>[^,]{3,80})[,.]\s*(?P<city>[^,.]{2,40})[,.]\s*(?P<state>[A-Z]{2})[,.]?\s+"
+    + r"(?P<zip>[\dOo]{5})",
     re.I,
 )
 PAYER = re.compile(_label(r"payer", r"insurance", r"plan", r"insurer") + r"(?P<v>.{2,80})", re.I)
@@ -94,8 +95,10 @@ SIGNED = re.compile(
 START = re.compile(
     _label(r"start\s+date", r"requested\s+start", r"start\s+of\s+care") + _DATE, re.I
 )
-ICD10 = re.compile(r"\b([A-TV-Z][0-9][0-9AB]\.?[0-9A-TV-Z]{0,4})\b")
-HCPCS = re.compile(r"\b([A-V]\d{4})\b")
+ICD10 = re.compile(r"\b([A-TV-Z1][0-9OIl][0-9ABOIl](?:\.\s?|\.)?[0-9A-TV-Z]{0,4})\b")
+HCPCS = re.compile(r"\b([A-V][\dOIl]{4})\b")
+#: What OCR reads for a digit (and for a letter where a code must have one).
+_AS_DIGIT = str.maketrans({"O": "0", "o": "0", "I": "1", "l": "1", "L": "1", "S": "5", "B": "8"})
 QUANTITY = re.compile(r"\b(?:qty|quantity)" + _SEP + r"(\d{1,3})\b", re.I)
 ICD_LINE = re.compile(r"\b(?:dx|diagnos[ie]s|icd[\s\-]?10(?:[\s\-]?cm)?)\b", re.I)
 ITEM_LINE = re.compile(r"\b(?:hcpcs|item|equipment|dme|supply|service)\b", re.I)
@@ -119,7 +122,22 @@ def _date(text: str) -> str | None:
 
 
 def _clean_name(text: str) -> str:
+    """A name as printed, without what OCR adds (quotes, stray marks, a colon for a dot)."""
+    text = re.sub(r"[^\w .,'\-]", "", text)
+    text = re.sub(r"\b(Dr|Mr|Mrs|Ms)\s*[.:,]?\s*(?=[A-Z])", r"\1. ", text)
+    text = re.sub(r"(?<!\bDr)(?<!\bMr)(?<!\bMs)(?<!\bMrs)[.:]\s+(?=[A-Z])", " ", text)
     return re.sub(r"\s{2,}", " ", text.strip(" .,;:-_|")).strip()
+
+
+def _icd10_candidates(raw: str) -> list[str]:
+    """The code as read, then with OCR's usual confusions undone (1 for I first, O for
+    0 and L for 1 after it; a space after the dot closed)."""
+    raw = raw.replace(" ", "")
+    head = {"1": "I", "0": "O"}.get(raw[0], raw[0])
+    tail = raw[1:3].translate(_AS_DIGIT)
+    rest = raw[3:]
+    fixed = head + tail + rest.replace("L", "1").replace("l", "1").replace("O", "0")
+    return list(dict.fromkeys([raw, fixed]))
 
 
 def _digits(text: str) -> str:
@@ -165,11 +183,15 @@ Keep = Callable[[str, str | None, Line, bool], None]
 
 
 def _diagnoses(line: Line, diagnoses: list[Found]) -> None:
-    for code in ICD10.findall(line.text.upper()):
-        normalised = normalise_icd10(code)
+    text = re.sub(r"(?<=\.)\s+(?=[0-9A-Z])", "", line.text)
+    for code in ICD10.findall(text):
+        candidates = [normalise_icd10(c) for c in _icd10_candidates(code)]
+        checked = [(c, check_icd10(c).status) for c in candidates]
+        normalised, status = next(
+            ((c, s) for c, s in checked if s is Icd10Status.billable), checked[-1]
+        )
         if any(d.value == normalised for d in diagnoses):
             continue
-        status = check_icd10(normalised).status
         if status in (Icd10Status.malformed, Icd10Status.unknown) and "." not in code:
             continue  # a word that looks like a code, not a code
         sure = line.confidence * (1 if status is Icd10Status.billable else DOUBT)
@@ -177,7 +199,8 @@ def _diagnoses(line: Line, diagnoses: list[Found]) -> None:
 
 
 def _items(line: Line, items: list[Found], quantities: list[Found]) -> None:
-    for code in HCPCS.findall(line.text.upper()):
+    for raw in HCPCS.findall(line.text):
+        code = raw[0].upper() + raw[1:].translate(_AS_DIGIT)
         if any(i.value == code for i in items):
             continue
         sure = line.confidence * (1 if lookup_hcpcs(code) is not None else DOUBT)
@@ -209,10 +232,11 @@ def _phone(match: re.Match[str], line: Line, keep: Keep) -> None:
 
 
 def _address(match: re.Match[str], line: Line, keep: Keep) -> None:
-    keep("member.address.line1", _clean_name(match["line1"]), line, True)
+    street = re.sub(r"^(\d+)[.:,]", r"\1", _clean_name(match["line1"]))
+    keep("member.address.line1", street, line, True)
     keep("member.address.city", _clean_name(match["city"]).title(), line, True)
     keep("member.address.state", match["state"].upper(), line, True)
-    keep("member.address.zip", match["zip"], line, True)
+    keep("member.address.zip", match["zip"].translate(_AS_DIGIT), line, True)
 
 
 def _payer(match: re.Match[str], line: Line, keep: Keep) -> None:
