@@ -1,15 +1,20 @@
 """The documents stories in a real browser: a referrer whose case waits for the signed
-order attaches it from the case page, the finding clears and the order downloads."""
+order attaches it from the case page, the finding clears and the order downloads; a
+faxed order read by OCR becomes a referral after one correction."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 from playwright.sync_api import Page, expect
 
+from bench.fax import synthetic_fax
 from careloop.core.actor import Role
-from careloop.core.clock import FixedClock
+from careloop.core.clock import FixedClock, SystemClock
 from careloop.db.session import Database
+from careloop.document.fax_inbox import read_inbox
+from careloop.document.store import FolderStore
 from careloop.referral import service as referral_service
 from tests.e2e.conftest import PASSWORD, Account, World, shot, sign_in
 from tests.factories import files
@@ -88,3 +93,53 @@ def test_a_referrer_attaches_the_missing_signed_order_and_the_finding_clears(
     with page.expect_download() as download:
         link.click()
     assert download.value.suggested_filename == f"{number}-signed-order-1.pdf"
+
+
+def test_a_fax_becomes_a_referral_after_one_correction(page: Page, world: World) -> None:
+    """A faxed order (a TIFF, read by OCR) dropped into the inbox: the intake agent sees
+    the page beside the draft, corrects the one field the centre cannot take (the payer
+    on the fax is not one of its payers) and submits; the case keeps the fax."""
+    assert world.settings is not None
+    inbox = world.settings.document_dir.parent / "fax-inbox"
+    inbox.mkdir(exist_ok=True)
+    fax = synthetic_fax(6, kind="tiff", today=datetime.now(UTC).date())
+    assert fax.truth["coverage.payer_id"] == "RBMC"
+    (inbox / "fax-0001.tif").write_bytes(fax.content)
+    database = Database.from_url(world.database_url)
+    try:
+        said = list(
+            read_inbox(
+                inbox,
+                database,
+                store=FolderStore(world.settings.document_dir),
+                max_bytes=world.settings.max_document_bytes,
+                clock=SystemClock(),
+                settle_seconds=0,
+            )
+        )
+    finally:
+        database.engine.dispose()
+    assert said and "(OCR)" in said[0], said
+
+    sign_in(page, world.intake)
+    page.get_by_role("link", name="Faxed orders").click()
+    page.get_by_role("link", name=re.compile("Fax received")).first.click()
+    expect(page.get_by_role("heading", name="Faxed order: check the draft")).to_be_visible()
+    image = page.get_by_role("img", name="Page 1 of the fax")
+    expect(image).to_be_visible()
+    page.wait_for_function(
+        "() => [...document.images].every(i => i.complete && i.naturalWidth > 0)"
+    )
+    expect(page.locator(".fax-read")).to_contain_text("page 1, line")
+    expect(page.get_by_label("Last name")).to_have_value(fax.truth["member.last_name"])
+    shot(page, "42-fax-draft")
+
+    page.get_by_label("Payer code").fill("NEHP")
+    page.get_by_role("button", name="Submit referral").click()
+    expect(page.get_by_role("heading", name="Referral received")).to_be_visible()
+    number = page.locator("#case-number").inner_text()
+    assert re.fullmatch(r"CL-\d{4}-\d{6}", number)
+    shot(page, "43-fax-submitted")
+    page.goto(f"/cases/{number}")
+    expect(page.locator("#documents")).to_contain_text("Faxed order")
+    expect(page.locator(".timeline")).to_contain_text("Document attached: faxed order")

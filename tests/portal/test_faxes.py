@@ -82,3 +82,34 @@ def test_a_fax_in_the_inbox_becomes_a_referral_after_one_correction(
     assert browser.get(f"/faxes/{draft.id}").text.count(number[0]) >= 1
     again = browser.post(f"/faxes/{draft.id}", data=form)
     assert again.status_code == 409
+
+
+def test_an_uploaded_fax_image_is_shown_beside_its_draft(
+    browser: TestClient, people: People, clock: FixedClock
+) -> None:
+    """A fax uploaded in the portal (a TIFF, read by OCR) shows its page as an image; a
+    file that is no fax is refused beside the upload form, and nothing is kept."""
+    sign_in(browser, people.intake, clock)
+    csrf = csrf_of(browser.get("/faxes").text)
+    refused = browser.post(
+        "/faxes",
+        data={"csrf_token": csrf},
+        files={"file": ("fax.tif", files.zip_archive(), "image/tiff")},
+    )
+    assert refused.status_code == 422
+    assert "archives and programs are never accepted" in refused.text
+    fax = synthetic_fax(6, kind="tiff", today=clock.now().date())
+    made = browser.post(
+        "/faxes",
+        data={"csrf_token": csrf},
+        files={"file": ("fax.tif", fax.content, "image/tiff")},
+    )
+    assert made.status_code == 303, made.text[:500]
+    draft = browser.get(made.headers["location"])
+    assert "read by OCR" in draft.text
+    assert 'alt="Page 1 of the fax"' in draft.text
+    image = browser.get(made.headers["location"] + "/pages/1")
+    assert image.status_code == 200, image.text[:500]
+    assert image.headers["content-type"] == "image/png"
+    assert image.content.startswith(b"\x89PNG")
+    assert browser.get(made.headers["location"] + "/pages/2").status_code == 404

@@ -33,6 +33,35 @@ UPLOAD_PATHS = [r"/faxes"]
 
 _SOURCES = {"inbox": "Fax inbox", "upload": "Uploaded"}
 
+#: What each field read is called beside the fax (the referral form's own labels).
+_LABELS = {
+    "member.first_name": "First name",
+    "member.last_name": "Last name",
+    "member.birth_date": "Date of birth",
+    "member.phone": "Phone",
+    "member.address.line1": "Street address",
+    "member.address.city": "City",
+    "member.address.state": "State",
+    "member.address.zip": "ZIP",
+    "coverage.payer_id": "Payer code",
+    "coverage.member_id": "Member id on the card",
+    "ordering_provider.npi": "Ordering clinician's NPI",
+    "ordering_provider.name": "Ordering clinician",
+    "requested_start": "Requested start",
+    "signed_order.signed_on": "Order signed on",
+}
+
+
+def _label(name: str) -> str:
+    if name in _LABELS:
+        return _LABELS[name]
+    parts = name.split(".")
+    if parts[0] in ("diagnoses", "items") and parts[1].isdigit():
+        what = "Diagnosis" if parts[0] == "diagnoses" else "Item"
+        suffix = " quantity" if parts[-1] == "quantity" else ""
+        return f"{what} {int(parts[1]) + 1}{suffix}"
+    return presenters.field_words(name).capitalize()
+
 
 @router.get("/faxes")
 async def fax_list(request: Request) -> Response:
@@ -113,7 +142,7 @@ def _draft_values(
     )
     read_rows = [
         {
-            "what": presenters.field_words(name).capitalize(),
+            "what": _label(name),
             "value": f.value,
             "where": f"page {f.page}, line {f.line}",
             "sure": f.sureness,
