@@ -59,6 +59,10 @@ def form_values(
         "item_rows": range(forms.ITEM_ROWS),
         # A fresh key per form shown: a double click or a reload replays, never duplicates.
         "idempotency_key": form.get("idempotency_key") or secrets.token_urlsafe(16),
+        # The faxed-order page shows the same form beside the fax (portal.faxes).
+        "fax": None,
+        "action": "/referrals/new",
+        "no_caller": False,
         **contacts.caller_values(ctx),
     }
 
