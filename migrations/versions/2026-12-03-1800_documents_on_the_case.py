@@ -80,9 +80,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_fax_drafts")),
     )
-    op.create_index(
-        "ix_fax_drafts_status_received_at", "fax_drafts", ["status", "received_at"]
-    )
+    op.create_index("ix_fax_drafts_status_received_at", "fax_drafts", ["status", "received_at"])
     op.create_index("ix_fax_drafts_sha256", "fax_drafts", ["sha256"])
 
 
