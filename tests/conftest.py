@@ -126,9 +126,13 @@ def session(database: Database) -> Iterator[Session]:
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
+def settings(database_url: str, tmp_path: Path) -> Settings:
     return Settings(
-        environment="test", database_url=database_url, log_level="WARNING", token_cache_seconds=0
+        environment="test",
+        database_url=database_url,
+        log_level="WARNING",
+        token_cache_seconds=0,
+        document_dir=tmp_path / "documents",
     )
 
 

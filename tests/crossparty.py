@@ -35,12 +35,19 @@ OBJECT_PARAMS = frozenset(
         "escalation_id",
         "appeal_id",
         "grievance_id",
+        "document_id",
+        "fax_id",
         "resource_id",  # a FHIR resource of a case (a Task's id is its case number)
         "webhook_id",
     }
 )
 #: Path parameters that name no one's object (a code system, an error code, a FHIR type).
-NOT_OBJECTS = {"system": "icd10", "code": "not_found", "resource_type": "Task"}
+NOT_OBJECTS = {
+    "system": "icd10",
+    "code": "not_found",
+    "resource_type": "Task",
+    "page_number": "1",
+}
 #: Ids that exist nowhere; a stranger's object must answer exactly like them.
 MADE_UP = {
     "case_number": "CL-2026-999999",
@@ -53,6 +60,8 @@ MADE_UP = {
     "escalation_id": "2147483000",
     "appeal_id": "2147483000",
     "grievance_id": "2147483000",
+    "document_id": "2147483000",
+    "fax_id": "2147483000",
     "resource_id": "CL-2026-999999",
     "webhook_id": "2147483000",
 }

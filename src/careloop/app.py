@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,6 +20,8 @@ from careloop.codes import warm_up
 from careloop.core.clock import Clock, SystemClock
 from careloop.core.errors import DomainError
 from careloop.db.session import Database
+from careloop.document import FolderStore
+from careloop.document import api as document_api
 from careloop.eligibility import api as eligibility_api
 from careloop.escalation import api as escalation_api
 from careloop.fhir import api as fhir_api
@@ -81,11 +84,21 @@ def create_app(
     app.state.clock = clock or SystemClock()
     app.state.token_cache = TokenCache(ttl=settings.token_cache_seconds)
     problems.install(app)
+    app.state.document_store = FolderStore(settings.document_dir)
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=settings.max_body_bytes,
-        # The file plus its multipart envelope.
-        uploads={imports_api.router.prefix: settings.max_import_bytes + 64 * 1024},
+        # Each file plus its form's few fields and the multipart framing.
+        uploads=[
+            (
+                re.compile("|".join([document_api.UPLOAD_PATHS, *portal.UPLOAD_PATHS])),
+                settings.max_document_bytes + 64_000,
+            ),
+            (
+                re.compile(re.escape(imports_api.router.prefix) + "/?"),
+                settings.max_import_bytes + 64_000,
+            ),
+        ],
     )
     app.add_middleware(RequestContextMiddleware)
     app.include_router(referral_api.router)
@@ -102,6 +115,7 @@ def create_app(
     app.include_router(imports_api.router)
     app.include_router(appeal_api.router)
     app.include_router(grievance_api.router)
+    app.include_router(document_api.router)
     portal.install(app, settings)
     _add_health(app)
     _add_problem_docs(app)

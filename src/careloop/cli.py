@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from careloop.db.session import Database
+    from careloop.document.tasks import Sweeper
     from careloop.notification.sinks import ChannelSink
     from careloop.settings import Settings
     from careloop.webhook.sender import Sender
@@ -55,10 +56,12 @@ x12_app = typer.Typer(
     help="X12 with payers through the clearinghouse (270/271 eligibility, 278 review).",
     no_args_is_help=True,
 )
+fax_app = typer.Typer(help="Faxed orders read into draft referrals.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.add_typer(payer_app, name="payer")
+app.add_typer(fax_app, name="fax")
 app.add_typer(import_app, name="import")
 app.add_typer(hl7_app, name="hl7")
 app.add_typer(x12_app, name="x12")
@@ -570,6 +573,7 @@ def tick() -> None:
         sink=_sink(),
         report_zone=_settings().display_time_zone,
         webhooks=_webhook_sender(),
+        documents=_sweeper(),
     )
     _console().print(
         ", ".join(f"{kind}: {count}" for kind, count in sorted(done.items())) or "nothing was due"
@@ -595,6 +599,7 @@ def run_worker(
             idle_seconds=idle_seconds,
             report_zone=_settings().display_time_zone,
             webhooks=_webhook_sender(),
+            documents=_sweeper(),
         )
     except KeyboardInterrupt:
         stop.set()
@@ -604,6 +609,54 @@ def _webhook_sender() -> Sender:
     from careloop.webhook.sender import Sender
 
     return Sender(allow_private=_settings().webhook_allow_private_addresses)
+
+
+@fax_app.command("watch")
+def fax_watch(
+    inbox: Annotated[Path, typer.Argument(help="The folder faxes are dropped into")],
+    interval: Annotated[float, typer.Option(help="Seconds between looks at the folder")] = 5.0,
+    once: Annotated[bool, typer.Option(help="Read what is there now, then stop")] = False,
+) -> None:
+    """Read every fax dropped into INBOX (PDF with a text layer, image-only PDF, TIFF)
+    into a draft referral for an intake agent. A file read is moved to INBOX/read/, a
+    file refused (not a fax, or unreadable) to INBOX/refused/ with the reason beside it.
+    Files younger than two seconds are left for the next look (still being written)."""
+    from careloop.document import fax_inbox
+
+    settings = _settings()
+    database = _database()
+    console = _console()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while True:
+            for line in fax_inbox.read_inbox(
+                inbox,
+                database,
+                store=fax_inbox.store_for(settings.document_dir),
+                max_bytes=settings.max_document_bytes,
+                clock=SystemClock(),
+                settle_seconds=0 if once else 2,
+            ):
+                console.print(line)
+            if once or stop.wait(interval):
+                break
+    except KeyboardInterrupt:
+        stop.set()
+
+
+def _sweeper() -> Sweeper:
+    """The worker's sweep of the document store (files and rows a crash left)."""
+    from datetime import timedelta
+
+    from careloop.document import FolderStore
+    from careloop.document.tasks import Sweeper
+
+    settings = _settings()
+    return Sweeper(
+        FolderStore(settings.document_dir),
+        grace=timedelta(seconds=settings.document_sweep_grace_seconds),
+    )
 
 
 def _sink() -> ChannelSink:
@@ -773,6 +826,7 @@ def demo(
                 "stop": stop,
                 "report_zone": settings.display_time_zone,
                 "webhooks": Sender(allow_private=True),
+                "documents": _sweeper(),
             },
             name="careloop-worker",
             daemon=True,

@@ -85,6 +85,14 @@ class Settings(BaseSettings):
     clearinghouse_auto_review: bool = False
     # The payer simulator's rules per payer code, e.g. {"NEHP": {"deny_codes": ["E0260"]}}.
     payer_simulator_rules: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # The document store (document.store.FolderStore): files by SHA-256 under this folder.
+    document_dir: Path = Path("var") / "documents"
+    # Largest file a document upload may be (bytes); larger ones answer 413 while they
+    # stream, before the whole body is read.
+    max_document_bytes: int = Field(default=20_000_000, ge=1_000)
+    # How old a staged file without a row, or a row without its file, must be before the
+    # worker's sweep removes it (seconds).
+    document_sweep_grace_seconds: int = Field(default=3600, ge=60)
 
     @field_validator("database_url")
     @classmethod

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from careloop.appeal import tasks as appeal_tasks
 from careloop.core.clock import Clock
 from careloop.db.session import Database
+from careloop.document.tasks import Sweeper
 from careloop.escalation import tasks as escalation_tasks
 from careloop.grievance import tasks as grievance_tasks
 from careloop.imports import tasks as import_tasks
@@ -154,10 +155,12 @@ def run_until_idle(
     batch: int = 100,
     report_zone: str | None = None,
     webhooks: Sender | None = None,
+    documents: Sweeper | None = None,
 ) -> Counter[str]:
     """Fire everything due now (batch after batch), then deliver the outbox once, send
-    due webhooks (with ``webhooks``), and refresh the staff dashboard's snapshot (in
-    ``report_zone``) when it is stale."""
+    due webhooks (with ``webhooks``), refresh the staff dashboard's snapshot (in
+    ``report_zone``) when it is stale, and sweep the document store of what crashes left
+    (``documents``, every few minutes)."""
     total: Counter[str] = Counter()
     while True:
         fired = fire_due(database, clock=clock, batch=batch)
@@ -182,6 +185,8 @@ def run_until_idle(
         with database.unit_of_work() as session:
             refreshed = report_service.refresh_dashboard(session, clock=clock, zone=report_zone)
         total["reports"] += int(refreshed)
+    if documents is not None:
+        total.update(documents.run_if_due(database, clock=clock))
     return total
 
 
@@ -194,13 +199,19 @@ def run(
     idle_seconds: float = 1.0,
     report_zone: str | None = None,
     webhooks: Sender | None = None,
+    documents: Sweeper | None = None,
 ) -> None:
     """Work until ``stop`` is set: fire due clocks, deliver messages, sleep when idle."""
     log.info("worker.started")
     while not stop.is_set():
         try:
             done = run_until_idle(
-                database, clock=clock, sink=sink, report_zone=report_zone, webhooks=webhooks
+                database,
+                clock=clock,
+                sink=sink,
+                report_zone=report_zone,
+                webhooks=webhooks,
+                documents=documents,
             )
         except Exception as exc:  # the database went away: wait and try again
             log.error("worker.pass_failed", error_type=type(exc).__name__)

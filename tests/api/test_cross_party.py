@@ -20,7 +20,10 @@ from sqlalchemy.orm import Session
 
 from careloop.core.clock import FixedClock
 from tests.crossparty import MADE_UP, OBJECT_PARAMS, Route, id_bearing_routes, run_matrix
+from tests.factories import files
 from tests.factories.world import PARTIES, SCRIPT_MEMBERS, Member, World, build_world
+
+MULTIPART = "<multipart>"
 
 
 def _example_body(app: FastAPI, route: Route) -> dict[str, Any] | None:
@@ -29,6 +32,9 @@ def _example_body(app: FastAPI, route: Route) -> dict[str, Any] | None:
     body = operation.get("requestBody")
     if body is None:
         return None
+    if "multipart/form-data" in body["content"]:
+        # A file upload: a valid file and form, so that only the object can be refused.
+        return {MULTIPART: True}
     media = body["content"]["application/json"]
     assert "example" in media or not body.get("required"), f"{route}: document an example body"
     example: dict[str, Any] = media.get("example", {})
@@ -46,6 +52,14 @@ def cross_party_failures(
         body = bodies[str(route)]
         if body is None:
             return client.request(route.method, url, headers=headers)
+        if MULTIPART in body:
+            return client.request(
+                route.method,
+                url,
+                files={"file": ("notes.png", files.image("PNG"), "image/png")},
+                data={"kind": "progress_notes"},
+                headers=headers,
+            )
         return client.request(route.method, url, json=body, headers=headers)
 
     return run_matrix(id_bearing_routes(app, api=True), world, callers, send, connection)

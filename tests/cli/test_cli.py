@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, func, inspect, select, text
 from typer.testing import CliRunner
 
+from bench.fax import synthetic_fax
 from careloop.app import create_app
 from careloop.cli import app as cli
 from careloop.core.actor import Role
@@ -26,6 +27,7 @@ from careloop.matching.models import Offer, OfferStatus
 from careloop.referral.enums import ReferralStatus
 from careloop.referral.models import Referral, ReferralEvent
 from careloop.settings import Settings
+from tests.factories import files
 from tests.factories.referral import referral_payload
 
 BAD_NPI = "1234567890"  # the Luhn check digit of 123456789 is 3
@@ -510,3 +512,24 @@ class TestDemo:
         # Fresh tokens each run; the earlier ones stay valid.
         assert set(_tokens(second.stdout).values()).isdisjoint(_tokens(first.stdout).values())
         assert api_get(url, _tokens(first.stdout)["case_manager"]).status_code == 200
+
+
+def test_fax_watch_reads_each_fax_into_a_draft_and_sets_aside_what_is_no_fax(
+    db: str, tmp_path: Path
+) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "0001.pdf").write_bytes(synthetic_fax(2, kind="text").content)
+    (inbox / "0002.pdf").write_bytes(files.zip_archive())
+    env = {
+        "CARELOOP_DATABASE_URL": db,
+        "CARELOOP_DOCUMENT_DIR": str(tmp_path / "documents"),
+        "COLUMNS": "200",
+        "NO_COLOR": "1",
+    }
+    result = ok(CliRunner().invoke(cli, ["fax", "watch", str(inbox), "--once"], env=env))
+    assert "fields read (text layer), waiting for intake" in result.output
+    assert "refused 0002.pdf" in result.output
+    assert sorted(p.name for p in (inbox / "read").iterdir()) == ["0001.pdf"]
+    assert (inbox / "refused" / "0002.pdf").exists()
+    assert len(list((tmp_path / "documents" / "objects").rglob("*"))) == 3  # ab/, ab/cd/, file

@@ -277,6 +277,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         "CARELOOP_SMTP_SECURITY": "none",
         "CARELOOP_SMTP_FROM": "CareLoop <care@careloop.test>",
         "CARELOOP_NOTIFICATION_DIR": str(directory / "notifications"),
+        "CARELOOP_DOCUMENT_DIR": str(directory / "documents"),
     }
     # The worker pass reads the same settings as the server.
     settings = Settings(
@@ -287,6 +288,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         smtp_security="none",
         smtp_from="CareLoop <care@careloop.test>",
         notification_dir=directory / "notifications",
+        document_dir=directory / "documents",
     )
     env.pop("CARELOOP_DEMO_SKIP_TOTP", None)
     try:

@@ -9,8 +9,11 @@ answered yet. Everything is built through the JSON API, the way the parties woul
 
 from __future__ import annotations
 
+import io
+import tempfile
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -18,8 +21,12 @@ from sqlalchemy.orm import Session
 
 from careloop.core.actor import SYSTEM_ACTOR, Role
 from careloop.core.clock import FixedClock
+from careloop.document import Limits, faxes
+from careloop.document import service as document_service
+from careloop.document.store import FolderStore
 from careloop.identity import service as identity_service
 from careloop.referral import members as referral_members
+from tests.factories import files
 from tests.factories.coverage import make_coverage
 from tests.factories.identity import give_password, make_user
 from tests.factories.network import make_provider
@@ -316,6 +323,9 @@ def build_world(
             "grievance_id",
             _grievance(client, parties, "hospital_a", case_a),
             "a complaint on case A",
+            "document_id",
+            _document(client, parties, "hospital_a", case_a),
+            "a document of case A",
             sees_a,
             "A",
         ),
@@ -323,6 +333,9 @@ def build_world(
             "grievance_id",
             _grievance(client, parties, "hospital_b", case_b),
             "a complaint on case B",
+            "document_id",
+            _document(client, parties, "hospital_b", case_b),
+            "a document of case B",
             sees_b,
             "B",
         ),
@@ -350,6 +363,10 @@ def build_world(
             Thing("case_number", case, f"case {group}2 (denied, under appeal)", sees, group),
             Thing("appeal_id", appeal, f"the appeal of case {group}2", sees, group),
         ]
+    # A faxed order waiting as a draft is intake's work: coordination staff only.
+    world.things.append(
+        Thing("fax_id", _fax(session, clock), "a faxed order", frozenset({"staff"}), "A")
+    )
     # Work-queue items are coordination staff's own.
     queue = _queue_items(client, staff, {case_a: "A", case_b: "B"})
     world.things += [
@@ -422,6 +439,20 @@ def _grievance(client: TestClient, parties: dict[str, Party], hospital: str, cas
     return str(made["id"])
 
 
+def _document(client: TestClient, parties: dict[str, Party], hospital: str, case: str) -> str:
+    """The referrer attaches a progress note (a small PNG) to its own case."""
+    made = _ok(
+        client.post(
+            f"/api/v1/referrals/{case}/documents",
+            files={"file": ("notes.png", files.image("PNG"), "image/png")},
+            data={"kind": "progress_notes"},
+            headers=parties[hospital].header,
+        ),
+        201,
+    )
+    return str(made["id"])
+
+
 def _appealed_case(
     client: TestClient, clock: FixedClock, parties: dict[str, Party], hospital: str, member: Member
 ) -> tuple[str, str]:
@@ -461,6 +492,16 @@ def _appealed_case(
         201,
     )
     return number, str(appeal["id"])
+
+
+def _fax(session: Session, clock: FixedClock) -> str:
+    """A fax read into a draft (a small text PDF) by the inbox, as the system."""
+    store = FolderStore(Path(tempfile.mkdtemp(prefix="world-fax-")))
+    received = document_service.receive(store, io.BytesIO(files.pdf()), "application/pdf", Limits())
+    reading = faxes.read_staged(store, received)
+    fax = faxes.record_fax(session, SYSTEM_ACTOR, received, reading, source="inbox", clock=clock)
+    session.flush()
+    return str(fax.id)
 
 
 def _queue_items(

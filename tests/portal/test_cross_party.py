@@ -79,6 +79,7 @@ FORMS: dict[str, dict[str, str]] = {
         "eta_date": "2026-11-25",
         "eta_time": "15:00",
     },
+    "POST /cases/{case_number}/documents": {"kind": "progress_notes"},
     "POST /cases/{case_number}/escalations/{escalation_id}/resolve": {
         "resolution": "Delivery moved to the morning",
     },

@@ -8,6 +8,7 @@ from careloop.audit import models as audit_models
 from careloop.clearinghouse import models as clearinghouse_models
 from careloop.db import outbox as outbox_models
 from careloop.db.base import Base
+from careloop.document import models as document_models
 from careloop.eligibility import models as eligibility_models
 from careloop.escalation import models as escalation_models
 from careloop.grievance import models as grievance_models
@@ -32,6 +33,7 @@ __all__ = [
     "appeal_models",
     "audit_models",
     "clearinghouse_models",
+    "document_models",
     "eligibility_models",
     "escalation_models",
     "grievance_models",

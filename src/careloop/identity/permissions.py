@@ -80,6 +80,12 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "grievance:open": STAFF_ROLES | {Role.referring_clinician, Role.provider_staff, Role.member},
     "grievance:manage": STAFF_ROLES,
     "regulatory:file": STAFF_ROLES,
+    # Documents follow the case: whoever works it attaches (staff, the referrer, the
+    # accepted provider); whoever may read the case reads them (members their own).
+    "document:upload": STAFF_ROLES | {Role.referring_clinician, Role.provider_staff},
+    "document:read": STAFF_ROLES | {Role.referring_clinician, Role.provider_staff, Role.member},
+    # Faxed orders read into drafts: intake's work, like any order that comes in.
+    "fax:manage": _INTAKE | {Role.service},
     "workqueue:read": STAFF_ROLES,
     # Bulk files of referrals: intake's work (and the operator's command line).
     "import:create": _INTAKE | {Role.service},

@@ -16,7 +16,9 @@ from careloop.portal import (
     cases,
     contacts,
     disputes,
+    documents,
     escalations,
+    faxes,
     intake,
     member,
     provider,
@@ -33,6 +35,9 @@ from careloop.web.params import UncleanParameterError
 
 STATIC_DIR = Path(__file__).parent / "static"
 
+#: The page paths whose POST bodies are file uploads (their own body limit).
+UPLOAD_PATHS = documents.UPLOAD_PATHS + faxes.UPLOAD_PATHS
+
 
 def install(app: FastAPI, settings: Settings) -> None:
     """Mount the pages, their static files and the security headers on ``app``."""
@@ -43,6 +48,8 @@ def install(app: FastAPI, settings: Settings) -> None:
         contacts,
         escalations,
         disputes,
+        documents,
+        faxes,
         intake,
         referrer,
         provider,

@@ -26,6 +26,7 @@ from careloop.matching.schemas import CandidatesRead, OfferCreate
 from careloop.portal import (
     contacts,
     dispute_panel,
+    document_panel,
     escalation_panel,
     forms,
     moveforms,
@@ -103,6 +104,8 @@ _DONE = {
     "closed": "The case is closed.",
     "contact": "Contact saved; it is on the timeline.",
     "note": "Note added.",
+    "document": "Document attached; it is listed under Documents.",
+    "order_attached": "Signed order attached; the checks ran again.",
 }
 
 #: Supply-information form: the inputs it takes (the referral form's, plus a note).
@@ -163,6 +166,7 @@ def _case_values(ctx: PageContext, case_number: str) -> dict[str, Any]:
         "may_note": may(ctx.actor, "note:write"),
         **escalation_panel.panel_values(ctx, case),
         **dispute_panel.panel_values(ctx, case, {e.type.split(".", 1)[0] for e in timeline.events}),
+        **document_panel.panel_values(ctx, case),
         **fulfilment,
         "form": _defaults(fulfilment, ctx.clock.now().astimezone(ZoneInfo(case.time_zone))),
         "errors": {},

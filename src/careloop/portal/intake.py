@@ -30,7 +30,7 @@ router = APIRouter(include_in_schema=False)
 CODE_RESULTS = 15
 
 
-def _form_values(
+def form_values(
     ctx: PageContext,
     form: Mapping[str, str],
     *,
@@ -59,6 +59,10 @@ def _form_values(
         "item_rows": range(forms.ITEM_ROWS),
         # A fresh key per form shown: a double click or a reload replays, never duplicates.
         "idempotency_key": form.get("idempotency_key") or secrets.token_urlsafe(16),
+        # The faxed-order page shows the same form beside the fax (portal.faxes).
+        "fax": None,
+        "action": "/referrals/new",
+        "no_caller": False,
         **contacts.caller_values(ctx),
     }
 
@@ -67,7 +71,7 @@ def _form_values(
 async def new_referral(request: Request) -> Response:
     def work(ctx: PageContext) -> Page:
         require(ctx.actor, "referral:create")
-        return Page("intake/form.html", _form_values(ctx, {}))
+        return Page("intake/form.html", form_values(ctx, {}))
 
     return await page(request, work)
 
@@ -84,7 +88,7 @@ def _findings_by_field(
     return errors, warnings
 
 
-def _check(
+def check_form(
     ctx: PageContext, form: Mapping[str, str]
 ) -> tuple[ReferralCreate | None, dict[str, str], dict[str, str], ReferralCheckRead | None]:
     """Shape first (wrong types, missing name): then the intake checklist, as the API's
@@ -105,7 +109,7 @@ async def check_referral(request: Request) -> Response:
     form = await read_form(request)
 
     def work(ctx: PageContext) -> Page:
-        _, errors, warnings, check = _check(ctx, form)
+        _, errors, warnings, check = check_form(ctx, form)
         return Page(
             "intake/_check.html",
             {
@@ -124,7 +128,7 @@ async def submit_referral(request: Request) -> Response:
     form = await read_form(request)
 
     def work(ctx: PageContext) -> Page:
-        draft, errors, warnings, check = _check(ctx, form)
+        draft, errors, warnings, check = check_form(ctx, form)
         caller: ContactCreate | None = None
         caller_errors: dict[str, str] = {}
         if draft is not None and ctx.actor.role is not Role.referring_clinician:
@@ -134,7 +138,7 @@ async def submit_referral(request: Request) -> Response:
         errors = {**errors, **caller_errors}
         submit_anyway = form.get("submit_anyway") == "yes" and check is not None
         if draft is None or caller_errors or (errors and not submit_anyway):
-            values = _form_values(
+            values = form_values(
                 ctx, form, errors=errors, warnings=warnings, check=check, blocked=True
             )
             return Page("intake/form.html", values, status=422)

@@ -10,6 +10,7 @@ from enum import Enum
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from careloop.document.rules import KIND_LABELS, Kind
 from careloop.identity.rules import language_name
 
 #: A referral's status as staff and referrers read it.
@@ -309,6 +310,13 @@ def _sentence(type_: str, d: dict[str, Any], zone: str) -> str:  # noqa: PLR0911
             return f"Delivered or done late, {_when(d.get('at'), zone)}"
         case "supply.next_due":
             return f"Next supply due {_day_text(d.get('due_on'))}"
+        case "document.attached":
+            return f"Document attached: {_document_words(d.get('document_kind'))}"
+        case "document.lost":
+            return (
+                f"Document lost before it was stored: {_document_words(d.get('document_kind'))}"
+                "; send it again"
+            )
     return _FIXED_SENTENCES.get(type_) or words(type_.replace(".", " "))
 
 
@@ -324,6 +332,13 @@ _FIXED_SENTENCES = {
     "grievance.resolved": "Complaint resolved",
     "regulatory.filed": "Filed with the state regulator",
 }
+
+
+def _document_words(kind: object) -> str:
+    try:
+        return KIND_LABELS[Kind(str(kind))].lower()
+    except ValueError:
+        return "a document"
 
 
 def _parse(value: object) -> datetime | None:
@@ -365,6 +380,7 @@ _SAID = {
     "closed",
     "subject",
     "raised_by",
+    "document_kind",
 }
 
 
@@ -417,6 +433,7 @@ _DETAIL_LABELS = {
     "service_date": "Coverage checked for",
     "remaining_errors": "Still missing",
     "serial_numbers": "Serial numbers",
+    "warning": "Flagged",
 }
 
 
@@ -435,6 +452,7 @@ REFERRER_EVENTS = frozenset(
         "service.started_on_time",
         "service.started_late",
         "service.missed",
+        "document.attached",
     }
 )
 

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 
 from careloop.core.pagination import PageRequest
 from careloop.identity.permissions import may
-from careloop.portal import contacts, escalation_panel, presenters
+from careloop.portal import contacts, document_panel, escalation_panel, presenters
 from careloop.portal.web import Page, PageContext, page
 from careloop.referral import service as referral_service
 from careloop.referral.enums import ReferralStatus
@@ -98,6 +98,7 @@ def case_values(ctx: PageContext, case_number: str) -> dict[str, Any]:
         "may_note": may(ctx.actor, "note:write") and open_case,
         "staff": False,
         **escalation_panel.panel_values(ctx, case),
+        **document_panel.panel_values(ctx, case),
         "form": {},
         "errors": {},
         "problem": None,

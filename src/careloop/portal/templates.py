@@ -82,8 +82,12 @@ def navigation(role: Role) -> list[tuple[str, str]]:
             ("Find a case", "/staff/search"),
             ("New referral", "/referrals/new"),
         ]
+        if role is not Role.clinical_reviewer:
+            pages.append(("Faxed orders", "/faxes"))
         # Supervisors look after the coordination centre's webhooks.
-        return [*pages, ("Webhooks", "/webhooks")] if role is Role.supervisor else pages
+        if role is Role.supervisor:
+            pages.append(("Webhooks", "/webhooks"))
+        return pages
     if role is Role.referring_clinician:
         return [("Our referrals", "/referrer"), ("New referral", "/referrals/new")]
     if role is Role.provider_staff:

@@ -76,6 +76,8 @@ class Download:
     media_type: str
     filename: str
     set_session: str | None = None
+    #: Always saved, never shown in the browser (an uploaded document).
+    attachment: bool = False
 
 
 Outcome = Page | Redirect | Download
@@ -238,11 +240,12 @@ def respond(request: Request, outcome: Outcome, principal: PortalPrincipal | Non
         if outcome.clear_session:
             response.delete_cookie(SESSION_COOKIE, path="/")
     elif isinstance(outcome, Download):
+        disposition = "attachment" if outcome.attachment else "inline"
         response = Response(
             outcome.body,
             media_type=outcome.media_type,
             headers={
-                "Content-Disposition": f'inline; filename="{outcome.filename}"',
+                "Content-Disposition": f'{disposition}; filename="{outcome.filename}"',
                 "Cache-Control": "no-store",
             },
         )

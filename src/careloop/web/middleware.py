@@ -7,6 +7,7 @@ import re
 import time
 import traceback
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -127,18 +128,30 @@ class BodyLimitMiddleware:
     and while streaming when it does not (chunked uploads)."""
 
     def __init__(
-        self, app: ASGIApp, *, max_bytes: int, uploads: dict[str, int] | None = None
+        self,
+        app: ASGIApp,
+        *,
+        max_bytes: int,
+        uploads: Sequence[tuple[re.Pattern[str], int]] = (),
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
-        # Paths that take a file (a bulk import), with their own, larger limit.
-        self.uploads = uploads or {}
+        # Paths that take a file (POST only: documents, faxes, bulk imports), each pattern
+        # with its own, larger limit.
+        self.uploads = tuple(uploads)
+
+    def _limit(self, scope: Scope) -> int:
+        if scope.get("method") == "POST":
+            for pattern, limit in self.uploads:
+                if pattern.fullmatch(scope["path"]):
+                    return limit
+        return self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.uploads.get(scope["path"].rstrip("/"), self.max_bytes)
+        limit = self._limit(scope)
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
         if declared is not None:
