@@ -125,7 +125,9 @@ def candidates(
 
 
 @functools.cache
-def _candidates_statement(eligible_only: bool, has_county: bool, has_payer: bool) -> Select[Any]:
+def _candidates_statement(
+    eligible_only: bool, has_county: bool, has_payer: bool
+) -> Select[*tuple[Any, ...]]:
     """The pre-filter of ``candidates`` with its values as bound parameters, one
     statement object per shape, so SQLAlchemy's compiled cache is hit without walking a
     fresh construct each call."""
@@ -229,29 +231,44 @@ def track_records(
     the timeline is the record)."""
     if not provider_ids:
         return {}
-    types = [ACCEPTED, *NOT_ACCEPTED, ON_TIME, LATE, MISSED]
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    stmt = _track_records_statement(postgresql)
     ids = list(provider_ids)
+    # SQLite binds each id as its own variable: keep a batch's union under its limit.
+    step = len(ids) if postgresql else _SQLITE_IDS_PER_STATEMENT
+    out: dict[int, dict[str, int]] = {}
+    for start in range(0, len(ids), step):
+        rows = session.connection().execute(
+            stmt, {"ids": ids[start : start + step], "since": since}
+        )
+        for provider_id, type_, count in rows:
+            if provider_id is not None:
+                out.setdefault(provider_id, {})[type_] = int(count)
+    return out
+
+
+_SQLITE_IDS_PER_STATEMENT = 5_000
+
+
+@functools.cache
+def _track_records_statement(postgresql: bool) -> Select[*tuple[Any, ...]]:
+    types = [ACCEPTED, *NOT_ACCEPTED, ON_TIME, LATE, MISSED]
     # On PostgreSQL one array parameter keeps the statement text (and its plan) the same
     # whatever the number of candidates; SQLite takes the expanded list.
     among = (
-        ReferralEvent.provider_id == func.any(bindparam("ids", ids, type_=ARRAY(Integer)))
-        if session.get_bind().dialect.name == "postgresql"
-        else ReferralEvent.provider_id.in_(ids)
+        ReferralEvent.provider_id == func.any(bindparam("ids", type_=ARRAY(Integer)))
+        if postgresql
+        else ReferralEvent.provider_id.in_(bindparam("ids", expanding=True))
     )
-    stmt = (
+    return (
         select(ReferralEvent.provider_id, ReferralEvent.type, func.count())
         .where(
             among,
-            ReferralEvent.at >= since,
+            ReferralEvent.at >= bindparam("since", type_=ReferralEvent.at.type),
             ReferralEvent.type.in_(types),
         )
         .group_by(ReferralEvent.provider_id, ReferralEvent.type)
     )
-    out: dict[int, dict[str, int]] = {}
-    for provider_id, type_, count in session.connection().execute(stmt):
-        if provider_id is not None:
-            out.setdefault(provider_id, {})[type_] = int(count)
-    return out
 
 
 # ---- offers ---------------------------------------------------------------------------------
