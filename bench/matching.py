@@ -4,6 +4,7 @@ SQL pre-filter measured in the same run, and the throughput of a batch of referr
     make bench                        # or: .venv/bin/python bench/matching.py
     .venv/bin/python bench/matching.py --quick
     .venv/bin/python bench/matching.py --explain   # + EXPLAIN ANALYZE of the pre-filter
+    .venv/bin/python bench/matching.py --keep-db   # then --reuse-db: skip generating it again
 
 What runs (DESIGN.md §7: figures are ratios against the machine's own limit):
 
@@ -1074,10 +1075,18 @@ class _CapturingSession:
 
     def __init__(self) -> None:
         self.statement: Any = None
+        self.params: dict[str, Any] | None = None
 
-    def execute(self, statement: Any, *_: Any, **__: Any) -> list[Any]:
+    def execute(self, statement: Any, params: Any = None, *_: Any, **__: Any) -> list[Any]:
         self.statement = statement
+        self.params = params
         return []
+
+    def compile(self, dialect: Any) -> tuple[str, dict[str, Any]]:
+        """The captured statement as SQL text for ``dialect`` and its parameter values
+        (the ones bound at execution over those built into the statement)."""
+        state = self.statement.compile(dialect=dialect).construct_expanded_state(self.params)
+        return state.statement, {k: _plain(v) for k, v in state.parameters.items()}
 
     def connection(self) -> _CapturingSession:
         return self
@@ -1109,10 +1118,7 @@ class PrefilterSql:
     def compile(self, inputs: PrefilterInputs) -> tuple[str, dict[str, Any]]:
         capture = _CapturingSession()
         matching_repository.candidates(capture, **inputs.kwargs())  # type: ignore[arg-type]
-        compiled = capture.statement.compile(
-            dialect=self.dialect, compile_kwargs={"render_postcompile": True}
-        )
-        return compiled.string, {k: _plain(v) for k, v in compiled.params.items()}
+        return capture.compile(self.dialect)
 
     def _template(self, inputs: PrefilterInputs) -> tuple[str, dict[str, Any]] | None:
         """(SQL, {parameter: input name, or ("const", value)}), or None if ambiguous."""
@@ -1418,15 +1424,10 @@ class WorkerState:
         matching_repository.track_records(capture, ids, since=since)  # type: ignore[arg-type]
         track_plan: list[str] = []
         if capture.statement is not None:
-            compiled = capture.statement.compile(
-                dialect=self.sql.dialect, compile_kwargs={"render_postcompile": True}
-            )
-            track_params = {k: _plain(v) for k, v in compiled.params.items()}
+            track_text, track_params = capture.compile(self.sql.dialect)
             track_plan = [
                 r[0]
-                for r in self.raw.execute(
-                    f"EXPLAIN (ANALYZE, BUFFERS) {compiled.string}", track_params
-                )
+                for r in self.raw.execute(f"EXPLAIN (ANALYZE, BUFFERS) {track_text}", track_params)
             ]
         return {"case_number": case_number, "sql": text, "plan": plan, "track_plan": track_plan}
 
@@ -1652,7 +1653,12 @@ class Report:
             f"{c.get('provider_service_lines', 0):,} service lines), "
             f"{c.get('referrals', 0):,} referrals ({c.get('referral_items', 0):,} items, "
             f"{c.get('offers', 0):,} offers, {c.get('referral_events', 0):,} events); "
-            f"generated and loaded with COPY in {self.load_seconds:.0f} s; database "
+            + (
+                "reused as an earlier run left it (--reuse-db); "
+                if self.args.reuse_db
+                else f"generated and loaded with COPY in {self.load_seconds:.0f} s; "
+            )
+            + "database "
             f"{self.facts.get('database_size', '?')}"
         )
         if self.runs:
@@ -1764,6 +1770,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_database_options(parser, DEFAULT_DB_NAME)
     parser.add_argument("--explain", action="store_true", help="print the query plans")
     parser.add_argument(
+        "--reuse-db",
+        action="store_true",
+        help="measure on the database a run with --keep-db left (same sizes and seed), "
+        "without generating and loading it again",
+    )
+    parser.add_argument(
         "--strict", action="store_true", help="exit with status 1 when a target is missed"
     )
     args = parser.parse_args(argv)
@@ -1785,6 +1797,32 @@ def prepare_data(
     args: argparse.Namespace, url: str, now: datetime
 ) -> tuple[dict[str, int], list[str], float]:
     started = time.perf_counter()
+    if args.reuse_db:
+        say(f"reusing database {args.db_name} as a run with --keep-db left it ...")
+        with psycopg.connect(url, autocommit=True) as conn:
+            tables = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                    "AND tablename <> 'alembic_version'"
+                )
+            ]
+            counts = {
+                t: int(
+                    conn.execute(
+                        sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(t))
+                    ).fetchone()[0]
+                )  # type: ignore[index]
+                for t in tables
+            }
+            counts = {t: n for t, n in counts.items() if n}
+            acknowledged = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT case_number FROM referrals WHERE status = 'acknowledged' ORDER BY id"
+                )
+            ]
+        return counts, acknowledged, time.perf_counter() - started
     say(f"generating {args.providers:,} providers and {args.referrals:,} referrals ...")
     geo = Geography(STATES, uniform=args.spread == "uniform")
     data = generate(

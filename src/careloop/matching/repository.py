@@ -3,11 +3,24 @@ record read from timeline events, and offers scoped to who may see them."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Integer, Select, and_, bindparam, exists, false, func, or_, select, update
+from sqlalchemy import (
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    exists,
+    false,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
@@ -73,8 +86,57 @@ def candidates(
     line, offerable today, in the payer's network on the service date), so ranking sees
     only plausible candidates and no cap can drop an eligible one; capacity and earlier
     offers of the case stay with the rules, which explain them. Without it, the area's
-    providers come whatever they fail, to say why each was left out."""
+    providers come whatever they fail, to say why each was left out.
+
+    The statement is built once per shape (see ``_candidates_statement``) and its values
+    bound at each call: building and hashing the construct per call cost more than the
+    query itself on a warm database."""
+    stmt = _candidates_statement(eligible_only, county is not None, payer_id is not None)
+    params = {
+        "referral_id": referral_id,
+        "payer_id": payer_id,
+        "service_line": service_line,
+        "zip_code": zip_code,
+        "state": state,
+        "county": county,
+        "service_date": service_date,
+        "day_starts_at": day_starts_at,
+        "today": today,
+        "limit": limit,
+    }
+    return [
+        CandidateRow(
+            provider_id=row[0],
+            name=row[1],
+            checklist_complete=bool(row[2]),
+            offerable_until=row[3],
+            in_network=bool(row[4]),
+            serves_zip=bool(row[5]),
+            serves_county=bool(row[6]),
+            service_line_offered=bool(row[7]),
+            categories=frozenset(row[8] or ()),
+            daily_capacity=int(row[9] or 0),
+            used_today=int(row[10] or 0),
+            languages=frozenset(row[11] or ()),
+            already_offered=bool(row[12]),
+        )
+        for row in session.connection().execute(stmt, params)
+    ]
+
+
+@functools.cache
+def _candidates_statement(
+    eligible_only: bool, has_county: bool, has_payer: bool
+) -> Select[*tuple[Any, ...]]:
+    """The pre-filter of ``candidates`` with its values as bound parameters, one
+    statement object per shape, so SQLAlchemy's compiled cache is hit without walking a
+    fresh construct each call."""
     p = Provider
+    zip_code = bindparam("zip_code", type_=ProviderServiceArea.zip_code.type)
+    state = bindparam("state", type_=ProviderServiceArea.state.type)
+    county = bindparam("county", type_=ProviderServiceArea.county.type)
+    service_date = bindparam("service_date", type_=ProviderNetwork.effective_from.type)
+    service_line = bindparam("service_line", type_=Offer.service_line.type)
     serves_zip = exists().where(
         ProviderServiceArea.provider_id == p.id, ProviderServiceArea.zip_code == zip_code
     )
@@ -84,27 +146,27 @@ def candidates(
             ProviderServiceArea.state == state,
             ProviderServiceArea.county == county,
         )
-        if county
+        if has_county
         else false()
     )
     in_area = select(ProviderServiceArea.provider_id).where(
         or_(
             ProviderServiceArea.zip_code == zip_code,
             and_(ProviderServiceArea.state == state, ProviderServiceArea.county == county)
-            if county
+            if has_county
             else false(),
         )
     )
     in_network = (
         exists().where(
             ProviderNetwork.provider_id == p.id,
-            ProviderNetwork.payer_id == payer_id,
+            ProviderNetwork.payer_id == bindparam("payer_id", type_=ProviderNetwork.payer_id.type),
             ProviderNetwork.effective_from <= service_date,
             or_(
                 ProviderNetwork.effective_to.is_(None), ProviderNetwork.effective_to >= service_date
             ),
         )
-        if payer_id is not None
+        if has_payer
         else false()
     )
     used_today = (
@@ -112,13 +174,13 @@ def candidates(
         .where(
             Offer.provider_id == p.id,
             Offer.service_line == service_line,
-            Offer.offered_at >= day_starts_at,
+            Offer.offered_at >= bindparam("day_starts_at", type_=Offer.offered_at.type),
             Offer.status.in_([OfferStatus.pending, OfferStatus.accepted]),
         )
         .scalar_subquery()
     )
     already = exists().where(
-        Offer.referral_id == referral_id,
+        Offer.referral_id == bindparam("referral_id", type_=Integer),
         Offer.provider_id == p.id,
         Offer.status.in_([OfferStatus.declined, OfferStatus.expired, OfferStatus.withdrawn]),
     )
@@ -148,32 +210,18 @@ def candidates(
         )
         .where(p.active.is_(True), p.id.in_(in_area))
         .order_by(p.id)
-        .limit(limit)
+        .limit(bindparam("limit", type_=Integer))
     )
     if eligible_only:
         stmt = stmt.where(
             p.checklist_complete.is_(True),
-            or_(p.offerable_until.is_(None), p.offerable_until > today),
+            or_(
+                p.offerable_until.is_(None),
+                p.offerable_until > bindparam("today", type_=p.offerable_until.type),
+            ),
             in_network,
         )
-    return [
-        CandidateRow(
-            provider_id=row[0],
-            name=row[1],
-            checklist_complete=bool(row[2]),
-            offerable_until=row[3],
-            in_network=bool(row[4]),
-            serves_zip=bool(row[5]),
-            serves_county=bool(row[6]),
-            service_line_offered=bool(row[7]),
-            categories=frozenset(row[8] or ()),
-            daily_capacity=int(row[9] or 0),
-            used_today=int(row[10] or 0),
-            languages=frozenset(row[11] or ()),
-            already_offered=bool(row[12]),
-        )
-        for row in session.connection().execute(stmt)
-    ]
+    return stmt
 
 
 def track_records(
@@ -183,29 +231,44 @@ def track_records(
     the timeline is the record)."""
     if not provider_ids:
         return {}
-    types = [ACCEPTED, *NOT_ACCEPTED, ON_TIME, LATE, MISSED]
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    stmt = _track_records_statement(postgresql)
     ids = list(provider_ids)
+    # SQLite binds each id as its own variable: keep a batch's union under its limit.
+    step = len(ids) if postgresql else _SQLITE_IDS_PER_STATEMENT
+    out: dict[int, dict[str, int]] = {}
+    for start in range(0, len(ids), step):
+        rows = session.connection().execute(
+            stmt, {"ids": ids[start : start + step], "since": since}
+        )
+        for provider_id, type_, count in rows:
+            if provider_id is not None:
+                out.setdefault(provider_id, {})[type_] = int(count)
+    return out
+
+
+_SQLITE_IDS_PER_STATEMENT = 5_000
+
+
+@functools.cache
+def _track_records_statement(postgresql: bool) -> Select[*tuple[Any, ...]]:
+    types = [ACCEPTED, *NOT_ACCEPTED, ON_TIME, LATE, MISSED]
     # On PostgreSQL one array parameter keeps the statement text (and its plan) the same
     # whatever the number of candidates; SQLite takes the expanded list.
     among = (
-        ReferralEvent.provider_id == func.any(bindparam("ids", ids, type_=ARRAY(Integer)))
-        if session.get_bind().dialect.name == "postgresql"
-        else ReferralEvent.provider_id.in_(ids)
+        ReferralEvent.provider_id == func.any(bindparam("ids", type_=ARRAY(Integer)))
+        if postgresql
+        else ReferralEvent.provider_id.in_(bindparam("ids", expanding=True))
     )
-    stmt = (
+    return (
         select(ReferralEvent.provider_id, ReferralEvent.type, func.count())
         .where(
             among,
-            ReferralEvent.at >= since,
+            ReferralEvent.at >= bindparam("since", type_=ReferralEvent.at.type),
             ReferralEvent.type.in_(types),
         )
         .group_by(ReferralEvent.provider_id, ReferralEvent.type)
     )
-    out: dict[int, dict[str, int]] = {}
-    for provider_id, type_, count in session.connection().execute(stmt):
-        if provider_id is not None:
-            out.setdefault(provider_id, {})[type_] = int(count)
-    return out
 
 
 # ---- offers ---------------------------------------------------------------------------------

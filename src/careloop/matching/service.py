@@ -5,6 +5,7 @@ offer lapses, and mark the case unplaced when nobody is left."""
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
@@ -61,6 +62,25 @@ def _match(
 ) -> tuple[rules.MatchResult, date]:
     """Rank the eligible providers; with ``explain``, also say why (up to
     EXPLAINED_EXCLUSIONS of) the area's other providers are left out."""
+    prefiltered = _prefilter(session, case, now, explain=explain)
+    records = repository.track_records(
+        session, prefiltered.eligible, since=now - repository.TRACK_RECORD_WINDOW
+    )
+    return _rank(prefiltered, records, _weights(session)), prefiltered.service_date
+
+
+@dataclass(frozen=True, slots=True)
+class _Prefiltered:
+    case: CaseForMatching
+    rows: list[repository.CandidateRow]
+    eligible: list[int]  # the providers whose track record the ranking needs
+    today: date
+    service_date: date
+
+
+def _prefilter(
+    session: Session, case: CaseForMatching, now: datetime, *, explain: bool
+) -> _Prefiltered:
     today, day_start = _local_today(case, now)
     service_date = max(case.requested_start or today, today)
     query = functools.partial(
@@ -85,12 +105,18 @@ def _match(
             if r.provider_id not in seen
         ][:EXPLAINED_EXCLUSIONS]
     eligible = [r.provider_id for r in rows if r.checklist_complete and r.in_network]
-    records = repository.track_records(
-        session, eligible, since=now - repository.TRACK_RECORD_WINDOW
-    )
+    return _Prefiltered(case, rows, eligible, today, service_date)
+
+
+def _rank(
+    prefiltered: _Prefiltered,
+    records: dict[int, dict[str, int]],
+    weights: rules.MatchingWeights,
+) -> rules.MatchResult:
+    case, today = prefiltered.case, prefiltered.today
     needs = rules.ReferralNeeds(
         payer_name=case.payer_name or "the payer",
-        service_date=service_date,
+        service_date=prefiltered.service_date,
         zip_code=case.zip_code,
         county=case.county,
         state=case.state,
@@ -98,8 +124,8 @@ def _match(
         categories=case.categories,
         member_language=case.member_language,
     )
-    facts = [_facts(row, records.get(row.provider_id, {}), today) for row in rows]
-    return rules.rank(needs, facts, _weights(session)), service_date
+    facts = [_facts(row, records.get(row.provider_id, {}), today) for row in prefiltered.rows]
+    return rules.rank(needs, facts, weights)
 
 
 def _weights(session: Session) -> rules.MatchingWeights:
@@ -177,14 +203,23 @@ def rank_batch(
 ) -> dict[str, list[RankedCandidateRead]]:
     """Ranked candidates of many referrals in the caller's one transaction (a nightly
     re-ranking, a sweep of unplaced cases): the eligible providers with their reasons,
-    without explaining the others. Each case read is audited as for one referral."""
+    without explaining the others. Each case read is audited as for one referral.
+
+    The cases, their items and payers are read, and their audit records written, with one
+    statement each for the whole batch; then one pre-filter per case; then the track
+    records of every provider any of them needs in one statement (a provider's record
+    does not depend on the referral), so the batch costs little more than its pre-filters."""
     require(actor, "offer:manage")
     now = clock.now()
+    cases = assignment.cases_for_matching(session, actor, case_numbers, clock=clock)
+    prefiltered = [_prefilter(session, case, now, explain=False) for case in cases]
+    needed = sorted({pid for p in prefiltered for pid in p.eligible})
+    records = repository.track_records(session, needed, since=now - repository.TRACK_RECORD_WINDOW)
+    weights = _weights(session)
     out: dict[str, list[RankedCandidateRead]] = {}
-    for case_number in case_numbers:
-        case = assignment.case_for_matching(session, actor, case_number, clock=clock)
-        result, _ = _match(session, case, now)
-        out[case.case_number] = [
+    for p in prefiltered:
+        result = _rank(p, records, weights)
+        out[p.case.case_number] = [
             RankedCandidateRead(
                 provider_id=c.provider_id, name=c.name, score=c.score, reasons=list(c.reasons)
             )

@@ -8,6 +8,7 @@ and written with its timeline event and audit record in the caller's transaction
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -21,7 +22,7 @@ from careloop.core.clock import Clock
 from careloop.referral import moves, repository
 from careloop.referral.enums import CodeSystem, ReferralAction, ReferralStatus, Urgency
 from careloop.referral.errors import ReferralNotFoundError
-from careloop.referral.models import Referral
+from careloop.referral.models import Referral, ReferralItem
 from careloop.sla import ServiceClass
 
 
@@ -70,6 +71,34 @@ def case_for_matching(
     return _facts(session, referral)
 
 
+def cases_for_matching(
+    session: Session, actor: Actor, case_numbers: Sequence[str], *, clock: Clock
+) -> list[CaseForMatching]:
+    """``case_for_matching`` for many cases with a handful of statements in all (the
+    cases, their items, their payers, one audit insert), in the order given; a case the
+    actor may not see is not found, as for one."""
+    found = repository.get_visible_many(session, actor, set(case_numbers))
+    for case_number in case_numbers:
+        if case_number not in found:
+            raise ReferralNotFoundError(f"There is no referral {case_number} that you can see.")
+    referrals = [found[c] for c in case_numbers]
+    audit.record_many(
+        session,
+        actor,
+        "referral.match",
+        [(r.case_number, r.id, None) for r in referrals],
+        clock=clock,
+    )
+    items = repository.items_of_many(session, {r.id for r in referrals})
+    payers = repository.payer_names(
+        session, [r.payer_id for r in referrals if r.payer_id is not None]
+    )
+    return [
+        _case_of(r, items[r.id], payers.get(r.payer_id) if r.payer_id is not None else None)
+        for r in referrals
+    ]
+
+
 def case_by_id(session: Session, referral_id: int, *, lock: bool = False) -> CaseForMatching:
     """For offers and the worker, which reach the case through an offer they may see.
     ``lock`` when the caller is about to move the case; reads must not queue writers."""
@@ -82,9 +111,18 @@ def case_by_id(session: Session, referral_id: int, *, lock: bool = False) -> Cas
 
 
 def _facts(session: Session, referral: Referral) -> CaseForMatching:
+    return _case_of(
+        referral,
+        repository.items_of(session, referral.id),
+        repository.payer_name(session, referral.payer_id)[1],
+    )
+
+
+def _case_of(
+    referral: Referral, items: Sequence[ReferralItem], payer_name: str | None
+) -> CaseForMatching:
     klass = ServiceClass(referral.service_class)
     line = moves.LINE_OF_CLASS[klass]
-    items = repository.items_of(session, referral.id)
     categories = set()
     for item in items:
         entry = lookup_hcpcs(item.code) if item.code_system == CodeSystem.HCPCS.value else None
@@ -117,7 +155,7 @@ def _facts(session: Session, referral: Referral) -> CaseForMatching:
             }
             for i in items
         ),
-        payer_name=repository.payer_name(session, referral.payer_id)[1],
+        payer_name=payer_name,
         member_language=referral.member_language,
         requested_start=referral.requested_start,
         discharge_at=referral.discharge_at,

@@ -84,6 +84,14 @@ def get_visible(session: Session, actor: Actor, case_number: str) -> Referral | 
     return session.scalars(visible_to(actor).where(Referral.case_number == case_number)).first()
 
 
+def get_visible_many(
+    session: Session, actor: Actor, case_numbers: Collection[str]
+) -> dict[str, Referral]:
+    """The cases the actor may see among ``case_numbers``, by case number, in one query."""
+    stmt = visible_to(actor).where(Referral.case_number.in_(list(case_numbers)))
+    return {r.case_number: r for r in session.scalars(stmt)}
+
+
 def exists(session: Session, case_number: str) -> int | None:
     """The id of a case regardless of visibility (used only to audit denied reads)."""
     return session.scalars(select(Referral.id).where(Referral.case_number == case_number)).first()
@@ -136,6 +144,17 @@ def lock_due_cases(session: Session, referral_ids: Collection[int]) -> dict[int,
 def items_of(session: Session, referral_id: int) -> list[ReferralItem]:
     stmt = select(ReferralItem).where(ReferralItem.referral_id == referral_id)
     return list(session.scalars(stmt.order_by(ReferralItem.line)))
+
+
+def items_of_many(session: Session, referral_ids: Collection[int]) -> dict[int, list[ReferralItem]]:
+    """The items of many cases in one query, by referral id, each list in line order."""
+    out: dict[int, list[ReferralItem]] = {rid: [] for rid in referral_ids}
+    if not out:
+        return out
+    stmt = select(ReferralItem).where(ReferralItem.referral_id.in_(list(out)))
+    for item in session.scalars(stmt.order_by(ReferralItem.referral_id, ReferralItem.line)):
+        out[item.referral_id].append(item)
+    return out
 
 
 def payer_name(session: Session, payer_id: int | None) -> tuple[str | None, str | None]:

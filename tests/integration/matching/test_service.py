@@ -6,11 +6,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import Connection, event, select
+from sqlalchemy import Connection, event, func, select
 from sqlalchemy.orm import Session
 
 from careloop import worker
 from careloop.app import create_app
+from careloop.audit.models import AuditRecord
 from careloop.core.actor import Role
 from careloop.core.clock import FixedClock
 from careloop.core.errors import ForbiddenError
@@ -494,3 +495,31 @@ def test_batch_ranks_many_cases_and_audits_each(world: World) -> None:
     ranked = service.rank_batch(world.session, world.manager, cases, clock=world.clock)
     assert list(ranked) == cases
     assert all([c.name for c in found] == ["Charter Oak Home Medical"] for found in ranked.values())
+
+
+def test_batch_gives_what_each_ranking_gives_and_audits_every_case(world: World) -> None:
+    world.provider("Charter Oak Home Medical", capacity=5)
+    world.provider("County Wide Medical", counties=[{"state": "CT", "county": "Hartford County"}])
+    world.provider("Liberty Only Medical", payers=["LIBERTY"])
+    world.provider("Visits Only Agency", service_line="home_health", categories=["nursing"])
+    cases = [world.case(member__first_name=f"C{i}") for i in range(3)]
+    cases.append(
+        world.case(
+            member__first_name="Nurse",
+            items=[{"code": "G0299", "code_system": "HCPCS", "quantity": 1}],
+        )
+    )
+    audited = (
+        select(func.count()).select_from(AuditRecord).where(AuditRecord.action == "referral.match")
+    )
+    before = world.session.scalar(audited) or 0
+    batch = service.rank_batch(world.session, world.manager, cases, clock=world.clock)
+    assert (world.session.scalar(audited) or 0) - before == len(cases)
+    for case in cases:
+        one = service.find_candidates(world.session, world.manager, case, clock=world.clock)
+        assert batch[case] == one.ranked
+    assert batch[cases[-1]][0].name == "Visits Only Agency"
+    with pytest.raises(ReferralNotFoundError):
+        service.rank_batch(
+            world.session, world.manager, [*cases, "CL-2026-999999"], clock=world.clock
+        )
