@@ -162,7 +162,24 @@ def run_until_idle(
         with database.unit_of_work() as session:
             refreshed = report_service.refresh_dashboard(session, clock=clock, zone=report_zone)
         total["reports"] += int(refreshed)
+        total["case_facts"] += refresh_case_facts(database, clock=clock, zone=report_zone)
+        with database.unit_of_work() as session:
+            ran = report_service.run_due_reports(session, clock=clock, zone=report_zone)
+        total["reports"] += len(ran)
     return total
+
+
+def refresh_case_facts(database: Database, *, clock: Clock, zone: str, passes: int = 20) -> int:
+    """Fold the events that landed since the last pass into the KPI pack's case facts,
+    batch after batch (each in a transaction of its own); returns how many events."""
+    read = 0
+    for _ in range(passes):
+        with database.unit_of_work() as session:
+            done = report_service.refresh_facts(session, clock=clock, zone=zone)
+        read += done
+        if done == 0:
+            break
+    return read
 
 
 def run(

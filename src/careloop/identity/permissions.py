@@ -64,6 +64,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "escalation:commit": frozenset({Role.supervisor}),
     "escalation:resolve": frozenset({Role.supervisor, Role.case_manager}),
     "workqueue:read": STAFF_ROLES,
+    # The KPI pack and the reconciliation reports: figures and case numbers, no member data.
+    "report:read": STAFF_ROLES,
     "workqueue:claim": STAFF_ROLES,
 }
 

@@ -19,9 +19,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from careloop.referral.rules import ACK_KPI_WINDOW
@@ -141,9 +142,10 @@ def first_contact_resolution(
     now: datetime,
     *,
     since: datetime | None = None,
+    until: datetime | None = None,
     window: timedelta = FCR_REPEAT_WINDOW,
 ) -> Rate:
-    """Share of inbound contacts (started at or after ``since``) resolved on that
+    """Share of inbound contacts (started in [``since``, ``until``)) resolved on that
     contact with no repeat inbound contact on the same case and reason within ``window``
     after it (DOMAIN.md §8).
 
@@ -159,6 +161,8 @@ def first_contact_resolution(
     hits = counted = 0
     for c in contacts:
         if not c.inbound or (since is not None and c.started_at < since):
+            continue
+        if until is not None and c.started_at >= until:
             continue
         repeated = c.referral_id is not None and any(
             c.started_at < other <= c.started_at + window
@@ -214,3 +218,693 @@ def kept_promise_rate(kept: int, missed: int) -> Rate:
     if kept < 0 or missed < 0:
         raise ValueError("counts cannot be negative")
     return Rate(kept, kept + missed)
+
+
+# ---- the case facts: each case's timeline folded into one row (DOMAIN.md §2, §8) ----------
+#
+# Every KPI of a case is read from its timeline: the events ``referral.moves`` writes (who,
+# what, when, channel). ``fold`` turns a case's events into the figures the pack adds up;
+# the report domain keeps the result as one row per case, refreshed as events land, and
+# can rebuild every row from the event log alone (``service.rebuild_facts``).
+
+#: The service line of each service class (the intake's classification, DOMAIN.md §4).
+SERVICE_LINE_OF_CLASS = {
+    "standard_dme": "dme",
+    "complex_dme": "dme",
+    "home_health": "home_health",
+    "infusion": "infusion",
+}
+#: The channels a referral arrives by (DOMAIN.md §2 step 1), in the order reports list them.
+CHANNELS = ("portal", "fhir", "fax", "email", "phone", "batch")
+CHANNEL_WORDS = {
+    "portal": "Portal form",
+    "fhir": "Hospital system (FHIR)",
+    "fax": "Fax",
+    "email": "E-mail",
+    "phone": "Phone",
+    "batch": "Bulk file",
+}
+SERVICE_LINE_WORDS = {
+    "dme": "Medical equipment",
+    "home_health": "Home health",
+    "infusion": "Home infusion",
+}
+_DECISIONS = {
+    "authorization.approved": "approved",
+    "authorization.partially_approved": "approved",
+    "authorization.denied": "denied",
+}
+#: Denial reasons an intake check catches at submission (DOMAIN.md §2 step 3: "catching
+#: problems at the moment of submission is the single biggest lever"): missing
+#: information is the checklist of §3; an absent authorisation is the eligibility
+#: check's "authorisation required" finding; out of network is the payer's network
+#: checked before an offer. Medical necessity and coverage are the payer's judgement.
+PREVENTABLE_DENIALS = frozenset(
+    {"missing_information", "prior_authorization_absent", "out_of_network"}
+)
+CLOSING_TYPES = frozenset({"referral.closed", "referral.cancelled"})
+
+
+@dataclass(frozen=True, slots=True)
+class EventFact:
+    """One timeline event, as the fold needs it (no PHI)."""
+
+    id: int
+    at: datetime
+    type: str
+    channel: str | None
+    provider_id: int | None
+    data: dict[str, object]
+
+
+@dataclass(slots=True)
+class CaseFacts:
+    """What the KPI pack and the reports need of one case, from its timeline alone."""
+
+    referral_id: int
+    received_at: datetime | None = None
+    channel: str | None = None
+    service_line: str | None = None
+    status: str | None = None
+    is_open: bool = True
+    ended_at: datetime | None = None
+    owner: str | None = None
+    acknowledged_at: datetime | None = None
+    needed_clarification: bool = False
+    clarification_codes: tuple[str, ...] = ()
+    possible_duplicate: bool = False
+    ack_due_at: datetime | None = None
+    service_due_at: datetime | None = None
+    started_at: datetime | None = None
+    started_on_time: bool | None = None
+    provider_id: int | None = None
+    offers_made: int = 0
+    offers_accepted: int = 0
+    first_offer_accepted: bool | None = None
+    auth_standard_n: int = 0
+    auth_standard_seconds: float = 0.0
+    auth_expedited_n: int = 0
+    auth_expedited_seconds: float = 0.0
+    auth_approved: int = 0
+    auth_denied: int = 0
+    auth_appealed: int = 0
+    auth_overturned: int = 0
+    auth_upheld: int = 0
+    denial_reason: str | None = None
+    denied_at: datetime | None = None
+    decision_due_at: datetime | None = None
+    appeal_due_at: datetime | None = None
+    last_event_id: int = 0
+
+    @property
+    def ack_within_24h(self) -> bool:
+        return (
+            self.received_at is not None
+            and self.acknowledged_at is not None
+            and self.acknowledged_at - self.received_at <= ACK_WITHIN
+        )
+
+    @property
+    def next_due_at(self) -> datetime | None:
+        """The earliest deadline still pending on an open case (DOMAIN.md §4)."""
+        if not self.is_open:
+            return None
+        pending = [
+            self.ack_due_at if self.acknowledged_at is None else None,
+            self.service_due_at if self.started_at is None else None,
+            self.decision_due_at,
+            self.appeal_due_at,
+        ]
+        return min((d for d in pending if d is not None), default=None)
+
+
+def _instant(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+def fold(referral_id: int, events: Iterable[EventFact]) -> CaseFacts:
+    """A case's facts from its timeline, events in the order they were written (id).
+
+    Sources: acknowledgement, clarification and service start (DOMAIN.md §2 steps 2, 3,
+    8; §8); offers (§2 step 6, §8 acceptance); authorisation requests, decisions and
+    appeals (§2 step 5, §4 CMS-0057-F decision windows, §6). A decision that follows an
+    appeal of the same authorisation is the appeal's outcome (approved: overturned;
+    denied: upheld) and does not count as a first decision or in the decision time."""
+    folder = _Folder(CaseFacts(referral_id))
+    for e in sorted(events, key=lambda ev: ev.id):
+        folder.add(e)
+    facts = folder.facts
+    if facts.status in ("closed", "cancelled"):
+        facts.is_open = False
+    return facts
+
+
+@dataclass(slots=True)
+class _Folder:
+    facts: CaseFacts
+    requested: dict[object, tuple[datetime, str]] = field(default_factory=dict)
+    appealed: set[object] = field(default_factory=set)
+
+    def add(self, e: EventFact) -> None:
+        facts = self.facts
+        facts.last_event_id = max(facts.last_event_id, e.id)
+        to = e.data.get("to")
+        if isinstance(to, str):
+            facts.status = to
+        family = e.type.split(".", 1)[0]
+        handler = {
+            "referral": self._referral,
+            "offer": self._offer,
+            "service": self._service,
+            "authorization": self._authorization,
+        }.get(family)
+        if handler is not None:
+            handler(e)
+        if e.type in CLOSING_TYPES:
+            facts.is_open = False
+            facts.ended_at = e.at
+
+    def _referral(self, e: EventFact) -> None:
+        facts, data = self.facts, e.data
+        if e.type == "referral.received":
+            facts.received_at = e.at
+            facts.channel = e.channel
+            status = data.get("status")
+            facts.status = status if isinstance(status, str) else facts.status
+            service_class = data.get("service_class")
+            if isinstance(service_class, str):
+                facts.service_line = SERVICE_LINE_OF_CLASS.get(service_class, service_class)
+            facts.ack_due_at = _instant(data.get("ack_due_at"))
+            facts.service_due_at = _instant(data.get("service_due_at"))
+        elif e.type == "referral.clarification_requested":
+            facts.needed_clarification = True
+            missing = data.get("missing")
+            if isinstance(missing, list):
+                codes = {m.get("code") for m in missing if isinstance(m, dict)}
+                facts.clarification_codes = tuple(
+                    sorted({*facts.clarification_codes, *(c for c in codes if isinstance(c, str))})
+                )
+        elif e.type == "referral.possible_duplicate":
+            facts.possible_duplicate = True
+        elif e.type == "referral.acknowledged" and facts.acknowledged_at is None:
+            facts.acknowledged_at = e.at
+        elif e.type in ("referral.assigned", "referral.reassigned", "referral.unassigned"):
+            owner = data.get("case_manager")
+            facts.owner = owner if isinstance(owner, str) else None
+
+    def _offer(self, e: EventFact) -> None:
+        facts = self.facts
+        if e.type == "offer.made":
+            facts.offers_made += 1
+        elif e.type == "offer.accepted":
+            facts.offers_accepted += 1
+            facts.provider_id = e.provider_id
+            if facts.first_offer_accepted is None:
+                facts.first_offer_accepted = facts.offers_made <= 1
+        elif (
+            e.type in ("offer.declined", "offer.expired")
+            and facts.first_offer_accepted is None
+            and facts.offers_made <= 1
+        ):
+            facts.first_offer_accepted = False
+
+    def _service(self, e: EventFact) -> None:
+        facts = self.facts
+        if e.type in ("service.started_on_time", "service.started_late") and (
+            facts.started_at is None
+        ):
+            facts.started_at = _instant(e.data.get("at")) or e.at
+            facts.started_on_time = e.type == "service.started_on_time"
+            facts.provider_id = e.provider_id or facts.provider_id
+
+    def _authorization(self, e: EventFact) -> None:
+        facts, data = self.facts, e.data
+        auth_id = data.get("authorization_id")
+        if e.type == "authorization.requested":
+            priority = data.get("priority")
+            self.requested[auth_id] = (e.at, priority if isinstance(priority, str) else "standard")
+            facts.decision_due_at = _instant(data.get("decision_due_at"))
+        elif e.type == "authorization.appealed":
+            self.appealed.add(auth_id)
+            facts.auth_appealed += 1
+            facts.appeal_due_at = None
+            facts.decision_due_at = _instant(data.get("decision_due_at"))
+        elif e.type in _DECISIONS:
+            self._decision(e, auth_id, _DECISIONS[e.type])
+        elif e.type == "authorization.appeal_window_closed":
+            facts.appeal_due_at = None
+
+    def _decision(self, e: EventFact, auth_id: object, decision: str) -> None:
+        facts = self.facts
+        facts.decision_due_at = None
+        if auth_id in self.appealed:
+            self.appealed.discard(auth_id)
+            if decision == "approved":
+                facts.auth_overturned += 1
+            else:
+                facts.auth_upheld += 1
+        else:
+            if decision == "approved":
+                facts.auth_approved += 1
+            else:
+                facts.auth_denied += 1
+            asked = self.requested.pop(auth_id, None)
+            if asked is not None:
+                seconds = max((e.at - asked[0]).total_seconds(), 0.0)
+                if asked[1] == "expedited":
+                    facts.auth_expedited_n += 1
+                    facts.auth_expedited_seconds += seconds
+                else:
+                    facts.auth_standard_n += 1
+                    facts.auth_standard_seconds += seconds
+        if decision == "denied":
+            reason = e.data.get("reason")
+            facts.denial_reason = reason if isinstance(reason, str) else "unknown"
+            facts.denied_at = e.at
+            facts.appeal_due_at = _instant(e.data.get("appeal_due_at"))
+
+
+def month_of(at: datetime, zone: ZoneInfo) -> date:
+    return at.astimezone(zone).date().replace(day=1)
+
+
+def week_of(at: datetime, zone: ZoneInfo) -> date:
+    local = at.astimezone(zone).date()
+    return local - timedelta(days=local.weekday())
+
+
+# ---- the KPI pack (DOMAIN.md §8) -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Counters:
+    """The sums a group of cases gives (one period, one payer / provider / line); every
+    KPI of the pack is a ratio or a mean of these. The repository computes the same sums
+    in SQL (``repository.kpi_counters``); ``counters_of`` is the same in Python."""
+
+    referrals: int = 0
+    ack_decided: int = 0
+    ack_hits: int = 0
+    ack_n: int = 0
+    ack_seconds: float = 0.0
+    start_n: int = 0
+    start_seconds: float = 0.0
+    on_time_decided: int = 0
+    on_time_hits: int = 0
+    offers_made: int = 0
+    offers_accepted: int = 0
+    first_offers: int = 0
+    first_offers_accepted: int = 0
+    clarified: int = 0
+    auth_approved: int = 0
+    auth_denied: int = 0
+    auth_appealed: int = 0
+    auth_overturned: int = 0
+    auth_upheld: int = 0
+    auth_standard_n: int = 0
+    auth_standard_seconds: float = 0.0
+    auth_expedited_n: int = 0
+    auth_expedited_seconds: float = 0.0
+
+
+COUNTER_FIELDS = tuple(Counters.__dataclass_fields__)
+
+
+def add_counters(a: Counters, b: Counters) -> Counters:
+    return Counters(*(getattr(a, f) + getattr(b, f) for f in COUNTER_FIELDS))
+
+
+def on_time_decided(facts: CaseFacts, now: datetime) -> bool:
+    """A case counts for on-time start once it started, or once its due time passed while
+    it is still open with nothing started (a breach); a case cancelled before it started
+    is not counted (DOMAIN.md §8: fulfilled service lines by their due time)."""
+    if facts.started_on_time is not None:
+        return True
+    return facts.is_open and facts.service_due_at is not None and facts.service_due_at < now
+
+
+def counters_of(facts: Iterable[CaseFacts], now: datetime) -> Counters:
+    """The pack's sums over cases, straight from their facts (the replay's side)."""
+    sums: dict[str, float] = {f: 0.0 for f in COUNTER_FIELDS}
+    for f in facts:
+        if f.received_at is None:
+            continue
+        decided = acknowledged_within_24h(f.received_at, f.acknowledged_at, now)
+        add = {
+            "referrals": 1,
+            "ack_decided": int(decided is not None),
+            "ack_hits": int(bool(decided)),
+            "ack_n": int(f.acknowledged_at is not None),
+            "ack_seconds": (f.acknowledged_at - f.received_at).total_seconds()
+            if f.acknowledged_at
+            else 0.0,
+            "start_n": int(f.started_at is not None),
+            "start_seconds": (f.started_at - f.received_at).total_seconds()
+            if f.started_at
+            else 0.0,
+            "on_time_decided": int(on_time_decided(f, now)),
+            "on_time_hits": int(f.started_on_time is True),
+            "offers_made": f.offers_made,
+            "offers_accepted": f.offers_accepted,
+            "first_offers": int(f.first_offer_accepted is not None),
+            "first_offers_accepted": int(f.first_offer_accepted is True),
+            "clarified": int(f.needed_clarification),
+            "auth_approved": f.auth_approved,
+            "auth_denied": f.auth_denied,
+            "auth_appealed": f.auth_appealed,
+            "auth_overturned": f.auth_overturned,
+            "auth_upheld": f.auth_upheld,
+            "auth_standard_n": f.auth_standard_n,
+            "auth_standard_seconds": f.auth_standard_seconds,
+            "auth_expedited_n": f.auth_expedited_n,
+            "auth_expedited_seconds": f.auth_expedited_seconds,
+        }
+        for key, value in add.items():
+            sums[key] += value
+    return counters_from(sums)
+
+
+def counters_from(values: dict[str, Any]) -> Counters:
+    """Counters from named sums (SQL rows, Python sums); seconds stay fractional."""
+    return Counters(
+        **{
+            name: float(values.get(name) or 0.0)
+            if name.endswith("seconds")
+            else int(values.get(name) or 0)
+            for name in COUNTER_FIELDS
+        }  # type: ignore[arg-type]
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Kpi:
+    """One figure of the pack: how it is computed (``value`` of the counters, and how
+    many it counted), its target and where the definition comes from."""
+
+    key: str
+    title: str
+    unit: str  # "rate", "hours" or "count"
+    source: str
+    value: Callable[[Counters], float | None]
+    counted: Callable[[Counters], int]
+    target: float | None = None
+    higher_is_better: bool = True
+
+
+def _ratio(hits: int, counted: int) -> float | None:
+    return hits / counted if counted else None
+
+
+def _mean_hours(seconds: float, count: int) -> float | None:
+    return seconds / count / 3600 if count else None
+
+
+#: The clarification rate the source sets as the goal (DOMAIN.md §2 step 3, §8).
+CLARIFICATION_TARGET = 0.08
+
+KPIS: tuple[Kpi, ...] = (
+    Kpi(
+        "ack_24h",
+        "Acknowledged within 24 hours",
+        "rate",
+        "DOMAIN.md §8 acknowledgement within 24 h",
+        lambda c: _ratio(c.ack_hits, c.ack_decided),
+        lambda c: c.ack_decided,
+        ACK_TARGET,
+    ),
+    Kpi(
+        "time_to_ack",
+        "Time to acknowledgement (hours, mean)",
+        "hours",
+        "DOMAIN.md §2 step 2, §4 acknowledgement",
+        lambda c: _mean_hours(c.ack_seconds, c.ack_n),
+        lambda c: c.ack_n,
+        higher_is_better=False,
+    ),
+    Kpi(
+        "time_to_start",
+        "Time to service start (hours, mean)",
+        "hours",
+        "DOMAIN.md §8 time to service",
+        lambda c: _mean_hours(c.start_seconds, c.start_n),
+        lambda c: c.start_n,
+        higher_is_better=False,
+    ),
+    Kpi(
+        "on_time",
+        "Delivered or started on time",
+        "rate",
+        "DOMAIN.md §8 on-time delivery / start",
+        lambda c: _ratio(c.on_time_hits, c.on_time_decided),
+        lambda c: c.on_time_decided,
+        ON_TIME_TARGET,
+    ),
+    Kpi(
+        "acceptance",
+        "Offers accepted",
+        "rate",
+        "DOMAIN.md §8 referral acceptance rate",
+        lambda c: _ratio(c.offers_accepted, c.offers_made),
+        lambda c: c.offers_made,
+    ),
+    Kpi(
+        "first_offer_acceptance",
+        "First offers accepted",
+        "rate",
+        "DOMAIN.md §8 referral acceptance rate (first-offer acceptance)",
+        lambda c: _ratio(c.first_offers_accepted, c.first_offers),
+        lambda c: c.first_offers,
+    ),
+    Kpi(
+        "clarification",
+        "Referrals needing clarification",
+        "rate",
+        "DOMAIN.md §8 clarification rate",
+        lambda c: _ratio(c.clarified, c.referrals),
+        lambda c: c.referrals,
+        CLARIFICATION_TARGET,
+        higher_is_better=False,
+    ),
+    Kpi(
+        "denial_rate",
+        "Authorisations denied",
+        "rate",
+        "DOMAIN.md §2 step 5, §6 denial",
+        lambda c: _ratio(c.auth_denied, c.auth_approved + c.auth_denied),
+        lambda c: c.auth_approved + c.auth_denied,
+        higher_is_better=False,
+    ),
+    Kpi(
+        "overturn_rate",
+        "Appeals won (denial overturned)",
+        "rate",
+        "DOMAIN.md §6 appeal outcome upheld / overturned",
+        lambda c: _ratio(c.auth_overturned, c.auth_overturned + c.auth_upheld),
+        lambda c: c.auth_overturned + c.auth_upheld,
+    ),
+    Kpi(
+        "pa_approved",
+        "Prior authorisations approved",
+        "count",
+        "DOMAIN.md §4 public prior-authorisation metrics (CMS-0057-F)",
+        lambda c: float(c.auth_approved),
+        lambda c: c.auth_approved,
+    ),
+    Kpi(
+        "pa_denied",
+        "Prior authorisations denied",
+        "count",
+        "DOMAIN.md §4 public prior-authorisation metrics (CMS-0057-F)",
+        lambda c: float(c.auth_denied),
+        lambda c: c.auth_denied,
+        higher_is_better=False,
+    ),
+    Kpi(
+        "pa_approved_after_appeal",
+        "Prior authorisations approved after appeal",
+        "count",
+        "DOMAIN.md §4 public prior-authorisation metrics (CMS-0057-F)",
+        lambda c: float(c.auth_overturned),
+        lambda c: c.auth_overturned,
+    ),
+    Kpi(
+        "pa_time_standard",
+        "Decision time, standard requests (hours, mean)",
+        "hours",
+        "DOMAIN.md §4 CMS-0057-F: 7 calendar days standard",
+        lambda c: _mean_hours(c.auth_standard_seconds, c.auth_standard_n),
+        lambda c: c.auth_standard_n,
+        7 * 24.0,
+        higher_is_better=False,
+    ),
+    Kpi(
+        "pa_time_expedited",
+        "Decision time, expedited requests (hours, mean)",
+        "hours",
+        "DOMAIN.md §4 CMS-0057-F: 72 h expedited",
+        lambda c: _mean_hours(c.auth_expedited_seconds, c.auth_expedited_n),
+        lambda c: c.auth_expedited_n,
+        72.0,
+        higher_is_better=False,
+    ),
+)
+KPI_BY_KEY = {k.key: k for k in KPIS}
+#: The provider scorecard's figures (DOMAIN.md §5 track record: on-time, acceptance,
+#: complaints; denials). Grievances join once that domain records them.
+SCORECARD_KPIS = ("on_time", "acceptance", "first_offer_acceptance", "denial_rate")
+#: What the pack can be split by. Cases carry payer, provider and service line; the
+#: contact figures (first-contact resolution, handling time) are split by team.
+DIMENSIONS = ("all", "payer", "provider", "service_line")
+GRAINS = ("week", "month")
+
+
+def meets_target(kpi: Kpi, value: float | None) -> bool | None:
+    if kpi.target is None or value is None:
+        return None
+    return value >= kpi.target if kpi.higher_is_better else value <= kpi.target
+
+
+def periods(grain: str, start: date, end: date) -> list[date]:
+    """The first days of every week (Monday) or month from ``start``'s to ``end``'s."""
+    if grain not in GRAINS:
+        raise ValueError(f"grain must be one of {', '.join(GRAINS)}")
+    out: list[date] = []
+    if grain == "week":
+        day = start - timedelta(days=start.weekday())
+        while day <= end:
+            out.append(day)
+            day += timedelta(weeks=1)
+        return out
+    day = start.replace(day=1)
+    while day <= end:
+        out.append(day)
+        day = (day + timedelta(days=32)).replace(day=1)
+    return out
+
+
+def period_end(grain: str, first: date) -> date:
+    """The day after the period that starts on ``first``."""
+    if grain == "week":
+        return first + timedelta(weeks=1)
+    return (first + timedelta(days=32)).replace(day=1)
+
+
+# ---- the reconciliation reports and their schedules (DOMAIN.md §7) ---------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """When the worker runs a report: ``every`` day, week (on ``weekday``, Monday = 0) or
+    month (on ``day``), at ``at`` in the organisation's time zone, over the period that
+    just ended."""
+
+    report: str
+    every: str
+    at: time
+    weekday: int = 0
+    day: int = 1
+
+
+#: DOMAIN.md §7: "a daily referral import, a weekly open-referral report, a monthly
+#: denial audit", each run at 06:00 local.
+SCHEDULES: tuple[Schedule, ...] = (
+    Schedule("daily-import", "day", time(6, 0)),
+    Schedule("open-referrals", "week", time(6, 0), weekday=0),
+    Schedule("denial-audit", "month", time(6, 0), day=1),
+)
+REPORT_TITLES = {
+    "daily-import": "Daily referral import",
+    "open-referrals": "Open referrals",
+    "denial-audit": "Denial audit",
+}
+REPORT_NAMES = tuple(REPORT_TITLES)
+
+
+def last_due(schedule: Schedule, now: datetime, zone: ZoneInfo) -> datetime:
+    """The latest instant at or before ``now`` when ``schedule`` was due."""
+    local = now.astimezone(zone)
+    day = local.date()
+    for _ in range(40):
+        candidate = datetime.combine(day, schedule.at, zone)
+        if candidate <= now and (
+            schedule.every == "day"
+            or (schedule.every == "week" and day.weekday() == schedule.weekday)
+            or (schedule.every == "month" and day.day == schedule.day)
+        ):
+            return candidate
+        day -= timedelta(days=1)
+    raise ValueError(f"schedule {schedule.report} never falls due")
+
+
+def scheduled_period(schedule: Schedule, due: datetime, zone: ZoneInfo) -> tuple[date, date]:
+    """The period a run due at ``due`` covers, [first, after): the day, week or month
+    that ended."""
+    today = due.astimezone(zone).date()
+    if schedule.every == "day":
+        return today - timedelta(days=1), today
+    if schedule.every == "week":
+        return today - timedelta(weeks=1), today
+    first = (today.replace(day=1) - timedelta(days=1)).replace(day=1)
+    return first, today.replace(day=1)
+
+
+#: A case's status as a manager reads it on a report.
+STATUS_WORDS = {
+    "received": "Received, waiting to be acknowledged",
+    "needs_clarification": "Waiting for missing information",
+    "acknowledged": "Acknowledged, being arranged",
+    "eligibility_verified": "Coverage checked",
+    "authorization_pending": "Waiting for the health plan's approval",
+    "authorized": "Approved by the health plan",
+    "denied": "Not approved by the health plan",
+    "offered": "Offered to a provider",
+    "accepted": "A provider accepted",
+    "unplaced": "No provider yet: escalated",
+    "scheduled": "Visit or delivery scheduled",
+    "missed": "Visit or delivery missed; being rescheduled",
+    "fulfilled": "Delivered or started",
+    "closed": "Closed",
+    "cancelled": "Cancelled",
+}
+DENIAL_WORDS = {
+    "missing_information": "Missing information",
+    "not_medically_necessary": "Not medically necessary",
+    "not_covered": "Not covered",
+    "prior_authorization_absent": "No prior authorisation",
+    "out_of_network": "Provider out of network",
+    "timely_filing_expired": "Filed too late",
+    "unknown": "Reason not recorded",
+}
+
+
+def words(mapping: dict[str, str], value: str | None) -> str:
+    if value is None:
+        return "None"
+    return mapping.get(value, value.replace("_", " ").capitalize())
+
+
+def age_words(received_at: datetime, now: datetime) -> str:
+    days = (now - received_at).days
+    if days < 1:
+        return f"{max(int((now - received_at).total_seconds() // 3600), 0)} h"
+    return f"{days} day{'s' if days != 1 else ''}"
+
+
+TEAM_WORDS = {
+    "intake": "Intake",
+    "case_management": "Case management",
+    "network": "Provider network",
+    "clinical_review": "Clinical review",
+    "supervisor": "Supervisors",
+}
+
+
+def finding_words(code: str) -> str:
+    """An intake finding's code as a phrase (``member_phone_missing``: Member phone missing)."""
+    return code.replace("_", " ").capitalize()

@@ -10,6 +10,10 @@ query and says how old it is. Without a snapshot (a new install) the page comput
 
 from __future__ import annotations
 
+import csv
+import io
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -19,6 +23,8 @@ from sqlalchemy.orm import Session
 
 from careloop.core.actor import Actor
 from careloop.core.clock import Clock
+from careloop.core.dates import DateKind, date_problem
+from careloop.core.errors import FieldError, NotFoundError, RuleViolationError
 from careloop.escalation import service as escalation_service
 from careloop.identity.permissions import require
 from careloop.interaction import service as interaction_service
@@ -209,3 +215,614 @@ def contact_figures(session: Session, now: datetime) -> ContactFigures:
         first_contact_resolution=rules.first_contact_resolution(facts, now, since=since),
         handling=rules.average_handling_time(facts, since=since),
     )
+
+
+# ---- case facts: the timeline folded, kept as events land ------------------------------------
+
+#: Each pass reads again the events just below its watermark: on PostgreSQL an event id
+#: taken by a transaction that commits after a later one would otherwise be skipped.
+#: Folding a case again is harmless (the fold recomputes the whole case).
+REREAD_EVENTS = 1000
+FACTS_BATCH = 5000
+
+
+def facts_row(
+    facts: rules.CaseFacts, payer_id: int | None, zone: ZoneInfo
+) -> dict[str, Any] | None:
+    """The table row of a case's facts (None while its receipt is not on the timeline)."""
+    if facts.received_at is None:
+        return None
+    received = facts.received_at
+    return {
+        "referral_id": facts.referral_id,
+        "payer_id": payer_id,
+        "provider_id": facts.provider_id,
+        "service_line": facts.service_line,
+        "channel": facts.channel,
+        "received_at": received,
+        "received_week": rules.week_of(received, zone),
+        "received_month": rules.month_of(received, zone),
+        "status": facts.status,
+        "is_open": facts.is_open,
+        "ended_at": facts.ended_at,
+        "owner": facts.owner,
+        "acknowledged_at": facts.acknowledged_at,
+        "ack_within_24h": facts.ack_within_24h,
+        "ack_seconds": (facts.acknowledged_at - received).total_seconds()
+        if facts.acknowledged_at
+        else None,
+        "needed_clarification": facts.needed_clarification,
+        "clarification_codes": list(facts.clarification_codes),
+        "possible_duplicate": facts.possible_duplicate,
+        "service_due_at": facts.service_due_at,
+        "started_at": facts.started_at,
+        "started_on_time": facts.started_on_time,
+        "start_seconds": (facts.started_at - received).total_seconds()
+        if facts.started_at
+        else None,
+        "offers_made": facts.offers_made,
+        "offers_accepted": facts.offers_accepted,
+        "first_offer_accepted": facts.first_offer_accepted,
+        "auth_approved": facts.auth_approved,
+        "auth_denied": facts.auth_denied,
+        "auth_appealed": facts.auth_appealed,
+        "auth_overturned": facts.auth_overturned,
+        "auth_upheld": facts.auth_upheld,
+        "auth_standard_n": facts.auth_standard_n,
+        "auth_standard_seconds": facts.auth_standard_seconds,
+        "auth_expedited_n": facts.auth_expedited_n,
+        "auth_expedited_seconds": facts.auth_expedited_seconds,
+        "denial_reason": facts.denial_reason,
+        "denied_at": facts.denied_at,
+        "next_due_at": facts.next_due_at,
+        "last_event_id": facts.last_event_id,
+    }
+
+
+def _fold_cases(session: Session, referral_ids: list[int], zone: ZoneInfo) -> None:
+    events = repository.events_of(session, referral_ids)
+    payers = repository.payers_of(session, referral_ids)
+    rows = []
+    for rid in referral_ids:
+        row = facts_row(rules.fold(rid, events.get(rid, [])), payers.get(rid), zone)
+        if row is not None:
+            rows.append(row)
+    repository.replace_facts(session, referral_ids, rows)
+
+
+def refresh_facts(session: Session, *, clock: Clock, zone: str, batch: int = FACTS_BATCH) -> int:
+    """Fold again the cases whose timeline grew since the last pass (the worker's pass,
+    one batch of events); returns how many new events it read (0: up to date)."""
+    after = repository.watermark(session)
+    ids, last = repository.touched_since(session, max(after - REREAD_EVENTS, 0), batch)
+    if last <= after:
+        return 0
+    _fold_cases(session, ids, ZoneInfo(zone))
+    repository.set_watermark(session, last, now=clock.now())
+    session.flush()
+    return last - after
+
+
+def rebuild_facts(session: Session, *, clock: Clock, zone: str, batch: int = FACTS_BATCH) -> int:
+    """Every case's facts again from the event log alone (a new install, a changed time
+    zone, or proof that the running figures are the log's); returns how many cases."""
+    top = repository.max_event_id(session)
+    repository.clear_facts(session)
+    tz = ZoneInfo(zone)
+    done, after = 0, 0
+    while True:
+        ids = repository.all_referral_ids(session, after, batch)
+        if not ids:
+            break
+        _fold_cases(session, ids, tz)
+        done += len(ids)
+        after = ids[-1]
+    repository.set_watermark(session, top, now=clock.now())
+    session.flush()
+    return done
+
+
+# ---- the KPI pack ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PackRow:
+    period: date
+    key: str  # "" for every case together
+    label: str
+    counters: rules.Counters
+
+
+@dataclass(frozen=True, slots=True)
+class ContactRow:
+    period: date
+    team: str  # "" for every team
+    first_contact_resolution: rules.Rate
+    handling: rules.HandlingTime
+
+
+@dataclass(frozen=True, slots=True)
+class Pack:
+    grain: str
+    dimension: str
+    periods: list[date]
+    rows: list[PackRow]
+    contacts: list[ContactRow]
+    promises: dict[date, rules.Rate]
+    computed_at: datetime
+
+    def total(self, period: date) -> rules.Counters:
+        out = rules.Counters()
+        for row in self.rows:
+            if row.period == period:
+                out = rules.add_counters(out, row.counters)
+        return out
+
+    def keys(self) -> list[tuple[str, str]]:
+        seen: dict[str, str] = {}
+        for row in self.rows:
+            seen.setdefault(row.key, row.label)
+        return sorted(seen.items(), key=lambda kv: kv[1])
+
+
+def _period_bounds(
+    grain: str, first: date, last: date, zone: ZoneInfo
+) -> tuple[datetime, datetime]:
+    return (
+        datetime.combine(first, time.min, zone),
+        datetime.combine(rules.period_end(grain, last), time.min, zone),
+    )
+
+
+def kpi_pack(
+    session: Session,
+    actor: Actor,
+    *,
+    grain: str,
+    start: date,
+    end: date,
+    dimension: str = "all",
+    clock: Clock,
+    zone: str,
+    with_contacts: bool = True,
+) -> Pack:
+    """The KPI pack (DOMAIN.md §8) for the weeks or months from ``start`` to ``end``, by
+    payer, provider, service line or team, from the case facts (the timeline folded)
+    and the contacts. Figures only: no member data."""
+    require(actor, "report:read")
+    if grain not in rules.GRAINS:
+        raise RuleViolationError(
+            "The KPI pack cannot be made.",
+            errors=[FieldError("grain", f"choose one of: {', '.join(rules.GRAINS)}")],
+        )
+    if dimension not in (*rules.DIMENSIONS, "team"):
+        raise RuleViolationError(
+            "The KPI pack cannot be made.",
+            errors=[FieldError("by", "choose all, payer, provider, service line or team")],
+        )
+    check_span(start, end, what="KPI pack", inclusive=True)
+    now = clock.now()
+    tz = ZoneInfo(zone)
+    firsts = rules.periods(grain, start, end)
+    case_dimension = dimension if dimension in rules.DIMENSIONS else "all"
+    counted = repository.kpi_counters(session, grain, firsts[0], firsts[-1], case_dimension, now)
+    labels = repository.names(session, case_dimension, [k for _, k, _ in counted])
+    rows = [
+        PackRow(
+            period,
+            "" if key is None else str(key),
+            _label(case_dimension, key, labels),
+            counters,
+        )
+        for period, key, counters in counted
+    ]
+    contacts: list[ContactRow] = []
+    promises: dict[date, rules.Rate] = {}
+    if with_contacts:
+        since, until = _period_bounds(grain, firsts[0], firsts[-1], tz)
+        facts = _contact_facts(session, since, until)
+        for first in firsts:
+            p_start, p_end = _period_bounds(grain, first, first, tz)
+            in_period = [c for c in facts if p_start <= c.started_at < p_end]
+            teams = sorted({c.team for c in in_period}) if dimension == "team" else []
+            for team in ["", *teams]:
+                of_team = [c for c in facts if not team or c.team == team]
+                fcr = rules.first_contact_resolution(of_team, now, since=p_start, until=p_end)
+                handling = rules.average_handling_time(
+                    [c for c in in_period if not team or c.team == team]
+                ).get("", rules.HandlingTime(timedelta(0), 0))
+                contacts.append(ContactRow(first, team, fcr, handling))
+            promises[first] = rules.kept_promise_rate(
+                *escalation_service.kept_promises(session, p_start, p_end)
+            )
+    return Pack(grain, dimension, firsts, rows, contacts, promises, now)
+
+
+def _label(dimension: str, key: Any, labels: dict[Any, str]) -> str:
+    if dimension == "all":
+        return "Every case"
+    if key is None:
+        return "No provider yet" if dimension == "provider" else "None recorded"
+    if dimension == "service_line":
+        return rules.words(rules.SERVICE_LINE_WORDS, str(key))
+    return labels.get(key, "Unknown")
+
+
+def _contact_facts(session: Session, since: datetime, until: datetime) -> list[rules.ContactFact]:
+    rows = interaction_service.contact_rows(
+        session, since, until + rules.FCR_REPEAT_WINDOW + timedelta(seconds=1)
+    )
+    return [
+        rules.ContactFact(
+            referral_id=r.referral_id,
+            inbound=r.direction.value == "inbound",
+            reason=r.reason.value,
+            resolved=r.outcome.value == "resolved",
+            team=r.team,
+            started_at=r.started_at,
+            ended_at=r.ended_at,
+        )
+        for r in rows
+    ]
+
+
+def pack_csv(pack: Pack) -> str:
+    """The pack as CSV: one line per period, group and figure, with its target and source."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["period starting", "group", "figure", "value", "counted", "target", "source"])
+    for row in pack.rows:
+        for kpi in rules.KPIS:
+            value = kpi.value(row.counters)
+            writer.writerow(
+                [
+                    row.period.isoformat(),
+                    row.label,
+                    kpi.title,
+                    "" if value is None else f"{value:.4f}",
+                    kpi.counted(row.counters),
+                    "" if kpi.target is None else kpi.target,
+                    kpi.source,
+                ]
+            )
+    for c in pack.contacts:
+        team = rules.words(rules.TEAM_WORDS, c.team) if c.team else "Every team"
+        fcr = c.first_contact_resolution
+        mean = c.handling.mean
+        writer.writerow(
+            [
+                c.period.isoformat(),
+                team,
+                "First-contact resolution",
+                "" if fcr.value is None else f"{fcr.value:.4f}",
+                fcr.counted,
+                "",
+                "DOMAIN.md §8 first-contact resolution",
+            ]
+        )
+        writer.writerow(
+            [
+                c.period.isoformat(),
+                team,
+                "Average handling time (minutes)",
+                "" if mean is None else f"{mean.total_seconds() / 60:.2f}",
+                c.handling.count,
+                "",
+                "DOMAIN.md §8 average handling time",
+            ]
+        )
+    for first, rate in pack.promises.items():
+        writer.writerow(
+            [
+                first.isoformat(),
+                "Every case",
+                "Escalation promises kept",
+                "" if rate.value is None else f"{rate.value:.4f}",
+                rate.counted,
+                "",
+                "DOMAIN.md §4, §6 committed resolution ETA",
+            ]
+        )
+    return out.getvalue()
+
+
+# ---- the reconciliation reports (DOMAIN.md §7) -----------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    title: str
+    columns: list[str]
+    rows: list[list[str | int | float | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    name: str
+    title: str
+    period: str
+    notes: list[str]
+    sections: list[Section]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "title": self.title,
+            "period": self.period,
+            "notes": self.notes,
+            "sections": [
+                {"title": s.title, "columns": s.columns, "rows": s.rows} for s in self.sections
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Report:
+        return cls(
+            name=data["name"],
+            title=data["title"],
+            period=data["period"],
+            notes=list(data.get("notes", [])),
+            sections=[Section(s["title"], s["columns"], s["rows"]) for s in data["sections"]],
+        )
+
+
+#: The longest span a pack or a report covers (the pack's trend: three years of months).
+LONGEST_SPAN = timedelta(days=3 * 366)
+
+
+def check_span(start: date, end: date, *, what: str, inclusive: bool) -> None:
+    """Refuse (422 naming ``from`` or ``to``) dates outside the years CareLoop holds,
+    an end before the start, or a span longer than LONGEST_SPAN."""
+    problems: list[FieldError] = []
+    for name, value in (("from", start), ("to", end)):
+        problem = date_problem(value, DateKind.filter)
+        if problem is not None:
+            problems.append(FieldError(name, f"the date {problem}"))
+    if not problems and (end < start or (not inclusive and end == start)):
+        problems.append(FieldError("to", "the end must come after the start"))
+    if not problems and end - start > LONGEST_SPAN:
+        problems.append(FieldError("to", "a span of at most three years"))
+    if problems:
+        raise RuleViolationError(f"The {what} cannot be made.", errors=problems)
+
+
+def _period_words(start: date, end: date) -> str:
+    last = end - timedelta(days=1)
+    if last == start:
+        return start.strftime("%a %d %b %Y")
+    return f"{start.strftime('%d %b %Y')} to {last.strftime('%d %b %Y')}"
+
+
+def _local(value: datetime | None, zone: ZoneInfo) -> str:
+    if value is None:
+        return "None"
+    return value.astimezone(zone).strftime("%a %d %b %Y %H:%M")
+
+
+def daily_import(session: Session, start: date, end: date, zone: str) -> Report:
+    """What arrived by channel in [start, end), what became a case ready to work, what
+    needed clarification and why, what looked like a duplicate, what was cancelled."""
+    tz = ZoneInfo(zone)
+    rows = repository.received_between(
+        session, datetime.combine(start, time.min, tz), datetime.combine(end, time.min, tz)
+    )
+    by_channel: dict[str, list[int]] = {}
+    reasons: Counter[str] = Counter()
+    for r in rows:
+        counts = by_channel.setdefault(r.channel or "", [0, 0, 0, 0, 0])
+        counts[0] += 1
+        counts[1] += not r.needed_clarification and r.status != "cancelled"
+        counts[2] += r.needed_clarification
+        counts[3] += r.possible_duplicate
+        counts[4] += r.status == "cancelled"
+        reasons.update(r.clarification_codes)
+    order = [c for c in rules.CHANNELS if c in by_channel] + sorted(
+        c for c in by_channel if c not in rules.CHANNELS
+    )
+    channel_rows: list[list[str | int | float | None]] = [
+        [rules.words(rules.CHANNEL_WORDS, c or None), *by_channel[c]] for c in order
+    ]
+    totals = [sum(by_channel[c][i] for c in by_channel) for i in range(5)]
+    channel_rows.append(["Every channel", *totals])
+    return Report(
+        "daily-import",
+        rules.REPORT_TITLES["daily-import"],
+        _period_words(start, end),
+        [
+            "Every referral that arrived became a case with a case number; one that "
+            "could not (no name, no birth date, no item) was refused at the door and "
+            "the sender was told why at once.",
+        ],
+        [
+            Section(
+                "What arrived, by channel",
+                [
+                    "Channel",
+                    "Arrived",
+                    "Complete",
+                    "Needed clarification",
+                    "Possible duplicates",
+                    "Cancelled",
+                ],
+                channel_rows,
+            ),
+            Section(
+                "Why clarification was needed",
+                ["What was missing or wrong", "Referrals"],
+                [[rules.finding_words(code), n] for code, n in reasons.most_common()],
+            ),
+        ],
+    )
+
+
+def open_referrals(session: Session, now: datetime, zone: str) -> Report:
+    """Every open case with its age, status, owner and next deadline, by payer and
+    provider, and the counts per payer and provider."""
+    tz = ZoneInfo(zone)
+    cases = repository.open_cases(session)
+    detail: list[list[str | int | float | None]] = []
+    summary: dict[tuple[str, str], list[int]] = {}
+    for c in cases:
+        payer = c.payer or "No payer recorded"
+        provider = c.provider or "No provider yet"
+        overdue = c.next_due_at is not None and c.next_due_at < now
+        detail.append(
+            [
+                payer,
+                provider,
+                c.case_number,
+                rules.age_words(c.received_at, now),
+                rules.words(rules.STATUS_WORDS, c.status),
+                c.owner or "Nobody yet",
+                _local(c.next_due_at, tz) + (" (overdue)" if overdue else ""),
+            ]
+        )
+        counts = summary.setdefault((payer, provider), [0, 0])
+        counts[0] += 1
+        counts[1] += overdue
+    local_today = now.astimezone(tz).date()
+    return Report(
+        "open-referrals",
+        rules.REPORT_TITLES["open-referrals"],
+        f"Open on {local_today.strftime('%a %d %b %Y')}",
+        [],
+        [
+            Section(
+                "Open cases by payer and provider",
+                ["Payer", "Provider", "Open", "Overdue"],
+                [[p, v, n[0], n[1]] for (p, v), n in sorted(summary.items())],
+            ),
+            Section(
+                "Every open case",
+                ["Payer", "Provider", "Case", "Age", "Status", "Owner", "Next deadline"],
+                detail,
+            ),
+        ],
+    )
+
+
+def denial_audit(session: Session, start: date, end: date, zone: str) -> Report:
+    """Denials in [start, end) by reason, payer, provider and item; the share an intake
+    check would have prevented; appeal outcomes. Money at stake stays empty until
+    claims are recorded."""
+    tz = ZoneInfo(zone)
+    rows = repository.denied_between(
+        session, datetime.combine(start, time.min, tz), datetime.combine(end, time.min, tz)
+    )
+
+    def grouped(title: str, heading: str, key: Callable[[repository.DenialRow], str]) -> Section:
+        groups: dict[str, list[int]] = {}
+        for r in rows:
+            g = groups.setdefault(key(r), [0, 0, 0, 0, 0])
+            g[0] += 1
+            g[1] += (r.reason or "") in rules.PREVENTABLE_DENIALS
+            g[2] += r.appealed > 0
+            g[3] += r.overturned
+            g[4] += r.upheld
+        return Section(
+            title,
+            [
+                heading,
+                "Denials",
+                "Preventable at intake",
+                "Appealed",
+                "Overturned",
+                "Upheld",
+                "Money at stake",
+            ],
+            [[k, *v, None] for k, v in sorted(groups.items(), key=lambda kv: -kv[1][0])],
+        )
+
+    total = len(rows)
+    preventable = sum((r.reason or "") in rules.PREVENTABLE_DENIALS for r in rows)
+    share = f"{round(100 * preventable / total)} %" if total else "None denied"
+    return Report(
+        "denial-audit",
+        rules.REPORT_TITLES["denial-audit"],
+        _period_words(start, end),
+        [
+            f"{total} denial{'s' if total != 1 else ''}; an intake check would have "
+            f"prevented {preventable} ({share}).",
+            "Money at stake is filled in once claims are recorded.",
+        ],
+        [
+            grouped(
+                "By reason",
+                "Reason",
+                lambda r: rules.words(rules.DENIAL_WORDS, r.reason or "unknown"),
+            ),
+            grouped("By payer", "Payer", lambda r: r.payer or "No payer recorded"),
+            grouped("By provider", "Provider", lambda r: r.provider or "No provider yet"),
+            grouped("By item", "Item", lambda r: r.item or "None recorded"),
+        ],
+    )
+
+
+def make_report(
+    session: Session, actor: Actor, name: str, *, start: date, end: date, clock: Clock, zone: str
+) -> Report:
+    """A report on demand for [start, end) (the open-referral report: open now)."""
+    require(actor, "report:read")
+    return _make(session, name, start, end, clock=clock, zone=zone)
+
+
+def _make(
+    session: Session, name: str, start: date, end: date, *, clock: Clock, zone: str
+) -> Report:
+    if name not in rules.REPORT_NAMES:
+        raise RuleViolationError(
+            "There is no such report.",
+            errors=[FieldError("name", f"choose one of: {', '.join(rules.REPORT_NAMES)}")],
+        )
+    check_span(start, end, what="report", inclusive=False)
+    if name == "daily-import":
+        return daily_import(session, start, end, zone)
+    if name == "denial-audit":
+        return denial_audit(session, start, end, zone)
+    return open_referrals(session, clock.now(), zone)
+
+
+def run_due_reports(session: Session, *, clock: Clock, zone: str) -> list[str]:
+    """Run each scheduled report whose latest due time passed and whose period has no
+    run yet (the worker's pass); returns the names run."""
+    tz = ZoneInfo(zone)
+    now = clock.now()
+    ran = []
+    for schedule in rules.SCHEDULES:
+        due = rules.last_due(schedule, now, tz)
+        start, end = rules.scheduled_period(schedule, due, tz)
+        if repository.run_of(session, schedule.report, start, end) is not None:
+            continue
+        report = _make(session, schedule.report, start, end, clock=clock, zone=zone)
+        repository.save_run(session, schedule.report, start, end, now=now, data=report.as_json())
+        ran.append(schedule.report)
+    return ran
+
+
+@dataclass(frozen=True, slots=True)
+class RunRead:
+    id: int
+    name: str
+    title: str
+    period: str
+    computed_at: datetime
+
+
+def list_runs(session: Session, actor: Actor, *, limit: int = 60) -> list[RunRead]:
+    require(actor, "report:read")
+    return [
+        RunRead(r.id, r.name, r.data.get("title", r.name), r.data.get("period", ""), r.computed_at)
+        for r in repository.runs(session, limit)
+    ]
+
+
+def get_run(session: Session, actor: Actor, run_id: int) -> Report:
+    require(actor, "report:read")
+    run = repository.run_by_id(session, run_id)
+    if run is None:
+        raise ReportNotFoundError(f"There is no report {run_id}.")
+    return Report.from_json(run.data)
+
+
+class ReportNotFoundError(NotFoundError):
+    pass
