@@ -20,6 +20,7 @@ from careloop.portal import (
     member,
     provider,
     referrer,
+    reports,
     signin,
     staff,
 )
@@ -34,7 +35,18 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 def install(app: FastAPI, settings: Settings) -> None:
     """Mount the pages, their static files and the security headers on ``app``."""
-    for module in (signin, staff, cases, contacts, escalations, intake, referrer, provider, member):
+    for module in (
+        signin,
+        staff,
+        cases,
+        contacts,
+        escalations,
+        intake,
+        referrer,
+        provider,
+        member,
+        reports,
+    ):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.secure_cookies)

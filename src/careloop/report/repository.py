@@ -99,6 +99,16 @@ def touched_since(session: Session, after_id: int, limit: int) -> tuple[list[int
     return sorted({r[1] for r in rows}), int(rows[-1][0])
 
 
+def touched_between(session: Session, after_id: int, up_to_id: int) -> list[int]:
+    """The cases with events in (after_id, up_to_id]."""
+    stmt = (
+        select(_EVENTS.c.referral_id)
+        .where(_EVENTS.c.id > after_id, _EVENTS.c.id <= up_to_id)
+        .distinct()
+    )
+    return list(session.scalars(stmt))
+
+
 def all_referral_ids(session: Session, after_id: int, limit: int) -> list[int]:
     stmt = select(Referral.id).where(Referral.id > after_id).order_by(Referral.id).limit(limit)
     return list(session.scalars(stmt))

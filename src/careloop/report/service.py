@@ -294,10 +294,11 @@ def refresh_facts(session: Session, *, clock: Clock, zone: str, batch: int = FAC
     """Fold again the cases whose timeline grew since the last pass (the worker's pass,
     one batch of events); returns how many new events it read (0: up to date)."""
     after = repository.watermark(session)
-    ids, last = repository.touched_since(session, max(after - REREAD_EVENTS, 0), batch)
-    if last <= after:
+    ids, last = repository.touched_since(session, after, batch)
+    if not ids:
         return 0
-    _fold_cases(session, ids, ZoneInfo(zone))
+    again = repository.touched_between(session, max(after - REREAD_EVENTS, 0), after)
+    _fold_cases(session, sorted({*ids, *again}), ZoneInfo(zone))
     repository.set_watermark(session, last, now=clock.now())
     session.flush()
     return last - after
@@ -826,3 +827,8 @@ def get_run(session: Session, actor: Actor, run_id: int) -> Report:
 
 class ReportNotFoundError(NotFoundError):
     pass
+
+
+def case_facts(session: Session) -> list[dict[str, Any]]:
+    """Every case's facts row as kept (a rebuild is compared with it)."""
+    return repository.facts_rows(session)
