@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from careloop.core.actor import Actor, Role
 from careloop.core.clock import FixedClock
+from careloop.identity.models import User
 from careloop.referral import moves
 from careloop.referral import service as referral_service
 from careloop.referral.models import Referral, ReferralEvent
@@ -30,6 +31,7 @@ from tests.factories.identity import make_user
 from tests.factories.referral import make_payer, referral_draft
 
 ZONE = "America/New_York"
+EMAIL = "replay.manager@example.test"
 TZ = ZoneInfo(ZONE)
 
 
@@ -215,17 +217,21 @@ def test_the_pack_replayed_from_the_event_log_is_what_the_system_shows(
 ) -> None:
     # Each example starts from the same empty world: a savepoint rolled back after it.
     clock.set(T0)
+    if session.scalar(select(User).where(User.email == EMAIL)) is None:
+        # Payers and the user outlive the examples (their lookups are cached).
+        make_payer(session, clock=clock)
+        make_payer(session, clock=clock, code="HVMP", name="Hudson Valley Medicaid Plan")
+        make_user(session, clock=clock, role=Role.case_manager, email=EMAIL)
+    user = session.scalars(select(User).where(User.email == EMAIL)).one()
+    staff = Actor(user_id=user.id, role=Role.case_manager, organization_id=None, display_name="Hub")
     savepoint = session.begin_nested()
     try:
-        _check(session, clock, history)
+        _check(session, clock, history, staff)
     finally:
         savepoint.rollback()
 
 
-def _check(session: Session, clock: FixedClock, history: list[Case]) -> None:
-    make_payer(session, clock=clock)
-    make_payer(session, clock=clock, code="HVMP", name="Hudson Valley Medicaid Plan")
-    staff = make_user(session, clock=clock, role=Role.case_manager)[0]
+def _check(session: Session, clock: FixedClock, history: list[Case], staff: Actor) -> None:
     first_day = clock.now().astimezone(TZ).date()
     for case in history:
         clock.advance(timedelta(days=case.days_later, minutes=7))
