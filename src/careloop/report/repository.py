@@ -160,11 +160,14 @@ def clear_facts(session: Session) -> None:
     session.connection().execute(delete(_FACTS))
 
 
-def facts_rows(session: Session) -> list[dict[str, Any]]:
-    """Every facts row (tests compare a rebuild with the running rows)."""
-    return [
-        dict(r._mapping) for r in session.execute(select(_FACTS).order_by(_FACTS.c.referral_id))
-    ]
+def facts_rows(
+    session: Session, referral_ids: Sequence[int] | None = None
+) -> list[dict[str, Any]]:
+    """Facts rows, of these cases or of every case, by case."""
+    stmt = select(_FACTS).order_by(_FACTS.c.referral_id)
+    if referral_ids is not None:
+        stmt = stmt.where(_FACTS.c.referral_id.in_(referral_ids))
+    return [dict(r._mapping) for r in session.execute(stmt)]
 
 
 def _flag(condition: Any) -> Any:

@@ -832,3 +832,23 @@ class ReportNotFoundError(NotFoundError):
 def case_facts(session: Session) -> list[dict[str, Any]]:
     """Every case's facts row as kept (a rebuild is compared with it)."""
     return repository.facts_rows(session)
+
+
+def case_facts_of(session: Session, referral_ids: list[int]) -> list[dict[str, Any]]:
+    """The facts rows kept for these cases."""
+    return repository.facts_rows(session, referral_ids)
+
+
+def fold_rows(
+    session: Session, referral_ids: list[int], *, clock: Clock, zone: str
+) -> list[dict[str, Any]]:
+    """These cases' facts folded again from their events, not written (a check of the
+    rows kept). ``clock`` is unused: the fold depends on the events alone."""
+    del clock
+    events = repository.events_of(session, referral_ids)
+    payers = repository.payers_of(session, referral_ids)
+    tz = ZoneInfo(zone)
+    rows = [
+        facts_row(rules.fold(rid, events.get(rid, [])), payers.get(rid), tz) for rid in referral_ids
+    ]
+    return [r for r in rows if r is not None]
