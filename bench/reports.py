@@ -36,7 +36,6 @@ Target (issue 13): PostgreSQL at most 1x DuckDB's time.
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import tempfile
 import time
@@ -67,7 +66,7 @@ from careloop.core.actor import Actor, Role
 from careloop.core.clock import FixedClock
 from careloop.db.migrate import upgrade_database
 from careloop.db.session import Database
-from careloop.report import rules
+from careloop.report import reconciliation, rules
 from careloop.report import service as report_service
 
 DB_NAME = "careloop_bench_reports"
@@ -352,10 +351,10 @@ def export(url: str, folder: Path) -> duckdb.DuckDBPyConnection:
         conn.execute("SET TIME ZONE 'UTC'")
         for name, (query, columns) in tables.items():
             path = folder / f"{name}.csv"
-            with path.open("wb") as out, conn.cursor() as cur:
-                with cur.copy(f"COPY ({query}) TO STDOUT (FORMAT csv, HEADER)") as copy:
-                    for chunk in copy:
-                        out.write(chunk)
+            statement = f"COPY ({query}) TO STDOUT (FORMAT csv, HEADER)"
+            with path.open("wb") as out, conn.cursor() as cur, cur.copy(statement) as copy:
+                for chunk in copy:
+                    out.write(chunk)
             if columns is None:
                 duck.execute(
                     f"CREATE TABLE {name} AS SELECT * FROM read_csv('{path}', header=true)"
@@ -412,8 +411,9 @@ c AS (
     min(event_at) FILTER (WHERE type = 'authorization.requested') AS requested_at,
     arg_min(json_extract_string(data, '$.priority'), id)
       FILTER (WHERE type = 'authorization.requested') AS priority,
-    min(event_at) FILTER (WHERE type IN ('authorization.approved', 'authorization.partially_approved',
-                                   'authorization.denied')
+    min(event_at) FILTER (WHERE type IN ('authorization.approved',
+                                         'authorization.partially_approved',
+                                         'authorization.denied')
                     AND (appealed_id IS NULL OR id < appealed_id)) AS decided_at
   FROM x GROUP BY referral_id
 )
@@ -525,7 +525,7 @@ def pg_pack(database: Database) -> dict[int, rules.Counters]:
 
 def pg_open(database: Database) -> list[list[Any]]:
     with database.unit_of_work() as session:
-        made = report_service.open_referrals(session, NOW, ZONE)
+        made = reconciliation.open_referrals(session, NOW, ZONE)
     return made.sections[1].rows
 
 
@@ -618,7 +618,8 @@ def run(args: argparse.Namespace) -> int:
     print()
     print(
         f"reports over {args.referrals:,} referrals, {events[0] if events else 0:,} timeline "
-        f"events, {open_count[0] if open_count else 0:,} open (PostgreSQL {facts['server_version']}, "
+        f"events, {open_count[0] if open_count else 0:,} open "
+        f"(PostgreSQL {facts['server_version']}, "
         f"shared_buffers {facts['shared_buffers']}, database {facts['database_size']}; "
         f"DuckDB {duckdb.__version__}, {os.cpu_count()} cores)"
     )

@@ -389,8 +389,7 @@ def report(
     from datetime import date
 
     from careloop.core.actor import Actor
-    from careloop.report import render
-    from careloop.report import service as report_service
+    from careloop.report import reconciliation, render
 
     err = _console(stderr=True)
     if fmt not in render.FORMATS:
@@ -407,7 +406,7 @@ def report(
     database = _database()
     try:
         with database.unit_of_work() as s:
-            made = report_service.make_report(
+            made = reconciliation.make_report(
                 s,
                 operator,
                 name,

@@ -28,6 +28,7 @@ from careloop.notification import service as notification_service
 from careloop.notification.sinks import Sink
 from careloop.prior_auth import tasks as prior_auth_tasks
 from careloop.referral import tasks as referral_tasks
+from careloop.report import reconciliation
 from careloop.report import service as report_service
 from careloop.scheduling import tasks as scheduling_tasks
 from careloop.sla import service as clocks
@@ -164,7 +165,7 @@ def run_until_idle(
         total["reports"] += int(refreshed)
         total["case_facts"] += refresh_case_facts(database, clock=clock, zone=report_zone)
         with database.unit_of_work() as session:
-            ran = report_service.run_due_reports(session, clock=clock, zone=report_zone)
+            ran = reconciliation.run_due_reports(session, clock=clock, zone=report_zone)
         total["reports"] += len(ran)
     return total
 

@@ -17,7 +17,7 @@ from fastapi.responses import Response
 from careloop.core.errors import FieldError, RuleViolationError
 from careloop.portal import charts
 from careloop.portal.web import Download, Page, PageContext, page
-from careloop.report import render
+from careloop.report import reconciliation, render
 from careloop.report import rules as report_rules
 from careloop.report import service as report_service
 
@@ -317,7 +317,7 @@ async def figures_csv(
 @router.get("/staff/reports")
 async def reports(request: Request) -> Response:
     def work(ctx: PageContext) -> Page:
-        runs = report_service.list_runs(ctx.session, ctx.actor)
+        runs = reconciliation.list_runs(ctx.session, ctx.actor)
         today = ctx.clock.now().astimezone(ZoneInfo(ctx.settings.display_time_zone)).date()
         return Page(
             "staff/reports.html",
@@ -349,7 +349,7 @@ async def make(
             problems.append(FieldError("format", "choose CSV, spreadsheet or PDF"))
         if problems or first is None or after is None:
             raise RuleViolationError("The report cannot be made.", errors=problems)
-        made = report_service.make_report(
+        made = reconciliation.make_report(
             ctx.session,
             ctx.actor,
             name,
@@ -375,7 +375,7 @@ async def download(
                 "The report cannot be written.",
                 errors=[FieldError("format", "choose CSV, spreadsheet or PDF")],
             )
-        made = report_service.get_run(ctx.session, ctx.actor, run_id)
+        made = reconciliation.get_run(ctx.session, ctx.actor, run_id)
         return Download(
             render.render(made, fmt), render.FORMATS[fmt], f"{made.name}-{run_id}.{fmt}"
         )

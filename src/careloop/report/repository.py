@@ -160,9 +160,7 @@ def clear_facts(session: Session) -> None:
     session.connection().execute(delete(_FACTS))
 
 
-def facts_rows(
-    session: Session, referral_ids: Sequence[int] | None = None
-) -> list[dict[str, Any]]:
+def facts_rows(session: Session, referral_ids: Sequence[int] | None = None) -> list[dict[str, Any]]:
     """Facts rows, of these cases or of every case, by case."""
     stmt = select(_FACTS).order_by(_FACTS.c.referral_id)
     if referral_ids is not None:
