@@ -225,6 +225,10 @@ async def figures(
             "charts": [],
             "groups": [],
             "heading": "Figures",
+            "scorecard": False,
+            "every_link": "",
+            "csv_link": "",
+            "computed_at": None,
         }
         if problems:
             return Page("staff/figures.html", values, status=422)
