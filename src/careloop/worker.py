@@ -166,7 +166,7 @@ def run_until_idle(
         total["case_facts"] += refresh_case_facts(database, clock=clock, zone=report_zone)
         with database.unit_of_work() as session:
             ran = reconciliation.run_due_reports(session, clock=clock, zone=report_zone)
-        total["reports"] += len(ran)
+        total["scheduled_reports"] += len(ran)
     return total
 
 

@@ -207,7 +207,7 @@ def _same(a: rules.Counters, b: rules.Counters) -> None:
 
 
 @settings(
-    max_examples=15,
+    max_examples=10,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
