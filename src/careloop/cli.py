@@ -558,6 +558,63 @@ def validate(
     raise typer.Exit(0 if result.valid else 1)
 
 
+@app.command("report")
+def report(
+    name: Annotated[str, typer.Argument(help="daily-import, open-referrals or denial-audit")],
+    start: Annotated[
+        str, typer.Option("--from", help="First day (YYYY-MM-DD), in the organisation's zone")
+    ],
+    end: Annotated[str, typer.Option("--to", help="Day after the last (YYYY-MM-DD)")],
+    fmt: Annotated[str, typer.Option("--format", help="csv, xlsx or pdf")] = "csv",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write (default: standard output)")
+    ] = None,
+) -> None:
+    """Make a reconciliation report on demand (the worker makes them on schedule): the
+    daily referral import, the open referrals (open now), or the denial audit, for the
+    days [from, to)."""
+    from datetime import date
+
+    from careloop.core.actor import Actor
+    from careloop.report import reconciliation, render
+
+    err = _console(stderr=True)
+    if fmt not in render.FORMATS:
+        err.print(f"[red]error[/red]: --format must be one of {', '.join(render.FORMATS)}")
+        raise typer.Exit(2)
+    try:
+        first, after = date.fromisoformat(start), date.fromisoformat(end)
+    except ValueError as exc:
+        err.print(f"[red]error[/red]: --from and --to are days written YYYY-MM-DD ({exc})")
+        raise typer.Exit(2) from None
+    operator = Actor(
+        user_id=None, role=Role.supervisor, organization_id=None, display_name="command line"
+    )
+    database = _database()
+    try:
+        with database.unit_of_work() as s:
+            made = reconciliation.make_report(
+                s,
+                operator,
+                name,
+                start=first,
+                end=after,
+                clock=SystemClock(),
+                zone=_settings().display_time_zone,
+            )
+    except DomainError as exc:
+        for problem in getattr(exc, "errors", None) or []:
+            err.print(f"[red]--{problem.field}[/red]: {problem.message}")
+        _fail(exc)
+        return
+    body = render.render(made, fmt)
+    if output is None:
+        sys.stdout.buffer.write(body)
+    else:
+        output.write_bytes(body)
+        _console().print(f"wrote {made.title.lower()} to {output}")
+
+
 @app.command()
 def tick() -> None:
     """Fire everything due now, once (what the worker does on each pass): escalate

@@ -33,6 +33,7 @@ from careloop.notification import service as notification_service
 from careloop.notification.sinks import Sink
 from careloop.prior_auth import tasks as prior_auth_tasks
 from careloop.referral import tasks as referral_tasks
+from careloop.report import reconciliation
 from careloop.report import service as report_service
 from careloop.scheduling import tasks as scheduling_tasks
 from careloop.sla import service as clocks
@@ -185,9 +186,26 @@ def run_until_idle(
         with database.unit_of_work() as session:
             refreshed = report_service.refresh_dashboard(session, clock=clock, zone=report_zone)
         total["reports"] += int(refreshed)
+        total["case_facts"] += refresh_case_facts(database, clock=clock, zone=report_zone)
+        with database.unit_of_work() as session:
+            ran = reconciliation.run_due_reports(session, clock=clock, zone=report_zone)
+        total["scheduled_reports"] += len(ran)
     if documents is not None:
         total.update(documents.run_if_due(database, clock=clock))
     return total
+
+
+def refresh_case_facts(database: Database, *, clock: Clock, zone: str, passes: int = 20) -> int:
+    """Fold the events that landed since the last pass into the KPI pack's case facts,
+    batch after batch (each in a transaction of its own); returns how many events."""
+    read = 0
+    for _ in range(passes):
+        with database.unit_of_work() as session:
+            done = report_service.refresh_facts(session, clock=clock, zone=zone)
+        read += done
+        if done == 0:
+            break
+    return read
 
 
 def run(

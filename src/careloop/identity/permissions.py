@@ -90,6 +90,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     # Bulk files of referrals: intake's work (and the operator's command line).
     "import:create": _INTAKE | {Role.service},
     "import:read": _INTAKE | {Role.service},
+    # The KPI pack and the reconciliation reports: figures and case numbers, no member data.
+    "report:read": STAFF_ROLES,
     "workqueue:claim": STAFF_ROLES,
 }
 

@@ -23,6 +23,7 @@ from careloop.portal import (
     member,
     provider,
     referrer,
+    reports,
     signin,
     staff,
     webhooks,
@@ -55,6 +56,7 @@ def install(app: FastAPI, settings: Settings) -> None:
         provider,
         member,
         webhooks,
+        reports,
     ):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

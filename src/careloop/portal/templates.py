@@ -81,6 +81,8 @@ def navigation(role: Role) -> list[tuple[str, str]]:
             ("Work queue", "/staff"),
             ("Find a case", "/staff/search"),
             ("New referral", "/referrals/new"),
+            ("Figures", "/staff/figures"),
+            ("Reports", "/staff/reports"),
         ]
         if role is not Role.clinical_reviewer:
             pages.append(("Faxed orders", "/faxes"))

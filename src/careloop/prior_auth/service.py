@@ -211,6 +211,8 @@ def _decide(
         )
         if body.outcome is Outcome.denied:
             _deny(session, referral, request, body, payer_rules, now=now)
+            # The coded reason rides on the timeline: the denial audit reads it there.
+            data["reason"] = body.denial_reason.value if body.denial_reason else None
             data["appeal_due_at"] = (
                 request.appeal_due_at.isoformat() if request.appeal_due_at else None
             )

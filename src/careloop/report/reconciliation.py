@@ -1,0 +1,305 @@
+"""The reconciliation reports of DOMAIN.md §7, as tables of plain words: the daily
+referral import, the weekly open-referral report and the monthly denial audit. The
+worker runs them on their schedules (``rules.SCHEDULES``) and keeps each run; staff
+make any of them on demand (the portal's reports page, ``careloop report``). Read from
+the case facts (the timelines folded): case numbers and figures, no member data."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
+
+from careloop.core.actor import Actor
+from careloop.core.clock import Clock
+from careloop.core.errors import FieldError, NotFoundError, RuleViolationError
+from careloop.identity.permissions import require
+from careloop.report import repository, rules
+from careloop.report.service import check_span
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    title: str
+    columns: list[str]
+    rows: list[list[str | int | float | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    name: str
+    title: str
+    period: str
+    notes: list[str]
+    sections: list[Section]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "title": self.title,
+            "period": self.period,
+            "notes": self.notes,
+            "sections": [
+                {"title": s.title, "columns": s.columns, "rows": s.rows} for s in self.sections
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Report:
+        return cls(
+            name=data["name"],
+            title=data["title"],
+            period=data["period"],
+            notes=list(data.get("notes", [])),
+            sections=[Section(s["title"], s["columns"], s["rows"]) for s in data["sections"]],
+        )
+
+
+#: The longest span a pack or a report covers (the pack's trend: three years of months).
+
+
+def _period_words(start: date, end: date) -> str:
+    last = end - timedelta(days=1)
+    if last == start:
+        return start.strftime("%a %d %b %Y")
+    return f"{start.strftime('%d %b %Y')} to {last.strftime('%d %b %Y')}"
+
+
+def _local(value: datetime | None, zone: ZoneInfo) -> str:
+    if value is None:
+        return "None"
+    return value.astimezone(zone).strftime("%a %d %b %Y %H:%M")
+
+
+def daily_import(session: Session, start: date, end: date, zone: str) -> Report:
+    """What arrived by channel in [start, end), what became a case ready to work, what
+    needed clarification and why, what looked like a duplicate, what was cancelled."""
+    tz = ZoneInfo(zone)
+    rows = repository.received_between(
+        session, datetime.combine(start, time.min, tz), datetime.combine(end, time.min, tz)
+    )
+    by_channel: dict[str, list[int]] = {}
+    reasons: Counter[str] = Counter()
+    for r in rows:
+        counts = by_channel.setdefault(r.channel or "", [0, 0, 0, 0, 0])
+        counts[0] += 1
+        counts[1] += not r.needed_clarification and r.status != "cancelled"
+        counts[2] += r.needed_clarification
+        counts[3] += r.possible_duplicate
+        counts[4] += r.status == "cancelled"
+        reasons.update(r.clarification_codes)
+    order = [c for c in rules.CHANNELS if c in by_channel] + sorted(
+        c for c in by_channel if c not in rules.CHANNELS
+    )
+    channel_rows: list[list[str | int | float | None]] = [
+        [rules.words(rules.CHANNEL_WORDS, c or None), *by_channel[c]] for c in order
+    ]
+    totals = [sum(by_channel[c][i] for c in by_channel) for i in range(5)]
+    channel_rows.append(["Every channel", *totals])
+    return Report(
+        "daily-import",
+        rules.REPORT_TITLES["daily-import"],
+        _period_words(start, end),
+        [
+            "Every referral that arrived became a case with a case number; one that "
+            "could not (no name, no birth date, no item) was refused at the door and "
+            "the sender was told why at once.",
+        ],
+        [
+            Section(
+                "What arrived, by channel",
+                [
+                    "Channel",
+                    "Arrived",
+                    "Complete",
+                    "Needed clarification",
+                    "Possible duplicates",
+                    "Cancelled",
+                ],
+                channel_rows,
+            ),
+            Section(
+                "Why clarification was needed",
+                ["What was missing or wrong", "Referrals"],
+                [[rules.finding_words(code), n] for code, n in reasons.most_common()],
+            ),
+        ],
+    )
+
+
+def open_referrals(session: Session, now: datetime, zone: str) -> Report:
+    """Every open case with its age, status, owner and next deadline, by payer and
+    provider, and the counts per payer and provider."""
+    tz = ZoneInfo(zone)
+    cases = repository.open_cases(session)
+    detail: list[list[str | int | float | None]] = []
+    summary: dict[tuple[str, str], list[int]] = {}
+    for c in cases:
+        payer = c.payer or "No payer recorded"
+        provider = c.provider or "No provider yet"
+        overdue = c.next_due_at is not None and c.next_due_at < now
+        detail.append(
+            [
+                payer,
+                provider,
+                c.case_number,
+                rules.age_words(c.received_at, now),
+                rules.words(rules.STATUS_WORDS, c.status),
+                c.owner or "Nobody yet",
+                _local(c.next_due_at, tz) + (" (overdue)" if overdue else ""),
+            ]
+        )
+        counts = summary.setdefault((payer, provider), [0, 0])
+        counts[0] += 1
+        counts[1] += overdue
+    local_today = now.astimezone(tz).date()
+    return Report(
+        "open-referrals",
+        rules.REPORT_TITLES["open-referrals"],
+        f"Open on {local_today.strftime('%a %d %b %Y')}",
+        [],
+        [
+            Section(
+                "Open cases by payer and provider",
+                ["Payer", "Provider", "Open", "Overdue"],
+                [[p, v, n[0], n[1]] for (p, v), n in sorted(summary.items())],
+            ),
+            Section(
+                "Every open case",
+                ["Payer", "Provider", "Case", "Age", "Status", "Owner", "Next deadline"],
+                detail,
+            ),
+        ],
+    )
+
+
+def denial_audit(session: Session, start: date, end: date, zone: str) -> Report:
+    """Denials in [start, end) by reason, payer, provider and item; the share an intake
+    check would have prevented; appeal outcomes. Money at stake stays empty until
+    claims are recorded."""
+    tz = ZoneInfo(zone)
+    rows = repository.denied_between(
+        session, datetime.combine(start, time.min, tz), datetime.combine(end, time.min, tz)
+    )
+
+    def grouped(title: str, heading: str, key: Callable[[repository.DenialRow], str]) -> Section:
+        groups: dict[str, list[int]] = {}
+        for r in rows:
+            g = groups.setdefault(key(r), [0, 0, 0, 0, 0])
+            g[0] += 1
+            g[1] += (r.reason or "") in rules.PREVENTABLE_DENIALS
+            g[2] += r.appealed > 0
+            g[3] += r.overturned
+            g[4] += r.upheld
+        return Section(
+            title,
+            [
+                heading,
+                "Denials",
+                "Preventable at intake",
+                "Appealed",
+                "Overturned",
+                "Upheld",
+                "Money at stake",
+            ],
+            [[k, *v, None] for k, v in sorted(groups.items(), key=lambda kv: -kv[1][0])],
+        )
+
+    total = len(rows)
+    preventable = sum((r.reason or "") in rules.PREVENTABLE_DENIALS for r in rows)
+    share = f"{round(100 * preventable / total)} %" if total else "None denied"
+    return Report(
+        "denial-audit",
+        rules.REPORT_TITLES["denial-audit"],
+        _period_words(start, end),
+        [
+            f"{total} denial{'s' if total != 1 else ''}; an intake check would have "
+            f"prevented {preventable} ({share}).",
+            "Money at stake is filled in once claims are recorded.",
+        ],
+        [
+            grouped(
+                "By reason",
+                "Reason",
+                lambda r: rules.words(rules.DENIAL_WORDS, r.reason or "unknown"),
+            ),
+            grouped("By payer", "Payer", lambda r: r.payer or "No payer recorded"),
+            grouped("By provider", "Provider", lambda r: r.provider or "No provider yet"),
+            grouped("By item", "Item", lambda r: r.item or "None recorded"),
+        ],
+    )
+
+
+def make_report(
+    session: Session, actor: Actor, name: str, *, start: date, end: date, clock: Clock, zone: str
+) -> Report:
+    """A report on demand for [start, end) (the open-referral report: open now)."""
+    require(actor, "report:read")
+    return _make(session, name, start, end, clock=clock, zone=zone)
+
+
+def _make(
+    session: Session, name: str, start: date, end: date, *, clock: Clock, zone: str
+) -> Report:
+    if name not in rules.REPORT_NAMES:
+        raise RuleViolationError(
+            "There is no such report.",
+            errors=[FieldError("name", f"choose one of: {', '.join(rules.REPORT_NAMES)}")],
+        )
+    check_span(start, end, what="report", inclusive=False)
+    if name == "daily-import":
+        return daily_import(session, start, end, zone)
+    if name == "denial-audit":
+        return denial_audit(session, start, end, zone)
+    return open_referrals(session, clock.now(), zone)
+
+
+def run_due_reports(session: Session, *, clock: Clock, zone: str) -> list[str]:
+    """Run each scheduled report whose latest due time passed and whose period has no
+    run yet (the worker's pass); returns the names run."""
+    tz = ZoneInfo(zone)
+    now = clock.now()
+    ran = []
+    for schedule in rules.SCHEDULES:
+        due = rules.last_due(schedule, now, tz)
+        start, end = rules.scheduled_period(schedule, due, tz)
+        if repository.run_of(session, schedule.report, start, end) is not None:
+            continue
+        report = _make(session, schedule.report, start, end, clock=clock, zone=zone)
+        repository.save_run(session, schedule.report, start, end, now=now, data=report.as_json())
+        ran.append(schedule.report)
+    return ran
+
+
+@dataclass(frozen=True, slots=True)
+class RunRead:
+    id: int
+    name: str
+    title: str
+    period: str
+    computed_at: datetime
+
+
+def list_runs(session: Session, actor: Actor, *, limit: int = 60) -> list[RunRead]:
+    require(actor, "report:read")
+    return [
+        RunRead(r.id, r.name, r.data.get("title", r.name), r.data.get("period", ""), r.computed_at)
+        for r in repository.runs(session, limit)
+    ]
+
+
+def get_run(session: Session, actor: Actor, run_id: int) -> Report:
+    require(actor, "report:read")
+    run = repository.run_by_id(session, run_id)
+    if run is None:
+        raise ReportNotFoundError(f"There is no report {run_id}.")
+    return Report.from_json(run.data)
+
+
+class ReportNotFoundError(NotFoundError):
+    pass
