@@ -2,7 +2,7 @@
 reconciliation reports' runs.
 
 Revision ID: 0021
-Revises: 0010
+Revises: 0018
 Create Date: 2026-12-03 18:00:00
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy import Text
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0021"
-down_revision: str | None = "0010"
+down_revision: str | None = "0018"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
