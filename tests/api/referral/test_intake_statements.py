@@ -18,12 +18,12 @@ from tests.portal.test_queries import counting
 
 URL = "/api/v1/referrals"
 
-#: Measured on both databases: token lookup (cached after the first request) aside, the
-#: payer, the duplicate-key lock and lookup, the case manager to assign, the case number,
-#: the case, its items, its clocks, its timeline events and the audit record; with an
+#: Measured on both databases: the caller (tokens are looked up each time in the tests),
+#: the duplicate-key lock and lookup, the case manager to assign, the case number, the
+#: case, its items, its clocks, its timeline events, its work item and the audit record; with an
 #: Idempotency-Key, the key's claim and its answer.
-SUBMIT_STATEMENTS = 12
-SUBMIT_WITH_KEY_STATEMENTS = 14
+SUBMIT_STATEMENTS = 11
+SUBMIT_WITH_KEY_STATEMENTS = 13
 REPLAY_STATEMENTS = 3
 
 
@@ -48,7 +48,6 @@ def test_submission_is_a_fixed_number_of_statements(
             response = _post(client, tokens.intake, body)
         assert response.status_code == 201, response.text
         counts.append(len(statements))
-    print(counts, "\n".join(s[:120].replace("\n", " ") for s in statements))
     assert counts[0] == counts[1], "a statement per item"
     assert counts[0] <= SUBMIT_STATEMENTS, "\n".join(statements)
 
