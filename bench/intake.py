@@ -632,9 +632,9 @@ _AREAS = (
 
 
 def _area(frame: str) -> str:
-    where = frame.rsplit("(", 1)[-1]
+    where = "/" + frame.rsplit("(", 1)[-1]
     for needle, name in _AREAS:
-        if f"/{needle}/" in where or f"{needle}." in where:
+        if f"/{needle}/" in where:
             return name
     return "Python and the standard library"
 
