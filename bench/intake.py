@@ -935,11 +935,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--profile",
         type=Path,
         nargs="?",
-        const=REPO / "bench" / "out" / "profile",
+        const=REPO / "var" / "profile",
         metavar="DIR",
         help="also sample the workers with py-spy under the same load: a flame graph "
         "(flamegraph.svg), the raw stacks and the top functions by CPU in DIR "
-        "(default bench/out/profile)",
+        "(default var/profile)",
     )
     parser.add_argument(
         "--strict", action="store_true", help="exit with status 1 when a target is missed"
