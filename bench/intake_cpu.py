@@ -15,7 +15,10 @@ import os
 import time
 from datetime import UTC, datetime
 
+from fastapi.testclient import TestClient
+
 from _common import add_database_options, recreate_database, run_main, say, with_database
+from careloop.app import create_app
 from intake import body_template, prepare_app_database
 
 
@@ -32,11 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         "CARELOOP_LOG_FORMAT": "json",
     }
     token = prepare_app_database({**os.environ, **env})
-    os.environ.update(env)
-    from fastapi.testclient import TestClient
-
-    from careloop.app import create_app
-
+    os.environ.update(env)  # create_app reads its settings from the environment
     template = body_template(datetime.now(UTC))
     letters = str.maketrans("0123456789", "abcdefghij")
     headers = {"Authorization": f"Bearer {token}", "content-type": "application/json"}
