@@ -47,6 +47,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+from xml.sax.saxutils import escape
 
 import psycopg
 from psycopg import sql
@@ -555,32 +556,117 @@ def profile_workers(
 _LINE_NUMBER = re.compile(r":\d+\)$")
 
 
-def summarise_profile(paths: list[Path], top: int = 25) -> str:
-    """Inclusive and self shares of the samples by function, and by area of the code."""
-    inclusive: dict[str, int] = defaultdict(int)
-    own: dict[str, int] = defaultdict(int)
-    total = 0
+def read_stacks(paths: list[Path]) -> dict[tuple[str, ...], int]:
+    """Samples by stack (root first, line numbers dropped) over py-spy's raw files."""
+    stacks: dict[tuple[str, ...], int] = defaultdict(int)
     for path in paths:
         for line in path.read_text(errors="replace").splitlines():
             stack, _, count_text = line.rpartition(" ")
             if not stack or not count_text.isdigit():
                 continue
-            count = int(count_text)
             frames = [_LINE_NUMBER.sub(")", f) for f in stack.split(";")]
-            frames = [f for f in frames if not f.startswith("process ")]
-            total += count
-            for frame in set(frames):
-                inclusive[frame] += count
-            if frames:
-                own[frames[-1]] += count
+            stacks[tuple(f for f in frames if not f.startswith("process "))] += int(count_text)
+    return stacks
+
+
+def write_flamegraph(paths: list[Path], svg: Path, width: int = 1600, row: int = 16) -> None:
+    """A flame graph (SVG, root at the bottom, hover for the share) of the stacks."""
+    stacks = read_stacks(paths)
+    total = sum(stacks.values())
+    if not total:
+        return
+    tree: dict[str, Any] = {"n": 0, "c": {}}
+    for frames, count in stacks.items():
+        node = tree
+        node["n"] += count
+        for frame in frames:
+            node = node["c"].setdefault(frame, {"n": 0, "c": {}})
+            node["n"] += count
+    boxes: list[tuple[int, float, float, str, int]] = []  # depth, x, width, name, samples
+
+    def walk(node: dict[str, Any], depth: int, x: float) -> int:
+        deepest = depth
+        for name, child in sorted(node["c"].items()):
+            w = width * child["n"] / total
+            if w >= 0.3:
+                boxes.append((depth, x, w, name, child["n"]))
+                deepest = max(deepest, walk(child, depth + 1, x))
+            x += w
+        return deepest
+
+    depth = walk(tree, 0, 0.0) + 1
+    height = (depth + 2) * row
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        'font-family="monospace" font-size="11">',
+        f'<text x="4" y="{row - 4}">CareLoop intake under load: {total} samples '
+        "(py-spy, --gil), width = share of CPU</text>",
+    ]
+    for level, x, w, name, count in boxes:
+        y = height - (level + 1) * row
+        share = 100 * count / total
+        hue = 20 + (hash(name.rsplit("(", 1)[-1]) % 40)
+        label = escape(name)
+        chars = int(w / 7)
+        text = label if len(label) <= chars else (label[: chars - 2] + ".." if chars > 3 else "")
+        out.append(
+            f'<g><title>{label} {share:.1f} %</title><rect x="{x:.1f}" y="{y}" '
+            f'width="{max(w - 0.5, 0.1):.1f}" height="{row - 1}" fill="hsl({hue},80%,60%)"/>'
+            f'<text x="{x + 2:.1f}" y="{y + row - 4}">{text}</text></g>'
+        )
+    out.append("</svg>")
+    svg.write_text("\n".join(out) + "\n")
+
+
+_AREAS = (
+    ("sqlalchemy", "SQLAlchemy"),
+    ("psycopg", "psycopg (driver)"),
+    ("pydantic", "pydantic"),
+    ("fastapi", "FastAPI"),
+    ("starlette", "Starlette"),
+    ("uvicorn", "uvicorn"),
+    ("anyio", "anyio (thread hand-off)"),
+    ("structlog", "structlog"),
+    ("careloop", "CareLoop"),
+)
+
+
+def _area(frame: str) -> str:
+    where = "/" + frame.rsplit("(", 1)[-1]
+    for needle, name in _AREAS:
+        if f"/{needle}/" in where:
+            return name
+    return "Python and the standard library"
+
+
+def summarise_profile(paths: list[Path], top: int = 10) -> str:
+    """The top functions by CPU (self: samples in the function itself; inclusive: with
+    what it calls, CareLoop's own functions), and self CPU by library."""
+    stacks = read_stacks(paths)
+    inclusive: dict[str, int] = defaultdict(int)
+    own: dict[str, int] = defaultdict(int)
+    areas: dict[str, int] = defaultdict(int)
+    total = 0
+    for frames, count in stacks.items():
+        total += count
+        for frame in set(frames):
+            inclusive[frame] += count
+        if frames:
+            own[frames[-1]] += count
+            areas[_area(frames[-1])] += count
     if not total:
         return "no samples"
-    lines = [f"{total} samples over {len(paths)} worker(s)", "", "inclusive (top):"]
-    for frame, count in sorted(inclusive.items(), key=lambda kv: -kv[1])[:top]:
-        lines.append(f"  {100 * count / total:5.1f} %  {frame}")
-    lines += ["", "self (top):"]
+    lines = [f"py-spy: {total} samples over {len(paths)} worker(s)", ""]
+    lines.append(f"top {top} functions by CPU (self):")
     for frame, count in sorted(own.items(), key=lambda kv: -kv[1])[:top]:
         lines.append(f"  {100 * count / total:5.1f} %  {frame}")
+    lines += ["", f"top {top} CareLoop functions by CPU (inclusive):"]
+    ours = [(f, c) for f, c in inclusive.items() if "careloop/" in f.rsplit("(", 1)[-1]]
+    for frame, count in sorted(ours, key=lambda kv: -kv[1])[:top]:
+        lines.append(f"  {100 * count / total:5.1f} %  {frame}")
+    lines += ["", "CPU by library (self):"]
+    for name, count in sorted(areas.items(), key=lambda kv: -kv[1]):
+        lines.append(f"  {100 * count / total:5.1f} %  {name}")
     return "\n".join(lines)
 
 
@@ -846,7 +932,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     add_database_options(parser, DEFAULT_DB_NAME)
     parser.add_argument(
-        "--profile", type=Path, metavar="DIR", help="also sample the workers with py-spy"
+        "--profile",
+        type=Path,
+        nargs="?",
+        const=REPO / "var" / "profile",
+        metavar="DIR",
+        help="also sample the workers with py-spy under the same load: a flame graph "
+        "(flamegraph.svg), the raw stacks and the top functions by CPU in DIR "
+        "(default var/profile)",
     )
     parser.add_argument(
         "--strict", action="store_true", help="exit with status 1 when a target is missed"
@@ -908,7 +1001,8 @@ def measure(
         paths = profile_workers(setup, workers, args.seconds, args.profile)
         if paths:
             (args.profile / "summary.txt").write_text(summarise_profile(paths) + "\n")
-            say(f"py-spy stacks and summary in {args.profile}/")
+            write_flamegraph(paths, args.profile / "flamegraph.svg")
+            say(f"py-spy stacks, summary and flamegraph.svg in {args.profile}/")
     return raw, api, fhir
 
 
@@ -954,7 +1048,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             say(f"starting the server on {HOST}:{server.port} ...")
             server.start()
-            server.wait_ready()
+            server.wait_ready(timeout=240.0)  # a busy shared machine starts slowly
             raw, api, fhir = measure(args, setup, fhir_setup, server, url)
             report = Report(
                 runs=args.runs,

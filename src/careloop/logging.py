@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
+from typing import Any
 
+import orjson
 import structlog
 
 from careloop.settings import Settings
@@ -17,7 +20,7 @@ from careloop.settings import Settings
 def configure_logging(settings: Settings) -> None:
     level = logging.getLevelNamesMapping().get(settings.log_level.upper(), logging.INFO)
     renderer: structlog.types.Processor = (
-        structlog.processors.JSONRenderer()
+        structlog.processors.JSONRenderer(serializer=_dumps)
         if settings.log_format == "json"
         else structlog.dev.ConsoleRenderer(colors=False)
     )
@@ -33,6 +36,12 @@ def configure_logging(settings: Settings) -> None:
         logger_factory=_StderrLogger,
         cache_logger_on_first_use=False,
     )
+
+
+def _dumps(event: object, default: Callable[[Any], Any] | None = None, **_kw: object) -> str:
+    """orjson for the one line every request logs: several times faster than json.dumps
+    (bench/intake.py); anything it cannot write goes through ``default`` as before."""
+    return orjson.dumps(event, default=default or str).decode()
 
 
 class _StderrLogger:

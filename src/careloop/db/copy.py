@@ -9,16 +9,24 @@ scalar Python default (``default=1``, ``default=list``), or the database's own (
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from typing import Any
 
 from psycopg import sql
-from sqlalchemy import JSON, Column, Table, insert
+from sqlalchemy import JSON, Column, Insert, Table, insert
 from sqlalchemy.orm import Session
 
 #: Fewer rows than this go through a plain INSERT (a COPY costs a round trip more).
 COPY_FROM = 50
+
+
+@functools.cache
+def _insert(table: Table) -> Insert:
+    """The plain INSERT of a table, built once (building it costs more than a small insert
+    takes to run)."""
+    return insert(table)
 
 
 def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
@@ -27,7 +35,7 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
         return
     connection = session.connection()
     if connection.dialect.name != "postgresql" or len(rows) < COPY_FROM:
-        connection.execute(insert(table), list(rows))
+        connection.execute(_insert(table), list(rows))
         return
     given = rows[0].keys()
     columns: list[Column[Any]] = []

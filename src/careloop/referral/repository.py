@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Sequence
 from datetime import date, datetime
 from typing import Any, NamedTuple
@@ -343,8 +344,10 @@ class AssigneeRow(NamedTuple):
 
 
 def _skill(kind: SkillKind, value: str | None = None) -> ColumnElement[bool]:
+    """The user has a skill of ``kind`` (with the value of the bound parameter ``value``
+    when it names one)."""
     stmt = sql_exists().where(UserSkill.user_id == User.id, UserSkill.kind == kind)
-    return stmt.where(UserSkill.value == value) if value is not None else stmt
+    return stmt.where(UserSkill.value == bindparam(value)) if value is not None else stmt
 
 
 def _flag(condition: ColumnElement[bool] | None) -> ColumnElement[int]:
@@ -352,28 +355,20 @@ def _flag(condition: ColumnElement[bool] | None) -> ColumnElement[int]:
     return literal(1) if condition is None else case((condition, 1), else_=0)
 
 
-def next_assignee(session: Session, needs: CaseNeeds) -> AssigneeRow | None:
-    """The case manager a case goes to (:func:`ranked_assignees`, the first)."""
-    rows = ranked_assignees(session, needs, limit=1)
-    return rows[0] if rows else None
-
-
-def ranked_assignees(session: Session, needs: CaseNeeds, *, limit: int = 200) -> list[AssigneeRow]:
-    """The case managers a case may go to, best first, in one statement: available ones
-    (identity.rules.available) ordered by identity.rules.rank_key, which it mirrors (who fits every
-    need, then language, payer and service line, then the fewest open cases, then the
-    lowest id). Open cases are counted on ``ix_referrals_assignee_user_id_status``."""
-    speaks = _flag(
-        _skill(SkillKind.language, needs.language) if needs.language is not None else None
-    )
+@functools.cache
+def _next_assignee_statement(
+    language: bool, payer_code: bool, service_line: bool, limit: int
+) -> Select[tuple[Any, ...]]:
+    """The assignment query for the needs a case has (eight shapes), built once: its
+    construction and cache key were a third of an intake's CPU (bench/intake.py
+    --profile). The needs' values are bound parameters of the same names, and ``team``."""
+    speaks = _flag(_skill(SkillKind.language, "language") if language else None)
     payer = _flag(
-        or_(~_skill(SkillKind.payer), _skill(SkillKind.payer, needs.payer_code))
-        if needs.payer_code is not None
-        else None
+        or_(~_skill(SkillKind.payer), _skill(SkillKind.payer, "payer_code")) if payer_code else None
     )
     line = _flag(
-        or_(~_skill(SkillKind.service_line), _skill(SkillKind.service_line, needs.service_line))
-        if needs.service_line is not None
+        or_(~_skill(SkillKind.service_line), _skill(SkillKind.service_line, "service_line"))
+        if service_line
         else None
     )
     open_cases = (
@@ -384,7 +379,7 @@ def ranked_assignees(session: Session, needs: CaseNeeds, *, limit: int = 200) ->
         )
         .scalar_subquery()
     )
-    stmt = (
+    return (
         select(
             User.id,
             User.display_name,
@@ -400,7 +395,7 @@ def ranked_assignees(session: Session, needs: CaseNeeds, *, limit: int = 200) ->
             User.role == Role.case_manager,
             User.active.is_(True),
             User.on_duty.is_(True),
-            User.team == needs.team,
+            User.team == bindparam("team"),
         )
         .order_by(
             (speaks + payer + line).desc(),
@@ -412,6 +407,32 @@ def ranked_assignees(session: Session, needs: CaseNeeds, *, limit: int = 200) ->
         )
         .limit(limit)
     )
+
+
+def next_assignee(session: Session, needs: CaseNeeds) -> AssigneeRow | None:
+    """The case manager a case goes to (:func:`ranked_assignees`, the first)."""
+    rows = ranked_assignees(session, needs, limit=1)
+    return rows[0] if rows else None
+
+
+def ranked_assignees(session: Session, needs: CaseNeeds, *, limit: int = 200) -> list[AssigneeRow]:
+    """The case managers a case may go to, best first, in one statement: available ones
+    (identity.rules.available) ordered by identity.rules.rank_key, which it mirrors (who
+    fits every need, then language, payer and service line, then the fewest open cases,
+    then the lowest id). Open cases are counted on ``ix_referrals_assignee_user_id_status``."""
+    stmt = _next_assignee_statement(
+        needs.language is not None,
+        needs.payer_code is not None,
+        needs.service_line is not None,
+        limit,
+    )
+    params = {"team": needs.team}
+    if needs.language is not None:
+        params["language"] = needs.language
+    if needs.payer_code is not None:
+        params["payer_code"] = needs.payer_code
+    if needs.service_line is not None:
+        params["service_line"] = needs.service_line
     return [
         AssigneeRow(
             int(row[0]),
@@ -424,7 +445,7 @@ def ranked_assignees(session: Session, needs: CaseNeeds, *, limit: int = 200) ->
             bool(row[7]),
             int(row[8]),
         )
-        for row in session.execute(stmt)
+        for row in session.connection().execute(stmt, params)
     ]
 
 
@@ -459,12 +480,16 @@ def lock_duplicate_key(session: Session, key: str, at: datetime) -> None:
     an upsert of its row, which holds the row lock on PostgreSQL (a twin waits here until
     this transaction ends, then sees what it stored) and the write lock on SQLite."""
     connection = session.connection()
-    upsert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
-    stmt = upsert(_LOCKS).values(key=key, touched_at=at)
-    connection.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[_LOCKS.c.key], set_={"touched_at": stmt.excluded.touched_at}
-        )
+    connection.execute(_lock_statement(connection.dialect.name), {"key": key, "touched_at": at})
+
+
+@functools.cache
+def _lock_statement(dialect: str) -> Any:
+    """The duplicate-key upsert of each dialect, built once (every intake runs it)."""
+    upsert = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = upsert(_LOCKS)
+    return stmt.on_conflict_do_update(
+        index_elements=[_LOCKS.c.key], set_={"touched_at": stmt.excluded.touched_at}
     )
 
 
@@ -568,6 +593,7 @@ def member_link(session: Session, user_id: int, referral_id: int) -> MemberLink 
 _REFERRALS = table_of(Referral)
 _ITEMS = table_of(ReferralItem)
 _EVENTS = table_of(ReferralEvent)
+# Built once: every intake runs both.
 _LOCKS = table_of(DuplicateKeyLock)
 
 

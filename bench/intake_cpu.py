@@ -1,0 +1,66 @@
+"""CPU per accepted referral in one process: ``POST /api/v1/referrals`` through the whole
+ASGI stack (middleware, authentication, parsing, the use case, the commit) with
+Starlette's TestClient, one request at a time, on PostgreSQL. Process CPU time, not wall
+time, so a busy machine changes it less than a rate; the client's own work is included
+(the same in every version), so compare versions in the same session, alternating:
+
+    PYTHONPATH=src .venv/bin/python bench/intake_cpu.py
+    PYTHONPATH=/tmp/older/src .venv/bin/python bench/intake_cpu.py  # an older tree (git archive)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from datetime import UTC, datetime
+
+from fastapi.testclient import TestClient
+
+from _common import add_database_options, recreate_database, run_main, say, with_database
+from careloop.app import create_app
+from intake import body_template, prepare_app_database
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=200, help="per run (3 runs)")
+    add_database_options(parser, "careloop_bench_cpu")
+    args = parser.parse_args(argv)
+    url = with_database(args.postgres_url, args.db_name)
+    recreate_database(args.postgres_url, args.db_name)
+    env = {
+        "CARELOOP_DATABASE_URL": url,
+        "CARELOOP_ENVIRONMENT": "production",
+        "CARELOOP_LOG_FORMAT": "json",
+    }
+    token = prepare_app_database({**os.environ, **env})
+    os.environ.update(env)  # create_app reads its settings from the environment
+    template = body_template(datetime.now(UTC))
+    letters = str.maketrans("0123456789", "abcdefghij")
+    headers = {"Authorization": f"Bearer {token}", "content-type": "application/json"}
+    with TestClient(create_app()) as client:
+
+        def submit(i: int) -> None:
+            body = template.replace("__LAST__", f"Cpu{i:06d}".translate(letters)).replace(
+                "__BIRTH__", f"{1930 + i % 40}-{1 + i % 12:02d}-{1 + i % 28:02d}"
+            )
+            response = client.post("/api/v1/referrals", content=body, headers=headers)
+            if response.status_code != 201:
+                raise SystemExit(f"a valid referral got {response.status_code}")
+
+        for i in range(50):  # warm-up: caches, the pool, compiled statements
+            submit(i)
+        runs = []
+        for run in range(3):
+            started = time.process_time()
+            for i in range(args.requests):
+                submit(1000 * (run + 1) + i)
+            runs.append(1000 * (time.process_time() - started) / args.requests)
+    say(f"runs: {', '.join(f'{r:.2f}' for r in runs)} ms")
+    print(f"CPU per accepted referral (client included), median of 3: {sorted(runs)[1]:.2f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main, interrupted="interrupted")
