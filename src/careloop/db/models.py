@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from careloop.adt import models as adt_models
 from careloop.audit import models as audit_models
+from careloop.claim import models as claim_models
 from careloop.clearinghouse import models as clearinghouse_models
 from careloop.db import outbox as outbox_models
 from careloop.db.base import Base
@@ -27,6 +28,7 @@ __all__ = [
     "Base",
     "adt_models",
     "audit_models",
+    "claim_models",
     "clearinghouse_models",
     "eligibility_models",
     "escalation_models",

@@ -33,6 +33,9 @@ class ClockKind(StrEnum):
     escalation_commit = "escalation_commit"
     # The ETA a supervisor committed: kept when the escalation is resolved before it.
     escalation_eta = "escalation_eta"
+    # A claim's timely-filing window (payer rule, 30-180 days): warns at 75 %, then
+    # escalates some days before it closes (the claim domain).
+    timely_filing = "timely_filing"
 
 
 class Team(StrEnum):
@@ -60,6 +63,7 @@ TEAM_OF_KIND = {
     ClockKind.resupply: Team.case_management,
     ClockKind.escalation_commit: Team.supervisor,
     ClockKind.escalation_eta: Team.supervisor,
+    ClockKind.timely_filing: Team.case_management,
 }
 
 
