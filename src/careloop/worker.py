@@ -20,6 +20,7 @@ from datetime import timedelta
 import structlog
 from sqlalchemy.orm import Session
 
+from careloop.claim import tasks as claim_tasks
 from careloop.core.clock import Clock
 from careloop.db.session import Database
 from careloop.escalation import tasks as escalation_tasks
@@ -55,6 +56,7 @@ HANDLERS: dict[ClockKind, Handler] = {
     ClockKind.resupply: scheduling_tasks.on_resupply_due,
     ClockKind.escalation_commit: escalation_tasks.on_commit_due,
     ClockKind.escalation_eta: escalation_tasks.on_eta_due,
+    ClockKind.timely_filing: claim_tasks.on_filing_due,
 }
 
 BatchHandler = Callable[[Session, list[ClockRow], Clock], dict[int, ClockStatus]]

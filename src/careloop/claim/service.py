@@ -17,12 +17,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from careloop.audit import service as audit
-from careloop.claim import rules, x835, x837
+from careloop.claim import repository, rules, x835, x837
 from careloop.claim.models import Claim, ClaimLine, ClaimPosting, Remittance
 from careloop.core import events
 from careloop.core.actor import Actor
 from careloop.core.clock import Clock
 from careloop.core.errors import ConflictError, DomainError, FieldError
+from careloop.identity.permissions import require
 from careloop.network.models import Provider
 from careloop.payer.models import Payer
 from careloop.prior_auth.models import AuthorizationItem, AuthorizationRequest
@@ -230,7 +231,7 @@ def prepare(
 
 
 def _next(session: Session, referral_id: int) -> int:
-    return len(session.scalars(select(Claim.id).where(Claim.referral_id == referral_id)).all()) + 1
+    return repository.claims_of_case(session, referral_id) + 1
 
 
 def _control(session: Session) -> int:
@@ -253,7 +254,7 @@ def import_835(session: Session, actor: Actor, text: str, *, clock: Clock) -> Po
     work item for each denial."""
     remittance = x835.read(text)
     key = f"{remittance.sender_id}:{remittance.control_number}"[:60]
-    if session.scalars(select(Remittance.id).where(Remittance.interchange_key == key)).first():
+    if repository.remittance_posted(session, key):
         raise ConflictError(
             f"this 835 (interchange {remittance.control_number}) was posted already"
         )
@@ -270,9 +271,7 @@ def import_835(session: Session, actor: Actor, text: str, *, clock: Clock) -> Po
     session.flush()
     denials, unmatched, variance = 0, [], Decimal("0.00")
     for payment in remittance.claims:
-        claim = session.scalars(
-            select(Claim).where(Claim.claim_number == payment.claim_number).with_for_update()
-        ).first()
+        claim = repository.claim_by_number_for_update(session, payment.claim_number)
         paid = rules.to_cents(rules.money(payment.paid))
         difference = None
         if claim is None:
@@ -361,3 +360,22 @@ def _denial_work(
         subject=f"claim:{claim.id}:denied",
         title=denial_title(payment),
     )
+
+
+def prepare_for_case(
+    session: Session,
+    actor: Actor,
+    case_number: str,
+    lines: Sequence[rules.Line],
+    *,
+    clock: Clock,
+) -> Prepared:
+    """:func:`prepare` for a case the actor may see (404 otherwise)."""
+    require(actor, "claim:prepare")
+    referral = moves.visible_for_update(session, actor, case_number, "claim.prepare", clock=clock)
+    return prepare(session, actor, referral.id, lines, clock=clock)
+
+
+def import_835_as(session: Session, actor: Actor, text: str, *, clock: Clock) -> Posted:
+    require(actor, "remittance:import")
+    return import_835(session, actor, text, clock=clock)

@@ -3,7 +3,7 @@ denial opening a work item, a malformed file posting nothing (both databases).""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 
 import pytest
@@ -12,9 +12,10 @@ from sqlalchemy.orm import Session
 
 from careloop.claim import rules, service, x835
 from careloop.claim.models import Claim, ClaimPosting, Remittance
-from careloop.core.actor import Role
+from careloop.core.actor import Actor, Role
 from careloop.core.clock import FixedClock
 from careloop.referral import service as referral_service
+from careloop.referral.models import Referral
 from careloop.scheduling.models import Appointment
 from careloop.scheduling.rules import AppointmentKind, AppointmentStatus
 from careloop.sla.models import Clock as ClockRow
@@ -24,7 +25,7 @@ from tests.factories.identity import make_user
 from tests.factories.referral import make_payer, referral_draft
 
 
-def _delivered_case(session: Session, clock: FixedClock) -> tuple[object, int]:
+def _delivered_case(session: Session, clock: FixedClock) -> tuple[Actor, int]:
     make_payer(
         session, clock=clock, rules={"claims": {"billed_by": "coordinator", "filing_days": 120}}
     )
@@ -32,9 +33,7 @@ def _delivered_case(session: Session, clock: FixedClock) -> tuple[object, int]:
     number = referral_service.submit_referral(
         session, user, referral_draft(clock.now()), clock=clock
     ).case_number
-    referral_id = session.scalars(select(Appointment.referral_id).limit(0)).first() or _referral_id(
-        session, number
-    )
+    referral_id = session.scalars(select(Referral.id).where(Referral.case_number == number)).one()
     session.add(
         Appointment(
             referral_id=referral_id,
@@ -48,13 +47,6 @@ def _delivered_case(session: Session, clock: FixedClock) -> tuple[object, int]:
     )
     session.flush()
     return user, referral_id
-
-
-def _referral_id(session: Session, number: str) -> int:
-    from careloop.referral.models import Referral
-
-    found = session.scalars(select(Referral.id).where(Referral.case_number == number)).one()
-    return int(found)
 
 
 def _remittance(claim_number: str, *, denied: bool) -> str:
@@ -75,7 +67,7 @@ def _remittance(claim_number: str, *, denied: bool) -> str:
     )  # fmt: skip
     return x835.write(
         remittance, receiver_id="CARELOOP", payee_name="CARELOOP", payee_npi="1234567893",
-        created=__import__("datetime").datetime(2026, 6, 1, 8),
+        created=datetime(2026, 6, 1, 8),
     )  # fmt: skip
 
 
@@ -89,7 +81,7 @@ def test_a_claim_is_prepared_and_a_denial_on_its_835_opens_a_work_item(
     session: Session, clock: FixedClock
 ) -> None:
     user, referral_id = _delivered_case(session, clock)
-    prepared = service.prepare(session, user, referral_id, LINES, clock=clock)  # type: ignore[arg-type]
+    prepared = service.prepare(session, user, referral_id, LINES, clock=clock)
     assert prepared.charge == Decimal("180.83")
     claim = session.get(Claim, prepared.claim_id)
     assert claim is not None and claim.charge_cents == 18083
@@ -101,10 +93,9 @@ def test_a_claim_is_prepared_and_a_denial_on_its_835_opens_a_work_item(
     assert filing.status is ClockStatus.open
     assert "120 days" in filing.rule_source
 
-    broken = _remittance(prepared.claim_number, denied=True).replace("CLP*", "CLP*", 1)
-    broken = broken.replace("BPR*H*0", "BPR*H*ABC")
+    broken = _remittance(prepared.claim_number, denied=True).replace("BPR*H*0", "BPR*H*ABC")
     with pytest.raises(x835.RemittanceRefusedError, match="BPR"):
-        service.import_835(session, user, broken, clock=clock)  # type: ignore[arg-type]
+        service.import_835(session, user, broken, clock=clock)
     assert session.scalar(select(func.count()).select_from(Remittance)) == 0
     assert session.scalar(select(func.count()).select_from(ClaimPosting)) == 0
 
@@ -112,7 +103,7 @@ def test_a_claim_is_prepared_and_a_denial_on_its_835_opens_a_work_item(
         session,
         user,
         _remittance(prepared.claim_number, denied=True),
-        clock=clock,  # type: ignore[arg-type]
+        clock=clock,
     )
     assert (posted.claims_posted, posted.denials, posted.unmatched) == (1, 1, ())
     assert posted.variance == Decimal("-180.83")
@@ -128,13 +119,12 @@ def test_a_claim_is_prepared_and_a_denial_on_its_835_opens_a_work_item(
 
 def test_a_partial_payment_is_reconciled_to_the_cent(session: Session, clock: FixedClock) -> None:
     user, referral_id = _delivered_case(session, clock)
-    prepared = service.prepare(session, user, referral_id, LINES, clock=clock)  # type: ignore[arg-type]
-    clock.advance(timedelta(days=30)) if hasattr(clock, "advance") else None
+    prepared = service.prepare(session, user, referral_id, LINES, clock=clock)
     posted = service.import_835(
         session,
         user,
         _remittance(prepared.claim_number, denied=False),
-        clock=clock,  # type: ignore[arg-type]
+        clock=clock,
     )
     assert posted.variance == Decimal("-10.73")
     claim = session.get(Claim, prepared.claim_id)
