@@ -27,6 +27,7 @@ APPOINTMENT_OUTCOME = "appointment_outcome"
 RESUPPLY = "resupply"
 ESCALATION_COMMIT = "escalation_commit"
 ESCALATION_ETA = "escalation_eta"
+TIMELY_FILING = "timely_filing"
 
 #: Every clock kind the queue knows how to describe.
 KINDS = frozenset(
@@ -44,6 +45,7 @@ KINDS = frozenset(
         RESUPPLY,
         ESCALATION_COMMIT,
         ESCALATION_ETA,
+        TIMELY_FILING,
     }
 )
 
@@ -280,6 +282,12 @@ _BY_KIND: dict[str, Description] = {
         "resolve_escalation",
         "POST",
         "/api/v1/referrals/{case_number}/escalations/{subject_id}/resolve",
+    ),
+    TIMELY_FILING: Description(
+        "Send the claim before its filing window closes",
+        "prepare_claim",
+        "POST",
+        "/api/v1/referrals/{case_number}/claims",
     ),
 }
 
