@@ -3,14 +3,14 @@ denial opening a work item, a malformed file posting nothing (both databases).""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from careloop.claim import rules, service, x835
+from careloop.claim import rules, service, tasks, x835
 from careloop.claim.models import Claim, ClaimPosting, Remittance
 from careloop.core.actor import Actor, Role
 from careloop.core.clock import FixedClock
@@ -131,3 +131,38 @@ def test_a_partial_payment_is_reconciled_to_the_cent(session: Session, clock: Fi
     assert claim is not None and (claim.paid_cents, claim.status) == (17010, "partly_paid")
     posting = session.scalars(select(ClaimPosting)).one()
     assert posting.adjustments == [{"group": "CO", "reason": "45", "cents": 1073}]
+
+
+def test_the_filing_clock_asks_for_a_person_at_75_percent_then_escalates(
+    session: Session, clock: FixedClock
+) -> None:
+    user, referral_id = _delivered_case(session, clock)
+    day = clock.now().date()
+    lines = [rules.Line("A4253", 3, day, (), (1,))]
+    claim = session.get(
+        Claim, service.prepare(session, user, referral_id, lines, clock=clock).claim_id
+    )
+    assert claim is not None
+
+    def open_clock() -> ClockRow:
+        return session.scalars(
+            select(ClockRow).where(
+                ClockRow.subject_id == claim.id, ClockRow.status == ClockStatus.open
+            )
+        ).one()
+
+    first = open_clock()
+    clock.set(first.due_at)
+    assert first.due_at.date() == day + timedelta(days=90)  # 75 % of 120 days
+    assert tasks.on_filing_due(session, first, clock) is ClockStatus.met
+    first.status = ClockStatus.met  # what the worker records
+    session.flush()
+    item = session.scalars(
+        select(WorkItem).where(WorkItem.subject == f"claim:{claim.id}:filing")
+    ).one()
+    assert "filing window" in item.title
+    second = open_clock()
+    assert second.due_at == claim.filing_escalates_at
+    clock.set(second.due_at)
+    assert tasks.on_filing_due(session, second, clock) is ClockStatus.breached
+    assert session.get(Referral, referral_id).escalated  # type: ignore[union-attr]
