@@ -26,7 +26,12 @@ _CASE = {**COMMON, 404: {"description": "No such referral, or not yours to see",
     status_code=201,
     response_model=ClaimRead,
     summary="Prepare a claim (837P, checked by pyx12) for a delivered service or visit",
-    responses={**_CASE, **BODY},
+    responses={
+        **_CASE,
+        **BODY,
+        409: {"description": "Nothing delivered or visited yet to bill", **PROBLEM},
+        422: {"description": "A billing rule or pyx12 refused the claim", **PROBLEM},
+    },
     openapi_extra=json_body(
         ClaimCreate,
         {
