@@ -296,6 +296,8 @@ class X12Problem:
     message: str
 
     def __str__(self) -> str:
+        if not self.segment:
+            return self.message
         where = f"segment {self.segment}" + (f" (line {self.line})" if self.line else "")
         return f"{where}: {self.message}"
 
@@ -315,7 +317,14 @@ def validate(text: str) -> list[X12Problem]:
     )
     problems = _problems(report.getvalue())
     if not ok and not problems:
-        problems.append(X12Problem("", None, "", "the file is not a valid X12 interchange"))
+        problems.append(
+            X12Problem(
+                "",
+                None,
+                "",
+                "the file is not a valid X12 interchange (its ISA header is incomplete or damaged)",
+            )
+        )
     return problems
 
 
