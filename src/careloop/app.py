@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from careloop import __version__, portal
 from careloop.appeal import api as appeal_api
+from careloop.claim import api as claim_api
 from careloop.codes import warm_up
 from careloop.core.clock import Clock, SystemClock
 from careloop.core.errors import DomainError
@@ -108,6 +109,7 @@ def create_app(
     app.include_router(prior_auth_api.router)
     app.include_router(scheduling_api.router)
     app.include_router(interaction_api.router)
+    app.include_router(claim_api.router)
     app.include_router(workqueue_api.router)
     app.include_router(fhir_api.router)
     app.include_router(escalation_api.router)
@@ -189,6 +191,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         *webhook_api.REQUEST_MODELS,
         *appeal_api.REQUEST_MODELS,
         *grievance_api.REQUEST_MODELS,
+        *claim_api.REQUEST_MODELS,
     ):
         model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         for name, definition in model_schema.pop("$defs", {}).items():

@@ -65,6 +65,8 @@ app.add_typer(fax_app, name="fax")
 app.add_typer(import_app, name="import")
 app.add_typer(hl7_app, name="hl7")
 app.add_typer(x12_app, name="x12")
+claims_app = typer.Typer(help="Claims (837P) and remittances (835).", no_args_is_help=True)
+app.add_typer(claims_app, name="claims")
 
 
 def _console(*, stderr: bool = False) -> Console:
@@ -907,3 +909,65 @@ def demo(
 
 def main() -> None:
     app()
+
+
+@claims_app.command("prepare")
+def claims_prepare(
+    case_number: str,
+    line: Annotated[
+        list[str],
+        typer.Option(help="CODE[:MODIFIER...]*UNITS*YYYY-MM-DD, e.g. E0260:RR*1*2026-03-03"),
+    ],
+) -> None:
+    """Prepare a case's claim: priced from the fee schedule, written as an 837P and
+    checked by pyx12 (0 errors, or nothing is stored and the errors are shown)."""
+    from datetime import date
+
+    from careloop.claim import rules as claim_rules
+    from careloop.claim import service as claims
+    from careloop.core.actor import SYSTEM_ACTOR
+
+    lines = []
+    for index, given in enumerate(line):
+        try:
+            procedure, units, day = given.split("*")
+            code, *modifiers = procedure.upper().split(":")
+            lines.append(
+                claim_rules.Line(code, int(units), date.fromisoformat(day), tuple(modifiers))
+            )
+        except ValueError:
+            _console(stderr=True).print(
+                f"[red]error[/red]: --line {index + 1} is not CODE*UNITS*DATE"
+            )
+            raise typer.Exit(2) from None
+    database = _database()
+    try:
+        with database.unit_of_work() as session:
+            prepared = claims.prepare_for_case(
+                session, SYSTEM_ACTOR, case_number.strip().upper(), lines, clock=SystemClock()
+            )
+    except DomainError as exc:
+        for error in exc.errors:
+            _console(stderr=True).print(f"  {error.field}: {error.message}")
+        _fail(exc)
+    _console().print(f"claim {prepared.claim_number} prepared, {prepared.charge} charged")
+
+
+@claims_app.command("import-835")
+def claims_import_835(path: Path) -> None:
+    """Post an 835 remittance to its claims (a malformed file posts nothing); each denial
+    opens a work item."""
+    from careloop.claim import service as claims
+    from careloop.core.actor import SYSTEM_ACTOR
+
+    text = path.read_text(encoding="ascii", errors="replace")
+    database = _database()
+    try:
+        with database.unit_of_work() as session:
+            posted = claims.import_835(session, SYSTEM_ACTOR, text, clock=SystemClock())
+    except DomainError as exc:
+        _fail(exc)
+    _console().print(
+        f"{posted.claims_posted} claim(s) posted, {posted.denials} denial(s) sent to the work "
+        f"queue, {len(posted.unmatched)} unmatched; paid minus expected {posted.variance}"
+    )

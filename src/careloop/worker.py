@@ -22,6 +22,7 @@ import structlog
 from sqlalchemy.orm import Session
 
 from careloop.appeal import tasks as appeal_tasks
+from careloop.claim import tasks as claim_tasks
 from careloop.core.clock import Clock
 from careloop.db.session import Database
 from careloop.document.tasks import Sweeper
@@ -65,6 +66,7 @@ HANDLERS: dict[ClockKind, Handler] = {
     ClockKind.appeal_decision: appeal_tasks.on_decision_due,
     ClockKind.grievance_acknowledgement: grievance_tasks.on_window_due,
     ClockKind.grievance_resolution: grievance_tasks.on_window_due,
+    ClockKind.timely_filing: claim_tasks.on_filing_due,
 }
 
 BatchHandler = Callable[[Session, list[ClockRow], Clock], dict[int, ClockStatus]]

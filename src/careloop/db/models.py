@@ -5,6 +5,7 @@ from __future__ import annotations
 from careloop.adt import models as adt_models
 from careloop.appeal import models as appeal_models
 from careloop.audit import models as audit_models
+from careloop.claim import models as claim_models
 from careloop.clearinghouse import models as clearinghouse_models
 from careloop.db import outbox as outbox_models
 from careloop.db.base import Base
@@ -32,6 +33,7 @@ __all__ = [
     "adt_models",
     "appeal_models",
     "audit_models",
+    "claim_models",
     "clearinghouse_models",
     "document_models",
     "eligibility_models",

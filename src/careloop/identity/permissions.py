@@ -58,6 +58,9 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     # Scheduling and the outcome: the accepting provider, or staff on its behalf.
     "appointment:manage": STAFF_ROLES | {Role.provider_staff},
     "referral:close": STAFF_ROLES,
+    # Claims and remittance (DOMAIN.md §7).
+    "claim:prepare": STAFF_ROLES | {Role.service},
+    "remittance:import": STAFF_ROLES | {Role.service},
     "confirmation:read": STAFF_ROLES | {Role.referring_clinician, Role.provider_staff},
     # Contacts and notes (DOMAIN.md §9): staff log every contact; a referrer or provider
     # may log one (a portal message, say) and read them, only on cases they see, without

@@ -141,7 +141,7 @@ class PayerRules:
     def from_config(cls, data: Mapping[str, Any] | None) -> PayerRules:
         """Build the effective rules from a payer's JSON overrides (validated)."""
         data = data or {}
-        unknown = set(data) - {"sla", "intake", "authorization", "appeal", "grievance"}
+        unknown = set(data) - {"sla", "intake", "authorization", "appeal", "grievance", "claims"}
         if unknown:
             raise ValueError(f"unknown rule group(s) {', '.join(sorted(unknown))}")
         sla = DEFAULT_SLA_POLICY.with_overrides(data.get("sla") or {})

@@ -42,6 +42,9 @@ class ClockKind(StrEnum):
     grievance_acknowledgement = "grievance_acknowledgement"
     # A grievance must be resolved with its outcome (subject: the grievance).
     grievance_resolution = "grievance_resolution"
+    # A claim's timely-filing window (payer rule, 30-180 days): warns at 75 %, then
+    # escalates some days before it closes (the claim domain).
+    timely_filing = "timely_filing"
 
 
 class Team(StrEnum):
@@ -73,6 +76,7 @@ TEAM_OF_KIND = {
     ClockKind.appeal_decision: Team.clinical_review,
     ClockKind.grievance_acknowledgement: Team.supervisor,
     ClockKind.grievance_resolution: Team.supervisor,
+    ClockKind.timely_filing: Team.case_management,
 }
 
 

@@ -31,6 +31,7 @@ APPEAL_FILING = "appeal_filing"
 APPEAL_DECISION = "appeal_decision"
 GRIEVANCE_ACKNOWLEDGEMENT = "grievance_acknowledgement"
 GRIEVANCE_RESOLUTION = "grievance_resolution"
+TIMELY_FILING = "timely_filing"
 
 #: Every clock kind the queue knows how to describe.
 KINDS = frozenset(
@@ -52,6 +53,7 @@ KINDS = frozenset(
         APPEAL_DECISION,
         GRIEVANCE_ACKNOWLEDGEMENT,
         GRIEVANCE_RESOLUTION,
+        TIMELY_FILING,
     }
 )
 
@@ -312,6 +314,12 @@ _BY_KIND: dict[str, Description] = {
         "resolve_escalation",
         "POST",
         "/api/v1/referrals/{case_number}/escalations/{subject_id}/resolve",
+    ),
+    TIMELY_FILING: Description(
+        "Send the claim before its filing window closes",
+        "prepare_claim",
+        "POST",
+        "/api/v1/referrals/{case_number}/claims",
     ),
 }
 

@@ -1,0 +1,63 @@
+"""The claim routes: a claim refused with its fields named, a malformed 835 refused with
+nothing posted, and who may call them."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from careloop.claim.models import ClaimPosting, Remittance
+from careloop.core.clock import FixedClock
+from tests.api.conftest import Tokens
+from tests.factories.referral import referral_payload
+
+
+def h(token: str) -> dict[str, str]:
+    return Tokens.header(token)
+
+
+def test_a_malformed_835_is_refused_and_posts_nothing(
+    client: TestClient, tokens: Tokens, session: Session
+) -> None:
+    sent = client.post(
+        "/api/v1/remittances",
+        content=b"ISA*00*garbage~",
+        headers={**h(tokens.case_manager), "Content-Type": "application/edi-x12"},
+    )
+    assert sent.status_code == 422, sent.text
+    assert "835" in sent.json()["title"]
+    assert session.scalar(select(func.count()).select_from(Remittance)) == 0
+    assert session.scalar(select(func.count()).select_from(ClaimPosting)) == 0
+    assert (
+        client.post("/api/v1/remittances", content=b"x", headers=h(tokens.hartford)).status_code
+        == 403
+    )
+
+
+def test_a_claim_for_a_case_with_nothing_delivered_is_refused(
+    client: TestClient, tokens: Tokens, clock: FixedClock
+) -> None:
+    case = client.post(
+        "/api/v1/referrals", json=referral_payload(clock.now()), headers=h(tokens.hartford)
+    ).json()["case_number"]
+    body = {
+        "lines": [{"code": "E0260", "modifiers": ["RR"], "units": 1, "service_date": "2026-03-03"}]
+    }
+    refused = client.post(
+        f"/api/v1/referrals/{case}/claims", json=body, headers=h(tokens.case_manager)
+    )
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["code"] == "nothing_to_bill"
+    bad = {"lines": [{"code": "E0260", "units": 0, "service_date": "2026-03-03"}]}
+    named = client.post(
+        f"/api/v1/referrals/{case}/claims", json=bad, headers=h(tokens.case_manager)
+    )
+    assert named.status_code == 422
+    assert "units" in named.text
+    assert (
+        client.post(
+            "/api/v1/referrals/CL-2099-999999/claims", json=body, headers=h(tokens.case_manager)
+        ).status_code
+        == 404
+    )

@@ -1,0 +1,168 @@
+"""A claim prepared for a delivered service, and an 835 posted to it: exact money, a
+denial opening a work item, a malformed file posting nothing (both databases)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from careloop.claim import rules, service, tasks, x835
+from careloop.claim.models import Claim, ClaimPosting, Remittance
+from careloop.core.actor import Actor, Role
+from careloop.core.clock import FixedClock
+from careloop.referral import service as referral_service
+from careloop.referral.models import Referral
+from careloop.scheduling.models import Appointment
+from careloop.scheduling.rules import AppointmentKind, AppointmentStatus
+from careloop.sla.models import Clock as ClockRow
+from careloop.sla.models import ClockKind, ClockStatus
+from careloop.workqueue.models import WorkItem
+from tests.factories.identity import make_user
+from tests.factories.referral import make_payer, referral_draft
+
+
+def _delivered_case(session: Session, clock: FixedClock) -> tuple[Actor, int]:
+    make_payer(
+        session, clock=clock, rules={"claims": {"billed_by": "coordinator", "filing_days": 120}}
+    )
+    user, _ = make_user(session, clock=clock, role=Role.intake_agent, email="intake@hub.test")
+    number = referral_service.submit_referral(
+        session, user, referral_draft(clock.now()), clock=clock
+    ).case_number
+    referral_id = session.scalars(select(Referral.id).where(Referral.case_number == number)).one()
+    session.add(
+        Appointment(
+            referral_id=referral_id,
+            sequence=1,
+            kind=next(iter(AppointmentKind)),
+            status=AppointmentStatus.delivered,
+            outcome_at=clock.now(),
+            serial_numbers=[],
+            units=[],
+        )
+    )
+    session.flush()
+    return user, referral_id
+
+
+def _remittance(claim_number: str, *, denied: bool) -> str:
+    payment = (
+        x835.ClaimPayment(
+            claim_number, "4", Decimal("180.83"), Decimal("0"), Decimal("0"), "PCN9",
+            (x835.Adjustment("CO", "197", Decimal("180.83")),), ("N54",),
+        )
+        if denied
+        else x835.ClaimPayment(
+            claim_number, "1", Decimal("180.83"), Decimal("170.10"), Decimal("0"), "PCN9",
+            (x835.Adjustment("CO", "45", Decimal("10.73")),), (),
+        )
+    )  # fmt: skip
+    remittance = x835.Remittance(
+        "77", "NEHP", "NEW ENGLAND HEALTH PLAN", "EFT77", payment.paid, date(2026, 6, 1),
+        (payment,),
+    )  # fmt: skip
+    return x835.write(
+        remittance, receiver_id="CARELOOP", payee_name="CARELOOP", payee_npi="1234567893",
+        created=datetime(2026, 6, 1, 8),
+    )  # fmt: skip
+
+
+LINES = [
+    rules.Line("A4253", 3, date(2026, 3, 3), (), (1,)),
+    rules.Line("E0260", 1, date(2026, 3, 3), ("RR",), (1, 2)),
+]
+
+
+def test_a_claim_is_prepared_and_a_denial_on_its_835_opens_a_work_item(
+    session: Session, clock: FixedClock
+) -> None:
+    user, referral_id = _delivered_case(session, clock)
+    prepared = service.prepare(session, user, referral_id, LINES, clock=clock)
+    assert prepared.charge == Decimal("180.83")
+    claim = session.get(Claim, prepared.claim_id)
+    assert claim is not None and claim.charge_cents == 18083
+    filing = session.scalars(
+        select(ClockRow).where(
+            ClockRow.kind == ClockKind.timely_filing, ClockRow.subject_id == claim.id
+        )
+    ).one()
+    assert filing.status is ClockStatus.open
+    assert "120 days" in filing.rule_source
+
+    broken = _remittance(prepared.claim_number, denied=True).replace("BPR*H*0", "BPR*H*ABC")
+    with pytest.raises(x835.RemittanceRefusedError, match="BPR"):
+        service.import_835(session, user, broken, clock=clock)
+    assert session.scalar(select(func.count()).select_from(Remittance)) == 0
+    assert session.scalar(select(func.count()).select_from(ClaimPosting)) == 0
+
+    posted = service.import_835(
+        session,
+        user,
+        _remittance(prepared.claim_number, denied=True),
+        clock=clock,
+    )
+    assert (posted.claims_posted, posted.denials, posted.unmatched) == (1, 1, ())
+    assert posted.variance == Decimal("-180.83")
+    item = session.scalars(
+        select(WorkItem).where(WorkItem.subject == f"claim:{claim.id}:denied")
+    ).one()
+    assert item.closed_at is None
+    assert "CO-197" in item.title and "appeal" in item.title
+    assert claim.status == "denied"
+    session.refresh(filing)
+    assert filing.status is ClockStatus.met
+
+
+def test_a_partial_payment_is_reconciled_to_the_cent(session: Session, clock: FixedClock) -> None:
+    user, referral_id = _delivered_case(session, clock)
+    prepared = service.prepare(session, user, referral_id, LINES, clock=clock)
+    posted = service.import_835(
+        session,
+        user,
+        _remittance(prepared.claim_number, denied=False),
+        clock=clock,
+    )
+    assert posted.variance == Decimal("-10.73")
+    claim = session.get(Claim, prepared.claim_id)
+    assert claim is not None and (claim.paid_cents, claim.status) == (17010, "partly_paid")
+    posting = session.scalars(select(ClaimPosting)).one()
+    assert posting.adjustments == [{"group": "CO", "reason": "45", "cents": 1073}]
+
+
+def test_the_filing_clock_asks_for_a_person_at_75_percent_then_escalates(
+    session: Session, clock: FixedClock
+) -> None:
+    user, referral_id = _delivered_case(session, clock)
+    day = clock.now().date()
+    lines = [rules.Line("A4253", 3, day, (), (1,))]
+    claim = session.get(
+        Claim, service.prepare(session, user, referral_id, lines, clock=clock).claim_id
+    )
+    assert claim is not None
+
+    def open_clock() -> ClockRow:
+        return session.scalars(
+            select(ClockRow).where(
+                ClockRow.subject_id == claim.id, ClockRow.status == ClockStatus.open
+            )
+        ).one()
+
+    first = open_clock()
+    clock.set(first.due_at)
+    assert first.due_at.date() == day + timedelta(days=90)  # 75 % of 120 days
+    assert tasks.on_filing_due(session, first, clock) is ClockStatus.met
+    first.status = ClockStatus.met  # what the worker records
+    session.flush()
+    item = session.scalars(
+        select(WorkItem).where(WorkItem.subject == f"claim:{claim.id}:filing")
+    ).one()
+    assert "filing window" in item.title
+    second = open_clock()
+    assert second.due_at == claim.filing_escalates_at
+    clock.set(second.due_at)
+    assert tasks.on_filing_due(session, second, clock) is ClockStatus.breached
+    assert session.get(Referral, referral_id).escalated  # type: ignore[union-attr]
