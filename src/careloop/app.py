@@ -27,6 +27,7 @@ from careloop.escalation import api as escalation_api
 from careloop.fhir import api as fhir_api
 from careloop.grievance import api as grievance_api
 from careloop.identity import secrets
+from careloop.packet import api as packet_api
 from careloop.imports import api as imports_api
 from careloop.interaction import api as interaction_api
 from careloop.logging import configure_logging
@@ -116,6 +117,7 @@ def create_app(
     app.include_router(appeal_api.router)
     app.include_router(grievance_api.router)
     app.include_router(document_api.router)
+    app.include_router(packet_api.router)
     portal.install(app, settings)
     _add_health(app)
     _add_problem_docs(app)
