@@ -27,12 +27,12 @@ from careloop.escalation import api as escalation_api
 from careloop.fhir import api as fhir_api
 from careloop.grievance import api as grievance_api
 from careloop.identity import secrets
-from careloop.packet import api as packet_api
 from careloop.imports import api as imports_api
 from careloop.interaction import api as interaction_api
 from careloop.logging import configure_logging
 from careloop.matching import api as matching_api
 from careloop.network import api as network_api
+from careloop.packet import api as packet_api
 from careloop.prior_auth import api as prior_auth_api
 from careloop.referral import api as referral_api
 from careloop.scheduling import api as scheduling_api

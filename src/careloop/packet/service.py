@@ -10,7 +10,7 @@ import io
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from importlib import resources
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,12 +18,13 @@ from zoneinfo import ZoneInfo
 import typst
 from PIL import Image
 from pypdf import PdfReader, PdfWriter
+from pypdf.constants import PageLabelStyle
 from sqlalchemy.orm import Session
 
 from careloop.appeal import service as appeal_service
 from careloop.core.actor import Actor
 from careloop.core.clock import Clock
-from careloop.document import DocumentStore, MediaType
+from careloop.document import DocumentRead, DocumentStore, MediaType
 from careloop.document import service as document_service
 from careloop.escalation import service as escalation_service
 from careloop.identity.permissions import require
@@ -55,6 +56,10 @@ class _Attachment:
 
 def _plain(type_: str, data: dict[str, Any], zone: str) -> str:
     return type_.replace(".", " ").replace("_", " ").capitalize()
+
+
+def _day(value: date) -> str:
+    return f"{value:%B} {value.day}, {value.year}"
 
 
 def _when(value: datetime | None, zone: str) -> str:
@@ -100,22 +105,28 @@ def build_packet(
     for ap in appeals.items:
         levels: list[list[str]] = [["Level", "Status", "Filed", "Decided"]]
         for lv in ap.levels:
-            levels.append([lv.label, lv.status_label, _when(lv.filed_at, zone), _when(lv.decided_at, zone)])
+            levels.append(
+                [lv.label, lv.status_label, _when(lv.filed_at, zone), _when(lv.decided_at, zone)]
+            )
             if lv.filed_at is None and lv.filing_due_at is not None:
                 deadlines.append([f"File the {lv.label.lower()}", _when(lv.filing_due_at, zone)])
             if lv.decided_at is None and lv.decision_due_at is not None:
-                deadlines.append([f"Decision on the {lv.label.lower()}", _when(lv.decision_due_at, zone)])
+                deadlines.append(
+                    [f"Decision on the {lv.label.lower()}", _when(lv.decision_due_at, zone)]
+                )
         appeal_data.append(
             {
                 "title": f"Appeal of the denial: {ap.denial_label}",
-                "summary": f"Opened {_when(ap.opened_at, zone)} by {ap.opened_by}; {ap.status_label.lower()}."
-                + (f" {ap.close_reason}" if ap.close_reason else ""),
+                "summary": f"Opened {_when(ap.opened_at, zone)} by {ap.opened_by}; "
+                f"{ap.status_label.lower()}." + (f" {ap.close_reason}" if ap.close_reason else ""),
                 "levels": levels,
             }
         )
     for esc in escalations.items:
         if esc.resolved_at is None and esc.eta is not None:
-            deadlines.append([f"Escalation answer promised ({esc.reason_label})", _when(esc.eta, zone)])
+            deadlines.append(
+                [f"Escalation answer promised ({esc.reason_label})", _when(esc.eta, zone)]
+            )
 
     verified = [e for e in timeline.events if e.type == rules.VERIFIED_EVENT]
     scheduled = [e for e in timeline.events if e.type in rules.SCHEDULED_EVENTS]
@@ -136,26 +147,34 @@ def build_packet(
     data: dict[str, Any] = {
         "case_number": case.case_number,
         "member": f"{case.member.first_name} {case.member.last_name}",
-        "birth_date": f"{case.member.birth_date:%B} {case.member.birth_date.day}, {case.member.birth_date.year}",
+        "birth_date": _day(case.member.birth_date),
         "member_id": case.coverage.member_id or "not given",
         "payer": case.coverage.payer_name or "not given",
         "status": case.status.value.replace("_", " "),
-        "disputed": "; ".join(a["title"].removeprefix("Appeal of the denial: ") for a in appeal_data)
+        "disputed": "; ".join(
+            a["title"].removeprefix("Appeal of the denial: ") for a in appeal_data
+        )
         or "Nothing is in dispute.",
         "made_on": _when(clock.now(), zone),
         "made_by": actor.label,
         "deadlines": deadlines,
         "ordered": ordered or "nothing listed",
         "verified": _when(verified[-1].at, zone) if verified else "not verified",
-        "scheduled": "; ".join(say(e.type, e.data, zone) for e in scheduled[-1:]) or "not scheduled",
+        "scheduled": "; ".join(say(e.type, e.data, zone) for e in scheduled[-1:])
+        or "not scheduled",
         "missed": "; ".join(missed) or "nothing",
-        "events": [[_when(e.at, zone), say(e.type, e.data, zone), e.actor] for e in timeline.events],
+        "events": [
+            [_when(e.at, zone), say(e.type, e.data, zone), e.actor] for e in timeline.events
+        ],
         "contacts": [
             [
                 _when(c.started_at, zone),
                 c.text,
-                "no promise" if c.follow_up_due_at is None
-                else rules.promise_words(_kept(c.follow_up_due_at, c.follow_up_done_at, clock.now())),
+                "no promise"
+                if c.follow_up_due_at is None
+                else rules.promise_words(
+                    _kept(c.follow_up_due_at, c.follow_up_done_at, clock.now())
+                ),
             ]
             for c in contacts.items
         ],
@@ -205,7 +224,7 @@ def render(data: dict[str, Any]) -> bytes:
     return pdf
 
 
-def _attachment(store: DocumentStore, d: document_service.DocumentRead) -> _Attachment:
+def _attachment(store: DocumentStore, d: DocumentRead) -> _Attachment:
     with store.open(d.sha256) as handle:
         content = handle.read()
     title = f"{d.kind_label}, attached by {d.uploaded_by}"
@@ -239,13 +258,15 @@ def assemble(own: bytes, attachments: Sequence[_Attachment]) -> tuple[bytes, int
         writer.append(PdfReader(io.BytesIO(attachment.pdf)), import_outline=False)
     for title in rules.SECTIONS:
         if title in starts:
-            writer.add_outline_item(title, starts[title])
+            writer.add_outline_item(title=title, page_number=starts[title])
     if attachments:
-        parent = writer.add_outline_item(f"{rules.DOCUMENTS} appended", own_pages)
+        parent = writer.add_outline_item(title=f"{rules.DOCUMENTS} appended", page_number=own_pages)
         for index, (attachment, first) in enumerate(zip(attachments, firsts, strict=True), 1):
-            writer.add_outline_item(f"{index}. {attachment.title}", first, parent=parent)
+            writer.add_outline_item(
+                title=f"{index}. {attachment.title}", page_number=first, parent=parent
+            )
     page = len(writer.pages)
-    writer.set_page_label(0, page - 1, style="/D", start=1)
+    writer.set_page_label(0, page - 1, style=PageLabelStyle.DECIMAL, start=1)
     writer.add_metadata({"/Title": "Case packet"})
     out = io.BytesIO()
     writer.write(out)

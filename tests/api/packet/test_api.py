@@ -74,9 +74,15 @@ def test_the_packet_proves_the_case(
     made = [e for e in timeline["events"] if e["type"] == "packet.made"]
     assert [e["data"]["sha256"] for e in made] == [digest]
 
-    for token in (tokens.hartford, tokens.nurse_other if hasattr(tokens, "nurse_other") else tokens.hartford):
+    for token in (
+        tokens.hartford,
+        tokens.nurse_other if hasattr(tokens, "nurse_other") else tokens.hartford,
+    ):
         other = client.get(f"/api/v1/referrals/{number}/packet.pdf", headers=h(token))
         assert other.status_code == 404, other.text
     missing = client.get("/api/v1/referrals/R-0000-000000/packet.pdf", headers=manager)
     assert missing.status_code == 404
-    assert other.json()["detail"] == missing.json()["detail"] or other.json().keys() == missing.json().keys()
+    assert (
+        other.json()["detail"] == missing.json()["detail"]
+        or other.json().keys() == missing.json().keys()
+    )
