@@ -48,7 +48,7 @@ class Packet:
 
 
 @dataclass(frozen=True, slots=True)
-class _Attachment:
+class Attachment:
     title: str
     pdf: bytes
     pages: int
@@ -224,12 +224,17 @@ def render(data: dict[str, Any]) -> bytes:
     return pdf
 
 
-def _attachment(store: DocumentStore, d: DocumentRead) -> _Attachment:
+def _attachment(store: DocumentStore, d: DocumentRead) -> Attachment:
     with store.open(d.sha256) as handle:
         content = handle.read()
     title = f"{d.kind_label}, attached by {d.uploaded_by}"
     if d.media_type is MediaType.pdf:
-        return _Attachment(title, content, len(PdfReader(io.BytesIO(content)).pages))
+        return Attachment(title, content, len(PdfReader(io.BytesIO(content)).pages))
+    return image_attachment(title, content)
+
+
+def image_attachment(title: str, content: bytes) -> Attachment:
+    """An image (every frame of a TIFF) as PDF pages, one page per frame."""
     out = io.BytesIO()
     with Image.open(io.BytesIO(content)) as image:
         frames = []
@@ -237,10 +242,10 @@ def _attachment(store: DocumentStore, d: DocumentRead) -> _Attachment:
             image.seek(index)
             frames.append(image.convert("RGB"))
     frames[0].save(out, "PDF", save_all=True, append_images=frames[1:], resolution=96.0)
-    return _Attachment(title, out.getvalue(), len(frames))
+    return Attachment(title, out.getvalue(), len(frames))
 
 
-def assemble(own: bytes, attachments: Sequence[_Attachment]) -> tuple[bytes, int]:
+def assemble(own: bytes, attachments: Sequence[Attachment]) -> tuple[bytes, int]:
     """Own pages then the documents, one bookmark per section (and per document), page
     labels numbering every page from 1."""
     reader = PdfReader(io.BytesIO(own))
