@@ -83,8 +83,7 @@ def build_packet(
     require(actor, "referral:read")
     if not actor.is_staff:
         raise ReferralNotFoundError(f"There is no referral {case_number} that you can see.")
-    referral = moves.visible_for_update(session, actor, case_number, "packet.read", clock=clock)
-    moves.audit_read(session, actor, referral, "packet.read", clock)
+    referral = moves.visible(session, actor, case_number, "packet.read", clock=clock)
     case = referral_service.get_referral(session, actor, referral.case_number, clock=clock)
     timeline = referral_service.get_timeline(session, actor, referral.case_number, clock=clock)
     contacts = interaction_service.list_contacts(session, actor, referral.case_number, clock=clock)
