@@ -37,7 +37,13 @@ def packet_pdf(case_number: str, request: Request, credentials: Credentials) -> 
         request,
         credentials,
         lambda session, actor: service.build_packet(
-            session, actor, case_number, clock=clock, store=store, describe=describe
+            session,
+            actor,
+            case_number,
+            clock=clock,
+            store=store,
+            describe=describe,
+            status_words=presenters.status_words,
         ),
     )
     return Response(

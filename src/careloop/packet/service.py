@@ -26,6 +26,7 @@ from careloop.core.actor import Actor
 from careloop.core.clock import Clock
 from careloop.document import DocumentRead, DocumentStore, MediaType
 from careloop.document import service as document_service
+from careloop.escalation import rules as escalation_rules
 from careloop.escalation import service as escalation_service
 from careloop.identity.permissions import require
 from careloop.interaction import service as interaction_service
@@ -54,6 +55,10 @@ class Attachment:
     pages: int
 
 
+def _words(value: str) -> str:
+    return value.replace("_", " ").capitalize()
+
+
 def _plain(type_: str, data: dict[str, Any], zone: str) -> str:
     return type_.replace(".", " ").replace("_", " ").capitalize()
 
@@ -77,6 +82,7 @@ def build_packet(
     clock: Clock,
     store: DocumentStore,
     describe: Describe | None = None,
+    status_words: Callable[[str], str] | None = None,
 ) -> Packet:
     """The packet of a case the actor may read (coordination staff; 404 for anyone
     else), its read audited and its SHA-256 recorded on the timeline."""
@@ -149,7 +155,7 @@ def build_packet(
         "birth_date": _day(case.member.birth_date),
         "member_id": case.coverage.member_id or "not given",
         "payer": case.coverage.payer_name or "not given",
-        "status": case.status.value.replace("_", " "),
+        "status": (status_words or _words)(case.status.value),
         "disputed": "; ".join(
             a["title"].removeprefix("Appeal of the denial: ") for a in appeal_data
         )
@@ -180,7 +186,7 @@ def build_packet(
         "escalations": [
             [
                 _when(e.opened_at, zone),
-                f"{e.reason_label}: {e.status.value.replace('_', ' ')}"
+                f"{e.reason_label}: {escalation_rules.STATUS_LABELS[e.status]}"
                 + (f"; {e.resolution}" if e.resolution else ""),
                 "promise " + _escalation_promise(e, clock.now()),
             ]

@@ -21,6 +21,7 @@ from careloop.document.errors import DocumentNotFoundError
 from careloop.document.store import Staged
 from careloop.packet import api as packet_api
 from careloop.packet import service as packet_service
+from careloop.portal import presenters
 from careloop.portal.cases import CaseNumber, move_and_return
 from careloop.portal.web import Download, PageContext, page
 from careloop.web.upload import MAX_FIELDS, limits_of, store_of
@@ -115,7 +116,13 @@ async def packet(request: Request, case_number: CaseNumber) -> Response:
 
     def work(ctx: PageContext) -> Download:
         made = packet_service.build_packet(
-            ctx.session, ctx.actor, cn, clock=ctx.clock, store=store, describe=packet_api.describe
+            ctx.session,
+            ctx.actor,
+            cn,
+            clock=ctx.clock,
+            store=store,
+            describe=packet_api.describe,
+            status_words=presenters.status_words,
         )
         return Download(
             made.pdf, "application/pdf", f"packet-{made.case_number}.pdf", attachment=True
