@@ -33,6 +33,7 @@ from careloop.interaction import api as interaction_api
 from careloop.logging import configure_logging
 from careloop.matching import api as matching_api
 from careloop.network import api as network_api
+from careloop.packet import api as packet_api
 from careloop.prior_auth import api as prior_auth_api
 from careloop.referral import api as referral_api
 from careloop.scheduling import api as scheduling_api
@@ -118,6 +119,7 @@ def create_app(
     app.include_router(appeal_api.router)
     app.include_router(grievance_api.router)
     app.include_router(document_api.router)
+    app.include_router(packet_api.router)
     portal.install(app, settings)
     _add_health(app)
     _add_problem_docs(app)

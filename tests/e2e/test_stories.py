@@ -5,21 +5,26 @@ and record the delivery (serial numbers required); the member sees the booked wi
 the referrer and member pages; a caller's status check logged and resolved; a caller's
 escalation, the supervisor's ETA and the e-mail thread at a real SMTP server; a missed ETA
 climbing to the manager's queue; a denial appealed, upheld at the first level and
-overturned at the second. Each main page is saved under test-artifacts/ to be
-looked at."""
+overturned at the second, and its case packet downloaded with its bookmarks. Each main
+page is saved under test-artifacts/ to be looked at."""
 
 from __future__ import annotations
 
+import hashlib
+import io
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.message import Message
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from playwright.sync_api import Browser, Locator, Page, expect
+from pypdf import PdfReader
 
 from careloop.core.clock import FixedClock
 from careloop.identity.secrets import totp_code
+from careloop.packet import SECTIONS
 from tests.e2e.conftest import (
     PASSWORD,
     SUPERVISOR_NAME,
@@ -434,3 +439,14 @@ def test_a_denial_appealed_upheld_at_the_first_level_overturned_at_the_second(
     expect(page.get_by_text("PA-2026-0077").first).to_be_visible()
     assert not re.search(r"\b[a-z]+_[a-z_]+\b", appeals.inner_text())
     shot(page, "41-appeal-overturned-second-level")
+
+    # The case packet: one PDF with a bookmark per section, its fingerprint on the timeline.
+    with page.expect_download() as caught:
+        page.get_by_role("link", name="Download the case packet").click()
+    packet = Path(caught.value.path()).read_bytes()
+    reader = PdfReader(io.BytesIO(packet))
+    titles = [item.title for item in reader.outline if not isinstance(item, list)]
+    assert titles[: len(SECTIONS)] == list(SECTIONS)
+    assert world.denied_case in reader.pages[0].extract_text()
+    page.reload()
+    expect(page.get_by_text(hashlib.sha256(packet).hexdigest()).first).to_be_visible()

@@ -19,6 +19,9 @@ from careloop.document import service as document_service
 from careloop.document.api import attach_body
 from careloop.document.errors import DocumentNotFoundError
 from careloop.document.store import Staged
+from careloop.packet import api as packet_api
+from careloop.packet import service as packet_service
+from careloop.portal import presenters
 from careloop.portal.cases import CaseNumber, move_and_return
 from careloop.portal.web import Download, PageContext, page
 from careloop.web.upload import MAX_FIELDS, limits_of, store_of
@@ -101,5 +104,28 @@ async def download(request: Request, case_number: CaseNumber, document_id: Docum
         except FileNotFoundError:
             raise DocumentNotFoundError("The file of this document is not available.") from None
         return Download(body, found.media_type.value, found.filename, attachment=True)
+
+    return await page(request, work)
+
+
+@router.get("/cases/{case_number}/packet.pdf")
+async def packet(request: Request, case_number: CaseNumber) -> Response:
+    """The case packet (staff only; 404 for anyone else), its SHA-256 on the timeline."""
+    cn = case_number.upper()
+    store = store_of(request)
+
+    def work(ctx: PageContext) -> Download:
+        made = packet_service.build_packet(
+            ctx.session,
+            ctx.actor,
+            cn,
+            clock=ctx.clock,
+            store=store,
+            describe=packet_api.describe,
+            status_words=presenters.status_words,
+        )
+        return Download(
+            made.pdf, "application/pdf", f"packet-{made.case_number}.pdf", attachment=True
+        )
 
     return await page(request, work)

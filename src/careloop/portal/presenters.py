@@ -312,6 +312,10 @@ def _sentence(type_: str, d: dict[str, Any], zone: str) -> str:  # noqa: PLR0911
             return f"Next supply due {_day_text(d.get('due_on'))}"
         case "document.attached":
             return f"Document attached: {_document_words(d.get('document_kind'))}"
+        case "packet.made":
+            return (
+                f"Case packet made ({d.get('pages')} pages), its fingerprint kept to prove it later"
+            )
         case "document.lost":
             return (
                 f"Document lost before it was stored: {_document_words(d.get('document_kind'))}"
@@ -381,6 +385,7 @@ _SAID = {
     "subject",
     "raised_by",
     "document_kind",
+    "pages",
 }
 
 
@@ -420,6 +425,7 @@ def event_words(type_: str, data: dict[str, Any], zone: str) -> tuple[str, list[
 _WHY_APART = frozenset({"referral.assigned", "referral.reassigned", "referral.unassigned"})
 
 _DETAIL_LABELS = {
+    "sha256": "Fingerprint (SHA-256)",
     "previous": "Was with",
     "ack_due_at": "Acknowledge by",
     "service_due_at": "Service due by",
