@@ -37,6 +37,7 @@ OBJECT_PARAMS = frozenset(
         "grievance_id",
         "document_id",
         "fax_id",
+        "job_id",
         "resource_id",  # a FHIR resource of a case (a Task's id is its case number)
         "webhook_id",
     }
@@ -47,6 +48,9 @@ NOT_OBJECTS = {
     "code": "not_found",
     "resource_type": "Task",
     "page_number": "1",
+    # A scheduled report's run is the coordination centre's own: its pages are for staff
+    # alone, refused to every other party by their role before any lookup.
+    "run_id": "1",
 }
 #: Ids that exist nowhere; a stranger's object must answer exactly like them.
 MADE_UP = {
@@ -62,6 +66,7 @@ MADE_UP = {
     "grievance_id": "2147483000",
     "document_id": "2147483000",
     "fax_id": "2147483000",
+    "job_id": "2147483000",
     "resource_id": "CL-2026-999999",
     "webhook_id": "2147483000",
 }

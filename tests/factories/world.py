@@ -323,6 +323,10 @@ def build_world(
             "grievance_id",
             _grievance(client, parties, "hospital_a", case_a),
             "a complaint on case A",
+            sees_a,
+            "A",
+        ),
+        Thing(
             "document_id",
             _document(client, parties, "hospital_a", case_a),
             "a document of case A",
@@ -333,6 +337,10 @@ def build_world(
             "grievance_id",
             _grievance(client, parties, "hospital_b", case_b),
             "a complaint on case B",
+            sees_b,
+            "B",
+        ),
+        Thing(
             "document_id",
             _document(client, parties, "hospital_b", case_b),
             "a document of case B",
@@ -366,6 +374,18 @@ def build_world(
     # A faxed order waiting as a draft is intake's work: coordination staff only.
     world.things.append(
         Thing("fax_id", _fax(session, clock), "a faxed order", frozenset({"staff"}), "A")
+    )
+    # A bulk file of referrals is intake's work too: coordination staff only.
+    job = _ok(
+        client.post(
+            "/api/v1/imports",
+            files={"file": ("referrals.csv", b"external_id\n", "text/csv")},
+            headers=staff,
+        ),
+        202,
+    )
+    world.things.append(
+        Thing("job_id", str(job["id"]), "an import of a referral file", frozenset({"staff"}), "A")
     )
     # Work-queue items are coordination staff's own.
     queue = _queue_items(client, staff, {case_a: "A", case_b: "B"})

@@ -64,6 +64,10 @@ PATH_VALUES = {
     "resource_type": "Task",
     "resource_id": "CL-2026-000001",
     "webhook_id": "1",
+    "appeal_id": "1",
+    "grievance_id": "1",
+    "job_id": "1",
+    "run_id": "1",
 }
 _PARAM = re.compile(r"\{([^}:]+)(?::[^}]+)?\}")
 

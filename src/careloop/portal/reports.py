@@ -340,15 +340,23 @@ async def reports(request: Request) -> Response:
 @router.get("/staff/reports/make")
 async def make(
     request: Request,
-    name: Annotated[str, Query(max_length=40)],
-    start: Annotated[str, Query(alias="from", max_length=10)],
-    end: Annotated[str, Query(alias="to", max_length=10)],
+    # Optional here and checked once signed in: a page answers a stranger with the
+    # sign-in page, never with what its form lacks.
+    name: Annotated[str, Query(max_length=40)] = "",
+    start: Annotated[str, Query(alias="from", max_length=10)] = "",
+    end: Annotated[str, Query(alias="to", max_length=10)] = "",
     fmt: Annotated[str, Query(alias="format", max_length=10)] = "csv",
 ) -> Response:
     def work(ctx: PageContext) -> Download:
         problems: list[FieldError] = []
+        if not name:
+            problems.append(FieldError("name", "choose a report"))
         first = _day(start, "from", problems)
         after = _day(end, "to", problems)
+        if not start:
+            problems.append(FieldError("from", "choose the first day"))
+        if not end:
+            problems.append(FieldError("to", "choose the day after the last"))
         if fmt not in render.FORMATS:
             problems.append(FieldError("format", "choose CSV, spreadsheet or PDF"))
         if problems or first is None or after is None:
