@@ -27,6 +27,7 @@ from careloop.core import events
 from careloop.core.actor import Actor
 from careloop.core.clock import Clock
 from careloop.core.errors import ConflictError, FieldError, NotFoundError, RuleViolationError
+from careloop.document import service as document_service
 from careloop.identity.permissions import require
 from careloop.payer import service as payer_service
 from careloop.prior_auth import service as prior_auth
@@ -367,8 +368,8 @@ def appeal_letter(
     document_titles: list[str] | None = None,
 ) -> bytes:
     """The appeal letter (PDF) for the level now open or last filed: the clinical
-    rationale, the objective measures and the documents attached. ``document_titles``
-    is the seam for the case's documents (none are held yet: the list is empty)."""
+    rationale, the objective measures and the documents attached (the case's documents,
+    unless ``document_titles`` names others)."""
     require(actor, "authorization:appeal")
     referral = moves.visible(session, actor, case_number, "appeal.letter", clock=clock)
     appeal = repository.appeal_of_case(session, referral.id, appeal_id)
@@ -380,6 +381,12 @@ def appeal_letter(
     level = _current(levels) or levels[-1]
     payer = payer_service.name_of(session, referral.payer_id)
     zone = referral.time_zone
+    if document_titles is None:
+        listed = document_service.list_documents(session, actor, case_number, clock=clock)
+        document_titles = [
+            f"{d.kind_label}, received {letter.local_date(d.uploaded_at, zone)}"
+            for d in reversed(listed.items)
+        ]
     return letter.render(
         letter.LetterData(
             case_number=referral.case_number,

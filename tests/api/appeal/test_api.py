@@ -19,6 +19,7 @@ from careloop.sla.models import Clock as ClockRow
 from careloop.sla.models import ClockKind, ClockStatus
 from tests.api.care_path.test_api import new_case
 from tests.api.conftest import Tokens
+from tests.factories import files
 from tests.factories.coverage import make_coverage
 
 h = Tokens.header
@@ -143,6 +144,13 @@ def test_upheld_at_the_first_level_overturned_at_the_second(
     assert filed.json()["levels"][1]["status"] == "filed"
     assert [c.status for c in _clocks(session, ClockKind.appeal_filing)] == [ClockStatus.met]
 
+    attached = client.post(
+        f"/api/v1/referrals/{number}/documents",
+        files={"file": ("notes.pdf", files.pdf(), "application/pdf")},
+        data={"kind": "progress_notes"},
+        headers=manager,
+    )
+    assert attached.status_code == 201, attached.text
     letter = client.get(f"{appeal_url}/letter.pdf", headers=manager)
     assert letter.status_code == 200
     assert letter.headers["content-type"] == "application/pdf"
@@ -155,7 +163,7 @@ def test_upheld_at_the_first_level_overturned_at_the_second(
         "Six-minute walk",
         "38 minutes below 88",
         "not medically necessary",
-        "None attached",
+        "Progress notes, received",
     ):
         assert expected in text, expected
     # Appeals are the coordination team's work: a referrer's role may not read them.
