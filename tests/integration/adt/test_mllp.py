@@ -5,6 +5,7 @@ the 0x0b ... 0x1c 0x0d framing), the real database (SQLite or PostgreSQL, see --
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import itertools
 import socket
 import unicodedata
@@ -150,7 +151,10 @@ def send_with_hl7_client(port: int, message: str) -> hl7.Message:
         finally:
             writer.close()
 
-    return asyncio.run(exchange())
+    # In a thread of its own: an earlier test in the same worker may have left an event
+    # loop running in this one, where asyncio.run refuses to start.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, exchange()).result()
 
 
 def msa(answer: hl7.Message) -> tuple[str, str, str]:
