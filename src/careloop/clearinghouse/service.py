@@ -361,6 +361,32 @@ def receive_file(
     )
 
 
+def _ignore(
+    session: Session,
+    name: str,
+    text: str,
+    interchange: Interchange,
+    *,
+    request: X12Exchange | None,
+    now: datetime,
+    transaction: str,
+    case_number: str | None,
+    detail: str,
+) -> Received:
+    """Keep an answer that changes nothing, with the reason, and say so."""
+    _record_inbound(
+        session,
+        name,
+        text,
+        interchange,
+        status=ExchangeStatus.ignored,
+        request=request,
+        now=now,
+        error=detail,
+    )
+    return Received(name, ExchangeStatus.ignored, transaction, case_number, detail)
+
+
 def _record_inbound(
     session: Session,
     name: str,
@@ -418,30 +444,30 @@ def _apply_271(
     now = clock.now()
     if request is None or referral is None:
         detail = f"the 271 answers no inquiry CareLoop sent (trace {answer.trace[:60]!r})"
-        _record_inbound(
+        return _ignore(
             session,
             name,
             text,
             interchange,
-            status=ExchangeStatus.ignored,
             request=request,
             now=now,
-            error=detail,
+            transaction="271",
+            case_number=None,
+            detail=detail,
         )
-        return Received(name, ExchangeStatus.ignored, "271", None, detail)
     if request.status is ExchangeStatus.answered:
         detail = "the inquiry was answered already; this later answer is kept, not applied"
-        _record_inbound(
+        return _ignore(
             session,
             name,
             text,
             interchange,
-            status=ExchangeStatus.ignored,
             request=request,
             now=now,
-            error=detail,
+            transaction="271",
+            case_number=referral.case_number,
+            detail=detail,
         )
-        return Received(name, ExchangeStatus.ignored, "271", referral.case_number, detail)
     facts = payer_answer(answer, partner=interchange.sender_id, control=interchange.control_number)
     try:
         with session.begin_nested():
@@ -449,17 +475,17 @@ def _apply_271(
                 session, actor, referral.case_number, facts, clock=clock
             )
     except DomainError as exc:
-        _record_inbound(
+        return _ignore(
             session,
             name,
             text,
             interchange,
-            status=ExchangeStatus.ignored,
             request=request,
             now=now,
-            error=exc.detail,
+            transaction="271",
+            case_number=referral.case_number,
+            detail=exc.detail,
         )
-        return Received(name, ExchangeStatus.ignored, "271", referral.case_number, exc.detail)
     _record_inbound(
         session, name, text, interchange, status=ExchangeStatus.applied, request=request, now=now
     )
@@ -508,17 +534,17 @@ def _apply_278(
     now = clock.now()
     if request is None or referral is None or request.authorization_id is None:
         detail = f"the 278 answers no request CareLoop sent (trace {response.trace[:60]!r})"
-        _record_inbound(
+        return _ignore(
             session,
             name,
             text,
             interchange,
-            status=ExchangeStatus.ignored,
             request=request,
             now=now,
-            error=detail,
+            transaction="278",
+            case_number=None,
+            detail=detail,
         )
-        return Received(name, ExchangeStatus.ignored, "278", None, detail)
     body = decision_of(response, config.reasons)
     try:
         with session.begin_nested():
@@ -529,17 +555,17 @@ def _apply_278(
         detail = exc.detail
         if exc.errors:
             detail += " " + "; ".join(f"{e.field}: {e.message}" for e in exc.errors)
-        _record_inbound(
+        return _ignore(
             session,
             name,
             text,
             interchange,
-            status=ExchangeStatus.ignored,
             request=request,
             now=now,
-            error=detail,
+            transaction="278",
+            case_number=referral.case_number,
+            detail=detail,
         )
-        return Received(name, ExchangeStatus.ignored, "278", referral.case_number, detail)
     _record_inbound(
         session, name, text, interchange, status=ExchangeStatus.applied, request=request, now=now
     )
