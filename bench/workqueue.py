@@ -34,16 +34,17 @@ What runs (DESIGN.md §7: figures are ratios against the machine's own limit):
 * bare SQL (psycopg, autocommit, prepared): ``SELECT id, due_at FROM work_items WHERE
   team = ? AND closed_at IS NULL ORDER BY due_at, id LIMIT 50``, alternating the intake
   and case management teams; and the API's own page statement (captured from
-  ``workqueue.repository.page``: the most urgent item per case by an anti-join, "and N
-  more", joins to the referral, payer and owner) run bare the same way, its PostgreSQL
+  ``workqueue.repository.page_and_counts``: the most urgent item per case by an
+  anti-join, "and N more", joins to the referral, payer and owner, the navigation's
+  capped counts and the page's total as one-time subqueries) run bare the same way, its PostgreSQL
   plan checked to walk a partial index of open items without sorting them all;
 * API: ``careloop serve`` (one process) on a free 127.0.0.1 port, one keep-alive client,
   ``GET /api/v1/workqueue?team=...&limit=50`` alternating the same two teams, and, after
   the case manager claims 100 work items through ``POST /api/v1/workqueue/{id}/claim``,
   ``GET /api/v1/workqueue?mine=true&limit=50``. Each API request authenticates (token
-  cache), reads the page (one statement), the other items of the cases that have more
-  than one, the navigation's capped counts with the page's total (one statement), audits
-  the read (an INSERT) and commits;
+  cache), reads the page with the navigation's capped counts and the page's total (one
+  statement), the other items of the cases that have more than one, audits the read
+  (an INSERT) and commits;
 * the HTTP floor of the same run: ``GET /healthz`` on the same keep-alive connection
   (the middleware and a ``SELECT 1``);
 * the passes alternate in ``--rounds`` blocks so background load touches all of them;
@@ -533,8 +534,9 @@ BARE_SQL = (
 
 
 def api_statement(url: str, team: str) -> tuple[str, dict[str, Any]]:
-    """The statement ``workqueue.repository.page`` sends for a team's first page, with its
-    parameters as the driver receives them."""
+    """The statement ``workqueue.repository.page_and_counts`` sends for a team's first
+    page (the page with the navigation's counts and its total), with its parameters as
+    the driver receives them."""
     database = Database.from_url(sqlalchemy_url(url))
     captured: list[tuple[str, Any]] = []
 
@@ -545,7 +547,7 @@ def api_statement(url: str, team: str) -> tuple[str, dict[str, Any]]:
     event.listen(database.engine, "before_cursor_execute", grab)
     try:
         with database.session() as session:
-            repository.page(
+            repository.page_and_counts(
                 session,
                 actor,
                 items=ItemFilter(team=team),
@@ -553,6 +555,9 @@ def api_statement(url: str, team: str) -> tuple[str, dict[str, Any]]:
                 sort=rules.DEFAULT_SORT,
                 limit=PAGE,
                 offset=0,
+                now=datetime.now(UTC),
+                teams=rules.TEAMS,
+                cap=rules.COUNT_CAP,
             )
     finally:
         event.remove(database.engine, "before_cursor_execute", grab)

@@ -279,6 +279,8 @@ def _page_statement(
     sort: str,
     limit: int,
     offset: int,
+    figures: tuple[str, ...] | None = None,
+    cap: int = 0,
 ) -> Select[*tuple[Any, ...]]:
     more = aliased(WorkItem)
     more_count = (
@@ -287,13 +289,14 @@ def _page_statement(
         .correlate(WorkItem)
         .scalar_subquery()
     )
-    return (
-        _heads(staff, items, case_filter)
-        .add_columns(more_count)
-        .order_by(*_order(sort))
-        .limit(_fixed(limit + 1))
-        .offset(_fixed(offset))
-    )
+    stmt = _heads(staff, items, case_filter).add_columns(more_count)
+    if figures is not None:
+        # The navigation's figures and the queue's row count ride on the page: each is
+        # a subquery that does not depend on the row (PostgreSQL runs it once, as an
+        # InitPlan; SQLite once, as a constant subquery), so the page and its counts
+        # cost one round trip instead of two.
+        stmt = stmt.add_columns(*_figures(figures, cap, Listing(items, case_filter)))
+    return stmt.order_by(*_order(sort)).limit(_fixed(limit + 1)).offset(_fixed(offset))
 
 
 def page(
@@ -308,17 +311,69 @@ def page(
 ) -> tuple[list[QueueRow], bool]:
     """One row per case (its most urgent item) in the chosen order, with how many more
     open items the case has; returns the page and whether more follow."""
-    stmt = _page_statement(
-        actor.is_staff, items.shape(), _case_shape(case_filter), sort, limit, offset
+    rows, has_more, _ = _page(session, actor, items, case_filter, sort, limit, offset, None)
+    return rows, has_more
+
+
+def page_and_counts(
+    session: Session,
+    actor: Actor,
+    *,
+    items: ItemFilter,
+    case_filter: CaseFilter | None,
+    sort: str,
+    limit: int,
+    offset: int,
+    now: datetime,
+    teams: Sequence[str],
+    cap: int,
+) -> tuple[list[QueueRow], bool, Counts]:
+    """:func:`page` and :func:`counts` (with the page's ``total``) in one statement. An
+    empty page carries no figures, so they are read on their own then."""
+    rows, has_more, figures = _page(
+        session, actor, items, case_filter, sort, limit, offset, (tuple(teams), cap, now)
     )
+    if figures is None:
+        figures = counts(session, actor, now, teams, cap, rows_of=Listing(items, case_filter))
+    return rows, has_more, figures
+
+
+def _page(
+    session: Session,
+    actor: Actor,
+    items: ItemFilter,
+    case_filter: CaseFilter | None,
+    sort: str,
+    limit: int,
+    offset: int,
+    counted: tuple[tuple[str, ...], int, datetime] | None,
+) -> tuple[list[QueueRow], bool, Counts | None]:
+    teams, cap, now = counted if counted is not None else ((), 0, None)
+    with_figures = counted is not None and actor.is_staff
+    stmt = _page_statement(
+        actor.is_staff,
+        items.shape(),
+        _case_shape(case_filter),
+        sort,
+        limit,
+        offset,
+        teams if with_figures else None,
+        cap,
+    )
+    params = {**items.params(), **_case_params(case_filter)}
+    if with_figures:
+        params["wq_now"] = now
+    width = len(_COLUMNS)
     rows = []
-    for r in (
-        session.connection().execute(stmt, {**items.params(), **_case_params(case_filter)}).all()
-    ):
+    figures: list[int] | None = None
+    for r in session.connection().execute(stmt, params).all():
         values = tuple(r)
-        count = int(values[-1] or 0)
-        rows.append(_queue_row(values[:-1], more=max(0, count - 1)))
-    return rows[:limit], len(rows) > limit
+        count = int(values[width] or 0)
+        rows.append(_queue_row(values[:width], more=max(0, count - 1)))
+        if with_figures and figures is None:
+            figures = [int(v or 0) for v in values[width + 1 :]]
+    found = _counts_of(teams, cap, figures) if figures is not None else None
+    return rows[:limit], len(rows) > limit, found
 
 
 def _rows_capped(
@@ -412,10 +467,9 @@ def _capped(cap: int, *where: ColumnElement[bool]) -> Any:
     return select(func.count()).select_from(rows).scalar_subquery()
 
 
-@lru_cache(maxsize=64)
-def _counts_statement(
-    teams: tuple[str, ...], cap: int, rows_of: Listing | None
-) -> Select[*tuple[Any, ...]]:
+def _figures(teams: tuple[str, ...], cap: int, rows_of: Listing | None) -> list[Any]:
+    """Open items per team, at level 2 and up, at level 3, past due at ``wq_now``, and
+    with ``rows_of`` the queue's row count: each an index walk of at most ``cap``."""
     figures = [_capped(cap, WorkItem.team == _fixed(team)) for team in teams]
     figures += [
         _capped(cap, WorkItem.level >= _fixed(2)),
@@ -424,7 +478,22 @@ def _counts_statement(
     ]
     if rows_of is not None:
         figures.append(_rows_capped(True, rows_of.items, rows_of.case_filter, cap))
-    return select(*figures)
+    return figures
+
+
+@lru_cache(maxsize=64)
+def _counts_statement(
+    teams: tuple[str, ...], cap: int, rows_of: Listing | None
+) -> Select[*tuple[Any, ...]]:
+    return select(*_figures(teams, cap, rows_of))
+
+
+def _counts_of(teams: Sequence[str], cap: int, values: list[int]) -> Counts:
+    """The figures of :func:`_figures` in order (the row count last)."""
+    total = min(cap, values.pop())
+    return Counts(
+        dict(zip(teams, values, strict=False)), values[-3], values[-2], values[-1], cap, total
+    )
 
 
 def counts(
@@ -449,10 +518,10 @@ def counts(
         params.update(rows_of.items.params(), **_case_params(rows_of.case_filter))
     stmt = _counts_statement(tuple(teams), cap, shape)
     values = [int(v or 0) for v in session.connection().execute(stmt, params).one()]
-    total = min(cap, values.pop()) if rows_of is not None else None
-    return Counts(
-        dict(zip(teams, values, strict=False)), values[-3], values[-2], values[-1], cap, total
-    )
+    if rows_of is None:
+        values.append(0)
+        return replace(_counts_of(teams, cap, values), total=None)
+    return _counts_of(teams, cap, values)
 
 
 def case_items(session: Session, referral_id: int) -> list[WorkItem]:

@@ -306,7 +306,8 @@ def list_queue(
     if mine and actor.user_id is None:
         raise ForbiddenError("only a signed-in user has a queue of their own")
     items = ItemFilter(team=team, min_level=level, owner_user_id=actor.user_id if mine else None)
-    rows, has_more = repository.page(
+    now = clock.now()
+    rows, has_more, figures = repository.page_and_counts(
         session,
         actor,
         items=items,
@@ -314,8 +315,10 @@ def list_queue(
         sort=sort,
         limit=limit,
         offset=offset,
+        now=now,
+        teams=rules.TEAMS,
+        cap=rules.COUNT_CAP,
     )
-    now = clock.now()
     by_case: dict[int, list[WorkItemRead]] = defaultdict(list)
     if with_items:
         # A case with nothing "more" has its one open item on the page already.
@@ -323,16 +326,7 @@ def list_queue(
         for r in repository.open_items_of_cases(session, more):
             head = more[r.referral_id or 0]
             by_case[head.referral_id or 0].append(_read(r, now, case_number=head.case_number))
-    total: int | None = None
-    rows_of = None
-    if with_total and not has_more and (rows or offset == 0):
-        total = min(rules.COUNT_CAP, offset + len(rows))  # the last page holds the rest
-    elif with_total:
-        rows_of = repository.Listing(items, case_filter)
-    # The navigation's figures and the queue's row count: one statement.
-    figures = repository.counts(session, actor, now, rules.TEAMS, rules.COUNT_CAP, rows_of=rows_of)
-    if rows_of is not None:
-        total = figures.total
+    total = figures.total if with_total else None
     audit.record(
         session,
         actor,

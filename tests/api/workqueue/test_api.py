@@ -9,11 +9,13 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine
 
 from careloop.core.clock import FixedClock
 from careloop.worker import climb_ladder
 from tests.api.conftest import Tokens
 from tests.factories.referral import referral_payload
+from tests.portal.test_queries import counting
 
 URL = "/api/v1/workqueue"
 
@@ -94,6 +96,35 @@ class TestItems:
         assert item["assigned_to"] is None and item["open"] is True
         assert body["overdue_now"] == 1 and body["team_counts"]["intake"] == 1
         assert body["team_counts"]["case_management"] == 0 and body["count_cap"] == 1000
+
+    def test_an_empty_page_still_says_what_waits_elsewhere(
+        self, client: TestClient, tokens: Tokens, clock: FixedClock
+    ) -> None:
+        """The figures ride on the page's rows; a page with none reads them on its own."""
+        submit(client, tokens, clock)
+        clock.advance(timedelta(days=3))
+        body = queue(client, tokens.case_manager, team="network")
+        assert body["cases"] == [] and body["total"] == 0 and body["has_more"] is False
+        assert body["team_counts"]["intake"] == 1 and body["overdue_now"] == 1
+        beyond = queue(client, tokens.case_manager, team="intake", offset=5)
+        assert beyond["cases"] == [] and beyond["total"] == 1
+
+    def test_a_page_is_three_statements_however_many_cases_it_shows(
+        self, client: TestClient, tokens: Tokens, clock: FixedClock, engine: Engine
+    ) -> None:
+        """The caller (looked up on every request in the tests), the page with the
+        navigation's figures and its total, and the audit record (cases with more than
+        one item add one read of their items): no statement per case, no second trip
+        for the counts."""
+        counted = []
+        for n in range(3):
+            submit(client, tokens, clock, external_id=f"STMT-{n}")
+            with counting(engine) as statements:
+                body = queue(client, tokens.case_manager, team="intake", limit=2)
+            assert len(body["cases"]) == min(n + 1, 2)
+            assert body["total"] == n + 1 and body["has_more"] is (n == 2)
+            counted.append(len(statements))
+        assert max(counted) <= 3, counted
 
     def test_acknowledging_ends_the_intake_work_and_opens_the_next(
         self, client: TestClient, tokens: Tokens, clock: FixedClock
