@@ -30,7 +30,9 @@ Sort = Literal["due", "urgency", "payer", "status", "owner"]
         "overdue or not; overdue work comes first in the default order (`sort=due`). "
         "Filters: `team`, `mine=true` (what you claimed), `level` (2: at the supervisor's "
         "level or above, 3: the operations manager's), the case's `status`, `urgency` and "
-        "`payer` code. `total` counts the entries with these filters."
+        "`payer` code. `total` counts the entries with these filters. `items=true` also "
+        "lists every open item of each case (`items`; one more read), as the case page "
+        "does; without it `items` is null and `more` says how many there are."
     ),
     responses=COMMON,
 )
@@ -46,6 +48,9 @@ async def list_queue(
     sort: Sort = "due",
     limit: Annotated[int, Query(ge=1, le=rules.MAX_LIMIT)] = rules.DEFAULT_LIMIT,
     offset: Annotated[int, Query(ge=0, le=rules.MAX_OFFSET)] = 0,
+    items: Annotated[
+        bool, Query(description="Also list every open item of each case (one more read)")
+    ] = False,
 ) -> Response:
     clock = clock_of(request)
     case_filter = CaseFilter(
@@ -70,7 +75,7 @@ async def list_queue(
             offset=offset,
             clock=clock,
             case_filter=case_filter,
-            with_items=True,
+            with_items=items,
             with_total=True,
         ),
     )

@@ -115,8 +115,7 @@ _OPEN = WorkItem.closed_at.is_(None)
 
 
 def _queue_row(values: tuple[Any, ...], more: int = 0) -> QueueRow:
-    row = QueueRow(*values)  # the columns in field order
-    return replace(row, more=more) if more else row
+    return QueueRow(*values, more)  # the columns in field order, then ``more``
 
 
 def _fixed(value: int | str) -> Any:
@@ -369,7 +368,7 @@ def _page(
     for r in session.connection().execute(stmt, params).all():
         values = tuple(r)
         count = int(values[width] or 0)
-        rows.append(_queue_row(values[:width], more=max(0, count - 1)))
+        rows.append(_queue_row(values[:width], max(0, count - 1)))
         if with_figures and figures is None:
             figures = [int(v or 0) for v in values[width + 1 :]]
     found = _counts_of(teams, cap, figures) if figures is not None else None

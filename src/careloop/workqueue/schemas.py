@@ -48,8 +48,9 @@ class QueueCaseRead(BaseModel):
     discharge_dependent: bool = Field(description="A hospital discharge waits on this case")
     item: WorkItemRead = Field(description="The most urgent open item")
     more: int = Field(description="How many other open items the case has")
-    items: list[WorkItemRead] = Field(
-        description="Every open item of the case, most urgent first (the API only)"
+    items: list[WorkItemRead] | None = Field(
+        description="Every open item of the case, most urgent first (the API with "
+        "`items=true`); null when not asked for"
     )
 
 

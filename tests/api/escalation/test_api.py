@@ -91,7 +91,7 @@ def escalate(client: TestClient, token: str, case: str, **body: Any) -> dict[str
 def assert_in_the_managers_queue(client: TestClient, token: str, case: str, what: str) -> None:
     """An escalation that climbed is the operations manager's work: the queue's level-3
     view lists the case, its escalation item at that level."""
-    response = client.get("/api/v1/workqueue?level=3", headers=Tokens.header(token))
+    response = client.get("/api/v1/workqueue?level=3&items=true", headers=Tokens.header(token))
     assert response.status_code == 200, response.text
     rows = [r for r in response.json()["cases"] if r["case_number"] == case]
     assert len(rows) == 1, response.json()

@@ -85,7 +85,9 @@ class TestItems:
         assert entry["referral_status"] == "received" and entry["urgency"] == "routine"
         assert entry["discharge_dependent"] is False and entry["more"] == 0
         item = entry["item"]
-        assert entry["items"] == [item]
+        assert entry["items"] is None  # asked for with items=true
+        listed = queue(client, tokens.case_manager, team="intake", items="true")
+        assert listed["cases"][0]["items"] == [item]
         assert item["kind"] == "acknowledge" and item["team"] == "intake"
         assert item["subject"].endswith(":acknowledge") and item["level"] == 1
         late = clock.now() - datetime.fromisoformat(item["due_at"])
@@ -96,6 +98,37 @@ class TestItems:
         assert item["assigned_to"] is None and item["open"] is True
         assert body["overdue_now"] == 1 and body["team_counts"]["intake"] == 1
         assert body["team_counts"]["case_management"] == 0 and body["count_cap"] == 1000
+
+    def test_a_case_with_two_pieces_of_work_is_one_row_and_lists_both_when_asked(
+        self, client: TestClient, tokens: Tokens, clock: FixedClock
+    ) -> None:
+        case = submit(client, tokens, clock)
+        due = clock.now() + timedelta(minutes=30)  # before the acknowledgement's deadline
+        logged = client.post(
+            f"/api/v1/referrals/{case}/contacts",
+            json={
+                "kind": "call",
+                "direction": "inbound",
+                "party": {"kind": "member", "name": "Dorothy Hale", "phone": "860-555-0142"},
+                "reason": "status_check",
+                "summary": "Asked when the bed comes; call back with the date.",
+                "started_at": (clock.now() - timedelta(minutes=4)).isoformat(),
+                "ended_at": clock.now().isoformat(),
+                "case_number_given": True,
+                "agent_name_given": True,
+                "outcome": "follow_up",
+                "follow_up_due_at": due.isoformat(),
+            },
+            headers=Tokens.header(tokens.intake),
+        )
+        assert logged.status_code == 201, logged.text
+        (row,) = queue(client, tokens.case_manager)["cases"]
+        assert row["case_number"] == case and row["more"] == 1 and row["items"] is None
+        (listed,) = queue(client, tokens.case_manager, items="true")["cases"]
+        first, second = listed["items"]
+        assert listed["item"] == first and listed["more"] == 1
+        assert first["due_at"] <= second["due_at"]
+        assert {first["kind"], second["kind"]} == {"acknowledge", "follow_up"}
 
     def test_an_empty_page_still_says_what_waits_elsewhere(
         self, client: TestClient, tokens: Tokens, clock: FixedClock
