@@ -41,10 +41,11 @@ What runs (DESIGN.md §7: figures are ratios against the machine's own limit):
 * API: ``careloop serve`` (one process) on a free 127.0.0.1 port, one keep-alive client,
   ``GET /api/v1/workqueue?team=...&limit=50`` alternating the same two teams, and, after
   the case manager claims 100 work items through ``POST /api/v1/workqueue/{id}/claim``,
-  ``GET /api/v1/workqueue?mine=true&limit=50``. Each API request authenticates (token
-  cache), reads the page with the navigation's capped counts and the page's total (one
-  statement), the other items of the cases that have more than one, audits the read
-  (an INSERT) and commits;
+  ``GET /api/v1/workqueue?mine=true&limit=50``; then the team pages with
+  ``items=true``. Each API request authenticates (token cache), reads the page with the
+  navigation's capped counts and the page's total (one statement), with ``items=true``
+  the other items of the cases that have more than one, audits the read (an INSERT)
+  and commits;
 * the HTTP floor of the same run: ``GET /healthz`` on the same keep-alive connection
   (the middleware and a ``SELECT 1``);
 * the passes alternate in ``--rounds`` blocks so background load touches all of them;
@@ -822,13 +823,14 @@ def measure(
     statements = [api_statement(url, team) for team in TEAMS]
     team_paths = [f"/api/v1/workqueue?team={team}&limit={PAGE}" for team in TEAMS]
     mine_paths = [f"/api/v1/workqueue?mine=true&limit={PAGE}"]
+    items_paths = [f"{path}&items=true" for path in team_paths]
     lines: dict[str, list[float]] = {k: [] for k in LABELS}
     per_round = max(1, requests // rounds)
     with psycopg.connect(url, autocommit=True) as conn:
         bare_pass(conn, 50, 0)  # warm-up: prepare, caches
         statement_pass(conn, statements, 50)
         healthz_pass(client, 20)
-        api_pass(client, team_paths + mine_paths, 60)
+        api_pass(client, team_paths + mine_paths + items_paths, 60)
         meter = CpuMeter(server_pid, conn, url.rsplit("/", 1)[1])
         busy0, total0 = machine_cpu()
         load_averages = []
@@ -840,6 +842,7 @@ def measure(
                 "healthz": lambda: healthz_pass(client, per_round),
                 "team": lambda: api_pass(client, team_paths, per_round),
                 "mine": lambda: api_pass(client, mine_paths, per_round),
+                "items": lambda: api_pass(client, items_paths, per_round),
             }
             for key, work in passes.items():
                 lines[key] += meter.run(key, work)
@@ -854,7 +857,7 @@ def measure(
     series = {k: Series(LABELS[k], v, rounds, key=k) for k, v in lines.items()}
     return (
         [series["bare"], series["full"], series["healthz"]],
-        [series["team"], series["mine"]],
+        [series["team"], series["mine"], series["items"]],
         machine,
         meter,
     )
@@ -866,6 +869,7 @@ LABELS = {
     "healthz": "HTTP floor: GET /healthz round trip",
     "team": "API: next 50 cases for a team",
     "mine": "API: a case manager's queue (mine=true)",
+    "items": "API: next 50 cases with every item (items=true)",
 }
 
 
