@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -61,3 +62,37 @@ def test_domain_has_its_modules(domain: str) -> None:
 def test_no_module_grows_past_800_lines() -> None:
     for path in SRC.rglob("*.py"):
         assert len(path.read_text().splitlines()) <= 800, path
+
+
+def _writes(pattern: str) -> list[str]:
+    """``module:line`` of every source line matching ``pattern`` (a regular expression)."""
+    found = []
+    for path in sorted(SRC.rglob("*.py")):
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if re.search(pattern, line):
+                found.append(f"{path.relative_to(SRC)}:{n}")
+    return found
+
+
+def test_one_writer_of_a_cases_status_and_timeline() -> None:
+    """``referral/moves.py`` alone sets a case's status and writes its timeline events
+    (the referral service, bulk intake, the deadline worker and the caseload call it)."""
+    status = [
+        w for w in _writes(r"\breferral\.status\s*=[^=]") if not w.startswith("referral/moves.py")
+    ]
+    events = [
+        w
+        for w in _writes(r"insert_events\(")
+        if not w.startswith(("referral/moves.py", "referral/repository.py"))
+    ]
+    assert status == [] and events == [], (status, events)
+
+
+def test_one_writer_of_clocks() -> None:
+    """The sla domain alone writes clocks: no other module names the clock table's writes."""
+    writers = [
+        w
+        for w in _writes(r"(insert|update|delete)\(Clock\)|\bClock\(\w+=|\.status = ClockStatus")
+        if not w.startswith("sla/")
+    ]
+    assert writers == [], writers

@@ -214,8 +214,6 @@ def _store_dependents(
         )
         events += _received_events(referral_id, actor, result, now=now)
         events.append(caseload.assigned_event(referral_id, actor, person, now=now))
-    for row in events:
-        row.setdefault("provider_id", None)
     repository.insert_items(session, items)
     sla.start_many(session, clock_rows)
-    repository.insert_events(session, events)
+    moves.record_events(session, events)

@@ -24,7 +24,7 @@ from careloop.identity import rules as staffing
 from careloop.identity import service as identity_service
 from careloop.identity.permissions import require
 from careloop.payer.service import ResolvedPayer
-from careloop.referral import repository
+from careloop.referral import moves, repository
 from careloop.referral.enums import OPEN_STATUSES
 from careloop.referral.models import Referral
 from careloop.referral.moves import LINE_OF_CLASS, visible_for_update
@@ -154,16 +154,8 @@ def assigned_event(
         if chosen is not None
         else {"case_manager": None, "reason": "nobody on the case-management team is on duty"}
     )
-    return {
-        "referral_id": referral_id,
-        "at": now,
-        "type": "referral.assigned" if chosen is not None else "referral.unassigned",
-        "actor_user_id": actor.user_id,
-        "actor_label": actor.label,
-        "channel": None,
-        "provider_id": None,
-        "data": data,
-    }
+    type_ = "referral.assigned" if chosen is not None else "referral.unassigned"
+    return moves.event_row(referral_id, actor, type_, now=now, **data)
 
 
 def assignee_of(session: Session, referral_id: int) -> int | None:
@@ -225,7 +217,7 @@ def assign_case(
     referral.assignee_user_id = target.id
     referral.updated_at = now
     reason = f"chosen by {actor.label}" + (f": {note}" if note else "")
-    _event(
+    moves.event(
         session,
         actor,
         referral,
@@ -273,7 +265,7 @@ def reassign_open_cases(
         chosen = choose_assignee(session, needs)
         referral.assignee_user_id = chosen.user_id if chosen else None
         referral.updated_at = now
-        _event(
+        moves.event(
             session,
             actor,
             referral,
@@ -299,26 +291,6 @@ def _name(session: Session, user_id: int | None) -> str | None:
     if user_id is None:
         return None
     return identity_service.case_manager_contact(session, user_id)[0]
-
-
-def _event(
-    session: Session, actor: Actor, referral: Referral, type_: str, *, now: datetime, **data: Any
-) -> None:
-    repository.insert_events(
-        session,
-        [
-            {
-                "referral_id": referral.id,
-                "at": now,
-                "type": type_,
-                "actor_user_id": actor.user_id,
-                "actor_label": actor.label,
-                "channel": None,
-                "provider_id": None,
-                "data": data,
-            }
-        ],
-    )
 
 
 def _on_case_manager_unavailable(

@@ -94,7 +94,11 @@ def check(referral: Referral, action: ReferralAction, *, outcome: str | None = N
 
 
 def next_status(
-    referral: Referral, action: ReferralAction, *, outcome: str | None = None
+    referral: Referral,
+    action: ReferralAction,
+    *,
+    outcome: str | None = None,
+    errors_remain: bool = False,
 ) -> ReferralStatus:
     return rules.next_status(
         referral.status,
@@ -102,7 +106,38 @@ def next_status(
         acknowledged=referral.acknowledged_at is not None,
         authorization_required=referral.authorization_required,
         outcome=outcome,
+        errors_remain=errors_remain,
     )
+
+
+def event_row(
+    referral_id: int,
+    actor: Actor,
+    type_: str,
+    *,
+    now: datetime,
+    channel: str | None = None,
+    provider_id: int | None = None,
+    **data: Any,
+) -> dict[str, Any]:
+    """One timeline event as :func:`record_events` writes it."""
+    return {
+        "referral_id": referral_id,
+        "at": now,
+        "type": type_,
+        "actor_user_id": actor.user_id,
+        "actor_label": actor.label,
+        "channel": channel,
+        "provider_id": provider_id,
+        "data": data,
+    }
+
+
+def record_events(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Write timeline events (rows of :func:`event_row`): the one place that does, for a
+    single move or a whole batch of new cases."""
+    if rows:
+        repository.insert_events(session, [{"provider_id": None, **r} for r in rows])
 
 
 def event(
@@ -115,20 +150,8 @@ def event(
     provider_id: int | None = None,
     **data: Any,
 ) -> None:
-    repository.insert_events(
-        session,
-        [
-            {
-                "referral_id": referral.id,
-                "at": now,
-                "type": type_,
-                "actor_user_id": actor.user_id,
-                "actor_label": actor.label,
-                "channel": None,
-                "provider_id": provider_id,
-                "data": data,
-            }
-        ],
+    record_events(
+        session, [event_row(referral.id, actor, type_, now=now, provider_id=provider_id, **data)]
     )
 
 
@@ -142,13 +165,17 @@ def move(
     clock: Clock,
     provider_id: int | None = None,
     outcome: str | None = None,
+    to: ReferralStatus | None = None,
+    audit_action: str | None = None,
     **data: Any,
 ) -> ReferralStatus:
-    """Apply ``action``: the new status, its event and its audit record. Returns the
-    status the case came from."""
+    """Apply ``action``: the new status, its event and its audit record (``audit_action``,
+    the event's type unless named), then announce it. ``to``: the status the caller
+    already worked out with :func:`next_status` (before changing what it depends on,
+    such as the acknowledgement). Returns the status the case came from."""
     now = clock.now()
     previous = referral.status
-    referral.status = next_status(referral, action, outcome=outcome)
+    referral.status = to if to is not None else next_status(referral, action, outcome=outcome)
     referral.updated_at = now
     event(
         session,
@@ -162,7 +189,7 @@ def move(
     audit.record(
         session,
         actor,
-        event_type,
+        audit_action or event_type,
         clock=clock,
         case_number=referral.case_number,
         referral_id=referral.id,
@@ -210,21 +237,7 @@ def timeline_event(
 ) -> None:
     """An event another domain reports on the case's timeline (a work item climbing the
     escalation ladder, say), by the case's id."""
-    repository.insert_events(
-        session,
-        [
-            {
-                "referral_id": referral_id,
-                "at": now,
-                "type": type_,
-                "actor_user_id": actor.user_id,
-                "actor_label": actor.label,
-                "channel": None,
-                "provider_id": None,
-                "data": data,
-            }
-        ],
-    )
+    record_events(session, [event_row(referral_id, actor, type_, now=now, **data)])
 
 
 def escalate(

@@ -229,7 +229,7 @@ def _store(
     )
     rows = _received_events(referral_id, actor, result, now=now)
     rows.append(caseload.assigned_event(referral_id, actor, chosen, now=now))
-    repository.insert_events(session, rows)
+    moves.record_events(session, rows)
     return Referral(id=referral_id, **values), [ReferralItem(**r) for r in item_rows], chosen
 
 
@@ -323,15 +323,9 @@ def _event(
     data: dict[str, Any],
     channel: str | None = None,
 ) -> dict[str, Any]:
-    return {
-        "referral_id": referral_id,
-        "at": now,
-        "type": type_,
-        "actor_user_id": actor.user_id,
-        "actor_label": actor.label,
-        "channel": channel,
-        "data": data,
-    }
+    row = moves.event_row(referral_id, actor, type_, now=now, channel=channel)
+    row["data"] = data
+    return row
 
 
 def _received_events(
@@ -528,10 +522,7 @@ def acknowledge_referral(
     referral = _visible_or_404(
         session, actor, case_number, "referral.acknowledge", clock=clock, for_update=True
     )
-    previous = referral.status
-    referral.status = rules.next_status(
-        previous, ReferralAction.acknowledge, acknowledged=referral.acknowledged_at is not None
-    )
+    to = moves.next_status(referral, ReferralAction.acknowledge)
     name, extension = caseload.named_to_referrer(
         session, actor, referral, body.case_manager_name, body.case_manager_extension
     )
@@ -539,35 +530,20 @@ def acknowledge_referral(
     referral.acknowledged_by_user_id = actor.user_id
     referral.case_manager_name = name
     referral.case_manager_extension = extension
-    referral.updated_at = now
     sla.close_all(session, referral.id, [ClockKind.acknowledgement], status=ClockStatus.met, at=now)
-    moves.status_changed(session, referral, clock=clock)
-    repository.insert_events(
-        session,
-        [
-            _event(
-                referral.id,
-                actor,
-                "referral.acknowledged",
-                now,
-                {
-                    "from": previous.value,
-                    "to": referral.status.value,
-                    "case_manager": name,
-                    "extension": extension,
-                    "on_time": now <= referral.ack_due_at,
-                    "within_24h": rules.acknowledged_within_kpi(referral.received_at, now),
-                },
-            )
-        ],
-    )
-    audit.record(
+    moves.move(
         session,
         actor,
-        "referral.acknowledge",
+        referral,
+        ReferralAction.acknowledge,
+        event_type="referral.acknowledged",
+        audit_action="referral.acknowledge",
         clock=clock,
-        case_number=referral.case_number,
-        referral_id=referral.id,
+        to=to,
+        case_manager=name,
+        extension=extension,
+        on_time=now <= referral.ack_due_at,
+        within_24h=rules.acknowledged_within_kpi(referral.received_at, now),
     )
     session.flush()
     return _read_model(session, actor, referral)
@@ -583,8 +559,7 @@ def supply_information(
     referral = _visible_or_404(
         session, actor, case_number, "referral.clarify", clock=clock, for_update=True
     )
-    acknowledged = referral.acknowledged_at is not None
-    rules.next_status(referral.status, ReferralAction.supply_information, acknowledged=acknowledged)
+    moves.check(referral, ReferralAction.supply_information)
     items = repository.items_of(session, referral.id)
     draft = drafts.merged_draft(referral, items, body)
     result = _run_checks(
@@ -592,15 +567,12 @@ def supply_information(
     )
     before = {(f["code"], f["field"]) for f in referral.findings}
     after = {(f.code, f.field) for f in result.findings}
-    previous = referral.status
-    new_status = rules.next_status(
-        previous,
+    new_status = moves.next_status(
+        referral,
         ReferralAction.supply_information,
-        acknowledged=acknowledged,
         errors_remain=rules.has_errors(result.findings),
     )
     _apply(referral, result, now=now)
-    referral.status = new_status
     if body.items is not None:
         repository.replace_items(session, referral.id, _item_rows(referral.id, draft))
     clocks.move_service_clocks(
@@ -610,35 +582,19 @@ def supply_information(
         waiting=new_status is ReferralStatus.needs_clarification,
         now=now,
     )
-    moves.status_changed(session, referral, clock=clock)
-    repository.insert_events(
-        session,
-        [
-            _event(
-                referral.id,
-                actor,
-                "referral.information_supplied",
-                now,
-                {
-                    "from": previous.value,
-                    "to": new_status.value,
-                    "cleared": sorted(f"{c}:{f}" for c, f in before - after),
-                    "new": sorted(f"{c}:{f}" for c, f in after - before),
-                    "remaining_errors": sum(
-                        1 for f in result.findings if f.severity is Severity.error
-                    ),
-                    "note": body.note,
-                },
-            )
-        ],
-    )
-    audit.record(
+    moves.move(
         session,
         actor,
-        "referral.clarify",
+        referral,
+        ReferralAction.supply_information,
+        event_type="referral.information_supplied",
+        audit_action="referral.clarify",
         clock=clock,
-        case_number=referral.case_number,
-        referral_id=referral.id,
+        to=new_status,
+        cleared=sorted(f"{c}:{f}" for c, f in before - after),
+        new=sorted(f"{c}:{f}" for c, f in after - before),
+        remaining_errors=sum(1 for f in result.findings if f.severity is Severity.error),
+        note=body.note,
     )
     session.flush()
     return _read_model(session, actor, referral)
@@ -664,42 +620,24 @@ def cancel_referral(
     referral = _visible_or_404(
         session, actor, case_number, "referral.cancel", clock=clock, for_update=True
     )
-    previous = referral.status
-    referral.status = rules.next_status(
-        previous, ReferralAction.cancel, acknowledged=referral.acknowledged_at is not None
-    )
+    to = moves.next_status(referral, ReferralAction.cancel)
     referral.cancelled_at = now
     referral.cancel_reason = body.reason
-    referral.updated_at = now
     sla.close_all(session, referral.id, list(ClockKind), status=ClockStatus.cancelled, at=now)
     # Later domains close what they hold for the case (an open offer, for one).
     events.publish(
         "referral.cancelled", session=session, actor=actor, referral_id=referral.id, clock=clock
     )
-    moves.status_changed(session, referral, clock=clock)
-    repository.insert_events(
-        session,
-        [
-            _event(
-                referral.id,
-                actor,
-                "referral.cancelled",
-                now,
-                {
-                    "from": previous.value,
-                    "to": referral.status.value,
-                    "reason": body.reason,
-                },
-            )
-        ],
-    )
-    audit.record(
+    moves.move(
         session,
         actor,
-        "referral.cancel",
+        referral,
+        ReferralAction.cancel,
+        event_type="referral.cancelled",
+        audit_action="referral.cancel",
         clock=clock,
-        case_number=referral.case_number,
-        referral_id=referral.id,
+        to=to,
+        reason=body.reason,
     )
     session.flush()
     return _read_model(session, actor, referral)
@@ -714,32 +652,18 @@ def close_referral(
     referral = _visible_or_404(
         session, actor, case_number, "referral.close", clock=clock, for_update=True
     )
-    previous = referral.status
-    referral.status = rules.next_status(
-        previous, ReferralAction.close, acknowledged=referral.acknowledged_at is not None
-    )
-    referral.updated_at = now
+    to = moves.next_status(referral, ReferralAction.close)
     sla.close_all(session, referral.id, list(ClockKind), status=ClockStatus.cancelled, at=now)
-    moves.status_changed(session, referral, clock=clock)
-    repository.insert_events(
-        session,
-        [
-            _event(
-                referral.id,
-                actor,
-                "referral.closed",
-                now,
-                {"from": previous.value, "to": referral.status.value, "note": body.note},
-            )
-        ],
-    )
-    audit.record(
+    moves.move(
         session,
         actor,
-        "referral.close",
+        referral,
+        ReferralAction.close,
+        event_type="referral.closed",
+        audit_action="referral.close",
         clock=clock,
-        case_number=referral.case_number,
-        referral_id=referral.id,
+        to=to,
+        note=body.note,
     )
     session.flush()
     return _read_model(session, actor, referral)

@@ -19,7 +19,7 @@ from careloop.audit import service as audit
 from careloop.core.actor import SYSTEM_ACTOR
 from careloop.core.clock import FixedClock
 from careloop.db import outbox
-from careloop.referral import repository
+from careloop.referral import moves, repository
 from careloop.referral.enums import OPEN_STATUSES, ReferralStatus
 from careloop.referral.repository import DueCase
 from careloop.sla import CalendarKind, DeadlineRule, compute_due
@@ -117,8 +117,7 @@ class _Writes:
 
     def write(self, session: Session) -> None:
         repository.escalate(session, list(self.escalations.values()))
-        if self.events:
-            repository.insert_events(session, self.events)
+        moves.record_events(session, self.events)
         audit.record_many(
             session, SYSTEM_ACTOR, "referral.escalate", self.audits, clock=FixedClock(self.now)
         )
