@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
+from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.bundle import Bundle
 from pydantic import ValidationError
 
@@ -103,10 +104,9 @@ def parse_bundle(data: Any) -> ReferralBundle:
     """The referral in a transaction Bundle, or a FhirError listing every bad field."""
     if not isinstance(data, dict) or data.get("resourceType") != "Bundle":
         raise FhirError(400, [Issue("error", "structure", "Send a Bundle.", "Bundle")])
-    try:
-        Bundle.model_validate(data)
-    except ValidationError as exc:
-        raise FhirError(422, _model_issues(exc)) from None
+    issues = _structure_issues(data)
+    if issues:
+        raise FhirError(422, issues)
     if data.get("type") != "transaction":
         raise FhirError(
             422, [Issue("error", "invalid", "The Bundle must be a transaction.", "Bundle.type")]
@@ -119,10 +119,50 @@ def parse_bundle(data: Any) -> ReferralBundle:
     return ReferralBundle(draft, builder.entries, builder.expressions, _conditional(builder))
 
 
-def _model_issues(exc: ValidationError) -> list[Issue]:
+def _structure_issues(data: dict[str, Any]) -> list[Issue]:
+    """What the R4B models find wrong in the Bundle, each issue at its FHIRPath.
+
+    Each entry's resource is checked by its own type's model, and the Bundle without
+    them: the same checks and paths as the Bundle's model over the whole, without its
+    look-up of each resource's model by name (a fifth of the parse's time)."""
+    entries = data.get("entry")
+    models = [_model_of(e) for e in entries] if isinstance(entries, list) else None
+    if entries is None or models is None or None in models:
+        try:
+            Bundle.model_validate(data)  # odd shapes: let the Bundle's model say what
+        except ValidationError as exc:
+            return _model_issues(exc)
+        return []
+    issues: list[Issue] = []
+    shell = {**data, "entry": [{k: v for k, v in e.items() if k != "resource"} for e in entries]}
+    try:
+        Bundle.model_validate(shell)
+    except ValidationError as exc:
+        issues += _model_issues(exc)
+    for index, (entry, model) in enumerate(zip(entries, models, strict=True)):
+        try:
+            model.model_validate(entry["resource"])
+        except ValidationError as exc:
+            issues += _model_issues(exc, f"Bundle.entry[{index}].resource")
+    return issues
+
+
+def _model_of(entry: Any) -> Any:
+    """The R4B model of an entry's resource, or None where it has no known one."""
+    resource = entry.get("resource") if isinstance(entry, dict) else None
+    kind = resource.get("resourceType") if isinstance(resource, dict) else None
+    if not isinstance(kind, str):
+        return None
+    try:
+        return get_fhir_model_class(kind)
+    except (KeyError, ValueError):
+        return None
+
+
+def _model_issues(exc: ValidationError, path_root: str = "Bundle") -> list[Issue]:
     issues = []
     for error in exc.errors(include_url=False, include_input=False):
-        path = "Bundle"
+        path = path_root
         for part in error["loc"]:
             path += f"[{part}]" if isinstance(part, int) else f".{part}"
         message = str(error["msg"]).removeprefix("Value error, ")

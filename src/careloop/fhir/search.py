@@ -280,7 +280,7 @@ def search_tasks(
             }
             for view in found
         ] + _included(found, query.include, base)
-    return resources.emit(bundle)
+    return resources.emit_bundle(bundle)
 
 
 def _links(query: TaskQuery, total: int, base: str) -> list[dict[str, str]]:

@@ -146,6 +146,6 @@ def response_bundle(bundle: ReferralBundle, result: Outcome, *, base: str) -> di
             },
         }
     )
-    return resources.emit(
+    return resources.emit_bundle(
         {"resourceType": "Bundle", "type": "transaction-response", "entry": entries}
     )
