@@ -23,6 +23,7 @@ from careloop.core import events
 from careloop.core.actor import Actor
 from careloop.core.clock import Clock
 from careloop.core.errors import ConflictError, DomainError, FieldError
+from careloop.db.session import session_config
 from careloop.identity.permissions import require
 from careloop.network.models import Provider
 from careloop.payer.models import Payer
@@ -37,10 +38,8 @@ from careloop.sla.models import ClockKind, ClockStatus
 #: What a claim may be billed for (the scheduling domain's outcomes).
 BILLABLE = (AppointmentStatus.delivered, AppointmentStatus.visit_done)
 
-#: The coordinator's identity when it bills (settings replace these synthetic figures).
-COORDINATOR = x837.Provider("CARELOOP CARE COORDINATION", "1234567893", "171M00000X")
-COORDINATOR_TAX_ID = "123456789"
-COORDINATOR_ADDRESS = ("1 CARE WAY", "BOSTON", "MA", "021100000")
+#: Session configuration key (Settings.database_config): the coordinator's billing identity.
+COORDINATOR_KEY = "coordinator_billing"
 
 
 class ClaimRefusedError(DomainError):
@@ -63,8 +62,16 @@ class Prepared:
 
 
 def _payer_rules(payer: Payer | None) -> rules.ClaimRules:
+    """The payer's contract (``rules.claims``), checked: a bad setting is refused with
+    the setting named, never billed at a figure the contract does not say."""
     settings = payer.rules.get("claims") if payer is not None and payer.rules else None
-    return rules.claim_rules(settings if isinstance(settings, dict) else None)
+    return rules.claim_rules(settings)
+
+
+def coordinator(session: Session) -> rules.CoordinatorIdentity:
+    """The coordinator's billing identity from the operator's settings (the demo's
+    synthetic figures when none are configured)."""
+    return rules.coordinator_identity(session_config(session, COORDINATOR_KEY))
 
 
 def _authorisation(session: Session, referral_id: int) -> tuple[str | None, dict[str, int] | None]:
@@ -128,27 +135,29 @@ def prepare(
         if provider is not None
         else None
     )
+    us = coordinator(session)
+    coordinator_as_provider = x837.Provider(us.name, us.npi, us.taxonomy)
     billing = (
         rendering
         if contract.billed_by is rules.BilledBy.provider and rendering is not None
-        else COORDINATOR
+        else coordinator_as_provider
     )
-    tax_id = provider.ein if provider is not None and billing is rendering else COORDINATOR_TAX_ID
+    tax_id = provider.ein if provider is not None and billing is rendering else us.tax_id
     now = clock.now()
     claim_number = f"{referral.case_number}-{_next(session, referral.id)}"
     document = x837.Claim837(
         claim_number=claim_number,
-        submitter_name=COORDINATOR.name,
-        submitter_id="CARELOOP",
-        submitter_phone="6175550100",
+        submitter_name=us.name,
+        submitter_id=us.submitter_id,
+        submitter_phone=us.phone,
         receiver_name=payer.name if payer else "PAYER",
         receiver_id=payer.code if payer else "PAYER",
         billing=billing,
         billing_tax_id=tax_id,
-        billing_address=COORDINATOR_ADDRESS[0],
-        billing_city=COORDINATOR_ADDRESS[1],
-        billing_state=provider.state if provider is not None else COORDINATOR_ADDRESS[2],
-        billing_zip=COORDINATOR_ADDRESS[3],
+        billing_address=us.street,
+        billing_city=us.city,
+        billing_state=provider.state if provider is not None and billing is rendering else us.state,
+        billing_zip=us.zip_code,
         rendering=rendering,
         member_last=referral.member_last_name,
         member_first=referral.member_first_name,
