@@ -530,7 +530,7 @@ def demo(
     console = _console()
     settings = _settings()
     upgrade_database(settings.database_url)
-    database = Database.from_url(settings.database_url)
+    database = Database.from_url(settings.database_url, config=settings.database_config())
     tokens = seed_demo(database, clock=SystemClock())
     sign_ins = demo_sign_ins(database, clock=SystemClock(), roles=tokens)
     base = f"http://{host}:{port}"

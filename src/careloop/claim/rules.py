@@ -477,6 +477,49 @@ def total(lines: Sequence[PricedLine]) -> Decimal:
 
 
 @dataclass(frozen=True, slots=True)
+class Delivered:
+    """What one delivery or visit used of one ordered item (the scheduling domain's
+    record): the code, the units, and whether the equipment is rented."""
+
+    code: str
+    units: int
+    rental: bool | None = None
+
+
+def dme_modifiers(code: str, rental: bool | None) -> tuple[str, ...]:
+    """Rented equipment bills with RR; equipment bought (E and K codes not rented) with
+    NU; supplies and visits carry no DME modifier."""
+    if rental:
+        return ("RR",)
+    if code[:1] in {"E", "K"}:
+        return ("NU",)
+    return ()
+
+
+def delivery_lines(used: Sequence[Delivered], *, service_date: date, diagnoses: int) -> list[Line]:
+    """The service lines of a delivery or visit: one per item used, its units as
+    recorded, dated the day it was done, pointing at the claim's first diagnoses."""
+    pointers = tuple(range(1, min(max(diagnoses, 1), 4) + 1))
+    return [
+        Line(
+            code=u.code.upper(),
+            units=u.units,
+            service_date=service_date,
+            modifiers=dme_modifiers(u.code.upper(), u.rental),
+            pointers=pointers,
+        )
+        for u in used
+        if u.units > 0
+    ]
+
+
+def units_left(authorised: Mapping[str, int], billed: Mapping[str, int]) -> dict[str, int]:
+    """What an authorisation still allows, by code, after the units earlier claims under
+    it billed (never below zero)."""
+    return {code: max(units - billed.get(code, 0), 0) for code, units in authorised.items()}
+
+
+@dataclass(frozen=True, slots=True)
 class FilingWindow:
     opens: datetime
     warn_at: datetime

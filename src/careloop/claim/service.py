@@ -101,9 +101,11 @@ def prepare(
     lines: Sequence[rules.Line],
     *,
     clock: Clock,
+    appointment_id: int | None = None,
 ) -> Prepared:
     """Price, check, write and validate the claim; store it and open its filing clock.
-    Nothing is stored when a rule or pyx12 refuses it."""
+    Nothing is stored when a rule or pyx12 refuses it. Units are checked against what
+    the authorisation has left after the case's earlier claims under it."""
     referral = moves.locked(session, referral_id)
     done = session.scalars(
         select(Appointment).where(
@@ -115,6 +117,10 @@ def prepare(
     payer = session.get(Payer, referral.payer_id) if referral.payer_id else None
     contract = _payer_rules(payer)
     number, authorised = _authorisation(session, referral.id)
+    if number is not None and authorised is not None:
+        authorised = rules.units_left(
+            authorised, repository.units_billed(session, referral.id, number)
+        )
     if referral.authorization_required and authorised is None:
         raise ClaimRefusedError(
             "the case needs an authorisation and has none approved",
@@ -185,6 +191,7 @@ def prepare(
     claim = Claim(
         referral_id=referral.id,
         claim_number=claim_number,
+        appointment_id=appointment_id,
         status="prepared",
         billed_by=contract.billed_by.value,
         billing_npi=billing.npi,
@@ -227,6 +234,13 @@ def prepare(
         now=now,
     )
     moves.event(session, actor, referral, "claim.prepared", now=now, claim_number=claim_number)
+    # A claim made by hand settles what the case's refusals asked for; one made for a
+    # delivery, that delivery's.
+    for appointment in done:
+        if appointment_id is None or appointment.id == appointment_id:
+            events.publish(
+                "work.done", session=session, clock=clock, subject=refusal_subject(appointment.id)
+            )
     audit.record(
         session,
         actor,
@@ -237,6 +251,11 @@ def prepare(
         detail={"claim_id": claim.id},
     )
     return Prepared(claim.id, claim_number, document.total, text)
+
+
+def refusal_subject(appointment_id: int) -> str:
+    """The work item that says why a delivery's claim could not be prepared."""
+    return f"appointment:{appointment_id}:claim"
 
 
 def _next(session: Session, referral_id: int) -> int:

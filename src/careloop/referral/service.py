@@ -719,7 +719,9 @@ def close_referral(
         previous, ReferralAction.close, acknowledged=referral.acknowledged_at is not None
     )
     referral.updated_at = now
-    sla.close_all(session, referral.id, list(ClockKind), status=ClockStatus.cancelled, at=now)
+    # A delivery's claim is still prepared after the case closes (the money comes later).
+    kinds = [k for k in ClockKind if k is not ClockKind.claim_preparation]
+    sla.close_all(session, referral.id, kinds, status=ClockStatus.cancelled, at=now)
     moves.status_changed(session, referral, clock=clock)
     repository.insert_events(
         session,
