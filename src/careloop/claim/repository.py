@@ -46,3 +46,11 @@ def units_billed(session: Session, referral_id: int, authorization_number: str) 
         .group_by(ClaimLine.code)
     ).all()
     return {code: int(units or 0) for code, units in rows}
+
+
+def claims_of_referral(session: Session, referral_id: int) -> list[Claim]:
+    return list(
+        session.scalars(
+            select(Claim).where(Claim.referral_id == referral_id).order_by(Claim.id.desc())
+        )
+    )

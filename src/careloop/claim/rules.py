@@ -547,3 +547,84 @@ def filing_window(first_service: datetime, rules: ClaimRules = DEFAULT_CLAIM_RUL
             f"escalates {rules.escalate_days_before} days before it closes"
         ),
     )
+
+
+# ---- claim status (277, 005010X212) ------------------------------------------------
+
+#: STC01-1 claim status category codes (X12 external code list 507), in plain words.
+STATUS_CATEGORIES: Mapping[str, str] = {
+    "A0": "Acknowledged: forwarded to another payer",
+    "A1": "Acknowledged: the payer received the claim",
+    "A2": "Accepted: the payer is processing the claim",
+    "A3": "Returned: the payer could not process the claim; correct it and send it again",
+    "A4": "Not found: the payer has no record of the claim",
+    "A5": "Accepted for processing, then split by the payer",
+    "A6": "Rejected: information is missing; correct the claim and send it again",
+    "A7": "Rejected: information is invalid; correct the claim and send it again",
+    "A8": "Rejected: information does not agree; correct the claim and send it again",
+    "P0": "Pending: waiting for the payer's payment cycle",
+    "P1": "Pending: in process at the payer",
+    "P2": "Pending: under the payer's review",
+    "P3": "Pending: the payer asked the provider for information",
+    "P4": "Pending: the payer asked the member for information",
+    "P5": "Pending: held by the payer",
+    "F0": "Finalized: the payer's decision is made",
+    "F1": "Finalized: paid",
+    "F2": "Finalized: denied",
+    "F3": "Finalized: revised by the payer",
+    "F3F": "Finalized: forwarded to another payer",
+    "F3N": "Finalized: not forwarded",
+    "F4": "Finalized: no payment will be made",
+    "R0": "The payer asks for more information",
+    "R1": "The payer asks for more information",
+    "R3": "The payer asks for more information",
+    "R4": "The payer asks for more information",
+    "R5": "The payer asks for more information",
+    "E0": "The payer could not answer: its system failed",
+    "E1": "The payer could not answer: try again later",
+    "E2": "The payer could not answer: information is missing in the inquiry",
+    "E3": "The payer could not answer: try again later",
+    "E4": "The payer could not answer: the inquiry is invalid",
+    "D0": "The payer found nothing matching the inquiry",
+}
+#: Categories that need a person: the claim must be corrected, or was denied.
+STATUS_NEEDS_WORK = frozenset({"A3", "A4", "A6", "A7", "A8", "F2", "R0", "R1", "R3", "R4", "R5"})
+#: Categories after which asking again is pointless: the payer decided (the 835 follows)
+#: or the claim must be corrected and sent again first.
+STATUS_FINAL = frozenset({"A3", "A6", "A7", "A8", "F0", "F1", "F2", "F3", "F3F", "F3N", "F4"})
+#: Claims the payer answered with an 835 (paid, partly paid, denied): never asked about.
+ANSWERED = frozenset({"paid", "partly_paid", "denied"})
+#: The claim's own status in plain words.
+CLAIM_STATUS_WORDS: Mapping[str, str] = {
+    "prepared": "Sent to the payer",
+    "paid": "Paid",
+    "partly_paid": "Partly paid",
+    "denied": "Denied",
+}
+
+
+def status_words(category: str | None, code: str | None = None) -> str | None:
+    """A 277's STC category in plain words (with the payer's status code)."""
+    if not category:
+        return None
+    words = STATUS_CATEGORIES.get(category, f"Payer status {category}")
+    return f"{words} (status code {code})" if code else words
+
+
+def inquiry_due(
+    *,
+    status: str,
+    payer_status: str | None,
+    sent_at: datetime,
+    last_heard: datetime | None,
+    asked_at: datetime | None,
+    now: datetime,
+    rules: ClaimRules = DEFAULT_CLAIM_RULES,
+) -> bool:
+    """A claim with no answer from its payer ``status_inquiry_days`` after it went (or
+    after the last word or question, whichever is later) is asked about with a 276;
+    never once an 835 answered it or the payer's 277 said its decision is final."""
+    if status in ANSWERED or (payer_status or "") in STATUS_FINAL:
+        return False
+    since = max(t for t in (sent_at, last_heard, asked_at) if t is not None)
+    return now - since >= timedelta(days=rules.status_inquiry_days)

@@ -61,7 +61,7 @@ class Prepared:
     x12: str
 
 
-def _payer_rules(payer: Payer | None) -> rules.ClaimRules:
+def payer_contract(payer: Payer | None) -> rules.ClaimRules:
     """The payer's contract (``rules.claims``), checked: a bad setting is refused with
     the setting named, never billed at a figure the contract does not say."""
     settings = payer.rules.get("claims") if payer is not None and payer.rules else None
@@ -115,7 +115,7 @@ def prepare(
     if not done:
         raise NothingToBillError(f"case {referral.case_number} has nothing delivered yet")
     payer = session.get(Payer, referral.payer_id) if referral.payer_id else None
-    contract = _payer_rules(payer)
+    contract = payer_contract(payer)
     number, authorised = _authorisation(session, referral.id)
     if number is not None and authorised is not None:
         authorised = rules.units_left(

@@ -5,7 +5,6 @@ what to fix (both databases, committed transactions as the worker sees them)."""
 
 from __future__ import annotations
 
-from datetime import date
 from decimal import Decimal
 
 from sqlalchemy import func, select
@@ -16,57 +15,14 @@ from careloop.claim import delivery
 from careloop.claim.models import Claim, ClaimLine
 from careloop.core.clock import FixedClock
 from careloop.db.session import Database
-from careloop.prior_auth import service as prior_auth
-from careloop.prior_auth.rules import Outcome
-from careloop.prior_auth.schemas import AuthorizationRequestIn, DecisionIn, ItemDecisionIn
 from careloop.referral import service as referral_service
 from careloop.referral.models import ReferralEvent
 from careloop.referral.schemas import CloseIn
-from careloop.scheduling import service as scheduling
 from careloop.scheduling.models import Appointment
 from careloop.scheduling.rules import AppointmentStatus
-from careloop.scheduling.rules import Outcome as Done
-from careloop.scheduling.schemas import OutcomeIn
 from careloop.workqueue.models import WorkItem
+from tests.integration.auto_claim_path import delivered
 from tests.integration.care_path.test_care_path import DRESSINGS, OXYGEN, Path
-
-
-def _delivered(path: Path, items: list[dict[str, object]], code: str, units: int) -> str:
-    """A case authorised for ``units`` of ``code``, accepted, delivered."""
-    clock = path.clock
-    number = path.case(prior_auth=code, items=items)
-    path.verify(number)
-    request = prior_auth.request_authorization(
-        path.session, path.manager, number, AuthorizationRequestIn(), clock=clock
-    )
-    prior_auth.record_decision(
-        path.session,
-        path.reviewer,
-        request.id,
-        DecisionIn(
-            outcome=Outcome.approved,
-            authorization_number="PA-31",
-            valid_from=date(2026, 11, 24),
-            valid_to=date(2027, 5, 24),
-            items=[ItemDecisionIn(line=1, units_approved=units)],
-        ),
-        clock=clock,
-    )
-    path.accepted(number)
-    booked = path.schedule(number)
-    scheduling.record_outcome(
-        path.session,
-        path.supplier.staff,
-        booked.id,  # type: ignore[attr-defined]
-        OutcomeIn(
-            outcome=Done.delivered,
-            at=clock.now(),
-            received_by="Member",
-            serial_numbers=["SN-7"] if code.startswith("E") else [],
-        ),
-        clock=clock,
-    )
-    return number
 
 
 def _claims(session: Session) -> list[Claim]:
@@ -78,7 +34,7 @@ def test_a_delivery_gets_exactly_one_claim_however_often_the_worker_runs(
 ) -> None:
     with committed_database.unit_of_work() as session:
         path = Path(session, clock)
-        number = _delivered(path, OXYGEN, "E1390", 1)
+        number = delivered(path, OXYGEN, "E1390", 1)
         assert _claims(session) == []  # the worker prepares it, not the delivery
     fired = worker.run_until_idle(committed_database, clock=clock)
     again = worker.run_until_idle(committed_database, clock=clock)
@@ -110,7 +66,7 @@ def test_a_refused_claim_stores_nothing_but_a_work_item_saying_what_to_fix(
     with committed_database.unit_of_work() as session:
         # A6212 (foam dressing) is on no default fee schedule and this contract names none.
         path = Path(session, clock)
-        number = _delivered(path, DRESSINGS, "A6212", 10)
+        number = delivered(path, DRESSINGS, "A6212", 10)
     worker.run_until_idle(committed_database, clock=clock)
     with committed_database.unit_of_work() as session:
         assert session.scalar(select(func.count()).select_from(Claim)) == 0
@@ -128,7 +84,7 @@ def test_the_payers_fee_schedule_prices_a_delivered_supply(
 ) -> None:
     with committed_database.unit_of_work() as session:
         path = Path(session, clock, payer_rules={"claims": {"fee_schedule": {"A6212": "2.15"}}})
-        _delivered(path, DRESSINGS, "A6212", 10)
+        delivered(path, DRESSINGS, "A6212", 10)
     worker.run_until_idle(committed_database, clock=clock)
     with committed_database.unit_of_work() as session:
         (claim,) = _claims(session)
@@ -144,7 +100,7 @@ def test_a_case_closed_before_the_worker_runs_still_gets_its_claim(
 ) -> None:
     with committed_database.unit_of_work() as session:
         path = Path(session, clock)
-        number = _delivered(path, OXYGEN, "E1390", 1)
+        number = delivered(path, OXYGEN, "E1390", 1)
         referral_service.close_referral(
             session, path.manager, number, CloseIn(note="Set up; member trained"), clock=clock
         )
