@@ -216,10 +216,8 @@ def record_payer_status(
         "claim.payer_status",
         now=now,
         claim_number=claim.claim_number,
-        category=category,
-        code=code,
         status=words,
-        effective=effective.isoformat(),
+        effective_on=effective.isoformat(),
         source=source,
     )
     if category in rules.STATUS_NEEDS_WORK:
