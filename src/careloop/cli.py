@@ -286,7 +286,9 @@ def payer_add(
     name: str,
     rules: Annotated[str | None, typer.Option(help="JSON rule overrides")] = None,
 ) -> None:
-    """Register a payer, optionally with rule overrides (see payer/rules.py)."""
+    """Register a payer, optionally with rule overrides (see payer/rules.py; the claims
+    contract, claim/rules.py)."""
+    from careloop.claim import service as claim_service
     from careloop.payer import service as payer_service
 
     database = _database()
@@ -296,6 +298,7 @@ def payer_add(
         _console(stderr=True).print(f"[red]error[/red]: --rules is not JSON: {exc}")
         raise typer.Exit(2) from None
     try:
+        claim_service.check_contract(overrides)
         with database.unit_of_work() as session:
             payer_service.add_payer(
                 session, code=code, name=name, rules=overrides, clock=SystemClock()

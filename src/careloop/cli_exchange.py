@@ -82,8 +82,8 @@ def x12_receive(
     watch: Annotated[bool, typer.Option(help="Keep polling the inbound folder")] = False,
     every: Annotated[float, typer.Option(help="Seconds between polls with --watch")] = 2.0,
 ) -> None:
-    """Hand stored files to the clearinghouse, then read the payers' answers (271, 278,
-    999) from the inbound folder into the cases. A file that cannot be read is moved to
+    """Hand stored files to the clearinghouse, then read the payers' answers (271, 277,
+    278, 999) from the inbound folder into the cases. A file that cannot be read is moved to
     inbound/rejected/ and answered with a 999 naming the segment."""
     from careloop.clearinghouse import tasks as clearinghouse_tasks
 

@@ -8,7 +8,7 @@ a malformed file posts nothing; every denial on it opens a work item (the work q
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from decimal import Decimal
@@ -66,6 +66,17 @@ def payer_contract(payer: Payer | None) -> rules.ClaimRules:
     the setting named, never billed at a figure the contract does not say."""
     settings = payer.rules.get("claims") if payer is not None and payer.rules else None
     return rules.claim_rules(settings)
+
+
+def check_contract(payer_rules: Mapping[str, object] | None) -> None:
+    """Refuse a payer's rule overrides whose ``claims`` settings break a rule (the payer
+    domain, below this one, leaves that group to the claim domain)."""
+    claims = (payer_rules or {}).get("claims")
+    if claims is not None and not isinstance(claims, Mapping):
+        raise rules.ClaimContractError(
+            "rules.claims: an object of claim settings", field="rules.claims"
+        )
+    rules.claim_rules(claims)
 
 
 def coordinator(session: Session) -> rules.CoordinatorIdentity:

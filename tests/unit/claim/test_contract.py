@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from careloop.claim import rules
+from careloop.claim import rules, service
 from careloop.settings import Settings
 from careloop.startup import check_configuration
 
@@ -152,3 +152,12 @@ class TestCoordinatorIdentity:
         assert caught.value.field == setting
         with pytest.raises(ValueError, match=setting):
             check_configuration(settings)
+
+
+def test_a_payers_overrides_are_checked_for_their_claims_contract() -> None:
+    service.check_contract({"intake": {}, "claims": {"filing_days": 120}})
+    service.check_contract(None)
+    with pytest.raises(rules.ClaimContractError, match=r"rules\.claims\.filing_days"):
+        service.check_contract({"claims": {"filing_days": 365}})
+    with pytest.raises(rules.ClaimContractError, match="an object of claim settings"):
+        service.check_contract({"claims": ["billed_by"]})
