@@ -119,9 +119,9 @@ def test_a_277_with_an_unknown_status_or_a_damaged_segment_changes_nothing(
 
     damaged = text.replace("STC*A2:20*", "XYZ*1~\nSTC*A2:20*", 1)
     damaged = re.sub(r"SE\*(\d+)\*", lambda m: f"SE*{int(m.group(1)) + 1}*", damaged)
-    damaged = damaged.replace("000000001*0*T", "000000091*0*T").replace(
-        "IEA*1*000000001", "IEA*1*000000091"
-    )
+    # Another interchange (its own control number), damaged in its body.
+    damaged = re.sub(r"\*00501\*\d{9}\*", "*00501*000009991*", damaged)
+    damaged = re.sub(r"IEA\*1\*\d{9}", "IEA*1*000009991", damaged)
     (tmp_path / "inbound" / "277-damaged.x12").write_text(damaged)
     [rejected] = tasks.exchange_once(database, FolderExchange(tmp_path), clock=clock, config=config)
     assert rejected.status is ExchangeStatus.rejected
