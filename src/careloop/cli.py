@@ -286,7 +286,9 @@ def payer_add(
     name: str,
     rules: Annotated[str | None, typer.Option(help="JSON rule overrides")] = None,
 ) -> None:
-    """Register a payer, optionally with rule overrides (see payer/rules.py)."""
+    """Register a payer, optionally with rule overrides (see payer/rules.py; the claims
+    contract, claim/rules.py)."""
+    from careloop.claim import service as claim_service
     from careloop.payer import service as payer_service
 
     database = _database()
@@ -296,6 +298,7 @@ def payer_add(
         _console(stderr=True).print(f"[red]error[/red]: --rules is not JSON: {exc}")
         raise typer.Exit(2) from None
     try:
+        claim_service.check_contract(overrides)
         with database.unit_of_work() as session:
             payer_service.add_payer(
                 session, code=code, name=name, rules=overrides, clock=SystemClock()
@@ -530,7 +533,7 @@ def demo(
     console = _console()
     settings = _settings()
     upgrade_database(settings.database_url)
-    database = Database.from_url(settings.database_url)
+    database = Database.from_url(settings.database_url, config=settings.database_config())
     tokens = seed_demo(database, clock=SystemClock())
     sign_ins = demo_sign_ins(database, clock=SystemClock(), roles=tokens)
     base = f"http://{host}:{port}"

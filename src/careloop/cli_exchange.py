@@ -82,8 +82,8 @@ def x12_receive(
     watch: Annotated[bool, typer.Option(help="Keep polling the inbound folder")] = False,
     every: Annotated[float, typer.Option(help="Seconds between polls with --watch")] = 2.0,
 ) -> None:
-    """Hand stored files to the clearinghouse, then read the payers' answers (271, 278,
-    999) from the inbound folder into the cases. A file that cannot be read is moved to
+    """Hand stored files to the clearinghouse, then read the payers' answers (271, 277,
+    278, 999) from the inbound folder into the cases. A file that cannot be read is moved to
     inbound/rejected/ and answered with a 999 naming the segment."""
     from careloop.clearinghouse import tasks as clearinghouse_tasks
 
@@ -395,3 +395,49 @@ def claims_import_835(path: Path) -> None:
         f"{posted.claims_posted} claim(s) posted, {posted.denials} denial(s) sent to the work "
         f"queue, {len(posted.unmatched)} unmatched; paid minus expected {posted.variance}"
     )
+
+
+@claims_app.command("status")
+def claims_status(
+    claim_number: Annotated[
+        str | None,
+        typer.Argument(help="One claim to ask about; without it, every claim that is due"),
+    ] = None,
+) -> None:
+    """Ask payers for the status of claims (276, 005010X212) through the clearinghouse:
+    one claim, or every claim its payer has not answered after the contract's days
+    (``status_inquiry_days``, 30 by default). The 277 answers are read by
+    `careloop x12 receive`."""
+    from careloop.clearinghouse import claim_status
+    from careloop.clearinghouse import service as clearinghouse
+    from careloop.clearinghouse import tasks as clearinghouse_tasks
+
+    settings = _settings()
+    database = _database()
+    config = clearinghouse_tasks.config_from(settings)
+    try:
+        if claim_number:
+            with database.unit_of_work() as session:
+                sent = [
+                    claim_status.send_status_inquiry(
+                        session,
+                        clearinghouse.CLEARINGHOUSE_ACTOR,
+                        claim_number,
+                        clock=SystemClock(),
+                        config=config,
+                    )
+                ]
+        else:
+            sent = clearinghouse_tasks.ask_claim_status(
+                database, clock=SystemClock(), config=config
+            )
+    except DomainError as exc:
+        _fail(exc)
+    with database.unit_of_work() as session:
+        clearinghouse.deliver_pending(
+            session, clearinghouse_tasks.exchange_from(settings), clock=SystemClock()
+        )
+    for s in sent:
+        _console().print(f"276 for {s.case_number} sent as {s.file_name}")
+    if not sent:
+        _console().print("no claim is due for a status inquiry")

@@ -85,6 +85,20 @@ class Settings(BaseSettings):
     clearinghouse_auto_review: bool = False
     # The payer simulator's rules per payer code, e.g. {"NEHP": {"deny_codes": ["E0260"]}}.
     payer_simulator_rules: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # The coordinator's billing identity on the claims it sends (837P submitter and, when a
+    # payer's contract has the coordinator bill, billing provider). The defaults are the
+    # demo's synthetic figures; each is checked at start (claim.rules.coordinator_identity:
+    # the NPI's Luhn check digit, a 9-digit EIN, a NUCC taxonomy code).
+    billing_name: str = "CARELOOP CARE COORDINATION"
+    billing_npi: str = "1234567893"
+    billing_taxonomy: str = "171M00000X"
+    billing_tax_id: str = "123456789"
+    billing_street: str = "1 CARE WAY"
+    billing_city: str = "BOSTON"
+    billing_state: str = "MA"
+    billing_zip: str = "021100000"
+    billing_submitter_id: str = "CARELOOP"
+    billing_phone: str = "6175550100"
     # The document store (document.store.FolderStore): files by SHA-256 under this folder.
     document_dir: Path = Path("var") / "documents"
     # Largest file a document upload may be (bytes); larger ones answer 413 while they
@@ -136,6 +150,22 @@ class Settings(BaseSettings):
         return {
             "matching_weights": dict(self.matching_weights),
             "webhook_allow_private_addresses": self.webhook_allow_private_addresses,
+            "coordinator_billing": self.coordinator_billing(),
+        }
+
+    def coordinator_billing(self) -> dict[str, str]:
+        """The coordinator's billing identity as claim.rules.coordinator_identity reads it."""
+        return {
+            "name": self.billing_name,
+            "npi": self.billing_npi,
+            "taxonomy": self.billing_taxonomy,
+            "tax_id": self.billing_tax_id,
+            "street": self.billing_street,
+            "city": self.billing_city,
+            "state": self.billing_state,
+            "zip_code": self.billing_zip,
+            "submitter_id": self.billing_submitter_id,
+            "phone": self.billing_phone,
         }
 
     @property

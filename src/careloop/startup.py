@@ -4,6 +4,8 @@ command line imports it without the web framework (careloop.app re-exports it)."
 
 from __future__ import annotations
 
+from careloop.claim.rules import coordinator_identity
+from careloop.core.errors import DomainError
 from careloop.matching.rules import MatchingWeights
 from careloop.settings import Settings
 
@@ -11,6 +13,10 @@ from careloop.settings import Settings
 def check_configuration(settings: Settings) -> None:
     """Refuse to start on configuration a use case would trip over later."""
     MatchingWeights.from_config(settings.matching_weights)  # names a bad weight
+    try:
+        coordinator_identity(settings.coordinator_billing())
+    except DomainError as exc:  # names the setting and the rule it breaks
+        raise ValueError(exc.detail) from None
     if settings.demo_skip_totp and settings.environment != "demo":
         raise ValueError(
             "CARELOOP_DEMO_SKIP_TOTP is a demo setting (staff sign in without a second "

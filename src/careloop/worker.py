@@ -67,6 +67,7 @@ HANDLERS: dict[ClockKind, Handler] = {
     ClockKind.grievance_acknowledgement: grievance_tasks.on_window_due,
     ClockKind.grievance_resolution: grievance_tasks.on_window_due,
     ClockKind.timely_filing: claim_tasks.on_filing_due,
+    ClockKind.claim_preparation: claim_tasks.on_claim_due,
 }
 
 BatchHandler = Callable[[Session, list[ClockRow], Clock], dict[int, ClockStatus]]

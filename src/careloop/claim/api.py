@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
 from sqlalchemy.orm import Session
 
-from careloop.claim import rules, service
-from careloop.claim.schemas import ClaimCreate, ClaimRead, RemittanceRead
+from careloop.claim import rules, service, status
+from careloop.claim.schemas import (
+    ClaimCreate,
+    ClaimList,
+    ClaimRead,
+    ClaimSummary,
+    RemittanceRead,
+)
 from careloop.core.actor import Actor
 from careloop.core.errors import DomainError
 from careloop.web.openapi import BODY, COMMON, PROBLEM, json_body
 from careloop.web.routes import with_body
-from careloop.web.transaction import Credentials, clock_of, use_case
+from careloop.web.transaction import Credentials, clock_of, run_use_case, use_case
 
 router = APIRouter(prefix="/api/v1", tags=["claims and remittance"])
 
@@ -75,6 +82,22 @@ async def prepare_claim(
         )
 
     return await with_body(request, credentials, ClaimCreate, call, permission="claim:prepare")
+
+
+@router.get(
+    "/referrals/{case_number}/claims",
+    response_model=ClaimList,
+    summary="The claims of a case, newest first, with the payer's last status (277)",
+    responses=_CASE,
+)
+def list_claims(case_number: CaseNumber, request: Request, credentials: Credentials) -> ClaimList:
+    clock = clock_of(request)
+
+    def work(session: Session, actor: Actor) -> ClaimList:
+        claims = status.list_claims(session, actor, case_number.strip().upper(), clock=clock)
+        return ClaimList(items=[ClaimSummary.model_validate(asdict(c)) for c in claims])
+
+    return run_use_case(request, credentials, work)
 
 
 @router.post(

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, ForeignKey, Integer, String, Text
+from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from careloop.db.base import Base
@@ -16,12 +16,21 @@ from careloop.db.types import JSONVariant, UTCDateTime
 
 class Claim(Base):
     __tablename__ = "claims"
+    __table_args__ = (
+        # The status inquiry's sweep: claims still waiting, oldest first.
+        Index("ix_claims_status_created_at", "status", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     referral_id: Mapped[int] = mapped_column(
         ForeignKey("referrals.id", ondelete="CASCADE"), index=True
     )
     claim_number: Mapped[str] = mapped_column(String(38), unique=True)
+    # The delivery or visit the worker billed (one claim per appointment: the unique
+    # constraint is the last line of defence when two passes race).
+    appointment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("appointments.id", ondelete="SET NULL"), unique=True
+    )
     # prepared (837P written, 0 pyx12 errors), paid, partly_paid, denied.
     status: Mapped[str] = mapped_column(String(20))
     billed_by: Mapped[str] = mapped_column(String(20))
@@ -38,6 +47,12 @@ class Claim(Base):
     filing_escalates_at: Mapped[datetime] = mapped_column(UTCDateTime())
     x12: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The payer's last word from a 277 (STC01-1 category such as A1, F1; STC01-2 the
+    # status code) and when it was read; when CareLoop last asked (a 276).
+    payer_status: Mapped[str | None] = mapped_column(String(3))
+    payer_status_code: Mapped[str | None] = mapped_column(String(5))
+    payer_status_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    status_asked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class ClaimLine(Base):

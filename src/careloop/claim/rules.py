@@ -8,12 +8,15 @@ never enters (a float charge is refused, not converted).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, InvalidOperation
 from enum import StrEnum
+from typing import Any
 
+from careloop.codes.npi import npi_problem
 from careloop.core.errors import DomainError, FieldError
 
 CENT = Decimal("0.01")
@@ -78,6 +81,26 @@ DEFAULT_FEE_SCHEDULE: Mapping[tuple[str, str], Decimal] = {
 }
 
 
+#: SBR09 claim filing indicators a contract may name (X12 code list 1032, the ones a
+#: home-care claim is filed under).
+FILING_INDICATORS = {
+    "CI": "commercial insurance",
+    "BL": "Blue Cross Blue Shield",
+    "HM": "health maintenance organisation",
+    "MA": "Medicare Part A",
+    "MB": "Medicare Part B",
+    "MC": "Medicaid",
+    "16": "Medicare Advantage (HMO)",
+}
+#: A claim the payer has not answered this many days after it went is asked about with a
+#: 276 (prompt-pay laws commonly give a clean claim 30 days; CAQH CORE's claim status
+#: rules leave the interval to the trading partners).
+DEFAULT_STATUS_INQUIRY_DAYS = 30
+STATUS_INQUIRY_DAYS_MAX = 180
+
+_CODE = re.compile(r"^(?:[A-Z]\d{4}|\d{4}[0-9A-Z])$")
+
+
 @dataclass(frozen=True, slots=True)
 class ClaimRules:
     """A payer's claim rule (contract terms); every figure defaults to DOMAIN.md's."""
@@ -92,6 +115,8 @@ class ClaimRules:
     )
     #: SBR09 claim filing indicator: CI commercial, MC Medicaid, MB Medicare Part B, HM HMO.
     filing_indicator: str = "CI"
+    #: Days without an answer after which the payer is asked for the claim's status (276).
+    status_inquiry_days: int = DEFAULT_STATUS_INQUIRY_DAYS
 
     def __post_init__(self) -> None:
         if not FILING_DAYS_MIN <= self.filing_days <= FILING_DAYS_MAX:
@@ -104,16 +129,209 @@ class ClaimRules:
 DEFAULT_CLAIM_RULES = ClaimRules()
 
 
-def claim_rules(payer: Mapping[str, object] | None) -> ClaimRules:
-    """A payer's rule from its settings (``claims`` in the payer's rules mapping), the
-    defaults where it says nothing."""
-    settings = payer or {}
-    return ClaimRules(
-        billed_by=BilledBy(str(settings.get("billed_by", BilledBy.provider.value))),
-        filing_days=int(str(settings.get("filing_days", DEFAULT_FILING_DAYS))),
-        rounding=Rounding(str(settings.get("rounding", Rounding.half_up.value))),
-        filing_indicator=str(settings.get("filing_indicator", "CI")),
+class ClaimContractError(DomainError):
+    """A payer's claim settings (``rules.claims``) or the coordinator's billing identity
+    break a rule; ``field`` names the setting."""
+
+    code = "claim_contract"
+    status = 422
+    title = "The claim settings break a rule"
+
+
+#: The settings a payer's ``claims`` mapping may hold.
+CONTRACT_SETTINGS = frozenset(
+    {
+        "billed_by",
+        "filing_days",
+        "warn_share",
+        "escalate_days_before",
+        "rounding",
+        "filing_indicator",
+        "fee_schedule",
+        "status_inquiry_days",
+    }
+)
+_WHERE = "rules.claims"
+
+
+def _refuse(key: str, message: str) -> ClaimContractError:
+    return ClaimContractError(
+        f"{_WHERE}.{key}: {message}",
+        field=f"{_WHERE}.{key}",
+        errors=[FieldError(f"{_WHERE}.{key}", message)],
     )
+
+
+def _whole(settings: Mapping[str, object], key: str, low: int, high: int, what: str) -> int:
+    value = settings[key]
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise _refuse(key, f"{what} is a whole number of days, not {value!r}")
+    if not low <= value <= high:
+        raise _refuse(key, f"{what} is {low}-{high} days, not {value}")
+    return value
+
+
+def _choice(settings: Mapping[str, object], key: str, allowed: Sequence[str]) -> str:
+    value = settings[key]
+    if not isinstance(value, str) or value not in allowed:
+        raise _refuse(key, f"one of {', '.join(allowed)}, not {value!r}")
+    return value
+
+
+def _share(value: object) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        raise _refuse("warn_share", f"a share between 0 and 1, not {value!r}")
+    try:
+        share = Decimal(str(value))
+    except InvalidOperation:
+        raise _refuse("warn_share", f"a share between 0 and 1, not {value!r}") from None
+    if not Decimal(0) < share < Decimal(1):
+        raise _refuse("warn_share", f"a share strictly between 0 and 1, not {value}")
+    return share
+
+
+def contract_price(key: str, value: object) -> Decimal:
+    """A fee schedule's price per unit: written as text (``"178.40"``) or a whole number,
+    never a float (a float is not an exact amount), never negative, at most cents."""
+    where = f"fee_schedule.{key}"
+    if isinstance(value, float):
+        raise _refuse(where, f'a price is written as text, e.g. "{value:.2f}", not a float')
+    if isinstance(value, bool) or not isinstance(value, int | str | Decimal):
+        raise _refuse(where, f"a price is an amount of dollars, not {value!r}")
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise _refuse(where, f"{value!r} is not an amount of dollars") from None
+    if not amount.is_finite():
+        raise _refuse(where, f"{value!r} is not an amount of dollars")
+    if amount < 0:
+        raise _refuse(where, f"a price cannot be negative ({amount})")
+    if amount != amount.quantize(CENT):
+        raise _refuse(where, f"a price is in whole cents, not {amount}")
+    return amount.quantize(CENT)
+
+
+def fee_schedule(data: object) -> dict[tuple[str, str], Decimal]:
+    """A contract's fee schedule: ``{"E0260-RR": "178.40", "A4253": "0.81"}`` (HCPCS or
+    CPT code, a known modifier after a dash when the price depends on it), validated."""
+    if not isinstance(data, Mapping):
+        raise _refuse("fee_schedule", 'an object of prices, e.g. {"E0260-RR": "178.40"}')
+    out: dict[tuple[str, str], Decimal] = {}
+    for raw, value in data.items():
+        key = str(raw).strip().upper()
+        code, _, modifier = key.partition("-")
+        if not _CODE.match(code):
+            raise _refuse(
+                f"fee_schedule.{raw}",
+                f"{code!r} is not a HCPCS code (a letter and four digits) or a CPT code",
+            )
+        if modifier and modifier not in DME_MODIFIERS:
+            raise _refuse(f"fee_schedule.{raw}", f"{modifier!r} is not a known modifier")
+        out[(code, modifier)] = contract_price(str(raw), value)
+    return out
+
+
+def claim_rules(settings: Mapping[str, object] | None) -> ClaimRules:
+    """A payer's rule from its settings (``claims`` in the payer's rules mapping), the
+    defaults where it says nothing. Every setting is checked: a bad one raises
+    :class:`ClaimContractError` naming it and the rule it breaks. A fee schedule's prices
+    replace the default ones for the codes it names; the others keep the default."""
+    settings = settings or {}
+    if not isinstance(settings, Mapping):
+        raise ClaimContractError(f"{_WHERE}: an object of claim settings", field=_WHERE)
+    unknown = sorted(set(settings) - CONTRACT_SETTINGS)
+    if unknown:
+        raise _refuse(
+            unknown[0], "not a claim setting (known: " + ", ".join(sorted(CONTRACT_SETTINGS)) + ")"
+        )
+    values: dict[str, Any] = {}
+    if "billed_by" in settings:
+        values["billed_by"] = BilledBy(_choice(settings, "billed_by", [b.value for b in BilledBy]))
+    if "filing_days" in settings:
+        values["filing_days"] = _whole(
+            settings, "filing_days", FILING_DAYS_MIN, FILING_DAYS_MAX, "a filing window"
+        )
+    if "warn_share" in settings:
+        values["warn_share"] = _share(settings["warn_share"])
+    if "rounding" in settings:
+        values["rounding"] = Rounding(_choice(settings, "rounding", [r.value for r in Rounding]))
+    if "filing_indicator" in settings:
+        values["filing_indicator"] = _choice(settings, "filing_indicator", list(FILING_INDICATORS))
+    if "status_inquiry_days" in settings:
+        values["status_inquiry_days"] = _whole(
+            settings, "status_inquiry_days", 1, STATUS_INQUIRY_DAYS_MAX, "the wait for an answer"
+        )
+    filing_days = values.get("filing_days", DEFAULT_FILING_DAYS)
+    if "escalate_days_before" in settings:
+        values["escalate_days_before"] = _whole(
+            settings,
+            "escalate_days_before",
+            0,
+            filing_days - 1,
+            "the escalation before the window closes",
+        )
+    if "fee_schedule" in settings:
+        values["fee_schedule"] = {**DEFAULT_FEE_SCHEDULE, **fee_schedule(settings["fee_schedule"])}
+    return ClaimRules(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class CoordinatorIdentity:
+    """Who the coordinator is when it bills or submits (837P loops 1000A and 2010AA):
+    the operator's settings (``CARELOOP_BILLING_*``); the defaults are the demo's
+    synthetic figures."""
+
+    name: str = "CARELOOP CARE COORDINATION"
+    npi: str = "1234567893"
+    taxonomy: str = "171M00000X"
+    tax_id: str = "123456789"
+    street: str = "1 CARE WAY"
+    city: str = "BOSTON"
+    state: str = "MA"
+    zip_code: str = "021100000"
+    submitter_id: str = "CARELOOP"
+    phone: str = "6175550100"
+
+
+DEFAULT_COORDINATOR = CoordinatorIdentity()
+
+#: Each identity field, the setting that sets it, its pattern and the rule in words.
+_IDENTITY_RULES: dict[str, tuple[str, str, str]] = {
+    "name": ("CARELOOP_BILLING_NAME", r"^[A-Z0-9 .,&'-]{1,60}$", "1-60 letters, digits, spaces"),
+    "npi": ("CARELOOP_BILLING_NPI", r"^\d{10}$", "10 digits"),
+    "taxonomy": ("CARELOOP_BILLING_TAXONOMY", r"^\d{3}[0-9A-Z]{6}X$", "a NUCC taxonomy code"),
+    "tax_id": ("CARELOOP_BILLING_TAX_ID", r"^\d{9}$", "an EIN of 9 digits"),
+    "street": ("CARELOOP_BILLING_STREET", r"^[A-Z0-9 .,#'/-]{1,55}$", "a street address"),
+    "city": ("CARELOOP_BILLING_CITY", r"^[A-Z .'-]{2,30}$", "a city name"),
+    "state": ("CARELOOP_BILLING_STATE", r"^[A-Z]{2}$", "a two-letter state code"),
+    "zip_code": ("CARELOOP_BILLING_ZIP", r"^\d{5}(\d{4})?$", "a ZIP code of 5 or 9 digits"),
+    "submitter_id": (
+        "CARELOOP_BILLING_SUBMITTER_ID",
+        r"^[A-Z0-9]{2,15}$",
+        "2-15 letters or digits",
+    ),
+    "phone": ("CARELOOP_BILLING_PHONE", r"^\d{10}$", "10 digits"),
+}
+
+
+def coordinator_identity(config: Mapping[str, object] | None) -> CoordinatorIdentity:
+    """The coordinator's billing identity from the operator's settings, each field
+    checked (the NPI with its Luhn check digit); a bad one raises
+    :class:`ClaimContractError` naming the setting."""
+    if not config:
+        return DEFAULT_COORDINATOR
+    values: dict[str, str] = {}
+    for key, (setting, pattern, rule) in _IDENTITY_RULES.items():
+        value = str(config.get(key, getattr(DEFAULT_COORDINATOR, key))).strip().upper()
+        if not re.match(pattern, value):
+            raise ClaimContractError(f"{setting}: {rule}, not {value!r}", field=setting)
+        values[key] = value
+    problem = npi_problem(values["npi"])
+    if problem is not None:
+        raise ClaimContractError(
+            f"CARELOOP_BILLING_NPI: not a valid NPI ({problem})", field="CARELOOP_BILLING_NPI"
+        )
+    return CoordinatorIdentity(**values)
 
 
 def money(value: Decimal, rules: ClaimRules = DEFAULT_CLAIM_RULES) -> Decimal:
@@ -259,6 +477,49 @@ def total(lines: Sequence[PricedLine]) -> Decimal:
 
 
 @dataclass(frozen=True, slots=True)
+class Delivered:
+    """What one delivery or visit used of one ordered item (the scheduling domain's
+    record): the code, the units, and whether the equipment is rented."""
+
+    code: str
+    units: int
+    rental: bool | None = None
+
+
+def dme_modifiers(code: str, rental: bool | None) -> tuple[str, ...]:
+    """Rented equipment bills with RR; equipment bought (E and K codes not rented) with
+    NU; supplies and visits carry no DME modifier."""
+    if rental:
+        return ("RR",)
+    if code[:1] in {"E", "K"}:
+        return ("NU",)
+    return ()
+
+
+def delivery_lines(used: Sequence[Delivered], *, service_date: date, diagnoses: int) -> list[Line]:
+    """The service lines of a delivery or visit: one per item used, its units as
+    recorded, dated the day it was done, pointing at the claim's first diagnoses."""
+    pointers = tuple(range(1, min(max(diagnoses, 1), 4) + 1))
+    return [
+        Line(
+            code=u.code.upper(),
+            units=u.units,
+            service_date=service_date,
+            modifiers=dme_modifiers(u.code.upper(), u.rental),
+            pointers=pointers,
+        )
+        for u in used
+        if u.units > 0
+    ]
+
+
+def units_left(authorised: Mapping[str, int], billed: Mapping[str, int]) -> dict[str, int]:
+    """What an authorisation still allows, by code, after the units earlier claims under
+    it billed (never below zero)."""
+    return {code: max(units - billed.get(code, 0), 0) for code, units in authorised.items()}
+
+
+@dataclass(frozen=True, slots=True)
 class FilingWindow:
     opens: datetime
     warn_at: datetime
@@ -286,3 +547,84 @@ def filing_window(first_service: datetime, rules: ClaimRules = DEFAULT_CLAIM_RUL
             f"escalates {rules.escalate_days_before} days before it closes"
         ),
     )
+
+
+# ---- claim status (277, 005010X212) ------------------------------------------------
+
+#: STC01-1 claim status category codes (X12 external code list 507), in plain words.
+STATUS_CATEGORIES: Mapping[str, str] = {
+    "A0": "Acknowledged: forwarded to another payer",
+    "A1": "Acknowledged: the payer received the claim",
+    "A2": "Accepted: the payer is processing the claim",
+    "A3": "Returned: the payer could not process the claim; correct it and send it again",
+    "A4": "Not found: the payer has no record of the claim",
+    "A5": "Accepted for processing, then split by the payer",
+    "A6": "Rejected: information is missing; correct the claim and send it again",
+    "A7": "Rejected: information is invalid; correct the claim and send it again",
+    "A8": "Rejected: information does not agree; correct the claim and send it again",
+    "P0": "Pending: waiting for the payer's payment cycle",
+    "P1": "Pending: in process at the payer",
+    "P2": "Pending: under the payer's review",
+    "P3": "Pending: the payer asked the provider for information",
+    "P4": "Pending: the payer asked the member for information",
+    "P5": "Pending: held by the payer",
+    "F0": "Finalized: the payer's decision is made",
+    "F1": "Finalized: paid",
+    "F2": "Finalized: denied",
+    "F3": "Finalized: revised by the payer",
+    "F3F": "Finalized: forwarded to another payer",
+    "F3N": "Finalized: not forwarded",
+    "F4": "Finalized: no payment will be made",
+    "R0": "The payer asks for more information",
+    "R1": "The payer asks for more information",
+    "R3": "The payer asks for more information",
+    "R4": "The payer asks for more information",
+    "R5": "The payer asks for more information",
+    "E0": "The payer could not answer: its system failed",
+    "E1": "The payer could not answer: try again later",
+    "E2": "The payer could not answer: information is missing in the inquiry",
+    "E3": "The payer could not answer: try again later",
+    "E4": "The payer could not answer: the inquiry is invalid",
+    "D0": "The payer found nothing matching the inquiry",
+}
+#: Categories that need a person: the claim must be corrected, or was denied.
+STATUS_NEEDS_WORK = frozenset({"A3", "A4", "A6", "A7", "A8", "F2", "R0", "R1", "R3", "R4", "R5"})
+#: Categories after which asking again is pointless: the payer decided (the 835 follows)
+#: or the claim must be corrected and sent again first.
+STATUS_FINAL = frozenset({"A3", "A6", "A7", "A8", "F0", "F1", "F2", "F3", "F3F", "F3N", "F4"})
+#: Claims the payer answered with an 835 (paid, partly paid, denied): never asked about.
+ANSWERED = frozenset({"paid", "partly_paid", "denied"})
+#: The claim's own status in plain words.
+CLAIM_STATUS_WORDS: Mapping[str, str] = {
+    "prepared": "Sent to the payer",
+    "paid": "Paid",
+    "partly_paid": "Partly paid",
+    "denied": "Denied",
+}
+
+
+def status_words(category: str | None, code: str | None = None) -> str | None:
+    """A 277's STC category in plain words (with the payer's status code)."""
+    if not category:
+        return None
+    words = STATUS_CATEGORIES.get(category, f"Payer status {category}")
+    return f"{words} (status code {code})" if code else words
+
+
+def inquiry_due(
+    *,
+    status: str,
+    payer_status: str | None,
+    sent_at: datetime,
+    last_heard: datetime | None,
+    asked_at: datetime | None,
+    now: datetime,
+    rules: ClaimRules = DEFAULT_CLAIM_RULES,
+) -> bool:
+    """A claim with no answer from its payer ``status_inquiry_days`` after it went (or
+    after the last word or question, whichever is later) is asked about with a 276;
+    never once an 835 answered it or the payer's 277 said its decision is final."""
+    if status in ANSWERED or (payer_status or "") in STATUS_FINAL:
+        return False
+    since = max(t for t in (sent_at, last_heard, asked_at) if t is not None)
+    return now - since >= timedelta(days=rules.status_inquiry_days)

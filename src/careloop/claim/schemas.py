@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -37,3 +38,27 @@ class RemittanceRead(BaseModel):
     denials: int
     unmatched: list[str]
     variance: Decimal
+
+
+class ClaimSummary(BaseModel):
+    """A claim of the case with what the payer last said of it, in plain words."""
+
+    claim_number: str
+    status: str
+    status_words: str
+    charge: Decimal
+    paid: Decimal
+    first_service_on: date
+    filing_closes_at: datetime
+    created_at: datetime
+    payer_status: str | None = Field(
+        None, description="STC01-1 claim status category of the payer's last 277 (e.g. A2, F1)"
+    )
+    payer_status_code: str | None = None
+    payer_status_words: str | None = Field(None, description="The payer's status in words")
+    payer_status_at: datetime | None = None
+    status_asked_at: datetime | None = Field(None, description="When the payer was last asked")
+
+
+class ClaimList(BaseModel):
+    items: list[ClaimSummary]

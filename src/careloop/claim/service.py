@@ -8,7 +8,7 @@ a malformed file posts nothing; every denial on it opens a work item (the work q
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from decimal import Decimal
@@ -23,6 +23,7 @@ from careloop.core import events
 from careloop.core.actor import Actor
 from careloop.core.clock import Clock
 from careloop.core.errors import ConflictError, DomainError, FieldError
+from careloop.db.session import session_config
 from careloop.identity.permissions import require
 from careloop.network.models import Provider
 from careloop.payer.models import Payer
@@ -37,10 +38,8 @@ from careloop.sla.models import ClockKind, ClockStatus
 #: What a claim may be billed for (the scheduling domain's outcomes).
 BILLABLE = (AppointmentStatus.delivered, AppointmentStatus.visit_done)
 
-#: The coordinator's identity when it bills (settings replace these synthetic figures).
-COORDINATOR = x837.Provider("CARELOOP CARE COORDINATION", "1234567893", "171M00000X")
-COORDINATOR_TAX_ID = "123456789"
-COORDINATOR_ADDRESS = ("1 CARE WAY", "BOSTON", "MA", "021100000")
+#: Session configuration key (Settings.database_config): the coordinator's billing identity.
+COORDINATOR_KEY = "coordinator_billing"
 
 
 class ClaimRefusedError(DomainError):
@@ -62,9 +61,28 @@ class Prepared:
     x12: str
 
 
-def _payer_rules(payer: Payer | None) -> rules.ClaimRules:
+def payer_contract(payer: Payer | None) -> rules.ClaimRules:
+    """The payer's contract (``rules.claims``), checked: a bad setting is refused with
+    the setting named, never billed at a figure the contract does not say."""
     settings = payer.rules.get("claims") if payer is not None and payer.rules else None
-    return rules.claim_rules(settings if isinstance(settings, dict) else None)
+    return rules.claim_rules(settings)
+
+
+def check_contract(payer_rules: Mapping[str, object] | None) -> None:
+    """Refuse a payer's rule overrides whose ``claims`` settings break a rule (the payer
+    domain, below this one, leaves that group to the claim domain)."""
+    claims = (payer_rules or {}).get("claims")
+    if claims is not None and not isinstance(claims, Mapping):
+        raise rules.ClaimContractError(
+            "rules.claims: an object of claim settings", field="rules.claims"
+        )
+    rules.claim_rules(claims)
+
+
+def coordinator(session: Session) -> rules.CoordinatorIdentity:
+    """The coordinator's billing identity from the operator's settings (the demo's
+    synthetic figures when none are configured)."""
+    return rules.coordinator_identity(session_config(session, COORDINATOR_KEY))
 
 
 def _authorisation(session: Session, referral_id: int) -> tuple[str | None, dict[str, int] | None]:
@@ -94,9 +112,11 @@ def prepare(
     lines: Sequence[rules.Line],
     *,
     clock: Clock,
+    appointment_id: int | None = None,
 ) -> Prepared:
     """Price, check, write and validate the claim; store it and open its filing clock.
-    Nothing is stored when a rule or pyx12 refuses it."""
+    Nothing is stored when a rule or pyx12 refuses it. Units are checked against what
+    the authorisation has left after the case's earlier claims under it."""
     referral = moves.locked(session, referral_id)
     done = session.scalars(
         select(Appointment).where(
@@ -106,8 +126,12 @@ def prepare(
     if not done:
         raise NothingToBillError(f"case {referral.case_number} has nothing delivered yet")
     payer = session.get(Payer, referral.payer_id) if referral.payer_id else None
-    contract = _payer_rules(payer)
+    contract = payer_contract(payer)
     number, authorised = _authorisation(session, referral.id)
+    if number is not None and authorised is not None:
+        authorised = rules.units_left(
+            authorised, repository.units_billed(session, referral.id, number)
+        )
     if referral.authorization_required and authorised is None:
         raise ClaimRefusedError(
             "the case needs an authorisation and has none approved",
@@ -128,27 +152,29 @@ def prepare(
         if provider is not None
         else None
     )
+    us = coordinator(session)
+    coordinator_as_provider = x837.Provider(us.name, us.npi, us.taxonomy)
     billing = (
         rendering
         if contract.billed_by is rules.BilledBy.provider and rendering is not None
-        else COORDINATOR
+        else coordinator_as_provider
     )
-    tax_id = provider.ein if provider is not None and billing is rendering else COORDINATOR_TAX_ID
+    tax_id = provider.ein if provider is not None and billing is rendering else us.tax_id
     now = clock.now()
     claim_number = f"{referral.case_number}-{_next(session, referral.id)}"
     document = x837.Claim837(
         claim_number=claim_number,
-        submitter_name=COORDINATOR.name,
-        submitter_id="CARELOOP",
-        submitter_phone="6175550100",
+        submitter_name=us.name,
+        submitter_id=us.submitter_id,
+        submitter_phone=us.phone,
         receiver_name=payer.name if payer else "PAYER",
         receiver_id=payer.code if payer else "PAYER",
         billing=billing,
         billing_tax_id=tax_id,
-        billing_address=COORDINATOR_ADDRESS[0],
-        billing_city=COORDINATOR_ADDRESS[1],
-        billing_state=provider.state if provider is not None else COORDINATOR_ADDRESS[2],
-        billing_zip=COORDINATOR_ADDRESS[3],
+        billing_address=us.street,
+        billing_city=us.city,
+        billing_state=provider.state if provider is not None and billing is rendering else us.state,
+        billing_zip=us.zip_code,
         rendering=rendering,
         member_last=referral.member_last_name,
         member_first=referral.member_first_name,
@@ -176,6 +202,7 @@ def prepare(
     claim = Claim(
         referral_id=referral.id,
         claim_number=claim_number,
+        appointment_id=appointment_id,
         status="prepared",
         billed_by=contract.billed_by.value,
         billing_npi=billing.npi,
@@ -218,6 +245,13 @@ def prepare(
         now=now,
     )
     moves.event(session, actor, referral, "claim.prepared", now=now, claim_number=claim_number)
+    # A claim made by hand settles what the case's refusals asked for; one made for a
+    # delivery, that delivery's.
+    for appointment in done:
+        if appointment_id is None or appointment.id == appointment_id:
+            events.publish(
+                "work.done", session=session, clock=clock, subject=refusal_subject(appointment.id)
+            )
     audit.record(
         session,
         actor,
@@ -228,6 +262,11 @@ def prepare(
         detail={"claim_id": claim.id},
     )
     return Prepared(claim.id, claim_number, document.total, text)
+
+
+def refusal_subject(appointment_id: int) -> str:
+    """The work item that says why a delivery's claim could not be prepared."""
+    return f"appointment:{appointment_id}:claim"
 
 
 def _next(session: Session, referral_id: int) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from careloop.claim import delivery
 from careloop.claim.models import Claim
 from careloop.core import events
 from careloop.core.actor import SYSTEM_ACTOR
@@ -54,3 +55,10 @@ def on_filing_due(session: Session, row: ClockRow, clock: Clock) -> ClockStatus:
         session, SYSTEM_ACTOR, referral, "claim filing window about to close", clock=clock
     )
     return ClockStatus.breached
+
+
+def on_claim_due(session: Session, row: ClockRow, clock: Clock) -> ClockStatus:
+    """A delivery or visit was done: prepare its claim (or say what stops it)."""
+    if row.subject_id is not None:
+        delivery.bill_appointment(session, row.subject_id, clock=clock)
+    return ClockStatus.met

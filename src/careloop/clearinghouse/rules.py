@@ -23,14 +23,24 @@ from careloop.prior_auth.rules import CARC, DenialReason, Outcome
 VERSION_270 = "005010X279A1"
 VERSION_278 = "005010X217"
 VERSION_999 = "005010X231A1"
+VERSION_276 = "005010X212"
 #: GS01 functional identifier codes.
-FUNCTIONAL_CODE = {"270": "HS", "271": "HB", "278": "HI", "999": "FA"}
+FUNCTIONAL_CODE = {
+    "270": "HS",
+    "271": "HB",
+    "276": "HR",
+    "277": "HN",
+    "278": "HI",
+    "999": "FA",
+}
 
 
 class Transaction(StrEnum):
     eligibility_inquiry = "270"
     eligibility_response = "271"
     review = "278"
+    claim_status_inquiry = "276"
+    claim_status_response = "277"
     acknowledgment = "999"
 
 
@@ -234,9 +244,19 @@ class SimulatorRules:
     peer_to_peer: str = "Dr. Review Desk 1-800-555-0100"
     pend_message: str = "Send the signed order and the most recent clinical notes"
     number_prefix: str = "AUTH"
+    #: A claim asked about (276) this many days after its last date of service is
+    #: answered paid (F1); sooner, accepted and in process (A2).
+    paid_after_days: int = 21
 
     def with_overrides(self, data: Mapping[str, Any]) -> SimulatorRules:
-        known = {"deny_codes", "deny_reason", "max_units", "valid_days", "peer_to_peer"}
+        known = {
+            "deny_codes",
+            "deny_reason",
+            "max_units",
+            "valid_days",
+            "peer_to_peer",
+            "paid_after_days",
+        }
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"payer simulator: unknown setting(s) {', '.join(sorted(unknown))}")
@@ -245,7 +265,7 @@ class SimulatorRules:
             changes["deny_codes"] = frozenset(str(c).upper() for c in data["deny_codes"])
         if "deny_reason" in data:
             changes["deny_reason"] = DenialReason(data["deny_reason"])
-        for key in ("max_units", "valid_days"):
+        for key in ("max_units", "valid_days", "paid_after_days"):
             if key in data:
                 value = data[key]
                 if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -360,3 +380,21 @@ def simulator_config(data: Mapping[str, Mapping[str, Any]]) -> dict[str, Simulat
         code.upper(): DEFAULT_SIMULATOR_RULES.with_overrides(values)
         for code, values in data.items()
     }
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatedStatus:
+    category: str
+    code: str
+    paid: bool
+
+
+def simulate_claim_status(
+    rules: SimulatorRules, *, service_to: date, today: date
+) -> SimulatedStatus:
+    """The sandbox payer's answer to a 276: paid (F1, status 65 'claim has been paid')
+    once ``paid_after_days`` have passed since the last date of service; before that,
+    accepted and in process (A2, status 20 'accepted for processing')."""
+    if (today - service_to).days >= rules.paid_after_days:
+        return SimulatedStatus("F1", "65", paid=True)
+    return SimulatedStatus("A2", "20", paid=False)

@@ -13,11 +13,11 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
-from careloop.clearinghouse import ack, repository, rules, x270, x278
+from careloop.clearinghouse import ack, claim_status, repository, rules, x270, x278
 from careloop.clearinghouse.envelope import (
     Interchange,
     Party,
@@ -27,6 +27,14 @@ from careloop.clearinghouse.envelope import (
 )
 from careloop.clearinghouse.exchange import Exchange
 from careloop.clearinghouse.models import X12Exchange
+from careloop.clearinghouse.records import (
+    Received,
+    Sent,
+    ignore,
+    new_outbound,
+    record_inbound,
+    us,
+)
 from careloop.clearinghouse.rules import ClearinghouseConfig, Direction, ExchangeStatus
 from careloop.codes import ServiceLine
 from careloop.core.actor import Actor, Role
@@ -59,28 +67,6 @@ class NothingToAskError(RuleViolationError):
     title = "The case lacks what the payer must be asked about"
 
 
-@dataclass(frozen=True, slots=True)
-class Sent:
-    exchange_id: int
-    transaction: str
-    case_number: str
-    file_name: str
-    control_number: str
-    trace: str
-
-
-@dataclass(frozen=True, slots=True)
-class Received:
-    file_name: str
-    status: ExchangeStatus
-    transaction: str
-    case_number: str | None
-    detail: str
-    duplicate: bool = False
-    #: A 999 written back for an unreadable file.
-    acknowledgment: str | None = None
-
-
 # ---- sending ------------------------------------------------------------------------
 
 
@@ -94,7 +80,7 @@ def send_eligibility_inquiry(
     moves.check(referral, ReferralAction.verify_eligibility, outcome="active")
     payer = _payer_of(session, referral)
     now = clock.now()
-    row = _new_outbound(session, "270", _x12_id(payer, config), referral, now)
+    row = new_outbound(session, "270", _x12_id(payer, config), referral, now)
     service_date = referral.requested_start or moves.local_today(referral, now)
     lines = {moves.service_line_of(referral, i) for i in moves.items_of(session, referral)}
     types = ("30", *sorted({rules.ELIGIBILITY_SERVICE_TYPE[ServiceLine(x)] for x in lines}))
@@ -116,7 +102,7 @@ def send_eligibility_inquiry(
     )
     text = x270.inquiry_text(
         inquiry,
-        sender=_us(config),
+        sender=us(config),
         receiver=Party(config.qualifier, row.partner),
         control_number=row.id,
         created=now,
@@ -134,7 +120,7 @@ def send_review_request(
     referral = moves.visible_for_update(session, actor, case_number, "x12.send_278", clock=clock)
     payer = _payer_of(session, referral)
     now = clock.now()
-    row = _new_outbound(session, "278", _x12_id(payer, config), referral, now)
+    row = new_outbound(session, "278", _x12_id(payer, config), referral, now)
     row.authorization_id = request.id
     start = referral.requested_start or moves.local_today(referral, now)
     end = start + timedelta(days=config.review_days - 1)
@@ -162,7 +148,7 @@ def send_review_request(
     )
     text = x278.write(
         x278.request_segments(review),
-        sender=_us(config),
+        sender=us(config),
         receiver=Party(config.qualifier, row.partner),
         control_number=row.id,
         created=now,
@@ -227,34 +213,6 @@ def _payer_of(session: Session, referral: Referral) -> Payer:
 
 def _x12_id(payer: Payer, config: ClearinghouseConfig) -> str:
     return rules.payer_x12_id(payer.code, config.payer_ids)
-
-
-def _us(config: ClearinghouseConfig) -> Party:
-    return Party(config.qualifier, config.sender_id)
-
-
-def _new_outbound(
-    session: Session, transaction: str, partner: str, referral: Referral, now: datetime
-) -> X12Exchange:
-    # The row's id becomes the interchange control number; until the flush gives it,
-    # a unique placeholder keeps the (direction, partner, control) key free.
-    row = X12Exchange(
-        direction=Direction.outbound,
-        transaction=transaction,
-        status=ExchangeStatus.pending,
-        partner=partner,
-        control_number=uuid.uuid4().hex[:20],
-        referral_id=referral.id,
-        file_name="",
-        payload="",
-        created_at=now,
-    )
-    session.add(row)
-    session.flush()
-    row.control_number = f"{row.id:09d}"
-    row.trace = f"{referral.case_number}-{row.id}"
-    row.file_name = f"{transaction}-{partner}-{row.control_number}.x12"
-    return row
 
 
 def _stored(
@@ -348,78 +306,19 @@ def receive_file(
         return _apply_278(
             session, actor, name, text, interchange, response, clock=clock, config=config
         )
+    if code == "277":
+        return claim_status.apply_277(session, actor, name, text, interchange, clock=clock)
     if code == "999":
         return _apply_999(session, name, text, interchange, clock=clock)
     first = interchange.transactions[0].segments[0]
     raise X12FormatError(
-        f"CareLoop reads 271, 278 and 999 transaction sets, not {code}",
+        f"CareLoop reads 271, 277, 278 and 999 transaction sets, not {code}",
         segment="ST",
         position=first.position,
         in_transaction=1,
         control_number=interchange.transactions[0].control_number,
         element=1,
     )
-
-
-def _ignore(
-    session: Session,
-    name: str,
-    text: str,
-    interchange: Interchange,
-    *,
-    request: X12Exchange | None,
-    now: datetime,
-    transaction: str,
-    case_number: str | None,
-    detail: str,
-) -> Received:
-    """Keep an answer that changes nothing, with the reason, and say so."""
-    _record_inbound(
-        session,
-        name,
-        text,
-        interchange,
-        status=ExchangeStatus.ignored,
-        request=request,
-        now=now,
-        error=detail,
-    )
-    return Received(name, ExchangeStatus.ignored, transaction, case_number, detail)
-
-
-def _record_inbound(
-    session: Session,
-    name: str,
-    text: str,
-    interchange: Interchange,
-    *,
-    status: ExchangeStatus,
-    request: X12Exchange | None,
-    now: datetime,
-    error: str | None = None,
-) -> X12Exchange:
-    row = X12Exchange(
-        direction=Direction.inbound,
-        transaction=interchange.transactions[0].code,
-        status=status,
-        partner=interchange.sender_id,
-        control_number=interchange.control_number,
-        trace=request.trace if request else None,
-        referral_id=request.referral_id if request else None,
-        authorization_id=request.authorization_id if request else None,
-        answers_id=request.id if request else None,
-        file_name=name[:200],
-        payload=text,
-        error=error,
-        created_at=now,
-        processed_at=now,
-    )
-    session.add(row)
-    if request is not None and status is ExchangeStatus.applied:
-        request.status = ExchangeStatus.answered
-        request.processed_at = now
-    session.flush()
-    return row
 
 
 def _case_of(session: Session, actor: Actor, request: X12Exchange | None) -> Referral | None:
@@ -444,7 +343,7 @@ def _apply_271(
     now = clock.now()
     if request is None or referral is None:
         detail = f"the 271 answers no inquiry CareLoop sent (trace {answer.trace[:60]!r})"
-        return _ignore(
+        return ignore(
             session,
             name,
             text,
@@ -457,7 +356,7 @@ def _apply_271(
         )
     if request.status is ExchangeStatus.answered:
         detail = "the inquiry was answered already; this later answer is kept, not applied"
-        return _ignore(
+        return ignore(
             session,
             name,
             text,
@@ -475,7 +374,7 @@ def _apply_271(
                 session, actor, referral.case_number, facts, clock=clock
             )
     except DomainError as exc:
-        return _ignore(
+        return ignore(
             session,
             name,
             text,
@@ -486,7 +385,7 @@ def _apply_271(
             case_number=referral.case_number,
             detail=exc.detail,
         )
-    _record_inbound(
+    record_inbound(
         session, name, text, interchange, status=ExchangeStatus.applied, request=request, now=now
     )
     detail = f"eligibility {read.status.value.replace('_', ' ')}"
@@ -534,7 +433,7 @@ def _apply_278(
     now = clock.now()
     if request is None or referral is None or request.authorization_id is None:
         detail = f"the 278 answers no request CareLoop sent (trace {response.trace[:60]!r})"
-        return _ignore(
+        return ignore(
             session,
             name,
             text,
@@ -555,7 +454,7 @@ def _apply_278(
         detail = exc.detail
         if exc.errors:
             detail += " " + "; ".join(f"{e.field}: {e.message}" for e in exc.errors)
-        return _ignore(
+        return ignore(
             session,
             name,
             text,
@@ -566,7 +465,7 @@ def _apply_278(
             case_number=referral.case_number,
             detail=detail,
         )
-    _record_inbound(
+    record_inbound(
         session, name, text, interchange, status=ExchangeStatus.applied, request=request, now=now
     )
     if body.outcome is Outcome.pended:
@@ -636,7 +535,7 @@ def _apply_999(
         request.status = ExchangeStatus.rejected
         request.error = f"the payer rejected the file{where}"
         request.processed_at = now
-    _record_inbound(
+    record_inbound(
         session, name, text, interchange, status=ExchangeStatus.applied, request=None, now=now
     )
     return Received(
@@ -703,7 +602,7 @@ def reject_file(
             group_control_number=head.group,
             transaction_code=head.code,
             version=head.version,
-            sender=_us(config),
+            sender=us(config),
             receiver=Party(config.qualifier, head.sender),
             control_number=reply.id,
             created=now,

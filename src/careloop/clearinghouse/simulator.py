@@ -1,6 +1,6 @@
 """The payer simulator (``careloop payer-sim``; started by ``careloop demo``): a sandbox
-payer behind the clearinghouse folder that answers the 270 and 278 files it finds with a
-271 and a 278 response, so the demo runs end to end.
+payer behind the clearinghouse folder that answers the 270, 276 and 278 files it finds
+with a 271, a 277 and a 278 response, so the demo runs end to end.
 
 It plays the payer: eligibility follows the payer's coverage file as CareLoop holds it
 (the payer's own data in this sandbox), and a 278 is decided by the simple per-payer
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from careloop.clearinghouse import rules, x270, x278
+from careloop.clearinghouse import claim_status, rules, x270, x278
 from careloop.clearinghouse.envelope import Interchange, Party, X12FormatError, read_interchange
 from careloop.clearinghouse.exchange import SUFFIX, write_atomically
 from careloop.core.clock import Clock
@@ -75,6 +75,9 @@ def answer(
             created=now,
         )
         return f"278-{us.id}-{control:09d}{SUFFIX}", body
+    if code == "276":
+        body = claim_status.simulated_answer(text, interchange, now=now, config=config)
+        return f"277-{us.id}-{control:09d}{SUFFIX}", body
     return None
 
 

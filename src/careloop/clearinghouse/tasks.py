@@ -9,7 +9,8 @@ from pathlib import Path
 
 import structlog
 
-from careloop.clearinghouse import service, simulator
+from careloop.claim import status as claim_status_service
+from careloop.clearinghouse import claim_status, records, service, simulator
 from careloop.clearinghouse.envelope import X12FormatError
 from careloop.clearinghouse.exchange import Exchange, FolderExchange, HttpExchange, Incoming
 from careloop.clearinghouse.rules import ClearinghouseConfig, ExchangeStatus, simulator_config
@@ -27,7 +28,7 @@ log = structlog.get_logger("careloop.clearinghouse")
 
 def exchange_once(
     database: Database, exchange: Exchange, *, clock: Clock, config: ClearinghouseConfig
-) -> list[service.Received]:
+) -> list[records.Received]:
     """One pass: deliver pending outbound files, then read every inbound one."""
     with database.unit_of_work() as session:
         immediate = service.deliver_pending(session, exchange, clock=clock)
@@ -51,7 +52,7 @@ def exchange_once(
 
 def receive_one(
     database: Database, item: Incoming, *, clock: Clock, config: ClearinghouseConfig
-) -> service.Received:
+) -> records.Received:
     """Read one file in one transaction; an unreadable one is recorded as rejected (with
     its 999) in a transaction of its own, the first having written nothing."""
     try:
@@ -77,7 +78,7 @@ def receive_one(
             )
 
 
-def summary(results: list[service.Received]) -> Counter[str]:
+def summary(results: list[records.Received]) -> Counter[str]:
     return Counter(f"{r.transaction} {r.status.value}" for r in results)
 
 
@@ -101,11 +102,11 @@ def exchange_from(settings: Settings) -> Exchange:
 
 def ask_payers(
     database: Database, *, clock: Clock, config: ClearinghouseConfig, limit: int = 6
-) -> list[service.Sent]:
+) -> list[records.Sent]:
     """The sandbox's start: a 270 for acknowledged cases nobody has asked a payer about
     yet (at most ``limit``), so the demo shows eligibility and authorisation arriving
     from the payer's files."""
-    sent: list[service.Sent] = []
+    sent: list[records.Sent] = []
     with database.unit_of_work() as session:
         page = referral_service.list_referrals(
             session,
@@ -132,6 +133,27 @@ def ask_payers(
     return sent
 
 
+def ask_claim_status(
+    database: Database, *, clock: Clock, config: ClearinghouseConfig, limit: int = 50
+) -> list[records.Sent]:
+    """A 276 for each claim its payer has not answered after the contract's days
+    (``claim.rules.inquiry_due``), each in a transaction of its own."""
+    with database.unit_of_work() as session:
+        due = claim_status_service.due_for_inquiry(session, clock=clock, limit=limit)
+    sent: list[records.Sent] = []
+    for number in due:
+        try:
+            with database.unit_of_work() as session:
+                sent.append(
+                    claim_status.send_status_inquiry(
+                        session, service.CLEARINGHOUSE_ACTOR, number, clock=clock, config=config
+                    )
+                )
+        except DomainError as exc:
+            log.warning("clearinghouse.claim_status_not_asked", code=exc.code)
+    return sent
+
+
 def run_sandbox(
     database: Database,
     folder: Path,
@@ -146,6 +168,7 @@ def run_sandbox(
     exchange = FolderExchange(folder)
     while not stop.is_set():
         try:
+            ask_claim_status(database, clock=clock, config=config)
             exchange_once(database, exchange, clock=clock, config=config)
             simulator.run_once(database, folder, clock=clock, config=config)
         except Exception:  # a bad pass must not end the sandbox; the next one retries

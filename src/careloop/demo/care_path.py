@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from careloop.appeal import service as appeal_service
 from careloop.appeal.schemas import AppealCreate
+from careloop.claim import delivery as claim_delivery
 from careloop.core.actor import Actor
 from careloop.core.clock import FixedClock
 from careloop.core.errors import DomainError
@@ -292,6 +293,10 @@ def _fulfil(
         ),
         clock=path.fixed,
     )
+    # The claim the worker would prepare for the delivery, prepared now so the seeded
+    # cases show it (a refusal leaves a work item instead; the worker's clock is a no-op).
+    path.at(path.fixed.now() + timedelta(minutes=rng.randint(5, 90)))
+    claim_delivery.bill_appointment(path.session, booked.id, clock=path.fixed)
     if path.roll("close") < 0.3:
         path.at(path.fixed.now() + timedelta(hours=rng.randint(2, 48)))
         referral_service.close_referral(

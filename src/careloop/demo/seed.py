@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -37,22 +38,59 @@ from careloop.referral.schemas import (
     ReferralFilter,
 )
 
+#: Prices per unit of the demo's items that the default fee schedule lacks (dressings,
+#: a power wheelchair, a heating pad, enteral feeding supplies), by payer.
+_EXTRA_FEES = {"A6212": "2.15", "K0856-NU": "6420.00", "E0781-RR": "395.00", "B4035": "11.85"}
+
+
+def _fees(factor: str) -> dict[str, str]:
+    return {
+        code: str((Decimal(price) * Decimal(factor)).quantize(Decimal("0.01")))
+        for code, price in _EXTRA_FEES.items()
+    }
+
+
 PAYERS: list[dict[str, Any]] = [
-    {"code": "NEHP", "name": "New England Health Plan", "rules": {}},
+    {
+        "code": "NEHP",
+        "name": "New England Health Plan",
+        "rules": {"claims": {"filing_days": 90, "fee_schedule": _fees("1.00")}},
+    },
     {
         "code": "CSCARE",
         "name": "Constitution State Care",
-        "rules": {"intake": {"signed_order_max_age_days": 60}},
+        "rules": {
+            "intake": {"signed_order_max_age_days": 60},
+            "claims": {"filing_days": 180, "warn_share": "0.8", "fee_schedule": _fees("0.96")},
+        },
     },
     {
         "code": "HUDSON",
         "name": "Hudson Valley Medicaid Plan",
-        "rules": {"sla": {"service_start": {"complex_dme": {"days": 10}}}},
+        "rules": {
+            "sla": {"service_start": {"complex_dme": {"days": 10}}},
+            # The Medicaid plan pays the coordinator, which bills on the providers' behalf.
+            "claims": {
+                "billed_by": "coordinator",
+                "filing_days": 90,
+                "filing_indicator": "MC",
+                "status_inquiry_days": 10,
+            },
+        },
     },
     {
         "code": "LIBERTY",
         "name": "Liberty Senior Advantage",
-        "rules": {"sla": {"acknowledgement": {"hours": 8, "calendar": "business"}}},
+        "rules": {
+            "sla": {"acknowledgement": {"hours": 8, "calendar": "business"}},
+            "claims": {
+                "filing_days": 120,
+                "escalate_days_before": 14,
+                "filing_indicator": "16",
+                "status_inquiry_days": 7,
+                "fee_schedule": _fees("1.04"),
+            },
+        },
     },
 ]
 

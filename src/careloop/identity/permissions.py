@@ -60,6 +60,10 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "referral:close": STAFF_ROLES,
     # Claims and remittance (DOMAIN.md §7).
     "claim:prepare": STAFF_ROLES | {Role.service},
+    # A case's claims and what the payer said of them (277); the clearinghouse service
+    # records the payer's claim status and asks for it (276).
+    "claim:read": STAFF_ROLES | {Role.service},
+    "claim:payer_status": STAFF_ROLES | {Role.service},
     "remittance:import": STAFF_ROLES | {Role.service},
     "confirmation:read": STAFF_ROLES | {Role.referring_clinician, Role.provider_staff},
     # Contacts and notes (DOMAIN.md §9): staff log every contact; a referrer or provider

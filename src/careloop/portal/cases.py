@@ -24,6 +24,7 @@ from careloop.identity.permissions import may
 from careloop.matching import service as matching_service
 from careloop.matching.schemas import CandidatesRead, OfferCreate
 from careloop.portal import (
+    claim_panel,
     contacts,
     dispute_panel,
     document_panel,
@@ -167,6 +168,7 @@ def _case_values(ctx: PageContext, case_number: str) -> dict[str, Any]:
         **escalation_panel.panel_values(ctx, case),
         **dispute_panel.panel_values(ctx, case, {e.type.split(".", 1)[0] for e in timeline.events}),
         **document_panel.panel_values(ctx, case),
+        **claim_panel.panel_values(ctx, case, {e.type.split(".", 1)[0] for e in timeline.events}),
         **fulfilment,
         "form": _defaults(fulfilment, ctx.clock.now().astimezone(ZoneInfo(case.time_zone))),
         "errors": {},

@@ -321,7 +321,18 @@ def _sentence(type_: str, d: dict[str, Any], zone: str) -> str:  # noqa: PLR0911
                 f"Document lost before it was stored: {_document_words(d.get('document_kind'))}"
                 "; send it again"
             )
-    return _FIXED_SENTENCES.get(type_) or words(type_.replace(".", " "))
+    return (
+        _claim_sentence(type_, d) or _FIXED_SENTENCES.get(type_) or words(type_.replace(".", " "))
+    )
+
+
+def _claim_sentence(type_: str, d: dict[str, Any]) -> str | None:
+    number = d.get("claim_number", "")
+    return {
+        "claim.prepared": f"Claim {number} prepared and sent to the payer",
+        "claim.status_asked": f"The payer was asked for the status of claim {number}",
+        "claim.payer_status": f"The payer on claim {number}: {d.get('status', '')}",
+    }.get(type_)
 
 
 #: Events said the same way whatever their data (appeals, complaints, the regulator).
@@ -386,6 +397,7 @@ _SAID = {
     "raised_by",
     "document_kind",
     "pages",
+    "claim_number",
 }
 
 
@@ -440,6 +452,7 @@ _DETAIL_LABELS = {
     "remaining_errors": "Still missing",
     "serial_numbers": "Serial numbers",
     "warning": "Flagged",
+    "effective_on": "Status as of",
 }
 
 

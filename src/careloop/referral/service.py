@@ -509,6 +509,14 @@ def get_timeline(session: Session, actor: Actor, case_number: str, *, clock: Clo
     )
 
 
+#: The deadlines that end when the case is closed or cancelled: all but the money's. A
+#: delivery's claim is still prepared, and its filing window still runs until the payer
+#: answers, after the case closes (the money comes later).
+ENDS_WITH_CASE = [
+    k for k in ClockKind if k not in (ClockKind.claim_preparation, ClockKind.timely_filing)
+]
+
+
 # ---- moving the case ---------------------------------------------------------------------
 
 
@@ -623,7 +631,7 @@ def cancel_referral(
     to = moves.next_status(referral, ReferralAction.cancel)
     referral.cancelled_at = now
     referral.cancel_reason = body.reason
-    sla.close_all(session, referral.id, list(ClockKind), status=ClockStatus.cancelled, at=now)
+    sla.close_all(session, referral.id, ENDS_WITH_CASE, status=ClockStatus.cancelled, at=now)
     # Later domains close what they hold for the case (an open offer, for one).
     events.publish(
         "referral.cancelled", session=session, actor=actor, referral_id=referral.id, clock=clock
@@ -653,7 +661,7 @@ def close_referral(
         session, actor, case_number, "referral.close", clock=clock, for_update=True
     )
     to = moves.next_status(referral, ReferralAction.close)
-    sla.close_all(session, referral.id, list(ClockKind), status=ClockStatus.cancelled, at=now)
+    sla.close_all(session, referral.id, ENDS_WITH_CASE, status=ClockStatus.cancelled, at=now)
     moves.move(
         session,
         actor,

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from careloop.audit import service as audit
 from careloop.codes import SupplyMode, lookup_hcpcs
+from careloop.core import events
 from careloop.core.actor import SYSTEM_ACTOR, Actor
 from careloop.core.clock import Clock
 from careloop.core.errors import ConflictError, FieldError, NotFoundError, RuleViolationError
@@ -370,6 +371,15 @@ def _done(
         moves.audit_read(session, actor, referral, "supply.delivered", clock)
     prior_auth.record_units_used(session, referral, used, clock=clock)
     _book_next_resupply(session, referral, appointment, items, done_at, clock=clock)
+    # Later domains react in this transaction (the claim domain queues the claim).
+    events.publish(
+        "appointment.done",
+        session=session,
+        clock=clock,
+        referral_id=referral.id,
+        appointment_id=appointment.id,
+        time_zone=referral.time_zone,
+    )
 
 
 def _book_next_resupply(

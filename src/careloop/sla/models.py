@@ -45,6 +45,9 @@ class ClockKind(StrEnum):
     # A claim's timely-filing window (payer rule, 30-180 days): warns at 75 %, then
     # escalates some days before it closes (the claim domain).
     timely_filing = "timely_filing"
+    # A delivery or visit was done: its claim is to be prepared now (subject: the
+    # appointment; the claim domain's worker task prepares it, once).
+    claim_preparation = "claim_preparation"
 
 
 class Team(StrEnum):
@@ -77,6 +80,7 @@ TEAM_OF_KIND = {
     ClockKind.grievance_acknowledgement: Team.supervisor,
     ClockKind.grievance_resolution: Team.supervisor,
     ClockKind.timely_filing: Team.case_management,
+    ClockKind.claim_preparation: Team.case_management,
 }
 
 

@@ -32,6 +32,7 @@ APPEAL_DECISION = "appeal_decision"
 GRIEVANCE_ACKNOWLEDGEMENT = "grievance_acknowledgement"
 GRIEVANCE_RESOLUTION = "grievance_resolution"
 TIMELY_FILING = "timely_filing"
+CLAIM_PREPARATION = "claim_preparation"
 
 #: Every clock kind the queue knows how to describe.
 KINDS = frozenset(
@@ -54,6 +55,7 @@ KINDS = frozenset(
         GRIEVANCE_ACKNOWLEDGEMENT,
         GRIEVANCE_RESOLUTION,
         TIMELY_FILING,
+        CLAIM_PREPARATION,
     }
 )
 
@@ -317,6 +319,12 @@ _BY_KIND: dict[str, Description] = {
     ),
     TIMELY_FILING: Description(
         "Send the claim before its filing window closes",
+        "prepare_claim",
+        "POST",
+        "/api/v1/referrals/{case_number}/claims",
+    ),
+    CLAIM_PREPARATION: Description(
+        "Prepare the claim for the delivery or visit done",
         "prepare_claim",
         "POST",
         "/api/v1/referrals/{case_number}/claims",

@@ -7,8 +7,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from careloop.claim import rules, service, status
 from careloop.claim.models import ClaimPosting, Remittance
+from careloop.core.actor import SYSTEM_ACTOR
 from careloop.core.clock import FixedClock
+from careloop.payer.models import Payer
+from careloop.referral.models import Referral
+from careloop.scheduling.models import Appointment
+from careloop.scheduling.rules import AppointmentKind, AppointmentStatus
 from tests.api.conftest import Tokens
 from tests.factories.referral import referral_payload
 
@@ -61,3 +67,38 @@ def test_a_claim_for_a_case_with_nothing_delivered_is_refused(
         ).status_code
         == 404
     )
+
+
+def test_a_cases_claims_are_listed_with_the_payers_status_in_words(
+    client: TestClient, tokens: Tokens, session: Session, clock: FixedClock
+) -> None:
+    case = client.post(
+        "/api/v1/referrals", json=referral_payload(clock.now()), headers=h(tokens.hartford)
+    ).json()["case_number"]
+    referral_id = session.scalars(select(Referral.id).where(Referral.case_number == case)).one()
+    session.add(
+        Appointment(
+            referral_id=referral_id, sequence=1, kind=next(iter(AppointmentKind)),
+            status=AppointmentStatus.delivered, outcome_at=clock.now(), serial_numbers=[],
+            units=[],
+        )
+    )  # fmt: skip
+    # The coordinator bills (the case has no provider yet).
+    session.scalars(select(Payer)).one().rules = {"claims": {"billed_by": "coordinator"}}
+    session.flush()
+    lines = [rules.Line("E0260", 1, clock.now().date(), ("RR",), (1,))]
+    prepared = service.prepare(session, SYSTEM_ACTOR, referral_id, lines, clock=clock)
+    status.record_payer_status(
+        session, SYSTEM_ACTOR, prepared.claim_number, category="P1", code="20",
+        effective=clock.now().date(), source="test", clock=clock,
+    )  # fmt: skip
+    listed = client.get(f"/api/v1/referrals/{case}/claims", headers=h(tokens.case_manager))
+    assert listed.status_code == 200, listed.text
+    [item] = listed.json()["items"]
+    assert item["claim_number"] == prepared.claim_number
+    assert (item["status_words"], item["charge"]) == ("Sent to the payer", "178.40")
+    assert item["payer_status_words"] == "Pending: in process at the payer (status code 20)"
+    hidden = client.get(f"/api/v1/referrals/{case}/claims", headers=h(tokens.hartford))
+    assert hidden.status_code in (403, 404)
+    missing = client.get("/api/v1/referrals/CL-2099-999999/claims", headers=h(tokens.case_manager))
+    assert missing.status_code == 404

@@ -62,9 +62,11 @@ DRESSINGS = [
 
 
 class Path:
-    def __init__(self, session: Session, clock: FixedClock) -> None:
+    def __init__(
+        self, session: Session, clock: FixedClock, *, payer_rules: dict[str, object] | None = None
+    ) -> None:
         self.session, self.clock = session, clock
-        make_payer(session, clock=clock)
+        make_payer(session, clock=clock, rules=payer_rules)
         self.admin, _ = make_user(session, clock=clock, role=Role.supervisor)
         self.manager, _ = make_user(
             session, clock=clock, role=Role.case_manager, name="Jane Ruiz", extension="4417"

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from careloop.clearinghouse import service, simulator, tasks, x278
+from careloop.clearinghouse import records, service, simulator, tasks, x278
 from careloop.clearinghouse.envelope import Party, read_interchange
 from careloop.clearinghouse.exchange import FolderExchange, HttpExchange
 from careloop.clearinghouse.models import X12Exchange
@@ -59,7 +59,7 @@ def _case(database: Database, clock: FixedClock, *, prior_auth: str = "E1390") -
 
 def _round(
     database: Database, folder: Path, clock: FixedClock, config: ClearinghouseConfig
-) -> list[service.Received]:
+) -> list[records.Received]:
     """What `careloop demo` does each pass: CareLoop's exchange, then the payer's."""
     exchange = FolderExchange(folder)
     results = tasks.exchange_once(database, exchange, clock=clock, config=config)
@@ -149,7 +149,7 @@ def test_a_denial_carries_its_reason_and_the_peer_to_peer_contact(
 
 def _pending_answer(
     database: Database, clock: FixedClock, number: str, config: ClearinghouseConfig
-) -> tuple[service.Sent, x278.ReviewRequest]:
+) -> tuple[records.Sent, x278.ReviewRequest]:
     with database.unit_of_work() as s:
         agent, _ = make_user(s, clock=clock, role=Role.intake_agent)
         eligibility.verify_eligibility(s, agent, number, clock=clock)

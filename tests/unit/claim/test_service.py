@@ -14,10 +14,12 @@ from careloop.claim import rules, service, tasks, x835
 from careloop.claim.models import Claim, ClaimPosting, Remittance
 from careloop.core.actor import Actor, Role
 from careloop.core.clock import FixedClock
+from careloop.db.session import CONFIG_KEY
 from careloop.referral import service as referral_service
 from careloop.referral.models import Referral
 from careloop.scheduling.models import Appointment
 from careloop.scheduling.rules import AppointmentKind, AppointmentStatus
+from careloop.settings import Settings
 from careloop.sla.models import Clock as ClockRow
 from careloop.sla.models import ClockKind, ClockStatus
 from careloop.workqueue.models import WorkItem
@@ -25,10 +27,15 @@ from tests.factories.identity import make_user
 from tests.factories.referral import make_payer, referral_draft
 
 
-def _delivered_case(session: Session, clock: FixedClock) -> tuple[Actor, int]:
-    make_payer(
-        session, clock=clock, rules={"claims": {"billed_by": "coordinator", "filing_days": 120}}
-    )
+def _delivered_case(
+    session: Session, clock: FixedClock, *, payer: bool = True
+) -> tuple[Actor, int]:
+    if payer:
+        make_payer(
+            session,
+            clock=clock,
+            rules={"claims": {"billed_by": "coordinator", "filing_days": 120}},
+        )
     user, _ = make_user(session, clock=clock, role=Role.intake_agent, email="intake@hub.test")
     number = referral_service.submit_referral(
         session, user, referral_draft(clock.now()), clock=clock
@@ -166,3 +173,36 @@ def test_the_filing_clock_asks_for_a_person_at_75_percent_then_escalates(
     clock.set(second.due_at)
     assert tasks.on_filing_due(session, second, clock) is ClockStatus.breached
     assert session.get(Referral, referral_id).escalated  # type: ignore[union-attr]
+
+
+def test_the_payers_fee_schedule_prices_the_claim_and_the_settings_name_the_coordinator(
+    session: Session, clock: FixedClock
+) -> None:
+    contract = {
+        "billed_by": "coordinator",
+        "filing_days": 60,
+        "fee_schedule": {"A4253": "1.10", "E0260-RR": "200"},
+    }
+    make_payer(session, clock=clock, rules={"claims": contract})
+    user, referral_id = _delivered_case(session, clock, payer=False)
+    session.info[CONFIG_KEY] = {
+        "coordinator_billing": {**Settings().coordinator_billing(), "name": "Harbor Care",
+                                "npi": "1245319599", "tax_id": "987654321"}
+    }  # fmt: skip
+    prepared = service.prepare(session, user, referral_id, LINES, clock=clock)
+    assert prepared.charge == Decimal("203.30")  # 3 x 1.10 + 1 x 200.00
+    assert "NM1*85*2*HARBOR CARE*****XX*1245319599~" in prepared.x12
+    assert "REF*EI*987654321~" in prepared.x12
+    filing = session.scalars(select(ClockRow).where(ClockRow.kind == ClockKind.timely_filing)).one()
+    assert "60 days" in filing.rule_source
+
+
+def test_a_payer_contract_that_breaks_a_rule_stores_no_claim(
+    session: Session, clock: FixedClock
+) -> None:
+    make_payer(session, clock=clock, rules={"claims": {"fee_schedule": {"A4253": 0.81}}})
+    user, referral_id = _delivered_case(session, clock, payer=False)
+    with pytest.raises(rules.ClaimContractError) as caught:
+        service.prepare(session, user, referral_id, LINES, clock=clock)
+    assert caught.value.field == "rules.claims.fee_schedule.A4253"
+    assert session.scalar(select(func.count()).select_from(Claim)) == 0

@@ -1,0 +1,127 @@
+"""The rows of the files exchanged: an outbound file stored before it is handed over, an
+inbound one recorded with its outcome (applied, or kept without effect and the reason
+said). Shared by the transaction sets' use cases (service.py, claim_status.py)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from careloop.clearinghouse.envelope import Interchange, Party
+from careloop.clearinghouse.models import X12Exchange
+from careloop.clearinghouse.rules import ClearinghouseConfig, Direction, ExchangeStatus
+from careloop.referral.models import Referral
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    exchange_id: int
+    transaction: str
+    case_number: str
+    file_name: str
+    control_number: str
+    trace: str
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    file_name: str
+    status: ExchangeStatus
+    transaction: str
+    case_number: str | None
+    detail: str
+    duplicate: bool = False
+    #: A 999 written back for an unreadable file.
+    acknowledgment: str | None = None
+
+
+def us(config: ClearinghouseConfig) -> Party:
+    return Party(config.qualifier, config.sender_id)
+
+
+def new_outbound(
+    session: Session, transaction: str, partner: str, referral: Referral, now: datetime
+) -> X12Exchange:
+    # The row's id becomes the interchange control number; until the flush gives it,
+    # a unique placeholder keeps the (direction, partner, control) key free.
+    row = X12Exchange(
+        direction=Direction.outbound,
+        transaction=transaction,
+        status=ExchangeStatus.pending,
+        partner=partner,
+        control_number=uuid.uuid4().hex[:20],
+        referral_id=referral.id,
+        file_name="",
+        payload="",
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    row.control_number = f"{row.id:09d}"
+    row.trace = f"{referral.case_number}-{row.id}"
+    row.file_name = f"{transaction}-{partner}-{row.control_number}.x12"
+    return row
+
+
+def ignore(
+    session: Session,
+    name: str,
+    text: str,
+    interchange: Interchange,
+    *,
+    request: X12Exchange | None,
+    now: datetime,
+    transaction: str,
+    case_number: str | None,
+    detail: str,
+) -> Received:
+    """Keep an answer that changes nothing, with the reason, and say so."""
+    record_inbound(
+        session,
+        name,
+        text,
+        interchange,
+        status=ExchangeStatus.ignored,
+        request=request,
+        now=now,
+        error=detail,
+    )
+    return Received(name, ExchangeStatus.ignored, transaction, case_number, detail)
+
+
+def record_inbound(
+    session: Session,
+    name: str,
+    text: str,
+    interchange: Interchange,
+    *,
+    status: ExchangeStatus,
+    request: X12Exchange | None,
+    now: datetime,
+    error: str | None = None,
+) -> X12Exchange:
+    row = X12Exchange(
+        direction=Direction.inbound,
+        transaction=interchange.transactions[0].code,
+        status=status,
+        partner=interchange.sender_id,
+        control_number=interchange.control_number,
+        trace=request.trace if request else None,
+        referral_id=request.referral_id if request else None,
+        authorization_id=request.authorization_id if request else None,
+        answers_id=request.id if request else None,
+        file_name=name[:200],
+        payload=text,
+        error=error,
+        created_at=now,
+        processed_at=now,
+    )
+    session.add(row)
+    if request is not None and status is ExchangeStatus.applied:
+        request.status = ExchangeStatus.answered
+        request.processed_at = now
+    session.flush()
+    return row
