@@ -115,7 +115,7 @@ _OPEN = WorkItem.closed_at.is_(None)
 
 
 def _queue_row(values: tuple[Any, ...], more: int = 0) -> QueueRow:
-    return QueueRow(*values, more=more)  # the columns in field order
+    return QueueRow(*values, more)  # type: ignore[call-arg]  # the columns, then more
 
 
 def _fixed(value: int | str) -> Any:
