@@ -7,10 +7,8 @@ the case facts (the timelines folded): case numbers and figures, no member data.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
-from typing import Any
+from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
@@ -20,60 +18,9 @@ from careloop.core.clock import Clock
 from careloop.core.errors import FieldError, NotFoundError, RuleViolationError
 from careloop.identity.permissions import require
 from careloop.report import repository, rules
+from careloop.report.denials import denial_audit
 from careloop.report.service import check_span
-
-
-@dataclass(frozen=True, slots=True)
-class Section:
-    title: str
-    columns: list[str]
-    rows: list[list[str | int | float | None]]
-
-
-@dataclass(frozen=True, slots=True)
-class Report:
-    name: str
-    title: str
-    period: str
-    notes: list[str]
-    sections: list[Section]
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "title": self.title,
-            "period": self.period,
-            "notes": self.notes,
-            "sections": [
-                {"title": s.title, "columns": s.columns, "rows": s.rows} for s in self.sections
-            ],
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Report:
-        return cls(
-            name=data["name"],
-            title=data["title"],
-            period=data["period"],
-            notes=list(data.get("notes", [])),
-            sections=[Section(s["title"], s["columns"], s["rows"]) for s in data["sections"]],
-        )
-
-
-#: The longest span a pack or a report covers (the pack's trend: three years of months).
-
-
-def _period_words(start: date, end: date) -> str:
-    last = end - timedelta(days=1)
-    if last == start:
-        return start.strftime("%a %d %b %Y")
-    return f"{start.strftime('%d %b %Y')} to {last.strftime('%d %b %Y')}"
-
-
-def _local(value: datetime | None, zone: ZoneInfo) -> str:
-    if value is None:
-        return "None"
-    return value.astimezone(zone).strftime("%a %d %b %Y %H:%M")
+from careloop.report.tables import Report, Section, local_time, period_words
 
 
 def daily_import(session: Session, start: date, end: date, zone: str) -> Report:
@@ -104,7 +51,7 @@ def daily_import(session: Session, start: date, end: date, zone: str) -> Report:
     return Report(
         "daily-import",
         rules.REPORT_TITLES["daily-import"],
-        _period_words(start, end),
+        period_words(start, end),
         [
             "Every referral that arrived became a case with a case number; one that "
             "could not (no name, no birth date, no item) was refused at the door and "
@@ -151,7 +98,7 @@ def open_referrals(session: Session, now: datetime, zone: str) -> Report:
                 rules.age_words(c.received_at, now),
                 rules.words(rules.STATUS_WORDS, c.status),
                 c.owner or "Nobody yet",
-                _local(c.next_due_at, tz) + (" (overdue)" if overdue else ""),
+                local_time(c.next_due_at, tz) + (" (overdue)" if overdue else ""),
             ]
         )
         counts = summary.setdefault((payer, provider), [0, 0])
@@ -174,63 +121,6 @@ def open_referrals(session: Session, now: datetime, zone: str) -> Report:
                 ["Payer", "Provider", "Case", "Age", "Status", "Owner", "Next deadline"],
                 detail,
             ),
-        ],
-    )
-
-
-def denial_audit(session: Session, start: date, end: date, zone: str) -> Report:
-    """Denials in [start, end) by reason, payer, provider and item; the share an intake
-    check would have prevented; appeal outcomes. Money at stake stays empty until
-    claims are recorded."""
-    tz = ZoneInfo(zone)
-    rows = repository.denied_between(
-        session, datetime.combine(start, time.min, tz), datetime.combine(end, time.min, tz)
-    )
-
-    def grouped(title: str, heading: str, key: Callable[[repository.DenialRow], str]) -> Section:
-        groups: dict[str, list[int]] = {}
-        for r in rows:
-            g = groups.setdefault(key(r), [0, 0, 0, 0, 0])
-            g[0] += 1
-            g[1] += (r.reason or "") in rules.PREVENTABLE_DENIALS
-            g[2] += r.appealed > 0
-            g[3] += r.overturned
-            g[4] += r.upheld
-        return Section(
-            title,
-            [
-                heading,
-                "Denials",
-                "Preventable at intake",
-                "Appealed",
-                "Overturned",
-                "Upheld",
-                "Money at stake",
-            ],
-            [[k, *v, None] for k, v in sorted(groups.items(), key=lambda kv: -kv[1][0])],
-        )
-
-    total = len(rows)
-    preventable = sum((r.reason or "") in rules.PREVENTABLE_DENIALS for r in rows)
-    share = f"{round(100 * preventable / total)} %" if total else "None denied"
-    return Report(
-        "denial-audit",
-        rules.REPORT_TITLES["denial-audit"],
-        _period_words(start, end),
-        [
-            f"{total} denial{'s' if total != 1 else ''}; an intake check would have "
-            f"prevented {preventable} ({share}).",
-            "Money at stake is filled in once claims are recorded.",
-        ],
-        [
-            grouped(
-                "By reason",
-                "Reason",
-                lambda r: rules.words(rules.DENIAL_WORDS, r.reason or "unknown"),
-            ),
-            grouped("By payer", "Payer", lambda r: r.payer or "No payer recorded"),
-            grouped("By provider", "Provider", lambda r: r.provider or "No provider yet"),
-            grouped("By item", "Item", lambda r: r.item or "None recorded"),
         ],
     )
 

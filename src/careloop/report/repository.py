@@ -367,6 +367,8 @@ def received_between(session: Session, start: datetime, end: datetime) -> list[I
 
 
 class DenialRow(NamedTuple):
+    referral_id: int
+    payer_id: int | None
     payer: str | None
     provider: str | None
     reason: str | None
@@ -388,6 +390,8 @@ def denied_between(session: Session, start: datetime, end: datetime) -> list[Den
     )
     stmt = (
         select(
+            f.referral_id,
+            f.payer_id,
             Payer.name,
             Provider.legal_name,
             f.denial_reason,
@@ -400,8 +404,49 @@ def denied_between(session: Session, start: datetime, end: datetime) -> list[Den
         .outerjoin(Payer, Payer.id == f.payer_id)
         .outerjoin(Provider, Provider.id == f.provider_id)
         .where(f.denied_at >= start, f.denied_at < end)
+        .order_by(f.referral_id)
     )
     return [DenialRow(*r) for r in session.execute(stmt)]
+
+
+def items_of(
+    session: Session, referral_ids: Sequence[int]
+) -> dict[int, list[tuple[str, int, bool | None]]]:
+    """Each case's items as the fee schedule prices them: code, quantity, rental."""
+    out: dict[int, list[tuple[str, int, bool | None]]] = {rid: [] for rid in referral_ids}
+    if not referral_ids:
+        return out
+    stmt = (
+        select(
+            ReferralItem.referral_id, ReferralItem.code, ReferralItem.quantity, ReferralItem.rental
+        )
+        .where(ReferralItem.referral_id.in_(referral_ids))
+        .order_by(ReferralItem.referral_id, ReferralItem.line)
+    )
+    for rid, code, quantity, rental in session.execute(stmt):
+        out[rid].append((code, quantity, rental))
+    return out
+
+
+class CaseContext(NamedTuple):
+    case_number: str
+    payer: str | None
+    provider: str | None
+
+
+def case_context(session: Session, referral_ids: Sequence[int]) -> dict[int, CaseContext]:
+    """Case number, payer and provider of these cases (no member data)."""
+    if not referral_ids:
+        return {}
+    f = _FACTS.c
+    stmt = (
+        select(Referral.id, Referral.case_number, Payer.name, Provider.legal_name)
+        .outerjoin(Payer, Payer.id == Referral.payer_id)
+        .outerjoin(_FACTS, f.referral_id == Referral.id)
+        .outerjoin(Provider, Provider.id == f.provider_id)
+        .where(Referral.id.in_(referral_ids))
+    )
+    return {r[0]: CaseContext(r[1], r[2], r[3]) for r in session.execute(stmt)}
 
 
 def names(session: Session, dimension: str, keys: Sequence[Any]) -> dict[Any, str]:

@@ -25,8 +25,10 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from careloop.prior_auth.rules import CARC, DenialReason
 from careloop.report.fold import CaseFacts, EventFact, fold, month_of, week_of
 from careloop.report.kpis import (
     ACK_TARGET,
@@ -349,6 +351,68 @@ DENIAL_WORDS = {
     "timely_filing_expired": "Filed too late",
     "unknown": "Reason not recorded",
 }
+
+
+#: Claim adjustment reason codes (CARC, X12 code list 139) an 835 gives for a denial or
+#: an adjustment, in plain words: the codes home-care claims meet most. A code not here
+#: is shown by its number.
+CARC_WORDS = {
+    "1": "Deductible",
+    "2": "Coinsurance",
+    "3": "Co-payment",
+    "4": "Modifier missing or wrong for the service",
+    "5": "Place of service wrong for the service",
+    "11": "Diagnosis does not fit the service",
+    "16": "Missing or wrong information on the claim",
+    "18": "Duplicate claim or service",
+    "22": "Another payer may pay first",
+    "23": "Already paid by another payer",
+    "26": "Service before coverage began",
+    "27": "Service after coverage ended",
+    "29": "Filed too late",
+    "31": "Patient not known as a member of the plan",
+    "45": "Charge above the fee schedule",
+    "50": "Not medically necessary",
+    "96": "Not covered",
+    "97": "Paid as part of another service",
+    "109": "Not covered by this payer",
+    "119": "Benefit maximum reached",
+    "151": "More services than the information supports",
+    "167": "Diagnosis not covered",
+    "170": "Not paid when billed by this kind of provider",
+    "183": "Referring provider not eligible",
+    "185": "Rendering provider not eligible",
+    "197": "No prior authorisation",
+    "198": "More than the authorisation allows",
+    "204": "Not covered by the member's plan",
+    "242": "Provider out of network",
+    "252": "More documents needed",
+}
+#: Who the payer says owes an adjustment (the 835's claim adjustment group code).
+CARC_GROUP_WORDS = {
+    "CO": "the provider's contract",
+    "PR": "the member",
+    "OA": "other",
+    "PI": "the payer's decision",
+    "CR": "a correction",
+}
+#: The claim denials an intake check would have caught: the preventable authorisation
+#: denials' codes (prior_auth's CARC: 16 missing information, 197 no authorisation, 242
+#: out of network).
+PREVENTABLE_CARCS = frozenset(CARC[DenialReason(r)] for r in PREVENTABLE_DENIALS)
+
+
+def carc_words(code: str) -> str:
+    """``197`` as "No prior authorisation (code 197)"."""
+    if not code:
+        return "Reason not given"
+    return f"{CARC_WORDS.get(code, 'Adjustment')} (code {code})"
+
+
+def money_words(value: Decimal) -> str:
+    """An exact amount as money: ``$1,234.50`` (negative: ``-$12.00``)."""
+    cents = value.quantize(Decimal("0.01"))
+    return f"-${-cents:,.2f}" if cents < 0 else f"${cents:,.2f}"
 
 
 def words(mapping: dict[str, str], value: str | None) -> str:
