@@ -17,6 +17,7 @@ from careloop.core.actor import Actor
 from careloop.core.clock import Clock
 from careloop.core.errors import FieldError, NotFoundError, RuleViolationError
 from careloop.identity.permissions import require
+from careloop.referral import refusals
 from careloop.report import repository, rules
 from careloop.report.denials import denial_audit
 from careloop.report.service import check_span
@@ -25,28 +26,34 @@ from careloop.report.tables import Report, Section, local_time, period_words
 
 def daily_import(session: Session, start: date, end: date, zone: str) -> Report:
     """What arrived by channel in [start, end), what became a case ready to work, what
-    needed clarification and why, what looked like a duplicate, what was cancelled."""
+    needed clarification and why, what looked like a duplicate, what was cancelled, and
+    what was refused at the door (never a case) by channel and reason."""
     tz = ZoneInfo(zone)
-    rows = repository.received_between(
-        session, datetime.combine(start, time.min, tz), datetime.combine(end, time.min, tz)
-    )
+    since, until = datetime.combine(start, time.min, tz), datetime.combine(end, time.min, tz)
+    rows = repository.received_between(session, since, until)
+    refused = refusals.refused_between(session, since, until)
     by_channel: dict[str, list[int]] = {}
     reasons: Counter[str] = Counter()
     for r in rows:
-        counts = by_channel.setdefault(r.channel or "", [0, 0, 0, 0, 0])
+        counts = by_channel.setdefault(r.channel or "", [0, 0, 0, 0, 0, 0])
         counts[0] += 1
         counts[1] += not r.needed_clarification and r.status != "cancelled"
         counts[2] += r.needed_clarification
         counts[3] += r.possible_duplicate
         counts[4] += r.status == "cancelled"
         reasons.update(r.clarification_codes)
-    order = [c for c in rules.CHANNELS if c in by_channel] + sorted(
-        c for c in by_channel if c not in rules.CHANNELS
+    refused_why: Counter[tuple[str, str]] = Counter()
+    for refusal in refused:
+        by_channel.setdefault(refusal.channel, [0, 0, 0, 0, 0, 0])[5] += 1
+        for field, rule in refusal.reasons or [("", "rule_violation")]:
+            refused_why[(refusal.channel, rules.refusal_words(field, rule))] += 1
+    order = [c for c in (*rules.CHANNELS, "api") if c in by_channel] + sorted(
+        c for c in by_channel if c not in (*rules.CHANNELS, "api")
     )
     channel_rows: list[list[str | int | float | None]] = [
         [rules.words(rules.CHANNEL_WORDS, c or None), *by_channel[c]] for c in order
     ]
-    totals = [sum(by_channel[c][i] for c in by_channel) for i in range(5)]
+    totals = [sum(by_channel[c][i] for c in by_channel) for i in range(6)]
     channel_rows.append(["Every channel", *totals])
     return Report(
         "daily-import",
@@ -54,8 +61,10 @@ def daily_import(session: Session, start: date, end: date, zone: str) -> Report:
         period_words(start, end),
         [
             "Every referral that arrived became a case with a case number; one that "
-            "could not (no name, no birth date, no item) was refused at the door and "
-            "the sender was told why at once.",
+            "could not (no name, no birth date, no item, a file that is not a document) "
+            "was refused at the door and the sender was told why at once.",
+            f"{len(refused)} submission{'s were' if len(refused) != 1 else ' was'} "
+            "refused at the door.",
         ],
         [
             Section(
@@ -67,6 +76,7 @@ def daily_import(session: Session, start: date, end: date, zone: str) -> Report:
                     "Needed clarification",
                     "Possible duplicates",
                     "Cancelled",
+                    "Refused at the door",
                 ],
                 channel_rows,
             ),
@@ -74,6 +84,16 @@ def daily_import(session: Session, start: date, end: date, zone: str) -> Report:
                 "Why clarification was needed",
                 ["What was missing or wrong", "Referrals"],
                 [[rules.finding_words(code), n] for code, n in reasons.most_common()],
+            ),
+            Section(
+                "Refused at the door, by channel and reason",
+                ["Channel", "What was wrong", "Submissions"],
+                [
+                    [rules.words(rules.CHANNEL_WORDS, channel), why, n]
+                    for (channel, why), n in sorted(
+                        refused_why.items(), key=lambda kv: (kv[0][0], -kv[1], kv[0][1])
+                    )
+                ],
             ),
         ],
     )

@@ -249,7 +249,47 @@ CHANNEL_WORDS = {
     "email": "E-mail",
     "phone": "Phone",
     "batch": "Bulk file",
+    "api": "JSON API",
 }
+#: A refused submission's rule (referral.refusals: the bulk import's vocabulary, the
+#: JSON API's and FHIR's errors, a refused file's code) as a phrase after the field.
+REFUSAL_RULE_WORDS = {
+    "required": "missing",
+    "unknown_field": "not a field of a referral",
+    "unknown_code": "not one of the allowed values",
+    "whole_number": "not a whole number",
+    "true_or_false": "not yes or no",
+    "out_of_range": "out of range",
+    "too_long": "too long",
+    "too_short": "too short or empty",
+    "too_many": "too many",
+    "too_few": "too few",
+    "text": "not text",
+    "object": "not in the expected shape",
+    "list": "not a list",
+    "date": "not a date written year-month-day",
+    "invalid_value": "not valid",
+    "repeated": "repeated from an earlier line",
+    "column_count": "with the wrong number of columns",
+    "control_characters": "with characters that cannot be printed",
+    "malformed_json": "not readable as JSON",
+    "not_readable": "not readable",
+    "unsupported_media_type": "not sent in an accepted format",
+    "payload_too_large": "too large",
+    "unsupported_file_type": "not a PDF or TIFF",
+    "unreadable_file": "damaged or unreadable",
+    "rule_violation": "refused by a rule",
+}
+
+
+def refusal_words(field: str, rule: str) -> str:
+    """``member.birth_date`` and ``required``: "Member birth date: missing"."""
+    what = finding_words(field.replace(".", " ")) if field else "The submission"
+    if field.startswith("Bundle"):
+        what = "The FHIR Bundle " + finding_words(field.removeprefix("Bundle.")).lower()
+    return f"{what}: {REFUSAL_RULE_WORDS.get(rule, rule.replace('_', ' '))}"
+
+
 SERVICE_LINE_WORDS = {
     "dme": "Medical equipment",
     "home_health": "Home health",
