@@ -27,8 +27,9 @@ What runs:
   - DuckDB: the same pack from the raw events (each case's timeline folded in SQL:
     FILTER aggregates, arg_min/arg_max, JSON extraction), the same open-referral rows
     from the raw events, and the pack over the exported facts;
-* the figures compared: DuckDB's pack from the raw events must equal the report
-  domain's, payer by payer, and the open cases must be the same cases.
+* the figures compared (sums, medians and 90th percentiles): DuckDB's pack from the raw
+  events must equal the report domain's, payer by payer, and the open cases must be the
+  same cases.
 
 Target (issue 13): PostgreSQL at most 1x DuckDB's time.
 """
@@ -68,6 +69,7 @@ from careloop.db.migrate import upgrade_database
 from careloop.db.session import Database
 from careloop.report import reconciliation, rules
 from careloop.report import service as report_service
+from careloop.report.fold import FILING_MISSED_REASON
 
 DB_NAME = "careloop_bench_reports"
 DEFAULT_REFERRALS = 5_000_000
@@ -382,7 +384,11 @@ DUCK_CASES = """
 WITH m AS (SELECT id, payer_id FROM referrals WHERE received_at >= $a AND received_at < $b),
 x AS (
   SELECT e.*, max(CASE WHEN e.type = 'authorization.appealed' THEN e.id END)
-           OVER (PARTITION BY e.referral_id) AS appealed_id
+           OVER (PARTITION BY e.referral_id) AS appealed_id,
+         bool_or(e.type = 'grievance.opened'
+                 AND json_extract_string(e.data, '$.subject') = 'provider_quality')
+           OVER (PARTITION BY e.referral_id, json_extract_string(e.data, '$.grievance_id'))
+           AS about_provider
   FROM events e SEMI JOIN m ON e.referral_id = m.id
 ),
 c AS (
@@ -414,7 +420,14 @@ c AS (
     min(event_at) FILTER (WHERE type IN ('authorization.approved',
                                          'authorization.partially_approved',
                                          'authorization.denied')
-                    AND (appealed_id IS NULL OR id < appealed_id)) AS decided_at
+                    AND (appealed_id IS NULL OR id < appealed_id)) AS decided_at,
+    count(*) FILTER (WHERE type = 'claim.prepared') AS claims,
+    count(*) FILTER (WHERE type = 'referral.escalated'
+                     AND json_extract_string(data, '$.reason') = $filing) AS filing_missed,
+    count(*) FILTER (WHERE type = 'grievance.opened' AND about_provider) AS grievances,
+    count(*) FILTER (WHERE type = 'grievance.resolved' AND about_provider
+                     AND json_extract_string(data, '$.resolution') = 'substantiated')
+      AS grievances_substantiated
   FROM x GROUP BY referral_id
 )
 SELECT m.payer_id,
@@ -441,7 +454,13 @@ SELECT m.payer_id,
   count(*) FILTER (WHERE decided_at IS NOT NULL AND priority = 'expedited')
     AS auth_expedited_n,
   coalesce(sum(epoch(decided_at - requested_at)) FILTER (WHERE priority = 'expedited'), 0)
-    AS auth_expedited_seconds
+    AS auth_expedited_seconds,
+  sum(claims) AS claims, sum(filing_missed) AS filing_missed, sum(grievances) AS grievances,
+  sum(grievances_substantiated) AS grievances_substantiated,
+  quantile_cont(epoch(ack_at - received_at), 0.5) AS ack_p50,
+  quantile_cont(epoch(ack_at - received_at), 0.9) AS ack_p90,
+  quantile_cont(epoch(started_at - received_at), 0.5) AS start_p50,
+  quantile_cont(epoch(started_at - received_at), 0.9) AS start_p90
 FROM c JOIN m ON m.id = c.referral_id
 GROUP BY m.payer_id ORDER BY m.payer_id
 """
@@ -496,7 +515,12 @@ SELECT payer_id,
   sum(auth_upheld) AS auth_upheld, sum(auth_standard_n) AS auth_standard_n,
   sum(auth_standard_seconds) AS auth_standard_seconds,
   sum(auth_expedited_n) AS auth_expedited_n,
-  sum(auth_expedited_seconds) AS auth_expedited_seconds
+  sum(auth_expedited_seconds) AS auth_expedited_seconds,
+  sum(claims) AS claims, sum(filing_missed) AS filing_missed, sum(grievances) AS grievances,
+  sum(grievances_substantiated) AS grievances_substantiated,
+  quantile_cont(ack_seconds, 0.5) AS ack_p50, quantile_cont(ack_seconds, 0.9) AS ack_p90,
+  quantile_cont(start_seconds, 0.5) AS start_p50,
+  quantile_cont(start_seconds, 0.9) AS start_p90
 FROM facts WHERE received_month = $month GROUP BY payer_id ORDER BY payer_id
 """
 
@@ -507,7 +531,7 @@ def month_bounds() -> tuple[datetime, datetime]:
     return first.astimezone(UTC), after.astimezone(UTC)
 
 
-def pg_pack(database: Database) -> dict[int, rules.Counters]:
+def pg_pack(database: Database) -> dict[int, rules.Figures]:
     with database.unit_of_work() as session:
         pack = report_service.kpi_pack(
             session,
@@ -520,7 +544,7 @@ def pg_pack(database: Database) -> dict[int, rules.Counters]:
             zone=ZONE,
             with_contacts=False,
         )
-    return {int(row.key): row.counters for row in pack.rows}
+    return {int(row.key): row.figures for row in pack.rows}
 
 
 def pg_open(database: Database) -> list[list[Any]]:
@@ -529,37 +553,48 @@ def pg_open(database: Database) -> list[list[Any]]:
     return made.sections[1].rows
 
 
-def duck_pack(duck: duckdb.DuckDBPyConnection) -> dict[int, rules.Counters]:
-    a, b = month_bounds()
-    cursor = duck.execute(DUCK_CASES, {"a": a, "b": b, "now": NOW, "cut": NOW - rules.ACK_WITHIN})
+def _figures(cursor: duckdb.DuckDBPyConnection) -> dict[int, rules.Figures]:
     names = [d[0] for d in cursor.description or []]
-    return {
-        int(row[0]): rules.counters_from(dict(zip(names, row, strict=True)))
-        for row in cursor.fetchall()
+    out = {}
+    for row in cursor.fetchall():
+        values = dict(zip(names, row, strict=True))
+        out[int(row[0])] = rules.Figures(rules.counters_from(values), rules.spread_from(values))
+    return out
+
+
+def duck_pack(duck: duckdb.DuckDBPyConnection) -> dict[int, rules.Figures]:
+    a, b = month_bounds()
+    params = {
+        "a": a,
+        "b": b,
+        "now": NOW,
+        "cut": NOW - rules.ACK_WITHIN,
+        "filing": FILING_MISSED_REASON,
     }
+    return _figures(duck.execute(DUCK_CASES, params))
 
 
 def duck_open(duck: duckdb.DuckDBPyConnection) -> list[tuple[Any, ...]]:
     return duck.execute(DUCK_OPEN).fetchall()
 
 
-def duck_facts(duck: duckdb.DuckDBPyConnection) -> dict[int, rules.Counters]:
-    cursor = duck.execute(DUCK_FACTS, {"cut": NOW - rules.ACK_WITHIN, "month": MONTH, "now": NOW})
-    names = [d[0] for d in cursor.description or []]
-    return {
-        int(row[0]): rules.counters_from(dict(zip(names, row, strict=True)))
-        for row in cursor.fetchall()
-    }
+def duck_facts(duck: duckdb.DuckDBPyConnection) -> dict[int, rules.Figures]:
+    params = {"cut": NOW - rules.ACK_WITHIN, "month": MONTH, "now": NOW}
+    return _figures(duck.execute(DUCK_FACTS, params))
 
 
-def compare(pg: dict[int, rules.Counters], duck: dict[int, rules.Counters]) -> None:
+def compare(pg: dict[int, rules.Figures], duck: dict[int, rules.Figures]) -> None:
+    """The same sums, medians and 90th percentiles, payer by payer."""
     if pg.keys() != duck.keys():
         raise BenchError(f"payers differ: PostgreSQL {sorted(pg)}, DuckDB {sorted(duck)}")
-    for payer, counters in pg.items():
-        for f in fields(rules.Counters):
-            x, y = getattr(counters, f.name), getattr(duck[payer], f.name)
-            if abs(x - y) > 1e-6 * max(1.0, abs(x)):
-                raise BenchError(f"payer {payer}: {f.name} is {x} in PostgreSQL, {y} in DuckDB")
+    for payer, figures in pg.items():
+        for part in ("counters", "spread"):
+            ours, theirs = getattr(figures, part), getattr(duck[payer], part)
+            for f in fields(ours):
+                x, y = getattr(ours, f.name), getattr(theirs, f.name)
+                same = x is y if x is None or y is None else abs(x - y) <= 1e-6 * max(1.0, abs(x))
+                if not same:
+                    raise BenchError(f"payer {payer}: {f.name} is {x} in PostgreSQL, {y} in DuckDB")
 
 
 def measure(

@@ -18,11 +18,13 @@ from httpx import Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from careloop.audit.models import AuditRecord
 from careloop.core.actor import Role
 from careloop.core.clock import FixedClock
 from careloop.db.models import Base
 from careloop.matching import service as matching_service
 from careloop.matching.schemas import OfferCreate
+from careloop.referral import refusals
 from careloop.referral import service as referral_service
 from tests.api.conftest import Tokens
 from tests.factories.coverage import make_coverage, make_ready
@@ -51,11 +53,21 @@ EXTREMES = [
 
 
 def rows(session: Session) -> dict[str, int]:
-    """How many rows every table holds."""
-    return {
+    """How many rows every table holds, but the audit records of submissions refused at
+    the door: the one thing a refused referral leaves, by design (referral.refusals)."""
+    counts = {
         table.name: int(session.scalar(select(func.count()).select_from(table)) or 0)
         for table in Base.metadata.sorted_tables
     }
+    counts["audit_records"] -= int(
+        session.scalar(
+            select(func.count())
+            .select_from(AuditRecord)
+            .where(AuditRecord.action == refusals.ACTION)
+        )
+        or 0
+    )
+    return counts
 
 
 def json_post(client: TestClient, url: str, token: str, raw: str | bytes) -> Response:

@@ -5,6 +5,7 @@ was read beside the fax, corrects a field and submits; the case keeps the fax.""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from careloop.document.fax_inbox import read_inbox
 from careloop.document.faxes import FaxDraftRead, draft_form, get_fax
 from careloop.document.models import Document, FaxDraft
 from careloop.document.store import FolderStore
+from careloop.referral import refusals as referral_refusals
 from careloop.settings import Settings
 from tests.factories import files
 from tests.portal.conftest import People, csrf_of, sign_in
@@ -49,6 +51,11 @@ def test_a_fax_in_the_inbox_becomes_a_referral_after_one_correction(
     assert said[1].startswith("refused not-a-fax.pdf")
     assert (inbox / "read" / "incoming-0001.pdf").exists()
     assert "never accepted" in (inbox / "refused" / "not-a-fax.pdf.why.txt").read_text()
+    # Refused at the door, and counted so (the daily referral import): channel and rule.
+    (refusal,) = referral_refusals.refused_between(
+        session, clock.now() - timedelta(hours=1), clock.now() + timedelta(hours=1)
+    )
+    assert (refusal.channel, refusal.reasons) == ("fax", [("file", "unsupported_file_type")])
     draft = session.scalars(select(FaxDraft)).one()
     assert store.exists(draft.sha256)
     assert draft.fields["member.last_name"]["value"] == fax.truth["member.last_name"]
@@ -86,7 +93,7 @@ def test_a_fax_in_the_inbox_becomes_a_referral_after_one_correction(
 
 
 def test_an_uploaded_fax_image_is_shown_beside_its_draft(
-    browser: TestClient, people: People, clock: FixedClock, db_kind: str
+    browser: TestClient, people: People, clock: FixedClock, db_kind: str, session: Session
 ) -> None:
     """A fax uploaded in the portal (a TIFF, read by OCR) shows its page as an image; a
     file that is no fax is refused beside the upload form, and nothing is kept."""
@@ -101,6 +108,10 @@ def test_an_uploaded_fax_image_is_shown_beside_its_draft(
     )
     assert refused.status_code == 422
     assert "archives and programs are never accepted" in refused.text
+    (refusal,) = referral_refusals.refused_between(
+        session, clock.now() - timedelta(hours=1), clock.now() + timedelta(hours=1)
+    )
+    assert refusal.channel == "fax"
     fax = synthetic_fax(6, kind="tiff", today=clock.now().date())
     made = browser.post(
         "/faxes",

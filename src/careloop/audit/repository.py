@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from careloop.audit.models import AuditRecord
@@ -20,3 +21,17 @@ def insert_many(session: Session, rows: list[dict[str, Any]]) -> None:
 
 def insert_one(session: Session, values: dict[str, Any]) -> None:
     session.execute(insert(_AUDIT), values)
+
+
+def refused_between(
+    session: Session, action: str, start: datetime, end: datetime
+) -> list[tuple[datetime, dict[str, Any] | None]]:
+    """(at, detail) of the refusals recorded as ``action`` in [start, end), through the
+    partial index of refusals."""
+    c = _AUDIT.c
+    stmt = (
+        select(c.at, c.detail)
+        .where(c.outcome == "refused", c.action == action, c.at >= start, c.at < end)
+        .order_by(c.at, c.id)
+    )
+    return [(r[0], r[1]) for r in session.execute(stmt)]

@@ -3,6 +3,7 @@ or rolls back with the change it describes; denied accesses survive the rollback
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -86,3 +87,11 @@ def record_denied(
         repository.insert_one(fresh, values)
 
     keep_after_rollback(session, write)
+
+
+def refused_between(
+    session: Session, action: str, start: datetime, end: datetime
+) -> list[tuple[datetime, dict[str, Any] | None]]:
+    """The refusals recorded as ``action`` (outcome refused) in [start, end): when, and
+    the detail written with each (no PHI is ever written there)."""
+    return repository.refused_between(session, action, start, end)

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from decimal import Decimal
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, aliased
 
 from careloop.audit import service as audit
 from careloop.claim import repository, rules, x835, x837
@@ -418,3 +418,100 @@ def prepare_for_case(
 def import_835_as(session: Session, actor: Actor, text: str, *, clock: Clock) -> Posted:
     require(actor, "remittance:import")
     return import_835(session, actor, text, clock=clock)
+
+
+# ---- read by the monthly denial audit (report domain) ----------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DenialRead:
+    """A claim denial an 835 posted, as the denial audit reads it: the payer's reason
+    codes (CARC, with their group and amount), its remarks (RARC), what was at stake
+    (expected, or charged when the claim is not ours, less what that posting paid) and
+    what the claim has been paid since (an appeal or a corrected claim that won)."""
+
+    claim_number: str
+    referral_id: int | None
+    posted_at: datetime
+    adjustments: tuple[tuple[str, str, Decimal], ...]
+    remarks: tuple[str, ...]
+    at_stake: Decimal
+    paid_since: Decimal
+    item: str | None
+
+
+def denials_between(session: Session, start: datetime, end: datetime) -> list[DenialRead]:
+    """Claim denials posted in [start, end), oldest first (figures and codes only)."""
+    first_line = (
+        select(ClaimLine.code)
+        .where(ClaimLine.claim_id == Claim.id)
+        .order_by(ClaimLine.line)
+        .limit(1)
+        .scalar_subquery()
+    )
+    later = aliased(ClaimPosting)
+    paid_after = (
+        select(func.coalesce(func.sum(later.paid_cents), 0))
+        .where(later.claim_id == ClaimPosting.claim_id, later.id > ClaimPosting.id)
+        .scalar_subquery()
+    )
+    stmt = (
+        select(ClaimPosting, Claim.referral_id, Claim.expected_cents, paid_after, first_line)
+        .outerjoin(Claim, Claim.id == ClaimPosting.claim_id)
+        .where(
+            ClaimPosting.denied.is_(True),
+            ClaimPosting.posted_at >= start,
+            ClaimPosting.posted_at < end,
+        )
+        .order_by(ClaimPosting.posted_at, ClaimPosting.id)
+    )
+    out = []
+    for posting, referral_id, expected, since, item in session.execute(stmt):
+        owed = expected if expected is not None else posting.charge_cents
+        out.append(
+            DenialRead(
+                claim_number=posting.claim_number,
+                referral_id=referral_id,
+                posted_at=posting.posted_at,
+                adjustments=tuple(
+                    (
+                        str(a.get("group", "")),
+                        str(a.get("reason", "")),
+                        rules.from_cents(int(a.get("cents", 0))),
+                    )
+                    for a in posting.adjustments
+                ),
+                remarks=tuple(posting.remarks),
+                at_stake=rules.from_cents(max(owed - posting.paid_cents, 0)),
+                paid_since=rules.from_cents(int(since or 0)),
+                item=item if posting.claim_id is not None else None,
+            )
+        )
+    return out
+
+
+def fee_schedule_values(
+    session: Session,
+    cases: Sequence[tuple[int | None, Sequence[tuple[str, int, bool | None]]]],
+) -> list[tuple[Decimal, int]]:
+    """What each case's items are worth on its payer's fee schedule (the contract's, the
+    defaults where it names none): per case, the value of the items with a price
+    (quantity times the unit price; a rental is one month, RR, a purchase NU) and how
+    many items have no price. ``cases`` are (payer id, [(code, quantity, rental)])."""
+    contracts: dict[int | None, rules.ClaimRules] = {}
+    out = []
+    for payer_id, items in cases:
+        if payer_id not in contracts:
+            payer = session.get(Payer, payer_id) if payer_id is not None else None
+            contracts[payer_id] = payer_contract(payer)
+        contract = contracts[payer_id]
+        value, unpriced = Decimal("0.00"), 0
+        for code, quantity, rental in items:
+            modifiers = ("RR",) if rental else ("NU",) if rental is False else ()
+            each = rules.unit_price(code, modifiers, contract)
+            if each is None:
+                unpriced += 1
+            else:
+                value += rules.money(each * max(quantity, 0), contract)
+        out.append((value, unpriced))
+    return out

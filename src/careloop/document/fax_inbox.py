@@ -17,6 +17,7 @@ from careloop.db.session import Database
 from careloop.document import faxes, service
 from careloop.document.rules import Limits
 from careloop.document.store import DocumentStore, FolderStore
+from careloop.referral import refusals
 
 
 def store_for(root: Path) -> DocumentStore:
@@ -48,6 +49,11 @@ def read_inbox(
             refused.mkdir(exist_ok=True)
             os.replace(path, refused / path.name)
             (refused / f"{path.name}.why.txt").write_text(exc.detail + "\n")
+            with database.unit_of_work() as session:
+                refusals.record(
+                    session, SYSTEM_ACTOR, "fax", [("file", exc.code)], clock=clock,
+                    rolled_back=False,
+                )  # fmt: skip
             yield f"refused {path.name}: {exc.detail}"
             continue
         try:

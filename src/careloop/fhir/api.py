@@ -19,12 +19,16 @@ from careloop.core.errors import DomainError
 from careloop.fhir import capability, intake, read, search, transaction
 from careloop.fhir.outcome import FhirError, FhirResponse, from_domain_error, outcome_response
 from careloop.identity.permissions import require
+from careloop.referral import refusals
 from careloop.settings import Settings
+from careloop.web.routes import REFUSED_STATUSES
 from careloop.web.transaction import Credentials, clock_of, use_case
 
 router = APIRouter(prefix="/fhir", tags=["fhir"])
 
 # A FHIR resource in JSON; its shape is the resource type's (https://hl7.org/fhir/R4/).
+#: The issues of a refused Bundle that say why (warnings do not refuse it).
+_ERRORS_ONLY = frozenset({"error", "fatal"})
 _RESOURCE = {
     "type": "object",
     "properties": {"resourceType": {"type": "string"}},
@@ -97,16 +101,29 @@ async def transaction_bundle(request: Request, credentials: Credentials) -> Resp
     def work(session: Session, actor: Actor) -> dict[str, Any]:
         # A caller who may not refer learns nothing about its body (403 first).
         require(actor, "referral:create")
-        data = transaction.read_json(body, request.headers.get("content-type"))
-        bundle = intake.parse_bundle(data)
-        parsed.append(bundle)
-        result = transaction.submit_bundle(
-            session,
-            actor,
-            bundle,
-            clock=clock,
-            idempotency_ttl=timedelta(seconds=settings.idempotency_ttl_seconds),
-        )
+        try:
+            data = transaction.read_json(body, request.headers.get("content-type"))
+            bundle = intake.parse_bundle(data)
+            parsed.append(bundle)
+            result = transaction.submit_bundle(
+                session,
+                actor,
+                bundle,
+                clock=clock,
+                idempotency_ttl=timedelta(seconds=settings.idempotency_ttl_seconds),
+            )
+        except FhirError as exc:  # what the Bundle is: not JSON, not a referral
+            if exc.status in REFUSED_STATUSES:
+                reasons = refusals.reasons_of_fhir(
+                    [(i.code, i.expression) for i in exc.issues if i.severity in _ERRORS_ONLY]
+                )
+                refusals.record(session, actor, "fhir", reasons, clock=clock, rolled_back=True)
+            raise
+        except DomainError as exc:  # the referral it carries breaks a rule
+            if exc.status in REFUSED_STATUSES:
+                reasons = refusals.reasons_of_error(exc)
+                refusals.record(session, actor, "fhir", reasons, clock=clock, rolled_back=True)
+            raise
         return transaction.response_bundle(bundle, result, base=base)
 
     try:

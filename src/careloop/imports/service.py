@@ -29,7 +29,7 @@ from careloop.imports.files import RawRow
 from careloop.imports.models import ImportJob
 from careloop.imports.rules import RowProblem
 from careloop.imports.schemas import ImportJobRead, ImportLinks
-from careloop.referral import bulk
+from careloop.referral import bulk, refusals
 from careloop.referral.enums import ReferralStatus
 from careloop.referral.schemas import ReferralCreate
 
@@ -203,6 +203,10 @@ def process_batch(
             for p in problems
         ],
     )
+    refused: dict[int, list[tuple[str, str]]] = {}
+    for p in problems:
+        refused.setdefault(p.line, []).append((p.field, p.rule))
+    refusals.record_rows(session, actor, list(refused.values()), clock=clock)
     job.rows_done += len(rows)
     job.lines_done = max(job.lines_done, rows[-1][0]) if rows else job.lines_done
     job.created += len(cases)

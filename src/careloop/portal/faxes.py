@@ -20,6 +20,7 @@ from careloop.document.store import Staged
 from careloop.identity.permissions import may, require
 from careloop.portal import intake, presenters
 from careloop.portal.web import Download, Form, Page, PageContext, Redirect, page, read_form
+from careloop.referral import refusals
 from careloop.referral.schemas import ReferralRead
 from careloop.web.upload import MAX_FIELDS, limits_of, store_of
 
@@ -107,6 +108,13 @@ async def upload_fax(request: Request) -> Response:
                 raise RuleViolationError("No file was chosen.")
             received = document_service.receive(store, upload.file, upload.content_type, limits)
         except DomainError as exc:
+            if upload is None or not upload.size:
+                return Page("faxes/list.html", _list_values(ctx, {"file": exc.detail}), status=422)
+            # A file refused at the door: kept with the page's transaction (it commits).
+            refusals.record(
+                ctx.session, ctx.actor, "fax", [("file", exc.code)], clock=ctx.clock,
+                rolled_back=False,
+            )  # fmt: skip
             return Page("faxes/list.html", _list_values(ctx, {"file": exc.detail}), status=422)
         staged.append(received.staged)
         reading = fax_service.read_staged(store, received)

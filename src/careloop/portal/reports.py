@@ -100,20 +100,13 @@ def _charts(
             continue
         points = []
         for first in pack.periods:
-            counters = (
-                pack.total(first)
-                if not group
-                else next(
-                    (r.counters for r in pack.rows if r.period == first and r.key == group),
-                    report_rules.Counters(),
-                )
-            )
-            value = kpi.value(counters)
-            if kpi.unit != "count" and kpi.counted(counters) == 0:
+            figures = pack.figures(first, group) if group else pack.total_figures(first)
+            value = kpi.value(figures)
+            if kpi.unit != "count" and kpi.counted(figures) == 0:
                 value = None
             caption = _figure(kpi, value)
             if kpi.unit != "count" and value is not None:
-                caption += f" of {kpi.counted(counters)}"
+                caption += f" of {kpi.counted(figures)}"
             points.append(charts.Point(_period_label(pack.grain, first), value, caption))
         latest = next((p.value for p in reversed(points) if p.value is not None), None)
         met = report_rules.meets_target(kpi, latest)

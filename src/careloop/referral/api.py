@@ -10,8 +10,9 @@ from sqlalchemy.orm import Session
 
 from careloop.core.actor import Actor
 from careloop.core.dates import FilterDate, FilterTime
+from careloop.core.errors import DomainError
 from careloop.core.pagination import MAX_PAGE_SIZE, PageRequest
-from careloop.referral import caseload, members, service
+from careloop.referral import caseload, members, refusals, service
 from careloop.referral.enums import ReferralStatus, Urgency
 from careloop.referral.schemas import (
     REFERRAL_EXAMPLE,
@@ -107,12 +108,18 @@ async def submit_referral(
             submission.body, status_code=201, media_type="application/json", headers=headers
         )
 
+    def refused(session: Session, actor: Actor, exc: DomainError) -> None:
+        refusals.record(
+            session, actor, "api", refusals.reasons_of_error(exc), clock=clock, rolled_back=True
+        )
+
     return await with_body(
         request,
         credentials,
         ReferralCreate,
         check if validate_only else submit,
         permission="referral:validate" if validate_only else "referral:create",
+        on_refused=None if validate_only else refused,
     )
 
 

@@ -32,6 +32,15 @@ _DECISIONS = {
     "authorization.denied": "denied",
 }
 CLOSING_TYPES = frozenset({"referral.closed", "referral.cancelled"})
+#: The reason the claim domain gives when a claim's timely-filing clock breaches: the
+#: window is about to close with no answer from the payer (``claim.tasks``; a claim sent
+#: after its window breaches on the worker's next pass). A test drives the claim domain's
+#: handler and checks the fold counts it, so the two cannot drift apart.
+FILING_MISSED_REASON = "claim filing window about to close"
+#: Complaints about a provider's care (the grievance domain's subject) and the outcome
+#: that found one justified.
+PROVIDER_GRIEVANCE = "provider_quality"
+SUBSTANTIATED = "substantiated"
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +92,10 @@ class CaseFacts:
     denied_at: datetime | None = None
     decision_due_at: datetime | None = None
     appeal_due_at: datetime | None = None
+    claims: int = 0
+    filing_missed: int = 0
+    grievances: int = 0
+    grievances_substantiated: int = 0
     last_event_id: int = 0
 
     @property
@@ -122,9 +135,12 @@ def fold(referral_id: int, events: Iterable[EventFact]) -> CaseFacts:
 
     Sources: acknowledgement, clarification and service start (DOMAIN.md §2 steps 2, 3,
     8; §8); offers (§2 step 6, §8 acceptance); authorisation requests, decisions and
-    appeals (§2 step 5, §4 CMS-0057-F decision windows, §6). A decision that follows an
-    appeal of the same authorisation is the appeal's outcome (approved: overturned;
-    denied: upheld) and does not count as a first decision or in the decision time."""
+    appeals (§2 step 5, §4 CMS-0057-F decision windows, §6); claims prepared and those
+    whose filing window was missed (§4, §7 timely filing); complaints about the
+    provider's care and those found justified (§5 track record, §6 grievance). A
+    decision that follows an appeal of the same authorisation is the appeal's outcome
+    (approved: overturned; denied: upheld) and does not count as a first decision or in
+    the decision time."""
     folder = _Folder(CaseFacts(referral_id))
     for e in sorted(events, key=lambda ev: ev.id):
         folder.add(e)
@@ -139,6 +155,7 @@ class _Folder:
     facts: CaseFacts
     requested: dict[object, tuple[datetime, str]] = field(default_factory=dict)
     appealed: set[object] = field(default_factory=set)
+    provider_grievances: set[object] = field(default_factory=set)
 
     def add(self, e: EventFact) -> None:
         facts = self.facts
@@ -152,6 +169,8 @@ class _Folder:
             "offer": self._offer,
             "service": self._service,
             "authorization": self._authorization,
+            "claim": self._claim,
+            "grievance": self._grievance,
         }.get(family)
         if handler is not None:
             handler(e)
@@ -186,6 +205,27 @@ class _Folder:
         elif e.type in ("referral.assigned", "referral.reassigned", "referral.unassigned"):
             owner = data.get("case_manager")
             facts.owner = owner if isinstance(owner, str) else None
+        elif e.type == "referral.escalated" and data.get("reason") == FILING_MISSED_REASON:
+            facts.filing_missed += 1
+
+    def _claim(self, e: EventFact) -> None:
+        if e.type == "claim.prepared":
+            self.facts.claims += 1
+
+    def _grievance(self, e: EventFact) -> None:
+        """Complaints about the provider's care (DOMAIN.md §5 track record, §6), and
+        those found justified when resolved."""
+        facts, data = self.facts, e.data
+        grievance_id = data.get("grievance_id")
+        if e.type == "grievance.opened" and data.get("subject") == PROVIDER_GRIEVANCE:
+            self.provider_grievances.add(grievance_id)
+            facts.grievances += 1
+        elif (
+            e.type == "grievance.resolved"
+            and grievance_id in self.provider_grievances
+            and data.get("resolution") == SUBSTANTIATED
+        ):
+            facts.grievances_substantiated += 1
 
     def _offer(self, e: EventFact) -> None:
         facts = self.facts

@@ -90,6 +90,12 @@ class CaseFactRow(Base):
     denial_reason: Mapped[str | None] = mapped_column(String(60))
     denied_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     next_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Claims prepared, those whose filing window was missed, complaints about the
+    # provider's care and those found justified (migration 0023 added them).
+    claims: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    filing_missed: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    grievances: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    grievances_substantiated: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     last_event_id: Mapped[int] = mapped_column(BigInteger)
 
 

@@ -7,10 +7,8 @@ the case facts (the timelines folded): case numbers and figures, no member data.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
-from typing import Any
+from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
@@ -19,96 +17,54 @@ from careloop.core.actor import Actor
 from careloop.core.clock import Clock
 from careloop.core.errors import FieldError, NotFoundError, RuleViolationError
 from careloop.identity.permissions import require
+from careloop.referral import refusals
 from careloop.report import repository, rules
+from careloop.report.denials import denial_audit
 from careloop.report.service import check_span
-
-
-@dataclass(frozen=True, slots=True)
-class Section:
-    title: str
-    columns: list[str]
-    rows: list[list[str | int | float | None]]
-
-
-@dataclass(frozen=True, slots=True)
-class Report:
-    name: str
-    title: str
-    period: str
-    notes: list[str]
-    sections: list[Section]
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "title": self.title,
-            "period": self.period,
-            "notes": self.notes,
-            "sections": [
-                {"title": s.title, "columns": s.columns, "rows": s.rows} for s in self.sections
-            ],
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Report:
-        return cls(
-            name=data["name"],
-            title=data["title"],
-            period=data["period"],
-            notes=list(data.get("notes", [])),
-            sections=[Section(s["title"], s["columns"], s["rows"]) for s in data["sections"]],
-        )
-
-
-#: The longest span a pack or a report covers (the pack's trend: three years of months).
-
-
-def _period_words(start: date, end: date) -> str:
-    last = end - timedelta(days=1)
-    if last == start:
-        return start.strftime("%a %d %b %Y")
-    return f"{start.strftime('%d %b %Y')} to {last.strftime('%d %b %Y')}"
-
-
-def _local(value: datetime | None, zone: ZoneInfo) -> str:
-    if value is None:
-        return "None"
-    return value.astimezone(zone).strftime("%a %d %b %Y %H:%M")
+from careloop.report.tables import Report, Section, local_time, period_words
 
 
 def daily_import(session: Session, start: date, end: date, zone: str) -> Report:
     """What arrived by channel in [start, end), what became a case ready to work, what
-    needed clarification and why, what looked like a duplicate, what was cancelled."""
+    needed clarification and why, what looked like a duplicate, what was cancelled, and
+    what was refused at the door (never a case) by channel and reason."""
     tz = ZoneInfo(zone)
-    rows = repository.received_between(
-        session, datetime.combine(start, time.min, tz), datetime.combine(end, time.min, tz)
-    )
+    since, until = datetime.combine(start, time.min, tz), datetime.combine(end, time.min, tz)
+    rows = repository.received_between(session, since, until)
+    refused = refusals.refused_between(session, since, until)
     by_channel: dict[str, list[int]] = {}
     reasons: Counter[str] = Counter()
     for r in rows:
-        counts = by_channel.setdefault(r.channel or "", [0, 0, 0, 0, 0])
+        counts = by_channel.setdefault(r.channel or "", [0, 0, 0, 0, 0, 0])
         counts[0] += 1
         counts[1] += not r.needed_clarification and r.status != "cancelled"
         counts[2] += r.needed_clarification
         counts[3] += r.possible_duplicate
         counts[4] += r.status == "cancelled"
         reasons.update(r.clarification_codes)
-    order = [c for c in rules.CHANNELS if c in by_channel] + sorted(
-        c for c in by_channel if c not in rules.CHANNELS
+    refused_why: Counter[tuple[str, str]] = Counter()
+    for refusal in refused:
+        by_channel.setdefault(refusal.channel, [0, 0, 0, 0, 0, 0])[5] += 1
+        for field, rule in refusal.reasons or [("", "rule_violation")]:
+            refused_why[(refusal.channel, rules.refusal_words(field, rule))] += 1
+    order = [c for c in (*rules.CHANNELS, "api") if c in by_channel] + sorted(
+        c for c in by_channel if c not in (*rules.CHANNELS, "api")
     )
     channel_rows: list[list[str | int | float | None]] = [
         [rules.words(rules.CHANNEL_WORDS, c or None), *by_channel[c]] for c in order
     ]
-    totals = [sum(by_channel[c][i] for c in by_channel) for i in range(5)]
+    totals = [sum(by_channel[c][i] for c in by_channel) for i in range(6)]
     channel_rows.append(["Every channel", *totals])
     return Report(
         "daily-import",
         rules.REPORT_TITLES["daily-import"],
-        _period_words(start, end),
+        period_words(start, end),
         [
             "Every referral that arrived became a case with a case number; one that "
-            "could not (no name, no birth date, no item) was refused at the door and "
-            "the sender was told why at once.",
+            "could not (no name, no birth date, no item, a file that is not a document) "
+            "was refused at the door and the sender was told why at once.",
+            f"{len(refused)} submission{'s were' if len(refused) != 1 else ' was'} "
+            "refused at the door.",
         ],
         [
             Section(
@@ -120,6 +76,7 @@ def daily_import(session: Session, start: date, end: date, zone: str) -> Report:
                     "Needed clarification",
                     "Possible duplicates",
                     "Cancelled",
+                    "Refused at the door",
                 ],
                 channel_rows,
             ),
@@ -127,6 +84,16 @@ def daily_import(session: Session, start: date, end: date, zone: str) -> Report:
                 "Why clarification was needed",
                 ["What was missing or wrong", "Referrals"],
                 [[rules.finding_words(code), n] for code, n in reasons.most_common()],
+            ),
+            Section(
+                "Refused at the door, by channel and reason",
+                ["Channel", "What was wrong", "Submissions"],
+                [
+                    [rules.words(rules.CHANNEL_WORDS, channel), why, n]
+                    for (channel, why), n in sorted(
+                        refused_why.items(), key=lambda kv: (kv[0][0], -kv[1], kv[0][1])
+                    )
+                ],
             ),
         ],
     )
@@ -151,7 +118,7 @@ def open_referrals(session: Session, now: datetime, zone: str) -> Report:
                 rules.age_words(c.received_at, now),
                 rules.words(rules.STATUS_WORDS, c.status),
                 c.owner or "Nobody yet",
-                _local(c.next_due_at, tz) + (" (overdue)" if overdue else ""),
+                local_time(c.next_due_at, tz) + (" (overdue)" if overdue else ""),
             ]
         )
         counts = summary.setdefault((payer, provider), [0, 0])
@@ -174,63 +141,6 @@ def open_referrals(session: Session, now: datetime, zone: str) -> Report:
                 ["Payer", "Provider", "Case", "Age", "Status", "Owner", "Next deadline"],
                 detail,
             ),
-        ],
-    )
-
-
-def denial_audit(session: Session, start: date, end: date, zone: str) -> Report:
-    """Denials in [start, end) by reason, payer, provider and item; the share an intake
-    check would have prevented; appeal outcomes. Money at stake stays empty until
-    claims are recorded."""
-    tz = ZoneInfo(zone)
-    rows = repository.denied_between(
-        session, datetime.combine(start, time.min, tz), datetime.combine(end, time.min, tz)
-    )
-
-    def grouped(title: str, heading: str, key: Callable[[repository.DenialRow], str]) -> Section:
-        groups: dict[str, list[int]] = {}
-        for r in rows:
-            g = groups.setdefault(key(r), [0, 0, 0, 0, 0])
-            g[0] += 1
-            g[1] += (r.reason or "") in rules.PREVENTABLE_DENIALS
-            g[2] += r.appealed > 0
-            g[3] += r.overturned
-            g[4] += r.upheld
-        return Section(
-            title,
-            [
-                heading,
-                "Denials",
-                "Preventable at intake",
-                "Appealed",
-                "Overturned",
-                "Upheld",
-                "Money at stake",
-            ],
-            [[k, *v, None] for k, v in sorted(groups.items(), key=lambda kv: -kv[1][0])],
-        )
-
-    total = len(rows)
-    preventable = sum((r.reason or "") in rules.PREVENTABLE_DENIALS for r in rows)
-    share = f"{round(100 * preventable / total)} %" if total else "None denied"
-    return Report(
-        "denial-audit",
-        rules.REPORT_TITLES["denial-audit"],
-        _period_words(start, end),
-        [
-            f"{total} denial{'s' if total != 1 else ''}; an intake check would have "
-            f"prevented {preventable} ({share}).",
-            "Money at stake is filled in once claims are recorded.",
-        ],
-        [
-            grouped(
-                "By reason",
-                "Reason",
-                lambda r: rules.words(rules.DENIAL_WORDS, r.reason or "unknown"),
-            ),
-            grouped("By payer", "Payer", lambda r: r.payer or "No payer recorded"),
-            grouped("By provider", "Provider", lambda r: r.provider or "No provider yet"),
-            grouped("By item", "Item", lambda r: r.item or "None recorded"),
         ],
     )
 

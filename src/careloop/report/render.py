@@ -10,7 +10,7 @@ import json
 from importlib import resources
 from typing import Any
 
-from careloop.report.reconciliation import Report
+from careloop.report.tables import Report
 
 FORMATS = {
     "csv": "text/csv; charset=utf-8",

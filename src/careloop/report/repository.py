@@ -14,7 +14,7 @@ from careloop.db.base import table_of
 from careloop.network.models import Provider
 from careloop.payer.models import Payer
 from careloop.referral.models import Referral, ReferralEvent, ReferralItem
-from careloop.report import rules
+from careloop.report import kpis, rules
 from careloop.report.models import CaseFactRow, ReportRun, ReportSnapshot
 from careloop.sla.models import Clock, ClockKind, ClockStatus
 
@@ -204,7 +204,26 @@ def _counter_columns(now: datetime) -> list[Any]:
         func.sum(f.auth_standard_seconds).label("auth_standard_seconds"),
         func.sum(f.auth_expedited_n).label("auth_expedited_n"),
         func.sum(f.auth_expedited_seconds).label("auth_expedited_seconds"),
+        func.sum(f.claims).label("claims"),
+        func.sum(f.filing_missed).label("filing_missed"),
+        func.sum(f.grievances).label("grievances"),
+        func.sum(f.grievances_substantiated).label("grievances_substantiated"),
     ]
+
+
+def _spread_columns() -> list[Any]:
+    """PostgreSQL's ``percentile_cont`` of each spread, in the same GROUP BY (NULLs are
+    left out, as ``kpis.spread_of`` leaves them out)."""
+    return [
+        func.percentile_cont(q).within_group(_FACTS.c[column]).label(name)
+        for name, (column, q) in kpis.SPREAD_OF.items()
+    ]
+
+
+def _has_percentiles(session: Session) -> bool:
+    """PostgreSQL computes percentiles in SQL; SQLite has no ``percentile_cont``, so
+    there the durations are read and ``kpis.percentile`` (the same definition) is used."""
+    return session.get_bind().dialect.name == "postgresql"
 
 
 _DIMENSION_COLUMNS = {
@@ -216,25 +235,78 @@ _DIMENSION_COLUMNS = {
 
 def kpi_counters(
     session: Session, grain: str, first: date, last: date, dimension: str, now: datetime
-) -> list[tuple[date, Any, rules.Counters]]:
-    """The pack's sums for the cases received in the periods [first, last] (first days
-    of weeks or months), by period and by ``dimension`` (None key for "all"): one
-    GROUP BY over the facts, read through the period's index."""
-    period = _FACTS.c.received_week if grain == "week" else _FACTS.c.received_month
+) -> list[tuple[date, Any, rules.Figures]]:
+    """The pack's sums and spreads for the cases received in the periods [first, last]
+    (first days of weeks or months), by period and by ``dimension`` (None key for
+    "all"): one GROUP BY over the facts, read through the period's index."""
+    period = _period_column(grain)
     key = _DIMENSION_COLUMNS.get(dimension)
     keys = [period] if key is None else [period, key]
+    in_sql = _has_percentiles(session)
     stmt = (
-        select(*keys, *_counter_columns(now))
+        select(*keys, *_counter_columns(now), *(_spread_columns() if in_sql else []))
         .where(period >= first, period <= last)
         .group_by(*keys)
         .order_by(*keys)
     )
+    rows = session.execute(stmt).all()
+    spreads = {} if in_sql else _spreads_read(session, grain, first, last, dimension)[0]
     out = []
-    for row in session.execute(stmt):
-        m = row._mapping
-        counters = rules.counters_from(dict(m))
-        out.append((_as_date(row[0]), row[1] if key is not None else None, counters))
+    for row in rows:
+        values = dict(row._mapping)
+        at, group = _as_date(row[0]), row[1] if key is not None else None
+        spread = rules.spread_from(values) if in_sql else spreads.get((at, group), rules.Spread())
+        out.append((at, group, rules.Figures(rules.counters_from(values), spread)))
     return out
+
+
+def period_spreads(
+    session: Session, grain: str, first: date, last: date
+) -> dict[date, rules.Spread]:
+    """Each period's spread over every case together (a spread does not add up from
+    its groups' spreads)."""
+    if not _has_percentiles(session):
+        return _spreads_read(session, grain, first, last, "all")[1]
+    period = _period_column(grain)
+    stmt = (
+        select(period, *_spread_columns()).where(period >= first, period <= last).group_by(period)
+    )
+    return {_as_date(r[0]): rules.spread_from(dict(r._mapping)) for r in session.execute(stmt)}
+
+
+def _spreads_read(
+    session: Session, grain: str, first: date, last: date, dimension: str
+) -> tuple[dict[tuple[date, Any], rules.Spread], dict[date, rules.Spread]]:
+    """The spreads by period and group, and by period alone, from the durations read
+    (the SQLite path)."""
+    f = _FACTS.c
+    period = _period_column(grain)
+    key = _DIMENSION_COLUMNS.get(dimension)
+    stmt = select(period, key if key is not None else period, f.ack_seconds, f.start_seconds).where(
+        period >= first,
+        period <= last,
+        or_(f.ack_seconds.is_not(None), f.start_seconds.is_not(None)),
+    )
+    groups: dict[tuple[date, Any], tuple[list[float], list[float]]] = {}
+    totals: dict[date, tuple[list[float], list[float]]] = {}
+    for first_day, group, ack, start in session.execute(stmt):
+        at = _as_date(first_day)
+        for bucket in (
+            groups.setdefault((at, group if key is not None else None), ([], [])),
+            totals.setdefault(at, ([], [])),
+        ):
+            if ack is not None:
+                bucket[0].append(ack)
+            if start is not None:
+                bucket[1].append(start)
+    return (
+        {k: rules.spread_of(*v) for k, v in groups.items()},
+        {k: rules.spread_of(*v) for k, v in totals.items()},
+    )
+
+
+def _period_column(grain: str) -> Any:
+    return _FACTS.c.received_week if grain == "week" else _FACTS.c.received_month
 
 
 def _as_date(value: Any) -> date:
@@ -295,6 +367,8 @@ def received_between(session: Session, start: datetime, end: datetime) -> list[I
 
 
 class DenialRow(NamedTuple):
+    referral_id: int
+    payer_id: int | None
     payer: str | None
     provider: str | None
     reason: str | None
@@ -316,6 +390,8 @@ def denied_between(session: Session, start: datetime, end: datetime) -> list[Den
     )
     stmt = (
         select(
+            f.referral_id,
+            f.payer_id,
             Payer.name,
             Provider.legal_name,
             f.denial_reason,
@@ -328,8 +404,49 @@ def denied_between(session: Session, start: datetime, end: datetime) -> list[Den
         .outerjoin(Payer, Payer.id == f.payer_id)
         .outerjoin(Provider, Provider.id == f.provider_id)
         .where(f.denied_at >= start, f.denied_at < end)
+        .order_by(f.referral_id)
     )
     return [DenialRow(*r) for r in session.execute(stmt)]
+
+
+def items_of(
+    session: Session, referral_ids: Sequence[int]
+) -> dict[int, list[tuple[str, int, bool | None]]]:
+    """Each case's items as the fee schedule prices them: code, quantity, rental."""
+    out: dict[int, list[tuple[str, int, bool | None]]] = {rid: [] for rid in referral_ids}
+    if not referral_ids:
+        return out
+    stmt = (
+        select(
+            ReferralItem.referral_id, ReferralItem.code, ReferralItem.quantity, ReferralItem.rental
+        )
+        .where(ReferralItem.referral_id.in_(referral_ids))
+        .order_by(ReferralItem.referral_id, ReferralItem.line)
+    )
+    for rid, code, quantity, rental in session.execute(stmt):
+        out[rid].append((code, quantity, rental))
+    return out
+
+
+class CaseContext(NamedTuple):
+    case_number: str
+    payer: str | None
+    provider: str | None
+
+
+def case_context(session: Session, referral_ids: Sequence[int]) -> dict[int, CaseContext]:
+    """Case number, payer and provider of these cases (no member data)."""
+    if not referral_ids:
+        return {}
+    f = _FACTS.c
+    stmt = (
+        select(Referral.id, Referral.case_number, Payer.name, Provider.legal_name)
+        .outerjoin(Payer, Payer.id == Referral.payer_id)
+        .outerjoin(_FACTS, f.referral_id == Referral.id)
+        .outerjoin(Provider, Provider.id == f.provider_id)
+        .where(Referral.id.in_(referral_ids))
+    )
+    return {r[0]: CaseContext(r[1], r[2], r[3]) for r in session.execute(stmt)}
 
 
 def names(session: Session, dimension: str, keys: Sequence[Any]) -> dict[Any, str]:

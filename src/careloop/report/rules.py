@@ -14,26 +14,54 @@
 - Kept promises: share of the ETAs supervisors committed on escalations that were kept
   (resolved by the ETA) among those decided, kept or missed (DOMAIN.md §6: a committed
   resolution ETA).
+
+The KPI pack's figures (each formula, its target and its source) are in ``kpis.py``;
+they are re-exported here.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from careloop.referral.rules import ACK_KPI_WINDOW
+from careloop.prior_auth.rules import CARC, DenialReason
 from careloop.report.fold import CaseFacts, EventFact, fold, month_of, week_of
+from careloop.report.kpis import (
+    ACK_TARGET,
+    ACK_WITHIN,
+    CLARIFICATION_TARGET,
+    COUNTER_FIELDS,
+    DIMENSIONS,
+    GRAINS,
+    KPI_BY_KEY,
+    KPIS,
+    ON_TIME_TARGET,
+    SCORECARD_KPIS,
+    SPREAD_FIELDS,
+    Counters,
+    Figures,
+    Kpi,
+    Spread,
+    acknowledged_within_24h,
+    add_counters,
+    counters_from,
+    counters_of,
+    figures_of,
+    meets_target,
+    on_time_decided,
+    percentile,
+    period_end,
+    periods,
+    spread_from,
+    spread_of,
+)
 
-#: The acknowledgement KPI's window: the referral domain's figure (DOMAIN.md §8).
-ACK_WITHIN = ACK_KPI_WINDOW
 #: Weeks of history the staff home page charts.
 DEFAULT_WEEKS = 8
-ON_TIME_TARGET = 0.95
-ACK_TARGET = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,17 +94,6 @@ def weeks_ending(today: date, zone: ZoneInfo, count: int) -> list[Week]:
         end = datetime.combine(first + timedelta(days=7), time.min, zone)
         out.append(Week(first, start, end))
     return out
-
-
-def acknowledged_within_24h(
-    received_at: datetime, acknowledged_at: datetime | None, now: datetime
-) -> bool | None:
-    """True / False once decided; None while the 24 hours are still running."""
-    if acknowledged_at is not None and acknowledged_at - received_at <= ACK_WITHIN:
-        return True
-    if now - received_at > ACK_WITHIN:
-        return False
-    return None
 
 
 def ack_rate(rows: Iterable[tuple[datetime, datetime | None]], now: datetime) -> Rate:
@@ -232,7 +249,47 @@ CHANNEL_WORDS = {
     "email": "E-mail",
     "phone": "Phone",
     "batch": "Bulk file",
+    "api": "JSON API",
 }
+#: A refused submission's rule (referral.refusals: the bulk import's vocabulary, the
+#: JSON API's and FHIR's errors, a refused file's code) as a phrase after the field.
+REFUSAL_RULE_WORDS = {
+    "required": "missing",
+    "unknown_field": "not a field of a referral",
+    "unknown_code": "not one of the allowed values",
+    "whole_number": "not a whole number",
+    "true_or_false": "not yes or no",
+    "out_of_range": "out of range",
+    "too_long": "too long",
+    "too_short": "too short or empty",
+    "too_many": "too many",
+    "too_few": "too few",
+    "text": "not text",
+    "object": "not in the expected shape",
+    "list": "not a list",
+    "date": "not a date written year-month-day",
+    "invalid_value": "not valid",
+    "repeated": "repeated from an earlier line",
+    "column_count": "with the wrong number of columns",
+    "control_characters": "with characters that cannot be printed",
+    "malformed_json": "not readable as JSON",
+    "not_readable": "not readable",
+    "unsupported_media_type": "not sent in an accepted format",
+    "payload_too_large": "too large",
+    "unsupported_file_type": "not a PDF or TIFF",
+    "unreadable_file": "damaged or unreadable",
+    "rule_violation": "refused by a rule",
+}
+
+
+def refusal_words(field: str, rule: str) -> str:
+    """``member.birth_date`` and ``required``: "Member birth date: missing"."""
+    what = finding_words(field.replace(".", " ")) if field else "The submission"
+    if field.startswith("Bundle"):
+        what = "The FHIR Bundle " + finding_words(field.removeprefix("Bundle.")).lower()
+    return f"{what}: {REFUSAL_RULE_WORDS.get(rule, rule.replace('_', ' '))}"
+
+
 SERVICE_LINE_WORDS = {
     "dme": "Medical equipment",
     "home_health": "Home health",
@@ -246,302 +303,6 @@ SERVICE_LINE_WORDS = {
 PREVENTABLE_DENIALS = frozenset(
     {"missing_information", "prior_authorization_absent", "out_of_network"}
 )
-
-
-# ---- the KPI pack (DOMAIN.md §8) -------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Counters:
-    """The sums a group of cases gives (one period, one payer / provider / line); every
-    KPI of the pack is a ratio or a mean of these. The repository computes the same sums
-    in SQL (``repository.kpi_counters``); ``counters_of`` is the same in Python."""
-
-    referrals: int = 0
-    ack_decided: int = 0
-    ack_hits: int = 0
-    ack_n: int = 0
-    ack_seconds: float = 0.0
-    start_n: int = 0
-    start_seconds: float = 0.0
-    on_time_decided: int = 0
-    on_time_hits: int = 0
-    offers_made: int = 0
-    offers_accepted: int = 0
-    first_offers: int = 0
-    first_offers_accepted: int = 0
-    clarified: int = 0
-    auth_approved: int = 0
-    auth_denied: int = 0
-    auth_appealed: int = 0
-    auth_overturned: int = 0
-    auth_upheld: int = 0
-    auth_standard_n: int = 0
-    auth_standard_seconds: float = 0.0
-    auth_expedited_n: int = 0
-    auth_expedited_seconds: float = 0.0
-
-
-COUNTER_FIELDS = tuple(Counters.__dataclass_fields__)
-
-
-def add_counters(a: Counters, b: Counters) -> Counters:
-    return Counters(*(getattr(a, f) + getattr(b, f) for f in COUNTER_FIELDS))
-
-
-def on_time_decided(facts: CaseFacts, now: datetime) -> bool:
-    """A case counts for on-time start once it started, or once its due time passed while
-    it is still open with nothing started (a breach); a case cancelled before it started
-    is not counted (DOMAIN.md §8: fulfilled service lines by their due time)."""
-    if facts.started_on_time is not None:
-        return True
-    return facts.is_open and facts.service_due_at is not None and facts.service_due_at < now
-
-
-def counters_of(facts: Iterable[CaseFacts], now: datetime) -> Counters:
-    """The pack's sums over cases, straight from their facts (the replay's side)."""
-    sums: dict[str, float] = {f: 0.0 for f in COUNTER_FIELDS}
-    for f in facts:
-        if f.received_at is None:
-            continue
-        decided = acknowledged_within_24h(f.received_at, f.acknowledged_at, now)
-        add = {
-            "referrals": 1,
-            "ack_decided": int(decided is not None),
-            "ack_hits": int(bool(decided)),
-            "ack_n": int(f.acknowledged_at is not None),
-            "ack_seconds": (f.acknowledged_at - f.received_at).total_seconds()
-            if f.acknowledged_at
-            else 0.0,
-            "start_n": int(f.started_at is not None),
-            "start_seconds": (f.started_at - f.received_at).total_seconds()
-            if f.started_at
-            else 0.0,
-            "on_time_decided": int(on_time_decided(f, now)),
-            "on_time_hits": int(f.started_on_time is True),
-            "offers_made": f.offers_made,
-            "offers_accepted": f.offers_accepted,
-            "first_offers": int(f.first_offer_accepted is not None),
-            "first_offers_accepted": int(f.first_offer_accepted is True),
-            "clarified": int(f.needed_clarification),
-            "auth_approved": f.auth_approved,
-            "auth_denied": f.auth_denied,
-            "auth_appealed": f.auth_appealed,
-            "auth_overturned": f.auth_overturned,
-            "auth_upheld": f.auth_upheld,
-            "auth_standard_n": f.auth_standard_n,
-            "auth_standard_seconds": f.auth_standard_seconds,
-            "auth_expedited_n": f.auth_expedited_n,
-            "auth_expedited_seconds": f.auth_expedited_seconds,
-        }
-        for key, value in add.items():
-            sums[key] += value
-    return counters_from(sums)
-
-
-def counters_from(values: dict[str, Any]) -> Counters:
-    """Counters from named sums (SQL rows, Python sums); seconds stay fractional."""
-    return Counters(
-        **{
-            name: float(values.get(name) or 0.0)
-            if name.endswith("seconds")
-            else int(values.get(name) or 0)
-            for name in COUNTER_FIELDS
-        }  # type: ignore[arg-type]
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class Kpi:
-    """One figure of the pack: how it is computed (``value`` of the counters, and how
-    many it counted), its target and where the definition comes from."""
-
-    key: str
-    title: str
-    unit: str  # "rate", "hours" or "count"
-    source: str
-    value: Callable[[Counters], float | None]
-    counted: Callable[[Counters], int]
-    target: float | None = None
-    higher_is_better: bool = True
-
-
-def _ratio(hits: int, counted: int) -> float | None:
-    return hits / counted if counted else None
-
-
-def _mean_hours(seconds: float, count: int) -> float | None:
-    return seconds / count / 3600 if count else None
-
-
-#: The clarification rate the source sets as the goal (DOMAIN.md §2 step 3, §8).
-CLARIFICATION_TARGET = 0.08
-
-KPIS: tuple[Kpi, ...] = (
-    Kpi(
-        "ack_24h",
-        "Acknowledged within 24 hours",
-        "rate",
-        "DOMAIN.md §8 acknowledgement within 24 h",
-        lambda c: _ratio(c.ack_hits, c.ack_decided),
-        lambda c: c.ack_decided,
-        ACK_TARGET,
-    ),
-    Kpi(
-        "time_to_ack",
-        "Time to acknowledgement (hours, mean)",
-        "hours",
-        "DOMAIN.md §2 step 2, §4 acknowledgement",
-        lambda c: _mean_hours(c.ack_seconds, c.ack_n),
-        lambda c: c.ack_n,
-        higher_is_better=False,
-    ),
-    Kpi(
-        "time_to_start",
-        "Time to service start (hours, mean)",
-        "hours",
-        "DOMAIN.md §8 time to service",
-        lambda c: _mean_hours(c.start_seconds, c.start_n),
-        lambda c: c.start_n,
-        higher_is_better=False,
-    ),
-    Kpi(
-        "on_time",
-        "Delivered or started on time",
-        "rate",
-        "DOMAIN.md §8 on-time delivery / start",
-        lambda c: _ratio(c.on_time_hits, c.on_time_decided),
-        lambda c: c.on_time_decided,
-        ON_TIME_TARGET,
-    ),
-    Kpi(
-        "acceptance",
-        "Offers accepted",
-        "rate",
-        "DOMAIN.md §8 referral acceptance rate",
-        lambda c: _ratio(c.offers_accepted, c.offers_made),
-        lambda c: c.offers_made,
-    ),
-    Kpi(
-        "first_offer_acceptance",
-        "First offers accepted",
-        "rate",
-        "DOMAIN.md §8 referral acceptance rate (first-offer acceptance)",
-        lambda c: _ratio(c.first_offers_accepted, c.first_offers),
-        lambda c: c.first_offers,
-    ),
-    Kpi(
-        "clarification",
-        "Referrals needing clarification",
-        "rate",
-        "DOMAIN.md §8 clarification rate",
-        lambda c: _ratio(c.clarified, c.referrals),
-        lambda c: c.referrals,
-        CLARIFICATION_TARGET,
-        higher_is_better=False,
-    ),
-    Kpi(
-        "denial_rate",
-        "Authorisations denied",
-        "rate",
-        "DOMAIN.md §2 step 5, §6 denial",
-        lambda c: _ratio(c.auth_denied, c.auth_approved + c.auth_denied),
-        lambda c: c.auth_approved + c.auth_denied,
-        higher_is_better=False,
-    ),
-    Kpi(
-        "overturn_rate",
-        "Appeals won (denial overturned)",
-        "rate",
-        "DOMAIN.md §6 appeal outcome upheld / overturned",
-        lambda c: _ratio(c.auth_overturned, c.auth_overturned + c.auth_upheld),
-        lambda c: c.auth_overturned + c.auth_upheld,
-    ),
-    Kpi(
-        "pa_approved",
-        "Prior authorisations approved",
-        "count",
-        "DOMAIN.md §4 public prior-authorisation metrics (CMS-0057-F)",
-        lambda c: float(c.auth_approved),
-        lambda c: c.auth_approved,
-    ),
-    Kpi(
-        "pa_denied",
-        "Prior authorisations denied",
-        "count",
-        "DOMAIN.md §4 public prior-authorisation metrics (CMS-0057-F)",
-        lambda c: float(c.auth_denied),
-        lambda c: c.auth_denied,
-        higher_is_better=False,
-    ),
-    Kpi(
-        "pa_approved_after_appeal",
-        "Prior authorisations approved after appeal",
-        "count",
-        "DOMAIN.md §4 public prior-authorisation metrics (CMS-0057-F)",
-        lambda c: float(c.auth_overturned),
-        lambda c: c.auth_overturned,
-    ),
-    Kpi(
-        "pa_time_standard",
-        "Decision time, standard requests (hours, mean)",
-        "hours",
-        "DOMAIN.md §4 CMS-0057-F: 7 calendar days standard",
-        lambda c: _mean_hours(c.auth_standard_seconds, c.auth_standard_n),
-        lambda c: c.auth_standard_n,
-        7 * 24.0,
-        higher_is_better=False,
-    ),
-    Kpi(
-        "pa_time_expedited",
-        "Decision time, expedited requests (hours, mean)",
-        "hours",
-        "DOMAIN.md §4 CMS-0057-F: 72 h expedited",
-        lambda c: _mean_hours(c.auth_expedited_seconds, c.auth_expedited_n),
-        lambda c: c.auth_expedited_n,
-        72.0,
-        higher_is_better=False,
-    ),
-)
-KPI_BY_KEY = {k.key: k for k in KPIS}
-#: The provider scorecard's figures (DOMAIN.md §5 track record: on-time, acceptance,
-#: complaints; denials). Grievances join once that domain records them.
-SCORECARD_KPIS = ("on_time", "acceptance", "first_offer_acceptance", "denial_rate")
-#: What the pack can be split by. Cases carry payer, provider and service line; the
-#: contact figures (first-contact resolution, handling time) are split by team.
-DIMENSIONS = ("all", "payer", "provider", "service_line")
-GRAINS = ("week", "month")
-
-
-def meets_target(kpi: Kpi, value: float | None) -> bool | None:
-    if kpi.target is None or value is None:
-        return None
-    return value >= kpi.target if kpi.higher_is_better else value <= kpi.target
-
-
-def periods(grain: str, start: date, end: date) -> list[date]:
-    """The first days of every week (Monday) or month from ``start``'s to ``end``'s."""
-    if grain not in GRAINS:
-        raise ValueError(f"grain must be one of {', '.join(GRAINS)}")
-    out: list[date] = []
-    if grain == "week":
-        day = start - timedelta(days=start.weekday())
-        while day <= end:
-            out.append(day)
-            day += timedelta(weeks=1)
-        return out
-    day = start.replace(day=1)
-    while day <= end:
-        out.append(day)
-        day = (day + timedelta(days=32)).replace(day=1)
-    return out
-
-
-def period_end(grain: str, first: date) -> date:
-    """The day after the period that starts on ``first``."""
-    if grain == "week":
-        return first + timedelta(weeks=1)
-    return (first + timedelta(days=32)).replace(day=1)
 
 
 # ---- the reconciliation reports and their schedules (DOMAIN.md §7) ---------------------------
@@ -632,6 +393,68 @@ DENIAL_WORDS = {
 }
 
 
+#: Claim adjustment reason codes (CARC, X12 code list 139) an 835 gives for a denial or
+#: an adjustment, in plain words: the codes home-care claims meet most. A code not here
+#: is shown by its number.
+CARC_WORDS = {
+    "1": "Deductible",
+    "2": "Coinsurance",
+    "3": "Co-payment",
+    "4": "Modifier missing or wrong for the service",
+    "5": "Place of service wrong for the service",
+    "11": "Diagnosis does not fit the service",
+    "16": "Missing or wrong information on the claim",
+    "18": "Duplicate claim or service",
+    "22": "Another payer may pay first",
+    "23": "Already paid by another payer",
+    "26": "Service before coverage began",
+    "27": "Service after coverage ended",
+    "29": "Filed too late",
+    "31": "Patient not known as a member of the plan",
+    "45": "Charge above the fee schedule",
+    "50": "Not medically necessary",
+    "96": "Not covered",
+    "97": "Paid as part of another service",
+    "109": "Not covered by this payer",
+    "119": "Benefit maximum reached",
+    "151": "More services than the information supports",
+    "167": "Diagnosis not covered",
+    "170": "Not paid when billed by this kind of provider",
+    "183": "Referring provider not eligible",
+    "185": "Rendering provider not eligible",
+    "197": "No prior authorisation",
+    "198": "More than the authorisation allows",
+    "204": "Not covered by the member's plan",
+    "242": "Provider out of network",
+    "252": "More documents needed",
+}
+#: Who the payer says owes an adjustment (the 835's claim adjustment group code).
+CARC_GROUP_WORDS = {
+    "CO": "the provider's contract",
+    "PR": "the member",
+    "OA": "other",
+    "PI": "the payer's decision",
+    "CR": "a correction",
+}
+#: The claim denials an intake check would have caught: the preventable authorisation
+#: denials' codes (prior_auth's CARC: 16 missing information, 197 no authorisation, 242
+#: out of network).
+PREVENTABLE_CARCS = frozenset(CARC[DenialReason(r)] for r in PREVENTABLE_DENIALS)
+
+
+def carc_words(code: str) -> str:
+    """``197`` as "No prior authorisation (code 197)"."""
+    if not code:
+        return "Reason not given"
+    return f"{CARC_WORDS.get(code, 'Adjustment')} (code {code})"
+
+
+def money_words(value: Decimal) -> str:
+    """An exact amount as money: ``$1,234.50`` (negative: ``-$12.00``)."""
+    cents = value.quantize(Decimal("0.01"))
+    return f"-${-cents:,.2f}" if cents < 0 else f"${cents:,.2f}"
+
+
 def words(mapping: dict[str, str], value: str | None) -> str:
     if value is None:
         return "None"
@@ -659,4 +482,37 @@ def finding_words(code: str) -> str:
     return code.replace("_", " ").capitalize()
 
 
-__all__ = ["CaseFacts", "EventFact", "fold", "month_of", "week_of"]
+__all__ = [
+    "ACK_TARGET",
+    "ACK_WITHIN",
+    "CLARIFICATION_TARGET",
+    "COUNTER_FIELDS",
+    "DIMENSIONS",
+    "GRAINS",
+    "KPIS",
+    "KPI_BY_KEY",
+    "ON_TIME_TARGET",
+    "SCORECARD_KPIS",
+    "SPREAD_FIELDS",
+    "CaseFacts",
+    "Counters",
+    "EventFact",
+    "Figures",
+    "Kpi",
+    "Spread",
+    "acknowledged_within_24h",
+    "add_counters",
+    "counters_from",
+    "counters_of",
+    "figures_of",
+    "fold",
+    "meets_target",
+    "month_of",
+    "on_time_decided",
+    "percentile",
+    "period_end",
+    "periods",
+    "spread_from",
+    "spread_of",
+    "week_of",
+]

@@ -273,6 +273,10 @@ def facts_row(
         "denial_reason": facts.denial_reason,
         "denied_at": facts.denied_at,
         "next_due_at": facts.next_due_at,
+        "claims": facts.claims,
+        "filing_missed": facts.filing_missed,
+        "grievances": facts.grievances,
+        "grievances_substantiated": facts.grievances_substantiated,
         "last_event_id": facts.last_event_id,
     }
 
@@ -330,6 +334,11 @@ class PackRow:
     key: str  # "" for every case together
     label: str
     counters: rules.Counters
+    spread: rules.Spread = field(default_factory=rules.Spread)
+
+    @property
+    def figures(self) -> rules.Figures:
+        return rules.Figures(self.counters, self.spread)
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,6 +358,8 @@ class Pack:
     contacts: list[ContactRow]
     promises: dict[date, rules.Rate]
     computed_at: datetime
+    # Each period's spread over every case (spreads do not add up from the groups').
+    period_spreads: dict[date, rules.Spread] = field(default_factory=dict)
 
     def total(self, period: date) -> rules.Counters:
         out = rules.Counters()
@@ -356,6 +367,15 @@ class Pack:
             if row.period == period:
                 out = rules.add_counters(out, row.counters)
         return out
+
+    def total_figures(self, period: date) -> rules.Figures:
+        """Every case of the period together: the groups' sums added, the period's spread."""
+        return rules.Figures(self.total(period), self.period_spreads.get(period, rules.Spread()))
+
+    def figures(self, period: date, key: str) -> rules.Figures:
+        """One group's figures in a period (nothing counted when it had no case)."""
+        row = next((r for r in self.rows if r.period == period and r.key == key), None)
+        return row.figures if row is not None else rules.Figures(rules.Counters())
 
     def keys(self) -> list[tuple[str, str]]:
         seen: dict[str, str] = {}
@@ -411,10 +431,16 @@ def kpi_pack(
             period,
             "" if key is None else str(key),
             _label(case_dimension, key, labels),
-            counters,
+            figures.counters,
+            figures.spread,
         )
-        for period, key, counters in counted
+        for period, key, figures in counted
     ]
+    spreads = (
+        {row.period: row.spread for row in rows}
+        if case_dimension == "all"
+        else repository.period_spreads(session, grain, firsts[0], firsts[-1])
+    )
     contacts: list[ContactRow] = []
     promises: dict[date, rules.Rate] = {}
     if with_contacts:
@@ -434,7 +460,7 @@ def kpi_pack(
             promises[first] = rules.kept_promise_rate(
                 *escalation_service.kept_promises(session, p_start, p_end)
             )
-    return Pack(grain, dimension, firsts, rows, contacts, promises, now)
+    return Pack(grain, dimension, firsts, rows, contacts, promises, now, spreads)
 
 
 def _label(dimension: str, key: Any, labels: dict[Any, str]) -> str:
@@ -472,14 +498,14 @@ def pack_csv(pack: Pack) -> str:
     writer.writerow(["period starting", "group", "figure", "value", "counted", "target", "source"])
     for row in pack.rows:
         for kpi in rules.KPIS:
-            value = kpi.value(row.counters)
+            value = kpi.value(row.figures)
             writer.writerow(
                 [
                     row.period.isoformat(),
                     row.label,
                     kpi.title,
                     "" if value is None else f"{value:.4f}",
-                    kpi.counted(row.counters),
+                    kpi.counted(row.figures),
                     "" if kpi.target is None else kpi.target,
                     kpi.source,
                 ]

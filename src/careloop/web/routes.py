@@ -13,12 +13,15 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from careloop.core.actor import Actor
+from careloop.core.errors import DomainError
 from careloop.identity.permissions import require
 from careloop.web.body import parse_request_body
 from careloop.web.transaction import use_case
 
 B = TypeVar("B", bound=BaseModel)
 T = TypeVar("T")
+#: What a refused body answers: malformed, of another media type, invalid fields.
+REFUSED_STATUSES = frozenset({400, 415, 422})
 
 
 async def with_body(
@@ -29,6 +32,7 @@ async def with_body(
     *,
     permission: str,
     empty: Callable[[], B] | None = None,
+    on_refused: Callable[[Session, Actor, DomainError], None] | None = None,
 ) -> T:
     """Run ``call`` with the request body parsed as ``model``; an empty body is ``empty()``
     when the route allows one (every field optional), else a 422 like any bad body.
@@ -36,13 +40,21 @@ async def with_body(
     The caller's role must hold ``permission`` (the one the use case requires) before
     the body is read: a caller who may not do this gets 403 whatever it sent, never a
     422 that would tell it about the body first. The use case checks it again, with the
-    object (404 for what the caller may not see)."""
+    object (404 for what the caller may not see).
+
+    ``on_refused`` hears of a body refused for what it is (400, 415, 422), before the
+    transaction rolls back: intake records what it refused at the door."""
     raw = await request.body()
 
     def work(session: Session, actor: Actor) -> T:
         require(actor, permission)
         if empty is not None and not raw.strip():
             return call(session, actor, empty())
-        return call(session, actor, parse_request_body(request, raw, model))
+        try:
+            return call(session, actor, parse_request_body(request, raw, model))
+        except DomainError as exc:
+            if on_refused is not None and exc.status in REFUSED_STATUSES:
+                on_refused(session, actor, exc)
+            raise
 
     return await use_case(request, credentials, work)

@@ -1,9 +1,11 @@
 """Every KPI can be rebuilt from the event log alone (issue 13): a generated history of
 cases (acknowledgements, clarifications, offers, authorisations and appeals, starts,
-closings) is written on the cases' timelines, the report domain keeps its facts as the
-events land (several passes, as the worker would), and the pack the running system
-shows is compared with the pack replayed from the timeline: folded again from every
-event, added up in Python, and a few figures counted straight from the raw events."""
+claims and missed filing windows, complaints about the provider, closings) is written
+on the cases' timelines, the report domain keeps its facts as the events land (several
+passes, as the worker would), and the pack the running system shows (sums, medians and
+90th percentiles) is compared with the pack replayed from the timeline: folded again
+from every event, added up in Python, and a few figures counted straight from the raw
+events."""
 
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from careloop.referral import service as referral_service
 from careloop.referral.models import Referral, ReferralEvent
 from careloop.report import rules
 from careloop.report import service as report_service
+from careloop.report.fold import FILING_MISSED_REASON
 from tests.conftest import T0
 from tests.factories.identity import make_user
 from tests.factories.referral import make_payer, referral_draft
@@ -55,6 +58,9 @@ class Case:
     auth: Auth | None
     start_after_h: int | None
     on_time: bool
+    claims: int
+    filing_missed: int
+    grievance: tuple[str, str | None] | None
     closed: bool
     refresh_after: bool
 
@@ -78,6 +84,13 @@ cases = st.builds(
     auth=st.none() | auths,
     start_after_h=st.none() | st.integers(1, 400),
     on_time=st.booleans(),
+    claims=st.integers(0, 2),
+    filing_missed=st.integers(0, 2),
+    grievance=st.none()
+    | st.tuples(
+        st.sampled_from(["provider_quality", "coordination"]),
+        st.none() | st.sampled_from(["substantiated", "not_substantiated"]),
+    ),
     closed=st.booleans(),
     refresh_after=st.booleans(),
 )
@@ -168,6 +181,44 @@ def _history(session: Session, actor: Actor, referral: Referral, case: Case) -> 
             provider_id=case.provider,
             at=start.isoformat(),
         )
+    for n in range(case.claims):
+        at += timedelta(hours=3)
+        _write(session, actor, referral, at, "claim.prepared", claim_number=f"C-{n}")
+        if n < case.filing_missed:  # the claim domain's worker: the window about to close
+            _write(
+                session,
+                actor,
+                referral,
+                at + timedelta(days=80),
+                "referral.escalated",
+                reason=FILING_MISSED_REASON,
+            )
+    if case.grievance is not None:
+        subject, resolution = case.grievance
+        gid = referral.id * 100
+        at += timedelta(hours=1)
+        _write(
+            session,
+            actor,
+            referral,
+            at,
+            "grievance.opened",
+            grievance_id=gid,
+            subject=subject,
+            raised_by="member",
+        )
+        if resolution is not None:
+            at += timedelta(hours=4)
+            _write(
+                session,
+                actor,
+                referral,
+                at,
+                "grievance.resolved",
+                grievance_id=gid,
+                resolution=resolution,
+                on_time=True,
+            )
     if case.closed:
         _write(
             session,
@@ -181,8 +232,9 @@ def _history(session: Session, actor: Actor, referral: Referral, case: Case) -> 
 
 def _replayed(
     session: Session, now: datetime, dimension: str
-) -> dict[tuple[date, str], rules.Counters]:
-    """The pack from the event log alone: every event folded again, added up in Python."""
+) -> dict[tuple[date, str], rules.Figures]:
+    """The pack from the event log alone: every event folded again, added up in Python
+    (``dimension`` "all": every case of the month together)."""
     by_case: dict[int, list[rules.EventFact]] = defaultdict(list)
     for e in session.scalars(select(ReferralEvent).order_by(ReferralEvent.id)):
         by_case[e.referral_id].append(
@@ -193,17 +245,22 @@ def _replayed(
     for rid, events in by_case.items():
         facts = rules.fold(rid, events)
         assert facts.received_at is not None
-        key = {"payer": payers[rid], "provider": facts.provider_id}[dimension]
+        key = {"payer": payers[rid], "provider": facts.provider_id, "all": None}[dimension]
         groups[(rules.month_of(facts.received_at, TZ), "" if key is None else str(key))].append(
             facts
         )
-    return {k: rules.counters_of(v, now) for k, v in groups.items()}
+    return {k: rules.figures_of(v, now) for k, v in groups.items()}
 
 
-def _same(a: rules.Counters, b: rules.Counters) -> None:
-    for f in fields(rules.Counters):
-        x, y = getattr(a, f.name), getattr(b, f.name)
-        assert x == pytest.approx(y, rel=1e-9, abs=1e-6), f.name
+def _same(a: rules.Figures, b: rules.Figures) -> None:
+    for part in ("counters", "spread"):
+        x_part, y_part = getattr(a, part), getattr(b, part)
+        for f in fields(x_part):
+            x, y = getattr(x_part, f.name), getattr(y_part, f.name)
+            if x is None or y is None:
+                assert x is y, f.name
+            else:
+                assert x == pytest.approx(y, rel=1e-9, abs=1e-6), f.name
 
 
 @settings(
@@ -267,11 +324,14 @@ def _check(session: Session, clock: FixedClock, history: list[Case], staff: Acto
             zone=ZONE,
             with_contacts=False,
         )
-        running = {(r.period, r.key): r.counters for r in shown.rows}
+        running = {(r.period, r.key): r.figures for r in shown.rows}
         replayed = _replayed(session, now, dimension)
         assert running.keys() == replayed.keys()
-        for key, counters in replayed.items():
-            _same(running[key], counters)
+        for key, figures in replayed.items():
+            _same(running[key], figures)
+        # Every case of a month together: the groups' sums, the month's own spread.
+        for (month, _), figures in _replayed(session, now, "all").items():
+            _same(shown.total_figures(month), figures)
 
     # A few figures counted straight from the raw events, with no fold at all.
     events = session.scalars(select(ReferralEvent).order_by(ReferralEvent.id)).all()
@@ -282,6 +342,23 @@ def _check(session: Session, clock: FixedClock, history: list[Case], staff: Acto
     assert total.referrals == types.count("referral.received")
     assert total.offers_made == types.count("offer.made")
     assert total.offers_accepted == types.count("offer.accepted")
+    assert total.claims == types.count("claim.prepared")
+    assert total.filing_missed == sum(
+        e.type == "referral.escalated" and e.data.get("reason") == FILING_MISSED_REASON
+        for e in events
+    )
+    about_provider = {
+        e.data["grievance_id"]
+        for e in events
+        if e.type == "grievance.opened" and e.data.get("subject") == "provider_quality"
+    }
+    assert total.grievances == len(about_provider)
+    assert total.grievances_substantiated == sum(
+        e.type == "grievance.resolved"
+        and e.data.get("grievance_id") in about_provider
+        and e.data.get("resolution") == "substantiated"
+        for e in events
+    )
     assert total.clarified == len(
         {e.referral_id for e in events if e.type == "referral.clarification_requested"}
     )

@@ -84,8 +84,8 @@ def test_first_offer_declined_then_accepted_and_a_late_start() -> None:
     assert not facts.is_open and facts.next_due_at is None
     counters = rules.counters_of([facts], T + timedelta(days=30))
     assert counters.first_offers == 1 and counters.first_offers_accepted == 0
-    assert rules.KPI_BY_KEY["on_time"].value(counters) == 0.0
-    assert rules.KPI_BY_KEY["time_to_start"].value(counters) == pytest.approx(80.0)
+    assert rules.KPI_BY_KEY["on_time"].value(rules.Figures(counters)) == 0.0
+    assert rules.KPI_BY_KEY["time_to_start"].value(rules.Figures(counters)) == pytest.approx(80.0)
 
 
 def test_an_open_case_waits_on_its_earliest_pending_deadline_and_breaches_when_past() -> None:
