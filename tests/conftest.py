@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import hypothesis
 import psycopg
 import pytest
 from fastapi import FastAPI
@@ -33,6 +34,13 @@ from careloop.settings import Settings
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 #: Tuesday 2026-11-24 09:00 in New York: inside business hours, before Thanksgiving.
 T0 = datetime(2026, 11, 24, 14, 0, tzinfo=UTC)
+
+# Generated inputs are judged by what they find, not by how fast a shared 2-core machine
+# makes them: its load (other processes, the other test worker) says nothing of the code.
+hypothesis.settings.register_profile(
+    "careloop", suppress_health_check=[hypothesis.HealthCheck.too_slow], deadline=None
+)
+hypothesis.settings.load_profile("careloop")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
