@@ -83,7 +83,7 @@ def x12_receive(
     every: Annotated[float, typer.Option(help="Seconds between polls with --watch")] = 2.0,
 ) -> None:
     """Hand stored files to the clearinghouse, then read the payers' answers (271, 277,
-    278, 999) from the inbound folder into the cases. A file that cannot be read is moved to
+    278, 999, and 835 remittances, posted to their claims) from the inbound folder. A file that cannot be read is moved to
     inbound/rejected/ and answered with a 999 naming the segment."""
     from careloop.clearinghouse import tasks as clearinghouse_tasks
 
@@ -115,9 +115,9 @@ def payer_sim(
     once: Annotated[bool, typer.Option(help="Answer what is waiting, then stop")] = False,
     every: Annotated[float, typer.Option(help="Seconds between looks")] = 2.0,
 ) -> None:
-    """A sandbox payer: answer the 270 and 278 files in the clearinghouse's outbound
-    folder with 271 and 278 responses in its inbound folder (rules per payer:
-    CARELOOP_PAYER_SIMULATOR_RULES)."""
+    """A sandbox payer: answer the 270, 276 and 278 files in the clearinghouse's outbound
+    folder with 271, 277 and 278 responses in its inbound folder, each 837P claim with a
+    999 and, on its next look, an 835 (rules per payer: CARELOOP_PAYER_SIMULATOR_RULES)."""
     from careloop.clearinghouse import simulator
     from careloop.clearinghouse import tasks as clearinghouse_tasks
 
