@@ -83,8 +83,9 @@ def x12_receive(
     every: Annotated[float, typer.Option(help="Seconds between polls with --watch")] = 2.0,
 ) -> None:
     """Hand stored files to the clearinghouse, then read the payers' answers (271, 277,
-    278, 999, and 835 remittances, posted to their claims) from the inbound folder. A file that cannot be read is moved to
-    inbound/rejected/ and answered with a 999 naming the segment."""
+    278, 999, and 835 remittances, posted to their claims) from the inbound folder. A
+    file that cannot be read is moved to inbound/rejected/ and answered with a 999
+    naming the segment."""
     from careloop.clearinghouse import tasks as clearinghouse_tasks
 
     settings = _settings()
