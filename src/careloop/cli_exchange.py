@@ -83,8 +83,9 @@ def x12_receive(
     every: Annotated[float, typer.Option(help="Seconds between polls with --watch")] = 2.0,
 ) -> None:
     """Hand stored files to the clearinghouse, then read the payers' answers (271, 277,
-    278, 999) from the inbound folder into the cases. A file that cannot be read is moved to
-    inbound/rejected/ and answered with a 999 naming the segment."""
+    278, 999, and 835 remittances, posted to their claims) from the inbound folder. A
+    file that cannot be read is moved to inbound/rejected/ and answered with a 999
+    naming the segment."""
     from careloop.clearinghouse import tasks as clearinghouse_tasks
 
     settings = _settings()
@@ -115,9 +116,9 @@ def payer_sim(
     once: Annotated[bool, typer.Option(help="Answer what is waiting, then stop")] = False,
     every: Annotated[float, typer.Option(help="Seconds between looks")] = 2.0,
 ) -> None:
-    """A sandbox payer: answer the 270 and 278 files in the clearinghouse's outbound
-    folder with 271 and 278 responses in its inbound folder (rules per payer:
-    CARELOOP_PAYER_SIMULATOR_RULES)."""
+    """A sandbox payer: answer the 270, 276 and 278 files in the clearinghouse's outbound
+    folder with 271, 277 and 278 responses in its inbound folder, each 837P claim with a
+    999 and, on its next look, an 835 (rules per payer: CARELOOP_PAYER_SIMULATOR_RULES)."""
     from careloop.clearinghouse import simulator
     from careloop.clearinghouse import tasks as clearinghouse_tasks
 
@@ -441,3 +442,43 @@ def claims_status(
         _console().print(f"276 for {s.case_number} sent as {s.file_name}")
     if not sent:
         _console().print("no claim is due for a status inquiry")
+
+
+@claims_app.command("send")
+def claims_send(
+    claim_number: Annotated[
+        str | None,
+        typer.Argument(help="One claim to send; without it, every prepared claim not yet sent"),
+    ] = None,
+) -> None:
+    """Send prepared claims to their payers: each claim's 837P (005010X222A1), checked
+    by pyx12 again, goes into the clearinghouse's outbound folder once, whoever runs
+    this twice; a claim whose 837P no longer passes is not sent and its errors are
+    shown. The payers' 999 and 835 answers are read by `careloop x12 receive`."""
+    from careloop.clearinghouse import service as clearinghouse
+    from careloop.clearinghouse import tasks as clearinghouse_tasks
+
+    settings = _settings()
+    database = _database()
+    config = clearinghouse_tasks.config_from(settings)
+    done = clearinghouse_tasks.send_claims(
+        database,
+        clock=SystemClock(),
+        config=config,
+        claim_number=claim_number.strip().upper() if claim_number else None,
+    )
+    with database.unit_of_work() as session:
+        clearinghouse.deliver_pending(
+            session, clearinghouse_tasks.exchange_from(settings), clock=SystemClock()
+        )
+    console, err = _console(), _console(stderr=True)
+    for s in done.sent:
+        console.print(f"claim of {s.case_number} sent as {s.file_name}")
+    for number, exc in done.refused:
+        err.print(f"[red]claim {number} not sent[/red]: {exc.detail}")
+        for problem in exc.errors:
+            err.print(f"  {problem.field}: {problem.message}")
+    if not done.sent and not done.refused:
+        console.print("no claim is waiting to be sent")
+    if done.refused:
+        raise typer.Exit(1)

@@ -513,6 +513,45 @@ class TestDemo:
         assert set(_tokens(second.stdout).values()).isdisjoint(_tokens(first.stdout).values())
         assert api_get(url, _tokens(first.stdout)["case_manager"]).status_code == 200
 
+    def test_claims_go_to_the_sandbox_payer_once_and_come_back_posted(
+        self, demo_db: tuple[str, Result, Result], tmp_path: Path
+    ) -> None:
+        """What `make demo`'s sandbox does each pass, one command at a time: the seeded
+        claims leave as 837P files, the payer's 999s and then 835s come back and post."""
+        url, first, _ = demo_db
+        ok(first)
+
+        def cli_run(*args: str) -> Result:
+            env = {
+                "CARELOOP_DATABASE_URL": url,
+                "CARELOOP_CLEARINGHOUSE_DIR": str(tmp_path),
+                "COLUMNS": "200",
+                "NO_COLOR": "1",
+            }
+            return ok(CliRunner().invoke(cli, list(args), env=env))
+
+        sent = cli_run("claims", "send").stdout.splitlines()
+        files = sorted((tmp_path / "outbound").glob("837-*.x12"))
+        assert sent and len(files) == len(sent)
+        assert cli_run("claims", "send").stdout.strip() == "no claim is waiting to be sent"
+        cli_run("payer-sim", "--once")
+        acknowledged = cli_run("x12", "receive").stdout.splitlines()
+        assert len(acknowledged) == len(sent)
+        assert all(": acknowledged" in line for line in acknowledged)
+        cli_run("payer-sim", "--once")
+        remitted = cli_run("x12", "receive").stdout.splitlines()
+        assert all("835 applied: 1 claim(s) posted" in line for line in remitted)
+        engine = create_engine(url)
+        try:
+            with engine.connect() as conn:
+                statuses = dict(
+                    conn.execute(text("SELECT status, count(*) FROM claims GROUP BY status")).all()
+                )
+        finally:
+            engine.dispose()
+        assert set(statuses) <= {"paid", "denied"}
+        assert sum(statuses.values()) == len(sent)
+
 
 def test_fax_watch_reads_each_fax_into_a_draft_and_sets_aside_what_is_no_fax(
     db: str, tmp_path: Path

@@ -31,7 +31,9 @@ class Claim(Base):
     appointment_id: Mapped[int | None] = mapped_column(
         ForeignKey("appointments.id", ondelete="SET NULL"), unique=True
     )
-    # prepared (837P written, 0 pyx12 errors), paid, partly_paid, denied.
+    # prepared (837P written, 0 pyx12 errors; ready to send), queued (stored in the
+    # clearinghouse's outbound files), sent (handed to the clearinghouse), accepted or
+    # rejected (the payer's 999), then paid, partly_paid, denied (its 835).
     status: Mapped[str] = mapped_column(String(20))
     billed_by: Mapped[str] = mapped_column(String(20))
     billing_npi: Mapped[str] = mapped_column(String(10))
@@ -53,6 +55,10 @@ class Claim(Base):
     payer_status_code: Mapped[str | None] = mapped_column(String(5))
     payer_status_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     status_asked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When the 837P was handed to the clearinghouse, and when the payer's 999 said it
+    # accepted (or rejected) it.
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class ClaimLine(Base):

@@ -594,9 +594,16 @@ STATUS_NEEDS_WORK = frozenset({"A3", "A4", "A6", "A7", "A8", "F2", "R0", "R1", "
 STATUS_FINAL = frozenset({"A3", "A6", "A7", "A8", "F0", "F1", "F2", "F3", "F3F", "F3N", "F4"})
 #: Claims the payer answered with an 835 (paid, partly paid, denied): never asked about.
 ANSWERED = frozenset({"paid", "partly_paid", "denied"})
-#: The claim's own status in plain words.
+#: Claims whose 837P the payer holds (handed over, or acknowledged by its 999): the
+#: ones a 276 may ask about.
+AT_PAYER = frozenset({"sent", "accepted"})
+#: The claim's own status in plain words: "sent" only once the 837P really left.
 CLAIM_STATUS_WORDS: Mapping[str, str] = {
-    "prepared": "Sent to the payer",
+    "prepared": "Ready to send",
+    "queued": "Ready to send",
+    "sent": "Sent to the payer",
+    "accepted": "Accepted by the payer",
+    "rejected": "Rejected by the payer: correct it and prepare it again",
     "paid": "Paid",
     "partly_paid": "Partly paid",
     "denied": "Denied",
@@ -623,8 +630,9 @@ def inquiry_due(
 ) -> bool:
     """A claim with no answer from its payer ``status_inquiry_days`` after it went (or
     after the last word or question, whichever is later) is asked about with a 276;
-    never once an 835 answered it or the payer's 277 said its decision is final."""
-    if status in ANSWERED or (payer_status or "") in STATUS_FINAL:
+    never before it left, once an 835 answered it, its 999 rejected it, or the payer's
+    277 said its decision is final."""
+    if status not in AT_PAYER or (payer_status or "") in STATUS_FINAL:
         return False
     since = max(t for t in (sent_at, last_heard, asked_at) if t is not None)
     return now - since >= timedelta(days=rules.status_inquiry_days)

@@ -58,6 +58,7 @@ class ClaimSummary(BaseModel):
     payer_status_words: str | None = Field(None, description="The payer's status in words")
     payer_status_at: datetime | None = None
     status_asked_at: datetime | None = Field(None, description="When the payer was last asked")
+    sent_at: datetime | None = Field(None, description="When the 837P went to the payer")
 
 
 class ClaimList(BaseModel):

@@ -76,6 +76,7 @@ class ClaimView:
     payer_status_words: str | None
     payer_status_at: datetime | None
     status_asked_at: datetime | None
+    sent_at: datetime | None = None
 
 
 def _claim(session: Session, actor: Actor, claim_number: str, action: str, clock: Clock) -> Claim:
@@ -154,7 +155,7 @@ def due_for_inquiry(session: Session, *, clock: Clock, limit: int = 50) -> list[
     rows = session.execute(
         select(Claim, Payer)
         .outerjoin(Payer, Payer.id == Claim.payer_id)
-        .where(Claim.status == "prepared")
+        .where(Claim.status.in_(rules.AT_PAYER))
         .order_by(Claim.created_at, Claim.id)
         .limit(limit * 4)
     ).all()
@@ -167,7 +168,7 @@ def due_for_inquiry(session: Session, *, clock: Clock, limit: int = 50) -> list[
         if rules.inquiry_due(
             status=claim.status,
             payer_status=claim.payer_status,
-            sent_at=claim.created_at,
+            sent_at=claim.sent_at or claim.created_at,
             last_heard=claim.payer_status_at,
             asked_at=claim.status_asked_at,
             now=now,
@@ -259,6 +260,7 @@ def view(claim: Claim) -> ClaimView:
         payer_status_words=rules.status_words(claim.payer_status, claim.payer_status_code),
         payer_status_at=claim.payer_status_at,
         status_asked_at=claim.status_asked_at,
+        sent_at=claim.sent_at,
     )
 
 

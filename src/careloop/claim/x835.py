@@ -76,7 +76,11 @@ def read(text: str) -> Remittance:  # noqa: PLR0912 (one pass over the segments)
         shown = "; ".join(str(p) for p in problems[:10])
         raise RemittanceRefusedError(
             f"{len(problems)} error(s): {shown}",
-            extra={"problems": [str(p) for p in problems]},
+            extra={
+                "problems": [str(p) for p in problems],
+                "segment": problems[0].segment,
+                "line": problems[0].line,
+            },
         )
     element, component, terminator = text.lstrip()[3], text.lstrip()[104], text.lstrip()[105]
     segments = [

@@ -241,8 +241,66 @@ def body(c: Claim837, *, created: datetime) -> list[str]:
 
 def write(c: Claim837, *, control_number: int, created: datetime, usage: str = "T") -> str:
     """The whole interchange: ISA/GS around one 837P, counts and control numbers paired."""
+    inner = body(c, created=created)
+    transaction = [
+        segment("ST", "837", "0001", VERSION),
+        *inner,
+        segment("SE", str(len(inner) + 2), "0001"),
+    ]
+    return _envelope(
+        transaction,
+        sender=("ZZ", ident(c.submitter_id, limit=15)),
+        receiver=("ZZ", ident(c.receiver_id, limit=15)),
+        control_number=control_number,
+        created=created,
+        usage=usage,
+    )
+
+
+def reenvelope(
+    text: str,
+    *,
+    sender: tuple[str, str],
+    receiver: tuple[str, str],
+    control_number: int,
+    created: datetime,
+) -> str:
+    """The 837P transaction set of a stored interchange (ST ... SE, unchanged) in a new
+    envelope: the clearinghouse's sender and receiver ids (qualifier, id) and its own
+    interchange and group control number, so a payer's 999 names the file it answers."""
+    head = text.lstrip()
+    if not head.startswith("ISA") or len(head) < 106:
+        raise ValueError("the stored claim is not an X12 interchange")
+    element, terminator = head[3], head[105]
+    raw = [s.strip("\r\n ") for s in head.split(terminator)]
+    segments = [s for s in raw if s]
+    tags = [s.split(element, 1)[0] for s in segments]
+    if "ST" not in tags or "SE" not in tags:
+        raise ValueError("the stored claim has no ST ... SE transaction set")
+    transaction = [
+        s.replace(element, "*") for s in segments[tags.index("ST") : tags.index("SE") + 1]
+    ]
+    usage = head.split(element)[15][:1] if head.count(element) > 15 else "T"
+    return _envelope(
+        transaction,
+        sender=(sender[0], ident(sender[1], limit=15)),
+        receiver=(receiver[0], ident(receiver[1], limit=15)),
+        control_number=control_number,
+        created=created,
+        usage=usage or "T",
+    )
+
+
+def _envelope(
+    transaction: Sequence[str],
+    *,
+    sender: tuple[str, str],
+    receiver: tuple[str, str],
+    control_number: int,
+    created: datetime,
+    usage: str,
+) -> str:
     isa = f"{control_number:09d}"
-    sender, receiver = ident(c.submitter_id, limit=15), ident(c.receiver_id, limit=15)
     lines = [
         "*".join(
             [
@@ -251,10 +309,10 @@ def write(c: Claim837, *, control_number: int, created: datetime, usage: str = "
                 " " * 10,
                 "00",
                 " " * 10,
-                "ZZ",
-                sender.ljust(15),
-                "ZZ",
-                receiver.ljust(15),
+                sender[0],
+                sender[1].ljust(15),
+                receiver[0],
+                receiver[1].ljust(15),
                 created.strftime("%y%m%d"),
                 created.strftime("%H%M"),
                 "^",
@@ -268,21 +326,18 @@ def write(c: Claim837, *, control_number: int, created: datetime, usage: str = "
         segment(
             "GS",
             "HC",
-            sender,
-            receiver,
+            sender[1],
+            receiver[1],
             created.strftime("%Y%m%d"),
             created.strftime("%H%M"),
             str(control_number),
             "X",
             VERSION,
         ),
-        segment("ST", "837", "0001", VERSION),
+        *transaction,
+        segment("GE", "1", str(control_number)),
+        segment("IEA", "1", isa),
     ]
-    inner = body(c, created=created)
-    lines.extend(inner)
-    lines.append(segment("SE", str(len(inner) + 2), "0001"))
-    lines.append(segment("GE", "1", str(control_number)))
-    lines.append(segment("IEA", "1", isa))
     return "~\n".join(lines) + "~\n"
 
 

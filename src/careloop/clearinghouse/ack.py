@@ -1,11 +1,17 @@
 """The 999 implementation acknowledgment (ASC X12C 005010X231A1) CareLoop writes back
 for an inbound file it cannot read: the group (AK1), the transaction set (AK2), the
 segment in error with its position in the set (IK3) and, when one element is at
-fault, that element (IK4); IK5 and AK9 reject. Pure: no database, no files."""
+fault, that element (IK4); IK5 and AK9 reject. The sandbox payer's 999 on a claim is
+pyx12's own verdict on the 837P (:func:`verdict`). Pure: no database, no files."""
 
 from __future__ import annotations
 
+import io
+from dataclasses import dataclass
 from datetime import datetime
+
+import pyx12.params
+import pyx12.x12n_document
 
 from careloop.clearinghouse import rules
 from careloop.clearinghouse.envelope import Party, X12FormatError, segment, write_interchange
@@ -51,3 +57,46 @@ def rejection(
         control_number=control_number,
         created=created,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """A 999 written by pyx12 for an interchange, in the answering party's envelope."""
+
+    text: str
+    accepted: bool
+
+
+def verdict(
+    text: str, *, sender: Party, receiver: Party, control_number: int, created: datetime
+) -> Verdict | None:
+    """pyx12's 999 on ``text`` against its implementation guide (AK1/AK2 naming the
+    group and set, IK3/IK4 each error, IK5 and AK9 accepting or rejecting), enveloped
+    with ``control_number`` (pyx12 numbers its own from the clock). None when pyx12
+    could not make one (not an X12 interchange at all)."""
+    out = io.StringIO()
+    pyx12.x12n_document.x12n_document(
+        param=pyx12.params.params(),
+        src_file=io.StringIO(text),
+        fd_997=out,
+        fd_html=None,
+        fd_xmldoc=None,
+        fd_json=None,
+        map_path=None,
+    )
+    segments = [s.strip() for s in out.getvalue().split("~") if s.strip()]
+    tags = [s.split("*", 1)[0] for s in segments]
+    if "ST" not in tags or "SE" not in tags or "AK9" not in tags:
+        return None
+    body = segments[tags.index("ST") + 1 : tags.index("SE")]
+    ak9 = segments[tags.index("AK9")].split("*")
+    reply = write_interchange(
+        functional_code=rules.FUNCTIONAL_CODE["999"],
+        version=rules.VERSION_999,
+        transactions=[("999", body)],
+        sender=sender,
+        receiver=receiver,
+        control_number=control_number,
+        created=created,
+    )
+    return Verdict(reply, len(ak9) > 1 and ak9[1] in {"A", "E"})

@@ -28,7 +28,7 @@ class X12Exchange(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     direction: Mapped[Direction] = mapped_column(StrEnumType(Direction))
-    # 270, 271, 278 or 999
+    # 270, 271, 276, 277, 278, 837, 835 or 999
     transaction: Mapped[str] = mapped_column(String(3))
     status: Mapped[ExchangeStatus] = mapped_column(StrEnumType(ExchangeStatus))
     # The payer's X12 id (ISA06 of an inbound file, ISA08 of an outbound one).
@@ -40,6 +40,11 @@ class X12Exchange(Base):
     referral_id: Mapped[int | None] = mapped_column(ForeignKey("referrals.id", ondelete="CASCADE"))
     authorization_id: Mapped[int | None] = mapped_column(
         ForeignKey("authorization_requests.id", ondelete="SET NULL")
+    )
+    # The claim an outbound 837P carries: one per claim (the unique constraint is the
+    # last line of defence when two sends race).
+    claim_id: Mapped[int | None] = mapped_column(
+        ForeignKey("claims.id", ondelete="SET NULL"), unique=True
     )
     # The outbound request an inbound answer answered (or a 999 rejected).
     answers_id: Mapped[int | None] = mapped_column(ForeignKey("x12_exchanges.id"))

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -25,6 +26,8 @@ VERSION_278 = "005010X217"
 VERSION_999 = "005010X231A1"
 VERSION_276 = "005010X212"
 #: GS01 functional identifier codes.
+#: AK901 functional group acknowledge codes (X12 715).
+AK9_CODES = frozenset({"A", "E", "P", "R", "M", "W", "X"})
 FUNCTIONAL_CODE = {
     "270": "HS",
     "271": "HB",
@@ -247,6 +250,11 @@ class SimulatorRules:
     #: A claim asked about (276) this many days after its last date of service is
     #: answered paid (F1); sooner, accepted and in process (A2).
     paid_after_days: int = 21
+    #: An 837P is acknowledged by pyx12's 999; an accepted claim is remitted (835) on the
+    #: next pass, paid at its charge (the fee schedule's expected amount), or denied with
+    #: this CARC (16: lacks information) when its charge ends in an odd cent.
+    deny_odd_cents: bool = True
+    claim_denial_carc: str = "16"
 
     def with_overrides(self, data: Mapping[str, Any]) -> SimulatorRules:
         known = {
@@ -256,6 +264,8 @@ class SimulatorRules:
             "valid_days",
             "peer_to_peer",
             "paid_after_days",
+            "deny_odd_cents",
+            "claim_denial_carc",
         }
         unknown = set(data) - known
         if unknown:
@@ -273,7 +283,26 @@ class SimulatorRules:
                 changes[key] = value
         if "peer_to_peer" in data:
             changes["peer_to_peer"] = str(data["peer_to_peer"])
+        if "deny_odd_cents" in data:
+            if not isinstance(data["deny_odd_cents"], bool):
+                raise ValueError("payer simulator: deny_odd_cents is true or false")
+            changes["deny_odd_cents"] = data["deny_odd_cents"]
+        if "claim_denial_carc" in data:
+            carc = str(data["claim_denial_carc"]).upper()
+            if not carc.isalnum() or not 1 <= len(carc) <= 5:
+                raise ValueError("payer simulator: claim_denial_carc is a CARC, e.g. 16")
+            changes["claim_denial_carc"] = carc
         return replace(self, **changes)
+
+
+def simulate_remittance(rules: SimulatorRules, *, charge: Decimal) -> tuple[bool, Decimal]:
+    """The sandbox payer's decision on an accepted claim: (denied, paid). Paid at its
+    charge, which CareLoop priced from the fee schedule (the expected amount); denied
+    when the rules say so for a charge ending in an odd cent."""
+    cents = int((charge * 100).to_integral_value())
+    if rules.deny_odd_cents and cents % 2 == 1:
+        return True, Decimal("0.00")
+    return False, charge
 
 
 DEFAULT_SIMULATOR_RULES = SimulatorRules()

@@ -17,7 +17,7 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
-from careloop.clearinghouse import ack, claim_status, repository, rules, x270, x278
+from careloop.clearinghouse import ack, claim_files, claim_status, repository, rules, x270, x278
 from careloop.clearinghouse.envelope import (
     Interchange,
     Party,
@@ -258,6 +258,8 @@ def deliver_pending(session: Session, exchange: Exchange, *, clock: Clock) -> li
         answer = exchange.send(row.file_name, row.payload)
         row.status = ExchangeStatus.sent
         row.sent_at = clock.now()
+        if row.claim_id is not None:
+            claim_files.handed_over(session, CLEARINGHOUSE_ACTOR, row.claim_id, clock=clock)
         if answer:
             answers.append((f"answer-to-{row.file_name}", answer))
     session.flush()
@@ -309,10 +311,12 @@ def receive_file(
     if code == "277":
         return claim_status.apply_277(session, actor, name, text, interchange, clock=clock)
     if code == "999":
-        return _apply_999(session, name, text, interchange, clock=clock)
+        return _apply_999(session, actor, name, text, interchange, clock=clock)
+    if code == "835":
+        return claim_files.apply_835(session, actor, name, text, interchange, clock=clock)
     first = interchange.transactions[0].segments[0]
     raise X12FormatError(
-        f"CareLoop reads 271, 277, 278 and 999 transaction sets, not {code}",
+        f"CareLoop reads 271, 277, 278, 835 and 999 transaction sets, not {code}",
         segment="ST",
         position=first.position,
         in_transaction=1,
@@ -518,32 +522,63 @@ def decision_of(response: x278.ReviewResponse, reasons: rules.ReasonCodes) -> De
 
 
 def _apply_999(
-    session: Session, name: str, text: str, interchange: Interchange, *, clock: Clock
+    session: Session, actor: Actor, name: str, text: str, interchange: Interchange, *, clock: Clock
 ) -> Received:
-    """A payer's 999: an accepted group changes nothing; a rejected one marks the file it
-    names rejected, with the segment the payer pointed at."""
+    """A payer's 999: an accepted group changes nothing but a claim's standing (accepted,
+    the 835 follows); a rejected one marks the file it names rejected, with the segment
+    the payer pointed at, and the claim it carried. A 999 without its AK1 and a known
+    AK9 code is malformed: rejected whole, nothing changes."""
     segments = interchange.transactions[0].body
     ak1 = next((s for s in segments if s.tag == "AK1"), None)
     ak9 = next((s for s in segments if s.tag == "AK9"), None)
     ik3 = next((s for s in segments if s.tag == "IK3"), None)
+    for tag, found, valid, wanted in (
+        ("AK1", ak1, ak1 is not None and ak1.get(2).isdigit(), "the group control number"),
+        ("AK9", ak9, ak9 is not None and ak9.get(1) in rules.AK9_CODES, "A, E, P, R, M, W or X"),
+    ):
+        if not valid:
+            at = found or interchange.transactions[0].segments[-1]
+            raise X12FormatError(
+                f"a 999 needs {tag} with {wanted}",
+                segment=tag,
+                position=at.position,
+                in_transaction=at.position - 2,
+                control_number=interchange.transactions[0].control_number,
+                element=2 if tag == "AK1" else 1,
+                syntax_code="3" if found is None else "8",
+            )
+    assert ak1 is not None and ak9 is not None
     now = clock.now()
-    control = f"{int(ak1.get(2)):09d}" if ak1 is not None and ak1.get(2).isdigit() else ""
+    control = f"{int(ak1.get(2)):09d}"
     request = repository.find(session, Direction.outbound, interchange.sender_id, control)
-    accepted = ak9 is not None and ak9.get(1) in {"A", "E"}
+    accepted = ak9.get(1) in {"A", "E"}
+    where = f" at segment {ik3.get(1)} position {ik3.get(2)}" if ik3 is not None else ""
     if request is not None and not accepted:
-        where = f" at segment {ik3.get(1)} position {ik3.get(2)}" if ik3 is not None else ""
         request.status = ExchangeStatus.rejected
         request.error = f"the payer rejected the file{where}"
         request.processed_at = now
+    claim = None
+    if request is not None and request.claim_id is not None:
+        claim = claim_files.acknowledged(
+            session,
+            actor,
+            request.claim_id,
+            accepted=accepted,
+            detail="accepted" if accepted else f"999 rejection{where}",
+            clock=clock,
+        )
     record_inbound(
         session, name, text, interchange, status=ExchangeStatus.applied, request=None, now=now
+    )
+    said = (
+        "acknowledged" if accepted else f"rejected: {request.error if request else 'unknown file'}"
     )
     return Received(
         name,
         ExchangeStatus.applied,
         "999",
         None,
-        "acknowledged" if accepted else f"rejected: {request.error if request else 'unknown file'}",
+        f"claim {claim}: {said}" if claim else said,
     )
 
 

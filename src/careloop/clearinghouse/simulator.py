@@ -1,22 +1,28 @@
 """The payer simulator (``careloop payer-sim``; started by ``careloop demo``): a sandbox
 payer behind the clearinghouse folder that answers the 270, 276 and 278 files it finds
-with a 271, a 277 and a 278 response, so the demo runs end to end.
+with a 271, a 277 and a 278 response, and each 837P claim with a 999 (pyx12's verdict)
+and, on a later pass, for an accepted claim, an 835 remittance, so the demo runs end
+to end.
 
 It plays the payer: eligibility follows the payer's coverage file as CareLoop holds it
-(the payer's own data in this sandbox), and a 278 is decided by the simple per-payer
-rules of :class:`careloop.clearinghouse.rules.SimulatorRules`. Files it has answered
-move to ``outbound/taken/``, as a clearinghouse would take them.
+(the payer's own data in this sandbox), and a 278 and a claim are decided by the simple
+per-payer rules of :class:`careloop.clearinghouse.rules.SimulatorRules`. Files it has
+answered move to ``outbound/taken/``, as a clearinghouse would take them; accepted
+claims wait in ``outbound/adjudicating/`` for their 835.
 """
 
 from __future__ import annotations
 
 import os
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from careloop.clearinghouse import claim_status, rules, x270, x278
+from careloop.claim import x835
+from careloop.clearinghouse import ack, claim_status, rules, x270, x278
+from careloop.clearinghouse.claim_files import REMITTANCE_CONTROL_BASE
 from careloop.clearinghouse.envelope import Interchange, Party, X12FormatError, read_interchange
 from careloop.clearinghouse.exchange import SUFFIX, write_atomically
 from careloop.core.clock import Clock
@@ -28,24 +34,100 @@ from careloop.payer import service as payer_service
 def run_once(
     database: Database, folder: Path, *, clock: Clock, config: rules.ClearinghouseConfig
 ) -> int:
-    """Answer every request waiting in ``folder/outbound``; returns how many."""
+    """Answer every request waiting in ``folder/outbound`` (and remit the claims accepted
+    on an earlier pass); returns how many files it wrote."""
     outbound, inbound = folder / "outbound", folder / "inbound"
-    taken = outbound / "taken"
-    taken.mkdir(parents=True, exist_ok=True)
-    inbound.mkdir(parents=True, exist_ok=True)
+    taken, adjudicating = outbound / "taken", outbound / "adjudicating"
+    for path in (taken, adjudicating, inbound):
+        path.mkdir(parents=True, exist_ok=True)
     answered = 0
+    for path in sorted(adjudicating.glob(f"*{SUFFIX}")):
+        try:
+            name, body = remittance(path.read_text(encoding="ascii"), clock=clock, config=config)
+        except (X12FormatError, InvalidOperation, StopIteration):
+            name = ""  # not a claim the sandbox can pay: set aside
+        if name:
+            write_atomically(inbound / name, body)
+            answered += 1
+        os.replace(path, taken / path.name)
     for path in sorted(outbound.glob(f"*{SUFFIX}")):
         text = path.read_text(encoding="ascii")
+        target = taken / path.name
         try:
-            with database.unit_of_work() as session:
-                reply = answer(session, text, clock=clock, config=config)
-        except X12FormatError:
+            if read_interchange(text).transactions[0].code == "837":
+                reply, accepted = acknowledge(text, clock=clock, config=config)
+                target = adjudicating / path.name if accepted else target
+            else:
+                with database.unit_of_work() as session:
+                    reply = answer(session, text, clock=clock, config=config)
+        except (X12FormatError, IndexError):
             reply = None  # a real payer would send a 999; the sandbox sets it aside
         if reply is not None:
             write_atomically(inbound / reply[0], reply[1])
             answered += 1
-        os.replace(path, taken / path.name)
+        os.replace(path, target)
     return answered
+
+
+def acknowledge(
+    text: str, *, clock: Clock, config: rules.ClearinghouseConfig
+) -> tuple[tuple[str, str] | None, bool]:
+    """The payer's 999 on an 837P: pyx12's verdict against the 005010X222A1 guide,
+    numbered like the claim's file; whether the claim was accepted."""
+    interchange = read_interchange(text)
+    control = int(interchange.control_number)
+    verdict = ack.verdict(
+        text,
+        sender=Party(config.qualifier, interchange.receiver_id),
+        receiver=Party(config.qualifier, interchange.sender_id),
+        control_number=control,
+        created=clock.now().replace(tzinfo=None),
+    )
+    if verdict is None:
+        return None, False
+    return (f"999-{interchange.receiver_id}-{control:09d}{SUFFIX}", verdict.text), verdict.accepted
+
+
+def remittance(text: str, *, clock: Clock, config: rules.ClearinghouseConfig) -> tuple[str, str]:
+    """The payer's 835 for an accepted 837P: the claim paid at its charge, or denied with
+    the rules' CARC (:func:`rules.simulate_remittance`)."""
+    interchange = read_interchange(text)
+    body = interchange.transactions[0].body
+    clm = next(s for s in body if s.tag == "CLM")
+    billing = next(s for s in body if s.tag == "NM1" and s.get(1) == "85")
+    payer = next((s.get(3) for s in body if s.tag == "NM1" and s.get(1) == "PR"), "PAYER")
+    sim = config.simulator_rules(rules.payer_code_of(interchange.receiver_id, config.payer_ids))
+    charge = Decimal(clm.get(2))
+    denied, paid = rules.simulate_remittance(sim, charge=charge)
+    control = REMITTANCE_CONTROL_BASE + int(interchange.control_number)
+    now = clock.now().replace(tzinfo=None)
+    payment = x835.ClaimPayment(
+        claim_number=clm.get(1),
+        status="4" if denied else "1",
+        charge=charge,
+        paid=paid,
+        patient_responsibility=Decimal("0"),
+        payer_claim_number=f"P{control}",
+        adjustments=(x835.Adjustment("CO", sim.claim_denial_carc, charge),) if denied else (),
+        remarks=("MA130",) if denied else (),
+    )
+    remit = x835.Remittance(
+        control_number=str(control),
+        sender_id=interchange.receiver_id,
+        payer_name=payer,
+        trace_number=f"EFT{control}",
+        total_paid=paid,
+        paid_on=now.date(),
+        claims=(payment,),
+    )
+    written = x835.write(
+        remit,
+        receiver_id=interchange.sender_id,
+        payee_name=billing.get(3),
+        payee_npi=billing.get(9),
+        created=now,
+    )
+    return f"835-{interchange.receiver_id}-{control:09d}{SUFFIX}", written
 
 
 def answer(

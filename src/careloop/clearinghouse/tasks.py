@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
+from sqlalchemy.exc import IntegrityError
 
 from careloop.claim import status as claim_status_service
-from careloop.clearinghouse import claim_status, records, service, simulator
+from careloop.claim.service import ClaimRefusedError
+from careloop.claim.submission import ClaimAlreadySentError
+from careloop.clearinghouse import claim_files, claim_status, records, service, simulator
 from careloop.clearinghouse.envelope import X12FormatError
 from careloop.clearinghouse.exchange import Exchange, FolderExchange, HttpExchange, Incoming
 from careloop.clearinghouse.rules import ClearinghouseConfig, ExchangeStatus, simulator_config
@@ -154,6 +158,54 @@ def ask_claim_status(
     return sent
 
 
+@dataclass(frozen=True, slots=True)
+class ClaimsSent:
+    sent: list[records.Sent]
+    #: Claims not sent, with the reason (pyx12's errors for an 837P that no longer passes).
+    refused: list[tuple[str, DomainError]]
+
+
+def send_claims(
+    database: Database,
+    *,
+    clock: Clock,
+    config: ClearinghouseConfig,
+    claim_number: str | None = None,
+    limit: int = 100,
+) -> ClaimsSent:
+    """Store the 837P of every prepared claim not yet sent (or of one), each in a
+    transaction of its own; a claim whose 837P no longer passes pyx12 is not sent and a
+    work item says why. A claim taken by another pass meanwhile is left to it."""
+    if claim_number is None:
+        with database.unit_of_work() as session:
+            numbers = claim_files.ready_to_send(session, limit=limit)
+    else:
+        numbers = [claim_number]
+    out = ClaimsSent([], [])
+    for number in numbers:
+        try:
+            with database.unit_of_work() as session:
+                out.sent.append(
+                    claim_files.send_claim(
+                        session, service.CLEARINGHOUSE_ACTOR, number, clock=clock, config=config
+                    )
+                )
+        except ClaimAlreadySentError as exc:
+            if claim_number is not None:
+                out.refused.append((number, exc))
+        except IntegrityError:  # the file carrying the claim exists: another pass sent it
+            log.info("clearinghouse.claim_sent_elsewhere")
+        except ClaimRefusedError as exc:
+            log.warning("clearinghouse.claim_not_sent", code=exc.code, errors=len(exc.errors))
+            with database.unit_of_work() as session:
+                claim_files.refused(session, number, exc, clock=clock)
+            out.refused.append((number, exc))
+        except DomainError as exc:
+            log.warning("clearinghouse.claim_not_sent", code=exc.code)
+            out.refused.append((number, exc))
+    return out
+
+
 def run_sandbox(
     database: Database,
     folder: Path,
@@ -168,6 +220,7 @@ def run_sandbox(
     exchange = FolderExchange(folder)
     while not stop.is_set():
         try:
+            send_claims(database, clock=clock, config=config)
             ask_claim_status(database, clock=clock, config=config)
             exchange_once(database, exchange, clock=clock, config=config)
             simulator.run_once(database, folder, clock=clock, config=config)

@@ -64,6 +64,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     # records the payer's claim status and asks for it (276).
     "claim:read": STAFF_ROLES | {Role.service},
     "claim:payer_status": STAFF_ROLES | {Role.service},
+    # Sending a prepared claim's 837P through the clearinghouse, and its 999.
+    "claim:send": STAFF_ROLES | {Role.service},
     "remittance:import": STAFF_ROLES | {Role.service},
     "confirmation:read": STAFF_ROLES | {Role.referring_clinician, Role.provider_staff},
     # Contacts and notes (DOMAIN.md §9): staff log every contact; a referrer or provider

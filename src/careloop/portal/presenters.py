@@ -329,7 +329,10 @@ def _sentence(type_: str, d: dict[str, Any], zone: str) -> str:  # noqa: PLR0911
 def _claim_sentence(type_: str, d: dict[str, Any]) -> str | None:
     number = d.get("claim_number", "")
     return {
-        "claim.prepared": f"Claim {number} prepared and sent to the payer",
+        "claim.prepared": f"Claim {number} prepared, ready to send",
+        "claim.sent": f"Claim {number} sent to the payer",
+        "claim.accepted": f"The payer acknowledged claim {number} and is processing it",
+        "claim.rejected": f"The payer rejected claim {number}: {d.get('reason', '')}",
         "claim.status_asked": f"The payer was asked for the status of claim {number}",
         "claim.payer_status": f"The payer on claim {number}: {d.get('status', '')}",
     }.get(type_)

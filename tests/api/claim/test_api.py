@@ -96,7 +96,8 @@ def test_a_cases_claims_are_listed_with_the_payers_status_in_words(
     assert listed.status_code == 200, listed.text
     [item] = listed.json()["items"]
     assert item["claim_number"] == prepared.claim_number
-    assert (item["status_words"], item["charge"]) == ("Sent to the payer", "178.40")
+    # Prepared, not yet handed to the clearinghouse (`careloop claims send`).
+    assert (item["status_words"], item["charge"]) == ("Ready to send", "178.40")
     assert item["payer_status_words"] == "Pending: in process at the payer (status code 20)"
     hidden = client.get(f"/api/v1/referrals/{case}/claims", headers=h(tokens.hartford))
     assert hidden.status_code in (403, 404)

@@ -57,6 +57,9 @@ def test_an_unanswered_claim_is_asked_about_and_the_277_recorded(
 ) -> None:
     config = ClearinghouseConfig()
     number, claim_number = _billed(database, clock, status_inquiry_days=20)
+    assert len(tasks.send_claims(database, clock=clock, config=config).sent) == 1
+    with database.unit_of_work() as s:  # handed over elsewhere: this test reads 277s only
+        service.deliver_pending(s, FolderExchange(tmp_path / "claims"), clock=clock)
     clock.advance(timedelta(days=19))
     assert tasks.ask_claim_status(database, clock=clock, config=config) == []
     clock.advance(timedelta(days=1))
