@@ -3,7 +3,7 @@ when the payer's 999 acknowledged it; the exchanged file that carried a claim (o
 claim, unique: a claim sent twice by racing passes is refused by the database).
 
 Revision ID: c1a5e837
-Revises: c7a1e277
+Revises: 0024
 Create Date: 2026-12-03 23:15:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "c1a5e837"
-down_revision: str | None = "c7a1e277"
+down_revision: str | None = "0024"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
