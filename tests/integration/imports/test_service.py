@@ -226,6 +226,18 @@ class TestCsvFile:
         assert done.failure is not None and "patient_name" in done.failure
         assert done.created == 0
 
+    def test_the_batches_before_a_line_that_is_no_text_stay_stored_when_the_job_fails(
+        self, database: Database, intake: Actor, clock: FixedClock
+    ) -> None:
+        content = csv_text([good(clock, n) for n in range(80)]) + b"ORD-\xff\xfe,broken\n"
+        done = run(database, intake, clock, "daily.csv", content, batch_rows=10)
+        assert done.status is ImportStatus.failed
+        assert done.failure == "The file is not UTF-8 text."
+        # The text is decoded a block at a time: the batches read before are stored.
+        assert 0 < done.created < 80 and done.created % 10 == 0
+        with database.unit_of_work() as session:
+            assert count(session, Referral.id) == done.created
+
 
 class TestLargeBatches:
     def test_a_batch_written_with_copy_stores_what_small_batches_store(
