@@ -14,6 +14,7 @@ import functools
 import re
 
 import phonenumbers
+from phonenumbers.phonemetadata import PhoneMetadata
 
 __all__ = ["normalise_phone"]
 
@@ -45,9 +46,28 @@ def normalise_phone(value: str) -> str | None:
     # ``is_valid_number`` is ``is_valid_number_for_region`` of the number's region; the
     # region is wanted anyway, so it is worked out once (bulk imports check many numbers).
     region = phonenumbers.region_code_for_number(number)
-    if region not in _US_REGIONS or not phonenumbers.is_valid_number_for_region(number, region):
+    if region not in _US_REGIONS:
+        return None
+    if region not in _found_only_when_valid() and not phonenumbers.is_valid_number_for_region(
+        number, region
+    ):
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+@functools.cache
+def _found_only_when_valid() -> frozenset[str]:
+    """The regions that ``region_code_for_number`` names only for a valid number: among
+    the regions sharing +1 it tries each in turn, by its leading digits where the region
+    has some, else by validating the number for it. The first of the list without leading
+    digits (the US) is thus named only once the number is valid there."""
+    first = phonenumbers.COUNTRY_CODE_TO_REGION_CODE[1][0]
+    metadata = PhoneMetadata.metadata_for_region(first)
+    return (
+        frozenset({first})
+        if metadata is not None and metadata.leading_digits is None
+        else frozenset()
+    )
 
 
 def _plain_number(value: str) -> phonenumbers.PhoneNumber | None:
