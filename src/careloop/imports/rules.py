@@ -179,24 +179,46 @@ class _Cell:
 def _filler(node: Any) -> Callable[[list[str]], Any]:
     """A function that builds ``node`` (a shape of :class:`_Cell` places) from a row: the
     text cells of an object or list are taken with one ``itemgetter``, the nested ones
-    and the numbers and yes/no answers are built first and put at their places."""
+    and the numbers and yes/no answers are built and put at their places."""
     if isinstance(node, _Cell):
         index, kind = node.index, node.kind
         if kind in ("integer", "boolean"):
             return lambda cells: coerce(cells[index], kind)
         return operator.itemgetter(index)
-    children = list(node.values() if isinstance(node, dict) else node)
-    built = [_filler(child) for child in children if not _is_text(child)]
-    places: list[int] = []
-    for child in children:
-        # Text cells by their column; the built values follow the row's cells.
-        places.append(child.index if _is_text(child) else sum(p < 0 for p in places) - len(built))
-    pick = _picker(places)
-    values = pick if not built else lambda cells: pick([*cells, *(b(cells) for b in built)])
+    places = list(node) if isinstance(node, dict) else list(range(len(node)))
+    children = list(node.values()) if isinstance(node, dict) else list(node)
+    text = [(place, c.index) for place, c in zip(places, children, strict=True) if _is_text(c)]
+    built = [
+        (place, _filler(c)) for place, c in zip(places, children, strict=True) if not _is_text(c)
+    ]
+    text_places = [place for place, _ in text]
+    pick = _picker([index for _, index in text])
     if isinstance(node, dict):
-        keys = list(node)
-        return lambda cells: dict(zip(keys, values(cells), strict=True))
-    return lambda cells: list(values(cells))
+        # The keys in the shape's order first, then the values (as a row's JSON reads).
+
+        def fill_object(cells: list[str]) -> dict[Any, Any]:
+            out = dict.fromkeys(places)
+            out.update(zip(text_places, pick(cells), strict=True))
+            for key, part in built:
+                out[key] = part(cells)
+            return out
+
+        return fill_object
+    if not built:
+        return lambda cells: list(pick(cells))
+    if not text:
+        parts = [part for _, part in built]
+        return lambda cells: [part(cells) for part in parts]
+
+    def fill_list(cells: list[str]) -> list[Any]:
+        out: list[Any] = [None] * len(places)
+        for place, value in zip(text_places, pick(cells), strict=True):
+            out[place] = value
+        for place, part in built:
+            out[place] = part(cells)
+        return out
+
+    return fill_list
 
 
 def _is_text(node: Any) -> bool:
