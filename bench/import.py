@@ -28,7 +28,11 @@ What runs (DESIGN.md §7: figures are ratios against the machine's own limit):
 * the re-run: the same file imported again, which must store nothing new (every good
   row already imported) and be at least as fast;
 * checks after each import: the cases, clocks, events, audit records and work items
-  counted against the rows, the errors against the refused rows.
+  counted against the rows, the errors against the refused rows;
+* the CPU each import took, per row: in this process (reading, checking, building the
+  rows) and in the database's server processes for the bench database (COPY, indexes,
+  foreign keys, the batch's queries), with the machine's load average: on a shared
+  machine the rows/s follow the load, the CPU a row much less.
 
 Target (standards issue): the import at least 0.5x the COPY rate; the re-run at least as
 fast as the import.
@@ -39,6 +43,7 @@ from __future__ import annotations
 import argparse
 import csv
 import gc
+import os
 import tempfile
 import time
 from dataclasses import dataclass
@@ -54,6 +59,7 @@ from _common import (
     BenchError,
     add_database_options,
     drop_database,
+    process_cpu_seconds,
     recreate_database,
     run_main,
     say,
@@ -195,9 +201,22 @@ def bare_copy(url: str, path: Path) -> float:
 # ---- CareLoop -----------------------------------------------------------------------------
 
 
-def careloop_import(database: Database, path: Path) -> tuple[float, ImportJobRead]:
-    """Seconds to import the file as ``careloop import referrals`` does, and the job."""
+@dataclass(frozen=True)
+class Run:
+    """One import: its seconds, the job, and the CPU seconds it took in this process and
+    in the database's server processes (where the COPY, indexes and checks run)."""
+
+    seconds: float
+    job: ImportJobRead
+    python_cpu: float
+    database_cpu: float
+
+
+def careloop_import(database: Database, path: Path, url: str) -> Run:
+    """Import the file as ``careloop import referrals`` does."""
     clock = SystemClock()
+    backends0 = backend_cpu(url)
+    cpu0 = time.process_time()
     started = time.perf_counter()
     with path.open("rb") as stream:
         lines = count_lines(stream)
@@ -213,9 +232,26 @@ def careloop_import(database: Database, path: Path) -> tuple[float, ImportJobRea
         source = import_service.start(session, job.id, clock=clock)
     done = import_tasks.run_job(database, source, clock=clock)
     seconds = time.perf_counter() - started
+    python_cpu = time.process_time() - cpu0
+    backends = backend_cpu(url)
+    database_cpu = sum(cpu - backends0.get(pid, 0.0) for pid, cpu in backends.items())
     if done is None:
         raise BenchError(f"the import of {path} failed")
-    return seconds, done
+    return Run(seconds, done, python_cpu, database_cpu)
+
+
+def backend_cpu(url: str) -> dict[int, float]:
+    """CPU seconds so far of each server process connected to the bench database (the
+    server runs on this machine)."""
+    with psycopg.connect(url) as conn:
+        pids = [
+            int(row[0])
+            for row in conn.execute(
+                "SELECT pid FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ]
+    return {pid: process_cpu_seconds(pid) for pid in pids}
 
 
 @dataclass(frozen=True)
@@ -299,36 +335,42 @@ def run(args: argparse.Namespace) -> None:
         say(f"code sets loaded in {time.perf_counter() - started:.1f} s (not counted)")
         copy_s = bare_copy(url, path)
         say(f"bare COPY: {copy_s:.1f} s")
-        first_s, first = careloop_import(database, path)
-        say(f"import: {first_s:.1f} s")
-        verify(url, expected, first, rerun=False)
-        again_s, again = careloop_import(database, path)
-        say(f"re-run: {again_s:.1f} s")
-        verify(url, expected, again, rerun=True)
+        load = os.getloadavg()[0]
+        first = careloop_import(database, path, url)
+        say(f"import: {first.seconds:.1f} s")
+        verify(url, expected, first.job, rerun=False)
+        again = careloop_import(database, path, url)
+        say(f"re-run: {again.seconds:.1f} s")
+        verify(url, expected, again.job, rerun=True)
+        load = max(load, os.getloadavg()[0])
     facts = server_facts(url, name)
     database.engine.dispose()
-    report(args.rows, copy_s, first_s, again_s, first, facts)
+    report(args.rows, copy_s, first, again, facts, load)
     if not args.keep_db:
         drop_database(admin, name)
 
 
 def report(
-    rows: int,
-    copy_s: float,
-    first_s: float,
-    again_s: float,
-    first: ImportJobRead,
-    facts: dict[str, str],
+    rows: int, copy_s: float, first: Run, again: Run, facts: dict[str, str], load: float
 ) -> None:
-    copy_rate, first_rate, again_rate = rows / copy_s, rows / first_s, rows / again_s
+    copy_rate, first_rate, again_rate = rows / copy_s, rows / first.seconds, rows / again.seconds
+    job = first.job
     print(f"bulk import of {rows:,} referral rows (CSV), PostgreSQL {facts['server_version']}")
     print(
-        f"  created {first.created:,} cases ({first.needs_clarification:,} needing "
-        f"clarification), refused {first.refused:,} rows; database {facts['database_size']}"
+        f"  created {job.created:,} cases ({job.needs_clarification:,} needing "
+        f"clarification), refused {job.refused:,} rows; database {facts['database_size']}"
     )
+    print(f"  machine load (1 min, at the imports' start and end, the higher): {load:.1f}")
     print(f"  bare COPY into a plain table : {copy_rate:>10,.0f} rows/s ({copy_s:.1f} s)")
-    print(f"  careloop import referrals    : {first_rate:>10,.0f} rows/s ({first_s:.1f} s)")
-    print(f"  re-run of the same file      : {again_rate:>10,.0f} rows/s ({again_s:.1f} s)")
+    for label, run, rate in (
+        ("careloop import referrals    ", first, first_rate),
+        ("re-run of the same file      ", again, again_rate),
+    ):
+        print(
+            f"  {label}: {rate:>10,.0f} rows/s ({run.seconds:.1f} s); CPU a row: "
+            f"{1000 * run.python_cpu / rows:.3f} ms Python, "
+            f"{1000 * run.database_cpu / rows:.3f} ms PostgreSQL"
+        )
     ratio = first_rate / copy_rate
     verdict = "met" if ratio >= 0.5 else "MISSED"
     print(f"  import / COPY = {ratio:.3f}x (target >= 0.5x: {verdict})")

@@ -7,6 +7,8 @@ nine digits (CMS, "Requirements for National Provider Identifier check digit").
 
 from __future__ import annotations
 
+import functools
+
 __all__ = ["is_valid_npi", "make_npi", "npi_check_digit", "npi_problem"]
 
 # The prefix 80840 always sits in the same Luhn positions in front of the nine digits, so its
@@ -37,10 +39,12 @@ def npi_check_digit(first_nine: str) -> int:
     return (10 - total % 10) % 10
 
 
+@functools.lru_cache(maxsize=4096)
 def npi_problem(value: str) -> str | None:
     """None when ``value`` is a well-formed NPI, else a short reason in plain words.
 
-    The value is checked as given: callers strip form input first.
+    The value is checked as given: callers strip form input first. Remembered: a bulk
+    file names the same few ordering clinicians on thousands of rows.
     """
     if not _is_ascii_digits(value, 10):
         return "must be 10 digits"

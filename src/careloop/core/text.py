@@ -69,6 +69,9 @@ def block_problem(value: str) -> str | None:
 
 
 def clean_line(value: str) -> str:
+    if value.isascii() and value.isprintable():
+        # No control character, nothing invisible, already NFC: most names and codes.
+        return value.strip()
     problem = line_problem(value)
     if problem:
         raise ValueError(problem)

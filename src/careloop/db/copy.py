@@ -10,13 +10,15 @@ scalar Python default (``default=1``, ``default=list``), or the database's own (
 from __future__ import annotations
 
 import functools
-import json
+import operator
 from collections.abc import Sequence
 from typing import Any
 
 from psycopg import sql
 from sqlalchemy import JSON, Column, Insert, Table, insert
 from sqlalchemy.orm import Session
+
+from careloop.db.session import json_dumps
 
 #: Fewer rows than this go through a plain INSERT (a COPY costs a round trip more).
 COPY_FROM = 50
@@ -54,27 +56,38 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
                 fill[column.name] = arg()
             else:
                 raise ValueError(f"{table.name}.{column.name}: give it in every row")
-    names = [column.name for column in columns]
-    as_json = [i for i, column in enumerate(columns) if _is_json(column)]
-    missing = [(i, fill[name]) for i, name in enumerate(names) if name not in given]
+    # The columns given come first, the filled ones after (COPY takes any order): each
+    # row is then one tuple from ``itemgetter`` and the same tail of defaults.
+    present = [column.name for column in columns if column.name in given]
+    filled = list(fill)
+    tail = _with_json(
+        tuple(fill[name] for name in filled),
+        [i for i, name in enumerate(filled) if _is_json(table.columns[name])],
+    )
+    as_json = [i for i, name in enumerate(present) if _is_json(table.columns[name])]
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        sql.Identifier(table.name), sql.SQL(", ").join(sql.Identifier(n) for n in names)
+        sql.Identifier(table.name),
+        sql.SQL(", ").join(sql.Identifier(n) for n in [*present, *filled]),
     )
     raw = connection.connection.driver_connection
     assert raw is not None
-    present = [name for name in names if name in given]
+    pick = operator.itemgetter(*present)
     with raw.cursor() as cursor, cursor.copy(statement) as copy:
+        write = copy.write_row
         for row in rows:
-            values = [row[name] for name in present]
-            for i, default in missing:
-                values.insert(i, default)
-            for i in as_json:
-                if values[i] is not None:
-                    values[i] = _dumps(values[i])
-            copy.write_row(values)
+            picked = pick(row)
+            values = picked if len(present) > 1 else (picked,)
+            if as_json:
+                values = _with_json(values, as_json)
+            write(values + tail if tail else values)
 
 
-_dumps = json.JSONEncoder(separators=(",", ":")).encode
+def _with_json(values: tuple[Any, ...], positions: list[int]) -> tuple[Any, ...]:
+    out = list(values)
+    for i in positions:
+        if out[i] is not None:
+            out[i] = json_dumps(out[i])
+    return tuple(out)
 
 
 def _is_json(column: Column[Any]) -> bool:

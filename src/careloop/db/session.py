@@ -69,7 +69,7 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
             echo=echo,
             hide_parameters=True,
             connect_args={"check_same_thread": False},
-            json_serializer=_json_dumps,
+            json_serializer=json_dumps,
             json_deserializer=orjson.loads,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
@@ -86,14 +86,15 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
         hide_parameters=True,
         pool_size=pool_size,
         max_overflow=pool_size,
-        json_serializer=_json_dumps,
+        json_serializer=json_dumps,
         json_deserializer=orjson.loads,
     )
 
 
-def _json_dumps(value: Any) -> str:
+def json_dumps(value: Any) -> str:
     """JSON columns (findings, timeline data, audit detail) through orjson: each intake
-    writes five of them, and json.dumps showed in its profile (bench/intake.py)."""
+    writes five of them, and json.dumps showed in its profile (bench/intake.py). The bulk
+    COPY (``db.copy``) writes them with the same function, so both paths store the same."""
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 

@@ -9,7 +9,9 @@ JSON, one referral a line.
 
 from __future__ import annotations
 
+import operator
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -29,6 +31,7 @@ MAX_UPLOAD_BYTES = 64 * 1024 * 1024
 ROW = "row"
 
 _INDEX = re.compile(r"^\d+$")
+_WHOLE = re.compile(r"[+-]?\d{1,12}")
 
 #: Pydantic's error types, as the rules a file's sender reads in the error file.
 _RULES = {
@@ -96,7 +99,7 @@ def unknown_columns(columns: list[str], known: set[str]) -> list[str]:
 def coerce(cell: str, kind: str | None) -> Any:
     """A CSV cell as its JSON value: whole numbers and true/false for the fields that are
     numbers and yes/no answers; anything else stays text (and the model refuses it)."""
-    if kind == "integer" and re.fullmatch(r"[+-]?\d{1,12}", cell.strip()):
+    if kind == "integer" and _WHOLE.fullmatch(cell.strip()):
         return int(cell)
     if kind == "boolean":
         folded = cell.strip().lower()
@@ -110,7 +113,14 @@ def coerce(cell: str, kind: str | None) -> Any:
 class RowShape:
     """How the cells of a CSV row become the nested JSON object the API takes, worked
     out once from the header: each column's path (``items.0.code`` -> items, 0, code)
-    and the JSON type of its field."""
+    and the JSON type of its field.
+
+    The object's shape depends only on which cells are empty, and a file's rows mostly
+    leave the same ones empty: the shape is worked out once per such pattern (by
+    :meth:`build_slowly` on the cells' places) and each row fills it in."""
+
+    #: Patterns of empty cells remembered per file; a file with more builds the rest slowly.
+    MAX_PATTERNS = 512
 
     def __init__(self, header: list[str], kinds: dict[str, str]) -> None:
         self.columns = [
@@ -121,11 +131,24 @@ class RowShape:
             )
             for index, name in enumerate(header)
         ]
+        self._fillers: dict[tuple[bool, ...], Callable[[list[str]], Any]] = {}
 
     def build(self, cells: list[str]) -> dict[str, Any]:
         """A row as JSON. Empty cells are left out; a list is as long as its highest
         position given, a position left empty between two given ones is an empty
         object (the model then names its fields)."""
+        given = tuple(map(bool, cells))
+        filler = self._fillers.get(given)
+        if filler is None:
+            if len(self._fillers) >= self.MAX_PATTERNS:
+                return self.build_slowly(cells)
+            places = [_Cell(i, kind) if cells[i] else "" for i, _, kind in self.columns]
+            filler = self._fillers[given] = _filler(self.build_slowly(places))
+        built: dict[str, Any] = filler(cells)
+        return built
+
+    def build_slowly(self, cells: Sequence[Any]) -> dict[str, Any]:
+        """:meth:`build`, column by column."""
         root: dict[Any, Any] = {}
         for index, path, kind in self.columns:
             cell = cells[index]
@@ -137,15 +160,79 @@ class RowShape:
                 if child is None:
                     child = node[part] = {}
                 node = child
-            node[path[-1]] = coerce(cell, kind) if kind in ("integer", "boolean") else cell
+            if isinstance(cell, _Cell):
+                node[path[-1]] = cell
+            else:
+                node[path[-1]] = coerce(cell, kind) if kind in ("integer", "boolean") else cell
         built: dict[str, Any] = _lists(root)
         return built
 
 
-def unflatten(cells: dict[str, str], kinds: dict[str, str]) -> dict[str, Any]:
-    """One CSV row (column -> cell) as JSON (:class:`RowShape`)."""
-    header = list(cells)
-    return RowShape(header, kinds).build([cells[name] for name in header])
+@dataclass(frozen=True, slots=True)
+class _Cell:
+    """Where a cell goes in a row's shape: its column and the JSON type of its field."""
+
+    index: int
+    kind: str | None
+
+
+def _filler(node: Any) -> Callable[[list[str]], Any]:
+    """A function that builds ``node`` (a shape of :class:`_Cell` places) from a row: the
+    text cells of an object or list are taken with one ``itemgetter``, the nested ones
+    and the numbers and yes/no answers are built and put at their places."""
+    if isinstance(node, _Cell):
+        index, kind = node.index, node.kind
+        if kind in ("integer", "boolean"):
+            return lambda cells: coerce(cells[index], kind)
+        return operator.itemgetter(index)
+    places = list(node) if isinstance(node, dict) else list(range(len(node)))
+    children = list(node.values()) if isinstance(node, dict) else list(node)
+    text = [(place, c.index) for place, c in zip(places, children, strict=True) if _is_text(c)]
+    built = [
+        (place, _filler(c)) for place, c in zip(places, children, strict=True) if not _is_text(c)
+    ]
+    text_places = [place for place, _ in text]
+    pick = _picker([index for _, index in text])
+    if isinstance(node, dict):
+        # The keys in the shape's order first, then the values (as a row's JSON reads).
+
+        def fill_object(cells: list[str]) -> dict[Any, Any]:
+            out = dict.fromkeys(places)
+            out.update(zip(text_places, pick(cells), strict=True))
+            for key, part in built:
+                out[key] = part(cells)
+            return out
+
+        return fill_object
+    if not built:
+        return lambda cells: list(pick(cells))
+    if not text:
+        parts = [part for _, part in built]
+        return lambda cells: [part(cells) for part in parts]
+
+    def fill_list(cells: list[str]) -> list[Any]:
+        out: list[Any] = [None] * len(places)
+        for place, value in zip(text_places, pick(cells), strict=True):
+            out[place] = value
+        for place, part in built:
+            out[place] = part(cells)
+        return out
+
+    return fill_list
+
+
+def _is_text(node: Any) -> bool:
+    return isinstance(node, _Cell) and node.kind not in ("integer", "boolean")
+
+
+def _picker(places: list[int]) -> Callable[[list[Any]], tuple[Any, ...]]:
+    """The values at ``places``, always as a tuple (``itemgetter`` of one is no tuple)."""
+    if len(places) == 1:
+        place = places[0]
+        return lambda cells: (cells[place],)
+    if not places:
+        return lambda _cells: ()
+    return operator.itemgetter(*places)
 
 
 def _lists(node: dict[Any, Any]) -> Any:

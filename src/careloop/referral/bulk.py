@@ -106,21 +106,25 @@ def _check_all(
     session: Session, drafts: Sequence[ReferralCreate], *, now: datetime
 ) -> list[CheckResult]:
     """The intake checklist and deadlines of each draft (``service._run_checks`` without
-    the duplicate lookup, done for the whole batch after); each payer resolved once."""
+    the duplicate lookup, done for the whole batch after). Each payer is resolved once;
+    the deadlines, which depend only on the payer's rules, the items, the member's time
+    zone and the discharge (the batch is received at one instant), are worked out once
+    per such combination: a daily file repeats a few of them thousands of times."""
     payers: dict[tuple[str | None, str | None], payer_service.ResolvedPayer | None] = {}
+    zones: dict[tuple[str | None, str | None], str] = {}
+    deadlines: dict[tuple[Any, ...], rules.Deadlines] = {}
     out = []
     for draft in drafts:
         coverage = draft.coverage
-        payer_id = coverage.payer_id if coverage else None
-        payer_name = coverage.payer_name if coverage else None
-        if (payer_id, payer_name) not in payers:
-            payers[payer_id, payer_name] = payer_service.resolve_payer(
-                session, payer_id=payer_id, payer_name=payer_name
+        payer_key = (coverage.payer_id, coverage.payer_name) if coverage else (None, None)
+        if payer_key not in payers:
+            payers[payer_key] = payer_service.resolve_payer(
+                session, payer_id=payer_key[0], payer_name=payer_key[1]
             )
-        payer = payers[payer_id, payer_name]
+        payer = payers[payer_key]
         effective = payer.rules if payer else payer_service.default_rules()
         facts = rules.PayerFacts(
-            named=bool(payer_id or payer_name),
+            named=bool(payer_key[0] or payer_key[1]),
             found=payer is not None,
             name=payer.name if payer else None,
             rules=effective,
@@ -129,15 +133,21 @@ def _check_all(
         member = draft.member
         key = rules.duplicate_key(member.first_name, member.last_name, member.birth_date)
         address = member.address
-        deadlines = rules.compute_deadlines(
-            rules=effective,
-            received_at=now,
-            now=now,
-            items=[(item.code.upper(), item.code_system) for item in draft.items],
-            time_zone=rules.member_time_zone(member.time_zone, address.zip if address else None),
-            discharge_at=draft.discharge_at,
-        )
-        out.append(CheckResult(draft, payer, findings, deadlines, key))
+        zone_key = (member.time_zone, address.zip if address else None)
+        if zone_key not in zones:
+            zones[zone_key] = rules.member_time_zone(*zone_key)
+        items = tuple((item.code.upper(), item.code_system) for item in draft.items)
+        deadline_key = (payer_key, items, zones[zone_key], draft.discharge_at)
+        if deadline_key not in deadlines:
+            deadlines[deadline_key] = rules.compute_deadlines(
+                rules=effective,
+                received_at=now,
+                now=now,
+                items=items,
+                time_zone=zones[zone_key],
+                discharge_at=draft.discharge_at,
+            )
+        out.append(CheckResult(draft, payer, findings, deadlines[deadline_key], key))
     return out
 
 

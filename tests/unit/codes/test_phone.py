@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import phonenumbers
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -48,3 +49,45 @@ class TestNormalisePhone:
         assert result is None or (result.startswith("+1") and len(result) == 12)
         if result is not None:
             assert normalise_phone(result) == result
+
+
+def _parsed_generally(value: str) -> str | None:
+    """What ``normalise_phone`` answers through phonenumbers' own parsing alone."""
+    try:
+        number = phonenumbers.parse(value, "US")
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    if phonenumbers.region_code_for_number(number) not in {"US", "PR", "VI", "GU", "AS", "MP"}:
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+class TestEverydaySpellings:
+    """The everyday spellings skip phonenumbers' general parsing: same answers."""
+
+    @given(
+        area=st.integers(200, 999),
+        exchange=st.integers(200, 999),
+        line=st.integers(0, 9999),
+        spelling=st.sampled_from(
+            [
+                "{a}-{b}-{c}",
+                "({a}) {b}-{c}",
+                "({a}){b}-{c}",
+                "{a}.{b}.{c}",
+                "{a} {b} {c}",
+                "{a}{b}{c}",
+            ]
+        ),
+    )
+    def test_gives_what_the_general_parse_gives(
+        self, area: int, exchange: int, line: int, spelling: str
+    ) -> None:
+        value = spelling.format(a=area, b=exchange, c=f"{line:04d}")
+        assert normalise_phone.__wrapped__(value) == _parsed_generally(value)
+
+    @given(st.text(alphabet="0123456789()-. +x", max_size=20))
+    def test_gives_what_the_general_parse_gives_for_any_digits(self, value: str) -> None:
+        assert normalise_phone.__wrapped__(value) == _parsed_generally(value)

@@ -21,6 +21,7 @@ from careloop.core.text import (
     ShortCode,
     ShortNote,
     block_problem,
+    clean_line,
     line_problem,
     strings_in,
 )
@@ -151,3 +152,13 @@ def test_strings_in_walks_keys_and_values_with_their_paths() -> None:
             ("body", "k\x00"),
         ]
     )
+
+
+@given(value=st.text(max_size=40) | st.text(alphabet=st.characters(max_codepoint=0x7F)))
+def test_a_line_is_cleaned_as_its_rule_says_whatever_its_characters(value: str) -> None:
+    problem = line_problem(value)
+    if problem:
+        with pytest.raises(ValueError, match="must not contain"):
+            clean_line(value)
+    else:
+        assert clean_line(value) == unicodedata.normalize("NFC", value).strip()

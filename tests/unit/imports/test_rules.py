@@ -3,6 +3,8 @@ the API names fields, progress."""
 
 from __future__ import annotations
 
+import json
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -47,6 +49,32 @@ class TestRowShape:
     def test_text_cells_come_through_unchanged(self, first: str, last: str) -> None:
         shape = rules.RowShape(["member.first_name", "member.last_name"], field_kinds())
         assert shape.build([first, last]) == {"member": {"first_name": first, "last_name": last}}
+
+    @given(
+        rows=st.lists(
+            st.lists(st.sampled_from(["", "", "X", "2", "yes", "two"]), min_size=8, max_size=8),
+            min_size=1,
+            max_size=12,
+        )
+    )
+    def test_rows_built_from_a_remembered_shape_equal_those_built_column_by_column(
+        self, rows: list[list[str]]
+    ) -> None:
+        header = [
+            "external_id",
+            "member.first_name",
+            "member.access_barriers.0",
+            "member.access_barriers.2",
+            "items.0.code",
+            "items.0.quantity",
+            "items.2.rental",
+            "diagnoses.1.code",
+        ]
+        shape = rules.RowShape(header, field_kinds())
+        for cells in rows:  # as JSON: the same fields in the same order
+            slowly = json.dumps(shape.build_slowly(cells))
+            assert json.dumps(shape.build(cells)) == slowly
+            assert json.dumps(shape.build(cells)) == slowly, "once remembered"
 
 
 class TestColumns:
