@@ -38,9 +38,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("x12_exchanges", schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f("uq_x12_exchanges_claim_id"), type_="unique")
-        batch_op.drop_constraint(
-            batch_op.f("fk_x12_exchanges_claim_id_claims"), type_="foreignkey"
-        )
+        batch_op.drop_constraint(batch_op.f("fk_x12_exchanges_claim_id_claims"), type_="foreignkey")
         batch_op.drop_column("claim_id")
     with op.batch_alter_table("claims", schema=None) as batch_op:
         batch_op.drop_column("acknowledged_at")
