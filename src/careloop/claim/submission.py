@@ -29,6 +29,8 @@ from careloop.core.errors import ConflictError, FieldError
 from careloop.identity.permissions import require
 from careloop.payer.models import Payer
 from careloop.referral import moves
+from careloop.sla import service as clocks
+from careloop.sla.models import ClockKind, ClockStatus
 
 #: A claim's 837P is stored and validated, waiting to be handed over.
 READY = "prepared"
@@ -197,7 +199,17 @@ def record_acknowledgment(
         claim_number=claim.claim_number,
         reason=detail[:200],
     )
-    if not accepted:
+    if accepted:
+        # Filed: the payer holds the claim within its window, whatever it decides later.
+        clocks.close(
+            session,
+            claim.referral_id,
+            [ClockKind.timely_filing],
+            status=ClockStatus.met,
+            at=now,
+            subject_id=claim.id,
+        )
+    else:
         events.publish(
             "work.needed",
             session=session,

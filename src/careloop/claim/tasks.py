@@ -1,8 +1,12 @@
 """What the worker does when a claim's timely-filing clock is due: at 75 % of the window
 it asks for a person (a work item); some days before the window closes it escalates
-the case. A claim the payer has answered is done (the clock is met)."""
+the case; when the window closes with the claim still not filed, the miss is on the
+timeline (``claim.filing_window_missed``, what the KPI pack counts). A claim the payer
+holds (its 999 accepted it) or has answered was filed: the clock is met."""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
@@ -16,14 +20,27 @@ from careloop.sla import service as clocks
 from careloop.sla.models import Clock as ClockRow
 from careloop.sla.models import ClockKind, ClockStatus
 
-ANSWERED = frozenset({"paid", "partly_paid", "denied"})
+#: The payer holds the claim: filed within its window, whatever the payer then decides.
+FILED = frozenset({"accepted", "paid", "partly_paid", "denied"})
 
 
 def on_filing_due(session: Session, row: ClockRow, clock: Clock) -> ClockStatus:
     claim = session.get(Claim, row.subject_id) if row.subject_id else None
-    if claim is None or claim.status in ANSWERED:
+    if claim is None or claim.status in FILED:
         return ClockStatus.met
     now = clock.now()
+    if now >= claim.filing_closes_at:
+        referral = moves.locked(session, claim.referral_id)
+        moves.event(
+            session,
+            SYSTEM_ACTOR,
+            referral,
+            "claim.filing_window_missed",
+            now=now,
+            claim_number=claim.claim_number,
+            closed_at=claim.filing_closes_at.isoformat(),
+        )
+        return ClockStatus.breached
     if now < claim.filing_escalates_at:
         events.publish(
             "work.needed",
@@ -39,22 +56,28 @@ def on_filing_due(session: Session, row: ClockRow, clock: Clock) -> ClockStatus:
                 "send it or correct it before the window closes"
             ),
         )
-        clocks.start(
-            session,
-            kind=ClockKind.timely_filing,
-            referral_id=claim.referral_id,
-            subject_id=claim.id,
-            due_at=claim.filing_escalates_at,
-            rule_source=row.rule_source,
-            time_zone=row.time_zone,
-            now=now,
-        )
+        _again(session, claim, row, claim.filing_escalates_at, now)
         return ClockStatus.met
     referral = moves.locked(session, claim.referral_id)
     moves.escalate(
         session, SYSTEM_ACTOR, referral, "claim filing window about to close", clock=clock
     )
-    return ClockStatus.breached
+    _again(session, claim, row, claim.filing_closes_at, now)
+    return ClockStatus.met
+
+
+def _again(session: Session, claim: Claim, row: ClockRow, due_at: datetime, now: datetime) -> None:
+    """The claim's filing clock, due again at the window's next step."""
+    clocks.start(
+        session,
+        kind=ClockKind.timely_filing,
+        referral_id=claim.referral_id,
+        subject_id=claim.id,
+        due_at=due_at,
+        rule_source=row.rule_source,
+        time_zone=row.time_zone,
+        now=now,
+    )
 
 
 def on_claim_due(session: Session, row: ClockRow, clock: Clock) -> ClockStatus:

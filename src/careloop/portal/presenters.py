@@ -335,6 +335,7 @@ def _claim_sentence(type_: str, d: dict[str, Any]) -> str | None:
         "claim.rejected": f"The payer rejected claim {number}: {d.get('reason', '')}",
         "claim.status_asked": f"The payer was asked for the status of claim {number}",
         "claim.payer_status": f"The payer on claim {number}: {d.get('status', '')}",
+        "claim.filing_window_missed": f"Claim {number} was not filed before its window closed",
     }.get(type_)
 
 

@@ -32,11 +32,6 @@ _DECISIONS = {
     "authorization.denied": "denied",
 }
 CLOSING_TYPES = frozenset({"referral.closed", "referral.cancelled"})
-#: The reason the claim domain gives when a claim's timely-filing clock breaches: the
-#: window is about to close with no answer from the payer (``claim.tasks``; a claim sent
-#: after its window breaches on the worker's next pass). A test drives the claim domain's
-#: handler and checks the fold counts it, so the two cannot drift apart.
-FILING_MISSED_REASON = "claim filing window about to close"
 #: Complaints about a provider's care (the grievance domain's subject) and the outcome
 #: that found one justified.
 PROVIDER_GRIEVANCE = "provider_quality"
@@ -205,12 +200,12 @@ class _Folder:
         elif e.type in ("referral.assigned", "referral.reassigned", "referral.unassigned"):
             owner = data.get("case_manager")
             facts.owner = owner if isinstance(owner, str) else None
-        elif e.type == "referral.escalated" and data.get("reason") == FILING_MISSED_REASON:
-            facts.filing_missed += 1
 
     def _claim(self, e: EventFact) -> None:
         if e.type == "claim.prepared":
             self.facts.claims += 1
+        elif e.type == "claim.filing_window_missed":
+            self.facts.filing_missed += 1
 
     def _grievance(self, e: EventFact) -> None:
         """Complaints about the provider's care (DOMAIN.md §5 track record, §6), and

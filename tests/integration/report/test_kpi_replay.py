@@ -28,7 +28,6 @@ from careloop.referral import service as referral_service
 from careloop.referral.models import Referral, ReferralEvent
 from careloop.report import rules
 from careloop.report import service as report_service
-from careloop.report.fold import FILING_MISSED_REASON
 from tests.conftest import T0
 from tests.factories.identity import make_user
 from tests.factories.referral import make_payer, referral_draft
@@ -184,14 +183,14 @@ def _history(session: Session, actor: Actor, referral: Referral, case: Case) -> 
     for n in range(case.claims):
         at += timedelta(hours=3)
         _write(session, actor, referral, at, "claim.prepared", claim_number=f"C-{n}")
-        if n < case.filing_missed:  # the claim domain's worker: the window about to close
+        if n < case.filing_missed:  # the claim domain's worker: the window closed unfiled
             _write(
                 session,
                 actor,
                 referral,
                 at + timedelta(days=80),
-                "referral.escalated",
-                reason=FILING_MISSED_REASON,
+                "claim.filing_window_missed",
+                claim_number=f"C-{n}",
             )
     if case.grievance is not None:
         subject, resolution = case.grievance
@@ -343,10 +342,7 @@ def _check(session: Session, clock: FixedClock, history: list[Case], staff: Acto
     assert total.offers_made == types.count("offer.made")
     assert total.offers_accepted == types.count("offer.accepted")
     assert total.claims == types.count("claim.prepared")
-    assert total.filing_missed == sum(
-        e.type == "referral.escalated" and e.data.get("reason") == FILING_MISSED_REASON
-        for e in events
-    )
+    assert total.filing_missed == types.count("claim.filing_window_missed")
     about_provider = {
         e.data["grievance_id"]
         for e in events

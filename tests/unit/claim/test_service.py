@@ -16,7 +16,7 @@ from careloop.core.actor import Actor, Role
 from careloop.core.clock import FixedClock
 from careloop.db.session import CONFIG_KEY
 from careloop.referral import service as referral_service
-from careloop.referral.models import Referral
+from careloop.referral.models import Referral, ReferralEvent
 from careloop.scheduling.models import Appointment
 from careloop.scheduling.rules import AppointmentKind, AppointmentStatus
 from careloop.settings import Settings
@@ -140,7 +140,7 @@ def test_a_partial_payment_is_reconciled_to_the_cent(session: Session, clock: Fi
     assert posting.adjustments == [{"group": "CO", "reason": "45", "cents": 1073}]
 
 
-def test_the_filing_clock_asks_for_a_person_at_75_percent_then_escalates(
+def test_the_filing_clock_asks_for_a_person_at_75_percent_escalates_then_records_the_miss(
     session: Session, clock: FixedClock
 ) -> None:
     user, referral_id = _delivered_case(session, clock)
@@ -171,8 +171,38 @@ def test_the_filing_clock_asks_for_a_person_at_75_percent_then_escalates(
     second = open_clock()
     assert second.due_at == claim.filing_escalates_at
     clock.set(second.due_at)
-    assert tasks.on_filing_due(session, second, clock) is ClockStatus.breached
+    assert tasks.on_filing_due(session, second, clock) is ClockStatus.met
+    second.status = ClockStatus.met
+    session.flush()
     assert session.get(Referral, referral_id).escalated  # type: ignore[union-attr]
+    # Still not filed when the window closes: the miss is on the timeline.
+    third = open_clock()
+    assert third.due_at == claim.filing_closes_at
+    clock.set(third.due_at)
+    assert tasks.on_filing_due(session, third, clock) is ClockStatus.breached
+    missed = session.scalars(
+        select(ReferralEvent).where(ReferralEvent.type == "claim.filing_window_missed")
+    ).one()
+    assert missed.data["claim_number"] == claim.claim_number
+
+
+def test_a_claim_the_payer_accepted_was_filed_in_time(session: Session, clock: FixedClock) -> None:
+    user, referral_id = _delivered_case(session, clock)
+    lines = [rules.Line("A4253", 3, clock.now().date(), (), (1,))]
+    claim = session.get(
+        Claim, service.prepare(session, user, referral_id, lines, clock=clock).claim_id
+    )
+    assert claim is not None
+    claim.status = "accepted"  # the payer's 999 took it
+    session.flush()
+    (due,) = session.scalars(
+        select(ClockRow).where(ClockRow.subject_id == claim.id, ClockRow.status == ClockStatus.open)
+    ).all()
+    clock.set(claim.filing_closes_at)
+    assert tasks.on_filing_due(session, due, clock) is ClockStatus.met
+    assert not session.scalars(
+        select(ReferralEvent).where(ReferralEvent.type == "claim.filing_window_missed")
+    ).all()
 
 
 def test_the_payers_fee_schedule_prices_the_claim_and_the_settings_name_the_coordinator(

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from careloop.report import kpis, rules
-from careloop.report.fold import FILING_MISSED_REASON, EventFact, fold
+from careloop.report.fold import EventFact, fold
 
 T = datetime(2026, 11, 2, 14, 0, tzinfo=UTC)
 
@@ -73,7 +73,8 @@ def test_a_breached_filing_window_and_a_founded_complaint_count_on_the_case() ->
             RECEIVED,
             (100, "claim.prepared", {"claim_number": "CL-2026-000005-1"}),
             (120, "claim.prepared", {"claim_number": "CL-2026-000005-2"}),
-            (900, "referral.escalated", {"reason": FILING_MISSED_REASON}),
+            (880, "referral.escalated", {"reason": "claim filing window about to close"}),
+            (900, "claim.filing_window_missed", {"claim_number": "CL-2026-000005-1"}),
             (901, "referral.escalated", {"reason": "The case was not acknowledged in time."}),
             (50, "grievance.opened", {"grievance_id": 8, "subject": "provider_quality"}),
             (51, "grievance.opened", {"grievance_id": 9, "subject": "coordination"}),
