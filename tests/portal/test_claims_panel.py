@@ -7,10 +7,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from careloop.claim import rules, service, status
+from careloop.claim import delivery, rules, service, status
 from careloop.core.actor import SYSTEM_ACTOR
 from careloop.core.clock import FixedClock
 from careloop.payer.models import Payer
+from careloop.portal.presenters import rule_words
 from careloop.referral import service as referral_service
 from careloop.referral.models import Referral
 from careloop.scheduling.models import Appointment
@@ -55,3 +56,11 @@ def test_the_case_page_shows_each_claim_and_the_payers_word(
     assert "Finalized: denied (status code 88)" in html
     assert f"The payer on claim {prepared.claim_number}: Finalized: denied" in html
     assert leaks(html) == []
+
+
+def test_the_claim_preparation_deadline_reads_plainly() -> None:
+    """The deadline table shows each clock's rule without its source document, and
+    nothing is left of the reference (no empty brackets)."""
+    text = rule_words(delivery.RULE_SOURCE)
+    assert text == "A claim is prepared for each delivery or visit done"
+    assert leaks(f"<td>{text}</td>") == []

@@ -38,6 +38,7 @@ INTERNAL_TERMS: list[tuple[str, re.Pattern[str]]] = [
         re.compile(r"\b(?:clock|item|offer|authorization)[ _-]?(?:id|#)\s*\d*", re.I),
     ),
     ("a snake_case value", re.compile(r"(?<![\w@./-])[a-z]+(?:_[a-z0-9]+)+(?![\w@./-])")),
+    ("an empty bracket (something taken out of it)", re.compile(r"\(\s*\)")),
 ]
 #: A language code standing alone as a value ("es", "zh-Hans") instead of its name.
 BARE_LANGUAGE = re.compile(r"^(?:[a-z]{2,3})(?:-[A-Za-z]{2,4})?$")
@@ -209,6 +210,7 @@ def test_every_page_speaks_plain_words_to_every_role(
         ("es", 1),
         ("Service start due Tue 24 Nov, 09:00", 0),
         ("jane@careloop.test", 0),
+        ("A claim is prepared for each delivery or visit done ()", 1),
     ],
 )
 def test_the_detector_finds_internal_words_and_leaves_plain_ones(text: str, expected: int) -> None:

@@ -148,13 +148,15 @@ def window_words(start: datetime | None, end: datetime | None, zone: str) -> str
 
 
 _RULE_SOURCE = re.compile(r"\b[\w/-]+\.md\b\s*(?:§\s*[\d.]+)?\s*:?\s*|§\s*[\d.]+\s*:?\s*")
+#: What is left of "(DOMAIN.md §7)" once the reference is taken out.
+_EMPTY_BRACKETS = re.compile(r"\s*\(\s*\)")
 
 
 def rule_words(source: str) -> str:
     """A deadline's rule as a person reads it: ``warn at 75% of: DOMAIN.md §4: standard
     DME delivered within 24-72 hours`` → ``Warn at 75% of: standard DME delivered within
     24-72 hours`` (the document it comes from is for engineers)."""
-    text = _RULE_SOURCE.sub("", source).strip(" :")
+    text = _EMPTY_BRACKETS.sub("", _RULE_SOURCE.sub("", source)).strip(" :")
     return text[:1].upper() + text[1:] if text else "—"
 
 
