@@ -17,6 +17,7 @@ from careloop.core.clock import FixedClock
 from careloop.db.session import CONFIG_KEY
 from careloop.referral import service as referral_service
 from careloop.referral.models import Referral, ReferralEvent
+from careloop.referral.schemas import CancelIn
 from careloop.scheduling.models import Appointment
 from careloop.scheduling.rules import AppointmentKind, AppointmentStatus
 from careloop.settings import Settings
@@ -236,3 +237,23 @@ def test_a_payer_contract_that_breaks_a_rule_stores_no_claim(
         service.prepare(session, user, referral_id, LINES, clock=clock)
     assert caught.value.field == "rules.claims.fee_schedule.A4253"
     assert session.scalar(select(func.count()).select_from(Claim)) == 0
+
+
+def test_cancelling_the_case_leaves_the_claims_filing_window_running(
+    session: Session, clock: FixedClock
+) -> None:
+    """The money comes after the case: its other deadlines end with it, a claim's filing
+    window runs until the payer holds the claim."""
+    user, referral_id = _delivered_case(session, clock)
+    lines = [rules.Line("A4253", 3, clock.now().date(), (), (1,))]
+    claim_id = service.prepare(session, user, referral_id, lines, clock=clock).claim_id
+    number = session.get(Referral, referral_id).case_number  # type: ignore[union-attr]
+    referral_service.cancel_referral(
+        session, user, number, CancelIn(reason="The member moved out of state."), clock=clock
+    )
+    still = session.scalars(
+        select(ClockRow).where(
+            ClockRow.referral_id == referral_id, ClockRow.status == ClockStatus.open
+        )
+    ).all()
+    assert [(c.kind, c.subject_id) for c in still] == [(ClockKind.timely_filing, claim_id)]
