@@ -78,7 +78,9 @@ async def prepare_claim(
             clock=clock,
         )
         return ClaimRead(
-            claim_number=prepared.claim_number, charge=prepared.charge, status="prepared"
+            claim_number=prepared.claim_number,
+            charge=prepared.charge,
+            status=rules.ClaimStatus.prepared,
         )
 
     return await with_body(request, credentials, ClaimCreate, call, permission="claim:prepare")

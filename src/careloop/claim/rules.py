@@ -592,21 +592,40 @@ STATUS_NEEDS_WORK = frozenset({"A3", "A4", "A6", "A7", "A8", "F2", "R0", "R1", "
 #: Categories after which asking again is pointless: the payer decided (the 835 follows)
 #: or the claim must be corrected and sent again first.
 STATUS_FINAL = frozenset({"A3", "A6", "A7", "A8", "F0", "F1", "F2", "F3", "F3F", "F3N", "F4"})
+
+
+class ClaimStatus(StrEnum):
+    """Where a claim stands: its 837P prepared and checked, taken for sending, handed
+    over, acknowledged by the payer's 999 (accepted or rejected), then answered by its
+    835 (paid, partly paid, denied)."""
+
+    prepared = "prepared"
+    queued = "queued"
+    sent = "sent"
+    accepted = "accepted"
+    rejected = "rejected"
+    paid = "paid"
+    partly_paid = "partly_paid"
+    denied = "denied"
+
+
 #: Claims the payer answered with an 835 (paid, partly paid, denied): never asked about.
-ANSWERED = frozenset({"paid", "partly_paid", "denied"})
+ANSWERED = frozenset({ClaimStatus.paid, ClaimStatus.partly_paid, ClaimStatus.denied})
 #: Claims whose 837P the payer holds (handed over, or acknowledged by its 999): the
 #: ones a 276 may ask about.
-AT_PAYER = frozenset({"sent", "accepted"})
+AT_PAYER = frozenset({ClaimStatus.sent, ClaimStatus.accepted})
+#: Claims filed within their window: the payer's 999 took them, whatever it decides.
+FILED = ANSWERED | {ClaimStatus.accepted}
 #: The claim's own status in plain words: "sent" only once the 837P really left.
 CLAIM_STATUS_WORDS: Mapping[str, str] = {
-    "prepared": "Ready to send",
-    "queued": "Ready to send",
-    "sent": "Sent to the payer",
-    "accepted": "Accepted by the payer",
-    "rejected": "Rejected by the payer: correct it and prepare it again",
-    "paid": "Paid",
-    "partly_paid": "Partly paid",
-    "denied": "Denied",
+    ClaimStatus.prepared: "Ready to send",
+    ClaimStatus.queued: "Ready to send",
+    ClaimStatus.sent: "Sent to the payer",
+    ClaimStatus.accepted: "Accepted by the payer",
+    ClaimStatus.rejected: "Rejected by the payer: correct it and prepare it again",
+    ClaimStatus.paid: "Paid",
+    ClaimStatus.partly_paid: "Partly paid",
+    ClaimStatus.denied: "Denied",
 }
 
 

@@ -203,7 +203,7 @@ def prepare(
         referral_id=referral.id,
         claim_number=claim_number,
         appointment_id=appointment_id,
-        status="prepared",
+        status=rules.ClaimStatus.prepared,
         billed_by=contract.billed_by.value,
         billing_npi=billing.npi,
         rendering_npi=rendering.npi if rendering is not None else None,
@@ -320,11 +320,11 @@ def import_835(session: Session, actor: Actor, text: str, *, clock: Clock) -> Po
             difference = claim.paid_cents - claim.expected_cents
             variance += rules.from_cents(difference)
             claim.status = (
-                "denied"
+                rules.ClaimStatus.denied
                 if payment.denied
-                else "paid"
+                else rules.ClaimStatus.paid
                 if claim.paid_cents >= claim.expected_cents
-                else "partly_paid"
+                else rules.ClaimStatus.partly_paid
             )
         session.add(
             ClaimPosting(

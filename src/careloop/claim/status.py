@@ -79,8 +79,11 @@ class ClaimView:
     sent_at: datetime | None = None
 
 
-def _claim(session: Session, actor: Actor, claim_number: str, action: str, clock: Clock) -> Claim:
-    """The claim by number on a case the actor may see (audited); 404 otherwise."""
+def visible_claim(
+    session: Session, actor: Actor, claim_number: str, action: str, *, clock: Clock
+) -> tuple[Claim, Referral]:
+    """The claim by number, locked, on a case the actor may see, with that case (the
+    use audited as ``action``); 404 otherwise."""
     claim = repository.claim_by_number_for_update(session, claim_number.strip().upper())
     referral = moves.visible_by_id(session, actor, claim.referral_id) if claim else None
     if claim is None or referral is None:
@@ -94,7 +97,11 @@ def _claim(session: Session, actor: Actor, claim_number: str, action: str, clock
         referral_id=referral.id,
         detail={"claim_id": claim.id},
     )
-    return claim
+    return claim, referral
+
+
+def _claim(session: Session, actor: Actor, claim_number: str, action: str, clock: Clock) -> Claim:
+    return visible_claim(session, actor, claim_number, action, clock=clock)[0]
 
 
 def status_query(session: Session, actor: Actor, claim_number: str, *, clock: Clock) -> StatusQuery:

@@ -18,8 +18,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from careloop.audit import service as audit
-from careloop.claim import repository, x837
+from careloop.claim import status, x837
 from careloop.claim.models import Claim
+from careloop.claim.rules import CLAIM_STATUS_WORDS, ClaimStatus
 from careloop.claim.service import ClaimRefusedError
 from careloop.claim.status import ClaimNotFoundError
 from careloop.core import events
@@ -31,11 +32,6 @@ from careloop.payer.models import Payer
 from careloop.referral import moves
 from careloop.sla import service as clocks
 from careloop.sla.models import ClockKind, ClockStatus
-
-#: A claim's 837P is stored and validated, waiting to be handed over.
-READY = "prepared"
-QUEUED = "queued"
-SENT = "sent"
 
 
 class ClaimAlreadySentError(ConflictError):
@@ -59,7 +55,7 @@ def ready_to_send(session: Session, *, limit: int = 100) -> list[str]:
     return list(
         session.scalars(
             select(Claim.claim_number)
-            .where(Claim.status == READY)
+            .where(Claim.status == ClaimStatus.prepared)
             .order_by(Claim.created_at, Claim.id)
             .limit(limit)
         )
@@ -69,24 +65,13 @@ def ready_to_send(session: Session, *, limit: int = 100) -> list[str]:
 def take(session: Session, actor: Actor, claim_number: str, *, clock: Clock) -> Outgoing:
     """Lock a ready claim for sending (a second taker waits, then finds it taken)."""
     require(actor, "claim:send")
-    claim = repository.claim_by_number_for_update(session, claim_number.strip().upper())
-    referral = moves.visible_by_id(session, actor, claim.referral_id) if claim else None
-    if claim is None or referral is None:
-        raise ClaimNotFoundError(f"There is no claim {claim_number} that you can see.")
-    if claim.status != READY:
+    claim, referral = status.visible_claim(session, actor, claim_number, "claim.send", clock=clock)
+    if claim.status != ClaimStatus.prepared:
+        words = CLAIM_STATUS_WORDS.get(claim.status, claim.status)
         raise ClaimAlreadySentError(
-            f"Claim {claim.claim_number} is not waiting to be sent (it is {claim.status})."
+            f"Claim {claim.claim_number} is not waiting to be sent (it is: {words})."
         )
     payer = session.get(Payer, claim.payer_id) if claim.payer_id else None
-    audit.record(
-        session,
-        actor,
-        "claim.send",
-        clock=clock,
-        case_number=referral.case_number,
-        referral_id=referral.id,
-        detail={"claim_id": claim.id},
-    )
     return Outgoing(
         claim.id,
         claim.claim_number,
@@ -129,7 +114,7 @@ def queue(
             "in its 837P",
             errors=[FieldError(p.segment or "x12", str(p)) for p in problems],
         )
-    claim.status = QUEUED
+    claim.status = ClaimStatus.queued
     session.flush()
     return text
 
@@ -161,10 +146,10 @@ def mark_sent(session: Session, actor: Actor, claim_id: int, *, clock: Clock) ->
     """The claim's 837P was handed to the clearinghouse: now it is sent to the payer."""
     require(actor, "claim:send")
     claim = _claim(session, claim_id, lock=True)
-    if claim.status != QUEUED:
+    if claim.status != ClaimStatus.queued:
         return
     now = clock.now()
-    claim.status, claim.sent_at = SENT, now
+    claim.status, claim.sent_at = ClaimStatus.sent, now
     referral = moves.locked(session, claim.referral_id)
     moves.event(session, actor, referral, "claim.sent", now=now, claim_number=claim.claim_number)
     session.flush()
@@ -184,10 +169,10 @@ def record_acknowledgment(
     already (an 835) keeps its status. Returns the claim's number."""
     require(actor, "claim:send")
     claim = _claim(session, claim_id, lock=True)
-    if claim.status not in (QUEUED, SENT):
+    if claim.status not in (ClaimStatus.queued, ClaimStatus.sent):
         return claim.claim_number
     now = clock.now()
-    claim.status = "accepted" if accepted else "rejected"
+    claim.status = ClaimStatus.accepted if accepted else ClaimStatus.rejected
     claim.acknowledged_at = now
     referral = moves.locked(session, claim.referral_id)
     moves.event(

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from careloop.claim import delivery
+from careloop.claim import delivery, rules
 from careloop.claim.models import Claim
 from careloop.core import events
 from careloop.core.actor import SYSTEM_ACTOR
@@ -20,13 +20,10 @@ from careloop.sla import service as clocks
 from careloop.sla.models import Clock as ClockRow
 from careloop.sla.models import ClockKind, ClockStatus
 
-#: The payer holds the claim: filed within its window, whatever the payer then decides.
-FILED = frozenset({"accepted", "paid", "partly_paid", "denied"})
-
 
 def on_filing_due(session: Session, row: ClockRow, clock: Clock) -> ClockStatus:
     claim = session.get(Claim, row.subject_id) if row.subject_id else None
-    if claim is None or claim.status in FILED:
+    if claim is None or claim.status in rules.FILED:
         return ClockStatus.met
     now = clock.now()
     if now >= claim.filing_closes_at:

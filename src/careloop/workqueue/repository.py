@@ -298,22 +298,6 @@ def _page_statement(
     return stmt.order_by(*_order(sort)).limit(_fixed(limit + 1)).offset(_fixed(offset))
 
 
-def page(
-    session: Session,
-    actor: Actor,
-    *,
-    items: ItemFilter,
-    case_filter: CaseFilter | None,
-    sort: str,
-    limit: int,
-    offset: int,
-) -> tuple[list[QueueRow], bool]:
-    """One row per case (its most urgent item) in the chosen order, with how many more
-    open items the case has; returns the page and whether more follow."""
-    rows, has_more, _ = _page(session, actor, items, case_filter, sort, limit, offset, None)
-    return rows, has_more
-
-
 def page_and_counts(
     session: Session,
     actor: Actor,
@@ -327,52 +311,35 @@ def page_and_counts(
     teams: Sequence[str],
     cap: int,
 ) -> tuple[list[QueueRow], bool, Counts]:
-    """:func:`page` and :func:`counts` (with the page's ``total``) in one statement. An
-    empty page carries no figures, so they are read on their own then."""
-    rows, has_more, figures = _page(
-        session, actor, items, case_filter, sort, limit, offset, (tuple(teams), cap, now)
-    )
-    if figures is None:
-        figures = counts(session, actor, now, teams, cap, rows_of=Listing(items, case_filter))
-    return rows, has_more, figures
-
-
-def _page(
-    session: Session,
-    actor: Actor,
-    items: ItemFilter,
-    case_filter: CaseFilter | None,
-    sort: str,
-    limit: int,
-    offset: int,
-    counted: tuple[tuple[str, ...], int, datetime] | None,
-) -> tuple[list[QueueRow], bool, Counts | None]:
-    teams, cap, now = counted if counted is not None else ((), 0, None)
-    with_figures = counted is not None and actor.is_staff
+    """One row per case (its most urgent item) in the chosen order, with how many more
+    open items the case has, whether more rows follow, and the navigation's
+    :func:`counts` with the page's ``total``: one statement. An empty page carries no
+    figures, so they are read on their own then (and for whoever is not staff)."""
+    staff = actor.is_staff
     stmt = _page_statement(
-        actor.is_staff,
+        staff,
         items.shape(),
         _case_shape(case_filter),
         sort,
         limit,
         offset,
-        teams if with_figures else None,
+        tuple(teams) if staff else None,
         cap,
     )
     params = {**items.params(), **_case_params(case_filter)}
-    if with_figures:
+    if staff:
         params["wq_now"] = now
     width = len(_COLUMNS)
     rows = []
-    figures: list[int] | None = None
+    figures: Counts | None = None
     for r in session.connection().execute(stmt, params).all():
         values = tuple(r)
-        count = int(values[width] or 0)
-        rows.append(_queue_row(values[:width], max(0, count - 1)))
-        if with_figures and figures is None:
-            figures = [int(v or 0) for v in values[width + 1 :]]
-    found = _counts_of(teams, cap, figures) if figures is not None else None
-    return rows[:limit], len(rows) > limit, found
+        rows.append(_queue_row(values[:width], max(0, int(values[width] or 0) - 1)))
+        if staff and figures is None:
+            figures = _counts_of(teams, cap, [int(v or 0) for v in values[width + 1 :]])
+    if figures is None:
+        figures = counts(session, actor, now, teams, cap, rows_of=Listing(items, case_filter))
+    return rows[:limit], len(rows) > limit, figures
 
 
 def _rows_capped(
