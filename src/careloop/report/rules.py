@@ -477,9 +477,16 @@ TEAM_WORDS = {
 }
 
 
+#: Words of a finding's code that are written in capitals (``ordering_npi_invalid``).
+_ACRONYMS = {"npi": "NPI", "id": "ID", "icd": "ICD", "hcpcs": "HCPCS", "zip": "ZIP"}
+
+
 def finding_words(code: str) -> str:
-    """An intake finding's code as a phrase (``member_phone_missing``: Member phone missing)."""
-    return code.replace("_", " ").capitalize()
+    """An intake finding's code as a phrase (``member_phone_missing``: Member phone
+    missing; ``ordering_npi_invalid``: Ordering NPI invalid)."""
+    words = [_ACRONYMS.get(w, w) for w in code.split("_")]
+    text = " ".join(words)
+    return text[:1].upper() + text[1:]
 
 
 __all__ = [

@@ -162,3 +162,9 @@ def test_schedules_fall_due_at_six_in_the_organisations_zone(
     schedule = next(s for s in rules.SCHEDULES if s.report == report)
     assert rules.last_due(schedule, now, NY) == due
     assert rules.scheduled_period(schedule, due, NY) == period
+
+
+def test_a_finding_reads_as_a_phrase_with_its_acronyms_in_capitals() -> None:
+    assert rules.finding_words("member_phone_missing") == "Member phone missing"
+    assert rules.finding_words("ordering_npi_invalid") == "Ordering NPI invalid"
+    assert rules.finding_words("member_id_missing") == "Member ID missing"
