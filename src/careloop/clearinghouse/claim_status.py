@@ -17,7 +17,15 @@ from sqlalchemy.orm import Session
 from careloop.claim import status as claim_status
 from careloop.clearinghouse import repository, rules, x276
 from careloop.clearinghouse.envelope import Interchange, Party
-from careloop.clearinghouse.records import Received, Sent, ignore, new_outbound, record_inbound, us
+from careloop.clearinghouse.records import (
+    Received,
+    Sent,
+    case_of,
+    ignore,
+    new_outbound,
+    record_inbound,
+    us,
+)
 from careloop.clearinghouse.rules import ClearinghouseConfig, ExchangeStatus
 from careloop.core.actor import Actor
 from careloop.core.clock import Clock
@@ -102,11 +110,7 @@ def apply_277(
             detail=detail,
         )
 
-    referral = (
-        moves.visible_by_id(session, actor, request.referral_id)
-        if request is not None and request.referral_id is not None
-        else None
-    )
+    referral = case_of(session, actor, request)
     if request is None or referral is None:
         return kept(f"the 277 answers no inquiry CareLoop sent (trace {answer.trace[:60]!r})", None)
     try:

@@ -13,6 +13,8 @@ from sqlalchemy.orm import Session
 from careloop.clearinghouse.envelope import Interchange, Party
 from careloop.clearinghouse.models import X12Exchange
 from careloop.clearinghouse.rules import ClearinghouseConfig, Direction, ExchangeStatus
+from careloop.core.actor import Actor
+from careloop.referral import moves
 from careloop.referral.models import Referral
 
 
@@ -125,3 +127,10 @@ def record_inbound(
         request.processed_at = now
     session.flush()
     return row
+
+
+def case_of(session: Session, actor: Actor, request: X12Exchange | None) -> Referral | None:
+    """The case an outbound request was about, if the actor may see it."""
+    if request is None or request.referral_id is None:
+        return None
+    return moves.visible_by_id(session, actor, request.referral_id)

@@ -30,6 +30,7 @@ from careloop.clearinghouse.models import X12Exchange
 from careloop.clearinghouse.records import (
     Received,
     Sent,
+    case_of,
     ignore,
     new_outbound,
     record_inbound,
@@ -325,12 +326,6 @@ def receive_file(
     )
 
 
-def _case_of(session: Session, actor: Actor, request: X12Exchange | None) -> Referral | None:
-    if request is None or request.referral_id is None:
-        return None
-    return moves.visible_by_id(session, actor, request.referral_id)
-
-
 def _apply_271(
     session: Session,
     actor: Actor,
@@ -343,7 +338,7 @@ def _apply_271(
     config: ClearinghouseConfig,
 ) -> Received:
     request = repository.request_by_trace(session, answer.trace, "270")
-    referral = _case_of(session, actor, request)
+    referral = case_of(session, actor, request)
     now = clock.now()
     if request is None or referral is None:
         detail = f"the 271 answers no inquiry CareLoop sent (trace {answer.trace[:60]!r})"
@@ -433,7 +428,7 @@ def _apply_278(
     config: ClearinghouseConfig,
 ) -> Received:
     request = repository.request_by_trace(session, response.trace, "278")
-    referral = _case_of(session, actor, request)
+    referral = case_of(session, actor, request)
     now = clock.now()
     if request is None or referral is None or request.authorization_id is None:
         detail = f"the 278 answers no request CareLoop sent (trace {response.trace[:60]!r})"
