@@ -85,6 +85,7 @@ def create_app(
     )
     app.state.clock = clock or SystemClock()
     app.state.token_cache = TokenCache(ttl=settings.token_cache_seconds)
+    app.state.intake = referral_api.intake_group(app.state.database, app.state.clock, settings)
     problems.install(app)
     app.state.document_store = FolderStore(settings.document_dir)
     app.add_middleware(

@@ -60,6 +60,34 @@ def record_many(
     repository.insert_many(session, rows)
 
 
+def record_each(
+    session: Session,
+    action: str,
+    entries: list[tuple[Actor, str | None, int | None, dict[str, Any] | None]],
+    *,
+    clock: Clock,
+    outcome: AuditOutcome = AuditOutcome.success,
+) -> None:
+    """Append one audit record per (actor, case number, referral id, detail) with one
+    statement: the same action by several callers at once (submissions committed
+    together), each record naming its own caller, address and request."""
+    if not entries:
+        return
+    rows = [
+        record_values(
+            actor,
+            action,
+            outcome,
+            clock,
+            case_number=case_number,
+            referral_id=referral_id,
+            detail=detail,
+        )
+        for actor, case_number, referral_id, detail in entries
+    ]
+    repository.insert_many(session, rows)
+
+
 def record_denied(
     session: Session,
     actor: Actor,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Annotated
 
@@ -9,11 +10,14 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from sqlalchemy.orm import Session
 
 from careloop.core.actor import Actor
+from careloop.core.clock import Clock
 from careloop.core.dates import FilterDate, FilterTime
 from careloop.core.errors import DomainError
 from careloop.core.pagination import MAX_PAGE_SIZE, PageRequest
-from careloop.referral import caseload, members, refusals, service
+from careloop.db.session import Database
+from careloop.referral import bulk, caseload, members, refusals, service
 from careloop.referral.enums import ReferralStatus, Urgency
+from careloop.referral.idempotency import Submission
 from careloop.referral.schemas import (
     REFERRAL_EXAMPLE,
     AcknowledgeIn,
@@ -31,6 +35,7 @@ from careloop.referral.schemas import (
     TimelineRead,
 )
 from careloop.settings import Settings
+from careloop.web.group import GroupCommit
 from careloop.web.openapi import BODY, COMMON, PROBLEM, json_body
 from careloop.web.routes import with_body
 from careloop.web.transaction import Credentials, clock_of, run_use_case
@@ -46,6 +51,33 @@ _MOVE = {
         **PROBLEM,
     },
 }
+
+
+Intake = GroupCommit[bulk.SubmitRequest, Submission]
+
+
+def intake_group(database: Database, clock: Clock, settings: Settings) -> Intake:
+    """Submissions that arrive together are stored together (``web.group``), each
+    answered as if alone; a group that cannot be stored is retried one by one through
+    ``service.submit_referral``."""
+    ttl = timedelta(seconds=settings.idempotency_ttl_seconds)
+
+    def many(
+        session: Session, requests: Sequence[bulk.SubmitRequest]
+    ) -> Sequence[Submission | DomainError]:
+        return bulk.submit_many(session, requests, clock=clock, idempotency_ttl=ttl)
+
+    def one(session: Session, request: bulk.SubmitRequest) -> Submission:
+        return service.submit_referral(
+            session,
+            request.actor,
+            request.draft,
+            clock=clock,
+            idempotency_key=request.idempotency_key,
+            idempotency_ttl=ttl,
+        )
+
+    return GroupCommit(database, many, one)
 
 
 def _settings(request: Request) -> Settings:
@@ -86,21 +118,18 @@ async def submit_referral(
     ] = None,
 ) -> Response:
     clock = clock_of(request)
-    settings = _settings(request)
 
     def check(session: Session, actor: Actor, draft: ReferralCreate) -> Response:
         result = service.check_referral(session, actor, draft, clock=clock)
         return Response(result.model_dump_json(), media_type="application/json")
 
     def submit(session: Session, actor: Actor, draft: ReferralCreate) -> Response:
-        submission = service.submit_referral(
-            session,
-            actor,
-            draft,
-            clock=clock,
-            idempotency_key=idempotency_key,
-            idempotency_ttl=timedelta(seconds=settings.idempotency_ttl_seconds),
-        )
+        # Stored with the submissions that arrive meanwhile, in a transaction of the
+        # group's own (web.group). This request's transaction has only authenticated
+        # the caller: it ends now, so that the group may write (SQLite has one writer).
+        session.commit()
+        intake: Intake = request.app.state.intake
+        submission = intake.run(bulk.SubmitRequest(actor, draft, idempotency_key))
         headers = {"Location": f"{router.prefix}/{submission.case_number}"}
         if submission.replayed:
             headers["Idempotent-Replayed"] = "true"

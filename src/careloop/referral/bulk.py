@@ -1,9 +1,10 @@
-"""Bulk intake: the referrals of a file, many in one transaction, each getting what a
-case gets through the JSON API (``service.submit_referral``): the same checks and
-findings, deadlines and clocks (through the sla domain's bulk entry point), duplicate
-detection, the case manager it goes to, its timeline events, its audit record and its
-work items. Each table is written with one statement for the whole batch (executemany),
-never one ORM object per case: a daily file of a million rows is the use case.
+"""Bulk intake: the referrals of a file, or the API submissions that arrived together,
+many in one transaction, each getting what a case gets through the JSON API alone
+(``service.submit_referral``): the same checks and findings, deadlines and clocks
+(through the sla domain's bulk entry point), duplicate detection, the case manager it
+goes to, its timeline events, its audit record and its work items. Each table is
+written with one statement for the whole batch (executemany), never one ORM object per
+case: a daily file of a million rows is the use case.
 
 The caller owns the transaction (one batch = one transaction: a batch is stored whole
 or not at all) and has already refused the rows whose shape is wrong.
@@ -14,7 +15,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -22,11 +23,22 @@ from sqlalchemy.orm import Session
 from careloop.audit import service as audit
 from careloop.core.actor import Actor
 from careloop.core.clock import Clock
+from careloop.core.errors import DomainError
 from careloop.db import sequences
 from careloop.identity.permissions import require
 from careloop.payer import service as payer_service
-from careloop.referral import caseload, clocks, moves, repository, rules
+from careloop.referral import (
+    caseload,
+    clocks,
+    idempotency,
+    moves,
+    presenters,
+    repository,
+    rules,
+)
 from careloop.referral.enums import ReferralStatus
+from careloop.referral.idempotency import Submission
+from careloop.referral.models import Referral, ReferralItem
 from careloop.referral.schemas import ReferralCreate
 from careloop.referral.service import (
     CheckResult,
@@ -63,10 +75,39 @@ def receive_many(
     deadlines, clocks, timeline, audit record and work items. Only a wrong shape is
     refused (by the caller, before); every checklist gap is a finding, as in the API."""
     require(actor, "referral:create")
-    if not drafts:
+    return [
+        BulkCase(case.case_number, case.result.status)
+        for case in receive_each(session, [(actor, draft) for draft in drafts], clock=clock)
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """A case stored by :func:`receive_each`, as written (nothing is read back)."""
+
+    result: CheckResult
+    referral_id: int
+    values: dict[str, Any]
+    items: list[dict[str, Any]]
+    chosen: caseload.Chosen | None
+
+    @property
+    def case_number(self) -> str:
+        return str(self.values["case_number"])
+
+
+def receive_each(
+    session: Session, entries: Sequence[tuple[Actor, ReferralCreate]], *, clock: Clock
+) -> list[Received]:
+    """Receive referrals sent by one or several callers, in order, as one batch: each
+    case is written by and for its own caller (its organisation, its timeline events,
+    its audit record), with one statement per table for the whole batch. The callers
+    have already been allowed to create referrals."""
+    if not entries:
         return []
     now = clock.now()
-    checked = _check_all(session, drafts, now=now)
+    actors = [actor for actor, _ in entries]
+    checked = _check_all(session, [draft for _, draft in entries], now=now)
     numbers = sequences.reserve_case_numbers(session, f"CL-{now.year}-", len(checked))
     _find_duplicates(session, checked, numbers, now=now)
     chosen = caseload.choose_many(
@@ -74,20 +115,19 @@ def receive_many(
         [(r.deadlines.service_class, r.draft.member.language, r.payer) for r in checked],
     )
     rows = []
-    for result, number, person in zip(checked, numbers, chosen, strict=True):
+    for actor, result, number, person in zip(actors, checked, numbers, chosen, strict=True):
         values = _referral_values(actor, result, now=now)
         values["case_number"] = number
         values["assignee_user_id"] = person.user_id if person else None
         rows.append(values)
     ids = repository.insert_referrals(session, rows)
-    _store_dependents(session, actor, checked, ids, chosen, now=now)
-    audit.record_many(
+    items = _store_dependents(session, actors, checked, ids, chosen, now=now)
+    audit.record_each(
         session,
-        actor,
         "referral.create",
         [
-            (number, referral_id, {"status": r.status.value, "findings": len(r.findings)})
-            for r, number, referral_id in zip(checked, numbers, ids, strict=True)
+            (actor, number, referral_id, {"status": r.status.value, "findings": len(r.findings)})
+            for actor, r, number, referral_id in zip(actors, checked, numbers, ids, strict=True)
         ],
         clock=clock,
     )
@@ -99,7 +139,96 @@ def receive_many(
         ],
         clock=clock,
     )
-    return [BulkCase(number, r.status) for r, number in zip(checked, numbers, strict=True)]
+    return [Received(*case) for case in zip(checked, ids, rows, items, chosen, strict=True)]
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitRequest:
+    """One API submission waiting to be stored with others (:func:`submit_many`)."""
+
+    actor: Actor
+    draft: ReferralCreate
+    idempotency_key: str | None = None
+
+
+def submit_many(
+    session: Session,
+    requests: Sequence[SubmitRequest],
+    *,
+    clock: Clock,
+    idempotency_ttl: timedelta = timedelta(hours=48),
+) -> list[Submission | DomainError]:
+    """Submissions that arrived together, stored in the caller's one transaction, each
+    answered as ``service.submit_referral`` answers it alone: the same checks, case,
+    clocks, timeline, work items, audit record and JSON body, and the same
+    Idempotency-Key rules (a retry replays the first answer; the same key with another
+    body, or the first still running, is that submission's error, not the batch's).
+
+    A failure of the batch itself (a concurrent twin's key, a lost lock) raises: the
+    caller rolls back and submits each alone."""
+    now = clock.now()
+    outcomes: list[Submission | DomainError | None] = [None] * len(requests)
+    keyed: list[int] = []
+    for i, request in enumerate(requests):
+        try:
+            require(request.actor, "referral:create")
+        except DomainError as exc:
+            outcomes[i] = exc
+            continue
+        if request.idempotency_key and request.actor.user_id is not None:
+            keyed.append(i)
+    claims: dict[int, idempotency.Claim] = {}
+    for i, claim in zip(
+        keyed,
+        idempotency.claim_many(
+            session,
+            [
+                (
+                    requests[i].actor.user_id or 0,
+                    requests[i].idempotency_key or "",
+                    idempotency.request_fingerprint(requests[i].draft),
+                )
+                for i in keyed
+            ],
+            now=now,
+            ttl=idempotency_ttl,
+        ),
+        strict=True,
+    ):
+        claims[i] = claim
+        if claim.replay is not None or claim.refused is not None:
+            outcomes[i] = claim.replay or claim.refused
+    storing = [
+        i
+        for i, outcome in enumerate(outcomes)
+        if outcome is None and (i not in claims or claims[i].new is not None)
+    ]
+    stored = receive_each(
+        session, [(requests[i].actor, requests[i].draft) for i in storing], clock=clock
+    )
+    for i, case in zip(storing, stored, strict=True):
+        actor, payer = requests[i].actor, case.result.payer
+        read = presenters.to_read(
+            Referral(id=case.referral_id, **case.values),
+            [ReferralItem(**row) for row in case.items],
+            payer_code=payer.code if payer else None,
+            payer_name=payer.name if payer else None,
+            assignee=case.chosen.read() if case.chosen else None,
+            name_related_cases=repository.sees_every_case(actor),
+        )
+        body = read.model_dump_json()
+        if i in claims and (key := claims[i].new) is not None:
+            key.answer(case.referral_id, body)
+        outcomes[i] = Submission(body=body, case_number=case.case_number, replayed=False)
+    idempotency.answer_many(session, [c.new for c in claims.values() if c.new is not None])
+    for i, twin in claims.items():
+        if twin.twin_of is not None:
+            try:
+                outcomes[i] = twin.settle()
+            except DomainError as exc:
+                outcomes[i] = exc
+    assert all(outcome is not None for outcome in outcomes)
+    return [outcome for outcome in outcomes if outcome is not None]
 
 
 def _check_all(
@@ -199,21 +328,22 @@ def _find_duplicates(
 
 def _store_dependents(
     session: Session,
-    actor: Actor,
+    actors: list[Actor],
     checked: list[CheckResult],
     ids: list[int],
     chosen: list[caseload.Chosen | None],
     *,
     now: datetime,
-) -> None:
-    """The items, clocks and timeline events of the batch: one statement per table."""
-    items: list[dict[str, Any]] = []
+) -> list[list[dict[str, Any]]]:
+    """The items, clocks and timeline events of the batch: one statement per table.
+    Returns each case's item rows."""
+    items: list[list[dict[str, Any]]] = []
     clock_rows: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
     default_sla = payer_service.default_rules().sla
-    for result, referral_id, person in zip(checked, ids, chosen, strict=True):
+    for actor, result, referral_id, person in zip(actors, checked, ids, chosen, strict=True):
         draft = result.draft
-        items += _item_rows(referral_id, draft)
+        items.append(_item_rows(referral_id, draft))
         clock_rows += clocks.clock_rows(
             referral_id,
             status=result.status,
@@ -224,6 +354,7 @@ def _store_dependents(
         )
         events += _received_events(referral_id, actor, result, now=now)
         events.append(caseload.assigned_event(referral_id, actor, person, now=now))
-    repository.insert_items(session, items)
+    repository.insert_items(session, [row for rows in items for row in rows])
     sla.start_many(session, clock_rows)
     moves.record_events(session, events)
+    return items

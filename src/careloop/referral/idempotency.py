@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from careloop.core.errors import DomainError
 from careloop.referral import repository
 from careloop.referral.errors import IdempotencyKeyInFlightError, IdempotencyKeyReusedError
 from careloop.referral.models import IdempotencyKey
@@ -64,7 +65,111 @@ def claim(
     return _replay(existing, fingerprint), None
 
 
-def _replay(existing: IdempotencyKey, fingerprint: str) -> Submission:
+@dataclass(slots=True)
+class NewKey:
+    """A key claimed by a submission of a group, answered once its case is stored."""
+
+    actor_user_id: int
+    key: str
+    request_hash: str
+    created_at: datetime
+    referral_id: int | None = None
+    response_body: str | None = None
+
+    def answer(self, referral_id: int, body: str) -> None:
+        self.referral_id, self.response_body = referral_id, body
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """What claiming a key decided: a new key (``new``, answered when the case is
+    stored), the first answer replayed, or an error (``refused``: reused or in flight)."""
+
+    new: NewKey | None = None
+    replay: Submission | None = None
+    refused: DomainError | None = None
+    #: The same key sent twice in one group: answered as a retry of the first.
+    twin_of: NewKey | None = None
+    fingerprint: str = ""
+
+    def settle(self) -> Submission:
+        """A twin's answer once the first is stored (the first's, or refused)."""
+        assert self.twin_of is not None
+        return _replay(self.twin_of, self.fingerprint)
+
+
+def claim_many(
+    session: Session,
+    claims: list[tuple[int, str, str]],
+    *,
+    now: datetime,
+    ttl: timedelta,
+) -> list[Claim]:
+    """:func:`claim` for the keys of several submissions (user id, key, fingerprint) with
+    one look-up and one insert. A key held by a concurrent twin that has not committed
+    makes the insert wait and then fail the unique constraint: the caller retries each
+    submission alone (:func:`claim`), which replays the twin's answer."""
+    if not claims:
+        return []
+    existing: dict[tuple[int, str], IdempotencyKey | NewKey] = {
+        (row.actor_user_id, row.key): row
+        for row in repository.idempotency_keys(session, [(u, k) for u, k, _ in claims])
+    }
+    expired = [row for row in existing.values() if row.created_at < now - ttl]
+    if expired:  # the old rows go before their keys are claimed again
+        pairs = [(row.actor_user_id, row.key) for row in expired]
+        repository.delete_idempotency_keys(session, pairs)
+        for pair in pairs:
+            del existing[pair]
+    out: list[Claim] = []
+    new: list[NewKey] = []
+    for user_id, key, fingerprint in claims:
+        held = existing.get((user_id, key))
+        if isinstance(held, NewKey):
+            out.append(Claim(twin_of=held, fingerprint=fingerprint))
+        elif held is None:
+            claimed = NewKey(user_id, key, fingerprint, now)
+            existing[user_id, key] = claimed
+            new.append(claimed)
+            out.append(Claim(new=claimed))
+        else:
+            try:
+                out.append(Claim(replay=_replay(held, fingerprint)))
+            except DomainError as exc:
+                out.append(Claim(refused=exc))
+    repository.insert_idempotency_keys(
+        session,
+        [
+            {
+                "actor_user_id": k.actor_user_id,
+                "key": k.key,
+                "request_hash": k.request_hash,
+                "created_at": k.created_at,
+            }
+            for k in new
+        ],
+    )
+    return out
+
+
+def answer_many(session: Session, keys: list[NewKey]) -> None:
+    """Keep each claimed key's answer (one statement): a retry replays it."""
+    repository.answer_idempotency_keys(
+        session,
+        [
+            {
+                "user": k.actor_user_id,
+                "claimed": k.key,
+                "referral_id": k.referral_id,
+                "status_code": 201,
+                "response_body": k.response_body,
+            }
+            for k in keys
+        ],
+    )
+
+
+def _replay(existing: IdempotencyKey | NewKey, fingerprint: str) -> Submission:
     if existing.request_hash != fingerprint:
         raise IdempotencyKeyReusedError(
             "This Idempotency-Key was already used with a different referral; use a new key "

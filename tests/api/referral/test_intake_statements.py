@@ -18,11 +18,11 @@ from tests.portal.test_queries import counting
 
 URL = "/api/v1/referrals"
 
-#: Measured on SQLite (PostgreSQL numbers the case in its insert: one fewer): the caller
-#: (tokens are looked up each time in the tests), the duplicate-key lock and lookup, the
-#: case manager to assign, the case number, the case, its items, its clocks, its timeline
-#: events, its work item and the audit record; with an Idempotency-Key, the key's claim
-#: (lookup and insert) and its answer.
+#: Measured on SQLite and PostgreSQL alike (a submission alone is a group of one, written
+#: as a group is: ``referral.bulk.submit_many``): the caller (tokens are looked up each
+#: time in the tests), the case number, the duplicate-key lock and lookup, the case
+#: manager to assign, the case, its items, its clocks, its timeline events, its audit
+#: record and its work item; with an Idempotency-Key, the key's look-up, claim and answer.
 SUBMIT_STATEMENTS = 11
 SUBMIT_WITH_KEY_STATEMENTS = 14
 REPLAY_STATEMENTS = 3

@@ -1,0 +1,142 @@
+"""Group commit: requests of one kind that arrive together are stored in one transaction.
+
+Under load, submissions arrive while another is being written. Written one transaction
+each, every one pays its own statements and its own durable commit; written together,
+each table takes one statement for the whole group and the group one commit. Here the
+first request to arrive leads: it takes every request waiting (up to ``limit``), runs
+them through ``run_many`` in one transaction and commits; those that arrive meanwhile
+wait, and one of them leads the next group. A request alone is a group of one: nothing
+ever waits for company, so a quiet server answers as fast as before.
+
+When the group itself fails (a lock lost to a deadlock, a concurrent twin's
+Idempotency-Key), it is rolled back and each request runs alone through ``run_one`` (the
+one-request path, which waits for a twin and replays its answer), in its own
+transaction: one request's trouble is never another's answer. An answer is given
+only after the transaction holding it has committed. Call :meth:`GroupCommit.run` from a
+worker thread (as the route's use case does).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Generic, TypeVar
+
+import structlog
+from sqlalchemy.orm import Session
+
+from careloop.core.errors import DomainError
+from careloop.db.session import Database
+
+J = TypeVar("J")
+R = TypeVar("R")
+T = TypeVar("T")
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(slots=True, eq=False)
+class _Slot(Generic[J, R]):
+    job: J
+    taken: bool = False
+    result: R | None = None
+    error: BaseException | None = None
+    done: bool = False
+
+    def answer(self) -> R:
+        if self.error is not None:
+            raise self.error
+        assert self.result is not None
+        return self.result
+
+
+@dataclass
+class GroupCommit(Generic[J, R]):
+    """One kind of request stored in groups (see the module's text).
+
+    ``run_many`` stores the jobs of a group in the session it is given and returns each
+    one's answer, or the :class:`DomainError` that job alone is refused with; it raises
+    when the group cannot be stored. ``run_one`` stores a single job (and raises its
+    error)."""
+
+    database: Database
+    run_many: Callable[[Session, Sequence[J]], Sequence[R | DomainError]]
+    run_one: Callable[[Session, J], R]
+    limit: int = 64
+    #: Groups stored at once: while one waits for its commit, the next is written.
+    leaders: int = 2
+    _lock: threading.Condition = field(default_factory=threading.Condition, repr=False)
+    _waiting: list[_Slot[J, R]] = field(default_factory=list, repr=False)
+    _leading: int = field(default=0, repr=False)
+
+    def run(self, job: J) -> R:
+        """Store ``job`` (with whatever else is waiting) and return its answer once
+        committed, or raise its error."""
+        slot: _Slot[J, R] = _Slot(job)
+        with self._lock:
+            self._waiting.append(slot)
+        while True:
+            with self._lock:
+                while not slot.done and (slot.taken or self._leading >= self.leaders):
+                    self._lock.wait()
+                if slot.done:
+                    return slot.answer()
+                self._leading += 1
+                group = self._waiting[: self.limit]
+                del self._waiting[: self.limit]
+                for taken in group:
+                    taken.taken = True
+            try:
+                self._store(group)
+            finally:
+                with self._lock:
+                    self._leading -= 1
+                    self._lock.notify_all()
+
+    def _store(self, group: list[_Slot[J, R]]) -> None:
+        try:
+            answers = self._in_transaction(
+                lambda session: self.run_many(session, [slot.job for slot in group])
+            )
+        except Exception as exc:  # each job is tried again alone
+            log.warning(
+                "group commit failed; storing each request alone",
+                size=len(group),
+                error=type(exc).__name__,
+            )
+            for slot in group:
+                try:
+                    answer = self._in_transaction(partial(self._one, slot.job))
+                except Exception as alone:  # that request's own answer
+                    self._settle(slot, alone)
+                else:
+                    self._settle(slot, answer)
+            return
+        for slot, stored in zip(group, answers, strict=True):
+            self._settle(slot, stored)
+
+    def _one(self, job: J, session: Session) -> R:
+        return self.run_one(session, job)
+
+    def _in_transaction(self, work: Callable[[Session], T]) -> T:
+        session = self.database.session()
+        try:
+            result = work(session)
+            session.commit()
+            return result
+        except BaseException:
+            session.rollback()
+            self.database.run_after_rollback(session)
+            raise
+        finally:
+            session.close()
+
+    @staticmethod
+    def _settle(slot: _Slot[J, R], answer: object) -> None:
+        if isinstance(answer, BaseException):
+            slot.error = answer
+        else:
+            slot.result = answer  # type: ignore[assignment]
+        slot.done = True
