@@ -40,7 +40,8 @@ log = structlog.get_logger(__name__)
 @dataclass(slots=True, eq=False)
 class _Slot(Generic[J, R]):
     job: J
-    taken: bool = False
+    #: Set when the job is answered, or when its thread is to lead the next group.
+    wake: threading.Event = field(default_factory=threading.Event)
     result: R | None = None
     error: BaseException | None = None
     done: bool = False
@@ -59,15 +60,16 @@ class GroupCommit(Generic[J, R]):
     ``run_many`` stores the jobs of a group in the session it is given and returns each
     one's answer, or the :class:`DomainError` that job alone is refused with; it raises
     when the group cannot be stored. ``run_one`` stores a single job (and raises its
-    error)."""
+    error). Each waiting request sleeps on its own event: an answered group wakes its
+    own requests and, when others wait, the first of them to lead the next group."""
 
     database: Database
     run_many: Callable[[Session, Sequence[J]], Sequence[R | DomainError]]
     run_one: Callable[[Session, J], R]
     limit: int = 64
-    #: Groups stored at once: while one waits for its commit, the next is written.
-    leaders: int = 2
-    _lock: threading.Condition = field(default_factory=threading.Condition, repr=False)
+    #: Groups stored at once (each leader holds a connection and a transaction).
+    leaders: int = 1
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _waiting: list[_Slot[J, R]] = field(default_factory=list, repr=False)
     _leading: int = field(default=0, repr=False)
 
@@ -77,23 +79,24 @@ class GroupCommit(Generic[J, R]):
         slot: _Slot[J, R] = _Slot(job)
         with self._lock:
             self._waiting.append(slot)
-        while True:
-            with self._lock:
-                while not slot.done and (slot.taken or self._leading >= self.leaders):
-                    self._lock.wait()
-                if slot.done:
-                    return slot.answer()
+            leads = self._leading < self.leaders
+            if leads:
                 self._leading += 1
+        if not leads:
+            slot.wake.wait()  # answered, or handed the lead
+            if slot.done:
+                return slot.answer()
+        while not slot.done:
+            with self._lock:
                 group = self._waiting[: self.limit]
                 del self._waiting[: self.limit]
-                for taken in group:
-                    taken.taken = True
-            try:
-                self._store(group)
-            finally:
-                with self._lock:
-                    self._leading -= 1
-                    self._lock.notify_all()
+            self._store(group)
+        with self._lock:
+            if self._waiting:
+                self._waiting[0].wake.set()  # it leads the next group
+            else:
+                self._leading -= 1
+        return slot.answer()
 
     def _store(self, group: list[_Slot[J, R]]) -> None:
         try:
@@ -140,3 +143,4 @@ class GroupCommit(Generic[J, R]):
         else:
             slot.result = answer  # type: ignore[assignment]
         slot.done = True
+        slot.wake.set()
