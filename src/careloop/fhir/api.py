@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -19,7 +20,10 @@ from careloop.core.errors import DomainError
 from careloop.fhir import capability, intake, read, search, transaction
 from careloop.fhir.outcome import FhirError, FhirResponse, from_domain_error, outcome_response
 from careloop.identity.permissions import require
-from careloop.referral import refusals
+from careloop.referral import bulk, refusals
+from careloop.referral.api import Intake
+from careloop.referral.idempotency import Submission
+from careloop.referral.schemas import ReferralCreate
 from careloop.settings import Settings
 from careloop.web.routes import REFUSED_STATUSES
 from careloop.web.transaction import Credentials, clock_of, use_case
@@ -58,6 +62,18 @@ async def _answer(
     except DomainError as exc:
         error = from_domain_error(exc, expressions)
         return outcome_response(error.status, error.issues)
+
+
+def _grouped(
+    request: Request, session: Session, actor: Actor, draft: ReferralCreate, key: str | None
+) -> Submission:
+    """Store the referral with the submissions that arrive meanwhile, through the JSON
+    API's group commit (``referral.api.intake_group``). This request's transaction has
+    only read (the caller, an ``ifNoneExist`` search): it ends now, so that the group
+    may write (SQLite has one writer)."""
+    session.commit()
+    group: Intake = request.app.state.intake
+    return group.run(bulk.SubmitRequest(actor, draft, key))
 
 
 @router.get(
@@ -111,6 +127,7 @@ async def transaction_bundle(request: Request, credentials: Credentials) -> Resp
                 bundle,
                 clock=clock,
                 idempotency_ttl=timedelta(seconds=settings.idempotency_ttl_seconds),
+                submit=partial(_grouped, request, session),
             )
         except FhirError as exc:  # what the Bundle is: not JSON, not a referral
             if exc.status in REFUSED_STATUSES:

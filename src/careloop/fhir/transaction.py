@@ -5,6 +5,7 @@ audit as ``POST /api/v1/referrals``), answered with a ``transaction-response`` B
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -19,7 +20,8 @@ from careloop.fhir.intake import REQUEST_TYPES, ReferralBundle
 from careloop.fhir.outcome import FhirError, Issue, expression_for, outcome
 from careloop.referral import service as referral_service
 from careloop.referral import views as referral_views
-from careloop.referral.schemas import ReferralFilter, ReferralRead
+from careloop.referral.idempotency import Submission
+from careloop.referral.schemas import ReferralCreate, ReferralFilter, ReferralRead
 from careloop.referral.views import CaseView
 
 MEDIA_TYPES = frozenset({"application/fhir+json", "application/json"})
@@ -53,6 +55,12 @@ class Outcome:
     created: bool
 
 
+#: Stores a referral (the caller, the draft, an Idempotency-Key) and answers as the JSON
+#: API does: ``referral.service.submit_referral`` in this transaction, or the intake's
+#: group commit (``referral.bulk.submit_many`` behind ``web.group``) in one of its own.
+Submit = Callable[[Actor, ReferralCreate, str | None], Submission]
+
+
 def submit_bundle(
     session: Session,
     actor: Actor,
@@ -60,6 +68,7 @@ def submit_bundle(
     *,
     clock: Clock,
     idempotency_ttl: timedelta,
+    submit: Submit | None = None,
 ) -> Outcome:
     """Create the case, or with ``ifNoneExist`` return the case the caller can already
     see with that order identifier. Two racing retries of one bundle by one caller meet
@@ -73,14 +82,17 @@ def submit_bundle(
         if found:
             return Outcome(found[0], created=False)
         key = f"fhir-if-none-exist:{system or ''}|{value}"[:200]
-    submission = referral_service.submit_referral(
-        session,
-        actor,
-        bundle.draft,
-        clock=clock,
-        idempotency_key=key,
-        idempotency_ttl=idempotency_ttl,
-    )
+    if submit is not None:
+        submission = submit(actor, bundle.draft, key)
+    else:
+        submission = referral_service.submit_referral(
+            session,
+            actor,
+            bundle.draft,
+            clock=clock,
+            idempotency_key=key,
+            idempotency_ttl=idempotency_ttl,
+        )
     if submission.replayed:
         view = referral_views.view_referral(session, actor, submission.case_number, clock=clock)
         return Outcome(view, created=False)
