@@ -475,6 +475,13 @@ def load(url: str, referrals: int, now: datetime, manager_id: int) -> Loaded:
             while chunk := item_spool.read(1 << 20):
                 copy.write(chunk)
         say(f"  work items copied ({time.perf_counter() - started:.0f} s)")
+        # The queue's header figures, as the workqueue domain keeps them (models.WorkItemCount).
+        conn.execute("DELETE FROM work_item_counts")
+        conn.execute(
+            "INSERT INTO work_item_counts (team, level, slot, open_items) "
+            "SELECT team, level, 0, count(*) FROM work_items WHERE closed_at IS NULL "
+            "GROUP BY team, level"
+        )
         for table in ("referrals", "clocks", "work_items"):
             conn.execute(
                 sql.SQL(

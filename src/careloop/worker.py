@@ -141,14 +141,18 @@ def _fire_one(session: Session, row: ClockRow, clock: Clock) -> bool:
 
 def climb_ladder(database: Database, *, clock: Clock, batch: int = 100) -> int:
     """Raise past-due work items up the escalation ladder, batch after batch (each in a
-    transaction of its own); returns how many climbed."""
+    transaction of its own), then fold the connections' rows of the queue's counts;
+    returns how many climbed."""
     climbed = 0
     while True:
         with database.unit_of_work() as session:
             done = workqueue_service.climb_due(session, clock=clock, batch=batch)
         climbed += done
         if done < batch:
-            return climbed
+            break
+    with database.unit_of_work() as session:
+        workqueue_service.fold_counts(session)
+    return climbed
 
 
 def run_until_idle(

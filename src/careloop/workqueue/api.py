@@ -59,12 +59,12 @@ async def list_queue(
         payer_code=(payer or "").strip().upper() or None,
     )
     # One trip to the thread pool (authenticate, read, audit, commit), and the page
-    # serialised once by its own model (it is built by the service, so FastAPI's second
-    # validation of the response is skipped).
-    page = await use_case(
+    # written as JSON by the service straight from its rows: the document WorkQueuePage
+    # describes (the OpenAPI response model above), without building its objects.
+    body = await use_case(
         request,
         credentials,
-        lambda session, actor: service.list_queue(
+        lambda session, actor: service.list_queue_json(
             session,
             actor,
             team=team,
@@ -79,7 +79,7 @@ async def list_queue(
             with_total=True,
         ),
     )
-    return Response(page.model_dump_json(), media_type="application/json")
+    return Response(body, media_type="application/json")
 
 
 @router.post(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from careloop.db.base import Base
@@ -112,3 +112,23 @@ class WorkItem(Base):
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     owner_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class WorkItemCount(Base):
+    """How many items are open per team and ladder level, kept in step with
+    ``work_items`` by the workqueue domain (its only writer) in the same transaction as
+    each item that opens, closes, changes team or climbs: the queue's header reads this
+    small table instead of walking the open items' indexes on every request.
+
+    A team and level's figure is the sum of its rows. Each database connection adds its
+    changes to a row of its own (``slot``, drawn once per connection), so concurrent
+    transactions never wait on, or deadlock over, a shared counter row; a row may go
+    below zero (a connection closing what another opened), never the sum. Slot 0 holds
+    what ``repository.fold_counts`` (the worker) has folded from the other slots."""
+
+    __tablename__ = "work_item_counts"
+
+    team: Mapped[str] = mapped_column(String(30), primary_key=True)
+    level: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slot: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    open_items: Mapped[int] = mapped_column(Integer)

@@ -10,10 +10,12 @@ number of open items. Items without a case are rows of their own.
 
 from __future__ import annotations
 
+import secrets
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -24,6 +26,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
+    delete,
     exists,
     false,
     func,
@@ -34,18 +37,22 @@ from sqlalchemy import (
     true,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import BindParameter
 
 from careloop.core.actor import Actor
 from careloop.db import copy
 from careloop.db.base import table_of
+from careloop.db.session import skip_locked
 from careloop.identity.models import User
 from careloop.payer.models import Payer
 from careloop.referral.enums import ReferralStatus, Urgency
 from careloop.referral.models import Referral
 from careloop.sla.models import Clock, ClockStatus
-from careloop.workqueue.models import WorkItem
+from careloop.workqueue.models import WorkItem, WorkItemCount
 from careloop.workqueue.schemas import CaseFilter
 
 
@@ -433,13 +440,21 @@ def _capped(cap: int, *where: ColumnElement[bool]) -> Any:
     return select(func.count()).select_from(rows).scalar_subquery()
 
 
+def _kept(*where: ColumnElement[bool]) -> Any:
+    """Open items as ``work_item_counts`` keeps them (a sum over a few rows)."""
+    counted = func.coalesce(func.sum(WorkItemCount.open_items), _fixed(0))
+    return select(counted).where(*where).scalar_subquery()
+
+
 def _figures(teams: tuple[str, ...], cap: int, rows_of: Listing | None) -> list[Any]:
-    """Open items per team, at level 2 and up, at level 3, past due at ``wq_now``, and
-    with ``rows_of`` the queue's row count: each an index walk of at most ``cap``."""
-    figures = [_capped(cap, WorkItem.team == _fixed(team)) for team in teams]
+    """Open items per team, at level 2 and up, at level 3 (kept per team and level as
+    items open, close and climb: ``work_item_counts``), past due at ``wq_now`` (an index
+    walk of at most ``cap``: time alone makes an item overdue), and with ``rows_of`` the
+    queue's row count (a walk of at most ``cap`` cases)."""
+    figures = [_kept(WorkItemCount.team == _fixed(team)) for team in teams]
     figures += [
-        _capped(cap, WorkItem.level >= _fixed(2)),
-        _capped(cap, WorkItem.level >= _fixed(3)),
+        _kept(WorkItemCount.level >= _fixed(2)),
+        _kept(WorkItemCount.level >= _fixed(3)),
         _capped(cap, WorkItem.due_at <= bindparam("wq_now")),
     ]
     if rows_of is not None:
@@ -455,8 +470,9 @@ def _counts_statement(
 
 
 def _counts_of(teams: Sequence[str], cap: int, values: list[int]) -> Counts:
-    """The figures of :func:`_figures` in order (the row count last)."""
+    """The figures of :func:`_figures` in order (the row count last), each capped."""
     total = min(cap, values.pop())
+    values = [min(cap, v) for v in values]
     return Counts(
         dict(zip(teams, values, strict=False)), values[-3], values[-2], values[-1], cap, total
     )
@@ -504,38 +520,157 @@ def case_items(session: Session, referral_id: int) -> list[WorkItem]:
 
 
 def open_items_of(session: Session, referral_id: int) -> list[WorkItem]:
-    stmt = select(WorkItem).where(WorkItem.referral_id == referral_id, _OPEN)
+    """The case's open items, locked for this transaction (PostgreSQL; SQLite has one
+    writer) and read afresh: their team and level are what the counts move from."""
+    stmt = (
+        select(WorkItem)
+        .where(WorkItem.referral_id == referral_id, _OPEN)
+        .order_by(WorkItem.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
     return list(session.scalars(stmt))
 
 
 def open_by_subject(session: Session, subject: str) -> WorkItem | None:
-    return session.scalars(select(WorkItem).where(WorkItem.subject == subject, _OPEN)).first()
+    """The open item for ``subject``, locked and read afresh (see :func:`open_items_of`)."""
+    stmt = (
+        select(WorkItem)
+        .where(WorkItem.subject == subject, _OPEN)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return session.scalars(stmt).first()
 
 
 def insert_items(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """One INSERT for all the rows (intake's hot path; COPY for a bulk intake's many)."""
+    """One INSERT for all the rows (intake's hot path; COPY for a bulk intake's many),
+    and the counts moved with them."""
     if len(rows) >= copy.COPY_FROM:
         copy.insert_rows(session, table_of(WorkItem), rows)
     elif rows:
         session.execute(insert(WorkItem), list(rows))
+    count(
+        session,
+        Counter(
+            (str(r["team"]), int(r.get("level") or 1)) for r in rows if r.get("closed_at") is None
+        ),
+    )
 
 
 def close(session: Session, item_ids: Sequence[int], *, at: datetime) -> None:
     if item_ids:
-        session.execute(
+        closed = session.execute(
             update(WorkItem)
             .where(WorkItem.id.in_(list(item_ids)), _OPEN)
             .values(closed_at=at, climbs_at=None)
-        )
+            .returning(WorkItem.team, WorkItem.level)
+        ).all()
+        _uncount(session, closed)
 
 
 def close_subject(session: Session, subject: str, *, at: datetime) -> int:
-    result = session.execute(
+    closed = session.execute(
         update(WorkItem)
         .where(WorkItem.subject == subject, _OPEN)
         .values(closed_at=at, climbs_at=None)
+        .returning(WorkItem.team, WorkItem.level)
+    ).all()
+    _uncount(session, closed)
+    return len(closed)
+
+
+# ---- the counts (work_item_counts) ----------------------------------------------------------
+
+_COUNTS = table_of(WorkItemCount)
+_SLOT_KEY = "careloop.work_item_count_slot"
+
+
+def _slot(connection: Connection) -> int:
+    """This database connection's own row of each count (drawn once per connection): a
+    connection runs one transaction at a time, so no two transactions share a row."""
+    info = connection.connection.info
+    slot = info.get(_SLOT_KEY)
+    if slot is None:
+        slot = info[_SLOT_KEY] = secrets.randbits(62) + 1  # 0 is the folded rows'
+    return int(slot)
+
+
+@cache
+def _add_statement(dialect: str) -> Any:
+    upsert = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = upsert(_COUNTS)
+    return stmt.on_conflict_do_update(
+        index_elements=[_COUNTS.c.team, _COUNTS.c.level, _COUNTS.c.slot],
+        set_={"open_items": _COUNTS.c.open_items + stmt.excluded.open_items},
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def count(session: Session, changes: Counter[tuple[str, int]], *, slot: int | None = None) -> None:
+    """Move the open counts by ``changes`` ((team, level) -> items opened, negative for
+    items closed or moved away), in this transaction, in key order."""
+    rows = sorted((key, n) for key, n in changes.items() if n)
+    if not rows:
+        return
+    connection = session.connection()
+    own = _slot(connection) if slot is None else slot
+    connection.execute(
+        _add_statement(connection.dialect.name),
+        [{"team": t, "level": lv, "slot": own, "open_items": n} for (t, lv), n in rows],
+    )
+
+
+def _uncount(session: Session, closed: Iterable[Any]) -> None:
+    gone: Counter[tuple[str, int]] = Counter()
+    for team, level in closed:
+        gone[(str(team), int(level))] -= 1
+    count(session, gone)
+
+
+def moved(
+    session: Session, item: WorkItem, *, team: str | None = None, level: int | None = None
+) -> None:
+    """Count an open item that changes team or level (the caller then sets them): read
+    from the locked row, so the counts move from where it really was."""
+    new = (team or item.team, level or item.level)
+    old = (item.team, item.level)
+    if new != old:
+        count(session, Counter({new: 1, old: -1}))
+
+
+def fold_counts(session: Session, *, limit: int = 1000) -> int:
+    """Fold the connections' rows of the counts into slot 0 (the worker's pass), so the
+    table stays a few rows however many connections came and went. Rows another
+    transaction holds are skipped (it is still adding to them); what is folded is
+    deleted and added to slot 0 in the same transaction, so every sum stays the same."""
+    stmt = (
+        select(_COUNTS.c.team, _COUNTS.c.level, _COUNTS.c.slot, _COUNTS.c.open_items)
+        .where(_COUNTS.c.slot != 0)
+        .order_by(_COUNTS.c.team, _COUNTS.c.level, _COUNTS.c.slot)
+        .limit(limit)
+    )
+    rows = session.connection().execute(skip_locked(session, stmt)).all()
+    if not rows:
+        return 0
+    connection = session.connection()
+    for team, level, slot, _ in rows:
+        connection.execute(
+            delete(_COUNTS).where(
+                _COUNTS.c.team == team, _COUNTS.c.level == level, _COUNTS.c.slot == slot
+            )
+        )
+    totals: Counter[tuple[str, int]] = Counter()
+    for team, level, _, n in rows:
+        totals[(str(team), int(level))] += int(n)
+    # Slot 0 rows are written only here: a folded zero stays a row (harmless, summed).
+    connection.execute(
+        _add_statement(connection.dialect.name),
+        [
+            {"team": t, "level": lv, "slot": 0, "open_items": n}
+            for (t, lv), n in sorted(totals.items())
+        ],
+    )
+    return len(rows)
 
 
 def open_clock_dues(session: Session, referral_id: int) -> dict[str, datetime]:
@@ -570,6 +705,7 @@ def due_to_climb(session: Session, now: datetime, limit: int) -> list[Climbing]:
         .order_by(WorkItem.climbs_at, WorkItem.id)
         .limit(limit)
         .with_for_update(skip_locked=True, of=WorkItem)
+        .execution_options(populate_existing=True)
     )
     return [Climbing(row[0], row[1], row[2]) for row in session.execute(stmt)]
 

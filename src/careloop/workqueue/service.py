@@ -8,9 +8,11 @@ case numbers shown, because the rows carry member names (PHI).
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy.orm import Session
 
 from careloop.audit import service as audit
@@ -128,7 +130,7 @@ def on_status_changed(
     held = {i.subject: i for i in open_items}
     for subject, work in needed.items():
         if subject in held:
-            _update(held[subject], work.due_at, work.title, work.team)
+            _update(session, held[subject], work.due_at, work.title, work.team)
     # Whoever holds the case's work keeps it through the next step.
     holder = next((i.owner_user_id for i in open_items if i.owner_user_id is not None), None)
     rows = [_row(w, referral_id, now) for s, w in needed.items() if s not in held]
@@ -157,8 +159,10 @@ def on_received_many(*, session: Session, clock: Clock, cases: list[Any], **_: A
     repository.insert_items(session, rows)
 
 
-def _update(item: WorkItem, due_at: datetime, title: str, team: str) -> None:
-    """A new due time for open work: at level 1 it climbs when that time comes."""
+def _update(session: Session, item: WorkItem, due_at: datetime, title: str, team: str) -> None:
+    """A new due time for open work: at level 1 it climbs when that time comes. ``item``
+    is locked (``repository.open_items_of``, ``open_by_subject``)."""
+    repository.moved(session, item, team=team)
     item.title, item.team = title, team
     if item.due_at != due_at:
         item.due_at = due_at
@@ -186,8 +190,9 @@ def on_work_needed(
     now = clock.now()
     existing = repository.open_by_subject(session, subject)
     if existing is not None:
-        _update(existing, due_at, title, team)
+        _update(session, existing, due_at, title, team)
         if level is not None and level > existing.level:
+            repository.moved(session, existing, level=level)
             existing.level, existing.level_raised_at, existing.climbs_at = level, now, None
             existing.breached_at = existing.breached_at or now
         return
@@ -243,6 +248,7 @@ def climb_due(
             continue
         if item.breached_at is None:
             item.breached_at = now
+        repository.moved(session, item, level=target)  # the row is locked (due_to_climb)
         item.level, item.level_raised_at = target, now
         item.climbs_at = (
             _window_end(now, ladder, row.time_zone or zone) if target < ladder.top_level else None
@@ -265,6 +271,12 @@ def climb_due(
     return climbed
 
 
+def fold_counts(session: Session) -> int:
+    """Fold each connection's rows of the queue's counts into one row per team and level
+    (the worker's pass): the sums stay the same, the table stays small."""
+    return repository.fold_counts(session)
+
+
 def _window_end(start: datetime, ladder: rules.Ladder, time_zone: str) -> datetime:
     if not ladder.business_hours:
         return start + ladder.manager_after
@@ -274,26 +286,37 @@ def _window_end(start: datetime, ladder: rules.Ladder, time_zone: str) -> dateti
 # ---- reading -------------------------------------------------------------------------------
 
 
-def list_queue(
+@dataclass(frozen=True, slots=True)
+class _Queue:
+    """One read of the queue (audited), before it is shaped for the page or the API."""
+
+    rows: list[QueueRow]
+    has_more: bool
+    figures: repository.Counts
+    others: dict[int, list[QueueRow]]  # with items=true: every open item of each case
+    now: datetime
+    limit: int
+    offset: int
+    sort: str
+    with_items: bool
+    with_total: bool
+
+
+def _read_queue(
     session: Session,
     actor: Actor,
     *,
     team: str | None,
     mine: bool,
     clock: Clock,
-    level: int | None = None,
-    sort: str = rules.DEFAULT_SORT,
-    limit: int = rules.DEFAULT_LIMIT,
-    offset: int = 0,
-    case_filter: CaseFilter | None = None,
-    with_items: bool = False,
-    with_total: bool = False,
-) -> WorkQueuePage:
-    """What needs a person now: one row per case with its most urgent open item and how
-    many more, in the chosen order (``due``: overdue first, then by due time). Filters: a
-    team, the actor's own claimed items (``mine``), a ladder level and up (2: the
-    supervisor view, 3: the manager's), the case's status, urgency and payer. The read is
-    audited with its case numbers."""
+    level: int | None,
+    sort: str,
+    limit: int,
+    offset: int,
+    case_filter: CaseFilter | None,
+    with_items: bool,
+    with_total: bool,
+) -> _Queue:
     require(actor, "workqueue:read")
     if not 1 <= limit <= rules.MAX_LIMIT:
         raise RuleViolationError(f"limit must be 1 to {rules.MAX_LIMIT}", field="limit")
@@ -319,14 +342,12 @@ def list_queue(
         teams=rules.TEAMS,
         cap=rules.COUNT_CAP,
     )
-    by_case: dict[int, list[WorkItemRead]] = defaultdict(list)
+    others: dict[int, list[QueueRow]] = defaultdict(list)
     if with_items:
         # A case with nothing "more" has its one open item on the page already.
-        more = {r.referral_id: r for r in rows if r.referral_id is not None and r.more}
+        more = {r.referral_id for r in rows if r.referral_id is not None and r.more}
         for r in repository.open_items_of_cases(session, more):
-            head = more[r.referral_id or 0]
-            by_case[head.referral_id or 0].append(_read(r, now, case_number=head.case_number))
-    total = figures.total if with_total else None
+            others[r.referral_id or 0].append(r)
     audit.record(
         session,
         actor,
@@ -339,10 +360,55 @@ def list_queue(
             "case_numbers": [r.case_number for r in rows if r.case_number is not None],
         },
     )
+    return _Queue(rows, has_more, figures, others, now, limit, offset, sort, with_items, with_total)
+
+
+def list_queue(
+    session: Session,
+    actor: Actor,
+    *,
+    team: str | None,
+    mine: bool,
+    clock: Clock,
+    level: int | None = None,
+    sort: str = rules.DEFAULT_SORT,
+    limit: int = rules.DEFAULT_LIMIT,
+    offset: int = 0,
+    case_filter: CaseFilter | None = None,
+    with_items: bool = False,
+    with_total: bool = False,
+) -> WorkQueuePage:
+    """What needs a person now: one row per case with its most urgent open item and how
+    many more, in the chosen order (``due``: overdue first, then by due time). Filters: a
+    team, the actor's own claimed items (``mine``), a ladder level and up (2: the
+    supervisor view, 3: the manager's), the case's status, urgency and payer. The read is
+    audited with its case numbers."""
+    q = _read_queue(
+        session,
+        actor,
+        team=team,
+        mine=mine,
+        clock=clock,
+        level=level,
+        sort=sort,
+        limit=limit,
+        offset=offset,
+        case_filter=case_filter,
+        with_items=with_items,
+        with_total=with_total,
+    )
+    now, figures = q.now, q.figures
+    by_case: dict[int, list[WorkItemRead]] = {
+        rid: [_read(r, now, case_number=head.case_number) for r in q.others.get(rid, ())]
+        for head in q.rows
+        if (rid := head.referral_id or 0) in q.others
+    }
     return WorkQueuePage(
-        cases=[_case(r, now, by_case.get(r.referral_id or 0), with_items=with_items) for r in rows],
-        total=total,
-        has_more=has_more,
+        cases=[
+            _case(r, now, by_case.get(r.referral_id or 0), with_items=with_items) for r in q.rows
+        ],
+        total=figures.total if with_total else None,
+        has_more=q.has_more,
         limit=limit,
         offset=offset,
         sort=sort,
@@ -352,6 +418,112 @@ def list_queue(
         manager_count=figures.manager,
         count_cap=figures.cap,
     )
+
+
+def list_queue_json(
+    session: Session,
+    actor: Actor,
+    *,
+    team: str | None,
+    mine: bool,
+    clock: Clock,
+    level: int | None = None,
+    sort: str = rules.DEFAULT_SORT,
+    limit: int = rules.DEFAULT_LIMIT,
+    offset: int = 0,
+    case_filter: CaseFilter | None = None,
+    with_items: bool = False,
+    with_total: bool = False,
+) -> bytes:
+    """:func:`list_queue` as the API answers it: the same read and audit, the page
+    written as JSON directly from the rows (the document ``WorkQueuePage`` describes,
+    field for field) instead of building its objects first, which cost more than
+    reading the page."""
+    q = _read_queue(
+        session,
+        actor,
+        team=team,
+        mine=mine,
+        clock=clock,
+        level=level,
+        sort=sort,
+        limit=limit,
+        offset=offset,
+        case_filter=case_filter,
+        with_items=with_items,
+        with_total=with_total,
+    )
+    figures = q.figures
+    document = {
+        "cases": [_case_document(r, q) for r in q.rows],
+        "total": figures.total if with_total else None,
+        "has_more": q.has_more,
+        "limit": limit,
+        "offset": offset,
+        "sort": sort,
+        "overdue_now": figures.overdue,
+        "team_counts": figures.by_team,
+        "supervisor_count": figures.supervisor,
+        "manager_count": figures.manager,
+        "count_cap": figures.cap,
+    }
+    return orjson.dumps(document, option=orjson.OPT_UTC_Z)
+
+
+def _case_document(row: QueueRow, q: _Queue) -> dict[str, Any]:
+    """One ``QueueCaseRead`` as JSON-ready values."""
+    head = _item_document(row, q.now)
+    items: list[dict[str, Any]] | None = None
+    if q.with_items:
+        others = q.others.get(row.referral_id or 0)
+        if others:
+            items = [
+                head if r.item_id == row.item_id else _item_document(r, q.now, row.case_number)
+                for r in others
+            ]
+        else:
+            items = [head]
+    first, last = row.member_first_name, row.member_last_name
+    return {
+        "case_number": row.case_number,
+        "member_name": f"{first} {last}" if first and last else (first or last or None),
+        "referral_status": row.referral_status.value if row.referral_status else None,
+        "urgency": row.urgency.value if row.urgency else None,
+        "payer_code": row.payer_code,
+        "discharge_dependent": row.discharge_dependent,
+        "item": head,
+        "more": row.more,
+        "items": items,
+    }
+
+
+def _item_document(row: QueueRow, now: datetime, case_number: str | None = None) -> dict[str, Any]:
+    """One ``WorkItemRead`` as JSON-ready values (see :func:`_read`)."""
+    is_open = row.closed_at is None
+    assignee = None
+    if row.owner_user_id is not None:
+        assignee = {
+            "user_id": row.owner_user_id,
+            "display_name": row.owner_name,
+            "assigned_at": row.claimed_at,
+        }
+    return {
+        "item_id": row.item_id,
+        "subject": row.subject,
+        "kind": row.kind,
+        "team": row.team,
+        "level": row.level,
+        "queue": rules.LEVEL_NAMES.get(row.level, "team"),
+        "what": row.title,
+        "case_number": case_number or row.case_number,
+        "due_at": row.due_at,
+        "overdue": is_open and rules.is_overdue(now, row.due_at),
+        "overdue_by_minutes": rules.overdue_minutes(now, row.due_at) if is_open else 0,
+        "due_text": rules.due_text(now, row.due_at) if is_open else "done",
+        "breached_at": row.breached_at,
+        "open": is_open,
+        "assigned_to": assignee,
+    }
 
 
 def _case(

@@ -5,6 +5,7 @@ one row per case; claims one person wins, releases only by the holder or a super
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,7 +22,7 @@ from careloop.referral import service as referral_service
 from careloop.referral.models import Referral, ReferralEvent
 from careloop.referral.schemas import AcknowledgeIn, CancelIn
 from careloop.workqueue import repository, rules, service
-from careloop.workqueue.models import WorkItem
+from careloop.workqueue.models import WorkItem, WorkItemCount
 from careloop.workqueue.repository import ItemFilter
 from careloop.workqueue.schemas import CaseFilter, WorkQueuePage
 from careloop.workqueue.service import (
@@ -278,6 +279,54 @@ class TestListQueue:
         page = world.queue(with_total=True)
         assert (page.team_counts["intake"], page.overdue_now, page.total) == (2, 2, 2)
         assert page.count_cap == 2 and len(page.cases) == 3
+
+    @pytest.mark.parametrize(
+        "options",
+        [
+            {},
+            {"team": "intake", "with_total": True},
+            {"with_items": True, "with_total": True},
+            {"sort": "owner", "limit": 2, "offset": 1, "with_items": True},
+        ],
+    )
+    def test_the_api_document_is_the_page_model(
+        self, world: World, options: dict[str, Any]
+    ) -> None:
+        """The API writes its JSON from the rows; it is the document WorkQueuePage gives,
+        field for field and in the same order, and reads back as one."""
+        a, b = world.case(), world.case(diagnoses=[])
+        service.on_work_needed(  # work without a case
+            session=world.session,
+            clock=world.clock,
+            referral_id=None,
+            kind="call_back",
+            team="intake",
+            due_at=world.clock.now() + timedelta(hours=1),
+            subject="contact:9",
+            title="Call back",
+        )
+        world.acknowledge(a)
+        service.claim_item(world.session, world.manager, world.item_id(b), clock=world.clock)
+        world.clock.advance(timedelta(days=2, seconds=7))
+        options = {"team": None, "mine": False, **options}
+        body = service.list_queue_json(world.session, world.manager, clock=world.clock, **options)
+        page = world.queue(**options)
+        assert body == page.model_dump_json().encode()
+        assert WorkQueuePage.model_validate_json(body) == page
+
+    def test_folding_the_kept_counts_changes_no_figure(self, world: World) -> None:
+        """Each connection adds to rows of its own; the worker folds them into one row per
+        team and level, and the figures read the same before and after."""
+        world.case(), world.case(diagnoses=[])
+        # Another connection's rows: one more network item, one intake item it closed.
+        repository.count(world.session, Counter({("network", 1): 1, ("intake", 1): -1}), slot=7)
+        before = world.queue(with_total=True)
+        assert before.team_counts["intake"] == 2 and before.team_counts["network"] == 1
+        assert service.fold_counts(world.session) >= 2
+        after = world.queue(with_total=True)
+        assert after.team_counts == before.team_counts
+        slots = world.session.scalars(select(WorkItemCount.slot).distinct()).all()
+        assert slots == [0]
 
     def test_read_is_audited_with_the_case_numbers_shown(self, world: World) -> None:
         a = world.case()

@@ -1,8 +1,9 @@
 """No case that needs a person ever leaves the queue: random sequences of intake (some
 with gaps), moves through the public services, worker passes and clock jumps. After every
 step, every open case has at least one open work item, closed and cancelled cases have
-none; a worker pass breaches every past-due item and closes no work of a case whose status
-it did not move (a breached item stays open)."""
+none, and the counts kept per team and level are the open items; a worker pass breaches
+every past-due item and closes no work of a case whose status it did not move (a
+breached item stays open)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from sqlalchemy import Connection, exists, select
+from sqlalchemy import Connection, exists, func, select
 from sqlalchemy.orm import Session
 
 from careloop import worker
@@ -41,7 +42,7 @@ from careloop.referral.schemas import AcknowledgeIn, CancelIn, CloseIn, Referral
 from careloop.scheduling import service as scheduling_service
 from careloop.scheduling.rules import Outcome
 from careloop.scheduling.schemas import OutcomeIn, ScheduleIn
-from careloop.workqueue.models import WorkItem
+from careloop.workqueue.models import WorkItem, WorkItemCount
 from tests.factories.coverage import make_coverage
 from tests.factories.identity import make_user
 from tests.factories.network import make_provider
@@ -326,6 +327,30 @@ class QueueMachine(RuleBasedStateMachine):
                 )
             ).all()
             assert ended == [], ended
+
+    @invariant()
+    def kept_counts_are_the_open_items(self) -> None:
+        """The header's figures kept per team and level (``work_item_counts``) are the
+        open items, however they opened, moved, climbed and closed."""
+        with self.database.unit_of_work() as session:
+            kept = {
+                (team, level): int(n)
+                for team, level, n in session.execute(
+                    select(
+                        WorkItemCount.team, WorkItemCount.level, func.sum(WorkItemCount.open_items)
+                    ).group_by(WorkItemCount.team, WorkItemCount.level)
+                )
+                if n
+            }
+            actual = {
+                (team, level): int(n)
+                for team, level, n in session.execute(
+                    select(WorkItem.team, WorkItem.level, func.count())
+                    .where(WorkItem.closed_at.is_(None))
+                    .group_by(WorkItem.team, WorkItem.level)
+                )
+            }
+            assert kept == actual
 
 
 @pytest.mark.slow
