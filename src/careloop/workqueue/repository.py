@@ -52,6 +52,7 @@ from careloop.payer.models import Payer
 from careloop.referral.enums import ReferralStatus, Urgency
 from careloop.referral.models import Referral
 from careloop.sla.models import Clock, ClockStatus
+from careloop.workqueue import rules
 from careloop.workqueue.models import WorkItem, WorkItemCount
 from careloop.workqueue.schemas import CaseFilter
 
@@ -173,9 +174,13 @@ def _order(sort: str) -> list[Any]:
 class ItemFilter:
     """Which items count: a team, a minimum ladder level, an owner.
 
-    The statements hold placeholders for the values (``params``), so that one statement
-    serves every team or owner: it is built once per shape (which filters are set) and
-    PostgreSQL prepares it once per connection."""
+    The statements hold placeholders for the owner and any team the rules do not name
+    (``params``), so that one statement serves every owner: it is built once per shape
+    (which filters are set) and PostgreSQL prepares it once per connection. A team the
+    rules name (``rules.TEAMS``) and the level are written into the statement's text
+    instead (:func:`_fixed`; a handful of statements each): with the team a parameter,
+    PostgreSQL judged a generic plan dearer than one made for the team at hand and
+    planned the page afresh on every request, which cost more than running it."""
 
     team: str | None = None
     min_level: int | None = None
@@ -184,26 +189,29 @@ class ItemFilter:
     def apply(self, item: type[WorkItem] | Any) -> list[ColumnElement[bool]]:
         out: list[ColumnElement[bool]] = [item.closed_at.is_(None)]
         if self.team is not None:
-            out.append(item.team == bindparam("wq_team"))
+            known = self.team in rules.TEAMS
+            out.append(item.team == (_fixed(self.team) if known else bindparam("wq_team")))
         if self.min_level is not None:
-            out.append(item.level >= bindparam("wq_min_level"))
+            out.append(item.level >= _fixed(self.min_level))
         if self.owner_user_id is not None:
             out.append(item.owner_user_id == bindparam("wq_owner"))
         return out
 
     def params(self) -> dict[str, Any]:
         values = {
-            "wq_team": self.team,
-            "wq_min_level": self.min_level,
+            "wq_team": self.team if self.team not in rules.TEAMS else None,
             "wq_owner": self.owner_user_id,
         }
         return {k: v for k, v in values.items() if v is not None}
 
     def shape(self) -> ItemFilter:
-        """Which filters are set, without their values (the statement cache's key)."""
+        """The filters without the values sent as parameters (the statement cache's key)."""
+        team = None
+        if self.team is not None:
+            team = self.team if self.team in rules.TEAMS else ""
         return ItemFilter(
-            team="" if self.team is not None else None,
-            min_level=0 if self.min_level is not None else None,
+            team=team,
+            min_level=self.min_level,
             owner_user_id=0 if self.owner_user_id is not None else None,
         )
 
