@@ -66,6 +66,7 @@ import io
 import json
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -510,6 +511,270 @@ def load(url: str, referrals: int, now: datetime, manager_id: int) -> Loaded:
     )
 
 
+# ---- the same data generated in SQL (--loader sql) ----------------------------------------
+
+
+def _status_work() -> list[tuple[str, str, str, str]]:
+    """(status, kind, team, title) of the first work item each generated status calls
+    for, from ``workqueue.rules.needed_work`` itself (as :meth:`Generator.items_of` asks)."""
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    out = []
+    for status in ("received", *(s for s, _ in OPEN_STATUSES)):
+        if status in [row[0] for row in out]:
+            continue
+        facts = rules.CaseFacts(
+            referral_id=0,
+            status=status,
+            acknowledged=status not in ("received", "needs_clarification"),
+            ack_due_at=at,
+            service_due_at=at,
+            changed_at=at,
+        )
+        work = rules.needed_work(facts)[0]
+        if work.due_at != at:
+            raise BenchError(f"the rules date {status} work differently from the loader")
+        out.append((status, work.kind, work.team, work.title))
+    return out
+
+
+def _cycle_case(expression: str) -> str:
+    """The open statuses' cycle (``_OPEN_CYCLE``) as a CASE over ``expression`` mod 100."""
+    if len(_OPEN_CYCLE) != 100:
+        raise BenchError("the open statuses' weights must sum to 100")
+    arms, upto = [], 0
+    for status, weight in OPEN_STATUSES:
+        upto += weight
+        arms.append(f"WHEN {expression} < {upto} THEN '{status}'")
+    return "CASE " + " ".join(arms) + " END"
+
+
+# One row per referral i (0-based) with what every table derives from it: the columns of
+# Generator, computed by PostgreSQL. %(n)s, %(now)s, %(first_open)s, %(manager)s.
+_BASE = """
+SELECT i, i + 1 AS rid, i >= %(first_open)s AS is_open, status, received,
+       CASE WHEN status = 'cancelled' THEN 'cancelled' ELSE 'met' END AS closed
+FROM (
+  SELECT i,
+         CASE WHEN i >= %(first_open)s THEN {cycle}
+              WHEN i %% 10 < 3 THEN 'cancelled' ELSE 'accepted' END AS status,
+         %(now)s - interval '730 days' * (1 - (i + 0.5) / %(n)s)::float8 AS received
+  FROM generate_series(%(lo)s::bigint, %(hi)s::bigint - 1) AS i
+) g
+"""
+
+_REFERRALS_SQL = """
+INSERT INTO referrals ({columns})
+SELECT rid, 'CL-' || extract(year FROM received AT TIME ZONE 'UTC')::int || '-'
+         || CASE WHEN rid >= 10000000 THEN rid::text ELSE lpad(rid::text, 7, '0') END,
+       (ARRAY['fhir', 'fax', 'portal', 'phone', 'email'])[i %% 5 + 1],
+       CASE i %% 10 WHEN 0 THEN 'discharge' WHEN 1 THEN 'urgent' ELSE 'routine' END,
+       status, 1,
+       (ARRAY['Dorothy', 'Walter', 'Agnes', 'Harold', 'Mildred', 'Eugene', 'Florence',
+              'Irving'])[i %% 8 + 1],
+       (ARRAY['Hale', 'Okafor', 'Nguyen', 'Russo', 'Kowalski', 'Baptiste', 'Lindqvist',
+              'Moreau'])[(i / 8) %% 8 + 1] || (i %% 997),
+       make_date(1930 + (i %% 50)::int, 1 + (i %% 12)::int, 1 + (i %% 28)::int),
+       lpad(to_hex(rid), 32, '0'), '06' || lpad((i %% 1000)::text, 3, '0'),
+       '[]'::jsonb, '["J44.1"]'::jsonb,
+       (ARRAY['home_health', 'standard_dme', 'complex_dme', 'infusion'])[i %% 4 + 1],
+       'America/New_York', '[]'::jsonb, false,
+       received + interval '1 day', received + interval '3 days', received, received,
+       CASE WHEN status NOT IN ('received', 'needs_clarification')
+            THEN received + interval '5 hours' END,
+       CASE WHEN i %% 10 = 0 THEN received + interval '2 days' END
+FROM ({base}) b
+"""
+
+# Each referral's clocks (Generator.clocks_of): k 0 acknowledgement, 1 service start,
+# 2 its warning, 3 the discharge (one referral in ten), 4 the offer response (offered).
+_CLOCKS_SQL = """
+INSERT INTO clocks ({columns})
+SELECT rid * 5 + k - 4, rid,
+       CASE WHEN k = 4 THEN rid END, CASE WHEN k = 4 THEN rid %% 5000 + 1 END,
+       kind, team, assigned, CASE WHEN assigned IS NOT NULL THEN started + interval '1 hour' END,
+       cs, CASE WHEN kind = 'discharge' THEN 'clock' ELSE 'business' END,
+       'America/New_York', 'bench', started, due,
+       CASE WHEN cs = 'paused' THEN started END,
+       CASE WHEN cs = 'met' THEN least(due, %(now)s) END,
+       CASE WHEN cs = 'cancelled' THEN least(due, %(now)s) END
+FROM (
+  SELECT c.*,
+         CASE WHEN k = 4 THEN NULL
+              WHEN i %% 1000 = 7 THEN %(manager)s
+              WHEN k < 4 AND cs IN ('met', 'cancelled') AND (i + k) %% 10 < 3
+              THEN 1000 + ((i * 31 + k) %% 200)::int END AS assigned
+  FROM (
+    SELECT b.i, b.rid, k.k, k.kind, k.team,
+           CASE k.k
+             WHEN 0 THEN CASE WHEN b.status IN ('received', 'needs_clarification')
+                              THEN 'open' ELSE b.closed END
+             WHEN 1 THEN s.service
+             WHEN 2 THEN CASE WHEN s.service = 'open'
+                              AND b.received + interval '54 hours' <= %(now)s
+                              THEN 'met' ELSE s.service END
+             WHEN 3 THEN CASE WHEN b.is_open THEN 'open' ELSE b.closed END
+             ELSE 'open' END AS cs,
+           CASE WHEN k.k = 4
+                THEN %(now)s + make_interval(mins => (b.i %% 180)::int - 60) - interval '2 hours'
+                ELSE b.received END AS started,
+           CASE k.k
+             WHEN 0 THEN b.received + interval '1 day'
+             WHEN 1 THEN b.received + interval '3 days'
+             WHEN 2 THEN b.received + interval '54 hours'
+             WHEN 3 THEN b.received + interval '44 hours'
+             ELSE %(now)s + make_interval(mins => (b.i %% 180)::int - 60) END AS due
+    FROM ({base}) b
+    CROSS JOIN LATERAL (
+      SELECT CASE WHEN b.status = 'needs_clarification' THEN 'paused'
+                  WHEN b.is_open THEN 'open' ELSE b.closed END AS service
+    ) s
+    JOIN (VALUES (0, 'acknowledgement', 'intake'), (1, 'service_start', 'case_management'),
+                 (2, 'service_warning', 'case_management'), (3, 'discharge', 'case_management'),
+                 (4, 'offer_response', 'case_management')) AS k (k, kind, team)
+      ON k.k < 3 OR (k.k = 3 AND b.i %% 10 = 0) OR (k.k = 4 AND b.status = 'offered')
+  ) c
+) a
+"""
+
+# Each referral's work (Generator.items_of): the item its status calls for (w 0), done
+# for closed cases; and for every fifth open case a call back (w 1).
+_ITEMS_SQL = """
+INSERT INTO work_items ({columns})
+SELECT rid * 2 + w - 1, rid, subject, kind, team, level, title, due, received,
+       CASE WHEN level > 1 THEN due END,
+       CASE WHEN level > 1 THEN due + interval '5 minutes' END,
+       CASE WHEN level >= 3 OR closed_at IS NOT NULL THEN NULL
+            WHEN level > 1 THEN due + interval '5 minutes' + interval '4 hours'
+            ELSE due END,
+       closed_at, owner, CASE WHEN owner IS NOT NULL THEN received END
+FROM (
+  SELECT b.rid, b.received, w.w,
+         CASE w.w WHEN 0 THEN 'case:' || b.rid || ':' || sw.kind
+                  ELSE 'contact:' || b.rid END AS subject,
+         CASE w.w WHEN 0 THEN sw.kind ELSE 'call_back' END AS kind,
+         CASE w.w WHEN 0 THEN sw.team ELSE 'case_management' END AS team,
+         CASE w.w WHEN 0 THEN sw.title ELSE 'Call the referrer back' END AS title,
+         CASE WHEN w.w = 0 AND d.overdue THEN (CASE WHEN b.i %% 4 = 0 THEN 3 ELSE 2 END)
+              ELSE 1 END AS level,
+         d.due + CASE w.w WHEN 1 THEN interval '2 hours' ELSE interval '0' END AS due,
+         CASE WHEN NOT b.is_open THEN least(d.due, %(now)s) END AS closed_at,
+         CASE WHEN w.w = 0 AND b.is_open AND b.i %% 1000 = 7 THEN %(manager)s END AS owner
+  FROM ({base}) b
+  CROSS JOIN LATERAL (
+    SELECT b.is_open AND b.i %% 3 <> 0 AS overdue,
+           CASE WHEN NOT b.is_open THEN b.received + interval '1 day'
+                WHEN b.i %% 3 <> 0
+                THEN %(now)s - make_interval(mins => 10 + (b.i %% 5000)::int)
+                ELSE %(now)s + make_interval(mins => (b.i %% 4320)::int) END AS due
+  ) d
+  JOIN (VALUES {status_work}) AS sw (status, kind, team, title)
+    ON sw.status = CASE WHEN b.is_open THEN b.status ELSE 'received' END
+  JOIN (VALUES (0), (1)) AS w (w) ON w.w = 0 OR (b.is_open AND b.i %% 5 = 0)
+) x
+"""
+
+
+def _sql_statements() -> dict[str, str]:
+    base = _BASE.format(cycle=_cycle_case("(i * 7) %% 100"))
+
+    def columns(names: tuple[str, ...]) -> str:
+        return ", ".join(names)
+
+    status_work = ", ".join(
+        "(" + ", ".join("'" + v.replace("'", "''") + "'" for v in row) + ")"
+        for row in _status_work()
+    )
+    return {
+        "referrals": _REFERRALS_SQL.format(columns=columns(REFERRAL_COLUMNS), base=base),
+        "clocks": _CLOCKS_SQL.format(columns=columns(CLOCK_COLUMNS), base=base),
+        "work_items": _ITEMS_SQL.format(
+            columns=columns(WORK_ITEM_COLUMNS),
+            base=base,
+            status_work=status_work.replace("%", "%%"),
+        ),
+    }
+
+
+def load_sql(
+    url: str, referrals: int, now: datetime, manager_id: int, *, chunk: int = 1_000_000
+) -> Loaded:
+    """:func:`load`'s data generated by PostgreSQL itself (INSERT ... SELECT over
+    generate_series, a million referrals a statement), the three tables on two
+    connections at once; then the same index rebuild, sequences and VACUUM."""
+    started = time.perf_counter()
+    statements = _sql_statements()
+    base = {
+        "n": referrals,
+        "now": now,
+        "first_open": int(referrals * (1 - OPEN_SHARE)),
+        "manager": manager_id,
+    }
+    with psycopg.connect(url) as conn:
+        conn.execute("SET session_replication_role = replica")
+        indexes = _secondary_indexes(conn)
+        for name, _ in indexes:
+            conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(name)))
+        conn.commit()
+
+    def fill(tables: tuple[str, ...]) -> None:
+        with psycopg.connect(url) as c:
+            c.execute("SET session_replication_role = replica")
+            c.execute("SET work_mem = '256MB'")
+            for table in tables:
+                for lo in range(0, referrals, chunk):
+                    params = {**base, "lo": lo, "hi": min(referrals, lo + chunk)}
+                    c.execute(statements[table], params)
+                    c.commit()
+                say(f"  {table} generated ({time.perf_counter() - started:.0f} s)")
+
+    errors: list[BaseException] = []
+
+    def run(tables: tuple[str, ...]) -> None:
+        try:
+            fill(tables)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    side = threading.Thread(target=run, args=(("clocks",),))
+    side.start()
+    run(("referrals", "work_items"))
+    side.join()
+    if errors:
+        raise errors[0]
+    with psycopg.connect(url) as conn:
+        conn.execute("SET maintenance_work_mem = '512MB'")
+        conn.execute("DELETE FROM work_item_counts")
+        conn.execute(
+            "INSERT INTO work_item_counts (team, level, slot, open_items) "
+            "SELECT team, level, 0, count(*) FROM work_items WHERE closed_at IS NULL "
+            "GROUP BY team, level"
+        )
+        for table in ("referrals", "clocks", "work_items"):
+            conn.execute(
+                sql.SQL(
+                    "SELECT setval(pg_get_serial_sequence({}, 'id'), "
+                    "(SELECT coalesce(max(id), 0) + 1 FROM {}), false)"
+                ).format(sql.Literal(table), sql.Identifier(table))
+            )
+        conn.execute("SELECT setval('case_number_seq', %s, false)", (referrals + 1,))
+        conn.commit()
+        conn.autocommit = True
+        for _, definition in indexes:
+            conn.execute(definition)
+        say(f"  indexes rebuilt ({time.perf_counter() - started:.0f} s)")
+        for table in ("referrals", "clocks", "work_items"):
+            conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(sql.Identifier(table)))
+        say(f"  vacuumed and analysed ({time.perf_counter() - started:.0f} s)")
+        row = conn.execute(
+            "SELECT (SELECT count(*) FROM clocks), "
+            "(SELECT count(*) FROM clocks WHERE status = 'open'), "
+            "(SELECT count(*) FROM work_items), "
+            "(SELECT count(*) FROM work_items WHERE closed_at IS NULL)"
+        ).fetchone()
+    assert row is not None
+    return Loaded(referrals, *(int(v) for v in row), seconds=time.perf_counter() - started)
+
+
 def loaded_facts(url: str) -> Loaded | None:
     """What an earlier run (``--keep``) left loaded, or None when the database has no
     bench data (``--reuse`` then loads afresh)."""
@@ -904,7 +1169,8 @@ def run(args: argparse.Namespace) -> None:
         upgrade_database(sqlalchemy_url(url))
         token = make_case_manager(env)
         say(f"loading {args.referrals:,} referrals, their clocks and work items with COPY ...")
-        loaded = load(url, args.referrals, datetime.now(UTC), manager_id=1)
+        loader = load_sql if args.loader == "sql" else load
+        loaded = loader(url, args.referrals, datetime.now(UTC), manager_id=1)
     plan = explain(url, *api_statement(url, TEAMS[0]))
     with tempfile.TemporaryDirectory() as tmp:
         server = Server(env, free_port(), Path(tmp) / "server.log")
@@ -938,6 +1204,13 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=500, help="per measured line")
     parser.add_argument("--rounds", type=int, default=5, help="alternating blocks")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument(
+        "--loader",
+        choices=("python", "sql"),
+        default="python",
+        help="generate the rows in Python and COPY them, or in PostgreSQL (INSERT ... SELECT "
+        "over generate_series; the same data, for 10 million referrals and more)",
+    )
     parser.add_argument("--db-name", default=DB_NAME, help="the bench database's name")
     parser.add_argument(
         "--reuse",
