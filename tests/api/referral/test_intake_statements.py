@@ -22,9 +22,11 @@ URL = "/api/v1/referrals"
 #: as a group is: ``referral.bulk.submit_many``): the caller (tokens are looked up each
 #: time in the tests), the case number, the duplicate-key lock and lookup, the case
 #: manager to assign, the case, its items, its clocks, its timeline events, its audit
-#: record and its work item; with an Idempotency-Key, the key's look-up, claim and answer.
-SUBMIT_STATEMENTS = 11
-SUBMIT_WITH_KEY_STATEMENTS = 14
+#: record, its work item and the work queue's open count it adds to (work_item_counts,
+#: one statement for the group); with an Idempotency-Key, the key's look-up, claim and
+#: answer.
+SUBMIT_STATEMENTS = 12
+SUBMIT_WITH_KEY_STATEMENTS = 15
 REPLAY_STATEMENTS = 3
 
 
