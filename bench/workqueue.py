@@ -6,6 +6,8 @@ SQL query measured in the same run.
     .venv/bin/python bench/workqueue.py --referrals 200000 --requests 300   # quicker
     .venv/bin/python bench/workqueue.py --keep             # leave the loaded database
     .venv/bin/python bench/workqueue.py --reuse            # measure it again (no load)
+    .venv/bin/python bench/workqueue.py --loader sql --referrals 10000000 --db-name \
+        careloop_bench_workqueue_10m --keep                # the rows generated in SQL
 
 What runs (DESIGN.md §7: figures are ratios against the machine's own limit):
 
@@ -27,7 +29,10 @@ What runs (DESIGN.md §7: figures are ratios against the machine's own limit):
   open ones to the bench case manager. Each open case has the work item its status calls
   for (``workqueue.rules.needed_work``), every fifth one a second item (a call back); two
   open cases in three (10 % of all referrals) are overdue and escalated (supervisor or
-  operations manager), the rest due within three days. Secondary indexes are dropped
+  operations manager), the rest due within three days; the open counts per team and
+  level (``work_item_counts``) as the workqueue domain keeps them. ``--loader sql`` has
+  PostgreSQL generate the same rows (INSERT ... SELECT over generate_series, a million
+  referrals a statement) instead of Python writing COPY text. Secondary indexes are dropped
   during the load and rebuilt from their migrated definitions, foreign-key triggers are
   off for the load (the rows are generated consistent); then VACUUM (ANALYZE), so
   autovacuum does not start on the fresh tables in the middle of the measurement;
@@ -36,7 +41,8 @@ What runs (DESIGN.md §7: figures are ratios against the machine's own limit):
   and case management teams; and the API's own page statement (captured from
   ``workqueue.repository.page_and_counts``: the most urgent item per case by an
   anti-join, "and N more", joins to the referral, payer and owner, the navigation's
-  capped counts and the page's total as one-time subqueries) run bare the same way, its PostgreSQL
+  counts (kept per team and level; "overdue now" a capped walk) and the page's total as
+  one-time subqueries) run bare the same way, its PostgreSQL
   plan checked to walk a partial index of open items without sorting them all;
 * API: ``careloop serve`` (one process) on a free 127.0.0.1 port, one keep-alive client,
   ``GET /api/v1/workqueue?team=...&limit=50`` alternating the same two teams, and, after
