@@ -1012,7 +1012,7 @@ def report(
     bare = baselines[0]
     print()
     loaded_how = (
-        f"loaded with COPY in {loaded.seconds:.0f} s"
+        f"loaded in {loaded.seconds:.0f} s"
         if loaded.seconds
         else "loaded by an earlier run (--reuse)"
     )
@@ -1174,7 +1174,8 @@ def run(args: argparse.Namespace) -> None:
         recreate_database(admin, name)
         upgrade_database(sqlalchemy_url(url))
         token = make_case_manager(env)
-        say(f"loading {args.referrals:,} referrals, their clocks and work items with COPY ...")
+        how = "in SQL" if args.loader == "sql" else "with COPY"
+        say(f"loading {args.referrals:,} referrals, their clocks and work items {how} ...")
         loader = load_sql if args.loader == "sql" else load
         loaded = loader(url, args.referrals, datetime.now(UTC), manager_id=1)
     plan = explain(url, *api_statement(url, TEAMS[0]))
