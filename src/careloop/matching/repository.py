@@ -4,7 +4,7 @@ record read from timeline events, and offers scoped to who may see them."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -104,6 +104,62 @@ def candidates(
         "today": today,
         "limit": limit,
     }
+    return _rows(session.connection().execute(stmt, params))
+
+
+def explained_candidates(
+    session: Session,
+    *,
+    referral_id: int,
+    payer_id: int | None,
+    service_line: str,
+    zip_code: str,
+    state: str,
+    county: str | None,
+    service_date: date,
+    day_starts_at: datetime,
+    today: date,
+    explained: int,
+    since: datetime,
+    limit: int = MAX_CANDIDATES,
+) -> tuple[list[CandidateRow], dict[int, dict[str, int]]]:
+    """The rows of ``candidates(eligible_only=True)`` followed by the first ``explained``
+    other providers of the area (by id), with ``track_records(since=since)`` of those in
+    the payer's network with a complete checklist, in one statement: what a ranking that
+    says why the others are left out needs, in one round trip instead of three.
+
+    The same as the queries it replaces: the others are the first ``explained`` providers
+    of the area, in id order, that the ranking query did not return (whichever rule they
+    fail), and each track record counts the same events."""
+    stmt = _explained_statement(county is not None, payer_id is not None)
+    params = {
+        "referral_id": referral_id,
+        "payer_id": payer_id,
+        "service_line": service_line,
+        "zip_code": zip_code,
+        "state": state,
+        "county": county,
+        "service_date": service_date,
+        "day_starts_at": day_starts_at,
+        "today": today,
+        "limit": limit,
+        "explained": explained,
+        "since": since,
+    }
+    rows = []
+    records: dict[int, dict[str, int]] = {}
+    for row in session.connection().execute(stmt, params):
+        rows.append(row)
+        if row[_RECORD] is not None:
+            records[row[0]] = {
+                type_: int(count)
+                for type_, count in zip(_TRACK_TYPES, row[_RECORD:], strict=True)
+                if count
+            }
+    return _rows(rows), records
+
+
+def _rows(result: Iterable[Sequence[Any]]) -> list[CandidateRow]:
     return [
         CandidateRow(
             provider_id=row[0],
@@ -120,7 +176,7 @@ def candidates(
             languages=frozenset(row[11] or ()),
             already_offered=bool(row[12]),
         )
-        for row in session.connection().execute(stmt, params)
+        for row in result
     ]
 
 
@@ -210,7 +266,6 @@ def _candidates_statement(
         )
         .where(p.active.is_(True), p.id.in_(in_area))
         .order_by(p.id)
-        .limit(bindparam("limit", type_=Integer))
     )
     if eligible_only:
         stmt = stmt.where(
@@ -221,7 +276,50 @@ def _candidates_statement(
             ),
             in_network,
         )
-    return stmt
+    return stmt.limit(bindparam("limit", type_=Integer))
+
+
+#: The event types a track record counts, in the order of their columns.
+_TRACK_TYPES = (ACCEPTED, *NOT_ACCEPTED, ON_TIME, LATE, MISSED)
+#: Where the track-record counts start in a row of ``_explained_statement``.
+_RECORD = 13
+
+
+@functools.cache
+def _explained_statement(has_county: bool, has_payer: bool) -> Select[*tuple[Any, ...]]:
+    """``_candidates_statement(True, ...)`` as a CTE; the area's other providers past it
+    in id order (``_candidates_statement(False, ...)`` less the ranked ones, at most
+    ``explained``); both with the counts of ``_track_records_statement`` of those in
+    network with a complete checklist (one column per type, empty without events)."""
+    ranked = _candidates_statement(True, has_county, has_payer).cte("ranked")
+    area = _candidates_statement(False, has_county, has_payer)
+    others = (
+        area.where(Provider.id.not_in(select(ranked.c[0])))
+        .limit(bindparam("explained", type_=Integer))
+        .subquery("others")
+    )
+    found = select(*ranked.c).union_all(select(*others.c)).cte("found")
+    provider_id, checklist_complete, in_network = found.c[0], found.c[2], found.c[4]
+    event = ReferralEvent
+    records = (
+        select(
+            event.provider_id,
+            *(func.count().filter(event.type == type_) for type_ in _TRACK_TYPES),
+        )
+        .where(
+            event.provider_id.is_not(None),  # the index holds only the events that name one
+            event.provider_id.in_(
+                select(provider_id).where(checklist_complete.is_(True), in_network.is_(True))
+            ),
+            event.at >= bindparam("since", type_=event.at.type),
+            event.type.in_(_TRACK_TYPES),
+        )
+        .group_by(event.provider_id)
+        .subquery("records")
+    )
+    return select(*found.c, *list(records.c)[1:]).select_from(
+        found.outerjoin(records, records.c[0] == provider_id)
+    )
 
 
 def track_records(
@@ -252,7 +350,7 @@ _SQLITE_IDS_PER_STATEMENT = 5_000
 
 @functools.cache
 def _track_records_statement(postgresql: bool) -> Select[*tuple[Any, ...]]:
-    types = [ACCEPTED, *NOT_ACCEPTED, ON_TIME, LATE, MISSED]
+    types = list(_TRACK_TYPES)
     # On PostgreSQL one array parameter keeps the statement text (and its plan) the same
     # whatever the number of candidates; SQLite takes the expanded list.
     among = (
