@@ -1371,7 +1371,7 @@ class WorkerState:
         unmeasured pass)."""
         targets = [
             (assignment, "case_for_matching", "read the case (+ audit)"),
-            (audit_service, "record", "  of which the audit insert"),
+            (audit_service, "record_many", "  of which the audit insert"),
             (
                 matching_repository,
                 "explained_candidates",

@@ -180,6 +180,20 @@ def _rows(result: Iterable[Sequence[Any]]) -> list[CandidateRow]:
     ]
 
 
+def _area(has_county: bool) -> Select[int]:
+    """The ids of the providers that list the member's ZIP code or county (with repeats)."""
+    area = ProviderServiceArea
+    zip_code = bindparam("zip_code", type_=area.zip_code.type)
+    state = bindparam("state", type_=area.state.type)
+    county = bindparam("county", type_=area.county.type)
+    return select(area.provider_id).where(
+        or_(
+            area.zip_code == zip_code,
+            and_(area.state == state, area.county == county) if has_county else false(),
+        )
+    )
+
+
 @functools.cache
 def _candidates_statement(
     eligible_only: bool, has_county: bool, has_payer: bool
@@ -205,14 +219,7 @@ def _candidates_statement(
         if has_county
         else false()
     )
-    in_area = select(ProviderServiceArea.provider_id).where(
-        or_(
-            ProviderServiceArea.zip_code == zip_code,
-            and_(ProviderServiceArea.state == state, ProviderServiceArea.county == county)
-            if has_county
-            else false(),
-        )
-    )
+    in_area = _area(has_county)
     in_network = (
         exists().where(
             ProviderNetwork.provider_id == p.id,
@@ -293,9 +300,28 @@ def _explained_statement(has_county: bool, has_payer: bool) -> Select[*tuple[Any
     network with a complete checklist (one column per type, empty without events)."""
     ranked = _candidates_statement(True, has_county, has_payer).cte("ranked")
     area = _candidates_statement(False, has_county, has_payer)
-    others = (
-        area.where(Provider.id.not_in(select(ranked.c[0])))
+    # The others' ids first, from the area's ids set apart (a fence: walked in id order
+    # otherwise, a small area's providers are sought through the whole table), then their
+    # facts: the look-ups run for those few rows alone, each an index probe rather than a
+    # hash of every network row of the payer.
+    area_ids = (
+        _area(has_county).distinct().cte("area").prefix_with("MATERIALIZED", dialect="postgresql")
+    )
+    other_ids = (
+        select(Provider.id)
+        .where(
+            Provider.active.is_(True),
+            Provider.id.in_(select(area_ids.c[0])),
+            Provider.id.not_in(select(ranked.c[0])),
+        )
+        .order_by(Provider.id)
         .limit(bindparam("explained", type_=Integer))
+        .subquery("other_ids")
+    )
+    others = (
+        select(*area.selected_columns)
+        .select_from(*area.get_final_froms())
+        .where(Provider.id.in_(select(other_ids.c[0])))
         .subquery("others")
     )
     found = select(*ranked.c).union_all(select(*others.c)).cte("found")
