@@ -1072,6 +1072,13 @@ class PrefilterInputs:
 BATCH_CHUNK = 100
 
 
+class _NoRows(list[Any]):
+    """The result of a captured statement: no rows, as a list or through ``all()``."""
+
+    def all(self) -> list[Any]:
+        return []
+
+
 class _CapturingSession:
     """Stands in for a Session: keeps the statement ``repository.candidates`` builds."""
 
@@ -1079,10 +1086,10 @@ class _CapturingSession:
         self.statement: Any = None
         self.params: dict[str, Any] | None = None
 
-    def execute(self, statement: Any, params: Any = None, *_: Any, **__: Any) -> list[Any]:
+    def execute(self, statement: Any, params: Any = None, *_: Any, **__: Any) -> _NoRows:
         self.statement = statement
         self.params = params
-        return []
+        return _NoRows()
 
     def compile(self, dialect: Any) -> tuple[str, dict[str, Any]]:
         """The captured statement as SQL text for ``dialect`` and its parameter values

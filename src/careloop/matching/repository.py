@@ -104,7 +104,8 @@ def candidates(
         "today": today,
         "limit": limit,
     }
-    return _rows(session.connection().execute(stmt, params))
+    # All rows in one fetch: iterating a result fetches them one at a time.
+    return _rows(session.connection().execute(stmt, params).all())
 
 
 def explained_candidates(
@@ -148,14 +149,10 @@ def explained_candidates(
     }
     rows = []
     records: dict[int, dict[str, int]] = {}
-    for row in session.connection().execute(stmt, params):
+    for row in session.connection().execute(stmt, params).all():
         rows.append(row)
         if row[_RECORD] is not None:
-            records[row[0]] = {
-                type_: int(count)
-                for type_, count in zip(_TRACK_TYPES, row[_RECORD:], strict=True)
-                if count
-            }
+            records[row[0]] = _record(row[_RECORD:])
     return _rows(rows), records
 
 
@@ -326,21 +323,13 @@ def _explained_statement(has_county: bool, has_payer: bool) -> Select[*tuple[Any
     )
     found = select(*ranked.c).union_all(select(*others.c)).cte("found")
     provider_id, checklist_complete, in_network = found.c[0], found.c[2], found.c[4]
-    event = ReferralEvent
     records = (
-        select(
-            event.provider_id,
-            *(func.count().filter(event.type == type_) for type_ in _TRACK_TYPES),
-        )
+        _counts()
         .where(
-            event.provider_id.is_not(None),  # the index holds only the events that name one
-            event.provider_id.in_(
+            ReferralEvent.provider_id.in_(
                 select(provider_id).where(checklist_complete.is_(True), in_network.is_(True))
-            ),
-            event.at >= bindparam("since", type_=event.at.type),
-            event.type.in_(_TRACK_TYPES),
+            )
         )
-        .group_by(event.provider_id)
         .subquery("records")
     )
     return select(*found.c, *list(records.c)[1:]).select_from(
@@ -365,10 +354,15 @@ def track_records(
         rows = session.connection().execute(
             stmt, {"ids": ids[start : start + step], "since": since}
         )
-        for provider_id, type_, count in rows:
-            if provider_id is not None:
-                out.setdefault(provider_id, {})[type_] = int(count)
+        for row in rows.all():
+            out[row[0]] = _record(row[1:])
     return out
+
+
+def _record(counts: Sequence[Any]) -> dict[str, int]:
+    """A provider's counts by event type, from its counts in ``_TRACK_TYPES`` order (only
+    the types it has, as the timeline holds them)."""
+    return {type_: int(count) for type_, count in zip(_TRACK_TYPES, counts, strict=True) if count}
 
 
 _SQLITE_IDS_PER_STATEMENT = 5_000
@@ -376,7 +370,6 @@ _SQLITE_IDS_PER_STATEMENT = 5_000
 
 @functools.cache
 def _track_records_statement(postgresql: bool) -> Select[*tuple[Any, ...]]:
-    types = list(_TRACK_TYPES)
     # On PostgreSQL one array parameter keeps the statement text (and its plan) the same
     # whatever the number of candidates; SQLite takes the expanded list.
     among = (
@@ -384,14 +377,25 @@ def _track_records_statement(postgresql: bool) -> Select[*tuple[Any, ...]]:
         if postgresql
         else ReferralEvent.provider_id.in_(bindparam("ids", expanding=True))
     )
+    return _counts().where(among)
+
+
+def _counts() -> Select[*tuple[Any, ...]]:
+    """Each provider's track-record events since ``since``, counted by type (one column per
+    type of ``_TRACK_TYPES``, one row per provider with any): the statement is completed with
+    the providers to count for."""
+    event = ReferralEvent
     return (
-        select(ReferralEvent.provider_id, ReferralEvent.type, func.count())
-        .where(
-            among,
-            ReferralEvent.at >= bindparam("since", type_=ReferralEvent.at.type),
-            ReferralEvent.type.in_(types),
+        select(
+            event.provider_id,
+            *(func.count().filter(event.type == type_) for type_ in _TRACK_TYPES),
         )
-        .group_by(ReferralEvent.provider_id, ReferralEvent.type)
+        .where(
+            event.provider_id.is_not(None),  # the index holds only the events that name one
+            event.at >= bindparam("since", type_=event.at.type),
+            event.type.in_(_TRACK_TYPES),
+        )
+        .group_by(event.provider_id)
     )
 
 
