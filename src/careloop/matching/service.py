@@ -127,7 +127,7 @@ def _prefilter(session: Session, case: CaseForMatching, now: datetime) -> _Prefi
 
 def _prefilter_explained(
     session: Session, case: CaseForMatching, now: datetime, since: datetime
-) -> tuple[_Prefiltered, dict[int, dict[str, int]]]:
+) -> tuple[_Prefiltered, dict[int, repository.TrackRecord]]:
     """``_prefilter`` and the first EXPLAINED_EXCLUSIONS of the area's other providers,
     with the track records of ``_prefiltered(...).eligible``, from one statement."""
     inputs = _inputs(case, now)
@@ -139,7 +139,7 @@ def _prefilter_explained(
 
 def _rank(
     prefiltered: _Prefiltered,
-    records: dict[int, dict[str, int]],
+    records: dict[int, repository.TrackRecord],
     weights: rules.MatchingWeights,
 ) -> rules.MatchResult:
     case, today = prefiltered.case, prefiltered.today
@@ -153,7 +153,10 @@ def _rank(
         categories=case.categories,
         member_language=case.member_language,
     )
-    facts = [_facts(row, records.get(row.provider_id, {}), today) for row in prefiltered.rows]
+    facts = [
+        _facts(row, records.get(row.provider_id, repository.NO_RECORD), today)
+        for row in prefiltered.rows
+    ]
     return rules.rank(needs, facts, weights)
 
 
@@ -166,7 +169,7 @@ def _weights(session: Session) -> rules.MatchingWeights:
 
 
 def _facts(
-    row: repository.CandidateRow, record: dict[str, int], today: date
+    row: repository.CandidateRow, record: repository.TrackRecord, today: date
 ) -> rules.CandidateFacts:
     lapsed = row.offerable_until is not None and today >= row.offerable_until
     reason = None
@@ -174,9 +177,6 @@ def _facts(
         reason = "onboarding checklist incomplete"
     elif lapsed:
         reason = f"a required credential lapsed on {row.offerable_until:%Y-%m-%d}"
-    accepted = record.get(repository.ACCEPTED, 0)
-    answered = accepted + sum(record.get(t, 0) for t in repository.NOT_ACCEPTED)
-    on_time = record.get(repository.ON_TIME, 0)
     return rules.CandidateFacts(
         provider_id=row.provider_id,
         name=row.name,
@@ -189,11 +189,8 @@ def _facts(
         categories_offered=row.categories,
         daily_capacity=row.daily_capacity,
         used_today=min(row.used_today, row.daily_capacity),
-        on_time=rules.Rate(
-            on_time,
-            on_time + record.get(repository.LATE, 0) + record.get(repository.MISSED, 0),
-        ),
-        acceptance=rules.Rate(accepted, answered),
+        on_time=rules.Rate(record.on_time, record.on_time + record.late_or_missed),
+        acceptance=rules.Rate(record.accepted, record.accepted + record.not_accepted),
         languages=row.languages,
         already_offered=row.already_offered,
     )

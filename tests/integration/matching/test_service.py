@@ -578,4 +578,4 @@ def test_one_statement_gives_what_the_ranking_explanation_and_track_record_queri
         world.session, **inputs, explained=20, since=since
     )
     assert len(rows) == 9
-    assert sum(sum(counts.values()) for counts in found.values()) == 3  # the answers above
+    assert sum(sum(record) for record in found.values()) == 3  # the answers above
