@@ -115,30 +115,9 @@ class MatchingItemRow(NamedTuple):
     description: str | None
 
 
-_MATCHING_CASE_COLUMNS = (
-    Referral.id,
-    Referral.case_number,
-    Referral.status,
-    Referral.payer_id,
-    Referral.address_zip,
-    Referral.address_state,
-    Referral.address_city,
-    Referral.time_zone,
-    Referral.service_class,
-    Referral.member_language,
-    Referral.requested_start,
-    Referral.discharge_at,
-    Referral.urgency,
-    Payer.name,
-)
-_MATCHING_ITEM_COLUMNS = (
-    ReferralItem.code,
-    ReferralItem.code_system,
-    ReferralItem.quantity,
-    ReferralItem.frequency,
-    ReferralItem.rental,
-    ReferralItem.description,
-)
+# The columns of the rows above (each field names its column; the payer's name comes last).
+_MATCHING_CASE_COLUMNS = [getattr(Referral, f) for f in MatchingCaseRow._fields[:-1]] + [Payer.name]
+_MATCHING_ITEM_COLUMNS = [getattr(ReferralItem, f) for f in MatchingItemRow._fields]
 _SPLIT = len(_MATCHING_CASE_COLUMNS)
 
 
