@@ -24,12 +24,14 @@ What runs (DESIGN.md §7: figures are ratios against the machine's own limit):
 * every measurement runs in worker processes started like a server worker (code sets
   loaded, then ``gc.freeze()``, as careloop.app does), not in the process that generated
   the rows;
-* bare SQL: the statement ``matching.repository.candidates`` builds, captured from that
-  function with a stand-in session and compiled by SQLAlchemy for psycopg, executed with
-  plain psycopg (autocommit, rows fetched) for sampled acknowledged referrals;
+* bare SQL: the ranking pre-filter, the statement ``matching.repository.candidates``
+  builds for the eligible providers, captured from that function with a stand-in session
+  and compiled by SQLAlchemy for psycopg, executed with plain psycopg (autocommit, rows
+  fetched) for sampled acknowledged referrals, with the inputs the service derives;
 * service: ``matching.service.find_candidates`` for the same referrals, each in its own
-  ``Database.unit_of_work()`` (reading the case and writing its audit record, the
-  pre-filter, the track records, ranking, the response model and the durable commit), on a
+  ``Database.unit_of_work()`` (reading the case with its items and payer, writing its audit
+  record, one statement for the same pre-filter with the first 20 other providers of the
+  area and the track records, ranking, the response model and the durable commit), on a
   fixed clock, as SYSTEM_ACTOR when its role may match, else as a case manager;
 * batch: 10,000 referrals through ``matching.service.rank_batch`` (the batch use case:
   ranked candidates without the explanation of the others, each case audited), one unit
@@ -1070,6 +1072,13 @@ class PrefilterInputs:
 BATCH_CHUNK = 100
 
 
+class _NoRows(list[Any]):
+    """The result of a captured statement: no rows, as a list or through ``all()``."""
+
+    def all(self) -> list[Any]:
+        return []
+
+
 class _CapturingSession:
     """Stands in for a Session: keeps the statement ``repository.candidates`` builds."""
 
@@ -1077,10 +1086,10 @@ class _CapturingSession:
         self.statement: Any = None
         self.params: dict[str, Any] | None = None
 
-    def execute(self, statement: Any, params: Any = None, *_: Any, **__: Any) -> list[Any]:
+    def execute(self, statement: Any, params: Any = None, *_: Any, **__: Any) -> _NoRows:
         self.statement = statement
         self.params = params
-        return []
+        return _NoRows()
 
     def compile(self, dialect: Any) -> tuple[str, dict[str, Any]]:
         """The captured statement as SQL text for ``dialect`` and its parameter values
@@ -1223,22 +1232,30 @@ class _CapturedError(Exception):
     """Raised inside a rolled-back unit of work once the inputs are captured."""
 
 
+#: What ``repository.explained_candidates`` takes beyond the ranking pre-filter's inputs.
+_EXPLAINED_ONLY = ("explained", "since", "limit")
+
+
 def service_inputs(db: Database, case_number: str, clock: FixedClock) -> PrefilterInputs:
-    """The inputs ``find_candidates`` really passes to ``repository.candidates`` (captured
-    in a unit of work that is rolled back, so no audit record stays)."""
+    """The inputs ``find_candidates`` really passes to its pre-filter,
+    ``repository.explained_candidates`` (captured in a unit of work that is rolled back,
+    so no audit record stays), less what only the explanations and track records take:
+    the bare statement is the ranking pre-filter of those inputs."""
     captured: dict[str, Any] = {}
-    original = matching_repository.candidates
+    original = matching_repository.explained_candidates
 
     def capture(_session: Any, **kwargs: Any) -> list[Any]:
         captured.update(kwargs)
         raise _CapturedError
 
-    matching_repository.candidates = capture  # type: ignore[assignment]
+    matching_repository.explained_candidates = capture  # type: ignore[assignment]
     try:
         with contextlib.suppress(_CapturedError), db.unit_of_work() as session:
             matching_service.find_candidates(session, bench_actor(), case_number, clock=clock)
     finally:
-        matching_repository.candidates = original  # type: ignore[assignment]
+        matching_repository.explained_candidates = original  # type: ignore[assignment]
+    for name in _EXPLAINED_ONLY:
+        captured.pop(name, None)
     return PrefilterInputs(**captured)
 
 
@@ -1361,9 +1378,12 @@ class WorkerState:
         unmeasured pass)."""
         targets = [
             (assignment, "case_for_matching", "read the case (+ audit)"),
-            (audit_service, "record", "  of which the audit insert"),
-            (matching_repository, "candidates", "pre-filter (SQL + rows)"),
-            (matching_repository, "track_records", "track records (SQL)"),
+            (audit_service, "record_many", "  of which the audit insert"),
+            (
+                matching_repository,
+                "explained_candidates",
+                "pre-filter, 20 others and track records (one statement + rows)",
+            ),
             (matching_rules, "rank", "rank (rules, no I/O)"),
         ]
         labels = [label for _, _, label in targets] + ["commit"]
@@ -1413,23 +1433,34 @@ class WorkerState:
         return {"all": mean_of(calls), "slowest": mean_of(slowest)}
 
     def explain(self, case_number: str) -> dict[str, Any]:
-        """EXPLAIN (ANALYZE, BUFFERS) of the pre-filter and of the track-record query."""
+        """EXPLAIN (ANALYZE, BUFFERS) of the bare pre-filter and of the statement
+        ``find_candidates`` sends for it (the same with 20 others and the track records)."""
         text, params = self.rendered[case_number]
         for _ in range(3):
             self.raw.execute(text, params).fetchall()
         plan = [r[0] for r in self.raw.execute(f"EXPLAIN (ANALYZE, BUFFERS) {text}", params)]
-        ids = [r[0] for r in self.raw.execute(text, params).fetchall()]
+        inputs = self.inputs[case_number].kwargs()
+        del inputs["eligible_only"]
         capture = _CapturingSession()
-        since = self.now - matching_repository.TRACK_RECORD_WINDOW
-        matching_repository.track_records(capture, ids, since=since)  # type: ignore[arg-type]
-        track_plan: list[str] = []
-        if capture.statement is not None:
-            track_text, track_params = capture.compile(self.sql.dialect)
-            track_plan = [
-                r[0]
-                for r in self.raw.execute(f"EXPLAIN (ANALYZE, BUFFERS) {track_text}", track_params)
-            ]
-        return {"case_number": case_number, "sql": text, "plan": plan, "track_plan": track_plan}
+        matching_repository.explained_candidates(
+            capture,  # type: ignore[arg-type]
+            **inputs,
+            explained=matching_service.EXPLAINED_EXCLUSIONS,
+            since=self.now - matching_repository.TRACK_RECORD_WINDOW,
+        )
+        service_text, service_params = capture.compile(self.sql.dialect)
+        for _ in range(3):
+            self.raw.execute(service_text, service_params).fetchall()
+        service_plan = [
+            r[0]
+            for r in self.raw.execute(f"EXPLAIN (ANALYZE, BUFFERS) {service_text}", service_params)
+        ]
+        return {
+            "case_number": case_number,
+            "sql": text,
+            "plan": plan,
+            "service_plan": service_plan,
+        }
 
 
 def _worker_main(pipe: Any, url: str, now: datetime) -> None:
@@ -1678,9 +1709,9 @@ class Report:
             out.append(
                 f"typical referral {explain['case_number']} ({explain.get('rows', '?')} rows): "
                 f"server-side planning {explain.get('planning', '?')} ms, execution "
-                f"{explain.get('execution', '?')} ms; track records of its candidates: execution "
-                f"{explain.get('track_execution', '?')} ms (EXPLAIN ANALYZE; --explain prints "
-                "the plans)"
+                f"{explain.get('execution', '?')} ms; the service's statement (the same, 20 "
+                f"others, track records): execution {explain.get('service_execution', '?')} "
+                "ms (EXPLAIN ANALYZE; --explain prints the plans)"
             )
         for group, title in (("all", "all calls"), ("slowest", "the slowest 1 %")):
             spent = self.breakdown.get(group)
@@ -1726,8 +1757,8 @@ class Report:
         if self.args.explain and explain:
             out += ["", "pre-filter SQL (as compiled by SQLAlchemy for psycopg):", explain["sql"]]
             out += ["", "EXPLAIN (ANALYZE, BUFFERS) of the pre-filter:", *explain["plan"]]
-            out += ["", "EXPLAIN (ANALYZE, BUFFERS) of the track records of those candidates:"]
-            out += explain["track_plan"]
+            out += ["", "EXPLAIN (ANALYZE, BUFFERS) of the statement find_candidates sends:"]
+            out += explain["service_plan"]
         return out
 
 
@@ -1897,7 +1928,7 @@ def measure(
         position = min(range(len(rows)), key=lambda i: abs(rows[i] - middle))
         explain = first.call("explain", sample[position])
         explain["rows"] = rows[position]
-        for key, plan in (("", explain["plan"]), ("track_", explain["track_plan"])):
+        for key, plan in (("", explain["plan"]), ("service_", explain["service_plan"])):
             for line in plan:
                 if line.startswith("Planning Time:"):
                     explain[f"{key}planning"] = line.split(":")[1].strip().removesuffix(" ms")

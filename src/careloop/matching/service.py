@@ -4,9 +4,9 @@ offer lapses, and mark the case unplaced when nobody is left."""
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from datetime import date, datetime, time
+from typing import TypedDict
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
@@ -62,10 +62,14 @@ def _match(
 ) -> tuple[rules.MatchResult, date]:
     """Rank the eligible providers; with ``explain``, also say why (up to
     EXPLAINED_EXCLUSIONS of) the area's other providers are left out."""
-    prefiltered = _prefilter(session, case, now, explain=explain)
-    records = repository.track_records(
-        session, prefiltered.eligible, since=now - repository.TRACK_RECORD_WINDOW
-    )
+    since = now - repository.TRACK_RECORD_WINDOW
+    if explain:
+        # The ranking query, the first of the area's other providers and the track
+        # records come in one statement (one round trip instead of three).
+        prefiltered, records = _prefilter_explained(session, case, now, since)
+    else:
+        prefiltered = _prefilter(session, case, now)
+        records = repository.track_records(session, prefiltered.eligible, since=since)
     return _rank(prefiltered, records, _weights(session)), prefiltered.service_date
 
 
@@ -78,39 +82,64 @@ class _Prefiltered:
     service_date: date
 
 
-def _prefilter(
-    session: Session, case: CaseForMatching, now: datetime, *, explain: bool
-) -> _Prefiltered:
+class _Inputs(TypedDict):
+    """What the pre-filter of a case is given."""
+
+    referral_id: int
+    payer_id: int | None
+    service_line: str
+    zip_code: str
+    state: str
+    county: str | None
+    service_date: date
+    day_starts_at: datetime
+    today: date
+
+
+def _inputs(case: CaseForMatching, now: datetime) -> _Inputs:
     today, day_start = _local_today(case, now)
-    service_date = max(case.requested_start or today, today)
-    query = functools.partial(
-        repository.candidates,
-        session,
+    return _Inputs(
         referral_id=case.id,
         payer_id=case.payer_id,
         service_line=case.service_line,
         zip_code=case.zip_code,
         state=case.state,
         county=case.county,
-        service_date=service_date,
+        service_date=max(case.requested_start or today, today),
         day_starts_at=day_start,
         today=today,
     )
-    rows = query(eligible_only=True)
-    if explain:
-        seen = {r.provider_id for r in rows}
-        rows += [
-            r
-            for r in query(eligible_only=False, limit=EXPLAINED_EXCLUSIONS + len(seen))
-            if r.provider_id not in seen
-        ][:EXPLAINED_EXCLUSIONS]
+
+
+def _prefiltered(
+    case: CaseForMatching, inputs: _Inputs, rows: list[repository.CandidateRow]
+) -> _Prefiltered:
     eligible = [r.provider_id for r in rows if r.checklist_complete and r.in_network]
-    return _Prefiltered(case, rows, eligible, today, service_date)
+    return _Prefiltered(case, rows, eligible, inputs["today"], inputs["service_date"])
+
+
+def _prefilter(session: Session, case: CaseForMatching, now: datetime) -> _Prefiltered:
+    """The providers the ranking looks at (those SQL finds eligible)."""
+    inputs = _inputs(case, now)
+    rows = repository.candidates(session, **inputs, eligible_only=True)
+    return _prefiltered(case, inputs, rows)
+
+
+def _prefilter_explained(
+    session: Session, case: CaseForMatching, now: datetime, since: datetime
+) -> tuple[_Prefiltered, dict[int, repository.TrackRecord]]:
+    """``_prefilter`` and the first EXPLAINED_EXCLUSIONS of the area's other providers,
+    with the track records of ``_prefiltered(...).eligible``, from one statement."""
+    inputs = _inputs(case, now)
+    rows, records = repository.explained_candidates(
+        session, **inputs, explained=EXPLAINED_EXCLUSIONS, since=since
+    )
+    return _prefiltered(case, inputs, rows), records
 
 
 def _rank(
     prefiltered: _Prefiltered,
-    records: dict[int, dict[str, int]],
+    records: dict[int, repository.TrackRecord],
     weights: rules.MatchingWeights,
 ) -> rules.MatchResult:
     case, today = prefiltered.case, prefiltered.today
@@ -124,7 +153,10 @@ def _rank(
         categories=case.categories,
         member_language=case.member_language,
     )
-    facts = [_facts(row, records.get(row.provider_id, {}), today) for row in prefiltered.rows]
+    facts = [
+        _facts(row, records.get(row.provider_id, repository.NO_RECORD), today)
+        for row in prefiltered.rows
+    ]
     return rules.rank(needs, facts, weights)
 
 
@@ -137,7 +169,7 @@ def _weights(session: Session) -> rules.MatchingWeights:
 
 
 def _facts(
-    row: repository.CandidateRow, record: dict[str, int], today: date
+    row: repository.CandidateRow, record: repository.TrackRecord, today: date
 ) -> rules.CandidateFacts:
     lapsed = row.offerable_until is not None and today >= row.offerable_until
     reason = None
@@ -145,9 +177,6 @@ def _facts(
         reason = "onboarding checklist incomplete"
     elif lapsed:
         reason = f"a required credential lapsed on {row.offerable_until:%Y-%m-%d}"
-    accepted = record.get(repository.ACCEPTED, 0)
-    answered = accepted + sum(record.get(t, 0) for t in repository.NOT_ACCEPTED)
-    on_time = record.get(repository.ON_TIME, 0)
     return rules.CandidateFacts(
         provider_id=row.provider_id,
         name=row.name,
@@ -160,11 +189,8 @@ def _facts(
         categories_offered=row.categories,
         daily_capacity=row.daily_capacity,
         used_today=min(row.used_today, row.daily_capacity),
-        on_time=rules.Rate(
-            on_time,
-            on_time + record.get(repository.LATE, 0) + record.get(repository.MISSED, 0),
-        ),
-        acceptance=rules.Rate(accepted, answered),
+        on_time=rules.Rate(record.on_time, record.on_time + record.late_or_missed),
+        acceptance=rules.Rate(record.accepted, record.accepted + record.not_accepted),
         languages=row.languages,
         already_offered=row.already_offered,
     )
@@ -212,7 +238,7 @@ def rank_batch(
     require(actor, "offer:manage")
     now = clock.now()
     cases = assignment.cases_for_matching(session, actor, case_numbers, clock=clock)
-    prefiltered = [_prefilter(session, case, now, explain=False) for case in cases]
+    prefiltered = [_prefilter(session, case, now) for case in cases]
     needed = sorted({pid for p in prefiltered for pid in p.eligible})
     records = repository.track_records(session, needed, since=now - repository.TRACK_RECORD_WINDOW)
     weights = _weights(session)

@@ -55,9 +55,12 @@ class CaseForMatching:
 def case_for_matching(
     session: Session, actor: Actor, case_number: str, *, clock: Clock, for_update: bool = False
 ) -> CaseForMatching:
-    """The case as matching sees it; not visible to the actor means not found."""
-    getter = repository.get_for_update if for_update else repository.get_visible
-    referral = getter(session, actor, case_number)
+    """The case as matching sees it; not visible to the actor means not found. Read with
+    its items and payer in one statement (ranking one referral sends few); ``for_update``
+    locks the case first, as an offer is about to move it."""
+    if not for_update:
+        return cases_for_matching(session, actor, [case_number], clock=clock)[0]
+    referral = repository.get_for_update(session, actor, case_number)
     if referral is None:
         raise ReferralNotFoundError(f"There is no referral {case_number} that you can see.")
     audit.record(
@@ -74,29 +77,22 @@ def case_for_matching(
 def cases_for_matching(
     session: Session, actor: Actor, case_numbers: Sequence[str], *, clock: Clock
 ) -> list[CaseForMatching]:
-    """``case_for_matching`` for many cases with a handful of statements in all (the
-    cases, their items, their payers, one audit insert), in the order given; a case the
-    actor may not see is not found, as for one."""
-    found = repository.get_visible_many(session, actor, set(case_numbers))
+    """``case_for_matching`` for many cases with two statements in all (the cases with
+    their items and payers, one audit insert), in the order given; a case the actor may
+    not see is not found, as for one."""
+    found = repository.matching_cases(session, actor, set(case_numbers))
     for case_number in case_numbers:
         if case_number not in found:
             raise ReferralNotFoundError(f"There is no referral {case_number} that you can see.")
-    referrals = [found[c] for c in case_numbers]
+    cases = [found[c] for c in case_numbers]
     audit.record_many(
         session,
         actor,
         "referral.match",
-        [(r.case_number, r.id, None) for r in referrals],
+        [(case.case_number, case.id, None) for case, _ in cases],
         clock=clock,
     )
-    items = repository.items_of_many(session, {r.id for r in referrals})
-    payers = repository.payer_names(
-        session, [r.payer_id for r in referrals if r.payer_id is not None]
-    )
-    return [
-        _case_of(r, items[r.id], payers.get(r.payer_id) if r.payer_id is not None else None)
-        for r in referrals
-    ]
+    return [_case_of(case, items, case.payer_name) for case, items in cases]
 
 
 def case_by_id(session: Session, referral_id: int, *, lock: bool = False) -> CaseForMatching:
@@ -119,7 +115,9 @@ def _facts(session: Session, referral: Referral) -> CaseForMatching:
 
 
 def _case_of(
-    referral: Referral, items: Sequence[ReferralItem], payer_name: str | None
+    referral: Referral | repository.MatchingCaseRow,
+    items: Sequence[ReferralItem | repository.MatchingItemRow],
+    payer_name: str | None,
 ) -> CaseForMatching:
     klass = ServiceClass(referral.service_class)
     line = moves.LINE_OF_CLASS[klass]

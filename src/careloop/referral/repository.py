@@ -40,7 +40,7 @@ from careloop.identity.models import SkillKind, User, UserSkill
 from careloop.identity.rules import CaseNeeds
 from careloop.network.models import Provider
 from careloop.payer.models import Payer
-from careloop.referral.enums import OPEN_STATUSES, ReferralStatus
+from careloop.referral.enums import OPEN_STATUSES, ReferralStatus, Urgency
 from careloop.referral.models import (
     DuplicateKeyLock,
     IdempotencyKey,
@@ -86,12 +86,75 @@ def get_visible(session: Session, actor: Actor, case_number: str) -> Referral | 
     return session.scalars(visible_to(actor).where(Referral.case_number == case_number)).first()
 
 
-def get_visible_many(
+class MatchingCaseRow(NamedTuple):
+    """What matching reads of a case, with its payer's name."""
+
+    id: int
+    case_number: str
+    status: ReferralStatus
+    payer_id: int | None
+    address_zip: str | None
+    address_state: str | None
+    address_city: str | None
+    time_zone: str
+    service_class: str
+    member_language: str | None
+    requested_start: date | None
+    discharge_at: datetime | None
+    urgency: Urgency
+    payer_name: str | None
+
+
+class MatchingItemRow(NamedTuple):
+    """What matching reads of an item of the case."""
+
+    code: str
+    code_system: str
+    quantity: int
+    frequency: str | None
+    rental: bool | None
+    description: str | None
+
+
+# The columns of the rows above (each field names its column; the payer's name comes last).
+_MATCHING_CASE_COLUMNS = [getattr(Referral, f) for f in MatchingCaseRow._fields[:-1]] + [Payer.name]
+_MATCHING_ITEM_COLUMNS = [getattr(ReferralItem, f) for f in MatchingItemRow._fields]
+_SPLIT = len(_MATCHING_CASE_COLUMNS)
+
+
+@functools.lru_cache(maxsize=1024)
+def _matching_statement(
+    role: Role, organization_id: int | None, user_id: int | None
+) -> Select[*tuple[Any, ...]]:
+    """The statement of ``matching_cases`` for what ``visible_to`` looks at of an actor,
+    built once (building it cost as much as running it)."""
+    who = Actor(user_id=user_id, role=role, organization_id=organization_id, display_name="")
+    return (
+        visible_to(who)
+        .with_only_columns(*_MATCHING_CASE_COLUMNS, *_MATCHING_ITEM_COLUMNS)
+        .select_from(Referral)
+        .outerjoin(Payer, Payer.id == Referral.payer_id)
+        .outerjoin(ReferralItem, ReferralItem.referral_id == Referral.id)
+        .where(Referral.case_number.in_(bindparam("case_numbers", expanding=True)))
+        .order_by(Referral.id, ReferralItem.line)
+    )
+
+
+def matching_cases(
     session: Session, actor: Actor, case_numbers: Collection[str]
-) -> dict[str, Referral]:
-    """The cases the actor may see among ``case_numbers``, by case number, in one query."""
-    stmt = visible_to(actor).where(Referral.case_number.in_(list(case_numbers)))
-    return {r.case_number: r for r in session.scalars(stmt)}
+) -> dict[str, tuple[MatchingCaseRow, list[MatchingItemRow]]]:
+    """The cases the actor may see among ``case_numbers`` as matching reads them, with
+    their payer's name and their items in line order, by case number, in one statement
+    (one row per item; a case without items comes once, its item columns empty)."""
+    stmt = _matching_statement(actor.role, actor.organization_id, actor.user_id)
+    out: dict[str, tuple[MatchingCaseRow, list[MatchingItemRow]]] = {}
+    for row in session.execute(stmt, {"case_numbers": list(case_numbers)}):
+        found = out.get(row[1])
+        if found is None:
+            found = out[row[1]] = (MatchingCaseRow._make(row[:_SPLIT]), [])
+        if row[_SPLIT] is not None:  # an item's code is never empty
+            found[1].append(MatchingItemRow._make(row[_SPLIT:]))
+    return out
 
 
 def exists(session: Session, case_number: str) -> int | None:
@@ -146,17 +209,6 @@ def lock_due_cases(session: Session, referral_ids: Collection[int]) -> dict[int,
 def items_of(session: Session, referral_id: int) -> list[ReferralItem]:
     stmt = select(ReferralItem).where(ReferralItem.referral_id == referral_id)
     return list(session.scalars(stmt.order_by(ReferralItem.line)))
-
-
-def items_of_many(session: Session, referral_ids: Collection[int]) -> dict[int, list[ReferralItem]]:
-    """The items of many cases in one query, by referral id, each list in line order."""
-    out: dict[int, list[ReferralItem]] = {rid: [] for rid in referral_ids}
-    if not out:
-        return out
-    stmt = select(ReferralItem).where(ReferralItem.referral_id.in_(list(out)))
-    for item in session.scalars(stmt.order_by(ReferralItem.referral_id, ReferralItem.line)):
-        out[item.referral_id].append(item)
-    return out
 
 
 def payer_name(session: Session, payer_id: int | None) -> tuple[str | None, str | None]:

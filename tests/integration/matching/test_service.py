@@ -16,7 +16,7 @@ from careloop.core.actor import Role
 from careloop.core.clock import FixedClock
 from careloop.core.errors import ForbiddenError
 from careloop.db.session import Database
-from careloop.matching import service
+from careloop.matching import repository, service
 from careloop.matching.errors import (
     NoteRequiredError,
     OfferClosedError,
@@ -25,6 +25,7 @@ from careloop.matching.errors import (
 )
 from careloop.matching.models import DeclineReason, Offer, OfferStatus
 from careloop.matching.schemas import DeclineIn, OfferCreate, WithdrawIn
+from careloop.referral import assignment
 from careloop.referral import service as referral_service
 from careloop.referral.enums import ReferralStatus
 from careloop.referral.errors import ReferralNotFoundError
@@ -523,3 +524,58 @@ def test_batch_gives_what_each_ranking_gives_and_audits_every_case(world: World)
         service.rank_batch(
             world.session, world.manager, [*cases, "CL-2026-999999"], clock=world.clock
         )
+
+
+def test_one_statement_gives_what_the_ranking_explanation_and_track_record_queries_give(
+    world: World,
+) -> None:
+    """``explained_candidates`` against the three queries it replaces: the ranking query,
+    the area's providers past the ranked ones (as many more as were ranked, less those),
+    and the track records of those in network with a complete checklist; with caps that
+    cut the ranked ones short, so that the others may hold eligible providers too."""
+    made = {}
+    for index in range(3):
+        eligible = world.provider(f"Eligible {index}", capacity=20)
+        made[eligible.id] = eligible
+        world.provider(f"Liberty Only {index}", payers=["LIBERTY"])
+        world.provider(f"Visits Only {index}", service_line="home_health", categories=["nursing"])
+    # A track record: offers answered by eligible providers, accepted and declined.
+    for index in range(3):
+        offer = service.offer_referral(
+            world.session,
+            world.manager,
+            world.case(member__first_name=f"T{index}"),
+            OfferCreate(),
+            clock=world.clock,
+        )
+        staff = made[offer.provider_id].staff
+        if index % 2:
+            service.accept_offer(world.session, staff, offer.id, clock=world.clock)
+        else:
+            body = DeclineIn(reason=DeclineReason.no_capacity)
+            service.decline_offer(world.session, staff, offer.id, body, clock=world.clock)
+    number = world.case()
+    case = assignment.case_for_matching(world.session, world.manager, number, clock=world.clock)
+    now = world.clock.now()
+    inputs = service._inputs(case, now)
+    since = now - repository.TRACK_RECORD_WINDOW
+    for limit, explained in ((500, 20), (2, 20), (1, 2), (3, 0), (0, 4), (2, 1)):
+        ranked = repository.candidates(world.session, **inputs, eligible_only=True, limit=limit)
+        seen = {r.provider_id for r in ranked}
+        area = repository.candidates(
+            world.session, **inputs, eligible_only=False, limit=explained + len(seen)
+        )
+        expected = ranked + [r for r in area if r.provider_id not in seen][:explained]
+        needed = [r.provider_id for r in expected if r.checklist_complete and r.in_network]
+        records = repository.track_records(world.session, needed, since=since)
+        rows, found = repository.explained_candidates(
+            world.session, **inputs, explained=explained, since=since, limit=limit
+        )
+        by_id = sorted(expected, key=lambda r: r.provider_id)
+        assert sorted(rows, key=lambda r: r.provider_id) == by_id, (limit, explained)
+        assert found == records, (limit, explained)
+    rows, found = repository.explained_candidates(
+        world.session, **inputs, explained=20, since=since
+    )
+    assert len(rows) == 9
+    assert sum(sum(record) for record in found.values()) == 3  # the answers above
