@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from careloop.core.errors import DomainError
+from careloop.db.base import table_of
 from careloop.referral import repository
 from careloop.referral.errors import IdempotencyKeyInFlightError, IdempotencyKeyReusedError
 from careloop.referral.models import IdempotencyKey
@@ -112,13 +115,12 @@ def claim_many(
     if not claims:
         return []
     existing: dict[tuple[int, str], IdempotencyKey | NewKey] = {
-        (row.actor_user_id, row.key): row
-        for row in repository.idempotency_keys(session, [(u, k) for u, k, _ in claims])
+        (row.actor_user_id, row.key): row for row in _held(session, [(u, k) for u, k, _ in claims])
     }
     expired = [row for row in existing.values() if row.created_at < now - ttl]
     if expired:  # the old rows go before their keys are claimed again
         pairs = [(row.actor_user_id, row.key) for row in expired]
-        repository.delete_idempotency_keys(session, pairs)
+        _delete(session, pairs)
         for pair in pairs:
             del existing[pair]
     out: list[Claim] = []
@@ -137,7 +139,7 @@ def claim_many(
                 out.append(Claim(replay=_replay(held, fingerprint)))
             except DomainError as exc:
                 out.append(Claim(refused=exc))
-    repository.insert_idempotency_keys(
+    _insert(
         session,
         [
             {
@@ -154,7 +156,7 @@ def claim_many(
 
 def answer_many(session: Session, keys: list[NewKey]) -> None:
     """Keep each claimed key's answer (one statement): a retry replays it."""
-    repository.answer_idempotency_keys(
+    _answer(
         session,
         [
             {
@@ -184,3 +186,52 @@ def _replay(existing: IdempotencyKey | NewKey, fingerprint: str) -> Submission:
 
 def _json_field(body: str, name: str) -> Any:
     return json.loads(body)[name]
+
+
+# ---- the keys of a group: one statement each (the referral domain owns the table) ----
+
+_KEYS = table_of(IdempotencyKey)
+
+
+def _held(session: Session, pairs: Sequence[tuple[int, str]]) -> list[IdempotencyKey]:
+    """The keys of these (user id, key) pairs that exist, with one query."""
+    if not pairs:
+        return []
+    users = sorted({user for user, _ in pairs})
+    keys = sorted({key for _, key in pairs})
+    stmt = select(IdempotencyKey).where(
+        IdempotencyKey.actor_user_id.in_(users), IdempotencyKey.key.in_(keys)
+    )
+    wanted = set(pairs)
+    return [row for row in session.scalars(stmt) if (row.actor_user_id, row.key) in wanted]
+
+
+def _insert(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Claim keys (one executemany); a key already held fails its unique constraint."""
+    if rows:
+        session.connection().execute(insert(_KEYS), rows)
+
+
+def _delete(session: Session, pairs: Sequence[tuple[int, str]]) -> None:
+    """Forget expired keys (user id, key) so that they may be claimed again."""
+    stmt = delete(_KEYS).where(
+        _KEYS.c.actor_user_id == bindparam("user"), _KEYS.c.key == bindparam("claimed")
+    )
+    session.flush()
+    session.connection().execute(stmt, [{"user": u, "claimed": k} for u, k in pairs])
+
+
+def _answer(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Keep the answers of claimed keys (one executemany over ``user`` and ``claimed``)."""
+    if not rows:
+        return
+    stmt = (
+        update(_KEYS)
+        .where(_KEYS.c.actor_user_id == bindparam("user"), _KEYS.c.key == bindparam("claimed"))
+        .values(
+            referral_id=bindparam("referral_id"),
+            status_code=bindparam("status_code"),
+            response_body=bindparam("response_body"),
+        )
+    )
+    session.connection().execute(stmt, rows)

@@ -16,7 +16,6 @@ from sqlalchemy import (
     any_,
     bindparam,
     case,
-    delete,
     false,
     func,
     insert,
@@ -645,7 +644,6 @@ def member_link(session: Session, user_id: int, referral_id: int) -> MemberLink 
 # Core statements on the tables (not the ORM bulk path): one INSERT per table per case.
 _REFERRALS = table_of(Referral)
 _ITEMS = table_of(ReferralItem)
-_KEYS = table_of(IdempotencyKey)
 _EVENTS = table_of(ReferralEvent)
 # Built once: every intake runs both.
 _LOCKS = table_of(DuplicateKeyLock)
@@ -727,50 +725,6 @@ def idempotency_key(session: Session, actor_user_id: int, key: str) -> Idempoten
         IdempotencyKey.actor_user_id == actor_user_id, IdempotencyKey.key == key
     )
     return session.scalars(stmt).first()
-
-
-def idempotency_keys(session: Session, pairs: Sequence[tuple[int, str]]) -> list[IdempotencyKey]:
-    """The keys of these (user id, key) pairs that exist, with one query."""
-    if not pairs:
-        return []
-    users = sorted({user for user, _ in pairs})
-    keys = sorted({key for _, key in pairs})
-    stmt = select(IdempotencyKey).where(
-        IdempotencyKey.actor_user_id.in_(users), IdempotencyKey.key.in_(keys)
-    )
-    wanted = set(pairs)
-    return [row for row in session.scalars(stmt) if (row.actor_user_id, row.key) in wanted]
-
-
-def insert_idempotency_keys(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Claim keys (one executemany); a key already held fails its unique constraint."""
-    if rows:
-        session.connection().execute(insert(_KEYS), rows)
-
-
-def delete_idempotency_keys(session: Session, pairs: Sequence[tuple[int, str]]) -> None:
-    """Forget expired keys (user id, key) so that they may be claimed again."""
-    stmt = delete(_KEYS).where(
-        _KEYS.c.actor_user_id == bindparam("user"), _KEYS.c.key == bindparam("claimed")
-    )
-    session.flush()
-    session.connection().execute(stmt, [{"user": u, "claimed": k} for u, k in pairs])
-
-
-def answer_idempotency_keys(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Keep the answers of claimed keys (one executemany over ``user`` and ``claimed``)."""
-    if not rows:
-        return
-    stmt = (
-        update(_KEYS)
-        .where(_KEYS.c.actor_user_id == bindparam("user"), _KEYS.c.key == bindparam("claimed"))
-        .values(
-            referral_id=bindparam("referral_id"),
-            status_code=bindparam("status_code"),
-            response_body=bindparam("response_body"),
-        )
-    )
-    session.connection().execute(stmt, rows)
 
 
 def open_cases_for_hospital(
