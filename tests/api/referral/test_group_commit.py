@@ -293,7 +293,7 @@ def test_a_group_is_a_fixed_number_of_statements(
 def test_those_waiting_form_the_next_group_and_a_failed_group_is_retried_one_by_one(
     committed_database: Database,
 ) -> None:
-    """One group at a time (the default): the first request leads a group of one; the four that
+    """One group at a time: the first request leads a group of one; the four that
     arrive while it is stored are the next group. That group fails (one of them cannot
     be stored), so each is stored alone: only that one gets the error."""
     groups: list[list[str]] = []
@@ -348,28 +348,38 @@ def test_those_waiting_form_the_next_group_and_a_failed_group_is_retried_one_by_
 
 
 @pytest.mark.slow
-def test_a_second_group_is_stored_while_the_first_waits(committed_database: Database) -> None:
-    """Two groups at once (``leaders=2``): the first is still open when the second, led
-    by a request that came later, is stored and answered; then the first finishes."""
-    second_done = threading.Event()
-    order: list[str] = []
+def test_many_threads_each_get_their_own_answer_and_none_is_left_waiting(
+    committed_database: Database,
+) -> None:
+    """Sixteen threads submitting fifty jobs each: every job is answered with its own
+    answer, no group is larger than the limit, every job is in exactly one group, and
+    every thread ends (a lost hand-off of the lead would leave them waiting)."""
+    sizes: list[int] = []
+    seen: list[int] = []
 
-    def many(_session: Session, jobs: Sequence[str]) -> list[str | DomainError]:
-        # No statement: SQLite would make the second writer wait for the first.
-        if jobs == ["first"]:
-            assert second_done.wait(10), "the second group never ran beside the first"
-        order.append(",".join(jobs))
-        return list(jobs)
+    def many(_session: Session, jobs: Sequence[int]) -> list[int | DomainError]:
+        sizes.append(len(jobs))
+        seen.extend(jobs)
+        return [job * 2 for job in jobs]
 
-    group: GroupCommit[str, str] = GroupCommit(committed_database, many, lambda s, j: j, leaders=2)
-    first = threading.Thread(target=group.run, args=("first",))
-    first.start()
-    while not group._leading:  # the first group is open
-        threading.Event().wait(0.01)
-    assert group.run("second") == "second"
-    second_done.set()
-    first.join(10)
-    assert order == ["second", "first"]
+    group: GroupCommit[int, int] = GroupCommit(committed_database, many, lambda s, j: j, limit=5)
+    wrong: list[tuple[int, int]] = []
+
+    def submit(first: int) -> None:
+        for job in range(first, first + 50):
+            answer = group.run(job)
+            if answer != job * 2:
+                wrong.append((job, answer))
+
+    threads = [threading.Thread(target=submit, args=(1000 * t,)) for t in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not any(thread.is_alive() for thread in threads)
+    assert wrong == []
+    assert sorted(seen) == sorted(1000 * t + n for t in range(16) for n in range(50))
+    assert max(sizes) <= 5
 
 
 def test_a_refused_submission_is_answered_alone(
