@@ -85,16 +85,24 @@ class GroupCommit(Generic[J, R]):
             slot.wake.wait()  # answered, or handed the lead
             if slot.done:
                 return slot.answer()
-        while not slot.done:
+        try:
+            while not slot.done:
+                with self._lock:
+                    group = self._waiting[: self.limit]
+                    del self._waiting[: self.limit]
+                try:
+                    self._store(group)
+                except BaseException as exc:  # the thread itself is stopped
+                    for other in group:
+                        if not other.done:
+                            self._settle(other, exc)
+                    raise
+        finally:
             with self._lock:
-                group = self._waiting[: self.limit]
-                del self._waiting[: self.limit]
-            self._store(group)
-        with self._lock:
-            if self._waiting:
-                self._waiting[0].wake.set()  # it leads the next group
-            else:
-                self._leading = False
+                if self._waiting:
+                    self._waiting[0].wake.set()  # it leads the next group
+                else:
+                    self._leading = False
         return slot.answer()
 
     def _store(self, group: list[_Slot[J, R]]) -> None:

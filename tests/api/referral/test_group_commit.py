@@ -382,6 +382,24 @@ def test_many_threads_each_get_their_own_answer_and_none_is_left_waiting(
     assert max(sizes) <= 5
 
 
+def test_a_leader_stopped_mid_group_leaves_nobody_waiting(committed_database: Database) -> None:
+    """Something that stops the leading thread itself (not an error of the group) is
+    every waiting request's answer, and the next request still gets a group."""
+
+    class Stopped(BaseException):
+        pass
+
+    def many(_session: Session, jobs: Sequence[int]) -> list[int | DomainError]:
+        if 13 in jobs:
+            raise Stopped
+        return list(jobs)
+
+    group: GroupCommit[int, int] = GroupCommit(committed_database, many, lambda s, j: j)
+    with pytest.raises(Stopped):
+        group.run(13)
+    assert group.run(7) == 7
+
+
 def test_a_refused_submission_is_answered_alone(
     committed_database: Database,
 ) -> None:
