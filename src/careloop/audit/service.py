@@ -43,21 +43,13 @@ def record_many(
 ) -> None:
     """Append one audit record per (case number, referral id, detail) with one
     statement: the same action by the same actor on many cases (a worker's batch)."""
-    if not cases:
-        return
-    rows = [
-        record_values(
-            actor,
-            action,
-            outcome,
-            clock,
-            case_number=case_number,
-            referral_id=referral_id,
-            detail=detail,
-        )
-        for case_number, referral_id, detail in cases
-    ]
-    repository.insert_many(session, rows)
+    record_each(
+        session,
+        action,
+        [(actor, case_number, referral_id, detail) for case_number, referral_id, detail in cases],
+        clock=clock,
+        outcome=outcome,
+    )
 
 
 def record_each(
