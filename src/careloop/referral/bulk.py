@@ -32,7 +32,6 @@ from careloop.referral import (
     clocks,
     idempotency,
     moves,
-    presenters,
     repository,
     rules,
 )
@@ -45,6 +44,7 @@ from careloop.referral.service import (
     _item_rows,
     _received_events,
     _referral_values,
+    submitted_body,
 )
 from careloop.sla import service as sla
 
@@ -207,16 +207,13 @@ def submit_many(
         session, [(requests[i].actor, requests[i].draft) for i in storing], clock=clock
     )
     for i, case in zip(storing, stored, strict=True):
-        actor, payer = requests[i].actor, case.result.payer
-        read = presenters.to_read(
+        body = submitted_body(
+            requests[i].actor,
             Referral(id=case.referral_id, **case.values),
             [ReferralItem(**row) for row in case.items],
-            payer_code=payer.code if payer else None,
-            payer_name=payer.name if payer else None,
-            assignee=case.chosen.read() if case.chosen else None,
-            name_related_cases=repository.sees_every_case(actor),
+            case.result.payer,
+            case.chosen,
         )
-        body = read.model_dump_json()
         if i in claims and (key := claims[i].new) is not None:
             key.answer(case.referral_id, body)
         outcomes[i] = Submission(body=body, case_number=case.case_number, replayed=False)

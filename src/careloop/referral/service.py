@@ -174,16 +174,7 @@ def submit_referral(
     referral, items, chosen = _store(session, actor, result, now=now)
     moves.status_changed(session, referral, clock=clock, new=True)
     referral_id, case_number = referral.id, referral.case_number
-    payer = result.payer
-    read = presenters.to_read(
-        referral,
-        items,
-        payer_code=payer.code if payer else None,
-        payer_name=payer.name if payer else None,
-        assignee=chosen.read() if chosen else None,
-        name_related_cases=repository.sees_every_case(actor),
-    )
-    body = read.model_dump_json()
+    body = submitted_body(actor, referral, items, result.payer, chosen)
     if key_row is not None:
         key_row.referral_id = referral_id
         key_row.status_code = 201
@@ -198,6 +189,27 @@ def submit_referral(
         detail={"status": result.status.value, "findings": len(result.findings)},
     )
     return Submission(body=body, case_number=case_number, replayed=False)
+
+
+def submitted_body(
+    actor: Actor,
+    referral: Referral,
+    items: list[ReferralItem],
+    payer: payer_service.ResolvedPayer | None,
+    chosen: caseload.Chosen | None,
+) -> str:
+    """The JSON a submission is answered with (and an Idempotency-Key replays): the case
+    as just written, its case manager, and possible duplicates named only to those who
+    may read every case."""
+    read = presenters.to_read(
+        referral,
+        items,
+        payer_code=payer.code if payer else None,
+        payer_name=payer.name if payer else None,
+        assignee=chosen.read() if chosen else None,
+        name_related_cases=repository.sees_every_case(actor),
+    )
+    return read.model_dump_json()
 
 
 def _store(

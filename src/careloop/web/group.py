@@ -131,17 +131,8 @@ class GroupCommit(Generic[J, R]):
         return self.run_one(session, job)
 
     def _in_transaction(self, work: Callable[[Session], T]) -> T:
-        session = self.database.session()
-        try:
-            result = work(session)
-            session.commit()
-            return result
-        except BaseException:
-            session.rollback()
-            self.database.run_after_rollback(session)
-            raise
-        finally:
-            session.close()
+        with self.database.unit_of_work() as session:
+            return work(session)
 
     @staticmethod
     def _settle(slot: _Slot[J, R], answer: object) -> None:

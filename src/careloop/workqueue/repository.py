@@ -661,12 +661,14 @@ def fold_counts(session: Session, *, limit: int = 1000) -> int:
     if not rows:
         return 0
     connection = session.connection()
-    for team, level, slot, _ in rows:
-        connection.execute(
-            delete(_COUNTS).where(
-                _COUNTS.c.team == team, _COUNTS.c.level == level, _COUNTS.c.slot == slot
-            )
-        )
+    connection.execute(
+        delete(_COUNTS).where(
+            _COUNTS.c.team == bindparam("f_team"),
+            _COUNTS.c.level == bindparam("f_level"),
+            _COUNTS.c.slot == bindparam("f_slot"),
+        ),
+        [{"f_team": team, "f_level": level, "f_slot": slot} for team, level, slot, _ in rows],
+    )
     totals: Counter[tuple[str, int]] = Counter()
     for team, level, _, n in rows:
         totals[(str(team), int(level))] += int(n)

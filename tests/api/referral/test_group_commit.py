@@ -13,6 +13,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, select, text
@@ -30,9 +32,11 @@ from careloop.referral.models import Referral, ReferralEvent
 from careloop.sla.models import Clock as SlaClock
 from careloop.web.group import GroupCommit
 from careloop.workqueue.models import WorkItem
+from tests.api.conftest import Tokens
+from tests.factories.fhir import referral_bundle as fhir_bundle
 from tests.factories.identity import make_user
 from tests.factories.names import names
-from tests.factories.referral import make_payer, referral_draft
+from tests.factories.referral import make_payer, referral_draft, referral_payload
 from tests.portal.test_queries import counting
 
 CASE_NUMBER = re.compile(r"CL-\d{4}-\d+")
@@ -258,6 +262,44 @@ def test_idempotency_keys_in_a_group(
     assert isinstance(unkeyed, Submission) and unkeyed.case_number != new.case_number
     # A retry, a double click and a refusal store nothing: three cases in all.
     assert session.scalar(select(text("count(*)")).select_from(Referral)) == 3
+
+
+def test_the_json_api_and_fhir_submit_through_the_intake_group(
+    app: FastAPI, client: TestClient, tokens: Tokens, clock: FixedClock
+) -> None:
+    """Both intake routes hand their referral to the group commit (and a retry with the
+    same key is answered from it too)."""
+    intake: GroupCommit[bulk.SubmitRequest, Submission] = app.state.intake
+    seen: list[bulk.SubmitRequest] = []
+    stored = intake.run_many
+
+    def recording(
+        session: Session, jobs: Sequence[bulk.SubmitRequest]
+    ) -> Sequence[Submission | DomainError]:
+        seen.extend(jobs)
+        return stored(session, jobs)
+
+    intake.run_many = recording
+    headers = {"content-type": "application/json", **Tokens.header(tokens.intake)}
+    body = json.dumps(referral_payload(clock.now(), member__last_name="Łukasiewicz"))
+    for _ in range(2):
+        answer = client.post(
+            "/api/v1/referrals", content=body, headers={**headers, "Idempotency-Key": "K-1"}
+        )
+        assert answer.status_code == 201, answer.text
+    bundle = fhir_bundle(clock.now(), last_name="Οικονόμου")
+    answer = client.post(
+        "/fhir",
+        content=json.dumps(bundle),
+        headers={**headers, "content-type": "application/fhir+json"},
+    )
+    assert answer.status_code == 200, answer.text
+    assert [job.idempotency_key for job in seen] == ["K-1", "K-1", None]
+    assert [job.draft.member.last_name for job in seen] == [
+        "Łukasiewicz",
+        "Łukasiewicz",
+        "Οικονόμου",
+    ]
 
 
 def test_a_group_is_a_fixed_number_of_statements(
