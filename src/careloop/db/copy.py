@@ -1,8 +1,12 @@
-"""Many rows into one table at once: PostgreSQL's COPY behind a small adapter, plain
-executemany on SQLite (and for a handful of rows, where an INSERT costs no more).
+"""Many rows into one table at once, the same call on both databases: on PostgreSQL,
+COPY for many rows and one prepared ``INSERT ... SELECT FROM json_to_recordset`` for a
+few; on SQLite (in process, no round trips), a plain executemany.
 
 A bulk intake writes thousands of rows per table per transaction; COPY takes them in one
-round trip without building a statement of thousands of placeholders. The rows are the
+round trip without building a statement of thousands of placeholders. A group of API
+submissions writes a handful per table: one JSON value through a statement PostgreSQL
+has prepared costs a fifth of the client CPU of an executemany (a message per row, a
+parameter per column) and two thirds of the server's (bench/intake.py). The rows are the
 same column dicts an ``insert(table)`` executemany takes; a column left out gets its
 scalar Python default (``default=1``, ``default=list``), or the database's own (ids).
 """
@@ -11,11 +15,16 @@ from __future__ import annotations
 
 import functools
 import operator
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
+import orjson
 from psycopg import sql
-from sqlalchemy import JSON, Column, Insert, Table, insert
+from sqlalchemy import JSON, Column, Connection, Insert, Table, insert
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from careloop.db.session import json_dumps
@@ -36,50 +45,127 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
     if not rows:
         return
     connection = session.connection()
-    if connection.dialect.name != "postgresql" or len(rows) < COPY_FROM:
+    if connection.dialect.name != "postgresql":
         connection.execute(_insert(table), list(rows))
-        return
-    given = rows[0].keys()
-    columns: list[Column[Any]] = []
+    elif len(rows) < COPY_FROM:
+        _insert_json(connection, table, rows, returning=None)
+    else:
+        _copy(connection, table, rows)
+
+
+def insert_returning(
+    session: Session, table: Table, rows: Sequence[dict[str, Any]], key: str
+) -> dict[Any, int]:
+    """Insert ``rows`` and answer the ``id`` each got, by its value of ``key`` (a column
+    unique among the rows, such as a case number)."""
+    if not rows:
+        return {}
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        return dict(_insert_json(connection, table, rows, returning=key))
+    stmt = insert(table).returning(table.c[key], table.c.id, sort_by_parameter_order=True)
+    return {k: int(i) for k, i in connection.execute(stmt, list(rows))}
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """How rows with a given set of keys go into a table: the columns given, then the
+    ones filled with their Python default (``default=1``, ``default=list``)."""
+
+    present: tuple[str, ...]
+    filled: tuple[str, ...]
+    tail: tuple[Any, ...]
+    json_columns: frozenset[str]
+
+
+@functools.cache
+def _plan(table: Table, given: frozenset[str]) -> _Plan:
+    present: list[str] = []
     fill: dict[str, Any] = {}
     for column in table.columns:
         default: Any = column.default
         if column.name in given:
-            columns.append(column)
+            present.append(column.name)
         elif default is not None and default.is_scalar:
-            columns.append(column)
             fill[column.name] = default.arg
         elif default is not None and default.is_callable:
             arg = getattr(default.arg, "__wrapped__", None)
-            if arg in (list, dict):
-                columns.append(column)
-                fill[column.name] = arg()
-            else:
+            if arg not in (list, dict):
                 raise ValueError(f"{table.name}.{column.name}: give it in every row")
-    # The columns given come first, the filled ones after (COPY takes any order): each
-    # row is then one tuple from ``itemgetter`` and the same tail of defaults.
-    present = [column.name for column in columns if column.name in given]
-    filled = list(fill)
-    tail = _with_json(
-        tuple(fill[name] for name in filled),
-        [i for i, name in enumerate(filled) if _is_json(table.columns[name])],
+            fill[column.name] = arg()
+    return _Plan(
+        tuple(present),
+        tuple(fill),
+        tuple(fill.values()),
+        frozenset(c.name for c in table.columns if _is_json(c)),
     )
-    as_json = [i for i, name in enumerate(present) if _is_json(table.columns[name])]
+
+
+def _insert_json(
+    connection: Connection, table: Table, rows: Sequence[dict[str, Any]], *, returning: str | None
+) -> list[tuple[Any, int]]:
+    """A few rows as one JSON array, one statement whose text never changes for a table
+    and set of columns: PostgreSQL prepares it once, and the driver sends one value
+    instead of a parameter per column per row (an executemany costs a message each)."""
+    plan = _plan(table, frozenset(rows[0]))
+    if plan.filled:
+        defaults = dict(zip(plan.filled, plan.tail, strict=True))
+        rows = [{**defaults, **row} for row in rows]
+    statement = _json_statement(connection.dialect, table, (*plan.present, *plan.filled), returning)
+    payload = orjson.dumps(rows, default=_decimal, option=orjson.OPT_NON_STR_KEYS).decode()
+    # Through SQLAlchemy's connection: its errors, events and hidden parameters apply.
+    result = connection.exec_driver_sql(statement, (payload,))
+    return [(k, int(i)) for k, i in result] if returning else []
+
+
+@functools.cache
+def _json_statement(
+    dialect: Dialect, table: Table, names: tuple[str, ...], returning: str | None
+) -> str:
+    # Each column read as its base type (no length): the INSERT's own assignment then
+    # refuses a value too long, as a plain INSERT does.
+    types = [re.sub(r"\(.*?\)", "", table.columns[n].type.compile(dialect=dialect)) for n in names]
+    statement = sql.SQL(
+        "INSERT INTO {} ({}) SELECT {} FROM json_to_recordset(%s::json) AS r ({})"
+    ).format(
+        sql.Identifier(table.name),
+        sql.SQL(", ").join(sql.Identifier(n) for n in names),
+        sql.SQL(", ").join(sql.Identifier("r", n) for n in names),
+        sql.SQL(", ").join(
+            sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(t))
+            for n, t in zip(names, types, strict=True)
+        ),
+    )
+    if returning is not None:
+        statement += sql.SQL(" RETURNING {}, id").format(sql.Identifier(returning))
+    return statement.as_string()
+
+
+def _copy(connection: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    plan = _plan(table, frozenset(rows[0]))
+    tail = _with_json(plan.tail, [i for i, n in enumerate(plan.filled) if n in plan.json_columns])
+    as_json = [i for i, name in enumerate(plan.present) if name in plan.json_columns]
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
         sql.Identifier(table.name),
-        sql.SQL(", ").join(sql.Identifier(n) for n in [*present, *filled]),
+        sql.SQL(", ").join(sql.Identifier(n) for n in [*plan.present, *plan.filled]),
     )
     raw = connection.connection.driver_connection
     assert raw is not None
-    pick = operator.itemgetter(*present)
+    pick = operator.itemgetter(*plan.present)
     with raw.cursor() as cursor, cursor.copy(statement) as copy:
         write = copy.write_row
         for row in rows:
             picked = pick(row)
-            values = picked if len(present) > 1 else (picked,)
+            values = picked if len(plan.present) > 1 else (picked,)
             if as_json:
                 values = _with_json(values, as_json)
             write(values + tail if tail else values)
+
+
+def _decimal(value: Any) -> str:
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not a column value")
 
 
 def _with_json(values: tuple[Any, ...], positions: list[int]) -> tuple[Any, ...]:

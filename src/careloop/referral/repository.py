@@ -670,7 +670,7 @@ def insert_referrals(session: Session, rows: list[dict[str, Any]]) -> list[int]:
     if not rows:
         return []
     # Many rows: ids reserved, then COPY; a few (a group of API submissions): one
-    # INSERT ... RETURNING, a round trip fewer.
+    # INSERT that answers each case number's id.
     ids = (
         sequences.reserve_ids(session, _REFERRALS.name, len(rows))
         if len(rows) >= copy.COPY_FROM
@@ -681,8 +681,8 @@ def insert_referrals(session: Session, rows: list[dict[str, Any]]) -> list[int]:
             session, _REFERRALS, [{**r, "id": i} for r, i in zip(rows, ids, strict=True)]
         )
         return ids
-    stmt = insert(_REFERRALS).returning(_REFERRALS.c.id, sort_by_parameter_order=True)
-    return [int(v) for v in session.connection().execute(stmt, rows).scalars()]
+    by_number = copy.insert_returning(session, _REFERRALS, rows, "case_number")
+    return [by_number[r["case_number"]] for r in rows]
 
 
 def insert_items(session: Session, rows: list[dict[str, Any]]) -> None:

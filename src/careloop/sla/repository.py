@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -29,13 +29,10 @@ _CLOCKS = table_of(Clock)
 
 def insert_many(session: Session, rows: list[dict[str, Any]]) -> None:
     """Insert clocks from their column values, one statement, nothing read back."""
-    if len(rows) >= copy.COPY_FROM:
-        # COPY takes no Python default: the team comes from the kind, as the model's does.
-        for row in rows:
-            row.setdefault("team", TEAM_OF_KIND[ClockKind(row["kind"])].value)
-        copy.insert_rows(session, _CLOCKS, rows)
-        return
-    session.connection().execute(insert(_CLOCKS), rows)
+    # Written past the ORM: the team comes from the kind, as the model's default does.
+    for row in rows:
+        row.setdefault("team", TEAM_OF_KIND[ClockKind(row["kind"])].value)
+    copy.insert_rows(session, _CLOCKS, rows)
 
 
 def open_of(

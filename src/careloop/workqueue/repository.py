@@ -30,7 +30,6 @@ from sqlalchemy import (
     exists,
     false,
     func,
-    insert,
     literal_column,
     or_,
     select,
@@ -554,10 +553,7 @@ def open_by_subject(session: Session, subject: str) -> WorkItem | None:
 def insert_items(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """One INSERT for all the rows (intake's hot path; COPY for a bulk intake's many),
     and the counts moved with them."""
-    if len(rows) >= copy.COPY_FROM:
-        copy.insert_rows(session, table_of(WorkItem), rows)
-    elif rows:
-        session.execute(insert(WorkItem), list(rows))
+    copy.insert_rows(session, table_of(WorkItem), rows)
     count(
         session,
         Counter(
