@@ -45,10 +45,11 @@ def reserve_case_numbers(session: Session, prefix: str, n: int) -> list[str]:
     statement on both databases."""
     if n <= 0:
         return []
-    if session.get_bind().dialect.name == "postgresql":
-        values = [int(v) for v in session.execute(_POSTGRES_MANY, {"n": n}).scalars()]
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        values = [int(v) for v in connection.execute(_POSTGRES_MANY, {"n": n}).scalars()]
     else:
-        values = sorted(int(v) for v in session.execute(_SQLITE_MANY, {"n": n}).scalars())
+        values = sorted(int(v) for v in connection.execute(_SQLITE_MANY, {"n": n}).scalars())
     return [f"{prefix}{value:06d}" for value in values]
 
 

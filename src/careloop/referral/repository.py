@@ -554,13 +554,8 @@ def lock_duplicate_keys(session: Session, keys: Sequence[str], at: datetime) -> 
     if connection.dialect.name == "postgresql":
         connection.execute(_LOCK_MANY_PG, {"keys": sorted(keys), "at": at})
         return
-    stmt = sqlite_insert(_LOCKS)
-    connection.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[_LOCKS.c.key], set_={"touched_at": stmt.excluded.touched_at}
-        ),
-        [{"key": key, "touched_at": at} for key in sorted(keys)],
-    )
+    rows = [{"key": key, "touched_at": at} for key in sorted(keys)]
+    connection.execute(_lock_statement(connection.dialect.name), rows)
 
 
 _LOCK_MANY_PG = text(
@@ -570,15 +565,13 @@ _LOCK_MANY_PG = text(
 ).bindparams(bindparam("at", type_=UTCDateTime()))
 
 
-def _one_of(session: Session, column: Any, values: Sequence[str]) -> ColumnElement[bool]:
-    """``column IN values``: one array parameter on PostgreSQL (a batch's thousands of
+def _one_of(dialect: str, column: Any, name: str) -> ColumnElement[bool]:
+    """``column IN :name``: one array parameter on PostgreSQL (a batch's thousands of
     values cost no statement of thousands of placeholders), a plain IN on SQLite."""
-    if session.get_bind().dialect.name == "postgresql":
-        matches: ColumnElement[bool] = column == any_(
-            bindparam(None, list(values), type_=ARRAY(String))
-        )
+    if dialect == "postgresql":
+        matches: ColumnElement[bool] = column == any_(bindparam(name, type_=ARRAY(String)))
         return matches
-    listed: ColumnElement[bool] = column.in_(list(values))
+    listed: ColumnElement[bool] = column.in_(bindparam(name, expanding=True))
     return listed
 
 
@@ -590,23 +583,27 @@ def open_matches_of_keys(
     The batch form of :func:`recent_open_matches`."""
     if not keys or not npis:
         return []
-    stmt = (
-        select(
-            Referral.duplicate_key,
-            Referral.ordering_npi,
-            ReferralItem.code,
-            Referral.case_number,
-            Referral.received_at,
-        )
-        .join(ReferralItem, ReferralItem.referral_id == Referral.id)
+    connection = session.connection()
+    rows = connection.execute(
+        _open_matches(connection.dialect.name), {"keys": keys, "npis": npis, "since": since}
+    )
+    return [(r[0], r[1] or "", r[2], r[3], r[4]) for r in rows]
+
+
+@functools.cache
+def _open_matches(dialect: str) -> Select[Any]:
+    """Built once per database (Core, not the ORM: every intake group runs it)."""
+    r, i = _REFERRALS.c, _ITEMS.c
+    return (
+        select(r.duplicate_key, r.ordering_npi, i.code, r.case_number, r.received_at)
+        .join_from(_REFERRALS, _ITEMS, i.referral_id == r.id)
         .where(
-            _one_of(session, Referral.duplicate_key, keys),
-            _one_of(session, Referral.ordering_npi, npis),
-            Referral.received_at >= since,
-            Referral.status.in_(list(OPEN_STATUSES)),
+            _one_of(dialect, r.duplicate_key, "keys"),
+            _one_of(dialect, r.ordering_npi, "npis"),
+            r.received_at >= bindparam("since"),
+            r.status.in_(list(OPEN_STATUSES)),
         )
     )
-    return [(r[0], r[1] or "", r[2], r[3], r[4]) for r in session.execute(stmt)]
 
 
 def case_numbers_by_external_id(
@@ -618,11 +615,11 @@ def case_numbers_by_external_id(
     stmt = (
         visible_to(actor)
         .with_only_columns(Referral.external_id, Referral.case_number)
-        .where(_one_of(session, Referral.external_id, sorted(set(external_ids))))
+        .where(_one_of(session.get_bind().dialect.name, Referral.external_id, "ids"))
         .order_by(Referral.id)
     )
     out: dict[str, str] = {}
-    for external_id, case_number in session.execute(stmt):
+    for external_id, case_number in session.execute(stmt, {"ids": sorted(set(external_ids))}):
         if external_id is not None:
             out.setdefault(external_id, case_number)
     return out
