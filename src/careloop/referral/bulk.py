@@ -16,8 +16,10 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, TypeVar, cast
 
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
 from careloop.audit import service as audit
@@ -209,8 +211,8 @@ def submit_many(
     for i, case in zip(storing, stored, strict=True):
         body = submitted_body(
             requests[i].actor,
-            Referral(id=case.referral_id, **case.values),
-            [ReferralItem(**row) for row in case.items],
+            _as_written(Referral, {**case.values, "id": case.referral_id}),
+            [_as_written(ReferralItem, row) for row in case.items],
             case.result.payer,
             case.chosen,
         )
@@ -226,6 +228,20 @@ def submit_many(
                 outcomes[i] = exc
     assert all(outcome is not None for outcome in outcomes)
     return [outcome for outcome in outcomes if outcome is not None]
+
+
+M = TypeVar("M")
+_BLANK: dict[type[Any], dict[str, None]] = {}
+
+
+def _as_written(model: type[M], values: dict[str, Any]) -> M:
+    """A row just written, read as its model for building the answer: its values under
+    the model's attribute names, every other column None. Not an ORM object, which costs
+    70 µs to build (a twentieth of an intake's CPU), and the answer only reads it."""
+    blank = _BLANK.get(model)
+    if blank is None:
+        blank = _BLANK[model] = {a.key: None for a in sa_inspect(model).column_attrs}
+    return cast(M, SimpleNamespace(**{**blank, **values}))
 
 
 def _check_all(
