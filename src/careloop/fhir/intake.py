@@ -32,6 +32,7 @@ from careloop.codes import Icd10Status, check_icd10, code_format_problem, npi_pr
 from careloop.core.errors import FieldError
 from careloop.fhir import codes
 from careloop.fhir.outcome import FhirError, Issue
+from careloop.fhir.shapes import SHAPES
 from careloop.referral.enums import Channel
 from careloop.referral.schemas import ReferralCreate
 from careloop.web.problems import field_errors
@@ -136,12 +137,12 @@ def _structure_issues(data: dict[str, Any]) -> list[Issue]:
     issues: list[Issue] = []
     shell = {**data, "entry": [{k: v for k, v in e.items() if k != "resource"} for e in entries]}
     try:
-        Bundle.model_validate(shell)
+        SHAPES.validate(Bundle, shell)
     except ValidationError as exc:
         issues += _model_issues(exc)
     for index, (entry, model) in enumerate(zip(entries, models, strict=True)):
         try:
-            model.model_validate(entry["resource"])
+            SHAPES.validate(model, entry["resource"])
         except ValidationError as exc:
             issues += _model_issues(exc, f"Bundle.entry[{index}].resource")
     return issues

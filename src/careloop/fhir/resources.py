@@ -16,6 +16,7 @@ from typing import Any
 from fhir.resources.R4B import get_fhir_model_class
 
 from careloop.fhir import codes
+from careloop.fhir.shapes import SHAPES
 from careloop.referral.enums import CodeSystem, ReferralStatus, Severity
 from careloop.referral.schemas import FindingRead, ItemRead, ReferralRead
 from careloop.referral.views import CaseView
@@ -74,7 +75,7 @@ _URGENCY_PRIORITY = {"routine": "routine", "urgent": "urgent", "discharge": "asa
 
 def emit(resource: dict[str, Any]) -> dict[str, Any]:
     """The resource, once its R4B model accepts it (a failure is a bug: 500)."""
-    get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+    SHAPES.validate(get_fhir_model_class(resource["resourceType"]), resource)
     return resource
 
 
@@ -92,7 +93,7 @@ def emit_bundle(bundle: dict[str, Any]) -> dict[str, Any]:
         if "entry" in bundle
         else bundle
     )
-    get_fhir_model_class("Bundle").model_validate(shell)
+    SHAPES.validate(get_fhir_model_class("Bundle"), shell)
     return bundle
 
 
