@@ -4,12 +4,12 @@ audit as ``POST /api/v1/referrals``), answered with a ``transaction-response`` B
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import orjson
 from sqlalchemy.orm import Session
 
 from careloop.core.actor import Actor
@@ -42,8 +42,8 @@ def read_json(body: bytes, content_type: str | None) -> Any:
             ],
         )
     try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:  # also a text nested past 1,024 levels
         raise FhirError(
             400, [Issue("error", "structure", f"The body is not JSON: {str(exc)[:120]}")]
         ) from None
