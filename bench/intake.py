@@ -5,6 +5,7 @@ to check one referral with no I/O.
     make bench                       # or: .venv/bin/python bench/intake.py
     .venv/bin/python bench/intake.py --quick
     .venv/bin/python bench/intake.py --profile var/profile   # + py-spy of the workers
+                                     # (API load there, FHIR load in var/profile/fhir)
 
 What runs (DESIGN.md §7: figures are ratios against the machine's own limit):
 
@@ -1007,13 +1008,19 @@ def measure(
             f"stored {bundles.stored:,}; other work {bundles.other_pct:.0f} % of a core)"
         )
     if args.profile:
-        say(f"profiling the workers with py-spy for {args.seconds} s ...")
-        paths = profile_workers(setup, workers, args.seconds, args.profile)
-        if paths:
-            (args.profile / "summary.txt").write_text(summarise_profile(paths) + "\n")
-            write_flamegraph(paths, args.profile / "flamegraph.svg")
-            say(f"py-spy stacks, summary and flamegraph.svg in {args.profile}/")
+        for name, one, out in (("API", setup, args.profile), ("FHIR", fhir_setup, fhir_dir(args))):
+            say(f"profiling the workers under the {name} load with py-spy for {args.seconds} s ...")
+            paths = profile_workers(one, workers, args.seconds, out)
+            if paths:
+                (out / "summary.txt").write_text(summarise_profile(paths) + "\n")
+                write_flamegraph(paths, out / "flamegraph.svg")
+                say(f"py-spy stacks, summary and flamegraph.svg of the {name} load in {out}/")
     return raw, api, fhir
+
+
+def fhir_dir(args: argparse.Namespace) -> Path:
+    """Where ``--profile`` puts the FHIR load's stacks: beside the API load's."""
+    return Path(args.profile) / "fhir"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1077,9 +1084,11 @@ def main(argv: list[str] | None = None) -> int:
                 with contextlib.suppress(psycopg.Error):
                     drop_database(args.postgres_url, args.db_name)
     print(report.render())
-    if args.profile and (args.profile / "summary.txt").exists():
-        print()
-        print((args.profile / "summary.txt").read_text())
+    if args.profile:
+        for name, out in (("API", args.profile), ("FHIR", fhir_dir(args))):
+            if (out / "summary.txt").exists():
+                print(f"\n{name} load:")
+                print((out / "summary.txt").read_text())
     if args.strict and not all(report.verdicts().values()):
         return 1
     return 0

@@ -233,6 +233,22 @@ class TestOneBadEntryStoresNothing:
         }
         assert stored(session) == before
 
+    def test_bad_values_in_a_bundle_shaped_like_one_already_taken_are_each_named(
+        self, client: TestClient, session: Session, tokens: Tokens, clock: FixedClock
+    ) -> None:
+        """A shape the R4B models took once is judged by its values' FHIR types after
+        (careloop.fhir.shapes): a bad value still rejects the bundle, named at its path."""
+        first = post_bundle(client, tokens.hartford, referral_bundle(clock.now()))
+        assert first.status_code == 200, first.text
+        bundle = referral_bundle(clock.now(), last_name="Marsh", order_id="HOSP-ORD-2")
+        resource(bundle, I_PATIENT)["birthDate"] = "1945-02-30"
+        resource(bundle, I_OXYGEN)["status"] = "on  hold"
+        before = stored(session)
+        response = post_bundle(client, tokens.hartford, bundle)
+        assert response.status_code == 422, response.text
+        assert expressions(response) == {at(I_PATIENT, "birthDate"), at(I_OXYGEN, "status")}
+        assert stored(session) == before
+
     def test_an_entry_of_a_type_the_referral_does_not_take_rejects_the_bundle(
         self, client: TestClient, session: Session, tokens: Tokens, clock: FixedClock
     ) -> None:
