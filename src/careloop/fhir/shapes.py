@@ -22,7 +22,7 @@ from __future__ import annotations
 import types
 import typing
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import import_module
@@ -81,6 +81,39 @@ class ShapeCache:
         model.model_validate(data)  # raises what is wrong
         if checks is None:
             self._learn(key, model, data, values)
+
+    def validate_all(self, documents: Sequence[tuple[Any, Any]]) -> list[ValidationError | None]:
+        """Each document's verdict (None: accepted), as :meth:`validate` gives it; when
+        every shape is known, the values of all of them are checked together, one call
+        per FHIR type."""
+        merged: dict[TypeAdapter[Any], list[Any]] = {}
+        for model, data in documents:
+            values: list[Any] = []
+            try:
+                checks = self._known.get((model, _shape(data, values)))
+            except (_UnknownShapeError, RecursionError):
+                checks = None
+            if checks is None:
+                break
+            for adapter, positions in checks.groups:
+                merged.setdefault(adapter, []).extend([values[i] for i in positions])
+        else:
+            try:
+                for adapter, batch in merged.items():
+                    adapter.validate_python(batch)
+            except ValidationError:
+                pass
+            else:
+                return [None] * len(documents)
+        verdicts: list[ValidationError | None] = []
+        for model, data in documents:
+            try:
+                self.validate(model, data)
+            except ValidationError as exc:
+                verdicts.append(exc)
+            else:
+                verdicts.append(None)
+        return verdicts
 
     def __len__(self) -> int:
         return len(self._known)

@@ -198,3 +198,25 @@ def test_what_it_cannot_take_apart_goes_to_the_model() -> None:
     assert len(shapes) == 0
     with pytest.raises(ValidationError):
         shapes.validate(model, {**patient, "birthDate": object()})
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_documents_judged_together_get_each_its_own_verdict(data: st.DataObject) -> None:
+    shapes = ShapeCache()
+    for model, document in DOCUMENTS:
+        shapes.validate(model, document)
+    documents = []
+    for model, document in DOCUMENTS:
+        changed = document
+        if data.draw(st.booleans()):
+            path = data.draw(st.sampled_from(_paths(document)))
+            changed = _replace(document, path, data.draw(_VALUES))
+        documents.append((model, changed))
+    try:
+        together = shapes.validate_all(documents)
+    except (KeyError, TypeError):
+        return  # fhir_core's own, for a resourceType it cannot use (as above)
+    assert [v and v.errors(include_url=False, include_context=False) for v in together] == [
+        _verdict(lambda m, d: m.model_validate(d), m, d) for m, d in documents
+    ]
