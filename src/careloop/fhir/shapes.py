@@ -23,6 +23,7 @@ import types
 import typing
 from collections import OrderedDict
 from collections.abc import Hashable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from functools import cache
 from importlib import import_module
@@ -33,8 +34,9 @@ from fhir_core.constraints import FHIR_TYPES_MAPS
 from fhir_core.types import FhirBase, FhirElementOrResourceBase
 from pydantic import TypeAdapter, ValidationError
 
-#: How many shapes are remembered per model (the least recently used go first).
-MAX_SHAPES = 256
+#: How many shapes are remembered, of all models together (the least recently used go
+#: first): a bundle's are a dozen, a shape a few kB.
+MAX_SHAPES = 2048
 
 
 class _UnknownShapeError(Exception):
@@ -74,9 +76,7 @@ class ShapeCache:
             return
         checks = self._known.get(key)
         if checks is not None and checks.passes(values):
-            with self._lock:
-                if key in self._known:
-                    self._known.move_to_end(key)
+            self._touch(key)
             return
         model.model_validate(data)  # raises what is wrong
         if checks is None:
@@ -87,14 +87,17 @@ class ShapeCache:
         every shape is known, the values of all of them are checked together, one call
         per FHIR type."""
         merged: dict[TypeAdapter[Any], list[Any]] = {}
+        keys = []
         for model, data in documents:
             values: list[Any] = []
             try:
-                checks = self._known.get((model, _shape(data, values)))
+                key = (model, _shape(data, values))
             except (_UnknownShapeError, RecursionError):
-                checks = None
+                break
+            checks = self._known.get(key)
             if checks is None:
                 break
+            keys.append(key)
             for adapter, positions in checks.groups:
                 merged.setdefault(adapter, []).extend([values[i] for i in positions])
         else:
@@ -104,6 +107,8 @@ class ShapeCache:
             except ValidationError:
                 pass
             else:
+                for key in keys:
+                    self._touch(key)
                 return [None] * len(documents)
         verdicts: list[ValidationError | None] = []
         for model, data in documents:
@@ -117,6 +122,11 @@ class ShapeCache:
 
     def __len__(self) -> int:
         return len(self._known)
+
+    def _touch(self, key: tuple[type, Hashable]) -> None:
+        """Mark a shape as just used (one call under the GIL: no lock needed)."""
+        with suppress(KeyError):  # forgotten meanwhile by another thread
+            self._known.move_to_end(key)
 
     def _learn(self, key: tuple[type, Hashable], model: Any, data: Any, values: list[Any]) -> None:
         kinds: list[Any] = []

@@ -184,9 +184,14 @@ def test_a_refused_document_teaches_nothing_and_the_oldest_shape_goes_first() ->
     with pytest.raises(ValidationError):
         shapes.validate(model, {**patient, "gender": "unknown-field", "bogus": 1})
     assert len(shapes) == 0
-    for key in ("gender", "birthDate", "telecom"):
-        shapes.validate(model, {k: v for k, v in patient.items() if k != key})
+    without = {key: {k: v for k, v in patient.items() if k != key} for key in patient}
+    shapes.validate(model, without["gender"])
+    shapes.validate(model, without["birthDate"])
+    shapes.validate(model, without["gender"])  # used again: the newest
+    shapes.validate(model, without["telecom"])
     assert len(shapes) == 2
+    oldest, newest = (shape for _, shape in shapes._known)
+    assert "gender" not in oldest and "telecom" not in newest  # the one without birthDate: gone
 
 
 def test_what_it_cannot_take_apart_goes_to_the_model() -> None:
