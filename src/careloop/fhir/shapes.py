@@ -22,11 +22,12 @@ from __future__ import annotations
 import types
 import typing
 from collections import OrderedDict
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from functools import cache
 from importlib import import_module
+from operator import itemgetter
 from threading import Lock
 from typing import Any
 
@@ -45,14 +46,15 @@ class _UnknownShapeError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class _Checks:
-    """The validators of one shape's values: per FHIR type, the values' positions."""
+    """The validators of one shape's values: per FHIR type, what picks its values out
+    of the document's (a tuple of them, in document order)."""
 
-    groups: tuple[tuple[TypeAdapter[Any], tuple[int, ...]], ...]
+    groups: tuple[tuple[TypeAdapter[Any], Callable[[list[Any]], tuple[Any, ...]]], ...]
 
     def passes(self, values: list[Any]) -> bool:
-        for adapter, positions in self.groups:
+        for adapter, pick in self.groups:
             try:
-                adapter.validate_python([values[i] for i in positions])
+                adapter.validate_python(pick(values))
             except ValidationError:
                 return False
         return True
@@ -98,8 +100,8 @@ class ShapeCache:
             if checks is None:
                 break
             keys.append(key)
-            for adapter, positions in checks.groups:
-                merged.setdefault(adapter, []).extend([values[i] for i in positions])
+            for adapter, pick in checks.groups:
+                merged.setdefault(adapter, []).extend(pick(values))
         else:
             try:
                 for adapter, batch in merged.items():
@@ -160,18 +162,18 @@ _SCALARS = {str: _STRING, int: _INT, float: _FLOAT, bool: _BOOL}
 def _walk(value: Any, tokens: list[Any], values: list[Any]) -> None:
     kind = type(value)
     if kind is dict:
-        tokens.append(_OBJECT)
+        add, keep = tokens.append, values.append
+        add(_OBJECT)
         for key, item in value.items():
-            tokens.append(key)
-            if type(item) is str:
-                if key == "resourceType":
-                    tokens.append(item)
-                else:
-                    tokens.append(_STRING)
-                    values.append(item)
-            else:
+            if type(item) is not str:
+                add(key)
                 _walk(item, tokens, values)
-        tokens.append(_END_OBJECT)
+            elif key == "resourceType":
+                tokens += (key, item)
+            else:
+                tokens += (key, _STRING)
+                keep(item)
+        add(_END_OBJECT)
     elif kind is list:
         tokens.append(_LIST)
         for item in value:
@@ -271,7 +273,14 @@ def _checks(kinds: list[Any]) -> _Checks:
     positions: dict[Any, list[int]] = {}
     for index, annotation in enumerate(kinds):
         positions.setdefault(annotation, []).append(index)
-    return _Checks(tuple((_adapter(a), tuple(p)) for a, p in positions.items()))
+    return _Checks(tuple((_adapter(a), _picker(p)) for a, p in positions.items()))
+
+
+def _picker(positions: list[int]) -> Callable[[list[Any]], tuple[Any, ...]]:
+    if len(positions) == 1:
+        (only,) = positions
+        return lambda values: (values[only],)
+    return itemgetter(*positions)
 
 
 #: The process's cache, shared by the intake (bundles read) and the answers (resources
