@@ -19,11 +19,11 @@ the JSON API applies, its field paths translated back to FHIRPath.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
-import orjson
 from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.bundle import Bundle
 from pydantic import ValidationError
@@ -569,7 +569,7 @@ def _validated(b: _Builder, draft: dict[str, Any]) -> ReferralCreate | None:
     if b.issues:
         return None
     try:
-        return ReferralCreate.model_validate_json(orjson.dumps(draft))
+        return ReferralCreate.model_validate_json(json.dumps(draft))
     except ValidationError as exc:
         for error in field_errors(list(exc.errors(include_url=False, include_input=False))):
             b.issues.append(_field_issue(b, error))

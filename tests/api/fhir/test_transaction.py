@@ -173,6 +173,10 @@ def _zero_quantity(b: Bundle) -> None:
     resource(b, I_VISITS)["quantityQuantity"]["value"] = 0
 
 
+def _huge_quantity(b: Bundle) -> None:
+    resource(b, I_VISITS)["quantityQuantity"]["value"] = 1e300  # a whole number past 64 bits
+
+
 def _dangling_reference(b: Bundle) -> None:
     resource(b, I_VISITS)["subject"]["reference"] = "urn:uuid:00000000-0000-4000-8000-000000000000"
 
@@ -194,6 +198,7 @@ BAD: dict[str, tuple[Callable[[Bundle], None], set[str]]] = {
     "unknown ICD-10-CM code": (_unknown_diagnosis, {at(I_CONDITION_2, "code.coding[0].code")}),
     "malformed HCPCS code": (_malformed_item, {at(I_OXYGEN, "codeCodeableConcept.coding[0].code")}),
     "zero quantity": (_zero_quantity, {at(I_VISITS, "quantityQuantity.value")}),
+    "huge quantity": (_huge_quantity, {at(I_VISITS, "quantityQuantity.value")}),
     "dangling urn:uuid": (_dangling_reference, {at(I_VISITS, "subject.reference")}),
     "birth date not a FHIR date": (_bad_birth_date, {at(I_PATIENT, "birthDate")}),
     "family name too long": (_name_too_long, {at(I_PATIENT, "name[0].family")}),
