@@ -135,6 +135,8 @@ def _structure_issues(data: dict[str, Any]) -> list[Issue]:
             Bundle.model_validate(data)  # odd shapes: let the Bundle's model say what
         except ValidationError as exc:
             return _model_issues(exc)
+        except (KeyError, TypeError):  # fhir_core, on a resourceType it has no model for
+            return _unknown_types(entries)
         return []
     shell = {**data, "entry": [{k: v for k, v in e.items() if k != "resource"} for e in entries]}
     documents = [(Bundle, shell)]
@@ -145,6 +147,24 @@ def _structure_issues(data: dict[str, Any]) -> list[Issue]:
         if verdict is not None:
             issues += _model_issues(verdict, root)
     return issues
+
+
+def _unknown_types(entries: Any) -> list[Issue]:
+    """An issue for each entry whose resourceType names no R4B resource."""
+    issues = []
+    for index, entry in enumerate(entries if isinstance(entries, list) else []):
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if isinstance(resource, dict) and _model_of(entry) is None:
+            kind = resource.get("resourceType")
+            issues.append(
+                Issue(
+                    "error",
+                    "structure",
+                    f"{str(kind)[:60]!r} is not a FHIR R4 resource type.",
+                    f"Bundle.entry[{index}].resource.resourceType",
+                )
+            )
+    return issues or [Issue("error", "structure", "The Bundle cannot be read.", "Bundle")]
 
 
 def _model_of(entry: Any) -> Any:

@@ -275,6 +275,20 @@ class TestOneBadEntryStoresNothing:
         assert expressions(response) == {"Bundle.entry[10].resource.resourceType"}
         assert stored(session) == before
 
+    @pytest.mark.parametrize("kind", ["Foo", 5])
+    def test_an_entry_of_no_known_resource_type_is_named_not_a_server_error(
+        self, client: TestClient, session: Session, tokens: Tokens, clock: FixedClock, kind: Any
+    ) -> None:
+        bundle = referral_bundle(clock.now())
+        bundle["entry"].append(
+            {"resource": {"resourceType": kind}, "request": {"method": "POST", "url": "Foo"}}
+        )
+        before = stored(session)
+        response = post_bundle(client, tokens.hartford, bundle)
+        assert response.status_code == 422, response.text
+        assert expressions(response) == {"Bundle.entry[10].resource.resourceType"}
+        assert stored(session) == before
+
     def test_a_batch_is_not_a_transaction(
         self, client: TestClient, tokens: Tokens, clock: FixedClock
     ) -> None:
