@@ -20,6 +20,7 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    true,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -133,7 +134,8 @@ def explained_candidates(
     The same as the queries it replaces: the others are the first ``explained`` providers
     of the area, in id order, that the ranking query did not return (whichever rule they
     fail), and each track record counts the same events."""
-    stmt = _explained_statement(county is not None, payer_id is not None)
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    stmt = _explained_statement(county is not None, payer_id is not None, postgresql)
     params = {
         "referral_id": referral_id,
         "payer_id": payer_id,
@@ -309,31 +311,47 @@ _RECORD = 13
 
 
 @functools.cache
-def _explained_statement(has_county: bool, has_payer: bool) -> Select[*tuple[Any, ...]]:
+def _explained_statement(
+    has_county: bool, has_payer: bool, postgresql: bool
+) -> Select[*tuple[Any, ...]]:
     """``_candidates_statement(True, ...)`` as a CTE; the area's other providers past it
     in id order (``_candidates_statement(False, ...)`` less the ranked ones, at most
     ``explained``); both with the counts of ``_track_records_statement`` of those in
     network with a complete checklist (one column per type, empty without events)."""
     ranked = _candidates_statement(True, has_county, has_payer).cte("ranked")
     area = _candidates_statement(False, has_county, has_payer)
-    # The others' ids first, from the area's ids set apart (a fence: walked in id order
-    # otherwise, a small area's providers are sought through the whole table), then their
-    # facts: the look-ups run for those few rows alone, each an index probe rather than a
-    # hash of every network row of the payer.
+    # The others' ids first, from the area's ids set apart and walked in id order, each
+    # checked active by its key until enough are found, then their facts: the look-ups
+    # run for those few rows alone, each an index probe rather than a hash of every
+    # network row of the payer. (Driven from the providers' side, PostgreSQL's generic
+    # plan walked the whole providers table in id order to meet a small area's few.)
     area_ids = (
         _area(has_county).distinct().cte("area").prefix_with("MATERIALIZED", dialect="postgresql")
     )
-    other_ids = (
-        select(_Q.id)
-        .where(
-            _Q.active.is_(True),
-            _Q.id.in_(select(area_ids.c[0])),
-            _Q.id.not_in(select(ranked.c[0])),
+    area_id = area_ids.c[0]
+    unranked = area_id.not_in(select(ranked.c[0]))
+    if postgresql:
+        # A LATERAL probe with its own LIMIT cannot become a join: the area's sorted ids
+        # are probed one by one and the walk stops at the limit.
+        ordered = select(area_id.label("id")).where(unranked).order_by(area_id).subquery("o")
+        probe = (
+            select(_Q.id).where(_Q.id == ordered.c.id, _Q.active.is_(True)).limit(1).lateral("q")
         )
-        .order_by(_Q.id)
-        .limit(bindparam("explained", type_=Integer))
-        .subquery("other_ids")
-    )
+        other_ids = (
+            select(ordered.c.id)
+            .select_from(ordered.join(probe, true()))
+            .order_by(ordered.c.id)
+            .limit(bindparam("explained", type_=Integer))
+            .subquery("other_ids")
+        )
+    else:
+        other_ids = (
+            select(area_id.label("id"))
+            .where(unranked, exists().where(_Q.id == area_id, _Q.active.is_(True)))
+            .order_by(area_id)
+            .limit(bindparam("explained", type_=Integer))
+            .subquery("other_ids")
+        )
     others = (
         select(*area.selected_columns)
         .select_from(*area.get_final_froms())
