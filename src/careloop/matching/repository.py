@@ -5,22 +5,29 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
+    CTE,
+    BigInteger,
     ColumnElement,
+    CompoundSelect,
     Integer,
     Select,
+    Subquery,
     and_,
     bindparam,
+    cast,
     exists,
     false,
     func,
+    literal_column,
+    null,
     or_,
     select,
     true,
+    union_all,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -48,8 +55,10 @@ MISSED = "service.missed"
 MAX_CANDIDATES = 500
 
 
-@dataclass(frozen=True, slots=True)
-class CandidateRow:
+class CandidateRow(NamedTuple):
+    """A provider of the area with the facts the hard rules need (a plain tuple: tens of
+    them are built per ranking)."""
+
     provider_id: int
     name: str
     checklist_complete: bool
@@ -153,28 +162,29 @@ def explained_candidates(
     rows = []
     records: dict[int, TrackRecord] = {}
     for row in session.connection().execute(stmt, params).all():
-        rows.append(row)
-        if row[_RECORD] is not None:
+        if row[1] is None:  # a track record: a provider always has a name
             records[row[0]] = _record(row[_RECORD:])
+        else:
+            rows.append(row)
     return _rows(rows), records
 
 
 def _rows(result: Iterable[Sequence[Any]]) -> list[CandidateRow]:
     return [
         CandidateRow(
-            provider_id=row[0],
-            name=row[1],
-            checklist_complete=bool(row[2]),
-            offerable_until=row[3],
-            in_network=bool(row[4]),
-            serves_zip=bool(row[5]),
-            serves_county=bool(row[6]),
-            service_line_offered=bool(row[7]),
-            categories=frozenset(row[8] or ()),
-            daily_capacity=int(row[9] or 0),
-            used_today=int(row[10] or 0),
-            languages=frozenset(row[11] or ()),
-            already_offered=bool(row[12]),
+            row[0],
+            row[1],
+            bool(row[2]),
+            row[3],
+            bool(row[4]),
+            bool(row[5]),
+            bool(row[6]),
+            bool(row[7]),
+            frozenset(row[8] or ()),
+            int(row[9] or 0),
+            int(row[10] or 0),
+            frozenset(row[11] or ()),
+            bool(row[12]),
         )
         for row in result
     ]
@@ -306,71 +316,91 @@ NO_RECORD = TrackRecord(0, 0, 0, 0)
 #: The event types each column of a ``TrackRecord`` counts.
 _TRACK_COUNTS = ((ACCEPTED,), NOT_ACCEPTED, (ON_TIME,), (LATE, MISSED))
 _TRACK_TYPES = tuple(type_ for types in _TRACK_COUNTS for type_ in types)
-#: Where the track-record counts start in a row of ``_explained_statement``.
+#: Where the track-record counts start in a row of ``_explained_statement`` (a
+#: candidate's row has its facts before them).
 _RECORD = 13
 
 
 @functools.cache
 def _explained_statement(
     has_county: bool, has_payer: bool, postgresql: bool
-) -> Select[*tuple[Any, ...]]:
+) -> CompoundSelect:
     """``_candidates_statement(True, ...)`` as a CTE; the area's other providers past it
     in id order (``_candidates_statement(False, ...)`` less the ranked ones, at most
-    ``explained``); both with the counts of ``_track_records_statement`` of those in
-    network with a complete checklist (one column per type, empty without events)."""
+    ``explained``); then the counts of ``_track_records_statement`` of those in network
+    with a complete checklist, as rows of their own (the provider's id, its name empty,
+    the counts last): joined to the candidates here, the generic plan compared every
+    candidate with every record."""
     ranked = _candidates_statement(True, has_county, has_payer).cte("ranked")
     area = _candidates_statement(False, has_county, has_payer)
-    # The others' ids first, from the area's ids set apart and walked in id order, each
-    # checked active by its key until enough are found, then their facts: the look-ups
-    # run for those few rows alone, each an index probe rather than a hash of every
-    # network row of the payer. (Driven from the providers' side, PostgreSQL's generic
-    # plan walked the whole providers table in id order to meet a small area's few.)
-    area_ids = (
-        _area(has_county).distinct().cte("area").prefix_with("MATERIALIZED", dialect="postgresql")
-    )
-    area_id = area_ids.c[0]
-    unranked = area_id.not_in(select(ranked.c[0]))
-    if postgresql:
-        # A LATERAL probe with its own LIMIT cannot become a join: the area's sorted ids
-        # are probed one by one and the walk stops at the limit.
-        ordered = select(area_id.label("id")).where(unranked).order_by(area_id).subquery("o")
-        probe = (
-            select(_Q.id).where(_Q.id == ordered.c.id, _Q.active.is_(True)).limit(1).lateral("q")
-        )
-        other_ids = (
-            select(ordered.c.id)
-            .select_from(ordered.join(probe, true()))
-            .order_by(ordered.c.id)
-            .limit(bindparam("explained", type_=Integer))
-            .subquery("other_ids")
-        )
-    else:
-        other_ids = (
-            select(area_id.label("id"))
-            .where(unranked, exists().where(_Q.id == area_id, _Q.active.is_(True)))
-            .order_by(area_id)
-            .limit(bindparam("explained", type_=Integer))
-            .subquery("other_ids")
-        )
+    other_ids = _other_ids(ranked, has_county, postgresql)
     others = (
         select(*area.selected_columns)
         .select_from(*area.get_final_froms())
-        .where(_P.id.in_(select(other_ids.c[0])))
-        .subquery("others")
+        .where(_P.id.in_(select(other_ids.c.id)))
+        .cte("others")
     )
-    found = select(*ranked.c).union_all(select(*others.c)).cte("found")
-    provider_id, checklist_complete, in_network = found.c[0], found.c[2], found.c[4]
-    records = (
-        _counts()
-        .where(
-            _EVENT.provider_id.in_(
-                select(provider_id).where(checklist_complete.is_(True), in_network.is_(True))
-            )
+    # Column 2 is the checklist, column 4 the payer's network.
+    needed = union_all(
+        select(ranked.c[0]).where(ranked.c[2].is_(True), ranked.c[4].is_(True)),
+        select(others.c[0]).where(others.c[2].is_(True), others.c[4].is_(True)),
+    )
+    # Typed: PostgreSQL resolves the first two branches' columns before the third.
+    no_counts = [cast(null(), BigInteger)] * len(_TRACK_COUNTS)
+    return union_all(
+        select(*ranked.c, *no_counts),
+        select(*others.c, *no_counts),
+        _counts(padding=_RECORD - 1).where(_EVENT.provider_id.in_(needed)),
+    )
+
+
+def _other_ids(ranked: CTE, has_county: bool, postgresql: bool) -> Subquery:
+    """The ids of the first ``explained`` active providers of the area (by id) that
+    ``ranked`` does not hold."""
+    # The area's ids in order, from the index of each look-up alone (ZIP code, county; a
+    # provider that lists both comes once), so that the walk below reads no more of them
+    # than it needs.
+    by_zip = aliased(ProviderServiceArea, name="z")
+    by_county = aliased(ProviderServiceArea, name="c")
+    listed: Select[Any] | CompoundSelect = select(by_zip.provider_id.label("id")).where(
+        by_zip.zip_code == bindparam("zip_code", type_=ProviderServiceArea.zip_code.type)
+    )
+    if has_county:
+        listed = union_all(
+            listed,
+            select(by_county.provider_id).where(
+                by_county.state == bindparam("state", type_=ProviderServiceArea.state.type),
+                by_county.county == bindparam("county", type_=ProviderServiceArea.county.type),
+            ),
         )
-        .subquery("records")
+    area = listed.subquery("area")
+    ordered = (
+        select(area.c.id)
+        .distinct()
+        .where(area.c.id.not_in(select(ranked.c[0])))
+        .order_by(area.c.id)
+        .subquery("o")
     )
-    return select(*found.c, *list(records.c)[1:]).select_from(
-        found.outerjoin(records, records.c[0] == provider_id)
+    if postgresql:
+        # A LATERAL probe with its own LIMIT cannot become a join: the area's ids are
+        # probed one by one and the walk stops at the limit. (As a join, PostgreSQL's
+        # generic plan walked the whole providers table in id order to meet a small
+        # area's few.)
+        probe = (
+            select(_Q.id)
+            .where(_Q.id == ordered.c.id, _Q.active.is_(True))
+            .limit(literal_column("1"))
+            .lateral("q")
+        )
+        found = select(ordered.c.id).select_from(ordered.join(probe, true()))
+    else:
+        found = select(ordered.c.id).where(
+            exists().where(_Q.id == ordered.c.id, _Q.active.is_(True))
+        )
+    return (
+        found.order_by(ordered.c.id)
+        .limit(bindparam("explained", type_=Integer))
+        .subquery("other_ids")
     )
 
 
@@ -415,14 +445,15 @@ def _track_records_statement(postgresql: bool) -> Select[*tuple[Any, ...]]:
     return _counts().where(among)
 
 
-def _counts() -> Select[*tuple[Any, ...]]:
+def _counts(padding: int = 0) -> Select[*tuple[Any, ...]]:
     """Each provider's track-record events since ``since``, counted as a ``TrackRecord``
-    (one row per provider with any): the statement is completed with the providers to count
-    for."""
+    (one row per provider with any; ``padding`` empty columns between the provider and its
+    counts): the statement is completed with the providers to count for."""
     event = _EVENT
     return (
         select(
             event.provider_id,
+            *[null()] * padding,
             *(func.count().filter(_one_of(event.type, types)) for types in _TRACK_COUNTS),
         )
         .where(

@@ -4,6 +4,7 @@ offer lapses, and mark the case unplaced when nobody is left."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import TypedDict
@@ -168,6 +169,14 @@ def _weights(session: Session) -> rules.MatchingWeights:
     return rules.MatchingWeights.from_config(configured)
 
 
+@functools.lru_cache(maxsize=4096)
+def _rates(record: repository.TrackRecord) -> tuple[rules.Rate, rules.Rate]:
+    """The on-time and acceptance rates of a track record (a few hundred distinct records
+    recur across rankings: each is checked and built once)."""
+    on_time = rules.Rate(record.on_time, record.on_time + record.late_or_missed)
+    return on_time, rules.Rate(record.accepted, record.accepted + record.not_accepted)
+
+
 def _facts(
     row: repository.CandidateRow, record: repository.TrackRecord, today: date
 ) -> rules.CandidateFacts:
@@ -177,6 +186,7 @@ def _facts(
         reason = "onboarding checklist incomplete"
     elif lapsed:
         reason = f"a required credential lapsed on {row.offerable_until:%Y-%m-%d}"
+    on_time, acceptance = _rates(record)
     return rules.CandidateFacts(
         provider_id=row.provider_id,
         name=row.name,
@@ -189,8 +199,8 @@ def _facts(
         categories_offered=row.categories,
         daily_capacity=row.daily_capacity,
         used_today=min(row.used_today, row.daily_capacity),
-        on_time=rules.Rate(record.on_time, record.on_time + record.late_or_missed),
-        acceptance=rules.Rate(record.accepted, record.accepted + record.not_accepted),
+        on_time=on_time,
+        acceptance=acceptance,
         languages=row.languages,
         already_offered=row.already_offered,
     )
