@@ -324,7 +324,7 @@ _RECORD = 13
 @functools.cache
 def _explained_statement(
     has_county: bool, has_payer: bool, postgresql: bool
-) -> CompoundSelect:
+) -> CompoundSelect[*tuple[Any, ...]]:
     """``_candidates_statement(True, ...)`` as a CTE; the area's other providers past it
     in id order (``_candidates_statement(False, ...)`` less the ranked ones, at most
     ``explained``); then the counts of ``_track_records_statement`` of those in network
@@ -362,9 +362,9 @@ def _other_ids(ranked: CTE, has_county: bool, postgresql: bool) -> Subquery:
     # than it needs.
     by_zip = aliased(ProviderServiceArea, name="z")
     by_county = aliased(ProviderServiceArea, name="c")
-    listed: Select[Any] | CompoundSelect = select(by_zip.provider_id.label("id")).where(
-        by_zip.zip_code == bindparam("zip_code", type_=ProviderServiceArea.zip_code.type)
-    )
+    listed: Select[*tuple[Any, ...]] | CompoundSelect[*tuple[Any, ...]] = select(
+        by_zip.provider_id.label("id")
+    ).where(by_zip.zip_code == bindparam("zip_code", type_=ProviderServiceArea.zip_code.type))
     if has_county:
         listed = union_all(
             listed,

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ARRAY,
     ColumnElement,
+    Insert,
     Select,
     String,
     and_,
@@ -123,31 +124,51 @@ _SPLIT = len(_MATCHING_CASE_COLUMNS)
 
 @functools.lru_cache(maxsize=1024)
 def _matching_statement(
-    role: Role, organization_id: int | None, user_id: int | None
+    role: Role,
+    organization_id: int | None,
+    user_id: int | None,
+    audited_by: Callable[[Select[*tuple[Any, ...]]], Insert] | None = None,
 ) -> Select[*tuple[Any, ...]]:
     """The statement of ``matching_cases`` for what ``visible_to`` looks at of an actor,
-    built once (building it cost as much as running it)."""
+    built once (building it cost as much as running it); with ``audited_by``, the INSERT
+    it makes of the visible cases' (case number, id) rides along as a CTE."""
     who = Actor(user_id=user_id, role=role, organization_id=organization_id, display_name="")
-    return (
+    wanted = Referral.case_number.in_(bindparam("case_numbers", expanding=True))
+    stmt = (
         visible_to(who)
         .with_only_columns(*_MATCHING_CASE_COLUMNS, *_MATCHING_ITEM_COLUMNS)
         .select_from(Referral)
         .outerjoin(Payer, Payer.id == Referral.payer_id)
         .outerjoin(ReferralItem, ReferralItem.referral_id == Referral.id)
-        .where(Referral.case_number.in_(bindparam("case_numbers", expanding=True)))
+        .where(wanted)
         .order_by(Referral.id, ReferralItem.line)
     )
+    if audited_by is None:
+        return stmt
+    seen = visible_to(who).with_only_columns(Referral.case_number, Referral.id).where(wanted)
+    return stmt.add_cte(audited_by(seen).cte("audit"))
 
 
 def matching_cases(
-    session: Session, actor: Actor, case_numbers: Collection[str]
+    session: Session,
+    actor: Actor,
+    case_numbers: Collection[str],
+    *,
+    audited_by: Callable[[Select[*tuple[Any, ...]]], Insert] | None = None,
+    audit_values: Mapping[str, Any] | None = None,
 ) -> dict[str, tuple[MatchingCaseRow, list[MatchingItemRow]]]:
     """The cases the actor may see among ``case_numbers`` as matching reads them, with
     their payer's name and their items in line order, by case number, in one statement
-    (one row per item; a case without items comes once, its item columns empty)."""
-    stmt = _matching_statement(actor.role, actor.organization_id, actor.user_id)
+    (one row per item; a case without items comes once, its item columns empty).
+
+    With ``audited_by`` (PostgreSQL only: a data-modifying CTE), the same statement
+    inserts what it builds from each visible case's (case number, id), bound with
+    ``audit_values``: a read and its audit records in one round trip."""
+    stmt = _matching_statement(actor.role, actor.organization_id, actor.user_id, audited_by)
+    params = {"case_numbers": list(case_numbers), **(audit_values or {})}
     out: dict[str, tuple[MatchingCaseRow, list[MatchingItemRow]]] = {}
-    for row in session.execute(stmt, {"case_numbers": list(case_numbers)}):
+    # On the session's connection: plain rows, no ORM execution context.
+    for row in session.connection().execute(stmt, params).all():
         found = out.get(row[1])
         if found is None:
             found = out[row[1]] = (MatchingCaseRow._make(row[:_SPLIT]), [])

@@ -108,6 +108,33 @@ class TestCandidates:
         }
         assert good.id == result.ranked[0].provider_id
 
+    def test_a_ranking_audits_its_case_once_and_a_missing_case_not_at_all(
+        self, world: World
+    ) -> None:
+        world.provider("Charter Oak Home Medical")
+        case = world.case()
+        matched = select(AuditRecord).where(AuditRecord.action == "referral.match")
+        before = len(world.session.scalars(matched).all())
+        service.find_candidates(world.session, world.manager, case, clock=world.clock)
+        records = world.session.scalars(matched).all()[before:]
+        referral_id = world.session.scalars(
+            select(Referral.id).where(Referral.case_number == case)
+        ).one()
+        assert [(r.case_number, r.referral_id, r.outcome) for r in records] == [
+            (case, referral_id, "success")
+        ]
+        record = records[0]
+        assert record.actor_user_id == world.manager.user_id
+        assert record.actor_role == world.manager.role.value
+        assert record.actor_label == world.manager.label
+        assert record.at == world.clock.now()
+        assert record.detail is None
+        with pytest.raises(ReferralNotFoundError):
+            service.find_candidates(
+                world.session, world.manager, "CL-2026-999999", clock=world.clock
+            )
+        assert len(world.session.scalars(matched).all()) == before + 1
+
     def test_provider_staff_may_not_see_candidates(self, world: World) -> None:
         provider = world.provider("Charter Oak Home Medical")
         case = world.case()
