@@ -4,7 +4,7 @@ record read from timeline events, and offers scoped to who may see them."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -13,12 +13,15 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     CompoundSelect,
+    JSON,
     Integer,
     Select,
+    String,
     Subquery,
     and_,
     bindparam,
     cast,
+    column,
     exists,
     false,
     func,
@@ -34,6 +37,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, aliased
 
 from careloop.core.actor import Actor, Role
+from careloop.db.session import json_dumps
 from careloop.matching.models import Offer, OfferStatus
 from careloop.network.models import (
     Provider,
@@ -207,17 +211,51 @@ def _one_of(column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
     return or_(*(column == value for value in values))
 
 
-def _area(has_county: bool) -> Select[int]:
+class _Values(NamedTuple):
+    """What the pre-filter compares with: bound parameters for one referral, or the
+    columns of a batch's inputs."""
+
+    referral_id: ColumnElement[int]
+    payer_id: ColumnElement[int]
+    service_line: ColumnElement[str]
+    zip_code: ColumnElement[str]
+    state: ColumnElement[str]
+    county: ColumnElement[str]
+    service_date: ColumnElement[date]
+    day_starts_at: ColumnElement[datetime]
+    today: ColumnElement[date]
+
+
+#: The type of each input of the pre-filter.
+_INPUT_TYPES: dict[str, Any] = {
+    "referral_id": Integer(),
+    "payer_id": ProviderNetwork.payer_id.type,
+    "service_line": Offer.service_line.type,
+    "zip_code": ProviderServiceArea.zip_code.type,
+    "state": ProviderServiceArea.state.type,
+    "county": ProviderServiceArea.county.type,
+    "service_date": ProviderNetwork.effective_from.type,
+    "day_starts_at": Offer.offered_at.type,
+    "today": Provider.offerable_until.type,
+}
+
+
+def _bound() -> _Values:
+    return _Values(*(bindparam(name, type_=kind) for name, kind in _INPUT_TYPES.items()))
+
+
+def _area(has_county: bool, v: _Values) -> Select[int]:
     """The ids of the providers that list the member's ZIP code or county (with repeats)."""
     area = _AREA
-    zip_code = bindparam("zip_code", type_=ProviderServiceArea.zip_code.type)
-    state = bindparam("state", type_=ProviderServiceArea.state.type)
-    county = bindparam("county", type_=ProviderServiceArea.county.type)
-    return select(area.provider_id).where(
-        or_(
-            area.zip_code == zip_code,
-            and_(area.state == state, area.county == county) if has_county else false(),
+    return (
+        select(area.provider_id)
+        .where(
+            or_(
+                area.zip_code == v.zip_code,
+                and_(area.state == v.state, area.county == v.county) if has_county else false(),
+            )
         )
+        .correlate_except(area)
     )
 
 
@@ -228,26 +266,35 @@ def _candidates_statement(
     """The pre-filter of ``candidates`` with its values as bound parameters, one
     statement object per shape, so SQLAlchemy's compiled cache is hit without walking a
     fresh construct each call."""
+    return _prefilter(eligible_only, has_county, has_payer, _bound())
+
+
+def _prefilter(
+    eligible_only: bool, has_county: bool, has_payer: bool, v: _Values
+) -> Select[*tuple[Any, ...]]:
     p, line, area, network, offer = _P, _LINE, _AREA, _NETWORK, _OFFER
-    zip_code = bindparam("zip_code", type_=ProviderServiceArea.zip_code.type)
-    state = bindparam("state", type_=ProviderServiceArea.state.type)
-    county = bindparam("county", type_=ProviderServiceArea.county.type)
-    service_date = bindparam("service_date", type_=ProviderNetwork.effective_from.type)
-    service_line = bindparam("service_line", type_=Offer.service_line.type)
-    serves_zip = exists().where(area.provider_id == p.id, area.zip_code == zip_code)
+    # Each subquery names the table it reads: a batch's inputs are correlated, as the
+    # provider is, instead of being read again inside it.
+    serves_zip = (
+        exists().where(area.provider_id == p.id, area.zip_code == v.zip_code).correlate_except(area)
+    )
     serves_county = (
-        exists().where(area.provider_id == p.id, area.state == state, area.county == county)
+        exists()
+        .where(area.provider_id == p.id, area.state == v.state, area.county == v.county)
+        .correlate_except(area)
         if has_county
         else false()
     )
-    in_area = _area(has_county)
+    in_area = _area(has_county, v)
     in_network = (
-        exists().where(
+        exists()
+        .where(
             network.provider_id == p.id,
-            network.payer_id == bindparam("payer_id", type_=ProviderNetwork.payer_id.type),
-            network.effective_from <= service_date,
-            or_(network.effective_to.is_(None), network.effective_to >= service_date),
+            network.payer_id == v.payer_id,
+            network.effective_from <= v.service_date,
+            or_(network.effective_to.is_(None), network.effective_to >= v.service_date),
         )
+        .correlate_except(network)
         if has_payer
         else false()
     )
@@ -255,16 +302,23 @@ def _candidates_statement(
         select(func.count())
         .where(
             offer.provider_id == p.id,
-            offer.service_line == service_line,
-            offer.offered_at >= bindparam("day_starts_at", type_=Offer.offered_at.type),
+            offer.service_line == v.service_line,
+            offer.offered_at >= v.day_starts_at,
             _one_of(offer.status, [OfferStatus.pending, OfferStatus.accepted]),
         )
+        .correlate_except(offer)
         .scalar_subquery()
     )
-    already = exists().where(
-        offer.referral_id == bindparam("referral_id", type_=Integer),
-        offer.provider_id == p.id,
-        _one_of(offer.status, [OfferStatus.declined, OfferStatus.expired, OfferStatus.withdrawn]),
+    already = (
+        exists()
+        .where(
+            offer.referral_id == v.referral_id,
+            offer.provider_id == p.id,
+            _one_of(
+                offer.status, [OfferStatus.declined, OfferStatus.expired, OfferStatus.withdrawn]
+            ),
+        )
+        .correlate_except(offer)
     )
     stmt = (
         select(
@@ -284,7 +338,7 @@ def _candidates_statement(
         )
         .join(
             line,
-            and_(line.provider_id == p.id, line.service_line == service_line),
+            and_(line.provider_id == p.id, line.service_line == v.service_line),
             isouter=not eligible_only,
         )
         .where(p.active.is_(True), p.id.in_(in_area))
@@ -293,13 +347,63 @@ def _candidates_statement(
     if eligible_only:
         stmt = stmt.where(
             p.checklist_complete.is_(True),
-            or_(
-                p.offerable_until.is_(None),
-                p.offerable_until > bindparam("today", type_=Provider.offerable_until.type),
-            ),
+            or_(p.offerable_until.is_(None), p.offerable_until > v.today),
             in_network,
         )
     return stmt.limit(bindparam("limit", type_=Integer))
+
+
+def candidates_of_many(
+    session: Session, inputs: Sequence[Mapping[str, Any]], *, limit: int = MAX_CANDIDATES
+) -> list[list[CandidateRow]]:
+    """``candidates(eligible_only=True)`` of each of ``inputs`` (the keyword arguments of
+    one call each), in order. On PostgreSQL one statement per ``_MANY_PER_STATEMENT``
+    referrals (their inputs one JSON value, the pre-filter a LATERAL subquery of each):
+    a batch of rankings sends a few statements instead of one per referral. SQLite (in
+    process, no round trips) runs them one by one."""
+    if session.get_bind().dialect.name != "postgresql":
+        return [candidates(session, **values, eligible_only=True, limit=limit) for values in inputs]
+    out: list[list[CandidateRow]] = []
+    connection = session.connection()
+    for start in range(0, len(inputs), _MANY_PER_STATEMENT):
+        chunk = inputs[start : start + _MANY_PER_STATEMENT]
+        payload = [
+            {name: values[name] for name in _INPUT_TYPES} | {"n": n}
+            for n, values in enumerate(chunk)
+        ]
+        rows: list[list[Sequence[Any]]] = [[] for _ in chunk]
+        params = {"inputs": json_dumps(payload), "limit": limit}
+        for row in connection.execute(_many_statement(), params).all():
+            rows[row[0]].append(row[1:])
+        out.extend(_rows(found) for found in rows)
+    return out
+
+
+#: Referrals per statement of ``candidates_of_many``.
+_MANY_PER_STATEMENT = 200
+
+
+@functools.cache
+def _many_statement() -> Select[*tuple[Any, ...]]:
+    """The pre-filter of ``candidates`` as a LATERAL subquery of each row of its inputs
+    (a JSON array): ``n`` (the input's position), then the pre-filter's columns. An input
+    without a county or payer compares NULL, which no row matches: the same rows as the
+    shape that leaves the comparison out."""
+    given = (
+        func.json_to_recordset(cast(bindparam("inputs", type_=String()), JSON()))
+        .table_valued(
+            column("n", Integer()),
+            *(column(name, kind) for name, kind in _INPUT_TYPES.items()),
+        )
+        .render_derived(name="i", with_types=True)
+    )
+    values = _Values(*(given.c[name] for name in _INPUT_TYPES))
+    per_case = _prefilter(True, True, True, values).lateral("c")
+    return (
+        select(given.c.n, *per_case.c)
+        .select_from(given.join(per_case, true()))
+        .order_by(given.c.n, per_case.c[0])
+    )
 
 
 class TrackRecord(NamedTuple):

@@ -606,3 +606,29 @@ def test_one_statement_gives_what_the_ranking_explanation_and_track_record_queri
     )
     assert len(rows) == 9
     assert sum(sum(record) for record in found.values()) == 3  # the answers above
+
+
+def test_the_pre_filters_of_many_give_what_each_gives_alone(world: World) -> None:
+    """``candidates_of_many`` (one statement for many referrals on PostgreSQL) against
+    ``candidates`` for each: with and without a county or a payer, and with a cap."""
+    world.provider("Charter Oak Home Medical", capacity=5)
+    world.provider("County Wide Medical", counties=[{"state": "CT", "county": "Hartford County"}])
+    world.provider("Liberty Only Medical", payers=["LIBERTY"])
+    world.provider("Visits Only Agency", service_line="home_health", categories=["nursing"])
+    numbers = [world.case(member__first_name=f"M{i}") for i in range(2)]
+    now = world.clock.now()
+    inputs = []
+    for number in numbers:
+        case = assignment.case_for_matching(world.session, world.manager, number, clock=world.clock)
+        inputs.append(service._inputs(case, now))
+    inputs.append({**inputs[0], "county": None})
+    inputs.append({**inputs[0], "payer_id": None})
+    inputs.append({**inputs[1], "service_line": "home_health"})
+    for limit in (500, 1):
+        many = repository.candidates_of_many(world.session, inputs, limit=limit)
+        alone = [
+            repository.candidates(world.session, **values, eligible_only=True, limit=limit)
+            for values in inputs
+        ]
+        assert many == alone, limit
+    assert [len(rows) for rows in many] == [1, 1, 1, 0, 1]
