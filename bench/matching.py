@@ -1100,6 +1100,12 @@ class _CapturingSession:
     def connection(self) -> _CapturingSession:
         return self
 
+    @property
+    def dialect(self) -> Any:
+        # Not PostgreSQL's: careloop.db.raw hands the statement to execute() rather than to
+        # the driver's cursor, so that it is kept here.
+        return SimpleNamespace(name="capture")
+
     def get_bind(self) -> Any:
         # The statements are compiled for PostgreSQL, which the bench runs on.
         return SimpleNamespace(dialect=SimpleNamespace(name="postgresql"))

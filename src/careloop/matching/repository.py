@@ -4,16 +4,16 @@ record read from timeline events, and offers scoped to who may see them."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypedDict, Unpack
 
 from sqlalchemy import (
     CTE,
+    JSON,
     BigInteger,
     ColumnElement,
     CompoundSelect,
-    JSON,
     Integer,
     Select,
     String,
@@ -37,6 +37,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, aliased
 
 from careloop.core.actor import Actor, Role
+from careloop.db import raw
 from careloop.db.session import json_dumps
 from careloop.matching.models import Offer, OfferStatus
 from careloop.network.models import (
@@ -78,20 +79,26 @@ class CandidateRow(NamedTuple):
     already_offered: bool
 
 
+class PrefilterInputs(TypedDict):
+    """What the pre-filter of a referral is given (``matching.service`` derives it)."""
+
+    referral_id: int
+    payer_id: int | None
+    service_line: str
+    zip_code: str
+    state: str
+    county: str | None
+    service_date: date
+    day_starts_at: datetime
+    today: date
+
+
 def candidates(
     session: Session,
     *,
-    referral_id: int,
-    payer_id: int | None,
-    service_line: str,
-    zip_code: str,
-    state: str,
-    county: str | None,
-    service_date: date,
-    day_starts_at: datetime,
-    today: date,
     eligible_only: bool,
     limit: int = MAX_CANDIDATES,
+    **inputs: Unpack[PrefilterInputs],
 ) -> list[CandidateRow]:
     """Active providers that serve the member's ZIP or county, with the facts each hard
     rule needs computed in the same statement (indexed look-ups per provider). Run on the
@@ -106,19 +113,9 @@ def candidates(
     The statement is built once per shape (see ``_candidates_statement``) and its values
     bound at each call: building and hashing the construct per call cost more than the
     query itself on a warm database."""
-    stmt = _candidates_statement(eligible_only, county is not None, payer_id is not None)
-    params = {
-        "referral_id": referral_id,
-        "payer_id": payer_id,
-        "service_line": service_line,
-        "zip_code": zip_code,
-        "state": state,
-        "county": county,
-        "service_date": service_date,
-        "day_starts_at": day_starts_at,
-        "today": today,
-        "limit": limit,
-    }
+    has_county, has_payer = inputs["county"] is not None, inputs["payer_id"] is not None
+    stmt = _candidates_statement(eligible_only, has_county, has_payer)
+    params = {**inputs, "limit": limit}
     # All rows in one fetch: iterating a result fetches them one at a time.
     return _rows(session.connection().execute(stmt, params).all())
 
@@ -126,18 +123,10 @@ def candidates(
 def explained_candidates(
     session: Session,
     *,
-    referral_id: int,
-    payer_id: int | None,
-    service_line: str,
-    zip_code: str,
-    state: str,
-    county: str | None,
-    service_date: date,
-    day_starts_at: datetime,
-    today: date,
     explained: int,
     since: datetime,
     limit: int = MAX_CANDIDATES,
+    **inputs: Unpack[PrefilterInputs],
 ) -> tuple[list[CandidateRow], dict[int, TrackRecord]]:
     """The rows of ``candidates(eligible_only=True)`` followed by the first ``explained``
     other providers of the area (by id), with ``track_records(since=since)`` of those in
@@ -148,24 +137,14 @@ def explained_candidates(
     of the area, in id order, that the ranking query did not return (whichever rule they
     fail), and each track record counts the same events."""
     postgresql = session.get_bind().dialect.name == "postgresql"
-    stmt = _explained_statement(county is not None, payer_id is not None, postgresql)
-    params = {
-        "referral_id": referral_id,
-        "payer_id": payer_id,
-        "service_line": service_line,
-        "zip_code": zip_code,
-        "state": state,
-        "county": county,
-        "service_date": service_date,
-        "day_starts_at": day_starts_at,
-        "today": today,
-        "limit": limit,
-        "explained": explained,
-        "since": since,
-    }
+    has_county, has_payer = inputs["county"] is not None, inputs["payer_id"] is not None
+    stmt = _explained_statement(has_county, has_payer, postgresql)
+    params = {**inputs, "limit": limit, "explained": explained, "since": since}
     rows = []
     records: dict[int, TrackRecord] = {}
-    for row in session.connection().execute(stmt, params).all():
+    # On PostgreSQL by the driver's own cursor: the statement is long, and runs at every
+    # ranking (see careloop.db.raw).
+    for row in raw.fetch_all(session.connection(), stmt, params):
         if row[1] is None:  # a track record: a provider always has a name
             records[row[0]] = _record(row[_RECORD:])
         else:
@@ -354,7 +333,7 @@ def _prefilter(
 
 
 def candidates_of_many(
-    session: Session, inputs: Sequence[Mapping[str, Any]], *, limit: int = MAX_CANDIDATES
+    session: Session, inputs: Sequence[PrefilterInputs], *, limit: int = MAX_CANDIDATES
 ) -> list[list[CandidateRow]]:
     """``candidates(eligible_only=True)`` of each of ``inputs`` (the keyword arguments of
     one call each), in order. On PostgreSQL one statement per ``_MANY_PER_STATEMENT``
@@ -367,10 +346,7 @@ def candidates_of_many(
     connection = session.connection()
     for start in range(0, len(inputs), _MANY_PER_STATEMENT):
         chunk = inputs[start : start + _MANY_PER_STATEMENT]
-        payload = [
-            {name: values[name] for name in _INPUT_TYPES} | {"n": n}
-            for n, values in enumerate(chunk)
-        ]
+        payload = [{**values, "n": n} for n, values in enumerate(chunk)]
         rows: list[list[Sequence[Any]]] = [[] for _ in chunk]
         params = {"inputs": json_dumps(payload), "limit": limit}
         for row in connection.execute(_many_statement(), params).all():

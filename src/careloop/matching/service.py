@@ -7,7 +7,6 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from datetime import date, datetime, time
-from typing import TypedDict
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
@@ -83,23 +82,9 @@ class _Prefiltered:
     service_date: date
 
 
-class _Inputs(TypedDict):
-    """What the pre-filter of a case is given."""
-
-    referral_id: int
-    payer_id: int | None
-    service_line: str
-    zip_code: str
-    state: str
-    county: str | None
-    service_date: date
-    day_starts_at: datetime
-    today: date
-
-
-def _inputs(case: CaseForMatching, now: datetime) -> _Inputs:
+def _inputs(case: CaseForMatching, now: datetime) -> repository.PrefilterInputs:
     today, day_start = _local_today(case, now)
-    return _Inputs(
+    return repository.PrefilterInputs(
         referral_id=case.id,
         payer_id=case.payer_id,
         service_line=case.service_line,
@@ -113,7 +98,9 @@ def _inputs(case: CaseForMatching, now: datetime) -> _Inputs:
 
 
 def _prefiltered(
-    case: CaseForMatching, inputs: _Inputs, rows: list[repository.CandidateRow]
+    case: CaseForMatching,
+    inputs: repository.PrefilterInputs,
+    rows: list[repository.CandidateRow],
 ) -> _Prefiltered:
     eligible = [r.provider_id for r in rows if r.checklist_complete and r.in_network]
     return _Prefiltered(case, rows, eligible, inputs["today"], inputs["service_date"])
