@@ -128,12 +128,18 @@ def _matching_statement(
     organization_id: int | None,
     user_id: int | None,
     audited_by: Callable[[Select[*tuple[Any, ...]]], Insert] | None = None,
+    one: bool = False,
 ) -> Select[*tuple[Any, ...]]:
     """The statement of ``matching_cases`` for what ``visible_to`` looks at of an actor,
     built once (building it cost as much as running it); with ``audited_by``, the INSERT
-    it makes of the visible cases' (case number, id) rides along as a CTE."""
+    it makes of the visible cases' (case number, id) rides along as a CTE. ``one`` case
+    is compared as such (an IN list is written into the statement text at every call)."""
     who = Actor(user_id=user_id, role=role, organization_id=organization_id, display_name="")
-    wanted = Referral.case_number.in_(bindparam("case_numbers", expanding=True))
+    wanted = (
+        Referral.case_number == bindparam("case_number", type_=Referral.case_number.type)
+        if one
+        else Referral.case_number.in_(bindparam("case_numbers", expanding=True))
+    )
     stmt = (
         visible_to(who)
         .with_only_columns(*_MATCHING_CASE_COLUMNS, *_MATCHING_ITEM_COLUMNS)
@@ -164,8 +170,13 @@ def matching_cases(
     With ``audited_by`` (PostgreSQL only: a data-modifying CTE), the same statement
     inserts what it builds from each visible case's (case number, id), bound with
     ``audit_values``: a read and its audit records in one round trip."""
-    stmt = _matching_statement(actor.role, actor.organization_id, actor.user_id, audited_by)
-    params = {"case_numbers": list(case_numbers), **(audit_values or {})}
+    numbers = list(case_numbers)
+    one = len(numbers) == 1
+    stmt = _matching_statement(
+        actor.role, actor.organization_id, actor.user_id, audited_by, one=one
+    )
+    params: dict[str, Any] = {"case_number": numbers[0]} if one else {"case_numbers": numbers}
+    params.update(audit_values or {})
     out: dict[str, tuple[MatchingCaseRow, list[MatchingItemRow]]] = {}
     # On the session's connection: plain rows, no ORM execution context.
     for row in session.connection().execute(stmt, params).all():
