@@ -1384,7 +1384,8 @@ class WorkerState:
         unmeasured pass)."""
         targets = [
             (assignment, "case_for_matching", "read the case (+ audit)"),
-            (audit_service, "record_many", "  of which the audit insert"),
+            # On PostgreSQL the audit insert is a CTE of the case read: no statement of its own.
+            (audit_service, "record_many", "  of which a separate audit insert"),
             (
                 matching_repository,
                 "explained_candidates",
