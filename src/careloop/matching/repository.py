@@ -131,7 +131,9 @@ def explained_candidates(
     """The rows of ``candidates(eligible_only=True)`` followed by the first ``explained``
     other providers of the area (by id), with ``track_records(since=since)`` of those in
     the payer's network with a complete checklist, in one statement: what a ranking that
-    says why the others are left out needs, in one round trip instead of three.
+    says why the others are left out needs, in one round trip instead of three. The
+    others' track records are read only when the ranked ones reached ``limit``: else no
+    other can pass every rule, and a record is used only to rank.
 
     The same as the queries it replaces: the others are the first ``explained`` providers
     of the area, in id order, that the ranking query did not return (whichever rule they
@@ -408,7 +410,8 @@ def _explained_statement(
     """``_candidates_statement(True, ...)`` as a CTE; the area's other providers past it
     in id order (``_candidates_statement(False, ...)`` less the ranked ones, at most
     ``explained``); then the counts of ``_track_records_statement`` of those in network
-    with a complete checklist, as rows of their own (the provider's id, its name empty,
+    with a complete checklist (of the others, only when the ranked ones reached the cap),
+    as rows of their own (the provider's id, its name empty,
     the counts last): joined to the candidates here, the generic plan compared every
     candidate with every record."""
     ranked = _candidates_statement(True, has_county, has_payer).cte("ranked")
@@ -421,9 +424,15 @@ def _explained_statement(
         .cte("others")
     )
     # Column 2 is the checklist, column 4 the payer's network.
+    # An other provider can pass every rule only when the cap cut it from the ranked
+    # ones (SQL applies every rule it could fail but capacity, categories and an earlier
+    # offer): only then is its track record read.
+    capped = select(func.count()).select_from(ranked).scalar_subquery() >= bindparam(
+        "limit", type_=Integer
+    )
     needed = union_all(
         select(ranked.c[0]).where(ranked.c[2].is_(True), ranked.c[4].is_(True)),
-        select(others.c[0]).where(others.c[2].is_(True), others.c[4].is_(True)),
+        select(others.c[0]).where(others.c[2].is_(True), others.c[4].is_(True), capped),
     )
     # Typed: PostgreSQL resolves the first two branches' columns before the third.
     no_counts = [cast(null(), BigInteger)] * len(_TRACK_COUNTS)

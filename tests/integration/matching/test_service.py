@@ -558,8 +558,9 @@ def test_one_statement_gives_what_the_ranking_explanation_and_track_record_queri
 ) -> None:
     """``explained_candidates`` against the three queries it replaces: the ranking query,
     the area's providers past the ranked ones (as many more as were ranked, less those),
-    and the track records of those in network with a complete checklist; with caps that
-    cut the ranked ones short, so that the others may hold eligible providers too."""
+    and the track records of those in network with a complete checklist (of the others
+    only when the cap cut the ranked ones short); with caps that cut the ranked ones
+    short, so that the others may hold eligible providers too."""
     made = {}
     for index in range(3):
         eligible = world.provider(f"Eligible {index}", capacity=20)
@@ -593,7 +594,9 @@ def test_one_statement_gives_what_the_ranking_explanation_and_track_record_queri
             world.session, **inputs, eligible_only=False, limit=explained + len(seen)
         )
         expected = ranked + [r for r in area if r.provider_id not in seen][:explained]
-        needed = [r.provider_id for r in expected if r.checklist_complete and r.in_network]
+        # The others' records only when the cap cut the ranked ones (else none can rank).
+        rankable = expected if len(ranked) == limit else ranked
+        needed = [r.provider_id for r in rankable if r.checklist_complete and r.in_network]
         records = repository.track_records(world.session, needed, since=since)
         rows, found = repository.explained_candidates(
             world.session, **inputs, explained=explained, since=since, limit=limit
