@@ -87,13 +87,8 @@ def cases_for_matching(
     insert a CTE of the read (written only if the case is there to see)."""
     single = len(case_numbers) == 1 and session.get_bind().dialect.name == "postgresql"
     if single:
-        found = repository.matching_cases(
-            session,
-            actor,
-            case_numbers,
-            audited_by=audit.insert_from,
-            audit_values=audit.shared_values(actor, MATCH_ACTION, clock=clock),
-        )
+        values = audit.shared_values(actor, MATCH_ACTION, clock=clock)
+        found = repository.matching_cases(session, actor, case_numbers, (audit.insert_from, values))
     else:
         found = repository.matching_cases(session, actor, set(case_numbers))
     for case_number in case_numbers:

@@ -122,24 +122,16 @@ _MATCHING_ITEM_COLUMNS = [getattr(ReferralItem, f) for f in MatchingItemRow._fie
 _SPLIT = len(_MATCHING_CASE_COLUMNS)
 
 
+_Audited = tuple[Callable[[Select[*tuple[Any, ...]]], Insert], Mapping[str, Any]]  # audit INSERT
+
+
 @functools.lru_cache(maxsize=1024)
 def _matching_statement(
-    role: Role,
-    organization_id: int | None,
-    user_id: int | None,
-    audited_by: Callable[[Select[*tuple[Any, ...]]], Insert] | None = None,
-    one: bool = False,
+    role: Role, org_id: int | None, user_id: int | None, audit: Callable[..., Insert] | None
 ) -> Select[*tuple[Any, ...]]:
-    """The statement of ``matching_cases`` for what ``visible_to`` looks at of an actor,
-    built once (building it cost as much as running it); with ``audited_by``, the INSERT
-    it makes of the visible cases' (case number, id) rides along as a CTE. ``one`` case
-    is compared as such (an IN list is written into the statement text at every call)."""
-    who = Actor(user_id=user_id, role=role, organization_id=organization_id, display_name="")
-    wanted = (
-        Referral.case_number == bindparam("case_number", type_=Referral.case_number.type)
-        if one
-        else Referral.case_number.in_(bindparam("case_numbers", expanding=True))
-    )
+    """``matching_cases``'s statement, built once per visibility (as dear as running it)."""
+    who = Actor(user_id=user_id, role=role, organization_id=org_id, display_name="")
+    wanted = Referral.case_number.in_(bindparam("case_numbers", expanding=True))
     stmt = (
         visible_to(who)
         .with_only_columns(*_MATCHING_CASE_COLUMNS, *_MATCHING_ITEM_COLUMNS)
@@ -149,36 +141,20 @@ def _matching_statement(
         .where(wanted)
         .order_by(Referral.id, ReferralItem.line)
     )
-    if audited_by is None:
-        return stmt
     seen = visible_to(who).with_only_columns(Referral.case_number, Referral.id).where(wanted)
-    return stmt.add_cte(audited_by(seen).cte("audit"))
+    return stmt if audit is None else stmt.add_cte(audit(seen).cte("audit"))
 
 
 def matching_cases(
-    session: Session,
-    actor: Actor,
-    case_numbers: Collection[str],
-    *,
-    audited_by: Callable[[Select[*tuple[Any, ...]]], Insert] | None = None,
-    audit_values: Mapping[str, Any] | None = None,
+    session: Session, actor: Actor, numbers: Collection[str], audited: _Audited | None = None
 ) -> dict[str, tuple[MatchingCaseRow, list[MatchingItemRow]]]:
-    """The cases the actor may see among ``case_numbers`` as matching reads them, with
-    their payer's name and their items in line order, by case number, in one statement
-    (one row per item; a case without items comes once, its item columns empty).
-
-    With ``audited_by`` (PostgreSQL only: a data-modifying CTE), the same statement
-    inserts what it builds from each visible case's (case number, id), bound with
-    ``audit_values``: a read and its audit records in one round trip."""
-    numbers = list(case_numbers)
-    one = len(numbers) == 1
-    stmt = _matching_statement(
-        actor.role, actor.organization_id, actor.user_id, audited_by, one=one
-    )
-    params: dict[str, Any] = {"case_number": numbers[0]} if one else {"case_numbers": numbers}
-    params.update(audit_values or {})
+    """The cases the actor may see among ``numbers`` with payer name and items (in line
+    order; one row each, or one empty) by case number, in one statement; with ``audited``
+    (PostgreSQL: a CTE), their audit records too, as the INSERT made and its values say."""
+    audit, values = audited or (None, {})
+    stmt = _matching_statement(actor.role, actor.organization_id, actor.user_id, audit)
+    params = {"case_numbers": list(numbers), **values}
     out: dict[str, tuple[MatchingCaseRow, list[MatchingItemRow]]] = {}
-    # On the session's connection: plain rows, no ORM execution context.
     for row in session.connection().execute(stmt, params).all():
         found = out.get(row[1])
         if found is None:
