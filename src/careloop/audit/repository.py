@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import Insert, Select, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from careloop.audit.models import AuditRecord
@@ -17,6 +17,32 @@ _AUDIT = table_of(AuditRecord)
 
 def insert_many(session: Session, rows: list[dict[str, Any]]) -> None:
     copy.insert_rows(session, _AUDIT, rows)
+
+
+#: The columns the records of ``insert_from`` share, bound as ``audit_<column>``.
+SHARED = (
+    "at",
+    "actor_user_id",
+    "actor_role",
+    "actor_label",
+    "action",
+    "outcome",
+    "ip",
+    "request_id",
+)
+
+
+def insert_from(rows: Select[*tuple[Any, ...]]) -> Insert:
+    """An INSERT of one record per row of ``rows`` (its case number, then its referral id),
+    the ``SHARED`` columns bound as parameters and no detail: to be sent with the
+    statement that reads those rows (as a CTE on PostgreSQL)."""
+    found = rows.subquery("audited")
+    values = select(
+        *(bindparam(f"audit_{name}", type_=_AUDIT.c[name].type) for name in SHARED),
+        found.c[0],
+        found.c[1],
+    )
+    return insert(_AUDIT).from_select([*SHARED, "case_number", "referral_id"], values)
 
 
 def insert_one(session: Session, values: dict[str, Any]) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Insert, Select
 from sqlalchemy.orm import Session
 
 from careloop.audit import repository
@@ -50,6 +51,28 @@ def record_many(
         clock=clock,
         outcome=outcome,
     )
+
+
+def insert_from(rows: Select[*tuple[Any, ...]]) -> Insert:
+    """One record per row of ``rows`` (case number, referral id) as an INSERT the caller
+    sends with its own read (a CTE of it on PostgreSQL: one round trip for both), bound
+    with ``shared_values``. Built once per caller's statement."""
+    return repository.insert_from(rows)
+
+
+def shared_values(
+    actor: Actor,
+    action: str,
+    *,
+    clock: Clock,
+    outcome: AuditOutcome = AuditOutcome.success,
+) -> dict[str, Any]:
+    """The parameters of an ``insert_from`` statement: the columns ``record`` would write
+    but the case number, referral id and detail."""
+    values = record_values(
+        actor, action, outcome, clock, case_number=None, referral_id=None, detail=None
+    )
+    return {f"audit_{name}": values[name] for name in repository.SHARED}
 
 
 def record_each(

@@ -5,27 +5,40 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypedDict, Unpack
 
 from sqlalchemy import (
+    CTE,
+    JSON,
+    BigInteger,
     ColumnElement,
+    CompoundSelect,
     Integer,
     Select,
+    String,
+    Subquery,
     and_,
     bindparam,
+    cast,
+    column,
     exists,
     false,
     func,
+    literal_column,
+    null,
     or_,
     select,
+    true,
+    union_all,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, aliased
 
 from careloop.core.actor import Actor, Role
+from careloop.db import raw
+from careloop.db.session import json_dumps
 from careloop.matching.models import Offer, OfferStatus
 from careloop.network.models import (
     Provider,
@@ -47,8 +60,10 @@ MISSED = "service.missed"
 MAX_CANDIDATES = 500
 
 
-@dataclass(frozen=True, slots=True)
-class CandidateRow:
+class CandidateRow(NamedTuple):
+    """A provider of the area with the facts the hard rules need (a plain tuple: tens of
+    them are built per ranking)."""
+
     provider_id: int
     name: str
     checklist_complete: bool
@@ -64,20 +79,26 @@ class CandidateRow:
     already_offered: bool
 
 
+class PrefilterInputs(TypedDict):
+    """What the pre-filter of a referral is given (``matching.service`` derives it)."""
+
+    referral_id: int
+    payer_id: int | None
+    service_line: str
+    zip_code: str
+    state: str
+    county: str | None
+    service_date: date
+    day_starts_at: datetime
+    today: date
+
+
 def candidates(
     session: Session,
     *,
-    referral_id: int,
-    payer_id: int | None,
-    service_line: str,
-    zip_code: str,
-    state: str,
-    county: str | None,
-    service_date: date,
-    day_starts_at: datetime,
-    today: date,
     eligible_only: bool,
     limit: int = MAX_CANDIDATES,
+    **inputs: Unpack[PrefilterInputs],
 ) -> list[CandidateRow]:
     """Active providers that serve the member's ZIP or county, with the facts each hard
     rule needs computed in the same statement (indexed look-ups per provider). Run on the
@@ -92,19 +113,9 @@ def candidates(
     The statement is built once per shape (see ``_candidates_statement``) and its values
     bound at each call: building and hashing the construct per call cost more than the
     query itself on a warm database."""
-    stmt = _candidates_statement(eligible_only, county is not None, payer_id is not None)
-    params = {
-        "referral_id": referral_id,
-        "payer_id": payer_id,
-        "service_line": service_line,
-        "zip_code": zip_code,
-        "state": state,
-        "county": county,
-        "service_date": service_date,
-        "day_starts_at": day_starts_at,
-        "today": today,
-        "limit": limit,
-    }
+    has_county, has_payer = inputs["county"] is not None, inputs["payer_id"] is not None
+    stmt = _candidates_statement(eligible_only, has_county, has_payer)
+    params = {**inputs, "limit": limit}
     # All rows in one fetch: iterating a result fetches them one at a time.
     return _rows(session.connection().execute(stmt, params).all())
 
@@ -112,67 +123,53 @@ def candidates(
 def explained_candidates(
     session: Session,
     *,
-    referral_id: int,
-    payer_id: int | None,
-    service_line: str,
-    zip_code: str,
-    state: str,
-    county: str | None,
-    service_date: date,
-    day_starts_at: datetime,
-    today: date,
     explained: int,
     since: datetime,
     limit: int = MAX_CANDIDATES,
+    **inputs: Unpack[PrefilterInputs],
 ) -> tuple[list[CandidateRow], dict[int, TrackRecord]]:
     """The rows of ``candidates(eligible_only=True)`` followed by the first ``explained``
     other providers of the area (by id), with ``track_records(since=since)`` of those in
     the payer's network with a complete checklist, in one statement: what a ranking that
-    says why the others are left out needs, in one round trip instead of three.
+    says why the others are left out needs, in one round trip instead of three. The
+    others' track records are read only when the ranked ones reached ``limit``: else no
+    other can pass every rule, and a record is used only to rank.
 
     The same as the queries it replaces: the others are the first ``explained`` providers
     of the area, in id order, that the ranking query did not return (whichever rule they
     fail), and each track record counts the same events."""
-    stmt = _explained_statement(county is not None, payer_id is not None)
-    params = {
-        "referral_id": referral_id,
-        "payer_id": payer_id,
-        "service_line": service_line,
-        "zip_code": zip_code,
-        "state": state,
-        "county": county,
-        "service_date": service_date,
-        "day_starts_at": day_starts_at,
-        "today": today,
-        "limit": limit,
-        "explained": explained,
-        "since": since,
-    }
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    has_county, has_payer = inputs["county"] is not None, inputs["payer_id"] is not None
+    stmt = _explained_statement(has_county, has_payer, postgresql)
+    params = {**inputs, "limit": limit, "explained": explained, "since": since}
     rows = []
     records: dict[int, TrackRecord] = {}
-    for row in session.connection().execute(stmt, params).all():
-        rows.append(row)
-        if row[_RECORD] is not None:
+    # On PostgreSQL by the driver's own cursor: the statement is long, and runs at every
+    # ranking (see careloop.db.raw).
+    for row in raw.fetch_all(session.connection(), stmt, params):
+        if row[1] is None:  # a track record: a provider always has a name
             records[row[0]] = _record(row[_RECORD:])
+        else:
+            rows.append(row)
     return _rows(rows), records
 
 
 def _rows(result: Iterable[Sequence[Any]]) -> list[CandidateRow]:
     return [
         CandidateRow(
-            provider_id=row[0],
-            name=row[1],
-            checklist_complete=bool(row[2]),
-            offerable_until=row[3],
-            in_network=bool(row[4]),
-            serves_zip=bool(row[5]),
-            serves_county=bool(row[6]),
-            service_line_offered=bool(row[7]),
-            categories=frozenset(row[8] or ()),
-            daily_capacity=int(row[9] or 0),
-            used_today=int(row[10] or 0),
-            languages=frozenset(row[11] or ()),
-            already_offered=bool(row[12]),
+            row[0],
+            row[1],
+            bool(row[2]),
+            row[3],
+            bool(row[4]),
+            bool(row[5]),
+            bool(row[6]),
+            bool(row[7]),
+            frozenset(row[8] or ()),
+            int(row[9] or 0),
+            int(row[10] or 0),
+            frozenset(row[11] or ()),
+            bool(row[12]),
         )
         for row in result
     ]
@@ -195,17 +192,51 @@ def _one_of(column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
     return or_(*(column == value for value in values))
 
 
-def _area(has_county: bool) -> Select[int]:
+class _Values(NamedTuple):
+    """What the pre-filter compares with: bound parameters for one referral, or the
+    columns of a batch's inputs."""
+
+    referral_id: ColumnElement[int]
+    payer_id: ColumnElement[int]
+    service_line: ColumnElement[str]
+    zip_code: ColumnElement[str]
+    state: ColumnElement[str]
+    county: ColumnElement[str]
+    service_date: ColumnElement[date]
+    day_starts_at: ColumnElement[datetime]
+    today: ColumnElement[date]
+
+
+#: The type of each input of the pre-filter.
+_INPUT_TYPES: dict[str, Any] = {
+    "referral_id": Integer(),
+    "payer_id": ProviderNetwork.payer_id.type,
+    "service_line": Offer.service_line.type,
+    "zip_code": ProviderServiceArea.zip_code.type,
+    "state": ProviderServiceArea.state.type,
+    "county": ProviderServiceArea.county.type,
+    "service_date": ProviderNetwork.effective_from.type,
+    "day_starts_at": Offer.offered_at.type,
+    "today": Provider.offerable_until.type,
+}
+
+
+def _bound() -> _Values:
+    return _Values(*(bindparam(name, type_=kind) for name, kind in _INPUT_TYPES.items()))
+
+
+def _area(has_county: bool, v: _Values) -> Select[int]:
     """The ids of the providers that list the member's ZIP code or county (with repeats)."""
     area = _AREA
-    zip_code = bindparam("zip_code", type_=ProviderServiceArea.zip_code.type)
-    state = bindparam("state", type_=ProviderServiceArea.state.type)
-    county = bindparam("county", type_=ProviderServiceArea.county.type)
-    return select(area.provider_id).where(
-        or_(
-            area.zip_code == zip_code,
-            and_(area.state == state, area.county == county) if has_county else false(),
+    return (
+        select(area.provider_id)
+        .where(
+            or_(
+                area.zip_code == v.zip_code,
+                and_(area.state == v.state, area.county == v.county) if has_county else false(),
+            )
         )
+        .correlate_except(area)
     )
 
 
@@ -216,26 +247,35 @@ def _candidates_statement(
     """The pre-filter of ``candidates`` with its values as bound parameters, one
     statement object per shape, so SQLAlchemy's compiled cache is hit without walking a
     fresh construct each call."""
+    return _prefilter(eligible_only, has_county, has_payer, _bound())
+
+
+def _prefilter(
+    eligible_only: bool, has_county: bool, has_payer: bool, v: _Values
+) -> Select[*tuple[Any, ...]]:
     p, line, area, network, offer = _P, _LINE, _AREA, _NETWORK, _OFFER
-    zip_code = bindparam("zip_code", type_=ProviderServiceArea.zip_code.type)
-    state = bindparam("state", type_=ProviderServiceArea.state.type)
-    county = bindparam("county", type_=ProviderServiceArea.county.type)
-    service_date = bindparam("service_date", type_=ProviderNetwork.effective_from.type)
-    service_line = bindparam("service_line", type_=Offer.service_line.type)
-    serves_zip = exists().where(area.provider_id == p.id, area.zip_code == zip_code)
+    # Each subquery names the table it reads: a batch's inputs are correlated, as the
+    # provider is, instead of being read again inside it.
+    serves_zip = (
+        exists().where(area.provider_id == p.id, area.zip_code == v.zip_code).correlate_except(area)
+    )
     serves_county = (
-        exists().where(area.provider_id == p.id, area.state == state, area.county == county)
+        exists()
+        .where(area.provider_id == p.id, area.state == v.state, area.county == v.county)
+        .correlate_except(area)
         if has_county
         else false()
     )
-    in_area = _area(has_county)
+    in_area = _area(has_county, v)
     in_network = (
-        exists().where(
+        exists()
+        .where(
             network.provider_id == p.id,
-            network.payer_id == bindparam("payer_id", type_=ProviderNetwork.payer_id.type),
-            network.effective_from <= service_date,
-            or_(network.effective_to.is_(None), network.effective_to >= service_date),
+            network.payer_id == v.payer_id,
+            network.effective_from <= v.service_date,
+            or_(network.effective_to.is_(None), network.effective_to >= v.service_date),
         )
+        .correlate_except(network)
         if has_payer
         else false()
     )
@@ -243,16 +283,23 @@ def _candidates_statement(
         select(func.count())
         .where(
             offer.provider_id == p.id,
-            offer.service_line == service_line,
-            offer.offered_at >= bindparam("day_starts_at", type_=Offer.offered_at.type),
+            offer.service_line == v.service_line,
+            offer.offered_at >= v.day_starts_at,
             _one_of(offer.status, [OfferStatus.pending, OfferStatus.accepted]),
         )
+        .correlate_except(offer)
         .scalar_subquery()
     )
-    already = exists().where(
-        offer.referral_id == bindparam("referral_id", type_=Integer),
-        offer.provider_id == p.id,
-        _one_of(offer.status, [OfferStatus.declined, OfferStatus.expired, OfferStatus.withdrawn]),
+    already = (
+        exists()
+        .where(
+            offer.referral_id == v.referral_id,
+            offer.provider_id == p.id,
+            _one_of(
+                offer.status, [OfferStatus.declined, OfferStatus.expired, OfferStatus.withdrawn]
+            ),
+        )
+        .correlate_except(offer)
     )
     stmt = (
         select(
@@ -272,7 +319,7 @@ def _candidates_statement(
         )
         .join(
             line,
-            and_(line.provider_id == p.id, line.service_line == service_line),
+            and_(line.provider_id == p.id, line.service_line == v.service_line),
             isouter=not eligible_only,
         )
         .where(p.active.is_(True), p.id.in_(in_area))
@@ -281,13 +328,60 @@ def _candidates_statement(
     if eligible_only:
         stmt = stmt.where(
             p.checklist_complete.is_(True),
-            or_(
-                p.offerable_until.is_(None),
-                p.offerable_until > bindparam("today", type_=Provider.offerable_until.type),
-            ),
+            or_(p.offerable_until.is_(None), p.offerable_until > v.today),
             in_network,
         )
     return stmt.limit(bindparam("limit", type_=Integer))
+
+
+def candidates_of_many(
+    session: Session, inputs: Sequence[PrefilterInputs], *, limit: int = MAX_CANDIDATES
+) -> list[list[CandidateRow]]:
+    """``candidates(eligible_only=True)`` of each of ``inputs`` (the keyword arguments of
+    one call each), in order. On PostgreSQL one statement per ``_MANY_PER_STATEMENT``
+    referrals (their inputs one JSON value, the pre-filter a LATERAL subquery of each):
+    a batch of rankings sends a few statements instead of one per referral. SQLite (in
+    process, no round trips) runs them one by one."""
+    if session.get_bind().dialect.name != "postgresql":
+        return [candidates(session, **values, eligible_only=True, limit=limit) for values in inputs]
+    out: list[list[CandidateRow]] = []
+    connection = session.connection()
+    for start in range(0, len(inputs), _MANY_PER_STATEMENT):
+        chunk = inputs[start : start + _MANY_PER_STATEMENT]
+        payload = [{**values, "n": n} for n, values in enumerate(chunk)]
+        rows: list[list[Sequence[Any]]] = [[] for _ in chunk]
+        params = {"inputs": json_dumps(payload), "limit": limit}
+        for row in connection.execute(_many_statement(), params).all():
+            rows[row[0]].append(row[1:])
+        out.extend(_rows(found) for found in rows)
+    return out
+
+
+#: Referrals per statement of ``candidates_of_many``.
+_MANY_PER_STATEMENT = 200
+
+
+@functools.cache
+def _many_statement() -> Select[*tuple[Any, ...]]:
+    """The pre-filter of ``candidates`` as a LATERAL subquery of each row of its inputs
+    (a JSON array): ``n`` (the input's position), then the pre-filter's columns. An input
+    without a county or payer compares NULL, which no row matches: the same rows as the
+    shape that leaves the comparison out."""
+    given = (
+        func.json_to_recordset(cast(bindparam("inputs", type_=String()), JSON()))
+        .table_valued(
+            column("n", Integer()),
+            *(column(name, kind) for name, kind in _INPUT_TYPES.items()),
+        )
+        .render_derived(name="i", with_types=True)
+    )
+    values = _Values(*(given.c[name] for name in _INPUT_TYPES))
+    per_case = _prefilter(True, True, True, values).lateral("c")
+    return (
+        select(given.c.n, *per_case.c)
+        .select_from(given.join(per_case, true()))
+        .order_by(given.c.n, per_case.c[0])
+    )
 
 
 class TrackRecord(NamedTuple):
@@ -304,55 +398,98 @@ NO_RECORD = TrackRecord(0, 0, 0, 0)
 #: The event types each column of a ``TrackRecord`` counts.
 _TRACK_COUNTS = ((ACCEPTED,), NOT_ACCEPTED, (ON_TIME,), (LATE, MISSED))
 _TRACK_TYPES = tuple(type_ for types in _TRACK_COUNTS for type_ in types)
-#: Where the track-record counts start in a row of ``_explained_statement``.
+#: Where the track-record counts start in a row of ``_explained_statement`` (a
+#: candidate's row has its facts before them).
 _RECORD = 13
 
 
 @functools.cache
-def _explained_statement(has_county: bool, has_payer: bool) -> Select[*tuple[Any, ...]]:
+def _explained_statement(
+    has_county: bool, has_payer: bool, postgresql: bool
+) -> CompoundSelect[*tuple[Any, ...]]:
     """``_candidates_statement(True, ...)`` as a CTE; the area's other providers past it
     in id order (``_candidates_statement(False, ...)`` less the ranked ones, at most
-    ``explained``); both with the counts of ``_track_records_statement`` of those in
-    network with a complete checklist (one column per type, empty without events)."""
+    ``explained``); then the counts of ``_track_records_statement`` of those in network
+    with a complete checklist (of the others, only when the ranked ones reached the cap),
+    as rows of their own (the provider's id, its name empty,
+    the counts last): joined to the candidates here, the generic plan compared every
+    candidate with every record."""
     ranked = _candidates_statement(True, has_county, has_payer).cte("ranked")
     area = _candidates_statement(False, has_county, has_payer)
-    # The others' ids first, from the area's ids set apart (a fence: walked in id order
-    # otherwise, a small area's providers are sought through the whole table), then their
-    # facts: the look-ups run for those few rows alone, each an index probe rather than a
-    # hash of every network row of the payer.
-    area_ids = (
-        _area(has_county).distinct().cte("area").prefix_with("MATERIALIZED", dialect="postgresql")
-    )
-    other_ids = (
-        select(_Q.id)
-        .where(
-            _Q.active.is_(True),
-            _Q.id.in_(select(area_ids.c[0])),
-            _Q.id.not_in(select(ranked.c[0])),
-        )
-        .order_by(_Q.id)
-        .limit(bindparam("explained", type_=Integer))
-        .subquery("other_ids")
-    )
+    other_ids = _other_ids(ranked, has_county, postgresql)
     others = (
         select(*area.selected_columns)
         .select_from(*area.get_final_froms())
-        .where(_P.id.in_(select(other_ids.c[0])))
-        .subquery("others")
+        .where(_P.id.in_(select(other_ids.c.id)))
+        .cte("others")
     )
-    found = select(*ranked.c).union_all(select(*others.c)).cte("found")
-    provider_id, checklist_complete, in_network = found.c[0], found.c[2], found.c[4]
-    records = (
-        _counts()
-        .where(
-            _EVENT.provider_id.in_(
-                select(provider_id).where(checklist_complete.is_(True), in_network.is_(True))
-            )
+    # Column 2 is the checklist, column 4 the payer's network.
+    # An other provider can pass every rule only when the cap cut it from the ranked
+    # ones (SQL applies every rule it could fail but capacity, categories and an earlier
+    # offer): only then is its track record read.
+    capped = select(func.count()).select_from(ranked).scalar_subquery() >= bindparam(
+        "limit", type_=Integer
+    )
+    needed = union_all(
+        select(ranked.c[0]).where(ranked.c[2].is_(True), ranked.c[4].is_(True)),
+        select(others.c[0]).where(others.c[2].is_(True), others.c[4].is_(True), capped),
+    )
+    # Typed: PostgreSQL resolves the first two branches' columns before the third.
+    no_counts = [cast(null(), BigInteger)] * len(_TRACK_COUNTS)
+    return union_all(
+        select(*ranked.c, *no_counts),
+        select(*others.c, *no_counts),
+        _counts(padding=_RECORD - 1).where(_EVENT.provider_id.in_(needed)),
+    )
+
+
+def _other_ids(ranked: CTE, has_county: bool, postgresql: bool) -> Subquery:
+    """The ids of the first ``explained`` active providers of the area (by id) that
+    ``ranked`` does not hold."""
+    # The area's ids in order, from the index of each look-up alone (ZIP code, county; a
+    # provider that lists both comes once), so that the walk below reads no more of them
+    # than it needs.
+    by_zip = aliased(ProviderServiceArea, name="z")
+    by_county = aliased(ProviderServiceArea, name="c")
+    listed: Select[*tuple[Any, ...]] | CompoundSelect[*tuple[Any, ...]] = select(
+        by_zip.provider_id.label("id")
+    ).where(by_zip.zip_code == bindparam("zip_code", type_=ProviderServiceArea.zip_code.type))
+    if has_county:
+        listed = union_all(
+            listed,
+            select(by_county.provider_id).where(
+                by_county.state == bindparam("state", type_=ProviderServiceArea.state.type),
+                by_county.county == bindparam("county", type_=ProviderServiceArea.county.type),
+            ),
         )
-        .subquery("records")
+    area = listed.subquery("area")
+    ordered = (
+        select(area.c.id)
+        .distinct()
+        .where(area.c.id.not_in(select(ranked.c[0])))
+        .order_by(area.c.id)
+        .subquery("o")
     )
-    return select(*found.c, *list(records.c)[1:]).select_from(
-        found.outerjoin(records, records.c[0] == provider_id)
+    if postgresql:
+        # A LATERAL probe with its own LIMIT cannot become a join: the area's ids are
+        # probed one by one and the walk stops at the limit. (As a join, PostgreSQL's
+        # generic plan walked the whole providers table in id order to meet a small
+        # area's few.)
+        probe = (
+            select(_Q.id)
+            .where(_Q.id == ordered.c.id, _Q.active.is_(True))
+            .limit(literal_column("1"))
+            .lateral("q")
+        )
+        found = select(ordered.c.id).select_from(ordered.join(probe, true()))
+    else:
+        found = select(ordered.c.id).where(
+            exists().where(_Q.id == ordered.c.id, _Q.active.is_(True))
+        )
+    return (
+        found.order_by(ordered.c.id)
+        .limit(bindparam("explained", type_=Integer))
+        .subquery("other_ids")
     )
 
 
@@ -397,14 +534,15 @@ def _track_records_statement(postgresql: bool) -> Select[*tuple[Any, ...]]:
     return _counts().where(among)
 
 
-def _counts() -> Select[*tuple[Any, ...]]:
+def _counts(padding: int = 0) -> Select[*tuple[Any, ...]]:
     """Each provider's track-record events since ``since``, counted as a ``TrackRecord``
-    (one row per provider with any): the statement is completed with the providers to count
-    for."""
+    (one row per provider with any; ``padding`` empty columns between the provider and its
+    counts): the statement is completed with the providers to count for."""
     event = _EVENT
     return (
         select(
             event.provider_id,
+            *[null()] * padding,
             *(func.count().filter(_one_of(event.type, types)) for types in _TRACK_COUNTS),
         )
         .where(

@@ -288,6 +288,19 @@ def _exclusion(  # noqa: PLR0911 - one return per rule, in the order of evaluati
     return None
 
 
+def _eligible(needs: ReferralNeeds, candidate: CandidateFacts) -> bool:
+    """``_exclusion(...) is None``, without wording a reason."""
+    return (
+        candidate.offerable
+        and candidate.in_network
+        and (candidate.serves_zip or candidate.serves_county)
+        and candidate.service_line_offered
+        and needs.categories <= candidate.categories_offered
+        and candidate.used_today < candidate.daily_capacity
+        and not candidate.already_offered
+    )
+
+
 def first_exclusion(
     needs: ReferralNeeds, candidate: CandidateFacts
 ) -> tuple[ExclusionRule, str] | None:
@@ -373,6 +386,26 @@ def rank(
     ranked.sort(key=_best_first)
     excluded.sort(key=_by_provider)
     return MatchResult(tuple(ranked), tuple(excluded))
+
+
+def rank_eligible(
+    needs: ReferralNeeds,
+    candidates: Iterable[CandidateFacts],
+    weights: MatchingWeights = DEFAULT_MATCHING_WEIGHTS,
+) -> tuple[RankedCandidate, ...]:
+    """``rank(needs, candidates, weights).ranked``, without wording why the others are
+    left out (a batch of rankings keeps only the ranked)."""
+    texts = _texts(needs)
+    seen: set[int] = set()
+    ranked: list[RankedCandidate] = []
+    for candidate in candidates:
+        if candidate.provider_id in seen:
+            raise ValueError(f"provider {candidate.provider_id} is a candidate twice")
+        seen.add(candidate.provider_id)
+        if _eligible(needs, candidate):
+            ranked.append(_ranked(texts, candidate, weights))
+    ranked.sort(key=_best_first)
+    return tuple(ranked)
 
 
 # ---- offers ---------------------------------------------------------------------------------

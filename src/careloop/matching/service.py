@@ -4,9 +4,9 @@ offer lapses, and mark the case unplaced when nobody is left."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date, datetime, time
-from typing import TypedDict
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
@@ -82,23 +82,9 @@ class _Prefiltered:
     service_date: date
 
 
-class _Inputs(TypedDict):
-    """What the pre-filter of a case is given."""
-
-    referral_id: int
-    payer_id: int | None
-    service_line: str
-    zip_code: str
-    state: str
-    county: str | None
-    service_date: date
-    day_starts_at: datetime
-    today: date
-
-
-def _inputs(case: CaseForMatching, now: datetime) -> _Inputs:
+def _inputs(case: CaseForMatching, now: datetime) -> repository.PrefilterInputs:
     today, day_start = _local_today(case, now)
-    return _Inputs(
+    return repository.PrefilterInputs(
         referral_id=case.id,
         payer_id=case.payer_id,
         service_line=case.service_line,
@@ -112,7 +98,9 @@ def _inputs(case: CaseForMatching, now: datetime) -> _Inputs:
 
 
 def _prefiltered(
-    case: CaseForMatching, inputs: _Inputs, rows: list[repository.CandidateRow]
+    case: CaseForMatching,
+    inputs: repository.PrefilterInputs,
+    rows: list[repository.CandidateRow],
 ) -> _Prefiltered:
     eligible = [r.provider_id for r in rows if r.checklist_complete and r.in_network]
     return _Prefiltered(case, rows, eligible, inputs["today"], inputs["service_date"])
@@ -142,6 +130,12 @@ def _rank(
     records: dict[int, repository.TrackRecord],
     weights: rules.MatchingWeights,
 ) -> rules.MatchResult:
+    return rules.rank(*_needs_and_facts(prefiltered, records), weights)
+
+
+def _needs_and_facts(
+    prefiltered: _Prefiltered, records: dict[int, repository.TrackRecord]
+) -> tuple[rules.ReferralNeeds, list[rules.CandidateFacts]]:
     case, today = prefiltered.case, prefiltered.today
     needs = rules.ReferralNeeds(
         payer_name=case.payer_name or "the payer",
@@ -157,7 +151,7 @@ def _rank(
         _facts(row, records.get(row.provider_id, repository.NO_RECORD), today)
         for row in prefiltered.rows
     ]
-    return rules.rank(needs, facts, weights)
+    return needs, facts
 
 
 def _weights(session: Session) -> rules.MatchingWeights:
@@ -166,6 +160,14 @@ def _weights(session: Session) -> rules.MatchingWeights:
     if not configured:
         return rules.DEFAULT_MATCHING_WEIGHTS
     return rules.MatchingWeights.from_config(configured)
+
+
+@functools.lru_cache(maxsize=4096)
+def _rates(record: repository.TrackRecord) -> tuple[rules.Rate, rules.Rate]:
+    """The on-time and acceptance rates of a track record (a few hundred distinct records
+    recur across rankings: each is checked and built once)."""
+    on_time = rules.Rate(record.on_time, record.on_time + record.late_or_missed)
+    return on_time, rules.Rate(record.accepted, record.accepted + record.not_accepted)
 
 
 def _facts(
@@ -177,6 +179,7 @@ def _facts(
         reason = "onboarding checklist incomplete"
     elif lapsed:
         reason = f"a required credential lapsed on {row.offerable_until:%Y-%m-%d}"
+    on_time, acceptance = _rates(record)
     return rules.CandidateFacts(
         provider_id=row.provider_id,
         name=row.name,
@@ -189,8 +192,8 @@ def _facts(
         categories_offered=row.categories,
         daily_capacity=row.daily_capacity,
         used_today=min(row.used_today, row.daily_capacity),
-        on_time=rules.Rate(record.on_time, record.on_time + record.late_or_missed),
-        acceptance=rules.Rate(record.accepted, record.accepted + record.not_accepted),
+        on_time=on_time,
+        acceptance=acceptance,
         languages=row.languages,
         already_offered=row.already_offered,
     )
@@ -232,24 +235,30 @@ def rank_batch(
     without explaining the others. Each case read is audited as for one referral.
 
     The cases, their items and payers are read, and their audit records written, with one
-    statement each for the whole batch; then one pre-filter per case; then the track
-    records of every provider any of them needs in one statement (a provider's record
-    does not depend on the referral), so the batch costs little more than its pre-filters."""
+    statement each for the whole batch; then the pre-filters of every case (one statement
+    per few hundred on PostgreSQL); then the track records of every provider any of them
+    needs in one statement (a provider's record does not depend on the referral), so the
+    batch costs little more than its pre-filters. The others left out are not worded."""
     require(actor, "offer:manage")
     now = clock.now()
     cases = assignment.cases_for_matching(session, actor, case_numbers, clock=clock)
-    prefiltered = [_prefilter(session, case, now) for case in cases]
+    inputs = [_inputs(case, now) for case in cases]
+    found = repository.candidates_of_many(session, inputs)
+    prefiltered = [
+        _prefiltered(case, values, rows)
+        for case, values, rows in zip(cases, inputs, found, strict=True)
+    ]
     needed = sorted({pid for p in prefiltered for pid in p.eligible})
     records = repository.track_records(session, needed, since=now - repository.TRACK_RECORD_WINDOW)
     weights = _weights(session)
     out: dict[str, list[RankedCandidateRead]] = {}
     for p in prefiltered:
-        result = _rank(p, records, weights)
+        ranked = rules.rank_eligible(*_needs_and_facts(p, records), weights)
         out[p.case.case_number] = [
             RankedCandidateRead(
                 provider_id=c.provider_id, name=c.name, score=c.score, reasons=list(c.reasons)
             )
-            for c in result.ranked
+            for c in ranked
         ]
     return out
 

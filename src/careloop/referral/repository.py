@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ARRAY,
     ColumnElement,
+    Insert,
     Select,
     String,
     and_,
@@ -121,33 +122,40 @@ _MATCHING_ITEM_COLUMNS = [getattr(ReferralItem, f) for f in MatchingItemRow._fie
 _SPLIT = len(_MATCHING_CASE_COLUMNS)
 
 
+_Audited = tuple[Callable[[Select[*tuple[Any, ...]]], Insert], Mapping[str, Any]]  # audit INSERT
+
+
 @functools.lru_cache(maxsize=1024)
 def _matching_statement(
-    role: Role, organization_id: int | None, user_id: int | None
+    role: Role, org_id: int | None, user_id: int | None, audit: Callable[..., Insert] | None
 ) -> Select[*tuple[Any, ...]]:
-    """The statement of ``matching_cases`` for what ``visible_to`` looks at of an actor,
-    built once (building it cost as much as running it)."""
-    who = Actor(user_id=user_id, role=role, organization_id=organization_id, display_name="")
-    return (
+    """``matching_cases``'s statement, built once per visibility (as dear as running it)."""
+    who = Actor(user_id=user_id, role=role, organization_id=org_id, display_name="")
+    wanted = Referral.case_number.in_(bindparam("case_numbers", expanding=True))
+    stmt = (
         visible_to(who)
         .with_only_columns(*_MATCHING_CASE_COLUMNS, *_MATCHING_ITEM_COLUMNS)
         .select_from(Referral)
         .outerjoin(Payer, Payer.id == Referral.payer_id)
         .outerjoin(ReferralItem, ReferralItem.referral_id == Referral.id)
-        .where(Referral.case_number.in_(bindparam("case_numbers", expanding=True)))
+        .where(wanted)
         .order_by(Referral.id, ReferralItem.line)
     )
+    seen = visible_to(who).with_only_columns(Referral.case_number, Referral.id).where(wanted)
+    return stmt if audit is None else stmt.add_cte(audit(seen).cte("audit"))
 
 
 def matching_cases(
-    session: Session, actor: Actor, case_numbers: Collection[str]
+    session: Session, actor: Actor, numbers: Collection[str], audited: _Audited | None = None
 ) -> dict[str, tuple[MatchingCaseRow, list[MatchingItemRow]]]:
-    """The cases the actor may see among ``case_numbers`` as matching reads them, with
-    their payer's name and their items in line order, by case number, in one statement
-    (one row per item; a case without items comes once, its item columns empty)."""
-    stmt = _matching_statement(actor.role, actor.organization_id, actor.user_id)
+    """The cases the actor may see among ``numbers`` with payer name and items (in line
+    order; one row each, or one empty) by case number, in one statement; with ``audited``
+    (PostgreSQL: a CTE), their audit records too, as the INSERT made and its values say."""
+    audit, values = audited or (None, {})
+    stmt = _matching_statement(actor.role, actor.organization_id, actor.user_id, audit)
+    params = {"case_numbers": list(numbers), **values}
     out: dict[str, tuple[MatchingCaseRow, list[MatchingItemRow]]] = {}
-    for row in session.execute(stmt, {"case_numbers": list(case_numbers)}):
+    for row in session.connection().execute(stmt, params).all():
         found = out.get(row[1])
         if found is None:
             found = out[row[1]] = (MatchingCaseRow._make(row[:_SPLIT]), [])

@@ -108,6 +108,33 @@ class TestCandidates:
         }
         assert good.id == result.ranked[0].provider_id
 
+    def test_a_ranking_audits_its_case_once_and_a_missing_case_not_at_all(
+        self, world: World
+    ) -> None:
+        world.provider("Charter Oak Home Medical")
+        case = world.case()
+        matched = select(AuditRecord).where(AuditRecord.action == "referral.match")
+        before = len(world.session.scalars(matched).all())
+        service.find_candidates(world.session, world.manager, case, clock=world.clock)
+        records = world.session.scalars(matched).all()[before:]
+        referral_id = world.session.scalars(
+            select(Referral.id).where(Referral.case_number == case)
+        ).one()
+        assert [(r.case_number, r.referral_id, r.outcome) for r in records] == [
+            (case, referral_id, "success")
+        ]
+        record = records[0]
+        assert record.actor_user_id == world.manager.user_id
+        assert record.actor_role == world.manager.role.value
+        assert record.actor_label == world.manager.label
+        assert record.at == world.clock.now()
+        assert record.detail is None
+        with pytest.raises(ReferralNotFoundError):
+            service.find_candidates(
+                world.session, world.manager, "CL-2026-999999", clock=world.clock
+            )
+        assert len(world.session.scalars(matched).all()) == before + 1
+
     def test_provider_staff_may_not_see_candidates(self, world: World) -> None:
         provider = world.provider("Charter Oak Home Medical")
         case = world.case()
@@ -531,8 +558,9 @@ def test_one_statement_gives_what_the_ranking_explanation_and_track_record_queri
 ) -> None:
     """``explained_candidates`` against the three queries it replaces: the ranking query,
     the area's providers past the ranked ones (as many more as were ranked, less those),
-    and the track records of those in network with a complete checklist; with caps that
-    cut the ranked ones short, so that the others may hold eligible providers too."""
+    and the track records of those in network with a complete checklist (of the others
+    only when the cap cut the ranked ones short); with caps that cut the ranked ones
+    short, so that the others may hold eligible providers too."""
     made = {}
     for index in range(3):
         eligible = world.provider(f"Eligible {index}", capacity=20)
@@ -566,7 +594,9 @@ def test_one_statement_gives_what_the_ranking_explanation_and_track_record_queri
             world.session, **inputs, eligible_only=False, limit=explained + len(seen)
         )
         expected = ranked + [r for r in area if r.provider_id not in seen][:explained]
-        needed = [r.provider_id for r in expected if r.checklist_complete and r.in_network]
+        # The others' records only when the cap cut the ranked ones (else none can rank).
+        rankable = expected if len(ranked) == limit else ranked
+        needed = [r.provider_id for r in rankable if r.checklist_complete and r.in_network]
         records = repository.track_records(world.session, needed, since=since)
         rows, found = repository.explained_candidates(
             world.session, **inputs, explained=explained, since=since, limit=limit
@@ -579,3 +609,29 @@ def test_one_statement_gives_what_the_ranking_explanation_and_track_record_queri
     )
     assert len(rows) == 9
     assert sum(sum(record) for record in found.values()) == 3  # the answers above
+
+
+def test_the_pre_filters_of_many_give_what_each_gives_alone(world: World) -> None:
+    """``candidates_of_many`` (one statement for many referrals on PostgreSQL) against
+    ``candidates`` for each: with and without a county or a payer, and with a cap."""
+    world.provider("Charter Oak Home Medical", capacity=5)
+    world.provider("County Wide Medical", counties=[{"state": "CT", "county": "Hartford County"}])
+    world.provider("Liberty Only Medical", payers=["LIBERTY"])
+    world.provider("Visits Only Agency", service_line="home_health", categories=["nursing"])
+    numbers = [world.case(member__first_name=f"M{i}") for i in range(2)]
+    now = world.clock.now()
+    inputs = []
+    for number in numbers:
+        case = assignment.case_for_matching(world.session, world.manager, number, clock=world.clock)
+        inputs.append(service._inputs(case, now))
+    inputs.append({**inputs[0], "county": None})
+    inputs.append({**inputs[0], "payer_id": None})
+    inputs.append({**inputs[1], "service_line": "home_health"})
+    for limit in (500, 1):
+        many = repository.candidates_of_many(world.session, inputs, limit=limit)
+        alone = [
+            repository.candidates(world.session, **values, eligible_only=True, limit=limit)
+            for values in inputs
+        ]
+        assert many == alone, limit
+    assert [len(rows) for rows in many] == [1, 1, 1, 0, 1]

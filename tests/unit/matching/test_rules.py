@@ -20,6 +20,7 @@ from careloop.matching.rules import (
     ReferralNeeds,
     first_exclusion,
     rank,
+    rank_eligible,
 )
 
 NEEDS = ReferralNeeds(
@@ -448,6 +449,12 @@ class TestRankProperties:
         for entry in result.excluded:
             assert first_exclusion(needs, by_id[entry.provider_id]) == (entry.rule, entry.reason)
         assert all(first_exclusion(needs, by_id[i]) is None for i in ranked)
+
+    @given(needs_strategy, candidate_lists(), weights_strategy)
+    def test_ranking_the_eligible_alone_gives_the_ranked_of_a_full_ranking(
+        self, needs: ReferralNeeds, candidates: list[CandidateFacts], weights: MatchingWeights
+    ) -> None:
+        assert rank_eligible(needs, candidates, weights) == rank(needs, candidates, weights).ranked
 
     @given(needs_strategy, candidate_lists())
     def test_best_first_then_by_provider_id_when_ranked(
