@@ -37,13 +37,13 @@ What runs (DESIGN.md §7: figures are ratios against the machine's own limit):
   off for the load (the rows are generated consistent); then VACUUM (ANALYZE), so
   autovacuum does not start on the fresh tables in the middle of the measurement;
 * bare SQL (psycopg, autocommit, prepared): ``SELECT id, due_at FROM work_items WHERE
-  team = ? AND closed_at IS NULL ORDER BY due_at, id LIMIT 50``, alternating the intake
-  and case management teams; and the API's own page statement (captured from
-  ``workqueue.repository.page_and_counts``: the most urgent item per case by an
-  anti-join, "and N more", joins to the referral, payer and owner, the navigation's
-  counts (kept per team and level; "overdue now" a capped walk) and the page's total as
-  one-time subqueries) run bare the same way, its PostgreSQL
-  plan checked to walk a partial index of open items without sorting them all;
+  team = ? AND closed_at IS NULL ORDER BY due_at, discharge_last, id LIMIT 50`` (the
+  queue's order, an index walk), alternating the intake and case management teams; and
+  the API's own page statement (captured from ``workqueue.repository.page_and_counts``:
+  the most urgent item per case by an anti-join, "and N more", joins to the referral,
+  payer and owner, the navigation's counts (kept per team and level; "overdue now" a
+  capped walk) and the page's total as one-time subqueries) run bare the same way, its
+  PostgreSQL plan checked to walk a partial index of open items without sorting them all;
 * API: ``careloop serve`` (one process) on a free 127.0.0.1 port, one keep-alive client,
   ``GET /api/v1/workqueue?team=...&limit=50`` alternating the same two teams, and, after
   the case manager claims 100 work items through ``POST /api/v1/workqueue/{id}/claim``,
@@ -61,7 +61,9 @@ What runs (DESIGN.md §7: figures are ratios against the machine's own limit):
   backends (the server's pool and the bench's own connection). Round trips on a shared
   2-core machine stretch with everyone else's work; CPU per request hardly does.
 
-Targets (work-queue issue): API median under 10 ms, p99 under 30 ms.
+Targets: API median under 5 ms, p99 under 25 ms, at 10 million referrals (the
+fast-path issue; the work-queue issue asked 10 ms and 30 ms at 2 million); the size
+measured is the first line of the report.
 """
 
 from __future__ import annotations
@@ -120,8 +122,8 @@ TEAMS = ("case_management", "intake")
 CLAIMS = 100
 MANAGER_EMAIL = "bench.cm@example.test"
 
-TARGET_MEDIAN_MS = 10.0
-TARGET_P99_MS = 30.0
+TARGET_MEDIAN_MS = 5.0
+TARGET_P99_MS = 25.0
 
 OPEN_SHARE = 0.15  # the newest referrals still open
 OVERDUE_OF_OPEN = 3  # one open case in this many is on time; the others overdue, escalated
@@ -178,6 +180,7 @@ WORK_ITEM_COLUMNS = (
     "closed_at",
     "owner_user_id",
     "claimed_at",
+    "discharge_last",
 )
 CHANNELS = ("fhir", "fax", "portal", "phone", "email")
 OPEN_STATUSES = (
@@ -332,6 +335,7 @@ class Generator:
         level: int,
         closed: datetime | None,
         owner: int | None,
+        discharge_last: bool,
     ) -> str:
         self.item_id += 1
         if closed is None:
@@ -359,6 +363,7 @@ class Generator:
             ts(closed) if closed else N,
             str(owner) if owner else N,
             ts(opened) if owner else N,
+            "t" if discharge_last else "f",
         )
         return "\t".join(fields) + "\n"
 
@@ -385,8 +390,17 @@ class Generator:
         level = (3 if i % 4 == 0 else 2) if overdue else 1
         owner = self.manager_id if is_open and i % 1000 == 7 else None
         closed = None if is_open else min(due, self.now)
+        last = i % 10 != 0  # referral_line: one case in ten waits on a hospital discharge
         for work in rules.needed_work(facts)[:1]:
-            yield self.item_line(ref_id, work, received, level=level, closed=closed, owner=owner)
+            yield self.item_line(
+                ref_id,
+                work,
+                received,
+                level=level,
+                closed=closed,
+                owner=owner,
+                discharge_last=last,
+            )
         if is_open and i % 5 == 0:
             call = rules.NeededWork(
                 f"contact:{ref_id}",
@@ -395,7 +409,9 @@ class Generator:
                 "Call the referrer back",
                 due + timedelta(hours=2),
             )
-            yield self.item_line(ref_id, call, received, level=1, closed=None, owner=None)
+            yield self.item_line(
+                ref_id, call, received, level=1, closed=None, owner=None, discharge_last=last
+            )
 
     def write(
         self,
@@ -652,9 +668,9 @@ SELECT rid * 2 + w - 1, rid, subject, kind, team, level, title, due, received,
        CASE WHEN level >= 3 OR closed_at IS NOT NULL THEN NULL
             WHEN level > 1 THEN due + interval '5 minutes' + interval '4 hours'
             ELSE due END,
-       closed_at, owner, CASE WHEN owner IS NOT NULL THEN received END
+       closed_at, owner, CASE WHEN owner IS NOT NULL THEN received END, discharge_last
 FROM (
-  SELECT b.rid, b.received, w.w,
+  SELECT b.rid, b.received, w.w, b.i %% 10 <> 0 AS discharge_last,
          CASE w.w WHEN 0 THEN 'case:' || b.rid || ':' || sw.kind
                   ELSE 'contact:' || b.rid END AS subject,
          CASE w.w WHEN 0 THEN sw.kind ELSE 'call_back' END AS kind,
@@ -808,7 +824,7 @@ def loaded_facts(url: str) -> Loaded | None:
 
 BARE_SQL = (
     "SELECT id, due_at FROM work_items WHERE team = %s AND closed_at IS NULL "
-    "ORDER BY due_at, id LIMIT 50"
+    "ORDER BY due_at, discharge_last, id LIMIT 50"
 )
 
 

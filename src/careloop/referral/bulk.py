@@ -136,7 +136,14 @@ def receive_each(
     moves.cases_received(
         session,
         [
-            moves.ReceivedCase(referral_id, r.status, row["ack_due_at"], row["service_due_at"])
+            moves.ReceivedCase(
+                referral_id,
+                r.status,
+                row["ack_due_at"],
+                row["service_due_at"],
+                r.draft.urgency,
+                r.draft.discharge_at,
+            )
             for r, referral_id, row in zip(checked, ids, rows, strict=True)
         ],
         clock=clock,

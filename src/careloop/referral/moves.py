@@ -27,7 +27,7 @@ from careloop.core.errors import IllegalTransitionError
 from careloop.db import outbox
 from careloop.payer import service as payer_service
 from careloop.referral import clocks, repository, rules
-from careloop.referral.enums import CodeSystem, ReferralAction, ReferralStatus
+from careloop.referral.enums import CodeSystem, ReferralAction, ReferralStatus, Urgency
 from careloop.referral.errors import ReferralNotFoundError
 from careloop.referral.models import Referral, ReferralItem
 from careloop.sla import DeadlineRule, ServiceClass, discharge_escalation, service_deadline
@@ -222,6 +222,8 @@ class ReceivedCase(NamedTuple):
     status: ReferralStatus
     ack_due_at: datetime
     service_due_at: datetime
+    urgency: Urgency
+    discharge_at: datetime | None
 
 
 def cases_received(session: Session, cases: list[ReceivedCase], *, clock: Clock) -> None:

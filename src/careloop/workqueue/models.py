@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, text, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from careloop.db.base import Base
@@ -33,10 +33,13 @@ class WorkItem(Base):
             sqlite_where=text(OPEN),
             postgresql_where=text(OPEN),
         ),
-        # The queue: open items in due order (all teams, or one team, or one level).
+        # The queue: open items in the queue's own order (due time, a discharge first
+        # among equal due times, the oldest item), for all teams, one team or one owner,
+        # so that a page reads its rows off the index in order and stops.
         Index(
             "ix_work_items_open_due_at",
             "due_at",
+            "discharge_last",
             "id",
             sqlite_where=text(OPEN),
             postgresql_where=text(OPEN),
@@ -45,6 +48,7 @@ class WorkItem(Base):
             "ix_work_items_open_team_due_at",
             "team",
             "due_at",
+            "discharge_last",
             "id",
             sqlite_where=text(OPEN),
             postgresql_where=text(OPEN),
@@ -53,6 +57,8 @@ class WorkItem(Base):
             "ix_work_items_open_owner_due_at",
             "owner_user_id",
             "due_at",
+            "discharge_last",
+            "id",
             sqlite_where=text(OPEN),
             postgresql_where=text(OPEN),
         ),
@@ -103,6 +109,12 @@ class WorkItem(Base):
     level: Mapped[int] = mapped_column(Integer, default=1)
     title: Mapped[str] = mapped_column(String(300))
     due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # False when a hospital discharge waits on the item's case (the referral is
+    # discharge-urgent or carries a discharge time; ``rules.discharge_last``): among
+    # items due at the same time those come first. The case's fact, copied here so the
+    # queue's indexes hold its whole order; kept in step while the item is open (the
+    # case's status changes and discharge reports reach ``service.on_status_changed``).
+    discharge_last: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
     breached_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     level_raised_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -139,15 +139,6 @@ def _fixed(value: int | str) -> Any:
     return literal_column("'" + value.replace("'", "''") + "'", String)
 
 
-_DISCHARGE_LAST = case(
-    (
-        or_(
-            Referral.urgency == _fixed(Urgency.discharge.value), Referral.discharge_at.is_not(None)
-        ),
-        _fixed(0),
-    ),
-    else_=_fixed(1),
-)
 _URGENCY_RANK = case(
     (Referral.urgency == _fixed(Urgency.discharge.value), _fixed(0)),
     (Referral.urgency == _fixed(Urgency.urgent.value), _fixed(1)),
@@ -157,7 +148,9 @@ _URGENCY_RANK = case(
 
 
 def _order(sort: str) -> list[Any]:
-    due: list[Any] = [WorkItem.due_at, _DISCHARGE_LAST, WorkItem.id]
+    # The item carries its case's discharge flag, so the due order is the order of the
+    # open items' indexes and a page of it is read off one in order (no join, no sort).
+    due: list[Any] = [WorkItem.due_at, WorkItem.discharge_last, WorkItem.id]
     if sort == "urgency":
         return [_URGENCY_RANK, *due]
     if sort == "payer":
@@ -185,7 +178,15 @@ class ItemFilter:
     min_level: int | None = None
     owner_user_id: int | None = None
 
-    def apply(self, item: type[WorkItem] | Any) -> list[ColumnElement[bool]]:
+    def apply(
+        self, item: type[WorkItem] | Any, *, probe: bool = False
+    ) -> list[ColumnElement[bool]]:
+        """The conditions on ``item``. ``probe``: ``item`` is another item of a case at
+        hand (the anti-join of :func:`_heads`), reached by the case's index; its owner
+        is then compared as an expression that no index holds, so that PostgreSQL never
+        reaches those items by the owner's index instead (all of the owner's open items
+        once per row of the page: when the statistics put an owner at one item, that
+        plan took 580 ms at 10 million referrals for an owner holding 1,600)."""
         out: list[ColumnElement[bool]] = [item.closed_at.is_(None)]
         if self.team is not None:
             known = self.team in rules.TEAMS
@@ -193,7 +194,8 @@ class ItemFilter:
         if self.min_level is not None:
             out.append(item.level >= _fixed(self.min_level))
         if self.owner_user_id is not None:
-            out.append(item.owner_user_id == bindparam("wq_owner"))
+            owner = func.coalesce(item.owner_user_id, _fixed(0)) if probe else item.owner_user_id
+            out.append(owner == bindparam("wq_owner"))
         return out
 
     def params(self) -> dict[str, Any]:
@@ -254,7 +256,7 @@ def _heads(
     other = aliased(WorkItem)
     earlier = exists().where(
         other.referral_id == WorkItem.referral_id,
-        *items.apply(other),
+        *items.apply(other, probe=True),
         or_(
             other.due_at < WorkItem.due_at,
             and_(other.due_at == WorkItem.due_at, other.id < WorkItem.id),

@@ -112,6 +112,13 @@ def is_discharge_dependent(
     return kind == DISCHARGE or urgency == Urgency.discharge or discharge_at is not None
 
 
+def discharge_last(urgency: Urgency | str | None, discharge_at: datetime | None) -> bool:
+    """Where a case's items stand among items due at the same time (the queue's order
+    after the due time): False, first, when a hospital discharge waits on the case (it
+    is discharge-urgent or carries a discharge time), True otherwise."""
+    return not (urgency == Urgency.discharge or discharge_at is not None)
+
+
 # ---- timing in plain words -------------------------------------------------------------
 
 

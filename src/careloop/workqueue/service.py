@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Required, TypedDict, Unpack
 
 import orjson
 from sqlalchemy.orm import Session
@@ -78,7 +78,9 @@ def _facts(referral: Referral, now: datetime, clock_due: dict[str, datetime]) ->
     )
 
 
-def _row(work: rules.NeededWork, referral_id: int | None, now: datetime) -> dict[str, Any]:
+def _row(
+    work: rules.NeededWork, referral_id: int | None, now: datetime, *, discharge_last: bool
+) -> dict[str, Any]:
     return {
         "referral_id": referral_id,
         "subject": work.subject,
@@ -87,9 +89,18 @@ def _row(work: rules.NeededWork, referral_id: int | None, now: datetime) -> dict
         "level": rules.TEAM_LEVEL,
         "title": work.title,
         "due_at": work.due_at,
+        "discharge_last": discharge_last,
         "opened_at": now,
         "climbs_at": work.due_at,
     }
+
+
+def _discharge_last(case: Referral | None) -> bool:
+    """The case's place among items due at the same time (``WorkItem.discharge_last``);
+    work without a case has no discharge waiting on it."""
+    if case is None:
+        return True
+    return rules.discharge_last(case.urgency, case.discharge_at)
 
 
 def on_status_changed(
@@ -103,21 +114,29 @@ def on_status_changed(
     **_: Any,
 ) -> None:
     """``referral.status_changed``: open the work the case's status calls for, close the
-    status work it no longer needs, and every item of a closed or cancelled case.
+    status work it no longer needs, and every item of a closed or cancelled case; a
+    discharge reported on the case (announced the same way) moves its open items ahead
+    of others due at the same time.
 
     A new case (``new=True``, intake's hot path) has nothing open yet: one INSERT."""
     now = clock.now()
     case = referral if referral is not None else session.get(Referral, referral_id)
     if case is None:
         return
+    last = _discharge_last(case)
     if new:
         first = rules.needed_work(_facts(case, now, {}))
-        repository.insert_items(session, [_row(w, referral_id, now) for w in first])
+        repository.insert_items(
+            session, [_row(w, referral_id, now, discharge_last=last) for w in first]
+        )
         return
     open_items = repository.open_items_of(session, referral_id)
     if not rules.needs_person(str(status)):
         repository.close(session, [i.id for i in open_items], at=now)
         return
+    for i in open_items:
+        if i.discharge_last != last:
+            i.discharge_last = last
     needed = {
         w.subject: w
         for w in rules.needed_work(
@@ -133,7 +152,9 @@ def on_status_changed(
             _update(session, held[subject], work.due_at, work.title, work.team)
     # Whoever holds the case's work keeps it through the next step.
     holder = next((i.owner_user_id for i in open_items if i.owner_user_id is not None), None)
-    rows = [_row(w, referral_id, now) for s, w in needed.items() if s not in held]
+    rows = [
+        _row(w, referral_id, now, discharge_last=last) for s, w in needed.items() if s not in held
+    ]
     if holder is not None:
         for row in rows:
             row.update(owner_user_id=holder, claimed_at=now)
@@ -155,7 +176,10 @@ def on_received_many(*, session: Session, clock: Clock, cases: list[Any], **_: A
             changed_at=now,
             clock_due={},
         )
-        rows += [_row(w, case.referral_id, now) for w in rules.needed_work(facts)]
+        last = rules.discharge_last(case.urgency, case.discharge_at)
+        rows += [
+            _row(w, case.referral_id, now, discharge_last=last) for w in rules.needed_work(facts)
+        ]
     repository.insert_items(session, rows)
 
 
@@ -197,7 +221,8 @@ def on_work_needed(
             existing.breached_at = existing.breached_at or now
         return
     work = rules.NeededWork(subject, kind, team, title, due_at)
-    row = _row(work, referral_id, now)
+    case = session.get(Referral, referral_id) if referral_id is not None else None
+    row = _row(work, referral_id, now, discharge_last=_discharge_last(case))
     if level is not None and level > rules.TEAM_LEVEL:
         row.update(level=level, level_raised_at=now, breached_at=now, climbs_at=None)
     repository.insert_items(session, [row])
@@ -309,13 +334,13 @@ def _read_queue(
     team: str | None,
     mine: bool,
     clock: Clock,
-    level: int | None,
-    sort: str,
-    limit: int,
-    offset: int,
-    case_filter: CaseFilter | None,
-    with_items: bool,
-    with_total: bool,
+    level: int | None = None,
+    sort: str = rules.DEFAULT_SORT,
+    limit: int = rules.DEFAULT_LIMIT,
+    offset: int = 0,
+    case_filter: CaseFilter | None = None,
+    with_items: bool = False,
+    with_total: bool = False,
 ) -> _Queue:
     require(actor, "workqueue:read")
     if not 1 <= limit <= rules.MAX_LIMIT:
@@ -363,40 +388,30 @@ def _read_queue(
     return _Queue(rows, has_more, figures, others, now, limit, offset, sort, with_items, with_total)
 
 
+class QueueQuery(TypedDict, total=False):
+    """What a reader asks of the queue (:func:`list_queue`, :func:`list_queue_json`):
+    ``team`` and ``mine`` always; the others default as :func:`_read_queue` says."""
+
+    team: Required[str | None]
+    mine: Required[bool]
+    level: int | None
+    sort: str
+    limit: int
+    offset: int
+    case_filter: CaseFilter | None
+    with_items: bool
+    with_total: bool
+
+
 def list_queue(
-    session: Session,
-    actor: Actor,
-    *,
-    team: str | None,
-    mine: bool,
-    clock: Clock,
-    level: int | None = None,
-    sort: str = rules.DEFAULT_SORT,
-    limit: int = rules.DEFAULT_LIMIT,
-    offset: int = 0,
-    case_filter: CaseFilter | None = None,
-    with_items: bool = False,
-    with_total: bool = False,
+    session: Session, actor: Actor, *, clock: Clock, **query: Unpack[QueueQuery]
 ) -> WorkQueuePage:
     """What needs a person now: one row per case with its most urgent open item and how
     many more, in the chosen order (``due``: overdue first, then by due time). Filters: a
     team, the actor's own claimed items (``mine``), a ladder level and up (2: the
     supervisor view, 3: the manager's), the case's status, urgency and payer. The read is
     audited with its case numbers."""
-    q = _read_queue(
-        session,
-        actor,
-        team=team,
-        mine=mine,
-        clock=clock,
-        level=level,
-        sort=sort,
-        limit=limit,
-        offset=offset,
-        case_filter=case_filter,
-        with_items=with_items,
-        with_total=with_total,
-    )
+    q = _read_queue(session, actor, clock=clock, **query)
     now, figures = q.now, q.figures
     by_case: dict[int, list[WorkItemRead]] = {
         rid: [_read(r, now, case_number=head.case_number) for r in q.others.get(rid, ())]
@@ -405,13 +420,13 @@ def list_queue(
     }
     return WorkQueuePage(
         cases=[
-            _case(r, now, by_case.get(r.referral_id or 0), with_items=with_items) for r in q.rows
+            _case(r, now, by_case.get(r.referral_id or 0), with_items=q.with_items) for r in q.rows
         ],
-        total=figures.total if with_total else None,
+        total=figures.total if q.with_total else None,
         has_more=q.has_more,
-        limit=limit,
-        offset=offset,
-        sort=sort,
+        limit=q.limit,
+        offset=q.offset,
+        sort=q.sort,
         overdue_now=figures.overdue,
         team_counts=figures.by_team,
         supervisor_count=figures.supervisor,
@@ -421,46 +436,21 @@ def list_queue(
 
 
 def list_queue_json(
-    session: Session,
-    actor: Actor,
-    *,
-    team: str | None,
-    mine: bool,
-    clock: Clock,
-    level: int | None = None,
-    sort: str = rules.DEFAULT_SORT,
-    limit: int = rules.DEFAULT_LIMIT,
-    offset: int = 0,
-    case_filter: CaseFilter | None = None,
-    with_items: bool = False,
-    with_total: bool = False,
+    session: Session, actor: Actor, *, clock: Clock, **query: Unpack[QueueQuery]
 ) -> bytes:
     """:func:`list_queue` as the API answers it: the same read and audit, the page
     written as JSON directly from the rows (the document ``WorkQueuePage`` describes,
     field for field) instead of building its objects first, which cost more than
     reading the page."""
-    q = _read_queue(
-        session,
-        actor,
-        team=team,
-        mine=mine,
-        clock=clock,
-        level=level,
-        sort=sort,
-        limit=limit,
-        offset=offset,
-        case_filter=case_filter,
-        with_items=with_items,
-        with_total=with_total,
-    )
+    q = _read_queue(session, actor, clock=clock, **query)
     figures = q.figures
     document = {
         "cases": [_case_document(r, q) for r in q.rows],
-        "total": figures.total if with_total else None,
+        "total": figures.total if q.with_total else None,
         "has_more": q.has_more,
-        "limit": limit,
-        "offset": offset,
-        "sort": sort,
+        "limit": q.limit,
+        "offset": q.offset,
+        "sort": q.sort,
         "overdue_now": figures.overdue,
         "team_counts": figures.by_team,
         "supervisor_count": figures.supervisor,

@@ -18,6 +18,7 @@ from careloop.core import events
 from careloop.core.actor import Actor, Role
 from careloop.core.clock import FixedClock
 from careloop.core.errors import ForbiddenError
+from careloop.referral import moves
 from careloop.referral import service as referral_service
 from careloop.referral.models import Referral, ReferralEvent
 from careloop.referral.schemas import AcknowledgeIn, CancelIn
@@ -252,6 +253,40 @@ class TestListQueue:
         assert page.overdue_now == 3  # a's acknowledgement, b's two items
         assert page.team_counts["intake"] == 3 and page.team_counts["network"] == 0
 
+    def test_among_equal_due_times_a_discharge_comes_first(self, world: World) -> None:
+        """Due at the same instant, the case a hospital discharge waits on comes first,
+        whichever item is older; a discharge reported later moves the case's items up."""
+        routine = world.case()
+        waiting = world.case(
+            urgency="discharge", discharge_at=(world.clock.now() + timedelta(hours=30)).isoformat()
+        )
+        due = world.clock.now() + timedelta(hours=3)
+        for case in (routine, waiting):  # the routine case's item is the older one
+            events.publish(
+                "work.needed",
+                session=world.session,
+                clock=world.clock,
+                referral_id=world.referral_id(case),
+                kind="call_back",
+                team="network",
+                due_at=due,
+                subject=f"contact:{case}",
+                title="Call back",
+            )
+        assert _cases(world.queue(team="network")) == [waiting, routine]
+        referral = world.session.get(Referral, world.referral_id(routine))
+        assert referral is not None
+        moves.report_discharge(
+            world.session,
+            world.manager,
+            referral,
+            world.clock.now() + timedelta(days=1),
+            clock=world.clock,
+            expected=True,
+        )
+        assert {i.discharge_last for i in world.items(routine)} == {False}
+        assert _cases(world.queue(team="network")) == [routine, waiting]  # then the older
+
     def test_team_mine_and_case_filters(self, world: World) -> None:
         a, b = world.case(), world.case()
         world.acknowledge(b)
@@ -459,6 +494,9 @@ def test_a_page_is_an_index_scan_in_due_order(world: World, engine: Engine, db_k
     # at 2 million referrals).
     nodes = _plan_nodes(plan, init_plans=False)
     assert any(str(n.get("Index Name", "")).startswith("ix_work_items_open_") for n in nodes), plan
+    # Four items share each due time: the index holds the whole order (the discharge
+    # flag and the id after the due time), so the page is read in order, not sorted.
+    assert not any("Sort" in n["Node Type"] for n in nodes), plan
     assert not any(
         n["Node Type"] == "Seq Scan" and n.get("Relation Name") == "work_items" for n in nodes
     )

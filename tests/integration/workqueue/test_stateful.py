@@ -1,9 +1,10 @@
 """No case that needs a person ever leaves the queue: random sequences of intake (some
-with gaps), moves through the public services, worker passes and clock jumps. After every
-step, every open case has at least one open work item, closed and cancelled cases have
-none, and the counts kept per team and level are the open items; a worker pass breaches
-every past-due item and closes no work of a case whose status it did not move (a
-breached item stays open)."""
+with gaps), moves through the public services, discharges reported, worker passes and
+clock jumps. After every step, every open case has at least one open work item, closed
+and cancelled cases have none, the counts kept per team and level are the open items and
+each open item carries its case's discharge flag; a worker pass breaches every past-due
+item and closes no work of a case whose status it did not move (a breached item stays
+open)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ from careloop.matching.schemas import DeclineIn, OfferCreate
 from careloop.prior_auth import service as prior_auth_service
 from careloop.prior_auth.rules import Outcome as Decision
 from careloop.prior_auth.schemas import AuthorizationRequestIn, DecisionIn
+from careloop.referral import moves
 from careloop.referral import service as referral_service
 from careloop.referral.enums import OPEN_STATUSES, ReferralStatus
 from careloop.referral.models import Referral
@@ -42,6 +44,7 @@ from careloop.referral.schemas import AcknowledgeIn, CancelIn, CloseIn, Referral
 from careloop.scheduling import service as scheduling_service
 from careloop.scheduling.rules import Outcome
 from careloop.scheduling.schemas import OutcomeIn, ScheduleIn
+from careloop.workqueue import rules
 from careloop.workqueue.models import WorkItem, WorkItemCount
 from tests.factories.coverage import make_coverage
 from tests.factories.identity import make_user
@@ -253,6 +256,24 @@ class QueueMachine(RuleBasedStateMachine):
         )
 
     @precondition(lambda self: self.cases)
+    @rule(data=st.data(), hours=st.sampled_from([6, 30]))
+    def discharge_reported(self, data: st.DataObject, hours: int) -> None:
+        case = self._case(data)
+
+        def step(s: Session) -> None:
+            referral = s.scalars(select(Referral).where(Referral.case_number == case)).one()
+            moves.report_discharge(
+                s,
+                self.cast.manager,
+                referral,
+                self.clock.now() + timedelta(hours=hours),
+                clock=self.clock,
+                expected=True,
+            )
+
+        self._do(step)
+
+    @precondition(lambda self: self.cases)
     @rule(data=st.data())
     def close(self, data: st.DataObject) -> None:
         case = self._case(data)
@@ -327,6 +348,21 @@ class QueueMachine(RuleBasedStateMachine):
                 )
             ).all()
             assert ended == [], ended
+
+    @invariant()
+    def open_items_carry_their_cases_discharge_flag(self) -> None:
+        """The queue's order among equal due times reads the item's copy of its case's
+        discharge flag (``WorkItem.discharge_last``): it is the case's."""
+        with self.database.unit_of_work() as session:
+            rows = session.execute(
+                select(
+                    WorkItem.id, WorkItem.discharge_last, Referral.urgency, Referral.discharge_at
+                )
+                .join(Referral, Referral.id == WorkItem.referral_id)
+                .where(WorkItem.closed_at.is_(None))
+            ).all()
+            wrong = [i for i, last, u, at in rows if last != rules.discharge_last(u, at)]
+            assert wrong == [], wrong
 
     @invariant()
     def kept_counts_are_the_open_items(self) -> None:
