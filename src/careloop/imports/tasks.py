@@ -104,8 +104,8 @@ def _warm_up() -> None:
 def _collecting_between_batches() -> Iterator[None]:
     """No automatic garbage collection while a job runs: a batch allocates for each of
     its thousands of rows, which sets off collections several times a batch, each
-    walking the batch's live rows. One full collection after each batch, once its rows are let
-    go (3-6 ms for 2,000 rows), takes the cycles the batch left."""
+    walking the batch's live rows. One full collection after each batch, once its rows
+    are let go (3-6 ms for 2,000 rows), takes the cycles the batch left."""
     enabled = gc.isenabled()
     gc.disable()
     try:
