@@ -51,7 +51,7 @@ def run_job(
     _warm_up()
     seen: dict[str, int] = {}
     try:
-        with _opened(database, source) as stream:
+        with _opened(database, source) as stream, _collecting_between_batches():
             batch: list[RawRow] = []
             for row in files.read_rows(stream, source.file_format):
                 if row[0] <= source.lines_done:
@@ -59,7 +59,6 @@ def run_job(
                 batch.append(row)
                 if len(batch) >= batch_rows:
                     _store(database, source.job_id, batch, clock, seen, on_progress)
-                    batch = []
             if batch:
                 _store(database, source.job_id, batch, clock, seen, on_progress)
     except (UnreadableFileError, OSError) as exc:
@@ -84,8 +83,11 @@ def _store(
     seen: dict[str, int],
     on_progress: Progress | None,
 ) -> None:
+    """Store a batch in one transaction, then empty it and collect what it left."""
     with database.unit_of_work() as session:
         read = service.process_batch(session, job_id, batch, clock=clock, seen=seen)
+    batch.clear()
+    gc.collect()
     if on_progress is not None:
         on_progress(read)
 
@@ -96,6 +98,21 @@ def _warm_up() -> None:
     allocates for every row, and each full pass would walk the code sets again."""
     codes.warm_up()
     gc.freeze()
+
+
+@contextmanager
+def _collecting_between_batches() -> Iterator[None]:
+    """No automatic garbage collection while a job runs: a batch allocates for each of
+    its thousands of rows, which sets off collections several times a batch, each
+    walking the batch's live rows. One full collection after each batch, once its rows
+    are let go (3-6 ms for 2,000 rows), takes the cycles the batch left."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 @contextmanager

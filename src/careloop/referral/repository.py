@@ -617,17 +617,20 @@ def _open_matches(dialect: str) -> Select[Any]:
 def case_numbers_by_external_id(
     session: Session, actor: Actor, external_ids: Sequence[str]
 ) -> dict[str, str]:
-    """The case number of each external id among the cases the actor may see."""
+    """The case number of each external id among the cases the actor may see. Run as
+    a Core statement (plain tuples, no ORM row loading): a file's re-run asks this for
+    every row and stores nothing else."""
     if not external_ids:
         return {}
+    connection = session.connection()
     stmt = (
         visible_to(actor)
         .with_only_columns(Referral.external_id, Referral.case_number)
-        .where(_one_of(session.get_bind().dialect.name, Referral.external_id, "ids"))
+        .where(_one_of(connection.dialect.name, Referral.external_id, "ids"))
         .order_by(Referral.id)
     )
     out: dict[str, str] = {}
-    for external_id, case_number in session.execute(stmt, {"ids": sorted(set(external_ids))}):
+    for external_id, case_number in connection.execute(stmt, {"ids": sorted(set(external_ids))}):
         if external_id is not None:
             out.setdefault(external_id, case_number)
     return out

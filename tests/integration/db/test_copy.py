@@ -4,7 +4,7 @@ whole statement; ``insert_returning`` gives each row its own id."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import psycopg
@@ -22,6 +22,8 @@ from tests.factories.names import mixed_names, names
 
 AUDIT = table_of(AuditRecord)
 T0 = datetime(2026, 3, 9, 6, 59, 59, 999_999, tzinfo=UTC)
+#: Instants are written in any zone; COPY writes each distinct one's text once.
+ZONES = [UTC, timezone(timedelta(hours=-5)), timezone(timedelta(hours=5, minutes=30))]
 
 # Any text PostgreSQL stores (it keeps no NUL character).
 text = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=8)
@@ -36,7 +38,9 @@ detail = st.recursive(
 def audit_rows(draw: st.DrawFn, n: int) -> list[dict[str, Any]]:
     return [
         {
-            "at": T0 + timedelta(microseconds=draw(st.integers(0, 10**12))),
+            "at": (
+                T0 + timedelta(microseconds=draw(st.sampled_from([0, 1]) | st.integers(0, 10**12)))
+            ).astimezone(draw(st.sampled_from(ZONES))),
             "actor_user_id": draw(st.none() | st.integers(1, 2**31 - 1)),
             "actor_role": "intake_agent",
             "actor_label": draw(mixed_names),
