@@ -574,8 +574,7 @@ _LOCK_MANY_PG = text(
 
 
 def _one_of(dialect: str, column: Any, name: str) -> ColumnElement[bool]:
-    """``column IN :name``: one array parameter on PostgreSQL (a batch's thousands of
-    values cost no statement of thousands of placeholders), a plain IN on SQLite."""
+    """``column IN :name``: one array parameter on PostgreSQL, a plain IN on SQLite."""
     if dialect == "postgresql":
         matches: ColumnElement[bool] = column == any_(bindparam(name, type_=ARRAY(String)))
         return matches
@@ -617,9 +616,8 @@ def _open_matches(dialect: str) -> Select[Any]:
 def case_numbers_by_external_id(
     session: Session, actor: Actor, external_ids: Sequence[str]
 ) -> dict[str, str]:
-    """The case number of each external id among the cases the actor may see. Run as
-    a Core statement (plain tuples, no ORM row loading): a file's re-run asks this for
-    every row and stores nothing else."""
+    """The case number of each external id among the cases the actor may see, as plain
+    tuples (no ORM rows: a file's re-run asks this for every row, storing nothing)."""
     if not external_ids:
         return {}
     connection = session.connection()
@@ -630,9 +628,8 @@ def case_numbers_by_external_id(
         .order_by(Referral.id)
     )
     out: dict[str, str] = {}
-    for external_id, case_number in connection.execute(stmt, {"ids": sorted(set(external_ids))}):
-        if external_id is not None:
-            out.setdefault(external_id, case_number)
+    for external_id, number in connection.execute(stmt, {"ids": sorted(set(external_ids))}):
+        out.setdefault(external_id, number)
     return out
 
 
