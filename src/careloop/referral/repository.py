@@ -629,7 +629,7 @@ def case_numbers_by_external_id(
     )
     out: dict[str, str] = {}
     for external_id, number in connection.execute(stmt, {"ids": sorted(set(external_ids))}):
-        out.setdefault(external_id, number)
+        out.setdefault(str(external_id), number)  # never None: the WHERE matched it
     return out
 
 
