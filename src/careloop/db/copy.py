@@ -76,8 +76,10 @@ class _Plan:
     present: tuple[str, ...]
     filled: tuple[str, ...]
     tail: tuple[Any, ...]
-    json_columns: frozenset[str]
-    #: The given columns that hold instants or days, by position.
+    #: ``tail`` as COPY writes it (its JSON values as text).
+    copy_tail: tuple[Any, ...]
+    #: The given columns that hold JSON, and those that hold instants or days, by position.
+    json: tuple[int, ...]
     temporal: tuple[int, ...]
 
 
@@ -96,11 +98,13 @@ def _plan(table: Table, given: frozenset[str]) -> _Plan:
             if arg not in (list, dict):
                 raise ValueError(f"{table.name}.{column.name}: give it in every row")
             fill[column.name] = arg()
+    tail = tuple(fill.values())
     return _Plan(
         tuple(present),
         tuple(fill),
-        tuple(fill.values()),
-        frozenset(c.name for c in table.columns if _is_json(c)),
+        tail,
+        _with_json(tail, [i for i, name in enumerate(fill) if _is_json(table.columns[name])]),
+        tuple(i for i, name in enumerate(present) if _is_json(table.columns[name])),
         tuple(i for i, name in enumerate(present) if _is_temporal(table.columns[name])),
     )
 
@@ -147,8 +151,7 @@ def _json_statement(
 
 def _copy(connection: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     plan = _plan(table, frozenset(rows[0]))
-    tail = _with_json(plan.tail, [i for i, n in enumerate(plan.filled) if n in plan.json_columns])
-    as_json = [i for i, name in enumerate(plan.present) if name in plan.json_columns]
+    tail, as_json = plan.copy_tail, plan.json
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
         sql.Identifier(table.name),
         sql.SQL(", ").join(sql.Identifier(n) for n in [*plan.present, *plan.filled]),
@@ -178,7 +181,7 @@ def _decimal(value: Any) -> str:
     raise TypeError(f"{type(value).__name__} is not a column value")
 
 
-def _with_json(values: tuple[Any, ...], positions: list[int]) -> tuple[Any, ...]:
+def _with_json(values: tuple[Any, ...], positions: Sequence[int]) -> tuple[Any, ...]:
     out = list(values)
     for i in positions:
         if out[i] is not None:

@@ -109,7 +109,7 @@ def is_discharge_dependent(
     """A hospital discharge waits on this item: the discharge clock itself, or any clock
     of a referral marked discharge-urgent or carrying a discharge time (as matching's
     offer window reads it)."""
-    return kind == DISCHARGE or urgency == Urgency.discharge or discharge_at is not None
+    return kind == DISCHARGE or not discharge_last(urgency, discharge_at)
 
 
 def discharge_last(urgency: Urgency | str | None, discharge_at: datetime | None) -> bool:
