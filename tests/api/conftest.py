@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from careloop.core.actor import Role
 from careloop.core.clock import FixedClock
+from careloop.settings import Settings
 from tests.factories.identity import make_user
 from tests.factories.referral import make_payer
 
@@ -52,3 +53,16 @@ def tokens(session: Session, clock: FixedClock) -> Tokens:
     _, admin = make_user(session, clock=clock, role=Role.admin)
     session.flush()
     return Tokens(intake, manager, nurse, hartford, albany, provider, member, admin)
+
+
+def on_both_token_paths() -> object:
+    """A ``settings`` fixture for a module or folder whose routes have two paths: the
+    token checked at every request (the tests' default), and the token cache on, as
+    served, where a known caller's good referral never leaves the event loop
+    (``web.routes.parsed_on_loop``). Each test runs on both."""
+
+    @pytest.fixture(params=[0, 30], ids=["token-checked", "token-cached"])
+    def settings(settings: Settings, request: pytest.FixtureRequest) -> Settings:
+        return settings.model_copy(update={"token_cache_seconds": request.param})
+
+    return settings

@@ -26,12 +26,14 @@ from careloop.matching import service as matching_service
 from careloop.matching.schemas import OfferCreate
 from careloop.referral import refusals
 from careloop.referral import service as referral_service
-from tests.api.conftest import Tokens
+from tests.api.conftest import Tokens, on_both_token_paths
 from tests.factories.coverage import make_coverage, make_ready
 from tests.factories.identity import make_user
 from tests.factories.network import make_provider
 from tests.factories.referral import referral_draft, referral_payload
 from tests.portal.test_routes import endpoints
+
+settings = on_both_token_paths()  # every test with the token checked, and cached
 
 URL = "/api/v1/referrals"
 OXYGEN = [{"code": "E1390", "code_system": "HCPCS", "quantity": 1, "rental": True}]

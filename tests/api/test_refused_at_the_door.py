@@ -21,9 +21,11 @@ from careloop.imports import tasks
 from careloop.referral.models import Referral
 from careloop.report import reconciliation
 from careloop.report import service as report_service
-from tests.api.conftest import Tokens
+from tests.api.conftest import Tokens, on_both_token_paths
 from tests.factories.identity import make_user
 from tests.factories.referral import referral_payload
+
+settings = on_both_token_paths()  # every test with the token checked, and cached
 
 H = Tokens.header
 ZONE = "America/New_York"

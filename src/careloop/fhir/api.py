@@ -16,17 +16,18 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from careloop.core.actor import Actor
+from careloop.core.dates import judged_at
 from careloop.core.errors import DomainError
 from careloop.fhir import capability, intake, read, search, transaction
 from careloop.fhir.outcome import FhirError, FhirResponse, from_domain_error, outcome_response
-from careloop.identity.permissions import require
+from careloop.identity.permissions import may, require
 from careloop.referral import bulk, refusals
 from careloop.referral.api import Intake
 from careloop.referral.idempotency import Submission
 from careloop.referral.schemas import ReferralCreate
 from careloop.settings import Settings
-from careloop.web.routes import REFUSED_STATUSES
-from careloop.web.transaction import Credentials, clock_of, use_case
+from careloop.web.routes import REFUSED_STATUSES, refuse
+from careloop.web.transaction import Credentials, cached_actor, clock_of, use_case
 
 router = APIRouter(prefix="/fhir", tags=["fhir"])
 
@@ -76,6 +77,25 @@ def _grouped(
     return group.run(bulk.SubmitRequest(actor, draft, key))
 
 
+def _parsed_on_loop(
+    request: Request, credentials: Credentials, body: bytes
+) -> tuple[Actor, intake.ReferralBundle] | None:
+    """The caller and its bundle, read on the event loop (``web.routes.parsed_on_loop``):
+    when the caller's token is in the cache, it may refer, and the bundle is a good one
+    without ``ifNoneExist`` (which searches the database first). Otherwise None: the
+    worker-thread path answers, and records a refusal, as always."""
+    actor = cached_actor(request, credentials)
+    if actor is None or not may(actor, "referral:create"):
+        return None
+    try:
+        with judged_at(clock_of(request).now()):
+            data = transaction.read_json(body, request.headers.get("content-type"))
+            bundle = intake.parse_bundle(data)
+    except (FhirError, DomainError):
+        return None
+    return None if bundle.conditional is not None else (actor, bundle)
+
+
 @router.get(
     "/metadata",
     summary="CapabilityStatement (FHIR 4.0.1)",
@@ -114,6 +134,28 @@ async def transaction_bundle(request: Request, credentials: Credentials) -> Resp
     base = _base(request)
     parsed: list[intake.ReferralBundle] = []
 
+    def refused(session: Session, actor: Actor, exc: DomainError) -> None:
+        reasons = refusals.reasons_of_error(exc)
+        refusals.record(session, actor, "fhir", reasons, clock=clock, rolled_back=True)
+
+    known = _parsed_on_loop(request, credentials, body)
+    if known is not None:
+        actor, bundle = known
+        # The usual case under load: a known caller's good bundle, no ifNoneExist. It
+        # waits for its group on the event loop, as the JSON API's referrals do.
+        group: Intake = request.app.state.intake
+        try:
+            try:
+                submission = await group.submit(bulk.SubmitRequest(actor, bundle.draft, None))
+            except DomainError as exc:
+                await refuse(request, credentials, exc, refused)
+        except DomainError as exc:
+            error = from_domain_error(exc, bundle.expressions)
+            return outcome_response(error.status, error.issues)
+        return FhirResponse(
+            transaction.response_bundle(bundle, transaction.created(submission), base=base)
+        )
+
     def work(session: Session, actor: Actor) -> dict[str, Any]:
         # A caller who may not refer learns nothing about its body (403 first).
         require(actor, "referral:create")
@@ -138,8 +180,7 @@ async def transaction_bundle(request: Request, credentials: Credentials) -> Resp
             raise
         except DomainError as exc:  # the referral it carries breaks a rule
             if exc.status in REFUSED_STATUSES:
-                reasons = refusals.reasons_of_error(exc)
-                refusals.record(session, actor, "fhir", reasons, clock=clock, rolled_back=True)
+                refused(session, actor, exc)
             raise
         return transaction.response_bundle(bundle, result, base=base)
 

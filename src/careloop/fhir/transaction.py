@@ -96,6 +96,11 @@ def submit_bundle(
     if submission.replayed:
         view = referral_views.view_referral(session, actor, submission.case_number, clock=clock)
         return Outcome(view, created=False)
+    return created(submission)
+
+
+def created(submission: Submission) -> Outcome:
+    """The outcome of a bundle that created its case (the answer the case was stored with)."""
     return Outcome(CaseView(ReferralRead.model_validate_json(submission.body), None), True)
 
 

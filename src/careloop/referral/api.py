@@ -37,7 +37,7 @@ from careloop.referral.schemas import (
 from careloop.settings import Settings
 from careloop.web.group import GroupCommit
 from careloop.web.openapi import BODY, COMMON, PROBLEM, json_body
-from careloop.web.routes import with_body
+from careloop.web.routes import parsed_on_loop, refuse, with_body
 from careloop.web.transaction import Credentials, clock_of, run_use_case
 
 router = APIRouter(prefix="/api/v1/referrals", tags=["referrals"])
@@ -119,6 +119,34 @@ async def submit_referral(
 ) -> Response:
     clock = clock_of(request)
 
+    def refused(session: Session, actor: Actor, exc: DomainError) -> None:
+        refusals.record(
+            session, actor, "api", refusals.reasons_of_error(exc), clock=clock, rolled_back=True
+        )
+
+    def created(submission: Submission) -> Response:
+        headers = {"Location": f"{router.prefix}/{submission.case_number}"}
+        if submission.replayed:
+            headers["Idempotent-Replayed"] = "true"
+        return Response(
+            submission.body, status_code=201, media_type="application/json", headers=headers
+        )
+
+    intake: Intake = request.app.state.intake
+    parsed = None
+    if not validate_only:
+        parsed = await parsed_on_loop(
+            request, credentials, ReferralCreate, permission="referral:create"
+        )
+    if parsed is not None:
+        # The usual case under load: a known caller, a good body. It waits for its
+        # group on the event loop; only a group's leader takes a worker thread.
+        actor, draft = parsed
+        try:
+            return created(await intake.submit(bulk.SubmitRequest(actor, draft, idempotency_key)))
+        except DomainError as exc:
+            await refuse(request, credentials, exc, refused)
+
     def check(session: Session, actor: Actor, draft: ReferralCreate) -> Response:
         result = service.check_referral(session, actor, draft, clock=clock)
         return Response(result.model_dump_json(), media_type="application/json")
@@ -128,19 +156,7 @@ async def submit_referral(
         # group's own (web.group). This request's transaction has only authenticated
         # the caller: it ends now, so that the group may write (SQLite has one writer).
         session.commit()
-        intake: Intake = request.app.state.intake
-        submission = intake.run(bulk.SubmitRequest(actor, draft, idempotency_key))
-        headers = {"Location": f"{router.prefix}/{submission.case_number}"}
-        if submission.replayed:
-            headers["Idempotent-Replayed"] = "true"
-        return Response(
-            submission.body, status_code=201, media_type="application/json", headers=headers
-        )
-
-    def refused(session: Session, actor: Actor, exc: DomainError) -> None:
-        refusals.record(
-            session, actor, "api", refusals.reasons_of_error(exc), clock=clock, rolled_back=True
-        )
+        return created(intake.run(bulk.SubmitRequest(actor, draft, idempotency_key)))
 
     return await with_body(
         request,

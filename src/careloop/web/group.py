@@ -15,19 +15,25 @@ Idempotency-Key), it is rolled back and each request runs alone through ``run_on
 one-request path, which waits for a twin and replays its answer), in its own
 transaction: one request's trouble is never another's answer. An answer is given
 only after the transaction holding it has committed. Call :meth:`GroupCommit.run` from a
-worker thread (as the route's use case does).
+worker thread (as the route's use case does), or await :meth:`GroupCommit.submit` from
+the event loop: then only a group's leader takes a worker thread, and the requests that
+join its group wait on the loop, never leaving it (each trip to the thread pool and back
+cost a request about a tenth of its CPU, bench/intake.py).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import structlog
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from careloop.core.errors import DomainError
 from careloop.db.session import Database
@@ -42,17 +48,43 @@ log = structlog.get_logger(__name__)
 @dataclass(slots=True, eq=False)
 class _Slot(Generic[J, R]):
     job: J
-    #: Set when the job is answered, or when its thread is to lead the next group.
+    #: Set when the job is answered, or when its thread is to lead the next group; a
+    #: job submitted from the event loop is woken through its future instead.
     wake: threading.Event = field(default_factory=threading.Event)
+    future: asyncio.Future[None] | None = None
     result: R | None = None
     error: BaseException | None = None
     done: bool = False
+
+    def set_awake(self) -> None:
+        """Wake whoever waits on this job (from any thread)."""
+        _wake((self,))
 
     def answer(self) -> R:
         if self.error is not None:
             raise self.error
         assert self.result is not None
         return self.result
+
+
+def _wake(slots: Sequence[_Slot[Any, Any]]) -> None:
+    """Wake the jobs' waiters: a thread through its event, the jobs of an event loop
+    through one call into that loop for them all."""
+    futures: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+    for slot in slots:
+        if slot.future is None:
+            slot.wake.set()
+        else:
+            futures.setdefault(slot.future.get_loop(), []).append(slot.future)
+    for loop, waiting in futures.items():
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+            loop.call_soon_threadsafe(_resolve, waiting)
+
+
+def _resolve(futures: list[asyncio.Future[None]]) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_result(None)
 
 
 @dataclass
@@ -77,14 +109,44 @@ class GroupCommit(Generic[J, R]):
         """Store ``job`` (with whatever else is waiting) and return its answer once
         committed, or raise its error."""
         slot: _Slot[J, R] = _Slot(job)
+        if not self._join(slot):
+            slot.wake.wait()  # answered, or handed the lead
+            if slot.done:
+                return slot.answer()
+        return self._lead(slot)
+
+    async def submit(self, job: J) -> R:
+        """:meth:`run` from the event loop: the job waits on the loop, and takes a
+        worker thread only when it is to lead a group."""
+        slot: _Slot[J, R] = _Slot(job, future=asyncio.get_running_loop().create_future())
+        future = slot.future
+        assert future is not None
+        if not self._join(slot):
+            try:
+                await asyncio.shield(future)  # answered, or handed the lead
+            except asyncio.CancelledError:
+                # The request is gone, its job is still stored; a lead handed to it
+                # is taken up by a thread of its own, so no group is left waiting.
+                future.add_done_callback(lambda _: self._lead_orphaned(slot))
+                raise
+            if slot.done:
+                return slot.answer()
+        return await run_in_threadpool(self._lead, slot)
+
+    def _lead_orphaned(self, slot: _Slot[J, R]) -> None:
+        if not slot.done:
+            threading.Thread(target=self._lead, args=(slot,), daemon=True).start()
+
+    def _join(self, slot: _Slot[J, R]) -> bool:
+        """Queue ``slot``; true when its caller is to lead (no group is open)."""
         with self._lock:
             self._waiting.append(slot)
             leads = not self._leading
             self._leading = True
-        if not leads:
-            slot.wake.wait()  # answered, or handed the lead
-            if slot.done:
-                return slot.answer()
+        return leads
+
+    def _lead(self, slot: _Slot[J, R]) -> R:
+        """Store groups until ``slot``'s own is stored, then hand the lead on."""
         try:
             while not slot.done:
                 with self._lock:
@@ -93,14 +155,15 @@ class GroupCommit(Generic[J, R]):
                 try:
                     self._store(group)
                 except BaseException as exc:  # the thread itself is stopped
-                    for other in group:
-                        if not other.done:
-                            self._settle(other, exc)
+                    unanswered = [other for other in group if not other.done]
+                    for other in unanswered:
+                        self._settle(other, exc)
+                    _wake(unanswered)
                     raise
         finally:
             with self._lock:
                 if self._waiting:
-                    self._waiting[0].wake.set()  # it leads the next group
+                    self._waiting[0].set_awake()  # it leads the next group
                 else:
                     self._leading = False
         return slot.answer()
@@ -123,9 +186,11 @@ class GroupCommit(Generic[J, R]):
                     self._settle(slot, alone)
                 else:
                     self._settle(slot, answer)
+                slot.set_awake()
             return
         for slot, stored in zip(group, answers, strict=True):
             self._settle(slot, stored)
+        _wake(group)
 
     def _one(self, job: J, session: Session) -> R:
         return self.run_one(session, job)
@@ -141,4 +206,3 @@ class GroupCommit(Generic[J, R]):
         else:
             slot.result = answer  # type: ignore[assignment]
         slot.done = True
-        slot.wake.set()

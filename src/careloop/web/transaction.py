@@ -73,17 +73,37 @@ def _token(credentials: HTTPAuthorizationCredentials | None) -> str:
     return credentials.credentials
 
 
-def _actor(request: Request, session: Session, token: str) -> Actor:
+def _cached(request: Request, token_hash: str) -> Actor | None:
     cache: TokenCache = request.app.state.token_cache
+    cached = cache.get(token_hash)
+    if cached is None:
+        return None
+    ip = request.client.host if request.client else None
+    return replace(cached, ip=ip, request_id=getattr(request.state, "request_id", None))
+
+
+def cached_actor(
+    request: Request, credentials: HTTPAuthorizationCredentials | None
+) -> Actor | None:
+    """The caller, when its token was checked within the cache's ``ttl`` (no database
+    needed: safe on the event loop); None when it must be checked (or refused) by
+    :func:`use_case`."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        return None
+    return _cached(request, hash_token(credentials.credentials))
+
+
+def _actor(request: Request, session: Session, token: str) -> Actor:
+    token_hash = hash_token(token)
+    cached = _cached(request, token_hash)
+    if cached is not None:
+        return cached
     ip = request.client.host if request.client else None
     request_id = getattr(request.state, "request_id", None)
-    token_hash = hash_token(token)
-    cached = cache.get(token_hash)
-    if cached is not None:
-        return replace(cached, ip=ip, request_id=request_id)
     actor = identity_service.authenticate(
         session, token, now=clock_of(request).now(), ip=ip, request_id=request_id
     )
+    cache: TokenCache = request.app.state.token_cache
     cache.put(token_hash, actor)
     return actor
 

@@ -15,7 +15,9 @@ from sqlalchemy.orm import Session
 from careloop.audit.models import AuditRecord
 from careloop.referral.models import IdempotencyKey, Referral, ReferralEvent, ReferralItem
 from careloop.sla.models import Clock
-from tests.api.conftest import Tokens
+from tests.api.conftest import Tokens, on_both_token_paths
+
+settings = on_both_token_paths()  # every test with the token checked, and cached
 
 FHIR_JSON = "application/fhir+json"
 

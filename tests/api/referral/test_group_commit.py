@@ -5,6 +5,7 @@ audit record, the same Idempotency-Key rules, each case written for its own call
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import threading
@@ -29,6 +30,7 @@ from careloop.referral import bulk, service
 from careloop.referral.errors import IdempotencyKeyReusedError
 from careloop.referral.idempotency import Submission
 from careloop.referral.models import Referral, ReferralEvent
+from careloop.settings import Settings
 from careloop.sla.models import Clock as SlaClock
 from careloop.web.group import GroupCommit
 from careloop.workqueue.models import WorkItem
@@ -475,3 +477,122 @@ def test_the_idempotency_window_is_kept_in_a_group(
     )
     assert isinstance(old, Submission) and isinstance(again, Submission)
     assert not again.replayed and again.case_number != old.case_number
+
+
+@pytest.mark.slow
+def test_requests_on_the_event_loop_and_threads_together_each_get_their_own_answer(
+    committed_database: Database,
+) -> None:
+    """Thirty-two requests on the event loop (``submit``, as the intake route waits) and
+    four threads (``run``) submitting twenty-five jobs each: every job is answered with
+    its own answer and stored in exactly one group of at most the limit, the loop's
+    requests share groups, and everyone ends."""
+    sizes: list[int] = []
+    seen: list[int] = []
+
+    def many(session: Session, jobs: Sequence[int]) -> list[int | DomainError]:
+        session.execute(text("select 1"))
+        threading.Event().wait(0.002)  # a group takes a moment: others arrive meanwhile
+        sizes.append(len(jobs))
+        seen.extend(jobs)
+        return [job * 2 for job in jobs]
+
+    group: GroupCommit[int, int] = GroupCommit(committed_database, many, lambda s, j: j, limit=5)
+    wrong: list[tuple[int, int]] = []
+
+    def in_thread(first: int) -> None:
+        for job in range(first, first + 25):
+            if (answer := group.run(job)) != job * 2:
+                wrong.append((job, answer))
+
+    async def on_loop(first: int) -> None:
+        for job in range(first, first + 25):
+            if (answer := await group.submit(job)) != job * 2:
+                wrong.append((job, answer))
+
+    async def everyone() -> None:
+        threads = [threading.Thread(target=in_thread, args=(1000 * t,)) for t in range(4)]
+        for thread in threads:
+            thread.start()
+        await asyncio.wait_for(
+            asyncio.gather(*(on_loop(1000 * t) for t in range(4, 36))), timeout=120
+        )
+        for thread in threads:
+            await asyncio.to_thread(thread.join, 60)
+            assert not thread.is_alive()
+
+    asyncio.run(everyone())
+    assert wrong == []
+    assert sorted(seen) == sorted(1000 * t + n for t in range(36) for n in range(25))
+    assert max(sizes) == 5
+
+
+def test_a_request_gone_while_handed_the_lead_leaves_nobody_waiting(
+    committed_database: Database,
+) -> None:
+    """A request on the event loop that is cancelled (its client gone) while it waits,
+    and is then handed the lead, still has its group stored (by a thread of its own):
+    the request behind it gets its answer."""
+    release = threading.Event()
+    stored: list[str] = []
+
+    def many(_session: Session, jobs: Sequence[str]) -> list[str | DomainError]:
+        if jobs == ["first"]:
+            release.wait(10)
+        stored.extend(jobs)
+        return [f"stored {job}" for job in jobs]
+
+    group: GroupCommit[str, str] = GroupCommit(committed_database, many, lambda s, j: j)
+
+    async def scene() -> tuple[str, str]:
+        leader = asyncio.create_task(asyncio.to_thread(group.run, "first"))
+        while not group._leading:
+            await asyncio.sleep(0.001)
+        gone = asyncio.create_task(group.submit("gone"))
+        behind = asyncio.create_task(group.submit("behind"))
+        while len(group._waiting) < 2:
+            await asyncio.sleep(0.001)
+        gone.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await gone
+        release.set()
+        return await asyncio.wait_for(leader, 10), await asyncio.wait_for(behind, 10)
+
+    assert asyncio.run(scene()) == ("stored first", "stored behind")
+    assert stored == ["first", "gone", "behind"]
+    assert not group._leading
+
+
+def test_a_known_callers_good_referral_waits_for_its_group_on_the_event_loop(
+    app: FastAPI, client: TestClient, tokens: Tokens, clock: FixedClock, settings: Settings
+) -> None:
+    """With the token cache on (as served), a caller already checked whose referral is
+    good is handed to the group from the event loop; the first request (the token not
+    yet cached) and a bad body take the worker-thread path, which records the refusal.
+    Either way the answer is the same."""
+    intake: GroupCommit[bulk.SubmitRequest, Submission] = app.state.intake
+    paths: list[str] = []
+    run, submit = intake.run, intake.submit
+
+    def on_thread(job: bulk.SubmitRequest) -> Submission:
+        paths.append("thread")
+        return run(job)
+
+    async def on_loop(job: bulk.SubmitRequest) -> Submission:
+        paths.append("loop")
+        return await submit(job)
+
+    intake.run, intake.submit = on_thread, on_loop  # type: ignore[method-assign]
+    headers = {"content-type": "application/json", **Tokens.header(tokens.intake)}
+    for last_name in ("Алексеева", "王"):
+        body = json.dumps(referral_payload(clock.now(), member__last_name=last_name))
+        answer = client.post("/api/v1/referrals", content=body, headers=headers)
+        assert answer.status_code == 201, answer.text
+        assert (
+            client.get(answer.headers["location"], headers=headers).json()["member"]["last_name"]
+            == last_name
+        )
+    bad = json.dumps(referral_payload(clock.now(), member__birth_date="1950-02-30"))
+    assert client.post("/api/v1/referrals", content=bad, headers=headers).status_code == 422
+    cached = settings.token_cache_seconds > 0
+    assert paths == (["thread", "loop"] if cached else ["thread", "thread"])
