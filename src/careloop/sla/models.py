@@ -105,11 +105,8 @@ class Clock(Base):
 
     __tablename__ = "clocks"
     __table_args__ = (
-        # The work queue and the worker read open clocks by due time.
+        # The worker reads open clocks by due time (the work queue reads work items).
         Index("ix_clocks_status_due_at", "status", "due_at"),
-        # "Next items for a team" and "my items" read open clocks in due order.
-        Index("ix_clocks_team_status_due_at", "team", "status", "due_at"),
-        Index("ix_clocks_assigned_user_id_status_due_at", "assigned_user_id", "status", "due_at"),
         Index("ix_clocks_referral_id_kind", "referral_id", "kind"),
     )
 
