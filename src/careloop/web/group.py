@@ -56,10 +56,6 @@ class _Slot(Generic[J, R]):
     error: BaseException | None = None
     done: bool = False
 
-    def set_awake(self) -> None:
-        """Wake whoever waits on this job (from any thread)."""
-        _wake((self,))
-
     def answer(self) -> R:
         if self.error is not None:
             raise self.error
@@ -94,8 +90,9 @@ class GroupCommit(Generic[J, R]):
     ``run_many`` stores the jobs of a group in the session it is given and returns each
     one's answer, or the :class:`DomainError` that job alone is refused with; it raises
     when the group cannot be stored. ``run_one`` stores a single job (and raises its
-    error). Each waiting request sleeps on its own event: an answered group wakes its
-    own requests and, when others wait, the first of them to lead the next group."""
+    error). Each waiting request sleeps on its own event (a thread) or future (the event
+    loop): an answered group wakes its own requests and, when others wait, the first of
+    them to lead the next group."""
 
     database: Database
     run_many: Callable[[Session, Sequence[J]], Sequence[R | DomainError]]
@@ -135,7 +132,22 @@ class GroupCommit(Generic[J, R]):
 
     def _lead_orphaned(self, slot: _Slot[J, R]) -> None:
         if not slot.done:
-            threading.Thread(target=self._lead, args=(slot,), daemon=True).start()
+            threading.Thread(target=self._lead_for_nobody, args=(slot,), daemon=True).start()
+
+    def _lead_for_nobody(self, slot: _Slot[J, R]) -> None:
+        with contextlib.suppress(Exception):  # nobody is left to hear this job's answer
+            self._lead(slot)
+
+    def _hand_lead(self, slot: _Slot[J, R]) -> None:
+        """Wake ``slot``'s waiter to lead the next group; when its event loop has
+        closed, a thread of its own leads instead, so that no group is left waiting."""
+        if slot.future is None:
+            slot.wake.set()
+            return
+        try:
+            slot.future.get_loop().call_soon_threadsafe(_resolve, [slot.future])
+        except RuntimeError:
+            self._lead_orphaned(slot)
 
     def _join(self, slot: _Slot[J, R]) -> bool:
         """Queue ``slot``; true when its caller is to lead (no group is open)."""
@@ -162,10 +174,11 @@ class GroupCommit(Generic[J, R]):
                     raise
         finally:
             with self._lock:
-                if self._waiting:
-                    self._waiting[0].set_awake()  # it leads the next group
-                else:
+                following = self._waiting[0] if self._waiting else None
+                if following is None:
                     self._leading = False
+            if following is not None:
+                self._hand_lead(following)  # it leads the next group
         return slot.answer()
 
     def _store(self, group: list[_Slot[J, R]]) -> None:
@@ -186,7 +199,7 @@ class GroupCommit(Generic[J, R]):
                     self._settle(slot, alone)
                 else:
                     self._settle(slot, answer)
-                slot.set_awake()
+                _wake((slot,))
             return
         for slot, stored in zip(group, answers, strict=True):
             self._settle(slot, stored)

@@ -596,3 +596,39 @@ def test_a_known_callers_good_referral_waits_for_its_group_on_the_event_loop(
     assert client.post("/api/v1/referrals", content=bad, headers=headers).status_code == 422
     cached = settings.token_cache_seconds > 0
     assert paths == (["thread", "loop"] if cached else ["thread", "thread"])
+
+
+def test_a_lead_handed_to_a_closed_event_loop_is_taken_by_a_thread(
+    committed_database: Database,
+) -> None:
+    """A request waiting on an event loop that has since closed (the server stopping)
+    cannot take the lead it is handed: a thread of its own stores its group, and the
+    next request still gets one."""
+    release = threading.Event()
+    stored: list[str] = []
+
+    def many(_session: Session, jobs: Sequence[str]) -> list[str | DomainError]:
+        if jobs == ["first"]:
+            release.wait(10)
+        stored.extend(jobs)
+        return [f"stored {job}" for job in jobs]
+
+    group: GroupCommit[str, str] = GroupCommit(committed_database, many, lambda s, j: j)
+    leader = threading.Thread(target=group.run, args=("first",))
+    leader.start()
+    while not group._leading:
+        threading.Event().wait(0.001)
+    loop = asyncio.new_event_loop()
+    stranded = loop.create_task(group.submit("stranded"))
+    loop.run_until_complete(asyncio.sleep(0.05))  # it has joined, and waits
+    assert len(group._waiting) == 1
+    loop.close()
+    release.set()
+    leader.join(10)
+    for _ in range(1000):
+        if not group._leading:
+            break
+        threading.Event().wait(0.01)
+    assert stored == ["first", "stranded"]
+    assert group.run("next") == "stored next"
+    assert not stranded.done()  # nobody heard its answer: its loop is gone
