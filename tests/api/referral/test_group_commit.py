@@ -527,12 +527,11 @@ def test_requests_on_the_event_loop_and_threads_together_each_get_their_own_answ
     assert max(sizes) == 5
 
 
-def test_a_request_gone_while_handed_the_lead_leaves_nobody_waiting(
-    committed_database: Database,
-) -> None:
-    """A request on the event loop that is cancelled (its client gone) while it waits,
-    and is then handed the lead, still has its group stored (by a thread of its own):
-    the request behind it gets its answer."""
+def _held_first_group(
+    database: Database,
+) -> tuple[GroupCommit[str, str], threading.Event, list[str]]:
+    """A group commit whose group holding the job "first" is stored only once the event
+    is set; the list gets every job stored, in order."""
     release = threading.Event()
     stored: list[str] = []
 
@@ -542,7 +541,16 @@ def test_a_request_gone_while_handed_the_lead_leaves_nobody_waiting(
         stored.extend(jobs)
         return [f"stored {job}" for job in jobs]
 
-    group: GroupCommit[str, str] = GroupCommit(committed_database, many, lambda s, j: j)
+    return GroupCommit(database, many, lambda s, j: j), release, stored
+
+
+def test_a_request_gone_while_handed_the_lead_leaves_nobody_waiting(
+    committed_database: Database,
+) -> None:
+    """A request on the event loop that is cancelled (its client gone) while it waits,
+    and is then handed the lead, still has its group stored (by a thread of its own):
+    the request behind it gets its answer."""
+    group, release, stored = _held_first_group(committed_database)
 
     async def scene() -> tuple[str, str]:
         leader = asyncio.create_task(asyncio.to_thread(group.run, "first"))
@@ -604,16 +612,7 @@ def test_a_lead_handed_to_a_closed_event_loop_is_taken_by_a_thread(
     """A request waiting on an event loop that has since closed (the server stopping)
     cannot take the lead it is handed: a thread of its own stores its group, and the
     next request still gets one."""
-    release = threading.Event()
-    stored: list[str] = []
-
-    def many(_session: Session, jobs: Sequence[str]) -> list[str | DomainError]:
-        if jobs == ["first"]:
-            release.wait(10)
-        stored.extend(jobs)
-        return [f"stored {job}" for job in jobs]
-
-    group: GroupCommit[str, str] = GroupCommit(committed_database, many, lambda s, j: j)
+    group, release, stored = _held_first_group(committed_database)
     leader = threading.Thread(target=group.run, args=("first",))
     leader.start()
     while not group._leading:
