@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import StringConstraints
 from sqlalchemy.orm import Session
 
 from careloop.core.actor import Actor
@@ -37,6 +38,7 @@ from careloop.referral.schemas import (
 from careloop.settings import Settings
 from careloop.web.group import GroupCommit
 from careloop.web.openapi import BODY, COMMON, PROBLEM, json_body
+from careloop.web.params import Declared, read_declared
 from careloop.web.routes import parsed_on_loop, refuse, with_body
 from careloop.web.transaction import Credentials, clock_of, run_use_case
 
@@ -54,6 +56,16 @@ _MOVE = {
 
 
 Intake = GroupCommit[bulk.SubmitRequest, Submission]
+
+# Read by the intake route itself (``web.params.Declared``): it is the busiest route.
+_VALIDATE_ONLY = Declared(
+    "query", "validate_only", bool, default=False, description="Check only; store nothing"
+)
+_IDEMPOTENCY_KEY = Declared(
+    "header",
+    "Idempotency-Key",
+    Annotated[str, StringConstraints(min_length=1, max_length=200)] | None,
+)
 
 
 def intake_group(database: Database, clock: Clock, settings: Settings) -> Intake:
@@ -107,16 +119,13 @@ def _settings(request: Request) -> Settings:
         409: {"description": "The same Idempotency-Key is still in flight", **PROBLEM},
         422: {"description": "Invalid fields, each named; nothing stored", **PROBLEM},
     },
-    openapi_extra=json_body(ReferralCreate, REFERRAL_EXAMPLE),
+    openapi_extra={
+        **json_body(ReferralCreate, REFERRAL_EXAMPLE),
+        "parameters": [_VALIDATE_ONLY.openapi(), _IDEMPOTENCY_KEY.openapi()],
+    },
 )
-async def submit_referral(
-    request: Request,
-    credentials: Credentials,
-    validate_only: Annotated[bool, Query(description="Check only; store nothing")] = False,
-    idempotency_key: Annotated[
-        str | None, Header(alias="Idempotency-Key", max_length=200, min_length=1)
-    ] = None,
-) -> Response:
+async def submit_referral(request: Request, credentials: Credentials) -> Response:
+    validate_only, idempotency_key = read_declared(request, _VALIDATE_ONLY, _IDEMPOTENCY_KEY)
     clock = clock_of(request)
 
     def refused(session: Session, actor: Actor, exc: DomainError) -> None:

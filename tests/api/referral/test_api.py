@@ -296,6 +296,53 @@ class TestIdempotency:
         post(client, tokens.case_manager, payload, headers={"Idempotency-Key": "k"})
         assert referrals_stored(session) == 2
 
+    @pytest.mark.parametrize(
+        ("params", "headers", "named"),
+        [
+            ({"validate_only": "maybe"}, {}, ["validate_only"]),
+            ({}, {"Idempotency-Key": "k" * 201}, ["Idempotency-Key"]),
+            ({}, {"Idempotency-Key": ""}, ["Idempotency-Key"]),
+            (
+                {"validate_only": "2"},
+                {"Idempotency-Key": "x" * 300},
+                ["validate_only", "Idempotency-Key"],
+            ),
+        ],
+    )
+    def test_422_naming_each_bad_parameter_and_nothing_stored(
+        self,
+        client: TestClient,
+        tokens: Tokens,
+        clock: FixedClock,
+        session: Session,
+        params: dict[str, str],
+        headers: dict[str, str],
+        named: list[str],
+    ) -> None:
+        payload = referral_payload(clock.now())
+        for _ in range(2):  # the second time with the caller's token cached, when it is on
+            response = post(client, tokens.intake, payload, params=params, headers=headers)
+            assert response.status_code == 422, response.text
+            assert response.json()["code"] == "validation_failed"
+            assert [e["field"] for e in response.json()["errors"]] == named
+        assert referrals_stored(session) == 0
+
+    def test_validate_only_is_read_as_a_boolean(
+        self, client: TestClient, tokens: Tokens, clock: FixedClock, session: Session
+    ) -> None:
+        payload = referral_payload(clock.now())
+        for word in ("true", "1", "yes", "on", "TRUE"):
+            assert (
+                post(client, tokens.intake, payload, params={"validate_only": word}).status_code
+                == 200
+            )
+        for word in ("false", "0", "no", "off"):
+            assert (
+                post(client, tokens.intake, payload, params={"validate_only": word}).status_code
+                == 201
+            )
+        assert referrals_stored(session) == 4
+
 
 class TestAccess:
     def test_401_for_every_route_but_healthz_without_a_token(self, client: TestClient) -> None:
