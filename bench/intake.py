@@ -125,20 +125,48 @@ def load_factory(name: str = "referral") -> ModuleType:
 # ---- CPU accounting from /proc ------------------------------------------------------------
 
 
+#: The database the bench measures; PostgreSQL's processes serving another database are
+#: other work on the machine (set by ``run``).
+BENCH_DATABASE = [DEFAULT_DB_NAME]
+
+
+def database_of(pid: int) -> str | None:
+    """The database a PostgreSQL process serves, from its title ("postgres: 15/main:
+    user db host(port) state", "... autovacuum worker db"); None for the server's own
+    processes (WAL writer, checkpointer, ...), which serve every database."""
+    try:
+        title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return None
+    words = title.split(": ", 2)[-1].split()
+    if words[:2] == ["autovacuum", "worker"]:
+        return words[2] if len(words) > 2 else None
+    if len(words) >= 3 and ("(" in words[2] or words[2] == "[local]"):
+        return words[1]
+    return None
+
+
+def _ours(name: str, pid: int) -> bool:
+    """A process of PostgreSQL that works for the bench's database (or for all)."""
+    return name == "postgres" and database_of(pid) in (None, BENCH_DATABASE[0])
+
+
 def foreign_cpu_seconds() -> dict[int, float]:
-    """CPU seconds of every process that is neither PostgreSQL nor started by this bench
-    (the other work on a shared machine), by pid."""
+    """CPU seconds of every process that is neither this bench's PostgreSQL work nor
+    started by this bench (the other work on a shared machine, other databases' queries
+    included), by pid."""
     entries = list(proc_entries())
     ours = descendants_of_me(entries)
     return {
         pid: cpu
         for pid, name, ppid, cpu in entries
-        if name != "postgres" and pid != 2 and ppid != 2 and pid not in ours  # 2: kthreadd
+        if not _ours(name, pid) and pid != 2 and ppid != 2 and pid not in ours  # 2: kthreadd
     }
 
 
 def postgres_cpu_seconds() -> float:
-    return sum(cpu for _, name, _, cpu in proc_entries() if name == "postgres")
+    """CPU seconds of PostgreSQL's processes for the bench's database, and of its own."""
+    return sum(cpu for pid, name, _, cpu in proc_entries() if _ours(name, pid))
 
 
 def children_cpu_seconds() -> float:
@@ -1038,6 +1066,7 @@ def main(argv: list[str] | None = None) -> int:
     checks = time_checks(template, now, iterations, 3 if args.quick else 5)
 
     url = with_database(args.postgres_url, args.db_name)
+    BENCH_DATABASE[0] = args.db_name
     say(f"recreating database {args.db_name} ...")
     recreate_database(args.postgres_url, args.db_name)
     env = {
