@@ -18,7 +18,9 @@ only after the transaction holding it has committed. Call :meth:`GroupCommit.run
 worker thread (as the route's use case does), or await :meth:`GroupCommit.submit` from
 the event loop: then only a group's leader takes a worker thread, and the requests that
 join its group wait on the loop, never leaving it (each trip to the thread pool and back
-cost a request about a tenth of its CPU, bench/intake.py).
+cost a request about a tenth of its CPU, bench/intake.py). Such a leader runs on a thread
+of the group's own, never on the server's thread pool, whose threads may all be
+requests waiting for it.
 """
 
 from __future__ import annotations
@@ -27,13 +29,13 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Generic, TypeVar
 
 import structlog
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from careloop.core.errors import DomainError
 from careloop.db.session import Database
@@ -101,6 +103,11 @@ class GroupCommit(Generic[J, R]):
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _waiting: list[_Slot[J, R]] = field(default_factory=list, repr=False)
     _leading: bool = field(default=False, repr=False)
+    #: The thread a job from the event loop leads its groups on (one group at a time).
+    _leader: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="group-commit"),
+        repr=False,
+    )
 
     def run(self, job: J) -> R:
         """Store ``job`` (with whatever else is waiting) and return its answer once
@@ -128,7 +135,9 @@ class GroupCommit(Generic[J, R]):
                 raise
             if slot.done:
                 return slot.answer()
-        return await run_in_threadpool(self._lead, slot)
+        # Not the server's thread pool: its threads may all be requests of the other
+        # path waiting in this very group for a leader, which would then never come.
+        return await asyncio.get_running_loop().run_in_executor(self._leader, self._lead, slot)
 
     def _lead_orphaned(self, slot: _Slot[J, R]) -> None:
         if not slot.done:

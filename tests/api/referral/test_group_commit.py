@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
+import anyio
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -631,3 +632,37 @@ def test_a_lead_handed_to_a_closed_event_loop_is_taken_by_a_thread(
     assert stored == ["first", "stranded"]
     assert group.run("next") == "stored next"
     assert not stranded.done()  # nobody heard its answer: its loop is gone
+
+
+def test_a_leader_on_the_event_loop_needs_no_thread_of_the_servers_pool(
+    committed_database: Database,
+) -> None:
+    """Requests of both paths at once: every thread of the server's pool (two here) is a
+    request waiting in the group when a request on the event loop is handed the lead.
+    It leads on the group's own thread, so all are stored (on the pool it would wait for
+    a thread that none of them will give back)."""
+    group, release, stored = _held_first_group(committed_database)
+
+    async def scene() -> list[str]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = 2
+        leader = asyncio.create_task(asyncio.to_thread(group.run, "first"))
+        while not group._leading:
+            await asyncio.sleep(0.001)
+        on_loop = asyncio.create_task(group.submit("on the loop"))
+        while len(group._waiting) < 1:
+            await asyncio.sleep(0.001)
+        on_pool = [
+            asyncio.create_task(anyio.to_thread.run_sync(group.run, f"thread {n}")) for n in (1, 2)
+        ]
+        while len(group._waiting) < 3:
+            await asyncio.sleep(0.001)
+        release.set()
+        return list(await asyncio.wait_for(asyncio.gather(leader, on_loop, *on_pool), 10))
+
+    assert asyncio.run(scene()) == [
+        "stored first",
+        "stored on the loop",
+        "stored thread 1",
+        "stored thread 2",
+    ]
+    assert stored == ["first", "on the loop", "thread 1", "thread 2"]
