@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -189,6 +189,32 @@ class TestQueryAgreesWithRules:
         suppress_health_check=[HealthCheck.function_scoped_fixture],
     )
     @given(staff=_staff, needs=_needs)
+    # Nobody fits every need: one speaks the member's language only, the other takes
+    # the payer and the line but not the language; the rules take the speaker (the
+    # query once counted the needs each fits, and took the other).
+    @example(
+        staff=[
+            {
+                "on_duty": True,
+                "team": staffing.CASE_TEAM,
+                "languages": {"es"},
+                "payers": {"ACME"},
+                "service_lines": {"home_health"},
+                "open_cases": 1,
+            },
+            {
+                "on_duty": True,
+                "team": staffing.CASE_TEAM,
+                "languages": set(),
+                "payers": set(),
+                "service_lines": set(),
+                "open_cases": 0,
+            },
+        ],
+        needs=staffing.CaseNeeds(
+            service_line="dme", language="es", payer_code="NEHP", payer_name="A Plan"
+        ),
+    )
     def test_query_chooses_whom_the_rules_choose_for_any_staff(
         self,
         session: Session,
