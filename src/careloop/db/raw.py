@@ -23,6 +23,9 @@ from sqlalchemy import Connection, exc
 from sqlalchemy.dialects.postgresql import psycopg as sa_psycopg
 from sqlalchemy.sql import ClauseElement, Executable
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.types import TypeEngine
+
+_IDLE = psycopg.pq.TransactionStatus.IDLE
 
 #: The psycopg dialect, placeholders numbered as PostgreSQL takes them.
 _DIALECT = sa_psycopg.dialect(paramstyle="numeric_dollar")  # type: ignore[no-untyped-call]
@@ -43,7 +46,8 @@ def _prepared(statement: Executable) -> _Prepared:
     processors: dict[str, Callable[[Any], Any]] = {}
     for name in set(compiled.positiontup):
         bind = compiled.binds[name]
-        process = bind.type.bind_processor(_DIALECT)
+        # The dialect's own type (a JSONB value is wrapped for the driver, as SQLAlchemy does).
+        process = bind.type.dialect_impl(_DIALECT).bind_processor(_DIALECT)
         if bind.required:
             if process is not None:
                 processors[name] = process
@@ -53,10 +57,34 @@ def _prepared(statement: Executable) -> _Prepared:
     return _Prepared(compiled.string, tuple(compiled.positiontup), constants, processors)
 
 
+def result_processors(types: Sequence[TypeEngine[Any]]) -> list[tuple[int, Callable[[Any], Any]]]:
+    """What SQLAlchemy does to the values of a row on PostgreSQL (a type's own result
+    processing: instants made UTC, text made enums), for the columns of these types
+    that have any, by position: the rows of :func:`fetch_all` are as the driver gives
+    them. Worked out once per statement by the caller."""
+    out: list[tuple[int, Callable[[Any], Any]]] = []
+    for i, type_ in enumerate(types):
+        process = type_.dialect_impl(_DIALECT).result_processor(_DIALECT, None)
+        if process is not None:
+            out.append((i, process))
+    return out
+
+
 def fetch_all(
-    connection: Connection, statement: Executable, params: Mapping[str, Any]
+    connection: Connection,
+    statement: Executable,
+    params: Mapping[str, Any],
+    *,
+    alone: bool = False,
 ) -> Sequence[Sequence[Any]]:
-    """The rows of ``statement`` with ``params``, in the connection's transaction."""
+    """The rows of ``statement`` with ``params``, in the connection's transaction.
+
+    ``alone``: the statement is a whole unit of work by itself (a read that writes its
+    own audit record in a CTE). When the connection has no transaction open yet, it runs
+    in autocommit mode: PostgreSQL commits it, durably, before it answers, so no BEGIN
+    goes before it and no COMMIT after (two round trips fewer); the caller's commit then
+    finds nothing to do, and a later statement of the same use case opens a transaction
+    of its own. In a transaction already open it joins it, as without ``alone``."""
     if connection.dialect.name != "postgresql":
         return connection.execute(statement, dict(params)).all()
     prepared = _prepared(statement)
@@ -70,6 +98,9 @@ def fetch_all(
             values.append(process(params[name]) if process else params[name])
     driver = connection.connection.driver_connection
     assert isinstance(driver, psycopg.Connection)
+    own = alone and driver.info.transaction_status == _IDLE
+    if own:
+        driver.autocommit = True
     cursor = psycopg.RawCursor(driver)
     try:
         cursor.execute(prepared.text, values, prepare=True)
@@ -89,3 +120,8 @@ def fetch_all(
         ) from error
     finally:
         cursor.close()
+        if own:
+            if driver.info.transaction_status == _IDLE:
+                driver.autocommit = False
+            elif not connection.invalidated:
+                connection.invalidate()  # never hand on a connection left in autocommit
