@@ -23,7 +23,6 @@ from sqlalchemy import Connection, exc
 from sqlalchemy.dialects.postgresql import psycopg as sa_psycopg
 from sqlalchemy.sql import ClauseElement, Executable
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.types import TypeEngine
 
 _IDLE = psycopg.pq.TransactionStatus.IDLE
 
@@ -55,19 +54,6 @@ def _prepared(statement: Executable) -> _Prepared:
             value = bind.effective_value
             constants[name] = process(value) if process is not None else value
     return _Prepared(compiled.string, tuple(compiled.positiontup), constants, processors)
-
-
-def result_processors(types: Sequence[TypeEngine[Any]]) -> list[tuple[int, Callable[[Any], Any]]]:
-    """What SQLAlchemy does to the values of a row on PostgreSQL (a type's own result
-    processing: instants made UTC, text made enums), for the columns of these types
-    that have any, by position: the rows of :func:`fetch_all` are as the driver gives
-    them. Worked out once per statement by the caller."""
-    out: list[tuple[int, Callable[[Any], Any]]] = []
-    for i, type_ in enumerate(types):
-        process = type_.dialect_impl(_DIALECT).result_processor(_DIALECT, None)
-        if process is not None:
-            out.append((i, process))
-    return out
 
 
 def fetch_all(

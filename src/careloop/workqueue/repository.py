@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -42,6 +42,7 @@ from sqlalchemy.sql.elements import BindParameter
 from careloop.core.actor import Actor
 from careloop.db import copy, raw
 from careloop.db.base import table_of
+from careloop.db.types import StrEnumType, UTCDateTime
 from careloop.identity.models import User
 from careloop.payer.models import Payer
 from careloop.referral.enums import ReferralStatus, Urgency
@@ -340,20 +341,33 @@ def _audited_statement(
         _fixed("case_numbers"), func.coalesce(shown, literal_column("'[]'::jsonb"))
     )
     detail = bindparam("wq_detail", type_=JSONB).op("||", return_type=JSONB)(listed)
-    columns = [c for c in rows.c if c.name != "wq_n"]
+    # The navigation's figures are the same on every row: sent with the first only.
+    columns: list[Any] = [c for c in rows.c if c.name != "wq_n"]
+    first = len(_COLUMNS) + 1  # the row's own columns and its "and N more"
+    columns[first:] = [case((rows.c.wq_n == _fixed(1), c)) for c in columns[first:]]
     return select(*columns).add_cte(insert(detail).cte("wq_audit")).order_by(rows.c.wq_n)
 
 
 def _typed(values: Sequence[Any]) -> list[Any]:
     """A page row as the driver gives it (``raw.fetch_all``) typed as SQLAlchemy types
-    it: instants in UTC, the case's status and urgency as their enums."""
+    it (``UTCDateTime``, ``StrEnumType``): instants in UTC, the case's status and
+    urgency as their enums."""
     out = list(values)
-    for i, process in _RESULT_PROCESSORS:
-        out[i] = process(out[i])
+    for i in _INSTANTS:
+        if (value := out[i]) is not None:
+            out[i] = value.astimezone(UTC)
+    for i, members in _ENUMS:
+        if (value := out[i]) is not None:
+            out[i] = members[value]
     return out
 
 
-_RESULT_PROCESSORS = raw.result_processors([c.type for c in _COLUMNS])
+_INSTANTS = [i for i, c in enumerate(_COLUMNS) if isinstance(c.type, UTCDateTime)]
+_ENUMS = [
+    (i, {m.value: m for m in c.type.enum_class})
+    for i, c in enumerate(_COLUMNS)
+    if isinstance(c.type, StrEnumType)
+]
 
 
 def page_and_counts(
