@@ -24,6 +24,7 @@ from sqlalchemy import (
     Select,
     String,
     and_,
+    any_,
     bindparam,
     case,
     exists,
@@ -35,7 +36,7 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.dialects.postgresql import JSONB, aggregate_order_by
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, aggregate_order_by
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import BindParameter
 
@@ -457,23 +458,39 @@ def _rows_capped(
 _IDS: BindParameter[list[int]] = bindparam("wq_ids", expanding=True)
 _ITEM_COLUMNS = (*_COLUMNS[:14],)  # the item and its owner; the case's columns follow
 _NO_CASE = (None,) * (len(_COLUMNS) - len(_ITEM_COLUMNS))
-_CASE_ITEMS = (
-    select(*_ITEM_COLUMNS)
-    .select_from(WorkItem)
-    .outerjoin(User, User.id == WorkItem.owner_user_id)
-    .where(WorkItem.referral_id.in_(_IDS), _OPEN)
-    .order_by(WorkItem.due_at, WorkItem.id)
+
+
+def _case_items(cases: ColumnElement[bool]) -> Select[*tuple[Any, ...]]:
+    return (
+        select(*_ITEM_COLUMNS)
+        .select_from(WorkItem)
+        .outerjoin(User, User.id == WorkItem.owner_user_id)
+        .where(cases, _OPEN)
+        .order_by(WorkItem.due_at, WorkItem.id)
+    )
+
+
+_CASE_ITEMS = _case_items(WorkItem.referral_id.in_(_IDS))
+#: The same on PostgreSQL with the ids as one array, prepared once (``raw.fetch_all``).
+_CASE_ITEMS_ARRAY = _case_items(
+    WorkItem.referral_id == any_(bindparam("wq_id_array", type_=ARRAY(Integer)))
 )
 
 
 def open_items_of_cases(session: Session, referral_ids: Iterable[int]) -> list[QueueRow]:
     """Every open item of these cases, in due order (the API's items per case). The
-    rows leave the case's own columns empty: the caller has them from the page."""
+    rows leave the case's own columns empty: the caller has them from the page.
+    On PostgreSQL a read of its own (``raw.fetch_all(alone=True)``): after a page that
+    committed itself, no BEGIN and COMMIT around it."""
     ids = sorted(set(referral_ids))
     if not ids:
         return []
-    found = session.connection().execute(_CASE_ITEMS, {"wq_ids": ids}).all()
-    return [_queue_row((*r, *_NO_CASE)) for r in found]
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        found = connection.execute(_CASE_ITEMS, {"wq_ids": ids}).all()
+        return [_queue_row((*r, *_NO_CASE)) for r in found]
+    rows = raw.fetch_all(connection, _CASE_ITEMS_ARRAY, {"wq_id_array": ids}, alone=True)
+    return [_queue_row(tuple(_typed((*r, *_NO_CASE)))) for r in rows]
 
 
 def item(session: Session, actor: Actor, item_id: int) -> QueueRow | None:

@@ -1,8 +1,9 @@
 """The work queue read with real commits (no outer test transaction), as a case manager
-meets it: overdue work first, page by page, and every read's audit record committed
-with the case numbers it showed. On PostgreSQL the page writes its own record and
-commits in one statement (``raw.fetch_all(alone=True)``); the connection then goes back
-to the pool in transaction mode, so the next use case is one transaction again."""
+meets it: overdue work first, page by page, a case's every item when asked, and every
+read's audit record committed with the case numbers it showed. On PostgreSQL the page
+writes its own record and commits in one statement (``raw.fetch_all(alone=True)``);
+the connection then goes back to the pool in transaction mode, so the next use case is
+one transaction again."""
 
 from __future__ import annotations
 
@@ -48,6 +49,22 @@ def _reads(database: Database) -> list[AuditRecord]:
         return list(session.scalars(stmt.order_by(AuditRecord.id)))
 
 
+def _call_back(clock: FixedClock) -> dict[str, Any]:
+    return {
+        "kind": "call",
+        "direction": "inbound",
+        "party": {"kind": "member", "name": "Dorothy Hale", "phone": "860-555-0142"},
+        "reason": "status_check",
+        "summary": "Asked when the bed comes; call back with the date.",
+        "started_at": (clock.now() - timedelta(minutes=4)).isoformat(),
+        "ended_at": clock.now().isoformat(),
+        "case_number_given": True,
+        "agent_name_given": True,
+        "outcome": "follow_up",
+        "follow_up_due_at": (clock.now() + timedelta(minutes=30)).isoformat(),
+    }
+
+
 def test_the_queue_shows_overdue_work_first_and_each_read_is_audited(
     committed_database: Database,
     one_connection: Database,
@@ -57,7 +74,7 @@ def test_the_queue_shows_overdue_work_first_and_each_read_is_audited(
 ) -> None:
     with committed_database.unit_of_work() as session:
         make_payer(session, clock=clock)
-        intake, _ = make_user(session, clock=clock, role=Role.intake_agent)
+        intake, intake_token = make_user(session, clock=clock, role=Role.intake_agent)
         manager, token = make_user(session, clock=clock, role=Role.case_manager)
     late = _submit(committed_database, intake, clock, "LATE-1")
     clock.advance(timedelta(days=4))  # its acknowledgement is long overdue now
@@ -81,6 +98,13 @@ def test_the_queue_shows_overdue_work_first_and_each_read_is_audited(
         claimed = client.post(f"{URL}/{held}/claim", headers=headers)
         assert claimed.status_code == 200, claimed.text
         mine = get(mine="true")
+        logged = client.post(  # a second piece of work on a case: a call back due first
+            f"/api/v1/referrals/{fresh[0]}/contacts",
+            json=_call_back(clock),
+            headers={"Authorization": f"Bearer {intake_token}"},
+        )
+        assert logged.status_code == 201, logged.text
+        every = get(items="true")
 
     shown = [c["case_number"] for c in first["cases"]]
     assert shown == [late, fresh[0]]
@@ -94,6 +118,14 @@ def test_the_queue_shows_overdue_work_first_and_each_read_is_audited(
     assert [c["case_number"] for c in mine["cases"]] == [late]
     assert mine["cases"][0]["item"]["assigned_to"]["user_id"] == manager.user_id
 
+    assert [c["case_number"] for c in every["cases"]] == [late, fresh[0], fresh[1]]
+    listed = every["cases"][1]
+    assert listed["more"] == 1 and [i["kind"] for i in listed["items"]] == [
+        "follow_up",
+        "acknowledge",
+    ]
+    assert [len(c["items"]) for c in every["cases"]] == [1, 2, 1]
+
     records = _reads(committed_database)
     details = [(r.detail["team"], r.detail["mine"], r.detail["case_numbers"]) for r in records]
     assert details == [
@@ -101,6 +133,7 @@ def test_the_queue_shows_overdue_work_first_and_each_read_is_audited(
         ("intake", False, [fresh[1]]),
         ("network", False, []),
         (None, True, [late]),
+        (None, False, [late, fresh[0], fresh[1]]),
     ]
     assert {(r.actor_user_id, r.outcome, r.case_number) for r in records} == {
         (manager.user_id, "success", None)
