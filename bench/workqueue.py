@@ -48,10 +48,12 @@ What runs (DESIGN.md §7: figures are ratios against the machine's own limit):
   ``GET /api/v1/workqueue?team=...&limit=50`` alternating the same two teams, and, after
   the case manager claims 100 work items through ``POST /api/v1/workqueue/{id}/claim``,
   ``GET /api/v1/workqueue?mine=true&limit=50``; then the team pages with
-  ``items=true``. Each API request authenticates (token cache), reads the page with the
-  navigation's capped counts and the page's total (one statement), with ``items=true``
-  the other items of the cases that have more than one, audits the read (an INSERT)
-  and commits;
+  ``items=true``. Each API request authenticates (token cache) and sends one statement:
+  the page with the navigation's capped counts and the page's total, and the read's
+  audit record (a CTE of it listing the case numbers shown), committed by itself
+  (autocommit: no BEGIN or COMMIT round trip); with ``items=true`` one more read, the
+  other items of the cases that have more than one. The "API's page statement" line
+  below runs the page without its audit record;
 * the HTTP floor of the same run: ``GET /healthz`` on the same keep-alive connection
   (the middleware and a ``SELECT 1``);
 * the passes alternate in ``--rounds`` blocks so background load touches all of them;

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Insert, Select, bindparam, insert, select
+from sqlalchemy import ColumnElement, Insert, Select, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from careloop.audit.models import AuditRecord
@@ -43,6 +43,16 @@ def insert_from(rows: Select[*tuple[Any, ...]]) -> Insert:
         found.c[1],
     )
     return insert(_AUDIT).from_select([*SHARED, "case_number", "referral_id"], values)
+
+
+def insert_detailed(detail: ColumnElement[Any]) -> Insert:
+    """An INSERT of one record without a case, the ``SHARED`` columns bound as
+    parameters and ``detail`` an expression of the statement it is sent with (computed
+    from that statement's rows: a CTE of a read on PostgreSQL)."""
+    values = select(
+        *(bindparam(f"audit_{name}", type_=_AUDIT.c[name].type) for name in SHARED), detail
+    )
+    return insert(_AUDIT).from_select([*SHARED, "detail"], values)
 
 
 def insert_one(session: Session, values: dict[str, Any]) -> None:

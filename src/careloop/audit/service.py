@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Insert, Select
+from sqlalchemy import ColumnElement, Insert, Select
 from sqlalchemy.orm import Session
 
 from careloop.audit import repository
@@ -58,6 +58,13 @@ def insert_from(rows: Select[*tuple[Any, ...]]) -> Insert:
     sends with its own read (a CTE of it on PostgreSQL: one round trip for both), bound
     with ``shared_values``. Built once per caller's statement."""
     return repository.insert_from(rows)
+
+
+def insert_detailed(detail: ColumnElement[Any]) -> Insert:
+    """One record without a case whose detail ``detail`` computes in the caller's own
+    statement (a read that lists what it showed: a CTE of it on PostgreSQL, so the read
+    and its record are one statement), bound with ``shared_values``."""
+    return repository.insert_detailed(detail)
 
 
 def shared_values(

@@ -24,6 +24,8 @@ from sqlalchemy.dialects.postgresql import psycopg as sa_psycopg
 from sqlalchemy.sql import ClauseElement, Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 
+_IDLE = psycopg.pq.TransactionStatus.IDLE
+
 #: The psycopg dialect, placeholders numbered as PostgreSQL takes them.
 _DIALECT = sa_psycopg.dialect(paramstyle="numeric_dollar")  # type: ignore[no-untyped-call]
 
@@ -43,7 +45,8 @@ def _prepared(statement: Executable) -> _Prepared:
     processors: dict[str, Callable[[Any], Any]] = {}
     for name in set(compiled.positiontup):
         bind = compiled.binds[name]
-        process = bind.type.bind_processor(_DIALECT)
+        # The dialect's own type (a JSONB value is wrapped for the driver, as SQLAlchemy does).
+        process = bind.type.dialect_impl(_DIALECT).bind_processor(_DIALECT)
         if bind.required:
             if process is not None:
                 processors[name] = process
@@ -54,9 +57,20 @@ def _prepared(statement: Executable) -> _Prepared:
 
 
 def fetch_all(
-    connection: Connection, statement: Executable, params: Mapping[str, Any]
+    connection: Connection,
+    statement: Executable,
+    params: Mapping[str, Any],
+    *,
+    alone: bool = False,
 ) -> Sequence[Sequence[Any]]:
-    """The rows of ``statement`` with ``params``, in the connection's transaction."""
+    """The rows of ``statement`` with ``params``, in the connection's transaction.
+
+    ``alone``: the statement is a whole unit of work by itself (a read that writes its
+    own audit record in a CTE). When the connection has no transaction open yet, it runs
+    in autocommit mode: PostgreSQL commits it, durably, before it answers, so no BEGIN
+    goes before it and no COMMIT after (two round trips fewer); the caller's commit then
+    finds nothing to do, and a later statement of the same use case opens a transaction
+    of its own. In a transaction already open it joins it, as without ``alone``."""
     if connection.dialect.name != "postgresql":
         return connection.execute(statement, dict(params)).all()
     prepared = _prepared(statement)
@@ -70,6 +84,9 @@ def fetch_all(
             values.append(process(params[name]) if process else params[name])
     driver = connection.connection.driver_connection
     assert isinstance(driver, psycopg.Connection)
+    own = alone and driver.info.transaction_status == _IDLE
+    if own:
+        driver.autocommit = True
     cursor = psycopg.RawCursor(driver)
     try:
         cursor.execute(prepared.text, values, prepare=True)
@@ -89,3 +106,8 @@ def fetch_all(
         ) from error
     finally:
         cursor.close()
+        if own:
+            if driver.info.transaction_status == _IDLE:
+                driver.autocommit = False
+            elif not connection.invalidated:
+                connection.invalidate()  # never hand on a connection left in autocommit

@@ -136,7 +136,7 @@ class WorkItemCount(Base):
     changes to a row of its own (``slot``, drawn once per connection), so concurrent
     transactions never wait on, or deadlock over, a shared counter row; a row may go
     below zero (a connection closing what another opened), never the sum. Slot 0 holds
-    what ``repository.fold_counts`` (the worker) has folded from the other slots."""
+    what ``kept.fold_counts`` (the worker) has folded from the other slots."""
 
     __tablename__ = "work_item_counts"
 

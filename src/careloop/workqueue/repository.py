@@ -10,23 +10,23 @@ number of open items. Items without a case are rows of their own.
 
 from __future__ import annotations
 
-import secrets
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
-from functools import cache, lru_cache
+from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Insert,
     Integer,
     Select,
     String,
     and_,
+    any_,
     bindparam,
     case,
-    delete,
     exists,
     false,
     func,
@@ -36,22 +36,21 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Connection
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, aggregate_order_by
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import BindParameter
 
 from careloop.core.actor import Actor
-from careloop.db import copy
+from careloop.db import copy, raw
 from careloop.db.base import table_of
-from careloop.db.session import skip_locked
+from careloop.db.types import StrEnumType, UTCDateTime
 from careloop.identity.models import User
 from careloop.payer.models import Payer
 from careloop.referral.enums import ReferralStatus, Urgency
 from careloop.referral.models import Referral
 from careloop.sla.models import Clock, ClockStatus
 from careloop.workqueue import rules
+from careloop.workqueue.kept import count, uncount
 from careloop.workqueue.models import WorkItem, WorkItemCount
 from careloop.workqueue.schemas import CaseFilter
 
@@ -314,6 +313,64 @@ def _page_statement(
     return stmt.order_by(*_order(sort)).limit(_fixed(limit + 1)).offset(_fixed(offset))
 
 
+@dataclass(frozen=True, slots=True)
+class Audited:
+    """The audit record a page writes in its own statement (PostgreSQL): the INSERT
+    (``audit.insert_detailed``), its shared values, and the detail, to which the
+    statement adds the case numbers of the page's rows in order (``case_numbers``)."""
+
+    insert: Callable[[ColumnElement[Any]], Insert]
+    values: dict[str, Any]
+    detail: dict[str, Any]
+
+
+@lru_cache(maxsize=256)
+def _audited_statement(
+    page: Select[*tuple[Any, ...]], limit: int, insert: Callable[[ColumnElement[Any]], Insert]
+) -> Select[*tuple[Any, ...]]:
+    """``page`` (its rows in order, one past ``limit`` when more follow) with its audit
+    record as a CTE of the same statement: the rows are numbered as they come, and the
+    record lists the case numbers of the first ``limit`` of them in that order."""
+    ordered = page.subquery("wq_page")
+    rows = select(*ordered.c, func.row_number().over().label("wq_n")).cte("wq_rows")
+    shown = (
+        select(func.jsonb_agg(aggregate_order_by(rows.c.case_number, rows.c.wq_n)))
+        .where(rows.c.wq_n <= _fixed(limit), rows.c.case_number.is_not(None))
+        .scalar_subquery()
+    )
+    listed = func.jsonb_build_object(
+        _fixed("case_numbers"), func.coalesce(shown, literal_column("'[]'::jsonb"))
+    )
+    detail = bindparam("wq_detail", type_=JSONB).op("||", return_type=JSONB)(listed)
+    # The navigation's figures are the same on every row: sent with the first only.
+    columns: list[Any] = [c for c in rows.c if c.name != "wq_n"]
+    first = len(_COLUMNS) + 1  # the row's own columns and its "and N more"
+    columns[first:] = [case((rows.c.wq_n == _fixed(1), c)) for c in columns[first:]]
+    return select(*columns).add_cte(insert(detail).cte("wq_audit")).order_by(rows.c.wq_n)
+
+
+def _typed(values: Sequence[Any]) -> list[Any]:
+    """A page row as the driver gives it (``raw.fetch_all``) typed as SQLAlchemy types
+    it (``UTCDateTime``, ``StrEnumType``): instants in UTC, the case's status and
+    urgency as their enums."""
+    out = list(values)
+    for i in _INSTANTS:
+        if (value := out[i]) is not None:
+            out[i] = value.astimezone(UTC)
+    for i, members in _ENUMS:
+        if (value := out[i]) is not None:
+            out[i] = members[value]
+    return out
+
+
+_INSTANTS = [i for i, c in enumerate(_COLUMNS) if isinstance(c.type, UTCDateTime)]
+_ENUMS = [
+    (i, {m.value: m for m in c.type.enum_class})
+    for i, c in enumerate(_COLUMNS)
+    if isinstance(c.type, StrEnumType)
+]
+
+
 def page_and_counts(
     session: Session,
     actor: Actor,
@@ -326,11 +383,17 @@ def page_and_counts(
     now: datetime,
     teams: Sequence[str],
     cap: int,
+    audited: Audited | None = None,
 ) -> tuple[list[QueueRow], bool, Counts]:
     """One row per case (its most urgent item) in the chosen order, with how many more
     open items the case has, whether more rows follow, and the navigation's
     :func:`counts` with the page's ``total``: one statement. An empty page carries no
-    figures, so they are read on their own then (and for whoever is not staff)."""
+    figures, so they are read on their own then (and for whoever is not staff).
+
+    ``audited`` (PostgreSQL only): the statement also writes the read's audit record,
+    listing the page's case numbers, and is sent by the driver's own cursor as a unit
+    of work of its own (``raw.fetch_all(alone=True)``): read, record and commit in one
+    round trip when nothing else is open in the session's transaction."""
     staff = actor.is_staff
     stmt = _page_statement(
         staff,
@@ -345,12 +408,18 @@ def page_and_counts(
     params = {**items.params(), **_case_params(case_filter)}
     if staff:
         params["wq_now"] = now
+    connection = session.connection()
+    if audited is None:
+        found: Sequence[Sequence[Any]] = connection.execute(stmt, params).all()
+    else:
+        params.update(audited.values, wq_detail=audited.detail)
+        statement = _audited_statement(stmt, limit, audited.insert)
+        found = [_typed(r) for r in raw.fetch_all(connection, statement, params, alone=True)]
     width = len(_COLUMNS)
     rows = []
     figures: Counts | None = None
-    for r in session.connection().execute(stmt, params).all():
-        values = tuple(r)
-        rows.append(_queue_row(values[:width], max(0, int(values[width] or 0) - 1)))
+    for values in found:
+        rows.append(_queue_row(tuple(values[:width]), max(0, int(values[width] or 0) - 1)))
         if staff and figures is None:
             figures = _counts_of(teams, cap, [int(v or 0) for v in values[width + 1 :]])
     if figures is None:
@@ -389,23 +458,39 @@ def _rows_capped(
 _IDS: BindParameter[list[int]] = bindparam("wq_ids", expanding=True)
 _ITEM_COLUMNS = (*_COLUMNS[:14],)  # the item and its owner; the case's columns follow
 _NO_CASE = (None,) * (len(_COLUMNS) - len(_ITEM_COLUMNS))
-_CASE_ITEMS = (
-    select(*_ITEM_COLUMNS)
-    .select_from(WorkItem)
-    .outerjoin(User, User.id == WorkItem.owner_user_id)
-    .where(WorkItem.referral_id.in_(_IDS), _OPEN)
-    .order_by(WorkItem.due_at, WorkItem.id)
+
+
+def _case_items(cases: ColumnElement[bool]) -> Select[*tuple[Any, ...]]:
+    return (
+        select(*_ITEM_COLUMNS)
+        .select_from(WorkItem)
+        .outerjoin(User, User.id == WorkItem.owner_user_id)
+        .where(cases, _OPEN)
+        .order_by(WorkItem.due_at, WorkItem.id)
+    )
+
+
+_CASE_ITEMS = _case_items(WorkItem.referral_id.in_(_IDS))
+#: The same on PostgreSQL with the ids as one array, prepared once (``raw.fetch_all``).
+_CASE_ITEMS_ARRAY = _case_items(
+    WorkItem.referral_id == any_(bindparam("wq_id_array", type_=ARRAY(Integer)))
 )
 
 
 def open_items_of_cases(session: Session, referral_ids: Iterable[int]) -> list[QueueRow]:
     """Every open item of these cases, in due order (the API's items per case). The
-    rows leave the case's own columns empty: the caller has them from the page."""
+    rows leave the case's own columns empty: the caller has them from the page.
+    On PostgreSQL a read of its own (``raw.fetch_all(alone=True)``): after a page that
+    committed itself, no BEGIN and COMMIT around it."""
     ids = sorted(set(referral_ids))
     if not ids:
         return []
-    found = session.connection().execute(_CASE_ITEMS, {"wq_ids": ids}).all()
-    return [_queue_row((*r, *_NO_CASE)) for r in found]
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        found = connection.execute(_CASE_ITEMS, {"wq_ids": ids}).all()
+        return [_queue_row((*r, *_NO_CASE)) for r in found]
+    rows = raw.fetch_all(connection, _CASE_ITEMS_ARRAY, {"wq_id_array": ids}, alone=True)
+    return [_queue_row(tuple(_typed((*r, *_NO_CASE)))) for r in rows]
 
 
 def item(session: Session, actor: Actor, item_id: int) -> QueueRow | None:
@@ -572,7 +657,7 @@ def close(session: Session, item_ids: Sequence[int], *, at: datetime) -> None:
             .values(closed_at=at, climbs_at=None)
             .returning(WorkItem.team, WorkItem.level)
         ).all()
-        _uncount(session, closed)
+        uncount(session, closed)
 
 
 def close_subject(session: Session, subject: str, *, at: datetime) -> int:
@@ -582,103 +667,8 @@ def close_subject(session: Session, subject: str, *, at: datetime) -> int:
         .values(closed_at=at, climbs_at=None)
         .returning(WorkItem.team, WorkItem.level)
     ).all()
-    _uncount(session, closed)
+    uncount(session, closed)
     return len(closed)
-
-
-# ---- the counts (work_item_counts) ----------------------------------------------------------
-
-_COUNTS = table_of(WorkItemCount)
-_SLOT_KEY = "careloop.work_item_count_slot"
-
-
-def _slot(connection: Connection) -> int:
-    """This database connection's own row of each count (drawn once per connection): a
-    connection runs one transaction at a time, so no two transactions share a row."""
-    info = connection.connection.info
-    slot = info.get(_SLOT_KEY)
-    if slot is None:
-        slot = info[_SLOT_KEY] = secrets.randbits(62) + 1  # 0 is the folded rows'
-    return int(slot)
-
-
-@cache
-def _add_statement(dialect: str) -> Any:
-    upsert = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = upsert(_COUNTS)
-    return stmt.on_conflict_do_update(
-        index_elements=[_COUNTS.c.team, _COUNTS.c.level, _COUNTS.c.slot],
-        set_={"open_items": _COUNTS.c.open_items + stmt.excluded.open_items},
-    )
-
-
-def count(session: Session, changes: Counter[tuple[str, int]], *, slot: int | None = None) -> None:
-    """Move the open counts by ``changes`` ((team, level) -> items opened, negative for
-    items closed or moved away), in this transaction, in key order."""
-    rows = sorted((key, n) for key, n in changes.items() if n)
-    if not rows:
-        return
-    connection = session.connection()
-    own = _slot(connection) if slot is None else slot
-    connection.execute(
-        _add_statement(connection.dialect.name),
-        [{"team": t, "level": lv, "slot": own, "open_items": n} for (t, lv), n in rows],
-    )
-
-
-def _uncount(session: Session, closed: Iterable[Any]) -> None:
-    gone: Counter[tuple[str, int]] = Counter()
-    for team, level in closed:
-        gone[(str(team), int(level))] -= 1
-    count(session, gone)
-
-
-def moved(
-    session: Session, item: WorkItem, *, team: str | None = None, level: int | None = None
-) -> None:
-    """Count an open item that changes team or level (the caller then sets them): read
-    from the locked row, so the counts move from where it really was."""
-    new = (team or item.team, level or item.level)
-    old = (item.team, item.level)
-    if new != old:
-        count(session, Counter({new: 1, old: -1}))
-
-
-def fold_counts(session: Session, *, limit: int = 1000) -> int:
-    """Fold the connections' rows of the counts into slot 0 (the worker's pass), so the
-    table stays a few rows however many connections came and went. Rows another
-    transaction holds are skipped (it is still adding to them); what is folded is
-    deleted and added to slot 0 in the same transaction, so every sum stays the same."""
-    stmt = (
-        select(_COUNTS.c.team, _COUNTS.c.level, _COUNTS.c.slot, _COUNTS.c.open_items)
-        .where(_COUNTS.c.slot != 0)
-        .order_by(_COUNTS.c.team, _COUNTS.c.level, _COUNTS.c.slot)
-        .limit(limit)
-    )
-    rows = session.connection().execute(skip_locked(session, stmt)).all()
-    if not rows:
-        return 0
-    connection = session.connection()
-    connection.execute(
-        delete(_COUNTS).where(
-            _COUNTS.c.team == bindparam("f_team"),
-            _COUNTS.c.level == bindparam("f_level"),
-            _COUNTS.c.slot == bindparam("f_slot"),
-        ),
-        [{"f_team": team, "f_level": level, "f_slot": slot} for team, level, slot, _ in rows],
-    )
-    totals: Counter[tuple[str, int]] = Counter()
-    for team, level, _, n in rows:
-        totals[(str(team), int(level))] += int(n)
-    # Slot 0 rows are written only here: a folded zero stays a row (harmless, summed).
-    connection.execute(
-        _add_statement(connection.dialect.name),
-        [
-            {"team": t, "level": lv, "slot": 0, "open_items": n}
-            for (t, lv), n in sorted(totals.items())
-        ],
-    )
-    return len(rows)
 
 
 def open_clock_dues(session: Session, referral_id: int) -> dict[str, datetime]:

@@ -25,7 +25,7 @@ from careloop.referral import moves
 from careloop.referral.models import Referral
 from careloop.sla import BusinessHours, business_calendar
 from careloop.sla.models import ClockStatus
-from careloop.workqueue import repository, rules
+from careloop.workqueue import kept, repository, rules
 from careloop.workqueue.models import WorkItem
 from careloop.workqueue.repository import ItemFilter, QueueRow
 from careloop.workqueue.schemas import (
@@ -186,7 +186,7 @@ def on_received_many(*, session: Session, clock: Clock, cases: list[Any], **_: A
 def _update(session: Session, item: WorkItem, due_at: datetime, title: str, team: str) -> None:
     """A new due time for open work: at level 1 it climbs when that time comes. ``item``
     is locked (``repository.open_items_of``, ``open_by_subject``)."""
-    repository.moved(session, item, team=team)
+    kept.moved(session, item, team=team)
     item.title, item.team = title, team
     if item.due_at != due_at:
         item.due_at = due_at
@@ -216,7 +216,7 @@ def on_work_needed(
     if existing is not None:
         _update(session, existing, due_at, title, team)
         if level is not None and level > existing.level:
-            repository.moved(session, existing, level=level)
+            kept.moved(session, existing, level=level)
             existing.level, existing.level_raised_at, existing.climbs_at = level, now, None
             existing.breached_at = existing.breached_at or now
         return
@@ -273,7 +273,7 @@ def climb_due(
             continue
         if item.breached_at is None:
             item.breached_at = now
-        repository.moved(session, item, level=target)  # the row is locked (due_to_climb)
+        kept.moved(session, item, level=target)  # the row is locked (due_to_climb)
         item.level, item.level_raised_at = target, now
         item.climbs_at = (
             _window_end(now, ladder, row.time_zone or zone) if target < ladder.top_level else None
@@ -299,7 +299,7 @@ def climb_due(
 def fold_counts(session: Session) -> int:
     """Fold each connection's rows of the queue's counts into one row per team and level
     (the worker's pass): the sums stay the same, the table stays small."""
-    return repository.fold_counts(session)
+    return kept.fold_counts(session)
 
 
 def _window_end(start: datetime, ladder: rules.Ladder, time_zone: str) -> datetime:
@@ -309,6 +309,9 @@ def _window_end(start: datetime, ladder: rules.Ladder, time_zone: str) -> dateti
 
 
 # ---- reading -------------------------------------------------------------------------------
+
+
+READ_ACTION = "workqueue.read"
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,6 +358,13 @@ def _read_queue(
         raise ForbiddenError("only a signed-in user has a queue of their own")
     items = ItemFilter(team=team, min_level=level, owner_user_id=actor.user_id if mine else None)
     now = clock.now()
+    detail: dict[str, Any] = {"team": team, "mine": mine, "level": level}
+    # On PostgreSQL the page writes its own audit record (a CTE listing the case numbers
+    # it returns): the read, its record and the commit are one round trip.
+    audited = None
+    if session.get_bind().dialect.name == "postgresql":
+        values = audit.shared_values(actor, READ_ACTION, clock=clock)
+        audited = repository.Audited(audit.insert_detailed, values, detail)
     rows, has_more, figures = repository.page_and_counts(
         session,
         actor,
@@ -366,25 +376,19 @@ def _read_queue(
         now=now,
         teams=rules.TEAMS,
         cap=rules.COUNT_CAP,
+        audited=audited,
     )
+    if audited is None:
+        shown = [r.case_number for r in rows if r.case_number is not None]
+        audit.record(
+            session, actor, READ_ACTION, clock=clock, detail={**detail, "case_numbers": shown}
+        )
     others: dict[int, list[QueueRow]] = defaultdict(list)
     if with_items:
         # A case with nothing "more" has its one open item on the page already.
         more = {r.referral_id for r in rows if r.referral_id is not None and r.more}
         for r in repository.open_items_of_cases(session, more):
             others[r.referral_id or 0].append(r)
-    audit.record(
-        session,
-        actor,
-        "workqueue.read",
-        clock=clock,
-        detail={
-            "team": team,
-            "mine": mine,
-            "level": level,
-            "case_numbers": [r.case_number for r in rows if r.case_number is not None],
-        },
-    )
     return _Queue(rows, has_more, figures, others, now, limit, offset, sort, with_items, with_total)
 
 

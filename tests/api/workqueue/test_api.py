@@ -61,6 +61,27 @@ class TestAccess:
         assert client.post(f"{URL}/0/claim", headers=headers).status_code == 422
         assert client.post(f"{URL}/{2**31}/claim", headers=headers).status_code == 422
 
+    def test_422_names_every_bad_parameter_at_once(
+        self, client: TestClient, tokens: Tokens
+    ) -> None:
+        """The route reads its parameters itself (``web.params.Declared``): each bad one
+        is named, as FastAPI names the parameters it resolves."""
+        bad = {
+            "team": "Billing!",
+            "mine": "perhaps",
+            "level": 0,
+            "status": "lost",
+            "urgency": "whenever",
+            "payer": "X" * 41,
+            "sort": "name",
+            "limit": 0,
+            "offset": -1,
+            "items": "maybe",
+        }
+        response = client.get(URL, params=bad, headers=Tokens.header(tokens.case_manager))
+        assert response.status_code == 422, response.text
+        assert sorted(e["field"] for e in response.json()["errors"]) == sorted(bad)
+
     def test_404_for_an_item_that_does_not_exist(self, client: TestClient, tokens: Tokens) -> None:
         response = client.post(f"{URL}/{2**31 - 1}/claim", headers=Tokens.header(tokens.intake))
         assert response.status_code == 404
@@ -143,12 +164,13 @@ class TestItems:
         assert beyond["cases"] == [] and beyond["total"] == 1
 
     def test_a_page_is_three_statements_however_many_cases_it_shows(
-        self, client: TestClient, tokens: Tokens, clock: FixedClock, engine: Engine
+        self, client: TestClient, tokens: Tokens, clock: FixedClock, engine: Engine, db_kind: str
     ) -> None:
         """The caller (looked up on every request in the tests), the page with the
         navigation's figures and its total, and the audit record (cases with more than
         one item add one read of their items): no statement per case, no second trip
-        for the counts."""
+        for the counts. On PostgreSQL the page writes its audit record itself, sent by
+        the driver's own cursor (``db.raw``, unseen here): the caller alone is counted."""
         counted = []
         for n in range(3):
             submit(client, tokens, clock, external_id=f"STMT-{n}")
@@ -157,7 +179,7 @@ class TestItems:
             assert len(body["cases"]) == min(n + 1, 2)
             assert body["total"] == n + 1 and body["has_more"] is (n == 2)
             counted.append(len(statements))
-        assert max(counted) <= 3, counted
+        assert max(counted) <= (1 if db_kind == "postgres" else 3), counted
 
     def test_acknowledging_ends_the_intake_work_and_opens_the_next(
         self, client: TestClient, tokens: Tokens, clock: FixedClock
@@ -192,6 +214,22 @@ class TestItems:
         submit(client, tokens, clock)
         body = queue(client, tokens.case_manager, sort=sort)
         assert body["sort"] == sort and len(body["cases"]) == 1
+
+    def test_the_case_filters_are_read_from_the_query(
+        self, client: TestClient, tokens: Tokens, clock: FixedClock
+    ) -> None:
+        case = submit(client, tokens, clock)
+        (row,) = queue(client, tokens.case_manager)["cases"]
+        same = {
+            "status": row["referral_status"],
+            "urgency": row["urgency"],
+            "payer": row["payer_code"].lower(),  # a payer code is matched in capitals
+        }
+        found = queue(client, tokens.case_manager, **same, level=1, mine="false")
+        assert [c["case_number"] for c in found["cases"]] == [case] and found["total"] == 1
+        urgency = next(u for u in ("routine", "urgent", "discharge") if u != row["urgency"])
+        for other in ({"status": "accepted"}, {"urgency": urgency}, {"payer": "ZZZ"}):
+            assert queue(client, tokens.case_manager, **{**same, **other})["cases"] == []
 
     def test_422_for_an_unknown_sort_or_level(self, client: TestClient, tokens: Tokens) -> None:
         headers = Tokens.header(tokens.case_manager)

@@ -1,0 +1,84 @@
+"""``db.raw.fetch_all`` with ``alone`` (a statement that is a unit of work by itself):
+on PostgreSQL it commits on its own when nothing is open yet in the session's
+transaction, and joins the transaction (committed or rolled back with it) when
+something is; the connection is transactional again afterwards, also after a failed
+statement. SQLite runs it in the session's transaction, as any statement."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import bindparam, insert, select, text
+from sqlalchemy.exc import DBAPIError
+
+from careloop.audit.models import AuditRecord
+from careloop.db import raw
+from careloop.db.base import table_of
+from careloop.db.session import Database
+from careloop.db.types import UTCDateTime
+
+AUDIT = table_of(AuditRecord)
+T0 = datetime(2026, 3, 9, 7, 0, tzinfo=UTC)
+WRITE = (
+    insert(AUDIT)
+    .values(
+        at=bindparam("p_at", type_=UTCDateTime()),
+        actor_role="admin",
+        actor_label=bindparam("p_label"),
+        action="raw.probe",
+        outcome="success",
+    )
+    .returning(AUDIT.c.id)
+)
+
+
+def _labels(database: Database) -> list[str]:
+    with database.unit_of_work() as session:
+        stmt = select(AuditRecord.actor_label).where(AuditRecord.action == "raw.probe")
+        return list(session.scalars(stmt.order_by(AuditRecord.id)))
+
+
+def _autocommit(session: object) -> bool:
+    driver = session.connection().connection.driver_connection  # type: ignore[attr-defined]
+    return bool(getattr(driver, "autocommit", False))
+
+
+def test_alone_commits_by_itself_only_when_nothing_is_open(
+    committed_database: Database, db_kind: str
+) -> None:
+    postgres = db_kind == "postgres"
+    with committed_database.session() as session:
+        found = raw.fetch_all(
+            session.connection(), WRITE, {"p_at": T0, "p_label": "alone"}, alone=True
+        )
+        assert len(found) == 1
+        assert not _autocommit(session)
+        # The next statement of the same session is in a transaction again: rolled back.
+        raw.fetch_all(session.connection(), WRITE, {"p_at": T0, "p_label": "after"})
+        session.rollback()
+    assert _labels(committed_database) == (["alone"] if postgres else [])
+
+    with committed_database.session() as session:
+        session.execute(text("SELECT 1"))  # a transaction is open: the statement joins it
+        raw.fetch_all(session.connection(), WRITE, {"p_at": T0, "p_label": "joined"}, alone=True)
+        session.rollback()
+    assert _labels(committed_database) == (["alone"] if postgres else [])
+
+    with committed_database.session() as session:
+        raw.fetch_all(session.connection(), WRITE, {"p_at": T0, "p_label": "kept"}, alone=True)
+        session.commit()
+    assert _labels(committed_database) == (["alone", "kept"] if postgres else ["kept"])
+
+
+def test_a_failed_statement_alone_leaves_nothing_and_the_connection_transactional(
+    committed_database: Database,
+) -> None:
+    with committed_database.session() as session:
+        with pytest.raises(DBAPIError):  # actor_label is NOT NULL
+            raw.fetch_all(session.connection(), WRITE, {"p_at": T0, "p_label": None}, alone=True)
+        session.rollback()
+        assert not _autocommit(session)
+        raw.fetch_all(session.connection(), WRITE, {"p_at": T0, "p_label": "later"})
+        session.rollback()
+    assert _labels(committed_database) == []
