@@ -39,7 +39,9 @@ class _Prepared(NamedTuple):
     results: tuple[tuple[int, Callable[[Any], Any]], ...]  # (column, processor) that need one
 
 
-@functools.cache
+# Bounded: a statement built per caller's visibility (a ranking's case read) is one object
+# per user, and callers keep only so many of them (least recently used dropped).
+@functools.lru_cache(maxsize=2048)
 def _prepared(statement: Executable) -> _Prepared | None:
     """None for a statement with a list to expand (its text changes with the list)."""
     compiled = cast(ClauseElement, statement).compile(dialect=_DIALECT)
