@@ -9,7 +9,10 @@ again; together half the client CPU of that statement (bench/matching.py). A raw
 takes the compiled text as is. Errors are raised as SQLAlchemy raises them (the same
 exception classes, parameters hidden, a lost connection invalidated), so callers and the
 web edge see no difference; SQLAlchemy's cursor events do not see these statements.
-Other databases (SQLite, in process) run the statement through SQLAlchemy as usual.
+Rows come back as SQLAlchemy would give them: a column whose type converts what the
+driver returns (an enum, a UTC instant) is converted, by the processor compiled once.
+Other databases (SQLite, in process), and a statement with a list to expand (an IN of
+as many values as given), run through SQLAlchemy as usual.
 """
 
 from __future__ import annotations
@@ -35,12 +38,18 @@ class _Prepared(NamedTuple):
     order: tuple[str, ...]  # the parameter of each placeholder, in order
     constants: dict[str, Any]  # values the statement carries, ready to send
     processors: dict[str, Callable[[Any], Any]]  # for the caller's values that need one
+    results: tuple[tuple[int, Callable[[Any], Any]], ...]  # (column, processor) that need one
 
 
-@functools.cache
-def _prepared(statement: Executable) -> _Prepared:
+# Bounded: a statement built per caller's visibility (a ranking's case read) is one object
+# per user, and callers keep only so many of them (least recently used dropped).
+@functools.lru_cache(maxsize=2048)
+def _prepared(statement: Executable) -> _Prepared | None:
+    """None for a statement with a list to expand (its text changes with the list)."""
     compiled = cast(ClauseElement, statement).compile(dialect=_DIALECT)
     assert isinstance(compiled, SQLCompiler) and compiled.positiontup is not None
+    if compiled.post_compile_params:
+        return None
     constants: dict[str, Any] = {}
     processors: dict[str, Callable[[Any], Any]] = {}
     for name in set(compiled.positiontup):
@@ -53,7 +62,14 @@ def _prepared(statement: Executable) -> _Prepared:
         else:
             value = bind.effective_value
             constants[name] = process(value) if process is not None else value
-    return _Prepared(compiled.string, tuple(compiled.positiontup), constants, processors)
+    results = []
+    for position, column in enumerate(compiled._result_columns):
+        process = column.type.result_processor(_DIALECT, None)
+        if process is not None:
+            results.append((position, process))
+    return _Prepared(
+        compiled.string, tuple(compiled.positiontup), constants, processors, tuple(results)
+    )
 
 
 def fetch_all(
@@ -71,9 +87,9 @@ def fetch_all(
     goes before it and no COMMIT after (two round trips fewer); the caller's commit then
     finds nothing to do, and a later statement of the same use case opens a transaction
     of its own. In a transaction already open it joins it, as without ``alone``."""
-    if connection.dialect.name != "postgresql":
+    prepared = _prepared(statement) if connection.dialect.name == "postgresql" else None
+    if prepared is None:
         return connection.execute(statement, dict(params)).all()
-    prepared = _prepared(statement)
     processors = prepared.processors
     values = []
     for name in prepared.order:
@@ -90,7 +106,10 @@ def fetch_all(
     cursor = psycopg.RawCursor(driver)
     try:
         cursor.execute(prepared.text, values, prepare=True)
-        return cursor.fetchall()
+        rows = cursor.fetchall()
+        if not prepared.results:
+            return rows
+        return [_processed(row, prepared.results) for row in rows]
     except psycopg.Error as error:
         lost = connection.dialect.is_disconnect(error, driver, cursor)  # type: ignore[arg-type]
         if lost:
@@ -111,3 +130,12 @@ def fetch_all(
                 driver.autocommit = False
             elif not connection.invalidated:
                 connection.invalidate()  # never hand on a connection left in autocommit
+
+
+def _processed(
+    row: Sequence[Any], results: tuple[tuple[int, Callable[[Any], Any]], ...]
+) -> Sequence[Any]:
+    out = list(row)
+    for position, process in results:
+        out[position] = process(out[position])
+    return out

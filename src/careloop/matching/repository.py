@@ -439,7 +439,32 @@ def _explained_statement(
     return union_all(
         select(*ranked.c, *no_counts),
         select(*others.c, *no_counts),
-        _counts(padding=_RECORD - 1).where(_EVENT.provider_id.in_(needed)),
+        _records_each(needed)
+        if postgresql
+        else _counts(padding=_RECORD - 1).where(_EVENT.provider_id.in_(needed)),
+    )
+
+
+def _records_each(needed: CompoundSelect[*tuple[Any, ...]]) -> Select[*tuple[Any, ...]]:
+    """``_counts(padding=_RECORD - 1)`` of the ``needed`` providers, each counted by a
+    LATERAL aggregate of its own index range (rows come in provider order: no sort of
+    every event by provider before grouping them, as GROUP BY did); a provider without
+    an event gives no row, as there."""
+    ids = needed.subquery("needed")
+    event = _EVENT
+    counts = (
+        select(*(func.count().filter(_one_of(event.type, types)) for types in _TRACK_COUNTS))
+        .where(
+            event.provider_id == ids.c[0],
+            event.provider_id.is_not(None),  # the index holds only the events that name one
+            event.at >= bindparam("since", type_=ReferralEvent.at.type),
+            _one_of(event.type, _TRACK_TYPES),
+        )
+        .having(func.count() > 0)
+        .lateral("r")
+    )
+    return select(ids.c[0], *[null()] * (_RECORD - 1), *counts.c).select_from(
+        ids.join(counts, true())
     )
 
 

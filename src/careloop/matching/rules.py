@@ -95,9 +95,13 @@ class ReferralNeeds:
     member_language: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CandidateFacts:
-    """One provider as the repository sees it for this referral and today."""
+    """One provider as the repository sees it for this referral and today.
+
+    Not frozen, though nothing changes it once built: one is built per provider of every
+    ranking (hundreds for a dense area), and a frozen dataclass's ``__init__`` sets each of
+    its fifteen fields through ``object.__setattr__`` (2.7 us a build against 0.3 us)."""
 
     provider_id: int
     name: str

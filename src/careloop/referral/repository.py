@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from careloop.core.actor import Actor, Role
 from careloop.core.pagination import PageRequest
-from careloop.db import copy, sequences
+from careloop.db import copy, raw, sequences
 from careloop.db.base import table_of
 from careloop.db.types import UTCDateTime
 from careloop.identity.models import SkillKind, User, UserSkill
@@ -120,8 +120,6 @@ class MatchingItemRow(NamedTuple):
 _MATCHING_CASE_COLUMNS = [getattr(Referral, f) for f in MatchingCaseRow._fields[:-1]] + [Payer.name]
 _MATCHING_ITEM_COLUMNS = [getattr(ReferralItem, f) for f in MatchingItemRow._fields]
 _SPLIT = len(_MATCHING_CASE_COLUMNS)
-
-
 _Audited = tuple[Callable[[Select[*tuple[Any, ...]]], Insert], Mapping[str, Any]]  # audit INSERT
 
 
@@ -131,7 +129,10 @@ def _matching_statement(
 ) -> Select[*tuple[Any, ...]]:
     """``matching_cases``'s statement, built once per visibility (as dear as running it)."""
     who = Actor(user_id=user_id, role=role, organization_id=org_id, display_name="")
-    wanted = Referral.case_number.in_(bindparam("case_numbers", expanding=True))
+    number = Referral.case_number
+    wanted: ColumnElement[bool] = number.in_(bindparam("case_numbers", expanding=True))
+    if audit is not None:  # one case, sent by the driver's cursor: no list to expand
+        wanted = number == bindparam("case_numbers", type_=String())
     stmt = (
         visible_to(who)
         .with_only_columns(*_MATCHING_CASE_COLUMNS, *_MATCHING_ITEM_COLUMNS)
@@ -150,12 +151,12 @@ def matching_cases(
 ) -> dict[str, tuple[MatchingCaseRow, list[MatchingItemRow]]]:
     """The cases the actor may see among ``numbers`` with payer name and items (in line
     order; one row each, or one empty) by case number, in one statement; with ``audited``
-    (PostgreSQL: a CTE), their audit records too, as the INSERT made and its values say."""
+    (PostgreSQL, one case: a CTE, by the driver's cursor), its audit record too."""
     audit, values = audited or (None, {})
     stmt = _matching_statement(actor.role, actor.organization_id, actor.user_id, audit)
-    params = {"case_numbers": list(numbers), **values}
+    params = {"case_numbers": next(iter(numbers)) if audit else list(numbers), **values}
     out: dict[str, tuple[MatchingCaseRow, list[MatchingItemRow]]] = {}
-    for row in session.connection().execute(stmt, params).all():
+    for row in raw.fetch_all(session.connection(), stmt, params):
         found = out.get(row[1])
         if found is None:
             found = out[row[1]] = (MatchingCaseRow._make(row[:_SPLIT]), [])
@@ -652,7 +653,6 @@ _ITEMS = table_of(ReferralItem)
 _EVENTS = table_of(ReferralEvent)
 # Built once: every intake runs both.
 _LOCKS = table_of(DuplicateKeyLock)
-
 
 _RETURNING = (_REFERRALS.c.id, _REFERRALS.c.case_number)
 _INSERT_REFERRAL = insert(_REFERRALS).returning(*_RETURNING)

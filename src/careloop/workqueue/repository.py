@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -43,7 +43,6 @@ from sqlalchemy.sql.elements import BindParameter
 from careloop.core.actor import Actor
 from careloop.db import copy, raw
 from careloop.db.base import table_of
-from careloop.db.types import StrEnumType, UTCDateTime
 from careloop.identity.models import User
 from careloop.payer.models import Payer
 from careloop.referral.enums import ReferralStatus, Urgency
@@ -349,28 +348,6 @@ def _audited_statement(
     return select(*columns).add_cte(insert(detail).cte("wq_audit")).order_by(rows.c.wq_n)
 
 
-def _typed(values: Sequence[Any]) -> list[Any]:
-    """A page row as the driver gives it (``raw.fetch_all``) typed as SQLAlchemy types
-    it (``UTCDateTime``, ``StrEnumType``): instants in UTC, the case's status and
-    urgency as their enums."""
-    out = list(values)
-    for i in _INSTANTS:
-        if (value := out[i]) is not None:
-            out[i] = value.astimezone(UTC)
-    for i, members in _ENUMS:
-        if (value := out[i]) is not None:
-            out[i] = members[value]
-    return out
-
-
-_INSTANTS = [i for i, c in enumerate(_COLUMNS) if isinstance(c.type, UTCDateTime)]
-_ENUMS = [
-    (i, {m.value: m for m in c.type.enum_class})
-    for i, c in enumerate(_COLUMNS)
-    if isinstance(c.type, StrEnumType)
-]
-
-
 def page_and_counts(
     session: Session,
     actor: Actor,
@@ -414,7 +391,7 @@ def page_and_counts(
     else:
         params.update(audited.values, wq_detail=audited.detail)
         statement = _audited_statement(stmt, limit, audited.insert)
-        found = [_typed(r) for r in raw.fetch_all(connection, statement, params, alone=True)]
+        found = list(raw.fetch_all(connection, statement, params, alone=True))
     width = len(_COLUMNS)
     rows = []
     figures: Counts | None = None
@@ -490,7 +467,7 @@ def open_items_of_cases(session: Session, referral_ids: Iterable[int]) -> list[Q
         found = connection.execute(_CASE_ITEMS, {"wq_ids": ids}).all()
         return [_queue_row((*r, *_NO_CASE)) for r in found]
     rows = raw.fetch_all(connection, _CASE_ITEMS_ARRAY, {"wq_id_array": ids}, alone=True)
-    return [_queue_row(tuple(_typed((*r, *_NO_CASE)))) for r in rows]
+    return [_queue_row((*r, *_NO_CASE)) for r in rows]
 
 
 def item(session: Session, actor: Actor, item_id: int) -> QueueRow | None:

@@ -3,7 +3,8 @@ time, answers, expiry to the next candidate, unplaced, and who may see what."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import functools
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import Connection, event, func, select
@@ -27,7 +28,7 @@ from careloop.matching.models import DeclineReason, Offer, OfferStatus
 from careloop.matching.schemas import DeclineIn, OfferCreate, WithdrawIn
 from careloop.referral import assignment
 from careloop.referral import service as referral_service
-from careloop.referral.enums import ReferralStatus
+from careloop.referral.enums import ReferralStatus, Urgency
 from careloop.referral.errors import ReferralNotFoundError
 from careloop.referral.models import Referral, ReferralEvent
 from careloop.referral.schemas import CancelIn
@@ -635,3 +636,26 @@ def test_the_pre_filters_of_many_give_what_each_gives_alone(world: World) -> Non
         ]
         assert many == alone, limit
     assert [len(rows) for rows in many] == [1, 1, 1, 0, 1]
+
+
+def test_the_one_case_read_gives_what_the_other_reads_give(world: World) -> None:
+    """A ranking's case read (one case: on PostgreSQL by the driver's cursor, its audit a
+    CTE of it) against the batch's read of many and the ORM read an offer locks: the same
+    values of the same types (enums, UTC instants), and audited as they are."""
+    discharge = (world.clock.now() + timedelta(hours=30)).isoformat()
+    number = world.case(urgency="discharge", discharge_at=discharge)
+    other = world.case(member__first_name="Other")
+    read = functools.partial(assignment.case_for_matching, world.session, world.manager)
+    one = read(number, clock=world.clock)
+    (many, _) = assignment.cases_for_matching(
+        world.session, world.manager, [number, other], clock=world.clock
+    )
+    locked = read(number, clock=world.clock, for_update=True)
+    assert one == many == locked
+    assert type(one.status) is ReferralStatus and type(one.urgency) is Urgency
+    assert one.discharge_at is not None and one.discharge_at.utcoffset() == timedelta(0)
+    assert one.discharge_at == datetime.fromisoformat(discharge)
+    matched = select(func.count()).where(
+        AuditRecord.action == "referral.match", AuditRecord.case_number == number
+    )
+    assert world.session.scalar(matched) == 3
