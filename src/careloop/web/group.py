@@ -18,9 +18,9 @@ only after the transaction holding it has committed. Call :meth:`GroupCommit.run
 worker thread (as the route's use case does), or await :meth:`GroupCommit.submit` from
 the event loop: then only a group's leader takes a worker thread, and the requests that
 join its group wait on the loop, never leaving it (each trip to the thread pool and back
-cost a request about a tenth of its CPU, bench/intake.py). Such a leader runs on a thread
-of the group's own, never on the server's thread pool, whose threads may all be
-requests waiting for it.
+cost a request about a tenth of its CPU, bench/intake.py). Such a leader's thread is
+counted against a limit of the group's own, never the server's, whose threads may all
+be requests waiting for it.
 """
 
 from __future__ import annotations
@@ -28,12 +28,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import weakref
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Generic, TypeVar
 
+import anyio
+import anyio.to_thread
 import structlog
 from sqlalchemy.orm import Session
 
@@ -103,10 +105,8 @@ class GroupCommit(Generic[J, R]):
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _waiting: list[_Slot[J, R]] = field(default_factory=list, repr=False)
     _leading: bool = field(default=False, repr=False)
-    #: The thread a job from the event loop leads its groups on (one group at a time).
-    _leader: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="group-commit"),
-        repr=False,
+    _limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = field(
+        default_factory=weakref.WeakKeyDictionary, repr=False
     )
 
     def run(self, job: J) -> R:
@@ -135,9 +135,19 @@ class GroupCommit(Generic[J, R]):
                 raise
             if slot.done:
                 return slot.answer()
-        # Not the server's thread pool: its threads may all be requests of the other
-        # path waiting in this very group for a leader, which would then never come.
-        return await asyncio.get_running_loop().run_in_executor(self._leader, self._lead, slot)
+        # A worker thread under a limit of the group's own, not the server's: the
+        # server's threads may all be requests of the other path waiting in this very
+        # group for a leader, which would then never get one.
+        return await anyio.to_thread.run_sync(self._lead, slot, limiter=self._leaders())
+
+    def _leaders(self) -> anyio.CapacityLimiter:
+        """The limit on this event loop's leading threads (one leads at a time; two, so
+        that the next need not wait for the last to return)."""
+        loop = asyncio.get_running_loop()
+        limiter = self._limiters.get(loop)
+        if limiter is None:
+            limiter = self._limiters[loop] = anyio.CapacityLimiter(2)
+        return limiter
 
     def _lead_orphaned(self, slot: _Slot[J, R]) -> None:
         if not slot.done:
