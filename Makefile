@@ -74,6 +74,7 @@ test-postgres: $(DEV_STAMP)
 ## bench: throughput and latency figures (PostgreSQL at CARELOOP_BENCH_POSTGRES_URL)
 bench: $(DEV_STAMP) wrk
 	$(BIN)/python bench/intake.py
+	$(BIN)/python bench/intake_pg.py
 	$(BIN)/python bench/matching.py
 	$(BIN)/python bench/workqueue.py
 	$(BIN)/python bench/worker.py
