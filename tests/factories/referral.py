@@ -83,3 +83,21 @@ def _set(body: dict[str, Any], path: str, value: Any) -> None:
 
 def referral_draft(now: datetime, **overrides: Any) -> ReferralCreate:
     return ReferralCreate.model_validate(referral_payload(now, **overrides), strict=False)
+
+
+def call_back_payload(now: datetime, *, due: datetime | None = None) -> dict[str, Any]:
+    """A member's call about a case, ended now, that asks for a call back (a follow-up
+    due in 30 minutes, or at ``due``): the contact body ``POST .../contacts`` takes."""
+    return {
+        "kind": "call",
+        "direction": "inbound",
+        "party": {"kind": "member", "name": "Dorothy Hale", "phone": "860-555-0142"},
+        "reason": "status_check",
+        "summary": "Asked when the bed comes; call back with the date.",
+        "started_at": (now - timedelta(minutes=4)).isoformat(),
+        "ended_at": now.isoformat(),
+        "case_number_given": True,
+        "agent_name_given": True,
+        "outcome": "follow_up",
+        "follow_up_due_at": (due or now + timedelta(minutes=30)).isoformat(),
+    }

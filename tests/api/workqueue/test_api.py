@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from careloop.core.clock import FixedClock
 from careloop.worker import climb_ladder
 from tests.api.conftest import Tokens
-from tests.factories.referral import referral_payload
+from tests.factories.referral import call_back_payload, referral_payload
 from tests.portal.test_queries import counting
 
 URL = "/api/v1/workqueue"
@@ -127,19 +127,7 @@ class TestItems:
         due = clock.now() + timedelta(minutes=30)  # before the acknowledgement's deadline
         logged = client.post(
             f"/api/v1/referrals/{case}/contacts",
-            json={
-                "kind": "call",
-                "direction": "inbound",
-                "party": {"kind": "member", "name": "Dorothy Hale", "phone": "860-555-0142"},
-                "reason": "status_check",
-                "summary": "Asked when the bed comes; call back with the date.",
-                "started_at": (clock.now() - timedelta(minutes=4)).isoformat(),
-                "ended_at": clock.now().isoformat(),
-                "case_number_given": True,
-                "agent_name_given": True,
-                "outcome": "follow_up",
-                "follow_up_due_at": due.isoformat(),
-            },
+            json=call_back_payload(clock.now(), due=due),
             headers=Tokens.header(tokens.intake),
         )
         assert logged.status_code == 201, logged.text

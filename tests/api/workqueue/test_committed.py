@@ -23,7 +23,7 @@ from careloop.db.session import Database, make_engine
 from careloop.referral import service as referral_service
 from careloop.settings import Settings
 from tests.factories.identity import make_user
-from tests.factories.referral import make_payer, referral_draft
+from tests.factories.referral import call_back_payload, make_payer, referral_draft
 
 URL = "/api/v1/workqueue"
 
@@ -47,22 +47,6 @@ def _reads(database: Database) -> list[AuditRecord]:
     with database.unit_of_work() as session:
         stmt = select(AuditRecord).where(AuditRecord.action == "workqueue.read")
         return list(session.scalars(stmt.order_by(AuditRecord.id)))
-
-
-def _call_back(clock: FixedClock) -> dict[str, Any]:
-    return {
-        "kind": "call",
-        "direction": "inbound",
-        "party": {"kind": "member", "name": "Dorothy Hale", "phone": "860-555-0142"},
-        "reason": "status_check",
-        "summary": "Asked when the bed comes; call back with the date.",
-        "started_at": (clock.now() - timedelta(minutes=4)).isoformat(),
-        "ended_at": clock.now().isoformat(),
-        "case_number_given": True,
-        "agent_name_given": True,
-        "outcome": "follow_up",
-        "follow_up_due_at": (clock.now() + timedelta(minutes=30)).isoformat(),
-    }
 
 
 def test_the_queue_shows_overdue_work_first_and_each_read_is_audited(
@@ -100,7 +84,7 @@ def test_the_queue_shows_overdue_work_first_and_each_read_is_audited(
         mine = get(mine="true")
         logged = client.post(  # a second piece of work on a case: a call back due first
             f"/api/v1/referrals/{fresh[0]}/contacts",
-            json=_call_back(clock),
+            json=call_back_payload(clock.now()),
             headers={"Authorization": f"Bearer {intake_token}"},
         )
         assert logged.status_code == 201, logged.text
