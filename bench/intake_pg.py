@@ -1,11 +1,12 @@
-"""PostgreSQL's own cost of an accepted referral, measured alone: groups of eight written
-by ``referral.bulk.submit_many`` one after the other on one connection (no HTTP, no
-concurrency), with the CPU of that connection's server process (from /proc) and the WAL
-written, per referral, median of three runs. Beside ``bench/intake.py``, whose PostgreSQL
-figure under load also holds the concurrency and the background work around the groups.
+"""PostgreSQL's own cost of an accepted referral, measured alone: groups (of eight by
+default) written by ``referral.bulk.submit_many`` one after the other on one connection
+(no HTTP, no concurrency), with the CPU of that connection's server process (from /proc)
+and the WAL written, per referral, median of three runs. Beside ``bench/intake.py``, whose
+PostgreSQL figure under load also holds the concurrency and the background work around
+the groups; ``--group`` shows what a group's own statements cost (1: every referral alone).
 
     .venv/bin/python bench/intake_pg.py
-    .venv/bin/python bench/intake_pg.py --groups 300
+    .venv/bin/python bench/intake_pg.py --group 1 --groups 600
 """
 
 from __future__ import annotations
@@ -37,12 +38,11 @@ from careloop.referral import bulk
 from careloop.referral.schemas import ReferralCreate
 from intake import load_factory, prepare_app_database
 
-GROUP = 8
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--groups", type=int, default=150, help="groups of eight per run")
+    parser.add_argument("--group", type=int, default=8, help="referrals per group (default 8)")
+    parser.add_argument("--groups", type=int, default=150, help="groups per run (default 150)")
     add_database_options(parser, "careloop_bench_pg")
     args = parser.parse_args(argv)
     url = with_database(args.postgres_url, args.db_name)
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         token = prepare_app_database({**os.environ, "CARELOOP_DATABASE_URL": url})
         warm_up()
-        runs = measure(url, token, args.groups)
+        runs = measure(url, token, args.group, args.groups)
     finally:
         if not args.keep_db:
             drop_database(args.postgres_url, args.db_name)
@@ -59,12 +59,13 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"PostgreSQL CPU per referral {cpu:.3f} ms (runs "
         f"{', '.join(f'{r[0]:.3f}' for r in runs)}), WAL {wal:,.0f} B, "
-        f"client CPU {client:.3f} ms; groups of {GROUP}, median of 3 x {args.groups * GROUP}"
+        f"client CPU {client:.3f} ms; groups of {args.group}, median of 3 x "
+        f"{args.groups * args.group}"
     )
     return 0
 
 
-def measure(url: str, token: str, groups: int) -> list[tuple[float, float, float]]:
+def measure(url: str, token: str, size: int, groups: int) -> list[tuple[float, float, float]]:
     referral_payload = load_factory("referral").referral_payload
     engine = create_engine(sqlalchemy_url(url), pool_size=1, max_overflow=0)
     database = Database(engine)
@@ -99,15 +100,15 @@ def measure(url: str, token: str, groups: int) -> list[tuple[float, float, float
         return int(row[0]) if row else 0
 
     def run(first: int, count: int) -> tuple[float, float, float]:
-        pending = drafts(first, count * GROUP)
+        pending = drafts(first, count * size)
         cpu0, wal0, client0 = backend_cpu(), wal(), time.process_time()
         for g in range(count):
-            requests = [bulk.SubmitRequest(actor, d) for d in pending[g * GROUP : (g + 1) * GROUP]]
+            requests = [bulk.SubmitRequest(actor, d) for d in pending[g * size : (g + 1) * size]]
             with database.unit_of_work() as session:
                 answers = bulk.submit_many(session, requests, clock=clock)
             if any(isinstance(a, Exception) for a in answers):
                 raise SystemExit(f"a valid referral was refused: {answers}")
-        n = count * GROUP
+        n = count * size
         return (
             1000 * (backend_cpu() - cpu0) / n,
             (wal() - wal0) / n,
@@ -115,7 +116,7 @@ def measure(url: str, token: str, groups: int) -> list[tuple[float, float, float
         )
 
     say("warm-up ...")
-    run(0, 30)
+    run(0, max(1, 240 // size))
     runs = []
     for k in range(3):
         runs.append(run(100_000 * (k + 1), groups))
