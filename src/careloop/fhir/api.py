@@ -81,9 +81,8 @@ def _parsed_on_loop(
     request: Request, credentials: Credentials, body: bytes
 ) -> tuple[Actor, intake.ReferralBundle] | None:
     """The caller and its bundle, read on the event loop (``web.routes.parsed_on_loop``):
-    when the caller's token is in the cache, it may refer, and the bundle is a good one
-    without ``ifNoneExist`` (which searches the database first). Otherwise None: the
-    worker-thread path answers, and records a refusal, as always."""
+    when the caller's token is in the cache, it may refer, and the bundle is a good one.
+    Otherwise None: the worker-thread path answers, and records a refusal, as always."""
     actor = cached_actor(request, credentials)
     if actor is None or not may(actor, "referral:create"):
         return None
@@ -93,7 +92,7 @@ def _parsed_on_loop(
             bundle = intake.parse_bundle(data)
     except (FhirError, DomainError):
         return None
-    return None if bundle.conditional is not None else (actor, bundle)
+    return actor, bundle
 
 
 @router.get(
@@ -139,7 +138,7 @@ async def transaction_bundle(request: Request, credentials: Credentials) -> Resp
         refusals.record(session, actor, "fhir", reasons, clock=clock, rolled_back=True)
 
     known = _parsed_on_loop(request, credentials, body)
-    if known is not None:
+    if known is not None and known[1].conditional is None:
         actor, bundle = known
         # The usual case under load: a known caller's good bundle, no ifNoneExist. It
         # waits for its group on the event loop, as the JSON API's referrals do.
@@ -155,14 +154,17 @@ async def transaction_bundle(request: Request, credentials: Credentials) -> Resp
         return FhirResponse(
             transaction.response_bundle(bundle, transaction.created(submission), base=base)
         )
+    if known is not None:  # ifNoneExist searches the database first: on a worker thread
+        parsed.append(known[1])
 
     def work(session: Session, actor: Actor) -> dict[str, Any]:
         # A caller who may not refer learns nothing about its body (403 first).
         require(actor, "referral:create")
         try:
-            data = transaction.read_json(body, request.headers.get("content-type"))
-            bundle = intake.parse_bundle(data)
-            parsed.append(bundle)
+            if not parsed:  # not read on the event loop (or refused there): read it now
+                data = transaction.read_json(body, request.headers.get("content-type"))
+                parsed.append(intake.parse_bundle(data))
+            bundle = parsed[0]
             result = transaction.submit_bundle(
                 session,
                 actor,
