@@ -111,6 +111,7 @@ from careloop.identity.permissions import may
 from careloop.matching import repository as matching_repository
 from careloop.matching import rules as matching_rules
 from careloop.matching import service as matching_service
+from careloop.matching.repository import PrefilterInputs
 from careloop.referral import assignment
 from careloop.referral.enums import Channel, CodeSystem, Urgency
 from careloop.referral.rules import duplicate_key, service_class
@@ -1048,26 +1049,6 @@ def bench_actor() -> Actor:
     return SYSTEM_ACTOR if may(SYSTEM_ACTOR, MATCH_PERMISSION) else CASE_MANAGER
 
 
-@dataclass(frozen=True, slots=True)
-class PrefilterInputs:
-    """What ``matching.service`` hands ``repository.candidates`` for one referral."""
-
-    referral_id: int
-    payer_id: int | None
-    service_line: str
-    zip_code: str
-    state: str
-    county: str | None
-    service_date: date
-    day_starts_at: datetime
-    today: date
-    # The ranking query applies the hard rules in SQL; the explanation query does not.
-    eligible_only: bool = True
-
-    def kwargs(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}
-
-
 #: Referrals per transaction in the batch (matching.service.rank_batch).
 BATCH_CHUNK = 100
 
@@ -1132,13 +1113,13 @@ class PrefilterSql:
 
     def compile(self, inputs: PrefilterInputs) -> tuple[str, dict[str, Any]]:
         capture = _CapturingSession()
-        matching_repository.candidates(capture, **inputs.kwargs())  # type: ignore[arg-type]
+        matching_repository.candidates(capture, eligible_only=True, **inputs)  # type: ignore[arg-type]
         return capture.compile(self.dialect)
 
     def _template(self, inputs: PrefilterInputs) -> tuple[str, dict[str, Any]] | None:
         """(SQL, {parameter: input name, or ("const", value)}), or None if ambiguous."""
         text, params = self.compile(inputs)
-        sources = {name: _plain(value) for name, value in inputs.kwargs().items()}
+        sources = {name: _plain(value) for name, value in inputs.items()}
         mapping: dict[str, Any] = {}
         for param, value in params.items():
             found = [n for n, v in sources.items() if type(v) is type(value) and v == value]
@@ -1148,16 +1129,16 @@ class PrefilterSql:
         return text, mapping
 
     def render(self, inputs: PrefilterInputs) -> tuple[str, dict[str, Any]]:
-        shape = (inputs.payer_id is None, inputs.county is None)
+        shape = (inputs["payer_id"] is None, inputs["county"] is None)
         if shape not in self._templates:
             # Probe values no referral has, so that each parameter names its input.
             probe = PrefilterInputs(
                 referral_id=987_654_321,
-                payer_id=None if inputs.payer_id is None else 424_242,
+                payer_id=None if inputs["payer_id"] is None else 424_242,
                 service_line="probe_line",
                 zip_code="00000",
                 state="QQ",
-                county=None if inputs.county is None else "Probe County",
+                county=None if inputs["county"] is None else "Probe County",
                 service_date=date(2001, 2, 3),
                 day_starts_at=datetime(2001, 2, 4, 5, tzinfo=UTC),
                 today=date(2001, 2, 1),
@@ -1171,7 +1152,7 @@ class PrefilterSql:
             return self.compile(inputs)
         text, mapping = template
         return text, {
-            param: source[1] if isinstance(source, tuple) else _plain(getattr(inputs, source))
+            param: source[1] if isinstance(source, tuple) else _plain(inputs[source])
             for param, source in mapping.items()
         }
 
@@ -1179,19 +1160,19 @@ class PrefilterSql:
         """The mapping gives what a full compile gives, for inputs that differ in each field."""
         text, mapping = template
         other = PrefilterInputs(
-            referral_id=probe.referral_id + 7919,
-            payer_id=None if probe.payer_id is None else probe.payer_id + 101,
-            service_line=f"{probe.service_line}_x",
-            zip_code="99999" if probe.zip_code != "99999" else "99998",
+            referral_id=probe["referral_id"] + 7919,
+            payer_id=None if probe["payer_id"] is None else probe["payer_id"] + 101,
+            service_line=f"{probe['service_line']}_x",
+            zip_code="99999" if probe["zip_code"] != "99999" else "99998",
             state="ZZ",
-            county=None if probe.county is None else f"{probe.county} X",
-            service_date=probe.service_date + timedelta(days=3),
-            day_starts_at=probe.day_starts_at + timedelta(hours=5),
-            today=probe.today + timedelta(days=1),
+            county=None if probe["county"] is None else f"{probe['county']} X",
+            service_date=probe["service_date"] + timedelta(days=3),
+            day_starts_at=probe["day_starts_at"] + timedelta(hours=5),
+            today=probe["today"] + timedelta(days=1),
         )
         expected = self.compile(other)
         mapped = {
-            param: source[1] if isinstance(source, tuple) else _plain(getattr(other, source))
+            param: source[1] if isinstance(source, tuple) else _plain(other[source])
             for param, source in mapping.items()
         }
         return expected == (text, mapped)
@@ -1446,8 +1427,7 @@ class WorkerState:
         for _ in range(3):
             self.raw.execute(text, params).fetchall()
         plan = [r[0] for r in self.raw.execute(f"EXPLAIN (ANALYZE, BUFFERS) {text}", params)]
-        inputs = self.inputs[case_number].kwargs()
-        del inputs["eligible_only"]
+        inputs = self.inputs[case_number]
         capture = _CapturingSession()
         matching_repository.explained_candidates(
             capture,  # type: ignore[arg-type]
