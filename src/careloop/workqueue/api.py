@@ -27,7 +27,9 @@ _TEAM = Declared(
     "query", "team", Annotated[str, StringConstraints(max_length=30, pattern=r"^[a-z_]+$")] | None
 )
 _MINE = Declared("query", "mine", bool, default=False)
-_LEVEL = Declared("query", "level", Annotated[int, Field(ge=1, le=3)] | None)
+_LEVEL = Declared(
+    "query", "level", Annotated[int, Field(ge=rules.TEAM_LEVEL, le=rules.MANAGER_LEVEL)] | None
+)
 _STATUS = Declared("query", "status", ReferralStatus | None)
 _URGENCY = Declared("query", "urgency", Urgency | None)
 _PAYER = Declared("query", "payer", Annotated[str, StringConstraints(max_length=40)] | None)
