@@ -247,6 +247,16 @@ def stored_counts(url: str) -> tuple[int, int]:
     return int(referrals[0]), int(audits[0])
 
 
+def commits(url: str) -> int:
+    """The next transaction id of the server (taking none): over a run, the write
+    transactions begun, that is the intake groups stored, so referrals per commit is the
+    group size the load produced (a rare other writer, such as autovacuum's analyze,
+    counts too)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute("SELECT pg_snapshot_xmax(pg_current_snapshot())::text").fetchone()
+    return int(row[0]) if row else 0
+
+
 def server_facts(url: str) -> dict[str, str]:
     with psycopg.connect(url) as conn:
         facts = {}
@@ -322,6 +332,7 @@ class LoadResult:
     max_ms: float
     mean_ms: float
     stored: int = 0
+    commits: int = 0
     background_pct: float = 0.0
     cpu: CpuWindow | None = None
     connections: list[int] = field(default_factory=list)
@@ -337,6 +348,11 @@ class LoadResult:
     @property
     def rate(self) -> float:
         return self.accepted / self.duration_s if self.duration_s else 0.0
+
+    @property
+    def per_commit(self) -> float:
+        """Referrals stored per write transaction: the intake groups' mean size."""
+        return self.stored / self.commits if self.commits else 0.0
 
 
 @dataclass
@@ -1003,6 +1019,11 @@ def measure(
         warm = run_load(one, args.warmup, tag, workers)
         if warm.accepted == 0:
             raise BenchError(f"no referral accepted in the warm-up:\n{server.log_tail()}")
+    # A database in service has its statistics: autovacuum analyzes the tables as they
+    # grow. The bench's starts empty, and the plans its connections cached then (for
+    # tables of no rows) would otherwise last until autovacuum came by, mid-run or not.
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
     raw: list[PgbenchResult] = []
     api: list[LoadResult] = []
     fhir: list[LoadResult] = []
@@ -1011,29 +1032,33 @@ def measure(
         raw.append(run_pgbench(url, args.seconds))
         raw[-1].background_pct = quiet
         quiet = wait_for_quiet(QUIET_PCT, args.max_wait)
-        before = stored_counts(url)[0]
+        before, committed = stored_counts(url)[0], commits(url)
         result = run_load(setup, args.seconds, as_letters(run + 1), workers)
         result.stored = stored_counts(url)[0] - before
+        result.commits = commits(url) - committed
         result.background_pct = quiet
         api.append(result)
         say(
             f"run {run + 1}/{args.runs}: pgbench {raw[-1].tps:,.0f} tx/s, API "
             f"{result.rate:,.0f} referrals/s (p50 {result.p50_ms:.1f} ms, p99 "
-            f"{result.p99_ms:.1f} ms, {result.non_2xx} non-2xx, stored {result.stored:,}; "
+            f"{result.p99_ms:.1f} ms, {result.non_2xx} non-2xx, stored {result.stored:,} "
+            f"in {result.commits:,} commits ({result.per_commit:.1f} a commit); "
             f"connections per worker {'/'.join(map(str, result.connections))}; "
             f"other work during pgbench / API: {raw[-1].other_pct:.0f} % / "
             f"{result.other_pct:.0f} % of a core)"
         )
         quiet = wait_for_quiet(QUIET_PCT, args.max_wait)
-        before = stored_counts(url)[0]
+        before, committed = stored_counts(url)[0], commits(url)
         bundles = run_load(fhir_setup, args.seconds, "f" + as_letters(run + 1), workers)
         bundles.stored = stored_counts(url)[0] - before
+        bundles.commits = commits(url) - committed
         bundles.background_pct = quiet
         fhir.append(bundles)
         say(
             f"run {run + 1}/{args.runs}: FHIR {bundles.rate:,.0f} referrals/s (p50 "
             f"{bundles.p50_ms:.1f} ms, p99 {bundles.p99_ms:.1f} ms, {bundles.non_2xx} non-2xx, "
-            f"stored {bundles.stored:,}; other work {bundles.other_pct:.0f} % of a core)"
+            f"stored {bundles.stored:,} in {bundles.commits:,} commits ({bundles.per_commit:.1f} "
+            f"a commit); other work {bundles.other_pct:.0f} % of a core)"
         )
     if args.profile:
         for name, one, out in (("API", setup, args.profile), ("FHIR", fhir_setup, fhir_dir(args))):
