@@ -8,7 +8,8 @@ more than 4,096 characters from ``%(name)s`` placeholders again at every executi
 again; together half the client CPU of that statement (bench/matching.py). A raw cursor
 takes the compiled text as is. Errors are raised as SQLAlchemy raises them (the same
 exception classes, parameters hidden, a lost connection invalidated), so callers and the
-web edge see no difference; SQLAlchemy's cursor events do not see these statements.
+web edge see no difference; listeners of SQLAlchemy's ``before_cursor_execute`` see
+these statements too (with no execution context).
 Rows come back as SQLAlchemy would give them: a column whose type converts what the
 driver returns (an enum, a UTC instant) is converted, by the processor compiled once.
 Other databases (SQLite, in process), and a statement with a list to expand (an IN of
@@ -98,6 +99,18 @@ def fetch_all(
         else:
             process = processors.get(name)
             values.append(process(params[name]) if process else params[name])
+    rows = run(connection, prepared.text, values, alone=alone)
+    if not prepared.results:
+        return rows
+    return [_processed(row, prepared.results) for row in rows]
+
+
+def run(
+    connection: Connection, text: str, values: Sequence[Any], *, alone: bool = False
+) -> list[tuple[Any, ...]]:
+    """``text`` (``$n`` placeholders) with ``values``, prepared, by the driver's own cursor
+    on the connection (PostgreSQL); its rows, if it returns any. Errors are SQLAlchemy's,
+    as :func:`fetch_all` raises them; ``alone`` as there."""
     driver = connection.connection.driver_connection
     assert isinstance(driver, psycopg.Connection)
     own = alone and driver.info.transaction_status == _IDLE
@@ -105,17 +118,18 @@ def fetch_all(
         driver.autocommit = True
     cursor = psycopg.RawCursor(driver)
     try:
-        cursor.execute(prepared.text, values, prepare=True)
-        rows = cursor.fetchall()
-        if not prepared.results:
-            return rows
-        return [_processed(row, prepared.results) for row in rows]
+        if connection._has_events or connection.engine._has_events:
+            # Listeners (statement counters, tracing) see it as any other statement.
+            for listener in connection.dispatch.before_cursor_execute:
+                listener(connection, cursor, text, values, None, False)
+        cursor.execute(text, values, prepare=True)
+        return cursor.fetchall() if cursor.description is not None else []
     except psycopg.Error as error:
         lost = connection.dialect.is_disconnect(error, driver, cursor)  # type: ignore[arg-type]
         if lost:
             connection.invalidate(error)
         raise exc.DBAPIError.instance(
-            prepared.text,
+            text,
             None,
             error,
             psycopg.Error,
