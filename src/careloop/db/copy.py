@@ -9,14 +9,20 @@ has prepared costs a fifth of the client CPU of an executemany (a message per ro
 parameter per column) and two thirds of the server's (bench/intake.py). The rows are the
 same column dicts an ``insert(table)`` executemany takes; a column left out gets its
 scalar Python default (``default=1``, ``default=list``), or the database's own (ids).
+
+Inside :func:`together`, the few-row inserts on PostgreSQL wait for the end of the block
+and go as one statement: an intake group writes its cases, items, clocks, timeline
+events, audit records and work items (five to six tables, each through its own domain's
+writer) in one round trip and one plan.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import operator
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -27,6 +33,7 @@ from sqlalchemy import JSON, Column, Connection, Date, Insert, Table, insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
+from careloop.db import raw
 from careloop.db.session import json_dumps
 from careloop.db.types import UTCDateTime
 
@@ -48,10 +55,51 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
     connection = session.connection()
     if connection.dialect.name != "postgresql":
         connection.execute(_insert(table), list(rows))
-    elif len(rows) < COPY_FROM:
-        _insert_json(connection, table, rows, returning=None)
-    else:
-        _copy(connection, table, rows)
+        return
+    held: list[tuple[Table, Sequence[dict[str, Any]]]] | None = session.info.get(_HELD)
+    if len(rows) < COPY_FROM:
+        if held is not None:
+            held.append((table, rows))
+        else:
+            _insert_json(connection, table, rows, returning=None)
+        return
+    _send_held(session)
+    _copy(connection, table, rows)
+
+
+#: Where :func:`together` keeps the inserts it holds, in the session's info.
+_HELD = "careloop.copy.held"
+
+
+@contextlib.contextmanager
+def together(session: Session) -> Iterator[None]:
+    """Hold the few-row inserts of :func:`insert_rows` made inside the block (PostgreSQL)
+    and send them as one statement when it ends without error, a data-modifying CTE per
+    insert: the rows reach the database only then, so nothing inside may read what it
+    inserted (foreign keys are checked at the end of the statement, whatever the order of
+    its inserts). An insert that answers ids, or a COPY, sends what is held first. On
+    SQLite, which has no round trips to save, every insert is made at once."""
+    if session.info.get(_HELD) is not None or session.get_bind().dialect.name != "postgresql":
+        yield
+        return
+    session.info[_HELD] = []
+    try:
+        yield
+        _send_held(session)
+    finally:
+        session.info.pop(_HELD, None)
+
+
+def _send_held(session: Session) -> None:
+    held: list[tuple[Table, Sequence[dict[str, Any]]]] | None = session.info.get(_HELD)
+    if not held:
+        return
+    inserts = [(table, *_filled(table, rows)) for table, rows in held]
+    held.clear()
+    text = _together_statement(
+        session.get_bind().dialect, tuple((table, names) for table, names, _ in inserts)
+    )
+    raw.run(session.connection(), text, [_payload(rows) for _, _, rows in inserts])
 
 
 def insert_returning(
@@ -63,6 +111,7 @@ def insert_returning(
         return {}
     connection = session.connection()
     if connection.dialect.name == "postgresql":
+        _send_held(session)
         return dict(_insert_json(connection, table, rows, returning=key))
     stmt = insert(table).returning(table.c[key], table.c.id, sort_by_parameter_order=True)
     return {k: int(i) for k, i in connection.execute(stmt, list(rows))}
@@ -115,38 +164,78 @@ def _insert_json(
     """A few rows as one JSON array, one statement whose text never changes for a table
     and set of columns: PostgreSQL prepares it once, and the driver sends one value
     instead of a parameter per column per row (an executemany costs a message each)."""
-    plan = _plan(table, frozenset(rows[0]))
-    if plan.filled:
-        defaults = dict(zip(plan.filled, plan.tail, strict=True))
-        rows = [{**defaults, **row} for row in rows]
-    statement = _json_statement(connection.dialect, table, (*plan.present, *plan.filled), returning)
-    payload = orjson.dumps(rows, default=_decimal, option=orjson.OPT_NON_STR_KEYS).decode()
+    names, rows = _filled(table, rows)
+    statement = _json_statement(connection.dialect, table, names, returning)
     # Through SQLAlchemy's connection: its errors, events and hidden parameters apply.
-    result = connection.exec_driver_sql(statement, (payload,))
+    result = connection.exec_driver_sql(statement, (_payload(rows),))
     return [(k, int(i)) for k, i in result] if returning else []
+
+
+def _filled(
+    table: Table, rows: Sequence[dict[str, Any]]
+) -> tuple[tuple[str, ...], Sequence[dict[str, Any]]]:
+    """The columns written, in the table's order (those given, then those filled from a
+    Python default), and the rows with the defaults filled in."""
+    plan = _plan(table, frozenset(rows[0]))
+    names = (*plan.present, *plan.filled)
+    if not plan.filled:
+        return names, rows
+    defaults = dict(zip(plan.filled, plan.tail, strict=True))
+    return names, [{**defaults, **row} for row in rows]
+
+
+def _payload(rows: Sequence[dict[str, Any]]) -> str:
+    return orjson.dumps(rows, default=_decimal, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 @functools.cache
 def _json_statement(
     dialect: Dialect, table: Table, names: tuple[str, ...], returning: str | None
 ) -> str:
+    statement = _json_insert(dialect, table, names, sql.SQL("%s"))
+    if returning is not None:
+        statement += sql.SQL(" RETURNING {}, id").format(sql.Identifier(returning))
+    return statement.as_string()
+
+
+@functools.cache
+def _together_statement(
+    dialect: Dialect, inserts: tuple[tuple[Table, tuple[str, ...]], ...]
+) -> str:
+    """One statement for several inserts, each the CTE of its JSON value ($1, $2, ...)."""
+    return (
+        sql.SQL("WITH {} SELECT")
+        .format(
+            sql.SQL(", ").join(
+                sql.SQL("{} AS ({})").format(
+                    sql.Identifier(f"w{i}"),
+                    _json_insert(dialect, table, names, sql.SQL(f"${i + 1}")),
+                )
+                for i, (table, names) in enumerate(inserts)
+            )
+        )
+        .as_string()
+    )
+
+
+def _json_insert(
+    dialect: Dialect, table: Table, names: tuple[str, ...], value: sql.Composable
+) -> sql.Composed:
     # Each column read as its base type (no length): the INSERT's own assignment then
     # refuses a value too long, as a plain INSERT does.
     types = [re.sub(r"\(.*?\)", "", table.columns[n].type.compile(dialect=dialect)) for n in names]
-    statement = sql.SQL(
-        "INSERT INTO {} ({}) SELECT {} FROM json_to_recordset(%s::json) AS r ({})"
+    return sql.SQL(
+        "INSERT INTO {} ({}) SELECT {} FROM json_to_recordset({}::json) AS r ({})"
     ).format(
         sql.Identifier(table.name),
         sql.SQL(", ").join(sql.Identifier(n) for n in names),
         sql.SQL(", ").join(sql.Identifier("r", n) for n in names),
+        value,
         sql.SQL(", ").join(
             sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(t))
             for n, t in zip(names, types, strict=True)
         ),
     )
-    if returning is not None:
-        statement += sql.SQL(" RETURNING {}, id").format(sql.Identifier(returning))
-    return statement.as_string()
 
 
 def _copy(connection: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:

@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, String, bindparam, cast, func, text
 from sqlalchemy.orm import Session
 
+from careloop.db import raw
+
 _SQLITE_NEXT = text("INSERT INTO case_number_seq DEFAULT VALUES RETURNING id")
 
 #: On PostgreSQL the case number is computed inside the INSERT that stores the case
@@ -30,7 +32,12 @@ def case_number_params(session: Session, prefix: str) -> dict[str, Any]:
     return {"case_number": f"{prefix}{value:06d}"}
 
 
-_POSTGRES_MANY = text("SELECT nextval('case_number_seq') FROM generate_series(1, :n) ORDER BY 1")
+# Each row takes the next case number and the next id of the table named: the two move
+# together within the statement, so sorted by number the ids rise too.
+_POSTGRES_MANY = text(
+    "SELECT nextval('case_number_seq'), nextval(pg_get_serial_sequence(:table, 'id')) "
+    "FROM generate_series(1, :n) ORDER BY 1"
+)
 # AUTOINCREMENT keeps its high-water mark in sqlite_sequence: numbers are never reused.
 _SQLITE_MANY = text(
     "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :n) "
@@ -40,26 +47,18 @@ _SQLITE_MANY = text(
 )
 
 
-def reserve_case_numbers(session: Session, prefix: str, n: int) -> list[str]:
-    """The next ``n`` case numbers at once (a bulk intake), in increasing order: one
-    statement on both databases."""
+def reserve_case_numbers(
+    session: Session, prefix: str, n: int, *, ids_of: str
+) -> tuple[list[str], list[int] | None]:
+    """The next ``n`` case numbers at once (a bulk intake), in increasing order, with the
+    id each case's row in table ``ids_of`` will have (PostgreSQL, from its ``id``
+    sequence: the rows can then be written with nothing read back), or None (SQLite: the
+    insert answers them). One statement on both databases."""
     if n <= 0:
-        return []
+        return [], [] if session.get_bind().dialect.name == "postgresql" else None
     connection = session.connection()
     if connection.dialect.name == "postgresql":
-        values = [int(v) for v in connection.execute(_POSTGRES_MANY, {"n": n}).scalars()]
-    else:
-        values = sorted(int(v) for v in connection.execute(_SQLITE_MANY, {"n": n}).scalars())
-    return [f"{prefix}{value:06d}" for value in values]
-
-
-def reserve_ids(session: Session, table: str, n: int) -> list[int] | None:
-    """The next ``n`` ids of ``table``'s serial ``id`` (PostgreSQL), so many rows can be
-    written with COPY and still be referred to; None on SQLite (insert and read back)."""
-    if session.get_bind().dialect.name != "postgresql" or n <= 0:
-        return None
-    stmt = text(
-        "SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n) "
-        "ORDER BY 1"
-    )
-    return [int(v) for v in session.execute(stmt, {"table": table, "n": n}).scalars()]
+        pairs = raw.fetch_all(connection, _POSTGRES_MANY, {"n": n, "table": ids_of})
+        return [f"{prefix}{int(v):06d}" for v, _ in pairs], [int(i) for _, i in pairs]
+    values = sorted(int(v) for v in connection.execute(_SQLITE_MANY, {"n": n}).scalars())
+    return [f"{prefix}{value:06d}" for value in values], None

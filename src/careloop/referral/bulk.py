@@ -27,7 +27,7 @@ from careloop.audit import service as audit
 from careloop.core.actor import Actor
 from careloop.core.clock import Clock
 from careloop.core.errors import DomainError
-from careloop.db import sequences
+from careloop.db import copy, sequences
 from careloop.db.base import Base
 from careloop.identity.permissions import require
 from careloop.payer import service as payer_service
@@ -112,7 +112,9 @@ def receive_each(
     now = clock.now()
     actors = [actor for actor, _ in entries]
     checked = _check_all(session, [draft for _, draft in entries], now=now)
-    numbers = sequences.reserve_case_numbers(session, f"CL-{now.year}-", len(checked))
+    numbers, reserved = sequences.reserve_case_numbers(
+        session, f"CL-{now.year}-", len(checked), ids_of=Referral.__tablename__
+    )
     _find_duplicates(session, checked, numbers, now=now)
     chosen = caseload.choose_many(
         session,
@@ -124,32 +126,38 @@ def receive_each(
         values["case_number"] = number
         values["assignee_user_id"] = person.user_id if person else None
         rows.append(values)
-    ids = repository.insert_referrals(session, rows)
-    items = _store_dependents(session, actors, checked, ids, chosen, now=now)
-    audit.record_each(
-        session,
-        "referral.create",
-        [
-            (actor, number, referral_id, {"status": r.status.value, "findings": len(r.findings)})
-            for actor, r, number, referral_id in zip(actors, checked, numbers, ids, strict=True)
-        ],
-        clock=clock,
-    )
-    moves.cases_received(
-        session,
-        [
-            moves.ReceivedCase(
-                referral_id,
-                r.status,
-                row["ack_due_at"],
-                row["service_due_at"],
-                r.draft.urgency,
-                r.draft.discharge_at,
-            )
-            for r, referral_id, row in zip(checked, ids, rows, strict=True)
-        ],
-        clock=clock,
-    )
+    if reserved is not None:
+        for values, referral_id in zip(rows, reserved, strict=True):
+            values["id"] = referral_id
+    # Every table's rows in one statement on PostgreSQL (db.copy.together): nothing
+    # below reads what it writes.
+    with copy.together(session):
+        ids = repository.insert_referrals(session, rows)
+        items = _store_dependents(session, actors, checked, ids, chosen, now=now)
+        audit.record_each(
+            session,
+            "referral.create",
+            [
+                (actor, n, referral_id, {"status": r.status.value, "findings": len(r.findings)})
+                for actor, r, n, referral_id in zip(actors, checked, numbers, ids, strict=True)
+            ],
+            clock=clock,
+        )
+        moves.cases_received(
+            session,
+            [
+                moves.ReceivedCase(
+                    referral_id,
+                    r.status,
+                    row["ack_due_at"],
+                    row["service_due_at"],
+                    r.draft.urgency,
+                    r.draft.discharge_at,
+                )
+                for r, referral_id, row in zip(checked, ids, rows, strict=True)
+            ],
+            clock=clock,
+        )
     return [Received(*case) for case in zip(checked, ids, rows, items, chosen, strict=True)]
 
 

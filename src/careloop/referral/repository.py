@@ -21,6 +21,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    literal_column,
     or_,
     select,
     text,
@@ -50,6 +51,12 @@ from careloop.referral.models import (
     ReferralItem,
 )
 from careloop.referral.schemas import ReferralFilter
+
+#: ``status IN (...)`` of the open statuses written into the statement: an IN of a bound
+#: list is expanded at every execution, and its statement cannot be prepared.
+_IS_OPEN = Referral.__table__.c.status.in_(
+    [literal_column(f"'{status.value}'") for status in sorted(OPEN_STATUSES)]
+)
 
 
 def sees_every_case(actor: Actor) -> bool:
@@ -354,7 +361,7 @@ _RECENT_MATCHES = (
         Referral.duplicate_key == bindparam("duplicate_key"),
         Referral.received_at >= bindparam("since"),
         Referral.ordering_npi == bindparam("npi"),
-        Referral.status.in_(list(OPEN_STATUSES)),
+        _IS_OPEN,
         ReferralItem.code.in_(bindparam("codes", expanding=True)),
         Referral.id != bindparam("exclude_id"),
     )
@@ -436,7 +443,7 @@ def _next_assignee_statement(
         select(func.count())
         .where(
             Referral.assignee_user_id == User.id,
-            Referral.status.in_(list(OPEN_STATUSES)),
+            _IS_OPEN,
         )
         .scalar_subquery()
     )
@@ -506,7 +513,7 @@ def ranked_assignees(session: Session, needs: CaseNeeds, *, limit: int = 200) ->
             bool(row[7]),
             int(row[8]),
         )
-        for row in session.connection().execute(stmt, params)
+        for row in raw.fetch_all(session.connection(), stmt, params)
     ]
 
 
@@ -514,7 +521,7 @@ def open_cases_of(session: Session, user_id: int) -> list[Referral]:
     """A case manager's open cases, locked, in id order (to move them elsewhere)."""
     stmt = (
         select(Referral)
-        .where(Referral.assignee_user_id == user_id, Referral.status.in_(list(OPEN_STATUSES)))
+        .where(Referral.assignee_user_id == user_id, _IS_OPEN)
         .order_by(Referral.id)
         .with_for_update()
     )
@@ -522,9 +529,7 @@ def open_cases_of(session: Session, user_id: int) -> list[Referral]:
 
 
 def open_case_count(session: Session, user_id: int) -> int:
-    stmt = select(func.count()).where(
-        Referral.assignee_user_id == user_id, Referral.status.in_(list(OPEN_STATUSES))
-    )
+    stmt = select(func.count()).where(Referral.assignee_user_id == user_id, _IS_OPEN)
     return int(session.scalar(stmt) or 0)
 
 
@@ -561,7 +566,7 @@ def lock_duplicate_keys(session: Session, keys: Sequence[str], at: datetime) -> 
         return
     connection = session.connection()
     if connection.dialect.name == "postgresql":
-        connection.execute(_LOCK_MANY_PG, {"keys": sorted(keys), "at": at})
+        raw.fetch_all(connection, _LOCK_MANY_PG, {"keys": sorted(keys), "at": at})
         return
     rows = [{"key": key, "touched_at": at} for key in sorted(keys)]
     connection.execute(_lock_statement(connection.dialect.name), rows)
@@ -592,8 +597,10 @@ def open_matches_of_keys(
     if not keys or not npis:
         return []
     connection = session.connection()
-    rows = connection.execute(
-        _open_matches(connection.dialect.name), {"keys": keys, "npis": npis, "since": since}
+    rows = raw.fetch_all(
+        connection,
+        _open_matches(connection.dialect.name),
+        {"keys": keys, "npis": npis, "since": since},
     )
     return [(r[0], r[1] or "", r[2], r[3], r[4]) for r in rows]
 
@@ -609,7 +616,7 @@ def _open_matches(dialect: str) -> Select[Any]:
             _one_of(dialect, r.duplicate_key, "keys"),
             _one_of(dialect, r.ordering_npi, "npis"),
             r.received_at >= bindparam("since"),
-            r.status.in_(list(OPEN_STATUSES)),
+            _IS_OPEN,
         )
     )
 
@@ -670,22 +677,12 @@ def insert_referral(session: Session, values: dict[str, Any]) -> tuple[int, str]
 
 
 def insert_referrals(session: Session, rows: list[dict[str, Any]]) -> list[int]:
-    """Insert many cases (their case numbers among the values) with one executemany;
-    returns their ids in the order of ``rows``."""
-    if not rows:
-        return []
-    # Many rows: ids reserved, then COPY; a few (a group of API submissions): one
-    # INSERT that answers each case number's id.
-    ids = (
-        sequences.reserve_ids(session, _REFERRALS.name, len(rows))
-        if len(rows) >= copy.COPY_FROM
-        else None
-    )
-    if ids is not None:
-        copy.insert_rows(
-            session, _REFERRALS, [{**r, "id": i} for r, i in zip(rows, ids, strict=True)]
-        )
-        return ids
+    """Insert many cases (their case numbers among the values); returns their ids in the
+    order of ``rows``. Rows that carry their ids (reserved with their case numbers on
+    PostgreSQL) go in as written, nothing read back; else one INSERT answers the ids."""
+    if rows and "id" in rows[0]:
+        copy.insert_rows(session, _REFERRALS, rows)
+        return [int(r["id"]) for r in rows]
     by_number = copy.insert_returning(session, _REFERRALS, rows, "case_number")
     return [by_number[r["case_number"]] for r in rows]
 
@@ -747,10 +744,7 @@ def open_cases_for_hospital(
     if not conditions:
         return []
     stmt = (
-        select(Referral)
-        .where(or_(*conditions), Referral.status.in_(list(OPEN_STATUSES)))
-        .order_by(Referral.id)
-        .with_for_update()
+        select(Referral).where(or_(*conditions), _IS_OPEN).order_by(Referral.id).with_for_update()
     )
     return list(session.scalars(stmt))
 

@@ -1,6 +1,7 @@
 """``db.copy``: rows written by the few-rows statement (one JSON value on PostgreSQL) and
 by COPY read back exactly as a plain INSERT's, on both databases; a bad value fails the
-whole statement; ``insert_returning`` gives each row its own id."""
+whole statement; ``insert_returning`` gives each row its own id; ``together`` sends a
+block's inserts as one statement at its end, and nothing when the block fails."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 from careloop.audit.models import AuditRecord
 from careloop.db import copy
 from careloop.db.base import table_of
+from careloop.identity.models import ApiToken, User
 from tests.factories.names import mixed_names, names
 
 AUDIT = table_of(AuditRecord)
@@ -119,3 +121,115 @@ def test_a_value_too_long_fails_the_whole_statement(session: Session, n: int) ->
     with pytest.raises((DBAPIError, psycopg.Error), match="too long"), session.begin_nested():
         copy.insert_rows(session, AUDIT, rows)
     assert session.scalar(select(AUDIT.c.id).order_by(AUDIT.c.id.desc()).limit(1)) == before
+
+
+# ---- together: the few-row inserts of a block as one statement ----------------------------
+
+USERS = table_of(User)
+TOKENS = table_of(ApiToken)
+
+
+def _audits(session: Session, request_ids: list[str]) -> int:
+    return len(session.execute(select(AUDIT.c.id).where(AUDIT.c.request_id.in_(request_ids))).all())
+
+
+@settings(
+    max_examples=10,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(rows=st.integers(1, 6).flatmap(audit_rows))
+def test_held_rows_reach_the_database_together_when_the_block_ends(
+    session: Session, rows: list[dict[str, Any]]
+) -> None:
+    session.execute(delete(AUDIT))
+    session.execute(insert(AUDIT), rows)
+    plain = _stored(session)
+    session.execute(delete(AUDIT))
+    held = session.get_bind().dialect.name == "postgresql"
+    with copy.together(session):
+        copy.insert_rows(session, AUDIT, rows[:1])
+        copy.insert_rows(session, AUDIT, rows[1:])
+        assert _audits(session, [r["request_id"] for r in rows]) == (0 if held else len(rows))
+    assert _stored(session) == plain
+
+
+def test_a_row_held_before_the_row_it_refers_to_is_stored(session: Session) -> None:
+    """Foreign keys are checked when the one statement ends, whatever its inserts' order."""
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("SQLite makes every insert at once, in order")
+    user_id = 990_001
+    with copy.together(session):
+        copy.insert_rows(
+            session,
+            TOKENS,
+            [{"user_id": user_id, "token_hash": "f" * 64, "prefix": "cl_f", "created_at": T0}],
+        )
+        copy.insert_rows(
+            session,
+            USERS,
+            [
+                {
+                    "id": user_id,
+                    "email": "ли.вэй@example.test",
+                    "display_name": "Ли Вэй 李伟",
+                    "role": "intake_agent",
+                    "created_at": T0,
+                }
+            ],
+        )
+    stored = session.execute(
+        select(USERS.c.display_name).join(TOKENS, TOKENS.c.user_id == USERS.c.id)
+    ).all()
+    assert stored == [("Ли Вэй 李伟",)]
+
+
+def test_nothing_held_is_written_when_the_block_fails(session: Session) -> None:
+    rows = [{**row, "request_id": f"fail-{i}"} for i, row in enumerate(_plain_rows(2))]
+    with pytest.raises(LookupError), copy.together(session):
+        copy.insert_rows(session, AUDIT, rows)
+        raise LookupError("the use case gave up")
+    assert _audits(session, ["fail-0", "fail-1"]) == (
+        0 if session.get_bind().dialect.name == "postgresql" else 2
+    )
+    copy.insert_rows(session, AUDIT, [{**rows[0], "request_id": "after"}])  # not held
+    assert _audits(session, ["after"]) == 1
+
+
+def test_a_bad_held_row_fails_the_one_statement(session: Session) -> None:
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("SQLite keeps no length")
+    rows = _plain_rows(3)
+    bad = [{**rows[0], "actor_role": "r" * 41}]
+    with (
+        pytest.raises(DBAPIError, match="too long"),
+        session.begin_nested(),
+        copy.together(session),
+    ):
+        copy.insert_rows(session, AUDIT, rows)
+        copy.insert_rows(session, AUDIT, bad)
+    assert _audits(session, [r["request_id"] for r in rows]) == 0
+
+
+def test_an_insert_that_answers_ids_sends_what_is_held_first(session: Session) -> None:
+    rows = _plain_rows(3)
+    with copy.together(session):
+        copy.insert_rows(session, AUDIT, rows[:2])
+        ids = copy.insert_returning(session, AUDIT, rows[2:], "request_id")
+        assert _audits(session, [r["request_id"] for r in rows]) == 3
+    assert sorted(ids) == [rows[2]["request_id"]]
+
+
+def _plain_rows(n: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "at": T0,
+            "actor_role": "intake_agent",
+            "actor_label": "Nguyễn Thị Minh Khai",
+            "action": "referral.create",
+            "outcome": "ok",
+            "case_number": f"CL-2026-{900_000 + i}",
+            "request_id": f"held-{i}",
+        }
+        for i in range(n)
+    ]
