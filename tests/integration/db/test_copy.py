@@ -5,6 +5,7 @@ block's inserts as one statement at its end, and nothing when the block fails.""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -58,6 +59,15 @@ def audit_rows(draw: st.DrawFn, n: int) -> list[dict[str, Any]]:
     ]
 
 
+def few_rows(test: Callable[..., None]) -> Callable[..., None]:
+    """A property test over a few audit rows (``rows``), on the function-scoped session."""
+    return settings(
+        max_examples=10,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )(given(rows=st.integers(1, 6).flatmap(audit_rows))(test))
+
+
 def _stored(session: Session) -> list[tuple[Any, ...]]:
     columns = [c for c in AUDIT.columns if c.name != "id"]
     return sorted(
@@ -85,12 +95,7 @@ def test_rows_read_back_as_a_plain_insert_writes_them(
     assert len(plain) == n
 
 
-@settings(
-    max_examples=10,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-@given(rows=st.integers(1, 6).flatmap(audit_rows))
+@few_rows
 def test_insert_returning_gives_each_row_its_own_id(
     session: Session, rows: list[dict[str, Any]]
 ) -> None:
@@ -133,12 +138,7 @@ def _audits(session: Session, request_ids: list[str]) -> int:
     return len(session.execute(select(AUDIT.c.id).where(AUDIT.c.request_id.in_(request_ids))).all())
 
 
-@settings(
-    max_examples=10,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-@given(rows=st.integers(1, 6).flatmap(audit_rows))
+@few_rows
 def test_held_rows_reach_the_database_together_when_the_block_ends(
     session: Session, rows: list[dict[str, Any]]
 ) -> None:
