@@ -124,6 +124,15 @@ def drop_database(admin: str, name: str) -> None:
         )
 
 
+def analyze_as_in_service(url: str) -> None:
+    """VACUUM ANALYZE the database after a warm-up. A database in service has its
+    statistics (autovacuum analyzes tables as they grow); a bench's starts empty, and the
+    plans its connections cached then, for tables of no rows, would otherwise last until
+    autovacuum came by, mid-run or not."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+
+
 def server_facts(url: str, name: str) -> dict[str, str]:
     """The PostgreSQL settings that move the figures, and the database's size."""
     with psycopg.connect(url) as conn:

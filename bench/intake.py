@@ -60,6 +60,7 @@ from _common import (
     BenchError,
     Server,
     add_database_options,
+    analyze_as_in_service,
     careloop_cli,
     descendants_of_me,
     drop_database,
@@ -1019,11 +1020,7 @@ def measure(
         warm = run_load(one, args.warmup, tag, workers)
         if warm.accepted == 0:
             raise BenchError(f"no referral accepted in the warm-up:\n{server.log_tail()}")
-    # A database in service has its statistics: autovacuum analyzes the tables as they
-    # grow. The bench's starts empty, and the plans its connections cached then (for
-    # tables of no rows) would otherwise last until autovacuum came by, mid-run or not.
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("VACUUM ANALYZE")
+    analyze_as_in_service(url)
     raw: list[PgbenchResult] = []
     api: list[LoadResult] = []
     fhir: list[LoadResult] = []

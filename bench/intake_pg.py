@@ -23,6 +23,7 @@ from sqlalchemy import create_engine, text
 from _common import (
     CLOCK_TICKS,
     add_database_options,
+    analyze_as_in_service,
     drop_database,
     recreate_database,
     run_main,
@@ -117,10 +118,7 @@ def measure(url: str, token: str, size: int, groups: int) -> list[tuple[float, f
 
     say("warm-up ...")
     run(0, max(1, 2400 // size))
-    # Analyzed, as autovacuum keeps a database in service: plans cached for the empty
-    # tables would otherwise stay until it came by.
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("VACUUM ANALYZE")
+    analyze_as_in_service(url)
     runs = []
     for k in range(3):
         runs.append(run(100_000 * (k + 1), groups))

@@ -77,8 +77,9 @@ def together(session: Session) -> Iterator[None]:
     and send them as one statement when it ends without error, a data-modifying CTE per
     insert: the rows reach the database only then, so nothing inside may read what it
     inserted (foreign keys are checked at the end of the statement, whatever the order of
-    its inserts). An insert that answers ids, or a COPY, sends what is held first. On
-    SQLite, which has no round trips to save, every insert is made at once."""
+    its inserts). The rows are held as given: they must not change until the block
+    ends. An insert that answers ids, or a COPY, sends what is held first. On SQLite,
+    which has no round trips to save, every insert is made at once."""
     if session.info.get(_HELD) is not None or session.get_bind().dialect.name != "postgresql":
         yield
         return

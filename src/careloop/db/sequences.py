@@ -54,9 +54,9 @@ def reserve_case_numbers(
     id each case's row in table ``ids_of`` will have (PostgreSQL, from its ``id``
     sequence: the rows can then be written with nothing read back), or None (SQLite: the
     insert answers them). One statement on both databases."""
-    if n <= 0:
-        return [], [] if session.get_bind().dialect.name == "postgresql" else None
     connection = session.connection()
+    if n <= 0:
+        return [], ([] if connection.dialect.name == "postgresql" else None)
     if connection.dialect.name == "postgresql":
         pairs = raw.fetch_all(connection, _POSTGRES_MANY, {"n": n, "table": ids_of})
         return [f"{prefix}{int(v):06d}" for v, _ in pairs], [int(i) for _, i in pairs]
