@@ -40,6 +40,7 @@ from careloop.scheduling import api as scheduling_api
 from careloop.settings import Settings
 from careloop.startup import check_configuration
 from careloop.web import problems
+from careloop.web.lane import Lanes
 from careloop.web.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from careloop.web.params import refuse_unclean_parameters
 from careloop.web.transaction import TokenCache
@@ -88,6 +89,13 @@ def create_app(
     app.state.intake = referral_api.intake_group(app.state.database, app.state.clock, settings)
     problems.install(app)
     app.state.document_store = FolderStore(settings.document_dir)
+    # Innermost: every middleware below wraps the intake routes' lane as any request.
+    app.add_middleware(
+        Lanes,
+        routers=(referral_api.router, fhir_api.router),
+        endpoints=(referral_api.submit_referral, fhir_api.transaction_bundle),
+        handlers=lambda: app.exception_handlers,
+    )
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=settings.max_body_bytes,

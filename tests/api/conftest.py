@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
+from starlette.types import Receive, Scope, Send
 
 from careloop.core.actor import Role
 from careloop.core.clock import FixedClock
@@ -66,3 +70,24 @@ def on_both_token_paths() -> object:
         return settings.model_copy(update={"token_cache_seconds": request.param})
 
     return settings
+
+
+class Dispatches:
+    """Records, per request, whether FastAPI's own route handling ran (it keeps its
+    exit stacks in the request's scope; the lane does not)."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+        self.seen: list[bool] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+        if scope["type"] == "http":
+            self.seen.append("fastapi_inner_astack" in scope)
+
+
+@pytest.fixture
+def watched(app: FastAPI) -> Iterator[tuple[TestClient, Dispatches]]:
+    dispatches = Dispatches(app)
+    with TestClient(dispatches, raise_server_exceptions=False) as client:
+        yield client, dispatches

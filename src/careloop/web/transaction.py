@@ -30,8 +30,9 @@ from careloop.identity.tokens import hash_token
 T = TypeVar("T")
 P = TypeVar("P")
 
-_bearer = HTTPBearer(auto_error=False, description="A token from `careloop token issue`")
-Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+#: The bearer credentials of a request, or None (a route refuses a missing token itself).
+bearer = HTTPBearer(auto_error=False, description="A token from `careloop token issue`")
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
 @dataclass

@@ -23,11 +23,16 @@ FHIR_JSON = "application/fhir+json"
 
 
 def post_bundle(
-    client: TestClient, token: str, bundle: Any, *, content_type: str = FHIR_JSON
+    client: TestClient,
+    token: str,
+    bundle: Any,
+    *,
+    content_type: str = FHIR_JSON,
+    url: str = "/fhir",
 ) -> Response:
     content = bundle if isinstance(bundle, (bytes, str)) else json.dumps(bundle)
     headers = {"content-type": content_type, **Tokens.header(token)}
-    return client.post("/fhir", content=content, headers=headers)
+    return client.post(url, content=content, headers=headers)
 
 
 def get(client: TestClient, token: str, path: str, **params: Any) -> Response:
