@@ -29,6 +29,7 @@ from sqlalchemy.sql import ClauseElement, Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 
 _IDLE = psycopg.pq.TransactionStatus.IDLE
+_ROWS = psycopg.pq.ExecStatus.TUPLES_OK
 
 #: The psycopg dialect, placeholders numbered as PostgreSQL takes them.
 _DIALECT = sa_psycopg.dialect(paramstyle="numeric_dollar")  # type: ignore[no-untyped-call]
@@ -123,7 +124,10 @@ def run(
             for listener in connection.dispatch.before_cursor_execute:
                 listener(connection, cursor, text, values, None, False)
         cursor.execute(text, values, prepare=True)
-        return cursor.fetchall() if cursor.description is not None else []
+        # The result's status, not ``cursor.description``: that builds a Column object of
+        # every column at each call (17 us for a ranking's statement of 17 columns).
+        result = cursor.pgresult
+        return cursor.fetchall() if result is not None and result.status == _ROWS else []
     except psycopg.Error as error:
         lost = connection.dialect.is_disconnect(error, driver, cursor)  # type: ignore[arg-type]
         if lost:
