@@ -4,6 +4,7 @@ record read from timeline events, and offers scoped to who may see them."""
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple, TypedDict, Unpack
@@ -18,6 +19,7 @@ from sqlalchemy import (
     Select,
     String,
     Subquery,
+    Text,
     and_,
     bindparam,
     cast,
@@ -165,14 +167,21 @@ def _rows(result: Iterable[Sequence[Any]]) -> list[CandidateRow]:
             bool(row[5]),
             bool(row[6]),
             bool(row[7]),
-            frozenset(row[8] or ()),
+            _set_of(row[8]),
             int(row[9] or 0),
             int(row[10] or 0),
-            frozenset(row[11] or ()),
+            _set_of(row[11]),
             bool(row[12]),
         )
         for row in result
     ]
+
+
+@functools.lru_cache(maxsize=4096)
+def _set_of(text: str | None) -> frozenset[str]:
+    """The set a JSON array (as text) holds; empty for NULL. A few hundred distinct
+    category and language lists recur across every ranking: each is decoded once."""
+    return frozenset(json.loads(text) or ()) if text is not None else frozenset()
 
 
 # Short names for the tables of the pre-filter: its statement text stays under the length
@@ -311,10 +320,12 @@ def _prefilter(
             serves_zip,
             serves_county,
             line.id.is_not(None),
-            line.categories,
+            # As text, each parsed once per distinct value (``_set_of``) instead of a JSON
+            # value decoded and made a set again on every row.
+            cast(line.categories, Text),
             line.daily_capacity,
             used_today,
-            p.languages,
+            cast(p.languages, Text),
             already,
         )
         .join(
