@@ -19,6 +19,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import date, timedelta
 from enum import StrEnum
 from functools import lru_cache
+from operator import attrgetter
 
 from careloop.sla import CalendarKind, DeadlineRule
 
@@ -282,14 +283,20 @@ def _exclusion(  # noqa: PLR0911 - one return per rule, in the order of evaluati
     if not candidate.service_line_offered:
         return ExclusionRule.service_not_offered, texts.service_line_missing
     if not needs.categories <= candidate.categories_offered:
-        missing = sorted(_words(c) for c in needs.categories - candidate.categories_offered)
-        return ExclusionRule.service_not_offered, f"does not offer {', '.join(missing)}"
+        return ExclusionRule.service_not_offered, _not_offered(
+            needs.categories - candidate.categories_offered
+        )
     if candidate.used_today >= candidate.daily_capacity:
         used = f"{candidate.used_today} of {candidate.daily_capacity} used"
         return ExclusionRule.no_capacity, f"no slots left today ({used})"
     if candidate.already_offered:
         return ExclusionRule.already_offered, _ALREADY_OFFERED
     return None
+
+
+@lru_cache(maxsize=1024)  # the same few missing categories recur across candidates
+def _not_offered(missing: frozenset[str]) -> str:
+    return f"does not offer {', '.join(sorted(_words(c) for c in missing))}"
 
 
 def _eligible(needs: ReferralNeeds, candidate: CandidateFacts) -> bool:
@@ -341,10 +348,7 @@ def _ranked(texts: _Texts, candidate: CandidateFacts, weights: MatchingWeights) 
         area_text,
         texts.offers,
         f"{left} of {capacity} slots left today",
-        f"on-time {on_time.percent()} % over {TRACK_RECORD_DAYS} days"
-        if on_time.total
-        else "no on-time history yet",
-        f"accepted {acceptance.percent()} % of offers" if acceptance.total else "no offers yet",
+        *_record_words(on_time.successes, on_time.total, acceptance.successes, acceptance.total),
     ]
     if texts.language is not None:
         if _speaks(texts.language, candidate):
@@ -358,12 +362,29 @@ def _ranked(texts: _Texts, candidate: CandidateFacts, weights: MatchingWeights) 
     return RankedCandidate(candidate.provider_id, candidate.name, rounded, tuple(reasons))
 
 
-def _best_first(candidate: RankedCandidate) -> tuple[float, int]:
-    return -candidate.score, candidate.provider_id
+@lru_cache(maxsize=4096)  # a few hundred distinct track records recur across rankings
+def _record_words(on_time: int, of_visits: int, accepted: int, of_offers: int) -> tuple[str, str]:
+    """The reasons that tell a track record: on-time visits of all, accepted offers of all."""
+    return (
+        f"on-time {Rate(on_time, of_visits).percent()} % over {TRACK_RECORD_DAYS} days"
+        if of_visits
+        else "no on-time history yet",
+        f"accepted {Rate(accepted, of_offers).percent()} % of offers"
+        if of_offers
+        else "no offers yet",
+    )
 
 
-def _by_provider(candidate: ExcludedCandidate) -> int:
-    return candidate.provider_id
+_by_score = attrgetter("score")
+_by_provider = attrgetter("provider_id")
+
+
+def _sort_best_first(ranked: list[RankedCandidate]) -> None:
+    """Score descending, then provider id: sorted by id, then stably by score (the same
+    order as the key (-score, provider id), with C key functions instead of a Python one
+    called per candidate)."""
+    ranked.sort(key=_by_provider)
+    ranked.sort(key=_by_score, reverse=True)
 
 
 def rank(
@@ -387,7 +408,7 @@ def rank(
             ranked.append(_ranked(texts, candidate, weights))
         else:
             excluded.append(ExcludedCandidate(candidate.provider_id, candidate.name, *exclusion))
-    ranked.sort(key=_best_first)
+    _sort_best_first(ranked)
     excluded.sort(key=_by_provider)
     return MatchResult(tuple(ranked), tuple(excluded))
 
@@ -408,7 +429,7 @@ def rank_eligible(
         seen.add(candidate.provider_id)
         if _eligible(needs, candidate):
             ranked.append(_ranked(texts, candidate, weights))
-    ranked.sort(key=_best_first)
+    _sort_best_first(ranked)
     return tuple(ranked)
 
 
