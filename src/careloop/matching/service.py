@@ -213,9 +213,15 @@ def find_candidates(
     require(actor, "offer:manage")
     case = assignment.case_for_matching(session, actor, case_number, clock=clock)
     result, service_date = _match(session, case, clock.now(), explain=True)
-    # Validated as one value (the candidates plain dicts): the same model as building each
-    # candidate's model first, at a third less of the cost. A rule is a StrEnum member,
-    # validated to its plain string value.
+    return _candidates_read(case, result, service_date)
+
+
+def _candidates_read(
+    case: CaseForMatching, result: rules.MatchResult, service_date: date
+) -> CandidatesRead:
+    """The response: validated as one value (the candidates plain dicts), the same model
+    as building each candidate's model first at a third less of the cost. A rule is a
+    StrEnum member, validated to its plain string value; reasons a tuple, to a list."""
     return CandidatesRead.model_validate(
         {
             "case_number": case.case_number,
