@@ -19,7 +19,6 @@ from sqlalchemy import (
     Select,
     String,
     Subquery,
-    Text,
     and_,
     bindparam,
     cast,
@@ -147,8 +146,11 @@ def explained_candidates(
     rows = []
     records: dict[int, TrackRecord] = {}
     # On PostgreSQL by the driver's own cursor: the statement is long, and runs at every
-    # ranking (see careloop.db.raw).
-    for row in raw.fetch_all(session.connection(), stmt, params):
+    # ranking (see careloop.db.raw). Its JSON values (each candidate's categories and
+    # languages) come as their text, decoded once per distinct text by ``_rows``: the
+    # driver decoded two per row, and made a set of each again.
+    rows_of = raw.fetch_all(session.connection(), stmt, params, json_text=True)
+    for row in rows_of:
         if row[1] is None:  # a track record: a provider always has a name
             records[row[0]] = _record(row[_RECORD:])
         else:
@@ -177,11 +179,21 @@ def _rows(result: Iterable[Sequence[Any]]) -> list[CandidateRow]:
     ]
 
 
+def _set_of(value: str | list[str] | None) -> frozenset[str]:
+    """The set a JSON array holds; empty for NULL. A ranking's statement hands it over as
+    its text (see ``explained_candidates``), the others as decoded by the driver."""
+    if value is None:
+        return frozenset()
+    if isinstance(value, str):
+        return _decoded_set(value)
+    return frozenset(value)
+
+
 @functools.lru_cache(maxsize=4096)
-def _set_of(text: str | None) -> frozenset[str]:
-    """The set a JSON array (as text) holds; empty for NULL. A few hundred distinct
-    category and language lists recur across every ranking: each is decoded once."""
-    return frozenset(json.loads(text) or ()) if text is not None else frozenset()
+def _decoded_set(text: str) -> frozenset[str]:
+    """A few hundred distinct category and language lists recur across every ranking:
+    each is decoded once."""
+    return frozenset(json.loads(text) or ())
 
 
 # Short names for the tables of the pre-filter: its statement text stays under the length
@@ -320,12 +332,10 @@ def _prefilter(
             serves_zip,
             serves_county,
             line.id.is_not(None),
-            # As text, each parsed once per distinct value (``_set_of``) instead of a JSON
-            # value decoded and made a set again on every row.
-            cast(line.categories, Text),
+            line.categories,
             line.daily_capacity,
             used_today,
-            cast(p.languages, Text),
+            p.languages,
             already,
         )
         .join(

@@ -6,6 +6,7 @@ statement. SQLite runs it in the session's transaction, as any statement."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -16,7 +17,7 @@ from careloop.audit.models import AuditRecord
 from careloop.db import raw
 from careloop.db.base import table_of
 from careloop.db.session import Database
-from careloop.db.types import UTCDateTime
+from careloop.db.types import JSONVariant, UTCDateTime
 
 AUDIT = table_of(AuditRecord)
 T0 = datetime(2026, 3, 9, 7, 0, tzinfo=UTC)
@@ -82,3 +83,25 @@ def test_a_failed_statement_alone_leaves_nothing_and_the_connection_transactiona
         raw.fetch_all(session.connection(), WRITE, {"p_at": T0, "p_label": "later"})
         session.rollback()
     assert _labels(committed_database) == []
+
+
+def test_json_comes_as_its_text_only_when_asked_on_postgresql(
+    database: Database, db_kind: str
+) -> None:
+    value = ["oxygen", "wound_care"]
+    stmt = select(
+        bindparam("p_value", type_=JSONVariant).label("value"),
+        bindparam("p_none", type_=JSONVariant).label("none"),
+    )
+    params = {"p_value": value, "p_none": None}
+    with database.session() as session:
+        plain = raw.fetch_all(session.connection(), stmt, params)
+        as_text = raw.fetch_all(session.connection(), stmt, params, json_text=True)
+        # A later statement decodes JSON again: the text loader was the cursor's own.
+        again = raw.fetch_all(session.connection(), stmt, params)
+    assert list(plain[0]) == list(again[0]) == [value, None]
+    if db_kind == "postgres":
+        assert as_text[0][0] == '["oxygen", "wound_care"]'
+        assert json.loads(as_text[0][0]) == value
+    else:
+        assert list(as_text[0]) == [value, None]
