@@ -19,17 +19,22 @@ as many values as given), run through SQLAlchemy as usual.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, NamedTuple, cast
 
 import psycopg
+from psycopg import generators
 from psycopg.types.string import TextLoader
-from sqlalchemy import Connection, exc
+from sqlalchemy import Connection, Engine, exc
 from sqlalchemy.dialects.postgresql import psycopg as sa_psycopg
+from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement, Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 
 _IDLE = psycopg.pq.TransactionStatus.IDLE
+_INTRANS = psycopg.pq.TransactionStatus.INTRANS
+_DONE = psycopg.pq.ExecStatus.COMMAND_OK
 _ROWS = psycopg.pq.ExecStatus.TUPLES_OK
 _JSON_TYPES = ("json", "jsonb")
 
@@ -172,3 +177,60 @@ def _processed(
     for position, process in results:
         out[position] = process(out[position])
     return out
+
+
+@contextmanager
+def commit_meanwhile(session: Session) -> Iterator[None]:
+    """Commit the session's transaction while the block runs: its last write is done,
+    and what is left is Python (ranking and wording an answer). The COMMIT is sent on
+    entry and its answer awaited on exit, so the durable flush of the write-ahead log
+    (about half a millisecond here) overlaps the block instead of following it; the
+    block's result is not handed on before the commit has succeeded, and a failed
+    commit raises as the entry point's commit would. The entry point's commit then finds
+    nothing to do.
+
+    Only on PostgreSQL, for a session the entry point opened on the engine, in a
+    transaction of its own with nothing left unflushed; otherwise the block runs and the
+    entry point commits as usual (a session joined to an outer transaction, as in the
+    tests, is never committed here). The block must not run statements."""
+    connection = _own_transaction(session)
+    if connection is None:
+        yield
+        return
+    driver = connection.connection.driver_connection
+    assert isinstance(driver, psycopg.Connection)
+    pgconn = driver.pgconn
+    with driver.lock:
+        pgconn.send_query(b"COMMIT")
+        driver.wait(generators.send(pgconn))
+    try:
+        yield
+    finally:
+        with driver.lock:
+            results = driver.wait(generators.fetch_many(pgconn))
+        failed = next((r for r in results if r.status != _DONE), None)
+        if failed is not None:
+            error = psycopg.errors.error_from_result(failed, encoding=driver.info.encoding)
+            raise exc.DBAPIError.instance(
+                "COMMIT",
+                None,
+                error,
+                psycopg.Error,
+                hide_parameters=True,
+                dialect=connection.dialect,
+            ) from error
+
+
+def _own_transaction(session: Session) -> Connection | None:
+    """The session's connection when :func:`commit_meanwhile` may commit on it."""
+    if not isinstance(session.bind, Engine) or session.bind.dialect.name != "postgresql":
+        return None
+    if session.in_nested_transaction() or not session.in_transaction():
+        return None
+    if session.new or session.deleted or session.dirty:
+        return None
+    connection = session.connection()
+    driver = connection.connection.driver_connection
+    if not isinstance(driver, psycopg.Connection) or driver.pgconn.transaction_status != _INTRANS:
+        return None
+    return connection

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from careloop.core import events
 from careloop.core.actor import SYSTEM_ACTOR, Actor
 from careloop.core.clock import Clock
+from careloop.db import raw
 from careloop.db.session import session_config
 from careloop.identity.permissions import require
 from careloop.matching import repository, rules
@@ -212,8 +213,16 @@ def find_candidates(
     """The ranked eligible providers with their reasons, and why the others are left out."""
     require(actor, "offer:manage")
     case = assignment.case_for_matching(session, actor, case_number, clock=clock)
-    result, service_date = _match(session, case, clock.now(), explain=True)
-    return _candidates_read(case, result, service_date)
+    now = clock.now()
+    prefiltered, records = _prefilter_explained(
+        session, case, now, now - repository.TRACK_RECORD_WINDOW
+    )
+    weights = _weights(session)
+    # The case read's audit record is the transaction's only write, and it is done: its
+    # durable commit runs while the ranking is worded (db.raw.commit_meanwhile).
+    with raw.commit_meanwhile(session):
+        result = _rank(prefiltered, records, weights)
+        return _candidates_read(case, result, prefiltered.service_date)
 
 
 def _candidates_read(
