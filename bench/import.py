@@ -203,6 +203,14 @@ def bare_copy(url: str, path: Path) -> float:
     return seconds
 
 
+def add_bench_payer(database: Database) -> None:
+    """The payer every row of the file names."""
+    with database.unit_of_work() as session:
+        payer_service.add_payer(
+            session, code=PAYER, name="Bench Health Plan", rules=None, clock=SystemClock()
+        )
+
+
 #: The tables an import writes, each after those its foreign keys point to.
 WRITTEN = (
     "referrals",
@@ -239,10 +247,7 @@ def bare_copy_written(admin: str, name: str, files: dict[str, Path]) -> tuple[fl
     url = with_database(admin, name)
     upgrade_database(sqlalchemy_url(url))
     database = Database.from_url(sqlalchemy_url(url), pool_size=1)
-    with database.unit_of_work() as session:
-        payer_service.add_payer(
-            session, code=PAYER, name="Bench Health Plan", rules=None, clock=SystemClock()
-        )
+    add_bench_payer(database)
     database.engine.dispose()
     with psycopg.connect(url) as conn:
         _copy_in(conn, "import_jobs", files["import_jobs"])
@@ -385,10 +390,7 @@ def run(args: argparse.Namespace) -> None:
     recreate_database(admin, name)
     upgrade_database(sqlalchemy_url(url))
     database = Database.from_url(sqlalchemy_url(url), pool_size=2)
-    with database.unit_of_work() as session:
-        payer_service.add_payer(
-            session, code=PAYER, name="Bench Health Plan", rules=None, clock=SystemClock()
-        )
+    add_bench_payer(database)
     with tempfile.TemporaryDirectory(prefix="careloop-bench-import-") as tmp:
         path = Path(tmp) / "referrals.csv"
         started = time.perf_counter()

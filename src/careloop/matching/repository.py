@@ -149,8 +149,7 @@ def explained_candidates(
     # ranking (see careloop.db.raw). Its JSON values (each candidate's categories and
     # languages) come as their text, decoded once per distinct text by ``_rows``: the
     # driver decoded two per row, and made a set of each again.
-    rows_of = raw.fetch_all(session.connection(), stmt, params, json_text=True)
-    for row in rows_of:
+    for row in raw.fetch_all(session.connection(), stmt, params, json_text=True):
         if row[1] is None:  # a track record: a provider always has a name
             records[row[0]] = _record(row[_RECORD:])
         else:

@@ -63,13 +63,13 @@ def _match(
 ) -> tuple[rules.MatchResult, date]:
     """Rank the eligible providers; with ``explain``, also say why (up to
     EXPLAINED_EXCLUSIONS of) the area's other providers are left out."""
-    since = now - repository.TRACK_RECORD_WINDOW
     if explain:
         # The ranking query, the first of the area's other providers and the track
         # records come in one statement (one round trip instead of three).
-        prefiltered, records = _prefilter_explained(session, case, now, since)
+        prefiltered, records = _prefilter_explained(session, case, now)
     else:
         prefiltered = _prefilter(session, case, now)
+        since = now - repository.TRACK_RECORD_WINDOW
         records = repository.track_records(session, prefiltered.eligible, since=since)
     return _rank(prefiltered, records, _weights(session)), prefiltered.service_date
 
@@ -115,13 +115,16 @@ def _prefilter(session: Session, case: CaseForMatching, now: datetime) -> _Prefi
 
 
 def _prefilter_explained(
-    session: Session, case: CaseForMatching, now: datetime, since: datetime
+    session: Session, case: CaseForMatching, now: datetime
 ) -> tuple[_Prefiltered, dict[int, repository.TrackRecord]]:
     """``_prefilter`` and the first EXPLAINED_EXCLUSIONS of the area's other providers,
     with the track records of ``_prefiltered(...).eligible``, from one statement."""
     inputs = _inputs(case, now)
     rows, records = repository.explained_candidates(
-        session, **inputs, explained=EXPLAINED_EXCLUSIONS, since=since
+        session,
+        **inputs,
+        explained=EXPLAINED_EXCLUSIONS,
+        since=now - repository.TRACK_RECORD_WINDOW,
     )
     return _prefiltered(case, inputs, rows), records
 
@@ -213,10 +216,7 @@ def find_candidates(
     """The ranked eligible providers with their reasons, and why the others are left out."""
     require(actor, "offer:manage")
     case = assignment.case_for_matching(session, actor, case_number, clock=clock)
-    now = clock.now()
-    prefiltered, records = _prefilter_explained(
-        session, case, now, now - repository.TRACK_RECORD_WINDOW
-    )
+    prefiltered, records = _prefilter_explained(session, case, clock.now())
     weights = _weights(session)
     # The case read's audit record is the transaction's only write, and it is done: its
     # durable commit runs while the ranking is worded (db.raw.commit_meanwhile).

@@ -21,6 +21,7 @@ from typing import Any
 
 from fastapi.routing import APIRoute, APIRouter
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -81,11 +82,14 @@ class Lanes:
         """``exc`` as the app's exception handlers answer it; re-raised when none does
         (the request-context middleware then answers 500 without the message)."""
         handlers = self._handlers()
+        # As Starlette's exception middleware looks them up: an HTTP error's status code
+        # first, then the exception's classes, nearest first.
+        handler = handlers.get(exc.status_code) if isinstance(exc, HTTPException) else None
         for cls in type(exc).__mro__:
-            handler = handlers.get(cls)
             if handler is not None:
                 break
-        else:
+            handler = handlers.get(cls)
+        if handler is None:
             raise exc
         if inspect.iscoroutinefunction(handler):
             answer = await handler(request, exc)
