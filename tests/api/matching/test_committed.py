@@ -1,7 +1,9 @@
 """A ranking with real commits (no outer test transaction), as the API serves it. On
 PostgreSQL the case read's audit record is committed while the ranking is worded
-(``db.raw.commit_meanwhile``): the answer must be the same each time, name the network
-provider, and come only with its audit record committed."""
+(``db.raw.commit_meanwhile``), and the entry point's own commit then finds nothing to
+do: each answer must be the same, name the network provider, and have its audit record
+committed by the time it arrives. That the commit lands before the block ends, and that
+a failed one raises, is checked in ``tests/integration/db/test_raw.py``."""
 
 from __future__ import annotations
 

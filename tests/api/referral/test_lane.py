@@ -6,14 +6,17 @@ same, refusals word for word."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
+from fastapi.responses import PlainTextResponse
 from fastapi.routing import APIRouter
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
+from starlette.exceptions import HTTPException
 
 from careloop.core.clock import FixedClock
 from careloop.web.lane import Lanes
@@ -22,6 +25,8 @@ from tests.factories.names import names
 from tests.factories.referral import referral_payload
 
 URL = "/api/v1/referrals"
+#: Order ids, one per submission across Hypothesis' examples.
+_ORDERS = itertools.count(1)
 FRAMEWORK = URL + "?validate_only=false"
 
 
@@ -107,8 +112,8 @@ def test_an_accepted_referral_on_the_lane_is_answered_as_through_the_framework(
     auth = Tokens.header(tokens.intake)
     answers = []
     for n, url in enumerate((URL, FRAMEWORK)):
-        # Each its own member and order, so that neither is the other's duplicate.
-        body = referral_payload(clock.now(), external_id=f"LANE-{len(client.cookies)}-{n}")
+        # Each its own member and order, so that neither is another's duplicate.
+        body = referral_payload(clock.now(), external_id=f"LANE-{next(_ORDERS)}")
         body["member"].update(first_name=first, last_name=f"{last}{'ab'[n]}")
         body["member"]["birth_date"] = f"194{n}-01-23"
         answers.append(_post(client, url, body, auth))
@@ -139,3 +144,23 @@ def test_an_endpoint_of_another_shape_cannot_take_a_lane(app: FastAPI) -> None:
 
     with pytest.raises(TypeError, match="cannot be served on a lane"):
         Lanes(app, routers=[router], endpoints=[thing], handlers=dict)
+
+
+def test_an_error_is_answered_by_the_handler_of_its_status_then_of_its_class() -> None:
+    router = APIRouter()
+
+    @router.post("/api/v1/teapots")
+    async def teapot(request: Any, credentials: Any) -> None:
+        raise HTTPException(418)
+
+    handlers: dict[Any, Any] = {
+        418: lambda request, exc: PlainTextResponse("by status", 418),
+        HTTPException: lambda request, exc: PlainTextResponse("by class", exc.status_code),
+    }
+    app = FastAPI()
+    app.include_router(router)
+    app.add_middleware(Lanes, routers=[router], endpoints=[teapot], handlers=lambda: handlers)
+    with TestClient(app) as client:
+        assert client.post("/api/v1/teapots").text == "by status"
+        del handlers[418]
+        assert client.post("/api/v1/teapots").text == "by class"
