@@ -31,6 +31,10 @@ def get_visible(session: Session, actor: Actor, job_id: int) -> ImportJob | None
     return session.scalars(visible_to(actor).where(ImportJob.id == job_id)).first()
 
 
+def get(session: Session, job_id: int) -> ImportJob | None:
+    return session.get(ImportJob, job_id)
+
+
 def exists(session: Session, job_id: int) -> bool:
     return session.scalar(select(ImportJob.id).where(ImportJob.id == job_id)) is not None
 

@@ -246,6 +246,25 @@ def _lists(node: dict[Any, Any]) -> Any:
     return {k: _lists(v) if isinstance(v, dict) else v for k, v in node.items()}
 
 
+def repeats(keys: Sequence[tuple[int, str]], seen: dict[str, int]) -> list[RowProblem]:
+    """The good rows whose external id a line before them in the file already carries
+    (the first keeps it): ``keys`` are (line, external id) in file order, ``seen`` the
+    ids met so far in the file with their line, kept up to date."""
+    out = []
+    for line, key in keys:
+        first = seen.setdefault(key, line)
+        if first != line:
+            out.append(
+                RowProblem(
+                    line,
+                    "external_id",
+                    "repeated",
+                    f"Line {first} of this file has the same external id.",
+                )
+            )
+    return out
+
+
 def percent_done(lines_done: int, total_lines: int | None, *, finished: bool) -> int:
     """How far a job is, in whole percent (100 only once it has finished)."""
     if finished:

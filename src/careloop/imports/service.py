@@ -9,7 +9,7 @@ a restart resumes after the last batch stored.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -32,6 +32,7 @@ from careloop.imports.schemas import ImportJobRead, ImportLinks
 from careloop.referral import bulk, refusals
 from careloop.referral.enums import ReferralStatus
 from careloop.referral.schemas import ReferralCreate
+from careloop.referral.service import CheckResult
 
 API_PREFIX = "/api/v1/imports"
 
@@ -166,30 +167,107 @@ def content_of(session: Session, job_id: int) -> bytes:
     return repository.content_of(session, job_id) or b""
 
 
-def process_batch(
+@dataclass(frozen=True, slots=True)
+class Runner:
+    """Who a job's batches are stored as (its sender) and how its rows were read."""
+
+    actor: Actor
+    text_checked: bool
+
+
+def runner(session: Session, job_id: int) -> Runner:
+    """A job's sender and file format, read without locking the job (the batches of a
+    file stored side by side each lock it only to record their progress)."""
+    job = repository.get(session, job_id)
+    if job is None:
+        raise ImportNotFoundError(f"There is no import {job_id}.")
+    return Runner(_actor_of(job), job.file_format is FileFormat.csv)
+
+
+@dataclass(slots=True)
+class CheckedBatch:
+    """A batch's rows checked, with reads only: each good row checked as the JSON API
+    checks a referral (the new ones with the intake checklist and deadlines at
+    ``now``), the lines whose external id a case already carries, the refused rows."""
+
+    rows: int
+    last_line: int
+    now: datetime
+    problems: list[RowProblem]
+    #: (line, external id) of every good row, in file order.
+    keys: list[tuple[int, str]]
+    new: list[tuple[int, CheckResult]]
+    already_imported: list[int]
+
+    def refuse(self, problems: Sequence[RowProblem]) -> None:
+        """Refuse more of the batch's good rows (an external id a line before repeats)."""
+        if not problems:
+            return
+        lines = {p.line for p in problems}
+        self.problems += problems
+        self.new = [(line, r) for line, r in self.new if line not in lines]
+        self.already_imported = [line for line in self.already_imported if line not in lines]
+
+
+def check_batch(
+    session: Session, runner: Runner, rows: Sequence[RawRow], *, now: datetime
+) -> CheckedBatch:
+    """The first half of a batch (reads only, so a file's batches can be checked side
+    by side): each row as the JSON API checks a body, the external ids a case already
+    carries, and the intake checklist and deadlines of the rest."""
+    with judged_at(now):
+        drafts, problems = _check_rows(rows, text_checked=runner.text_checked)
+    known = bulk.already_received(
+        session, runner.actor, [draft.external_id or "" for _, draft in drafts]
+    )
+    new = [(line, draft) for line, draft in drafts if draft.external_id not in known]
+    checked = bulk.check_many(session, [draft for _, draft in new], now=now)
+    return CheckedBatch(
+        rows=len(rows),
+        last_line=rows[-1][0] if rows else 0,
+        now=now,
+        problems=problems,
+        keys=[(line, draft.external_id or "") for line, draft in drafts],
+        new=[(line, result) for (line, _), result in zip(new, checked, strict=True)],
+        already_imported=[line for line, draft in drafts if draft.external_id in known],
+    )
+
+
+def store_batch(
     session: Session,
-    job_id: int,
-    rows: Sequence[RawRow],
+    runner: Runner,
+    batch: CheckedBatch,
     *,
     clock: Clock,
-    seen: dict[str, int],
+    after_locks: Callable[[], None] | None = None,
+) -> list[bulk.BulkCase]:
+    """The batch's new rows stored as cases through ``referral.bulk``; ``after_locks``
+    is called once the batch holds its duplicate keys."""
+    return bulk.receive_checked(
+        session,
+        runner.actor,
+        [result for _, result in batch.new],
+        now=batch.now,
+        clock=clock,
+        after_locks=after_locks,
+    )
+
+
+def record_batch(
+    session: Session,
+    job_id: int,
+    batch: CheckedBatch,
+    cases: Sequence[bulk.BulkCase],
+    *,
+    clock: Clock,
 ) -> ImportJobRead:
-    """One batch of a job's rows, in one transaction: each row checked as the JSON API
-    checks a referral; rows whose external id a case already carries are counted as
-    already imported; the rest stored as cases through ``referral.bulk``; each refused
-    row's problems kept for the error file; the job's progress moved on. ``seen`` maps
-    the external ids met so far in the file to their line (a repeat is refused)."""
+    """The last step of a batch: each refused row's problems kept for the error file,
+    the refusals recorded, and the job's progress moved on (the job locked till the
+    batch commits)."""
     job = repository.lock(session, job_id)
     if job is None:
         raise ImportNotFoundError(f"There is no import {job_id}.")
-    actor = _actor_of(job)
-    now = clock.now()
-    with judged_at(now):
-        drafts, problems = _check_rows(rows, seen, text_checked=job.file_format is FileFormat.csv)
-    known = bulk.already_received(session, actor, [d.external_id or "" for d in drafts])
-    cases = bulk.receive_many(
-        session, actor, [d for d in drafts if d.external_id not in known], clock=clock
-    )
+    problems = sorted(batch.problems, key=lambda p: p.line)
     repository.insert_errors(
         session,
         [
@@ -206,23 +284,46 @@ def process_batch(
     refused: dict[int, list[tuple[str, str]]] = {}
     for p in problems:
         refused.setdefault(p.line, []).append((p.field, p.rule))
-    refusals.record_rows(session, actor, list(refused.values()), clock=clock)
-    job.rows_done += len(rows)
-    job.lines_done = max(job.lines_done, rows[-1][0]) if rows else job.lines_done
+    refusals.record_rows(session, _actor_of(job), list(refused.values()), clock=clock)
+    job.rows_done += batch.rows
+    job.lines_done = max(job.lines_done, batch.last_line)
     job.created += len(cases)
     job.needs_clarification += sum(
         1 for c in cases if c.status is ReferralStatus.needs_clarification
     )
-    job.already_imported += len(drafts) - len(cases)
-    job.refused += len({p.line for p in problems})
-    job.heartbeat_at = now
+    job.already_imported += len(batch.already_imported)
+    job.refused += len(refused)
+    job.heartbeat_at = clock.now()
     return to_read(job)
 
 
+def process_batch(
+    session: Session,
+    job_id: int,
+    rows: Sequence[RawRow],
+    *,
+    clock: Clock,
+    seen: dict[str, int],
+) -> ImportJobRead:
+    """One batch of a job's rows, in one transaction: each row checked as the JSON API
+    checks a referral; rows whose external id a case already carries are counted as
+    already imported; the rest stored as cases through ``referral.bulk``; each refused
+    row's problems kept for the error file; the job's progress moved on. ``seen`` maps
+    the external ids met so far in the file to their line (a repeat is refused)."""
+    job = repository.lock(session, job_id)
+    if job is None:
+        raise ImportNotFoundError(f"There is no import {job_id}.")
+    run = Runner(_actor_of(job), job.file_format is FileFormat.csv)
+    batch = check_batch(session, run, rows, now=clock.now())
+    batch.refuse(rules.repeats(batch.keys, seen))
+    cases = store_batch(session, run, batch, clock=clock)
+    return record_batch(session, job_id, batch, cases, clock=clock)
+
+
 def _check_rows(
-    rows: Sequence[RawRow], seen: dict[str, int], *, text_checked: bool
-) -> tuple[list[ReferralCreate], list[RowProblem]]:
-    drafts: list[ReferralCreate] = []
+    rows: Sequence[RawRow], *, text_checked: bool
+) -> tuple[list[tuple[int, ReferralCreate]], list[RowProblem]]:
+    drafts: list[tuple[int, ReferralCreate]] = []
     problems: list[RowProblem] = []
     for line, raw in rows:
         if isinstance(raw, RowProblem):
@@ -235,19 +336,7 @@ def _check_rows(
         if isinstance(checked, list):
             problems += checked
             continue
-        key = checked.external_id or ""
-        first = seen.setdefault(key, line)
-        if first != line:
-            problems.append(
-                RowProblem(
-                    line,
-                    "external_id",
-                    "repeated",
-                    f"Line {first} of this file has the same external id.",
-                )
-            )
-            continue
-        drafts.append(checked)
+        drafts.append((line, checked))
     return drafts, problems
 
 

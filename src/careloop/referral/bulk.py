@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import SimpleNamespace
@@ -79,9 +79,29 @@ def receive_many(
     deadlines, clocks, timeline, audit record and work items. Only a wrong shape is
     refused (by the caller, before); every checklist gap is a finding, as in the API."""
     require(actor, "referral:create")
+    now = clock.now()
+    return receive_checked(
+        session, actor, check_many(session, drafts, now=now), now=now, clock=clock
+    )
+
+
+def receive_checked(
+    session: Session,
+    actor: Actor,
+    checked: Sequence[CheckResult],
+    *,
+    now: datetime,
+    clock: Clock,
+    after_locks: Callable[[], None] | None = None,
+) -> list[BulkCase]:
+    """:func:`receive_many` for drafts :func:`check_many` checked at ``now``
+    (:func:`store_checked`)."""
+    require(actor, "referral:create")
     return [
         BulkCase(case.case_number, case.result.status)
-        for case in receive_each(session, [(actor, draft) for draft in drafts], clock=clock)
+        for case in store_checked(
+            session, [actor] * len(checked), checked, now=now, clock=clock, after_locks=after_locks
+        )
     ]
 
 
@@ -110,12 +130,32 @@ def receive_each(
     if not entries:
         return []
     now = clock.now()
-    actors = [actor for actor, _ in entries]
-    checked = _check_all(session, [draft for _, draft in entries], now=now)
+    checked = check_many(session, [draft for _, draft in entries], now=now)
+    return store_checked(session, [actor for actor, _ in entries], checked, now=now, clock=clock)
+
+
+def store_checked(
+    session: Session,
+    actors: Sequence[Actor],
+    checked: Sequence[CheckResult],
+    *,
+    now: datetime,
+    clock: Clock,
+    after_locks: Callable[[], None] | None = None,
+) -> list[Received]:
+    """Store drafts :func:`check_many` checked at ``now`` (the second half of
+    :func:`receive_each`): their case numbers, duplicate detection, the case manager
+    each goes to, and every table's rows. ``after_locks`` is called once the batch
+    holds its duplicate keys (a file's batches stored side by side take their keys in
+    the file's order: ``imports.parallel``)."""
+    checked = list(checked)
     numbers, reserved = sequences.reserve_case_numbers(
         session, f"CL-{now.year}-", len(checked), ids_of=Referral.__tablename__
     )
-    _find_duplicates(session, checked, numbers, now=now)
+    wanted = _lock_keys(session, checked, now=now)
+    if after_locks is not None:
+        after_locks()
+    _find_duplicates(session, checked, numbers, wanted, now=now)
     chosen = caseload.choose_many(
         session,
         [(r.deadlines.service_class, r.draft.member.language, r.payer) for r in checked],
@@ -133,7 +173,7 @@ def receive_each(
     # below reads what it writes.
     with copy.together(session):
         ids = repository.insert_referrals(session, rows)
-        items = _store_dependents(session, actors, checked, ids, chosen, now=now)
+        items = _store_dependents(session, list(actors), checked, ids, chosen, now=now)
         audit.record_each(
             session,
             "referral.create",
@@ -262,11 +302,12 @@ def _blank(model: type[Base]) -> dict[str, None]:
     return {a.key: None for a in sa_inspect(model).column_attrs}
 
 
-def _check_all(
+def check_many(
     session: Session, drafts: Sequence[ReferralCreate], *, now: datetime
 ) -> list[CheckResult]:
     """The intake checklist and deadlines of each draft (``service._run_checks`` without
-    the duplicate lookup, done for the whole batch after). Each payer is resolved once;
+    the duplicate lookup, which :func:`store_checked` does for the whole batch); reads
+    only. Each payer is resolved once;
     the deadlines, which depend only on the payer's rules, the items, the member's time
     zone and the discharge (the batch is received at one instant), are worked out once
     per such combination: a daily file repeats a few of them thousands of times."""
@@ -316,32 +357,47 @@ def _window_start(result: CheckResult, now: datetime) -> datetime:
     return now - effective.intake.duplicate_window
 
 
+#: The batch's cases that name an ordering NPI: (position, checked case, NPI).
+Wanted = list[tuple[int, CheckResult, str]]
+
+
+def _lock_keys(session: Session, checked: list[CheckResult], *, now: datetime) -> Wanted:
+    """Lock the duplicate keys of the batch's cases that name an ordering NPI, in key
+    order, as a single submission locks its own, so a twin sent through the API at the
+    same time sees the batch's case, or the batch sees it. Returns those cases."""
+    wanted: Wanted = []
+    for i, r in enumerate(checked):
+        if r.draft.ordering_provider and r.draft.ordering_provider.npi:
+            wanted.append((i, r, r.draft.ordering_provider.npi))
+    if wanted:
+        repository.lock_duplicate_keys(
+            session, sorted({r.duplicate_key for _, r, _ in wanted}), now
+        )
+    return wanted
+
+
 def _find_duplicates(
-    session: Session, checked: list[CheckResult], numbers: list[str], *, now: datetime
+    session: Session,
+    checked: list[CheckResult],
+    numbers: list[str],
+    wanted: Wanted,
+    *,
+    now: datetime,
 ) -> None:
-    """Possible duplicates (``duplicates.findings``) of the whole batch: stored open
-    cases of the same person, ordering NPI and an item within the payer's window, and
-    the batch's own earlier rows (received now). The keys are locked first, in order,
-    as a single submission locks its own, so a twin sent through the API at the same
-    time sees the batch's case, or the batch sees it."""
-    wanted = [
-        (i, r, r.draft.ordering_provider.npi)
-        for i, r in enumerate(checked)
-        if r.draft.ordering_provider and r.draft.ordering_provider.npi
-    ]
+    """Possible duplicates (``duplicates.findings``) of the cases whose keys
+    :func:`_lock_keys` locked: stored open cases of the same person, ordering NPI and an
+    item within the payer's window, and the batch's own earlier rows (received now)."""
     if not wanted:
         return
     keys = sorted({r.duplicate_key for _, r, _ in wanted})
-    repository.lock_duplicate_keys(session, keys, now)
     since = min(_window_start(r, now) for _, r, _ in wanted)
     stored: dict[tuple[str, str], list[tuple[str, str, datetime]]] = defaultdict(list)
     for key, npi, code, number, received in repository.open_matches_of_keys(
-        session, keys=keys, npis=sorted({npi for _, _, npi in wanted if npi}), since=since
+        session, keys=keys, npis=sorted({npi for _, _, npi in wanted}), since=since
     ):
         stored[key, npi].append((code, number, received))
     earlier: dict[tuple[str, str], list[tuple[set[str], str]]] = defaultdict(list)
     for i, result, npi in wanted:
-        assert npi is not None
         codes = {item.code.upper() for item in result.draft.items}
         pair = (result.duplicate_key, npi)
         start = _window_start(result, now)
