@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     # plain HTTP too. Elsewhere a receiver must be https on a public address (SSRF);
     # refused outside CARELOOP_ENVIRONMENT=demo or test (careloop.startup).
     webhook_allow_private_addresses: bool = False
+    # Worker processes that store a large referral file's batches side by side
+    # (PostgreSQL; 1 stores them one after the other).
+    import_processes: int = Field(default=2, ge=1, le=16)
     # Where the file adapters write (SMS, fax, and e-mail without an SMTP host).
     notification_dir: Path = Path("var") / "notifications"
     # X12 with payers through a clearinghouse drop folder: outbound/ holds what CareLoop
@@ -150,6 +153,7 @@ class Settings(BaseSettings):
         return {
             "matching_weights": dict(self.matching_weights),
             "webhook_allow_private_addresses": self.webhook_allow_private_addresses,
+            "import_processes": self.import_processes,
             "coordinator_billing": self.coordinator_billing(),
         }
 

@@ -20,6 +20,12 @@ from typing import Any
 #: progress step. Large enough that each table gets few statements per batch.
 BATCH_ROWS = 2_000
 
+#: Worker processes that store a large file's batches side by side (PostgreSQL only),
+#: and from how many lines left a file is large enough to be worth starting them (each
+#: loads the code sets, a few seconds).
+PROCESSES = 2
+SIDE_BY_SIDE_FROM_LINES = 100_000
+
 #: A running job whose worker has not written for this long was interrupted (a restart):
 #: another worker resumes it after its last stored batch.
 STALE_AFTER = timedelta(minutes=5)
@@ -263,6 +269,17 @@ def repeats(keys: Sequence[tuple[int, str]], seen: dict[str, int]) -> list[RowPr
                 )
             )
     return out
+
+
+def side_by_side(dialect: str, processes: int, lines_left: int | None, *, from_lines: int) -> bool:
+    """Whether a job's batches are stored by worker processes side by side: on
+    PostgreSQL, with two or more, for a file with at least ``from_lines`` lines left."""
+    return (
+        dialect == "postgresql"
+        and processes >= 2
+        and lines_left is not None
+        and lines_left >= from_lines
+    )
 
 
 def percent_done(lines_done: int, total_lines: int | None, *, finished: bool) -> int:

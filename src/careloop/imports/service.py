@@ -45,6 +45,7 @@ class JobSource:
     file_format: FileFormat
     source_path: str | None
     lines_done: int
+    lines_total: int | None = None
 
 
 def submit_import(
@@ -159,7 +160,7 @@ def _start(job: ImportJob, now: datetime) -> JobSource:
     job.status = ImportStatus.running
     job.started_at = job.started_at or now
     job.heartbeat_at = now
-    return JobSource(job.id, job.file_format, job.source_path, job.lines_done)
+    return JobSource(job.id, job.file_format, job.source_path, job.lines_done, job.lines_total)
 
 
 def content_of(session: Session, job_id: int) -> bytes:
@@ -169,8 +170,9 @@ def content_of(session: Session, job_id: int) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class Runner:
-    """Who a job's batches are stored as (its sender) and how its rows were read."""
+    """A job's batches: who they are stored as (its sender), how its rows were read."""
 
+    job_id: int
     actor: Actor
     text_checked: bool
 
@@ -181,7 +183,7 @@ def runner(session: Session, job_id: int) -> Runner:
     job = repository.get(session, job_id)
     if job is None:
         raise ImportNotFoundError(f"There is no import {job_id}.")
-    return Runner(_actor_of(job), job.file_format is FileFormat.csv)
+    return Runner(job.id, _actor_of(job), job.file_format is FileFormat.csv)
 
 
 @dataclass(slots=True)
@@ -313,7 +315,7 @@ def process_batch(
     job = repository.lock(session, job_id)
     if job is None:
         raise ImportNotFoundError(f"There is no import {job_id}.")
-    run = Runner(_actor_of(job), job.file_format is FileFormat.csv)
+    run = Runner(job.id, _actor_of(job), job.file_format is FileFormat.csv)
     batch = check_batch(session, run, rows, now=clock.now())
     batch.refuse(rules.repeats(batch.keys, seen))
     cases = store_batch(session, run, batch, clock=clock)

@@ -17,7 +17,7 @@ from careloop import codes
 from careloop.core.clock import Clock
 from careloop.core.errors import DomainError
 from careloop.db.session import Database
-from careloop.imports import files, rules, service
+from careloop.imports import files, parallel, rules, service
 from careloop.imports.files import RawRow, UnreadableFileError
 from careloop.imports.schemas import ImportJobRead
 
@@ -45,28 +45,56 @@ def run_job(
     clock: Clock,
     on_progress: Progress | None = None,
     batch_rows: int = rules.BATCH_ROWS,
+    processes: int | None = None,
+    side_by_side_from: int = rules.SIDE_BY_SIDE_FROM_LINES,
 ) -> ImportJobRead | None:
-    """Read the job's file after its last stored line and store it batch by batch;
-    a file that cannot be read fails the job with the reason (batches before stay)."""
+    """Read the job's file after its last stored line and store it batch by batch (a
+    large file on PostgreSQL: by ``processes`` worker processes side by side, see
+    ``parallel``); a file that cannot be read fails the job with the reason (batches
+    before stay)."""
+    if processes is None:
+        configured = database.config.get("import_processes")
+        processes = configured if isinstance(configured, int) else rules.PROCESSES
+    lines_left = None if source.lines_total is None else source.lines_total - source.lines_done
+    together = rules.side_by_side(
+        database.dialect, processes, lines_left, from_lines=side_by_side_from
+    )
     _warm_up()
     seen: dict[str, int] = {}
     try:
         with _opened(database, source) as stream, _collecting_between_batches():
-            batch: list[RawRow] = []
-            for row in files.read_rows(stream, source.file_format):
-                if row[0] <= source.lines_done:
-                    continue
-                batch.append(row)
-                if len(batch) >= batch_rows:
+            rows = (
+                row
+                for row in files.read_rows(stream, source.file_format)
+                if row[0] > source.lines_done
+            )
+            if together:
+                parallel.run_batches(
+                    database,
+                    source.job_id,
+                    rows,
+                    clock=clock,
+                    processes=processes,
+                    batch_rows=batch_rows,
+                    on_batch=on_progress or (lambda _read: None),
+                )
+            else:
+                batch: list[RawRow] = []
+                for row in rows:
+                    batch.append(row)
+                    if len(batch) >= batch_rows:
+                        _store(database, source.job_id, batch, clock, seen, on_progress)
+                if batch:
                     _store(database, source.job_id, batch, clock, seen, on_progress)
-            if batch:
-                _store(database, source.job_id, batch, clock, seen, on_progress)
     except (UnreadableFileError, OSError) as exc:
         reason = exc.detail if isinstance(exc, DomainError) else "the file could not be read"
         log.warning("import.failed", import_id=source.job_id, error_type=type(exc).__name__)
         with database.unit_of_work() as session:
             service.fail(session, source.job_id, reason or "unreadable", clock=clock)
         return None
+    except parallel.BatchFailedError:
+        log.warning("import.batch_failed", import_id=source.job_id)
+        raise
     with database.unit_of_work() as session:
         done = service.finish(session, source.job_id, clock=clock)
     log.info("import.done", import_id=source.job_id, created=done.created, refused=done.refused)

@@ -149,6 +149,10 @@ def store_checked(
     holds its duplicate keys (a file's batches stored side by side take their keys in
     the file's order: ``imports.parallel``)."""
     checked = list(checked)
+    if not checked:
+        if after_locks is not None:
+            after_locks()
+        return []
     numbers, reserved = sequences.reserve_case_numbers(
         session, f"CL-{now.year}-", len(checked), ids_of=Referral.__tablename__
     )
