@@ -15,8 +15,13 @@ from sqlalchemy.orm import Session
 
 from careloop.core import events
 from careloop.core.clock import FixedClock
+from careloop.referral import service as referral_service
 from careloop.referral.models import Referral
+from careloop.referral.schemas import AcknowledgeIn
 from careloop.worker import climb_ladder
+from careloop.workqueue import service as workqueue_service
+from careloop.workqueue.models import WorkItem
+from tests.factories.referral import make_payer
 from tests.portal.conftest import People, sign_in
 from tests.portal.test_pages import assert_safe_html, submit
 
@@ -114,3 +119,44 @@ def test_keys_come_from_a_script_file(
     assert script.status_code == 200
     for key in ('"j"', '"k"', '"o"', '"c"', '"Enter"'):
         assert key in script.text
+
+
+@pytest.mark.parametrize("sort", ["urgency", "payer", "status", "owner"])
+def test_late_work_stays_first_whatever_the_sort(
+    browser: TestClient,
+    people: People,
+    session: Session,
+    clock: FixedClock,
+    app: FastAPI,
+    sort: str,
+) -> None:
+    """A sort orders the rows within the late ones and within the rest: it never puts
+    work on time above a breached case (nor, on a long queue, on a page before it)."""
+    make_payer(session, clock=clock, code="AAHP", name="Aardvark Health Plan")
+    late = submit(session, people.hartford, clock, external_id="LATE-2")
+    clock.advance(timedelta(days=3, hours=2))
+    # On time, and first by every other order: urgent, a payer that sorts first, further
+    # along (acknowledged), and claimed.
+    fresh = submit(
+        session,
+        people.hartford,
+        clock,
+        external_id="FRESH-2",
+        urgency="urgent",
+        coverage__payer_id="AAHP",
+    )
+    referral_service.acknowledge_referral(
+        session, people.intake.actor, fresh, AcknowledgeIn(), clock=clock
+    )
+    fresh_id = session.scalars(select(Referral.id).where(Referral.case_number == fresh)).one()
+    item = session.scalars(
+        select(WorkItem.id).where(WorkItem.referral_id == fresh_id, WorkItem.closed_at.is_(None))
+    ).first()
+    assert item is not None
+    workqueue_service.claim_item(session, people.intake.actor, item, clock=clock, whole_case=True)
+    session.flush()
+    climb_ladder(app.state.database, clock=clock)
+    sign_in(browser, people.intake, clock)
+    listed = rows(browser.get(f"/staff?sort={sort}").text)
+    assert [late in body for _, body in listed] == [True, False], sort
+    assert "is-overdue" in listed[0][0] and fresh in listed[1][1]

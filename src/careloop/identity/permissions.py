@@ -113,4 +113,5 @@ def may(actor: Actor, permission: str) -> bool:
 def require(actor: Actor, permission: str) -> None:
     """Refuse (403) an actor whose role does not hold the permission."""
     if not may(actor, permission):
-        raise ForbiddenError(f"your role ({actor.role.value}) may not do this ({permission})")
+        role = actor.role.value.replace("_", " ")
+        raise ForbiddenError(f"Your role ({role}) may not do this.")

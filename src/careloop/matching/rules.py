@@ -84,6 +84,7 @@ class ReferralNeeds:
     ``state`` qualifies ``county`` (county names repeat across states); the repository uses
     both to pre-filter. ``categories`` are item categories (``oxygen``, ``wound_care``) and
     ``member_language`` a BCP 47 tag (``es``, ``es-MX``) or None when English suits.
+    The reasons name the day and the language in words, never ``2026-11-26`` or ``pt``.
     """
 
     payer_name: str
@@ -94,6 +95,8 @@ class ReferralNeeds:
     service_line: str
     categories: frozenset[str]
     member_language: str | None
+    #: The language by its name ("Portuguese"), for the reasons people read.
+    member_language_name: str | None = None
 
 
 @dataclass(slots=True)
@@ -250,13 +253,14 @@ def _primary_language(tag: str) -> str:
 
 
 def _texts(needs: ReferralNeeds) -> _Texts:
-    on = needs.service_date.isoformat()
+    on = needs.service_date.strftime("%a %d %b %Y")
     zip_text = f"ZIP {needs.zip_code}"
     county = _county(needs.county) if needs.county else None
     area = f"{zip_text} or {county}" if county else zip_text
     service_line = _words(needs.service_line)
     categories = ", ".join(sorted(_words(c) for c in needs.categories))
     lang = needs.member_language
+    lang_name = needs.member_language_name or lang
     return _Texts(
         in_network=f"in network for {needs.payer_name} on {on}",
         not_in_network=f"not in {needs.payer_name}'s network on {on}",
@@ -266,8 +270,8 @@ def _texts(needs: ReferralNeeds) -> _Texts:
         offers=f"offers {categories or service_line}",
         service_line_missing=f"does not offer {service_line}",
         language=_primary_language(lang) if lang else None,
-        speaks=f"speaks {lang}",
-        does_not_speak=f"does not speak {lang}",
+        speaks=f"speaks {lang_name}",
+        does_not_speak=f"does not speak {lang_name}",
     )
 
 

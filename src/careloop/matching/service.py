@@ -17,6 +17,7 @@ from careloop.core.clock import Clock
 from careloop.db import raw
 from careloop.db.session import session_config
 from careloop.identity.permissions import require
+from careloop.identity.rules import language_name
 from careloop.matching import repository, rules
 from careloop.matching.errors import (
     NoteRequiredError,
@@ -137,6 +138,15 @@ def _rank(
     return rules.rank(*_needs_and_facts(prefiltered, records), weights)
 
 
+def _language_name(tag: str | None) -> str | None:
+    """``pt-BR`` -> ``Portuguese`` (the primary subtag's name; the tag when unknown)."""
+    if not tag:
+        return None
+    primary = tag.split("-", 1)[0]
+    name = language_name(primary)
+    return name if name != primary else tag
+
+
 def _needs_and_facts(
     prefiltered: _Prefiltered, records: dict[int, repository.TrackRecord]
 ) -> tuple[rules.ReferralNeeds, list[rules.CandidateFacts]]:
@@ -150,6 +160,7 @@ def _needs_and_facts(
         service_line=case.service_line,
         categories=case.categories,
         member_language=case.member_language,
+        member_language_name=_language_name(case.member_language),
     )
     facts = [
         _facts(row, records.get(row.provider_id, repository.NO_RECORD), today)

@@ -8,8 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from careloop.fhir.outcome import from_domain_error, outcome_response
 from careloop.portal import (
@@ -29,7 +31,7 @@ from careloop.portal import (
     webhooks,
 )
 from careloop.portal.security import SecurityHeadersMiddleware
-from careloop.portal.web import error_page
+from careloop.portal.web import Page, error_page, render, wants_page
 from careloop.settings import Settings
 from careloop.web import problems
 from careloop.web.params import UncleanParameterError
@@ -62,6 +64,49 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.secure_cookies)
     app.add_exception_handler(UncleanParameterError, _unclean_parameter)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _request_validation)
+
+
+#: What a browser reads for an address the portal cannot serve, by status.
+_ADDRESS_PAGES = {
+    404: (
+        "Page not found",
+        "There is no page at this address. Check the address, or start again from the menu.",
+    ),
+    405: (
+        "Page not found",
+        "This address takes a form, not a visit. Go back and use the page's buttons.",
+    ),
+    422: (
+        "This address cannot be read",
+        "The address holds a value this page does not understand (an old or edited "
+        "link). Start again from the menu.",
+    ),
+}
+
+
+def _address_page(request: Request, status: int) -> Response:
+    title, detail = _ADDRESS_PAGES.get(
+        status, ("Something went wrong", "This page could not be shown. Start again from the menu.")
+    )
+    return render(request, Page("error.html", {"title": title, "detail": detail}, status), None)
+
+
+def _http_error(request: Request, exc: Exception) -> Response:
+    """An address no page serves, or a method it does not take: a page for a browser,
+    problem+json for the API and any other caller."""
+    assert isinstance(exc, StarletteHTTPException)
+    if wants_page(request):
+        return _address_page(request, exc.status_code)
+    return problems.http_error(request, exc)
+
+
+def _request_validation(request: Request, exc: Exception) -> Response:
+    """A page's query parameter that is no value of its kind (``?offset=abc``)."""
+    if wants_page(request):
+        return _address_page(request, 422)
+    return problems.request_validation(request, exc)
 
 
 def _unclean_parameter(request: Request, exc: Exception) -> Response:

@@ -324,8 +324,31 @@ def _sentence(type_: str, d: dict[str, Any], zone: str) -> str:  # noqa: PLR0911
                 "; send it again"
             )
     return (
-        _claim_sentence(type_, d) or _FIXED_SENTENCES.get(type_) or words(type_.replace(".", " "))
+        _claim_sentence(type_, d)
+        or _machinery_sentence(type_, d)
+        or _FIXED_SENTENCES.get(type_)
+        or words(type_.replace(".", " "))
     )
+
+
+def _machinery_sentence(type_: str, d: dict[str, Any]) -> str | None:
+    """The deadline watch, the work queue's ladder, resupplies and the clearinghouse."""
+    match type_:
+        case "sla.breached" | "sla.warning":
+            what = "missed" if type_ == "sla.breached" else "at risk"
+            return f"Deadline {what}: {words(d.get('clock')).lower()}"
+        case "work.escalated":
+            queue = d.get("queue") or "supervisor"
+            return f"Overdue work moved to the {queue}'s queue: {d.get('work')}"
+        case "supply.resupply_due":
+            return f"Next supply delivery to book, due {_day_text(d.get('due_on'))}"
+        case "x12.eligibility_inquiry_sent":
+            return f"Eligibility inquiry sent to {d.get('payer')} (X12 {d.get('transaction')})"
+        case "x12.review_request_sent":
+            return (
+                f"Prior authorisation request sent to {d.get('payer')} (X12 {d.get('transaction')})"
+            )
+    return None
 
 
 def _claim_sentence(type_: str, d: dict[str, Any]) -> str | None:
@@ -406,6 +429,16 @@ _SAID = {
     "claim_number",
 }
 
+#: What the sentences of the deadline watch, the work queue's ladder and the
+#: clearinghouse say, and the codes of that machinery nobody reads.
+_SAID_BY_TYPE = {
+    "sla.breached": {"clock"},
+    "sla.warning": {"clock"},
+    "work.escalated": {"work", "kind", "level", "queue"},
+    "x12.eligibility_inquiry_sent": {"transaction", "payer", "internal"},
+    "x12.review_request_sent": {"transaction", "payer", "internal"},
+}
+
 
 def event_words(type_: str, data: dict[str, Any], zone: str) -> tuple[str, list[tuple[str, str]]]:
     """A timeline event as a sentence and a few plain details: statuses by their labels,
@@ -419,8 +452,9 @@ def event_words(type_: str, data: dict[str, Any], zone: str) -> tuple[str, list[
         details.append(("Why", str(data["reason"])))
     if data.get("cleared"):
         details.append(("Received", _missing_words(data["cleared"])))
+    said = _SAID | _SAID_BY_TYPE.get(type_, set())
     for key, value in data.items():
-        if key in _SAID or key == "id" or key.endswith("_id") or value is None:
+        if key in said or key == "id" or key.endswith("_id") or value is None:
             continue
         if value in ("", []):
             continue

@@ -37,6 +37,7 @@ from careloop.identity.errors import SecondFactorRequiredError, SessionEndedErro
 from careloop.identity.service import PortalPrincipal
 from careloop.portal import templates
 from careloop.settings import Settings
+from careloop.web import problems
 from careloop.web.transaction import clock_of, run_authenticated
 
 SESSION_COOKIE = "careloop_session"
@@ -267,6 +268,11 @@ def set_session_cookie(response: Response, token: str, settings: Settings) -> No
         secure=settings.secure_cookies,
         path="/",
     )
+
+
+def wants_page(request: Request) -> bool:
+    """Whether an error is answered with a page (a browser on a portal address)."""
+    return problems.is_page_request(request.url.path, request.headers.get("accept", ""))
 
 
 def render(request: Request, outcome: Page, principal: PortalPrincipal | None) -> HTMLResponse:

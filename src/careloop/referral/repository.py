@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, NamedTuple
@@ -51,6 +52,9 @@ from careloop.referral.models import (
     ReferralItem,
 )
 from careloop.referral.schemas import ReferralFilter
+
+#: What separates the words of a name typed in a search: spaces and commas.
+_NAME_SEPARATORS = re.compile(r"[\s,]+")
 
 #: ``status IN (...)`` of the open statuses written into the statement: an IN of a bound
 #: list is expanded at every execution, and its statement cannot be prepared.
@@ -266,17 +270,30 @@ def _filtered(actor: Actor, flt: ReferralFilter) -> Select[Referral]:
         stmt = stmt.where(Referral.updated_at < flt.updated_to)
     if flt.q:
         term = flt.q.strip()
-        # autoescape: "%" and "_" in a search match themselves, not any text.
-        folded = term.lower()
         stmt = stmt.where(
             or_(
                 Referral.case_number == term.upper(),
-                func.lower(Referral.member_last_name).contains(folded, autoescape=True),
-                func.lower(Referral.member_first_name).contains(folded, autoescape=True),
+                _name_matches(term),
                 Referral.external_id == term,
             )
         )
     return stmt
+
+
+def _name_matches(term: str) -> ColumnElement[bool]:
+    """Every word typed is in the member's first or last name, whatever the case:
+    "Орлова", "лариса орлова" and "Orlova, Larisa" as a coordinator types them."""
+    # autoescape: "%" and "_" in a search match themselves, not any text.
+    return and_(
+        *(
+            or_(
+                func.lower(Referral.member_last_name).contains(word, autoescape=True),
+                func.lower(Referral.member_first_name).contains(word, autoescape=True),
+            )
+            for word in _NAME_SEPARATORS.split(term.lower())
+            if word
+        )
+    )
 
 
 def page(

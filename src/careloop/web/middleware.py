@@ -15,6 +15,8 @@ import structlog
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from careloop.web.problems import is_page_request
+
 log = structlog.get_logger("careloop.http")
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -72,7 +74,11 @@ class RequestContextMiddleware:
             status = 503 if unavailable else 500
             _log_unexpected(exc)
             if not started_response:
-                await _send_error(send_with_id, scope["path"], request_id, unavailable)
+                accept = dict(scope.get("headers") or []).get(b"accept", b"").decode("latin-1")
+                if is_page_request(scope["path"], accept):
+                    await _send_error_page(send_with_id, request_id, unavailable)
+                else:
+                    await _send_error(send_with_id, scope["path"], request_id, unavailable)
         finally:
             route = scope.get("route")
             log.info(
@@ -117,6 +123,38 @@ async def _send_error(send: Send, path: str, request_id: str, unavailable: bool)
     payload = orjson.dumps(body)
     headers: list[Any] = [
         (b"content-type", b"application/problem+json"),
+        (b"content-length", str(len(payload)).encode()),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
+#: The page a browser reads when a portal page fails: no template (whatever failed may
+#: be what renders pages), the portal's style sheet, the reference to quote.
+_ERROR_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title} · CareLoop</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="stylesheet" href="/static/css/portal.css"></head>
+<body><main id="main"><section class="panel narrow" role="alert">
+<h1>{title}</h1><p class="lead">{detail}</p>
+<p>If it happens again, tell your administrator this reference: {request_id}.</p>
+<p><a class="button" href="/">Back to the start</a></p>
+</section></main></body></html>"""
+
+
+async def _send_error_page(send: Send, request_id: str, unavailable: bool) -> None:
+    if unavailable:
+        status, title = 503, "CareLoop cannot reach its database"
+        detail = "Nothing was saved. Wait a few seconds, then try again."
+    else:
+        status, title = 500, "Something went wrong on our side"
+        detail = (
+            "This page could not be shown. Go back and check whether your change is "
+            "there before you send it again."
+        )
+    payload = _ERROR_PAGE.format(title=title, detail=detail, request_id=request_id).encode()
+    headers: list[Any] = [
+        (b"content-type", b"text/html; charset=utf-8"),
         (b"content-length", str(len(payload)).encode()),
     ]
     await send({"type": "http.response.start", "status": status, "headers": headers})

@@ -32,6 +32,16 @@ _HTTP_CODES = {
 }
 
 
+#: Paths whose callers are programs: they get problem+json (FHIR its OperationOutcome)
+#: whatever they accept. Any other path is the portal's.
+_API_PATHS = ("/api/", "/fhir", "/docs", "/openapi.json", "/healthz", "/static/")
+
+
+def is_page_request(path: str, accept: str) -> bool:
+    """A browser asking for one of the portal's pages: it is answered with a page."""
+    return not path.startswith(_API_PATHS) and "text/html" in accept
+
+
 def problem(
     request: Request,
     *,
@@ -110,7 +120,7 @@ def field_errors(errors: list[Any]) -> list[FieldError]:
     return out
 
 
-def _request_validation(request: Request, exc: Exception) -> JSONResponse:
+def request_validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = field_errors(list(exc.errors()))
     return problem(
@@ -123,7 +133,7 @@ def _request_validation(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def _http_error(request: Request, exc: Exception) -> JSONResponse:
+def http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code, title = _HTTP_CODES.get(exc.status_code, ("http_error", "HTTP error"))
     detail = exc.detail if isinstance(exc.detail, str) else title
@@ -156,5 +166,5 @@ def _methods_for(request: Request) -> set[str]:
 
 def install(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, domain_error)
-    app.add_exception_handler(RequestValidationError, _request_validation)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, request_validation)
+    app.add_exception_handler(StarletteHTTPException, http_error)

@@ -149,14 +149,17 @@ def _order(sort: str) -> list[Any]:
     # The item carries its case's discharge flag, so the due order is the order of the
     # open items' indexes and a page of it is read off one in order (no join, no sort).
     due: list[Any] = [WorkItem.due_at, WorkItem.discharge_last, WorkItem.id]
+    # Any other sort orders the overdue rows among themselves, then the rest: work on
+    # time never goes above (or, on a long queue, a page before) a breached case.
+    late_first = case((WorkItem.due_at <= bindparam("wq_now"), _fixed(0)), else_=_fixed(1))
     if sort == "urgency":
-        return [_URGENCY_RANK, *due]
+        return [late_first, _URGENCY_RANK, *due]
     if sort == "payer":
-        return [Payer.code.is_(None), Payer.code, *due]
+        return [late_first, Payer.code.is_(None), Payer.code, *due]
     if sort == "status":
-        return [Referral.status.is_(None), Referral.status, *due]
+        return [late_first, Referral.status.is_(None), Referral.status, *due]
     if sort == "owner":
-        return [User.display_name.is_(None), User.display_name, *due]
+        return [late_first, User.display_name.is_(None), User.display_name, *due]
     return due
 
 
@@ -383,7 +386,7 @@ def page_and_counts(
         cap,
     )
     params = {**items.params(), **_case_params(case_filter)}
-    if staff:
+    if staff or sort != "due":
         params["wq_now"] = now
     connection = session.connection()
     if audited is None:

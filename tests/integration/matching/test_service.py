@@ -97,7 +97,7 @@ class TestCandidates:
         result = service.find_candidates(world.session, world.manager, case, clock=world.clock)
         assert [c.name for c in result.ranked] == ["Charter Oak Home Medical"]
         reasons = result.ranked[0].reasons
-        assert "in network for New England Health Plan on 2026-11-26" in reasons
+        assert "in network for New England Health Plan on Thu 26 Nov 2026" in reasons
         assert "serves ZIP 06103" in reasons
         assert "offers oxygen" in reasons
         assert "5 of 5 slots left today" in reasons
@@ -108,6 +108,18 @@ class TestCandidates:
             "Visits Only Agency": "service_not_offered",
         }
         assert good.id == result.ranked[0].provider_id
+
+    def test_reasons_name_the_day_and_the_members_language_in_words(self, world: World) -> None:
+        world.provider("Portuguese Speaking Medical", languages=["en", "pt"])
+        world.provider("English Only Medical", languages=["en"])
+        case = world.case(member__language="pt-BR")
+        result = service.find_candidates(world.session, world.manager, case, clock=world.clock)
+        reasons = {c.name: c.reasons for c in result.ranked}
+        assert "speaks Portuguese" in reasons["Portuguese Speaking Medical"]
+        assert "does not speak Portuguese" in reasons["English Only Medical"]
+        for said in reasons.values():
+            assert "in network for New England Health Plan on Thu 26 Nov 2026" in said
+            assert not any("2026-11-26" in r or r.endswith(" pt-BR") for r in said), said
 
     def test_a_ranking_audits_its_case_once_and_a_missing_case_not_at_all(
         self, world: World

@@ -90,7 +90,7 @@ class TestFirstExclusion:
             (
                 {"in_network": False},
                 ExclusionRule.out_of_network,
-                "not in New England Health Plan's network on 2026-11-26",
+                "not in New England Health Plan's network on Thu 26 Nov 2026",
             ),
             (
                 {"serves_zip": False, "serves_county": False},
@@ -181,7 +181,7 @@ class TestReasons:
         )
         (ranked,) = rank(NEEDS, [candidate]).ranked
         assert ranked.reasons == (
-            "in network for New England Health Plan on 2026-11-26",
+            "in network for New England Health Plan on Thu 26 Nov 2026",
             "serves ZIP 06103",
             "offers oxygen",
             "2 of 5 slots left today",
@@ -217,6 +217,11 @@ class TestReasons:
         does_not = eligible(2)
         result = rank(needs, [speaks, does_not])
         assert [r.reasons[-1] for r in result.ranked] == ["speaks es", "does not speak es"]
+        named = rank(replace(needs, member_language_name="Spanish"), [speaks, does_not])
+        assert [r.reasons[-1] for r in named.ranked] == [
+            "speaks Spanish",
+            "does not speak Spanish",
+        ]
 
     def test_language_not_mentioned_when_the_member_has_none(self) -> None:
         (ranked,) = rank(NEEDS, [eligible(languages=frozenset({"es"}))]).ranked
