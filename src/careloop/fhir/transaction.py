@@ -23,12 +23,14 @@ from careloop.referral import views as referral_views
 from careloop.referral.idempotency import Submission
 from careloop.referral.schemas import ReferralCreate, ReferralFilter, ReferralRead
 from careloop.referral.views import CaseView
+from careloop.web.body import depth_exceeds
 
 MEDIA_TYPES = frozenset({"application/fhir+json", "application/json"})
 
 
-def read_json(body: bytes, content_type: str | None) -> Any:
-    """The body as JSON: 415 for another media type, 400 when it is not JSON."""
+def read_json(body: bytes, content_type: str | None, *, max_depth: int) -> Any:
+    """The body as JSON: 415 for another media type, 400 when it is not JSON or nests
+    deeper than ``max_depth`` (the R4B models would recurse past Python's own limit)."""
     media = (content_type or "").split(";")[0].strip().lower()
     if media not in MEDIA_TYPES:
         raise FhirError(
@@ -42,11 +44,15 @@ def read_json(body: bytes, content_type: str | None) -> Any:
             ],
         )
     try:
-        return orjson.loads(body)
+        data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:  # also a text nested past 1,024 levels
         raise FhirError(
             400, [Issue("error", "structure", f"The body is not JSON: {str(exc)[:120]}")]
         ) from None
+    if depth_exceeds(data, max_depth):
+        message = f"The JSON is nested deeper than {max_depth} levels."
+        raise FhirError(400, [Issue("error", "structure", message, "Bundle")])
+    return data
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,7 +52,8 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def _depth_exceeds(value: Any, limit: int) -> bool:
+def depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether a parsed JSON document nests objects and arrays deeper than ``limit``."""
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         node, depth = stack.pop()
@@ -147,7 +148,7 @@ def _check_slowly(body: bytes, max_depth: int) -> None:
         raise MalformedJsonError(f"The JSON is nested deeper than {max_depth} levels.") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise MalformedJsonError(f"The body is not valid JSON: {str(exc)[:120]}") from None
-    if _depth_exceeds(parsed, max_depth):
+    if depth_exceeds(parsed, max_depth):
         raise MalformedJsonError(f"The JSON is nested deeper than {max_depth} levels.")
     refuse_unclean_text(parsed)
 

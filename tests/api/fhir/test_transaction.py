@@ -290,6 +290,23 @@ class TestOneBadEntryStoresNothing:
         assert expressions(response) == {"Bundle.entry[10].resource.resourceType"}
         assert stored(session) == before
 
+    def test_nesting_past_the_depth_limit_is_400_not_a_server_error(
+        self, client: TestClient, session: Session, tokens: Tokens, clock: FixedClock
+    ) -> None:
+        """Extensions nested 200 deep: the R4B models would recurse past Python's limit."""
+        bundle = referral_bundle(clock.now())
+        nested: dict[str, Any] = {"url": "https://example.org/x", "valueString": "x"}
+        for _ in range(200):
+            nested = {"url": "https://example.org/x", "extension": [nested]}
+        resource(bundle, I_PATIENT)["extension"] = [nested]
+        before = stored(session)
+        response = post_bundle(client, tokens.hartford, bundle)
+        assert response.status_code == 400, response.text
+        issue = valid(response.json())["issue"][0]
+        assert issue["code"] == "structure"
+        assert "nested deeper than" in issue["diagnostics"]
+        assert stored(session) == before
+
     def test_a_batch_is_not_a_transaction(
         self, client: TestClient, tokens: Tokens, clock: FixedClock
     ) -> None:
