@@ -221,9 +221,18 @@ def _draft(b: _Builder) -> dict[str, Any]:
         elif raw_request.get("method") != "POST":
             b.bad(f"{where}.request.method", "Only POST (create) is taken here.", "not-supported")
         if entry.full_url:
+            earlier = b.by_url.get(entry.full_url)
+            if earlier is not None:
+                b.bad(
+                    f"{where}.fullUrl",
+                    f"{entry.full_url} is also the fullUrl of Bundle.entry[{earlier.index}]; "
+                    "each entry needs its own.",
+                )
+                continue
             b.by_url[entry.full_url] = entry
             if "id" in entry.resource:
                 b.by_url[f"{entry.kind}/{entry.resource['id']}"] = entry
+    _dangling_references(b)
     patients = [e for e in b.entries if e.kind == "Patient"]
     requests = [e for e in b.entries if e.kind in REQUEST_TYPES]
     if len(patients) != 1:
@@ -244,6 +253,22 @@ def _draft(b: _Builder) -> dict[str, Any]:
     if coverage is not None:
         draft["coverage"] = coverage
     return draft
+
+
+def _dangling_references(b: _Builder) -> None:
+    """Every ``urn:uuid`` reference, in any element of any entry, must be the fullUrl of
+    an entry: the server cannot resolve it anywhere else (FHIR R4 transaction rules)."""
+    for entry in b.entries:
+        stack: list[tuple[str, Any]] = [(entry.path, entry.resource)]
+        while stack:
+            path, node = stack.pop()
+            if isinstance(node, dict):
+                ref = node.get("reference")
+                if isinstance(ref, str) and ref.startswith("urn:uuid:") and ref not in b.by_url:
+                    b.bad(f"{path}.reference", f"{ref} is not the fullUrl of any entry.")
+                stack.extend((f"{path}.{key}", value) for key, value in node.items())
+            elif isinstance(node, list):
+                stack.extend((f"{path}[{n}]", value) for n, value in enumerate(node))
 
 
 def _name(resource: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
@@ -346,6 +371,7 @@ def _coverage(b: _Builder) -> dict[str, Any] | None:
     r, base = entry.resource, entry.path
     out: dict[str, Any] = {}
     b.expressions["coverage"] = base
+    b.resolve(r.get("beneficiary"), f"{base}.beneficiary", ("Patient",))
     if r.get("subscriberId"):
         out["member_id"] = r["subscriberId"]
         b.expressions["coverage.member_id"] = f"{base}.subscriberId"
@@ -451,6 +477,7 @@ def _clinician(b: _Builder, entry: Entry, role: Entry | None) -> dict[str, Any]:
 def _diagnoses(b: _Builder) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for entry in (e for e in b.entries if e.kind == "Condition"):
+        b.resolve(entry.resource.get("subject"), f"{entry.path}.subject", ("Patient",))
         coding = (entry.resource.get("code") or {}).get("coding") or []
         index = next(
             (i for i, c in enumerate(coding) if c.get("system") in codes.ICD10CM_SYSTEMS), None

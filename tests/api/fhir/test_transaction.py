@@ -307,6 +307,68 @@ class TestOneBadEntryStoresNothing:
         assert "nested deeper than" in issue["diagnostics"]
         assert stored(session) == before
 
+    @pytest.mark.parametrize(
+        "where",
+        [
+            (I_COVERAGE, "beneficiary"),
+            (I_CONDITION_1, "subject"),
+            (I_VISITS, "reasonReference[0]"),
+            (I_VISITS, "insurance[0]"),
+        ],
+    )
+    def test_a_urn_uuid_that_names_no_entry_rejects_the_bundle_wherever_it_is(
+        self,
+        client: TestClient,
+        session: Session,
+        tokens: Tokens,
+        clock: FixedClock,
+        where: tuple[int, str],
+    ) -> None:
+        index, path = where
+        bundle = referral_bundle(clock.now())
+        target = resource(bundle, index)
+        name, _, position = path.partition("[")
+        holder = target[name][int(position.rstrip("]"))] if position else target[name]
+        holder["reference"] = "urn:uuid:00000000-0000-4000-8000-000000000000"
+        before = stored(session)
+        response = post_bundle(client, tokens.hartford, bundle)
+        assert response.status_code == 422, response.text
+        assert expressions(response) == {at(index, f"{path}.reference")}
+        assert stored(session) == before
+
+    @pytest.mark.parametrize(
+        "index, path", [(I_COVERAGE, "beneficiary"), (I_CONDITION_1, "subject")]
+    )
+    def test_a_reference_to_the_wrong_kind_of_entry_rejects_the_bundle(
+        self,
+        client: TestClient,
+        session: Session,
+        tokens: Tokens,
+        clock: FixedClock,
+        index: int,
+        path: str,
+    ) -> None:
+        bundle = referral_bundle(clock.now())
+        resource(bundle, index)[path]["reference"] = bundle["entry"][I_COVERAGE]["fullUrl"]
+        before = stored(session)
+        response = post_bundle(client, tokens.hartford, bundle)
+        assert response.status_code == 422, response.text
+        assert expressions(response) == {at(index, f"{path}.reference")}
+        assert "Must refer to a Patient" in response.text
+        assert stored(session) == before
+
+    def test_two_entries_with_one_full_url_are_named_as_such(
+        self, client: TestClient, session: Session, tokens: Tokens, clock: FixedClock
+    ) -> None:
+        bundle = referral_bundle(clock.now())
+        bundle["entry"][I_CONDITION_2]["fullUrl"] = bundle["entry"][I_PATIENT]["fullUrl"]
+        before = stored(session)
+        response = post_bundle(client, tokens.hartford, bundle)
+        assert response.status_code == 422, response.text
+        assert expressions(response) == {f"Bundle.entry[{I_CONDITION_2}].fullUrl"}
+        assert f"entry[{I_PATIENT}]" in response.json()["issue"][0]["diagnostics"]
+        assert stored(session) == before
+
     def test_a_batch_is_not_a_transaction(
         self, client: TestClient, tokens: Tokens, clock: FixedClock
     ) -> None:
