@@ -129,6 +129,9 @@ def _structure_issues(data: dict[str, Any]) -> list[Issue]:
     through ``fhir.shapes``: shapes the models took before are judged by their values'
     FHIR types, the whole bundle's values together."""
     entries = data.get("entry")
+    shapes = _entry_shape_issues(entries)
+    if shapes:
+        return shapes
     models = [_model_of(e) for e in entries] if isinstance(entries, list) else None
     if entries is None or models is None or None in models:
         try:
@@ -146,6 +149,21 @@ def _structure_issues(data: dict[str, Any]) -> list[Issue]:
     for root, verdict in zip(roots, SHAPES.validate_all(documents), strict=True):
         if verdict is not None:
             issues += _model_issues(verdict, root)
+    return issues
+
+
+def _entry_shape_issues(entries: Any) -> list[Issue]:
+    """An issue for each entry that is no object or carries no resource to create (the
+    Bundle's model would answer the first with a JSON parser's words)."""
+    issues = []
+    for index, entry in enumerate(entries if isinstance(entries, list) else []):
+        where = f"Bundle.entry[{index}]"
+        if not isinstance(entry, dict):
+            message = "Each entry must be a JSON object with its fullUrl, resource and request."
+            issues.append(Issue("error", "structure", message, where))
+        elif not isinstance(entry.get("resource"), dict):
+            message = "Each entry of a transaction needs the resource to create, as an object."
+            issues.append(Issue("error", "required", message, f"{where}.resource"))
     return issues
 
 

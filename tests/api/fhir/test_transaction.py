@@ -369,6 +369,42 @@ class TestOneBadEntryStoresNothing:
         assert f"entry[{I_PATIENT}]" in response.json()["issue"][0]["diagnostics"]
         assert stored(session) == before
 
+    @pytest.mark.parametrize(
+        "entry, expected, words",
+        [
+            ("not an entry", "Bundle.entry[10]", "JSON object"),
+            (
+                {"request": {"method": "POST", "url": "Patient"}},
+                "Bundle.entry[10].resource",
+                "resource",
+            ),
+            (
+                {"resource": None, "request": {"method": "POST", "url": "Patient"}},
+                "Bundle.entry[10].resource",
+                "resource",
+            ),
+        ],
+    )
+    def test_an_entry_without_a_resource_is_named_in_plain_words(
+        self,
+        client: TestClient,
+        session: Session,
+        tokens: Tokens,
+        clock: FixedClock,
+        entry: Any,
+        expected: str,
+        words: str,
+    ) -> None:
+        bundle = referral_bundle(clock.now())
+        bundle["entry"].append(entry)
+        before = stored(session)
+        response = post_bundle(client, tokens.hartford, bundle)
+        assert response.status_code == 422, response.text
+        assert expressions(response) == {expected}
+        diagnostics = valid(response.json())["issue"][0]["diagnostics"]
+        assert words in diagnostics and "Invalid JSON" not in diagnostics
+        assert stored(session) == before
+
     def test_a_batch_is_not_a_transaction(
         self, client: TestClient, tokens: Tokens, clock: FixedClock
     ) -> None:
