@@ -434,6 +434,38 @@ class TestChannelConventions:
         response = post_bundle(client, tokens.hartford, {"resourceType": "Patient"})
         assert (response.status_code, expressions(response)) == (400, {"Bundle"})
 
+    @pytest.mark.parametrize(
+        "method, path, status, code",
+        [
+            ("GET", "/fhir/Patient", 404, "not-found"),
+            ("GET", "/fhir/Task/CL-2026-000001/_history", 404, "not-found"),
+            ("PUT", "/fhir/Task/CL-2026-000001", 405, "not-supported"),
+            ("DELETE", "/fhir/Task/CL-2026-000001", 405, "not-supported"),
+        ],
+    )
+    def test_no_such_route_or_method_is_an_operation_outcome(
+        self, client: TestClient, tokens: Tokens, method: str, path: str, status: int, code: str
+    ) -> None:
+        response = client.request(method, path, headers=Tokens.header(tokens.hartford))
+        assert response.status_code == status
+        assert response.headers["content-type"] == "application/fhir+json"
+        assert valid(response.json())["issue"][0]["code"] == code
+        if status == 405:
+            assert "GET" in response.headers["allow"]
+
+    def test_a_body_over_the_limit_is_413_operation_outcome(
+        self, client: TestClient, session: Session, tokens: Tokens, clock: FixedClock
+    ) -> None:
+        bundle = referral_bundle(clock.now())
+        resource(bundle, I_VISITS)["note"] = [{"text": "x" * 2_000_000}]
+        before = stored(session)
+        response = post_bundle(client, tokens.hartford, bundle)
+        assert response.status_code == 413
+        assert response.headers["content-type"] == "application/fhir+json"
+        issue = valid(response.json())["issue"][0]
+        assert (issue["code"], "larger than" in issue["diagnostics"]) == ("too-costly", True)
+        assert stored(session) == before
+
     def test_no_token_is_401_operation_outcome(self, client: TestClient, clock: FixedClock) -> None:
         response = client.post(
             "/fhir",
