@@ -69,6 +69,29 @@ def depth_exceeds(value: Any, limit: int) -> bool:
     return False
 
 
+def keys_written_once(body: bytes, parsed: Any) -> bool:
+    """Whether no object of the JSON text ``body`` (``parsed`` is its reading) writes a
+    key twice: counted from the text when it has no backslash (every string is then
+    written as it is, as in :func:`_plainly_valid`), else read again keeping each pair."""
+    if b"\\" not in body:
+        written = _STRING.findall(body.decode())
+        keys = len(written) - written.count("")
+        stack: list[Any] = [parsed]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, dict):
+                keys -= len(node)
+                stack.extend(node.values())
+            elif isinstance(node, list):
+                stack.extend(node)
+        return keys == 0
+    try:
+        json.loads(body, object_pairs_hook=_no_duplicates)
+    except _DuplicateKeyError:
+        return False
+    return True
+
+
 def check_content_type(content_type: str | None) -> None:
     media = (content_type or "").split(";")[0].strip().lower()
     if media != "application/json" and not media.endswith("+json"):

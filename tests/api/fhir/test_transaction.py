@@ -4,6 +4,7 @@ structurally valid output; the bundle is one transaction, rejected whole)."""
 from __future__ import annotations
 
 import copy
+import json
 import unicodedata
 from collections.abc import Callable
 from typing import Any
@@ -433,6 +434,21 @@ class TestChannelConventions:
     def test_not_a_bundle_is_400(self, client: TestClient, tokens: Tokens) -> None:
         response = post_bundle(client, tokens.hartford, {"resourceType": "Patient"})
         assert (response.status_code, expressions(response)) == (400, {"Bundle"})
+
+    @pytest.mark.parametrize("escaped", [False, True])
+    def test_a_key_written_twice_in_one_object_is_400_naming_it(
+        self, client: TestClient, session: Session, tokens: Tokens, clock: FixedClock, escaped: bool
+    ) -> None:
+        """Two parsers may keep either value (RELIABILITY.md A.4): which birth date?"""
+        text = json.dumps(referral_bundle(clock.now()))
+        second = '"birthDate": "1990-05-05"' if not escaped else '"birthDate": "1990\\u002d05-05"'
+        text = text.replace('"birthDate": "1945-01-23"', f'"birthDate": "1945-01-23", {second}')
+        before = stored(session)
+        response = post_bundle(client, tokens.hartford, text)
+        assert response.status_code == 400, response.text
+        assert expressions(response) == {at(I_PATIENT, "birthDate")}
+        assert "twice" in response.json()["issue"][0]["diagnostics"]
+        assert stored(session) == before
 
     @pytest.mark.parametrize(
         "method, path, status, code",
