@@ -203,9 +203,33 @@ def _model_issues(exc: ValidationError, path_root: str = "Bundle") -> list[Issue
         path = path_root
         for part in error["loc"]:
             path += f"[{part}]" if isinstance(part, int) else f".{part}"
-        message = str(error["msg"]).removeprefix("Value error, ")
-        issues.append(Issue("error", "structure", message, path))
+        issues.append(Issue("error", "structure", _plain_model_message(error), path))
     return issues
+
+
+#: The FHIR primitive types' formats, for a value the models find not written as one.
+_FORMATS = {
+    "Date": "a FHIR date: YYYY, YYYY-MM or YYYY-MM-DD, a real month and a year from 0001",
+    "DateTime": (
+        "a FHIR dateTime: YYYY-MM-DD, or YYYY-MM-DDThh:mm:ss with its time zone "
+        "(2026-11-23T14:00:00-05:00), a real month, hour and a year from 0001"
+    ),
+    "Instant": "a FHIR instant: YYYY-MM-DDThh:mm:ss with its time zone",
+    "Time": "a FHIR time: hh:mm:ss",
+}
+_NOT_TEXT = frozenset({"date_from_datetime_inexact", "date_type", "datetime_type"})
+
+
+def _plain_model_message(error: Any) -> str:
+    """The models' complaint, with the ones that quote their regular expressions or
+    Python's types said as the rule they break."""
+    message = str(error["msg"]).removeprefix("Value error, ")
+    kind = message.partition(" value string does not match spec regex")[0]
+    if kind != message and kind in _FORMATS:
+        return f"The value is not written as {_FORMATS[kind]}."
+    if error.get("type") in _NOT_TEXT:
+        return "A date is written as text (YYYY-MM-DD), not as a number or true/false."
+    return message
 
 
 def _entries(data: dict[str, Any]) -> list[Entry]:

@@ -309,6 +309,37 @@ class TestOneBadEntryStoresNothing:
         assert stored(session) == before
 
     @pytest.mark.parametrize(
+        "index, field, value, words",
+        [
+            (I_PATIENT, "birthDate", "0000-01-01", "YYYY-MM-DD"),
+            (I_PATIENT, "birthDate", "1945-13-01", "YYYY-MM-DD"),
+            (I_PATIENT, "birthDate", 19450123, "written as text"),
+            (I_VISITS, "authoredOn", "2026-11-23T25:00:00Z", "time zone"),
+        ],
+    )
+    def test_a_date_not_written_as_fhir_writes_one_says_the_format(
+        self,
+        client: TestClient,
+        session: Session,
+        tokens: Tokens,
+        clock: FixedClock,
+        index: int,
+        field: str,
+        value: Any,
+        words: str,
+    ) -> None:
+        bundle = referral_bundle(clock.now())
+        resource(bundle, index)[field] = value
+        before = stored(session)
+        response = post_bundle(client, tokens.hartford, bundle)
+        assert response.status_code == 422, response.text
+        assert expressions(response) == {at(index, field)}
+        diagnostics = response.json()["issue"][0]["diagnostics"]
+        assert words in diagnostics and "regex" not in diagnostics
+        assert "Datetimes" not in diagnostics
+        assert stored(session) == before
+
+    @pytest.mark.parametrize(
         "where",
         [
             (I_COVERAGE, "beneficiary"),
