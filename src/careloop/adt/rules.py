@@ -556,6 +556,7 @@ _ERROR_NAMES = {
     "102": "Data type error",
     "200": "Unsupported message type",
     "201": "Unsupported event code",
+    "203": "Unsupported version id",
     "204": "Unknown key identifier",
     "207": "Application internal error",
 }

@@ -224,6 +224,22 @@ class TestAck:
         assert str(err[3]) == "102^Data type error^HL70357"
         assert answer.unescape(str(err[8])) == "PV1-45 | bad ^ date"
 
+    def test_an_unsupported_version_is_named_as_hl7_table_0357_names_it(self) -> None:
+        text = TestMessage.A03.replace("|P|2.5.1", "|P|")
+        with pytest.raises(Refused) as refused:
+            rules.check_structure(text, rules.read_header(rules.parse(text)))
+        nak = rules.ack(
+            rules.read_header(rules.parse(text)),
+            AckCode.error,
+            refused.value.text,
+            now=NOW,
+            control_id="CL1",
+            where=refused.value.where,
+            hl7_error=refused.value.hl7_error,
+        )
+        err = next(s for s in nak.split("\r") if s.startswith("ERR"))
+        assert "|MSH^12|203^Unsupported version id^HL70357|" in err
+
     def test_an_ack_has_no_err(self) -> None:
         text = rules.ack(None, AckCode.accepted, "ok", now=NOW, control_id="CL1")
         assert "ERR" not in text
