@@ -26,6 +26,7 @@ from careloop.document import api as document_api
 from careloop.eligibility import api as eligibility_api
 from careloop.escalation import api as escalation_api
 from careloop.fhir import api as fhir_api
+from careloop.fhir.errors import FhirErrorsMiddleware
 from careloop.grievance import api as grievance_api
 from careloop.identity import secrets
 from careloop.imports import api as imports_api
@@ -112,6 +113,8 @@ def create_app(
         ],
     )
     app.add_middleware(RequestContextMiddleware)
+    # Outermost: the errors above, under /fhir, as OperationOutcome.
+    app.add_middleware(FhirErrorsMiddleware)
     # A request is matched against the routes in this order (each costs a regular
     # expression and some bookkeeping), so the busiest come first: the load balancer's
     # probe, intake by JSON and by FHIR, and the work queue.

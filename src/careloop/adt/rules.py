@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 import hl7
 from hl7apy.consts import VALIDATION_LEVEL
+from hl7apy.exceptions import UnsupportedVersion
 from hl7apy.parser import parse_message
 
 from careloop.referral.rules import duplicate_key, fold_name
@@ -197,11 +198,12 @@ def check_structure(text: str, header: Header) -> None:
         parsed = parse_message(cleaned, validation_level=VALIDATION_LEVEL.STRICT, find_groups=True)
         parsed.validate()
     except Exception as exc:  # hl7apy names each broken rule with its own exception
+        reason, where, hl7_error = _located(exc)
         raise Refused(
             AckCode.error,
-            f"The message's structure is not a valid ADT {header.event}: {_plain(exc)}",
-            where="MSH-9",
-            hl7_error="100",
+            f"The message's structure is not a valid ADT {header.event}: {reason}",
+            where=where,
+            hl7_error=hl7_error,
         ) from exc
 
 
@@ -242,6 +244,27 @@ def _with_structure(text: str, structure: str) -> str:
         return sep.join([*parts[:2], *[""] * (2 - len(parts[:2])), structure])
 
     return _with_msh_field(text, 9, add)
+
+
+#: hl7apy's words for a required field or segment that is not there.
+_MISSING_FIELD = re.compile(r"Missing required child ([A-Z][A-Z0-9]{2})\.\1_(\d+)$")
+_MISSING_SEGMENT = re.compile(r"Missing required child [A-Z0-9_]+\.([A-Z][A-Z0-9]{2})$")
+
+
+def _located(exc: Exception) -> tuple[str, str, str]:
+    """hl7apy's reason in plain words, the field or segment it is about (ERR-2) and its
+    HL7 table 0357 code: a required field that is empty is 101 at that field, a missing
+    segment 100 at that segment; any other broken rule is about the structure MSH-9
+    names."""
+    text = _plain(exc)
+    if isinstance(exc, UnsupportedVersion):
+        return "MSH-12 (version) is empty or names no HL7 version.", "MSH-12", "203"
+    if empty := _MISSING_FIELD.match(text):
+        where = f"{empty[1]}-{empty[2]}"
+        return f"{where} is required and is empty.", where, "101"
+    if segment := _MISSING_SEGMENT.match(text):
+        return f"the {segment[1]} segment is required and is missing.", segment[1], "100"
+    return text, "MSH-9", "100"
 
 
 def _plain(exc: Exception) -> str:
@@ -533,6 +556,7 @@ _ERROR_NAMES = {
     "102": "Data type error",
     "200": "Unsupported message type",
     "201": "Unsupported event code",
+    "203": "Unsupported version id",
     "204": "Unknown key identifier",
     "207": "Application internal error",
 }

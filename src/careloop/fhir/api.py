@@ -88,7 +88,11 @@ def _parsed_on_loop(
         return None
     try:
         with judged_at(clock_of(request).now()):
-            data = transaction.read_json(body, request.headers.get("content-type"))
+            data = transaction.read_json(
+                body,
+                request.headers.get("content-type"),
+                max_depth=request.app.state.settings.max_json_depth,
+            )
             bundle = intake.parse_bundle(data)
     except (FhirError, DomainError):
         return None
@@ -162,7 +166,11 @@ async def transaction_bundle(request: Request, credentials: Credentials) -> Resp
         require(actor, "referral:create")
         try:
             if not parsed:  # not read on the event loop (or refused there): read it now
-                data = transaction.read_json(body, request.headers.get("content-type"))
+                data = transaction.read_json(
+                    body,
+                    request.headers.get("content-type"),
+                    max_depth=settings.max_json_depth,
+                )
                 parsed.append(intake.parse_bundle(data))
             bundle = parsed[0]
             result = transaction.submit_bundle(

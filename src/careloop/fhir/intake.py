@@ -129,6 +129,9 @@ def _structure_issues(data: dict[str, Any]) -> list[Issue]:
     through ``fhir.shapes``: shapes the models took before are judged by their values'
     FHIR types, the whole bundle's values together."""
     entries = data.get("entry")
+    shapes = _entry_shape_issues(entries)
+    if shapes:
+        return shapes
     models = [_model_of(e) for e in entries] if isinstance(entries, list) else None
     if entries is None or models is None or None in models:
         try:
@@ -146,6 +149,21 @@ def _structure_issues(data: dict[str, Any]) -> list[Issue]:
     for root, verdict in zip(roots, SHAPES.validate_all(documents), strict=True):
         if verdict is not None:
             issues += _model_issues(verdict, root)
+    return issues
+
+
+def _entry_shape_issues(entries: Any) -> list[Issue]:
+    """An issue for each entry that is no object or carries no resource to create (the
+    Bundle's model would answer the first with a JSON parser's words)."""
+    issues = []
+    for index, entry in enumerate(entries if isinstance(entries, list) else []):
+        where = f"Bundle.entry[{index}]"
+        if not isinstance(entry, dict):
+            message = "Each entry must be a JSON object with its fullUrl, resource and request."
+            issues.append(Issue("error", "structure", message, where))
+        elif not isinstance(entry.get("resource"), dict):
+            message = "Each entry of a transaction needs the resource to create, as an object."
+            issues.append(Issue("error", "required", message, f"{where}.resource"))
     return issues
 
 
@@ -185,9 +203,33 @@ def _model_issues(exc: ValidationError, path_root: str = "Bundle") -> list[Issue
         path = path_root
         for part in error["loc"]:
             path += f"[{part}]" if isinstance(part, int) else f".{part}"
-        message = str(error["msg"]).removeprefix("Value error, ")
-        issues.append(Issue("error", "structure", message, path))
+        issues.append(Issue("error", "structure", _plain_model_message(error), path))
     return issues
+
+
+#: The FHIR primitive types' formats, for a value the models find not written as one.
+_FORMATS = {
+    "Date": "a FHIR date: YYYY, YYYY-MM or YYYY-MM-DD, a real month and a year from 0001",
+    "DateTime": (
+        "a FHIR dateTime: YYYY-MM-DD, or YYYY-MM-DDThh:mm:ss with its time zone "
+        "(2026-11-23T14:00:00-05:00), a real month, hour and a year from 0001"
+    ),
+    "Instant": "a FHIR instant: YYYY-MM-DDThh:mm:ss with its time zone",
+    "Time": "a FHIR time: hh:mm:ss",
+}
+_NOT_TEXT = frozenset({"date_from_datetime_inexact", "date_type", "datetime_type"})
+
+
+def _plain_model_message(error: Any) -> str:
+    """The models' complaint, with the ones that quote their regular expressions or
+    Python's types said as the rule they break."""
+    message = str(error["msg"]).removeprefix("Value error, ")
+    kind = message.partition(" value string does not match spec regex")[0]
+    if kind != message and kind in _FORMATS:
+        return f"The value is not written as {_FORMATS[kind]}."
+    if error.get("type") in _NOT_TEXT:
+        return "A date is written as text (YYYY-MM-DD), not as a number or true/false."
+    return message
 
 
 def _entries(data: dict[str, Any]) -> list[Entry]:
@@ -221,9 +263,18 @@ def _draft(b: _Builder) -> dict[str, Any]:
         elif raw_request.get("method") != "POST":
             b.bad(f"{where}.request.method", "Only POST (create) is taken here.", "not-supported")
         if entry.full_url:
+            earlier = b.by_url.get(entry.full_url)
+            if earlier is not None:
+                b.bad(
+                    f"{where}.fullUrl",
+                    f"{entry.full_url} is also the fullUrl of Bundle.entry[{earlier.index}]; "
+                    "each entry needs its own.",
+                )
+                continue
             b.by_url[entry.full_url] = entry
             if "id" in entry.resource:
                 b.by_url[f"{entry.kind}/{entry.resource['id']}"] = entry
+    _dangling_references(b)
     patients = [e for e in b.entries if e.kind == "Patient"]
     requests = [e for e in b.entries if e.kind in REQUEST_TYPES]
     if len(patients) != 1:
@@ -244,6 +295,22 @@ def _draft(b: _Builder) -> dict[str, Any]:
     if coverage is not None:
         draft["coverage"] = coverage
     return draft
+
+
+def _dangling_references(b: _Builder) -> None:
+    """Every ``urn:uuid`` reference, in any element of any entry, must be the fullUrl of
+    an entry: the server cannot resolve it anywhere else (FHIR R4 transaction rules)."""
+    for entry in b.entries:
+        stack: list[tuple[str, Any]] = [(entry.path, entry.resource)]
+        while stack:
+            path, node = stack.pop()
+            if isinstance(node, dict):
+                ref = node.get("reference")
+                if isinstance(ref, str) and ref.startswith("urn:uuid:") and ref not in b.by_url:
+                    b.bad(f"{path}.reference", f"{ref} is not the fullUrl of any entry.")
+                stack.extend((f"{path}.{key}", value) for key, value in node.items())
+            elif isinstance(node, list):
+                stack.extend((f"{path}[{n}]", value) for n, value in enumerate(node))
 
 
 def _name(resource: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
@@ -346,6 +413,7 @@ def _coverage(b: _Builder) -> dict[str, Any] | None:
     r, base = entry.resource, entry.path
     out: dict[str, Any] = {}
     b.expressions["coverage"] = base
+    b.resolve(r.get("beneficiary"), f"{base}.beneficiary", ("Patient",))
     if r.get("subscriberId"):
         out["member_id"] = r["subscriberId"]
         b.expressions["coverage.member_id"] = f"{base}.subscriberId"
@@ -451,6 +519,7 @@ def _clinician(b: _Builder, entry: Entry, role: Entry | None) -> dict[str, Any]:
 def _diagnoses(b: _Builder) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for entry in (e for e in b.entries if e.kind == "Condition"):
+        b.resolve(entry.resource.get("subject"), f"{entry.path}.subject", ("Patient",))
         coding = (entry.resource.get("code") or {}).get("coding") or []
         index = next(
             (i for i, c in enumerate(coding) if c.get("system") in codes.ICD10CM_SYSTEMS), None

@@ -4,6 +4,7 @@ audit as ``POST /api/v1/referrals``), answered with a ``transaction-response`` B
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -23,12 +24,14 @@ from careloop.referral import views as referral_views
 from careloop.referral.idempotency import Submission
 from careloop.referral.schemas import ReferralCreate, ReferralFilter, ReferralRead
 from careloop.referral.views import CaseView
+from careloop.web.body import depth_exceeds, keys_written_once
 
 MEDIA_TYPES = frozenset({"application/fhir+json", "application/json"})
 
 
-def read_json(body: bytes, content_type: str | None) -> Any:
-    """The body as JSON: 415 for another media type, 400 when it is not JSON."""
+def read_json(body: bytes, content_type: str | None, *, max_depth: int) -> Any:
+    """The body as JSON: 415 for another media type, 400 when it is not JSON or nests
+    deeper than ``max_depth`` (the R4B models would recurse past Python's own limit)."""
     media = (content_type or "").split(";")[0].strip().lower()
     if media not in MEDIA_TYPES:
         raise FhirError(
@@ -42,11 +45,47 @@ def read_json(body: bytes, content_type: str | None) -> Any:
             ],
         )
     try:
-        return orjson.loads(body)
+        data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:  # also a text nested past 1,024 levels
         raise FhirError(
             400, [Issue("error", "structure", f"The body is not JSON: {str(exc)[:120]}")]
         ) from None
+    if depth_exceeds(data, max_depth):
+        message = f"The JSON is nested deeper than {max_depth} levels."
+        raise FhirError(400, [Issue("error", "structure", message, "Bundle")])
+    if not keys_written_once(body, data):
+        # Parsers keep the first or the last of the two; which one was meant is unknown.
+        where = _repeated_key(body)
+        message = f"{where.rpartition('.')[2]} is written twice in one object; send it once."
+        raise FhirError(400, [Issue("error", "structure", message, where)])
+    return data
+
+
+#: Marks, in an object read by :func:`_keep_repeats`, the key it writes twice.
+_REPEATED = object()
+
+
+def _keep_repeats(pairs: list[tuple[str, Any]]) -> dict[Any, Any]:
+    out: dict[Any, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            out[_REPEATED] = key
+        out[key] = value
+    return out
+
+
+def _repeated_key(body: bytes) -> str:
+    """The FHIRPath of the first key found written twice in one object of the body."""
+    stack: list[tuple[str, Any]] = [("Bundle", json.loads(body, object_pairs_hook=_keep_repeats))]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, dict):
+            if _REPEATED in node:
+                return f"{path}.{node[_REPEATED]}"
+            stack.extend((f"{path}.{k}", v) for k, v in node.items() if isinstance(k, str))
+        elif isinstance(node, list):
+            stack.extend((f"{path}[{n}]", v) for n, v in enumerate(node))
+    return "Bundle"
 
 
 @dataclass(frozen=True, slots=True)

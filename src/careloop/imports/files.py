@@ -110,7 +110,9 @@ def read_rows(stream: IO[bytes], file_format: FileFormat) -> Iterator[RawRow]:
 
 
 def _csv_rows(text: IO[str]) -> Iterator[RawRow]:
-    reader = csv.reader(text)
+    # strict: a quote left open runs to the end of the file, and would otherwise take
+    # every row after it into one cell without a word.
+    reader = csv.reader(text, strict=True)
     header = next(reader, None)
     if not header:
         raise UnreadableFileError("The file is empty: the first line names the columns.")
@@ -128,8 +130,10 @@ def _csv_rows(text: IO[str]) -> Iterator[RawRow]:
         raise UnreadableFileError("A column is named twice in the header.", field="file")
     width = len(header)
     shape = rules.RowShape(header, kinds)
-    for cells in reader:
-        line = reader.line_num
+    for line, cells in _records(reader):
+        if isinstance(cells, RowProblem):
+            yield line, cells
+            continue
         if not any(cells):
             continue
         if len(cells) != width:
@@ -145,6 +149,35 @@ def _csv_rows(text: IO[str]) -> Iterator[RawRow]:
             continue
         problems = _unclean_cells(line, header, cells)
         yield line, problems or shape.build(cells)
+
+
+def _records(reader: Any) -> Iterator[tuple[int, list[str] | RowProblem]]:
+    """Each record with the line it starts on (a quoted cell may span lines), or the
+    problem that makes it no CSV record; the reader goes on at the next line."""
+    while True:
+        line = reader.line_num + 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield line, RowProblem(line, rules.ROW, "csv_syntax", _csv_problem(str(exc)))
+            continue
+        yield line, cells
+
+
+def _csv_problem(error: str) -> str:
+    """The csv module's complaint in plain words."""
+    if "unexpected end of data" in error:
+        return (
+            "A quoted cell opened on this row is never closed: every line after it would "
+            "be read into that one cell."
+        )
+    if "field larger than field limit" in error:
+        return (
+            f"A cell is longer than {csv.field_size_limit():,} characters, the most one may hold."
+        )
+    return f"The row is not well-formed CSV ({error}); a quote must close its cell."
 
 
 def _unclean_cells(line: int, header: list[str], cells: list[str]) -> list[RowProblem]:

@@ -52,7 +52,8 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def _depth_exceeds(value: Any, limit: int) -> bool:
+def depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether a parsed JSON document nests objects and arrays deeper than ``limit``."""
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         node, depth = stack.pop()
@@ -66,6 +67,29 @@ def _depth_exceeds(value: Any, limit: int) -> bool:
             return True
         stack.extend((child, depth + 1) for child in children)
     return False
+
+
+def keys_written_once(body: bytes, parsed: Any) -> bool:
+    """Whether no object of the JSON text ``body`` (``parsed`` is its reading) writes a
+    key twice: counted from the text when it has no backslash (every string is then
+    written as it is, as in :func:`_plainly_valid`), else read again keeping each pair."""
+    if b"\\" not in body:
+        written = _STRING.findall(body.decode())
+        keys = len(written) - written.count("")
+        stack: list[Any] = [parsed]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, dict):
+                keys -= len(node)
+                stack.extend(node.values())
+            elif isinstance(node, list):
+                stack.extend(node)
+        return keys == 0
+    try:
+        json.loads(body, object_pairs_hook=_no_duplicates)
+    except _DuplicateKeyError:
+        return False
+    return True
 
 
 def check_content_type(content_type: str | None) -> None:
@@ -147,7 +171,7 @@ def _check_slowly(body: bytes, max_depth: int) -> None:
         raise MalformedJsonError(f"The JSON is nested deeper than {max_depth} levels.") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise MalformedJsonError(f"The body is not valid JSON: {str(exc)[:120]}") from None
-    if _depth_exceeds(parsed, max_depth):
+    if depth_exceeds(parsed, max_depth):
         raise MalformedJsonError(f"The JSON is nested deeper than {max_depth} levels.")
     refuse_unclean_text(parsed)
 

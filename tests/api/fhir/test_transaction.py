@@ -4,6 +4,7 @@ structurally valid output; the bundle is one transaction, rejected whole)."""
 from __future__ import annotations
 
 import copy
+import json
 import unicodedata
 from collections.abc import Callable
 from typing import Any
@@ -290,6 +291,152 @@ class TestOneBadEntryStoresNothing:
         assert expressions(response) == {"Bundle.entry[10].resource.resourceType"}
         assert stored(session) == before
 
+    def test_nesting_past_the_depth_limit_is_400_not_a_server_error(
+        self, client: TestClient, session: Session, tokens: Tokens, clock: FixedClock
+    ) -> None:
+        """Extensions nested 200 deep: the R4B models would recurse past Python's limit."""
+        bundle = referral_bundle(clock.now())
+        nested: dict[str, Any] = {"url": "https://example.org/x", "valueString": "x"}
+        for _ in range(200):
+            nested = {"url": "https://example.org/x", "extension": [nested]}
+        resource(bundle, I_PATIENT)["extension"] = [nested]
+        before = stored(session)
+        response = post_bundle(client, tokens.hartford, bundle)
+        assert response.status_code == 400, response.text
+        issue = valid(response.json())["issue"][0]
+        assert issue["code"] == "structure"
+        assert "nested deeper than" in issue["diagnostics"]
+        assert stored(session) == before
+
+    @pytest.mark.parametrize(
+        "index, field, value, words",
+        [
+            (I_PATIENT, "birthDate", "0000-01-01", "YYYY-MM-DD"),
+            (I_PATIENT, "birthDate", "1945-13-01", "YYYY-MM-DD"),
+            (I_PATIENT, "birthDate", 19450123, "written as text"),
+            (I_VISITS, "authoredOn", "2026-11-23T25:00:00Z", "time zone"),
+        ],
+    )
+    def test_a_date_not_written_as_fhir_writes_one_says_the_format(
+        self,
+        client: TestClient,
+        session: Session,
+        tokens: Tokens,
+        clock: FixedClock,
+        index: int,
+        field: str,
+        value: Any,
+        words: str,
+    ) -> None:
+        bundle = referral_bundle(clock.now())
+        resource(bundle, index)[field] = value
+        before = stored(session)
+        response = post_bundle(client, tokens.hartford, bundle)
+        assert response.status_code == 422, response.text
+        assert expressions(response) == {at(index, field)}
+        diagnostics = response.json()["issue"][0]["diagnostics"]
+        assert words in diagnostics and "regex" not in diagnostics
+        assert "Datetimes" not in diagnostics
+        assert stored(session) == before
+
+    @pytest.mark.parametrize(
+        "where",
+        [
+            (I_COVERAGE, "beneficiary"),
+            (I_CONDITION_1, "subject"),
+            (I_VISITS, "reasonReference[0]"),
+            (I_VISITS, "insurance[0]"),
+        ],
+    )
+    def test_a_urn_uuid_that_names_no_entry_rejects_the_bundle_wherever_it_is(
+        self,
+        client: TestClient,
+        session: Session,
+        tokens: Tokens,
+        clock: FixedClock,
+        where: tuple[int, str],
+    ) -> None:
+        index, path = where
+        bundle = referral_bundle(clock.now())
+        target = resource(bundle, index)
+        name, _, position = path.partition("[")
+        holder = target[name][int(position.rstrip("]"))] if position else target[name]
+        holder["reference"] = "urn:uuid:00000000-0000-4000-8000-000000000000"
+        before = stored(session)
+        response = post_bundle(client, tokens.hartford, bundle)
+        assert response.status_code == 422, response.text
+        assert expressions(response) == {at(index, f"{path}.reference")}
+        assert stored(session) == before
+
+    @pytest.mark.parametrize(
+        "index, path", [(I_COVERAGE, "beneficiary"), (I_CONDITION_1, "subject")]
+    )
+    def test_a_reference_to_the_wrong_kind_of_entry_rejects_the_bundle(
+        self,
+        client: TestClient,
+        session: Session,
+        tokens: Tokens,
+        clock: FixedClock,
+        index: int,
+        path: str,
+    ) -> None:
+        bundle = referral_bundle(clock.now())
+        resource(bundle, index)[path]["reference"] = bundle["entry"][I_COVERAGE]["fullUrl"]
+        before = stored(session)
+        response = post_bundle(client, tokens.hartford, bundle)
+        assert response.status_code == 422, response.text
+        assert expressions(response) == {at(index, f"{path}.reference")}
+        assert "Must refer to a Patient" in response.text
+        assert stored(session) == before
+
+    def test_two_entries_with_one_full_url_are_named_as_such(
+        self, client: TestClient, session: Session, tokens: Tokens, clock: FixedClock
+    ) -> None:
+        bundle = referral_bundle(clock.now())
+        bundle["entry"][I_CONDITION_2]["fullUrl"] = bundle["entry"][I_PATIENT]["fullUrl"]
+        before = stored(session)
+        response = post_bundle(client, tokens.hartford, bundle)
+        assert response.status_code == 422, response.text
+        assert expressions(response) == {f"Bundle.entry[{I_CONDITION_2}].fullUrl"}
+        assert f"entry[{I_PATIENT}]" in response.json()["issue"][0]["diagnostics"]
+        assert stored(session) == before
+
+    @pytest.mark.parametrize(
+        "entry, expected, words",
+        [
+            ("not an entry", "Bundle.entry[10]", "JSON object"),
+            (
+                {"request": {"method": "POST", "url": "Patient"}},
+                "Bundle.entry[10].resource",
+                "resource",
+            ),
+            (
+                {"resource": None, "request": {"method": "POST", "url": "Patient"}},
+                "Bundle.entry[10].resource",
+                "resource",
+            ),
+        ],
+    )
+    def test_an_entry_without_a_resource_is_named_in_plain_words(
+        self,
+        client: TestClient,
+        session: Session,
+        tokens: Tokens,
+        clock: FixedClock,
+        entry: Any,
+        expected: str,
+        words: str,
+    ) -> None:
+        bundle = referral_bundle(clock.now())
+        bundle["entry"].append(entry)
+        before = stored(session)
+        response = post_bundle(client, tokens.hartford, bundle)
+        assert response.status_code == 422, response.text
+        assert expressions(response) == {expected}
+        diagnostics = valid(response.json())["issue"][0]["diagnostics"]
+        assert words in diagnostics and "Invalid JSON" not in diagnostics
+        assert stored(session) == before
+
     def test_a_batch_is_not_a_transaction(
         self, client: TestClient, tokens: Tokens, clock: FixedClock
     ) -> None:
@@ -318,6 +465,53 @@ class TestChannelConventions:
     def test_not_a_bundle_is_400(self, client: TestClient, tokens: Tokens) -> None:
         response = post_bundle(client, tokens.hartford, {"resourceType": "Patient"})
         assert (response.status_code, expressions(response)) == (400, {"Bundle"})
+
+    @pytest.mark.parametrize("escaped", [False, True])
+    def test_a_key_written_twice_in_one_object_is_400_naming_it(
+        self, client: TestClient, session: Session, tokens: Tokens, clock: FixedClock, escaped: bool
+    ) -> None:
+        """Two parsers may keep either value (RELIABILITY.md A.4): which birth date?"""
+        text = json.dumps(referral_bundle(clock.now()))
+        second = '"birthDate": "1990-05-05"' if not escaped else '"birthDate": "1990\\u002d05-05"'
+        text = text.replace('"birthDate": "1945-01-23"', f'"birthDate": "1945-01-23", {second}')
+        before = stored(session)
+        response = post_bundle(client, tokens.hartford, text)
+        assert response.status_code == 400, response.text
+        assert expressions(response) == {at(I_PATIENT, "birthDate")}
+        assert "twice" in response.json()["issue"][0]["diagnostics"]
+        assert stored(session) == before
+
+    @pytest.mark.parametrize(
+        "method, path, status, code",
+        [
+            ("GET", "/fhir/Patient", 404, "not-found"),
+            ("GET", "/fhir/Task/CL-2026-000001/_history", 404, "not-found"),
+            ("PUT", "/fhir/Task/CL-2026-000001", 405, "not-supported"),
+            ("DELETE", "/fhir/Task/CL-2026-000001", 405, "not-supported"),
+        ],
+    )
+    def test_no_such_route_or_method_is_an_operation_outcome(
+        self, client: TestClient, tokens: Tokens, method: str, path: str, status: int, code: str
+    ) -> None:
+        response = client.request(method, path, headers=Tokens.header(tokens.hartford))
+        assert response.status_code == status
+        assert response.headers["content-type"] == "application/fhir+json"
+        assert valid(response.json())["issue"][0]["code"] == code
+        if status == 405:
+            assert "GET" in response.headers["allow"]
+
+    def test_a_body_over_the_limit_is_413_operation_outcome(
+        self, client: TestClient, session: Session, tokens: Tokens, clock: FixedClock
+    ) -> None:
+        bundle = referral_bundle(clock.now())
+        resource(bundle, I_VISITS)["note"] = [{"text": "x" * 2_000_000}]
+        before = stored(session)
+        response = post_bundle(client, tokens.hartford, bundle)
+        assert response.status_code == 413
+        assert response.headers["content-type"] == "application/fhir+json"
+        issue = valid(response.json())["issue"][0]
+        assert (issue["code"], "larger than" in issue["diagnostics"]) == ("too-costly", True)
+        assert stored(session) == before
 
     def test_no_token_is_401_operation_outcome(self, client: TestClient, clock: FixedClock) -> None:
         response = client.post(

@@ -371,7 +371,8 @@ class TestRefused:
                 "PV1-45 (discharge date and time) is not a valid",
                 "PV1^45",
             ),
-            ({"evn": False}, "AE", "structure is not a valid ADT A03", "MSH^9"),
+            ({"evn": False}, "AE", "the EVN segment is required and is missing", "EVN"),
+            ({"mrn": ""}, "AE", "PID-3 is required and is empty", "PID^3"),
             (
                 {"mrn": "NOBODY", "family": "Nobody", "given": "Nemo"},
                 "AE",

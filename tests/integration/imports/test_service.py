@@ -218,6 +218,48 @@ class TestCsvFile:
         assert (done.created, done.refused) == (1, 1)
         assert errors(database, intake, clock, done.id)[1][:3] == ["3", "external_id", "repeated"]
 
+    def test_a_quoted_cell_never_closed_is_refused_and_swallows_no_row_silently(
+        self, database: Database, intake: Actor, clock: FixedClock
+    ) -> None:
+        header, first, second = csv_text([good(clock, 1), good(clock, 2)]).decode().splitlines()
+        broken = first.replace(",ORD-1,", ',"ORD-1,', 1)
+        assert broken != first
+        content = "\n".join([header, second.replace("ORD-2", "ORD-3"), broken, second]) + "\n"
+        done = run(database, intake, clock, "daily.csv", content.encode())
+        # The row before is stored; the open quote is refused at its own line, and the
+        # row it swallowed is neither stored nor hidden in another row's cell.
+        assert (done.created, done.refused) == (1, 1)
+        line, field, rule, message = errors(database, intake, clock, done.id)[1]
+        assert (line, field, rule) == ("3", "row", "csv_syntax")
+        assert "never closed" in message
+
+    def test_a_cell_past_the_csv_limit_refuses_its_row_naming_the_line(
+        self, database: Database, intake: Actor, clock: FixedClock
+    ) -> None:
+        huge = good(clock, 2, notes="x" * 200_000)
+        done = run(
+            database, intake, clock, "daily.csv", csv_text([good(clock, 1), huge, good(clock, 3)])
+        )
+        assert done.status is ImportStatus.done
+        assert (done.created, done.refused) == (2, 1)
+        line, field, rule, message = errors(database, intake, clock, done.id)[1]
+        assert (line, field, rule) == ("3", "row", "csv_syntax")
+        assert "longer than" in message
+
+    def test_a_refused_row_spanning_lines_is_named_by_the_line_it_starts_on(
+        self, database: Database, intake: Actor, clock: FixedClock
+    ) -> None:
+        rows = [
+            good(clock, 1, notes="first line\nsecond line\nthird line"),
+            good(clock, 2, member__birth_date="1945-02-30"),
+            good(clock, 3, notes="one\ntwo", urgency="soonish"),
+        ]
+        done = run(database, intake, clock, "daily.csv", csv_text(rows))
+        assert [e[:3] for e in errors(database, intake, clock, done.id)[1:]] == [
+            ["5", "member.birth_date", "date"],
+            ["6", "urgency", "unknown_code"],
+        ]
+
     def test_the_job_fails_naming_the_columns_when_the_header_is_not_the_apis(
         self, database: Database, intake: Actor, clock: FixedClock
     ) -> None:

@@ -178,6 +178,24 @@ class TestMessage:
         with pytest.raises(Refused, match="structure is not a valid ADT A03"):
             rules.check_structure(text, rules.read_header(rules.parse(text)))
 
+    @pytest.mark.parametrize(
+        "change, where, hl7_error, words",
+        [
+            (("M1^^^GEN^MR~X9^^^OTHER^MR", ""), "PID-3", "101", "PID-3 is required"),
+            (("20260305120000||ADT", "||ADT"), "MSH-7", "101", "MSH-7 is required"),
+            (("EVN|A03|20260305120000\r", ""), "EVN", "100", "EVN segment is required"),
+            (("|P|2.5.1", "|P|"), "MSH-12", "203", "MSH-12 (version)"),
+        ],
+    )
+    def test_a_structure_error_names_the_field_or_segment_it_is_about(
+        self, change: tuple[str, str], where: str, hl7_error: str, words: str
+    ) -> None:
+        text = self.A03.replace(*change)
+        with pytest.raises(Refused) as refused:
+            rules.check_structure(text, rules.read_header(rules.parse(text)))
+        assert (refused.value.where, refused.value.hl7_error) == (where, hl7_error)
+        assert words in refused.value.text
+
     def test_what_is_not_hl7_is_rejected(self) -> None:
         with pytest.raises(Refused) as refused:
             rules.parse("hello")
@@ -205,6 +223,22 @@ class TestAck:
         assert str(err[2]) == "PV1^45"
         assert str(err[3]) == "102^Data type error^HL70357"
         assert answer.unescape(str(err[8])) == "PV1-45 | bad ^ date"
+
+    def test_an_unsupported_version_is_named_as_hl7_table_0357_names_it(self) -> None:
+        text = TestMessage.A03.replace("|P|2.5.1", "|P|")
+        with pytest.raises(Refused) as refused:
+            rules.check_structure(text, rules.read_header(rules.parse(text)))
+        nak = rules.ack(
+            rules.read_header(rules.parse(text)),
+            AckCode.error,
+            refused.value.text,
+            now=NOW,
+            control_id="CL1",
+            where=refused.value.where,
+            hl7_error=refused.value.hl7_error,
+        )
+        err = next(s for s in nak.split("\r") if s.startswith("ERR"))
+        assert "|MSH^12|203^Unsupported version id^HL70357|" in err
 
     def test_an_ack_has_no_err(self) -> None:
         text = rules.ack(None, AckCode.accepted, "ok", now=NOW, control_id="CL1")
