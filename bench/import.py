@@ -20,7 +20,8 @@ What runs (DESIGN.md §7: figures are ratios against the machine's own limit):
   these bytes into PostgreSQL;
 * CareLoop: ``careloop.imports`` as ``careloop import referrals FILE`` runs it (in this
   process, no progress bar; the code sets loaded first, as a server loads them at start,
-  and not counted): every row read, checked with the JSON API's intake rules
+  and not counted; a file of 100,000 lines or more has its batches stored side by side
+  by ``--processes`` worker processes, 2 by default, as the command does): every row read, checked with the JSON API's intake rules
   (the pydantic model, the intake checklist, deadlines on the business calendar,
   duplicate detection, the case manager it goes to), and stored in batches of 2,000 rows,
   one transaction each: the case, its items, its clocks, its timeline events, its audit
@@ -34,10 +35,11 @@ What runs (DESIGN.md §7: figures are ratios against the machine's own limit):
   row already imported) and be at least as fast;
 * checks after each import: the cases, clocks, events, audit records and work items
   counted against the rows, the errors against the refused rows;
-* the CPU each import took, per row: in this process (reading, checking, building the
-  rows) and in the database's server processes for the bench database (COPY, indexes,
-  foreign keys, the batch's queries), with the machine's load average: on a shared
-  machine the rows/s follow the load, the CPU a row much less.
+* the CPU each import took, per row: in this process and its worker processes (reading,
+  checking, building the rows) and in the database's server processes for the bench
+  database (COPY, indexes, foreign keys, the batch's queries; read every fifth of a
+  second, so the workers' connections count too), with the machine's load average: on
+  a shared machine the rows/s follow the load, the CPU a row much less.
 
 Target (standards issue): the import at least 0.5x the COPY rate; the re-run at least as
 fast as the import. The import is also printed against the second baseline.
@@ -49,7 +51,9 @@ import argparse
 import csv
 import gc
 import os
+import resource
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -77,6 +81,7 @@ from careloop.core.actor import SYSTEM_ACTOR
 from careloop.core.clock import SystemClock
 from careloop.db.migrate import upgrade_database
 from careloop.db.session import Database
+from careloop.imports import rules as import_rules
 from careloop.imports import service as import_service
 from careloop.imports import tasks as import_tasks
 from careloop.imports.files import count_lines
@@ -287,11 +292,14 @@ class Run:
     database_cpu: float
 
 
-def careloop_import(database: Database, path: Path, url: str) -> Run:
-    """Import the file as ``careloop import referrals`` does."""
+def careloop_import(database: Database, path: Path, url: str, processes: int) -> Run:
+    """Import the file as ``careloop import referrals`` does, with ``processes`` worker
+    processes storing its batches side by side (1: one batch after the other)."""
     clock = SystemClock()
-    backends0 = backend_cpu(url)
+    watch = BackendWatch(url)
+    watch.start()
     cpu0 = time.process_time()
+    children0 = children_cpu()
     started = time.perf_counter()
     with path.open("rb") as stream:
         lines = count_lines(stream)
@@ -305,14 +313,46 @@ def careloop_import(database: Database, path: Path, url: str) -> Run:
             clock=clock,
         )
         source = import_service.start(session, job.id, clock=clock)
-    done = import_tasks.run_job(database, source, clock=clock)
+    done = import_tasks.run_job(database, source, clock=clock, processes=processes)
     seconds = time.perf_counter() - started
-    python_cpu = time.process_time() - cpu0
-    backends = backend_cpu(url)
-    database_cpu = sum(cpu - backends0.get(pid, 0.0) for pid, cpu in backends.items())
+    python_cpu = time.process_time() - cpu0 + children_cpu() - children0
+    database_cpu = watch.stop()
     if done is None:
         raise BenchError(f"the import of {path} failed")
     return Run(seconds, done, python_cpu, database_cpu)
+
+
+def children_cpu() -> float:
+    """CPU seconds of this process's ended children (the import's worker processes)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+class BackendWatch(threading.Thread):
+    """The CPU the server processes connected to the bench database take while it runs:
+    their CPU is read every fifth of a second, so a worker's connection, which comes and
+    goes with the import, counts up to its last reading (it is idle after its commit)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(daemon=True)
+        self.url = url
+        self.done = threading.Event()
+        # The connections there before the import count from now; a worker's from 0.
+        self.first = backend_cpu(url)
+        self.last = dict(self.first)
+
+    def read(self) -> None:
+        self.last.update(backend_cpu(self.url))
+
+    def run(self) -> None:
+        while not self.done.wait(0.2):
+            self.read()
+
+    def stop(self) -> float:
+        self.done.set()
+        self.join()
+        self.read()
+        return sum(cpu - self.first.get(pid, 0.0) for pid, cpu in self.last.items())
 
 
 def backend_cpu(url: str) -> dict[int, float]:
@@ -408,11 +448,11 @@ def run(args: argparse.Namespace) -> None:
         copy_s = bare_copy(url, path)
         say(f"bare COPY: {copy_s:.1f} s")
         load = os.getloadavg()[0]
-        first = careloop_import(database, path, url)
+        first = careloop_import(database, path, url, args.processes)
         say(f"import: {first.seconds:.1f} s")
         verify(url, expected, first.job, rerun=False)
         files = dump_written(url, Path(tmp))
-        again = careloop_import(database, path, url)
+        again = careloop_import(database, path, url, args.processes)
         say(f"re-run: {again.seconds:.1f} s")
         verify(url, expected, again.job, rerun=True)
         load = max(load, os.getloadavg()[0])
@@ -420,7 +460,15 @@ def run(args: argparse.Namespace) -> None:
         say(f"bare COPY of the {written[1]:,} rows the import wrote: {written[0]:.1f} s")
     facts = server_facts(url, name)
     database.engine.dispose()
-    report(args.rows, copy_s, written, first, again, facts, load)
+    side_by_side = import_rules.side_by_side(
+        "postgresql", args.processes, args.rows + 1, from_lines=import_rules.SIDE_BY_SIDE_FROM_LINES
+    )
+    how = (
+        f"batches stored side by side by {args.processes} worker processes"
+        if side_by_side
+        else "one batch after the other"
+    )
+    report(args.rows, copy_s, written, first, again, facts, load, how)
     if not args.keep_db:
         drop_database(admin, name)
 
@@ -433,10 +481,12 @@ def report(
     again: Run,
     facts: dict[str, str],
     load: float,
+    how: str,
 ) -> None:
     copy_rate, first_rate, again_rate = rows / copy_s, rows / first.seconds, rows / again.seconds
     job = first.job
     print(f"bulk import of {rows:,} referral rows (CSV), PostgreSQL {facts['server_version']}")
+    print(f"  {how}")
     print(
         f"  created {job.created:,} cases ({job.needs_clarification:,} needing "
         f"clarification), refused {job.refused:,} rows; database {facts['database_size']}"
@@ -472,6 +522,12 @@ def report(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0] if __doc__ else "")
     parser.add_argument("--rows", type=int, default=DEFAULT_ROWS)
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=import_rules.PROCESSES,
+        help="worker processes storing the batches side by side (1: one after the other)",
+    )
     add_database_options(parser, DB_NAME)
     run(parser.parse_args())
 
