@@ -173,6 +173,24 @@ def read_interchange(text: str) -> Interchange:
     )
 
 
+def canonical(text: str, delimiters: Delimiters) -> str:
+    """The interchange with X12's usual separators (``*`` ``^`` ``:``, ``~`` and a line
+    break after each segment), as the readers behind the envelope take it: x12sdk drops
+    line breaks before it splits segments, so a file whose segments end with a line break
+    would read as no transaction at all. Unchanged when a value holds one of the usual
+    separators (the file's own separators could then not be told apart from it)."""
+    segments = [s for s in (c.strip("\r\n ") for c in text.strip().split(delimiters.segment)) if s]
+    if delimiters != Delimiters():
+        own = {delimiters.element, delimiters.repetition, delimiters.component}
+        if any(ch in s for s in segments for ch in "*^:~" if ch not in own):
+            return text
+        table = str.maketrans(
+            {delimiters.element: "*", delimiters.repetition: "^", delimiters.component: ":"}
+        )
+        segments = [s.translate(table) for s in segments]
+    return "~\n".join(segments) + "~\n"
+
+
 def _delimiters(text: str) -> Delimiters:
     head = text.lstrip()[:ISA_LENGTH]
     if not head.startswith("ISA") or len(head) < ISA_LENGTH:

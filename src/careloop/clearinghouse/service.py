@@ -22,6 +22,7 @@ from careloop.clearinghouse.envelope import (
     Interchange,
     Party,
     X12FormatError,
+    canonical,
     clean,
     read_interchange,
 )
@@ -283,6 +284,8 @@ def receive_file(
     :class:`X12FormatError` and writes nothing (see :func:`reject_file`)."""
     require(actor, "x12:exchange")
     interchange = read_interchange(text)
+    # Read, and kept, with the usual separators, whatever the sender's ISA declared.
+    text = canonical(text, interchange.delimiters)
     if len(interchange.transactions) != 1:
         last = interchange.transactions[-1].segments[0] if interchange.transactions else None
         raise X12FormatError(

@@ -243,6 +243,36 @@ def test_an_unreadable_answer_is_rejected_whole_with_a_999(
     assert len(list((tmp_path / "outbound").glob("999-*.x12"))) == 1
 
 
+def _restyled(text: str, style: str) -> str:
+    """The interchange with the separators another clearinghouse might declare in its ISA
+    (the element separator its 4th character, the segment terminator the one after ISA16)."""
+    segments = [s.strip() for s in text.split("~") if s.strip()]
+    if style == "newline":
+        return "\n".join(segments) + "\n"
+    if style == "tilde-crlf":
+        return "~\r\n".join(segments) + "~\r\n"
+    return "|".join(s.replace("*", "!").replace("^", "+") for s in segments) + "|"
+
+
+@pytest.mark.parametrize("style", ["newline", "tilde-crlf", "bar"])
+def test_an_answer_with_the_separators_its_isa_declares_is_read(
+    database: Database, clock: FixedClock, tmp_path: Path, style: str
+) -> None:
+    number = _case(database, clock, prior_auth="")
+    config = ClearinghouseConfig()
+    with database.unit_of_work() as s:
+        service.send_eligibility_inquiry(s, ACTOR, number, clock=clock, config=config)
+    tasks.exchange_once(database, FolderExchange(tmp_path), clock=clock, config=config)
+    simulator.run_once(database, tmp_path, clock=clock, config=config)
+    [answer] = (tmp_path / "inbound").glob("271-*.x12")
+    answer.write_bytes(_restyled(answer.read_text(), style).encode("ascii"))
+
+    [result] = tasks.exchange_once(database, FolderExchange(tmp_path), clock=clock, config=config)
+    assert (result.transaction, result.status) == ("271", ExchangeStatus.applied), result.detail
+    with database.unit_of_work() as s:
+        assert _case_row(s, number).status is ReferralStatus.eligibility_verified
+
+
 @pytest.fixture
 def payer_over_http(database: Database, clock: FixedClock) -> Iterator[str]:
     """A real HTTP listener on 127.0.0.1 answering as the sandbox payer at once."""
