@@ -183,15 +183,16 @@ def read_header(message: hl7.Message) -> Header:
 
 def check_structure(text: str, header: Header) -> None:
     """The segments in the order the standard gives for the event (hl7apy, strict), at
-    the message's own version or, for one hl7apy does not know, 2.5.1."""
+    the message's own version or, for one hl7apy does not know (or none), 2.5.1."""
     cleaned = text.replace("\r\n", "\r").replace("\n", "\r").strip("\r")
-    version = header.version
-    if version not in _KNOWN_VERSIONS:
-        cleaned, version = _with_version(cleaned, DEFAULT_VERSION), DEFAULT_VERSION
+    version = header.version if header.version in _KNOWN_VERSIONS else DEFAULT_VERSION
+    # Written out even when it is the message's own: an empty MSH-12 is read as 2.5.1.
+    cleaned = _with_version(cleaned, version)
     if version not in _TWO_PART_TYPES:
         cleaned = _with_structure(cleaned, STRUCTURES[header.event])
-    elif STRUCTURES[header.event] != f"ADT_{header.event}":
-        # Two-part versions name no structure: hl7apy checks A08 as the A01 it shares.
+    else:
+        # Two-part versions name no structure (a feed may still send ADT^A03^ADT_A03,
+        # which hl7apy refuses there): hl7apy checks A08 as the A01 it shares.
         shared = STRUCTURES[header.event].removeprefix("ADT_")
         cleaned = _with_msh_field(cleaned, 9, lambda _value, sep: f"ADT{sep}{shared}")
     try:

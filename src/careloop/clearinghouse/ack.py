@@ -1,8 +1,11 @@
-"""The 999 implementation acknowledgment (ASC X12C 005010X231A1) CareLoop writes back
-for an inbound file it cannot read: the group (AK1), the transaction set (AK2), the
-segment in error with its position in the set (IK3) and, when one element is at
-fault, that element (IK4); IK5 and AK9 reject. The sandbox payer's 999 on a claim is
-pyx12's own verdict on the 837P (:func:`verdict`). Pure: no database, no files."""
+"""The acknowledgments CareLoop writes back for an inbound file it cannot read, each at
+the level of the fault (X12.6): the 999 implementation acknowledgment (ASC X12C
+005010X231A1) names the group (AK1), the transaction set (AK2), the segment in error
+with its position in the set (IK3) and, when one element is at fault, that element
+(IK4), IK5 and AK9 rejecting; a fault of the group's own envelope (GS/GE) is in AK9
+alone; a fault of the interchange's envelope (ISA/IEA) is answered by a TA1 interchange
+acknowledgment. The sandbox payer's 999 on a claim is pyx12's own verdict on the 837P
+(:func:`verdict`). Pure: no database, no files."""
 
 from __future__ import annotations
 
@@ -14,7 +17,13 @@ import pyx12.params
 import pyx12.x12n_document
 
 from careloop.clearinghouse import rules
-from careloop.clearinghouse.envelope import Party, X12FormatError, segment, write_interchange
+from careloop.clearinghouse.envelope import (
+    Party,
+    X12FormatError,
+    segment,
+    write_interchange,
+    write_ta1,
+)
 
 #: IK403: 7 invalid code value, 8 invalid date; CareLoop reports 7 unless it is a date.
 _ELEMENT_CODE = "7"
@@ -32,10 +41,30 @@ def rejection(
     control_number: int,
     created: datetime,
 ) -> str:
-    """A 999 rejecting the one transaction set of a group, naming the faulty segment."""
+    """A 999 rejecting the one transaction set of a group, naming the faulty segment; or,
+    for a fault of the group's envelope, the group in AK9 with its syntax error code."""
     st_control = error.control_number or "0001"
+    ak1 = segment("AK1", functional_code, group_control_number, version)
+    if error.group_fault is not None:
+        code, included, received = error.group_fault
+        body = [ak1, segment("AK9", "R", str(included), str(received), "0", code)]
+    else:
+        body = [ak1, *_transaction_rejection(error, transaction_code, st_control, version)]
+    return write_interchange(
+        functional_code=rules.FUNCTIONAL_CODE["999"],
+        version=rules.VERSION_999,
+        transactions=[("999", body)],
+        sender=sender,
+        receiver=receiver,
+        control_number=control_number,
+        created=created,
+    )
+
+
+def _transaction_rejection(
+    error: X12FormatError, transaction_code: str, st_control: str, version: str
+) -> list[str]:
     body = [
-        segment("AK1", functional_code, group_control_number, version),
         segment("AK2", transaction_code, st_control, version),
         segment(
             "IK3",
@@ -47,15 +76,32 @@ def rejection(
     ]
     if error.element is not None:
         body.append(segment("IK4", str(error.element), "", _ELEMENT_CODE))
-    body += [segment("IK5", "R", "5"), segment("AK9", "R", "1", "1", "0")]
-    return write_interchange(
-        functional_code=rules.FUNCTIONAL_CODE["999"],
-        version=rules.VERSION_999,
-        transactions=[("999", body)],
-        sender=sender,
-        receiver=receiver,
-        control_number=control_number,
-        created=created,
+    return [*body, segment("IK5", "R", "5"), segment("AK9", "R", "1", "1", "0")]
+
+
+def interchange_rejection(
+    error: X12FormatError,
+    *,
+    interchange_control: str,
+    interchange_date: str,
+    interchange_time: str,
+    sender: Party,
+    receiver: Party,
+    control_number: int,
+    created: datetime,
+) -> str:
+    """A TA1 rejecting an interchange whose envelope is at fault: the interchange's
+    control number, date and time (ISA13, ISA09, ISA10), R, and the note code."""
+    ta1 = segment(
+        "TA1",
+        interchange_control,
+        interchange_date,
+        interchange_time,
+        "R",
+        error.interchange_note or "022",
+    )
+    return write_ta1(
+        ta1, sender=sender, receiver=receiver, control_number=control_number, created=created
     )
 
 

@@ -14,12 +14,23 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 from careloop.core.errors import DomainError
 
 ISA_LENGTH = 106
 #: Characters that may not appear in a value we write: they are the separators.
 SEPARATORS = frozenset("*~^:")
+
+
+class GroupFault(NamedTuple):
+    """A fault of the functional group's envelope (GS/GE), as the 999's AK9 reports it:
+    AK905 (3 trailer missing, 4 GE02 is not GS06, 5 GE01 miscounts the transaction sets),
+    with the transaction sets GE01 says the group holds and those it does hold."""
+
+    code: str
+    included: int
+    received: int
 
 
 class X12FormatError(DomainError):
@@ -41,6 +52,8 @@ class X12FormatError(DomainError):
         control_number: str | None = None,
         element: int | None = None,
         syntax_code: str = "8",
+        interchange_note: str | None = None,
+        group_fault: GroupFault | None = None,
     ) -> None:
         where = f"segment {segment or '(none)'} at position {position}"
         if element is not None:
@@ -63,6 +76,11 @@ class X12FormatError(DomainError):
         # IK304 of a 999: 1 unrecognised segment, 2 unexpected, 3 required missing,
         # 5 exceeds maximum use, 8 has data element errors.
         self.syntax_code = syntax_code
+        # A fault of the interchange's envelope (ISA/IEA) is answered by a TA1 with this
+        # note code (TA105: 001 control numbers differ, 021 IEA01 miscounts the groups,
+        # 023 the file ends early); one of the group's envelope by the 999's AK9.
+        self.interchange_note = interchange_note
+        self.group_fault = group_fault
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,9 +142,19 @@ def read_interchange(text: str) -> Interchange:
             "the interchange does not end with IEA (truncated file?)",
             segment=segments[-1].tag,
             position=segments[-1].position,
+            interchange_note="023",
         )
     isa, gs, iea = segments[0], _expect(segments, 1, "GS"), segments[-1]
-    ge = _expect(segments, len(segments) - 2, "GE")
+    received = sum(1 for s in segments if s.tag == "ST")
+    ge = segments[-2]
+    if ge.tag != "GE":
+        raise X12FormatError(
+            "GE expected here",
+            segment=ge.tag,
+            position=ge.position,
+            group_fault=GroupFault("3", received, received),
+        )
+    included = int(ge.get(1)) if ge.get(1).isdigit() else received
     if len(isa.elements) != 16:
         raise X12FormatError(
             f"ISA has {len(isa.elements)} elements, 16 expected", segment="ISA", position=1
@@ -137,6 +165,7 @@ def read_interchange(text: str) -> Interchange:
             segment="IEA",
             position=iea.position,
             element=2,
+            interchange_note="001",
         )
     if iea.get(1) != "1":
         raise X12FormatError(
@@ -144,6 +173,7 @@ def read_interchange(text: str) -> Interchange:
             segment="IEA",
             position=iea.position,
             element=1,
+            interchange_note="021",
         )
     if ge.get(2) != gs.get(6):
         raise X12FormatError(
@@ -151,6 +181,7 @@ def read_interchange(text: str) -> Interchange:
             segment="GE",
             position=ge.position,
             element=2,
+            group_fault=GroupFault("4", included, received),
         )
     transactions = _transactions(segments[2:-2], delimiters.component)
     if ge.get(1) != str(len(transactions)):
@@ -159,6 +190,7 @@ def read_interchange(text: str) -> Interchange:
             segment="GE",
             position=ge.position,
             element=1,
+            group_fault=GroupFault("5", included, received),
         )
     return Interchange(
         sender_id=isa.get(6).strip(),
@@ -171,6 +203,24 @@ def read_interchange(text: str) -> Interchange:
         delimiters=delimiters,
         transactions=transactions,
     )
+
+
+def canonical(text: str, delimiters: Delimiters) -> str:
+    """The interchange with X12's usual separators (``*`` ``^`` ``:``, ``~`` and a line
+    break after each segment), as the readers behind the envelope take it: x12sdk drops
+    line breaks before it splits segments, so a file whose segments end with a line break
+    would read as no transaction at all. Unchanged when a value holds one of the usual
+    separators (the file's own separators could then not be told apart from it)."""
+    segments = [s for s in (c.strip("\r\n ") for c in text.strip().split(delimiters.segment)) if s]
+    if delimiters != Delimiters():
+        own = {delimiters.element, delimiters.repetition, delimiters.component}
+        if any(ch in s for s in segments for ch in "*^:~" if ch not in own):
+            return text
+        table = str.maketrans(
+            {delimiters.element: "*", delimiters.repetition: "^", delimiters.component: ":"}
+        )
+        segments = [s.translate(table) for s in segments]
+    return "~\n".join(segments) + "~\n"
 
 
 def _delimiters(text: str) -> Delimiters:
@@ -308,27 +358,7 @@ def write_interchange(
     and SE), with SE01, GE01 and IEA01 counted and control numbers paired."""
     isa_control = f"{control_number:09d}"
     lines = [
-        "*".join(
-            [
-                "ISA",
-                "00",
-                " " * 10,
-                "00",
-                " " * 10,
-                sender.qualifier,
-                sender.id.ljust(15)[:15],
-                receiver.qualifier,
-                receiver.id.ljust(15)[:15],
-                created.strftime("%y%m%d"),
-                created.strftime("%H%M"),
-                "^",
-                "00501",
-                isa_control,
-                "0",
-                usage,
-                ":",
-            ]
-        ),
+        _isa(sender, receiver, isa_control, created, usage),
         segment(
             "GS",
             functional_code,
@@ -349,3 +379,43 @@ def write_interchange(
     lines.append(segment("GE", str(len(transactions)), str(control_number)))
     lines.append(segment("IEA", "1", isa_control))
     return "~\n".join(lines) + "~\n"
+
+
+def write_ta1(
+    ta1: str,
+    *,
+    sender: Party,
+    receiver: Party,
+    control_number: int,
+    created: datetime,
+    usage: str = "T",
+) -> str:
+    """An interchange that carries a TA1 alone: no functional group, so IEA01 is 0."""
+    isa_control = f"{control_number:09d}"
+    lines = [_isa(sender, receiver, isa_control, created, usage), ta1]
+    lines.append(segment("IEA", "0", isa_control))
+    return "~\n".join(lines) + "~\n"
+
+
+def _isa(sender: Party, receiver: Party, control: str, created: datetime, usage: str) -> str:
+    return "*".join(
+        [
+            "ISA",
+            "00",
+            " " * 10,
+            "00",
+            " " * 10,
+            sender.qualifier,
+            sender.id.ljust(15)[:15],
+            receiver.qualifier,
+            receiver.id.ljust(15)[:15],
+            created.strftime("%y%m%d"),
+            created.strftime("%H%M"),
+            "^",
+            "00501",
+            control,
+            "0",
+            usage,
+            ":",
+        ]
+    )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -22,6 +22,7 @@ from careloop.clearinghouse.envelope import (
     Interchange,
     Party,
     X12FormatError,
+    canonical,
     clean,
     read_interchange,
 )
@@ -283,6 +284,8 @@ def receive_file(
     :class:`X12FormatError` and writes nothing (see :func:`reject_file`)."""
     require(actor, "x12:exchange")
     interchange = read_interchange(text)
+    # Read, and kept, with the usual separators, whatever the sender's ISA declared.
+    text = canonical(text, interchange.delimiters)
     if len(interchange.transactions) != 1:
         last = interchange.transactions[-1].segments[0] if interchange.transactions else None
         raise X12FormatError(
@@ -586,8 +589,9 @@ def reject_file(
     clock: Clock,
     config: ClearinghouseConfig,
 ) -> Received:
-    """Record an unreadable inbound file and, when its group and transaction set were
-    identified, store a 999 for its sender naming the segment at fault."""
+    """Record an unreadable inbound file and store its acknowledgment for the sender: a
+    TA1 when the interchange's envelope is at fault (its header intact), otherwise,
+    when its group and transaction set were identified, a 999 naming the fault."""
     now = clock.now()
     head = _head(text)
     partner = head.sender or "unknown"
@@ -610,22 +614,21 @@ def reject_file(
     session.add(row)
     session.flush()
     acknowledgment = None
-    if head.group and head.code and head.version and head.sender:
-        reply = X12Exchange(
-            direction=Direction.outbound,
-            transaction="999",
-            status=ExchangeStatus.pending,
-            partner=head.sender[:80],
-            control_number=uuid.uuid4().hex[:20],
-            answers_id=row.id,
-            file_name="",
-            payload="",
-            created_at=now,
+    if error.interchange_note and head.sender and head.control:
+        reply = _reply(session, row, "TA1", head.sender, now)
+        reply.payload = ack.interchange_rejection(
+            error,
+            interchange_control=head.control,
+            interchange_date=head.date,
+            interchange_time=head.time,
+            sender=us(config),
+            receiver=Party(config.qualifier, head.sender),
+            control_number=reply.id,
+            created=now,
         )
-        session.add(reply)
-        session.flush()
-        reply.control_number = f"{reply.id:09d}"
-        reply.file_name = f"999-{head.sender}-{reply.control_number}.x12"
+        acknowledgment = reply.file_name
+    elif head.group and head.code and head.version and head.sender:
+        reply = _reply(session, row, "999", head.sender, now)
         reply.payload = ack.rejection(
             error,
             functional_code=head.functional,
@@ -638,7 +641,7 @@ def reject_file(
             created=now,
         )
         acknowledgment = reply.file_name
-        session.flush()
+    session.flush()
     return Received(
         name,
         ExchangeStatus.rejected,
@@ -649,10 +652,35 @@ def reject_file(
     )
 
 
+def _reply(
+    session: Session, rejected: X12Exchange, transaction: str, partner: str, now: datetime
+) -> X12Exchange:
+    """The outbound acknowledgment of a rejected file, numbered by its row (the payload
+    is the caller's to write)."""
+    reply = X12Exchange(
+        direction=Direction.outbound,
+        transaction=transaction,
+        status=ExchangeStatus.pending,
+        partner=partner[:80],
+        control_number=uuid.uuid4().hex[:20],
+        answers_id=rejected.id,
+        file_name="",
+        payload="",
+        created_at=now,
+    )
+    session.add(reply)
+    session.flush()
+    reply.control_number = f"{reply.id:09d}"
+    reply.file_name = f"{transaction}-{partner}-{reply.control_number}.x12"
+    return reply
+
+
 @dataclass(frozen=True, slots=True)
 class _Head:
     sender: str | None = None
     control: str | None = None
+    date: str = ""
+    time: str = ""
     functional: str = ""
     group: str | None = None
     code: str | None = None
@@ -660,8 +688,8 @@ class _Head:
 
 
 def _head(text: str) -> _Head:
-    """What can be told of a file that failed to read: ISA06/13, GS01/06/08 and ST01,
-    when those segments are intact (a 999 is addressed with them)."""
+    """What can be told of a file that failed to read: ISA06/09/10/13, GS01/06/08 and
+    ST01, when those segments are intact (a TA1 or a 999 is addressed with them)."""
     body = text.lstrip()
     if not body.startswith("ISA") or len(body) < 106:
         return _Head()
@@ -674,6 +702,8 @@ def _head(text: str) -> _Head:
     return _Head(
         sender=isa[6].strip() if len(isa) > 13 else None,
         control=isa[13].strip() if len(isa) > 13 else None,
+        date=isa[9] if len(isa) > 13 else "",
+        time=isa[10] if len(isa) > 13 else "",
         functional=gs[1] if len(gs) > 8 else "",
         group=gs[6] if len(gs) > 8 else None,
         code=st[1] if len(st) > 2 else None,

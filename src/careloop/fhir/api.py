@@ -205,7 +205,7 @@ async def transaction_bundle(request: Request, credentials: Credentials) -> Resp
 
 @router.get(
     "/Task",
-    summary="Search Tasks (patient, status, identifier, _lastUpdated, _count, _offset)",
+    summary="Search Tasks (_id, patient, status, identifier, _lastUpdated, _count, _offset)",
     response_class=FhirResponse,
     responses={200: {"description": "searchset Bundle", **_FHIR}, 400: _OUTCOME, **_ERRORS},
 )

@@ -12,6 +12,7 @@ from careloop.fhir.search import INCLUDES
 _READ_ONLY = ("Patient", "Coverage", "Practitioner", "Condition", "ServiceRequest", "DeviceRequest")
 
 TASK_SEARCH = (
+    ("_id", "token", "The Task's id, its case number (CL-2026-000123)"),
     ("patient", "reference", "The case's Patient (Patient/CL-2026-000123)"),
     ("status", "token", "Task status (received, on-hold, in-progress, ...); comma for any of"),
     ("identifier", "token", "The case number, or the order's identifier at the source"),

@@ -80,6 +80,8 @@ class _Builder:
     issues: list[Issue] = field(default_factory=list)
     expressions: dict[str, str] = field(default_factory=dict)
     by_url: dict[str, Entry] = field(default_factory=dict)
+    #: 422 for entries that break the referral's rules; 400 for a malformed request.
+    status: int = 422
 
     def bad(self, expression: str, message: str, code: str = "invalid") -> None:
         self.issues.append(Issue("error", code, message, expression))
@@ -116,7 +118,7 @@ def parse_bundle(data: Any) -> ReferralBundle:
     draft_data = _draft(builder)
     draft = _validated(builder, draft_data)
     if builder.issues or draft is None:
-        raise FhirError(422, builder.issues)
+        raise FhirError(builder.status, builder.issues)
     return ReferralBundle(draft, builder.entries, builder.expressions, _conditional(builder))
 
 
@@ -262,6 +264,13 @@ def _draft(b: _Builder) -> dict[str, Any]:
             b.bad(f"{where}.request", "Each entry of a transaction needs a request.")
         elif raw_request.get("method") != "POST":
             b.bad(f"{where}.request.method", "Only POST (create) is taken here.", "not-supported")
+        if isinstance(url := (raw_request or {}).get("url"), str) and url != entry.kind:
+            # FHIR R4 http.html#transaction: a create's url is the type it creates.
+            b.bad(
+                f"{where}.request.url",
+                f"The request's url must name the resource's type ({entry.kind}), not {url[:60]}.",
+            )
+            b.status = 400
         if entry.full_url:
             earlier = b.by_url.get(entry.full_url)
             if earlier is not None:

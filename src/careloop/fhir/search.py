@@ -105,6 +105,14 @@ def _patient(q: _Query, value: str) -> None:
     q.case(value.removeprefix("Patient/"))
 
 
+def _id(q: _Query, value: str) -> None:
+    """A Task's id is its case number (the same visible cases: another organisation's
+    Task is not found)."""
+    if "," in value:
+        raise _bad("_id", "Search one _id at a time.")
+    q.case(value)
+
+
 def _identifier(q: _Query, value: str) -> None:
     system, sep, ident = value.rpartition("|")
     if sep and system == codes.CASE_NUMBER:
@@ -150,6 +158,7 @@ def _ignore(q: _Query, value: str) -> None:
 
 
 _READERS: dict[str, Callable[[_Query, str], None]] = {
+    "_id": _id,
     "patient": _patient,
     "identifier": _identifier,
     "status": _status,

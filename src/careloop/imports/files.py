@@ -4,6 +4,7 @@ the problems that refuse it."""
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -102,11 +103,35 @@ def read_rows(stream: IO[bytes], file_format: FileFormat) -> Iterator[RawRow]:
         else:
             yield from _ndjson_rows(text)
     except UnicodeDecodeError:
-        raise UnreadableFileError("The file is not UTF-8 text.", field="file") from None
+        line = _first_line_not_utf8(stream)
+        where = f": line {line} holds the first byte that is not UTF-8" if line else ""
+        raise UnreadableFileError(f"The file is not UTF-8 text{where}.", field="file") from None
     except csv.Error as exc:
         raise UnreadableFileError(f"The CSV cannot be read: {exc}", field="file") from None
     finally:
         text.detach()
+
+
+def _first_line_not_utf8(stream: IO[bytes]) -> int | None:
+    """The line of the file's first byte that is not UTF-8, read again from the start
+    (the text is decoded a block at a time, so the failing block does not say its line);
+    None for a stream that cannot be read again."""
+    if not stream.seekable():
+        return None
+    stream.seek(0)
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line = 1
+    while True:
+        block = stream.read(1 << 20)
+        try:
+            decoder.decode(block, final=not block)
+        except UnicodeDecodeError as exc:
+            # exc.object is the block after the few bytes of a character the previous
+            # block left unfinished, which hold no line break.
+            return line + exc.object[: exc.start].count(b"\n")
+        if not block:
+            return None
+        line += block.count(b"\n")
 
 
 def _csv_rows(text: IO[str]) -> Iterator[RawRow]:

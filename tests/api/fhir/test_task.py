@@ -211,6 +211,23 @@ class TestSearch:
         assert found(_lastUpdated=f"lt{today}") == set()
         assert found(_lastUpdated=f"gt{today}") == set()
 
+    def test_by_id_within_the_callers_scope_and_shown_in_the_self_link(
+        self, client: TestClient, tokens: Tokens, cases: dict[str, list[str]]
+    ) -> None:
+        h0, h1, _ = cases["hartford"]
+        strict = {**Tokens.header(tokens.hartford), "Prefer": "handling=strict"}
+        response = client.get("/fhir/Task", params={"_id": h1}, headers=strict)
+        assert response.status_code == 200, response.text
+        body = valid(response.json())
+        assert (ids(body), body["total"]) == ({h1}, 1)
+        self_link = next(link["url"] for link in body["link"] if link["relation"] == "self")
+        assert parse_qs(urlsplit(self_link).query)["_id"] == [h1]
+        # Another organisation's Task is not found by its id, nor with another criterion.
+        other = get(client, tokens.hartford, "Task", _id=cases["albany"][0]).json()
+        assert (ids(other), other["total"]) == (set(), 0)
+        both = get(client, tokens.hartford, "Task", _id=h0, patient=f"Patient/{h1}").json()
+        assert ids(both) == set()
+
     @pytest.mark.parametrize(
         "params",
         [{"status": "sleeping"}, {"_lastUpdated": "yesterday"}, {"_count": "many"}],

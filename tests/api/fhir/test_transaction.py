@@ -437,6 +437,20 @@ class TestOneBadEntryStoresNothing:
         assert words in diagnostics and "Invalid JSON" not in diagnostics
         assert stored(session) == before
 
+    @pytest.mark.parametrize("url", ["Coverage", "Patient/1", "Task"])
+    def test_a_request_url_that_is_not_the_resources_type_is_400_naming_it(
+        self, client: TestClient, session: Session, tokens: Tokens, clock: FixedClock, url: str
+    ) -> None:
+        bundle = referral_bundle(clock.now())
+        bundle["entry"][I_PATIENT]["request"] = {"method": "POST", "url": url}
+        before = stored(session)
+        response = post_bundle(client, tokens.hartford, bundle)
+        assert response.status_code == 400, response.text
+        assert expressions(response) == {f"Bundle.entry[{I_PATIENT}].request.url"}
+        diagnostics = valid(response.json())["issue"][0]["diagnostics"]
+        assert "must name the resource's type (Patient)" in diagnostics
+        assert stored(session) == before
+
     def test_a_batch_is_not_a_transaction(
         self, client: TestClient, tokens: Tokens, clock: FixedClock
     ) -> None:

@@ -417,6 +417,24 @@ class TestRefused:
         assert (count(session, ReferralEvent), count(session, WorkItem)) == before
         assert count(session, AdtMessage) == 0
 
+    @pytest.mark.parametrize("version", ["2.3", ""])
+    def test_a_three_part_message_type_in_an_older_version_or_no_version_is_applied(
+        self, session: Session, clock: FixedClock, intake: Actor, feed: int, version: str
+    ) -> None:
+        # 2.3 names no structure in MSH-9, yet feeds send ADT^A03^ADT_A03; an empty
+        # MSH-12 is checked as 2.5.1, as a version hl7apy does not know is.
+        born = date(1945, 1, 23)
+        case = submit(session, intake, clock, first="Dorothy", last="Hale", born=born, mrn="M1")
+        message = adt(
+            "A03", "OLD-1", family="Hale", given="Dorothy", born=born, mrn="M1",
+            pv1_45="202611261400",
+        ).replace("|P|2.5.1|", f"|P|{version}|")  # fmt: skip
+
+        [answer] = send(feed, message)
+
+        assert msa(answer)[:2] == ("AA", "OLD-1"), msa(answer)[2]
+        assert refreshed(session, case).discharge_at == datetime(2026, 11, 26, 19, 0, tzinfo=UTC)
+
     def test_bytes_that_are_not_mllp_get_a_nak(self, feed: int) -> None:
         with socket.create_connection(("127.0.0.1", feed), timeout=20) as sock:
             sock.sendall(b"MSH|^~\\&|no start block\x1c\x0d")

@@ -243,6 +243,77 @@ def test_an_unreadable_answer_is_rejected_whole_with_a_999(
     assert len(list((tmp_path / "outbound").glob("999-*.x12"))) == 1
 
 
+def _restyled(text: str, style: str) -> str:
+    """The interchange with the separators another clearinghouse might declare in its ISA
+    (the element separator its 4th character, the segment terminator the one after ISA16)."""
+    segments = [s.strip() for s in text.split("~") if s.strip()]
+    if style == "newline":
+        return "\n".join(segments) + "\n"
+    if style == "tilde-crlf":
+        return "~\r\n".join(segments) + "~\r\n"
+    return "|".join(s.replace("*", "!").replace("^", "+") for s in segments) + "|"
+
+
+@pytest.mark.parametrize("style", ["newline", "tilde-crlf", "bar"])
+def test_an_answer_with_the_separators_its_isa_declares_is_read(
+    database: Database, clock: FixedClock, tmp_path: Path, style: str
+) -> None:
+    number = _case(database, clock, prior_auth="")
+    config = ClearinghouseConfig()
+    with database.unit_of_work() as s:
+        service.send_eligibility_inquiry(s, ACTOR, number, clock=clock, config=config)
+    tasks.exchange_once(database, FolderExchange(tmp_path), clock=clock, config=config)
+    simulator.run_once(database, tmp_path, clock=clock, config=config)
+    [answer] = (tmp_path / "inbound").glob("271-*.x12")
+    answer.write_bytes(_restyled(answer.read_text(), style).encode("ascii"))
+
+    [result] = tasks.exchange_once(database, FolderExchange(tmp_path), clock=clock, config=config)
+    assert (result.transaction, result.status) == ("271", ExchangeStatus.applied), result.detail
+    with database.unit_of_work() as s:
+        assert _case_row(s, number).status is ReferralStatus.eligibility_verified
+
+
+def test_envelope_faults_are_answered_by_a_ta1_or_the_999s_ak9_and_nothing_applies(
+    database: Database, clock: FixedClock, tmp_path: Path
+) -> None:
+    number = _case(database, clock)
+    config = ClearinghouseConfig()
+    _, request = _pending_answer(database, clock, number, config)
+    good = _drop_response(
+        tmp_path, request, action=Action.certified, certification_number="A1", message=None
+    )
+    isa_date_time = re.search(r"\*(\d{6})\*(\d{4})\*\^\*00501\*", good)
+    assert isa_date_time is not None
+    date, time = isa_date_time.groups()
+
+    # The interchange's trailer does not pair with its header: a TA1, no 999.
+    (tmp_path / "inbound" / "278-answer.x12").write_text(
+        good.replace("IEA*1*000000901", "IEA*1*000000902")
+    )
+    [result] = tasks.exchange_once(database, FolderExchange(tmp_path), clock=clock, config=config)
+    assert result.status is ExchangeStatus.rejected
+    assert result.acknowledgment is not None and result.acknowledgment.startswith("TA1-NEHP-")
+    ta1 = (tmp_path / "outbound" / result.acknowledgment).read_text()
+    assert f"~\nTA1*000000901*{date}*{time}*R*001~\nIEA*0*" in ta1
+    assert "GS*" not in ta1
+    assert list((tmp_path / "outbound").glob("999-*.x12")) == []
+
+    # The group's trailer does not pair with its header: a 999 whose AK9 says so.
+    other = good.replace("*00501*000000901*", "*00501*000000903*").replace(
+        "IEA*1*000000901", "IEA*1*000000903"
+    )
+    (tmp_path / "inbound" / "278-answer.x12").write_text(other.replace("GE*1*901", "GE*1*904"))
+    [result] = tasks.exchange_once(database, FolderExchange(tmp_path), clock=clock, config=config)
+    assert result.status is ExchangeStatus.rejected
+    [reply] = (tmp_path / "outbound").glob("999-*.x12")
+    assert "~\nAK1*HI*901*005010X217~\nAK9*R*1*1*0*4~\n" in reply.read_text()
+    assert "IK3" not in reply.read_text()
+
+    with database.unit_of_work() as s:
+        [auth] = prior_auth.list_authorizations(s, ACTOR, number, clock=clock).items
+        assert auth.status is AuthorizationStatus.requested
+
+
 @pytest.fixture
 def payer_over_http(database: Database, clock: FixedClock) -> Iterator[str]:
     """A real HTTP listener on 127.0.0.1 answering as the sandbox payer at once."""

@@ -274,11 +274,28 @@ class TestCsvFile:
         content = csv_text([good(clock, n) for n in range(80)]) + b"ORD-\xff\xfe,broken\n"
         done = run(database, intake, clock, "daily.csv", content, batch_rows=10)
         assert done.status is ImportStatus.failed
-        assert done.failure == "The file is not UTF-8 text."
+        # The header is line 1, the 80 good rows lines 2 to 81.
+        assert done.failure == (
+            "The file is not UTF-8 text: line 82 holds the first byte that is not UTF-8."
+        )
         # The text is decoded a block at a time: the batches read before are stored.
         assert 0 < done.created < 80 and done.created % 10 == 0
         with database.unit_of_work() as session:
             assert count(session, Referral.id) == done.created
+
+    @pytest.mark.parametrize(
+        ("content", "line"),
+        [
+            (b'{"external_id": "A"}\n\n{"external_id": "B\xe9"}\n', 3),
+            (b'{"external_id": "A"}\n{"external_id": "B"}\n\xe2\x82', 3),  # cut mid-character
+        ],
+    )
+    def test_an_ndjson_file_that_is_not_utf_8_names_the_line(
+        self, database: Database, intake: Actor, clock: FixedClock, content: bytes, line: int
+    ) -> None:
+        done = run(database, intake, clock, "daily.ndjson", content)
+        assert done.status is ImportStatus.failed
+        assert done.failure is not None and f"line {line} holds" in done.failure
 
 
 class TestLargeBatches:

@@ -157,8 +157,25 @@ class TestMessage:
         with pytest.raises(Refused, match="no discharge date and time"):
             rules.read_message(parsed, rules.read_header(parsed), zone="UTC")
 
-    def test_a_version_hl7apy_does_not_know_is_checked_as_2_5_1(self) -> None:
-        text = self.A03.replace("|P|2.5.1", "|P|2.9")
+    @pytest.mark.parametrize("version", ["2.9", ""])
+    def test_a_version_hl7apy_does_not_know_or_none_is_checked_as_2_5_1(self, version: str) -> None:
+        text = self.A03.replace("|P|2.5.1", f"|P|{version}")
+        header = rules.read_header(rules.parse(text))
+        rules.check_structure(text, header)
+        assert header.version == (version or "2.5.1")
+
+    @pytest.mark.parametrize(
+        "event, msh_9", [("A03", "ADT^A03^ADT_A03"), ("A08", "ADT^A08^ADT_A01")]
+    )
+    @pytest.mark.parametrize("version", ["2.2", "2.3"])
+    def test_a_structure_in_msh_9_is_taken_in_versions_that_name_none(
+        self, event: str, msh_9: str, version: str
+    ) -> None:
+        text = (
+            self.A03.replace("ADT^A03^ADT_A03", msh_9)
+            .replace("EVN|A03", f"EVN|{event}")
+            .replace("|P|2.5.1", f"|P|{version}")
+        )
         rules.check_structure(text, rules.read_header(rules.parse(text)))
 
     @pytest.mark.parametrize("version", ["2.2", "2.3", "2.3.1", "2.4", "2.5.1", "2.6"])
@@ -184,7 +201,6 @@ class TestMessage:
             (("M1^^^GEN^MR~X9^^^OTHER^MR", ""), "PID-3", "101", "PID-3 is required"),
             (("20260305120000||ADT", "||ADT"), "MSH-7", "101", "MSH-7 is required"),
             (("EVN|A03|20260305120000\r", ""), "EVN", "100", "EVN segment is required"),
-            (("|P|2.5.1", "|P|"), "MSH-12", "203", "MSH-12 (version)"),
         ],
     )
     def test_a_structure_error_names_the_field_or_segment_it_is_about(
@@ -225,17 +241,14 @@ class TestAck:
         assert answer.unescape(str(err[8])) == "PV1-45 | bad ^ date"
 
     def test_an_unsupported_version_is_named_as_hl7_table_0357_names_it(self) -> None:
-        text = TestMessage.A03.replace("|P|2.5.1", "|P|")
-        with pytest.raises(Refused) as refused:
-            rules.check_structure(text, rules.read_header(rules.parse(text)))
         nak = rules.ack(
-            rules.read_header(rules.parse(text)),
+            rules.read_header(rules.parse(TestMessage.A03)),
             AckCode.error,
-            refused.value.text,
+            "MSH-12 (version) is empty or names no HL7 version.",
             now=NOW,
             control_id="CL1",
-            where=refused.value.where,
-            hl7_error=refused.value.hl7_error,
+            where="MSH-12",
+            hl7_error="203",
         )
         err = next(s for s in nak.split("\r") if s.startswith("ERR"))
         assert "|MSH^12|203^Unsupported version id^HL70357|" in err

@@ -126,6 +126,55 @@ def test_the_999_for_an_unreadable_278_passes_pyx12s_map() -> None:
     assert not _pyx12_accepts(reply.replace("AK9*R*1*1*0", "AK9*Q*1*1*0"))
 
 
+@pytest.mark.parametrize(
+    ("trailer", "note"),
+    [("IEA*1*000000018", "001"), ("IEA*2*000000017", "021"), ("", "023")],
+)
+def test_an_interchange_envelope_fault_is_answered_by_a_ta1(trailer: str, note: str) -> None:
+    # 001: IEA02 is not ISA13; 021: IEA01 miscounts the groups; 023: the file ends early.
+    text = GUIDE_REQUEST.replace("IEA*1*000000017~\n", trailer and f"{trailer}~\n")
+    with pytest.raises(X12FormatError) as caught:
+        read_interchange(text)
+    reply = ack.interchange_rejection(
+        caught.value,
+        interchange_control="000000017",
+        interchange_date="260302",
+        interchange_time="0930",
+        sender=US,
+        receiver=PAYER,
+        control_number=9,
+        created=AT,
+    )
+    segments = reply.split("~\n")
+    assert segments[0].startswith("ISA*00*") and len(segments[0]) == 105
+    assert segments[1:] == [f"TA1*000000017*260302*0930*R*{note}", "IEA*0*000000009", ""]
+
+
+@pytest.mark.parametrize(
+    ("trailer", "ak9"),
+    [("GE*1*18", "AK9*R*1*1*0*4"), ("GE*2*17", "AK9*R*2*1*0*5")],
+)
+def test_a_group_envelope_fault_is_answered_in_the_999s_ak9(trailer: str, ak9: str) -> None:
+    # 4: GE02 is not GS06; 5: GE01 miscounts the transaction sets. No AK2 loop: the
+    # transaction set itself was not at fault.
+    with pytest.raises(X12FormatError) as caught:
+        read_interchange(GUIDE_REQUEST.replace("GE*1*17", trailer))
+    reply = ack.rejection(
+        caught.value,
+        functional_code="HI",
+        group_control_number="17",
+        transaction_code="278",
+        version="005010X217",
+        sender=US,
+        receiver=PAYER,
+        control_number=9,
+        created=AT,
+    )
+    assert f"AK1*HI*17*005010X217~\n{ak9}~\nSE*4*0001~" in reply
+    assert "AK2" not in reply and "IK3" not in reply
+    assert _pyx12_accepts(reply)
+
+
 def test_a_payer_response_reads_as_the_decision_prior_auth_records() -> None:
     response = x278.read_response(read_interchange(GUIDE_RESPONSE).transactions[0])
     decision = service.decision_of(response, rules.DEFAULT_REASON_CODES)
