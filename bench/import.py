@@ -21,9 +21,10 @@ What runs (DESIGN.md §7: figures are ratios against the machine's own limit):
 * CareLoop: ``careloop.imports`` as ``careloop import referrals FILE`` runs it (in this
   process, no progress bar; the code sets loaded first, as a server loads them at start,
   and not counted; a file of 100,000 lines or more has its batches stored side by side
-  by ``--processes`` worker processes, 2 by default, as the command does): every row read, checked with the JSON API's intake rules
-  (the pydantic model, the intake checklist, deadlines on the business calendar,
-  duplicate detection, the case manager it goes to), and stored in batches of 2,000 rows,
+  by ``--processes`` worker processes, 2 by default, as the command does): every row
+  read, checked with the JSON API's intake rules (the pydantic model, the intake
+  checklist, deadlines on the business calendar, duplicate detection, the case manager
+  it goes to), and stored in batches of 2,000 rows,
   one transaction each: the case, its items, its clocks, its timeline events, its audit
   record and its work items, and the refused rows' errors;
 * bare, the rows the import wrote: every row the first import stored (the cases, items,
