@@ -29,6 +29,7 @@ import multiprocessing
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -48,7 +49,7 @@ class BatchFailedError(RuntimeError):
 
 @dataclass(slots=True)
 class _Worker:
-    process: Any
+    process: BaseProcess
     pipe: Connection
     batch: int | None = None
 
@@ -71,26 +72,26 @@ def run_batches(
     context = multiprocessing.get_context("fork")
     url = database.engine.url.render_as_string(hide_password=False)
     workers: list[_Worker] = []
-    for n in range(processes):
-        ours, theirs = context.Pipe()
-        process = context.Process(
-            target=_work,
-            args=(
-                database.engine,
-                [w.pipe for w in workers] + [ours],
-                url,
-                database.config,
-                clock,
-                job_id,
-                theirs,
-            ),
-            name=f"careloop-import-{job_id}-{n}",
-            daemon=True,
-        )
-        process.start()
-        theirs.close()
-        workers.append(_Worker(process, ours))
     try:
+        for n in range(processes):
+            ours, theirs = context.Pipe()
+            process = context.Process(
+                target=_work,
+                args=(
+                    database.engine,
+                    [w.pipe for w in workers] + [ours],
+                    url,
+                    database.config,
+                    clock,
+                    job_id,
+                    theirs,
+                ),
+                name=f"careloop-import-{job_id}-{n}",
+                daemon=True,
+            )
+            workers.append(_Worker(process, ours))
+            process.start()
+            theirs.close()
         _drive(workers, _batches(rows, batch_rows), on_batch)
     finally:
         for worker in workers:
@@ -98,6 +99,8 @@ def run_batches(
                 worker.pipe.send(("exit",))  # a worker still storing a batch rolls it back
             worker.pipe.close()
         for worker in workers:
+            if worker.process.pid is None:
+                continue  # never started
             worker.process.join(timeout=60)
             if worker.process.is_alive():
                 worker.process.kill()

@@ -276,7 +276,7 @@ class TestTurns:
         pairs = []
         for _ in range(2):
             ours, theirs = multiprocessing.Pipe()
-            pairs.append((parallel._Worker(None, ours), theirs))
+            pairs.append((parallel._Worker(multiprocessing.Process(), ours), theirs))
         yield pairs
         for worker, theirs in pairs:
             worker.pipe.close()
