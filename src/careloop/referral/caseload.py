@@ -24,7 +24,7 @@ from careloop.identity import rules as staffing
 from careloop.identity import service as identity_service
 from careloop.identity.permissions import require
 from careloop.payer.service import ResolvedPayer
-from careloop.referral import moves, repository
+from careloop.referral import assignees, moves, repository
 from careloop.referral.enums import OPEN_STATUSES
 from careloop.referral.models import Referral
 from careloop.referral.moves import LINE_OF_CLASS, visible_for_update
@@ -79,7 +79,7 @@ def choose_at_intake(
 
 def choose_assignee(session: Session, needs: staffing.CaseNeeds) -> Chosen | None:
     """The case manager a case goes to (one query), or None when nobody is on duty."""
-    row = repository.next_assignee(session, needs)
+    row = assignees.next_assignee(session, needs)
     if row is None:
         return None
     fitting = staffing.Fit(
@@ -102,7 +102,7 @@ def choose_many(
     would choose them one after the other: one query per distinct set of needs lists
     the available case managers with how they fit, then each case goes to the first by
     ``identity.rules.rank_key``, counting the cases the batch already gave them."""
-    ranked: dict[staffing.CaseNeeds, list[repository.AssigneeRow]] = {}
+    ranked: dict[staffing.CaseNeeds, list[assignees.AssigneeRow]] = {}
     given: dict[int, int] = {}
     out: list[Chosen | None] = []
     for service_class, language, payer in cases:
@@ -113,7 +113,7 @@ def choose_many(
             payer_name=payer.name if payer else None,
         )
         if needs not in ranked:
-            ranked[needs] = repository.ranked_assignees(session, needs)
+            ranked[needs] = assignees.ranked_assignees(session, needs)
         best: tuple[tuple[bool, bool, bool, bool, int, int], staffing.Fit, int, int] | None
         best = None
         for row in ranked[needs]:
@@ -134,7 +134,7 @@ def choose_many(
     return out
 
 
-def _fit(row: repository.AssigneeRow) -> staffing.Fit:
+def _fit(row: assignees.AssigneeRow) -> staffing.Fit:
     return staffing.Fit(
         speaks=row.speaks,
         handles_payer=row.handles_payer,
@@ -192,7 +192,7 @@ def named_to_referrer(
 
 def open_case_count(session: Session, user_id: int) -> int:
     """How many open cases a case manager owns."""
-    return repository.open_case_count(session, user_id)
+    return assignees.open_case_count(session, user_id)
 
 
 def assign_case(
@@ -247,7 +247,7 @@ def reassign_open_cases(
     why; a case nobody can take is left unassigned for the team's queue. Returns how
     many cases moved."""
     now = clock.now()
-    cases = repository.open_cases_of(session, user_id)
+    cases = assignees.open_cases_of(session, user_id)
     payers = repository.payer_facts(session, [c.payer_id for c in cases if c.payer_id])
     previous = _name(session, user_id)
     for referral in cases:
