@@ -272,6 +272,7 @@ def _draft_columns(draft: ReferralCreate, result: CheckResult) -> dict[str, Any]
         "urgency": draft.urgency,
         "member_first_name": member.first_name,
         "member_last_name": member.last_name,
+        "member_name_search": rules.search_name(member.first_name, member.last_name),
         "member_birth_date": member.birth_date,
         "member_sex": member.sex,
         "member_phone": member.phone,
