@@ -13,9 +13,11 @@ from sqlalchemy.orm import Session
 
 from careloop.core.actor import Role
 from careloop.core.clock import FixedClock
+from careloop.escalation import service as escalation_service
 from careloop.escalation.models import Escalation
 from careloop.identity import service as identity_service
 from careloop.referral import service as referral_service
+from careloop.referral.models import Referral
 from tests.factories.referral import referral_draft
 from tests.portal.conftest import People, PortalUser, csrf_of, make_portal_user, sign_in
 from tests.portal.test_pages import assert_safe_html
@@ -174,3 +176,27 @@ def test_the_referrer_escalates_with_their_e_mail_filled_in(
     esc = session.scalars(select(Escalation)).one()
     assert esc.requester_email == "planner@hartford.test"
     assert esc.source.value == "referrer"
+
+
+def test_an_escalation_the_deadline_watch_opened_says_so_in_plain_words(
+    browser: TestClient, people: People, session: Session, clock: FixedClock
+) -> None:
+    """The worker escalates a breached case itself: the panel names it in one plain
+    phrase, without brackets inside brackets."""
+    _supervisor(session, clock)
+    case = _case(session, people, clock, people.intake)
+    referral_id = session.scalars(select(Referral.id).where(Referral.case_number == case)).one()
+    clock.advance(timedelta(days=4))
+    assert escalation_service.escalate_for_breach(
+        session, referral_id, "the service start", clock=clock
+    )
+    session.flush()
+    sign_in(browser, people.intake, clock)
+    page = browser.get(f"/cases/{case}")
+    asked = re.search(r"<dt>Asked by</dt><dd>([^<]*)</dd>", page.text)
+    assert asked, page.text
+    assert asked.group(1).startswith(
+        "CareLoop&#39;s deadline watch, automatically, when a deadline passed, "
+    ), asked.group(1)
+    assert "(" not in asked.group(1)
+    assert not _INTERNAL.search(_shown(page.text))
