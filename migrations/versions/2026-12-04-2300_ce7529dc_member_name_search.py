@@ -23,7 +23,7 @@ depends_on: str | Sequence[str] | None = None
 _INDEX = "ix_referrals_member_name_search"
 _BATCH = 5_000
 
-# The fold is copied here, as it was when this revision was written (rules.search_name):
+# The fold is copied here, as it was when this revision was written (referral.names.search_name):
 # a migration must not change when the application's rules do.
 _STROKES = str.maketrans("łøđħŧı", "lodhti")
 _UNSPACED_SCRIPTS = ("CJK ", "HIRAGANA", "KATAKANA", "HANGUL", "THAI", "LAO", "KHMER", "MYANMAR")

@@ -22,7 +22,7 @@ from careloop.db.migrate import alembic_config, downgrade_database, upgrade_data
 from careloop.db.session import Database
 from careloop.referral import service as referral_service
 from careloop.referral.models import Referral
-from careloop.referral.rules import search_name
+from careloop.referral.names import search_name
 from careloop.referral.schemas import AcknowledgeIn, CancelIn
 from careloop.workqueue.models import WorkItem
 from tests.conftest import _fresh_pg_database
@@ -207,7 +207,7 @@ def test_upgrading_gives_every_open_case_its_work(scratch_url: str) -> None:
 
 def test_upgrading_fills_the_folded_names_of_stored_cases(scratch_url: str) -> None:
     """Cases stored before names were kept folded for search: the upgrade folds theirs
-    as intake folds a new case's (``rules.search_name``)."""
+    as intake folds a new case's (``names.search_name``)."""
     upgrade_database(scratch_url)
     database = Database.from_url(scratch_url)
     clock = FixedClock(datetime(2026, 12, 4, 14, 0, tzinfo=UTC))

@@ -81,7 +81,7 @@ class Referral(Base):
     member_phone: Mapped[str | None] = mapped_column(String(40))
     member_language: Mapped[str | None] = mapped_column(String(40))
     member_time_zone: Mapped[str | None] = mapped_column(String(64))
-    # rules.search_name: the name folded as a search reads it ("muller jose"); never shown.
+    # names.search_name: the name folded as a search reads it ("muller jose"); never shown.
     member_name_search: Mapped[str] = mapped_column(Text, server_default="")
     # rules.duplicate_key: "the same person" for duplicate detection, never for access.
     duplicate_key: Mapped[str] = mapped_column(String(32))

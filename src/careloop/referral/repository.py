@@ -42,7 +42,7 @@ from careloop.identity.models import SkillKind, User, UserSkill
 from careloop.identity.rules import CaseNeeds
 from careloop.network.models import Provider
 from careloop.payer.models import Payer
-from careloop.referral import rules
+from careloop.referral import names
 from careloop.referral.enums import OPEN_STATUSES, ReferralStatus, Urgency
 from careloop.referral.models import (
     DuplicateKeyLock,
@@ -284,8 +284,8 @@ def _filtered(actor: Actor, flt: ReferralFilter) -> Select[Referral]:
 def _name_matches(term: str) -> ColumnElement[bool]:
     """Every word typed is in the member's first or last name, whatever the case and the
     accents: "Орлова", "лариса орлова", "Orlova, Larisa", "jose muller" as a coordinator
-    types them; a Chinese name also run together ("陈美玲"): ``rules.search_name``."""
-    words = [folded for w in _NAME_SEPARATORS.split(term) if (folded := rules.search_fold(w))]
+    types them; a Chinese name also run together ("陈美玲"): ``names.search_name``."""
+    words = [folded for w in _NAME_SEPARATORS.split(term) if (folded := names.search_fold(w))]
     if not words:
         return false()
     # autoescape: "%" and "_" in a search match themselves, not any text.
