@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from alembic import context
 from sqlalchemy import Connection, engine_from_config, pool
 
@@ -26,11 +28,24 @@ def _include_object(
     return not (type_ == "table" and name in _UNMODELLED_TABLES)
 
 
+def _include_object_on(dialect: str) -> Callable[[object, str | None, str, bool, object], bool]:
+    """:func:`_include_object`, and an index the models build on another database only
+    (``Index(...).ddl_if(dialect=...)``, e.g. PostgreSQL's trigram index) is not expected."""
+
+    def include(obj: object, name: str | None, type_: str, reflected: bool, to: object) -> bool:
+        only_on = getattr(getattr(obj, "_ddl_if", None), "dialect", None)
+        if type_ == "index" and only_on is not None and only_on != dialect:
+            return False
+        return _include_object(obj, name, type_, reflected, to)
+
+    return include
+
+
 def _configure(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
-        include_object=_include_object,
+        include_object=_include_object_on(connection.dialect.name),
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
     )

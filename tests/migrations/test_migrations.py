@@ -22,6 +22,7 @@ from careloop.db.migrate import alembic_config, downgrade_database, upgrade_data
 from careloop.db.session import Database
 from careloop.referral import service as referral_service
 from careloop.referral.models import Referral
+from careloop.referral.names import search_name
 from careloop.referral.schemas import AcknowledgeIn, CancelIn
 from careloop.workqueue.models import WorkItem
 from tests.conftest import _fresh_pg_database
@@ -200,5 +201,42 @@ def test_upgrading_gives_every_open_case_its_work(scratch_url: str) -> None:
             (numbers[3], "clarify"),
         ]
         assert rows[0][2] == rows[0][3]  # due when the case's acknowledgement is
+    finally:
+        database.engine.dispose()
+
+
+def test_upgrading_fills_the_folded_names_of_stored_cases(scratch_url: str) -> None:
+    """Cases stored before names were kept folded for search: the upgrade folds theirs
+    as intake folds a new case's (``names.search_name``)."""
+    upgrade_database(scratch_url)
+    database = Database.from_url(scratch_url)
+    clock = FixedClock(datetime(2026, 12, 4, 14, 0, tzinfo=UTC))
+    names = [("José", "Müller"), ("美玲", "陈"), ("Лариса", "Орлова")]
+    try:
+        with database.unit_of_work() as session:
+            make_payer(session, clock=clock)
+            intake, _ = make_user(session, clock=clock, role=Role.intake_agent)
+            for n, (first, last) in enumerate(names):
+                referral_service.submit_referral(
+                    session,
+                    intake,
+                    referral_draft(
+                        clock.now(),
+                        external_id=f"F-{n}",
+                        member__first_name=first,
+                        member__last_name=last,
+                    ),
+                    clock=clock,
+                )
+        before = ScriptDirectory.from_config(alembic_config(scratch_url)).get_revision("ce7529dc")
+        assert before is not None and isinstance(before.down_revision, str)
+        downgrade_database(scratch_url, before.down_revision)
+        upgrade_database(scratch_url)
+        with database.unit_of_work() as session:
+            stored = session.scalars(
+                select(Referral.member_name_search).order_by(Referral.external_id)
+            ).all()
+        assert stored == [search_name(first, last) for first, last in names]
+        assert stored[1] == "陈 美玲 陈美玲 美玲陈"
     finally:
         database.engine.dispose()

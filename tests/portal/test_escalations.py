@@ -13,9 +13,11 @@ from sqlalchemy.orm import Session
 
 from careloop.core.actor import Role
 from careloop.core.clock import FixedClock
+from careloop.escalation import service as escalation_service
 from careloop.escalation.models import Escalation
 from careloop.identity import service as identity_service
 from careloop.referral import service as referral_service
+from careloop.referral.models import Referral
 from tests.factories.referral import referral_draft
 from tests.portal.conftest import People, PortalUser, csrf_of, make_portal_user, sign_in
 from tests.portal.test_pages import assert_safe_html
@@ -174,3 +176,85 @@ def test_the_referrer_escalates_with_their_e_mail_filled_in(
     esc = session.scalars(select(Escalation)).one()
     assert esc.requester_email == "planner@hartford.test"
     assert esc.source.value == "referrer"
+
+
+def test_an_escalation_the_deadline_watch_opened_says_so_in_plain_words(
+    browser: TestClient, people: People, session: Session, clock: FixedClock
+) -> None:
+    """The worker escalates a breached case itself: the panel names it in one plain
+    phrase, without brackets inside brackets."""
+    _supervisor(session, clock)
+    case = _case(session, people, clock, people.intake)
+    referral_id = session.scalars(select(Referral.id).where(Referral.case_number == case)).one()
+    clock.advance(timedelta(days=4))
+    assert escalation_service.escalate_for_breach(
+        session, referral_id, "the service start", clock=clock
+    )
+    session.flush()
+    sign_in(browser, people.intake, clock)
+    page = browser.get(f"/cases/{case}")
+    asked = re.search(r"<dt>Asked by</dt><dd>([^<]*)</dd>", page.text)
+    assert asked, page.text
+    assert asked.group(1).startswith(
+        "CareLoop&#39;s deadline watch, automatically, when a deadline passed, "
+    ), asked.group(1)
+    assert "(" not in asked.group(1)
+    assert not _INTERNAL.search(_shown(page.text))
+
+
+def _summary_and_labels(html: str) -> tuple[list[tuple[str, str]], dict[str, str]]:
+    """The refusal's summary (field id, the words linking to it) and each field's label."""
+    alert = html.split('role="alert"', 1)[1].split("</div>", 1)[0]
+    summary = re.findall(r'<li><a href="#([^"]+)">([^<]*)</a>', alert)
+    labels = dict(re.findall(r'<label for="([^"]+)">([^<]*)', html))
+    return summary, {k: v.strip() for k, v in labels.items()}
+
+
+def test_the_escalation_forms_summaries_name_fields_as_the_form_labels_them(
+    browser: TestClient, people: People, session: Session, clock: FixedClock
+) -> None:
+    supervisor = _supervisor(session, clock)
+    case = _case(session, people, clock, people.intake)
+    sign_in(browser, people.intake, clock)
+    page = browser.get(f"/cases/{case}")
+    bad_mail = browser.post(
+        f"/cases/{case}/escalations",
+        data={
+            "csrf_token": csrf_of(page.text),
+            "escalate.reason": "service_delay",
+            "escalate.requested_by.kind": "caregiver",
+            "escalate.requested_by.name": "Sam Hale",
+            "escalate.requested_by.email": "sam at example",
+        },
+    )
+    assert bad_mail.status_code == 422
+    summary, labels = _summary_and_labels(bad_mail.text)
+    assert summary == [("f-escalate-requested_by-email", "Their e-mail")], summary
+    assert labels["f-escalate-requested_by-email"] == "Their e-mail"
+    assert ">Their e-mail</a>: this is not an e-mail address" in bad_mail.text
+
+    escalated = browser.post(
+        f"/cases/{case}/escalations",
+        data={
+            "csrf_token": csrf_of(page.text),
+            "escalate.reason": "service_delay",
+            "escalate.requested_by.kind": "caregiver",
+            "escalate.requested_by.name": "Sam Hale",
+            "escalate.requested_by.email": "sam@example.org",
+        },
+    )
+    assert escalated.status_code == 303, _summary_and_labels(escalated.text)[0]
+    _switch(browser, supervisor, clock)
+    page = browser.get(f"/cases/{case}")
+    (esc_id,) = re.findall(r"/escalations/(\d+)/commit", page.text)
+    for action, data in (
+        ("commit", {"zone": "America/New_York", "eta_date": "", "eta_time": ""}),
+        ("resolve", {"resolution": " "}),
+    ):
+        refused = browser.post(
+            f"/cases/{case}/escalations/{esc_id}/{action}",
+            data={"csrf_token": csrf_of(page.text), **data},
+        )
+        assert refused.status_code == 422, action
+        summary, labels = _summary_and_labels(refused.text)
+        assert summary and all(labels[fid] == words for fid, words in summary), (summary, labels)

@@ -160,3 +160,65 @@ def test_late_work_stays_first_whatever_the_sort(
     listed = rows(browser.get(f"/staff?sort={sort}").text)
     assert [late in body for _, body in listed] == [True, False], sort
     assert "is-overdue" in listed[0][0] and fresh in listed[1][1]
+
+
+@pytest.mark.parametrize("sort", ["due", "urgency", "payer", "status", "owner"])
+def test_work_about_to_breach_comes_right_after_the_late_work_whatever_the_sort(
+    browser: TestClient,
+    people: People,
+    session: Session,
+    clock: FixedClock,
+    app: FastAPI,
+    sort: str,
+) -> None:
+    """Work due within the hour is about to breach: after the late rows, before the rest,
+    under every sort, and the queue's caption says so."""
+    make_payer(session, clock=clock, code="AAHP", name="Aardvark Health Plan")
+    late = submit(session, people.hartford, clock, external_id="LATE-3")
+    clock.advance(timedelta(days=3, hours=2))
+    soon = submit(session, people.hartford, clock, external_id="SOON-3")
+    soon_id = session.scalars(select(Referral.id).where(Referral.case_number == soon)).one()
+    events.publish(
+        "work.needed",
+        session=session,
+        clock=clock,
+        referral_id=soon_id,
+        kind="call_back",
+        team="intake",
+        due_at=clock.now() + timedelta(minutes=40),
+        subject="contact:3",
+        title="Call the caregiver back",
+    )
+    # Due later, and first by every other order: urgent, a payer that sorts first,
+    # further along (acknowledged), and claimed.
+    fresh = submit(
+        session,
+        people.hartford,
+        clock,
+        external_id="FRESH-3",
+        urgency="urgent",
+        coverage__payer_id="AAHP",
+    )
+    referral_service.acknowledge_referral(
+        session, people.intake.actor, fresh, AcknowledgeIn(), clock=clock
+    )
+    fresh_id = session.scalars(select(Referral.id).where(Referral.case_number == fresh)).one()
+    item = session.scalars(
+        select(WorkItem).where(WorkItem.referral_id == fresh_id, WorkItem.closed_at.is_(None))
+    ).first()
+    assert item is not None and item.due_at > clock.now() + timedelta(hours=1)
+    workqueue_service.claim_item(
+        session, people.intake.actor, item.id, clock=clock, whole_case=True
+    )
+    session.flush()
+    climb_ladder(app.state.database, clock=clock)
+    sign_in(browser, people.intake, clock)
+    page = browser.get(f"/staff?sort={sort}").text
+    listed = rows(page)
+    assert [next(n for n in (late, soon, fresh) if n in body) for _, body in listed] == [
+        late,
+        soon,
+        fresh,
+    ], sort
+    caption = re.search(r"<caption[^>]*>(.*?)</caption>", page, re.S)
+    assert caption and "due within the hour" in caption.group(1), caption

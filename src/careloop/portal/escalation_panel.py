@@ -71,6 +71,18 @@ def panel_values(ctx: PageContext, case: ReferralRead) -> dict[str, Any]:
     }
 
 
+#: Who asked, when nobody did: the worker escalated a breached case itself.
+DEADLINE_WATCH = "CareLoop's deadline watch, automatically, when a deadline passed"
+
+
+def _asked_by(e: EscalationRead) -> str:
+    """ "Sam Hale (caregiver)"; the deadline watch as one phrase (its party's label has
+    brackets of its own, and brackets within brackets read badly)."""
+    if e.requested_by.kind is PartyKind.system:
+        return DEADLINE_WATCH
+    return f"{e.requested_by.name} ({PARTY_LABELS[e.requested_by.kind].lower()})"
+
+
 def _row(ctx: PageContext, case: ReferralRead, e: EscalationRead) -> dict[str, Any]:
     zone = case.time_zone
     local = (e.eta or ctx.clock.now()).astimezone(ZoneInfo(zone))
@@ -79,7 +91,7 @@ def _row(ctx: PageContext, case: ReferralRead, e: EscalationRead) -> dict[str, A
         "reason": REASON_LABELS[e.reason],
         "severity": SEVERITY_LABELS[e.severity],
         "status": STATUS_LABELS[e.status],
-        "asked_by": f"{e.requested_by.name} ({PARTY_LABELS[e.requested_by.kind].lower()})",
+        "asked_by": _asked_by(e),
         "promise": {Promise.kept: "Promise kept", Promise.missed: "Promise missed"}.get(
             e.promise, ""
         )

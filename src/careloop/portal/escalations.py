@@ -81,7 +81,11 @@ async def escalate(request: Request, case_number: CaseNumber) -> Response:
             ctx.session, ctx.actor, cn, _create_body(ctx, form), clock=ctx.clock
         )
 
-    return await move_and_return(request, form, cn, move, "escalated", prefix="escalate")
+    # "Say who asked" is about the requester as a whole: beside the name, the first of it.
+    rename = {"requested_by": "requested_by.name"}
+    return await move_and_return(
+        request, form, cn, move, "escalated", prefix="escalate", rename=rename
+    )
 
 
 def _eta(form: Form, zone: str) -> datetime:

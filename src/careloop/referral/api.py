@@ -187,7 +187,13 @@ def list_referrals(
     escalated: bool | None = None,
     q: Annotated[
         str | None,
-        Query(max_length=100, description="Case number, member name or external order id"),
+        Query(
+            max_length=100,
+            description=(
+                "Case number, member name (each word typed, in any order, whatever its case "
+                "and accents; a Chinese name also run together) or external order id"
+            ),
+        ),
     ] = None,
     birth_date: Annotated[FilterDate | None, Query(description="Member date of birth")] = None,
     external_id: Annotated[str | None, Query(max_length=100)] = None,

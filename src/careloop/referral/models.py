@@ -43,11 +43,20 @@ class Referral(Base):
         # medical record number, else by name and birth date (a few cases share a birthday).
         Index("ix_referrals_hospital_mrn", "hospital_mrn", "hospital_mrn_authority"),
         Index("ix_referrals_member_birth_date", "member_birth_date"),
+        # A name search looks for each word typed anywhere in the folded name: on
+        # PostgreSQL a trigram index answers that; SQLite reads the table.
+        Index(
+            "ix_referrals_member_name_search",
+            "member_name_search",
+            postgresql_using="gin",
+            postgresql_ops={"member_name_search": "gin_trgm_ops"},
+        ).ddl_if(dialect="postgresql"),
     )
     # PHI columns: never logged, always audited when read (STYLE.md §6).
     __phi_columns__ = (
         "member_first_name",
         "member_last_name",
+        "member_name_search",
         "member_birth_date",
         "member_phone",
         "address_line1",
@@ -72,6 +81,8 @@ class Referral(Base):
     member_phone: Mapped[str | None] = mapped_column(String(40))
     member_language: Mapped[str | None] = mapped_column(String(40))
     member_time_zone: Mapped[str | None] = mapped_column(String(64))
+    # names.search_name: the name folded as a search reads it ("muller jose"); never shown.
+    member_name_search: Mapped[str] = mapped_column(Text, server_default="")
     # rules.duplicate_key: "the same person" for duplicate detection, never for access.
     duplicate_key: Mapped[str] = mapped_column(String(32))
     # The hospital's medical record number and the authority that assigned it (HL7 PID-3,

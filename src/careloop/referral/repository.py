@@ -37,6 +37,7 @@ from careloop.db.base import table_of
 from careloop.db.types import UTCDateTime
 from careloop.network.models import Provider
 from careloop.payer.models import Payer
+from careloop.referral import names
 from careloop.referral.enums import OPEN_STATUSES, ReferralStatus, Urgency
 from careloop.referral.models import (
     DuplicateKeyLock,
@@ -276,19 +277,14 @@ def _filtered(actor: Actor, flt: ReferralFilter) -> Select[Referral]:
 
 
 def _name_matches(term: str) -> ColumnElement[bool]:
-    """Every word typed is in the member's first or last name, whatever the case:
-    "Орлова", "лариса орлова" and "Orlova, Larisa" as a coordinator types them."""
+    """Every word typed is in the member's first or last name, whatever the case and the
+    accents: "Орлова", "лариса орлова", "Orlova, Larisa", "jose muller" as a coordinator
+    types them; a Chinese name also run together ("陈美玲"): ``names.search_name``."""
+    words = [folded for w in _NAME_SEPARATORS.split(term) if (folded := names.search_fold(w))]
+    if not words:
+        return false()
     # autoescape: "%" and "_" in a search match themselves, not any text.
-    return and_(
-        *(
-            or_(
-                func.lower(Referral.member_last_name).contains(word, autoescape=True),
-                func.lower(Referral.member_first_name).contains(word, autoescape=True),
-            )
-            for word in _NAME_SEPARATORS.split(term.lower())
-            if word
-        )
-    )
+    return and_(*(Referral.member_name_search.contains(w, autoescape=True) for w in words))
 
 
 def page(

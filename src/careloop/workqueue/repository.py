@@ -149,9 +149,14 @@ def _order(sort: str) -> list[Any]:
     # The item carries its case's discharge flag, so the due order is the order of the
     # open items' indexes and a page of it is read off one in order (no join, no sort).
     due: list[Any] = [WorkItem.due_at, WorkItem.discharge_last, WorkItem.id]
-    # Any other sort orders the overdue rows among themselves, then the rest: work on
-    # time never goes above (or, on a long queue, a page before) a breached case.
-    late_first = case((WorkItem.due_at <= bindparam("wq_now"), _fixed(0)), else_=_fixed(1))
+    # Any other sort orders the overdue rows among themselves, then those about to
+    # breach (due by ``wq_soon``), then the rest: work on time never goes above (or, on
+    # a long queue, a page before) a breached case, nor later work above one due now.
+    late_first = case(
+        (WorkItem.due_at <= bindparam("wq_now"), _fixed(0)),
+        (WorkItem.due_at <= bindparam("wq_soon"), _fixed(1)),
+        else_=_fixed(2),
+    )
     if sort == "urgency":
         return [late_first, _URGENCY_RANK, *due]
     if sort == "payer":
@@ -388,6 +393,8 @@ def page_and_counts(
     params = {**items.params(), **_case_params(case_filter)}
     if staff or sort != "due":
         params["wq_now"] = now
+    if sort != "due":
+        params["wq_soon"] = now + rules.ABOUT_TO_BREACH
     connection = session.connection()
     if audited is None:
         found: Sequence[Sequence[Any]] = connection.execute(stmt, params).all()

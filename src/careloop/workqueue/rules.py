@@ -618,6 +618,9 @@ def climb_to(
 # ---- the queue's sort orders -------------------------------------------------------------
 
 SORTS = ("due", "urgency", "payer", "status", "owner")
+#: Work due this soon is about to breach: under every sort it follows the late work and
+#: comes before the rest (the due order has it there already).
+ABOUT_TO_BREACH = timedelta(hours=1)
 #: Counts (team figures, overdue now, the API's total) stop here: "1000+" reads the same
 #: to a person, and the page then costs the same with 300 open items or 300,000.
 COUNT_CAP = 1000

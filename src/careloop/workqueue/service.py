@@ -411,7 +411,8 @@ def list_queue(
     session: Session, actor: Actor, *, clock: Clock, **query: Unpack[QueueQuery]
 ) -> WorkQueuePage:
     """What needs a person now: one row per case with its most urgent open item and how
-    many more, in the chosen order (``due``: overdue first, then by due time). Filters: a
+    many more: overdue first, then due within the hour (``rules.ABOUT_TO_BREACH``), then
+    the rest in the chosen order (``due``: by due time). Filters: a
     team, the actor's own claimed items (``mine``), a ladder level and up (2: the
     supervisor view, 3: the manager's), the case's status, urgency and payer. The read is
     audited with its case numbers."""

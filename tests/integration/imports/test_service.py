@@ -335,6 +335,7 @@ class TestLargeBatches:
 #: Columns that differ between two cases of the same content (the work item's subject
 #: names the case; the case manager's reason counts the open cases before it).
 _OWN = {"id", "referral_id", "case_number", "external_id", "member_last_name", "duplicate_key"}
+_OWN |= {"member_name_search"}  # the last name, folded
 _OWN |= {"subject", "reason"}
 
 
