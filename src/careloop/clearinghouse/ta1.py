@@ -54,7 +54,7 @@ def apply_ta1(
                     actor,
                     request.claim_id,
                     accepted=False,
-                    detail=f"TA1 rejection (note {note})",
+                    detail=said,
                     clock=clock,
                 )
     status = ExchangeStatus.applied if answered is not None else ExchangeStatus.ignored
