@@ -10,7 +10,8 @@ Pure: parsing with python-hl7, the structure check with hl7apy, no database.
   ``discharge_at``. A message with neither changes nothing and is acknowledged.
 - Times without an offset are in the hospital's own time zone (the feed's setting).
 - The patient is found by the hospital's medical record number with its assigning
-  authority (PID-3), then by name and birth date folded as duplicate detection folds
+  authority (PID-3; in 2.1, whose PID-3 carries no authority, the sending facility's
+  own number), then by name and birth date folded as duplicate detection folds
   them (``referral.rules.duplicate_key``); anything less certain is a person's work.
 """
 
@@ -21,11 +22,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from enum import StrEnum
+from functools import cache
 from zoneinfo import ZoneInfo
 
 import hl7
+from hl7apy import load_reference
 from hl7apy.consts import VALIDATION_LEVEL
-from hl7apy.exceptions import UnsupportedVersion
+from hl7apy.exceptions import ChildNotFound, UnsupportedVersion
 from hl7apy.parser import parse_message
 
 from careloop.referral.rules import duplicate_key, fold_name
@@ -183,11 +186,14 @@ def read_header(message: hl7.Message) -> Header:
 
 def check_structure(text: str, header: Header) -> None:
     """The segments in the order the standard gives for the event (hl7apy, strict), at
-    the message's own version or, for one hl7apy does not know (or none), 2.5.1."""
+    the message's own version (2.1 against 2.2's tables, ``_CHECKED_AS``) or, for one
+    hl7apy does not know (or none), 2.5.1; fields past the last one the version defines
+    are left out of the check."""
     cleaned = text.replace("\r\n", "\r").replace("\n", "\r").strip("\r")
     version = header.version if header.version in _KNOWN_VERSIONS else DEFAULT_VERSION
+    version = _CHECKED_AS.get(version, version)
     # Written out even when it is the message's own: an empty MSH-12 is read as 2.5.1.
-    cleaned = _with_version(cleaned, version)
+    cleaned = _within_version(_with_version(cleaned, version), version)
     if version not in _TWO_PART_TYPES:
         cleaned = _with_structure(cleaned, STRUCTURES[header.event])
     else:
@@ -213,8 +219,41 @@ _KNOWN_VERSIONS = frozenset(
 )
 
 
+#: hl7apy's 2.1 tables require the time stamp's degree of precision (``TS_2``), which
+#: no feed sends: a 2.1 message is checked against 2.2's, which differ from 2.1's only by
+#: fields added at a segment's end and PID-3's facility, and PID-3 is read by the 2.1
+#: rule itself (``_identifiers``).
+_CHECKED_AS = {"2.1": "2.2"}
+
 #: Versions whose message type (MSH-9) has two parts, without the structure.
 _TWO_PART_TYPES = frozenset({"2.1", "2.2", "2.3"})
+
+
+@cache
+def _field_count(segment: str, version: str) -> int | None:
+    """How many fields ``version`` defines for ``segment`` (None: hl7apy knows no such
+    segment there, e.g. a Z segment)."""
+    try:
+        return len(load_reference(segment, "Segment", version)[1])
+    except (ChildNotFound, KeyError):
+        return None
+
+
+def _within_version(text: str, version: str) -> str:
+    """The message without the fields past the last one ``version`` defines for each
+    segment. Later versions add fields at a segment's end and real feeds send them on
+    older messages (MSH-18, the character set, on a 2.2 message): a field the version
+    does not define has no meaning to check there, and is no reason to refuse."""
+    first = text.partition("\r")[0]
+    separator = first[3] if len(first) > 3 else "|"
+    lines = []
+    for line in text.split("\r"):
+        parts = line.split(separator)
+        count = _field_count(parts[0], version)
+        # MSH-1 is the separator itself: MSH's first part after the name is MSH-2.
+        keep = None if count is None else count if parts[0] == "MSH" else count + 1
+        lines.append(separator.join(parts[:keep]) if keep is not None else line)
+    return "\r".join(lines)
 
 
 def _with_msh_field(text: str, index: int, change: Callable[[str, str], str]) -> str:
@@ -286,29 +325,70 @@ def read_message(message: hl7.Message, header: Header, *, zone: str) -> AdtMessa
             where="PID",
             hl7_error="100",
         ) from None
-    return AdtMessage(header, _patient(message), _discharge(message, header.event, zone))
+    return AdtMessage(header, _patient(message, header), _discharge(message, header.event, zone))
 
 
-def _patient(message: hl7.Message) -> Patient:
-    identifiers: list[tuple[str, str]] = []
-    pid3 = message.segment("PID")(3) if len(message.segment("PID")) > 3 else None
-    for repetition in pid3 or []:
-        value = _component(message, repetition, 1)
-        authority = _component(message, repetition, 4)
-        if value and authority:
-            identifiers.append((value[:40], authority[:40]))
+def _patient(message: hl7.Message, header: Header) -> Patient:
     born = _field(message, "PID.F7.R1.C1")
     birth_date = None
     if born:
         parsed = parse_timestamp(born[:8], "PID-7", zone="UTC")
         birth_date = parsed.at.date()
     return Patient(
-        identifiers=tuple(identifiers),
+        identifiers=_identifiers(message, header),
         family=_field(message, "PID.F5.R1.C1"),
         given=_field(message, "PID.F5.R1.C2"),
         birth_date=birth_date,
         sex=_field(message, "PID.F8.R1.C1") or None,
     )
+
+
+def _identifiers(message: hl7.Message, header: Header) -> tuple[tuple[str, str], ...]:
+    """The hospital's record numbers with their assigning authority (PID-3, CX.1 and
+    CX.4). In 2.1 PID-3 is the sender's own patient id with its check digit (CK:
+    number^check digit^scheme), with no authority: the sending facility (MSH-4) numbers
+    it; a PID-3 not so written is refused, naming the field."""
+    pid3 = message.segment("PID")(3) if len(message.segment("PID")) > 3 else None
+    if header.version == "2.1":
+        return _v21_identifier(message, pid3, header.sending_facility)
+    identifiers: list[tuple[str, str]] = []
+    for repetition in pid3 or []:
+        value = _component(message, repetition, 1)
+        authority = _component(message, repetition, 4)
+        if value and authority:
+            identifiers.append((value[:40], authority[:40]))
+    return tuple(identifiers)
+
+
+def _v21_identifier(
+    message: hl7.Message, pid3: object, facility: str
+) -> tuple[tuple[str, str], ...]:
+    repetitions = list(pid3 or [])  # type: ignore[call-overload]
+    # python-hl7 gives a field without components as a plain string.
+    parts = [
+        str(message.unescape(r)) if isinstance(r, str) else _component(message, r, i + 1)
+        for r in repetitions[:1]
+        for i in range(1 if isinstance(r, str) else len(r))
+    ]
+    if not parts or not parts[0]:
+        return ()  # the structure check names the empty required field
+    number, check_digit = parts[0], (parts[1] if len(parts) > 1 else "")
+    if (
+        len(repetitions) > 1
+        or len(parts) > 3
+        or not number.isdigit()
+        or not (check_digit == "" or check_digit.isdigit())
+    ):
+        raise Refused(
+            AckCode.error,
+            "PID-3 (patient ID) is not written as HL7 2.1, the version MSH-12 names, "
+            "writes it: one patient number in digits with its check digit "
+            "(number^check digit^scheme) and no assigning authority. Send the message "
+            "with the version it is written in.",
+            where="PID-3",
+            hl7_error="102",
+        )
+    return ((number[:40], facility[:40]),) if facility else ()
 
 
 def _component(message: hl7.Message, repetition: object, index: int) -> str:

@@ -130,6 +130,9 @@ class Interchange:
     functional_code: str
     delimiters: Delimiters
     transactions: list[Transaction]
+    #: The TA1 segments of an interchange that carries interchange acknowledgments alone
+    #: (no functional group); then ``transactions`` is empty.
+    acknowledgments: list[Segment] = field(default_factory=list)
 
 
 def read_interchange(text: str) -> Interchange:
@@ -144,6 +147,8 @@ def read_interchange(text: str) -> Interchange:
             position=segments[-1].position,
             interchange_note="023",
         )
+    if len(segments) > 1 and segments[1].tag == "TA1":
+        return _acknowledgments(segments, delimiters)
     isa, gs, iea = segments[0], _expect(segments, 1, "GS"), segments[-1]
     received = sum(1 for s in segments if s.tag == "ST")
     ge = segments[-2]
@@ -202,6 +207,49 @@ def read_interchange(text: str) -> Interchange:
         functional_code=gs.get(1),
         delimiters=delimiters,
         transactions=transactions,
+    )
+
+
+def _acknowledgments(segments: list[Segment], delimiters: Delimiters) -> Interchange:
+    """An interchange of TA1 interchange acknowledgments alone (X12.6: TA1 segments follow
+    ISA, and with no functional group IEA01 is 0)."""
+    isa, iea = segments[0], segments[-1]
+    if len(isa.elements) != 16:
+        raise X12FormatError(
+            f"ISA has {len(isa.elements)} elements, 16 expected", segment="ISA", position=1
+        )
+    body = segments[1:-1]
+    if other := next((s for s in body if s.tag != "TA1"), None):
+        raise X12FormatError(
+            "an interchange acknowledgment file carries TA1 segments alone",
+            segment=other.tag,
+            position=other.position,
+        )
+    if iea.get(2) != isa.get(13):
+        raise X12FormatError(
+            f"IEA02 {iea.get(2)!r} does not match ISA13 {isa.get(13)!r}",
+            segment="IEA",
+            position=iea.position,
+            element=2,
+        )
+    if iea.get(1) != "0":
+        raise X12FormatError(
+            f"IEA01 says {iea.get(1)!r} functional groups; this file has none",
+            segment="IEA",
+            position=iea.position,
+            element=1,
+        )
+    return Interchange(
+        sender_id=isa.get(6).strip(),
+        receiver_id=isa.get(8).strip(),
+        control_number=isa.get(13),
+        created_at=isa.get(9) + isa.get(10),
+        usage=isa.get(15),
+        group_control_number="",
+        functional_code="",
+        delimiters=delimiters,
+        transactions=[],
+        acknowledgments=body,
     )
 
 

@@ -427,3 +427,50 @@ def simulate_claim_status(
     if (today - service_to).days >= rules.paid_after_days:
         return SimulatedStatus("F1", "65", paid=True)
     return SimulatedStatus("A2", "20", paid=False)
+
+
+#: TA104, the partner's verdict on an interchange: accepted, accepted with errors,
+#: rejected.
+TA1_CODES = {"A": "accepted", "E": "accepted with errors", "R": "rejected"}
+
+#: TA105, the interchange note code (X12.6), in plain words.
+TA1_NOTES = {
+    "000": "no error",
+    "001": "the control numbers of ISA and IEA differ",
+    "002": "the control standard is not supported",
+    "003": "the version of the controls is not supported",
+    "004": "the segment terminator is invalid",
+    "005": "the sender's id qualifier is invalid",
+    "006": "the sender's id is invalid",
+    "007": "the receiver's id qualifier is invalid",
+    "008": "the receiver's id is invalid",
+    "009": "the receiver's id is unknown",
+    "010": "the authorization information qualifier is invalid",
+    "011": "the authorization information is invalid",
+    "012": "the security information qualifier is invalid",
+    "013": "the security information is invalid",
+    "014": "the interchange date is invalid",
+    "015": "the interchange time is invalid",
+    "016": "the standards identifier is invalid",
+    "017": "the version is invalid",
+    "018": "the interchange control number is invalid",
+    "019": "the acknowledgment requested value is invalid",
+    "020": "the test indicator is invalid",
+    "021": "the number of included groups is invalid",
+    "022": "the control structure is invalid",
+    "023": "the file ended early",
+    "024": "the interchange's content is invalid (e.g. an invalid GS segment)",
+    "025": "the interchange control number is a duplicate",
+    "026": "the data element separator is invalid",
+    "027": "the component element separator is invalid",
+    "028": "the delivery date of a deferred delivery is invalid",
+    "029": "the delivery time of a deferred delivery is invalid",
+    "030": "the delivery time code of a deferred delivery is invalid",
+    "031": "the grade of service code is invalid",
+}
+
+
+def ta1_outcome(code: str, note: str) -> str:
+    """A partner's TA1 in plain words: its verdict and the note code with its meaning."""
+    verdict = TA1_CODES.get(code, code)
+    return f"the partner {verdict} the interchange (note {note}: {TA1_NOTES.get(note, 'unknown')})"

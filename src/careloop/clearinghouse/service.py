@@ -1,5 +1,5 @@
 """Clearinghouse use cases: send a case's 270 or 278, hand stored files to the exchange,
-and read a payer's 271, 278 or 999 back into the case.
+and read a payer's 271, 278 or 999 back into the case (a TA1: ``ta1.py``).
 
 Each inbound file is read in one transaction: the answer is applied through the
 eligibility or prior-authorisation domain's public surface and the file is recorded
@@ -17,7 +17,16 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from careloop.clearinghouse import ack, claim_files, claim_status, repository, rules, x270, x278
+from careloop.clearinghouse import (
+    ack,
+    claim_files,
+    claim_status,
+    repository,
+    rules,
+    ta1,
+    x270,
+    x278,
+)
 from careloop.clearinghouse.envelope import (
     Interchange,
     Party,
@@ -286,6 +295,22 @@ def receive_file(
     interchange = read_interchange(text)
     # Read, and kept, with the usual separators, whatever the sender's ISA declared.
     text = canonical(text, interchange.delimiters)
+    if interchange.acknowledgments:
+        return ta1.apply_ta1(session, actor, name, text, interchange, clock=clock)
+    return _receive_transaction(session, actor, name, text, interchange, clock=clock, config=config)
+
+
+def _receive_transaction(
+    session: Session,
+    actor: Actor,
+    name: str,
+    text: str,
+    interchange: Interchange,
+    *,
+    clock: Clock,
+    config: ClearinghouseConfig,
+) -> Received:
+    """An interchange of one functional group with one transaction set, by its code."""
     if len(interchange.transactions) != 1:
         last = interchange.transactions[-1].segments[0] if interchange.transactions else None
         raise X12FormatError(
@@ -614,7 +639,9 @@ def reject_file(
     session.add(row)
     session.flush()
     acknowledgment = None
-    if error.interchange_note and head.sender and head.control:
+    if head.acknowledgment:
+        pass  # an acknowledgment (TA1) is never acknowledged, even when unreadable
+    elif error.interchange_note and head.sender and head.control:
         reply = _reply(session, row, "TA1", head.sender, now)
         reply.payload = ack.interchange_rejection(
             error,
@@ -685,6 +712,8 @@ class _Head:
     group: str | None = None
     code: str | None = None
     version: str | None = None
+    #: The file is an interchange acknowledgment (TA1 after ISA).
+    acknowledgment: bool = False
 
 
 def _head(text: str) -> _Head:
@@ -708,6 +737,7 @@ def _head(text: str) -> _Head:
         group=gs[6] if len(gs) > 8 else None,
         code=st[1] if len(st) > 2 else None,
         version=gs[8] if len(gs) > 8 else None,
+        acknowledgment="TA1" in fields,
     )
 
 

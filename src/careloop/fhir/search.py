@@ -23,6 +23,8 @@ from careloop.referral.schemas import ReferralFilter
 DEFAULT_COUNT = 20
 MAX_COUNT = 50
 MAX_OFFSET = 100_000
+#: Ids one ``_id`` may list (each is a bound parameter of the query).
+MAX_IDS = 100
 _DATE = re.compile(r"\A(eq|ge|gt|le|lt)?(\d{4}-\d{2}-\d{2})(T[0-9:.]+(Z|[+-]\d{2}:\d{2}))?\Z")
 
 
@@ -49,10 +51,15 @@ class _Query:
     count_only: bool = False
     nothing: bool = False
     include: list[str] = field(default_factory=list)
+    #: The cases every criterion naming cases allows (None: no such criterion).
+    cases: set[str] | None = None
 
-    def case(self, case_number: str) -> None:
-        self.nothing |= self.flt.case_number not in (None, case_number)
-        self.flt = replace(self.flt, case_number=case_number)
+    def case(self, *case_numbers: str) -> None:
+        """Criteria naming cases (``_id``, ``patient``, the case number as identifier)
+        are ANDed: the cases all of them allow."""
+        wanted = {n.upper() for n in case_numbers}
+        self.cases = wanted if self.cases is None else self.cases & wanted
+        self.nothing |= not self.cases
 
 
 def parse_query(params: list[tuple[str, str]], *, strict: bool = False) -> TaskQuery:
@@ -72,6 +79,8 @@ def parse_query(params: list[tuple[str, str]], *, strict: bool = False) -> TaskQ
             continue
         _READERS[name](q, value)
         used.append((name, value))
+    if q.cases:
+        q.flt = replace(q.flt, case_numbers=tuple(sorted(q.cases)))
     return TaskQuery(
         q.flt,
         PageRequest(limit=q.count, offset=q.offset),
@@ -106,11 +115,15 @@ def _patient(q: _Query, value: str) -> None:
 
 
 def _id(q: _Query, value: str) -> None:
-    """A Task's id is its case number (the same visible cases: another organisation's
-    Task is not found)."""
-    if "," in value:
-        raise _bad("_id", "Search one _id at a time.")
-    q.case(value)
+    """A Task's id is its case number; a comma-separated list is any of them (FHIR R4
+    search 3.1.1.5.1), within the same visible cases: another organisation's Task is not
+    found, nor counted."""
+    wanted = [n for n in (part.strip() for part in value.split(",")) if n]
+    if not wanted:
+        raise _bad("_id", "_id names no Task.")
+    if len(wanted) > MAX_IDS:
+        raise _bad("_id", f"Search at most {MAX_IDS} ids at a time.")
+    q.case(*wanted)
 
 
 def _identifier(q: _Query, value: str) -> None:

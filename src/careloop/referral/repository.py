@@ -258,8 +258,7 @@ def _filtered(actor: Actor, flt: ReferralFilter) -> Select[Referral]:
         stmt = stmt.where(Referral.received_at >= flt.received_from)
     if flt.received_to:
         stmt = stmt.where(Referral.received_at < flt.received_to)
-    if flt.case_number:
-        stmt = stmt.where(Referral.case_number == flt.case_number.upper())
+    stmt = stmt.where(*_by_case_number(flt))
     if flt.updated_from:
         stmt = stmt.where(Referral.updated_at >= flt.updated_from)
     if flt.updated_to:
@@ -274,6 +273,17 @@ def _filtered(actor: Actor, flt: ReferralFilter) -> Select[Referral]:
             )
         )
     return stmt
+
+
+def _by_case_number(flt: ReferralFilter) -> list[ColumnElement[bool]]:
+    """The case (``case_number``) and any of the cases (``case_numbers``), both ANDed."""
+    criteria = []
+    if flt.case_number:
+        criteria.append(Referral.case_number == flt.case_number.upper())
+    if flt.case_numbers:
+        wanted = sorted({n.upper() for n in flt.case_numbers})
+        criteria.append(Referral.case_number.in_(wanted))
+    return criteria
 
 
 def _name_matches(term: str) -> ColumnElement[bool]:

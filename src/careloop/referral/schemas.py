@@ -233,6 +233,8 @@ class ReferralFilter:
     received_from: datetime | None = None
     received_to: datetime | None = None
     case_number: str | None = None
+    #: Any of these cases (FHIR's ``_id=a,b``); empty: no such criterion.
+    case_numbers: Sequence[str] = ()
     updated_from: datetime | None = None
     updated_to: datetime | None = None
 

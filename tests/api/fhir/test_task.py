@@ -228,6 +228,34 @@ class TestSearch:
         both = get(client, tokens.hartford, "Task", _id=h0, patient=f"Patient/{h1}").json()
         assert ids(both) == set()
 
+    def test_a_list_of_ids_is_any_of_them_within_the_callers_scope(
+        self, client: TestClient, tokens: Tokens, cases: dict[str, list[str]]
+    ) -> None:
+        # FHIR R4 search 3.1.1.5.1: a comma-separated list is OR.
+        h0, h1, h2 = cases["hartford"]
+        albany = cases["albany"][0]
+
+        def found(**params: Any) -> tuple[set[str], int]:
+            response = get(client, tokens.hartford, "Task", **params)
+            assert response.status_code == 200, response.text
+            body = valid(response.json())
+            return ids(body), body["total"]
+
+        assert found(_id=f"{h0},{h1}") == ({h0, h1}, 2)
+        # Another organisation's Task is neither returned nor counted.
+        assert found(_id=f"{h0},{albany}") == ({h0}, 1)
+        assert found(_id=f"{h0},{h1}", patient=f"Patient/{h1}") == ({h1}, 1)
+        assert found(_id=f"{h0},{h1}", _count=1)[1] == 2
+        assert found(_id=f"{h2.lower()},{h2}") == ({h2}, 1)
+
+    @pytest.mark.parametrize("value", ["", ","])
+    def test_an_id_list_naming_no_task_is_400(
+        self, client: TestClient, tokens: Tokens, value: str
+    ) -> None:
+        response = get(client, tokens.hartford, "Task", _id=value)
+        assert response.status_code == 400
+        assert valid(response.json())["issue"][0]["expression"] == ["Task.search._id"]
+
     @pytest.mark.parametrize(
         "params",
         [{"status": "sleeping"}, {"_lastUpdated": "yesterday"}, {"_count": "many"}],

@@ -435,6 +435,44 @@ class TestRefused:
         assert msa(answer)[:2] == ("AA", "OLD-1"), msa(answer)[2]
         assert refreshed(session, case).discharge_at == datetime(2026, 11, 26, 19, 0, tzinfo=UTC)
 
+    def test_a_field_past_the_last_one_its_version_defines_is_not_a_reason_to_refuse(
+        self, session: Session, clock: FixedClock, intake: Actor, feed: int
+    ) -> None:
+        # adt() sends MSH-19 (UNICODE UTF-8); 2.2's MSH ends at MSH-17.
+        born = date(1945, 1, 23)
+        case = submit(session, intake, clock, first="Dorothy", last="Hale", born=born, mrn="M1")
+        message = adt(
+            "A03", "V22-1", family="Hale", given="Dorothy", born=born, mrn="M1",
+            pv1_45="202611261400",
+        ).replace("|P|2.5.1|", "|P|2.2|")  # fmt: skip
+
+        [answer] = send(feed, message)
+
+        assert msa(answer)[:2] == ("AA", "V22-1"), msa(answer)[2]
+        assert str(answer.segment("MSH")[12]) == "2.2"
+        assert refreshed(session, case).discharge_at == datetime(2026, 11, 26, 19, 0, tzinfo=UTC)
+
+    def test_a_2_1_discharge_finds_the_case_by_the_senders_own_patient_id(
+        self, session: Session, clock: FixedClock, intake: Actor, feed: int
+    ) -> None:
+        # 2.1's PID-3 is a number with its check digit and no assigning authority: the
+        # sending facility (MSH-4) numbers it.
+        born = date(1945, 1, 23)
+        case = submit(session, intake, clock, first="Dorothy", last="Hale", born=born, mrn="120045")
+        message = (
+            adt(
+                "A03", "V21-1", family="Hale", given="Dorothy", born=born, mrn="120045",
+                pv1_45="202611261400",
+            )
+            .replace("|P|2.5.1|", "|P|2.1|")
+            .replace(f"120045^^^{HOSPITAL}^MR", "120045^3^M10")
+        )  # fmt: skip
+
+        [answer] = send(feed, message)
+
+        assert msa(answer)[:2] == ("AA", "V21-1"), msa(answer)[2]
+        assert refreshed(session, case).discharge_at == datetime(2026, 11, 26, 19, 0, tzinfo=UTC)
+
     def test_bytes_that_are_not_mllp_get_a_nak(self, feed: int) -> None:
         with socket.create_connection(("127.0.0.1", feed), timeout=20) as sock:
             sock.sendall(b"MSH|^~\\&|no start block\x1c\x0d")

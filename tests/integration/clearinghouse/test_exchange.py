@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from careloop.clearinghouse import records, service, simulator, tasks, x278
-from careloop.clearinghouse.envelope import Party, read_interchange
+from careloop.clearinghouse.envelope import Party, read_interchange, segment, write_ta1
 from careloop.clearinghouse.exchange import FolderExchange, HttpExchange
 from careloop.clearinghouse.models import X12Exchange
 from careloop.clearinghouse.rules import (
@@ -383,3 +383,91 @@ def test_the_demo_sandbox_asks_waiting_cases_and_the_payer_answers(
         assert _case_row(s, number).status is ReferralStatus.authorized
         kinds = s.scalars(select(X12Exchange.transaction).order_by(X12Exchange.id)).all()
         assert kinds == ["270", "271", "278", "278"]
+
+
+def _partner_ta1(folder: Path, control: str, code: str, note: str, clock: FixedClock) -> None:
+    """The payer's interchange acknowledgment of CareLoop's interchange ``control``."""
+    ta1 = segment("TA1", control, clock.now().strftime("%y%m%d"), "1200", code, note)
+    text = write_ta1(
+        ta1,
+        sender=Party("ZZ", "NEHP"),
+        receiver=Party("ZZ", "CARELOOP"),
+        control_number=950 + len(list((folder / "inbound" / "processed").glob("*"))),
+        created=clock.now(),
+    )
+    (folder / "inbound" / f"TA1-NEHP-{control}-{code}.x12").write_text(text)
+
+
+@pytest.mark.parametrize(
+    ("code", "note", "status", "words"),
+    [
+        ("A", "000", ExchangeStatus.sent, "accepted"),
+        ("R", "024", ExchangeStatus.rejected, "note 024: the interchange's content is invalid"),
+    ],
+)
+def test_a_partners_ta1_is_recorded_on_the_interchange_it_names_and_never_answered(
+    database: Database,
+    clock: FixedClock,
+    tmp_path: Path,
+    code: str,
+    note: str,
+    status: ExchangeStatus,
+    words: str,
+) -> None:
+    number = _case(database, clock)
+    config = ClearinghouseConfig()
+    sent, _ = _pending_answer(database, clock, number, config)
+    tasks.exchange_once(database, FolderExchange(tmp_path), clock=clock, config=config)
+    before = sorted(p.name for p in (tmp_path / "outbound").glob("*.x12"))
+    _partner_ta1(tmp_path, sent.control_number, code, note, clock)
+
+    [result] = tasks.exchange_once(database, FolderExchange(tmp_path), clock=clock, config=config)
+
+    assert (result.transaction, result.status) == ("TA1", ExchangeStatus.applied), result.detail
+    assert words in result.detail
+    assert result.acknowledgment is None
+    assert sorted(p.name for p in (tmp_path / "outbound").glob("*.x12")) == before
+    with database.unit_of_work() as s:
+        request = s.get(X12Exchange, sent.exchange_id)
+        assert request is not None and request.status is status
+        assert (request.error is None) == (code == "A")
+        [ta1] = s.scalars(select(X12Exchange).where(X12Exchange.transaction == "TA1")).all()
+        assert (ta1.direction, ta1.answers_id) == (Direction.inbound, sent.exchange_id)
+        [auth] = prior_auth.list_authorizations(s, ACTOR, number, clock=clock).items
+        assert auth.status is AuthorizationStatus.requested
+
+    # The same TA1 read again changes nothing.
+    _partner_ta1(tmp_path, sent.control_number, code, note, clock)
+    shutil.copy(
+        next((tmp_path / "inbound" / "processed").glob("TA1-*.x12")),
+        tmp_path / "inbound" / "again.x12",
+    )
+    results = tasks.exchange_once(database, FolderExchange(tmp_path), clock=clock, config=config)
+    assert any(r.duplicate for r in results)
+
+
+def test_a_ta1_dropped_back_from_the_outbound_folder_is_read_not_answered(
+    database: Database, clock: FixedClock, tmp_path: Path
+) -> None:
+    # CareLoop's own TA1 (for an interchange whose trailer did not pair with its header)
+    # dropped into inbound/: an acknowledgment of an interchange CareLoop never sent.
+    number = _case(database, clock)
+    config = ClearinghouseConfig()
+    _, request = _pending_answer(database, clock, number, config)
+    good = _drop_response(
+        tmp_path, request, action=Action.certified, certification_number="A1", message=None
+    )
+    (tmp_path / "inbound" / "278-answer.x12").write_text(
+        good.replace("IEA*1*000000901", "IEA*1*000000902")
+    )
+    [rejected] = tasks.exchange_once(database, FolderExchange(tmp_path), clock=clock, config=config)
+    assert rejected.acknowledgment is not None
+    shutil.move(tmp_path / "outbound" / rejected.acknowledgment, tmp_path / "inbound")
+
+    [result] = tasks.exchange_once(database, FolderExchange(tmp_path), clock=clock, config=config)
+
+    assert "GS expected here" not in result.detail
+    assert (result.transaction, result.status) == ("TA1", ExchangeStatus.ignored), result.detail
+    assert "no interchange CareLoop sent" in result.detail
+    assert result.acknowledgment is None
+    assert list((tmp_path / "outbound").glob("999-*.x12")) == []

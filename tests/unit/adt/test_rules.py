@@ -189,6 +189,54 @@ class TestMessage:
         )
         rules.check_structure(text, rules.read_header(rules.parse(text)))
 
+    @pytest.mark.parametrize("version", ["2.2", "2.3"])
+    def test_fields_past_the_last_one_the_version_defines_are_not_a_reason_to_refuse(
+        self, version: str
+    ) -> None:
+        # MSH-18 (character set) came with 2.3; PID-30 with 2.4: real feeds send both.
+        text = self.A03.replace("|P|2.5.1", f"|P|{version}||||||UNICODE UTF-8").replace(
+            "|F\r", "|F" + "|" * 22 + "N\r"
+        )
+        assert rules.read_header(rules.parse(text)).version == version
+        rules.check_structure(text, rules.read_header(rules.parse(text)))
+
+    A03_V21 = "\r".join(
+        [
+            "MSH|^~\\&|EPIC|GEN|CARELOOP|CARELOOP|20260305120000||ADT^A03|C-1|P|2.1"
+            "||||||UNICODE UTF-8",
+            "EVN|A03|20260305120000",
+            "PID|1||12345^7^M10||O\\S\\Neil^Zoë||19450123|F",
+            "PV1|1|I" + "|" * 43 + "202611261400",
+        ]
+    )
+
+    @pytest.mark.parametrize("pid_3", ["12345^7^M10", "12345"])
+    def test_in_2_1_the_record_number_is_pid_3_numbered_by_the_sending_facility(
+        self, pid_3: str
+    ) -> None:
+        # 2.1's PID-3 is the hospital's own patient id with its check digit (CK): no
+        # assigning authority, so the number is the sender's (MSH-4).
+        text = self.A03_V21.replace("12345^7^M10", pid_3)
+        parsed = rules.parse(text)
+        header = rules.read_header(parsed)
+        message = rules.read_message(parsed, header, zone="UTC")
+        rules.check_structure(text, header)
+        assert message.patient.identifiers == (("12345", "GEN"),)
+
+    @pytest.mark.parametrize("pid_3", ["M1^^^GEN^MR~X9^^^OTHER^MR", "M1", "12345^7^M10~6^1"])
+    def test_in_2_1_a_pid_3_written_as_later_versions_write_it_is_refused_in_plain_words(
+        self, pid_3: str
+    ) -> None:
+        text = self.A03.replace("|P|2.5.1", "|P|2.1").replace("M1^^^GEN^MR~X9^^^OTHER^MR", pid_3)
+        parsed = rules.parse(text)
+        with pytest.raises(Refused) as refused:
+            rules.read_message(parsed, rules.read_header(parsed), zone="UTC")
+        assert (refused.value.where, refused.value.hl7_error) == ("PID-3", "102")
+        assert refused.value.code is AckCode.error
+        assert "PID-3 (patient ID)" in refused.value.text
+        assert "HL7 2.1" in refused.value.text
+        assert "NM" not in refused.value.text
+
     def test_a_segment_repeated_where_the_standard_allows_one_is_refused(self) -> None:
         lines = self.A03.split("\r")
         text = "\r".join([*lines, lines[3]])
