@@ -1,6 +1,8 @@
 """The staff work queue on a laptop (1280 x 900): how late a row is and whose queue holds
-it (the supervisor's, the operations manager's) are read without hovering: nothing of
-the Due cell is cut off. A screenshot goes to test-artifacts/ to be looked at."""
+it (the supervisor's, the operations manager's), the member's name, what to do, the
+case's status and the row's buttons are read without hovering: nothing of any cell is
+cut off (text may wrap onto a second line) and nothing passes the table's right edge.
+Screenshots go to test-artifacts/ to be looked at."""
 
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from tests.factories.referral import referral_draft
 LAPTOP = {"width": 1280, "height": 900}
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def long_late(world: World) -> Iterator[tuple[str, str]]:
     """Two cases left unacknowledged for weeks: one climbed to the operations manager
     (about 18 days late), one to the supervisor (about 10). Received and climbed in the
@@ -63,26 +65,40 @@ def long_late(world: World) -> Iterator[tuple[str, str]]:
         database.engine.dispose()
 
 
-def _clipped(page: Page, case: str) -> list[str]:
-    """What of the case's Due cell is cut off: the cell's content wider than the cell, or
-    a part of it whose right edge passes the cell's."""
-    found: list[str] = page.evaluate(
-        """(number) => {
-          const row = [...document.querySelectorAll('#work-queue tbody tr')]
-            .find(r => r.textContent.includes(number));
-          const cell = row.querySelector('td.when');
-          const edge = cell.getBoundingClientRect().right;
-          const out = [];
-          if (cell.scrollWidth > cell.clientWidth)
-            out.push(`cell ${cell.scrollWidth} > ${cell.clientWidth}`);
-          for (const part of cell.querySelectorAll('*')) {
-            const right = part.getBoundingClientRect().right;
-            if (right > edge + 0.5) out.push(`${part.textContent} ends at ${right} > ${edge}`);
-          }
-          return out;
-        }""",
-        case,
-    )
+_CLIPPED = r"""(number) => {
+  const table = document.querySelector('#work-queue');
+  const edge = table.getBoundingClientRect().right;
+  const rows = [...table.querySelectorAll('tr')]
+    .filter(r => number === null ? true : r.textContent.includes(number));
+  const out = [];
+  for (const row of rows) {
+    const name = (row.querySelector('td.case') || row).textContent.trim().slice(0, 30)
+      .replace(/\s+/g, ' ');
+    row.querySelectorAll('td, th').forEach((cell, i) => {
+      const right = cell.getBoundingClientRect().right;
+      const where = `${name}, cell ${i + 1} (${cell.className || 'no class'})`;
+      if (cell.scrollWidth > cell.clientWidth)
+        out.push(`${where}: content ${cell.scrollWidth} > ${cell.clientWidth} px`);
+      if (right > edge + 0.5) out.push(`${where}: ends at ${right} > table ${edge}`);
+      for (const part of cell.querySelectorAll('*')) {
+        const box = part.getBoundingClientRect();
+        if (box.width === 0 || part.closest('.sr-only')) continue;  // read aloud, not shown
+        if (box.right > right + 0.5)
+          out.push(`${where}: "${part.textContent.trim()}" ends at ${box.right} > ${right}`);
+        if (part.scrollWidth > part.clientWidth && getComputedStyle(part).overflow !== 'visible')
+          out.push(`${where}: "${part.textContent.trim()}" cut at ${part.clientWidth} px`);
+      }
+    });
+  }
+  return out;
+}"""
+
+
+def _clipped(page: Page, case: str | None = None) -> list[str]:
+    """What of the queue's rows (of one case's, when named) is cut off: a cell's content
+    wider than the cell, a part of it whose right edge passes the cell's, or a cell
+    passing the table's right edge."""
+    found: list[str] = page.evaluate(_CLIPPED, case)
     return found
 
 
@@ -102,3 +118,20 @@ def test_how_late_and_whose_queue_are_read_whole_on_a_laptop(
         expect(row.locator("td.when .due")).to_have_text(re.compile(late))
         assert _clipped(page, case) == [], (case, _clipped(page, case))
     shot(page, "queue-laptop-late-rows")
+
+
+def test_every_cell_of_the_queue_is_read_whole_on_a_laptop(
+    page: Page, world: World, long_late: tuple[str, str]
+) -> None:
+    page.set_viewport_size(LAPTOP)
+    sign_in(page, world.intake)
+    page.goto("/staff")
+    rows = page.locator("#work-queue tbody tr")
+    expect(rows.first).to_be_visible()
+    assert rows.count() >= 3
+    expect(page.locator("#work-queue td.actions button", has_text="Claim").first).to_be_visible()
+    clipped = _clipped(page)
+    assert clipped == [], "\n".join(clipped)
+    heights = rows.evaluate_all("rows => rows.map(r => r.getBoundingClientRect().height)")
+    assert max(heights) <= 48, heights  # two lines of text (or two buttons) at most
+    shot(page, "queue-laptop-every-cell")

@@ -30,6 +30,8 @@ SECRETS = {
     "provider": "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ",
 }
 _HIDDEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+_LINK = re.compile(r'<li><a href="#([^"]+)">([^<]*)</a>')
+_LABEL = re.compile(r'<label for="([^"]+)">([^<]*)')
 
 
 @dataclass(frozen=True)
@@ -166,3 +168,19 @@ def page_csrf(client: TestClient, path: str = "/") -> str:
     """The session's CSRF token, read from a page's sign-out form."""
     response = client.get(path, follow_redirects=True)
     return csrf_of(response.text)
+
+
+def summary_and_labels(html: str) -> tuple[list[tuple[str, str]], dict[str, str]]:
+    """The refusal's summary (field id, the words linking to it) and each field's label."""
+    alert = html.split('role="alert"', 1)[1].split("</div>", 1)[0]
+    labels = {k: v.strip() for k, v in _LABEL.findall(html)}
+    return _LINK.findall(alert), labels
+
+
+def assert_named_as_labelled(refused: Response) -> None:
+    """The summary lists at least one field, each under its label's words."""
+    assert refused.status_code == 422, refused.text[:2000]
+    summary, labels = summary_and_labels(refused.text)
+    assert summary, "the refusal's summary names no field"
+    wrong = [(fid, words, labels.get(fid)) for fid, words in summary if labels.get(fid) != words]
+    assert not wrong, wrong

@@ -19,7 +19,15 @@ from careloop.identity import service as identity_service
 from careloop.referral import service as referral_service
 from careloop.referral.models import Referral
 from tests.factories.referral import referral_draft
-from tests.portal.conftest import People, PortalUser, csrf_of, make_portal_user, sign_in
+from tests.portal.conftest import (
+    People,
+    PortalUser,
+    assert_named_as_labelled,
+    csrf_of,
+    make_portal_user,
+    sign_in,
+    summary_and_labels,
+)
 from tests.portal.test_pages import assert_safe_html
 
 SUPERVISOR_SECRET = "ONSWG4TFORRW6ZDFONSWG4TFORRW6ZDF"
@@ -202,14 +210,6 @@ def test_an_escalation_the_deadline_watch_opened_says_so_in_plain_words(
     assert not _INTERNAL.search(_shown(page.text))
 
 
-def _summary_and_labels(html: str) -> tuple[list[tuple[str, str]], dict[str, str]]:
-    """The refusal's summary (field id, the words linking to it) and each field's label."""
-    alert = html.split('role="alert"', 1)[1].split("</div>", 1)[0]
-    summary = re.findall(r'<li><a href="#([^"]+)">([^<]*)</a>', alert)
-    labels = dict(re.findall(r'<label for="([^"]+)">([^<]*)', html))
-    return summary, {k: v.strip() for k, v in labels.items()}
-
-
 def test_the_escalation_forms_summaries_name_fields_as_the_form_labels_them(
     browser: TestClient, people: People, session: Session, clock: FixedClock
 ) -> None:
@@ -228,7 +228,7 @@ def test_the_escalation_forms_summaries_name_fields_as_the_form_labels_them(
         },
     )
     assert bad_mail.status_code == 422
-    summary, labels = _summary_and_labels(bad_mail.text)
+    summary, labels = summary_and_labels(bad_mail.text)
     assert summary == [("f-escalate-requested_by-email", "Their e-mail")], summary
     assert labels["f-escalate-requested_by-email"] == "Their e-mail"
     assert ">Their e-mail</a>: this is not an e-mail address" in bad_mail.text
@@ -243,7 +243,7 @@ def test_the_escalation_forms_summaries_name_fields_as_the_form_labels_them(
             "escalate.requested_by.email": "sam@example.org",
         },
     )
-    assert escalated.status_code == 303, _summary_and_labels(escalated.text)[0]
+    assert escalated.status_code == 303, summary_and_labels(escalated.text)[0]
     _switch(browser, supervisor, clock)
     page = browser.get(f"/cases/{case}")
     (esc_id,) = re.findall(r"/escalations/(\d+)/commit", page.text)
@@ -255,6 +255,4 @@ def test_the_escalation_forms_summaries_name_fields_as_the_form_labels_them(
             f"/cases/{case}/escalations/{esc_id}/{action}",
             data={"csrf_token": csrf_of(page.text), **data},
         )
-        assert refused.status_code == 422, action
-        summary, labels = _summary_and_labels(refused.text)
-        assert summary and all(labels[fid] == words for fid, words in summary), (summary, labels)
+        assert_named_as_labelled(refused)

@@ -32,6 +32,7 @@ from tests.factories.referral import referral_draft
 from tests.portal.conftest import (
     People,
     PortalUser,
+    assert_named_as_labelled,
     csrf_of,
     link_member,
     make_portal_user,
@@ -216,7 +217,7 @@ class TestPriorAuthorization:
             outcome="denied",
             denial_reason="not_medically_necessary",
         )
-        assert refused.status_code == 422
+        assert_named_as_labelled(refused)
         assert f'id="err-{p}-peer_to_peer_contact"' in refused.text
         message = refused.text.split(f'id="err-{p}-peer_to_peer_contact"')[1].split("</p>")[0]
         assert "peer-to-peer" in message
@@ -251,6 +252,9 @@ class TestPriorAuthorization:
         page = browser.get(denied.headers["location"]).text
         assert "CARC 50" in page
         assert "Appeal by" in page and "Dr. Lee, 860-555-0100" in page
+        assert_named_as_labelled(
+            _authorization_move(browser, number, auth_id, "appeal", token, rationale=" ")
+        )
         appealed = _authorization_move(
             browser, number, auth_id, "appeal", token, rationale="6-minute walk test"
         )
@@ -304,7 +308,7 @@ class TestPriorAuthorization:
         page = browser.get(pended.headers["location"]).text
         assert "Recent oxygen saturation test" in page
         empty = _authorization_move(browser, number, auth_id, "information", token, note="")
-        assert empty.status_code == 422
+        assert_named_as_labelled(empty)
         assert f'id="err-information_{auth_id}-note"' in empty.text
         sent = _authorization_move(
             browser, number, auth_id, "information", token, note="SpO2 88 % faxed"
@@ -337,7 +341,7 @@ class TestScheduling:
         missing = _record_outcome(
             browser, number, first.id, token, outcome="delivered", received_by="Self"
         )
-        assert missing.status_code == 422
+        assert_named_as_labelled(missing)
         assert f'id="err-{p}-serial_numbers"' in missing.text
         assert "serial numbers" in missing.text.split(f'id="err-{p}-serial_numbers"')[1][:200]
         done = _record_outcome(
@@ -371,7 +375,7 @@ class TestScheduling:
         sign_in(browser, people.manager, clock)
         late = _tomorrow(clock) + timedelta(days=20)
         refused = _schedule(browser, accepted.case_number, late, "09:00", "12:00")
-        assert refused.status_code == 422
+        assert_named_as_labelled(refused)
         text = refused.text
         assert 'id="err-schedule_new-late_reason"' in text
         assert "service deadline" in text.split('id="err-schedule_new-late_reason"')[1][:300]
@@ -392,7 +396,7 @@ class TestScheduling:
     ) -> None:
         sign_in(browser, people.manager, clock)
         refused = _schedule(browser, accepted.case_number, _tomorrow(clock), "", "08:00")
-        assert refused.status_code == 422
+        assert_named_as_labelled(refused)
         assert 'id="err-schedule_new-start"' in refused.text
 
     def test_missed_needs_a_coded_reason_then_reopens_scheduling(
@@ -408,7 +412,7 @@ class TestScheduling:
         first = _book_tomorrow(browser, session, number, clock)
         token = csrf_of(browser.get(f"/cases/{number}").text)
         refused = _record_outcome(browser, number, first.id, token, outcome="missed")
-        assert refused.status_code == 422
+        assert_named_as_labelled(refused)
         assert f'id="err-outcome_{first.id}-reason"' in refused.text
         missed = _record_outcome(
             browser, number, first.id, token, outcome="missed", reason="member_not_home"
