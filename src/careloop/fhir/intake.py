@@ -20,6 +20,7 @@ the JSON API applies, its field paths translated back to FHIRPath.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
@@ -308,7 +309,11 @@ def _draft(b: _Builder) -> dict[str, Any]:
 
 def _dangling_references(b: _Builder) -> None:
     """Every ``urn:uuid`` reference, in any element of any entry, must be the fullUrl of
-    an entry: the server cannot resolve it anywhere else (FHIR R4 transaction rules)."""
+    an entry: the server cannot resolve it anywhere else (FHIR R4 transaction rules).
+    Looked for first without the paths; the paths are worked out only for a bundle that
+    has such a reference."""
+    if all(_resolved(entry.resource, b.by_url) for entry in b.entries):
+        return
     for entry in b.entries:
         stack: list[tuple[str, Any]] = [(entry.path, entry.resource)]
         while stack:
@@ -320,6 +325,26 @@ def _dangling_references(b: _Builder) -> None:
                 stack.extend((f"{path}.{key}", value) for key, value in node.items())
             elif isinstance(node, list):
                 stack.extend((f"{path}[{n}]", value) for n, value in enumerate(node))
+
+
+def _resolved(resource: Any, by_url: Mapping[str, Any]) -> bool:
+    """Whether every ``urn:uuid`` reference in ``resource`` is a key of ``by_url`` (the
+    resource walked a level at a time, its objects and arrays only)."""
+    level = [resource]
+    while level:
+        below: list[Any] = []
+        for node in level:
+            if type(node) is dict:
+                ref = node.get("reference")
+                if type(ref) is str and ref.startswith("urn:uuid:") and ref not in by_url:
+                    return False
+                node = node.values()  # noqa: PLW2901 - its children
+            below += [child for child in node if type(child) in _CONTAINERS]
+        level = below
+    return True
+
+
+_CONTAINERS = (dict, list)
 
 
 def _name(resource: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:

@@ -24,7 +24,7 @@ from careloop.referral import views as referral_views
 from careloop.referral.idempotency import Submission
 from careloop.referral.schemas import ReferralCreate, ReferralFilter, ReferralRead
 from careloop.referral.views import CaseView
-from careloop.web.body import depth_exceeds, keys_written_once
+from careloop.web.body import depth_exceeds, keys_written_once, plainly_within
 
 MEDIA_TYPES = frozenset({"application/fhir+json", "application/json"})
 
@@ -50,6 +50,8 @@ def read_json(body: bytes, content_type: str | None, *, max_depth: int) -> Any:
         raise FhirError(
             400, [Issue("error", "structure", f"The body is not JSON: {str(exc)[:120]}")]
         ) from None
+    if isinstance(data, dict | list) and plainly_within(body, data, max_depth):
+        return data
     if depth_exceeds(data, max_depth):
         message = f"The JSON is nested deeper than {max_depth} levels."
         raise FhirError(400, [Issue("error", "structure", message, "Bundle")])

@@ -74,22 +74,45 @@ def keys_written_once(body: bytes, parsed: Any) -> bool:
     key twice: counted from the text when it has no backslash (every string is then
     written as it is, as in :func:`_plainly_valid`), else read again keeping each pair."""
     if b"\\" not in body:
-        written = _STRING.findall(body.decode())
-        keys = len(written) - written.count("")
-        stack: list[Any] = [parsed]
-        while stack:
-            node = stack.pop()
-            if isinstance(node, dict):
-                keys -= len(node)
-                stack.extend(node.values())
-            elif isinstance(node, list):
-                stack.extend(node)
-        return keys == 0
+        return _keys_and_depth(body, parsed, None)
     try:
         json.loads(body, object_pairs_hook=_no_duplicates)
     except _DuplicateKeyError:
         return False
     return True
+
+
+def plainly_within(body: bytes, parsed: Any, max_depth: int) -> bool:
+    """True when the JSON text ``body`` (``parsed`` is its reading) has no backslash,
+    writes no key twice in one object and nests no deeper than ``max_depth``, found in
+    one walk over its objects and arrays; False when it cannot tell (then
+    :func:`depth_exceeds` and :func:`keys_written_once` say which)."""
+    return b"\\" not in body and _keys_and_depth(body, parsed, max_depth)
+
+
+def _keys_and_depth(body: bytes, parsed: Any, max_depth: int | None) -> bool:
+    """With no backslash in ``body``: its keys counted from the text equal the parsed
+    objects' (no key written twice), and, given ``max_depth``, no deeper nesting. The
+    document is walked a level at a time, its objects and arrays only."""
+    written = _STRING.findall(body.decode())
+    keys = len(written) - written.count("")
+    level = [parsed]
+    depth = 0
+    while level:
+        depth += 1
+        if max_depth is not None and depth > max_depth:
+            return False
+        below: list[Any] = []
+        for node in level:
+            if type(node) is dict:
+                keys -= len(node)
+                node = node.values()  # noqa: PLW2901 - its children
+            below += [child for child in node if type(child) in _CONTAINERS]
+        level = below
+    return keys == 0
+
+
+_CONTAINERS = (dict, list)
 
 
 def check_content_type(content_type: str | None) -> None:
