@@ -14,7 +14,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from careloop.core.errors import DomainError
 
@@ -160,26 +160,7 @@ def read_interchange(text: str) -> Interchange:
             group_fault=GroupFault("3", received, received),
         )
     included = int(ge.get(1)) if ge.get(1).isdigit() else received
-    if len(isa.elements) != 16:
-        raise X12FormatError(
-            f"ISA has {len(isa.elements)} elements, 16 expected", segment="ISA", position=1
-        )
-    if iea.get(2) != isa.get(13):
-        raise X12FormatError(
-            f"IEA02 {iea.get(2)!r} does not match ISA13 {isa.get(13)!r}",
-            segment="IEA",
-            position=iea.position,
-            element=2,
-            interchange_note="001",
-        )
-    if iea.get(1) != "1":
-        raise X12FormatError(
-            f"IEA01 says {iea.get(1)!r} functional groups; this file has 1",
-            segment="IEA",
-            position=iea.position,
-            element=1,
-            interchange_note="021",
-        )
+    _check_interchange(isa, iea, groups=1)
     if ge.get(2) != gs.get(6):
         raise X12FormatError(
             f"GE02 {ge.get(2)!r} does not match GS06 {gs.get(6)!r}",
@@ -197,33 +178,21 @@ def read_interchange(text: str) -> Interchange:
             element=1,
             group_fault=GroupFault("5", included, received),
         )
-    return Interchange(
-        sender_id=isa.get(6).strip(),
-        receiver_id=isa.get(8).strip(),
-        control_number=isa.get(13),
-        created_at=isa.get(9) + isa.get(10),
-        usage=isa.get(15),
+    return _interchange(
+        isa,
+        delimiters,
         group_control_number=gs.get(6),
         functional_code=gs.get(1),
-        delimiters=delimiters,
         transactions=transactions,
     )
 
 
-def _acknowledgments(segments: list[Segment], delimiters: Delimiters) -> Interchange:
-    """An interchange of TA1 interchange acknowledgments alone (X12.6: TA1 segments follow
-    ISA, and with no functional group IEA01 is 0)."""
-    isa, iea = segments[0], segments[-1]
+def _check_interchange(isa: Segment, iea: Segment, *, groups: int) -> None:
+    """The interchange's own envelope: ISA's width, IEA02 against ISA13, IEA01 against
+    the ``groups`` the file holds (each fault with the TA1 note that answers it)."""
     if len(isa.elements) != 16:
         raise X12FormatError(
             f"ISA has {len(isa.elements)} elements, 16 expected", segment="ISA", position=1
-        )
-    body = segments[1:-1]
-    if other := next((s for s in body if s.tag != "TA1"), None):
-        raise X12FormatError(
-            "an interchange acknowledgment file carries TA1 segments alone",
-            segment=other.tag,
-            position=other.position,
         )
     if iea.get(2) != isa.get(13):
         raise X12FormatError(
@@ -231,23 +200,49 @@ def _acknowledgments(segments: list[Segment], delimiters: Delimiters) -> Interch
             segment="IEA",
             position=iea.position,
             element=2,
+            interchange_note="001",
         )
-    if iea.get(1) != "0":
+    if iea.get(1) != str(groups):
+        holds = "none" if groups == 0 else str(groups)
         raise X12FormatError(
-            f"IEA01 says {iea.get(1)!r} functional groups; this file has none",
+            f"IEA01 says {iea.get(1)!r} functional groups; this file has {holds}",
             segment="IEA",
             position=iea.position,
             element=1,
+            interchange_note="021",
         )
+
+
+def _interchange(isa: Segment, delimiters: Delimiters, **rest: Any) -> Interchange:
+    """The interchange ISA heads, with the rest of what was read."""
     return Interchange(
         sender_id=isa.get(6).strip(),
         receiver_id=isa.get(8).strip(),
         control_number=isa.get(13),
         created_at=isa.get(9) + isa.get(10),
         usage=isa.get(15),
+        delimiters=delimiters,
+        **rest,
+    )
+
+
+def _acknowledgments(segments: list[Segment], delimiters: Delimiters) -> Interchange:
+    """An interchange of TA1 interchange acknowledgments alone (X12.6: TA1 segments follow
+    ISA, and with no functional group IEA01 is 0)."""
+    isa, iea = segments[0], segments[-1]
+    body = segments[1:-1]
+    if len(isa.elements) == 16 and (other := next((s for s in body if s.tag != "TA1"), None)):
+        raise X12FormatError(
+            "an interchange acknowledgment file carries TA1 segments alone",
+            segment=other.tag,
+            position=other.position,
+        )
+    _check_interchange(isa, iea, groups=0)  # its faults are never answered (service)
+    return _interchange(
+        isa,
+        delimiters,
         group_control_number="",
         functional_code="",
-        delimiters=delimiters,
         transactions=[],
         acknowledgments=body,
     )

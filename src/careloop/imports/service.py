@@ -183,7 +183,7 @@ def runner(session: Session, job_id: int) -> Runner:
     job = repository.get(session, job_id)
     if job is None:
         raise ImportNotFoundError(f"There is no import {job_id}.")
-    return Runner(job.id, _actor_of(job), job.file_format is FileFormat.csv)
+    return _runner_of(job)
 
 
 @dataclass(slots=True)
@@ -315,7 +315,7 @@ def process_batch(
     job = repository.lock(session, job_id)
     if job is None:
         raise ImportNotFoundError(f"There is no import {job_id}.")
-    run = Runner(job.id, _actor_of(job), job.file_format is FileFormat.csv)
+    run = _runner_of(job)
     batch = check_batch(session, run, rows, now=clock.now())
     batch.refuse(rules.repeats(batch.keys, seen))
     cases = store_batch(session, run, batch, clock=clock)
@@ -363,6 +363,10 @@ def fail(session: Session, job_id: int, reason: str, *, clock: Clock) -> None:
     job.failure = reason[:500]
     job.finished_at = job.heartbeat_at = now
     job.content = None
+
+
+def _runner_of(job: ImportJob) -> Runner:
+    return Runner(job.id, _actor_of(job), job.file_format is FileFormat.csv)
 
 
 def _actor_of(job: ImportJob) -> Actor:
