@@ -93,7 +93,7 @@ def _parsed_on_loop(
                 request.headers.get("content-type"),
                 max_depth=request.app.state.settings.max_json_depth,
             )
-            bundle = intake.parse_bundle(data)
+            bundle = intake.parse_bundle(data, body)
     except (FhirError, DomainError):
         return None
     return actor, bundle
@@ -171,7 +171,7 @@ async def transaction_bundle(request: Request, credentials: Credentials) -> Resp
                     request.headers.get("content-type"),
                     max_depth=settings.max_json_depth,
                 )
-                parsed.append(intake.parse_bundle(data))
+                parsed.append(intake.parse_bundle(data, body))
             bundle = parsed[0]
             result = transaction.submit_bundle(
                 session,

@@ -20,6 +20,7 @@ the JSON API applies, its field paths translated back to FHIRPath.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -81,6 +82,8 @@ class _Builder:
     issues: list[Issue] = field(default_factory=list)
     expressions: dict[str, str] = field(default_factory=dict)
     by_url: dict[str, Entry] = field(default_factory=dict)
+    #: The JSON text the Bundle was read from, when at hand.
+    text: bytes | None = None
     #: 422 for entries that break the referral's rules; 400 for a malformed request.
     status: int = 422
 
@@ -104,8 +107,10 @@ class _Builder:
         return entry
 
 
-def parse_bundle(data: Any) -> ReferralBundle:
-    """The referral in a transaction Bundle, or a FhirError listing every bad field."""
+def parse_bundle(data: Any, text: bytes | None = None) -> ReferralBundle:
+    """The referral in a transaction Bundle, or a FhirError listing every bad field.
+    ``text``, the JSON the Bundle was read from, spares a walk over every element when
+    it is given."""
     if not isinstance(data, dict) or data.get("resourceType") != "Bundle":
         raise FhirError(400, [Issue("error", "structure", "Send a Bundle.", "Bundle")])
     issues = _structure_issues(data)
@@ -115,7 +120,7 @@ def parse_bundle(data: Any) -> ReferralBundle:
         raise FhirError(
             422, [Issue("error", "invalid", "The Bundle must be a transaction.", "Bundle.type")]
         )
-    builder = _Builder(entries=_entries(data))
+    builder = _Builder(entries=_entries(data), text=text)
     draft_data = _draft(builder)
     draft = _validated(builder, draft_data)
     if builder.issues or draft is None:
@@ -311,8 +316,8 @@ def _dangling_references(b: _Builder) -> None:
     """Every ``urn:uuid`` reference, in any element of any entry, must be the fullUrl of
     an entry: the server cannot resolve it anywhere else (FHIR R4 transaction rules).
     Looked for first without the paths; the paths are worked out only for a bundle that
-    has such a reference."""
-    if all(_resolved(entry.resource, b.by_url) for entry in b.entries):
+    has such a reference, or may have one."""
+    if _all_resolved(b):
         return
     for entry in b.entries:
         stack: list[tuple[str, Any]] = [(entry.path, entry.resource)]
@@ -325,6 +330,21 @@ def _dangling_references(b: _Builder) -> None:
                 stack.extend((f"{path}.{key}", value) for key, value in node.items())
             elif isinstance(node, list):
                 stack.extend((f"{path}[{n}]", value) for n, value in enumerate(node))
+
+
+def _all_resolved(b: _Builder) -> bool:
+    """Whether every ``urn:uuid`` reference is the fullUrl of an entry, found without
+    paths. In a JSON text with no backslash every string is written as it is, so each
+    match of :data:`_URN_REFERENCE` is a ``reference`` key and its value, and every
+    such pair is a match: the Bundle's own elements are read with the entries', so a
+    match that resolves to nothing only sends the entries to the walk that names it."""
+    if b.text is not None and b"\\" not in b.text:
+        return all(ref.decode() in b.by_url for ref in _URN_REFERENCE.findall(b.text))
+    return all(_resolved(entry.resource, b.by_url) for entry in b.entries)
+
+
+#: A ``reference`` holding a ``urn:uuid``, in a JSON text with no backslash.
+_URN_REFERENCE = re.compile(rb'"reference"\s*:\s*"(urn:uuid:[^"]*)"')
 
 
 def _resolved(resource: Any, by_url: Mapping[str, Any]) -> bool:
