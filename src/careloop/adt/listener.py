@@ -16,7 +16,7 @@ import structlog
 from hl7.mllp import InvalidBlockError, start_hl7_server
 from hl7.mllp.streams import HL7StreamReader, HL7StreamWriter
 
-from careloop.adt import rules, service
+from careloop.adt import answer, service
 from careloop.core.clock import Clock
 from careloop.db.session import Database
 
@@ -64,8 +64,8 @@ class Listener:
                     writer.writeblock(_not_framed(self.clock).message.encode())
                     await writer.drain()
                     return
-                answer = await asyncio.to_thread(self.apply, decode(block))
-                writer.writeblock(answer.message.encode("utf-8"))
+                reply = await asyncio.to_thread(self.apply, decode(block))
+                writer.writeblock(reply.message.encode("utf-8"))
                 await writer.drain()
         except ConnectionError:
             return
@@ -80,24 +80,25 @@ class Listener:
 def _failure(clock: Clock) -> service.Answer:
     text = "The message could not be applied because of an error on our side; send it again."
     now = clock.now()
-    message = rules.ack(
-        None, rules.AckCode.error, text, now=now, control_id=f"CL{now:%Y%m%d%H%M%S%f}"
+    message = answer.ack(
+        None, answer.AckCode.error, text, now=now, control_id=f"CL{now:%Y%m%d%H%M%S%f}"
     )
-    return service.Answer(message, rules.AckCode.error, text)
+    return service.Answer(message, answer.AckCode.error, text)
 
 
 def _not_framed(clock: Clock) -> service.Answer:
     text = "The message is not framed as MLLP (0x0b, the message, 0x1c 0x0d) or is too large."
     now = clock.now()
-    message = rules.ack(
+    message = answer.ack(
         None,
-        rules.AckCode.rejected,
+        answer.AckCode.rejected,
         text,
         now=now,
         control_id=f"CL{now:%Y%m%d%H%M%S%f}",
+        where=answer.Location("MSH"),
         hl7_error="100",
     )
-    return service.Answer(message, rules.AckCode.rejected, text)
+    return service.Answer(message, answer.AckCode.rejected, text)
 
 
 async def serve_forever(

@@ -20,7 +20,7 @@ import structlog
 from sqlalchemy.orm import Session
 
 import careloop.workqueue  # noqa: F401 - subscribes the work queue to ``work.needed``
-from careloop.adt import repository, rules
+from careloop.adt import answer, repository, rules, structure
 from careloop.adt.models import AdtMessage
 from careloop.adt.rules import AckCode, MatchKind, Refused
 from careloop.audit import service as audit
@@ -59,11 +59,11 @@ def _answer(
     text: str,
     *,
     now: datetime,
-    where: str = "",
+    where: answer.Location | None = None,
     hl7_error: str = "",
 ) -> Answer:
     control_id = f"CL{now:%Y%m%d%H%M%S%f}"
-    message = rules.ack(
+    message = answer.ack(
         header, code, text, now=now, control_id=control_id, where=where, hl7_error=hl7_error
     )
     return Answer(message, code, text)
@@ -82,7 +82,7 @@ def receive(session: Session, text: str, *, clock: Clock, zone: str) -> Answer:
             log.info("adt.repeated", control_id=header.control_id, trigger=header.event)
             return _answer(header, AckCode(prior.ack_code), prior.ack_text, now=now)
         message = rules.read_message(parsed, header, zone=zone)
-        rules.check_structure(text, header)
+        structure.check_structure(text, header)
     except Refused as refused:
         header = header or refused.header
         log.info(
@@ -96,7 +96,7 @@ def receive(session: Session, text: str, *, clock: Clock, zone: str) -> Answer:
             refused.code,
             refused.text,
             now=now,
-            where=refused.where,
+            where=refused.location,
             hl7_error=refused.hl7_error,
         )
     return _apply(session, message, clock=clock)
@@ -121,7 +121,7 @@ def _apply(session: Session, message: rules.AdtMessage, *, clock: Clock) -> Answ
             "No matching case: no open referral has this patient's record number, or "
             "name and birth date.",
             now=now,
-            where="PID-3",
+            where=answer.Location("PID", 3),
             hl7_error="204",
         )
     by_id = {c.id: c for c in cases}
