@@ -4,6 +4,10 @@ on the same connection, in order.
 
 Messages are applied one at a time (a feed sends one message after another and waits
 for each answer; one at a time also keeps a repeated control id from racing itself).
+
+A client is not waited on for ever (``Limits``): one that connects and sends nothing,
+goes quiet between messages, sends a message without its end block, or does not take
+its answer is closed, and a connection past the most served at once is closed at once.
 """
 
 from __future__ import annotations
@@ -11,10 +15,17 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import structlog
 from hl7.mllp import InvalidBlockError, start_hl7_server
-from hl7.mllp.streams import HL7StreamReader, HL7StreamWriter
+from hl7.mllp.streams import (
+    CARRIAGE_RETURN,
+    END_BLOCK,
+    START_BLOCK,
+    HL7StreamReader,
+    HL7StreamWriter,
+)
 
 from careloop.adt import answer, service
 from careloop.core.clock import Clock
@@ -34,12 +45,34 @@ def decode(block: bytes) -> str:
         return block.decode("latin-1")
 
 
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """How long the listener waits on a client, and for how many at once. A feed's
+    engine connects when it has a message to send and sends the whole of it at once;
+    a client that does neither holds a connection someone else needs."""
+
+    #: A new connection's first byte (a client that connects and sends nothing).
+    first_byte: float = 60.0
+    #: Between messages on an open connection (engines keep theirs open; they reconnect).
+    idle: float = 600.0
+    #: From a message's first byte to its end block (0x1c 0x0d).
+    frame: float = 30.0
+    #: For the client to take our answer (one that never reads holds the buffers).
+    write: float = 30.0
+    #: Connections served at once; one more is closed at once.
+    connections: int = 64
+
+
 class Listener:
     """Accepts ADT messages on ``host:port`` and answers each one."""
 
-    def __init__(self, database: Database, *, clock: Clock, zone: str) -> None:
+    def __init__(
+        self, database: Database, *, clock: Clock, zone: str, limits: Limits | None = None
+    ) -> None:
         self.database, self.clock, self.zone = database, clock, zone
+        self.limits = limits or Limits()
         self._lock = threading.Lock()
+        self._open = 0
 
     def apply(self, text: str) -> service.Answer:
         """One message in its own transaction; a failure of ours is a NAK (AE, 207)."""
@@ -53,28 +86,62 @@ class Listener:
                 return _failure(self.clock)
 
     async def handle(self, reader: HL7StreamReader, writer: HL7StreamWriter) -> None:
-        try:
-            while True:
-                try:
-                    block = await reader.readblock()
-                except asyncio.IncompleteReadError:
-                    return
-                except (InvalidBlockError, ValueError):
-                    # Not framed as MLLP, or too large: answer once, then hang up.
-                    writer.writeblock(_not_framed(self.clock).message.encode())
-                    await writer.drain()
-                    return
-                reply = await asyncio.to_thread(self.apply, decode(block))
-                writer.writeblock(reply.message.encode("utf-8"))
-                await writer.drain()
-        except ConnectionError:
+        if self._open >= self.limits.connections:
+            log.warning("adt.too_many_connections", limit=self.limits.connections)
+            writer.transport.abort()
             return
+        self._open += 1
+        try:
+            await self._serve(reader, writer)
+        except (ConnectionError, TimeoutError) as exc:
+            log.info("adt.connection_dropped", reason=type(exc).__name__)
+            writer.transport.abort()
         finally:
+            self._open -= 1
             writer.close()
+
+    async def _serve(self, reader: HL7StreamReader, writer: HL7StreamWriter) -> None:
+        """Each message answered in order; the connection closed on a client that is
+        silent, slow, sends what is not MLLP or a message too large."""
+        wait = self.limits.first_byte
+        while True:
+            try:
+                start = await asyncio.wait_for(reader.readexactly(1), wait)
+            except (asyncio.IncompleteReadError, TimeoutError):
+                return  # the client closed, or sent nothing for too long
+            wait = self.limits.idle
+            refusal = None
+            try:
+                if start != START_BLOCK:
+                    raise InvalidBlockError("no start block")
+                block = await asyncio.wait_for(
+                    reader.readuntil(END_BLOCK + CARRIAGE_RETURN), self.limits.frame
+                )
+            except asyncio.IncompleteReadError:
+                return  # closed in the middle of a message: no one to answer
+            except TimeoutError:
+                refusal = _not_framed(self.clock, _SLOW)
+            except (InvalidBlockError, asyncio.LimitOverrunError, ValueError):
+                refusal = _not_framed(self.clock, _NOT_FRAMED)
+            if refusal is not None:
+                # Answer once, then hang up: what follows cannot be told from the message.
+                log.info("adt.not_framed")
+                await self._send(writer, refusal.message.encode())
+                return
+            reply = await asyncio.to_thread(self.apply, decode(block[:-2]))
+            await self._send(writer, reply.message.encode("utf-8"))
+
+    async def _send(self, writer: HL7StreamWriter, data: bytes) -> None:
+        writer.writeblock(data)
+        await asyncio.wait_for(writer.drain(), self.limits.write)
 
     async def start(self, host: str, port: int) -> asyncio.Server:
         server: asyncio.Server = await start_hl7_server(self.handle, host, port, limit=MAX_MESSAGE)
         return server
+
+
+_NOT_FRAMED = "The message is not framed as MLLP (0x0b, the message, 0x1c 0x0d) or is too large."
+_SLOW = "The message did not arrive whole (its end block, 0x1c 0x0d) in time."
 
 
 def _failure(clock: Clock) -> service.Answer:
@@ -86,8 +153,7 @@ def _failure(clock: Clock) -> service.Answer:
     return service.Answer(message, answer.AckCode.error, text)
 
 
-def _not_framed(clock: Clock) -> service.Answer:
-    text = "The message is not framed as MLLP (0x0b, the message, 0x1c 0x0d) or is too large."
+def _not_framed(clock: Clock, text: str) -> service.Answer:
     now = clock.now()
     message = answer.ack(
         None,
@@ -110,9 +176,10 @@ async def serve_forever(
     zone: str,
     ready: Callable[[int], None] | None = None,
     stop: asyncio.Event | None = None,
+    limits: Limits | None = None,
 ) -> None:
     """Listen until ``stop`` is set (or forever); ``ready`` gets the bound port."""
-    server = await Listener(database, clock=clock, zone=zone).start(host, port)
+    server = await Listener(database, clock=clock, zone=zone, limits=limits).start(host, port)
     bound = int(server.sockets[0].getsockname()[1])
     log.info("adt.listening", host=host, port=bound)
     if ready is not None:
@@ -128,9 +195,17 @@ class ListenerThread:
     """The listener on its own event loop in a background thread (tests, the demo)."""
 
     def __init__(
-        self, database: Database, *, clock: Clock, zone: str, host: str = "127.0.0.1", port: int = 0
+        self,
+        database: Database,
+        *,
+        clock: Clock,
+        zone: str,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        limits: Limits | None = None,
     ) -> None:
         self._args = (database, host, port, clock, zone)
+        self._limits = limits
         self._bound = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -148,7 +223,14 @@ class ListenerThread:
                 self._bound.set()
 
             await serve_forever(
-                database, host=host, port=port, clock=clock, zone=zone, ready=ready, stop=self._stop
+                database,
+                host=host,
+                port=port,
+                clock=clock,
+                zone=zone,
+                ready=ready,
+                stop=self._stop,
+                limits=self._limits,
             )
 
         asyncio.run(main())

@@ -7,19 +7,28 @@ message, closes on a client that is silent or slow, and stays up for the next on
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import threading
+import time
+from collections.abc import Iterator
 from datetime import date
 
 import hl7
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy.orm import Session
 
+from careloop.adt.listener import Limits, ListenerThread
 from careloop.adt.models import AdtMessage
 from careloop.core.actor import Actor
 from careloop.core.clock import FixedClock
+from careloop.db.session import Database
 from careloop.referral.models import ReferralEvent
 from tests.integration.adt.test_mllp import (
     HOSPITAL,
+    ZONE,
     adt,
     count,
     feed,
@@ -74,6 +83,17 @@ def closed_within(sock: socket.socket, seconds: float) -> tuple[bool, bytes]:
     except ConnectionResetError:
         pass
     return True, received
+
+
+@pytest.fixture
+def quick_feed(database: Database, clock: FixedClock) -> Iterator[int]:
+    """A listener that gives up on silent or slow clients within a second, and serves
+    three connections at once."""
+    limits = Limits(first_byte=0.5, idle=0.5, frame=0.5, write=1.0, connections=3)
+    listener = ListenerThread(database, clock=clock, zone=ZONE, limits=limits)
+    port = listener.start()
+    yield port
+    listener.stop()
 
 
 class TestCheckDigitAndErrorLocation:
@@ -138,3 +158,110 @@ class TestCheckDigitAndErrorLocation:
         assert "PID-1 is not a valid sequence number" in text
         assert str(answer.segment("ERR")[field]) == location
         assert count(session, AdtMessage) == 0
+
+
+class TestFraming:
+    def test_two_messages_in_one_write_and_one_split_across_writes_are_each_answered(
+        self, session: Session, clock: FixedClock, intake: Actor, feed: int
+    ) -> None:
+        submit(session, intake, clock, first="Dorothy", last="Hale", born=BORN, mrn="M1")
+        first, second, third = (discharge(f"F-{n}").encode() for n in (1, 2, 3))
+        with socket.create_connection(("127.0.0.1", feed), timeout=20) as sock:
+            sock.sendall(FRAME % first + FRAME % second)
+            framed = FRAME % third
+            for piece in (framed[:1], framed[1:40], framed[40:-1], framed[-1:]):
+                sock.sendall(piece)
+                time.sleep(0.05)
+            answers = answers_on(sock, 3)
+        assert [msa(a)[:2] for a in answers] == [("AA", "F-1"), ("AA", "F-2"), ("AA", "F-3")]
+
+    def test_a_client_that_sends_nothing_is_closed_and_others_are_answered_meanwhile(
+        self, session: Session, clock: FixedClock, intake: Actor, quick_feed: int
+    ) -> None:
+        submit(session, intake, clock, first="Dorothy", last="Hale", born=BORN, mrn="M1")
+        with socket.create_connection(("127.0.0.1", quick_feed), timeout=20) as silent:
+            [answer] = send(quick_feed, discharge("Q-1"))
+            assert msa(answer)[:2] == ("AA", "Q-1")
+            closed, sent = closed_within(silent, 5)
+        assert closed and sent == b""
+
+    def test_a_message_without_its_end_block_is_refused_once_it_is_late(
+        self, quick_feed: int
+    ) -> None:
+        with socket.create_connection(("127.0.0.1", quick_feed), timeout=20) as sock:
+            sock.sendall(b"\x0b" + discharge("E-1").encode())  # no 0x1c 0x0d
+            closed, sent = closed_within(sock, 5)
+        assert closed
+        answer = hl7.parse(sent[1:-2].decode())
+        assert msa(answer)[0] == "AR"
+        assert "did not arrive whole" in msa(answer)[2]
+        [again] = send(quick_feed, discharge("E-2"))  # still listening
+        assert msa(again)[1] == "E-2"
+
+    @settings(
+        max_examples=15,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture],
+    )
+    @given(garbage=st.binary(min_size=1, max_size=3000), framed=st.booleans())
+    def test_binary_garbage_gets_a_nak_and_the_listener_stays_up(
+        self, feed: int, garbage: bytes, framed: bool
+    ) -> None:
+        data = FRAME % garbage.replace(b"\x1c\x0d", b"") if framed else garbage
+        with socket.create_connection(("127.0.0.1", feed), timeout=20) as sock:
+            sock.sendall(data + (b"" if framed else b"\x1c\x0d"))
+            sock.shutdown(socket.SHUT_WR)
+            _, sent = closed_within(sock, 10)
+        if sent:  # nothing when the garbage is an unfinished frame the client gave up on
+            assert msa(hl7.parse(sent[1:].split(b"\x1c\x0d")[0].decode()))[0] in ("AR", "AE")
+        [answer] = send(feed, discharge("G-1"))
+        assert msa(answer)[1] == "G-1"
+
+    def test_a_ten_megabyte_message_is_refused_and_the_listener_stays_up(self, feed: int) -> None:
+        huge = discharge("BIG-1").replace("Hale^", "H" * 10_000_000 + "^").encode()
+        with socket.create_connection(("127.0.0.1", feed), timeout=20) as sock:
+            # The listener may stop reading and hang up before the last byte: it has
+            # seen enough.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                sock.sendall(FRAME % huge)
+            closed, sent = closed_within(sock, 10)
+        assert closed
+        if sent:
+            assert msa(hl7.parse(sent[1:-2].decode()))[0] == "AR"
+        [answer] = send(feed, discharge("BIG-2"))
+        assert msa(answer)[1] == "BIG-2"
+
+    def test_many_clients_at_once_are_each_answered_with_their_own_control_id(
+        self, session: Session, clock: FixedClock, intake: Actor, feed: int
+    ) -> None:
+        submit(session, intake, clock, first="Dorothy", last="Hale", born=BORN, mrn="M1")
+        results: dict[str, tuple[str, str, str]] = {}
+
+        def client(n: int) -> None:
+            [answer] = send(feed, discharge(f"MANY-{n}"))
+            results[f"MANY-{n}"] = msa(answer)
+
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(24)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert sorted(results) == sorted(f"MANY-{n}" for n in range(24))
+        assert all(code == "AA" and results[cid][1] == cid for cid, (code, _, _) in results.items())
+        assert count(session, AdtMessage) == 24
+
+    def test_one_connection_more_than_the_listener_serves_is_closed_at_once(
+        self, quick_feed: int
+    ) -> None:
+        held = [socket.create_connection(("127.0.0.1", quick_feed), timeout=20) for _ in range(3)]
+        try:
+            time.sleep(0.1)
+            with socket.create_connection(("127.0.0.1", quick_feed), timeout=20) as extra:
+                closed, _ = closed_within(extra, 0.4)  # before the silent ones time out
+            assert closed
+        finally:
+            for sock in held:
+                sock.close()
+        time.sleep(0.2)
+        [answer] = send(quick_feed, discharge("AFTER-1"))
+        assert msa(answer)[1] == "AFTER-1"
