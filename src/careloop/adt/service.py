@@ -6,7 +6,9 @@ transaction, and give the acknowledgement to send back.
 - A message whose sender and control id (MSH-10) were accepted before is answered with
   the same acknowledgement and changes nothing.
 - A certain match sets ``discharge_at`` on the member's open cases through the referral
-  domain (``referral.moves.report_discharge``: the clocks follow, the timeline says it).
+  domain (``referral.moves.report_discharge``: the clocks follow, the timeline says it);
+  an update's (A08) expected date does not replace a discharge the hospital reported as
+  having happened.
 - An uncertain match changes no case: it becomes work for a person (the work queue's
   ``work.needed``), and the message is accepted.
 """
@@ -127,9 +129,21 @@ def _apply(session: Session, message: rules.AdtMessage, *, clock: Clock) -> Answ
     by_id = {c.id: c for c in cases}
     if found.kind is MatchKind.uncertain:
         return _review(session, message, found, [by_id[i] for i in found.candidates], now, clock)
+    matched = [by_id[i] for i in found.referral_ids]
+    if discharge.expected and header.event == "A08":
+        # An update of the stay that ended: its expected date is older news than the
+        # discharge the hospital reported (a new stay begins with an admission, A01).
+        matched = [c for c in matched if not moves.discharge_happened(session, c.id)]
+        if not matched:
+            text = (
+                "Accepted: the hospital already reported the discharge; an expected "
+                "discharge date in an update does not replace it."
+            )
+            _log(session, message, AckCode.accepted, text, outcome="unchanged", now=now)
+            return _answer(header, AckCode.accepted, text, now=now)
     changed = [
         case.id
-        for case in (by_id[i] for i in found.referral_ids)
+        for case in matched
         if moves.report_discharge(
             session,
             FEED_ACTOR,

@@ -67,3 +67,30 @@ def test_an_expected_discharge_never_makes_the_work_due_after_the_service_start(
 
     assert msa(answer)[0] == "AA"
     assert queue_row(session, clock, case).item.due_at == datetime(2026, 11, 25, 1, tzinfo=UTC)
+
+
+def test_an_update_after_the_discharge_does_not_move_it_back_a_new_admission_does(
+    session: Session, clock: FixedClock, intake: Actor, feed: int
+) -> None:
+    case = acknowledged_case(session, clock, intake)
+    discharged = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)
+    later = "202612101000"  # 10 December, expected
+
+    reported, stale = send(
+        feed,
+        message("A03", "U-1", pv1_45="202611252000"),
+        message("A08", "U-2", pv2_9=later),
+    )
+
+    assert msa(reported)[0] == "AA"
+    code, _, text = msa(stale)
+    assert code == "AA"
+    assert "already reported the discharge" in text
+    assert refreshed(session, case).discharge_at == discharged
+    assert queue_row(session, clock, case).item.due_at == datetime(2026, 11, 25, 1, tzinfo=UTC)
+
+    # Readmitted: a new stay's expected discharge is the news.
+    [readmitted] = send(feed, message("A01", "U-3", pv2_9=later))
+
+    assert msa(readmitted)[0] == "AA"
+    assert refreshed(session, case).discharge_at == datetime(2026, 12, 10, 15, 0, tzinfo=UTC)
