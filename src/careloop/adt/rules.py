@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 import hl7
 
-from careloop.adt import checkdigit
+from careloop.adt import checkdigit, escapes
 from careloop.adt.answer import DEFAULT_VERSION, AckCode, Header, Location
 from careloop.adt.errors import Refused
 from careloop.referral.rules import duplicate_key, fold_name
@@ -78,10 +78,37 @@ class AdtMessage:
 
 
 def _field(message: hl7.Message, key: str) -> str:
+    """The text of ``SEG.Fn`` or ``SEG.Fn.Rr.Cc`` (the first subcomponent), its escape
+    sequences read once (python-hl7's own accessor reads them, and reading them again
+    turned an escaped backslash into a delimiter)."""
+    name, *path = key.split(".")
+    numbers = [int(part[1:]) for part in path]
     try:
-        return str(message.unescape(str(message[key])))
+        value: object = message.segment(name)
+        for depth, number in enumerate(numbers):
+            if isinstance(value, str):
+                if number != 1:
+                    return ""
+                continue
+            if depth == 0 and number >= len(value):  # type: ignore[arg-type]
+                return ""
+            value = value(number)  # type: ignore[operator]
+        while not isinstance(value, str) and len(numbers) > 1:
+            value = value(1)  # type: ignore[operator]
     except (KeyError, IndexError):
         return ""
+    return _unescape(message, str(value))
+
+
+def _unescape(message: hl7.Message, value: str) -> str:
+    """The text of an escaped value (``escapes.unescape``), in MSH-18's character set."""
+    try:
+        charset = str(message["MSH.F18.R1.C1"])
+    except (KeyError, IndexError):
+        charset = ""
+    return escapes.unescape(
+        value, separators=str(message.separators), escape=str(message.esc), charset=charset
+    )
 
 
 def parse(text: str) -> hl7.Message:
@@ -194,7 +221,7 @@ def _parts(message: hl7.Message, repetition: object) -> list[str]:
     """The components of one repetition (python-hl7 gives one without components as a
     plain string)."""
     if isinstance(repetition, str):
-        return [str(message.unescape(repetition))]
+        return [_unescape(message, repetition)]
     count = len(repetition)  # type: ignore[arg-type]
     return [_component(message, repetition, i + 1) for i in range(count)]
 
@@ -248,7 +275,7 @@ def _component(message: hl7.Message, repetition: object, index: int) -> str:
             value = str(value(1)) if callable(value) else str(value)
     except (IndexError, TypeError):
         return ""
-    return str(message.unescape(value))
+    return _unescape(message, value)
 
 
 def _discharge(message: hl7.Message, event: str, zone: str) -> Discharge | None:

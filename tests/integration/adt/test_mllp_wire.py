@@ -8,15 +8,16 @@ message, closes on a client that is silent or slow, and stays up for the next on
 from __future__ import annotations
 
 import contextlib
+import itertools
 import socket
 import threading
 import time
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 
 import hl7
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.orm import Session
 
@@ -26,6 +27,7 @@ from careloop.core.actor import Actor
 from careloop.core.clock import FixedClock
 from careloop.db.session import Database
 from careloop.referral.models import ReferralEvent
+from tests.factories.names import names
 from tests.integration.adt.test_mllp import (
     HOSPITAL,
     ZONE,
@@ -265,3 +267,36 @@ class TestFraming:
         time.sleep(0.2)
         [answer] = send(quick_feed, discharge("AFTER-1"))
         assert msa(answer)[1] == "AFTER-1"
+
+
+NAMES_SEEN = itertools.count()
+
+
+class TestNamesWithDelimiters:
+    @settings(
+        max_examples=10,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(
+        first=names,
+        last=st.tuples(names, st.sampled_from(["|", "^", "&", "~", "\\"]), names).map("".join),
+    )
+    @example(first="Анна", last="Дом\\F\\ик")
+    @example(first="Zoë", last="O^Neil&Co~\\x")
+    def test_a_name_written_with_hl7_escapes_finds_its_case(
+        self, session: Session, clock: FixedClock, intake: Actor, feed: int, first: str, last: str
+    ) -> None:
+        n = next(NAMES_SEEN)
+        born = date(1920, 1, 1) + timedelta(days=n)
+        case = submit(session, intake, clock, first=first, last=last, born=born, n=1000 + n)
+        # The hospital's own number is not on the case: the escaped name must read back.
+        message = adt(
+            "A01", f"ESC-{n}", family=last, given=first, born=born, mrn="NEW-1",
+            pv2_9="20261127",
+        )  # fmt: skip
+
+        [answer] = send(feed, message)
+
+        assert msa(answer)[:2] == ("AA", f"ESC-{n}"), msa(answer)[2]
+        assert refreshed(session, case).discharge_at is not None
