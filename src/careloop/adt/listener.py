@@ -67,10 +67,17 @@ class Listener:
     """Accepts ADT messages on ``host:port`` and answers each one."""
 
     def __init__(
-        self, database: Database, *, clock: Clock, zone: str, limits: Limits | None = None
+        self,
+        database: Database,
+        *,
+        clock: Clock,
+        zone: str,
+        limits: Limits | None = None,
+        facilities: frozenset[str] | None = None,
     ) -> None:
         self.database, self.clock, self.zone = database, clock, zone
         self.limits = limits or Limits()
+        self.facilities = facilities
         self._lock = threading.Lock()
         self._open = 0
 
@@ -79,7 +86,9 @@ class Listener:
         with self._lock:
             try:
                 with self.database.unit_of_work() as session:
-                    return service.receive(session, text, clock=self.clock, zone=self.zone)
+                    return service.receive(
+                        session, text, clock=self.clock, zone=self.zone, facilities=self.facilities
+                    )
             except Exception as exc:
                 # The type only: a driver's message or a traceback can quote PHI.
                 log.error("adt.failed", error_type=type(exc).__name__)
@@ -177,11 +186,14 @@ async def serve_forever(
     ready: Callable[[int], None] | None = None,
     stop: asyncio.Event | None = None,
     limits: Limits | None = None,
+    facilities: frozenset[str] | None = None,
 ) -> None:
-    """Listen until ``stop`` is set (or forever); ``ready`` gets the bound port."""
-    server = await Listener(database, clock=clock, zone=zone, limits=limits).start(host, port)
+    """Listen until ``stop`` is set (or forever); ``ready`` gets the bound port;
+    ``facilities``: the sending facilities (MSH-4) taken (None: any)."""
+    listener = Listener(database, clock=clock, zone=zone, limits=limits, facilities=facilities)
+    server = await listener.start(host, port)
     bound = int(server.sockets[0].getsockname()[1])
-    log.info("adt.listening", host=host, port=bound)
+    log.info("adt.listening", host=host, port=bound, facilities=sorted(facilities or []))
     if ready is not None:
         ready(bound)
     async with server:
@@ -203,9 +215,10 @@ class ListenerThread:
         host: str = "127.0.0.1",
         port: int = 0,
         limits: Limits | None = None,
+        facilities: frozenset[str] | None = None,
     ) -> None:
         self._args = (database, host, port, clock, zone)
-        self._limits = limits
+        self._limits, self._facilities = limits, facilities
         self._bound = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -231,6 +244,7 @@ class ListenerThread:
                 ready=ready,
                 stop=self._stop,
                 limits=self._limits,
+                facilities=self._facilities,
             )
 
         asyncio.run(main())

@@ -167,6 +167,23 @@ def read_header(message: hl7.Message) -> Header:
     return header
 
 
+def check_sender(header: Header, facilities: frozenset[str] | None) -> None:
+    """AR when the feed is for named hospitals (``facilities``) and MSH-4 is none of
+    them: a listener serves one hospital, whose time zone it reads times in and whose
+    record numbers it trusts; another hospital's messages belong to that hospital's
+    feed."""
+    if facilities is None or header.sending_facility in facilities:
+        return
+    raise Refused(
+        AckCode.rejected,
+        "This feed does not take messages from the sending facility in MSH-4: send them "
+        "to the feed set up for that hospital.",
+        where="MSH-4",
+        hl7_error="204",
+        header=header,
+    )
+
+
 def read_message(message: hl7.Message, header: Header, *, zone: str) -> AdtMessage:
     """The patient and the discharge the message reports; AE on a missing PID or a date
     that is not a date."""

@@ -71,14 +71,23 @@ def _answer(
     return Answer(message, code, text)
 
 
-def receive(session: Session, text: str, *, clock: Clock, zone: str) -> Answer:
+def receive(
+    session: Session,
+    text: str,
+    *,
+    clock: Clock,
+    zone: str,
+    facilities: frozenset[str] | None = None,
+) -> Answer:
     """Read one ADT message and apply it; the answer is its ACK or NAK. ``zone`` is the
-    hospital's time zone (times without an offset are its local time)."""
+    hospital's time zone (times without an offset are its local time); ``facilities``
+    the sending facilities (MSH-4) this feed is for (None: any)."""
     now = clock.now()
     header: rules.Header | None = None
     try:
         parsed = rules.parse(text)
         header = rules.read_header(parsed)
+        rules.check_sender(header, facilities)
         prior = repository.find(session, header.sender, header.control_id)
         if prior is not None:
             log.info("adt.repeated", control_id=header.control_id, trigger=header.event)

@@ -300,3 +300,29 @@ class TestNamesWithDelimiters:
 
         assert msa(answer)[:2] == ("AA", f"ESC-{n}"), msa(answer)[2]
         assert refreshed(session, case).discharge_at is not None
+
+
+class TestAnotherHospitalsMessages:
+    def test_a_feed_set_up_for_one_hospital_refuses_another_hospitals_messages(
+        self, session: Session, clock: FixedClock, intake: Actor, database: Database
+    ) -> None:
+        case = submit(session, intake, clock, first="Dorothy", last="Hale", born=BORN, mrn="M1")
+        listener = ListenerThread(
+            database, clock=clock, zone=ZONE, facilities=frozenset({HOSPITAL})
+        )
+        port = listener.start()
+        try:
+            # St Mary's sends a message with Hartford's own record number on it.
+            theirs = discharge("SM-1").replace(f"|EPIC|{HOSPITAL}|", "|EPIC|ST-MARYS|", 1)
+            [refused] = send(port, theirs)
+            assert refreshed(session, case).discharge_at is None
+            [applied] = send(port, discharge("HG-1"))
+        finally:
+            listener.stop()
+
+        code, control_id, text = msa(refused)
+        assert (code, control_id) == ("AR", "SM-1")
+        assert "sending facility in MSH-4" in text
+        assert str(refused.segment("ERR")[2]) == "MSH^1^4"
+        assert msa(applied)[:2] == ("AA", "HG-1")
+        assert count(session, AdtMessage) == 1
