@@ -118,6 +118,8 @@ class Listener:
                 start = await asyncio.wait_for(reader.readexactly(1), wait)
             except (asyncio.IncompleteReadError, TimeoutError):
                 return  # the client closed, or sent nothing for too long
+            if start in _BETWEEN_FRAMES:
+                continue  # a line break some engines send after the end block
             wait = self.limits.idle
             refusal = None
             try:
@@ -148,6 +150,10 @@ class Listener:
         server: asyncio.Server = await start_hl7_server(self.handle, host, port, limit=MAX_MESSAGE)
         return server
 
+
+#: Bytes taken between one frame and the next (engines that end a frame with 0x1c 0x0d
+#: 0x0a, or send a line break to keep the connection open), not a reason to hang up.
+_BETWEEN_FRAMES = (b"\r", b"\n")
 
 _NOT_FRAMED = "The message is not framed as MLLP (0x0b, the message, 0x1c 0x0d) or is too large."
 _SLOW = "The message did not arrive whole (its end block, 0x1c 0x0d) in time."

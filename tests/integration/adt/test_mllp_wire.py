@@ -326,3 +326,15 @@ class TestAnotherHospitalsMessages:
         assert str(refused.segment("ERR")[2]) == "MSH^1^4"
         assert msa(applied)[:2] == ("AA", "HG-1")
         assert count(session, AdtMessage) == 1
+
+
+def test_a_line_break_after_the_end_block_does_not_end_the_conversation(
+    session: Session, clock: FixedClock, intake: Actor, feed: int
+) -> None:
+    # Some engines end a frame with 0x1c 0x0d 0x0a.
+    submit(session, intake, clock, first="Dorothy", last="Hale", born=BORN, mrn="M1")
+    with socket.create_connection(("127.0.0.1", feed), timeout=20) as sock:
+        sock.sendall(FRAME % discharge("LF-1").encode() + b"\n")
+        sock.sendall(FRAME % discharge("LF-2").encode() + b"\r\n")
+        answers = answers_on(sock, 2)
+    assert [msa(a)[:2] for a in answers] == [("AA", "LF-1"), ("AA", "LF-2")]
