@@ -310,6 +310,13 @@ def hl7_listen(
         str | None,
         typer.Option(help="The hospital's time zone, for times sent without an offset"),
     ] = None,
+    facility: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="The hospital's sending facility (MSH-4), repeatable; messages from any "
+            "other are refused (AR). Without it, every sending facility is taken"
+        ),
+    ] = None,
 ) -> None:
     """Accept the hospital's admission and discharge messages (HL7 v2 ADT A01, A03, A08)
     over MLLP: a discharge or an expected discharge moves the member's open cases; each
@@ -332,6 +339,7 @@ def hl7_listen(
                 clock=SystemClock(),
                 zone=zone,
                 ready=lambda bound: console.print(f"listening for HL7 v2 on {host}:{bound}"),
+                facilities=frozenset(facility) if facility else None,
             )
         )
 

@@ -1,7 +1,8 @@
 """The hospital's admission and discharge feed (HL7 v2 ADT over MLLP): which messages
-count, which fields are read, how a message finds its case, and the acknowledgement.
+count, which fields are read and how a message finds its case.
 
-Pure: parsing with python-hl7, the structure check with hl7apy, no database.
+Pure: parsing with python-hl7, no database (the structure check is ``structure``, the
+acknowledgement ``answer``).
 
 - A01 (admit), A03 (discharge), A08 (update of the patient's information) are read;
   every other message type is refused (AR).
@@ -18,44 +19,28 @@ Pure: parsing with python-hl7, the structure check with hl7apy, no database.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from enum import StrEnum
-from functools import cache
 from zoneinfo import ZoneInfo
 
 import hl7
-from hl7apy import load_reference
-from hl7apy.consts import VALIDATION_LEVEL
-from hl7apy.exceptions import ChildNotFound, UnsupportedVersion
-from hl7apy.parser import parse_message
 
+from careloop.adt import checkdigit, escapes
+from careloop.adt.answer import DEFAULT_VERSION, AckCode, Header, Location
+from careloop.adt.errors import Refused
 from careloop.referral.rules import duplicate_key, fold_name
+
+__all__ = ["AckCode", "Header", "Location", "Refused"]
 
 #: The trigger events the feed reads, and what each is in plain words.
 EVENTS = {"A01": "admission", "A03": "discharge", "A08": "update"}
-
-#: Structures hl7apy checks when the header names none (A08 shares A01's).
-STRUCTURES = {"A01": "ADT_A01", "A03": "ADT_A03", "A08": "ADT_A01"}
-
-#: The version checked when the message's own is one hl7apy does not know.
-DEFAULT_VERSION = "2.5.1"
-
-#: Who answers: MSH-3 and MSH-4 of every acknowledgement.
-APPLICATION = "CARELOOP"
-FACILITY = "CARELOOP"
 
 #: A person looks at an uncertain match within this time, sooner when the discharge is
 #: nearer (the project's own proposal: DOMAIN.md §4 escalates a discharge under 24 h
 #: at once, so an hour to find the case leaves room to act).
 REVIEW_WITHIN = timedelta(hours=1)
-
-
-class AckCode(StrEnum):
-    accepted = "AA"
-    error = "AE"
-    rejected = "AR"
 
 
 class MatchKind(StrEnum):
@@ -64,36 +49,7 @@ class MatchKind(StrEnum):
     none = "none"
 
 
-class Refused(Exception):  # noqa: N818 - the answer's name, not a failure of ours
-    """The message is answered with a NAK: ``code`` AE or AR, ``text`` in plain words,
-    ``where`` the field (ERR-2, e.g. ``PV1-45``) and ``hl7_error`` the HL7 table 0357 code."""
-
-    def __init__(
-        self,
-        code: AckCode,
-        text: str,
-        *,
-        where: str = "",
-        hl7_error: str = "207",
-        header: Header | None = None,
-    ):
-        super().__init__(text)
-        self.code, self.text, self.where, self.hl7_error = code, text, where, hl7_error
-        #: The header read so far, so that the NAK names the message's control id.
-        self.header = header
-
-
 # ---- reading the message ------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Header:
-    sender: str
-    control_id: str
-    event: str
-    version: str
-    sending_application: str
-    sending_facility: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,10 +78,37 @@ class AdtMessage:
 
 
 def _field(message: hl7.Message, key: str) -> str:
+    """The text of ``SEG.Fn`` or ``SEG.Fn.Rr.Cc`` (the first subcomponent), its escape
+    sequences read once (python-hl7's own accessor reads them, and reading them again
+    turned an escaped backslash into a delimiter)."""
+    name, *path = key.split(".")
+    numbers = [int(part[1:]) for part in path]
     try:
-        return str(message.unescape(str(message[key])))
+        value: object = message.segment(name)
+        for depth, number in enumerate(numbers):
+            if isinstance(value, str):
+                if number != 1:
+                    return ""
+                continue
+            if depth == 0 and number >= len(value):  # type: ignore[arg-type]
+                return ""
+            value = value(number)  # type: ignore[operator]
+        while not isinstance(value, str) and len(numbers) > 1:
+            value = value(1)  # type: ignore[operator]
     except (KeyError, IndexError):
         return ""
+    return _unescape(message, str(value))
+
+
+def _unescape(message: hl7.Message, value: str) -> str:
+    """The text of an escaped value (``escapes.unescape``), in MSH-18's character set."""
+    try:
+        charset = str(message["MSH.F18.R1.C1"])
+    except (KeyError, IndexError):
+        charset = ""
+    return escapes.unescape(
+        value, separators=str(message.separators), escape=str(message.esc), charset=charset
+    )
 
 
 def parse(text: str) -> hl7.Message:
@@ -184,133 +167,21 @@ def read_header(message: hl7.Message) -> Header:
     return header
 
 
-def check_structure(text: str, header: Header) -> None:
-    """The segments in the order the standard gives for the event (hl7apy, strict), at
-    the message's own version (2.1 against 2.2's tables, ``_CHECKED_AS``) or, for one
-    hl7apy does not know (or none), 2.5.1; fields past the last one the version defines
-    are left out of the check."""
-    cleaned = text.replace("\r\n", "\r").replace("\n", "\r").strip("\r")
-    version = header.version if header.version in _KNOWN_VERSIONS else DEFAULT_VERSION
-    version = _CHECKED_AS.get(version, version)
-    # Written out even when it is the message's own: an empty MSH-12 is read as 2.5.1.
-    cleaned = _within_version(_with_version(cleaned, version), version)
-    if version not in _TWO_PART_TYPES:
-        cleaned = _with_structure(cleaned, STRUCTURES[header.event])
-    else:
-        # Two-part versions name no structure (a feed may still send ADT^A03^ADT_A03,
-        # which hl7apy refuses there): hl7apy checks A08 as the A01 it shares.
-        shared = STRUCTURES[header.event].removeprefix("ADT_")
-        cleaned = _with_msh_field(cleaned, 9, lambda _value, sep: f"ADT{sep}{shared}")
-    try:
-        parsed = parse_message(cleaned, validation_level=VALIDATION_LEVEL.STRICT, find_groups=True)
-        parsed.validate()
-    except Exception as exc:  # hl7apy names each broken rule with its own exception
-        reason, where, hl7_error = _located(exc)
-        raise Refused(
-            AckCode.error,
-            f"The message's structure is not a valid ADT {header.event}: {reason}",
-            where=where,
-            hl7_error=hl7_error,
-        ) from exc
-
-
-_KNOWN_VERSIONS = frozenset(
-    {"2.1", "2.2", "2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.8", "2.8.1", "2.8.2"}
-)
-
-
-#: hl7apy's 2.1 tables require the time stamp's degree of precision (``TS_2``), which
-#: no feed sends: a 2.1 message is checked against 2.2's, which differ from 2.1's only by
-#: fields added at a segment's end and PID-3's facility, and PID-3 is read by the 2.1
-#: rule itself (``_identifiers``).
-_CHECKED_AS = {"2.1": "2.2"}
-
-#: Versions whose message type (MSH-9) has two parts, without the structure.
-_TWO_PART_TYPES = frozenset({"2.1", "2.2", "2.3"})
-
-
-@cache
-def _field_count(segment: str, version: str) -> int | None:
-    """How many fields ``version`` defines for ``segment`` (None: hl7apy knows no such
-    segment there, e.g. a Z segment)."""
-    try:
-        return len(load_reference(segment, "Segment", version)[1])
-    except (ChildNotFound, KeyError):
-        return None
-
-
-def _within_version(text: str, version: str) -> str:
-    """The message without the fields past the last one ``version`` defines for each
-    segment. Later versions add fields at a segment's end and real feeds send them on
-    older messages (MSH-18, the character set, on a 2.2 message): a field the version
-    does not define has no meaning to check there, and is no reason to refuse."""
-    first = text.partition("\r")[0]
-    separator = first[3] if len(first) > 3 else "|"
-    lines = []
-    for line in text.split("\r"):
-        parts = line.split(separator)
-        count = _field_count(parts[0], version)
-        # MSH-1 is the separator itself: MSH's first part after the name is MSH-2.
-        keep = None if count is None else count if parts[0] == "MSH" else count + 1
-        lines.append(separator.join(parts[:keep]) if keep is not None else line)
-    return "\r".join(lines)
-
-
-def _with_msh_field(text: str, index: int, change: Callable[[str, str], str]) -> str:
-    """The message with MSH-``index`` changed (``change`` gets the field and the component
-    separator); MSH-1 is the field separator itself."""
-    first, _, rest = text.partition("\r")
-    separator = first[3] if len(first) > 3 else "|"
-    component = first[4] if len(first) > 4 else "^"
-    fields = first.split(separator)
-    while len(fields) <= index - 1:
-        fields.append("")
-    fields[index - 1] = change(fields[index - 1], component)
-    return separator.join(fields) + ("\r" + rest if rest else "")
-
-
-def _with_version(text: str, version: str) -> str:
-    return _with_msh_field(text, 12, lambda _field, _sep: version)
-
-
-def _with_structure(text: str, structure: str) -> str:
-    """MSH-9 with its structure (``ADT^A08`` -> ``ADT^A08^ADT_A01``): many feeds leave it
-    out, and hl7apy needs it to know which structure to check."""
-
-    def add(value: str, sep: str) -> str:
-        parts = value.split(sep)
-        if len(parts) >= 3 and parts[2]:
-            return value
-        return sep.join([*parts[:2], *[""] * (2 - len(parts[:2])), structure])
-
-    return _with_msh_field(text, 9, add)
-
-
-#: hl7apy's words for a required field or segment that is not there.
-_MISSING_FIELD = re.compile(r"Missing required child ([A-Z][A-Z0-9]{2})\.\1_(\d+)$")
-_MISSING_SEGMENT = re.compile(r"Missing required child [A-Z0-9_]+\.([A-Z][A-Z0-9]{2})$")
-
-
-def _located(exc: Exception) -> tuple[str, str, str]:
-    """hl7apy's reason in plain words, the field or segment it is about (ERR-2) and its
-    HL7 table 0357 code: a required field that is empty is 101 at that field, a missing
-    segment 100 at that segment; any other broken rule is about the structure MSH-9
-    names."""
-    text = _plain(exc)
-    if isinstance(exc, UnsupportedVersion):
-        return "MSH-12 (version) is empty or names no HL7 version.", "MSH-12", "203"
-    if empty := _MISSING_FIELD.match(text):
-        where = f"{empty[1]}-{empty[2]}"
-        return f"{where} is required and is empty.", where, "101"
-    if segment := _MISSING_SEGMENT.match(text):
-        return f"the {segment[1]} segment is required and is missing.", segment[1], "100"
-    return text, "MSH-9", "100"
-
-
-def _plain(exc: Exception) -> str:
-    """hl7apy's reason, without its class names' punctuation."""
-    text = str(exc).strip() or type(exc).__name__
-    return text[:200]
+def check_sender(header: Header, facilities: frozenset[str] | None) -> None:
+    """AR when the feed is for named hospitals (``facilities``) and MSH-4 is none of
+    them: a listener serves one hospital, whose time zone it reads times in and whose
+    record numbers it trusts; another hospital's messages belong to that hospital's
+    feed."""
+    if facilities is None or header.sending_facility in facilities:
+        return
+    raise Refused(
+        AckCode.rejected,
+        "This feed does not take messages from the sending facility in MSH-4: send them "
+        "to the feed set up for that hospital.",
+        where="MSH-4",
+        hl7_error="204",
+        header=header,
+    )
 
 
 def read_message(message: hl7.Message, header: Header, *, zone: str) -> AdtMessage:
@@ -347,29 +218,52 @@ def _identifiers(message: hl7.Message, header: Header) -> tuple[tuple[str, str],
     """The hospital's record numbers with their assigning authority (PID-3, CX.1 and
     CX.4). In 2.1 PID-3 is the sender's own patient id with its check digit (CK:
     number^check digit^scheme), with no authority: the sending facility (MSH-4) numbers
-    it; a PID-3 not so written is refused, naming the field."""
+    it; a PID-3 not so written is refused, naming the field. A number that names an M10
+    or M11 check digit scheme (CX.3) is refused when its check digit (CX.2) disagrees."""
     pid3 = message.segment("PID")(3) if len(message.segment("PID")) > 3 else None
+    repetitions = [_parts(message, r) for r in list(pid3 or [])]
+    for number, parts in enumerate(repetitions, start=1):
+        _verify_check_digit(parts, number)
     if header.version == "2.1":
-        return _v21_identifier(message, pid3, header.sending_facility)
+        return _v21_identifier(repetitions, header.sending_facility)
     identifiers: list[tuple[str, str]] = []
-    for repetition in pid3 or []:
-        value = _component(message, repetition, 1)
-        authority = _component(message, repetition, 4)
+    for parts in repetitions:
+        value, authority = parts[0], (parts[3] if len(parts) > 3 else "")
         if value and authority:
             identifiers.append((value[:40], authority[:40]))
     return tuple(identifiers)
 
 
-def _v21_identifier(
-    message: hl7.Message, pid3: object, facility: str
-) -> tuple[tuple[str, str], ...]:
-    repetitions = list(pid3 or [])  # type: ignore[call-overload]
-    # python-hl7 gives a field without components as a plain string.
-    parts = [
-        str(message.unescape(r)) if isinstance(r, str) else _component(message, r, i + 1)
-        for r in repetitions[:1]
-        for i in range(1 if isinstance(r, str) else len(r))
-    ]
+def _parts(message: hl7.Message, repetition: object) -> list[str]:
+    """The components of one repetition (python-hl7 gives one without components as a
+    plain string)."""
+    if isinstance(repetition, str):
+        return [_unescape(message, repetition)]
+    count = len(repetition)  # type: ignore[arg-type]
+    return [_component(message, repetition, i + 1) for i in range(count)]
+
+
+def _verify_check_digit(parts: list[str], repetition: int) -> None:
+    """CX.1 against its check digit (CX.2) under the scheme CX.3 names (HL7 table 0061):
+    the check digit is the sending system's own, so a number that disagrees with it is
+    not the number that system gave the patient."""
+    number, check_digit, scheme = [*parts, "", "", ""][:3]
+    if not scheme:
+        return
+    problem = checkdigit.problem(number, check_digit, scheme)
+    if problem is None:
+        return
+    where = Location("PID", 3, repetition=repetition, component=2)
+    raise Refused(
+        AckCode.error,
+        f"{where.words()} (patient identifier) is not valid: {problem}.",
+        where=where,
+        hl7_error="102",
+    )
+
+
+def _v21_identifier(repetitions: list[list[str]], facility: str) -> tuple[tuple[str, str], ...]:
+    parts = repetitions[0] if repetitions else []
     if not parts or not parts[0]:
         return ()  # the structure check names the empty required field
     number, check_digit = parts[0], (parts[1] if len(parts) > 1 else "")
@@ -398,7 +292,7 @@ def _component(message: hl7.Message, repetition: object, index: int) -> str:
             value = str(value(1)) if callable(value) else str(value)
     except (IndexError, TypeError):
         return ""
-    return str(message.unescape(value))
+    return _unescape(message, value)
 
 
 def _discharge(message: hl7.Message, event: str, zone: str) -> Discharge | None:
@@ -585,59 +479,3 @@ def review_due(now: datetime, discharge_at: datetime) -> datetime:
 def review_title(event: str, reason: str) -> str:
     what = "discharge" if event == "A03" else "expected discharge"
     return f"Find the case for the hospital's {what} report: {reason}"[:300]
-
-
-# ---- answering --------------------------------------------------------------------------
-
-_ESCAPES = (("\\", "\\E\\"), ("|", "\\F\\"), ("^", "\\S\\"), ("&", "\\T\\"), ("~", "\\R\\"))
-
-
-def escape(text: str) -> str:
-    """Text for an HL7 field: the delimiters written as HL7 escapes; no line breaks."""
-    for raw, escaped in _ESCAPES:
-        text = text.replace(raw, escaped)
-    return " ".join(text.split())
-
-
-def ack(
-    header: Header | None,
-    code: AckCode,
-    text: str,
-    *,
-    now: datetime,
-    control_id: str,
-    where: str = "",
-    hl7_error: str = "",
-) -> str:
-    """The acknowledgement (ACK) for a message: MSA-1 the code, MSA-2 the message's
-    control id, MSA-3 the reason in plain words; a NAK adds an ERR segment with the
-    field (ERR-2), the HL7 error code (ERR-3, table 0357) and the words again (ERR-8)."""
-    stamp = now.astimezone(UTC).strftime("%Y%m%d%H%M%S+0000")
-    to_app = escape(header.sending_application) if header else ""
-    to_fac = escape(header.sending_facility) if header else ""
-    event = header.event if header else ""
-    version = header.version if header else DEFAULT_VERSION
-    their_id = escape(header.control_id) if header else ""
-    segments = [
-        f"MSH|^~\\&|{APPLICATION}|{FACILITY}|{to_app}|{to_fac}|{stamp}||ACK^{escape(event)}^ACK"
-        f"|{escape(control_id)}|P|{escape(version)}",
-        f"MSA|{code.value}|{their_id}|{escape(text)}",
-    ]
-    if code is not AckCode.accepted:
-        error = hl7_error or "207"
-        name = escape(_ERROR_NAMES.get(error, _ERROR_NAMES["207"]))
-        location = escape(where).replace("-", "^") if where else ""
-        segments.append(f"ERR||{location}|{error}^{name}^HL70357|E||||{escape(text)}")
-    return "\r".join(segments) + "\r"
-
-
-_ERROR_NAMES = {
-    "100": "Segment sequence error",
-    "101": "Required field missing",
-    "102": "Data type error",
-    "200": "Unsupported message type",
-    "201": "Unsupported event code",
-    "203": "Unsupported version id",
-    "204": "Unknown key identifier",
-    "207": "Application internal error",
-}

@@ -6,7 +6,9 @@ transaction, and give the acknowledgement to send back.
 - A message whose sender and control id (MSH-10) were accepted before is answered with
   the same acknowledgement and changes nothing.
 - A certain match sets ``discharge_at`` on the member's open cases through the referral
-  domain (``referral.moves.report_discharge``: the clocks follow, the timeline says it).
+  domain (``referral.moves.report_discharge``: the clocks follow, the timeline says it);
+  an update's (A08) expected date does not replace a discharge the hospital reported as
+  having happened.
 - An uncertain match changes no case: it becomes work for a person (the work queue's
   ``work.needed``), and the message is accepted.
 """
@@ -20,7 +22,7 @@ import structlog
 from sqlalchemy.orm import Session
 
 import careloop.workqueue  # noqa: F401 - subscribes the work queue to ``work.needed``
-from careloop.adt import repository, rules
+from careloop.adt import answer, repository, rules, structure
 from careloop.adt.models import AdtMessage
 from careloop.adt.rules import AckCode, MatchKind, Refused
 from careloop.audit import service as audit
@@ -59,30 +61,39 @@ def _answer(
     text: str,
     *,
     now: datetime,
-    where: str = "",
+    where: answer.Location | None = None,
     hl7_error: str = "",
 ) -> Answer:
     control_id = f"CL{now:%Y%m%d%H%M%S%f}"
-    message = rules.ack(
+    message = answer.ack(
         header, code, text, now=now, control_id=control_id, where=where, hl7_error=hl7_error
     )
     return Answer(message, code, text)
 
 
-def receive(session: Session, text: str, *, clock: Clock, zone: str) -> Answer:
+def receive(
+    session: Session,
+    text: str,
+    *,
+    clock: Clock,
+    zone: str,
+    facilities: frozenset[str] | None = None,
+) -> Answer:
     """Read one ADT message and apply it; the answer is its ACK or NAK. ``zone`` is the
-    hospital's time zone (times without an offset are its local time)."""
+    hospital's time zone (times without an offset are its local time); ``facilities``
+    the sending facilities (MSH-4) this feed is for (None: any)."""
     now = clock.now()
     header: rules.Header | None = None
     try:
         parsed = rules.parse(text)
         header = rules.read_header(parsed)
+        rules.check_sender(header, facilities)
         prior = repository.find(session, header.sender, header.control_id)
         if prior is not None:
             log.info("adt.repeated", control_id=header.control_id, trigger=header.event)
             return _answer(header, AckCode(prior.ack_code), prior.ack_text, now=now)
         message = rules.read_message(parsed, header, zone=zone)
-        rules.check_structure(text, header)
+        structure.check_structure(text, header)
     except Refused as refused:
         header = header or refused.header
         log.info(
@@ -96,7 +107,7 @@ def receive(session: Session, text: str, *, clock: Clock, zone: str) -> Answer:
             refused.code,
             refused.text,
             now=now,
-            where=refused.where,
+            where=refused.location,
             hl7_error=refused.hl7_error,
         )
     return _apply(session, message, clock=clock)
@@ -121,15 +132,27 @@ def _apply(session: Session, message: rules.AdtMessage, *, clock: Clock) -> Answ
             "No matching case: no open referral has this patient's record number, or "
             "name and birth date.",
             now=now,
-            where="PID-3",
+            where=answer.Location("PID", 3),
             hl7_error="204",
         )
     by_id = {c.id: c for c in cases}
     if found.kind is MatchKind.uncertain:
         return _review(session, message, found, [by_id[i] for i in found.candidates], now, clock)
+    matched = [by_id[i] for i in found.referral_ids]
+    if discharge.expected and header.event == "A08":
+        # An update of the stay that ended: its expected date is older news than the
+        # discharge the hospital reported (a new stay begins with an admission, A01).
+        matched = [c for c in matched if not moves.discharge_happened(session, c.id)]
+        if not matched:
+            text = (
+                "Accepted: the hospital already reported the discharge; an expected "
+                "discharge date in an update does not replace it."
+            )
+            _log(session, message, AckCode.accepted, text, outcome="unchanged", now=now)
+            return _answer(header, AckCode.accepted, text, now=now)
     changed = [
         case.id
-        for case in (by_id[i] for i in found.referral_ids)
+        for case in matched
         if moves.report_discharge(
             session,
             FEED_ACTOR,

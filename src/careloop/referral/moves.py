@@ -399,6 +399,13 @@ def hospital_cases(
     )
 
 
+def discharge_happened(session: Session, referral_id: int) -> bool:
+    """Whether the hospital's last word on the case's discharge was that it happened
+    (not when it expects it)."""
+    data = repository.last_event_data(session, referral_id, "referral.discharge_reported")
+    return data is not None and data.get("expected") is False
+
+
 def report_discharge(
     session: Session,
     actor: Actor,

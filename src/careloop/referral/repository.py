@@ -625,6 +625,18 @@ def open_cases_for_hospital(
     return list(session.scalars(stmt))
 
 
+def last_event_data(session: Session, referral_id: int, type_: str) -> dict[str, Any] | None:
+    """The data of the case's latest timeline event of ``type_`` (None: there is none)."""
+    stmt = (
+        select(ReferralEvent.data)
+        .where(ReferralEvent.referral_id == referral_id, ReferralEvent.type == type_)
+        .order_by(ReferralEvent.id.desc())
+        .limit(1)
+    )
+    data = session.scalars(stmt).first()
+    return dict(data) if data is not None else None
+
+
 # ---- the feed of case events (read by integrations, e.g. webhooks) ---------------------------
 
 

@@ -494,7 +494,8 @@ def needs_person(status: ReferralStatus | str) -> bool:
 def needed_work(facts: CaseFacts) -> list[NeededWork]:
     """What a person must do now for the case, from its status and facts (DOMAIN.md §2),
     each due by the case's own promise: the acknowledgement by its due time, the rest by
-    the nearest open clock that measures it, else the service start."""
+    the nearest open clock that measures it, else the service start (and, when a
+    discharge is watched, never after the service start)."""
     status = str(facts.status)
     rid = facts.referral_id
     if not needs_person(status):
@@ -538,6 +539,10 @@ def needed_work(facts: CaseFacts) -> list[NeededWork]:
         ]
     kind, team, title, clock_kinds = _STATUS_WORK[status]
     dues = [facts.clock_due[k] for k in clock_kinds if k in facts.clock_due]
+    if DISCHARGE in facts.clock_due and DISCHARGE in clock_kinds:
+        # The discharge watch (a day before the discharge) can fall after the service
+        # start the same work secures: the work is due by the nearer of the two.
+        dues.append(facts.clock_due.get(SERVICE_START, facts.service_due_at))
     due = min(dues) if dues else facts.service_due_at
     return [NeededWork(case_subject(rid, kind), kind, team, title, due)]
 

@@ -363,21 +363,21 @@ class TestRefused:
     @pytest.mark.parametrize(
         ("changes", "code", "words", "where"),
         [
-            ({"event": "A04"}, "AR", "Unknown message type ADT A04", "MSH^9"),
-            ({"pid": False}, "AE", "no PID segment", "PID"),
+            ({"event": "A04"}, "AR", "Unknown message type ADT A04", "MSH^1^9"),
+            ({"pid": False}, "AE", "no PID segment", "PID^1"),
             (
                 {"pv1_45": "20261340"},
                 "AE",
                 "PV1-45 (discharge date and time) is not a valid",
-                "PV1^45",
+                "PV1^1^45",
             ),
-            ({"evn": False}, "AE", "the EVN segment is required and is missing", "EVN"),
-            ({"mrn": ""}, "AE", "PID-3 is required and is empty", "PID^3"),
+            ({"evn": False}, "AE", "the EVN segment is required and is missing", "EVN^1"),
+            ({"mrn": ""}, "AE", "PID-3 is required and is empty", "PID^1^3"),
             (
                 {"mrn": "NOBODY", "family": "Nobody", "given": "Nemo"},
                 "AE",
                 "No matching case",
-                "PID^3",
+                "PID^1^3",
             ),
         ],
     )
@@ -465,7 +465,7 @@ class TestRefused:
                 pv1_45="202611261400",
             )
             .replace("|P|2.5.1|", "|P|2.1|")
-            .replace(f"120045^^^{HOSPITAL}^MR", "120045^3^M10")
+            .replace(f"120045^^^{HOSPITAL}^MR", "120045^0^M10")
         )  # fmt: skip
 
         [answer] = send(feed, message)

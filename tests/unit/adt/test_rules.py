@@ -10,7 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from careloop.adt import rules
+from careloop.adt import answer as ack_text
+from careloop.adt import rules, structure
+from careloop.adt.answer import Location
 from careloop.adt.rules import AckCode, Candidate, MatchKind, Patient, Refused
 from tests.factories.names import names
 
@@ -142,7 +144,7 @@ class TestMessage:
         parsed = rules.parse(self.A03)
         header = rules.read_header(parsed)
         message = rules.read_message(parsed, header, zone="America/New_York")
-        rules.check_structure(self.A03, header)
+        structure.check_structure(self.A03, header)
         assert (header.sender, header.control_id, header.event) == ("EPIC|GEN", "C-1", "A03")
         assert message.patient == Patient(
             (("M1", "GEN"), ("X9", "OTHER")), "O^Neil", "Zoë", BORN, "F"
@@ -161,7 +163,7 @@ class TestMessage:
     def test_a_version_hl7apy_does_not_know_or_none_is_checked_as_2_5_1(self, version: str) -> None:
         text = self.A03.replace("|P|2.5.1", f"|P|{version}")
         header = rules.read_header(rules.parse(text))
-        rules.check_structure(text, header)
+        structure.check_structure(text, header)
         assert header.version == (version or "2.5.1")
 
     @pytest.mark.parametrize(
@@ -176,7 +178,7 @@ class TestMessage:
             .replace("EVN|A03", f"EVN|{event}")
             .replace("|P|2.5.1", f"|P|{version}")
         )
-        rules.check_structure(text, rules.read_header(rules.parse(text)))
+        structure.check_structure(text, rules.read_header(rules.parse(text)))
 
     @pytest.mark.parametrize("version", ["2.2", "2.3", "2.3.1", "2.4", "2.5.1", "2.6"])
     def test_an_update_without_its_structure_in_msh_9_is_checked_as_the_a01_it_shares(
@@ -187,7 +189,7 @@ class TestMessage:
             .replace("EVN|A03", "EVN|A08")
             .replace("|P|2.5.1", f"|P|{version}")
         )
-        rules.check_structure(text, rules.read_header(rules.parse(text)))
+        structure.check_structure(text, rules.read_header(rules.parse(text)))
 
     @pytest.mark.parametrize("version", ["2.2", "2.3"])
     def test_fields_past_the_last_one_the_version_defines_are_not_a_reason_to_refuse(
@@ -198,32 +200,32 @@ class TestMessage:
             "|F\r", "|F" + "|" * 22 + "N\r"
         )
         assert rules.read_header(rules.parse(text)).version == version
-        rules.check_structure(text, rules.read_header(rules.parse(text)))
+        structure.check_structure(text, rules.read_header(rules.parse(text)))
 
     A03_V21 = "\r".join(
         [
             "MSH|^~\\&|EPIC|GEN|CARELOOP|CARELOOP|20260305120000||ADT^A03|C-1|P|2.1"
             "||||||UNICODE UTF-8",
             "EVN|A03|20260305120000",
-            "PID|1||12345^7^M10||O\\S\\Neil^Zoë||19450123|F",
+            "PID|1||12345^5^M10||O\\S\\Neil^Zoë||19450123|F",
             "PV1|1|I" + "|" * 43 + "202611261400",
         ]
     )
 
-    @pytest.mark.parametrize("pid_3", ["12345^7^M10", "12345"])
+    @pytest.mark.parametrize("pid_3", ["12345^5^M10", "12345"])
     def test_in_2_1_the_record_number_is_pid_3_numbered_by_the_sending_facility(
         self, pid_3: str
     ) -> None:
         # 2.1's PID-3 is the hospital's own patient id with its check digit (CK): no
         # assigning authority, so the number is the sender's (MSH-4).
-        text = self.A03_V21.replace("12345^7^M10", pid_3)
+        text = self.A03_V21.replace("12345^5^M10", pid_3)
         parsed = rules.parse(text)
         header = rules.read_header(parsed)
         message = rules.read_message(parsed, header, zone="UTC")
-        rules.check_structure(text, header)
+        structure.check_structure(text, header)
         assert message.patient.identifiers == (("12345", "GEN"),)
 
-    @pytest.mark.parametrize("pid_3", ["M1^^^GEN^MR~X9^^^OTHER^MR", "M1", "12345^7^M10~6^1"])
+    @pytest.mark.parametrize("pid_3", ["M1^^^GEN^MR~X9^^^OTHER^MR", "M1", "12345^5^M10~6^1"])
     def test_in_2_1_a_pid_3_written_as_later_versions_write_it_is_refused_in_plain_words(
         self, pid_3: str
     ) -> None:
@@ -241,7 +243,7 @@ class TestMessage:
         lines = self.A03.split("\r")
         text = "\r".join([*lines, lines[3]])
         with pytest.raises(Refused, match="structure is not a valid ADT A03"):
-            rules.check_structure(text, rules.read_header(rules.parse(text)))
+            structure.check_structure(text, rules.read_header(rules.parse(text)))
 
     @pytest.mark.parametrize(
         "change, where, hl7_error, words",
@@ -256,7 +258,7 @@ class TestMessage:
     ) -> None:
         text = self.A03.replace(*change)
         with pytest.raises(Refused) as refused:
-            rules.check_structure(text, rules.read_header(rules.parse(text)))
+            structure.check_structure(text, rules.read_header(rules.parse(text)))
         assert (refused.value.where, refused.value.hl7_error) == (where, hl7_error)
         assert words in refused.value.text
 
@@ -269,13 +271,13 @@ class TestMessage:
 class TestAck:
     def test_a_nak_says_why_in_msa_3_and_err_with_the_delimiters_escaped(self) -> None:
         header = rules.Header("EPIC|GEN", "C-1", "A03", "2.5.1", "EPIC", "GEN")
-        text = rules.ack(
+        text = ack_text.ack(
             header,
             AckCode.error,
             "PV1-45 | bad ^ date",
             now=NOW,
             control_id="CL1",
-            where="PV1-45",
+            where=Location("PV1", 45),
             hl7_error="102",
         )
         answer = hl7.parse(text)
@@ -284,25 +286,25 @@ class TestAck:
         assert [str(answer[f"MSA.F{n}"]) for n in (1, 2)] == ["AE", "C-1"]
         assert answer.unescape(str(answer["MSA.F3"])) == "PV1-45 | bad ^ date"
         err = answer.segment("ERR")
-        assert str(err[2]) == "PV1^45"
+        assert str(err[2]) == "PV1^1^45"
         assert str(err[3]) == "102^Data type error^HL70357"
         assert answer.unescape(str(err[8])) == "PV1-45 | bad ^ date"
 
     def test_an_unsupported_version_is_named_as_hl7_table_0357_names_it(self) -> None:
-        nak = rules.ack(
+        nak = ack_text.ack(
             rules.read_header(rules.parse(TestMessage.A03)),
             AckCode.error,
             "MSH-12 (version) is empty or names no HL7 version.",
             now=NOW,
             control_id="CL1",
-            where="MSH-12",
+            where=Location("MSH", 12),
             hl7_error="203",
         )
         err = next(s for s in nak.split("\r") if s.startswith("ERR"))
-        assert "|MSH^12|203^Unsupported version id^HL70357|" in err
+        assert "|MSH^1^12|203^Unsupported version id^HL70357|" in err
 
     def test_an_ack_has_no_err(self) -> None:
-        text = rules.ack(None, AckCode.accepted, "ok", now=NOW, control_id="CL1")
+        text = ack_text.ack(None, AckCode.accepted, "ok", now=NOW, control_id="CL1")
         assert "ERR" not in text
         assert text.endswith("\r")
 

@@ -315,6 +315,31 @@ def test_the_nearest_measuring_clock_gives_the_due_time() -> None:
     assert fallback.due_at == NOW + timedelta(days=3)
 
 
+@pytest.mark.parametrize(
+    ("watch_in", "due_in"),
+    [
+        # The hospital expects the discharge 4 days out: its watch (a day before) is
+        # after the service start, which stays the due time.
+        (timedelta(days=3, hours=1), timedelta(days=3)),
+        # A discharge sooner: its watch comes first.
+        (timedelta(hours=20), timedelta(hours=20)),
+    ],
+)
+def test_a_watched_discharge_never_makes_the_work_due_after_the_service_start(
+    watch_in: timedelta, due_in: timedelta
+) -> None:
+    for status in (ReferralStatus.acknowledged, ReferralStatus.authorized):
+        (work,) = rules.needed_work(
+            _facts(
+                status,
+                acknowledged=True,
+                discharge=NOW + watch_in,
+                service_start=NOW + timedelta(days=3),
+            )
+        )
+        assert work.due_at == NOW + due_in
+
+
 def test_climbing_to_the_supervisor_at_breach_then_the_manager_after_the_window() -> None:
     ladder = rules.ladder_for("intake", None)
     due = NOW - timedelta(minutes=1)
