@@ -97,6 +97,15 @@ class _Builder:
         if entry is None:
             if ref.startswith("urn:uuid:"):
                 self.bad(f"{where}.reference", f"{ref} is not the fullUrl of any entry.")
+            elif kinds == ("Patient",):
+                # Whose case it is comes from the bundle's Patient alone: a subject held
+                # elsewhere (another case's Patient, another organisation's) is someone
+                # else, and would be read as the bundle's without a word.
+                self.bad(
+                    f"{where}.reference",
+                    "Must refer to the bundle's Patient entry by its fullUrl, not to a "
+                    f"patient outside the bundle ({ref[:60]}).",
+                )
             return None
         if entry.kind not in kinds:
             self.bad(f"{where}.reference", f"Must refer to a {' or '.join(kinds)}.")
@@ -254,12 +263,7 @@ def _entries(data: dict[str, Any]) -> list[Entry]:
 def _draft(b: _Builder) -> dict[str, Any]:
     for entry in b.entries:
         where = f"Bundle.entry[{entry.index}]"
-        if entry.kind not in ACCEPTED_TYPES:
-            b.bad(
-                f"{entry.path}.resourceType",
-                f"A referral bundle does not take a {entry.kind}.",
-                "not-supported",
-            )
+        _taken(b, entry)
         raw_request = entry.request
         if raw_request is None:
             b.bad(f"{where}.request", "Each entry of a transaction needs a request.")
@@ -305,6 +309,25 @@ def _draft(b: _Builder) -> dict[str, Any]:
     if coverage is not None:
         draft["coverage"] = coverage
     return draft
+
+
+def _taken(b: _Builder, entry: Entry) -> None:
+    """An entry's resource is one a referral takes, and holds no contained resource."""
+    if entry.kind not in ACCEPTED_TYPES:
+        b.bad(
+            f"{entry.path}.resourceType",
+            f"A referral bundle does not take a {entry.kind}.",
+            "not-supported",
+        )
+    if entry.resource.get("contained"):
+        # What a contained resource says (a diagnosis, a coverage) would be dropped
+        # without a word: refused, like any element the referral cannot keep.
+        b.bad(
+            f"{entry.path}.contained",
+            "Contained resources are not read; send each as an entry of the bundle, "
+            "referred to by its fullUrl.",
+            "not-supported",
+        )
 
 
 def _dangling_references(b: _Builder) -> None:
@@ -589,6 +612,7 @@ def _item(b: _Builder, entry: Entry, n: int) -> dict[str, Any]:
     coding = concept.get("coding") or []
     index = next((i for i, c in enumerate(coding) if c.get("system") in codes.ITEM_SYSTEMS), None)
     b.expressions[f"items.{n}"] = base
+    b.resolve(r.get("subject"), f"{base}.subject", ("Patient",))
     if index is None:
         b.bad(f"{base}.{key}", "Code the order in HCPCS or CPT.", "required")
         return {"code": "?", "code_system": "HCPCS", "quantity": 1}
@@ -660,7 +684,6 @@ def _order(b: _Builder, first: Entry, draft: dict[str, Any]) -> None:
     clinician = _practitioner(b, r.get("requester"), f"{base}.requester")
     if clinician is not None:
         draft["ordering_provider"] = clinician
-    b.resolve(r.get("subject"), f"{base}.subject", ("Patient",))
     for index, insurance in enumerate(r.get("insurance") or []):
         b.resolve(insurance, f"{base}.insurance[{index}]", ("Coverage",))
     identifiers = _identifiers(r)

@@ -1,0 +1,89 @@
+"""What a referral bundle may not carry without a word: a resource contained in another
+(its diagnosis or coverage would be dropped) and a subject outside the bundle (another
+case's Patient, another organisation's: the case would be taken as the bundle Patient's).
+Each is refused whole (422 naming the field), nothing stored."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from careloop.core.clock import FixedClock
+from tests.api.conftest import Tokens
+from tests.api.fhir.conftest import expressions, post_bundle, stored, task_of, valid
+from tests.factories.fhir import (
+    I_CONDITION_2,
+    I_COVERAGE,
+    I_OXYGEN,
+    I_PATIENT,
+    I_VISITS,
+    referral_bundle,
+)
+
+
+def _at(index: int, path: str) -> str:
+    return f"Bundle.entry[{index}].resource.{path}"
+
+
+def test_a_contained_resource_is_refused_naming_it(
+    client: TestClient, session: Session, tokens: Tokens, clock: FixedClock
+) -> None:
+    bundle = referral_bundle(clock.now())
+    visits = bundle["entry"][I_VISITS]["resource"]
+    visits["contained"] = [
+        {
+            "resourceType": "Condition",
+            "id": "dx",
+            "subject": {"reference": bundle["entry"][I_PATIENT]["fullUrl"]},
+            "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "I50.9"}]},
+        }
+    ]
+    visits["reasonReference"].append({"reference": "#dx"})
+    before = stored(session)
+    response = post_bundle(client, tokens.hartford, bundle)
+    assert response.status_code == 422, response.text
+    assert expressions(response) == {_at(I_VISITS, "contained")}
+    assert valid(response.json())["issue"][0]["code"] == "not-supported"
+    assert stored(session) == before
+
+
+@pytest.mark.parametrize(
+    ("index", "path"),
+    [
+        (I_VISITS, "subject"),
+        (I_OXYGEN, "subject"),  # the second request is checked as the first is
+        (I_COVERAGE, "beneficiary"),
+        (I_CONDITION_2, "subject"),
+    ],
+)
+def test_a_subject_outside_the_bundle_is_refused_even_one_the_caller_may_not_see(
+    client: TestClient,
+    session: Session,
+    tokens: Tokens,
+    clock: FixedClock,
+    index: int,
+    path: str,
+) -> None:
+    albany = task_of(post_bundle(client, tokens.albany, referral_bundle(clock.now())))
+    other = f"Patient/{albany['resource']['id']}"
+    for reference in (other, f"http://hospital.example/fhir/{other}"):
+        bundle = referral_bundle(clock.now(), order_id="FOREIGN-1")
+        bundle["entry"][index]["resource"][path] = {"reference": reference}
+        before = stored(session)
+        response = post_bundle(client, tokens.hartford, bundle)
+        assert response.status_code == 422, response.text
+        assert expressions(response) == {_at(index, f"{path}.reference")}
+        assert "the bundle's Patient" in response.text
+        assert stored(session) == before
+
+
+def test_a_subject_naming_the_bundle_patient_by_its_id_is_taken(
+    client: TestClient, tokens: Tokens, clock: FixedClock
+) -> None:
+    bundle = referral_bundle(clock.now())
+    bundle["entry"][I_PATIENT]["resource"]["id"] = "pat-1"
+    bundle["entry"][I_OXYGEN]["resource"]["subject"] = {"reference": "Patient/pat-1"}
+    assert task_of(post_bundle(client, tokens.hartford, bundle))["response"]["status"] == (
+        "201 Created"
+    )
