@@ -213,6 +213,10 @@ def test_a_receiver_that_keeps_failing_is_paused_with_the_reason_then_resumed(
         ("https://[::1]/hook", "loopback"),
         ("https://localhost:8443/hook", "loopback"),
         ("https://[::ffff:192.168.1.10]/hook", "private network"),
+        ("https://[2002:c0a8:10a::1]/hook", "private network"),  # 6to4 of 192.168.1.10
+        ("https://2130706433/hook", "loopback"),  # 127.0.0.1 as one decimal number
+        ("https://0177.0.0.1/hook", "loopback"),  # octal
+        ("https://0x7f.1/hook", "loopback"),
         ("https://224.0.0.251/hook", "multicast"),
         ("http://hooks.example.org/hook", "https://"),
         ("https://user:pw@hooks.example.org/hook", "user name or password"),
