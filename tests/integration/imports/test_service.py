@@ -391,6 +391,38 @@ class TestNdjsonFile:
             ["7", "items", "required"],
         ]
 
+    def test_a_line_the_json_api_would_refuse_as_malformed_is_refused(
+        self, database: Database, intake: Actor, clock: FixedClock
+    ) -> None:
+        # A key written twice (the API answers 400: which one was meant is unknown),
+        # NaN and Infinity (no JSON numbers); with and without escapes in the line.
+        def twice(line: str, key: str, value: str) -> str:
+            return line.replace(f'"{key}": ', f'"{key}": {value}, "{key}": ', 1)
+
+        lines = [
+            twice(json.dumps(good(clock, 1)), "external_id", '"ORD-1b"'),
+            twice(json.dumps(good(clock, 2)), "first_name", '"Ann"'),
+            twice(json.dumps(good(clock, 3, notes="caf\u00e9")), "code", '"E0260"'),
+            json.dumps(good(clock, 4)).replace('"quantity": 1', '"quantity": NaN'),
+            json.dumps(good(clock, 5)).replace('"quantity": 1', '"quantity": -Infinity'),
+            json.dumps(good(clock, 6, notes='Stra\u00dfe "7"')),
+        ]
+        assert all(line != json.dumps(good(clock, 1)) for line in lines[:3])
+        done = run(database, intake, clock, "daily.ndjson", "\n".join(lines).encode())
+        assert (done.created, done.refused) == (1, 5)
+        rows = errors(database, intake, clock, done.id)[1:]
+        assert [r[:3] for r in rows] == [
+            ["1", "external_id", "duplicate_key"],
+            ["2", "member.first_name", "duplicate_key"],
+            ["3", "diagnoses.0.code", "duplicate_key"],
+            ["4", "row", "malformed_json"],
+            ["5", "row", "malformed_json"],
+        ]
+        assert "written twice" in rows[0][3]
+        with database.unit_of_work() as session:
+            stored = session.scalars(select(Referral.external_id)).all()
+        assert stored == ["ORD-6"]
+
 
 class TestRestart:
     def test_a_job_whose_worker_stopped_is_resumed_after_its_last_stored_batch(
