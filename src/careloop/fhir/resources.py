@@ -372,8 +372,8 @@ def read_resource(view: CaseView, kind: str, ident: str) -> dict[str, Any] | Non
     if kind in builders:
         return builders[kind](view) if ident == n and _has(view.read, kind) else None
     suffix = ident[len(n) + 1 :] if ident.startswith(f"{n}-") else ""
-    if not suffix.isdigit():
-        return None
+    if not suffix.isdigit() or suffix.startswith("0"):
+        return None  # one id per resource: -01 is not -1
     number = int(suffix)
     if kind == "Condition":
         return condition(view, number - 1) if 1 <= number <= len(view.read.diagnoses) else None
