@@ -3,7 +3,8 @@
 Three layers of checks, all collected before anything is stored, each issue naming the
 FHIRPath ``expression`` of the bad field:
 
-1. structure: the ``fhir.resources`` R4B models (they read R4 payloads);
+1. structure: the ``fhir.resources`` R4B models (they read R4 payloads), and the codes of
+   R4's required bindings, which the models list but do not check (``fhir.bindings``);
 2. the bundle's shape: a transaction of POSTs, one Patient, at least one ServiceRequest or
    DeviceRequest, ``urn:uuid`` references that resolve inside the bundle;
 3. code systems: an NPI identifier must be an NPI (Luhn check digit), an ICD-10-CM coding
@@ -26,12 +27,13 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from fhir.resources.R4B import get_fhir_model_class
-from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.bundle import Bundle, BundleEntry
 from pydantic import ValidationError
 
 from careloop.codes import Icd10Status, check_icd10, code_format_problem, npi_problem
 from careloop.core.errors import FieldError
 from careloop.fhir import codes
+from careloop.fhir.bindings import binding_issues
 from careloop.fhir.outcome import FhirError, Issue
 from careloop.fhir.shapes import SHAPES
 from careloop.referral.enums import Channel
@@ -117,7 +119,7 @@ def parse_bundle(data: Any) -> ReferralBundle:
     """The referral in a transaction Bundle, or a FhirError listing every bad field."""
     if not isinstance(data, dict) or data.get("resourceType") != "Bundle":
         raise FhirError(400, [Issue("error", "structure", "Send a Bundle.", "Bundle")])
-    issues = _structure_issues(data)
+    issues = _structure_issues(data) or _binding_issues(data)
     if issues:
         raise FhirError(422, issues)
     if data.get("type") != "transaction":
@@ -161,6 +163,24 @@ def _structure_issues(data: dict[str, Any]) -> list[Issue]:
     for root, verdict in zip(roots, SHAPES.validate_all(documents), strict=True):
         if verdict is not None:
             issues += _model_issues(verdict, root)
+    return issues
+
+
+def _binding_issues(data: dict[str, Any]) -> list[Issue]:
+    """The codes outside R4's required bindings, in the Bundle and in the entries of
+    the types a referral takes (another type is refused as such, by ``_draft``)."""
+    entries = data.get("entry") or []
+    issues = binding_issues({k: v for k, v in data.items() if k != "entry"}, Bundle, "Bundle")
+    for index, entry in enumerate(entries):
+        issues += binding_issues(
+            {k: v for k, v in entry.items() if k != "resource"},
+            BundleEntry,
+            f"Bundle.entry[{index}]",
+        )
+        resource = entry["resource"]
+        if resource.get("resourceType") in ACCEPTED_TYPES:
+            model = get_fhir_model_class(resource["resourceType"])
+            issues += binding_issues(resource, model, f"Bundle.entry[{index}].resource")
     return issues
 
 

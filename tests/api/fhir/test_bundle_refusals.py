@@ -87,3 +87,51 @@ def test_a_subject_naming_the_bundle_patient_by_its_id_is_taken(
     assert task_of(post_bundle(client, tokens.hartford, bundle))["response"]["status"] == (
         "201 Created"
     )
+
+
+def test_a_code_outside_its_required_binding_is_refused_naming_each(
+    client: TestClient, session: Session, tokens: Tokens, clock: FixedClock
+) -> None:
+    # The R4B models list these codes but do not check them: "open" was read as an
+    # order not yet signed, "Phone" dropped the member's phone, without a word.
+    bundle = referral_bundle(clock.now())
+    bundle["entry"][I_VISITS]["resource"]["status"] = "open"
+    bundle["entry"][I_OXYGEN]["resource"]["intent"] = "ordered"
+    bundle["entry"][I_PATIENT]["resource"]["telecom"][0]["system"] = "Phone"
+    bundle["entry"][I_PATIENT]["resource"]["name"][0]["use"] = "legal"
+    bundle["entry"][I_COVERAGE]["resource"]["status"] = "valid"
+    bundle["entry"][I_COVERAGE]["request"]["method"] = "post"
+    before = stored(session)
+    response = post_bundle(client, tokens.hartford, bundle)
+    assert response.status_code == 422, response.text
+    assert expressions(response) == {
+        _at(I_VISITS, "status"),
+        _at(I_OXYGEN, "intent"),
+        _at(I_PATIENT, "telecom[0].system"),
+        _at(I_PATIENT, "name[0].use"),
+        _at(I_COVERAGE, "status"),
+        f"Bundle.entry[{I_COVERAGE}].request.method",
+    }
+    issues = valid(response.json())["issue"]
+    assert {issue["code"] for issue in issues} == {"code-invalid"}
+    status = next(i for i in issues if i["expression"] == [_at(I_VISITS, "status")])
+    assert "'open'" in status["diagnostics"] and "active" in status["diagnostics"]
+    assert stored(session) == before
+
+
+def test_codes_of_their_bindings_are_taken_and_a_task_is_refused_as_a_type(
+    client: TestClient, tokens: Tokens, clock: FixedClock
+) -> None:
+    bundle = referral_bundle(clock.now())
+    bundle["entry"][I_VISITS]["resource"]["intent"] = "original-order"
+    bundle["entry"][I_PATIENT]["resource"]["name"][0]["use"] = "usual"
+    assert task_of(post_bundle(client, tokens.hartford, bundle))
+    # A Task's own codes are not judged by a list the models read wrong: the entry is
+    # refused for what it is, a type a referral does not take.
+    task = {"resourceType": "Task", "status": "in-progress", "intent": "order"}
+    bundle["entry"].append({"resource": task, "request": {"method": "POST", "url": "Task"}})
+    response = post_bundle(client, tokens.hartford, bundle)
+    assert response.status_code == 422, response.text
+    assert expressions(response) == {
+        f"Bundle.entry[{len(bundle['entry']) - 1}].resource.resourceType"
+    }
