@@ -261,7 +261,22 @@ def _plain_model_message(error: Any) -> str:
         return f"The value is not written as {_FORMATS[kind]}."
     if error.get("type") in _NOT_TEXT:
         return "A date is written as text (YYYY-MM-DD), not as a number or true/false."
+    if error.get("type") == "string_pattern_mismatch":
+        pattern = str((error.get("ctx") or {}).get("pattern", ""))
+        return _PATTERNS.get(pattern, "The value is not written as its FHIR type allows.")
     return message
+
+
+#: The R4 primitive types' regular expressions, said as the rule they are.
+_PATTERNS = {
+    "[ \r\n\t\\S]+": (
+        "The text is empty: FHIR has no empty strings; leave the element out instead."
+    ),
+    "^[^\\s]+(\\s[^\\s]+)*$": (
+        "A code is not empty and has no space at its start or end, nor two in a row."
+    ),
+    "^[A-Za-z0-9\\-.]+$": "An id holds only letters, digits, '-' and '.' (at most 64).",
+}
 
 
 def _entries(data: dict[str, Any]) -> list[Entry]:
@@ -410,7 +425,7 @@ def _member(b: _Builder, entry: Entry) -> dict[str, Any]:
             member["first_name"] = given[0]
         if name.get("family") is not None:
             member["last_name"] = name["family"]
-        b.expressions["member.first_name"] = f"{base}.name[{index}].given"
+        b.expressions["member.first_name"] = f"{base}.name[{index}].given[0]"
         b.expressions["member.last_name"] = f"{base}.name[{index}].family"
     else:
         b.expressions["member.first_name"] = b.expressions["member.last_name"] = f"{base}.name"

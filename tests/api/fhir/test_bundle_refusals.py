@@ -135,3 +135,33 @@ def test_codes_of_their_bindings_are_taken_and_a_task_is_refused_as_a_type(
     assert expressions(response) == {
         f"Bundle.entry[{len(bundle['entry']) - 1}].resource.resourceType"
     }
+
+
+def test_a_value_its_fhir_type_does_not_allow_is_said_in_words_not_a_regular_expression(
+    client: TestClient, tokens: Tokens, clock: FixedClock
+) -> None:
+    bundle = referral_bundle(clock.now())
+    patient = bundle["entry"][I_PATIENT]["resource"]
+    patient["name"] = [
+        {"use": "old", "family": "Old", "given": ["Former"]},
+        {"use": "official", "family": "", "given": ["x" * 101]},
+    ]
+    patient["gender"] = " female"
+    patient["id"] = "a b"
+    response = post_bundle(client, tokens.hartford, bundle)
+    assert response.status_code == 422, response.text
+    said = {i["expression"][0]: i["diagnostics"] for i in valid(response.json())["issue"]}
+    assert said == {
+        _at(I_PATIENT, "name[1].family"): (
+            "The text is empty: FHIR has no empty strings; leave the element out instead."
+        ),
+        _at(I_PATIENT, "gender"): (
+            "A code is not empty and has no space at its start or end, nor two in a row."
+        ),
+        _at(I_PATIENT, "id"): "An id holds only letters, digits, '-' and '.' (at most 64).",
+    }
+    # Once the types are right, the given name too long is named at its index.
+    patient["name"][1]["family"], patient["gender"], patient["id"] = "Hale", "female", "p1"
+    response = post_bundle(client, tokens.hartford, bundle)
+    assert response.status_code == 422, response.text
+    assert expressions(response) == {_at(I_PATIENT, "name[1].given[0]")}
