@@ -166,8 +166,17 @@ def _identifier(q: _Query, value: str) -> None:
         q.flt = replace(q.flt, external_id=ident)
 
 
+#: The code system of Task.status: a token may name it (``system|code``).
+TASK_STATUS_SYSTEM = "http://hl7.org/fhir/task-status"
+
+
 def _status(q: _Query, value: str) -> None:
-    wanted = {s.strip() for s in value.split(",")}
+    wanted = set()
+    for token in (s.strip() for s in value.split(",")):
+        system, sep, code = token.rpartition("|")
+        if sep and system not in ("", TASK_STATUS_SYSTEM):
+            raise _bad("status", f"Task statuses are codes of {TASK_STATUS_SYSTEM}.")
+        wanted.add(code)
     unknown = wanted - set(resources.TASK_STATUS.values()) - _OTHER_TASK_STATUSES
     if unknown:
         raise _bad("status", f"{sorted(unknown)[0]!r} is not a Task status.")

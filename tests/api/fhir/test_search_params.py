@@ -120,3 +120,19 @@ def test_a_modifier_or_chain_that_is_not_supported_is_refused_not_dropped(
     issue = valid(response.json())["issue"][0]
     assert issue["expression"] == [f"Task.search.{name}"]
     assert "modifiers" in issue["diagnostics"]
+
+
+def test_a_status_token_may_name_its_code_system(
+    client: TestClient, tokens: Tokens, clock: FixedClock
+) -> None:
+    # FHIR R4 search 3.1.1.4.5: a token is [system]|code, or code alone.
+    bundle = referral_bundle(clock.now(), order_id="S-1")
+    made = task_of(post_bundle(client, tokens.hartford, bundle))["resource"]
+    system = "http://hl7.org/fhir/task-status"
+    assert _found(client, tokens.hartford, status=f"{system}|{made['status']}") == {made["id"]}
+    assert _found(client, tokens.hartford, status=f"|{made['status']},{system}|completed") == {
+        made["id"]
+    }
+    other = get(client, tokens.hartford, "Task", status=f"http://example.org|{made['status']}")
+    assert other.status_code == 400
+    assert valid(other.json())["issue"][0]["expression"] == ["Task.search.status"]
