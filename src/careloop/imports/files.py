@@ -146,7 +146,12 @@ def _csv_rows(text: IO[str]) -> Iterator[RawRow]:
     kinds = field_kinds()
     unknown = rules.unknown_columns(header, set(kinds))
     if unknown:
-        names = ", ".join(name[:60] for name in unknown[:5])
+        # A column without a name (a trailing comma, an empty column from a spreadsheet)
+        # is named by its place: its empty name alone said nothing.
+        names = ", ".join(
+            name[:60] if name else f"column {header.index(name) + 1} (it has no name)"
+            for name in unknown[:5]
+        )
         raise UnreadableFileError(
             f"These columns name no field of a referral: {names}. Columns are the API's "
             "field names, nested ones with dots (member.first_name, items.0.code).",

@@ -268,6 +268,18 @@ class TestCsvFile:
         assert done.failure is not None and "patient_name" in done.failure
         assert done.created == 0
 
+    def test_a_column_without_a_name_is_named_by_its_place(
+        self, database: Database, intake: Actor, clock: FixedClock
+    ) -> None:
+        # A spreadsheet's export with a trailing comma on every line.
+        lines = csv_text([good(clock, 1)]).decode().splitlines()
+        content = "".join(f"{line},\n" for line in lines).encode()
+        done = run(database, intake, clock, "trailing.csv", content)
+        assert done.status is ImportStatus.failed
+        width = len(lines[0].split(","))
+        assert done.failure is not None
+        assert f"column {width + 1} (it has no name)" in done.failure
+
     def test_the_batches_before_a_line_that_is_no_text_stay_stored_when_the_job_fails(
         self, database: Database, intake: Actor, clock: FixedClock
     ) -> None:
