@@ -6,12 +6,13 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from sqlalchemy.orm import Session
 
 from careloop.core.actor import Actor
-from careloop.core.clock import Clock
+from careloop.core.clock import Clock, FixedClock
 from careloop.db.session import CONFIG_KEY
 from careloop.webhook import WebhookCreate, WebhookCreated, WebhookEvent, verify
 from careloop.webhook import service as webhook_service
@@ -62,9 +63,16 @@ class Receiver:
     default: int = 200
     received: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: With a clock, a receiver checks the signature at the clock's time of receipt,
+    #: and each answer takes ``takes`` of that clock's time (a slow receiver).
+    clock: FixedClock | None = None
+    takes: timedelta = timedelta(0)
 
     def answer(self, headers: dict[str, str], body: bytes) -> int:
-        signed = verify(headers.get("careloop-signature", ""), body, self.secret, now=self.now)
+        now = int(self.clock.now().timestamp()) if self.clock else self.now
+        signed = verify(headers.get("careloop-signature", ""), body, self.secret, now=now)
+        if self.clock:
+            self.clock.advance(self.takes)
         with self.lock:
             self.received.append(Received(headers, body, signed))
             return self.answers.pop(0) if self.answers else self.default

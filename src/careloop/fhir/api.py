@@ -7,7 +7,8 @@ transaction per request); every error is an OperationOutcome.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
+from email.utils import format_datetime
 from functools import partial
 from typing import Any
 
@@ -54,10 +55,14 @@ def _base(request: Request) -> str:
 
 
 async def _answer(
-    call: Callable[[], Awaitable[Any]], status: int = 200, expressions: Any = None
+    call: Callable[[], Awaitable[Any]],
+    status: int = 200,
+    expressions: Any = None,
+    headers: Callable[[Any], dict[str, str]] | None = None,
 ) -> Response:
     try:
-        return FhirResponse(await call(), status_code=status)
+        content = await call()
+        return FhirResponse(content, status_code=status, headers=headers and headers(content))
     except FhirError as exc:
         return outcome_response(exc.status, exc.issues)
     except DomainError as exc:
@@ -248,4 +253,14 @@ async def read_resource(
             ),
         )
 
-    return await _answer(call)
+    return await _answer(call, headers=_version_headers)
+
+
+def _version_headers(resource: dict[str, Any]) -> dict[str, str]:
+    """FHIR R4 read: the resource's version as its ETag, its last change as Last-Modified."""
+    meta = resource["meta"]
+    changed = datetime.fromisoformat(meta["lastUpdated"].replace("Z", "+00:00"))
+    return {
+        "ETag": f'W/"{meta["versionId"]}"',
+        "Last-Modified": format_datetime(changed, usegmt=True),
+    }

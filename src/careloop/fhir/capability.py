@@ -13,10 +13,15 @@ _READ_ONLY = ("Patient", "Coverage", "Practitioner", "Condition", "ServiceReques
 
 TASK_SEARCH = (
     ("_id", "token", "The Task's id, its case number (CL-2026-000123)"),
-    ("patient", "reference", "The case's Patient (Patient/CL-2026-000123)"),
+    ("patient", "reference", "The case's Patient (Patient/CL-2026-000123); comma for any of"),
     ("status", "token", "Task status (received, on-hold, in-progress, ...); comma for any of"),
     ("identifier", "token", "The case number, or the order's identifier at the source"),
-    ("_lastUpdated", "date", "When the case last changed (ge, gt, le, lt, eq prefixes)"),
+    (
+        "_lastUpdated",
+        "date",
+        "When the case last changed (eq, ge, gt, le, lt prefixes; a year, month, day, "
+        "minute, second or fraction; no zone is UTC)",
+    ),
 )
 
 

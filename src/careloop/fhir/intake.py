@@ -3,7 +3,8 @@
 Three layers of checks, all collected before anything is stored, each issue naming the
 FHIRPath ``expression`` of the bad field:
 
-1. structure: the ``fhir.resources`` R4B models (they read R4 payloads);
+1. structure: the ``fhir.resources`` R4B models (they read R4 payloads), and the codes of
+   R4's required bindings, which the models list but do not check (``fhir.bindings``);
 2. the bundle's shape: a transaction of POSTs, one Patient, at least one ServiceRequest or
    DeviceRequest, ``urn:uuid`` references that resolve inside the bundle;
 3. code systems: an NPI identifier must be an NPI (Luhn check digit), an ICD-10-CM coding
@@ -27,12 +28,13 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from fhir.resources.R4B import get_fhir_model_class
-from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.bundle import Bundle, BundleEntry
 from pydantic import ValidationError
 
 from careloop.codes import Icd10Status, check_icd10, code_format_problem, npi_problem
 from careloop.core.errors import FieldError
 from careloop.fhir import codes
+from careloop.fhir.bindings import binding_issues
 from careloop.fhir.outcome import FhirError, Issue
 from careloop.fhir.shapes import SHAPES
 from careloop.referral.enums import Channel
@@ -100,6 +102,15 @@ class _Builder:
         if entry is None:
             if ref.startswith("urn:uuid:"):
                 self.bad(f"{where}.reference", f"{ref} is not the fullUrl of any entry.")
+            elif kinds == ("Patient",):
+                # Whose case it is comes from the bundle's Patient alone: a subject held
+                # elsewhere (another case's Patient, another organisation's) is someone
+                # else, and would be read as the bundle's without a word.
+                self.bad(
+                    f"{where}.reference",
+                    "Must refer to the bundle's Patient entry by its fullUrl, not to a "
+                    f"patient outside the bundle ({ref[:60]}).",
+                )
             return None
         if entry.kind not in kinds:
             self.bad(f"{where}.reference", f"Must refer to a {' or '.join(kinds)}.")
@@ -113,7 +124,7 @@ def parse_bundle(data: Any, text: bytes | None = None) -> ReferralBundle:
     it is given."""
     if not isinstance(data, dict) or data.get("resourceType") != "Bundle":
         raise FhirError(400, [Issue("error", "structure", "Send a Bundle.", "Bundle")])
-    issues = _structure_issues(data)
+    issues = _structure_issues(data) or _binding_issues(data)
     if issues:
         raise FhirError(422, issues)
     if data.get("type") != "transaction":
@@ -157,6 +168,24 @@ def _structure_issues(data: dict[str, Any]) -> list[Issue]:
     for root, verdict in zip(roots, SHAPES.validate_all(documents), strict=True):
         if verdict is not None:
             issues += _model_issues(verdict, root)
+    return issues
+
+
+def _binding_issues(data: dict[str, Any]) -> list[Issue]:
+    """The codes outside R4's required bindings, in the Bundle and in the entries of
+    the types a referral takes (another type is refused as such, by ``_draft``)."""
+    entries = data.get("entry") or []
+    issues = binding_issues({k: v for k, v in data.items() if k != "entry"}, Bundle, "Bundle")
+    for index, entry in enumerate(entries):
+        issues += binding_issues(
+            {k: v for k, v in entry.items() if k != "resource"},
+            BundleEntry,
+            f"Bundle.entry[{index}]",
+        )
+        resource = entry["resource"]
+        if resource.get("resourceType") in ACCEPTED_TYPES:
+            model = get_fhir_model_class(resource["resourceType"])
+            issues += binding_issues(resource, model, f"Bundle.entry[{index}].resource")
     return issues
 
 
@@ -237,7 +266,22 @@ def _plain_model_message(error: Any) -> str:
         return f"The value is not written as {_FORMATS[kind]}."
     if error.get("type") in _NOT_TEXT:
         return "A date is written as text (YYYY-MM-DD), not as a number or true/false."
+    if error.get("type") == "string_pattern_mismatch":
+        pattern = str((error.get("ctx") or {}).get("pattern", ""))
+        return _PATTERNS.get(pattern, "The value is not written as its FHIR type allows.")
     return message
+
+
+#: The R4 primitive types' regular expressions, said as the rule they are.
+_PATTERNS = {
+    "[ \r\n\t\\S]+": (
+        "The text is empty: FHIR has no empty strings; leave the element out instead."
+    ),
+    "^[^\\s]+(\\s[^\\s]+)*$": (
+        "A code is not empty and has no space at its start or end, nor two in a row."
+    ),
+    "^[A-Za-z0-9\\-.]+$": "An id holds only letters, digits, '-' and '.' (at most 64).",
+}
 
 
 def _entries(data: dict[str, Any]) -> list[Entry]:
@@ -259,12 +303,7 @@ def _entries(data: dict[str, Any]) -> list[Entry]:
 def _draft(b: _Builder) -> dict[str, Any]:
     for entry in b.entries:
         where = f"Bundle.entry[{entry.index}]"
-        if entry.kind not in ACCEPTED_TYPES:
-            b.bad(
-                f"{entry.path}.resourceType",
-                f"A referral bundle does not take a {entry.kind}.",
-                "not-supported",
-            )
+        _taken(b, entry)
         raw_request = entry.request
         if raw_request is None:
             b.bad(f"{where}.request", "Each entry of a transaction needs a request.")
@@ -310,6 +349,25 @@ def _draft(b: _Builder) -> dict[str, Any]:
     if coverage is not None:
         draft["coverage"] = coverage
     return draft
+
+
+def _taken(b: _Builder, entry: Entry) -> None:
+    """An entry's resource is one a referral takes, and holds no contained resource."""
+    if entry.kind not in ACCEPTED_TYPES:
+        b.bad(
+            f"{entry.path}.resourceType",
+            f"A referral bundle does not take a {entry.kind}.",
+            "not-supported",
+        )
+    if entry.resource.get("contained"):
+        # What a contained resource says (a diagnosis, a coverage) would be dropped
+        # without a word: refused, like any element the referral cannot keep.
+        b.bad(
+            f"{entry.path}.contained",
+            "Contained resources are not read; send each as an entry of the bundle, "
+            "referred to by its fullUrl.",
+            "not-supported",
+        )
 
 
 def _dangling_references(b: _Builder) -> None:
@@ -387,7 +445,7 @@ def _member(b: _Builder, entry: Entry) -> dict[str, Any]:
             member["first_name"] = given[0]
         if name.get("family") is not None:
             member["last_name"] = name["family"]
-        b.expressions["member.first_name"] = f"{base}.name[{index}].given"
+        b.expressions["member.first_name"] = f"{base}.name[{index}].given[0]"
         b.expressions["member.last_name"] = f"{base}.name[{index}].family"
     else:
         b.expressions["member.first_name"] = b.expressions["member.last_name"] = f"{base}.name"
@@ -609,6 +667,7 @@ def _item(b: _Builder, entry: Entry, n: int) -> dict[str, Any]:
     coding = concept.get("coding") or []
     index = next((i for i, c in enumerate(coding) if c.get("system") in codes.ITEM_SYSTEMS), None)
     b.expressions[f"items.{n}"] = base
+    b.resolve(r.get("subject"), f"{base}.subject", ("Patient",))
     if index is None:
         b.bad(f"{base}.{key}", "Code the order in HCPCS or CPT.", "required")
         return {"code": "?", "code_system": "HCPCS", "quantity": 1}
@@ -680,7 +739,6 @@ def _order(b: _Builder, first: Entry, draft: dict[str, Any]) -> None:
     clinician = _practitioner(b, r.get("requester"), f"{base}.requester")
     if clinician is not None:
         draft["ordering_provider"] = clinician
-    b.resolve(r.get("subject"), f"{base}.subject", ("Patient",))
     for index, insurance in enumerate(r.get("insurance") or []):
         b.resolve(insurance, f"{base}.insurance[{index}]", ("Coverage",))
     identifiers = _identifiers(r)

@@ -101,8 +101,15 @@ def _instant(value: datetime) -> str:
     return value.isoformat().replace("+00:00", "Z")
 
 
+def version_id(case: ReferralRead) -> str:
+    """The version of the case's resources: it changes whenever the case does (FHIR
+    R4 Meta.versionId), taken from the moment it last changed, in microseconds. It was
+    "1" for ever, so a client comparing versions never saw a Task move."""
+    return str(int(case.updated_at.timestamp() * 1_000_000))
+
+
 def _meta(case: ReferralRead) -> dict[str, Any]:
-    return {"versionId": "1", "lastUpdated": _instant(case.updated_at)}
+    return {"versionId": version_id(case), "lastUpdated": _instant(case.updated_at)}
 
 
 def _ref(kind: str, ident: str, display: str | None = None) -> dict[str, Any]:
@@ -372,8 +379,8 @@ def read_resource(view: CaseView, kind: str, ident: str) -> dict[str, Any] | Non
     if kind in builders:
         return builders[kind](view) if ident == n and _has(view.read, kind) else None
     suffix = ident[len(n) + 1 :] if ident.startswith(f"{n}-") else ""
-    if not suffix.isdigit():
-        return None
+    if not suffix.isdigit() or suffix.startswith("0"):
+        return None  # one id per resource: -01 is not -1
     number = int(suffix)
     if kind == "Condition":
         return condition(view, number - 1) if 1 <= number <= len(view.read.diagnoses) else None

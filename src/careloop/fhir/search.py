@@ -25,7 +25,14 @@ MAX_COUNT = 50
 MAX_OFFSET = 100_000
 #: Ids one ``_id`` may list (each is a bound parameter of the query).
 MAX_IDS = 100
-_DATE = re.compile(r"\A(eq|ge|gt|le|lt)?(\d{4}-\d{2}-\d{2})(T[0-9:.]+(Z|[+-]\d{2}:\d{2}))?\Z")
+#: A date search value (FHIR R4 search 3.1.1.4.2): a prefix, then a date or dateTime to
+#: any precision from the year to fractions of a second, with or without its zone.
+_DATE = re.compile(
+    r"\A(?P<prefix>[a-z]{2})?(?P<year>\d{4})(?:-(?P<month>\d{2})(?:-(?P<day>\d{2})"
+    r"(?:T(?P<hour>\d{2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?:\.(?P<fraction>\d{1,9}))?)?"
+    r"(?P<zone>Z|[+-]\d{2}:\d{2})?)?)?)?\Z"
+)
+_PREFIXES = frozenset({"eq", "ge", "gt", "le", "lt"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +81,10 @@ def parse_query(params: list[tuple[str, str]], *, strict: bool = False) -> TaskQ
                 used.append((name, value))
             continue
         if name not in _PARAMS:
+            if _base_name(name) in _PARAMS:
+                # status:not, patient.name, _lastUpdated:missing...: read without the
+                # modifier or chain, they would answer what was not asked.
+                raise _bad(name, f"{name} is not supported on Task: {_FORMS}")
             if strict:
                 raise _bad(name, f"The search parameter {name} is not supported on Task.")
             continue
@@ -89,6 +100,16 @@ def parse_query(params: list[tuple[str, str]], *, strict: bool = False) -> TaskQ
         used,
         tuple(q.include),
     )
+
+
+#: Said to a client that sent a supported parameter with a modifier or a chain.
+_FORMS = "send _id, patient, status, identifier and _lastUpdated without modifiers or chains."
+
+
+def _base_name(name: str) -> str:
+    """A parameter's name without its modifier (``status:not``) or chain (``patient.name``):
+    FHIR R4 search 3.1.1.5 has a server reject a modifier it does not support."""
+    return name.split(":", 1)[0].split(".", 1)[0]
 
 
 def _include(q: _Query, name: str, value: str, *, strict: bool) -> bool:
@@ -111,7 +132,18 @@ def _include(q: _Query, name: str, value: str, *, strict: bool) -> bool:
 
 
 def _patient(q: _Query, value: str) -> None:
-    q.case(value.removeprefix("Patient/"))
+    """The case whose Patient is named (``Patient/CL-2026-000123``, its id alone, or its
+    full URL); a comma-separated list is any of them (FHIR R4 search 3.1.1.5.1)."""
+    wanted = []
+    for part in (p.strip() for p in value.split(",")):
+        kind, _, ident = part.rstrip("/").rpartition("/")
+        if kind and kind.rpartition("/")[2] != "Patient":
+            continue  # a reference to another type names no Patient
+        if ident:
+            wanted.append(ident)
+    if len(wanted) > MAX_IDS:
+        raise _bad("patient", f"Search at most {MAX_IDS} patients at a time.")
+    q.case(*wanted)
 
 
 def _id(q: _Query, value: str) -> None:
@@ -134,8 +166,17 @@ def _identifier(q: _Query, value: str) -> None:
         q.flt = replace(q.flt, external_id=ident)
 
 
+#: The code system of Task.status: a token may name it (``system|code``).
+TASK_STATUS_SYSTEM = "http://hl7.org/fhir/task-status"
+
+
 def _status(q: _Query, value: str) -> None:
-    wanted = {s.strip() for s in value.split(",")}
+    wanted = set()
+    for token in (s.strip() for s in value.split(",")):
+        system, sep, code = token.rpartition("|")
+        if sep and system not in ("", TASK_STATUS_SYSTEM):
+            raise _bad("status", f"Task statuses are codes of {TASK_STATUS_SYSTEM}.")
+        wanted.add(code)
     unknown = wanted - set(resources.TASK_STATUS.values()) - _OTHER_TASK_STATUSES
     if unknown:
         raise _bad("status", f"{sorted(unknown)[0]!r} is not a Task status.")
@@ -196,19 +237,29 @@ def _whole(name: str, value: str) -> int:
 
 
 def _last_updated(flt: ReferralFilter, value: str) -> ReferralFilter:
-    match = _DATE.match(value)
+    """``_lastUpdated`` as the range of update times it allows. The value is a range
+    itself, as long as its precision (a year, a month, a day, a minute, a second or a
+    fraction of one): ``eq`` is within it, ``ge`` from its start, ``gt`` from its end,
+    ``lt`` before its start, ``le`` before its end (FHIR R4 search 3.1.1.4.2). A time
+    without a zone is UTC, the server's; a ``+`` a query string turned into a space is
+    read back as the zone's sign."""
+    match = _DATE.match(value.replace(" ", "+"))
     if match is None:
-        raise _bad("_lastUpdated", "Write _lastUpdated as [ge|gt|le|lt|eq]YYYY-MM-DD[Thh:mm:ssZ].")
-    prefix = match.group(1) or "eq"
+        raise _bad(
+            "_lastUpdated",
+            "Write _lastUpdated as [ge|gt|le|lt|eq] and a date or time: YYYY, YYYY-MM, "
+            "YYYY-MM-DD or YYYY-MM-DDThh:mm[:ss[.fff]][Z|+hh:mm].",
+        )
+    prefix = match["prefix"] or "eq"
+    if prefix not in _PREFIXES:
+        raise _bad(
+            "_lastUpdated",
+            f"The prefix {prefix} is not supported on _lastUpdated; use eq, ge, gt, le or lt.",
+        )
     try:
-        if match.group(3):
-            start = datetime.fromisoformat(match.group(2) + match.group(3).replace("Z", "+00:00"))
-            end = start + timedelta(seconds=1)
-        else:
-            start = datetime.combine(date.fromisoformat(match.group(2)), datetime.min.time(), UTC)
-            end = start + timedelta(days=1)
+        start, end = _date_range(match)
     except ValueError:
-        raise _bad("_lastUpdated", f"{value!r} is not a date.") from None
+        raise _bad("_lastUpdated", f"{value[:40]!r} is not a date.") from None
     if prefix in ("ge", "eq"):
         flt = replace(flt, updated_from=max(start, flt.updated_from or start))
     if prefix == "gt":
@@ -218,6 +269,38 @@ def _last_updated(flt: ReferralFilter, value: str) -> ReferralFilter:
     if prefix == "lt":
         flt = replace(flt, updated_to=min(start, flt.updated_to or start))
     return flt
+
+
+def _date_range(match: re.Match[str]) -> tuple[datetime, datetime]:
+    """The start and the end (exclusive) of the time a date search value names."""
+    year = int(match["year"])
+    if match["month"] is None:
+        return datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC)
+    month = int(match["month"])
+    if match["day"] is None:
+        start = datetime(year, month, 1, tzinfo=UTC)
+        following = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
+        return start, following
+    day = date(year, month, int(match["day"]))
+    if match["hour"] is None:
+        start = datetime.combine(day, datetime.min.time(), UTC)
+        return start, start + timedelta(days=1)
+    zone = match["zone"] or "Z"
+    second = match["second"]
+    fraction = match["fraction"] or ""
+    start = datetime.fromisoformat(
+        f"{day.isoformat()}T{match['hour']}:{match['minute']}:{second or '00'}"
+        f"{'.' + fraction[:6].ljust(6, '0') if fraction else ''}"
+        f"{zone.replace('Z', '+00:00')}"
+    ).astimezone(UTC)
+    if second is None:
+        return start, start + timedelta(minutes=1)
+    step = (
+        timedelta(microseconds=10 ** (6 - min(len(fraction), 6)))
+        if fraction
+        else timedelta(seconds=1)
+    )
+    return start, start + step
 
 
 def _patient_of(view: referral_views.CaseView) -> list[dict[str, Any]]:

@@ -151,6 +151,7 @@ def response_bundle(bundle: ReferralBundle, result: Outcome, *, base: str) -> di
     case = result.view.read
     n = case.case_number
     status = "201 Created" if result.created else "200 OK"
+    etag = f'W/"{resources.version_id(case)}"'
     entries: list[dict[str, Any]] = []
     conditions = 0
     lines = 0
@@ -183,7 +184,7 @@ def response_bundle(bundle: ReferralBundle, result: Outcome, *, base: str) -> di
                 }
             )
             continue
-        entries.append({"response": {"status": status, "location": location, "etag": 'W/"1"'}})
+        entries.append({"response": {"status": status, "location": location, "etag": etag}})
     warnings = [
         resources.finding_issue(f, expression_for(f.field, bundle.expressions))
         for f in case.findings
@@ -198,7 +199,7 @@ def response_bundle(bundle: ReferralBundle, result: Outcome, *, base: str) -> di
             "response": {
                 "status": status,
                 "location": f"Task/{n}",
-                "etag": 'W/"1"',
+                "etag": etag,
                 "lastModified": case.updated_at.isoformat().replace("+00:00", "Z"),
                 "outcome": task_outcome,
             },

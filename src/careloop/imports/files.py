@@ -8,6 +8,7 @@ import codecs
 import csv
 import io
 import json
+import re
 from collections.abc import Iterable, Iterator
 from functools import cache
 from pathlib import PurePath
@@ -145,7 +146,12 @@ def _csv_rows(text: IO[str]) -> Iterator[RawRow]:
     kinds = field_kinds()
     unknown = rules.unknown_columns(header, set(kinds))
     if unknown:
-        names = ", ".join(name[:60] for name in unknown[:5])
+        # A column without a name (a trailing comma, an empty column from a spreadsheet)
+        # is named by its place: its empty name alone said nothing.
+        names = ", ".join(
+            name[:60] if name else f"column {header.index(name) + 1} (it has no name)"
+            for name in unknown[:5]
+        )
         raise UnreadableFileError(
             f"These columns name no field of a referral: {names}. Columns are the API's "
             "field names, nested ones with dots (member.first_name, items.0.code).",
@@ -222,7 +228,12 @@ def _ndjson_rows(text: Iterable[str]) -> Iterator[RawRow]:
         if not raw.strip():
             continue
         try:
-            value = json.loads(raw)
+            value = _json_line(raw)
+        except _RepeatedKeyError as exc:
+            # As the JSON API answers 400: which of the two was meant is unknown.
+            message = f"{exc.path.rpartition('.')[2]} is written twice in one object; send it once."
+            yield line, RowProblem(line, exc.path, "duplicate_key", message)
+            continue
         except (ValueError, RecursionError) as exc:
             yield line, RowProblem(line, rules.ROW, "malformed_json", f"Not JSON: {str(exc)[:120]}")
             continue
@@ -230,6 +241,75 @@ def _ndjson_rows(text: Iterable[str]) -> Iterator[RawRow]:
             yield line, RowProblem(line, rules.ROW, "object", "Each line holds one JSON object.")
             continue
         yield line, value
+
+
+class _RepeatedKeyError(ValueError):
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.path = path
+
+
+#: A key of a JSON text with no backslash: a string, then a colon.
+_KEY = re.compile(r'"[^"]*"\s*:')
+#: Marks, in an object read by :func:`_marking_repeats`, the key it writes twice.
+_REPEATED = object()
+
+
+def _json_line(raw: str) -> Any:
+    """One NDJSON line, read as the JSON API reads a body: NaN and Infinity are no
+    numbers, and a key written twice in one object refuses it (naming the field),
+    since which of the two was meant is unknown. The keys are counted from the text
+    when it has no backslash (every string is then written as it is); otherwise, or
+    when they differ, the line is read again keeping each pair, to find where."""
+    value = json.loads(raw, parse_constant=_no_constant)
+    if "\\" not in raw and len(_KEY.findall(raw)) == _keys_in(value):
+        return value
+    path = _repeated_path(
+        json.loads(raw, object_pairs_hook=_marking_repeats, parse_constant=_no_constant)
+    )
+    if path is not None:
+        raise _RepeatedKeyError(path)
+    return value
+
+
+def _keys_in(value: Any) -> int:
+    count, stack = 0, [value]
+    while stack:
+        node = stack.pop()
+        if type(node) is dict:
+            count += len(node)
+            stack.extend(node.values())
+        elif type(node) is list:
+            stack.extend(node)
+    return count
+
+
+def _marking_repeats(pairs: list[tuple[str, Any]]) -> dict[Any, Any]:
+    out: dict[Any, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            out[_REPEATED] = key
+        out[key] = value
+    return out
+
+
+def _repeated_path(value: Any) -> str | None:
+    """The field path (``member.first_name``, ``items.0.code``) of the first key found
+    written twice, or None."""
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, dict):
+            if _REPEATED in node:
+                return f"{path}{node[_REPEATED]}"
+            stack.extend((f"{path}{k}.", v) for k, v in node.items() if isinstance(k, str))
+        elif isinstance(node, list):
+            stack.extend((f"{path}{n}.", v) for n, v in enumerate(node))
+    return None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def check_row(

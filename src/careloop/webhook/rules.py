@@ -240,8 +240,11 @@ def address_problem(address: str) -> str | None:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
         return "is not an IP address"
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        # An IPv6 address that carries an IPv4 one is judged by it: IPv4-mapped
+        # (::ffff:10.0.0.1), and 6to4 (2002:7f00:1::, 2002:c0a8:101::), which a host with
+        # a 6to4 route sends to the IPv4 address it embeds, loopback or private ones too.
+        ip = ip.ipv4_mapped or ip.sixtofour or ip
     checks = (
         (ip.is_loopback, "is a loopback address (this machine)"),
         (ip.is_link_local, "is a link-local address"),

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -304,12 +304,22 @@ def _message(
 
 @dataclass(frozen=True, slots=True)
 class Outgoing:
-    """A claimed message, ready to POST: its exact bytes and signed headers."""
+    """A claimed message, ready to POST: its exact bytes, its headers, and the secret
+    that signs it when it leaves (:meth:`signed_headers`)."""
 
     delivery_id: int
     url: str
     body: bytes
     headers: dict[str, str]
+    secret: str = field(repr=False)
+
+    def signed_headers(self, at: datetime) -> dict[str, str]:
+        """The headers with the signature of the moment the POST is made: a batch is
+        sent one message after another, each may take up to ``rules.TIMEOUT``, so a
+        time signed at claiming would reach the batch's last receivers older than
+        their replay window (``rules.SIGNATURE_TOLERANCE``) and be refused."""
+        signature = rules.signature_header(self.secret, int(at.timestamp()), self.body)
+        return {**self.headers, rules.SIGNATURE_HEADER: signature}
 
 
 def claim_due(session: Session, *, clock: Clock, limit: int = 50) -> list[Outgoing]:
@@ -320,17 +330,15 @@ def claim_due(session: Session, *, clock: Clock, limit: int = 50) -> list[Outgoi
     message id."""
     now = clock.now()
     lease = now + rules.TIMEOUT * (limit + 2)
-    timestamp = int(now.timestamp())
     out = []
     for delivery, sub in repository.claim_due(session, now, limit):
         body = json.dumps(delivery.body, sort_keys=True, separators=(",", ":")).encode()
         headers = {
-            rules.SIGNATURE_HEADER: rules.signature_header(sub.secret, timestamp, body),
             rules.DELIVERY_HEADER: delivery.message_id,
             rules.EVENT_HEADER: delivery.event,
         }
         delivery.next_attempt_at = lease
-        out.append(Outgoing(delivery.id, sub.url, body, headers))
+        out.append(Outgoing(delivery.id, sub.url, body, headers, sub.secret))
     session.flush()
     return out
 

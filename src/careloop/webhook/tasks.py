@@ -19,6 +19,7 @@ def deliver_webhooks(database: Database, sender: Sender, *, clock: Clock, batch:
         claimed = service.claim_due(session, clock=clock, limit=batch)
     if not claimed:
         return 0
-    results = [(c, sender.post(c.url, c.body, c.headers)) for c in claimed]
+    # Each message is signed as it leaves, not when the batch was claimed.
+    results = [(c, sender.post(c.url, c.body, c.signed_headers(clock.now()))) for c in claimed]
     with database.unit_of_work() as session:
         return service.record_attempts(session, results, clock=clock)

@@ -105,6 +105,8 @@ class TestRead:
         n = create(client, tokens.hartford, clock, "A-1", "Hale")
         for path in (
             f"Condition/{n}-3",
+            f"Condition/{n}-01",  # Condition/{n}-1's id, written another way
+            f"ServiceRequest/{n}-001",
             f"ServiceRequest/{n}-2",  # line 2 is the oxygen DeviceRequest
             f"DeviceRequest/{n}-1",
             f"Observation/{n}",

@@ -213,6 +213,10 @@ def test_a_receiver_that_keeps_failing_is_paused_with_the_reason_then_resumed(
         ("https://[::1]/hook", "loopback"),
         ("https://localhost:8443/hook", "loopback"),
         ("https://[::ffff:192.168.1.10]/hook", "private network"),
+        ("https://[2002:c0a8:10a::1]/hook", "private network"),  # 6to4 of 192.168.1.10
+        ("https://2130706433/hook", "loopback"),  # 127.0.0.1 as one decimal number
+        ("https://0177.0.0.1/hook", "loopback"),  # octal
+        ("https://0x7f.1/hook", "loopback"),
         ("https://224.0.0.251/hook", "multicast"),
         ("http://hooks.example.org/hook", "https://"),
         ("https://user:pw@hooks.example.org/hook", "user name or password"),
@@ -309,3 +313,33 @@ def test_the_reading_position_waits_for_late_commits_and_nothing_is_queued_twice
     clock.advance(rules.SETTLE + timedelta(seconds=1))
     webhook_service.fan_out(session, clock=clock)
     assert queued() == first and row.last_event_id > start
+
+
+def test_each_message_is_signed_as_it_leaves_so_a_slow_receiver_makes_none_stale(
+    client: TestClient, session: Session, database: Database, clock: FixedClock, tokens: Tokens
+) -> None:
+    # One batch goes out one message after another. A receiver that takes four
+    # minutes a message (up to rules.TIMEOUT each, 50 to a batch) must not make the
+    # messages after it reach their receivers older than the replay window.
+    _, admin = make_user(
+        session, clock=clock, role=Role.admin, organization="Hartford General", email="it@hg.test"
+    )
+    database.config[webhook_service.ALLOW_PRIVATE_KEY] = True
+    with running_receiver() as slow, running_receiver() as prompt:
+        for receiver in (slow, prompt):
+            made = client.post(
+                "/api/v1/webhooks",
+                json={"url": receiver.url, "events": ["case.status_changed"]},
+                headers=_auth(admin),
+            )
+            assert made.status_code == 201, made.text
+            receiver.secret, receiver.clock = made.json()["secret"], clock
+        slow.takes = timedelta(minutes=4)
+        for n in range(3):
+            payload = referral_payload(clock.now(), external_id=f"SLOW-{n}")
+            answer = client.post("/api/v1/referrals", json=payload, headers=_auth(tokens.hartford))
+            assert answer.status_code == 201, answer.text
+        clock.advance(rules.SETTLE)
+        assert deliver_webhooks(database, LOCAL, clock=clock) == 6
+        assert len(slow.received) == len(prompt.received) == 3
+        assert all(r.signed for r in slow.received + prompt.received)

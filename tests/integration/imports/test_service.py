@@ -268,6 +268,18 @@ class TestCsvFile:
         assert done.failure is not None and "patient_name" in done.failure
         assert done.created == 0
 
+    def test_a_column_without_a_name_is_named_by_its_place(
+        self, database: Database, intake: Actor, clock: FixedClock
+    ) -> None:
+        # A spreadsheet's export with a trailing comma on every line.
+        lines = csv_text([good(clock, 1)]).decode().splitlines()
+        content = "".join(f"{line},\n" for line in lines).encode()
+        done = run(database, intake, clock, "trailing.csv", content)
+        assert done.status is ImportStatus.failed
+        width = len(lines[0].split(","))
+        assert done.failure is not None
+        assert f"column {width + 1} (it has no name)" in done.failure
+
     def test_the_batches_before_a_line_that_is_no_text_stay_stored_when_the_job_fails(
         self, database: Database, intake: Actor, clock: FixedClock
     ) -> None:
@@ -390,6 +402,38 @@ class TestNdjsonFile:
             ["6", "notes", "control_characters"],
             ["7", "items", "required"],
         ]
+
+    def test_a_line_the_json_api_would_refuse_as_malformed_is_refused(
+        self, database: Database, intake: Actor, clock: FixedClock
+    ) -> None:
+        # A key written twice (the API answers 400: which one was meant is unknown),
+        # NaN and Infinity (no JSON numbers); with and without escapes in the line.
+        def twice(line: str, key: str, value: str) -> str:
+            return line.replace(f'"{key}": ', f'"{key}": {value}, "{key}": ', 1)
+
+        lines = [
+            twice(json.dumps(good(clock, 1)), "external_id", '"ORD-1b"'),
+            twice(json.dumps(good(clock, 2)), "first_name", '"Ann"'),
+            twice(json.dumps(good(clock, 3, notes="caf\u00e9")), "code", '"E0260"'),
+            json.dumps(good(clock, 4)).replace('"quantity": 1', '"quantity": NaN'),
+            json.dumps(good(clock, 5)).replace('"quantity": 1', '"quantity": -Infinity'),
+            json.dumps(good(clock, 6, notes='Stra\u00dfe "7"')),
+        ]
+        assert all(line != json.dumps(good(clock, 1)) for line in lines[:3])
+        done = run(database, intake, clock, "daily.ndjson", "\n".join(lines).encode())
+        assert (done.created, done.refused) == (1, 5)
+        rows = errors(database, intake, clock, done.id)[1:]
+        assert [r[:3] for r in rows] == [
+            ["1", "external_id", "duplicate_key"],
+            ["2", "member.first_name", "duplicate_key"],
+            ["3", "diagnoses.0.code", "duplicate_key"],
+            ["4", "row", "malformed_json"],
+            ["5", "row", "malformed_json"],
+        ]
+        assert "written twice" in rows[0][3]
+        with database.unit_of_work() as session:
+            stored = session.scalars(select(Referral.external_id)).all()
+        assert stored == ["ORD-6"]
 
 
 class TestRestart:

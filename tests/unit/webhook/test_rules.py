@@ -68,6 +68,12 @@ class TestTrying:
         ("ff02::1", "multicast"),
         ("0.0.0.0", "unspecified"),  # noqa: S104 - refused, not bound
         ("::ffff:10.1.2.3", "private"),
+        # 6to4: the IPv4 address it embeds is where a 6to4 route sends it.
+        ("2002:7f00:1::", "loopback"),
+        ("2002:c0a8:101::1", "private"),
+        ("2002:a9fe:a9fe::", "link-local"),
+        ("::127.0.0.1", "not a public"),
+        ("64:ff9b::a00:1", "not a public"),
         ("100.64.0.1", "not a public"),
         ("not-an-ip", "not an IP"),
     ],
@@ -77,7 +83,9 @@ def test_non_public_addresses_are_refused(address: str, words: str) -> None:
     assert problem is not None and words in problem
 
 
-@pytest.mark.parametrize("address", ["93.184.216.34", "8.8.8.8", "2606:4700:4700::1111"])
+@pytest.mark.parametrize(
+    "address", ["93.184.216.34", "8.8.8.8", "2606:4700:4700::1111", "2002:5db8:d822::1"]
+)
 def test_public_addresses_are_called(address: str) -> None:
     assert rules.address_problem(address) is None
 
