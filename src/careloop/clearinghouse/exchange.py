@@ -114,7 +114,10 @@ class HttpExchange:
         )
         with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
             body: bytes = response.read()
-        return body.decode("ascii") or None
+        # A byte that is not ASCII is read as U+FFFD, which the envelope refuses by
+        # segment and element (a 999), as the folder does: a strict decode would fail
+        # the pass after the file left, and the next pass would send it again.
+        return body.decode("ascii", errors="replace") or None
 
     def incoming(self) -> list[Incoming]:
         return []

@@ -149,6 +149,59 @@ OUTCOME_OF_ACTION = {
     Action.pended: Outcome.pended,
     Action.contact_payer: Outcome.pended,
 }
+#: 278 response AAA03 reject reasons (005010X217), in plain words: the payer refused the
+#: request without reviewing it, so nothing is decided; the request is corrected and
+#: sent again. A code not listed is named as such.
+REVIEW_REJECT_TEXT = {
+    "15": "required information is missing",
+    "33": "the request has input errors",
+    "41": "the payer restricts authorisation or access",
+    "42": "the payer cannot answer at the moment; send it again later",
+    "43": "the requester's provider id is missing or not valid",
+    "44": "the requester's name is missing or not valid",
+    "51": "the payer does not have the provider on file",
+    "57": "the dates of service are missing or not valid",
+    "58": "the member's birth date is missing or not valid",
+    "60": "the birth date is after the date of service",
+    "62": "the date of service is outside the period the payer takes requests for",
+    "64": "the patient's id is missing or not valid",
+    "65": "the patient's name is missing or not valid",
+    "67": "the payer has no such patient",
+    "68": "the payer holds this patient more than once",
+    "71": "the payer's birth date for the member differs",
+    "72": "the payer does not know this member ID",
+    "73": "the payer has the member under another name",
+    "75": "the payer has no such subscriber",
+    "76": "the payer holds this member more than once",
+    "77": "the payer found the subscriber but not the patient",
+    "78": "the member is not in the plan the payer holds",
+    "79": "the participant identification is not valid",
+    "95": "the patient is not eligible",
+    "AF": "the diagnosis codes are missing or not valid",
+    "AG": "the procedure codes are missing or not valid",
+    "T4": "the payer's name or id is missing",
+}
+#: Where an AAA of a 278 response was found (HL03 of its loop), in plain words.
+REVIEW_REJECT_WHERE = {
+    "20": "the payer",
+    "21": "the requester",
+    "22": "the member",
+    "23": "the patient",
+    "EV": "the request",
+    "SS": "a service line",
+}
+
+
+def review_refusal(rejections: tuple[tuple[str, str], ...]) -> str:
+    """A 278 response's AAA segments (level, reject reason code) in plain words."""
+    said = [
+        f"{REVIEW_REJECT_TEXT.get(code, f'reason code {code}')} "
+        f"(about {REVIEW_REJECT_WHERE.get(level, 'the request')}, code {code})"
+        for level, code in rejections
+    ]
+    return "; ".join(dict.fromkeys(said))
+
+
 ACTION_OF_OUTCOME = {
     Outcome.approved: Action.certified,
     Outcome.partially_approved: Action.partially_certified,

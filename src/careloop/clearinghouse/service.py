@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
@@ -22,6 +22,7 @@ from careloop.clearinghouse import (
     claim_files,
     claim_status,
     repository,
+    reviews,
     rules,
     ta1,
     x270,
@@ -34,6 +35,7 @@ from careloop.clearinghouse.envelope import (
     canonical,
     clean,
     read_interchange,
+    unwrapped,
 )
 from careloop.clearinghouse.exchange import Exchange
 from careloop.clearinghouse.models import X12Exchange
@@ -56,12 +58,10 @@ from careloop.eligibility.rules import PayerAnswer
 from careloop.identity.permissions import require
 from careloop.payer.models import Payer
 from careloop.prior_auth import service as prior_auth_service
-from careloop.prior_auth.rules import AuthorizationStatus, Outcome, Priority
+from careloop.prior_auth.rules import AuthorizationStatus, Priority
 from careloop.prior_auth.schemas import (
     AuthorizationRead,
     AuthorizationRequestIn,
-    DecisionIn,
-    ItemDecisionIn,
 )
 from careloop.referral import moves
 from careloop.referral.enums import ReferralAction
@@ -295,7 +295,7 @@ def receive_file(
     interchange = read_interchange(text)
     # Read, and kept, with the usual separators, whatever the sender's ISA declared.
     text = canonical(text, interchange.delimiters)
-    if interchange.acknowledgments:
+    if interchange.acknowledgments and not interchange.transactions:
         return ta1.apply_ta1(session, actor, name, text, interchange, clock=clock)
     return _receive_transaction(session, actor, name, text, interchange, clock=clock, config=config)
 
@@ -327,6 +327,27 @@ def _receive_transaction(
         return Received(
             name, seen.status, code, None, "already read: nothing changed", duplicate=True
         )
+    if interchange.acknowledgments:
+        # TA1s ahead of the group (X12.6 allows them there): applied with the group, in
+        # the same unit of work, so a group refused takes them back too.
+        _, said = ta1.acknowledge(session, actor, interchange, clock=clock)
+        received = _by_code(session, actor, name, text, interchange, clock=clock, config=config)
+        return replace(received, detail=f"{received.detail}; TA1: {said}")
+    return _by_code(session, actor, name, text, interchange, clock=clock, config=config)
+
+
+def _by_code(
+    session: Session,
+    actor: Actor,
+    name: str,
+    text: str,
+    interchange: Interchange,
+    *,
+    clock: Clock,
+    config: ClearinghouseConfig,
+) -> Received:
+    """The group's one transaction set, read by its code."""
+    code = interchange.transactions[0].code
     if code == "271":
         answer = x270.read_answer(text, interchange)
         return _apply_271(
@@ -334,7 +355,7 @@ def _receive_transaction(
         )
     if code == "278":
         response = x278.read_response(interchange.transactions[0])
-        return _apply_278(
+        return reviews.apply_278(
             session, actor, name, text, interchange, response, clock=clock, config=config
         )
     if code == "277":
@@ -351,6 +372,7 @@ def _receive_transaction(
         in_transaction=1,
         control_number=interchange.transactions[0].control_number,
         element=1,
+        set_code="1",
     )
 
 
@@ -365,11 +387,14 @@ def _apply_271(
     clock: Clock,
     config: ClearinghouseConfig,
 ) -> Received:
-    request = repository.request_by_trace(session, answer.trace, "270")
+    request = repository.request_by_trace(session, answer.trace, "270", interchange.sender_id)
     referral = case_of(session, actor, request)
     now = clock.now()
     if request is None or referral is None:
-        detail = f"the 271 answers no inquiry CareLoop sent (trace {answer.trace[:60]!r})"
+        detail = (
+            f"the 271 answers no inquiry CareLoop sent to {interchange.sender_id} "
+            f"(trace {answer.trace[:60]!r})"
+        )
         return ignore(
             session,
             name,
@@ -442,106 +467,6 @@ def payer_answer(answer: x270.Answer, *, partner: str, control: str) -> PayerAns
         reason="; ".join(reasons) or None,
         source=f"271 from {partner}, interchange {control}",
     )
-
-
-def _apply_278(
-    session: Session,
-    actor: Actor,
-    name: str,
-    text: str,
-    interchange: Interchange,
-    response: x278.ReviewResponse,
-    *,
-    clock: Clock,
-    config: ClearinghouseConfig,
-) -> Received:
-    request = repository.request_by_trace(session, response.trace, "278")
-    referral = case_of(session, actor, request)
-    now = clock.now()
-    if request is None or referral is None or request.authorization_id is None:
-        detail = f"the 278 answers no request CareLoop sent (trace {response.trace[:60]!r})"
-        return ignore(
-            session,
-            name,
-            text,
-            interchange,
-            request=request,
-            now=now,
-            transaction="278",
-            case_number=None,
-            detail=detail,
-        )
-    body = decision_of(response, config.reasons)
-    try:
-        with session.begin_nested():
-            read = prior_auth_service.record_payer_decision(
-                session, actor, request.authorization_id, body, clock=clock
-            )
-    except DomainError as exc:
-        detail = exc.detail
-        if exc.errors:
-            detail += " " + "; ".join(f"{e.field}: {e.message}" for e in exc.errors)
-        return ignore(
-            session,
-            name,
-            text,
-            interchange,
-            request=request,
-            now=now,
-            transaction="278",
-            case_number=referral.case_number,
-            detail=detail,
-        )
-    record_inbound(
-        session, name, text, interchange, status=ExchangeStatus.applied, request=request, now=now
-    )
-    if body.outcome is Outcome.pended:
-        # A pended review is answered again later, under the same trace.
-        request.status = ExchangeStatus.sent
-    return Received(
-        name,
-        ExchangeStatus.applied,
-        "278",
-        referral.case_number,
-        f"authorisation {read.status.value.replace('_', ' ')}",
-    )
-
-
-def decision_of(response: x278.ReviewResponse, reasons: rules.ReasonCodes) -> DecisionIn:
-    """A 278 response as the decision prior_auth records (HCR01 read through
-    :data:`rules.OUTCOME_OF_ACTION`)."""
-    outcome = rules.OUTCOME_OF_ACTION[response.action]
-    values: dict[str, object] = {"outcome": outcome}
-    if outcome in (Outcome.approved, Outcome.partially_approved):
-        number = response.certification_number or next(
-            (s.certification_number for s in response.services if s.certification_number), None
-        )
-        values.update(
-            authorization_number=number,
-            valid_from=response.valid_from,
-            valid_to=response.valid_to,
-            items=[
-                ItemDecisionIn(line=s.line, units_approved=s.units)
-                for s in response.services
-                if s.units is not None
-            ],
-        )
-    elif outcome is Outcome.pended:
-        values["missing_information"] = response.message or (
-            "The payer pended the review without saying what it needs: call the payer."
-        )
-    else:
-        code = response.reason_code or next(
-            (s.reason_code for s in response.services if s.reason_code), None
-        )
-        values.update(
-            denial_reason=reasons.reason_of(code or ""),
-            note=f"Payer's reason code {code or 'not given'}."
-            + (f" {response.message}" if response.message else ""),
-            peer_to_peer_contact=response.contact
-            or "the payer's utilisation management line (no contact given in its 278)",
-        )
-    return DecisionIn.model_validate(values)
 
 
 def _apply_999(
@@ -639,7 +564,7 @@ def reject_file(
     session.add(row)
     session.flush()
     acknowledgment = None
-    if head.acknowledgment:
+    if head.acknowledgment or error.segment == "TA1":
         pass  # an acknowledgment (TA1) is never acknowledged, even when unreadable
     elif error.interchange_note and head.sender and head.control:
         reply = _reply(session, row, "TA1", head.sender, now)
@@ -718,15 +643,18 @@ class _Head:
 
 def _head(text: str) -> _Head:
     """What can be told of a file that failed to read: ISA06/09/10/13, GS01/06/08 and
-    ST01, when those segments are intact (a TA1 or a 999 is addressed with them)."""
-    body = text.lstrip()
+    ST01, when those segments are intact (a TA1 or a 999 is addressed with them). TA1
+    segments may stand between ISA and GS; a file of TA1s alone is an acknowledgment."""
+    body = unwrapped(text).lstrip()
     if not body.startswith("ISA") or len(body) < 106:
         return _Head()
     element, terminator = body[3], body[105]
     fields: dict[str, list[str]] = {}
-    for raw in body.split(terminator)[:4]:
+    for raw in body.split(terminator, 60)[:60]:
         parts = raw.strip().split(element)
         fields.setdefault(parts[0], parts)
+        if parts[0] == "ST":
+            break
     isa, gs, st = fields.get("ISA", []), fields.get("GS", []), fields.get("ST", [])
     return _Head(
         sender=isa[6].strip() if len(isa) > 13 else None,
@@ -737,7 +665,7 @@ def _head(text: str) -> _Head:
         group=gs[6] if len(gs) > 8 else None,
         code=st[1] if len(st) > 2 else None,
         version=gs[8] if len(gs) > 8 else None,
-        acknowledgment="TA1" in fields,
+        acknowledgment="TA1" in fields and "GS" not in fields,
     )
 
 
