@@ -160,10 +160,12 @@ def _parties(p: Parties, *, response: bool, contact: str | None = None) -> list[
 
 
 def _service_segment(code: str, units: int, *, institutional: bool, qualifier: str) -> str:
+    # No charge (SV102 / SV203): X217 asks for it only when the submitter prices the
+    # service; a 0 told the payer the service costs nothing.
     if institutional:
         # SV2: revenue code empty, the procedure as SV202, quantity in SV205 (units UN)
-        return segment("SV2", "", f"{qualifier}:{code}", "0", "UN", str(units))
-    return segment("SV1", f"{qualifier}:{code}", "0", "UN", str(units))
+        return segment("SV2", "", f"{qualifier}:{code}", "", "UN", str(units))
+    return segment("SV1", f"{qualifier}:{code}", "", "UN", str(units))
 
 
 def request_segments(r: ReviewRequest) -> list[str]:
