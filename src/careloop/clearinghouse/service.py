@@ -292,9 +292,27 @@ def receive_file(
     """Read one inbound file and apply it. An unreadable file raises
     :class:`X12FormatError` and writes nothing (see :func:`reject_file`)."""
     require(actor, "x12:exchange")
+    raw = text
     interchange = read_interchange(text)
     # Read, and kept, with the usual separators, whatever the sender's ISA declared.
     text = canonical(text, interchange.delimiters)
+    partner, control = interchange.sender_id, interchange.control_number
+    seen = repository.find(session, Direction.inbound, partner, control)
+    if seen is not None:
+        code = interchange.transactions[0].code if interchange.transactions else "TA1"
+        if seen.payload not in (raw, text):
+            # X12.6: a sender numbers each interchange anew; a reused ISA13 is a TA1 025.
+            raise X12FormatError(
+                f"ISA13 {control} already numbered another interchange from {partner} "
+                f"({seen.file_name}); a new interchange takes a new control number",
+                segment="ISA",
+                position=1,
+                element=13,
+                interchange_note="025",
+            )
+        return Received(
+            name, seen.status, code, None, "already read: nothing changed", duplicate=True
+        )
     if interchange.acknowledgments and not interchange.transactions:
         return ta1.apply_ta1(session, actor, name, text, interchange, clock=clock)
     return _receive_transaction(session, actor, name, text, interchange, clock=clock, config=config)
@@ -318,14 +336,6 @@ def _receive_transaction(
             f"{len(interchange.transactions)}",
             segment="ST",
             position=last.position if last else 3,
-        )
-    code = interchange.transactions[0].code
-    seen = repository.find(
-        session, Direction.inbound, interchange.sender_id, interchange.control_number
-    )
-    if seen is not None:
-        return Received(
-            name, seen.status, code, None, "already read: nothing changed", duplicate=True
         )
     if interchange.acknowledgments:
         # TA1s ahead of the group (X12.6 allows them there): applied with the group, in
@@ -545,7 +555,10 @@ def reject_file(
     now = clock.now()
     head = _head(text)
     partner = head.sender or "unknown"
-    control = head.control or "sha1:" + hashlib.sha1(text.encode()).hexdigest()[:20]  # noqa: S324
+    digest = hashlib.sha1(text.encode()).hexdigest()  # noqa: S324 - a file's identity
+    control = head.control or "sha1:" + digest[:15]
+    if error.interchange_note == "025":  # the reused ISA13 is the earlier file's key
+        control = "dup:" + digest[:16]
     seen = repository.find(session, Direction.inbound, partner, control)
     if seen is not None:
         return Received(name, seen.status, head.code or "", None, seen.error or "", duplicate=True)

@@ -26,14 +26,10 @@ def apply_ta1(
     session: Session, actor: Actor, name: str, text: str, interchange: Interchange, *, clock: Clock
 ) -> Received:
     """Record each TA1 of an interchange of acknowledgments alone on the outbound
-    interchange it names. A TA1 that cannot be read raises :class:`X12FormatError` (the
-    file is rejected, nothing applied)."""
+    interchange it names (a file read before is found by ``service.receive_file``). A TA1
+    that cannot be read raises :class:`X12FormatError` (the file is rejected, nothing
+    applied)."""
     partner, now = interchange.sender_id, clock.now()
-    seen = repository.find(session, Direction.inbound, partner, interchange.control_number)
-    if seen is not None:
-        return Received(
-            name, seen.status, "TA1", None, "already read: nothing changed", duplicate=True
-        )
     answered, detail = acknowledge(session, actor, interchange, clock=clock)
     status = ExchangeStatus.applied if answered is not None else ExchangeStatus.ignored
     session.add(

@@ -250,3 +250,33 @@ def test_a_real_time_answer_with_a_byte_that_is_not_ascii_is_rejected_not_resent
         row = s.get(X12Exchange, inquiry.exchange_id)
         assert row is not None and row.status is ExchangeStatus.sent  # handed over once
     assert tasks.exchange_once(database, exchange, clock=clock, config=CONFIG) == []
+
+
+def test_a_control_number_reused_for_another_file_is_a_ta1_025_and_changes_nothing(
+    database: Database, clock: FixedClock, tmp_path: Path
+) -> None:
+    number = _case(database, clock)
+    _, request = _pending_answer(database, clock, number, CONFIG)
+    tasks.exchange_once(database, FolderExchange(tmp_path), clock=clock, config=CONFIG)
+    answer = _approval(tmp_path, request)
+    [first] = tasks.exchange_once(database, FolderExchange(tmp_path), clock=clock, config=CONFIG)
+    assert first.status is ExchangeStatus.applied
+
+    # The same interchange again, line ends changed on the way: the duplicate it is.
+    _drop(tmp_path, answer.replace("~\n", "~\r\n"), "again.x12")
+    [again] = tasks.exchange_once(database, FolderExchange(tmp_path), clock=clock, config=CONFIG)
+    assert (again.duplicate, again.acknowledgment) == (True, None)
+
+    # Another interchange under the same ISA13 (a denial): refused with TA1 025.
+    denial = answer.replace("HCR*A1*AUTH77~", "HCR*A3**50~")
+    for _ in range(2):  # dropped twice: answered once
+        _drop(tmp_path, denial, "denial.x12")
+        [reused] = tasks.exchange_once(
+            database, FolderExchange(tmp_path), clock=clock, config=CONFIG
+        )
+        assert reused.status is ExchangeStatus.rejected
+        assert "ISA13 000000901 already numbered another interchange from NEHP" in reused.detail
+    ta1s = list((tmp_path / "outbound").glob("TA1-*.x12"))
+    assert len(ta1s) == 1
+    assert "*R*025~" in ta1s[0].read_text()
+    assert _auth_status(database, clock, number) is AuthorizationStatus.approved
