@@ -90,6 +90,22 @@ class X12FormatError(DomainError):
         self.set_code = set_code
 
 
+class X12TooLargeError(X12FormatError):
+    """A file over the clearinghouse's size limit, refused unread: no segment is named
+    and nothing is acknowledged (no X12 code says 'too large'); the reason is kept."""
+
+    code = "x12_too_large"
+    title = "The X12 file is too large"
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__("", segment="", position=0)
+        self.detail = (
+            f"the file is {size:,} bytes; CareLoop reads files up to {limit:,} bytes "
+            "(CARELOOP_CLEARINGHOUSE_MAX_FILE_BYTES): ask the sender to split it"
+        )
+        self.args = (self.detail,)
+
+
 @dataclass(frozen=True, slots=True)
 class Segment:
     tag: str

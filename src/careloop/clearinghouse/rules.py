@@ -25,6 +25,11 @@ VERSION_270 = "005010X279A1"
 VERSION_278 = "005010X217"
 VERSION_999 = "005010X231A1"
 VERSION_276 = "005010X212"
+#: The largest inbound file read (bytes; CARELOOP_CLEARINGHOUSE_MAX_FILE_BYTES). A drop
+#: file holds one transaction set: a 271 or 278 is a few kilobytes, a payer's 835 a few
+#: megabytes; x12sdk reads a 271 at about 70 KB a second, so a larger file would hold
+#: its transaction open for minutes. A file over it is refused unread, with its size.
+MAX_FILE_BYTES = 8 * 1024 * 1024
 #: GS01 functional identifier codes.
 #: AK901 functional group acknowledge codes (X12 715).
 AK9_CODES = frozenset({"A", "E", "P", "R", "M", "W", "X"})
@@ -451,6 +456,8 @@ class ClearinghouseConfig:
     #: How long a 278 asks the service for, from the requested start (days).
     review_days: int = 90
     simulator: Mapping[str, SimulatorRules] = field(default_factory=dict)
+    #: The largest inbound file read (bytes).
+    max_file_bytes: int = MAX_FILE_BYTES
 
     def simulator_rules(self, payer_code: str) -> SimulatorRules:
         return self.simulator.get(payer_code, DEFAULT_SIMULATOR_RULES)

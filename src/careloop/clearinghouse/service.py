@@ -32,6 +32,7 @@ from careloop.clearinghouse.envelope import (
     Interchange,
     Party,
     X12FormatError,
+    X12TooLargeError,
     canonical,
     clean,
     read_interchange,
@@ -577,8 +578,8 @@ def reject_file(
     session.add(row)
     session.flush()
     acknowledgment = None
-    if head.acknowledgment or error.segment == "TA1":
-        pass  # an acknowledgment (TA1) is never acknowledged, even when unreadable
+    if head.acknowledgment or error.segment == "TA1" or isinstance(error, X12TooLargeError):
+        pass  # an acknowledgment (TA1) is never acknowledged; a file too large has no code
     elif error.interchange_note and head.sender and head.control:
         reply = _reply(session, row, "TA1", head.sender, now)
         reply.payload = ack.interchange_rejection(

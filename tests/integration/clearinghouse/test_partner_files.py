@@ -280,3 +280,40 @@ def test_a_control_number_reused_for_another_file_is_a_ta1_025_and_changes_nothi
     assert len(ta1s) == 1
     assert "*R*025~" in ta1s[0].read_text()
     assert _auth_status(database, clock, number) is AuthorizationStatus.approved
+
+
+def test_a_file_over_the_size_limit_is_refused_unread_and_named_by_its_size(
+    database: Database, clock: FixedClock, tmp_path: Path
+) -> None:
+    limit = 64 * 1024
+    config = ClearinghouseConfig(max_file_bytes=limit)
+    number = _case(database, clock)
+    _, request = _pending_answer(database, clock, number, config)
+    exchange = FolderExchange(tmp_path, max_bytes=limit)
+    tasks.exchange_once(database, exchange, clock=clock, config=config)
+    answer = _approval(tmp_path, request)
+    padding = "MSG*" + "A" * 250 + "~\n"
+    huge = answer.replace("DTP*007*", padding * 400 + "DTP*007*", 1)
+    _drop(tmp_path, huge)
+    size = len(huge.encode())
+
+    for _ in range(2):  # dropped twice: refused once, the second time a duplicate
+        [result] = tasks.exchange_once(database, exchange, clock=clock, config=config)
+        assert result.status is ExchangeStatus.rejected
+        assert result.detail == (
+            f"the file is {size:,} bytes; CareLoop reads files up to 65,536 bytes "
+            "(CARELOOP_CLEARINGHOUSE_MAX_FILE_BYTES): ask the sender to split it"
+        )
+        assert result.acknowledgment is None
+        assert (tmp_path / "inbound" / "rejected" / "278-answer.x12").exists()
+        (tmp_path / "inbound" / "rejected" / "278-answer.x12").rename(
+            tmp_path / "inbound" / "278-answer.x12"
+        )
+    assert [p.name[:3] for p in (tmp_path / "outbound").glob("*.x12")] == ["278"]
+    assert _auth_status(database, clock, number) is AuthorizationStatus.requested
+    with database.unit_of_work() as s:
+        [row] = s.scalars(
+            select(X12Exchange).where(X12Exchange.status == ExchangeStatus.rejected)
+        ).all()
+        assert (row.partner, row.control_number) == ("NEHP", "000000901")
+        assert len(row.payload) <= 4096
