@@ -8,10 +8,17 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from careloop.clearinghouse import repository, rules, x278
+from careloop.clearinghouse import rules, x278
 from careloop.clearinghouse.envelope import Interchange
 from careloop.clearinghouse.models import X12Exchange
-from careloop.clearinghouse.records import Received, case_of, ignore, record_inbound
+from careloop.clearinghouse.records import (
+    Received,
+    case_of,
+    ignore,
+    record_inbound,
+    refused,
+    request_answered,
+)
 from careloop.clearinghouse.rules import ClearinghouseConfig, ExchangeStatus
 from careloop.core.actor import Actor
 from careloop.core.clock import Clock
@@ -19,7 +26,6 @@ from careloop.core.errors import DomainError
 from careloop.prior_auth import service as prior_auth_service
 from careloop.prior_auth.rules import Outcome
 from careloop.prior_auth.schemas import DecisionIn, ItemDecisionIn
-from careloop.referral import moves
 from careloop.referral.models import Referral
 
 
@@ -34,7 +40,13 @@ def apply_278(
     clock: Clock,
     config: ClearinghouseConfig,
 ) -> Received:
-    request = _review_request_of(session, response, interchange.sender_id)
+    request = request_answered(
+        session,
+        trace=response.trace,
+        reference=response.reference,
+        transaction="278",
+        partner=interchange.sender_id,
+    )
     referral = case_of(session, actor, request)
     now = clock.now()
     if request is None or referral is None or request.authorization_id is None:
@@ -93,19 +105,6 @@ def apply_278(
     )
 
 
-def _review_request_of(
-    session: Session, response: x278.ReviewResponse, partner: str
-) -> X12Exchange | None:
-    """The 278 request a response answers: by the trace it echoes (TRN*2), or, when the
-    payer refused it above the patient event, by the BHT03 it echoes ('278-<row>')."""
-    if response.trace:
-        return repository.request_by_trace(session, response.trace, "278", partner)
-    prefix, _, row = response.reference.partition("-")
-    if prefix != "278" or not row.isdigit() or len(row) > 12:
-        return None
-    return repository.request_by_id(session, int(row), "278", partner)
-
-
 def _review_refused(
     session: Session,
     actor: Actor,
@@ -135,24 +134,19 @@ def _review_refused(
             case_number=referral.case_number,
             detail=detail,
         )
-    reason = rules.review_refusal(tuple((x.level, x.code) for x in response.rejections))
-    record_inbound(
-        session, name, text, interchange, status=ExchangeStatus.applied, request=request, now=now
-    )
-    request.status = ExchangeStatus.rejected
-    request.error = f"the payer refused the request without reviewing it: {reason}"
-    moves.record_event(
+    reason = rules.refusal(tuple((x.level, x.code) for x in response.rejections))
+    return refused(
         session,
         actor,
-        referral,
-        "x12.review_request_refused",
-        clock=clock,
-        payer=interchange.sender_id,
+        name,
+        text,
+        interchange,
+        request=request,
+        referral=referral,
+        event="x12.review_request_refused",
         reason=reason,
-        internal=True,
+        clock=clock,
     )
-    session.flush()
-    return Received(name, ExchangeStatus.applied, "278", referral.case_number, request.error)
 
 
 def decision_of(response: x278.ReviewResponse, reasons: rules.ReasonCodes) -> DecisionIn:

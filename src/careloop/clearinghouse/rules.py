@@ -154,16 +154,22 @@ OUTCOME_OF_ACTION = {
     Action.pended: Outcome.pended,
     Action.contact_payer: Outcome.pended,
 }
-#: 278 response AAA03 reject reasons (005010X217), in plain words: the payer refused the
-#: request without reviewing it, so nothing is decided; the request is corrected and
-#: sent again. A code not listed is named as such.
-REVIEW_REJECT_TEXT = {
+#: AAA03 reject reasons of a 271 or a 278 response (X12 code list 901, as 005010X279A1
+#: and 005010X217 use it), in plain words: the payer refused the inquiry or request
+#: without answering it, so nothing is decided; it is corrected (or, for 42, simply
+#: asked again later). A code not listed is named as such.
+REJECT_REASON_TEXT = {
+    "04": "the payer's limit on requests was exceeded",
     "15": "required information is missing",
     "33": "the request has input errors",
     "41": "the payer restricts authorisation or access",
     "42": "the payer cannot answer at the moment; send it again later",
     "43": "the requester's provider id is missing or not valid",
     "44": "the requester's name is missing or not valid",
+    "45": "the requester's specialty is missing or not valid",
+    "46": "the requester's phone number is missing or not valid",
+    "47": "the requester's state is missing or not valid",
+    "50": "the provider may not make inquiries",
     "51": "the payer does not have the provider on file",
     "57": "the dates of service are missing or not valid",
     "58": "the member's birth date is missing or not valid",
@@ -181,13 +187,15 @@ REVIEW_REJECT_TEXT = {
     "77": "the payer found the subscriber but not the patient",
     "78": "the member is not in the plan the payer holds",
     "79": "the participant identification is not valid",
+    "80": "the payer received no answer from its own source; ask again later",
     "95": "the patient is not eligible",
+    "97": "the requester's address is missing or not valid",
     "AF": "the diagnosis codes are missing or not valid",
     "AG": "the procedure codes are missing or not valid",
     "T4": "the payer's name or id is missing",
 }
-#: Where an AAA of a 278 response was found (HL03 of its loop), in plain words.
-REVIEW_REJECT_WHERE = {
+#: Where an AAA of a 271 or 278 was found (HL03 of its loop), in plain words.
+REJECT_WHERE = {
     "20": "the payer",
     "21": "the requester",
     "22": "the member",
@@ -197,11 +205,11 @@ REVIEW_REJECT_WHERE = {
 }
 
 
-def review_refusal(rejections: tuple[tuple[str, str], ...]) -> str:
-    """A 278 response's AAA segments (level, reject reason code) in plain words."""
+def refusal(rejections: tuple[tuple[str, str], ...]) -> str:
+    """A 271's or 278 response's AAA segments (level, reject reason code) in plain words."""
     said = [
-        f"{REVIEW_REJECT_TEXT.get(code, f'reason code {code}')} "
-        f"(about {REVIEW_REJECT_WHERE.get(level, 'the request')}, code {code})"
+        f"{REJECT_REASON_TEXT.get(code, f'reason code {code}')} "
+        f"(about {REJECT_WHERE.get(level, 'the request')}, code {code})"
         for level, code in rejections
     ]
     return "; ".join(dict.fromkeys(said))
@@ -264,12 +272,22 @@ AAA_TEXT = {
 
 def eligibility_status(eb_codes: set[str], aaa_codes: set[str]) -> EligibilityStatus:
     """The member's status as a 271 states it: an AAA naming the member is 'not found';
-    an active benefit (EB01 1-5) is active; otherwise inactive."""
+    an active benefit (EB01 1-5) is active; otherwise inactive. A 271 whose AAA says the
+    payer could not answer (:func:`unanswered`) states no status at all."""
     if aaa_codes & AAA_NOT_FOUND or (aaa_codes and not eb_codes):
         return EligibilityStatus.not_found
     if eb_codes & EB_ACTIVE:
         return EligibilityStatus.active
     return EligibilityStatus.inactive
+
+
+def unanswered(answer_refusals: set[str], subscriber_codes: set[str], benefits: int) -> bool:
+    """Whether a 271 answers nothing about the member: an AAA of the payer's or the
+    receiver's loop, or one of the subscriber's that does not say the payer has no such
+    member (42 unable to respond now, 57 bad date of service ...), with no benefit."""
+    return bool(answer_refusals) or bool(
+        subscriber_codes and not subscriber_codes & AAA_NOT_FOUND and not benefits
+    )
 
 
 # ---- payers --------------------------------------------------------------------------

@@ -47,6 +47,8 @@ from careloop.clearinghouse.records import (
     ignore,
     new_outbound,
     record_inbound,
+    refused,
+    request_answered,
     us,
 )
 from careloop.clearinghouse.rules import ClearinghouseConfig, Direction, ExchangeStatus
@@ -398,7 +400,13 @@ def _apply_271(
     clock: Clock,
     config: ClearinghouseConfig,
 ) -> Received:
-    request = repository.request_by_trace(session, answer.trace, "270", interchange.sender_id)
+    request = request_answered(
+        session,
+        trace=answer.trace,
+        reference=answer.reference,
+        transaction="270",
+        partner=interchange.sender_id,
+    )
     referral = case_of(session, actor, request)
     now = clock.now()
     if request is None or referral is None:
@@ -429,6 +437,22 @@ def _apply_271(
             transaction="271",
             case_number=referral.case_number,
             detail=detail,
+        )
+    if rules.unanswered(
+        {code for _, code in answer.refusals}, set(answer.reject_codes), len(answer.benefits)
+    ):
+        levels = [*answer.refusals, *(("22", code) for code in answer.reject_codes)]
+        return refused(
+            session,
+            actor,
+            name,
+            text,
+            interchange,
+            request=request,
+            referral=referral,
+            event="x12.eligibility_inquiry_refused",
+            reason=rules.refusal(tuple(levels)),
+            clock=clock,
         )
     facts = payer_answer(answer, partner=interchange.sender_id, control=interchange.control_number)
     try:

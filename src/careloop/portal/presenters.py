@@ -346,6 +346,7 @@ def _machinery_sentence(type_: str, d: dict[str, Any]) -> str | None:
             "x12.eligibility_inquiry_sent"
             | "x12.review_request_sent"
             | "x12.review_request_refused"
+            | "x12.eligibility_inquiry_refused"
         ):
             return _clearinghouse_sentence(type_, d)
     return None
@@ -357,6 +358,11 @@ def _clearinghouse_sentence(type_: str, d: dict[str, Any]) -> str:
         return f"Eligibility inquiry sent to {payer} (X12 {transaction})"
     if type_ == "x12.review_request_sent":
         return f"Prior authorisation request sent to {payer} (X12 {transaction})"
+    if type_ == "x12.eligibility_inquiry_refused":
+        return (
+            f"{payer} did not answer the eligibility inquiry: {d.get('reason')}. "
+            "Verify eligibility another way, or ask again"
+        )
     return (
         f"{payer} sent the prior authorisation request back unreviewed: "
         f"{d.get('reason')}. Correct it and send it again"
@@ -450,6 +456,7 @@ _SAID_BY_TYPE = {
     "x12.eligibility_inquiry_sent": {"transaction", "payer", "internal"},
     "x12.review_request_sent": {"transaction", "payer", "internal"},
     "x12.review_request_refused": {"payer", "reason", "internal"},
+    "x12.eligibility_inquiry_refused": {"payer", "reason", "internal"},
 }
 
 

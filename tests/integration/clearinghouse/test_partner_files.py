@@ -14,15 +14,18 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from careloop.clearinghouse import service, simulator, tasks, x278
+from careloop.clearinghouse import service, simulator, tasks, x270, x278
+from careloop.clearinghouse.envelope import Party, read_interchange
 from careloop.clearinghouse.exchange import FolderExchange, HttpExchange
 from careloop.clearinghouse.models import X12Exchange
 from careloop.clearinghouse.rules import Action, ClearinghouseConfig, ExchangeStatus
 from careloop.core.clock import FixedClock
 from careloop.db.session import Database
+from careloop.eligibility.models import EligibilityCheck
 from careloop.portal.presenters import event_words
 from careloop.prior_auth import service as prior_auth
 from careloop.prior_auth.rules import AuthorizationStatus
+from careloop.referral.enums import ReferralStatus
 from careloop.referral.models import ReferralEvent
 from tests.integration.clearinghouse.test_exchange import (
     ACTOR,
@@ -317,3 +320,82 @@ def test_a_file_over_the_size_limit_is_refused_unread_and_named_by_its_size(
         ).all()
         assert (row.partner, row.control_number) == ("NEHP", "000000901")
         assert len(row.payload) <= 4096
+
+
+def _inquiry_answered(
+    database: Database, clock: FixedClock, tmp_path: Path, number: str, reject: str
+) -> tuple[int, str]:
+    """The case's 270 delivered, and the payer's 271 refusing it with AAA03 ``reject``
+    in the subscriber's loop (its text)."""
+    with database.unit_of_work() as s:
+        sent = service.send_eligibility_inquiry(s, ACTOR, number, clock=clock, config=CONFIG)
+    tasks.exchange_once(database, FolderExchange(tmp_path), clock=clock, config=CONFIG)
+    text = (tmp_path / "outbound" / sent.file_name).read_text()
+    inquiry = x270.read_inquiry(text, read_interchange(text))
+    answer = x270.Answer(inquiry.trace, "NEHP", inquiry.member_id, (reject,), ())
+    reply = x270.answer_text(
+        answer,
+        inquiry,
+        sender=Party("ZZ", "NEHP"),
+        receiver=Party("ZZ", "CARELOOP"),
+        control_number=700,
+        created=clock.now(),
+    )
+    return sent.exchange_id, reply
+
+
+def _payer_level(reply: str) -> str:
+    """The same 271 refused at the payer's loop (2100A), with no loop below it."""
+    body = reply[: reply.index("HL*2*")] + "AAA*Y**42*R~\n"
+    count = body[body.index("ST*") :].count("~") + 1
+    return body + f"SE*{count}*0001~\n" + reply[reply.index("GE*") :]
+
+
+@pytest.mark.parametrize("where", ["subscriber", "payer"])
+def test_a_271_saying_the_payer_cannot_answer_now_leaves_eligibility_unverified(
+    database: Database, clock: FixedClock, tmp_path: Path, where: str
+) -> None:
+    # AAA 42 'unable to respond at current time' is no finding about the member: the
+    # case must not read 'not found'.
+    number = _case(database, clock, prior_auth="")
+    sent_id, reply = _inquiry_answered(database, clock, tmp_path, number, "42")
+    if where == "payer":
+        reply = _payer_level(reply)
+        assert "HL*3*" not in reply and "TRN*" not in reply
+    _drop(tmp_path, reply, "271-answer.x12")
+
+    [result] = tasks.exchange_once(database, FolderExchange(tmp_path), clock=clock, config=CONFIG)
+
+    assert (result.transaction, result.status) == ("271", ExchangeStatus.applied), result.detail
+    assert result.case_number == number
+    about = "the payer" if where == "payer" else "the member"
+    reason = f"the payer cannot answer at the moment; send it again later (about {about}, code 42)"
+    assert result.detail == f"the payer refused the inquiry without answering it: {reason}"
+    assert result.acknowledgment is None
+    with database.unit_of_work() as s:
+        case = _case_row(s, number)
+        assert case.status is ReferralStatus.acknowledged
+        assert s.scalars(select(EligibilityCheck)).all() == []
+        row = s.get(X12Exchange, sent_id)
+        assert row is not None and row.status is ExchangeStatus.rejected
+        [said] = s.scalars(
+            select(ReferralEvent).where(
+                ReferralEvent.referral_id == case.id,
+                ReferralEvent.type == "x12.eligibility_inquiry_refused",
+            )
+        ).all()
+        sentence, _ = event_words(said.type, said.data, "America/New_York")
+    assert sentence == (
+        f"NEHP did not answer the eligibility inquiry: {reason}. "
+        "Verify eligibility another way, or ask again"
+    )
+
+
+def test_a_271_saying_the_payer_has_no_such_member_still_reads_not_found(
+    database: Database, clock: FixedClock, tmp_path: Path
+) -> None:
+    number = _case(database, clock, prior_auth="")
+    _, reply = _inquiry_answered(database, clock, tmp_path, number, "75")
+    _drop(tmp_path, reply, "271-answer.x12")
+    [result] = tasks.exchange_once(database, FolderExchange(tmp_path), clock=clock, config=CONFIG)
+    assert (result.status, result.detail) == (ExchangeStatus.applied, "eligibility not found")

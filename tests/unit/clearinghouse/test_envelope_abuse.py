@@ -119,7 +119,7 @@ def test_a_response_refused_at_the_subscriber_is_read_as_the_payers_aaa() -> Non
     assert response.trace == ""
     assert response.reference == "0000017"
     assert response.rejections == (x278.Rejection("22", "75", "C"),)
-    assert rules.review_refusal((("22", "75"),)) == (
+    assert rules.refusal((("22", "75"),)) == (
         "the payer has no such subscriber (about the member, code 75)"
     )
     # Without its AAA the same response lacks its patient event, as before.
