@@ -274,6 +274,15 @@ def _check_interchange(isa: Segment, iea: Segment, *, groups: int) -> None:
         raise X12FormatError(
             f"ISA has {len(isa.elements)} elements, 16 expected", segment="ISA", position=1
         )
+    for element, valid, rule, note in _isa_rules(isa):
+        if not valid:
+            raise X12FormatError(
+                f"ISA{element:02d} {isa.get(element)!r}: {rule}",
+                segment="ISA",
+                position=1,
+                element=element,
+                interchange_note=note,
+            )
     if iea.get(2) != isa.get(13):
         raise X12FormatError(
             f"IEA02 {iea.get(2)!r} does not match ISA13 {isa.get(13)!r}",
@@ -291,6 +300,31 @@ def _check_interchange(isa: Segment, iea: Segment, *, groups: int) -> None:
             element=1,
             interchange_note="021",
         )
+
+
+def _isa_rules(isa: Segment) -> list[tuple[int, bool, str, str]]:
+    """ISA's coded elements (X12.6), each with the rule and the TA1 note of its fault."""
+
+    def moment(value: str, pattern: str) -> bool:
+        try:
+            datetime.strptime(value, pattern)
+        except ValueError:
+            return False
+        return True
+
+    return [
+        (9, moment(isa.get(9), "%y%m%d"), "the interchange date is YYMMDD", "014"),
+        (10, moment(isa.get(10), "%H%M"), "the interchange time is HHMM", "015"),
+        (12, isa.get(12) == "00501", "CareLoop reads version 00501", "017"),
+        (
+            13,
+            len(isa.get(13)) == 9 and isa.get(13).isdigit(),
+            "the control number is nine digits",
+            "018",
+        ),
+        (14, isa.get(14) in {"0", "1"}, "an acknowledgment is requested with 0 or 1", "019"),
+        (15, isa.get(15) in {"P", "T"}, "the usage is P (production) or T (test)", "020"),
+    ]
 
 
 def _interchange(isa: Segment, delimiters: Delimiters, **rest: Any) -> Interchange:

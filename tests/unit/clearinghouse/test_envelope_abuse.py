@@ -129,3 +129,29 @@ def test_a_response_refused_at_the_subscriber_is_read_as_the_payers_aaa() -> Non
                 REFUSED.replace("AAA*N**75*C~\n", "").replace("SE*11", "SE*10")
             ).transactions[0]
         )
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "note"),
+    [
+        ("*260302*0930*", "*260231*0930*", "014"),  # 31 February
+        ("*260302*0930*", "*260302*2460*", "015"),
+        ("*00501*", "*00401*", "017"),
+        ("*000000017*0*T*", "*00000017A*0*T*", "018"),
+        ("*000000017*0*T*", "*000000017*2*T*", "019"),
+        ("*000000017*0*T*", "*000000017*0*X*", "020"),
+    ],
+)
+def test_an_isa_element_out_of_its_code_is_a_ta1_with_its_note(
+    field: str, value: str, note: str
+) -> None:
+    isa, rest = GUIDE_REQUEST.split("~", 1)
+    changed = isa.replace(field, value, 1)
+    assert len(changed) == len(isa)
+    text = changed + "~" + rest.replace("IEA*1*000000017", "IEA*1*" + changed.split("*")[13])
+    with pytest.raises(X12FormatError) as caught:
+        read_interchange(text)
+    assert (caught.value.segment, caught.value.interchange_note) == ("ISA", note)
+    assert caught.value.detail.startswith(
+        f"segment ISA at position 1, element {caught.value.element}: ISA"
+    )
