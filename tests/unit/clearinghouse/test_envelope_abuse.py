@@ -7,10 +7,13 @@ payer's AAA read as such."""
 from __future__ import annotations
 
 import textwrap
+from dataclasses import replace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from careloop.clearinghouse import ack, rules, x278
+from careloop.clearinghouse import ack, rules, service, x278
 from careloop.clearinghouse.envelope import X12FormatError, read_interchange
 from tests.unit.clearinghouse.test_x270_and_999 import AT, PAYER, US, _pyx12_accepts
 from tests.unit.clearinghouse.test_x278 import GUIDE_REQUEST, GUIDE_RESPONSE
@@ -155,3 +158,37 @@ def test_an_isa_element_out_of_its_code_is_a_ta1_with_its_note(
     assert caught.value.detail.startswith(
         f"segment ISA at position 1, element {caught.value.element}: ISA"
     )
+
+
+SCRIPTS = st.text(
+    st.characters(codec="utf-8", exclude_categories=("Cs",))
+    | st.sampled_from("王芳李娜ДмитрийОльгаمحمدفاطمةZoëÅsaJosé O'Brien\u00a0\u200b\t"),
+    max_size=40,
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(last=SCRIPTS, first=SCRIPTS, payer=SCRIPTS)
+def test_careloops_own_278_passes_its_own_character_check_for_names_in_any_script(
+    last: str, first: str, payer: str
+) -> None:
+    # What CareLoop writes is folded into X12's character set (a name in another script
+    # altogether goes as UNKNOWN), so a payer reading it back never meets a byte the
+    # envelope refuses.
+    request = x278.read_request(read_interchange(GUIDE_REQUEST).transactions[0])
+    parties = replace(
+        request.parties,
+        member_last=service._name(last),
+        member_first=service._name(first),
+        payer_name=payer,
+    )
+    text = x278.write(
+        x278.request_segments(replace(request, parties=parties)),
+        sender=US,
+        receiver=PAYER,
+        control_number=5,
+        created=AT,
+    )
+    text.encode("ascii")
+    read = x278.read_request(read_interchange(text).transactions[0])
+    assert read.parties.member_last == (service._name(last) or "UNKNOWN")
