@@ -87,10 +87,11 @@ def _settings() -> Settings:
 
 def _database() -> Database:
     from careloop.db.session import Database
-    from careloop.startup import check_configuration
+    from careloop.startup import check_configuration, load_event_handlers
 
     settings = _settings()
     check_configuration(settings)
+    load_event_handlers()
     return Database.from_url(settings.database_url, config=settings.database_config())
 
 

@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     clearinghouse_payer_ids: dict[str, str] = Field(default_factory=dict)
     # Send the 278 as soon as a payer's 271 says an item needs prior authorisation.
     clearinghouse_auto_review: bool = False
+    # The largest inbound X12 file read, in bytes (clearinghouse.rules.MAX_FILE_BYTES):
+    # one over it is refused unread, with its size.
+    clearinghouse_max_file_bytes: int = Field(default=8 * 1024 * 1024, ge=64 * 1024)
     # The payer simulator's rules per payer code, e.g. {"NEHP": {"deny_codes": ["E0260"]}}.
     payer_simulator_rules: dict[str, dict[str, Any]] = Field(default_factory=dict)
     # The coordinator's billing identity on the claims it sends (837P submitter and, when a

@@ -4,6 +4,8 @@ command line imports it without the web framework (careloop.app re-exports it)."
 
 from __future__ import annotations
 
+import importlib
+
 from careloop.claim.rules import coordinator_identity
 from careloop.core.errors import DomainError
 from careloop.matching.rules import MatchingWeights
@@ -28,3 +30,22 @@ def check_configuration(settings: Settings) -> None:
             "machine and private networks); refused with "
             f"CARELOOP_ENVIRONMENT={settings.environment}"
         )
+
+
+#: The modules that subscribe to domain events (``core.events``: a handler registers when
+#: its module is imported). The server imports them all through its routers; a command
+#: must too, or what it causes goes unheard: ``careloop x12 receive`` recorded a payer's
+#: denial without its appeal window and a claim's rejection without its work item.
+EVENT_SUBSCRIBERS = (
+    "careloop.appeal.service",
+    "careloop.claim.delivery",
+    "careloop.matching.service",
+    "careloop.referral.caseload",
+    "careloop.workqueue.service",
+)
+
+
+def load_event_handlers() -> None:
+    """Register every domain's event handlers (idempotent)."""
+    for name in EVENT_SUBSCRIBERS:
+        importlib.import_module(name)

@@ -64,8 +64,12 @@ def rejection(
 def _transaction_rejection(
     error: X12FormatError, transaction_code: str, st_control: str, version: str
 ) -> list[str]:
+    ak2 = segment("AK2", transaction_code, st_control, version)
+    if error.set_code is not None:
+        # The set's own envelope (ST/SE) or its code is at fault: IK5 says which, no IK3.
+        return [ak2, segment("IK5", "R", error.set_code), segment("AK9", "R", "1", "1", "0")]
     body = [
-        segment("AK2", transaction_code, st_control, version),
+        ak2,
         segment(
             "IK3",
             error.segment[:3] or "ST",
@@ -75,7 +79,7 @@ def _transaction_rejection(
         ),
     ]
     if error.element is not None:
-        body.append(segment("IK4", str(error.element), "", _ELEMENT_CODE))
+        body.append(segment("IK4", str(error.element), "", error.element_code or _ELEMENT_CODE))
     return [*body, segment("IK5", "R", "5"), segment("AK9", "R", "1", "1", "0")]
 
 

@@ -94,7 +94,7 @@ def apply_277(
 ) -> Received:
     """Record a payer's 277 on the claim its 276 asked about."""
     answer = x276.read_answer(text, interchange)
-    request = repository.request_by_trace(session, answer.trace, "276")
+    request = repository.request_by_trace(session, answer.trace, "276", interchange.sender_id)
     now = clock.now()
 
     def kept(detail: str, case_number: str | None) -> Received:
@@ -112,7 +112,11 @@ def apply_277(
 
     referral = case_of(session, actor, request)
     if request is None or referral is None:
-        return kept(f"the 277 answers no inquiry CareLoop sent (trace {answer.trace[:60]!r})", None)
+        return kept(
+            f"the 277 answers no inquiry CareLoop sent to {interchange.sender_id} "
+            f"(trace {answer.trace[:60]!r})",
+            None,
+        )
     try:
         with session.begin_nested():
             read = claim_status.record_payer_status(

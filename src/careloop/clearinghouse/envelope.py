@@ -54,6 +54,8 @@ class X12FormatError(DomainError):
         syntax_code: str = "8",
         interchange_note: str | None = None,
         group_fault: GroupFault | None = None,
+        element_code: str | None = None,
+        set_code: str | None = None,
     ) -> None:
         where = f"segment {segment or '(none)'} at position {position}"
         if element is not None:
@@ -81,6 +83,27 @@ class X12FormatError(DomainError):
         # 023 the file ends early); one of the group's envelope by the 999's AK9.
         self.interchange_note = interchange_note
         self.group_fault = group_fault
+        # IK403 of the element at fault (6 invalid character, 7 invalid code value ...).
+        self.element_code = element_code
+        # IK502 when the transaction set's own envelope is at fault (1 not supported,
+        # 3 ST02/SE02 differ, 4 SE01 miscounts the segments): no IK3 loop then.
+        self.set_code = set_code
+
+
+class X12TooLargeError(X12FormatError):
+    """A file over the clearinghouse's size limit, refused unread: no segment is named
+    and nothing is acknowledged (no X12 code says 'too large'); the reason is kept."""
+
+    code = "x12_too_large"
+    title = "The X12 file is too large"
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__("", segment="", position=0)
+        self.detail = (
+            f"the file is {size:,} bytes; CareLoop reads files up to {limit:,} bytes "
+            "(CARELOOP_CLEARINGHOUSE_MAX_FILE_BYTES): ask the sender to split it"
+        )
+        self.args = (self.detail,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,8 +159,11 @@ class Interchange:
 
 
 def read_interchange(text: str) -> Interchange:
-    """Split and check an interchange with one functional group (what a clearinghouse
-    drop file holds). Raises :class:`X12FormatError` naming the first fault."""
+    """Split and check an interchange: ISA, any TA1 interchange acknowledgments (X12.6
+    lets them follow ISA, before the functional groups), one functional group (what a
+    clearinghouse drop file holds), IEA. Raises :class:`X12FormatError` naming the first
+    fault."""
+    text = unwrapped(text)
     delimiters = _delimiters(text)
     segments = _split(text, delimiters)
     if segments[-1].tag != "IEA":
@@ -147,20 +173,82 @@ def read_interchange(text: str) -> Interchange:
             position=segments[-1].position,
             interchange_note="023",
         )
-    if len(segments) > 1 and segments[1].tag == "TA1":
-        return _acknowledgments(segments, delimiters)
-    isa, gs, iea = segments[0], _expect(segments, 1, "GS"), segments[-1]
-    received = sum(1 for s in segments if s.tag == "ST")
-    ge = segments[-2]
-    if ge.tag != "GE":
+    isa, iea = segments[0], segments[-1]
+    start = 1
+    while start < len(segments) - 1 and segments[start].tag == "TA1":
+        start += 1
+    acknowledgments = segments[1:start]
+    for envelope in (isa, *acknowledgments, iea):
+        _check_characters(envelope)
+    if start == len(segments) - 1 and not acknowledgments:
+        _expect(segments, start, "GS")  # ISA and IEA alone: no group, no acknowledgment
+    groups = _groups(segments, start)
+    _check_interchange(isa, iea, groups=len(groups))
+    for gs, body, ge in groups:
+        _check_characters(gs)
+        _check_characters(ge)
+        _check_group(gs, body, ge)
+    if len(groups) > 1:
+        second = groups[1][0]
         raise X12FormatError(
-            "GE expected here",
-            segment=ge.tag,
-            position=ge.position,
-            group_fault=GroupFault("3", received, received),
+            f"CareLoop reads one functional group per interchange; this one has {len(groups)}",
+            segment="GS",
+            position=second.position,
+            interchange_note="024",
         )
+    if not groups:
+        return _interchange(
+            isa,
+            delimiters,
+            group_control_number="",
+            functional_code="",
+            transactions=[],
+            acknowledgments=acknowledgments,
+        )
+    gs, body, _ = groups[0]
+    return _interchange(
+        isa,
+        delimiters,
+        group_control_number=gs.get(6),
+        functional_code=gs.get(1),
+        transactions=_transactions(body, delimiters.component),
+        acknowledgments=acknowledgments,
+    )
+
+
+def _groups(
+    segments: Sequence[Segment], start: int
+) -> list[tuple[Segment, list[Segment], Segment]]:
+    """The functional groups (GS, the segments between, GE) from ``start`` to IEA. A
+    group without its GE is refused with the 999's AK9 code 3."""
+    end = len(segments) - 1  # IEA
+    out: list[tuple[Segment, list[Segment], Segment]] = []
+    index = start
+    while index < end:
+        gs = _expect(segments, index, "GS")
+        close = index + 1
+        while close < end and segments[close].tag not in {"GE", "GS"}:
+            close += 1
+        body = list(segments[index + 1 : close])
+        if close == end or segments[close].tag != "GE":
+            received = sum(1 for s in body if s.tag == "ST")
+            last = segments[close - 1]
+            raise X12FormatError(
+                "GE expected here",
+                segment=last.tag,
+                position=last.position,
+                group_fault=GroupFault("3", received, received),
+            )
+        out.append((gs, body, segments[close]))
+        index = close + 1
+    return out
+
+
+def _check_group(gs: Segment, body: Sequence[Segment], ge: Segment) -> None:
+    """The group's own envelope: GE02 against GS06, GE01 against the transaction sets
+    (each fault in the 999's AK9 with its code)."""
+    received = sum(1 for s in body if s.tag == "ST")
     included = int(ge.get(1)) if ge.get(1).isdigit() else received
-    _check_interchange(isa, iea, groups=1)
     if ge.get(2) != gs.get(6):
         raise X12FormatError(
             f"GE02 {ge.get(2)!r} does not match GS06 {gs.get(6)!r}",
@@ -169,22 +257,14 @@ def read_interchange(text: str) -> Interchange:
             element=2,
             group_fault=GroupFault("4", included, received),
         )
-    transactions = _transactions(segments[2:-2], delimiters.component)
-    if ge.get(1) != str(len(transactions)):
+    if ge.get(1) != str(received):
         raise X12FormatError(
-            f"GE01 says {ge.get(1)!r} transaction sets; the group has {len(transactions)}",
+            f"GE01 says {ge.get(1)!r} transaction sets; the group has {received}",
             segment="GE",
             position=ge.position,
             element=1,
             group_fault=GroupFault("5", included, received),
         )
-    return _interchange(
-        isa,
-        delimiters,
-        group_control_number=gs.get(6),
-        functional_code=gs.get(1),
-        transactions=transactions,
-    )
 
 
 def _check_interchange(isa: Segment, iea: Segment, *, groups: int) -> None:
@@ -194,6 +274,15 @@ def _check_interchange(isa: Segment, iea: Segment, *, groups: int) -> None:
         raise X12FormatError(
             f"ISA has {len(isa.elements)} elements, 16 expected", segment="ISA", position=1
         )
+    for element, valid, rule, note in _isa_rules(isa):
+        if not valid:
+            raise X12FormatError(
+                f"ISA{element:02d} {isa.get(element)!r}: {rule}",
+                segment="ISA",
+                position=1,
+                element=element,
+                interchange_note=note,
+            )
     if iea.get(2) != isa.get(13):
         raise X12FormatError(
             f"IEA02 {iea.get(2)!r} does not match ISA13 {isa.get(13)!r}",
@@ -213,6 +302,31 @@ def _check_interchange(isa: Segment, iea: Segment, *, groups: int) -> None:
         )
 
 
+def _isa_rules(isa: Segment) -> list[tuple[int, bool, str, str]]:
+    """ISA's coded elements (X12.6), each with the rule and the TA1 note of its fault."""
+
+    def moment(value: str, pattern: str) -> bool:
+        try:
+            datetime.strptime(value, pattern)
+        except ValueError:
+            return False
+        return True
+
+    return [
+        (9, moment(isa.get(9), "%y%m%d"), "the interchange date is YYMMDD", "014"),
+        (10, moment(isa.get(10), "%H%M"), "the interchange time is HHMM", "015"),
+        (12, isa.get(12) == "00501", "CareLoop reads version 00501", "017"),
+        (
+            13,
+            len(isa.get(13)) == 9 and isa.get(13).isdigit(),
+            "the control number is nine digits",
+            "018",
+        ),
+        (14, isa.get(14) in {"0", "1"}, "an acknowledgment is requested with 0 or 1", "019"),
+        (15, isa.get(15) in {"P", "T"}, "the usage is P (production) or T (test)", "020"),
+    ]
+
+
 def _interchange(isa: Segment, delimiters: Delimiters, **rest: Any) -> Interchange:
     """The interchange ISA heads, with the rest of what was read."""
     return Interchange(
@@ -226,34 +340,13 @@ def _interchange(isa: Segment, delimiters: Delimiters, **rest: Any) -> Interchan
     )
 
 
-def _acknowledgments(segments: list[Segment], delimiters: Delimiters) -> Interchange:
-    """An interchange of TA1 interchange acknowledgments alone (X12.6: TA1 segments follow
-    ISA, and with no functional group IEA01 is 0)."""
-    isa, iea = segments[0], segments[-1]
-    body = segments[1:-1]
-    if len(isa.elements) == 16 and (other := next((s for s in body if s.tag != "TA1"), None)):
-        raise X12FormatError(
-            "an interchange acknowledgment file carries TA1 segments alone",
-            segment=other.tag,
-            position=other.position,
-        )
-    _check_interchange(isa, iea, groups=0)  # its faults are never answered (service)
-    return _interchange(
-        isa,
-        delimiters,
-        group_control_number="",
-        functional_code="",
-        transactions=[],
-        acknowledgments=body,
-    )
-
-
 def canonical(text: str, delimiters: Delimiters) -> str:
     """The interchange with X12's usual separators (``*`` ``^`` ``:``, ``~`` and a line
     break after each segment), as the readers behind the envelope take it: x12sdk drops
     line breaks before it splits segments, so a file whose segments end with a line break
     would read as no transaction at all. Unchanged when a value holds one of the usual
     separators (the file's own separators could then not be told apart from it)."""
+    text = unwrapped(text)
     segments = [s for s in (c.strip("\r\n ") for c in text.strip().split(delimiters.segment)) if s]
     if delimiters != Delimiters():
         own = {delimiters.element, delimiters.repetition, delimiters.component}
@@ -264,6 +357,17 @@ def canonical(text: str, delimiters: Delimiters) -> str:
         )
         segments = [s.translate(table) for s in segments]
     return "~\n".join(segments) + "~\n"
+
+
+def unwrapped(text: str) -> str:
+    """The interchange without the line breaks some senders wrap it with (every 80
+    characters, or after each segment), unless a line break is its segment terminator
+    (the character after ISA16): line breaks are no X12 data characters."""
+    head = text.lstrip()[:ISA_LENGTH]
+    isa, terminator = head[:-1], head[-1:]
+    if len(head) == ISA_LENGTH and terminator in "\r\n" and not any(c in isa for c in "\r\n"):
+        return text
+    return text.replace("\r", "").replace("\n", "")
 
 
 def _delimiters(text: str) -> Delimiters:
@@ -314,6 +418,7 @@ def _transactions(segments: Sequence[Segment], component: str) -> list[Transacti
                     "ST before the previous transaction's SE", segment="ST", position=seg.position
                 )
             current = Transaction(seg.get(1), seg.get(2), seg.get(3), [seg], component)
+            _check_characters(seg, current)
             continue
         if current is None:
             raise X12FormatError(
@@ -323,6 +428,7 @@ def _transactions(segments: Sequence[Segment], component: str) -> list[Transacti
                 syntax_code="2",
             )
         current.segments.append(seg)
+        _check_characters(seg, current)
         if seg.tag == "SE":
             _check_trailer(current, seg)
             out.append(current)
@@ -333,8 +439,44 @@ def _transactions(segments: Sequence[Segment], component: str) -> list[Transacti
             f"transaction set {current.control_number} has no SE",
             segment=last.tag,
             position=last.position,
+            in_transaction=len(current.segments),
+            control_number=current.control_number,
+            set_code="2",
         )
     return out
+
+
+#: X12's basic and extended character sets are printable ASCII (X12.6 section 3.3).
+_X12_CHARACTERS = frozenset(chr(c) for c in range(0x20, 0x7F))
+
+
+def _check_characters(seg: Segment, transaction: Transaction | None = None) -> None:
+    """Refuse a segment holding a character outside X12's character sets (a byte that is
+    not ASCII, read as U+FFFD, or a control character): the 999 names the segment and the
+    element (IK403 6, invalid character); in the envelope itself, a TA1 (024)."""
+    for index, value in enumerate(seg.elements, start=1):
+        bad = next((ch for ch in value if ch not in _X12_CHARACTERS), None)
+        if bad is None:
+            continue
+        shown = "a byte that is not ASCII" if bad == "\ufffd" else f"U+{ord(bad):04X}"
+        message = f"{shown} in {seg.tag}{index:02d}: X12 carries printable ASCII characters only"
+        if transaction is None:
+            raise X12FormatError(
+                message,
+                segment=seg.tag,
+                position=seg.position,
+                element=index,
+                interchange_note="024",
+            )
+        raise X12FormatError(
+            message,
+            segment=seg.tag,
+            position=seg.position,
+            in_transaction=len(transaction.segments),
+            control_number=transaction.control_number,
+            element=index,
+            element_code="6",
+        )
 
 
 def _check_trailer(t: Transaction, se: Segment) -> None:
@@ -346,6 +488,7 @@ def _check_trailer(t: Transaction, se: Segment) -> None:
             in_transaction=len(t.segments),
             control_number=t.control_number,
             element=2,
+            set_code="3",
         )
     if se.get(1) != str(len(t.segments)):
         raise X12FormatError(
@@ -355,6 +498,7 @@ def _check_trailer(t: Transaction, se: Segment) -> None:
             in_transaction=len(t.segments),
             control_number=t.control_number,
             element=1,
+            set_code="4",
         )
 
 

@@ -16,17 +16,25 @@ from __future__ import annotations
 
 import os
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from careloop.clearinghouse.rules import MAX_FILE_BYTES
+
 SUFFIX = ".x12"
+#: What is read of a file over the limit: its ISA and GS, to address the refusal.
+_HEAD_BYTES = 4096
 
 
 @dataclass(frozen=True, slots=True)
 class Incoming:
     name: str
     text: str
+    #: The file's size when it is over the exchange's limit: ``text`` then holds only
+    #: its first bytes, and the rest is never read.
+    oversize: int | None = None
 
 
 class Exchange(Protocol):
@@ -37,8 +45,8 @@ class Exchange(Protocol):
         X12 interchange) at once; a drop folder returns None (it comes later)."""
         ...
 
-    def incoming(self) -> list[Incoming]:
-        """Files waiting to be read, oldest first."""
+    def incoming(self) -> Iterator[Incoming]:
+        """Files waiting to be read, oldest first, one at a time."""
         ...
 
     def settle(self, item: Incoming, *, accepted: bool) -> None:
@@ -60,8 +68,9 @@ def write_atomically(path: Path, text: str) -> None:
 class FolderExchange:
     """The clearinghouse drop folder."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, max_bytes: int = MAX_FILE_BYTES) -> None:
         self.folder = folder
+        self.max_bytes = max_bytes
         self.outbound = folder / "outbound"
         self.inbound = folder / "inbound"
         self.processed = self.inbound / "processed"
@@ -73,19 +82,22 @@ class FolderExchange:
         write_atomically(self.outbound / name, payload)
         return None
 
-    def incoming(self) -> list[Incoming]:
+    def incoming(self) -> Iterator[Incoming]:
+        """Each waiting file in turn (one in memory at a time); a file over ``max_bytes``
+        is not read beyond its head."""
         files = sorted(
             (p for p in self.inbound.iterdir() if p.is_file() and not p.name.startswith(".")),
             key=lambda p: (p.stat().st_mtime_ns, p.name),
         )
-        out = []
         for path in files:
-            try:
-                text = path.read_text(encoding="ascii")
-            except UnicodeDecodeError:
-                text = path.read_bytes().decode("ascii", errors="replace")
-            out.append(Incoming(path.name, text))
-        return out
+            size = path.stat().st_size
+            if size > self.max_bytes:
+                with path.open("rb") as handle:
+                    head = handle.read(_HEAD_BYTES)
+                yield Incoming(path.name, head.decode("ascii", errors="replace"), oversize=size)
+                continue
+            # A byte that is not ASCII reads as U+FFFD, which the envelope refuses by name.
+            yield Incoming(path.name, path.read_bytes().decode("ascii", errors="replace"))
 
     def settle(self, item: Incoming, *, accepted: bool) -> None:
         source = self.inbound / item.name
@@ -114,10 +126,13 @@ class HttpExchange:
         )
         with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
             body: bytes = response.read()
-        return body.decode("ascii") or None
+        # A byte that is not ASCII is read as U+FFFD, which the envelope refuses by
+        # segment and element (a 999), as the folder does: a strict decode would fail
+        # the pass after the file left, and the next pass would send it again.
+        return body.decode("ascii", errors="replace") or None
 
-    def incoming(self) -> list[Incoming]:
-        return []
+    def incoming(self) -> Iterator[Incoming]:
+        return iter(())
 
     def settle(self, item: Incoming, *, accepted: bool) -> None:
         return None

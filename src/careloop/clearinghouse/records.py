@@ -10,10 +10,12 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from careloop.clearinghouse import repository
 from careloop.clearinghouse.envelope import Interchange, Party
 from careloop.clearinghouse.models import X12Exchange
 from careloop.clearinghouse.rules import ClearinghouseConfig, Direction, ExchangeStatus
 from careloop.core.actor import Actor
+from careloop.core.clock import Clock
 from careloop.referral import moves
 from careloop.referral.models import Referral
 
@@ -134,3 +136,62 @@ def case_of(session: Session, actor: Actor, request: X12Exchange | None) -> Refe
     if request is None or request.referral_id is None:
         return None
     return moves.visible_by_id(session, actor, request.referral_id)
+
+
+def request_answered(
+    session: Session, *, trace: str, reference: str, transaction: str, partner: str
+) -> X12Exchange | None:
+    """The outbound request an answer from ``partner`` is about: by the trace it echoes
+    (TRN*2), or, when the payer refused it above the loop that carries the trace, by
+    the BHT03 it echoes (CareLoop's '<transaction>-<row>'). Locked."""
+    if trace:
+        return repository.request_by_trace(session, trace, transaction, partner)
+    prefix, _, row = reference.partition("-")
+    if prefix != transaction or not row.isdigit() or len(row) > 12:
+        return None
+    return repository.request_by_id(session, int(row), transaction, partner)
+
+
+def refused(
+    session: Session,
+    actor: Actor,
+    name: str,
+    text: str,
+    interchange: Interchange,
+    *,
+    request: X12Exchange,
+    referral: Referral,
+    event: str,
+    reason: str,
+    clock: Clock,
+) -> Received:
+    """An answer whose AAA says the payer refused the request without answering it:
+    nothing is decided; the request is marked rejected with the reason in plain words,
+    and the case's timeline says so (``event``, with the payer and the reason)."""
+    now = clock.now()
+    said = {"270": "inquiry without answering it"}.get(
+        request.transaction, "request without reviewing it"
+    )
+    record_inbound(
+        session, name, text, interchange, status=ExchangeStatus.applied, request=request, now=now
+    )
+    request.status = ExchangeStatus.rejected
+    request.error = f"the payer refused the {said}: {reason}"
+    moves.record_event(
+        session,
+        actor,
+        referral,
+        event,
+        clock=clock,
+        payer=interchange.sender_id,
+        reason=reason,
+        internal=True,
+    )
+    session.flush()
+    return Received(
+        name,
+        ExchangeStatus.applied,
+        interchange.transactions[0].code,
+        referral.case_number,
+        request.error,
+    )

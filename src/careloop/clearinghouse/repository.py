@@ -21,14 +21,36 @@ def find(
     return session.scalars(stmt).first()
 
 
-def request_by_trace(session: Session, trace: str, transaction: str) -> X12Exchange | None:
-    """The outbound request a payer's answer echoes the trace of, locked."""
+def request_by_trace(
+    session: Session, trace: str, transaction: str, partner: str
+) -> X12Exchange | None:
+    """The outbound request a payer's answer echoes the trace of, locked: one sent to
+    ``partner``, the answer's sender (another payer's answer never touches it)."""
     stmt = (
         select(X12Exchange)
         .where(
             X12Exchange.trace == trace,
             X12Exchange.direction == Direction.outbound,
             X12Exchange.transaction == transaction,
+            X12Exchange.partner == partner,
+        )
+        .with_for_update()
+    )
+    return session.scalars(stmt).first()
+
+
+def request_by_id(
+    session: Session, exchange_id: int, transaction: str, partner: str
+) -> X12Exchange | None:
+    """An outbound request by its row (a 278 response refused above 2000E names it by
+    the BHT03 it echoes, CareLoop's '278-<row>'), sent to ``partner``, locked."""
+    stmt = (
+        select(X12Exchange)
+        .where(
+            X12Exchange.id == exchange_id,
+            X12Exchange.direction == Direction.outbound,
+            X12Exchange.transaction == transaction,
+            X12Exchange.partner == partner,
         )
         .with_for_update()
     )

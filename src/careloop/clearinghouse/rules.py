@@ -25,6 +25,11 @@ VERSION_270 = "005010X279A1"
 VERSION_278 = "005010X217"
 VERSION_999 = "005010X231A1"
 VERSION_276 = "005010X212"
+#: The largest inbound file read (bytes; CARELOOP_CLEARINGHOUSE_MAX_FILE_BYTES). A drop
+#: file holds one transaction set: a 271 or 278 is a few kilobytes, a payer's 835 a few
+#: megabytes; x12sdk reads a 271 at about 70 KB a second, so a larger file would hold
+#: its transaction open for minutes. A file over it is refused unread, with its size.
+MAX_FILE_BYTES = 8 * 1024 * 1024
 #: GS01 functional identifier codes.
 #: AK901 functional group acknowledge codes (X12 715).
 AK9_CODES = frozenset({"A", "E", "P", "R", "M", "W", "X"})
@@ -149,6 +154,67 @@ OUTCOME_OF_ACTION = {
     Action.pended: Outcome.pended,
     Action.contact_payer: Outcome.pended,
 }
+#: AAA03 reject reasons of a 271 or a 278 response (X12 code list 901, as 005010X279A1
+#: and 005010X217 use it), in plain words: the payer refused the inquiry or request
+#: without answering it, so nothing is decided; it is corrected (or, for 42, simply
+#: asked again later). A code not listed is named as such.
+REJECT_REASON_TEXT = {
+    "04": "the payer's limit on requests was exceeded",
+    "15": "required information is missing",
+    "33": "the request has input errors",
+    "41": "the payer restricts authorisation or access",
+    "42": "the payer cannot answer at the moment; send it again later",
+    "43": "the requester's provider id is missing or not valid",
+    "44": "the requester's name is missing or not valid",
+    "45": "the requester's specialty is missing or not valid",
+    "46": "the requester's phone number is missing or not valid",
+    "47": "the requester's state is missing or not valid",
+    "50": "the provider may not make inquiries",
+    "51": "the payer does not have the provider on file",
+    "57": "the dates of service are missing or not valid",
+    "58": "the member's birth date is missing or not valid",
+    "60": "the birth date is after the date of service",
+    "62": "the date of service is outside the period the payer takes requests for",
+    "64": "the patient's id is missing or not valid",
+    "65": "the patient's name is missing or not valid",
+    "67": "the payer has no such patient",
+    "68": "the payer holds this patient more than once",
+    "71": "the payer's birth date for the member differs",
+    "72": "the payer does not know this member ID",
+    "73": "the payer has the member under another name",
+    "75": "the payer has no such subscriber",
+    "76": "the payer holds this member more than once",
+    "77": "the payer found the subscriber but not the patient",
+    "78": "the member is not in the plan the payer holds",
+    "79": "the participant identification is not valid",
+    "80": "the payer received no answer from its own source; ask again later",
+    "95": "the patient is not eligible",
+    "97": "the requester's address is missing or not valid",
+    "AF": "the diagnosis codes are missing or not valid",
+    "AG": "the procedure codes are missing or not valid",
+    "T4": "the payer's name or id is missing",
+}
+#: Where an AAA of a 271 or 278 was found (HL03 of its loop), in plain words.
+REJECT_WHERE = {
+    "20": "the payer",
+    "21": "the requester",
+    "22": "the member",
+    "23": "the patient",
+    "EV": "the request",
+    "SS": "a service line",
+}
+
+
+def refusal(rejections: tuple[tuple[str, str], ...]) -> str:
+    """A 271's or 278 response's AAA segments (level, reject reason code) in plain words."""
+    said = [
+        f"{REJECT_REASON_TEXT.get(code, f'reason code {code}')} "
+        f"(about {REJECT_WHERE.get(level, 'the request')}, code {code})"
+        for level, code in rejections
+    ]
+    return "; ".join(dict.fromkeys(said))
+
+
 ACTION_OF_OUTCOME = {
     Outcome.approved: Action.certified,
     Outcome.partially_approved: Action.partially_certified,
@@ -206,12 +272,22 @@ AAA_TEXT = {
 
 def eligibility_status(eb_codes: set[str], aaa_codes: set[str]) -> EligibilityStatus:
     """The member's status as a 271 states it: an AAA naming the member is 'not found';
-    an active benefit (EB01 1-5) is active; otherwise inactive."""
+    an active benefit (EB01 1-5) is active; otherwise inactive. A 271 whose AAA says the
+    payer could not answer (:func:`unanswered`) states no status at all."""
     if aaa_codes & AAA_NOT_FOUND or (aaa_codes and not eb_codes):
         return EligibilityStatus.not_found
     if eb_codes & EB_ACTIVE:
         return EligibilityStatus.active
     return EligibilityStatus.inactive
+
+
+def unanswered(answer_refusals: set[str], subscriber_codes: set[str], benefits: int) -> bool:
+    """Whether a 271 answers nothing about the member: an AAA of the payer's or the
+    receiver's loop, or one of the subscriber's that does not say the payer has no such
+    member (42 unable to respond now, 57 bad date of service ...), with no benefit."""
+    return bool(answer_refusals) or bool(
+        subscriber_codes and not subscriber_codes & AAA_NOT_FOUND and not benefits
+    )
 
 
 # ---- payers --------------------------------------------------------------------------
@@ -398,6 +474,8 @@ class ClearinghouseConfig:
     #: How long a 278 asks the service for, from the requested start (days).
     review_days: int = 90
     simulator: Mapping[str, SimulatorRules] = field(default_factory=dict)
+    #: The largest inbound file read (bytes).
+    max_file_bytes: int = MAX_FILE_BYTES
 
     def simulator_rules(self, payer_code: str) -> SimulatorRules:
         return self.simulator.get(payer_code, DEFAULT_SIMULATOR_RULES)

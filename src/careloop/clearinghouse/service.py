@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
@@ -22,6 +22,7 @@ from careloop.clearinghouse import (
     claim_files,
     claim_status,
     repository,
+    reviews,
     rules,
     ta1,
     x270,
@@ -31,9 +32,11 @@ from careloop.clearinghouse.envelope import (
     Interchange,
     Party,
     X12FormatError,
+    X12TooLargeError,
     canonical,
     clean,
     read_interchange,
+    unwrapped,
 )
 from careloop.clearinghouse.exchange import Exchange
 from careloop.clearinghouse.models import X12Exchange
@@ -44,6 +47,8 @@ from careloop.clearinghouse.records import (
     ignore,
     new_outbound,
     record_inbound,
+    refused,
+    request_answered,
     us,
 )
 from careloop.clearinghouse.rules import ClearinghouseConfig, Direction, ExchangeStatus
@@ -56,12 +61,10 @@ from careloop.eligibility.rules import PayerAnswer
 from careloop.identity.permissions import require
 from careloop.payer.models import Payer
 from careloop.prior_auth import service as prior_auth_service
-from careloop.prior_auth.rules import AuthorizationStatus, Outcome, Priority
+from careloop.prior_auth.rules import AuthorizationStatus, Priority
 from careloop.prior_auth.schemas import (
     AuthorizationRead,
     AuthorizationRequestIn,
-    DecisionIn,
-    ItemDecisionIn,
 )
 from careloop.referral import moves
 from careloop.referral.enums import ReferralAction
@@ -292,10 +295,28 @@ def receive_file(
     """Read one inbound file and apply it. An unreadable file raises
     :class:`X12FormatError` and writes nothing (see :func:`reject_file`)."""
     require(actor, "x12:exchange")
+    raw = text
     interchange = read_interchange(text)
     # Read, and kept, with the usual separators, whatever the sender's ISA declared.
     text = canonical(text, interchange.delimiters)
-    if interchange.acknowledgments:
+    partner, control = interchange.sender_id, interchange.control_number
+    seen = repository.find(session, Direction.inbound, partner, control)
+    if seen is not None:
+        code = interchange.transactions[0].code if interchange.transactions else "TA1"
+        if seen.payload not in (raw, text):
+            # X12.6: a sender numbers each interchange anew; a reused ISA13 is a TA1 025.
+            raise X12FormatError(
+                f"ISA13 {control} already numbered another interchange from {partner} "
+                f"({seen.file_name}); a new interchange takes a new control number",
+                segment="ISA",
+                position=1,
+                element=13,
+                interchange_note="025",
+            )
+        return Received(
+            name, seen.status, code, None, "already read: nothing changed", duplicate=True
+        )
+    if interchange.acknowledgments and not interchange.transactions:
         return ta1.apply_ta1(session, actor, name, text, interchange, clock=clock)
     return _receive_transaction(session, actor, name, text, interchange, clock=clock, config=config)
 
@@ -319,14 +340,27 @@ def _receive_transaction(
             segment="ST",
             position=last.position if last else 3,
         )
+    if interchange.acknowledgments:
+        # TA1s ahead of the group (X12.6 allows them there): applied with the group, in
+        # the same unit of work, so a group refused takes them back too.
+        _, said = ta1.acknowledge(session, actor, interchange, clock=clock)
+        received = _by_code(session, actor, name, text, interchange, clock=clock, config=config)
+        return replace(received, detail=f"{received.detail}; TA1: {said}")
+    return _by_code(session, actor, name, text, interchange, clock=clock, config=config)
+
+
+def _by_code(
+    session: Session,
+    actor: Actor,
+    name: str,
+    text: str,
+    interchange: Interchange,
+    *,
+    clock: Clock,
+    config: ClearinghouseConfig,
+) -> Received:
+    """The group's one transaction set, read by its code."""
     code = interchange.transactions[0].code
-    seen = repository.find(
-        session, Direction.inbound, interchange.sender_id, interchange.control_number
-    )
-    if seen is not None:
-        return Received(
-            name, seen.status, code, None, "already read: nothing changed", duplicate=True
-        )
     if code == "271":
         answer = x270.read_answer(text, interchange)
         return _apply_271(
@@ -334,7 +368,7 @@ def _receive_transaction(
         )
     if code == "278":
         response = x278.read_response(interchange.transactions[0])
-        return _apply_278(
+        return reviews.apply_278(
             session, actor, name, text, interchange, response, clock=clock, config=config
         )
     if code == "277":
@@ -351,6 +385,7 @@ def _receive_transaction(
         in_transaction=1,
         control_number=interchange.transactions[0].control_number,
         element=1,
+        set_code="1",
     )
 
 
@@ -365,11 +400,20 @@ def _apply_271(
     clock: Clock,
     config: ClearinghouseConfig,
 ) -> Received:
-    request = repository.request_by_trace(session, answer.trace, "270")
+    request = request_answered(
+        session,
+        trace=answer.trace,
+        reference=answer.reference,
+        transaction="270",
+        partner=interchange.sender_id,
+    )
     referral = case_of(session, actor, request)
     now = clock.now()
     if request is None or referral is None:
-        detail = f"the 271 answers no inquiry CareLoop sent (trace {answer.trace[:60]!r})"
+        detail = (
+            f"the 271 answers no inquiry CareLoop sent to {interchange.sender_id} "
+            f"(trace {answer.trace[:60]!r})"
+        )
         return ignore(
             session,
             name,
@@ -393,6 +437,22 @@ def _apply_271(
             transaction="271",
             case_number=referral.case_number,
             detail=detail,
+        )
+    if rules.unanswered(
+        {code for _, code in answer.refusals}, set(answer.reject_codes), len(answer.benefits)
+    ):
+        levels = [*answer.refusals, *(("22", code) for code in answer.reject_codes)]
+        return refused(
+            session,
+            actor,
+            name,
+            text,
+            interchange,
+            request=request,
+            referral=referral,
+            event="x12.eligibility_inquiry_refused",
+            reason=rules.refusal(tuple(levels)),
+            clock=clock,
         )
     facts = payer_answer(answer, partner=interchange.sender_id, control=interchange.control_number)
     try:
@@ -442,106 +502,6 @@ def payer_answer(answer: x270.Answer, *, partner: str, control: str) -> PayerAns
         reason="; ".join(reasons) or None,
         source=f"271 from {partner}, interchange {control}",
     )
-
-
-def _apply_278(
-    session: Session,
-    actor: Actor,
-    name: str,
-    text: str,
-    interchange: Interchange,
-    response: x278.ReviewResponse,
-    *,
-    clock: Clock,
-    config: ClearinghouseConfig,
-) -> Received:
-    request = repository.request_by_trace(session, response.trace, "278")
-    referral = case_of(session, actor, request)
-    now = clock.now()
-    if request is None or referral is None or request.authorization_id is None:
-        detail = f"the 278 answers no request CareLoop sent (trace {response.trace[:60]!r})"
-        return ignore(
-            session,
-            name,
-            text,
-            interchange,
-            request=request,
-            now=now,
-            transaction="278",
-            case_number=None,
-            detail=detail,
-        )
-    body = decision_of(response, config.reasons)
-    try:
-        with session.begin_nested():
-            read = prior_auth_service.record_payer_decision(
-                session, actor, request.authorization_id, body, clock=clock
-            )
-    except DomainError as exc:
-        detail = exc.detail
-        if exc.errors:
-            detail += " " + "; ".join(f"{e.field}: {e.message}" for e in exc.errors)
-        return ignore(
-            session,
-            name,
-            text,
-            interchange,
-            request=request,
-            now=now,
-            transaction="278",
-            case_number=referral.case_number,
-            detail=detail,
-        )
-    record_inbound(
-        session, name, text, interchange, status=ExchangeStatus.applied, request=request, now=now
-    )
-    if body.outcome is Outcome.pended:
-        # A pended review is answered again later, under the same trace.
-        request.status = ExchangeStatus.sent
-    return Received(
-        name,
-        ExchangeStatus.applied,
-        "278",
-        referral.case_number,
-        f"authorisation {read.status.value.replace('_', ' ')}",
-    )
-
-
-def decision_of(response: x278.ReviewResponse, reasons: rules.ReasonCodes) -> DecisionIn:
-    """A 278 response as the decision prior_auth records (HCR01 read through
-    :data:`rules.OUTCOME_OF_ACTION`)."""
-    outcome = rules.OUTCOME_OF_ACTION[response.action]
-    values: dict[str, object] = {"outcome": outcome}
-    if outcome in (Outcome.approved, Outcome.partially_approved):
-        number = response.certification_number or next(
-            (s.certification_number for s in response.services if s.certification_number), None
-        )
-        values.update(
-            authorization_number=number,
-            valid_from=response.valid_from,
-            valid_to=response.valid_to,
-            items=[
-                ItemDecisionIn(line=s.line, units_approved=s.units)
-                for s in response.services
-                if s.units is not None
-            ],
-        )
-    elif outcome is Outcome.pended:
-        values["missing_information"] = response.message or (
-            "The payer pended the review without saying what it needs: call the payer."
-        )
-    else:
-        code = response.reason_code or next(
-            (s.reason_code for s in response.services if s.reason_code), None
-        )
-        values.update(
-            denial_reason=reasons.reason_of(code or ""),
-            note=f"Payer's reason code {code or 'not given'}."
-            + (f" {response.message}" if response.message else ""),
-            peer_to_peer_contact=response.contact
-            or "the payer's utilisation management line (no contact given in its 278)",
-        )
-    return DecisionIn.model_validate(values)
 
 
 def _apply_999(
@@ -620,7 +580,10 @@ def reject_file(
     now = clock.now()
     head = _head(text)
     partner = head.sender or "unknown"
-    control = head.control or "sha1:" + hashlib.sha1(text.encode()).hexdigest()[:20]  # noqa: S324
+    digest = hashlib.sha1(text.encode()).hexdigest()  # noqa: S324 - a file's identity
+    control = head.control or "sha1:" + digest[:15]
+    if error.interchange_note == "025":  # the reused ISA13 is the earlier file's key
+        control = "dup:" + digest[:16]
     seen = repository.find(session, Direction.inbound, partner, control)
     if seen is not None:
         return Received(name, seen.status, head.code or "", None, seen.error or "", duplicate=True)
@@ -639,8 +602,8 @@ def reject_file(
     session.add(row)
     session.flush()
     acknowledgment = None
-    if head.acknowledgment:
-        pass  # an acknowledgment (TA1) is never acknowledged, even when unreadable
+    if head.acknowledgment or error.segment == "TA1" or isinstance(error, X12TooLargeError):
+        pass  # an acknowledgment (TA1) is never acknowledged; a file too large has no code
     elif error.interchange_note and head.sender and head.control:
         reply = _reply(session, row, "TA1", head.sender, now)
         reply.payload = ack.interchange_rejection(
@@ -718,15 +681,18 @@ class _Head:
 
 def _head(text: str) -> _Head:
     """What can be told of a file that failed to read: ISA06/09/10/13, GS01/06/08 and
-    ST01, when those segments are intact (a TA1 or a 999 is addressed with them)."""
-    body = text.lstrip()
+    ST01, when those segments are intact (a TA1 or a 999 is addressed with them). TA1
+    segments may stand between ISA and GS; a file of TA1s alone is an acknowledgment."""
+    body = unwrapped(text).lstrip()
     if not body.startswith("ISA") or len(body) < 106:
         return _Head()
     element, terminator = body[3], body[105]
     fields: dict[str, list[str]] = {}
-    for raw in body.split(terminator)[:4]:
+    for raw in body.split(terminator, 60)[:60]:
         parts = raw.strip().split(element)
         fields.setdefault(parts[0], parts)
+        if parts[0] == "ST":
+            break
     isa, gs, st = fields.get("ISA", []), fields.get("GS", []), fields.get("ST", [])
     return _Head(
         sender=isa[6].strip() if len(isa) > 13 else None,
@@ -737,7 +703,7 @@ def _head(text: str) -> _Head:
         group=gs[6] if len(gs) > 8 else None,
         code=st[1] if len(st) > 2 else None,
         version=gs[8] if len(gs) > 8 else None,
-        acknowledgment="TA1" in fields,
+        acknowledgment="TA1" in fields and "GS" not in fields,
     )
 
 

@@ -25,14 +25,41 @@ from careloop.core.clock import Clock
 def apply_ta1(
     session: Session, actor: Actor, name: str, text: str, interchange: Interchange, *, clock: Clock
 ) -> Received:
-    """Record each TA1 of the file on the outbound interchange it names. A TA1 that
-    cannot be read raises :class:`X12FormatError` (the file is rejected, nothing applied)."""
+    """Record each TA1 of an interchange of acknowledgments alone on the outbound
+    interchange it names (a file read before is found by ``service.receive_file``). A TA1
+    that cannot be read raises :class:`X12FormatError` (the file is rejected, nothing
+    applied)."""
     partner, now = interchange.sender_id, clock.now()
-    seen = repository.find(session, Direction.inbound, partner, interchange.control_number)
-    if seen is not None:
-        return Received(
-            name, seen.status, "TA1", None, "already read: nothing changed", duplicate=True
+    answered, detail = acknowledge(session, actor, interchange, clock=clock)
+    status = ExchangeStatus.applied if answered is not None else ExchangeStatus.ignored
+    session.add(
+        X12Exchange(
+            direction=Direction.inbound,
+            transaction="TA1",
+            status=status,
+            partner=partner[:80],
+            control_number=interchange.control_number,
+            trace=answered.trace if answered else None,
+            referral_id=answered.referral_id if answered else None,
+            answers_id=answered.id if answered else None,
+            file_name=name[:200],
+            payload=text,
+            error=None if answered else detail,
+            created_at=now,
+            processed_at=now,
         )
+    )
+    session.flush()
+    return Received(name, status, "TA1", None, detail)
+
+
+def acknowledge(
+    session: Session, actor: Actor, interchange: Interchange, *, clock: Clock
+) -> tuple[X12Exchange | None, str]:
+    """Apply the interchange's TA1 segments to the outbound interchanges they name (a
+    rejection marks it rejected, and the claim it carried); the first interchange named
+    and what was said of each, in plain words. The caller records the file."""
+    partner, now = interchange.sender_id, clock.now()
     acknowledgments = [_read(s) for s in interchange.acknowledgments]
     answered: X12Exchange | None = None
     details = []
@@ -57,27 +84,7 @@ def apply_ta1(
                     detail=said,
                     clock=clock,
                 )
-    status = ExchangeStatus.applied if answered is not None else ExchangeStatus.ignored
-    detail = "; ".join(details)
-    session.add(
-        X12Exchange(
-            direction=Direction.inbound,
-            transaction="TA1",
-            status=status,
-            partner=partner[:80],
-            control_number=interchange.control_number,
-            trace=answered.trace if answered else None,
-            referral_id=answered.referral_id if answered else None,
-            answers_id=answered.id if answered else None,
-            file_name=name[:200],
-            payload=text,
-            error=None if answered else detail,
-            created_at=now,
-            processed_at=now,
-        )
-    )
-    session.flush()
-    return Received(name, status, "TA1", None, detail)
+    return answered, "; ".join(details)
 
 
 def _read(ta1: Segment) -> tuple[str, str, str]:

@@ -15,7 +15,7 @@ from careloop.claim import status as claim_status_service
 from careloop.claim.service import ClaimRefusedError
 from careloop.claim.submission import ClaimAlreadySentError
 from careloop.clearinghouse import claim_files, claim_status, records, service, simulator
-from careloop.clearinghouse.envelope import X12FormatError
+from careloop.clearinghouse.envelope import X12FormatError, X12TooLargeError
 from careloop.clearinghouse.exchange import Exchange, FolderExchange, HttpExchange, Incoming
 from careloop.clearinghouse.rules import ClearinghouseConfig, ExchangeStatus, simulator_config
 from careloop.core.clock import Clock
@@ -58,7 +58,15 @@ def receive_one(
     database: Database, item: Incoming, *, clock: Clock, config: ClearinghouseConfig
 ) -> records.Received:
     """Read one file in one transaction; an unreadable one is recorded as rejected (with
-    its 999) in a transaction of its own, the first having written nothing."""
+    its 999) in a transaction of its own, the first having written nothing; one over the
+    size limit is recorded as rejected unread."""
+    if item.oversize is not None:
+        error = X12TooLargeError(item.oversize, config.max_file_bytes)
+        log.warning("clearinghouse.file_too_large", file=item.name, size=item.oversize)
+        with database.unit_of_work() as session:
+            return service.reject_file(
+                session, item.name, item.text, error, clock=clock, config=config
+            )
     try:
         with database.unit_of_work() as session:
             return service.receive_file(
@@ -94,6 +102,7 @@ def config_from(settings: Settings, *, auto_review: bool | None = None) -> Clear
         payer_ids={k.upper(): v for k, v in settings.clearinghouse_payer_ids.items()},
         auto_review=settings.clearinghouse_auto_review if auto_review is None else auto_review,
         simulator=simulator_config(settings.payer_simulator_rules),
+        max_file_bytes=settings.clearinghouse_max_file_bytes,
     )
 
 
@@ -101,7 +110,9 @@ def exchange_from(settings: Settings) -> Exchange:
     """The real-time connection when a URL is set, else the drop folder."""
     if settings.clearinghouse_url:
         return HttpExchange(settings.clearinghouse_url)
-    return FolderExchange(settings.clearinghouse_dir)
+    return FolderExchange(
+        settings.clearinghouse_dir, max_bytes=settings.clearinghouse_max_file_bytes
+    )
 
 
 def ask_payers(
@@ -217,7 +228,7 @@ def run_sandbox(
 ) -> None:
     """CareLoop's exchange and the payer simulator taking turns on one folder until
     ``stop`` is set (the demo runs it in a thread)."""
-    exchange = FolderExchange(folder)
+    exchange = FolderExchange(folder, max_bytes=config.max_file_bytes)
     while not stop.is_set():
         try:
             send_claims(database, clock=clock, config=config)

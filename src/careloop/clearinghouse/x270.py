@@ -14,7 +14,7 @@ AAA segments are read here from the raw segments and handed to x12sdk without th
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -78,6 +78,11 @@ class Answer:
     benefits: tuple[Benefit, ...]
     plan_begin: date | None = None
     plan_end: date | None = None
+    #: BHT03, the inquiry's reference echoed ('270-<row>'): names the inquiry when the
+    #: payer refused it above the subscriber (no 2000C, so no trace).
+    reference: str = field(default="", compare=False)
+    #: AAA of the payer's (2100A) and the receiver's (2100B) loops: (HL03, AAA03).
+    refusals: tuple[tuple[str, str], ...] = ()
 
 
 # ---- 270 ----------------------------------------------------------------------------
@@ -370,6 +375,20 @@ def read_answer(text: str, interchange: Interchange) -> Answer:
     assert isinstance(model, EligibilityBenefit)
     source = model.loop_2000a[0]
     subscribers = [c for b in source.loop_2000b for c in (b.loop_2000c or [])]
+    refusals = _upper_aaa(transaction)
+    reference = transaction.body[0].get(3) if transaction.body else ""
+    if not subscribers and refusals:
+        # Refused at the payer (2100A) or the receiver (2100B): X279A1 returns no
+        # subscriber loop, so the inquiry is named by the BHT03 echoed.
+        return Answer(
+            trace="",
+            payer_id=source.loop_2100a.nm1_segment.identification_code or "",
+            member_id="",
+            reject_codes=(),
+            benefits=(),
+            reference=reference,
+            refusals=refusals,
+        )
     if not subscribers:
         raise X12FormatError(
             "the 271 names no subscriber (loop 2000C)",
@@ -395,7 +414,21 @@ def read_answer(text: str, interchange: Interchange) -> Answer:
         benefits=tuple(_benefit(loop.eb_segment) for loop in name.loop_2110c or []),
         plan_begin=dates.get("346") or dates.get("356"),
         plan_end=dates.get("347") or dates.get("357"),
+        reference=reference,
+        refusals=refusals,
     )
+
+
+def _upper_aaa(t: Transaction) -> tuple[tuple[str, str], ...]:
+    """AAA03 of the payer's and the receiver's loops (HL03 20 and 21), with the level."""
+    found: list[tuple[str, str]] = []
+    level = ""
+    for s in t.segments:
+        if s.tag == "HL":
+            level = s.get(3)
+        elif s.tag == "AAA" and level in {"20", "21"}:
+            found.append((level, s.get(3)))
+    return tuple(found)
 
 
 def _benefit(eb: EbSegment) -> Benefit:

@@ -12,7 +12,7 @@ organisation (NM1*X3), 2000B the requester (NM1*1P), 2000C the subscriber (NM1*I
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from careloop.clearinghouse import rules
@@ -89,14 +89,24 @@ class ServiceDecision:
 
 
 @dataclass(frozen=True, slots=True)
+class Rejection:
+    """An AAA of a 278 response: the payer refused the request without reviewing it,
+    for ``code`` (AAA03) found in ``level`` (HL03 of the loop that holds it)."""
+
+    level: str
+    code: str
+    follow_up: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class ReviewResponse:
-    trace: str  # the requester's TRN02, echoed (TRN01 = 2)
+    trace: str  # the requester's TRN02, echoed (TRN01 = 2); '' when 2000E is absent
     payer_trace: str
-    reference: str
+    reference: str  # BHT03, the request's, echoed
     created: datetime
     parties: Parties
     service_type: str
-    action: rules.Action
+    action: rules.Action | None  # None when the request was refused (``rejections``)
     certification_number: str | None
     reason_code: str | None
     valid_from: date | None
@@ -104,6 +114,7 @@ class ReviewResponse:
     message: str | None
     contact: str | None  # PER in 2010A: the UMO's contact (peer-to-peer review)
     services: tuple[ServiceDecision, ...]
+    rejections: tuple[Rejection, ...] = ()
 
 
 # ---- writing ------------------------------------------------------------------------
@@ -149,10 +160,12 @@ def _parties(p: Parties, *, response: bool, contact: str | None = None) -> list[
 
 
 def _service_segment(code: str, units: int, *, institutional: bool, qualifier: str) -> str:
+    # No charge (SV102 / SV203): X217 asks for it only when the submitter prices the
+    # service; a 0 told the payer the service costs nothing.
     if institutional:
         # SV2: revenue code empty, the procedure as SV202, quantity in SV205 (units UN)
-        return segment("SV2", "", f"{qualifier}:{code}", "0", "UN", str(units))
-    return segment("SV1", f"{qualifier}:{code}", "0", "UN", str(units))
+        return segment("SV2", "", f"{qualifier}:{code}", "", "UN", str(units))
+    return segment("SV1", f"{qualifier}:{code}", "", "UN", str(units))
 
 
 def request_segments(r: ReviewRequest) -> list[str]:
@@ -190,9 +203,18 @@ def request_segments(r: ReviewRequest) -> list[str]:
 
 
 def response_segments(r: ReviewResponse) -> list[str]:
-    """The body of a 278 response."""
+    """The body of a 278 response. A refused request (``rejections``) stops at the loop
+    whose AAA says why (X217: the lower loops are not returned)."""
     body = [segment("BHT", "0007", rules.BHT_RESPONSE, clean(r.reference), *_stamp(r.created))]
     body += _parties(r.parties, response=True, contact=r.contact)
+    if r.action is None:
+        # Refused at the subscriber (2010C): its HL has no children, its AAA after NM1.
+        body[body.index(segment("HL", "3", "2", "22", "1"))] = segment("HL", "3", "2", "22", "0")
+        member = next(i for i, x in enumerate(body) if x.startswith("NM1*IL*"))
+        body[member + 1 : member + 1] = [
+            segment("AAA", "N", "", x.code, x.follow_up) for x in r.rejections
+        ]
+        return body
     body += [
         segment("HL", "4", "3", "EV", "1" if r.services else "0"),
         segment("TRN", "2", clean(r.trace), ORIGINATOR),
@@ -257,8 +279,10 @@ class _Loop:
         return [s for s in self.segments if s.tag == tag]
 
 
-def _loops(t: Transaction) -> tuple[Segment, list[_Loop]]:
-    """Split a 278 into its HL loops, checking the hierarchy and each loop's segments."""
+def _loops(t: Transaction, *, response: bool = False) -> tuple[Segment, list[_Loop]]:
+    """Split a 278 into its HL loops, checking the hierarchy and each loop's segments. A
+    response refused at the payer, requester or subscriber (an AAA in its 2010 loop)
+    ends there: the loops below it are not required."""
     body = t.body
     if not body or body[0].tag != "BHT":
         got = body[0] if body else t.segments[-1]
@@ -286,9 +310,13 @@ def _loops(t: Transaction) -> tuple[Segment, list[_Loop]]:
             if loop.first(tag) is None and loop.first("AAA") is None:
                 name = rules.HL_LEVELS[loop.level]
                 raise _fault(t, loop.hl, f"loop {name[0]} ({name[1]}) has no {tag}", code="3")
-    for needed in ("20", "21", "22", "EV"):
-        if needed not in {loop.level for loop in loops}:
-            name = rules.HL_LEVELS[needed]
+    needed: tuple[str, ...] = ("20", "21", "22", "EV")
+    refused = [x.level for x in loops if x.level in needed[:3] and x.first("AAA") is not None]
+    if response and refused:
+        needed = needed[: needed.index(refused[0]) + 1]
+    for level in needed:
+        if level not in {loop.level for loop in loops}:
+            name = rules.HL_LEVELS[level]
             raise _fault(t, t.segments[-1], f"the 278 has no loop {name[0]} ({name[1]})", code="3")
     return body[0], loops
 
@@ -484,17 +512,29 @@ def _action(t: Transaction, hcr: Segment) -> rules.Action:
 
 
 def read_response(t: Transaction) -> ReviewResponse:
-    """A 278 response: the payer's decision on the event and on each service line."""
-    bht, loops = _loops(t)
+    """A 278 response: the payer's decision on the event and on each service line, or,
+    when an AAA says the payer refused the request unreviewed, its reasons."""
+    bht, loops = _loops(t, response=True)
     if bht.get(2) != rules.BHT_RESPONSE:
         raise _fault(t, bht, f"BHT02 {bht.get(2)!r}: a response is 11", element=2)
-    event = next(loop for loop in loops if loop.level == "EV")
+    rejections = tuple(
+        Rejection(loop.level, aaa.get(3), aaa.get(4)) for loop in loops for aaa in loop.all("AAA")
+    )
+    for loop in loops:
+        for aaa in loop.all("AAA"):
+            if not aaa.get(3).isalnum():
+                raise _fault(t, aaa, "AAA03 must be a reject reason code", element=3)
+    event = next((loop for loop in loops if loop.level == "EV"), None)
+    if event is None:
+        return _refused(t, bht, loops, rejections)
     echoed = event.first("TRN", where=(1, "2"))
     if echoed is None:
         raise _fault(
             t, event.hl, "the response does not echo the request's trace (TRN*2)", code="3"
         )
     hcr = event.first("HCR")
+    if hcr is None and rejections:
+        return _refused(t, bht, loops, rejections, trace=echoed.get(2))
     if hcr is None:
         raise _fault(t, event.hl, "the patient event has no review outcome (HCR)", code="3")
     own = event.first("TRN", where=(1, "1"))
@@ -531,4 +571,41 @@ def read_response(t: Transaction) -> ReviewResponse:
         message=msg.get(1) if msg is not None else None,
         contact=(per.get(2) or None) if per is not None else None,
         services=tuple(services),
+        rejections=rejections,
+    )
+
+
+def _refused(
+    t: Transaction,
+    bht: Segment,
+    loops: list[_Loop],
+    rejections: tuple[Rejection, ...],
+    *,
+    trace: str = "",
+) -> ReviewResponse:
+    """A response that refuses the request unreviewed (AAA): no decision; the request
+    is found by its echoed trace, or by BHT03 when the response stops above 2000E."""
+    by_level = {loop.level: loop for loop in loops}
+    empty = Parties("", "", "", "", "", "", "", None, None)
+    payer = by_level["20"].first("NM1")
+    per = by_level["20"].first("PER")
+    parties = _parties_of(t, loops) if "22" in by_level else empty
+    if payer is not None and "22" not in by_level:
+        parties = replace(parties, payer_name=payer.get(3), payer_id=payer.get(9))
+    return ReviewResponse(
+        trace=trace,
+        payer_trace="",
+        reference=bht.get(3),
+        created=_created(t, bht),
+        parties=parties,
+        service_type="",
+        action=None,
+        certification_number=None,
+        reason_code=None,
+        valid_from=None,
+        valid_to=None,
+        message=None,
+        contact=(per.get(2) or None) if per is not None else None,
+        services=(),
+        rejections=rejections,
     )

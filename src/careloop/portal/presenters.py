@@ -342,13 +342,31 @@ def _machinery_sentence(type_: str, d: dict[str, Any]) -> str | None:
             return f"Overdue work moved to the {queue}'s queue: {d.get('work')}"
         case "supply.resupply_due":
             return f"Next supply delivery to book, due {_day_text(d.get('due_on'))}"
-        case "x12.eligibility_inquiry_sent":
-            return f"Eligibility inquiry sent to {d.get('payer')} (X12 {d.get('transaction')})"
-        case "x12.review_request_sent":
-            return (
-                f"Prior authorisation request sent to {d.get('payer')} (X12 {d.get('transaction')})"
-            )
+        case (
+            "x12.eligibility_inquiry_sent"
+            | "x12.review_request_sent"
+            | "x12.review_request_refused"
+            | "x12.eligibility_inquiry_refused"
+        ):
+            return _clearinghouse_sentence(type_, d)
     return None
+
+
+def _clearinghouse_sentence(type_: str, d: dict[str, Any]) -> str:
+    payer, transaction = d.get("payer"), d.get("transaction")
+    if type_ == "x12.eligibility_inquiry_sent":
+        return f"Eligibility inquiry sent to {payer} (X12 {transaction})"
+    if type_ == "x12.review_request_sent":
+        return f"Prior authorisation request sent to {payer} (X12 {transaction})"
+    if type_ == "x12.eligibility_inquiry_refused":
+        return (
+            f"{payer} did not answer the eligibility inquiry: {d.get('reason')}. "
+            "Verify eligibility another way, or ask again"
+        )
+    return (
+        f"{payer} sent the prior authorisation request back unreviewed: "
+        f"{d.get('reason')}. Correct it and send it again"
+    )
 
 
 def _claim_sentence(type_: str, d: dict[str, Any]) -> str | None:
@@ -437,6 +455,8 @@ _SAID_BY_TYPE = {
     "work.escalated": {"work", "kind", "level", "queue"},
     "x12.eligibility_inquiry_sent": {"transaction", "payer", "internal"},
     "x12.review_request_sent": {"transaction", "payer", "internal"},
+    "x12.review_request_refused": {"payer", "reason", "internal"},
+    "x12.eligibility_inquiry_refused": {"payer", "reason", "internal"},
 }
 
 

@@ -13,7 +13,7 @@ import pyx12.x12n_document
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from careloop.clearinghouse import ack, rules, service, x270, x278
+from careloop.clearinghouse import ack, reviews, rules, service, x270, x278
 from careloop.clearinghouse.envelope import Party, X12FormatError, clean, read_interchange
 from careloop.eligibility.rules import EligibilityStatus
 from careloop.prior_auth.rules import DenialReason, Outcome
@@ -177,14 +177,14 @@ def test_a_group_envelope_fault_is_answered_in_the_999s_ak9(trailer: str, ak9: s
 
 def test_a_payer_response_reads_as_the_decision_prior_auth_records() -> None:
     response = x278.read_response(read_interchange(GUIDE_RESPONSE).transactions[0])
-    decision = service.decision_of(response, rules.DEFAULT_REASON_CODES)
+    decision = reviews.decision_of(response, rules.DEFAULT_REASON_CODES)
     assert decision.outcome is Outcome.partially_approved
     assert decision.authorization_number == "AUTH0778"
     assert [(i.line, i.units_approved) for i in decision.items] == [(1, 1), (2, 6)]
     denied = x278.read_response(
         read_interchange(GUIDE_RESPONSE.replace("HCR*A2*AUTH0778~", "HCR*A3**50~")).transactions[0]
     )
-    body = service.decision_of(denied, rules.DEFAULT_REASON_CODES)
+    body = reviews.decision_of(denied, rules.DEFAULT_REASON_CODES)
     assert body.denial_reason is DenialReason.not_medically_necessary
     assert body.peer_to_peer_contact == "DR LEE PEER REVIEW"
 

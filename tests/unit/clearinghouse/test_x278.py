@@ -133,6 +133,29 @@ def test_a_response_in_the_guides_shape_is_read() -> None:
     ]
 
 
+def test_a_request_prices_no_service() -> None:
+    # SV102 / SV203 are the charge, which X217 asks for only when the submitter prices
+    # the service: CareLoop does not, so the element is empty (a 0 said "free").
+    service = x278.ServiceRequest(1, "E1390", 1, "18", date(2026, 3, 3), date(2026, 5, 31))
+    visits = x278.ServiceRequest(
+        2, "G0299", 8, "42", date(2026, 3, 3), date(2026, 5, 31), institutional=True
+    )
+    request = x278.read_request(read_interchange(GUIDE_REQUEST).transactions[0])
+    body = x278.request_segments(
+        x278.ReviewRequest(
+            trace="T",
+            reference="278-1",
+            created=CREATED,
+            parties=request.parties,
+            service_type="18",
+            diagnoses=("J44.1",),
+            services=(service, visits),
+        )
+    )
+    assert "SV1*HC:E1390**UN*1" in body
+    assert "SV2**HC:G0299**UN*8" in body
+
+
 # ---- round trips ----------------------------------------------------------------------
 
 UPPER = string.ascii_uppercase
