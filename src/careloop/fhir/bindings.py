@@ -16,6 +16,7 @@ from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
 from fhir_core.types import FhirBase, FhirElementOrResourceBase
+from pydantic.fields import FieldInfo
 
 from careloop.fhir.outcome import Issue
 
@@ -29,6 +30,8 @@ _Field = tuple[frozenset[str] | None, Any]
 def binding_issues(data: dict[str, Any], model: Any, root: str) -> list[Issue]:
     """An issue for each code of ``data`` (a document of ``model``, at FHIRPath ``root``)
     that is not a code its required binding allows."""
+    if _all_allowed(data, model):
+        return []
     issues: list[Issue] = []
     stack: list[tuple[Any, dict[str, Any], str]] = [(model, data, root)]
     while stack:
@@ -53,6 +56,36 @@ def binding_issues(data: dict[str, Any], model: Any, root: str) -> list[Issue]:
                 elif type(item) is dict:
                     stack.append((_model_of(element, item), item, f"{path}.{key}[{index}]"))
     return sorted(issues, key=lambda issue: issue.expression or "")
+
+
+def _all_allowed(data: dict[str, Any], model: Any) -> bool:
+    """Whether every code of ``data`` is one its binding allows: the walk of
+    :func:`binding_issues` a level at a time, without the paths it names issues by."""
+    level: list[tuple[Any, dict[str, Any]]] = [(model, data)]
+    while level:
+        below: list[tuple[Any, dict[str, Any]]] = []
+        for current, node in level:
+            fields = _fields(current)
+            for key, value in node.items():
+                found = fields.get(key)
+                if found is None:
+                    continue
+                codes, element = found
+                kind = type(value)
+                if codes is not None:
+                    if kind is str:
+                        if value not in codes:
+                            return False
+                    elif kind is list and not all(
+                        item in codes for item in value if type(item) is str
+                    ):
+                        return False
+                elif kind is dict:
+                    below.append((_model_of(element, value), value))
+                elif kind is list:
+                    below += [(_model_of(element, i), i) for i in value if type(i) is dict]
+        level = below
+    return True
 
 
 def _issue(value: str, codes: frozenset[str], where: str) -> Issue:
@@ -95,15 +128,21 @@ def _fields(model: Any) -> dict[str, _Field]:
         return {}
     out: dict[str, _Field] = {}
     for name, info in model.model_fields.items():
-        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
-        enum = extra.get("enum_values")
-        codes = frozenset(str(c) for c in enum) if isinstance(enum, list) and enum else None
-        if codes is not None and not all(_CODE.fullmatch(c) for c in codes):
-            codes = None  # a list the models read wrong from the spec ("+", "etc.")
+        codes = required_codes(info)
         found = (codes, None if codes else _element(info.annotation))
         if found != (None, None):
             out[info.alias or name] = found
     return out
+
+
+def required_codes(info: FieldInfo) -> frozenset[str] | None:
+    """The codes a model's field may hold by its required binding (None: no such list)."""
+    extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+    enum = extra.get("enum_values")
+    codes = frozenset(str(c) for c in enum) if isinstance(enum, list) and enum else None
+    if codes is not None and not all(_CODE.fullmatch(c) for c in codes):
+        return None  # a list the models read wrong from the spec ("+", "etc.")
+    return codes
 
 
 def _element(annotation: Any) -> Any:

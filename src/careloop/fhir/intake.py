@@ -124,7 +124,9 @@ def parse_bundle(data: Any, text: bytes | None = None) -> ReferralBundle:
     it is given."""
     if not isinstance(data, dict) or data.get("resourceType") != "Bundle":
         raise FhirError(400, [Issue("error", "structure", "Send a Bundle.", "Bundle")])
-    issues = _structure_issues(data) or _binding_issues(data)
+    issues, codes_checked = _structure_issues(data)
+    if not issues and not codes_checked:
+        issues = _binding_issues(data)
     if issues:
         raise FhirError(422, issues)
     if data.get("type") != "transaction":
@@ -139,36 +141,38 @@ def parse_bundle(data: Any, text: bytes | None = None) -> ReferralBundle:
     return ReferralBundle(draft, builder.entries, builder.expressions, _conditional(builder))
 
 
-def _structure_issues(data: dict[str, Any]) -> list[Issue]:
-    """What the R4B models find wrong in the Bundle, each issue at its FHIRPath.
+def _structure_issues(data: dict[str, Any]) -> tuple[list[Issue], bool]:
+    """What the R4B models find wrong in the Bundle, each issue at its FHIRPath, and
+    whether its codes were found allowed by their required bindings on the way.
 
     Each entry's resource is checked by its own type's model, and the Bundle without
     them: the same checks and paths as the Bundle's model over the whole, without its
     look-up of each resource's model by name (a fifth of the parse's time). All go
     through ``fhir.shapes``: shapes the models took before are judged by their values'
-    FHIR types, the whole bundle's values together."""
+    FHIR types and bound codes, the whole bundle's values together."""
     entries = data.get("entry")
     shapes = _entry_shape_issues(entries)
     if shapes:
-        return shapes
+        return shapes, False
     models = [_model_of(e) for e in entries] if isinstance(entries, list) else None
     if entries is None or models is None or None in models:
         try:
             Bundle.model_validate(data)  # odd shapes: let the Bundle's model say what
         except ValidationError as exc:
-            return _model_issues(exc)
+            return _model_issues(exc), False
         except (KeyError, TypeError):  # fhir_core, on a resourceType it has no model for
-            return _unknown_types(entries)
-        return []
+            return _unknown_types(entries), False
+        return [], False
     shell = {**data, "entry": [{k: v for k, v in e.items() if k != "resource"} for e in entries]}
     documents = [(Bundle, shell)]
     documents += [(model, entry["resource"]) for entry, model in zip(entries, models, strict=True)]
     roots = ["Bundle", *(f"Bundle.entry[{index}].resource" for index in range(len(entries)))]
     issues: list[Issue] = []
-    for root, verdict in zip(roots, SHAPES.validate_all(documents), strict=True):
+    verdicts = SHAPES.validate_all(documents)
+    for root, verdict in zip(roots, verdicts.errors, strict=True):
         if verdict is not None:
             issues += _model_issues(verdict, root)
-    return issues
+    return issues, verdicts.by_shape
 
 
 def _binding_issues(data: dict[str, Any]) -> list[Issue]:

@@ -29,11 +29,13 @@ from functools import cache
 from importlib import import_module
 from operator import itemgetter
 from threading import Lock
-from typing import Any
+from typing import Any, Literal
 
 from fhir_core.constraints import FHIR_TYPES_MAPS
 from fhir_core.types import FhirBase, FhirElementOrResourceBase
 from pydantic import TypeAdapter, ValidationError
+
+from careloop.fhir.bindings import required_codes
 
 #: How many shapes are remembered, of all models together (the least recently used go
 #: first): a bundle's are a dozen, a shape a few kB.
@@ -60,6 +62,16 @@ class _Checks:
         return True
 
 
+@dataclass(frozen=True, slots=True)
+class Verdicts:
+    """A verdict per document (None: accepted, or the model's errors); ``by_shape``
+    when all were accepted by known shapes, their values (codes included) each passing
+    its check."""
+
+    errors: list[ValidationError | None]
+    by_shape: bool
+
+
 class ShapeCache:
     """``model.model_validate(data)`` as a yes-or-raise, remembered per shape."""
 
@@ -84,10 +96,11 @@ class ShapeCache:
         if checks is None:
             self._learn(key, model, data, values)
 
-    def validate_all(self, documents: Sequence[tuple[Any, Any]]) -> list[ValidationError | None]:
+    def validate_all(self, documents: Sequence[tuple[Any, Any]]) -> Verdicts:
         """Each document's verdict (None: accepted), as :meth:`validate` gives it; when
         every shape is known, the values of all of them are checked together, one call
-        per FHIR type."""
+        per FHIR type (and the verdicts say so: every code is then one its required
+        binding allows)."""
         merged: dict[TypeAdapter[Any], list[Any]] = {}
         keys = []
         for model, data in documents:
@@ -111,15 +124,15 @@ class ShapeCache:
             else:
                 for key in keys:
                     self._touch(key)
-                return [None] * len(documents)
-        verdicts: list[ValidationError | None] = []
+                return Verdicts([None] * len(documents), by_shape=True)
+        verdicts = Verdicts([], by_shape=False)
         for model, data in documents:
             try:
                 self.validate(model, data)
             except ValidationError as exc:
-                verdicts.append(exc)
+                verdicts.errors.append(exc)
             else:
-                verdicts.append(None)
+                verdicts.errors.append(None)
         return verdicts
 
     def __len__(self) -> int:
@@ -191,13 +204,27 @@ def _walk(value: Any, tokens: list[Any], values: list[Any]) -> None:
 
 @cache
 def _fields(model: Any) -> dict[str, Any]:
-    """A model's fields by the keys that name them in a document (alias, or name)."""
+    """A model's fields by the keys that name them in a document (alias, or name). A
+    code with a required binding (``fhir.bindings``) is checked as one of its codes,
+    which the models do not do: a shape's values pass only when its codes are allowed."""
     out: dict[str, Any] = {}
     for name, info in model.model_fields.items():
-        out[name] = info.annotation
+        codes = required_codes(info)
+        annotation = info.annotation if codes is None else _bound(info.annotation, codes)
+        out[name] = annotation
         if info.alias:
-            out[info.alias] = info.annotation
+            out[info.alias] = annotation
     return out
+
+
+def _bound(annotation: Any, codes: frozenset[str]) -> Any:
+    """The field's type with its codes as the only values (a list stays a list)."""
+    allowed: Any = Literal[tuple(sorted(codes))]
+    try:
+        is_list = typing.get_origin(_optional(annotation)) is list
+    except _UnknownShapeError:  # a union of types: left to the model
+        return annotation
+    return types.GenericAlias(list, (allowed,)) if is_list else allowed
 
 
 @cache

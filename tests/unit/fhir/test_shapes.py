@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from careloop.fhir.bindings import binding_issues
 from careloop.fhir.shapes import ShapeCache
 from tests.factories.fhir import referral_bundle
 
@@ -118,6 +119,11 @@ _VALUES = (
             "J44.1",
             "ab$c",
             "résumé",
+            "active",
+            "order",
+            "open",
+            "phone",
+            "Phone",
         ]
     )
     | st.text(max_size=4)
@@ -222,6 +228,26 @@ def test_documents_judged_together_get_each_its_own_verdict(data: st.DataObject)
         together = shapes.validate_all(documents)
     except (KeyError, TypeError):
         return  # fhir_core's own, for a resourceType it cannot use (as above)
-    assert [v and v.errors(include_url=False, include_context=False) for v in together] == [
+    assert [v and v.errors(include_url=False, include_context=False) for v in together.errors] == [
         _verdict(lambda m, d: m.model_validate(d), m, d) for m, d in documents
     ]
+    if together.by_shape:  # then every code is one its required binding allows
+        assert all(binding_issues(d, m, "Resource") == [] for m, d in documents)
+
+
+def test_a_code_its_binding_does_not_allow_is_not_passed_by_its_shape() -> None:
+    """The models take any code (they list a required binding's codes without checking
+    them); a known shape passes its documents only when each code is allowed, so that
+    the intake need not walk the bundle again for its codes."""
+    shapes = ShapeCache()
+    for model, document in DOCUMENTS:
+        shapes.validate(model, document)
+    assert shapes.validate_all(DOCUMENTS).by_shape
+    request = next(i for i, (m, _) in enumerate(DOCUMENTS) if m.__name__ == "ServiceRequest")
+    model, document = DOCUMENTS[request]
+    opened = [*DOCUMENTS]
+    opened[request] = (model, {**document, "status": "open"})
+    verdicts = shapes.validate_all(opened)
+    assert verdicts.errors == [None] * len(opened)  # the models' verdict: accepted
+    assert not verdicts.by_shape
+    assert [i.expression for i in binding_issues(opened[request][1], model, "S")] == ["S.status"]
