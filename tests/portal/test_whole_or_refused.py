@@ -13,15 +13,20 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from careloop.core.clock import FixedClock
+from careloop.escalation.models import Escalation
 from careloop.interaction.models import Contact
-from tests.portal.conftest import People, sign_in
+from careloop.referral.models import Referral
+from tests.portal.conftest import People, assert_named_as_labelled, sign_in
 from tests.portal.test_contacts import contact_form, new_case
+from tests.portal.test_escalations import _supervisor
 from tests.portal.test_intake import open_form
+from tests.portal.test_refusal_summaries import _post
 
 #: One letter of each script a member's or caller's words come in.
 SCRIPTS = ["陈", "Ж", "م", "é", "a"]
@@ -37,6 +42,93 @@ def _shown(html: str) -> str:
 def beside(html: str, field_id: str) -> str:
     """The message shown beside the field ``field_id`` (its ``err-`` paragraph)."""
     return html.split(f'id="err-{field_id}"', 1)[1].split(">", 1)[1].split("</p>", 1)[0]
+
+
+def _escalate(browser: TestClient, number: str, details: str) -> httpx.Response:
+    return _post(
+        browser,
+        number,
+        "escalations",
+        **{
+            "escalate.reason": "service_delay",
+            "escalate.severity": "urgent",
+            "escalate.requested_by.kind": "caregiver",
+            "escalate.requested_by.name": "Sam Hale",
+            "escalate.requested_by.phone": "860-555-0142",
+            "escalate.details": details,
+        },
+    )
+
+
+def _escalations(session: Session) -> list[str | None]:
+    return list(session.scalars(select(Escalation.details)))
+
+
+@pytest.mark.parametrize("letter", SCRIPTS)
+def test_what_is_wrong_is_kept_whole_at_its_limit_and_refused_beyond_it(
+    browser: TestClient, people: People, session: Session, clock: FixedClock, letter: str
+) -> None:
+    number = new_case(people, session, clock)
+    sign_in(browser, people.intake, clock)
+    refused = _escalate(browser, number, letter * 2001)
+    assert_named_as_labelled(refused)
+    html = refused.text
+    assert beside(html, "escalate-details") == "must be at most 2000 characters"
+    assert not _CODE_WORDS.search(_shown(html))
+    assert _escalations(session) == []
+    kept = _escalate(browser, number, letter * 2000)
+    assert kept.status_code == 303, kept.text[:2000]
+    assert _escalations(session) == [letter * 2000]
+
+
+def test_what_was_done_beyond_its_limit_is_refused_and_the_escalation_stays_open(
+    browser: TestClient, people: People, session: Session, clock: FixedClock
+) -> None:
+    number = new_case(people, session, clock)
+    supervisor = _supervisor(session, clock)
+    sign_in(browser, people.intake, clock)
+    assert _escalate(browser, number, "No van yet").status_code == 303
+    (escalation,) = session.scalars(select(Escalation))
+    browser.cookies.clear()
+    sign_in(browser, supervisor, clock)
+    path = f"escalations/{escalation.id}/resolve"
+    refused = _post(browser, number, path, resolution="Ж" * 2001)
+    assert_named_as_labelled(refused)
+    assert beside(refused.text, f"resolve-{escalation.id}-resolution") == (
+        "must be at most 2000 characters"
+    )
+    session.refresh(escalation)
+    assert escalation.resolution is None and escalation.resolved_at is None
+
+
+def test_a_reason_for_cancelling_beyond_its_limit_is_refused_and_the_case_stays_open(
+    browser: TestClient, people: People, session: Session, clock: FixedClock
+) -> None:
+    number = new_case(people, session, clock)
+    sign_in(browser, people.intake, clock)
+    refused = _post(browser, number, "cancel", reason="The member moved away. " * 25)
+    assert_named_as_labelled(refused)
+    assert beside(refused.text, "cancel-reason") == "must be at most 500 characters"
+    status = session.scalar(select(Referral.status).where(Referral.case_number == number))
+    assert status is not None and status.value == "received"
+
+
+def test_a_reassignment_note_beyond_its_limit_is_refused_and_nothing_moves(
+    browser: TestClient, people: People, session: Session, clock: FixedClock
+) -> None:
+    number = new_case(people, session, clock)
+    before = session.scalar(select(Referral.assignee_user_id).where(Referral.case_number == number))
+    sign_in(browser, people.intake, clock)
+    refused = _post(
+        browser,
+        number,
+        "assignee",
+        **{"assignee.email": people.manager.email, "assignee.note": "語" * 4001},
+    )
+    assert_named_as_labelled(refused)
+    assert beside(refused.text, "assignee-note") == "must be at most 4000 characters"
+    after = session.scalar(select(Referral.assignee_user_id).where(Referral.case_number == number))
+    assert after == before
 
 
 def _log(browser: TestClient, number: str, **changes: str) -> httpx.Response:
