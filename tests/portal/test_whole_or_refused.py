@@ -201,3 +201,30 @@ def test_an_empty_referral_form_names_each_required_field_beside_itself(
         assert beside(refused.text, field) == "is required", field
     assert beside(refused.text, "items") == "must have at least one entry"
     assert not _CODE_WORDS.search(_shown(refused.text))
+
+
+def test_an_eta_years_away_is_refused_beside_the_eta_not_a_server_error(
+    browser: TestClient, people: People, session: Session, clock: FixedClock
+) -> None:
+    """A promised day outside the range a case's dates may take (a year typed wrong) once
+    answered "Something went wrong on our side"."""
+    number = new_case(people, session, clock)
+    supervisor = _supervisor(session, clock)
+    sign_in(browser, people.intake, clock)
+    assert _escalate(browser, number, "No van yet").status_code == 303
+    (escalation,) = session.scalars(select(Escalation))
+    browser.cookies.clear()
+    sign_in(browser, supervisor, clock)
+    for day in ("2020-01-01", "2099-01-01"):
+        refused = _post(
+            browser,
+            number,
+            f"escalations/{escalation.id}/commit",
+            zone="America/New_York",
+            eta_date=day,
+            eta_time="10:00",
+        )
+        assert_named_as_labelled(refused)
+        assert "out of range" in beside(refused.text, f"commit-{escalation.id}-eta"), day
+    session.refresh(escalation)
+    assert escalation.eta is None

@@ -121,7 +121,7 @@ async def commit(request: Request, case_number: CaseNumber, escalation_id: RowId
             ctx.actor,
             cn,
             escalation_id,
-            CommitIn(eta=_eta(form, zone)),
+            moveforms.parse(CommitIn, {"eta": _eta(form, zone)}),
             clock=ctx.clock,
         )
 
