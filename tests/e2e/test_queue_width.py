@@ -135,3 +135,64 @@ def test_every_cell_of_the_queue_is_read_whole_on_a_laptop(
     heights = rows.evaluate_all("rows => rows.map(r => r.getBoundingClientRect().height)")
     assert max(heights) <= 48, heights  # two lines of text (or two buttons) at most
     shot(page, "queue-laptop-every-cell")
+
+
+@pytest.fixture(scope="module")
+def discharge_cases(world: World) -> Iterator[tuple[str, str]]:
+    """Two cases a hospital discharge waits on, received now: one marked discharge-urgent,
+    one urgent with a discharge time. Cancelled afterwards, so that the other stories'
+    queue is as it was."""
+    clock = FixedClock(datetime.now(UTC))
+    tomorrow = (clock.now() + timedelta(days=1)).isoformat()
+    database = Database.from_url(world.database_url)
+    try:
+        with database.unit_of_work() as session:
+            agent, _ = make_user(
+                session, clock=clock, role=Role.intake_agent, email="discharge@e2e.test"
+            )
+            numbers = tuple(
+                referral_service.submit_referral(
+                    session,
+                    agent,
+                    referral_draft(
+                        clock.now(),
+                        external_id=f"E2E-DISCHARGE-{urgency}",
+                        urgency=urgency,
+                        discharge_at=tomorrow,
+                    ),
+                    clock=clock,
+                ).case_number
+                for urgency in ("discharge", "urgent")
+            )
+        yield numbers[0], numbers[1]
+        with database.unit_of_work() as session:
+            for number in numbers:
+                referral_service.cancel_referral(
+                    session,
+                    agent,
+                    number,
+                    CancelIn(reason="Test case"),
+                    clock=FixedClock(datetime.now(UTC)),
+                )
+    finally:
+        database.engine.dispose()
+
+
+def test_a_discharge_waiting_on_a_case_is_said_once_and_read_whole_on_a_laptop(
+    page: Page, world: World, discharge_cases: tuple[str, str]
+) -> None:
+    """The urgency cell of a discharge-urgent case once read "Discharge Discharge waits",
+    two tags wider than the cell, over the status beside it."""
+    discharge_urgent, urgent = discharge_cases
+    page.set_viewport_size(LAPTOP)
+    sign_in(page, world.intake)
+    page.goto("/staff")
+    for case, words in ((discharge_urgent, "Discharge"), (urgent, "Urgent Discharge")):
+        row = page.locator("#work-queue tbody tr", has=page.get_by_role("link", name=case))
+        expect(row).to_be_visible()
+        assert _clipped(page, case) == [], (case, _clipped(page, case))
+        expect(row.locator("td").nth(4)).to_have_text(words)  # the urgency column
+    expect(page.locator("#work-queue caption")).to_contain_text(
+        "Discharge: a hospital discharge waits on the case"
+    )
+    shot(page, "queue-laptop-discharge-rows")

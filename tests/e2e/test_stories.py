@@ -214,6 +214,13 @@ def test_a_caller_asks_for_status_and_the_call_is_logged_resolved(page: Page, wo
     form.locator("#f-reason").select_option("status_check")
     form.get_by_label("Case number given").check()
     form.get_by_label("My name given").check()
+    # Each outcome's button stands on the line of its words (it once stretched to the
+    # form's width, a lone circle in the middle of a line above them).
+    for words in ("Resolved on this contact", "Needs a follow-up"):
+        choice = form.get_by_label(words)
+        label = form.locator("label", has_text=words)
+        button, line = choice.bounding_box(), label.bounding_box()
+        assert button and line and button["width"] < 30 and line["height"] < 32, (button, line)
     shot(page, "30-log-a-contact")
     form.get_by_role("button", name="Save the contact").click()
     expect(page.get_by_text("Contact saved; it is on the timeline.")).to_be_visible()

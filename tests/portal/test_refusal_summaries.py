@@ -8,6 +8,8 @@ once, its summary's links checked against the labels on the page."""
 
 from __future__ import annotations
 
+import html
+
 import httpx
 import pytest
 from fastapi.testclient import TestClient
@@ -36,6 +38,7 @@ from tests.portal.conftest import (
     csrf_of,
     make_portal_user,
     sign_in,
+    summary_and_labels,
 )
 from tests.portal.test_fulfilment import (
     OXYGEN,
@@ -211,3 +214,35 @@ def test_the_close_forms_summary_names_the_note_as_the_form_labels_it(
     browser.cookies.clear()
     sign_in(browser, people.manager, clock)
     assert_named_as_labelled(_post(browser, number, "close", **{"close.note": "x" * 501}))
+
+
+def test_the_contact_and_note_summaries_name_fields_as_the_form_labels_them(
+    browser: TestClient, people: People, session: Session, clock: FixedClock
+) -> None:
+    """The contact panel's refusal once said only "see the messages beside the fields",
+    above a form longer than the screen."""
+    number = submit(session, people.hartford, clock)
+    sign_in(browser, people.intake, clock)
+    panel = browser.get(f"/cases/{number}/contact")
+    started = panel.text.split('name="started_at" value="', 1)[1].split('"', 1)[0]
+    sent = {
+        "csrf_token": csrf_of(panel.text),
+        "started_at": started,
+        "kind": "call",
+        "direction": "inbound",
+        "reason": "status_check",
+        "party.kind": "member",
+        "outcome": "follow_up",
+    }
+    for changes, named in (
+        ({"party.name": ""}, ["Name"]),
+        (
+            {"party.name": "Ann Lee", "party.email": "not an address"},
+            ["E-mail address", "Follow-up due (member's local time)"],
+        ),
+    ):
+        refused = browser.post(f"/cases/{number}/contacts", data={**sent, **changes})
+        assert_named_as_labelled(refused)
+        summary, _ = summary_and_labels(refused.text)
+        assert sorted(html.unescape(words) for _, words in summary) == named, summary
+    assert_named_as_labelled(_post(browser, number, "notes", text=" "))

@@ -165,3 +165,24 @@ def test_a_name_search_reads_the_trigram_index(
     assert not any(
         n["Node Type"] == "Seq Scan" and n.get("Relation Name") == "referrals" for n in nodes
     )
+
+
+@pytest.mark.parametrize(
+    "query,named",
+    [
+        # An Arabic name copied from a right-to-left text, its direction mark with it.
+        ("q=" + quote("محمد\u200f"), "Case number or member name: must not contain"),
+        ("q=" + quote("Hale\u202e"), "Case number or member name: must not contain"),
+        ("external_id=" + "HGH-" * 26, "Order id from the referrer: must be at most 100"),
+    ],
+)
+def test_a_search_typed_wrong_is_refused_naming_the_input_by_its_label(
+    browser: TestClient, people: People, clock: FixedClock, query: str, named: str
+) -> None:
+    """It once answered "1 parameter(s) are invalid", or "The address holds a value this
+    page does not understand (an old or edited link)" for an order id typed too long."""
+    sign_in(browser, people.intake, clock)
+    page = browser.get(f"/staff/search?{query}", headers={"Accept": "text/html"})
+    assert page.status_code == 422
+    assert named in page.text, page.text
+    assert "parameter" not in page.text and "edited link" not in page.text

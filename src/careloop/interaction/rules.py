@@ -119,7 +119,7 @@ def time_problems(
             )
         )
     if ended_at < started_at:
-        problems.append(FieldError("ended_at", "must not be before started_at"))
+        problems.append(FieldError("ended_at", "must not be before the contact started"))
     elif ended_at - started_at > bounds.longest:
         hours = int(bounds.longest.total_seconds() // 3600)
         problems.append(FieldError("ended_at", f"a contact lasts at most {hours} hours"))

@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from careloop.core.errors import FieldError
 from careloop.fhir.outcome import from_domain_error, outcome_response
 from careloop.portal import (
     cases,
@@ -102,10 +103,40 @@ def _http_error(request: Request, exc: Exception) -> Response:
     return problems.http_error(request, exc)
 
 
+#: The inputs of the search page (sent in the address), by the labels shown beside them:
+#: a refusal of what was typed in one names it so, not as "a parameter".
+_TYPED_IN = {
+    "/staff/search": {
+        "q": "Case number or member name",
+        "birth_date": "Member's birth date",
+        "external_id": "Order id from the referrer",
+    },
+}
+
+
+def _typed_refusal(request: Request, errors: list[FieldError]) -> Response | None:
+    """The page for words typed into a search that break a rule (too long, characters no
+    text may hold), each named by its label; None when an error is on no such input."""
+    labels = _TYPED_IN.get(request.url.path, {})
+    if not errors or any(e.field not in labels for e in errors):
+        return None
+    named = "; ".join(f"{labels[e.field]}: {e.message}" for e in errors)
+    unclean = any(e.message.startswith("must not contain") for e in errors)
+    values = {
+        "title": "What was typed holds characters no text may hold"
+        if unclean
+        else "What was typed cannot be searched for",
+        "detail": f"{named}. Nothing was searched; change it and search again.",
+    }
+    return render(request, Page("error.html", values, 422), None)
+
+
 def _request_validation(request: Request, exc: Exception) -> Response:
     """A page's query parameter that is no value of its kind (``?offset=abc``)."""
+    assert isinstance(exc, RequestValidationError)
     if wants_page(request):
-        return _address_page(request, 422)
+        typed = problems.field_errors(list(exc.errors()))
+        return _typed_refusal(request, typed) or _address_page(request, 422)
     return problems.request_validation(request, exc)
 
 
@@ -118,4 +149,4 @@ def _unclean_parameter(request: Request, exc: Exception) -> Response:
     if request.url.path.startswith("/fhir"):
         fhir = from_domain_error(exc)
         return outcome_response(fhir.status, fhir.issues)
-    return error_page(request, exc, None)
+    return _typed_refusal(request, list(exc.errors)) or error_page(request, exc, None)

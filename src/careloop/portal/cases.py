@@ -43,6 +43,7 @@ from careloop.referral import caseload
 from careloop.referral import service as referral_service
 from careloop.referral.schemas import (
     AcknowledgeIn,
+    AssigneeIn,
     CancelIn,
     ReferralClarify,
     ReferralRead,
@@ -353,7 +354,7 @@ async def reassign(request: Request, case_number: CaseNumber) -> Response:
     form = await read_form(request)
     cn = case_number.upper()
     email = form.get("assignee.email", "").strip()
-    note = form.get("assignee.note", "").strip()[:500] or None
+    note = form.get("assignee.note", "").strip() or None
 
     def move(ctx: PageContext) -> None:
         if not email:
@@ -361,7 +362,10 @@ async def reassign(request: Request, case_number: CaseNumber) -> Response:
                 "email: choose a case manager.",
                 errors=[FieldError("email", "choose a case manager")],
             )
-        caseload.assign_case(ctx.session, ctx.actor, cn, email=email, note=note, clock=ctx.clock)
+        body = moveforms.parse(AssigneeIn, {"email": email, "note": note})
+        caseload.assign_case(
+            ctx.session, ctx.actor, cn, email=body.email, note=body.note, clock=ctx.clock
+        )
 
     return await _move(request, form, cn, move, "reassigned", prefix="assignee")
 
@@ -410,14 +414,13 @@ async def request_authorization(request: Request, case_number: CaseNumber) -> Re
 async def cancel(request: Request, case_number: CaseNumber) -> Response:
     form = await read_form(request)
     cn = case_number.upper()
-    reason = form.get("reason", "").strip()[:500]
+    reason = form.get("reason", "").strip()
 
     def move(ctx: PageContext) -> None:
         if not reason:
             raise _reason_missing()
-        referral_service.cancel_referral(
-            ctx.session, ctx.actor, cn, CancelIn(reason=reason), clock=ctx.clock
-        )
+        body = moveforms.parse(CancelIn, {"reason": reason})
+        referral_service.cancel_referral(ctx.session, ctx.actor, cn, body, clock=ctx.clock)
 
     return await _move(request, form, cn, move, "cancelled", prefix="cancel")
 

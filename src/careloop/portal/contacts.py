@@ -124,6 +124,20 @@ def _panel_values(ctx: PageContext, case_number: str, form: Mapping[str, str]) -
     }
 
 
+def refusal(prefix: str, errors: dict[str, str]) -> dict[str, Any]:
+    """The messages beside the fields, and the summary above the form that names each
+    field by its label (macros.html ``refused``)."""
+    problem = {
+        "prefix": prefix,
+        "title": "Some fields need attention",
+        "detail": "",
+        "messages": list(errors.items()),
+        "conflict": False,
+        "allowed": [],
+    }
+    return {"errors": errors, "problem": problem}
+
+
 def _instant(value: str) -> datetime | None:
     try:
         instant = datetime.fromisoformat(value)
@@ -161,7 +175,7 @@ async def log_contact(request: Request, case_number: CaseNumber) -> Response:
                 return Redirect(f"/cases/{cn}?done=contact")
             except RuleViolationError as exc:
                 errors = {e.field: e.message for e in exc.errors}
-        return Page("cases/contact.html", {**values, "errors": errors}, status=422)
+        return Page("cases/contact.html", {**values, **refusal("contact", errors)}, status=422)
 
     return await page(request, work, form=form)
 
@@ -183,7 +197,7 @@ async def add_note(request: Request, case_number: CaseNumber) -> Response:
         values = {
             "case": case,
             "form": dict(form),
-            "errors": errors,
+            **refusal("note", errors),
             "note_only": True,
             "staff": ctx.actor.is_staff,
         }

@@ -23,7 +23,9 @@ from careloop.escalation import (
     Severity,
 )
 from careloop.escalation import service as escalation_service
+from careloop.portal import moveforms
 from careloop.portal.cases import CaseNumber, RowId, move_and_return
+from careloop.portal.forms import shape_errors
 from careloop.portal.web import Form, PageContext, read_form
 
 router = APIRouter(include_in_schema=False)
@@ -55,19 +57,20 @@ def _create_body(ctx: PageContext, form: Form) -> EscalationCreate:
         return EscalationCreate(
             reason=Reason(reason),
             severity=Severity(severity),
-            details=_text(form, "escalate.details")[:2000] or None,
+            details=_text(form, "escalate.details") or None,
             requested_by=RequesterIn(
                 kind=PartyKind(kind),
-                name=_text(form, "escalate.requested_by.name")[:200],
-                email=_text(form, "escalate.requested_by.email")[:254] or None,
-                phone=_text(form, "escalate.requested_by.phone")[:40] or None,
+                name=_text(form, "escalate.requested_by.name"),
+                email=_text(form, "escalate.requested_by.email") or None,
+                phone=_text(form, "escalate.requested_by.phone") or None,
             ),
             supervisor_user_id=int(supervisor) if supervisor else None,
         )
     except ValidationError as exc:
+        # Text too long is refused beside its field, never cut to fit: what was typed is
+        # kept whole or not at all.
         raise RuleViolationError(
-            "The escalation is incomplete.",
-            errors=[FieldError(".".join(map(str, e["loc"])), e["msg"]) for e in exc.errors()],
+            "The escalation is incomplete.", errors=shape_errors(exc)
         ) from None
 
 
@@ -118,7 +121,7 @@ async def commit(request: Request, case_number: CaseNumber, escalation_id: RowId
             ctx.actor,
             cn,
             escalation_id,
-            CommitIn(eta=_eta(form, zone)),
+            moveforms.parse(CommitIn, {"eta": _eta(form, zone)}),
             clock=ctx.clock,
         )
 
@@ -131,7 +134,7 @@ async def commit(request: Request, case_number: CaseNumber, escalation_id: RowId
 async def resolve(request: Request, case_number: CaseNumber, escalation_id: RowId) -> Response:
     form = await read_form(request)
     cn = case_number.upper()
-    resolution = _text(form, "resolution")[:2000]
+    resolution = _text(form, "resolution")
 
     def move(ctx: PageContext) -> None:
         if not resolution:
@@ -144,7 +147,7 @@ async def resolve(request: Request, case_number: CaseNumber, escalation_id: RowI
             ctx.actor,
             cn,
             escalation_id,
-            ResolveIn(resolution=resolution),
+            moveforms.parse(ResolveIn, {"resolution": resolution}),
             clock=ctx.clock,
         )
 

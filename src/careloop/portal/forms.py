@@ -149,11 +149,24 @@ def _local_instant(value: str, zone: str) -> str:
 
 def validate(model: type[M], parsed: ParsedForm) -> tuple[M | None, dict[str, str]]:
     """The request model from the form (lax types: a form sends only strings), or the
-    errors by form input."""
+    errors by form input.
+
+    A required group left wholly blank (the member's inputs, say) is sent as an empty
+    group, so that each required input of it is named beside itself rather than the
+    group, which has no input to stand beside."""
+    data = dict(parsed.data)
+    for name, info in model.model_fields.items():
+        group = info.annotation
+        if name not in data and info.is_required() and _is_model(group):
+            data[name] = {}
     try:
-        return model.model_validate(parsed.data, strict=False), {}
+        return model.model_validate(data, strict=False), {}
     except ValidationError as exc:
         return None, errors_by_field(parsed, shape_errors(exc))
+
+
+def _is_model(annotation: object) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
 
 
 def errors_by_field(parsed: ParsedForm, errors: list[FieldError]) -> dict[str, str]:

@@ -156,7 +156,7 @@ def _approval_problems(d: Decision, requested: dict[int, int]) -> list[FieldErro
     if d.valid_to is None:
         errors.append(FieldError("valid_to", "an approval says until when it is valid"))
     if d.valid_from and d.valid_to and d.valid_to < d.valid_from:
-        errors.append(FieldError("valid_to", "must be on or after valid_from"))
+        errors.append(FieldError("valid_to", "must be on or after the first day it is valid"))
     approved = dict(d.items)
     for index, (line, units) in enumerate(d.items):
         if line not in requested:

@@ -69,7 +69,7 @@ def kind_for(service_line: str) -> AppointmentKind:
 def window_problems(start: datetime, end: datetime, now: datetime) -> list[FieldError]:
     errors = []
     if end <= start:
-        errors.append(FieldError("window_end", "must be after window_start"))
+        errors.append(FieldError("window_end", "must be after the start of the window"))
     elif end - start > MAX_WINDOW:
         errors.append(
             FieldError("window_end", f"a window is at most {_hours(MAX_WINDOW)} of one day")

@@ -108,16 +108,54 @@ _MESSAGES = {
 }
 
 
+#: Pydantic's bounds, as the rule in plain words (its own texts say "String should have at
+#: most 100 characters", "Input should be greater than 0", "List should have at least 1
+#: item after validation, not 0": words of the code, shown beside a form's field too).
+_BOUNDS = {
+    "string_too_long": "must be at most {max_length} characters",
+    "string_too_short": "must be at least {min_length} characters",
+    "too_long": "must have at most {max_length} entries",
+    "too_short": "must have at least {min_length} entries",
+    "greater_than": "must be more than {gt}",
+    "greater_than_equal": "must be at least {ge}",
+    "less_than": "must be less than {lt}",
+    "less_than_equal": "must be at most {le}",
+    "int_parsing": "must be a whole number",
+    "int_type": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "float_parsing": "must be a number",
+    "bool_parsing": "must be yes or no",
+    "string_pattern_mismatch": "is not written the way this field is",
+    "datetime_parsing": "must be a date and time, e.g. 2026-11-26T15:00:00-05:00",
+    "datetime_from_date_parsing": "must be a date and time, e.g. 2026-11-26T15:00:00-05:00",
+    "time_parsing": "must be a time written HH:MM",
+}
+_ONE = {
+    "string_too_short": "must not be empty",
+    "too_short": "must have at least one entry",
+    "too_long": "must have one entry at most",
+}
+
+
+def _message(err: Any) -> str:
+    kind = err.get("type", "")
+    if kind in _MESSAGES:
+        return _MESSAGES[kind]
+    bounds = err.get("ctx") or {}
+    if kind in _ONE and 1 in (bounds.get("min_length"), bounds.get("max_length")):
+        return _ONE[kind]
+    if kind in _BOUNDS:
+        try:
+            return _BOUNDS[kind].format(**bounds)
+        except (KeyError, IndexError):
+            pass
+    message = str(err.get("msg", "is invalid"))
+    return message.removeprefix("Value error, ")
+
+
 def field_errors(errors: list[Any]) -> list[FieldError]:
     """Pydantic errors as {field, message}; the message names the rule in plain words."""
-    out = []
-    for err in errors:
-        loc = tuple(err.get("loc", ()))
-        message = _MESSAGES.get(err.get("type", ""), err.get("msg", "is invalid"))
-        if message.startswith("Value error, "):
-            message = message[len("Value error, ") :]
-        out.append(FieldError(_field_path(loc), message))
-    return out
+    return [FieldError(_field_path(tuple(err.get("loc", ()))), _message(err)) for err in errors]
 
 
 def request_validation(request: Request, exc: Exception) -> JSONResponse:

@@ -72,7 +72,7 @@ def test_a_call_is_logged_and_listed(client: TestClient, tokens: Tokens, clock: 
 @pytest.mark.parametrize(
     ("changes", "field", "words"),
     [
-        ({"ended_at": "2026-11-24T13:00:00+00:00"}, "ended_at", "before started_at"),
+        ({"ended_at": "2026-11-24T13:00:00+00:00"}, "ended_at", "before the contact started"),
         ({"started_at": "2026-11-24T18:00:00+00:00"}, "started_at", "future"),
         ({"started_at": "2026-09-01T13:00:00+00:00"}, "started_at", "30 days"),
         ({"reason": "chit_chat"}, "reason", ""),

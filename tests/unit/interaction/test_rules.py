@@ -37,7 +37,7 @@ class TestTimeProblems:
 
     def test_refused_when_it_ends_before_it_starts(self) -> None:
         problems = rules.time_problems(NOW - timedelta(minutes=1), NOW - timedelta(minutes=2), NOW)
-        assert problems == [rules.FieldError("ended_at", "must not be before started_at")]
+        assert problems == [rules.FieldError("ended_at", "must not be before the contact started")]
 
     def test_refused_when_it_starts_in_the_future(self) -> None:
         start = NOW + timedelta(hours=1)
@@ -74,7 +74,9 @@ class TestTimeProblems:
     )
     def test_ended_before_started_is_always_named(self, start: datetime, length: timedelta) -> None:
         problems = rules.time_problems(start, start + length, NOW)
-        assert (length < timedelta(0)) == ("must not be before started_at" in str(problems))
+        assert (length < timedelta(0)) == (
+            "must not be before the contact started" in str(problems)
+        )
 
 
 class TestOutcomeProblems:
