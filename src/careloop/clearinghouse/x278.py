@@ -202,6 +202,15 @@ def request_segments(r: ReviewRequest) -> list[str]:
     return body
 
 
+def originator(company_id: str) -> str:
+    """TRN03 for a company: '1' and its EIN when the identifier is nine digits, else '9'
+    and the identifier CareLoop knows it by (as ``ORIGINATOR``)."""
+    ident = clean(company_id)
+    if len(ident) == 9 and ident.isdigit():
+        return "1" + ident
+    return "9" + ident[:9].ljust(9, "0")
+
+
 def response_segments(r: ReviewResponse) -> list[str]:
     """The body of a 278 response. A refused request (``rejections``) stops at the loop
     whose AAA says why (X217: the lower loops are not returned)."""
@@ -218,9 +227,7 @@ def response_segments(r: ReviewResponse) -> list[str]:
     body += [
         segment("HL", "4", "3", "EV", "1" if r.services else "0"),
         segment("TRN", "2", clean(r.trace), ORIGINATOR),
-        segment(
-            "TRN", "1", clean(r.payer_trace), "1" + clean(r.parties.payer_id)[:9].ljust(9, "0")
-        ),
+        segment("TRN", "1", clean(r.payer_trace), originator(r.parties.payer_id)),
         segment("UM", "HS", "I", r.service_type),
         segment("HCR", r.action.value, r.certification_number or "", r.reason_code or ""),
     ]

@@ -4,6 +4,7 @@ valid request and response, and malformed files refused with the segment and pos
 from __future__ import annotations
 
 import string
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -131,6 +132,19 @@ def test_a_response_in_the_guides_shape_is_read() -> None:
         (1, rules.Action.certified, 1),
         (2, rules.Action.modified, 6),
     ]
+
+
+@pytest.mark.parametrize(
+    ("company", "trn03"),
+    [("123456789", "1123456789"), ("CSCARE", "9CSCARE000"), ("NEHP-001-LONG", "9NEHP-001-")],
+)
+def test_a_payers_trace_names_it_by_ein_or_as_another_identifier(company: str, trn03: str) -> None:
+    # TRN03: '1' is followed by an EIN (nine digits), '9' by another identifier.
+    assert x278.originator(company) == trn03
+    response = x278.read_response(read_interchange(GUIDE_RESPONSE).transactions[0])
+    parties = replace(response.parties, payer_id=company)
+    body = x278.response_segments(replace(response, parties=parties, payer_trace="P1"))
+    assert f"TRN*1*P1*{trn03}" in body
 
 
 def test_a_request_prices_no_service() -> None:
