@@ -68,7 +68,7 @@ typecheck: $(DEV_STAMP)
 test-sqlite: $(DEV_STAMP) $(HTMX) chromium tesseract
 	$(PYTEST) -n 2 --db sqlite tests
 
-test-postgres: $(DEV_STAMP)
+test-postgres: $(DEV_STAMP) $(HTMX)
 	$(PYTEST) -n 2 --db postgres tests/integration tests/api tests/migrations tests/portal
 
 ## bench: throughput and latency figures (PostgreSQL at CARELOOP_BENCH_POSTGRES_URL)
