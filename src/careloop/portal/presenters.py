@@ -64,6 +64,19 @@ _FIX_BY_SECTION = {
 }
 
 
+#: The titles the services give a refusal for the programs that call the API (whose
+#: problem+json keeps them as they are), as a person using the portal reads them.
+_PAGE_TITLES = {
+    "The request has invalid fields": "Some details need correcting",
+    "Request body too large": "What was sent is too large",
+}
+
+
+def title_words(title: str) -> str:
+    """A refusal's title as the portal shows it (its own words for a program's)."""
+    return _PAGE_TITLES.get(title, title)
+
+
 def status_words(status: str | Enum) -> str:
     key = status.value if isinstance(status, Enum) else status
     return STATUS_WORDS.get(str(key), str(key).replace("_", " ").capitalize())

@@ -35,7 +35,7 @@ from careloop.core.text import block_problem
 from careloop.identity import service as identity_service
 from careloop.identity.errors import SecondFactorRequiredError, SessionEndedError
 from careloop.identity.service import PortalPrincipal
-from careloop.portal import templates
+from careloop.portal import presenters, templates
 from careloop.settings import Settings
 from careloop.web import problems
 from careloop.web.transaction import clock_of, run_authenticated
@@ -288,7 +288,7 @@ def error_page(
 ) -> HTMLResponse:
     """A domain error as a page with its status: the title and the detail the service
     wrote (never PHI, never driver text)."""
-    values = {"title": exc.title, "detail": exc.detail, "code": exc.code}
+    values = {"title": presenters.title_words(exc.title), "detail": exc.detail, "code": exc.code}
     response = render(request, Page("error.html", values, status=exc.status), principal)
     if isinstance(exc, TooManyRequestsError):
         response.headers["Retry-After"] = str(exc.retry_after)
