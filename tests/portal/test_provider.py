@@ -137,6 +137,34 @@ class TestOffers:
         session.refresh(offer)
         assert offer.status is OfferStatus.declined and offer.decline_note == letter * 500
 
+    @pytest.mark.parametrize("char", ["\x00", "\x07", "\u202e", "\ufeff"])
+    def test_a_decline_note_holding_what_no_text_may_is_refused_beside_it(
+        self,
+        browser: TestClient,
+        people: People,
+        offered: Offered,
+        session: Session,
+        clock: FixedClock,
+        char: str,
+    ) -> None:
+        sign_in(browser, people.provider, clock)
+        refused = browser.post(
+            f"/provider/offers/{offered.offer_id}/decline",
+            data={
+                "csrf_token": csrf_of(browser.get("/provider").text),
+                "reason": "other",
+                "note": f"Van{char} broke",
+            },
+        )
+        assert_named_as_labelled(refused)
+        assert beside(refused.text, f"decline_{offered.offer_id}-note").startswith(
+            "must not contain"
+        )
+        offer = session.get(Offer, offered.offer_id)
+        assert offer is not None
+        session.refresh(offer)
+        assert offer.status is OfferStatus.pending
+
     def test_a_decline_without_a_reason_is_refused_beside_the_reason(
         self, browser: TestClient, people: People, offered: Offered, clock: FixedClock
     ) -> None:

@@ -36,7 +36,16 @@ from careloop.portal import (
     referrer,
     templates,
 )
-from careloop.portal.web import Download, Form, Page, PageContext, Redirect, page, read_form
+from careloop.portal.web import (
+    Download,
+    Form,
+    Page,
+    PageContext,
+    Redirect,
+    form_text_error,
+    page,
+    read_form,
+)
 from careloop.prior_auth import service as prior_auth_service
 from careloop.prior_auth.rules import DenialReason
 from careloop.prior_auth.rules import Outcome as DecisionOutcome
@@ -298,13 +307,15 @@ async def _move(
     def work(ctx: PageContext) -> Page | Redirect:
         try:
             with ctx.session.begin_nested():
+                if (unclean := form_text_error(form, prefix)) is not None:
+                    raise unclean
                 outcome = move(ctx)
         except (RuleViolationError, ConflictError) as exc:
             labels = formlabels.kind_of(prefix) if kind is None else kind
             return _refused(ctx, case_number, form, prefix, exc, rename or {}, labels)
         return Redirect(_back_or_case(form, case_number, outcome or done))
 
-    return await page(request, work, form=form)
+    return await page(request, work, form=form, checks_text=True)
 
 
 #: The same, for the case page's other modules (escalations).

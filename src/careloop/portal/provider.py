@@ -17,7 +17,7 @@ from careloop.matching.models import DeclineReason, OfferStatus
 from careloop.matching.schemas import DeclineIn
 from careloop.network import service as network_service
 from careloop.portal import moveforms, presenters
-from careloop.portal.web import Page, PageContext, Redirect, page, read_form
+from careloop.portal.web import Page, PageContext, Redirect, form_text_error, page, read_form
 from careloop.scheduling import service as scheduling_service
 from careloop.scheduling.rules import AppointmentStatus
 
@@ -133,6 +133,8 @@ async def decline(request: Request, offer_id: OfferId) -> Response:
     def work(ctx: PageContext) -> Page | Redirect:
         try:
             with ctx.session.begin_nested():
+                if (unclean := form_text_error(form)) is not None:
+                    raise unclean
                 if reason not in DECLINE_LABELS:
                     raise RuleViolationError(
                         "Choose why the offer is declined.",
@@ -146,7 +148,7 @@ async def decline(request: Request, offer_id: OfferId) -> Response:
             return _decline_refused(ctx, offer_id, form, exc)
         return Redirect("/provider?done=declined")
 
-    return await page(request, work, form=form)
+    return await page(request, work, form=form, checks_text=True)
 
 
 def _decline_refused(
