@@ -297,3 +297,20 @@ def test_a_refusal_is_titled_in_a_coordinators_words_not_the_apis(
     page = html.unescape(re.sub(r"<[^>]+>", " ", refused.text))
     assert "invalid fields" not in page and "The request" not in page
     assert "Some details need correcting." in page
+
+
+def test_a_move_the_case_no_longer_allows_is_said_in_words_not_action_names(
+    browser: TestClient, people: People, session: Session, clock: FixedClock
+) -> None:
+    """A second click on "Acknowledge" (another tab) read "… Allowed now: verify_eligibility,
+    supply_information, cancel." beside the same list in words."""
+    number = submit(session, people.hartford, clock)
+    sign_in(browser, people.intake, clock)
+    assert _post(browser, number, "acknowledge").status_code == 303
+    again = _post(browser, number, "acknowledge")
+    assert again.status_code == 409, again.text[:2000]
+    top = again.text.split('<p class="alert" role="alert">', 1)[1].split("</p>", 1)[0]
+    text = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", top)).split())
+    assert "already acknowledged" in text, text
+    assert not re.search(r"\b[a-z]+_[a-z_]+\b", text), text
+    assert text.count("Allowed now") == 1, text

@@ -311,8 +311,8 @@ async def _move(
                     raise unclean
                 outcome = move(ctx)
         except (RuleViolationError, ConflictError) as exc:
-            labels = formlabels.kind_of(prefix) if kind is None else kind
-            return _refused(ctx, case_number, form, prefix, exc, rename or {}, labels)
+            form_kind = formlabels.kind_of(prefix) if kind is None else kind
+            return _refused(ctx, case_number, form, prefix, exc, rename or {}, form_kind)
         return Redirect(_back_or_case(form, case_number, outcome or done))
 
     return await page(request, work, form=form, checks_text=True)
@@ -340,7 +340,9 @@ def _refused(
     problem = {
         "prefix": prefix,
         "title": presenters.title_words(exc.title),
-        "detail": exc.detail,
+        # The API's detail names the moves allowed now by their codes; the page says them
+        # in words ("allowed").
+        "detail": exc.detail.split(" Allowed now:", 1)[0] if allowed is not None else exc.detail,
         "conflict": isinstance(exc, ConflictError),
         "allowed": [presenters.words(str(a)) for a in allowed] if allowed else [],
         "messages": list(errors.items()),
