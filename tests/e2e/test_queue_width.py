@@ -16,11 +16,19 @@ from playwright.sync_api import Page, expect
 from careloop.core.actor import Role
 from careloop.core.clock import FixedClock
 from careloop.db.session import Database
+from careloop.matching import service as matching_service
+from careloop.matching.schemas import OfferCreate
 from careloop.referral import service as referral_service
 from careloop.referral.schemas import CancelIn
+from careloop.scheduling import service as scheduling_service
+from careloop.scheduling.rules import MissedReason
+from careloop.scheduling.rules import Outcome as VisitOutcome
+from careloop.scheduling.schemas import OutcomeIn, ScheduleIn
 from careloop.worker import climb_ladder
 from tests.e2e.conftest import World, shot, sign_in
+from tests.factories.coverage import make_ready
 from tests.factories.identity import make_user
+from tests.factories.network import make_provider
 from tests.factories.referral import referral_draft
 
 LAPTOP = {"width": 1280, "height": 900}
@@ -120,8 +128,64 @@ def test_how_late_and_whose_queue_are_read_whole_on_a_laptop(
     shot(page, "queue-laptop-late-rows")
 
 
+@pytest.fixture(scope="module")
+def missed_case(world: World) -> Iterator[str]:
+    """A case whose first delivery was missed yesterday (its provider, Brightway Home
+    Care, accepted it; the member was not home), so that the queue holds the longest
+    status there is ("missed", being rescheduled). Cancelled afterwards."""
+    start = datetime.now(UTC) - timedelta(days=1)
+    database = Database.from_url(world.database_url)
+    try:
+        with database.unit_of_work() as session:
+            clock = FixedClock(start)
+            agent, _ = make_user(
+                session, clock=clock, role=Role.intake_agent, email="missed@e2e.test"
+            )
+            admin, _ = make_user(
+                session, clock=clock, role=Role.supervisor, email="missed-admin@e2e.test"
+            )
+            brightway = make_provider(session, clock=clock, admin=admin, name="Brightway Home Care")
+            number = referral_service.submit_referral(
+                session, agent, referral_draft(clock.now(), external_id="E2E-MISSED"), clock=clock
+            ).case_number
+            make_ready(session, agent, number, clock=clock)
+            offer = matching_service.offer_referral(
+                session, agent, number, OfferCreate(provider_id=brightway.id), clock=clock
+            )
+            assert offer is not None
+            matching_service.accept_offer(session, brightway.staff, offer.id, clock=clock)
+            booked = scheduling_service.schedule(
+                session,
+                brightway.staff,
+                number,
+                ScheduleIn(
+                    window_start=start + timedelta(hours=2),
+                    window_end=start + timedelta(hours=4),
+                ),
+                clock=clock,
+            )
+            scheduling_service.record_outcome(
+                session,
+                brightway.staff,
+                booked.id,
+                OutcomeIn(outcome=VisitOutcome.missed, reason=MissedReason.member_not_home),
+                clock=FixedClock(start + timedelta(hours=5)),
+            )
+        yield number
+        with database.unit_of_work() as session:
+            referral_service.cancel_referral(
+                session,
+                agent,
+                number,
+                CancelIn(reason="Test case"),
+                clock=FixedClock(datetime.now(UTC)),
+            )
+    finally:
+        database.engine.dispose()
+
+
 def test_every_cell_of_the_queue_is_read_whole_on_a_laptop(
-    page: Page, world: World, long_late: tuple[str, str]
+    page: Page, world: World, long_late: tuple[str, str], missed_case: str
 ) -> None:
     page.set_viewport_size(LAPTOP)
     sign_in(page, world.intake)
@@ -129,6 +193,10 @@ def test_every_cell_of_the_queue_is_read_whole_on_a_laptop(
     rows = page.locator("#work-queue tbody tr")
     expect(rows.first).to_be_visible()
     assert rows.count() >= 3
+    # The longest status there is: a missed delivery or visit, being rescheduled.
+    missed = page.locator("#work-queue tbody tr", has=page.get_by_role("link", name=missed_case))
+    expect(missed).to_be_visible()
+    assert missed.evaluate("r => r.getBoundingClientRect().height") <= 48, missed.inner_text()
     expect(page.locator("#work-queue td.actions button", has_text="Claim").first).to_be_visible()
     clipped = _clipped(page)
     assert clipped == [], "\n".join(clipped)

@@ -17,7 +17,8 @@ from careloop.db.models import Base
 from careloop.referral import service as referral_service
 from careloop.referral.models import Referral
 from tests.factories.referral import referral_draft
-from tests.portal.conftest import People, PortalUser, csrf_of, sign_in
+from tests.portal.conftest import People, PortalUser, assert_named_as_labelled, csrf_of, sign_in
+from tests.portal.test_contacts import contact_form
 from tests.portal.test_intake import form_data, open_form
 
 FORBIDDEN = ["\x00", "\x07", "\u202e", "\ufeff"]
@@ -54,6 +55,12 @@ class TestForms:
         assert response.status_code == 422, response.text
         assert "no text may hold" in response.text
         assert "Nothing was saved" in response.text
+        # Beside its field on the case page's form, named by its label (it was a page of
+        # its own naming no field).
+        assert_named_as_labelled(response)
+        beside = response.text.split('id="err-cancel-reason"', 1)[1].split("</p>", 1)[0]
+        assert "must not contain" in beside, beside
+        assert 'id="f-cancel-reason"' in response.text
         assert rows(session) == before
         status = session.scalar(select(Referral.status).where(Referral.case_number == number))
         assert status is not None and status.value == "received"
@@ -160,3 +167,80 @@ class TestUrls:
         sign_in(browser, people.intake, clock)
         page = browser.get(f"/staff/search?q={term}").text
         assert [last for last, n in numbers.items() if n in page] == [found]
+
+
+#: What people type, in the scripts members' and callers' names come in, with one of the
+#: characters no text may hold somewhere in it.
+_WORDS = ["Dorothy Hale", "陈美玲", "Жанна Смирнова", "مريم حداد", "Chloé Lefèvre"]
+
+
+def _with(char: str, words: str) -> str:
+    middle = len(words) // 2
+    return f"{words[:middle]}{char}{words[middle:]}"
+
+
+class TestFormsBesideTheField:
+    """A character no text may hold, typed into a form, comes back beside its field on
+    that form (named by its label, what was typed kept), not on a page of its own that
+    names no field; nothing is saved."""
+
+    @pytest.mark.parametrize("char", FORBIDDEN)
+    @pytest.mark.parametrize("words", _WORDS)
+    def test_on_an_escalation(
+        self,
+        browser: TestClient,
+        people: People,
+        session: Session,
+        clock: FixedClock,
+        char: str,
+        words: str,
+    ) -> None:
+        number = submit(session, people.hartford, clock)
+        sign_in(browser, people.intake, clock)
+        token = csrf_of(browser.get(f"/cases/{number}").text)
+        before = rows(session)
+        response = browser.post(
+            f"/cases/{number}/escalations",
+            data={
+                "csrf_token": token,
+                "escalate.reason": "service_delay",
+                "escalate.severity": "urgent",
+                "escalate.requested_by.kind": "caregiver",
+                "escalate.requested_by.name": _with(char, words),
+                "escalate.details": "No van yet",
+            },
+        )
+        assert_named_as_labelled(response)
+        beside = response.text.split('id="err-escalate-requested_by-name"', 1)[1]
+        assert "must not contain" in beside.split("</p>", 1)[0]
+        assert rows(session) == before
+
+    @pytest.mark.parametrize("char", FORBIDDEN)
+    def test_on_a_contact_and_a_note(
+        self, browser: TestClient, people: People, session: Session, clock: FixedClock, char: str
+    ) -> None:
+        number = submit(session, people.hartford, clock)
+        sign_in(browser, people.intake, clock)
+        token, started = contact_form(browser, number)
+        before = rows(session)
+        contact = browser.post(
+            f"/cases/{number}/contacts",
+            data={
+                "csrf_token": token,
+                "started_at": started,
+                "kind": "call",
+                "direction": "inbound",
+                "reason": "status_check",
+                "party.kind": "member",
+                "party.name": _with(char, "Жанна Смирнова"),
+                "outcome": "resolved",
+            },
+        )
+        assert_named_as_labelled(contact)
+        assert "must not contain" in contact.text.split('id="err-party-name"', 1)[1][:200]
+        note = browser.post(
+            f"/cases/{number}/notes", data={"csrf_token": token, "text": _with(char, "陈美玲")}
+        )
+        assert_named_as_labelled(note)
+        assert "must not contain" in note.text.split('id="err-text"', 1)[1][:200]
+        assert rows(session) == before

@@ -12,15 +12,21 @@ from sqlalchemy.orm import Session
 from careloop.core.actor import Role
 from careloop.core.clock import FixedClock
 from careloop.matching import service as matching_service
+from careloop.matching.models import Offer, OfferStatus
 from careloop.matching.schemas import OfferCreate
 from careloop.referral import service as referral_service
 from tests.factories.coverage import make_coverage, make_ready
 from tests.factories.identity import make_user
 from tests.factories.network import make_provider
 from tests.factories.referral import referral_draft
-from tests.portal.conftest import People, csrf_of, sign_in
+from tests.portal.conftest import People, assert_named_as_labelled, csrf_of, sign_in
 
 OXYGEN = [{"code": "E1390", "code_system": "HCPCS", "quantity": 1, "rental": True}]
+
+
+def beside(html: str, field_id: str) -> str:
+    """The message shown beside the field ``field_id`` (its ``err-`` paragraph)."""
+    return html.split(f'id="err-{field_id}"', 1)[1].split(">", 1)[1].split("</p>", 1)[0]
 
 
 @dataclass(frozen=True)
@@ -99,6 +105,79 @@ class TestOffers:
         )
         assert response.status_code == 422
         assert "Say in a note why the offer is declined." in response.text
+
+    @pytest.mark.parametrize("letter", ["陈", "Ж", "م", "é", "a"])
+    def test_a_decline_note_is_kept_whole_at_its_limit_and_refused_beside_it_beyond(
+        self,
+        browser: TestClient,
+        people: People,
+        offered: Offered,
+        session: Session,
+        clock: FixedClock,
+        letter: str,
+    ) -> None:
+        """The note was cut to its first 500 characters without a word; beyond the limit
+        the offer's form comes back with the rule beside the note, nothing declined."""
+        sign_in(browser, people.provider, clock)
+        token = csrf_of(browser.get("/provider").text)
+        path = f"/provider/offers/{offered.offer_id}/decline"
+        sent = {"csrf_token": token, "reason": "other", "note": letter * 501}
+        refused = browser.post(path, data=sent)
+        assert_named_as_labelled(refused)
+        p = f"decline_{offered.offer_id}"
+        assert beside(refused.text, f"{p}-note") == "must be at most 500 characters"
+        assert f'value="{letter * 501}"' in refused.text  # what was typed, whole
+        assert 'value="other" selected' in refused.text
+        offer = session.get(Offer, offered.offer_id)
+        assert offer is not None
+        session.refresh(offer)
+        assert offer.status is OfferStatus.pending and offer.decline_note is None
+        kept = browser.post(path, data={**sent, "note": letter * 500})
+        assert kept.status_code == 303, kept.text[:2000]
+        session.refresh(offer)
+        assert offer.status is OfferStatus.declined and offer.decline_note == letter * 500
+
+    @pytest.mark.parametrize("char", ["\x00", "\x07", "\u202e", "\ufeff"])
+    def test_a_decline_note_holding_what_no_text_may_is_refused_beside_it(
+        self,
+        browser: TestClient,
+        people: People,
+        offered: Offered,
+        session: Session,
+        clock: FixedClock,
+        char: str,
+    ) -> None:
+        sign_in(browser, people.provider, clock)
+        refused = browser.post(
+            f"/provider/offers/{offered.offer_id}/decline",
+            data={
+                "csrf_token": csrf_of(browser.get("/provider").text),
+                "reason": "other",
+                "note": f"Van{char} broke",
+            },
+        )
+        assert_named_as_labelled(refused)
+        assert beside(refused.text, f"decline_{offered.offer_id}-note").startswith(
+            "must not contain"
+        )
+        offer = session.get(Offer, offered.offer_id)
+        assert offer is not None
+        session.refresh(offer)
+        assert offer.status is OfferStatus.pending
+
+    def test_a_decline_without_a_reason_is_refused_beside_the_reason(
+        self, browser: TestClient, people: People, offered: Offered, clock: FixedClock
+    ) -> None:
+        sign_in(browser, people.provider, clock)
+        refused = browser.post(
+            f"/provider/offers/{offered.offer_id}/decline",
+            data={"csrf_token": csrf_of(browser.get("/provider").text), "note": "Van broke"},
+        )
+        assert_named_as_labelled(refused)
+        assert beside(refused.text, f"decline_{offered.offer_id}-reason") == (
+            "choose why the offer is declined"
+        )
+        assert 'value="Van broke"' in refused.text
 
     def test_before_acceptance_the_case_page_is_not_the_providers(
         self, browser: TestClient, people: People, offered: Offered, clock: FixedClock

@@ -9,6 +9,7 @@ once, its summary's links checked against the labels on the page."""
 from __future__ import annotations
 
 import html
+import re
 
 import httpx
 import pytest
@@ -246,3 +247,70 @@ def test_the_contact_and_note_summaries_name_fields_as_the_form_labels_them(
         summary, _ = summary_and_labels(refused.text)
         assert sorted(html.unescape(words) for _, words in summary) == named, summary
     assert_named_as_labelled(_post(browser, number, "notes", text=" "))
+
+
+def test_a_refusal_whose_form_is_not_on_the_page_names_its_fields_once_by_their_labels(
+    browser: TestClient, people: People, session: Session, clock: FixedClock
+) -> None:
+    """A form sent from a page opened before the case moved on (here: closing a case not
+    yet fulfilled) comes back to a page without it; the page's summary read "Some fields
+    are not valid: Some fields are not valid; see the messages beside them" and linked to
+    a form that was not there. It names each field by its form's label, with its rule."""
+    number = submit(session, people.hartford, clock)
+    sign_in(browser, people.manager, clock)
+    refused = _post(browser, number, "close", **{"close.note": "x" * 501})
+    assert refused.status_code == 422, refused.text[:2000]
+    assert 'id="form-close"' not in refused.text
+    alert = refused.text.split('role="alert"', 1)[1].split("</div>", 1)[0]
+    text = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", alert)).split())
+    assert "Closing note (optional): must be at most 500 characters" in text, text
+    assert "Nothing was saved" in text, text
+    page = html.unescape(re.sub(r"<[^>]+>", " ", refused.text))
+    assert "Some fields are not valid" not in page
+    assert 'href="#problem-close"' not in refused.text
+
+
+def test_a_refusal_beside_its_form_is_summarised_once_at_the_top(
+    browser: TestClient, people: People, session: Session, clock: FixedClock
+) -> None:
+    """The top of the page names the fields to correct and links to the form, whose own
+    summary gives each message: no title repeated as its own detail."""
+    number = submit(session, people.hartford, clock)
+    sign_in(browser, people.intake, clock)
+    refused = _post(browser, number, "cancel", reason=" ")
+    assert_named_as_labelled(refused)
+    top = refused.text.split('<p class="alert">', 1)[1].split("</p>", 1)[0]
+    text = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", top)).split())
+    assert text == "Nothing was saved: Reason for cancelling needs correcting. Go to the form", text
+    assert 'href="#problem-cancel"' in top
+
+
+def test_a_refusal_is_titled_in_a_coordinators_words_not_the_apis(
+    browser: TestClient, people: People, session: Session, clock: FixedClock
+) -> None:
+    """The services' title for a refused request, "The request has invalid fields", is
+    the API's (its problem+json keeps it); the portal says it in its own words."""
+    number = submit(session, people.hartford, clock)
+    sign_in(browser, people.intake, clock)
+    refused = _post(browser, number, "cancel", reason=" ")
+    assert refused.status_code == 422
+    page = html.unescape(re.sub(r"<[^>]+>", " ", refused.text))
+    assert "invalid fields" not in page and "The request" not in page
+    assert "Some details need correcting." in page
+
+
+def test_a_move_the_case_no_longer_allows_is_said_in_words_not_action_names(
+    browser: TestClient, people: People, session: Session, clock: FixedClock
+) -> None:
+    """A second click on "Acknowledge" (another tab) read "… Allowed now: verify_eligibility,
+    supply_information, cancel." beside the same list in words."""
+    number = submit(session, people.hartford, clock)
+    sign_in(browser, people.intake, clock)
+    assert _post(browser, number, "acknowledge").status_code == 303
+    again = _post(browser, number, "acknowledge")
+    assert again.status_code == 409, again.text[:2000]
+    top = again.text.split('<p class="alert" role="alert">', 1)[1].split("</p>", 1)[0]
+    text = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", top)).split())
+    assert "already acknowledged" in text, text
+    assert not re.search(r"\b[a-z]+_[a-z_]+\b", text), text
+    assert text.count("Allowed now") == 1, text

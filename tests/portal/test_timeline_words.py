@@ -64,7 +64,18 @@ DUE = "2026-11-17T15:00:00+00:00"
                 "payer": "NEHP",
                 "internal": True,
             },
-            "Eligibility inquiry sent to NEHP (X12 270)",
+            "Asked NEHP whether the member's coverage is active",
+        ),
+        (
+            "x12.eligibility_inquiry_sent",
+            {
+                "transaction": "270",
+                "control_number": "000000001",
+                "payer": "NEHP",
+                "payer_name": "New England Health Plan",
+                "internal": True,
+            },
+            "Asked New England Health Plan whether the member's coverage is active",
         ),
         (
             "x12.review_request_sent",
@@ -74,7 +85,7 @@ DUE = "2026-11-17T15:00:00+00:00"
                 "payer": "CSCARE",
                 "internal": True,
             },
-            "Prior authorisation request sent to CSCARE (X12 278)",
+            "Sent CSCARE the prior authorisation request to review",
         ),
     ],
 )
@@ -84,7 +95,20 @@ def test_worker_and_clearinghouse_events_read_as_sentences(
     said, details = event_words(type_, data, ZONE)
     assert said == sentence
     shown = " · ".join(f"{label}: {text}" for label, text in details)
-    for internal in ("Sla", "Level", "Queue", "Kind", "Internal", "Clock", "Transaction"):
+    for internal in (
+        "Sla",
+        "Level",
+        "Queue",
+        "Kind",
+        "Internal",
+        "Clock",
+        "Transaction",
+        "Control",
+        "X12",
+        "Payer name",
+    ):
         assert not re.search(rf"\b{internal}\b", shown + " " + said), (internal, shown)
+    if "control_number" in data:
+        assert f"Reference to quote to the payer: {data['control_number']}" in shown, shown
     if "due_at" in data:
         assert "Was due by: Tue 17 Nov 2026, 10:00 EST" in shown

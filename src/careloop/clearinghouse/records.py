@@ -16,6 +16,7 @@ from careloop.clearinghouse.models import X12Exchange
 from careloop.clearinghouse.rules import ClearinghouseConfig, Direction, ExchangeStatus
 from careloop.core.actor import Actor
 from careloop.core.clock import Clock
+from careloop.payer.models import Payer
 from careloop.referral import moves
 from careloop.referral.models import Referral
 
@@ -175,6 +176,7 @@ def refused(
     record_inbound(
         session, name, text, interchange, status=ExchangeStatus.applied, request=request, now=now
     )
+    payer = session.get(Payer, referral.payer_id) if referral.payer_id is not None else None
     request.status = ExchangeStatus.rejected
     request.error = f"the payer refused the {said}: {reason}"
     moves.record_event(
@@ -184,6 +186,7 @@ def refused(
         event,
         clock=clock,
         payer=interchange.sender_id,
+        payer_name=payer.name if payer is not None else None,
         reason=reason,
         internal=True,
     )

@@ -121,7 +121,7 @@ def send_eligibility_inquiry(
         control_number=row.id,
         created=now,
     )
-    return _stored(session, actor, referral, row, text, clock=clock)
+    return _stored(session, actor, referral, row, text, payer.name, clock=clock)
 
 
 def send_review_request(
@@ -167,7 +167,7 @@ def send_review_request(
         control_number=row.id,
         created=now,
     )
-    return _stored(session, actor, referral, row, text, clock=clock)
+    return _stored(session, actor, referral, row, text, payer.name, clock=clock)
 
 
 def _open_request(
@@ -235,6 +235,7 @@ def _stored(
     referral: Referral,
     row: X12Exchange,
     text: str,
+    payer_name: str,
     *,
     clock: Clock,
 ) -> Sent:
@@ -248,6 +249,7 @@ def _stored(
         transaction=row.transaction,
         control_number=row.control_number,
         payer=row.partner,
+        payer_name=payer_name,
         internal=True,
     )
     session.flush()

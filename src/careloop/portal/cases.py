@@ -29,12 +29,23 @@ from careloop.portal import (
     dispute_panel,
     document_panel,
     escalation_panel,
+    formlabels,
     forms,
     moveforms,
     presenters,
     referrer,
+    templates,
 )
-from careloop.portal.web import Download, Form, Page, PageContext, Redirect, page, read_form
+from careloop.portal.web import (
+    Download,
+    Form,
+    Page,
+    PageContext,
+    Redirect,
+    form_text_error,
+    page,
+    read_form,
+)
 from careloop.prior_auth import service as prior_auth_service
 from careloop.prior_auth.rules import DenialReason
 from careloop.prior_auth.rules import Outcome as DecisionOutcome
@@ -283,23 +294,28 @@ async def _move(
     *,
     prefix: str = "case",
     rename: dict[str, str] | None = None,
+    kind: str | None = None,
 ) -> Response:
     """Run one move in the request's transaction and go back where the form came from
     (or to the case page saying what was done).
 
     The move runs in a savepoint: when the service refuses it (a rule with its field
     errors, or a move the case or the request does not allow now), nothing of it is kept
-    and the case page comes back with the messages beside the form's fields."""
+    and the case page comes back with the messages beside the form's fields (``kind``:
+    the form's labels in formlabels, when its prefix does not say it)."""
 
     def work(ctx: PageContext) -> Page | Redirect:
         try:
             with ctx.session.begin_nested():
+                if (unclean := form_text_error(form, prefix)) is not None:
+                    raise unclean
                 outcome = move(ctx)
         except (RuleViolationError, ConflictError) as exc:
-            return _refused(ctx, case_number, form, prefix, exc, rename or {})
+            form_kind = formlabels.kind_of(prefix) if kind is None else kind
+            return _refused(ctx, case_number, form, prefix, exc, rename or {}, form_kind)
         return Redirect(_back_or_case(form, case_number, outcome or done))
 
-    return await page(request, work, form=form)
+    return await page(request, work, form=form, checks_text=True)
 
 
 #: The same, for the case page's other modules (escalations).
@@ -313,6 +329,7 @@ def _refused(
     prefix: str,
     exc: DomainError,
     rename: dict[str, str],
+    kind: str,
 ) -> Page:
     by_referrer = ctx.actor.role is Role.referring_clinician
     values = (
@@ -320,19 +337,26 @@ def _refused(
     )
     errors = moveforms.field_errors(prefix, exc.errors, rename)
     allowed = exc.extra.get("allowed_actions")
-    values.update(
-        form={**values["form"], **dict(form)},
-        errors=errors,
-        problem={
-            "prefix": prefix,
-            "title": exc.title,
-            "detail": exc.detail,
-            "conflict": isinstance(exc, ConflictError),
-            "allowed": [presenters.words(str(a)) for a in allowed] if allowed else [],
-            "messages": list(errors.items()),
-        },
-    )
+    problem = {
+        "prefix": prefix,
+        "title": presenters.title_words(exc.title),
+        # The API's detail names the moves allowed now by their codes; the page says them
+        # in words ("allowed").
+        "detail": exc.detail.split(" Allowed now:", 1)[0] if allowed is not None else exc.detail,
+        "conflict": isinstance(exc, ConflictError),
+        "allowed": [presenters.words(str(a)) for a in allowed] if allowed else [],
+        "messages": list(errors.items()),
+        "named": [(formlabels.label(kind, name), text) for name, text in errors.items()],
+        "on_page": True,
+    }
+    values.update(form={**values["form"], **dict(form)}, errors=errors, problem=problem)
     template = "referrer/case.html" if by_referrer else "cases/case.html"
+    # The page's own summary says where to look: the form, when the page shows it (its
+    # summary names the fields), or else each field by the label the form gave it.
+    shown = templates.render(
+        template, templates.base_values(ctx.request, ctx.principal, ctx.settings) | values
+    )
+    problem["on_page"] = f'id="problem-{prefix}"' in shown
     return Page(template, values, status=exc.status)
 
 

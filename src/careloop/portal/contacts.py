@@ -35,7 +35,7 @@ from careloop.interaction.rules import (
 )
 from careloop.interaction.schemas import ContactCreate, NoteCreate
 from careloop.portal import forms
-from careloop.portal.web import Form, Page, PageContext, Redirect, page, read_form
+from careloop.portal.web import Form, Page, PageContext, Redirect, form_text_error, page, read_form
 from careloop.referral import service as referral_service
 
 router = APIRouter(include_in_schema=False)
@@ -166,6 +166,8 @@ async def log_contact(request: Request, case_number: CaseNumber) -> Response:
     def work(ctx: PageContext) -> Page | Redirect:
         values = _panel_values(ctx, cn, form)
         body, errors = contact_body(form, values["case"].time_zone)
+        if (unclean := form_text_error(form)) is not None:
+            body, errors = None, {**errors, **{e.field: e.message for e in unclean.errors}}
         if body is not None:
             try:
                 with ctx.session.begin_nested():
@@ -177,7 +179,7 @@ async def log_contact(request: Request, case_number: CaseNumber) -> Response:
                 errors = {e.field: e.message for e in exc.errors}
         return Page("cases/contact.html", {**values, **refusal("contact", errors)}, status=422)
 
-    return await page(request, work, form=form)
+    return await page(request, work, form=form, checks_text=True)
 
 
 @router.post("/cases/{case_number}/notes")
@@ -190,6 +192,8 @@ async def add_note(request: Request, case_number: CaseNumber) -> Response:
         if not ctx.actor.is_staff:
             data["visibility"] = NoteVisibility.shared.value
         body, errors = forms.validate(NoteCreate, forms.ParsedForm(data))
+        if (unclean := form_text_error(form)) is not None:
+            body, errors = None, {**errors, **{e.field: e.message for e in unclean.errors}}
         if body is not None:
             interaction_service.add_note(ctx.session, ctx.actor, cn, body, clock=ctx.clock)
             return Redirect(f"/cases/{cn}?done=note#notes-title")
@@ -203,7 +207,7 @@ async def add_note(request: Request, case_number: CaseNumber) -> Response:
         }
         return Page("cases/contact.html", {**values, **choices()}, status=422)
 
-    return await page(request, work, form=form)
+    return await page(request, work, form=form, checks_text=True)
 
 
 def notes_of(ctx: PageContext, case_number: str) -> list[Any]:

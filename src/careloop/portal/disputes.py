@@ -56,7 +56,9 @@ async def appeal_outcome(request: Request, case_number: CaseNumber, appeal_id: R
         body = moveforms.parse(AppealOutcomeIn, _values(form, prefix))
         appeal_service.record_outcome(ctx.session, ctx.actor, cn, appeal_id, body, clock=ctx.clock)
 
-    return await move_and_return(request, form, cn, move, "appeal_decided", prefix=prefix)
+    return await move_and_return(
+        request, form, cn, move, "appeal_decided", prefix=prefix, kind="appeal_outcome"
+    )
 
 
 @router.get("/cases/{case_number}/appeals/{appeal_id}/letter.pdf")

@@ -26,7 +26,7 @@ STATUS_WORDS = {
     "accepted": "A provider accepted",
     "unplaced": "No provider yet: escalated",
     "scheduled": "Visit or delivery scheduled",
-    "missed": "Visit or delivery missed; being rescheduled",
+    "missed": "Missed; being rescheduled",
     "fulfilled": "Delivered or started",
     "closed": "Closed",
     "cancelled": "Cancelled",
@@ -62,6 +62,19 @@ _FIX_BY_SECTION = {
     "requested_start": "Agree a start date with the referrer, then record it",
     "discharge_at": "Confirm the discharge time with the hospital, then record it",
 }
+
+
+#: The titles the services give a refusal for the programs that call the API (whose
+#: problem+json keeps them as they are), as a person using the portal reads them.
+_PAGE_TITLES = {
+    "The request has invalid fields": "Some details need correcting",
+    "Request body too large": "What was sent is too large",
+}
+
+
+def title_words(title: str) -> str:
+    """A refusal's title as the portal shows it (its own words for a program's)."""
+    return _PAGE_TITLES.get(title, title)
 
 
 def status_words(status: str | Enum) -> str:
@@ -353,15 +366,17 @@ def _machinery_sentence(type_: str, d: dict[str, Any]) -> str | None:
 
 
 def _clearinghouse_sentence(type_: str, d: dict[str, Any]) -> str:
-    payer, transaction = d.get("payer"), d.get("transaction")
+    """What was asked of which payer (by its name; its clearinghouse id for events written
+    before the name was kept), and what it answered when it refused to answer."""
+    payer = d.get("payer_name") or d.get("payer") or "The payer"
     if type_ == "x12.eligibility_inquiry_sent":
-        return f"Eligibility inquiry sent to {payer} (X12 {transaction})"
+        return f"Asked {payer} whether the member's coverage is active"
     if type_ == "x12.review_request_sent":
-        return f"Prior authorisation request sent to {payer} (X12 {transaction})"
+        return f"Sent {payer} the prior authorisation request to review"
     if type_ == "x12.eligibility_inquiry_refused":
         return (
-            f"{payer} did not answer the eligibility inquiry: {d.get('reason')}. "
-            "Verify eligibility another way, or ask again"
+            f"{payer} did not answer whether the member's coverage is active: "
+            f"{d.get('reason')}. Verify eligibility another way, or ask again"
         )
     return (
         f"{payer} sent the prior authorisation request back unreviewed: "
@@ -453,10 +468,10 @@ _SAID_BY_TYPE = {
     "sla.breached": {"clock"},
     "sla.warning": {"clock"},
     "work.escalated": {"work", "kind", "level", "queue"},
-    "x12.eligibility_inquiry_sent": {"transaction", "payer", "internal"},
-    "x12.review_request_sent": {"transaction", "payer", "internal"},
-    "x12.review_request_refused": {"payer", "reason", "internal"},
-    "x12.eligibility_inquiry_refused": {"payer", "reason", "internal"},
+    "x12.eligibility_inquiry_sent": {"transaction", "payer", "payer_name", "internal"},
+    "x12.review_request_sent": {"transaction", "payer", "payer_name", "internal"},
+    "x12.review_request_refused": {"payer", "payer_name", "reason", "internal"},
+    "x12.eligibility_inquiry_refused": {"payer", "payer_name", "reason", "internal"},
 }
 
 
@@ -513,6 +528,7 @@ _DETAIL_LABELS = {
     "serial_numbers": "Serial numbers",
     "warning": "Flagged",
     "effective_on": "Status as of",
+    "control_number": "Reference to quote to the payer",
 }
 
 

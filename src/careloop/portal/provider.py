@@ -16,7 +16,8 @@ from careloop.matching import service as matching_service
 from careloop.matching.models import DeclineReason, OfferStatus
 from careloop.matching.schemas import DeclineIn
 from careloop.network import service as network_service
-from careloop.portal.web import Page, PageContext, Redirect, page, read_form
+from careloop.portal import moveforms, presenters
+from careloop.portal.web import Page, PageContext, Redirect, form_text_error, page, read_form
 from careloop.scheduling import service as scheduling_service
 from careloop.scheduling.rules import AppointmentStatus
 
@@ -54,52 +55,59 @@ def _provider_values(ctx: PageContext) -> dict[str, Any]:
 @router.get("/provider")
 async def provider_home(request: Request, done: str | None = None) -> Response:
     def work(ctx: PageContext) -> Page:
-        waiting = matching_service.list_offers(
-            ctx.session,
-            ctx.actor,
-            status=OfferStatus.pending,
-            case_number=None,
-            limit=LIST_SIZE,
-            offset=0,
-            clock=ctx.clock,
-        )
-        accepted = matching_service.list_offers(
-            ctx.session,
-            ctx.actor,
-            status=OfferStatus.accepted,
-            case_number=None,
-            limit=LIST_SIZE,
-            offset=0,
-            clock=ctx.clock,
-        )
-        first_visits = scheduling_service.find_appointments(
-            ctx.session,
-            ctx.actor,
-            case_numbers=[o.case.case_number for o in accepted.items],
-            first_only=True,
-            limit=LIST_SIZE,
-            clock=ctx.clock,
-        ).items
-        resupplies = scheduling_service.find_appointments(
-            ctx.session,
-            ctx.actor,
-            statuses=[AppointmentStatus.due],
-            limit=LIST_SIZE,
-            clock=ctx.clock,
-        ).items
-        values = {
-            "waiting": sorted(waiting.items, key=lambda o: o.respond_by),
-            "accepted": accepted,
-            # The start of service of each accepted case, and the resupplies to book.
-            "first_visit": {a.case_number: a for a in first_visits},
-            "resupplies": resupplies,
-            "decline_labels": DECLINE_LABELS,
-            "done": _DONE.get(done or ""),
-            **_provider_values(ctx),
-        }
-        return Page("provider/home.html", values)
+        return Page("provider/home.html", _home_values(ctx, done))
 
     return await page(request, work)
+
+
+def _home_values(ctx: PageContext, done: str | None) -> dict[str, Any]:
+    """The offers waiting, the referrals accepted and the resupplies due (no form sent)."""
+    waiting = matching_service.list_offers(
+        ctx.session,
+        ctx.actor,
+        status=OfferStatus.pending,
+        case_number=None,
+        limit=LIST_SIZE,
+        offset=0,
+        clock=ctx.clock,
+    )
+    accepted = matching_service.list_offers(
+        ctx.session,
+        ctx.actor,
+        status=OfferStatus.accepted,
+        case_number=None,
+        limit=LIST_SIZE,
+        offset=0,
+        clock=ctx.clock,
+    )
+    first_visits = scheduling_service.find_appointments(
+        ctx.session,
+        ctx.actor,
+        case_numbers=[o.case.case_number for o in accepted.items],
+        first_only=True,
+        limit=LIST_SIZE,
+        clock=ctx.clock,
+    ).items
+    resupplies = scheduling_service.find_appointments(
+        ctx.session,
+        ctx.actor,
+        statuses=[AppointmentStatus.due],
+        limit=LIST_SIZE,
+        clock=ctx.clock,
+    ).items
+    return {
+        "waiting": sorted(waiting.items, key=lambda o: o.respond_by),
+        "accepted": accepted,
+        # The start of service of each accepted case, and the resupplies to book.
+        "first_visit": {a.case_number: a for a in first_visits},
+        "resupplies": resupplies,
+        "decline_labels": DECLINE_LABELS,
+        "done": _DONE.get(done or ""),
+        "form": {},
+        "errors": {},
+        "problem": None,
+        **_provider_values(ctx),
+    }
 
 
 @router.post("/provider/offers/{offer_id}/accept")
@@ -115,18 +123,50 @@ async def accept(request: Request, offer_id: OfferId) -> Response:
 
 @router.post("/provider/offers/{offer_id}/decline")
 async def decline(request: Request, offer_id: OfferId) -> Response:
+    """Decline with a coded reason and, for 'other', a note: kept whole or refused beside
+    its field on the offer (a note over the limit was once cut to its first 500
+    characters without a word); nothing of a refused decline is kept."""
     form = await read_form(request)
     reason = form.get("reason", "")
-    note = form.get("note", "").strip()[:500] or None
+    note = form.get("note", "").strip() or None
 
-    def work(ctx: PageContext) -> Redirect:
-        if reason not in DECLINE_LABELS:
-            raise RuleViolationError(
-                "reason: choose why the offer is declined.",
-                errors=[FieldError("reason", "Choose why the offer is declined.")],
-            )
-        body = DeclineIn(reason=DeclineReason(reason), note=note)
-        matching_service.decline_offer(ctx.session, ctx.actor, offer_id, body, clock=ctx.clock)
+    def work(ctx: PageContext) -> Page | Redirect:
+        try:
+            with ctx.session.begin_nested():
+                if (unclean := form_text_error(form)) is not None:
+                    raise unclean
+                if reason not in DECLINE_LABELS:
+                    raise RuleViolationError(
+                        "Choose why the offer is declined.",
+                        errors=[FieldError("reason", "choose why the offer is declined")],
+                    )
+                body = moveforms.parse(DeclineIn, {"reason": reason, "note": note})
+                matching_service.decline_offer(
+                    ctx.session, ctx.actor, offer_id, body, clock=ctx.clock
+                )
+        except RuleViolationError as exc:
+            return _decline_refused(ctx, offer_id, form, exc)
         return Redirect("/provider?done=declined")
 
-    return await page(request, work, form=form)
+    return await page(request, work, form=form, checks_text=True)
+
+
+def _decline_refused(
+    ctx: PageContext, offer_id: int, form: dict[str, str], exc: RuleViolationError
+) -> Page:
+    """The provider's page again, the offer's decline form holding what was typed and
+    each message beside its field (``decline_<offer>.reason``, ``.note``)."""
+    prefix = f"decline_{offer_id}"
+    found = list(exc.errors) or ([FieldError(exc.field, exc.detail)] if exc.field else [])
+    errors = moveforms.field_errors(prefix, found, {})
+    problem = {
+        "prefix": prefix,
+        "title": presenters.title_words(exc.title),
+        "detail": exc.detail,
+        "conflict": False,
+        "allowed": [],
+        "messages": list(errors.items()),
+    }
+    typed = {f"{prefix}.{name}": form.get(name, "") for name in ("reason", "note")}
+    values = _home_values(ctx, None) | {"form": typed, "errors": errors, "problem": problem}
+    return Page("provider/home.html", values, status=422)

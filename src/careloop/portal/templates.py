@@ -13,7 +13,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from careloop.core.actor import STAFF_ROLES, Role
 from careloop.identity.service import PortalPrincipal
-from careloop.portal import presenters
+from careloop.portal import formlabels, presenters
 from careloop.settings import Settings
 from careloop.web.transaction import clock_of
 from careloop.workqueue.rules import due_text
@@ -39,6 +39,7 @@ def environment() -> Environment:
     env.filters["rule_words"] = presenters.rule_words
     env.filters["language"] = presenters.language_words
     env.filters["field_words"] = presenters.field_words
+    env.globals["form_labels"] = formlabels.form_labels
     return env
 
 

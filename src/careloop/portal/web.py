@@ -35,7 +35,7 @@ from careloop.core.text import block_problem
 from careloop.identity import service as identity_service
 from careloop.identity.errors import SecondFactorRequiredError, SessionEndedError
 from careloop.identity.service import PortalPrincipal
-from careloop.portal import templates
+from careloop.portal import presenters, templates
 from careloop.settings import Settings
 from careloop.web import problems
 from careloop.web.transaction import clock_of, run_authenticated
@@ -116,12 +116,14 @@ class FormTextError(RuleViolationError):
     title = "The form holds characters no text may hold"
 
 
-def form_text_error(form: Form) -> FormTextError | None:
+def form_text_error(form: Form, prefix: str = "") -> FormTextError | None:
     """The form's fields that hold what no text may (core.text: NUL and other control
     characters but line breaks and tabs, bidirectional controls, unpaired surrogates);
-    names and identifiers are checked further by the models the pages send them to."""
+    names and identifiers are checked further by the models the pages send them to.
+    Each error names its input without ``prefix.`` (as a move's own errors do)."""
+    head = f"{prefix}." if prefix else ""
     errors = [
-        FieldError(name, problem)
+        FieldError(name.removeprefix(head) if head else name, problem)
         for name, value in form.items()
         if (problem := block_problem(name) or block_problem(value))
     ]
@@ -142,16 +144,22 @@ async def page(
     form: Form | None = None,
     allow_partial: bool = False,
     on_error: Callable[[DomainError], Outcome | None] | None = None,
+    checks_text: bool = False,
 ) -> Response:
     """Run ``work`` for the signed-in user in one transaction and answer with its page.
 
     POSTs are refused (403) unless the form (or the X-CSRF-Token header htmx sends)
     carries the session's CSRF token. ``allow_partial`` admits a session that has passed
-    the password but not yet the second factor (the sign-in pages only)."""
+    the password but not yet the second factor (the sign-in pages only). A form holding
+    characters no text may hold is refused before ``work`` with a page of its own, unless
+    ``checks_text``: then ``work`` checks it (``form_text_error``) and refuses it beside
+    the field, on the form, as its other refusals."""
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         return _to_sign_in(request)
-    return await run_in_threadpool(_run, request, token, work, form or {}, allow_partial, on_error)
+    return await run_in_threadpool(
+        _run, request, token, work, form or {}, allow_partial, on_error, checks_text
+    )
 
 
 def _run(
@@ -161,6 +169,7 @@ def _run(
     form: Form,
     allow_partial: bool,
     on_error: Callable[[DomainError], Outcome | None] | None,
+    checks_text: bool = False,
 ) -> Response:
     clock = clock_of(request)
     settings = settings_of(request)
@@ -176,7 +185,7 @@ def _run(
         if request.method == "POST":
             _check_csrf(request, form, principal)
             # Checked once the caller is known and may post here, before any use case.
-            if (unclean := form_text_error(form)) is not None:
+            if not checks_text and (unclean := form_text_error(form)) is not None:
                 raise unclean
         if not allow_partial and not principal.complete:
             raise SecondFactorRequiredError("Give the code from your authenticator first.")
@@ -288,7 +297,7 @@ def error_page(
 ) -> HTMLResponse:
     """A domain error as a page with its status: the title and the detail the service
     wrote (never PHI, never driver text)."""
-    values = {"title": exc.title, "detail": exc.detail, "code": exc.code}
+    values = {"title": presenters.title_words(exc.title), "detail": exc.detail, "code": exc.code}
     response = render(request, Page("error.html", values, status=exc.status), principal)
     if isinstance(exc, TooManyRequestsError):
         response.headers["Retry-After"] = str(exc.retry_after)

@@ -377,7 +377,7 @@ STATUS_WORDS = {
     "accepted": "A provider accepted",
     "unplaced": "No provider yet: escalated",
     "scheduled": "Visit or delivery scheduled",
-    "missed": "Visit or delivery missed; being rescheduled",
+    "missed": "Missed; being rescheduled",
     "fulfilled": "Delivered or started",
     "closed": "Closed",
     "cancelled": "Cancelled",

@@ -126,6 +126,7 @@ class TestSubmit:
         fields = {e["field"] for e in problem["errors"]}
         assert {"member.last_name", "member.birth_date", "items"} <= fields
         assert problem["code"] == "validation_failed"
+        assert problem["title"] == "The request has invalid fields"  # the API's, kept
         assert referrals_stored(session) == 0
 
     @pytest.mark.parametrize(

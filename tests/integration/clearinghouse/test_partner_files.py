@@ -181,7 +181,8 @@ def test_a_278_the_payer_refused_unreviewed_tells_the_case_what_to_correct(
         ).all()
         sentence, _ = event_words(said.type, said.data, "America/New_York")
     assert sentence == (
-        "NEHP sent the prior authorisation request back unreviewed: the payer has no such "
+        "New England Health Plan sent the prior authorisation request back unreviewed: "
+        "the payer has no such "
         "subscriber (about the member, code 75). Correct it and send it again"
     )
 
@@ -386,7 +387,8 @@ def test_a_271_saying_the_payer_cannot_answer_now_leaves_eligibility_unverified(
         ).all()
         sentence, _ = event_words(said.type, said.data, "America/New_York")
     assert sentence == (
-        f"NEHP did not answer the eligibility inquiry: {reason}. "
+        "New England Health Plan did not answer whether the member's coverage is active: "
+        f"{reason}. "
         "Verify eligibility another way, or ask again"
     )
 
