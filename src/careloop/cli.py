@@ -490,8 +490,9 @@ def serve(
     port: Annotated[int, typer.Option(help="Port")] = 8000,
     workers: Annotated[int, typer.Option(help="Server processes")] = 1,
 ) -> None:
-    """Serve the API and pages on the configured database (migrated first: careloop db
-    upgrade)."""
+    """Serve the API and pages on the configured database (migrate it first: careloop
+    db upgrade). Deadlines fire and messages go out only while careloop worker runs
+    beside it."""
     _check(_settings())
     _check_port(host, port)
     if workers <= 1:
@@ -616,7 +617,8 @@ def demo(
     for role, (email, token) in tokens.items():
         console.print(f"    {role:<22} {email:<34} {token}")
     console.print(
-        f"\n  try:  curl -s {base}/api/v1/referrals?limit=3 -H 'Authorization: Bearer "
+        # Quoted: a bare ? is a glob pattern to zsh, which refuses the command.
+        f"\n  try:  curl -s '{base}/api/v1/referrals?limit=3' -H 'Authorization: Bearer "
         f"{next(iter(tokens.values()))[1]}'\n"
     )
     if not no_serve:

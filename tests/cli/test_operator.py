@@ -229,3 +229,9 @@ def test_the_worker_logs_json_lines_and_stops_cleanly_on_sigterm(migrated: str) 
     assert process.returncode == 0, (first, rest)
     events = [json.loads(line)["event"] for line in (first + rest).splitlines()]
     assert events[0] == "worker.started" and events[-1] == "worker.stopped", events
+
+
+def test_serve_help_says_the_worker_runs_apart() -> None:
+    help_text = " ".join(run("serve", "--help").output.split())
+    assert "migrate it first: careloop db upgrade" in help_text
+    assert "only while careloop worker runs beside it" in help_text
