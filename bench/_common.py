@@ -213,6 +213,17 @@ def referral_copy_fields(
     ]
 
 
+#: Production as the benches serve it. Production refuses the demo's synthetic billing
+#: identity (claims and X12 would carry it to payers), so the benches give their own:
+#: synthetic too, with valid check digits.
+PRODUCTION = {
+    "CARELOOP_ENVIRONMENT": "production",
+    "CARELOOP_BILLING_NPI": "1900010004",
+    "CARELOOP_BILLING_TAX_ID": "900000001",
+    "CARELOOP_CLEARINGHOUSE_NPI": "1900010012",
+}
+
+
 def add_database_options(parser: argparse.ArgumentParser, default_name: str) -> None:
     """--postgres-url, --db-name and --keep-db, as every bench spells them."""
     parser.add_argument(

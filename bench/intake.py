@@ -56,6 +56,7 @@ from psycopg import sql
 from _common import (
     BENCH,
     HOST,
+    PRODUCTION,
     REPO,
     BenchError,
     Server,
@@ -1094,7 +1095,7 @@ def main(argv: list[str] | None = None) -> int:
     env = {
         **os.environ,
         "CARELOOP_DATABASE_URL": url,
-        "CARELOOP_ENVIRONMENT": "production",
+        **PRODUCTION,
         "CARELOOP_LOG_FORMAT": "json",
     }
     with tempfile.TemporaryDirectory(prefix="careloop-bench-") as tmp:

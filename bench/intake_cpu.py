@@ -21,7 +21,14 @@ from datetime import UTC, datetime
 
 from fastapi.testclient import TestClient
 
-from _common import add_database_options, recreate_database, run_main, say, with_database
+from _common import (
+    PRODUCTION,
+    add_database_options,
+    recreate_database,
+    run_main,
+    say,
+    with_database,
+)
 from careloop.app import create_app
 from intake import body_template, fhir_template, prepare_app_database
 
@@ -44,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     recreate_database(args.postgres_url, args.db_name)
     env = {
         "CARELOOP_DATABASE_URL": url,
-        "CARELOOP_ENVIRONMENT": "production",
+        **PRODUCTION,
         "CARELOOP_LOG_FORMAT": "json",
     }
     token = prepare_app_database({**os.environ, **env})

@@ -49,6 +49,7 @@ import psycopg
 
 from _common import (
     HOST,
+    PRODUCTION,
     BenchError,
     Server,
     admin_url,
@@ -314,7 +315,7 @@ def run(args: argparse.Namespace) -> int:
     env = {
         **os.environ,
         "CARELOOP_DATABASE_URL": sqlalchemy_url(url),
-        "CARELOOP_ENVIRONMENT": "production",
+        **PRODUCTION,
         "CARELOOP_LOG_LEVEL": "WARNING",
         "CARELOOP_LOG_FORMAT": "json",
     }

@@ -90,6 +90,7 @@ from sqlalchemy import event
 
 from _common import (
     HOST,
+    PRODUCTION,
     REFERRAL_COPY_COLUMNS,
     BenchError,
     Server,
@@ -1176,7 +1177,7 @@ def run(args: argparse.Namespace) -> None:
     env = {
         **os.environ,
         "CARELOOP_DATABASE_URL": sqlalchemy_url(url),
-        "CARELOOP_ENVIRONMENT": "production",
+        **PRODUCTION,
         "CARELOOP_LOG_LEVEL": "WARNING",
         "CARELOOP_LOG_FORMAT": "json",
     }

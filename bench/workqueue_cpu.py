@@ -20,6 +20,7 @@ import psycopg
 from fastapi.testclient import TestClient
 
 from _common import (
+    PRODUCTION,
     admin_url,
     careloop_cli,
     process_cpu_seconds,
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     url = with_database(admin_url(), args.db_name)
     env = {
         "CARELOOP_DATABASE_URL": sqlalchemy_url(url),
-        "CARELOOP_ENVIRONMENT": "production",
+        **PRODUCTION,
         "CARELOOP_LOG_LEVEL": "WARNING",
         "CARELOOP_LOG_FORMAT": "json",
     }

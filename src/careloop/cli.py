@@ -14,7 +14,7 @@ import socket
 import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -75,9 +75,12 @@ def _console(*, stderr: bool = False) -> Console:
 
 
 def _settings() -> Settings:
-    from careloop.settings import Settings
+    from careloop.startup import load_settings
 
-    settings = Settings()
+    try:
+        settings = load_settings()
+    except ValueError as exc:
+        _refuse(str(exc))
     if settings.is_sqlite:
         path = settings.database_url.removeprefix("sqlite:///")
         if path and path != ":memory:":
@@ -87,12 +90,33 @@ def _settings() -> Settings:
 
 def _database() -> Database:
     from careloop.db.session import Database
-    from careloop.startup import check_configuration, load_event_handlers
+    from careloop.startup import load_event_handlers
 
     settings = _settings()
-    check_configuration(settings)
+    _check(settings)
     load_event_handlers()
     return Database.from_url(settings.database_url, config=settings.database_config())
+
+
+def _check(settings: Settings) -> None:
+    """Refuse, in one line per problem and before any work, configuration a command would
+    trip over later, and a database that cannot be reached or is not at the newest schema."""
+    from careloop.startup import check_configuration, check_database
+
+    try:
+        check_configuration(settings)
+        check_database(settings)
+    except ValueError as exc:
+        _refuse(str(exc))
+
+
+def _refuse(message: str) -> NoReturn:
+    from rich.markup import escape
+
+    err = _console(stderr=True)
+    for line in message.splitlines():
+        err.print(f"[red]error[/red]: {escape(line)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
 
 
 def _fail(exc: DomainError) -> None:
@@ -104,18 +128,15 @@ def _fail(exc: DomainError) -> None:
 def db_upgrade() -> None:
     """Migrate the configured database (CARELOOP_DATABASE_URL) to the newest schema."""
     from careloop.db.migrate import upgrade_database
+    from careloop.startup import check_database, safe_url
 
     settings = _settings()
+    try:
+        check_database(settings, migrated=False)
+    except ValueError as exc:
+        _refuse(str(exc))
     upgrade_database(settings.database_url)
-    _console().print(f"database is at the newest schema ({_safe_url(settings.database_url)})")
-
-
-def _safe_url(url: str) -> str:
-    # Never print a password that sits in the URL.
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return url
+    _console().print(f"database is at the newest schema ({safe_url(settings.database_url)})")
 
 
 @user_app.command("add")
@@ -395,8 +416,10 @@ def tick() -> None:
     and the operations manager's queues, warn before deadlines, expire unanswered offers,
     stop offers to lapsed providers, deliver notifications."""
     from careloop import worker
+    from careloop.logging import configure_logging
 
     database = _database()
+    configure_logging(_settings())
     done = worker.run_until_idle(
         database,
         clock=SystemClock(),
@@ -405,9 +428,7 @@ def tick() -> None:
         webhooks=_webhook_sender(),
         documents=_sweeper(),
     )
-    _console().print(
-        ", ".join(f"{kind}: {count}" for kind, count in sorted(done.items())) or "nothing was due"
-    )
+    _console().print(worker.described(done), highlight=False)
 
 
 @app.command("worker")
@@ -417,12 +438,15 @@ def run_worker(
     """Run the worker until stopped (Ctrl-C or SIGTERM). On PostgreSQL any number may run
     side by side; on SQLite run one."""
     from careloop import worker
+    from careloop.logging import configure_logging
 
+    database = _database()
+    configure_logging(_settings())  # JSON lines under CARELOOP_LOG_FORMAT=json
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         worker.run(
-            _database(),
+            database,
             clock=SystemClock(),
             sink=_sink(),
             stop=stop,
@@ -468,12 +492,32 @@ def serve(
     port: Annotated[int, typer.Option(help="Port")] = 8000,
     workers: Annotated[int, typer.Option(help="Server processes")] = 1,
 ) -> None:
-    """Serve the API and pages on the configured database."""
-    _settings()
+    """Serve the API and pages on the configured database (migrate it first: careloop
+    db upgrade). Deadlines fire and messages go out only while careloop worker runs
+    beside it."""
+    _check(_settings())
+    _check_port(host, port)
     if workers <= 1:
         _serve_one(host, port)
         return
     _serve_many(host, port, workers)
+
+
+def _check_port(host: str, port: int) -> None:
+    """Refuse a port another server holds now, before the app loads (a server started
+    with --workers would otherwise fail in each child and leave with status 0)."""
+    if not 0 < port < 65536:
+        _refuse(f"--port {port}: a port is a number from 1 to 65535")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            _refuse(
+                f"--host {host} --port {port}: cannot listen there ({exc.strerror}); "
+                "stop what serves on it or choose another --port"
+            )
 
 
 def _serve_one(host: str, port: int, sock: socket.socket | None = None) -> None:
@@ -518,6 +562,25 @@ def _serve_many(host: str, port: int, workers: int) -> None:
         child.join()
 
 
+def _check_demo(settings: Settings, host: str, port: int | None) -> None:
+    """What the demo refuses before it migrates and seeds anything."""
+    from careloop.logging import configure_logging
+    from careloop.startup import check_database
+
+    if settings.environment == "production":
+        _refuse(
+            "CARELOOP_ENVIRONMENT=production: the demo seeds accounts whose password is "
+            "published; run it on a database of its own, without that setting"
+        )
+    try:
+        check_database(settings, migrated=False)
+    except ValueError as exc:
+        _refuse(str(exc))
+    if port is not None:
+        _check_port(host, port)
+    configure_logging(settings)  # the worker beside the server logs as the server does
+
+
 @app.command()
 def demo(
     host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
@@ -529,17 +592,19 @@ def demo(
     from careloop.db.migrate import upgrade_database
     from careloop.db.session import Database
     from careloop.demo.seed import demo_sign_ins, seed_demo
+    from careloop.startup import safe_url
     from careloop.webhook.sender import Sender
 
     console = _console()
     settings = _settings()
+    _check_demo(settings, host, None if no_serve else port)
     upgrade_database(settings.database_url)
     database = Database.from_url(settings.database_url, config=settings.database_config())
     tokens = seed_demo(database, clock=SystemClock())
     sign_ins = demo_sign_ins(database, clock=SystemClock(), roles=tokens)
     base = f"http://{host}:{port}"
     console.print(
-        f"\n[bold]CareLoop demo[/bold] on {base}  (database: {_safe_url(settings.database_url)})"
+        f"\n[bold]CareLoop demo[/bold] on {base}  (database: {safe_url(settings.database_url)})"
     )
     console.print(f"  Portal:    {base}/  sign in as (e-mail, password, TOTP secret):")
     for row in sign_ins:
@@ -554,7 +619,8 @@ def demo(
     for role, (email, token) in tokens.items():
         console.print(f"    {role:<22} {email:<34} {token}")
     console.print(
-        f"\n  try:  curl -s {base}/api/v1/referrals?limit=3 -H 'Authorization: Bearer "
+        # Quoted: a bare ? is a glob pattern to zsh, which refuses the command.
+        f"\n  try:  curl -s '{base}/api/v1/referrals?limit=3' -H 'Authorization: Bearer "
         f"{next(iter(tokens.values()))[1]}'\n"
     )
     if not no_serve:

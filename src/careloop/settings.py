@@ -121,6 +121,12 @@ class Settings(BaseSettings):
         for prefix in ("postgresql://", "postgres://"):
             if value.startswith(prefix):
                 return "postgresql+psycopg://" + value[len(prefix) :]
+        if not value.startswith(("sqlite:", "postgresql+psycopg://")):
+            scheme = f", not {value.split('://', 1)[0]}://" if "://" in value else ""
+            raise ValueError(
+                "must be a SQLite (sqlite:///path/to/file.sqlite3) or PostgreSQL "
+                f"(postgresql://user@host/database) URL{scheme}"
+            )
         return value
 
     @model_validator(mode="after")
@@ -142,6 +148,16 @@ class Settings(BaseSettings):
             )
         if self.environment == "production" and self.cookie_secure is False:
             raise ValueError("CARELOOP_COOKIE_SECURE: production refuses cookies without Secure")
+        demo_identity = [
+            f"CARELOOP_{name.upper()}"
+            for name in ("billing_npi", "billing_tax_id", "clearinghouse_npi")
+            if getattr(self, name) == type(self).model_fields[name].default
+        ]
+        if self.environment == "production" and demo_identity:
+            raise ValueError(
+                f"{', '.join(demo_identity)}: production refuses the demo's synthetic "
+                "identity (claims and X12 would carry it to payers); set your organisation's"
+            )
         return self
 
     @property

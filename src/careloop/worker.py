@@ -202,6 +202,37 @@ def run_until_idle(
     return total
 
 
+#: What each count of a pass did, in words (``careloop tick`` prints them); the kinds of
+#: clock fired are told apart after them.
+_DONE_IN_WORDS = {
+    "imports": "{} referral file(s) imported",
+    "escalations": "{} overdue work item(s) raised to a supervisor or manager",
+    "notifications": "{} message(s) delivered",
+    "webhooks": "{} webhook message(s) sent",
+    "reports": "the staff dashboard's figures refreshed",
+    "case_facts": "{} timeline event(s) added to the KPI figures",
+    "scheduled_reports": "{} scheduled report(s) written",
+    "documents_finished": "{} interrupted document upload(s) finished",
+    "documents_lost": "{} document(s) whose file was lost removed (noted on their case)",
+    "faxes_finished": "{} interrupted fax(es) finished",
+    "staged_removed": "{} abandoned upload(s) removed",
+    "files_removed": "{} stored file(s) no document names removed",
+}
+
+
+def described(done: Counter[str]) -> str:
+    """A pass's counts in plain words, what did nothing left out: "3 deadline(s) fired
+    (2 acknowledgement, 1 offer response); 12 message(s) delivered"."""
+    done = +done
+    fired = [(kind, n) for kind, n in sorted(done.items()) if kind not in _DONE_IN_WORDS]
+    said = []
+    if fired:
+        kinds = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in fired)
+        said.append(f"{sum(n for _, n in fired)} deadline(s) fired ({kinds})")
+    said += [words.format(done[key]) for key, words in _DONE_IN_WORDS.items() if done[key]]
+    return "; ".join(said) or "nothing was due"
+
+
 def refresh_case_facts(database: Database, *, clock: Clock, zone: str, passes: int = 20) -> int:
     """Fold the events that landed since the last pass into the KPI pack's case facts,
     batch after batch (each in a transaction of its own); returns how many events."""

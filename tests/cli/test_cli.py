@@ -8,6 +8,7 @@ commands use the system clock, so referral files are built relative to the real 
 from __future__ import annotations
 
 import json
+import shlex
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -484,6 +485,19 @@ class TestDemo:
         referrer = api_get(url, tokens["referrer (Hartford)"], "/api/v1/referrals?limit=1")
         assert referrer.status_code == 200, referrer.text
         assert 0 < referrer.json()["total"] < 300
+
+    def test_the_curl_it_suggests_runs_as_printed_in_any_shell(
+        self, demo_db: tuple[str, Result, Result]
+    ) -> None:
+        _, first, _ = demo_db
+        [line] = [line for line in ok(first).stdout.splitlines() if "try:" in line]
+        words = shlex.split(line.split("try:", 1)[1])
+        assert words[:3] == ["curl", "-s", "http://127.0.0.1:8000/api/v1/referrals?limit=3"]
+        assert "'http://127.0.0.1:8000/api/v1/referrals?limit=3'" in line  # zsh globs a bare ?
+        assert words[3:5] == [
+            "-H",
+            f"Authorization: Bearer {_tokens(first.stdout)['intake_agent']}",
+        ]
 
     def test_the_demo_member_reads_their_own_cases_only(
         self, demo_db: tuple[str, Result, Result]
