@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from careloop.db.migrate import upgrade_database
 from careloop.startup import EVENT_SUBSCRIBERS
 
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -39,6 +40,8 @@ def _registered(code: str, tmp_path: Path) -> list[str]:
 
 
 def test_a_command_that_opens_the_database_hears_every_domain_event(tmp_path: Path) -> None:
+    # A command opens only a database at the newest schema (careloop.startup).
+    upgrade_database(f"sqlite:///{tmp_path / 'unused.sqlite3'}")
     served = _registered("import careloop.app, careloop.worker", tmp_path)
     commanded = _registered("from careloop.cli import _database\n_database()", tmp_path)
     assert "authorization.denied" in served and "work.needed" in served
