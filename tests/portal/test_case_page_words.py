@@ -1,6 +1,7 @@
 """The case page in a care coordinator's words: a refused move says what could not be
 done and where the case stands, never an action name or a status value ("Cannot verify
-eligibility this referral: it is eligibility verified")."""
+eligibility this referral: it is eligibility verified"); what the clearinghouse did with
+the payer is said as done electronically, not "by clearinghouse"."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ import httpx
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from careloop.clearinghouse import service as clearinghouse
+from careloop.clearinghouse.rules import ClearinghouseConfig
 from careloop.core.clock import FixedClock
 from careloop.prior_auth import service as prior_auth_service
-from careloop.prior_auth.schemas import AuthorizationRequestIn
+from careloop.prior_auth.rules import DenialReason, Outcome
+from careloop.prior_auth.schemas import AuthorizationRequestIn, DecisionIn
 from tests.factories.coverage import make_coverage, make_ready
 from tests.portal.conftest import People, csrf_of, sign_in
 from tests.portal.test_fulfilment import OXYGEN
@@ -53,3 +57,39 @@ def test_an_eligibility_check_refused_by_the_case_is_said_in_plain_words(
     assert "Cannot" not in text and "this referral" not in text, text
     assert "authorization pending" not in text.lower(), text
     assert not re.search(r"\b[a-z]+_[a-z_]+\b", text), text
+
+
+def test_an_authorisation_the_clearinghouse_exchanged_is_said_in_words(
+    browser: TestClient, people: People, session: Session, clock: FixedClock
+) -> None:
+    """A request the clearinghouse opened and sent, and the payer's answer it recorded,
+    read "Requested … by clearinghouse" and "Decided … by clearinghouse"."""
+    make_coverage(session, clock=clock, prior_auth="E1390")
+    number = submit(session, people.hartford, clock, items=OXYGEN)
+    make_ready(session, people.manager.actor, number, clock=clock)
+    actor = clearinghouse.CLEARINGHOUSE_ACTOR
+    clearinghouse.send_review_request(
+        session, actor, number, clock=clock, config=ClearinghouseConfig()
+    )
+    (request,) = prior_auth_service.list_authorizations(
+        session, people.manager.actor, number, clock=clock
+    ).items
+    prior_auth_service.record_payer_decision(
+        session,
+        actor,
+        request.id,
+        DecisionIn(
+            outcome=Outcome.denied,
+            denial_reason=DenialReason.not_medically_necessary,
+            peer_to_peer_contact="Dr. Lee, 860-555-0100",
+        ),
+        clock=clock,
+    )
+    session.flush()
+    sign_in(browser, people.manager, clock)
+    page = browser.get(f"/cases/{number}")
+    assert page.status_code == 200
+    panel = _text(page.text.split('id="auth-title"', 1)[1].split("</section>", 1)[0])
+    assert "sent to the payer electronically" in panel, panel
+    assert "received from the payer electronically" in panel, panel
+    assert "clearinghouse" not in panel.lower(), panel

@@ -82,6 +82,24 @@ def status_words(status: str | Enum) -> str:
     return STATUS_WORDS.get(str(key), str(key).replace("_", " ").capitalize())
 
 
+#: The clearinghouse's label as the services record it (clearinghouse.CLEARINGHOUSE_ACTOR),
+#: which exchanges the payer's files: what it did is said as done with the payer
+#: electronically, never "by clearinghouse".
+_CLEARINGHOUSE = "clearinghouse"
+
+
+def requested_by_words(label: str) -> str:
+    """Who asked for a prior authorisation, after its time ("by Dana Reyes")."""
+    return "sent to the payer electronically" if label == _CLEARINGHOUSE else f"by {label}"
+
+
+def decided_by_words(label: str) -> str:
+    """Who recorded a prior authorisation's decision, after its time."""
+    if label == _CLEARINGHOUSE:
+        return "received from the payer electronically"
+    return f"by {label}"
+
+
 def member_words(status: str | Enum) -> str:
     key = status.value if isinstance(status, Enum) else status
     return MEMBER_WORDS.get(str(key), "We are working on your case.")
