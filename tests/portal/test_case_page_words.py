@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import html
 import re
+from typing import Any
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from careloop.clearinghouse import service as clearinghouse
 from careloop.clearinghouse.rules import ClearinghouseConfig
 from careloop.core.clock import FixedClock
+from careloop.portal.presenters import event_words
 from careloop.prior_auth import service as prior_auth_service
 from careloop.prior_auth.rules import DenialReason, Outcome
 from careloop.prior_auth.schemas import AuthorizationRequestIn, DecisionIn
@@ -93,3 +96,39 @@ def test_an_authorisation_the_clearinghouse_exchanged_is_said_in_words(
     assert "sent to the payer electronically" in panel, panel
     assert "received from the payer electronically" in panel, panel
     assert "clearinghouse" not in panel.lower(), panel
+
+
+@pytest.mark.parametrize(
+    "data,sentence",
+    [
+        (
+            {"result": "active", "plan": "GOLD", "plan_name": "NEHP Gold HMO"},
+            "Eligibility verified: coverage active (NEHP Gold HMO)",
+        ),
+        # Written before the event named the plan: its code, said as one.
+        (
+            {"result": "active", "plan": "GOLD"},
+            "Eligibility verified: coverage active (plan code GOLD)",
+        ),
+    ],
+)
+def test_an_eligibility_entry_names_the_plan(data: dict[str, Any], sentence: str) -> None:
+    said, details = event_words("eligibility.verified", data, "America/New_York")
+    assert said == sentence
+    assert not any("Plan" in label for label, _ in details), details
+
+
+def test_the_timeline_names_the_plan_a_check_found_not_its_code(
+    browser: TestClient, people: People, session: Session, clock: FixedClock
+) -> None:
+    """The eligibility entry read "Eligibility verified: coverage active (plan GOLD)"."""
+    make_coverage(session, clock=clock)
+    number = submit(session, people.hartford, clock)
+    make_ready(session, people.manager.actor, number, clock=clock)
+    session.flush()
+    sign_in(browser, people.manager, clock)
+    page = browser.get(f"/cases/{number}")
+    assert page.status_code == 200
+    text = _text(page.text)
+    assert "Eligibility verified: coverage active (NEHP Gold HMO)" in text, text
+    assert "plan GOLD" not in text, text

@@ -299,7 +299,12 @@ def _sentence(type_: str, d: dict[str, Any], zone: str) -> str:  # noqa: PLR0911
             verb = "expects the discharge on" if d.get("expected") else "reported the discharge for"
             return str(d.get("text") or f"The hospital {verb} {_when(d.get('discharge_at'), zone)}")
         case "eligibility.verified":
-            plan = f" (plan {d['plan']})" if d.get("plan") else ""
+            # The plan's name, written on the event since this was added; before, only
+            # its code.
+            if d.get("plan_name"):
+                plan = f" ({d['plan_name']})"
+            else:
+                plan = f" (plan code {d['plan']})" if d.get("plan") else ""
             return f"Eligibility verified: coverage {words(d.get('result')).lower()}{plan}"
         case "authorization.requested":
             priority = f" ({words(d['priority']).lower()})" if d.get("priority") else ""
@@ -486,6 +491,7 @@ _SAID_BY_TYPE = {
     "sla.breached": {"clock"},
     "sla.warning": {"clock"},
     "work.escalated": {"work", "kind", "level", "queue"},
+    "eligibility.verified": {"plan_name"},
     "x12.eligibility_inquiry_sent": {"transaction", "payer", "payer_name", "internal"},
     "x12.review_request_sent": {"transaction", "payer", "payer_name", "internal"},
     "x12.review_request_refused": {"payer", "payer_name", "reason", "internal"},
