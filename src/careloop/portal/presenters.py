@@ -260,6 +260,14 @@ def _day_text(value: object) -> str:
         return str(value)
 
 
+def _plan(d: dict[str, Any]) -> str:
+    """The plan an eligibility check found, by its name (on the event since it was
+    added; an older event has only its code)."""
+    if d.get("plan_name"):
+        return f" ({d['plan_name']})"
+    return f" (plan code {d['plan']})" if d.get("plan") else ""
+
+
 def _sentence(type_: str, d: dict[str, Any], zone: str) -> str:  # noqa: PLR0911, PLR0912
     """What happened, one plain sentence per kind of event."""
     provider = d.get("provider") or "the provider"
@@ -299,13 +307,7 @@ def _sentence(type_: str, d: dict[str, Any], zone: str) -> str:  # noqa: PLR0911
             verb = "expects the discharge on" if d.get("expected") else "reported the discharge for"
             return str(d.get("text") or f"The hospital {verb} {_when(d.get('discharge_at'), zone)}")
         case "eligibility.verified":
-            # The plan's name, written on the event since this was added; before, only
-            # its code.
-            if d.get("plan_name"):
-                plan = f" ({d['plan_name']})"
-            else:
-                plan = f" (plan code {d['plan']})" if d.get("plan") else ""
-            return f"Eligibility verified: coverage {words(d.get('result')).lower()}{plan}"
+            return f"Eligibility verified: coverage {words(d.get('result')).lower()}{_plan(d)}"
         case "authorization.requested":
             priority = f" ({words(d['priority']).lower()})" if d.get("priority") else ""
             return f"Prior authorisation requested{priority}"
