@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import re
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+import careloop.portal
 from careloop.clearinghouse import service as clearinghouse
 from careloop.clearinghouse.rules import ClearinghouseConfig
 from careloop.core.clock import FixedClock
@@ -132,3 +134,25 @@ def test_the_timeline_names_the_plan_a_check_found_not_its_code(
     text = _text(page.text)
     assert "Eligibility verified: coverage active (NEHP Gold HMO)" in text, text
     assert "plan GOLD" not in text, text
+
+
+_TEMPLATES = Path(careloop.portal.__file__).parent / "templates"
+_ROUTE_PREFIX = re.compile(r'prefix\b[^\n]*?f"([a-z_]+)[_-]\{')
+_FORM_PREFIX = re.compile(r'\{%\s*set p = "([a-z_]+)[_-]"\s*~')
+
+
+def test_each_numbered_case_page_form_has_its_own_prefix() -> None:
+    """A visit's outcome and an appeal's decision were both ``outcome_<id>``: an appeal
+    decision refused showed its messages on the form of the visit with the same number
+    (the page opens the form whose prefix the refusal names, and marks its fields)."""
+    routes: dict[str, list[str]] = {}
+    for module in Path(careloop.portal.__file__).parent.glob("*.py"):
+        for kind in _ROUTE_PREFIX.findall(module.read_text(encoding="utf-8")):
+            routes.setdefault(kind, []).append(module.name)
+    forms: dict[str, list[str]] = {}
+    for template in _TEMPLATES.rglob("*.html"):
+        for kind in _FORM_PREFIX.findall(template.read_text(encoding="utf-8")):
+            forms.setdefault(kind, []).append(template.name)
+    assert "appeal_outcome" in routes and "outcome" in routes, routes
+    assert {k: v for k, v in routes.items() if len(v) > 1} == {}
+    assert {k: v for k, v in forms.items() if len(v) > 1} == {}
