@@ -156,3 +156,31 @@ def test_each_numbered_case_page_form_has_its_own_prefix() -> None:
     assert "appeal_outcome" in routes and "outcome" in routes, routes
     assert {k: v for k, v in routes.items() if len(v) > 1} == {}
     assert {k: v for k, v in forms.items() if len(v) > 1} == {}
+
+
+@pytest.mark.parametrize(
+    "prior_auth,why",
+    [
+        ("E1390", "E1390 is on the prior-authorisation list of NEHP Gold HMO"),
+        ("service_line:dme", "NEHP Gold HMO authorises medical equipment in advance"),
+    ],
+)
+def test_why_an_item_needs_prior_authorisation_names_the_plan(
+    browser: TestClient,
+    people: People,
+    session: Session,
+    clock: FixedClock,
+    prior_auth: str,
+    why: str,
+) -> None:
+    """The eligibility panel's reason read "plan GOLD authorises dme in advance"."""
+    make_coverage(session, clock=clock, prior_auth=prior_auth)
+    number = submit(session, people.hartford, clock, items=OXYGEN)
+    make_ready(session, people.manager.actor, number, clock=clock)
+    session.flush()
+    sign_in(browser, people.manager, clock)
+    page = browser.get(f"/cases/{number}")
+    assert page.status_code == 200
+    text = _text(page.text)
+    assert why in text, text
+    assert "plan GOLD" not in text and not re.search(r"\bdme\b", text), text
