@@ -68,7 +68,8 @@ def test_an_authorisation_the_clearinghouse_exchanged_is_said_in_words(
     browser: TestClient, people: People, session: Session, clock: FixedClock
 ) -> None:
     """A request the clearinghouse opened and sent, and the payer's answer it recorded,
-    read "Requested … by clearinghouse" and "Decided … by clearinghouse"."""
+    read "Requested … by clearinghouse" and "Decided … by clearinghouse", and their
+    timeline entries "Prior authorisation denied by clearinghouse"."""
     make_coverage(session, clock=clock, prior_auth="E1390")
     number = submit(session, people.hartford, clock, items=OXYGEN)
     make_ready(session, people.manager.actor, number, clock=clock)
@@ -98,6 +99,9 @@ def test_an_authorisation_the_clearinghouse_exchanged_is_said_in_words(
     assert "sent to the payer electronically" in panel, panel
     assert "received from the payer electronically" in panel, panel
     assert "clearinghouse" not in panel.lower(), panel
+    timeline = _text(page.text.split("Timeline (newest first)", 1)[1])
+    assert "Prior authorisation denied electronically" in timeline, timeline
+    assert "by clearinghouse" not in timeline, timeline
 
 
 @pytest.mark.parametrize(

@@ -93,6 +93,12 @@ def requested_by_words(label: str) -> str:
     return "sent to the payer electronically" if label == _CLEARINGHOUSE else f"by {label}"
 
 
+def done_by_words(label: str) -> str:
+    """Who did what a timeline entry says, after it ("by Jane Ruiz"; the clearinghouse's
+    exchanges with the payer, "electronically")."""
+    return "electronically" if label == _CLEARINGHOUSE else f"by {label}"
+
+
 def decided_by_words(label: str) -> str:
     """Who recorded a prior authorisation's decision, after its time."""
     if label == _CLEARINGHOUSE:
