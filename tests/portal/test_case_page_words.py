@@ -55,10 +55,11 @@ def test_an_eligibility_check_refused_by_the_case_is_said_in_plain_words(
     assert again.status_code == 409, again.text[:2000]
     top = again.text.split('<p class="alert"', 1)[1].split("</p>", 1)[0]
     text = _text(top.split(">", 1)[1])
-    assert (
+    assert text.startswith(
         "This case's eligibility can't be verified now: "
-        "it is waiting for the health plan's approval." in text
+        "it is waiting for the health plan's approval. Allowed now: "
     ), text
+    assert "current status" not in text, text
     assert "Cannot" not in text and "this referral" not in text, text
     assert "authorization pending" not in text.lower(), text
     assert not re.search(r"\b[a-z]+_[a-z_]+\b", text), text
