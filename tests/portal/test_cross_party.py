@@ -84,8 +84,8 @@ FORMS: dict[str, dict[str, str]] = {
         "resolution": "Delivery moved to the morning",
     },
     "POST /cases/{case_number}/appeals/{appeal_id}/outcome": {
-        "outcome_{appeal_id}.outcome": "upheld",
-        "outcome_{appeal_id}.note": "Criteria not met",
+        "appeal_outcome_{appeal_id}.outcome": "upheld",
+        "appeal_outcome_{appeal_id}.note": "Criteria not met",
     },
     "POST /cases/{case_number}/grievances": {
         "grievance.subject": "coordination",

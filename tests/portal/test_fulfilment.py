@@ -265,7 +265,7 @@ class TestPriorAuthorization:
         appeal_id = (
             appeal_service.list_appeals(session, reviewer.actor, number, clock=clock).items[0].id
         )
-        p = f"outcome_{appeal_id}"
+        p = f"appeal_outcome_{appeal_id}"
         fields = {
             "outcome": "overturned",
             "authorization_number": "PA-7781",

@@ -170,7 +170,7 @@ def test_the_appeal_forms_summaries_name_fields_as_the_form_labels_them(
     number, appeal_id, reviewer = appealed
     sign_in(browser, reviewer, clock)
     assert f"/appeals/{appeal_id}/outcome" in browser.get(f"/cases/{number}").text
-    p = f"outcome_{appeal_id}"
+    p = f"appeal_outcome_{appeal_id}"
     assert_named_as_labelled(
         _post(
             browser,

@@ -23,6 +23,13 @@ FINDING_CODES = frozenset(
     }
 )
 SERVICE_LINE_PREFIX = "service_line:"
+#: A service line as an item's basis names it ("NEHP Gold HMO authorises home health
+#: care in advance"), never its code.
+SERVICE_LINE_WORDS = {
+    "dme": "medical equipment",
+    "home_health": "home health care",
+    "infusion": "home infusion",
+}
 
 
 class EligibilityStatus(StrEnum):
@@ -171,9 +178,10 @@ def _item_authorizations(
     for item in items:
         basis = None
         if item.code in coverage.prior_auth:
-            basis = f"{item.code} is on plan {coverage.plan_code}'s prior-authorisation list"
+            basis = f"{item.code} is on the prior-authorisation list of {coverage.plan_name}"
         elif SERVICE_LINE_PREFIX + item.service_line in coverage.prior_auth:
-            basis = f"plan {coverage.plan_code} authorises {item.service_line} in advance"
+            line = SERVICE_LINE_WORDS.get(item.service_line, item.service_line)
+            basis = f"{coverage.plan_name} authorises {line} in advance"
         out.append(ItemAuthorization(item.line, item.code, basis is not None, basis))
     return tuple(out)
 

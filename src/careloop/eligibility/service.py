@@ -120,6 +120,7 @@ def _conclude(
         outcome=result.status.value,
         result=result.status.value,
         plan=plan.plan_code if plan else None,
+        plan_name=plan.plan_name if plan else None,
         service_date=result.service_date.isoformat(),
         authorization_required=result.authorization_required,
         findings=[f.code for f in result.findings],

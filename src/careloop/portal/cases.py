@@ -16,7 +16,13 @@ from fastapi.responses import Response
 
 from careloop.appeal import service as appeal_service
 from careloop.core.actor import Role
-from careloop.core.errors import ConflictError, DomainError, FieldError, RuleViolationError
+from careloop.core.errors import (
+    ConflictError,
+    DomainError,
+    FieldError,
+    IllegalTransitionError,
+    RuleViolationError,
+)
 from careloop.eligibility import service as eligibility_service
 from careloop.eligibility.schemas import EligibilityRead
 from careloop.identity import service as identity_service
@@ -337,12 +343,18 @@ def _refused(
     )
     errors = moveforms.field_errors(prefix, exc.errors, rename)
     allowed = exc.extra.get("allowed_actions")
+    title, detail = presenters.title_words(exc.title), exc.detail
+    if allowed is not None:
+        detail = detail.split(" Allowed now:", 1)[0]
+    if allowed is not None and isinstance(exc, IllegalTransitionError):
+        # A move the case does not allow now: its detail says what could not be done and
+        # why in a sentence of its own, the page's title; the moves allowed now, named by
+        # their codes in the API's detail, the page says in words ("allowed").
+        title, detail = detail.rstrip("."), ""
     problem = {
         "prefix": prefix,
-        "title": presenters.title_words(exc.title),
-        # The API's detail names the moves allowed now by their codes; the page says them
-        # in words ("allowed").
-        "detail": exc.detail.split(" Allowed now:", 1)[0] if allowed is not None else exc.detail,
+        "title": title,
+        "detail": detail,
         "conflict": isinstance(exc, ConflictError),
         "allowed": [presenters.words(str(a)) for a in allowed] if allowed else [],
         "messages": list(errors.items()),

@@ -49,7 +49,7 @@ async def file_level(request: Request, case_number: CaseNumber, appeal_id: RowId
 @router.post("/cases/{case_number}/appeals/{appeal_id}/outcome")
 async def appeal_outcome(request: Request, case_number: CaseNumber, appeal_id: RowId) -> Response:
     form = await read_form(request)
-    cn, prefix = case_number.upper(), f"outcome_{appeal_id}"
+    cn, prefix = case_number.upper(), f"appeal_outcome_{appeal_id}"
 
     def move(ctx: PageContext) -> None:
         require(ctx.actor, "authorization:decide")

@@ -82,6 +82,30 @@ def status_words(status: str | Enum) -> str:
     return STATUS_WORDS.get(str(key), str(key).replace("_", " ").capitalize())
 
 
+#: The clearinghouse's label as the services record it (clearinghouse.CLEARINGHOUSE_ACTOR),
+#: which exchanges the payer's files: what it did is said as done with the payer
+#: electronically, never "by clearinghouse".
+_CLEARINGHOUSE = "clearinghouse"
+
+
+def requested_by_words(label: str) -> str:
+    """Who asked for a prior authorisation, after its time ("by Dana Reyes")."""
+    return "sent to the payer electronically" if label == _CLEARINGHOUSE else f"by {label}"
+
+
+def done_by_words(label: str) -> str:
+    """Who did what a timeline entry says, after it ("by Jane Ruiz"; the clearinghouse's
+    exchanges with the payer, "electronically")."""
+    return "electronically" if label == _CLEARINGHOUSE else f"by {label}"
+
+
+def decided_by_words(label: str) -> str:
+    """Who recorded a prior authorisation's decision, after its time."""
+    if label == _CLEARINGHOUSE:
+        return "received from the payer electronically"
+    return f"by {label}"
+
+
 def member_words(status: str | Enum) -> str:
     key = status.value if isinstance(status, Enum) else status
     return MEMBER_WORDS.get(str(key), "We are working on your case.")
@@ -242,6 +266,14 @@ def _day_text(value: object) -> str:
         return str(value)
 
 
+def _plan(d: dict[str, Any]) -> str:
+    """The plan an eligibility check found, by its name (on the event since it was
+    added; an older event has only its code)."""
+    if d.get("plan_name"):
+        return f" ({d['plan_name']})"
+    return f" (plan code {d['plan']})" if d.get("plan") else ""
+
+
 def _sentence(type_: str, d: dict[str, Any], zone: str) -> str:  # noqa: PLR0911, PLR0912
     """What happened, one plain sentence per kind of event."""
     provider = d.get("provider") or "the provider"
@@ -281,8 +313,7 @@ def _sentence(type_: str, d: dict[str, Any], zone: str) -> str:  # noqa: PLR0911
             verb = "expects the discharge on" if d.get("expected") else "reported the discharge for"
             return str(d.get("text") or f"The hospital {verb} {_when(d.get('discharge_at'), zone)}")
         case "eligibility.verified":
-            plan = f" (plan {d['plan']})" if d.get("plan") else ""
-            return f"Eligibility verified: coverage {words(d.get('result')).lower()}{plan}"
+            return f"Eligibility verified: coverage {words(d.get('result')).lower()}{_plan(d)}"
         case "authorization.requested":
             priority = f" ({words(d['priority']).lower()})" if d.get("priority") else ""
             return f"Prior authorisation requested{priority}"
@@ -468,6 +499,7 @@ _SAID_BY_TYPE = {
     "sla.breached": {"clock"},
     "sla.warning": {"clock"},
     "work.escalated": {"work", "kind", "level", "queue"},
+    "eligibility.verified": {"plan_name"},
     "x12.eligibility_inquiry_sent": {"transaction", "payer", "payer_name", "internal"},
     "x12.review_request_sent": {"transaction", "payer", "payer_name", "internal"},
     "x12.review_request_refused": {"payer", "payer_name", "reason", "internal"},

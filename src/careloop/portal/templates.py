@@ -39,6 +39,9 @@ def environment() -> Environment:
     env.filters["rule_words"] = presenters.rule_words
     env.filters["language"] = presenters.language_words
     env.filters["field_words"] = presenters.field_words
+    env.filters["requested_by"] = presenters.requested_by_words
+    env.filters["decided_by"] = presenters.decided_by_words
+    env.filters["done_by"] = presenters.done_by_words
     env.globals["form_labels"] = formlabels.form_labels
     return env
 

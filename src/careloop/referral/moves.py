@@ -26,7 +26,7 @@ from careloop.core.clock import Clock
 from careloop.core.errors import IllegalTransitionError
 from careloop.db import outbox
 from careloop.payer import service as payer_service
-from careloop.referral import clocks, repository, rules
+from careloop.referral import clocks, refused_words, repository, rules
 from careloop.referral.enums import CodeSystem, ReferralAction, ReferralStatus, Urgency
 from careloop.referral.errors import ReferralNotFoundError
 from careloop.referral.models import Referral, ReferralItem
@@ -272,7 +272,7 @@ def require_open(referral: Referral, doing: str) -> None:
     )
     names = ", ".join(a.value for a in allowed) or "none from here"
     raise IllegalTransitionError(
-        f"Cannot {doing}: the case is {referral.status.value}. Allowed now: {names}.",
+        f"Can't {doing}: {refused_words.stands(referral.status)}. Allowed now: {names}.",
         extra={"status": referral.status.value, "allowed_actions": [a.value for a in allowed]},
     )
 

@@ -41,6 +41,7 @@ from careloop.codes import (
 )
 from careloop.core.errors import IllegalTransitionError
 from careloop.payer.rules import PayerRules
+from careloop.referral import refused_words
 from careloop.referral.enums import (
     OPEN_STATUSES,
     CodeSystem,
@@ -723,14 +724,9 @@ def _illegal(
 ) -> IllegalTransitionError:
     shown = [a for a in allowed if a in CASE_ACTIONS]
     names = ", ".join(a.value for a in shown) or "none from here"
-    if action is A.acknowledge and acknowledged:
-        why = "it is already acknowledged"
-    elif action is A.offer and current is S.eligibility_verified:
-        why = "its items need prior authorisation first"
-    else:
-        why = f"it is {current.value.replace('_', ' ')}"
+    said = refused_words.refused_move(action, current, acknowledged=acknowledged)
     return IllegalTransitionError(
-        f"Cannot {action.value.replace('_', ' ')} this referral: {why}. Allowed now: {names}.",
+        f"{said} Allowed now: {names}.",
         extra={"status": current.value, "allowed_actions": [a.value for a in shown]},
     )
 

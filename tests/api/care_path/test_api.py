@@ -56,7 +56,7 @@ def test_the_whole_path_over_http(
     assert verified.status_code == 200, verified.text
     body = verified.json()
     assert (body["status"], body["authorization_required"]) == ("active", True)
-    assert body["items"][0]["basis"].startswith("E1390 is on plan GOLD")
+    assert body["items"][0]["basis"] == "E1390 is on the prior-authorisation list of NEHP Gold HMO"
 
     requested = client.post(f"/api/v1/referrals/{number}/authorizations", headers=manager)
     assert requested.status_code == 201, requested.text

@@ -45,7 +45,7 @@ def test_active_coverage_names_items_needing_prior_auth_by_code_and_by_line() ->
     assert result.authorization_required is True
     by_line = check(Cover(prior_auth=frozenset({"service_line:home_health"})))
     assert [i.authorization_required for i in by_line.items] == [True, False]
-    assert "home_health" in (by_line.items[0].basis or "")
+    assert "authorises home health care in advance" in (by_line.items[0].basis or "")
 
 
 def test_no_prior_auth_when_the_plan_lists_nothing() -> None:

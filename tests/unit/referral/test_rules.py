@@ -443,7 +443,7 @@ class TestCarePathMoves:
     def test_schedule_before_acceptance_and_deliver_before_scheduling_are_refused(self) -> None:
         with pytest.raises(IllegalTransitionError, match="it is offered"):
             rules.next_status(self.S.offered, ReferralAction.schedule, acknowledged=True)
-        with pytest.raises(IllegalTransitionError, match="it is accepted") as e:
+        with pytest.raises(IllegalTransitionError, match="a provider has accepted it") as e:
             rules.next_status(self.S.accepted, ReferralAction.record_delivery, acknowledged=True)
         assert e.value.extra["allowed_actions"] == ["schedule", "cancel"]
 
