@@ -31,8 +31,8 @@ from tests.factories.fhir import referral_bundle
 from tests.factories.identity import make_user
 from tests.factories.names import names
 
-ROOT = Path(__file__).resolve().parents[3]
-VALIDATOR = Path(__file__).with_name("fhirjs_validate.js")
+ROOT = Path(__file__).resolve().parents[2]
+VALIDATOR = Path(__file__).parent / "fhir" / "fhirjs_validate.js"
 CASES = 60
 
 
