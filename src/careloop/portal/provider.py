@@ -62,24 +62,19 @@ async def provider_home(request: Request, done: str | None = None) -> Response:
 
 def _home_values(ctx: PageContext, done: str | None) -> dict[str, Any]:
     """The offers waiting, the referrals accepted and the resupplies due (no form sent)."""
-    waiting = matching_service.list_offers(
-        ctx.session,
-        ctx.actor,
-        status=OfferStatus.pending,
-        case_number=None,
-        limit=LIST_SIZE,
-        offset=0,
-        clock=ctx.clock,
-    )
-    accepted = matching_service.list_offers(
-        ctx.session,
-        ctx.actor,
-        status=OfferStatus.accepted,
-        case_number=None,
-        limit=LIST_SIZE,
-        offset=0,
-        clock=ctx.clock,
-    )
+
+    def offers(status: OfferStatus) -> Any:
+        return matching_service.list_offers(
+            ctx.session,
+            ctx.actor,
+            status=status,
+            case_number=None,
+            limit=LIST_SIZE,
+            offset=0,
+            clock=ctx.clock,
+        )
+
+    waiting, accepted = offers(OfferStatus.pending), offers(OfferStatus.accepted)
     first_visits = scheduling_service.find_appointments(
         ctx.session,
         ctx.actor,
